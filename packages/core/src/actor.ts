@@ -1,0 +1,121 @@
+/**
+ * The actor contract. An actor is a plain class with `setup()`, `runStep()` and `stop()` (each may
+ * return a Promise); improv runs each actor in its own worker and drives it through the signals
+ * setup → run → pause/resume → stop → quit.
+ *
+ * Semantics (improv's, with its faults fixed):
+ * - `setup()` runs once, on the `setup` command. If it throws, the actor is `failed` and Nexus
+ *   refuses `run`, naming the actor and the error.
+ * - `runStep()` is called over and over while the pipeline runs. If it throws, the error is logged
+ *   with its stack and the loop goes on. While it awaits `this.q_in.get()` an idle actor uses no
+ *   CPU, and a signal (pause, stop, quit) still takes effect at once: the pending `get()` rejects
+ *   with an `InterruptedError`, which the host swallows.
+ * - `stop()` runs once per stop (and on quit, for an actor that was set up and not yet stopped).
+ *
+ * @example
+ * ```ts
+ * import { Actor } from '@improv/core';
+ *
+ * export class Processor extends Actor<{ scale?: number }> {
+ *   count = 0;
+ *   async runStep() {
+ *     const { key } = await this.q_in.get() as { key: string };
+ *     const frame = await this.store.get<Float64Array>(key);
+ *     this.count += 1;
+ *     await this.store.delete(key);
+ *   }
+ *   stop() { this.log.info(`processed ${this.count} frames`); }
+ * }
+ * ```
+ * @module
+ */
+import type { InputLink, Link, OutputLink } from './link/transport.ts';
+import type { Logger } from './log.ts';
+import type { StoreClient } from './store/driver.ts';
+
+const actorMarker = Symbol.for('improv.actor');
+
+/** What the actor host hands an actor's constructor. */
+export interface ActorContext<Options = Record<string, unknown>> {
+  name: string;
+  options: Options;
+  links: Readonly<Record<string, Link>>;
+  store: StoreClient;
+  log: Logger;
+}
+
+/** Base class of every actor. Subclasses implement `runStep()` and may override `setup()`/`stop()`. */
+export abstract class Actor<Options = Record<string, unknown>> {
+  /** Marks actor classes across duplicate package copies (see {@link isActorClass}). */
+  static readonly [actorMarker] = true;
+
+  /** The actor's name (its key under `actors:` in the YAML). */
+  readonly name: string;
+  /** Every YAML key of the actor except `package` and `class`. */
+  readonly options: Options;
+  /** Links by name, e.g. `this.links.q_in`. */
+  readonly links: Readonly<Record<string, Link>>;
+  /** The pipeline's store. */
+  readonly store: StoreClient;
+  /** Log records go to the pipeline's log. */
+  readonly log: Logger;
+
+  /** Subclasses that define a constructor pass the context on: `super(context)`. */
+  constructor(context: ActorContext<Options>) {
+    this.name = context.name;
+    this.options = context.options;
+    this.links = context.links;
+    this.store = context.store;
+    this.log = context.log;
+  }
+
+  /** The input link `q_in`. */
+  get q_in(): InputLink {
+    return this.input('q_in');
+  }
+
+  /** The output link `q_out`. */
+  get q_out(): OutputLink {
+    return this.output('q_out');
+  }
+
+  /** The input link called `name`; throws a clear error when there is none. */
+  input<T = unknown>(name: string): InputLink<T> {
+    const link = this.links[name];
+    if (link?.direction !== 'in') throw new Error(this.missingLink(name, 'in', link));
+    return link as InputLink<T>;
+  }
+
+  /** The output link called `name`; throws a clear error when there is none. */
+  output<T = unknown>(name: string): OutputLink<T> {
+    const link = this.links[name];
+    if (link?.direction !== 'out') throw new Error(this.missingLink(name, 'out', link));
+    return link as OutputLink<T>;
+  }
+
+  /** Called once on `setup`. */
+  setup(): void | Promise<void> {}
+
+  /** Called over and over while the pipeline runs. */
+  abstract runStep(): void | Promise<void>;
+
+  /** Called once per `stop` (and on quit). */
+  stop(): void | Promise<void> {}
+
+  private missingLink(name: string, want: 'in' | 'out', found: Link | undefined): string {
+    const role = want === 'in' ? 'sink' : 'source';
+    if (found) {
+      return `actor "${this.name}": link "${name}" is an ${found.direction}put link, not an ${want}put link`;
+    }
+    const names = Object.keys(this.links);
+    return `actor "${this.name}" has no link "${name}" (its links: ${names.length ? names.join(', ') : 'none'}); connect it as a ${role} in the pipeline's connections, e.g. ${want === 'in' ? `Source.q_out: [${this.name}.${name}]` : `${this.name}.${name}: [Sink.q_in]`}`;
+  }
+}
+
+/** A class that extends {@link Actor} (from any copy of this package). */
+export type ActorClass = new (context: ActorContext<never>) => Actor<never>;
+
+/** True for a class that extends {@link Actor}, even from another copy of `@improv/core`. */
+export function isActorClass(value: unknown): value is ActorClass {
+  return typeof value === 'function' && (value as unknown as Record<symbol, unknown>)[actorMarker] === true;
+}

@@ -1,0 +1,82 @@
+/**
+ * The shape of a validated pipeline, as Nexus uses it. YAML (or an object with the same keys) goes
+ * in; a {@link PipelineConfig} or a list of {@link Diagnostic}s comes out.
+ * @module
+ */
+import { ImprovError } from '../errors.ts';
+import type { Endpoint, LinkPolicy } from '../link/transport.ts';
+
+/** Default `settings.store_size`: 256 MiB. */
+export const DEFAULT_STORE_SIZE_BYTES = 256 * 1024 * 1024;
+/** Default capacity of a connection, in messages per sink. */
+export const DEFAULT_LINK_CAPACITY = 1024;
+
+/** `settings:` after validation. */
+export interface PipelineSettings {
+  /** `store_size`, in bytes (YAML accepts a number of bytes or `"512MiB"`, `"2GB"`, ...). */
+  storeSizeBytes: number;
+}
+
+/** One actor after validation. */
+export interface ActorConfig {
+  name: string;
+  /** `package` as written in the YAML. */
+  package: string;
+  /** What the worker imports: a `file://` URL, or a bare package specifier. */
+  moduleUrl: string;
+  /** `class`: the export that holds the actor class. */
+  className: string;
+  /** Every other key of the actor (improv's `method` and `daemon` excepted). */
+  options: Record<string, unknown>;
+}
+
+/** One connection after validation (both YAML forms end up here). */
+export interface ConnectionConfig {
+  /** The YAML key: a connection name, or `Actor.link` in improv's short form. */
+  name: string;
+  sources: Endpoint[];
+  sinks: Endpoint[];
+  /** Messages each sink holds before `policy` applies. */
+  capacity: number;
+  policy: LinkPolicy;
+}
+
+/** A validated pipeline. */
+export interface PipelineConfig {
+  /** Absolute path of the YAML file, or `<object>` for a config given as an object. */
+  source: string;
+  /** Folder that relative `package` paths were resolved from. */
+  baseDir: string;
+  settings: PipelineSettings;
+  /** In the order they were written. */
+  actors: ActorConfig[];
+  connections: ConnectionConfig[];
+}
+
+/** One problem found in a config. */
+export interface Diagnostic {
+  severity: 'error' | 'warning';
+  /** What is wrong, naming the thing. */
+  message: string;
+  /** How to put it right. */
+  fix?: string;
+  /** The YAML file, when there is one. */
+  file?: string;
+  /** 1-based line and column of the offending node, when known. */
+  line?: number;
+  column?: number;
+  /** Where in the document, e.g. `['actors', 'Processor', 'package']`. */
+  path: (string | number)[];
+}
+
+/** A config with at least one error. `diagnostics` holds all of them (warnings too). */
+export class ConfigError extends ImprovError {
+  readonly diagnostics: Diagnostic[];
+  constructor(message: string, diagnostics: Diagnostic[]) {
+    super('CONFIG_INVALID', message);
+    this.diagnostics = diagnostics;
+  }
+  static override isInstance(value: unknown): value is ConfigError {
+    return ImprovError.hasCode(value, 'CONFIG_INVALID');
+  }
+}

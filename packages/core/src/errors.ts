@@ -1,0 +1,113 @@
+/**
+ * Errors raised by improv. Every error has a stable `code` and is recognised across workers and
+ * duplicate package copies through {@link ImprovError.isInstance} (where `instanceof` fails).
+ *
+ * @example
+ * ```ts
+ * try { await store.get(key) } catch (error) {
+ *   if (ObjectNotFoundError.isInstance(error)) log.warn(error.message)
+ * }
+ * ```
+ * @module
+ */
+
+const marker = Symbol.for('improv.error');
+
+/** Stable codes of every improv error. */
+export type ImprovErrorCode =
+  | 'CONFIG_INVALID'
+  | 'COMMAND_REFUSED'
+  | 'ACTOR_FAILED'
+  | 'STORE_FULL'
+  | 'OBJECT_NOT_FOUND'
+  | 'LINK_MESSAGE_TOO_LARGE'
+  | 'LINK_CLOSED'
+  | 'INTERRUPTED'
+  | 'RUNTIME_UNAVAILABLE';
+
+/** Base class of every improv error. */
+export class ImprovError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ImprovErrorCode;
+  readonly [marker] = true;
+
+  constructor(code: ImprovErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+
+  /** True for any improv error, also one from another copy of this package. */
+  static isInstance(value: unknown): value is ImprovError {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[marker] === true;
+  }
+
+  /** True when `value` is an improv error with the given code. */
+  static hasCode(value: unknown, code: ImprovErrorCode): value is ImprovError {
+    return ImprovError.isInstance(value) && value.code === code;
+  }
+}
+
+function defineError(code: ImprovErrorCode) {
+  return class extends ImprovError {
+    constructor(message: string, options?: { cause?: unknown }) {
+      super(code, message, options);
+    }
+    static override isInstance(value: unknown): value is ImprovError {
+      return ImprovError.hasCode(value, code);
+    }
+  };
+}
+
+/** The store has no free block large enough for the value. */
+export class StoreFullError extends defineError('STORE_FULL') {}
+/** A key that was never stored, was deleted, or was evicted. */
+export class ObjectNotFoundError extends defineError('OBJECT_NOT_FOUND') {}
+/** A link message larger than the link can ever hold. */
+export class LinkMessageTooLargeError extends defineError('LINK_MESSAGE_TOO_LARGE') {}
+/** The link was closed (the actor is quitting). */
+export class LinkClosedError extends defineError('LINK_CLOSED') {}
+/**
+ * A pending `get()`/`put()` was interrupted by a signal (pause, stop, quit). The actor host expects
+ * this error to surface from `runStep()` and does not log it.
+ */
+export class InterruptedError extends defineError('INTERRUPTED') {}
+/** A command that the pipeline cannot take in its present state. */
+export class CommandRefusedError extends defineError('COMMAND_REFUSED') {}
+/** One or more actors failed (setup threw, the worker died, ...). */
+export class ActorFailedError extends defineError('ACTOR_FAILED') {}
+/** The requested runtime is not installed or cannot start workers. */
+export class RuntimeUnavailableError extends defineError('RUNTIME_UNAVAILABLE') {}
+
+/** An error as it crosses a worker boundary. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+}
+
+/** Turns anything thrown into a plain object that can be posted to another thread. */
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    const out: SerializedError = { name: error.name, message: error.message };
+    if (error.stack !== undefined) out.stack = error.stack;
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string') out.code = code;
+    return out;
+  }
+  return { name: 'Error', message: typeof error === 'string' ? error : safeString(error) };
+}
+
+function safeString(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** `Name: message` of a serialised error, for one-line reports. */
+export function describeError(error: SerializedError): string {
+  return error.name && error.name !== 'Error' ? `${error.name}: ${error.message}` : error.message;
+}

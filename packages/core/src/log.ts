@@ -1,0 +1,86 @@
+/**
+ * Log records. Every actor's `this.log` (and its `console`) produces records that Nexus gathers into
+ * one log: a file in the run folder plus a live stream.
+ * @module
+ */
+
+/** Severity, lowest first. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** Severity order, for filtering. */
+export const logLevels: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
+
+/** One log line from an actor or from Nexus. */
+export interface LogRecord {
+  /** Milliseconds since the Unix epoch. */
+  time: number;
+  level: LogLevel;
+  /** Actor name, or `nexus`. */
+  source: string;
+  message: string;
+  /** Stack trace, for errors. */
+  stack?: string;
+}
+
+/** What `this.log` offers an actor. Extra arguments are formatted into the message. */
+export interface Logger {
+  debug(message: string, ...details: unknown[]): void;
+  info(message: string, ...details: unknown[]): void;
+  warn(message: string, ...details: unknown[]): void;
+  /** An `Error` among the details puts its stack into the record. */
+  error(message: string, ...details: unknown[]): void;
+}
+
+/** Builds a record from a message and details (`Error`s contribute their stack). */
+export function createLogRecord(source: string, level: LogLevel, message: string, details: unknown[]): LogRecord {
+  let text = message;
+  let stack: string | undefined;
+  for (const detail of details) {
+    if (detail instanceof Error) {
+      text += ` ${detail.name}: ${detail.message}`;
+      stack ??= detail.stack;
+    } else {
+      text += ` ${formatDetail(detail)}`;
+    }
+  }
+  const record: LogRecord = { time: Date.now(), level, source, message: text };
+  if (stack !== undefined) record.stack = stack;
+  return record;
+}
+
+function formatDetail(detail: unknown): string {
+  if (typeof detail === 'string') return detail;
+  if (typeof detail === 'bigint') return `${detail}n`;
+  if (ArrayBuffer.isView(detail)) {
+    const array = detail as unknown as ArrayLike<number>;
+    const shown = Array.from({ length: Math.min(array.length, 8) }, (_, i) => array[i]);
+    return `${detail.constructor.name}(${array.length}) [${shown.join(', ')}${array.length > 8 ? ', …' : ''}]`;
+  }
+  try {
+    return (
+      JSON.stringify(detail, (_key, value: unknown) => (typeof value === 'bigint' ? `${value}n` : value)) ??
+      String(detail)
+    );
+  } catch {
+    return String(detail);
+  }
+}
+
+/** `HH:MM:SS.mmm LEVEL source message`, the form the CLI and the run log use. */
+export function formatLogRecord(record: LogRecord, options: { stack?: boolean } = {}): string {
+  const date = new Date(record.time);
+  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${String(date.getMilliseconds()).padStart(3, '0')}`;
+  const line = `${time} ${record.level.toUpperCase().padEnd(5)} ${record.source}: ${record.message}`;
+  return options.stack && record.stack ? `${line}\n${indent(record.stack)}` : line;
+}
+
+function pad(value: number): string {
+  return String(value).padStart(2, '0');
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => `    ${line}`)
+    .join('\n');
+}

@@ -1,0 +1,186 @@
+/**
+ * The store contract. Big data goes into a store once; only its key travels over links.
+ *
+ * A {@link StoreDriver} lives where Nexus runs: it creates the store for one pipeline run and hands
+ * out a {@link StoreDescriptor}, a plain serialisable object (shared buffers included) that crosses
+ * worker boundaries. Each worker imports `descriptor.module` and calls its exported
+ * {@link ConnectStore} function to get a {@link StoreClient}.
+ *
+ * @example
+ * ```ts
+ * // producer actor
+ * const key = await this.store.put(frame, { shape: [512, 512] });
+ * await this.q_out.put({ key });
+ * // consumer actor
+ * const { key } = await this.q_in.get();
+ * const frame = await this.store.get<Float32Array>(key); // zero-copy view for typed arrays
+ * await this.store.delete(key);
+ * ```
+ * @module
+ */
+
+/** Every typed array kind the store keeps raw. */
+export type TypedArray =
+  | Int8Array
+  | Uint8Array
+  | Uint8ClampedArray
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | Float32Array
+  | Float64Array
+  | BigInt64Array
+  | BigUint64Array;
+
+/** Names of the typed array kinds, as `allocate()` takes them. */
+export interface TypedArrayKinds {
+  int8: Int8Array;
+  uint8: Uint8Array;
+  uint8clamped: Uint8ClampedArray;
+  int16: Int16Array;
+  uint16: Uint16Array;
+  int32: Int32Array;
+  uint32: Uint32Array;
+  float32: Float32Array;
+  float64: Float64Array;
+  bigint64: BigInt64Array;
+  biguint64: BigUint64Array;
+}
+
+/** One of `int8`, `uint8`, ..., `float64`, `bigint64`, `biguint64`. */
+export type TypedArrayKind = keyof TypedArrayKinds;
+
+/** A store key: an opaque string, safe to send over any link. */
+export type StoreKey = string;
+
+/** Options of {@link StoreClient.put}. */
+export interface PutOptions {
+  /**
+   * Shape of n-dimensional data stored in a typed array (row-major). Its product must equal the
+   * array's length. Read it back with {@link StoreClient.getArray} or {@link StoreClient.info}.
+   */
+  shape?: readonly number[];
+}
+
+/** What the store knows of one value. */
+export type StoredInfo =
+  | {
+      key: StoreKey;
+      /** A typed array, kept raw. */
+      kind: 'array';
+      dtype: TypedArrayKind;
+      /** The shape given at `put`/`allocate` time, or `[length]`. */
+      shape: number[];
+      byteLength: number;
+    }
+  | {
+      key: StoreKey;
+      /** Any other value, kept msgpack-encoded. */
+      kind: 'value';
+      byteLength: number;
+    };
+
+/** A typed array with its shape. */
+export interface ShapedArray<T extends TypedArray = TypedArray> {
+  array: T;
+  dtype: TypedArrayKind;
+  shape: number[];
+}
+
+/** A writable array in the store and its key, from {@link StoreClient.allocate}. */
+export interface Allocation<T extends TypedArray = TypedArray> extends ShapedArray<T> {
+  key: StoreKey;
+}
+
+/** Space used in a store. */
+export interface StoreUsage {
+  /** Bytes held by live values (including per-value overhead). */
+  usedBytes: number;
+  /** Bytes the store can hold in all. */
+  capacityBytes: number;
+  /** Number of live values. */
+  objects: number;
+}
+
+/**
+ * What an actor uses: `this.store`. Every method may be called from many workers at once.
+ */
+export interface StoreClient {
+  /**
+   * Stores a value and returns its new key. Typed arrays are stored raw; any other value is
+   * msgpack-encoded. Throws `StoreFullError` (saying how much was asked and how much is free) when
+   * the value does not fit, and `TypeError` for a value that cannot be encoded.
+   */
+  put(value: unknown, options?: PutOptions): Promise<StoreKey>;
+  /**
+   * Returns the value under `key`. A typed array comes back as a view of the store's memory (no
+   * copy): valid until the key is deleted. Throws `ObjectNotFoundError` naming the key when it was
+   * never stored or was deleted.
+   */
+  get<T = unknown>(key: StoreKey): Promise<T>;
+  /** Like {@link get} for a typed array, with its dtype and shape. Throws `TypeError` for other values. */
+  getArray<T extends TypedArray = TypedArray>(key: StoreKey): Promise<ShapedArray<T>>;
+  /** What is stored under `key`; throws `ObjectNotFoundError` when nothing is. */
+  info(key: StoreKey): Promise<StoredInfo>;
+  /** True when `key` holds a value. */
+  has(key: StoreKey): Promise<boolean>;
+  /** Frees the value under `key`. Returns false when there was none. */
+  delete(key: StoreKey): Promise<boolean>;
+  /**
+   * Reserves a typed array of `kind` and the given length or shape in the store and returns it
+   * writable, with its key: write a frame in place, then send the key — no copy at all. The value
+   * can be read under its key at once.
+   */
+  allocate<K extends TypedArrayKind>(
+    kind: K,
+    shapeOrLength: number | readonly number[],
+  ): Promise<Allocation<TypedArrayKinds[K]>>;
+  /** Space used right now. */
+  usage(): Promise<StoreUsage>;
+  /** Releases this client's resources. The values stay in the store. */
+  close(): Promise<void>;
+}
+
+/**
+ * A plain, structured-clonable description of an open store that a worker turns back into a
+ * client. `module` is an import specifier (or URL) of a module that exports {@link ConnectStore} as
+ * `connectStore`.
+ */
+export interface StoreDescriptor {
+  /** Import specifier or URL of the module exporting `connectStore`. */
+  module: string;
+  /** Driver name, for messages. */
+  driver: string;
+  /** Driver-specific data (shared buffers, paths, ports). */
+  [key: string]: unknown;
+}
+
+/** What a store module exports as `connectStore`: builds a client from a descriptor in any worker. */
+export type ConnectStore = (descriptor: StoreDescriptor) => Promise<StoreClient>;
+
+/** Options Nexus gives a driver when it opens the store of a pipeline run. */
+export interface StoreOpenOptions {
+  /** Capacity in bytes (`settings.store_size`). */
+  sizeBytes: number;
+}
+
+/** A store opened for one pipeline run, held by Nexus. */
+export interface OpenStore {
+  /** Handed to every actor's worker. */
+  readonly descriptor: StoreDescriptor;
+  /** A client for the thread that opened the store. */
+  readonly client: StoreClient;
+  /** Frees the store and everything in it. */
+  close(): Promise<void>;
+}
+
+/** A store implementation, as an embedding program passes it to `createNexus`. */
+export interface StoreDriver {
+  /** Version of this contract the driver implements. */
+  readonly specificationVersion: 1;
+  /** Short name: `memory`, `lmdb`, `redis`. */
+  readonly name: string;
+  /** Creates the store for one pipeline run. */
+  open(options: StoreOpenOptions): Promise<OpenStore>;
+}
