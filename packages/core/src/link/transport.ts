@@ -68,10 +68,14 @@ interface LinkBase {
   /** The link name (`q_in`, `q_out`, ...). */
   readonly name: string;
   /**
-   * Rejects every pending `get`/`put` with `reason`. Used by the actor host on pause, stop and quit so
-   * a signal is acted on while `runStep` awaits. Later calls work as usual.
+   * Rejects every pending `get`/`put` with `reason`, and every later call that would have to wait,
+   * until {@link clearInterrupt}. Calls that need not wait (a message is there, there is room) still
+   * succeed. Used by the actor host on pause, stop and quit, so a signal is acted on even while
+   * `runStep` awaits — and even when `runStep` only starts to wait after the signal came.
    */
   interrupt(reason: Error): void;
+  /** Ends {@link interrupt}: calls wait as usual again. */
+  clearInterrupt(): void;
   /** Closes the link: pending and later calls reject with `LinkClosedError`. */
   close(): void;
 }

@@ -1,0 +1,206 @@
+/**
+ * The `improv` command: `improv run <pipeline.yaml>` and `improv validate <pipeline.yaml>`.
+ * Exit codes: 0 ok, 1 failure at run time, 2 usage or config error.
+ * @module
+ */
+import process from 'node:process';
+import {
+  ActorFailedError,
+  type Command,
+  CommandRefusedError,
+  ConfigError,
+  commandHelp,
+  commands,
+  formatDiagnostics,
+  type LogLevel,
+  loadConfig,
+  logLevels,
+  type Nexus,
+} from '@improv/core';
+import { createNodeRuntime } from '@improv/core/runtime/node';
+import { CommanderError, Option, Command as Program } from 'commander';
+import { createDefaultNexus, type DefaultNexusOptions } from './defaults.ts';
+import { formatRecord, formatStatus, type Output } from './output.ts';
+import { startPrompt } from './prompt.ts';
+import { parseScript, type ScriptStep } from './script.ts';
+
+/** Exit codes. */
+export const exitCodes = { ok: 0, failure: 1, usage: 2 } as const;
+
+interface RunOptions {
+  script?: string;
+  runDir?: string;
+  logFiles: boolean;
+  logLevel: LogLevel;
+}
+
+/** Runs the CLI with `argv` (without `node` and the script) and resolves to the exit code. */
+export async function main(argv: string[], output: Output = defaultOutput()): Promise<number> {
+  let exitCode: number = exitCodes.ok;
+  const program = new Program('improv')
+    .description('improv: adaptive, closed-loop experiments as a graph of actors')
+    .showHelpAfterError('(run improv --help, or improv <command> --help)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => output.write(text.trimEnd()),
+      writeErr: (text) => output.write(text.trimEnd()),
+    });
+
+  program
+    .command('run')
+    .description('start a pipeline and drive it: interactively, or with --script')
+    .argument('<pipeline>', 'pipeline YAML file')
+    .option('-s, --script <steps>', 'run these steps, then quit, e.g. "setup; run; wait 2s; stop; quit"')
+    .option('--run-dir <dir>', 'folder for this run’s log (default: runs/<pipeline>-<time>)')
+    .option('--no-log-files', 'write no run folder')
+    .addOption(
+      new Option('--log-level <level>', 'lowest level shown in the terminal (the run log keeps all)')
+        .choices(logLevels)
+        .default('info'),
+    )
+    .addHelpText(
+      'after',
+      `\nCommands at the prompt (and in --script):\n${commands.map((name) => `  ${name.padEnd(8)} ${commandHelp[name]}`).join('\n')}\n  help     list these commands\n  wait 2s  (scripts only) wait before the next step\n\nExamples:\n  improv run apps/minimal/minimal.yaml\n  improv run apps/minimal/minimal.yaml --script "setup; run; wait 2s; stop; quit"`,
+    )
+    .action(async (pipeline: string, options: RunOptions) => {
+      exitCode = await runCommand(pipeline, options, output);
+    });
+
+  program
+    .command('validate')
+    .description('check a pipeline and report every error at once, with file:line:column')
+    .argument('<pipeline>', 'pipeline YAML file')
+    .option('--no-check-modules', 'do not import the actor modules (only check the YAML)')
+    .action(async (pipeline: string, options: { checkModules: boolean }) => {
+      exitCode = await validateCommand(pipeline, options, output);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      const quiet = ['commander.helpDisplayed', 'commander.version', 'commander.help'];
+      return quiet.includes(error.code) ? exitCodes.ok : exitCodes.usage;
+    }
+    throw error;
+  }
+  return exitCode;
+}
+
+function defaultOutput(): Output {
+  return {
+    write: (line) => process.stdout.write(`${line}\n`),
+    colour: Boolean(process.stdout.isTTY) && process.env.NO_COLOR === undefined,
+  };
+}
+
+async function validateCommand(pipeline: string, options: { checkModules: boolean }, output: Output): Promise<number> {
+  const runtime = createNodeRuntime();
+  const result = await loadConfig(pipeline, { adapter: runtime, checkModules: options.checkModules });
+  const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
+  const warnings = result.diagnostics.length - errors;
+  if (result.diagnostics.length > 0) output.write(formatDiagnostics(result.diagnostics, { cwd: runtime.cwd() }));
+  if (result.config) {
+    const { actors, connections } = result.config;
+    output.write(
+      `${pipeline}: valid — ${actors.length} actor(s), ${connections.length} connection(s)${warnings ? `, ${warnings} warning(s)` : ''}`,
+    );
+    return exitCodes.ok;
+  }
+  output.write(`${pipeline}: ${errors} error(s)${warnings ? `, ${warnings} warning(s)` : ''}`);
+  return exitCodes.usage;
+}
+
+async function runCommand(pipeline: string, options: RunOptions, output: Output): Promise<number> {
+  let steps: ScriptStep[] | undefined;
+  if (options.script !== undefined) {
+    try {
+      steps = parseScript(options.script);
+    } catch (error) {
+      output.write(`improv run: ${(error as Error).message}`);
+      return exitCodes.usage;
+    }
+  }
+  const runtime = createNodeRuntime();
+  const minimum = logLevels.indexOf(options.logLevel);
+  let print = (line: string) => output.write(line);
+  let nexus: Nexus;
+  let failures = 0;
+  try {
+    const nexusOptions: DefaultNexusOptions = { config: pipeline, runtime };
+    if (!options.logFiles) nexusOptions.runDir = false;
+    else if (options.runDir !== undefined) nexusOptions.runDir = options.runDir;
+    nexus = await createDefaultNexus(nexusOptions);
+  } catch (error) {
+    if (ConfigError.isInstance(error)) {
+      output.write(formatDiagnostics((error as ConfigError).diagnostics, { cwd: runtime.cwd() }));
+      output.write(`${pipeline}: not started; fix the errors above (improv validate ${pipeline} checks again)`);
+      return exitCodes.usage;
+    }
+    output.write(`improv run: the pipeline could not start: ${(error as Error).message}`);
+    return exitCodes.failure;
+  }
+  nexus.on((event) => {
+    if (event.type === 'log' && logLevels.indexOf(event.record.level) >= minimum) {
+      print(formatRecord(event.record, output));
+    }
+    if (event.type === 'actor-state' && event.state === 'failed') failures += 1;
+  });
+  if (nexus.runDir) print(`run folder: ${nexus.runDir}`);
+  if (nexus.status().actors.some((actor) => actor.state === 'failed')) failures += 1;
+
+  const give = async (command: Command): Promise<void> => {
+    if (command === 'status') {
+      print(formatStatus(nexus.status()));
+      return;
+    }
+    try {
+      await nexus.command(command);
+    } catch (error) {
+      if (CommandRefusedError.isInstance(error)) print(`refused: ${(error as Error).message}`);
+      else if (ActorFailedError.isInstance(error)) print(`failed: ${(error as Error).message}`);
+      else throw error;
+      if (steps) failures += 1;
+    }
+  };
+
+  if (steps) {
+    for (const step of steps) {
+      if (nexus.status().state === 'quitting' || nexus.status().state === 'exited') break;
+      if (step.kind === 'wait') await Promise.race([sleep(step.ms), nexus.closed]);
+      else await give(step.command);
+    }
+    await nexus.quit();
+  } else {
+    const prompt = startPrompt({
+      onLine: async (line) => {
+        const word = line.trim();
+        if (word === '') return;
+        if (word === 'help' || word === '?') {
+          print(helpText());
+          return;
+        }
+        if (word === 'exit') return give('quit');
+        if (!(commands as readonly string[]).includes(word)) {
+          print(`unknown command "${word}"\n${helpText()}`);
+          return;
+        }
+        await give(word as Command);
+      },
+      onEnd: () => void nexus.quit(),
+    });
+    print = prompt.print;
+    print(`type help for the commands; setup, then run`);
+    await nexus.closed;
+    prompt.close();
+  }
+  return failures > 0 ? exitCodes.failure : exitCodes.ok;
+}
+
+function helpText(): string {
+  return `commands:\n${commands.map((name) => `  ${name.padEnd(8)} ${commandHelp[name]}`).join('\n')}\n  help     this list`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

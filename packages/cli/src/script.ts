@@ -1,0 +1,40 @@
+/**
+ * Command scripts: `setup; run; wait 2s; stop; quit`, for non-interactive runs.
+ * @module
+ */
+import { type Command, commands } from '@improv/core';
+
+/** One step of a script. */
+export type ScriptStep = { kind: 'command'; command: Command } | { kind: 'wait'; ms: number; text: string };
+
+/** Parses a script; throws a `SyntaxError` naming the step and the fix. */
+export function parseScript(script: string): ScriptStep[] {
+  const steps: ScriptStep[] = [];
+  const parts = script
+    .split(/[;\n]/)
+    .map((part) => part.trim())
+    .filter((part) => part.length > 0);
+  parts.forEach((part, index) => {
+    const [word = '', ...rest] = part.split(/\s+/);
+    const where = `--script step ${index + 1} ("${part}")`;
+    if (word === 'wait' || word === 'sleep') {
+      if (rest.length !== 1) throw new SyntaxError(`${where}: wait takes one duration, e.g. "wait 2s" or "wait 500ms"`);
+      steps.push({ kind: 'wait', ms: parseDuration(rest[0]!, where), text: rest[0]! });
+      return;
+    }
+    if (!(commands as readonly string[]).includes(word) || rest.length > 0) {
+      throw new SyntaxError(`${where}: unknown step; use ${commands.join(', ')}, or "wait <duration>"`);
+    }
+    steps.push({ kind: 'command', command: word as Command });
+  });
+  if (steps.length === 0) throw new SyntaxError('--script is empty; e.g. --script "setup; run; wait 2s; stop; quit"');
+  return steps;
+}
+
+/** `2s`, `500ms`, `1.5m`, `1h` → milliseconds. */
+export function parseDuration(text: string, where: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
+  if (!match) throw new SyntaxError(`${where}: "${text}" is not a duration; write e.g. 500ms, 2s, 1.5m or 1h`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
+  return Number(match[1]) * unit;
+}

@@ -1,0 +1,35 @@
+/**
+ * @improv/core — the actor contract, signals, config, Nexus, runtime adapters and the contracts
+ * every store and transport implements.
+ *
+ * @example
+ * ```ts
+ * import { Actor } from '@improv/core';
+ *
+ * export class Generator extends Actor<{ rate?: number }> {
+ *   async runStep() {
+ *     const key = await this.store.put(Float64Array.from({ length: 5 }, Math.random));
+ *     await this.q_out.put({ key });
+ *   }
+ * }
+ * ```
+ * @module
+ */
+export { Actor, type ActorClass, type ActorContext, isActorClass } from './actor.ts';
+export * from './config/load.ts';
+export * from './config/types.ts';
+export * from './errors.ts';
+export type * from './link/transport.ts';
+export * from './log.ts';
+export {
+  type ActorStatus,
+  createNexus,
+  type Nexus,
+  type NexusEvent,
+  type NexusOptions,
+  type PipelineStatus,
+} from './nexus.ts';
+export type * from './runtime/adapter.ts';
+export { currentRuntimeName, detectRuntime } from './runtime/detect.ts';
+export * from './signals.ts';
+export type * from './store/driver.ts';

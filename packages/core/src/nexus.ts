@@ -1,0 +1,540 @@
+/**
+ * Nexus: loads a pipeline, starts every actor in its own worker, wires links and store, and drives
+ * the actors through setup → run → pause/resume → stop → quit. It gathers every actor's log records
+ * into one log (a file in the run folder plus a live stream) and shuts down cleanly on quit, SIGINT
+ * and SIGTERM.
+ *
+ * @example
+ * ```ts
+ * import { createNexus } from '@improv/core';
+ * import { createMemoryStore } from '@improv/store';
+ * import { createLocalTransport } from '@improv/transport-local';
+ *
+ * const nexus = await createNexus({
+ *   config: 'pipeline.yaml',
+ *   store: createMemoryStore(),
+ *   transport: createLocalTransport(),
+ * });
+ * nexus.on((event) => { if (event.type === 'log') console.log(event.record.message) });
+ * await nexus.setup();
+ * await nexus.run();
+ * await new Promise((resolve) => setTimeout(resolve, 2000));
+ * await nexus.stop();
+ * await nexus.quit();
+ * ```
+ * @module
+ */
+import { assertConfig, loadConfig, resolveConfig, toLinkGraph } from './config/load.ts';
+import type { PipelineConfig } from './config/types.ts';
+import {
+  ActorFailedError,
+  CommandRefusedError,
+  describeError,
+  type SerializedError,
+  serializeError,
+} from './errors.ts';
+import type { LinkPlan, Transport } from './link/transport.ts';
+import { createLogRecord, formatLogRecord, type LogLevel, type LogRecord } from './log.ts';
+import type { AppendFile, RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
+import { detectRuntime } from './runtime/detect.ts';
+import { type ActorState, type PipelineState, refusalAdvice, type Signal, signalGates } from './signals.ts';
+import type { OpenStore, StoreClient, StoreDriver } from './store/driver.ts';
+import type { FromWorker, InitMessage, ToWorker } from './worker/protocol.ts';
+
+/** Options of {@link createNexus}. */
+export interface NexusOptions {
+  /** Path of a pipeline YAML file, or the same content as an object. */
+  config: string | Record<string, unknown>;
+  /** The store driver (e.g. `createMemoryStore()` from `@improv/store`). */
+  store: StoreDriver;
+  /** The link transport (e.g. `createLocalTransport()` from `@improv/transport-local`). */
+  transport: Transport;
+  /** The runtime adapter; default: the one for the runtime this runs in. */
+  runtime?: RuntimeAdapter;
+  /** Folder that relative `package` paths of an object config resolve from; default: the working directory. */
+  baseDir?: string;
+  /**
+   * Folder for this run's files (the log `improv.log`). Default: `runs/<pipeline>-<date>-<time>` in
+   * the working directory. `false`: write no files.
+   */
+  runDir?: string | false;
+  /** Quit cleanly on SIGINT/SIGTERM (a second signal ends the workers at once). Default: true. */
+  handleSignals?: boolean;
+  /** How long quit waits for an actor to finish `stop()` and end before its worker is terminated. Default 10 000 ms. */
+  quitTimeoutMs?: number;
+}
+
+/** One actor as Nexus sees it. */
+export interface ActorStatus {
+  name: string;
+  state: ActorState;
+  /** Why it failed, when it did. */
+  error?: SerializedError;
+}
+
+/** The whole pipeline as Nexus sees it. */
+export interface PipelineStatus {
+  state: PipelineState;
+  actors: ActorStatus[];
+}
+
+/** What Nexus reports as it happens. */
+export type NexusEvent =
+  | { type: 'actor-state'; actor: string; state: ActorState; previous: ActorState; error?: SerializedError }
+  | { type: 'pipeline-state'; state: PipelineState; previous: PipelineState }
+  | { type: 'log'; record: LogRecord };
+
+/** A running pipeline. */
+export interface Nexus {
+  /** The validated pipeline. */
+  readonly config: PipelineConfig;
+  /** The run folder, when files are written. */
+  readonly runDir: string | undefined;
+  /** A store client for the program that embeds Nexus (read actors' results, feed data). */
+  readonly store: StoreClient;
+  /** Resolves once the pipeline has quit and every worker has ended. */
+  readonly closed: Promise<void>;
+  /** The state of the pipeline and of every actor. */
+  status(): PipelineStatus;
+  /** Calls every actor's `setup()`. Rejects with `ActorFailedError` if one throws. */
+  setup(): Promise<void>;
+  /** Starts the run. Refused (`CommandRefusedError`) unless every actor is ready (or stopped). */
+  run(): Promise<void>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /** Ends the run; every actor's `stop()` runs once. `run` starts again. */
+  stop(): Promise<void>;
+  /** Stops if needed, ends every worker, frees store and links. Safe to call more than once. */
+  quit(): Promise<void>;
+  /** Gives a command by name (what the CLI uses). */
+  command(name: Signal): Promise<void>;
+  /** Subscribes to events; returns the function that unsubscribes. */
+  on(listener: (event: NexusEvent) => void): () => void;
+  /** Events from now on, as an async iterable; it ends when the pipeline has quit. */
+  events(): AsyncIterableIterator<NexusEvent>;
+}
+
+interface ActorEntry {
+  name: string;
+  state: ActorState;
+  error?: SerializedError;
+  worker: WorkerHandle | undefined;
+  control: Int32Array;
+  exited: Promise<void>;
+  markExited: () => void;
+}
+
+const hostEntry = new URL('./worker/host.ts', import.meta.url).href;
+
+/** Loads and validates the pipeline, starts every actor's worker, and resolves once all are loaded. */
+export async function createNexus(options: NexusOptions): Promise<Nexus> {
+  const runtime = options.runtime ?? (await detectRuntime());
+  const config =
+    typeof options.config === 'string'
+      ? assertConfig(await loadConfig(options.config, { adapter: runtime }))
+      : assertConfig(
+          await resolveConfig(options.config, { baseDir: options.baseDir ?? runtime.cwd(), adapter: runtime }),
+        );
+  const nexus = new NexusImpl(config, runtime, options);
+  await nexus.start();
+  return nexus;
+}
+
+class NexusImpl implements Nexus {
+  readonly config: PipelineConfig;
+  runDir: string | undefined;
+  readonly closed: Promise<void>;
+  private readonly runtime: RuntimeAdapter;
+  private readonly options: NexusOptions;
+  private readonly actors = new Map<string, ActorEntry>();
+  private readonly listeners = new Set<(event: NexusEvent) => void>();
+  private pipelineState: PipelineState = 'starting';
+  private openStore: OpenStore | undefined;
+  private transport: Transport | undefined;
+  private logFile: AppendFile | undefined;
+  private removeSignalHandler: (() => void) | undefined;
+  private busy: Signal | undefined;
+  private quitting: Promise<void> | undefined;
+  private resolveClosed!: () => void;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(config: PipelineConfig, runtime: RuntimeAdapter, options: NexusOptions) {
+    this.config = config;
+    this.runtime = runtime;
+    this.options = options;
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+  }
+
+  get store(): StoreClient {
+    if (!this.openStore) throw new Error('the store is not open (the pipeline has not started or has quit)');
+    return this.openStore.client;
+  }
+
+  async start(): Promise<void> {
+    const runtime = this.runtime;
+    if (this.options.runDir !== false) {
+      this.runDir = this.options.runDir ?? runtime.path.join(runtime.cwd(), 'runs', defaultRunName(this.config));
+      await runtime.makeDirectory(this.runDir);
+      this.logFile = await runtime.openAppendFile(runtime.path.join(this.runDir, 'improv.log'));
+    }
+    if (this.options.handleSignals !== false) {
+      let signals = 0;
+      this.removeSignalHandler = runtime.onShutdownSignal((signal) => {
+        signals += 1;
+        if (signals === 1) {
+          this.log('warn', `${signal} received: quitting (send it again to end every actor at once)`);
+          void this.quit();
+        } else {
+          this.log('warn', `${signal} received again: ending every actor now`);
+          for (const entry of this.actors.values()) void entry.worker?.terminate();
+        }
+      });
+    }
+    const { config } = this;
+    this.log(
+      'info',
+      `pipeline ${config.source}: ${config.actors.length} actor(s), ${config.connections.length} connection(s); runtime ${runtime.name} ${runtime.version}`,
+    );
+    try {
+      this.openStore = await this.options.store.open({ sizeBytes: config.settings.storeSizeBytes });
+      this.transport = this.options.transport;
+      const plan = await this.transport.plan(toLinkGraph(config));
+      await Promise.all(config.actors.map((actor) => this.startActor(actor, plan)));
+    } catch (error) {
+      this.log('error', 'the pipeline could not start', error);
+      await this.shutdown();
+      throw error;
+    }
+    await this.until(() => [...this.actors.values()].every((entry) => entry.state !== 'starting'));
+    this.setPipelineState('waiting');
+    const failed = this.failedActors();
+    if (failed.length > 0) {
+      this.log('error', `${describeFailures(failed)}; setup is refused until the pipeline is restarted`);
+    } else {
+      this.log('info', 'all actors loaded; type setup');
+    }
+  }
+
+  private async startActor(actor: PipelineConfig['actors'][number], plan: LinkPlan): Promise<void> {
+    let markExited!: () => void;
+    const entry: ActorEntry = {
+      name: actor.name,
+      state: 'starting',
+      worker: undefined,
+      control: new Int32Array(new SharedArrayBuffer(4)),
+      exited: new Promise((resolve) => {
+        markExited = resolve;
+      }),
+      markExited: () => markExited(),
+    };
+    this.actors.set(actor.name, entry);
+    let worker: WorkerHandle;
+    try {
+      worker = await this.runtime.spawnWorker({ name: actor.name, entry: hostEntry });
+    } catch (error) {
+      this.actorFailed(entry, serializeError(error), 'could not start its worker');
+      entry.markExited();
+      return;
+    }
+    entry.worker = worker;
+    let lastError: SerializedError | undefined;
+    worker.onMessage((message) => this.fromWorker(entry, message as FromWorker));
+    worker.onError((error) => {
+      lastError = serializeError(error);
+    });
+    worker.onExit((code) => {
+      if (entry.state !== 'exited' && entry.state !== 'failed') {
+        const error = lastError ?? { name: 'Error', message: `its worker exited with code ${code}` };
+        this.actorFailed(entry, error, 'its worker died');
+      } else if (entry.state === 'failed' && lastError && !entry.error) {
+        entry.error = lastError;
+      }
+      entry.markExited();
+      this.wake();
+    });
+    const links = plan.endpoints.get(actor.name);
+    const init: InitMessage = {
+      type: 'init',
+      actor: { name: actor.name, moduleUrl: actor.moduleUrl, className: actor.className, options: actor.options },
+      links: links ? Object.fromEntries(links) : {},
+      store: this.openStore!.descriptor,
+      control: entry.control.buffer as SharedArrayBuffer,
+    };
+    this.toWorker(entry, init);
+  }
+
+  private toWorker(entry: ActorEntry, message: ToWorker): void {
+    if (message.type === 'signal') Atomics.add(entry.control, 0, 1);
+    entry.worker?.postMessage(message);
+  }
+
+  private fromWorker(entry: ActorEntry, message: FromWorker): void {
+    if (message.type === 'log') {
+      this.record(message.record);
+      return;
+    }
+    if (message.state === 'failed') {
+      const what = message.phase === 'setup' ? 'setup() threw' : 'it could not be loaded';
+      this.actorFailed(entry, message.error ?? { name: 'Error', message: 'unknown error' }, what);
+      return;
+    }
+    this.setActorState(entry, message.state);
+  }
+
+  private actorFailed(entry: ActorEntry, error: SerializedError, what: string): void {
+    entry.error = error;
+    this.setActorState(entry, 'failed');
+    this.log('error', `actor "${entry.name}" failed: ${what}: ${describeError(error)}`);
+  }
+
+  private setActorState(entry: ActorEntry, state: ActorState): void {
+    const previous = entry.state;
+    if (previous === state) return;
+    entry.state = state;
+    const event: NexusEvent = { type: 'actor-state', actor: entry.name, state, previous };
+    if (state === 'failed' && entry.error) event.error = entry.error;
+    this.emit(event);
+    this.wake();
+  }
+
+  private setPipelineState(state: PipelineState): void {
+    const previous = this.pipelineState;
+    if (previous === state) return;
+    this.pipelineState = state;
+    this.emit({ type: 'pipeline-state', state, previous });
+  }
+
+  status(): PipelineStatus {
+    return {
+      state: this.pipelineState,
+      actors: [...this.actors.values()].map((entry) => {
+        const status: ActorStatus = { name: entry.name, state: entry.state };
+        if (entry.error) status.error = entry.error;
+        return status;
+      }),
+    };
+  }
+
+  setup(): Promise<void> {
+    return this.command('setup');
+  }
+  run(): Promise<void> {
+    return this.command('run');
+  }
+  pause(): Promise<void> {
+    return this.command('pause');
+  }
+  resume(): Promise<void> {
+    return this.command('resume');
+  }
+  stop(): Promise<void> {
+    return this.command('stop');
+  }
+
+  async command(signal: Signal): Promise<void> {
+    if (signal === 'quit') return this.quit();
+    const gate = signalGates[signal];
+    const state = this.pipelineState;
+    if (this.busy !== undefined) {
+      throw new CommandRefusedError(
+        `cannot ${signal}: "${this.busy}" is still in progress (the pipeline is ${state}); wait for it to finish`,
+      );
+    }
+    if (!gate.from.includes(state)) {
+      throw new CommandRefusedError(`cannot ${signal}: the pipeline is ${state}; ${refusalAdvice(signal, state)}`);
+    }
+    const failed = this.failedActors();
+    if ((signal === 'setup' || signal === 'run') && failed.length > 0) {
+      throw new CommandRefusedError(
+        `cannot ${signal}: ${describeFailures(failed)}. Fix the actor, then quit and start the pipeline again`,
+      );
+    }
+    this.busy = signal;
+    this.setPipelineState(gate.during);
+    const live = [...this.actors.values()].filter((entry) => entry.state !== 'failed' && entry.state !== 'exited');
+    for (const entry of live) this.toWorker(entry, { type: 'signal', signal });
+    try {
+      await this.until(() => live.every((entry) => entry.state === gate.to || isGone(entry.state)));
+    } finally {
+      this.busy = undefined;
+    }
+    if (this.quitting) return;
+    // The actor states a command leads to are pipeline states too (ready, running, paused, stopped).
+    this.setPipelineState(gate.to as PipelineState);
+    this.log('info', pipelineMessage(signal));
+    const newlyFailed = live.filter((entry) => entry.state === 'failed');
+    if (newlyFailed.length > 0) {
+      throw new ActorFailedError(`${signal} finished, but ${describeFailures(newlyFailed)}`);
+    }
+  }
+
+  quit(): Promise<void> {
+    this.quitting ??= this.shutdown();
+    return this.quitting;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.setPipelineState('quitting');
+    this.log('info', 'quitting: stopping every actor');
+    const timeout = this.options.quitTimeoutMs ?? 10_000;
+    const entries = [...this.actors.values()];
+    for (const entry of entries) {
+      if (entry.worker && entry.state !== 'exited') this.toWorker(entry, { type: 'signal', signal: 'quit' });
+    }
+    await Promise.all(
+      entries.map(async (entry) => {
+        if (!entry.worker) return;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timedOut = new Promise<boolean>((resolve) => {
+          timer = setTimeout(() => resolve(true), timeout);
+        });
+        const late = await Promise.race([entry.exited.then(() => false), timedOut]);
+        clearTimeout(timer);
+        if (late) {
+          this.log(
+            'warn',
+            `actor "${entry.name}" did not end within ${timeout} ms (is runStep() or stop() stuck?); terminating its worker`,
+          );
+        }
+        // A worker that sent `exited` has closed its channel; terminate() makes sure it is gone.
+        await entry.worker.terminate();
+        await entry.exited;
+      }),
+    );
+    try {
+      await this.transport?.close();
+    } catch (error) {
+      this.log('warn', 'closing the links failed', error);
+    }
+    try {
+      await this.openStore?.close();
+    } catch (error) {
+      this.log('warn', 'closing the store failed', error);
+    }
+    this.removeSignalHandler?.();
+    this.setPipelineState('exited');
+    this.log('info', 'pipeline exited');
+    await this.logFile?.close();
+    this.logFile = undefined;
+    this.resolveClosed();
+    this.emit(undefined);
+  }
+
+  on(listener: (event: NexusEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  events(): AsyncIterableIterator<NexusEvent> {
+    const buffer: NexusEvent[] = [];
+    let notify: (() => void) | undefined;
+    let done = this.pipelineState === 'exited';
+    const listener = (event: NexusEvent | undefined) => {
+      if (event === undefined) done = true;
+      else buffer.push(event);
+      notify?.();
+    };
+    this.listeners.add(listener as (event: NexusEvent) => void);
+    const finish = () => {
+      this.listeners.delete(listener as (event: NexusEvent) => void);
+    };
+    const iterator: AsyncIterableIterator<NexusEvent> = {
+      [Symbol.asyncIterator]: () => iterator,
+      async next() {
+        while (buffer.length === 0 && !done) {
+          await new Promise<void>((resolve) => {
+            notify = resolve;
+          });
+          notify = undefined;
+        }
+        const value = buffer.shift();
+        if (value !== undefined) return { value, done: false };
+        finish();
+        return { value: undefined, done: true };
+      },
+      async return() {
+        finish();
+        return { value: undefined, done: true };
+      },
+    };
+    return iterator;
+  }
+
+  /** Emits to listeners; `undefined` tells async iterators the stream has ended. */
+  private emit(event: NexusEvent | undefined): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        (listener as (event: NexusEvent | undefined) => void)(event);
+      } catch {
+        // A listener's bug must not take the pipeline down.
+      }
+    }
+  }
+
+  private log(level: LogLevel, message: string, ...details: unknown[]): void {
+    this.record(createLogRecord('nexus', level, message, details));
+  }
+
+  private record(record: LogRecord): void {
+    this.logFile?.write(`${formatLogRecord(record, { stack: true })}\n`);
+    this.emit({ type: 'log', record });
+  }
+
+  private failedActors(): ActorEntry[] {
+    return [...this.actors.values()].filter((entry) => entry.state === 'failed');
+  }
+
+  private wake(): void {
+    for (const waiter of [...this.waiters]) waiter();
+  }
+
+  /** Resolves once `condition` holds; re-checked on every actor state change. */
+  private until(condition: () => boolean): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (condition()) {
+          this.waiters.delete(check);
+          resolve();
+        }
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+}
+
+function isGone(state: ActorState): boolean {
+  return state === 'failed' || state === 'exited';
+}
+
+function describeFailures(failed: readonly ActorEntry[]): string {
+  return failed
+    .map((entry) => `actor "${entry.name}" failed: ${entry.error ? describeError(entry.error) : 'unknown error'}`)
+    .join('; ');
+}
+
+function pipelineMessage(signal: Exclude<Signal, 'quit'>): string {
+  switch (signal) {
+    case 'setup':
+      return 'all actors ready; type run';
+    case 'run':
+      return 'running';
+    case 'pause':
+      return 'paused; type resume to go on';
+    case 'resume':
+      return 'running again';
+    case 'stop':
+      return 'stopped; type run to start again, or quit';
+  }
+}
+
+function defaultRunName(config: PipelineConfig): string {
+  const base = config.source === '<object>' ? 'pipeline' : (config.source.split(/[\\/]/).pop() ?? 'pipeline');
+  const name = base.replace(/\.ya?ml$/i, '').replace(/[^\w.-]+/g, '_');
+  const now = new Date();
+  const pad = (value: number) => String(value).padStart(2, '0');
+  const stamp = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}-${String(now.getMilliseconds()).padStart(3, '0')}`;
+  return `${name}-${stamp}`;
+}

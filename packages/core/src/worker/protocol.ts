@@ -1,0 +1,44 @@
+/**
+ * Messages on the control channel between Nexus and an actor's worker (MessagePort). Data never
+ * travels here: only signals down, and state and log records up.
+ * @module
+ */
+import type { SerializedError } from '../errors.ts';
+import type { LinkDescriptor } from '../link/transport.ts';
+import type { LogRecord } from '../log.ts';
+import type { ActorState, Signal } from '../signals.ts';
+import type { StoreDescriptor } from '../store/driver.ts';
+
+/** Nexus → worker, once after the handshake: what to load and how to reach links and store. */
+export interface InitMessage {
+  type: 'init';
+  actor: { name: string; moduleUrl: string; className: string; options: Record<string, unknown> };
+  links: Record<string, LinkDescriptor>;
+  store: StoreDescriptor;
+  /** Int32Array(1) over a SharedArrayBuffer, bumped by Nexus with every signal it posts. */
+  control: SharedArrayBuffer;
+}
+
+/** Nexus → worker: act on a signal. */
+export interface SignalMessage {
+  type: 'signal';
+  signal: Signal;
+}
+
+/** Worker → Nexus: the actor's new state. */
+export interface StateMessage {
+  type: 'state';
+  state: ActorState;
+  /** With `failed`: what went wrong, and in which hook. */
+  error?: SerializedError;
+  phase?: 'load' | 'setup';
+}
+
+/** Worker → Nexus: one log record. */
+export interface LogMessage {
+  type: 'log';
+  record: LogRecord;
+}
+
+export type ToWorker = InitMessage | SignalMessage;
+export type FromWorker = StateMessage | LogMessage;
