@@ -3,7 +3,7 @@
  * the suite observes them exactly as a user would.
  * @module
  */
-import { Actor } from '../actor.ts';
+import { Actor, type ActorContext } from '../actor.ts';
 
 interface Counts {
   setup: number;
@@ -95,7 +95,7 @@ export class FailingStop extends Actor {
 
 /** The constructor throws, so the actor cannot be loaded. */
 export class FailingConstructor extends Actor {
-  constructor(context: ConstructorParameters<typeof Actor>[0]) {
+  constructor(context: ActorContext) {
     super(context);
     throw new Error('constructor exploded on purpose');
   }

@@ -1,0 +1,155 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { main } from '../src/main.ts';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const bin = join(root, 'packages/cli/bin/improv.mjs');
+const minimal = join(root, 'apps/minimal/minimal.yaml');
+const broken = fileURLToPath(new URL('./fixtures/broken.yaml', import.meta.url));
+
+async function cli(argv: string[]): Promise<{ code: number; text: string }> {
+  const lines: string[] = [];
+  const code = await main(argv, { write: (line) => lines.push(line), colour: false });
+  return { code, text: lines.join('\n') };
+}
+
+function spawnCli(args: string[], input?: string): Promise<{ code: number | null; out: string; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: mkdtempSync(join(tmpdir(), 'improv-cli-')) });
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      out += chunk;
+    });
+    if (input !== undefined) child.stdin.end(input);
+    child.on('exit', (code, signal) => resolve({ code, out, signal }));
+  });
+}
+
+describe('improv (in process)', () => {
+  it('prints help for the program and each command, exit 0', async () => {
+    const top = await cli(['--help']);
+    expect(top.code).toBe(0);
+    expect(top.text).toMatch(/run \[options\] <pipeline>/);
+    expect(top.text).toMatch(/validate \[options\] <pipeline>/);
+    const run = await cli(['run', '--help']);
+    expect(run.code).toBe(0);
+    expect(run.text).toContain('--script <steps>');
+    expect(run.text).toContain('pause');
+    expect((await cli(['validate', '--help'])).code).toBe(0);
+  });
+
+  it('exits 2 with a usage message for an unknown command or a missing argument', async () => {
+    const unknown = await cli(['jump']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.text).toMatch(/unknown command 'jump'/);
+    const missing = await cli(['run']);
+    expect(missing.code).toBe(2);
+    expect(missing.text).toMatch(/missing required argument 'pipeline'/);
+  });
+
+  it('validates a good pipeline, exit 0', async () => {
+    const { code, text } = await cli(['validate', minimal]);
+    expect(code).toBe(0);
+    expect(text).toMatch(/valid — 2 actor\(s\), 1 connection\(s\)/);
+  });
+
+  it('reports every error of a broken pipeline at once with file:line:column, exit 2', async () => {
+    const { code, text } = await cli(['validate', broken]);
+    expect(code).toBe(2);
+    expect(text).toMatch(/broken\.yaml:2:3: error: .*store_sise/);
+    expect(text).toMatch(/broken\.yaml:6:\d+: error: .*Generatr/);
+    expect(text).toMatch(/broken\.yaml:7:3: error: .*Processor.*package/);
+    expect(text).toMatch(/broken\.yaml:10:\d+: error: .*Procesor/);
+  });
+
+  it('reports a missing pipeline file, exit 2', async () => {
+    const { code, text } = await cli(['validate', 'no/such/pipeline.yaml']);
+    expect(code).toBe(2);
+    expect(text).toContain('no/such/pipeline.yaml');
+  });
+
+  it('refuses to run a broken pipeline, exit 2, without starting anything', async () => {
+    const { code, text } = await cli(['run', broken, '--script', 'setup; quit', '--no-log-files']);
+    expect(code).toBe(2);
+    expect(text).toMatch(/not started; fix the errors above/);
+  });
+
+  it('rejects a bad script before starting, exit 2', async () => {
+    const { code, text } = await cli(['run', minimal, '--script', 'setup; jump']);
+    expect(code).toBe(2);
+    expect(text).toMatch(/unknown step/);
+  });
+});
+
+describe('improv (as a process)', () => {
+  it('runs the minimal demo from a script, writes the run log and exits 0', async () => {
+    const runDir = join(mkdtempSync(join(tmpdir(), 'improv-run-')), 'run');
+    const { code, out } = await spawnCli([
+      'run',
+      minimal,
+      '--run-dir',
+      runDir,
+      '--script',
+      'setup; run; wait 500ms; pause; resume; wait 300ms; status; stop; quit',
+    ]);
+    expect(out).toMatch(/Processor: processed (\d+) frames; average \[/);
+    expect(out).toMatch(/pipeline: running/);
+    expect(code).toBe(0);
+    expect(readdirSync(runDir)).toContain('improv.log');
+    expect(readFileSync(join(runDir, 'improv.log'), 'utf8')).toMatch(/Generator: sent \d+ frames/);
+  });
+
+  it('reads commands from stdin, answers an unknown one with help, and exits 0 on quit', async () => {
+    const { code, out } = await spawnCli(['run', minimal, '--no-log-files'], 'setup\nrun\njump\nstop\nquit\n');
+    expect(out).toMatch(/unknown command "jump"\ncommands:/);
+    expect(out).toMatch(/processed \d+ frames/);
+    expect(code).toBe(0);
+  });
+
+  it('quits cleanly on SIGINT: every stop() runs, exit 0', async () => {
+    const child = spawn(process.execPath, [bin, 'run', minimal, '--no-log-files'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    const seen = (pattern: RegExp) =>
+      new Promise<void>((resolve) => {
+        const check = () => {
+          if (pattern.test(out)) resolve();
+        };
+        child.stdout.on('data', (chunk) => {
+          out += chunk;
+          check();
+        });
+        check();
+      });
+    child.stderr.on('data', (chunk) => {
+      out += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await seen(/all actors loaded/);
+    child.stdin.write('setup\nrun\n');
+    await seen(/running/);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(out).toMatch(/SIGINT received: quitting/);
+    expect(out).toMatch(/processed \d+ frames/);
+    expect(out).toMatch(/pipeline exited/);
+  });
+
+  it('exits 1 when an actor fails at run time', async () => {
+    const { code, out } = await spawnCli([
+      'run',
+      fileURLToPath(new URL('./fixtures/failing.yaml', import.meta.url)),
+      '--no-log-files',
+      '--script',
+      'setup; run; quit',
+    ]);
+    expect(out).toMatch(/refused: cannot run: actor "Bad" failed: setup exploded on purpose/);
+    expect(code).toBe(1);
+  });
+});

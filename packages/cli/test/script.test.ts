@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { parseDuration, parseScript } from '../src/script.ts';
+
+describe('--script', () => {
+  it('parses commands and waits separated by ; or newlines', () => {
+    expect(parseScript('setup; run; wait 2s; stop\nquit')).toEqual([
+      { kind: 'command', command: 'setup' },
+      { kind: 'command', command: 'run' },
+      { kind: 'wait', ms: 2000, text: '2s' },
+      { kind: 'command', command: 'stop' },
+      { kind: 'command', command: 'quit' },
+    ]);
+  });
+
+  it('reads durations in ms, s, m and h', () => {
+    expect(parseDuration('500ms', 'x')).toBe(500);
+    expect(parseDuration('1.5m', 'x')).toBe(90_000);
+    expect(parseDuration('1h', 'x')).toBe(3_600_000);
+  });
+
+  it('names the bad step and the fix', () => {
+    expect(() => parseScript('setup; jump')).toThrow(/step 2 \("jump"\): unknown step; use setup, run/);
+    expect(() => parseScript('wait 2 seconds')).toThrow(/wait takes one duration/);
+    expect(() => parseScript('wait soon')).toThrow(/"soon" is not a duration; write e.g. 500ms/);
+    expect(() => parseScript(' ; ')).toThrow(/--script is empty/);
+  });
+});

@@ -1,0 +1,187 @@
+/**
+ * Resolving an actor's `package` to a module and checking that its `class` is an Actor, reporting
+ * what went wrong with the paths that were tried.
+ * @module
+ */
+import { isActorClass } from '../actor.ts';
+import type { RuntimeAdapter } from '../runtime/adapter.ts';
+import type { Reporter } from './_report.ts';
+import { closest } from './_suggest.ts';
+import type { DraftActor } from './_validate.ts';
+
+/** What every actor of one config shares while its modules are checked. */
+export interface ModuleContext {
+  adapter: RuntimeAdapter;
+  /** Absolute folder relative packages resolve from. */
+  baseDir: string;
+  checkModules: boolean;
+  /** One import per URL or specifier, shared by actors that use the same module. */
+  imports: Map<string, Promise<ImportOutcome>>;
+}
+
+type ImportOutcome = { ok: true; exports: Record<string, unknown> } | { ok: false; error: unknown };
+
+const extensions = ['.ts', '.mts', '.js', '.mjs'];
+const explicitExtension = /\.(?:ts|js|mjs|mts|cjs)$/;
+/** improv's `actors.sample_generator`: Python module path, one identifier per folder. */
+const dottedModule = /^[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+$/;
+
+/**
+ * Resolves `actor.package` and, with `checkModules`, imports it and checks `actor.className`.
+ * Returns the module URL, or `undefined` after reporting why there is none.
+ */
+export async function resolveActorModule(
+  actor: DraftActor,
+  context: ModuleContext,
+  reporter: Reporter,
+): Promise<string | undefined> {
+  const specifier = actor.package;
+  if (specifier === undefined) return undefined;
+  const { adapter, baseDir } = context;
+  const packagePath = ['actors', actor.name, 'package'];
+  const dotted = !explicitExtension.test(specifier) && dottedModule.test(specifier);
+  const base = dotted ? specifier.replaceAll('.', '/') : specifier;
+  const absolute = adapter.path.isAbsolute(base) ? base : adapter.path.resolve(baseDir, base);
+  const candidates = explicitExtension.test(specifier)
+    ? [absolute]
+    : [...extensions.map((extension) => absolute + extension), adapter.path.join(absolute, 'index.ts')];
+
+  for (const candidate of candidates) {
+    if (!(await adapter.isFile(candidate))) continue;
+    const url = adapter.path.toFileUrl(candidate);
+    if (context.checkModules) {
+      const outcome = await importOnce(url, context);
+      if (!outcome.ok) {
+        reportImportError(actor, candidate, outcome.error, reporter);
+        return undefined;
+      }
+      checkExport(actor, outcome.exports, reporter);
+    }
+    return url;
+  }
+
+  const tried = candidates.join(', ');
+  if (looksLikePackageName(specifier) && context.checkModules) {
+    const outcome = await importOnce(specifier, context);
+    if (outcome.ok) {
+      checkExport(actor, outcome.exports, reporter);
+      return specifier;
+    }
+    if (!isNotFound(outcome.error, specifier)) {
+      reportImportError(actor, specifier, outcome.error, reporter);
+      return undefined;
+    }
+    reporter.error(
+      packagePath,
+      `actor "${actor.name}": module "${specifier}" not found (looked in ${tried}, and for an installed package "${specifier}")`,
+      `${await notFoundFix(specifier, dotted, absolute, context)}; or install the package "${specifier}"`,
+    );
+    return undefined;
+  }
+  reporter.error(
+    packagePath,
+    `actor "${actor.name}": module "${specifier}" not found (looked in ${tried})`,
+    await notFoundFix(specifier, dotted, absolute, context),
+  );
+  return undefined;
+}
+
+async function notFoundFix(specifier: string, dotted: boolean, absolute: string, context: ModuleContext) {
+  if (dotted && (await context.adapter.isFile(`${absolute}.py`))) {
+    return `${absolute}.py is a Python module; improv-ts actors are TypeScript or JavaScript: port it to ${absolute}.ts (a class that extends Actor from '@improv/core')`;
+  }
+  if (dotted) {
+    return `improv's dotted form "${specifier}" is read as the file ${specifier.replaceAll('.', '/')}.ts (or .mts, .js, .mjs) in ${context.baseDir}; create it or correct the package`;
+  }
+  return `correct the path: relative packages start from the config file's folder, ${context.baseDir}`;
+}
+
+function importOnce(specifier: string, context: ModuleContext): Promise<ImportOutcome> {
+  let outcome = context.imports.get(specifier);
+  if (!outcome) {
+    outcome = import(/* @vite-ignore */ specifier).then(
+      (exports: Record<string, unknown>) => ({ ok: true, exports }) as const,
+      (error: unknown) => ({ ok: false, error }) as const,
+    );
+    context.imports.set(specifier, outcome);
+  }
+  return outcome;
+}
+
+/**
+ * A bare specifier such as `lab-actors` or `@lab/actors/camera`: not a relative or absolute path,
+ * and without a file extension (`actors/proc.ts` is a file the user forgot to create).
+ */
+function looksLikePackageName(specifier: string): boolean {
+  return !explicitExtension.test(specifier) && /^(?:@[\w.-]+\/)?\w[\w.-]*(?:\/[\w.@-]+)*$/.test(specifier);
+}
+
+/** True when `error` says that `specifier` itself (not one of its imports) could not be found. */
+function isNotFound(error: unknown, specifier: string): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  // Node names the package (`'@lab/actors'`) or the whole specifier; either, quoted, is this module.
+  const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;
+  const namesIt = [specifier, name].some((text) => message.includes(`'${text}'`) || message.includes(`"${text}"`));
+  return (
+    namesIt &&
+    (code === 'ERR_MODULE_NOT_FOUND' || /cannot find (package|module)|failed to (load|resolve)/i.test(message))
+  );
+}
+
+function reportImportError(actor: DraftActor, where: string, error: unknown, reporter: Reporter): void {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  const missing = /Cannot find (?:package|module) '([^']+)'/.exec(message)?.[1];
+  reporter.error(
+    ['actors', actor.name, 'package'],
+    `actor "${actor.name}": importing ${where} failed: ${firstLines(message)}`,
+    code === 'ERR_MODULE_NOT_FOUND' && missing
+      ? `install "${missing}" or correct that import in ${where}`
+      : `fix the error in ${where} (importing it on its own shows the full stack)`,
+  );
+}
+
+/** Bundler and loader errors can carry long code frames; the first lines say what is wrong. */
+function firstLines(message: string): string {
+  const lines = message.trim().split('\n');
+  return lines.length <= 4 ? lines.join('\n') : `${lines.slice(0, 4).join('\n')}\n...`;
+}
+
+function checkExport(actor: DraftActor, exports: Record<string, unknown>, reporter: Reporter): void {
+  const className = actor.className;
+  if (className === undefined) return;
+  const classPath = ['actors', actor.name, 'class'];
+  const actorClasses = Object.keys(exports).filter((name) => isActorClass(exports[name]));
+  const listed =
+    actorClasses.length > 0 ? `its actor classes: ${actorClasses.join(', ')}` : 'it exports no actor class';
+  if (!(className in exports)) {
+    const suggestion = closest(className, actorClasses) ?? closest(className, Object.keys(exports));
+    reporter.error(
+      classPath,
+      `actor "${actor.name}": module "${actor.package}" has no export "${className}" (${listed})`,
+      suggestion
+        ? `did you mean "${suggestion}"?`
+        : actorClasses.length > 0
+          ? `set class to one of ${actorClasses.join(', ')}`
+          : `export the class from ${actor.package}:  export class ${className} extends Actor { ... }`,
+    );
+    return;
+  }
+  const value = exports[className];
+  if (isActorClass(value)) return;
+  const what = typeof value === 'function' ? 'a function or class that does not extend Actor' : describeExport(value);
+  reporter.error(
+    classPath,
+    `actor "${actor.name}": export "${className}" of "${actor.package}" is not an Actor class (it is ${what})`,
+    `declare it as  export class ${className} extends Actor { runStep() { ... } }  with  import { Actor } from '@improv/core'` +
+      (actorClasses.length > 0 ? `, or set class to one of ${actorClasses.join(', ')}` : ''),
+  );
+}
+
+function describeExport(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') return 'an object';
+  return `a ${typeof value}`;
+}

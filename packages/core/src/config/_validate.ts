@@ -1,0 +1,523 @@
+/**
+ * The structural checks of a pipeline config: everything except loading actor modules. Works on the
+ * plain value; positions come from the reporter's locator. Every problem is reported and the walk
+ * goes on, so one run lists them all.
+ * @module
+ */
+import { z } from 'zod';
+import type { Endpoint, LinkPolicy } from '../link/transport.ts';
+import { type ConfigPath, describeValue, isMapping, type Reporter, showValue } from './_report.ts';
+import { closest, didYouMean } from './_suggest.ts';
+import { byteSizeUnits, parseByteSize } from './byte-size.ts';
+import {
+  type ConnectionConfig,
+  DEFAULT_LINK_CAPACITY,
+  DEFAULT_STORE_SIZE_BYTES,
+  type PipelineSettings,
+} from './types.ts';
+
+/** An actor whose `package` and `class` still have to be resolved and imported. */
+export interface DraftActor {
+  name: string;
+  /** `package`, when it is a non-empty string. */
+  package: string | undefined;
+  /** `class`, when it is a non-empty string. */
+  className: string | undefined;
+  options: Record<string, unknown>;
+}
+
+/** The config as far as it could be read without importing anything. */
+export interface Draft {
+  settings: PipelineSettings;
+  actors: DraftActor[];
+  connections: ConnectionConfig[];
+}
+
+const topLevelKeys = ['settings', 'actors', 'connections'];
+/** improv's top-level keys that configure its Redis / plasma store; our store is set up elsewhere. */
+const improvTopLevelKeys = ['redis_config', 'plasma_config', 'datastore'];
+const settingsKeys = ['store_size'];
+/** improv's settings that improv-ts has no use for (ports are CLI options here; no harvester, ...). */
+const improvSettingsKeys = [
+  'control_port',
+  'output_port',
+  'actor_in_port',
+  'logging_port',
+  'harvest_data_from_memory',
+  'use_hdd',
+  'use_watcher',
+];
+const connectionKeys = ['sources', 'sinks', 'capacity', 'policy'];
+const policies = ['block', 'drop-oldest'] as const satisfies readonly LinkPolicy[];
+
+const exampleActors = 'actors:\n    Generator:\n      package: actors/generator.ts\n      class: Generator';
+
+/** Checks everything that needs no module import. */
+export function validateStructure(value: unknown, reporter: Reporter, emptyMessage: string): Draft {
+  const draft: Draft = { settings: { storeSizeBytes: DEFAULT_STORE_SIZE_BYTES }, actors: [], connections: [] };
+  if (value === null || value === undefined) {
+    reporter.error([], emptyMessage, `describe the pipeline, starting with\n  ${exampleActors}`);
+    return draft;
+  }
+  if (!isMapping(value)) {
+    reporter.error(
+      [],
+      `the config must be a mapping with "actors" (and optionally "settings" and "connections"), not ${describeValue(value)}`,
+      `start the file with\n  ${exampleActors}`,
+    );
+    return draft;
+  }
+  for (const key of Object.keys(value)) {
+    if (topLevelKeys.includes(key)) continue;
+    if (improvTopLevelKeys.includes(key)) {
+      reporter.warning(
+        [key],
+        `"${key}" is improv's store configuration; improv-ts ignores it`,
+        'remove it; the store is chosen when the pipeline starts (its size is settings.store_size)',
+        { part: 'key' },
+      );
+    } else {
+      reporter.error(
+        [key],
+        `unknown top-level key "${key}"`,
+        `${didYouMean(key, topLevelKeys)}the top level takes ${topLevelKeys.join(', ')}`,
+        { part: 'key' },
+      );
+    }
+  }
+  draft.settings = validateSettings(value.settings, reporter);
+  const actorNames = validateActors(value, reporter, draft.actors);
+  draft.connections = validateConnections(value.connections, actorNames, reporter);
+  return draft;
+}
+
+// --- settings ---------------------------------------------------------------------------------
+
+const settingsSchema = z.object({
+  store_size: z
+    .union([z.number(), z.string()], { error: 'must be a number of bytes or a string such as "512MiB"' })
+    .transform((size, context) => {
+      try {
+        return parseByteSize(size);
+      } catch (error) {
+        context.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    })
+    .default(DEFAULT_STORE_SIZE_BYTES),
+});
+
+function validateSettings(settings: unknown, reporter: Reporter): PipelineSettings {
+  const defaults: PipelineSettings = { storeSizeBytes: DEFAULT_STORE_SIZE_BYTES };
+  if (settings === undefined || settings === null) return defaults;
+  if (!isMapping(settings)) {
+    reporter.error(
+      ['settings'],
+      `settings must be a mapping, not ${describeValue(settings)}`,
+      'write it as\n  settings:\n    store_size: 512MiB',
+    );
+    return defaults;
+  }
+  for (const key of Object.keys(settings)) {
+    if (settingsKeys.includes(key)) continue;
+    if (improvSettingsKeys.includes(key)) {
+      reporter.warning(['settings', key], `setting "${key}" is not used by improv-ts; ignored`, 'remove it', {
+        part: 'key',
+      });
+    } else {
+      reporter.error(
+        ['settings', key],
+        `unknown setting "${key}"`,
+        `${didYouMean(key, settingsKeys)}settings takes ${settingsKeys.join(', ')}`,
+        { part: 'key' },
+      );
+    }
+  }
+  const parsed = settingsSchema.safeParse(settings);
+  if (parsed.success) return { storeSizeBytes: parsed.data.store_size };
+  for (const issue of parsed.error.issues) {
+    reporter.error(
+      ['settings', ...(issue.path as (string | number)[])],
+      issue.code === 'custom'
+        ? `settings: store_size is invalid: ${issue.message}`
+        : `settings: store_size ${issue.message}, not ${showValue(settings.store_size)}`,
+      `give bytes as a number, or a string with a unit: store_size: 512MiB (units ${byteSizeUnits.join(', ')})`,
+    );
+  }
+  return defaults;
+}
+
+// --- actors -----------------------------------------------------------------------------------
+
+/** improv's process options: each improv-ts actor always runs in its own worker. */
+const ignoredActorKeys = ['method', 'daemon'];
+
+/** Fills `out` with the actors; returns every declared name, or `undefined` when `actors:` is unusable. */
+function validateActors(top: Record<string, unknown>, reporter: Reporter, out: DraftActor[]): string[] | undefined {
+  const actors = top.actors;
+  if (actors === undefined) {
+    reporter.error(['actors'], 'no actors: the config has no "actors" section', `add one:\n  ${exampleActors}`, {
+      at: [],
+    });
+    return undefined;
+  }
+  if (actors === null || (isMapping(actors) && Object.keys(actors).length === 0)) {
+    reporter.error(
+      ['actors'],
+      'no actors: the "actors" section is empty',
+      `declare at least one:\n  ${exampleActors}`,
+      {
+        at: ['actors'],
+        part: 'key',
+      },
+    );
+    return [];
+  }
+  if (!isMapping(actors)) {
+    reporter.error(
+      ['actors'],
+      `"actors" must be a mapping from actor names to their package and class, not ${describeValue(actors)}`,
+      `write it as\n  ${exampleActors}`,
+    );
+    return undefined;
+  }
+  const names = Object.keys(actors);
+  for (const name of names) {
+    const path = ['actors', name];
+    if (name === '' || /[.\s]/.test(name)) {
+      const suggestion = name.trim().replace(/[.\s]+/g, '_') || 'Generator';
+      reporter.error(
+        path,
+        `actor name "${name}" cannot be used: names may not be empty or contain "." or whitespace`,
+        `rename it, e.g. "${suggestion}", and use the new name in connections`,
+        { part: 'key' },
+      );
+    }
+    const spec = actors[name];
+    if (!isMapping(spec)) {
+      reporter.error(
+        path,
+        `actor "${name}" must be a mapping with package and class, not ${describeValue(spec)}`,
+        `write it as\n  ${name}:\n    package: actors/${name.toLowerCase()}.ts\n    class: ${name}`,
+        spec === null || spec === undefined ? { part: 'key' } : {},
+      );
+      continue;
+    }
+    const actor: DraftActor = {
+      name,
+      package: requiredString(spec, 'package', path, reporter, `package: actors/${name.toLowerCase()}.ts`),
+      className: requiredString(spec, 'class', path, reporter, `class: ${name}`),
+      options: {},
+    };
+    for (const [key, option] of Object.entries(spec)) {
+      if (key === 'package' || key === 'class') continue;
+      if (ignoredActorKeys.includes(key)) {
+        reporter.warning(
+          [...path, key],
+          `actor "${name}": "${key}" is improv's process option; improv-ts runs every actor in its own worker, so it is ignored`,
+          'remove it',
+          { part: 'key' },
+        );
+        continue;
+      }
+      actor.options[key] = option;
+    }
+    out.push(actor);
+  }
+  return names;
+}
+
+function requiredString(
+  spec: Record<string, unknown>,
+  key: 'package' | 'class',
+  path: ConfigPath,
+  reporter: Reporter,
+  example: string,
+): string | undefined {
+  const value = spec[key];
+  const what = key === 'package' ? 'the module file, relative to the config file' : 'the exported actor class';
+  if (value === undefined) {
+    reporter.error([...path, key], `actor "${path[1]}" has no ${key}`, `add  ${example}  (${what})`, {
+      at: path,
+      part: 'key',
+    });
+    return undefined;
+  }
+  if (typeof value !== 'string' || value.trim() === '') {
+    reporter.error(
+      [...path, key],
+      `actor "${path[1]}": ${key} must be a non-empty string, not ${describeValue(value)}`,
+      `write it as  ${example}  (${what})`,
+    );
+    return undefined;
+  }
+  return value.trim();
+}
+
+// --- connections ------------------------------------------------------------------------------
+
+const connectionOptionsSchema = z.object({
+  capacity: z
+    .int({ error: 'must be a whole number of messages >= 1' })
+    .min(1, { error: 'must be a whole number of messages >= 1' })
+    .default(DEFAULT_LINK_CAPACITY),
+  policy: z.enum(policies, { error: `must be one of ${policies.join(', ')}` }).default('block'),
+});
+
+/** Where a link endpoint was first used, to catch one link used in both directions. */
+interface EndpointUse {
+  role: 'source' | 'sink';
+  connection: string;
+}
+
+function validateConnections(
+  connections: unknown,
+  actorNames: string[] | undefined,
+  reporter: Reporter,
+): ConnectionConfig[] {
+  // No connections is a valid pipeline: a single actor that needs no links.
+  if (connections === undefined || connections === null) return [];
+  if (!isMapping(connections)) {
+    reporter.error(
+      ['connections'],
+      `"connections" must be a mapping, not ${describeValue(connections)}`,
+      'write it as\n  connections:\n    Generator.q_out: [Processor.q_in]',
+    );
+    return [];
+  }
+  const uses = new Map<string, EndpointUse>();
+  const out: ConnectionConfig[] = [];
+  for (const [name, spec] of Object.entries(connections)) {
+    const path = ['connections', name];
+    const context = { name, actorNames, reporter, uses };
+    if (isMapping(spec)) {
+      out.push(longForm(name, spec, path, context));
+    } else if (typeof spec === 'string' || Array.isArray(spec)) {
+      const source = parseEndpoint(name, path, 'key', context);
+      const connection: ConnectionConfig = {
+        name,
+        sources: [],
+        sinks: [],
+        capacity: DEFAULT_LINK_CAPACITY,
+        policy: 'block',
+      };
+      if (source) {
+        connection.sources = [source];
+        claim(source, 'source', path, { part: 'key' }, context);
+      }
+      connection.sinks = endpointList(spec, path, 'sink', context);
+      out.push(connection);
+    } else if (spec === null || spec === undefined) {
+      reporter.error(
+        path,
+        `connection "${name}" has no sinks`,
+        `list them:  ${isEndpointText(name) ? name : 'Generator.q_out'}: [Processor.q_in]  or use  sources: and sinks:`,
+        { part: 'key' },
+      );
+    } else {
+      reporter.error(
+        path,
+        `connection "${name}" must be a list of sinks (Source.link: [Sink.link]) or a mapping with sources and sinks, not ${describeValue(spec)}`,
+        `write it as\n  ${name}:\n    sources: [Generator.q_out]\n    sinks: [Processor.q_in]`,
+      );
+    }
+  }
+  return out;
+}
+
+interface ConnectionContext {
+  name: string;
+  actorNames: string[] | undefined;
+  reporter: Reporter;
+  uses: Map<string, EndpointUse>;
+}
+
+function longForm(
+  name: string,
+  spec: Record<string, unknown>,
+  path: ConfigPath,
+  context: ConnectionContext,
+): ConnectionConfig {
+  const { reporter } = context;
+  for (const key of Object.keys(spec)) {
+    if (connectionKeys.includes(key)) continue;
+    reporter.error(
+      [...path, key],
+      `connection "${name}": unknown key "${key}"`,
+      `${didYouMean(key, connectionKeys)}a connection takes ${connectionKeys.join(', ')}`,
+      { part: 'key' },
+    );
+  }
+  const connection: ConnectionConfig = {
+    name,
+    sources: [],
+    sinks: [],
+    capacity: DEFAULT_LINK_CAPACITY,
+    policy: 'block',
+  };
+  for (const role of ['source', 'sink'] as const) {
+    const key = `${role}s` as const;
+    if (spec[key] === undefined) {
+      reporter.error(
+        [...path, key],
+        `connection "${name}" has no ${key}`,
+        `add  ${key}: [${role === 'source' ? 'Generator.q_out' : 'Processor.q_in'}]`,
+        { at: path, part: 'key' },
+      );
+      continue;
+    }
+    connection[key] = endpointList(spec[key], [...path, key], role, context);
+  }
+  const options = connectionOptionsSchema.safeParse({ capacity: spec.capacity, policy: spec.policy });
+  if (options.success) {
+    connection.capacity = options.data.capacity;
+    connection.policy = options.data.policy;
+  } else {
+    for (const issue of options.error.issues) {
+      const key = String(issue.path[0]) as 'capacity' | 'policy';
+      const value = spec[key];
+      const fix =
+        key === 'capacity'
+          ? `give the number of messages each sink holds, e.g.  capacity: ${DEFAULT_LINK_CAPACITY}`
+          : `${typeof value === 'string' ? didYouMean(value, policies) : ''}policy is one of ${policies.join(', ')} (default block)`;
+      reporter.error([...path, key], `connection "${name}": ${key} ${issue.message}, not ${showValue(value)}`, fix);
+    }
+  }
+  return connection;
+}
+
+/** Reads a scalar or list of endpoints; reports each bad one and returns the good ones. */
+function endpointList(
+  value: unknown,
+  path: ConfigPath,
+  role: 'source' | 'sink',
+  context: ConnectionContext,
+): Endpoint[] {
+  const { name, reporter } = context;
+  const items: [unknown, ConfigPath][] =
+    typeof value === 'string'
+      ? [[value, path]]
+      : Array.isArray(value)
+        ? value.map((item, i) => [item, [...path, i]])
+        : [];
+  if (!Array.isArray(value) && typeof value !== 'string') {
+    reporter.error(
+      path,
+      `connection "${name}": ${role}s must be an endpoint (Actor.link) or a list of them, not ${describeValue(value)}`,
+      `write it as  [${role === 'source' ? 'Generator.q_out' : 'Processor.q_in'}]`,
+    );
+    return [];
+  }
+  if (items.length === 0) {
+    reporter.error(path, `connection "${name}" has no ${role}s (the list is empty)`, `list at least one ${role}`);
+    return [];
+  }
+  const endpoints: Endpoint[] = [];
+  const seen = new Set<string>();
+  for (const [item, itemPath] of items) {
+    const endpoint = parseEndpoint(item, itemPath, 'value', context);
+    if (!endpoint) continue;
+    const key = `${endpoint.actor}.${endpoint.link}`;
+    if (seen.has(key)) {
+      reporter.error(
+        itemPath,
+        `connection "${name}": ${role} "${key}" is listed twice`,
+        `remove the second "${key}"; each ${role} is connected once`,
+      );
+      continue;
+    }
+    seen.add(key);
+    claim(endpoint, role, itemPath, {}, context);
+    endpoints.push(endpoint);
+  }
+  return endpoints;
+}
+
+const identifier = /^[A-Za-z_$][\w$]*$/;
+
+function isEndpointText(text: string): boolean {
+  const dot = text.indexOf('.');
+  return dot > 0 && !/\s/.test(text) && text.indexOf('.', dot + 1) === -1 && identifier.test(text.slice(dot + 1));
+}
+
+/**
+ * `Actor.link` → endpoint; reports a malformed one, or one naming an actor that does not exist
+ * (unless `actors:` itself was unusable, which is reported once already).
+ */
+function parseEndpoint(
+  text: unknown,
+  path: ConfigPath,
+  part: 'key' | 'value',
+  context: ConnectionContext,
+): Endpoint | undefined {
+  const { name, reporter, actorNames } = context;
+  const options = { part };
+  if (typeof text !== 'string') {
+    reporter.error(
+      path,
+      `connection "${name}": expected an endpoint Actor.link, not ${describeValue(text)}`,
+      'write it as Actor.link, e.g. Processor.q_in',
+      options,
+    );
+    return undefined;
+  }
+  const dot = text.indexOf('.');
+  const actor = text.slice(0, dot);
+  const link = text.slice(dot + 1);
+  if (!isEndpointText(text)) {
+    const shortFormKey = part === 'key';
+    const message = shortFormKey
+      ? `connection "${name}": the key of a connection written as a list must be its source endpoint (Actor.link)`
+      : `connection "${name}": malformed endpoint "${text}": expected Actor.link (an actor name, ".", and a link name such as q_in)`;
+    let fix: string;
+    if (shortFormKey) {
+      fix = `write it as\n  ${name}:\n    sources: [Generator.q_out]\n    sinks: [Processor.q_in]\nor as  Generator.q_out: [Processor.q_in]`;
+    } else if (dot > 0 && !/\s/.test(actor) && !actor.includes('.') && link !== '' && !link.includes('.')) {
+      const fixed = link.replace(/[^\w$]/g, '_').replace(/^(\d)/, '_$1');
+      fix = `link names are identifiers (letters, digits, _ and $, not starting with a digit): e.g. ${actor}.${fixed}`;
+    } else {
+      fix = 'write it as Actor.link, e.g. Processor.q_in';
+    }
+    reporter.error(path, message, fix, options);
+    return undefined;
+  }
+  if (actorNames && !actorNames.includes(actor)) {
+    const known = actorNames.length > 0 ? `declared actors: ${actorNames.join(', ')}` : 'no actors are declared';
+    const suggestion = closest(actor, actorNames);
+    reporter.error(
+      path,
+      `connection "${name}": endpoint "${text}" names an unknown actor "${actor}"`,
+      suggestion
+        ? `did you mean "${suggestion}.${link}"? (${known})`
+        : `declare "${actor}" under actors, or fix the name (${known})`,
+      options,
+    );
+    return undefined;
+  }
+  return { actor, link };
+}
+
+/** Records the direction of a link, reporting a link used as a source in one place and a sink in another. */
+function claim(
+  endpoint: Endpoint,
+  role: 'source' | 'sink',
+  path: ConfigPath,
+  options: { part?: 'key' },
+  context: ConnectionContext,
+): void {
+  const key = `${endpoint.actor}.${endpoint.link}`;
+  const first = context.uses.get(key);
+  if (!first) {
+    context.uses.set(key, { role, connection: context.name });
+    return;
+  }
+  if (first.role === role) return;
+  const firstWhere =
+    first.connection === context.name ? 'in the same connection' : `in connection "${first.connection}"`;
+  context.reporter.error(
+    path,
+    `link "${key}" is a ${role} in connection "${context.name}" but a ${first.role} ${firstWhere}: a link has one direction`,
+    `give ${endpoint.actor} separate links for what it receives and what it sends, e.g. ${endpoint.actor}.q_in and ${endpoint.actor}.q_out`,
+    options,
+  );
+}

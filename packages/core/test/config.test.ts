@@ -1,0 +1,812 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  assertConfig,
+  type ConfigResult,
+  configError,
+  formatDiagnostic,
+  formatDiagnostics,
+  loadConfig,
+  parseByteSize,
+  parseConfig,
+  resolveConfig,
+  toLinkGraph,
+} from '../src/config/load.ts';
+import { ConfigError, type Diagnostic } from '../src/config/types.ts';
+import { createNodeRuntime } from '../src/runtime/node.ts';
+
+const adapter = createNodeRuntime();
+const fixtures = fileURLToPath(new URL('./fixtures/config/', import.meta.url)).replace(/[\\/]$/, '');
+const fixture = (...parts: string[]) => join(fixtures, ...parts);
+const fileUrl = (...parts: string[]) => pathToFileURL(fixture(...parts)).href;
+
+/** Strips the common indentation of a template literal, so YAML can be written indented in a test. */
+function yaml(strings: TemplateStringsArray, ...values: unknown[]): string {
+  const text = String.raw({ raw: strings }, ...values).replace(/^\n/, '');
+  const indents = text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => /^ */.exec(line)![0].length);
+  const indent = Math.min(...indents);
+  return text
+    .split('\n')
+    .map((line) => line.slice(indent))
+    .join('\n');
+}
+
+function check(text: string, options: { checkModules?: boolean } = {}): Promise<ConfigResult> {
+  return parseConfig(text, { file: fixture('inline.yaml'), adapter, ...options });
+}
+
+/** `line:column message` of every diagnostic of one severity. */
+function list(result: ConfigResult, severity: Diagnostic['severity'] = 'error'): string[] {
+  return result.diagnostics
+    .filter((diagnostic) => diagnostic.severity === severity)
+    .map((diagnostic) => `${diagnostic.line}:${diagnostic.column} ${diagnostic.message}`);
+}
+
+function only(result: ConfigResult, severity: Diagnostic['severity'] = 'error'): Diagnostic {
+  const found = result.diagnostics.filter((diagnostic) => diagnostic.severity === severity);
+  expect(found, list(result, severity).join('\n')).toHaveLength(1);
+  return found[0]!;
+}
+
+/** Two valid actors, for cases about something else. Lines 1-7. */
+const twoActors = yaml`
+  actors:
+    Generator:
+      package: actors/generator.ts
+      class: Generator
+    Processor:
+      package: actors/sample_processor.ts
+      class: Processor
+`;
+
+describe('a valid config', () => {
+  it('loads both connection forms into the expected PipelineConfig', async () => {
+    const result = await loadConfig(fixture('good.yaml'), { adapter });
+    expect(list(result)).toEqual([]);
+    expect(list(result, 'warning')).toEqual([
+      '10:5 actor "Generator": "method" is improv\'s process option; improv-ts runs every actor in its own worker, so it is ignored',
+      '15:5 actor "Processor": "daemon" is improv\'s process option; improv-ts runs every actor in its own worker, so it is ignored',
+    ]);
+    expect(result.config).toEqual({
+      source: fixture('good.yaml'),
+      baseDir: fixtures,
+      settings: { storeSizeBytes: 512 * 1024 * 1024 },
+      actors: [
+        {
+          name: 'Generator',
+          package: 'actors/generator.ts',
+          moduleUrl: fileUrl('actors/generator.ts'),
+          className: 'Generator',
+          options: { rate: 100 },
+        },
+        {
+          name: 'Processor',
+          package: 'actors.sample_processor',
+          moduleUrl: fileUrl('actors/sample_processor.ts'),
+          className: 'Processor',
+          options: { threshold: 0.5 },
+        },
+        {
+          name: 'Viewer',
+          package: './actors/viewer',
+          moduleUrl: fileUrl('actors/viewer.ts'),
+          className: 'Viewer',
+          options: {},
+        },
+        {
+          name: 'Camera',
+          package: 'actors/camera',
+          moduleUrl: fileUrl('actors/camera/index.ts'),
+          className: 'Camera',
+          options: { shape: [512, 512] },
+        },
+      ],
+      connections: [
+        {
+          name: 'Generator.q_out',
+          sources: [{ actor: 'Generator', link: 'q_out' }],
+          sinks: [
+            { actor: 'Processor', link: 'q_in' },
+            { actor: 'Viewer', link: 'q_in' },
+          ],
+          capacity: 1024,
+          policy: 'block',
+        },
+        {
+          name: 'Camera.q_out',
+          sources: [{ actor: 'Camera', link: 'q_out' }],
+          sinks: [{ actor: 'Processor', link: 'frames' }],
+          capacity: 1024,
+          policy: 'block',
+        },
+        {
+          // Processor → Generator closes the loop Generator → Processor: cycles are allowed.
+          name: 'feedback',
+          sources: [{ actor: 'Processor', link: 'q_out' }],
+          sinks: [{ actor: 'Generator', link: 'q_in' }],
+          capacity: 64,
+          policy: 'drop-oldest',
+        },
+      ],
+    });
+  });
+
+  it('accepts a single actor without connections and uses the default store size', async () => {
+    const result = await check(yaml`
+      actors:
+        Generator:
+          package: actors/generator.ts
+          class: Generator
+      connections:
+    `);
+    expect(result.diagnostics).toEqual([]);
+    expect(result.config?.settings.storeSizeBytes).toBe(256 * 1024 * 1024);
+    expect(result.config?.connections).toEqual([]);
+  });
+
+  it('parses store_size as bytes or with a unit', async () => {
+    const sizeOf = async (size: string) =>
+      (await check(`settings:\n  store_size: ${size}\n${twoActors}`)).config?.settings.storeSizeBytes;
+    expect(await sizeOf('1000000')).toBe(1_000_000);
+    expect(await sizeOf('2GB')).toBe(2_000_000_000);
+    expect(await sizeOf('1.5 GiB')).toBe(1.5 * 2 ** 30);
+    expect(await sizeOf('64kB')).toBe(64_000);
+    expect(await sizeOf('"250_000_000"')).toBe(250_000_000);
+    expect(parseByteSize('10 KiB')).toBe(10_240);
+    expect(parseByteSize('3mib')).toBe(3 * 2 ** 20);
+    expect(parseByteSize(4096)).toBe(4096);
+    expect(() => parseByteSize('1.5B')).toThrow(RangeError);
+    expect(() => parseByteSize(0)).toThrow('not a size in bytes');
+    expect(() => parseByteSize('12 MiBs')).toThrow('unknown unit "MiBs" (did you mean "MiB"?)');
+  });
+
+  it('resolves a config given as an object', async () => {
+    const result = await resolveConfig(
+      {
+        settings: { store_size: '1MiB' },
+        actors: {
+          Generator: { package: './actors/generator.ts', class: 'Generator', rate: 5 },
+          Processor: { package: 'actors.sample_processor', class: 'Processor' },
+        },
+        connections: { 'Generator.q_out': 'Processor.q_in' },
+      },
+      { baseDir: fixtures, adapter },
+    );
+    expect(result.diagnostics).toEqual([]);
+    expect(result.config).toMatchObject({
+      source: '<object>',
+      baseDir: fixtures,
+      settings: { storeSizeBytes: 2 ** 20 },
+      actors: [
+        { name: 'Generator', moduleUrl: fileUrl('actors/generator.ts'), options: { rate: 5 } },
+        { name: 'Processor', moduleUrl: fileUrl('actors/sample_processor.ts'), options: {} },
+      ],
+      connections: [{ name: 'Generator.q_out', sinks: [{ actor: 'Processor', link: 'q_in' }] }],
+    });
+  });
+
+  it('reports errors of an object config by path, without positions', async () => {
+    const result = await resolveConfig(
+      {
+        actors: { Generator: { package: './actors/generator.ts' } },
+        connections: { 'Generator.q_out': ['Viewer.q_in'] },
+      },
+      { baseDir: fixtures, adapter },
+    );
+    expect(result.config).toBeUndefined();
+    expect(result.diagnostics.map(({ path, message, line, file }) => ({ path, message, line, file }))).toEqual([
+      {
+        path: ['actors', 'Generator', 'class'],
+        message: 'actor "Generator" has no class',
+        line: undefined,
+        file: undefined,
+      },
+      {
+        path: ['connections', 'Generator.q_out', 0],
+        message: 'connection "Generator.q_out": endpoint "Viewer.q_in" names an unknown actor "Viewer"',
+        line: undefined,
+        file: undefined,
+      },
+    ]);
+  });
+
+  it('checks only that module files exist when checkModules is off', async () => {
+    const result = await check(
+      yaml`
+        actors:
+          Broken:
+            package: actors/throws-on-import.ts
+            class: NotEvenThere
+      `,
+      { checkModules: false },
+    );
+    expect(result.diagnostics).toEqual([]);
+    expect(result.config?.actors[0]?.moduleUrl).toBe(fileUrl('actors/throws-on-import.ts'));
+  });
+});
+
+describe('YAML and top-level errors', () => {
+  it('reports every YAML syntax error with its position', async () => {
+    const result = await check('actors:\n  A: [unclosed\nconnections:\n\tB.q_out: [A.q_in]\n');
+    // Only the syntax errors: checking the parser's guess at the structure would invent more.
+    expect(list(result)).toEqual([
+      expect.stringMatching(/^3:1 invalid YAML: Flow sequence .* end with a \]$/),
+      '4:1 invalid YAML: Tabs are not allowed as indentation',
+    ]);
+    expect(result.diagnostics[0]?.fix).toBe(
+      'close the [ with ] it opened above, or indent its continuation lines further',
+    );
+    expect(result.diagnostics[1]?.fix).toBe('indent with spaces; YAML does not allow tabs for indentation');
+    expect(result.config).toBeUndefined();
+  });
+
+  it('reports an empty file', async () => {
+    expect(list(await check(''))).toEqual(['1:1 the config file is empty']);
+    expect(list(await check('# nothing here yet\n'))).toEqual(['1:1 the config file is empty']);
+  });
+
+  it('reports a top level that is not a mapping', async () => {
+    expect(list(await check('- Generator\n- Processor\n'))).toEqual([
+      '1:1 the config must be a mapping with "actors" (and optionally "settings" and "connections"), not a list',
+    ]);
+  });
+
+  it('reports unknown top-level keys with a suggestion, and warns about improv store keys', async () => {
+    const result = await check(`${twoActors}conections: {}\nredis_config:\n  port: 6379\n`);
+    const error = only(result);
+    expect(error).toMatchObject({ line: 8, column: 1, message: 'unknown top-level key "conections"' });
+    expect(error.fix).toMatch(/^did you mean "connections"\?/);
+    expect(list(result, 'warning')).toEqual([
+      '9:1 "redis_config" is improv\'s store configuration; improv-ts ignores it',
+    ]);
+    expect(result.config).toBeUndefined();
+  });
+
+  it('reports a missing, empty or malformed actors section', async () => {
+    expect(list(await check('settings:\n  store_size: 1MiB\n'))).toEqual([
+      '1:1 no actors: the config has no "actors" section',
+    ]);
+    expect(list(await check('connections:\nactors:\n'))).toEqual(['2:1 no actors: the "actors" section is empty']);
+    expect(list(await check('actors: {}\n'))).toEqual(['1:1 no actors: the "actors" section is empty']);
+    expect(list(await check('actors: [Generator, Processor]\n'))).toEqual([
+      '1:9 "actors" must be a mapping from actor names to their package and class, not a list',
+    ]);
+  });
+
+  it('reports duplicate keys at the second one, naming the key', async () => {
+    const result = await check(yaml`
+      actors:
+        Generator:
+          package: actors/generator.ts
+          class: Generator
+          class: Generator
+        Generator:
+          package: actors/generator.ts
+    `);
+    expect(list(result)).toEqual([
+      '5:5 duplicate key "class" in actors.Generator (first at line 4:5)',
+      '6:3 duplicate key "Generator" in actors (first at line 2:3)',
+    ]);
+  });
+});
+
+describe('actor errors', () => {
+  it('reports an actor that is not a mapping, and unusable names', async () => {
+    const result = await check(yaml`
+      actors:
+        Generator: actors/generator.ts
+        Gen.2:
+          package: actors/generator.ts
+          class: Generator
+        My Actor:
+          package: actors/generator.ts
+          class: Generator
+        Empty:
+    `);
+    expect(list(result)).toEqual([
+      '2:14 actor "Generator" must be a mapping with package and class, not the string "actors/generator.ts"',
+      '3:3 actor name "Gen.2" cannot be used: names may not be empty or contain "." or whitespace',
+      '6:3 actor name "My Actor" cannot be used: names may not be empty or contain "." or whitespace',
+      '9:3 actor "Empty" must be a mapping with package and class, not nothing',
+    ]);
+    expect(result.diagnostics[1]?.fix).toBe('rename it, e.g. "Gen_2", and use the new name in connections');
+  });
+
+  it('reports a missing or non-string package and class', async () => {
+    const result = await check(yaml`
+      actors:
+        Generator:
+          class: Generator
+        Processor:
+          package: actors/sample_processor.ts
+        Viewer:
+          package: 42
+          class: [Viewer]
+    `);
+    expect(list(result)).toEqual([
+      '2:3 actor "Generator" has no package',
+      '4:3 actor "Processor" has no class',
+      '7:14 actor "Viewer": package must be a non-empty string, not number 42',
+      '8:12 actor "Viewer": class must be a non-empty string, not a list',
+    ]);
+    expect(result.diagnostics[0]?.path).toEqual(['actors', 'Generator', 'package']);
+  });
+
+  it('warns about improv method and daemon and keeps them out of options', async () => {
+    const result = await check(yaml`
+      actors:
+        Generator:
+          package: actors/generator.ts
+          class: Generator
+          method: fork
+          daemon: false
+          rate: 3
+    `);
+    expect(list(result, 'warning').map((line) => line.slice(0, 4))).toEqual(['5:5 ', '6:5 ']);
+    expect(result.config?.actors[0]?.options).toEqual({ rate: 3 });
+  });
+
+  it('reports a module that is not found, listing every path tried', async () => {
+    const result = await check(yaml`
+      actors:
+        Processor:
+          package: actors/proc
+          class: Processor
+        Exact:
+          package: ./actors/proc.ts
+          class: Exact
+        Legacy:
+          package: actors.legacy_processor
+          class: Processor
+    `);
+    const tried = ['.ts', '.mts', '.js', '.mjs', '/index.ts'].map((suffix) => fixture(`actors/proc${suffix}`));
+    expect(list(result)).toEqual([
+      `3:14 actor "Processor": module "actors/proc" not found (looked in ${tried.join(', ')}, and for an installed package "actors/proc")`,
+      `6:14 actor "Exact": module "./actors/proc.ts" not found (looked in ${fixture('actors/proc.ts')})`,
+      expect.stringMatching(
+        /^9:14 actor "Legacy": module "actors.legacy_processor" not found \(looked in .*legacy_processor\.ts, /,
+      ),
+    ]);
+    expect(result.diagnostics[1]?.fix).toBe(
+      `correct the path: relative packages start from the config file's folder, ${fixtures}`,
+    );
+    expect(result.diagnostics[2]?.fix).toMatch(/legacy_processor\.py is a Python module; .* port it to .*\.ts/);
+  });
+
+  it('falls back to an installed package for a bare name, and reports one that is not installed', async () => {
+    const result = await check(yaml`
+      actors:
+        Parser:
+          package: yaml
+          class: parseDocument
+        Lab:
+          package: '@lab/improv-test-actors'
+          class: Camera
+    `);
+    expect(list(result)).toEqual([
+      '4:12 actor "Parser": export "parseDocument" of "yaml" is not an Actor class (it is a function or class that does not extend Actor)',
+      expect.stringMatching(
+        /^6:14 actor "Lab": module "@lab\/improv-test-actors" not found \(looked in .*, and for an installed package "@lab\/improv-test-actors"\)$/,
+      ),
+    ]);
+  });
+
+  it('reports a missing export with the module actor classes and a suggestion', async () => {
+    const result = await check(yaml`
+      actors:
+        Viewer:
+          package: actors/viewer.ts
+          class: Veiwer
+    `);
+    const error = only(result);
+    expect(error).toMatchObject({
+      line: 4,
+      column: 12,
+      path: ['actors', 'Viewer', 'class'],
+      message: 'actor "Viewer": module "actors/viewer.ts" has no export "Veiwer" (its actor classes: Viewer)',
+      fix: 'did you mean "Viewer"?',
+    });
+  });
+
+  it('reports an export that is not an Actor class', async () => {
+    const result = await check(yaml`
+      actors:
+        Plotter:
+          package: actors/viewer.ts
+          class: Plotter
+        Rate:
+          package: actors/viewer.ts
+          class: frameRate
+    `);
+    expect(list(result)).toEqual([
+      '4:12 actor "Plotter": export "Plotter" of "actors/viewer.ts" is not an Actor class (it is a function or class that does not extend Actor)',
+      '7:12 actor "Rate": export "frameRate" of "actors/viewer.ts" is not an Actor class (it is a number)',
+    ]);
+    expect(result.diagnostics[0]?.fix).toContain(
+      "extends Actor { runStep() { ... } }  with  import { Actor } from '@improv/core'",
+    );
+  });
+
+  it('reports a module whose import throws, naming the file and the error', async () => {
+    const result = await check(yaml`
+      actors:
+        Camera:
+          package: actors/throws-on-import.ts
+          class: Broken
+        Lab:
+          package: actors/missing-dependency.js
+          class: Lab
+    `);
+    const errors = list(result);
+    expect(errors).toHaveLength(2);
+    expect(errors[0]).toBe(
+      `3:14 actor "Camera": importing ${fixture('actors/throws-on-import.ts')} failed: camera driver not available`,
+    );
+    expect(errors[1]).toMatch(
+      /^6:14 actor "Lab": importing .*missing-dependency\.js failed: .*improv-test-no-such-package/,
+    );
+  });
+
+  describe('with a module that has a syntax error', () => {
+    let folder = '';
+    beforeAll(async () => {
+      folder = await mkdtemp(join(tmpdir(), 'improv-config-'));
+      await writeFile(join(folder, 'broken.ts'), 'export class Broken extends {\n  runStep() {\n}\n');
+    });
+    afterAll(async () => {
+      await rm(folder, { recursive: true, force: true });
+    });
+
+    it('reports the file and the syntax error', async () => {
+      const result = await parseConfig('actors:\n  Broken:\n    package: ./broken.ts\n    class: Broken\n', {
+        file: join(folder, 'pipeline.yaml'),
+        adapter,
+      });
+      const error = only(result);
+      expect(error).toMatchObject({ line: 3, column: 14, path: ['actors', 'Broken', 'package'] });
+      expect(error.message).toContain(`actor "Broken": importing ${join(folder, 'broken.ts')} failed: `);
+      expect(error.fix).toContain('fix the error in');
+    });
+  });
+});
+
+describe('connection errors', () => {
+  it('reports connections that are not a mapping', async () => {
+    expect(list(await check(`${twoActors}connections: [Generator.q_out]\n`))).toEqual([
+      '8:14 "connections" must be a mapping, not a list',
+    ]);
+  });
+
+  it('reports a connection that is neither form, or has no sinks', async () => {
+    const result = await check(
+      twoActors +
+        yaml`
+      connections:
+        Generator.q_out: 5
+        Processor.q_out:
+    `,
+    );
+    expect(list(result)).toEqual([
+      '9:20 connection "Generator.q_out" must be a list of sinks (Source.link: [Sink.link]) or a mapping with sources and sinks, not number 5',
+      '10:3 connection "Processor.q_out" has no sinks',
+    ]);
+  });
+
+  it('reports unknown keys and missing sources or sinks in the sources/sinks form', async () => {
+    const result = await check(
+      twoActors +
+        yaml`
+      connections:
+        frames:
+          sources: [Generator.q_out]
+          sink: [Processor.q_in]
+    `,
+    );
+    expect(list(result)).toEqual([
+      '9:3 connection "frames" has no sinks',
+      '11:5 connection "frames": unknown key "sink"',
+    ]);
+    expect(result.diagnostics[1]?.fix).toBe(
+      'did you mean "sinks"? a connection takes sources, sinks, capacity, policy',
+    );
+  });
+
+  it('reports malformed endpoints', async () => {
+    const result = await check(
+      twoActors +
+        yaml`
+      connections:
+        Generator.q_out: [Processor, Processor.q-in, Processor.q_in.x, 42, Processor.1st]
+        frames: Processor.q_in
+        Generator.q_out2:
+          sources: []
+          sinks: Processor.q_in2
+    `,
+    );
+    expect(list(result)).toEqual([
+      '9:21 connection "Generator.q_out": malformed endpoint "Processor": expected Actor.link (an actor name, ".", and a link name such as q_in)',
+      '9:32 connection "Generator.q_out": malformed endpoint "Processor.q-in": expected Actor.link (an actor name, ".", and a link name such as q_in)',
+      '9:48 connection "Generator.q_out": malformed endpoint "Processor.q_in.x": expected Actor.link (an actor name, ".", and a link name such as q_in)',
+      '9:66 connection "Generator.q_out": expected an endpoint Actor.link, not number 42',
+      '9:70 connection "Generator.q_out": malformed endpoint "Processor.1st": expected Actor.link (an actor name, ".", and a link name such as q_in)',
+      '10:3 connection "frames": the key of a connection written as a list must be its source endpoint (Actor.link)',
+      '12:14 connection "Generator.q_out2" has no sources (the list is empty)',
+    ]);
+    expect(result.diagnostics[1]?.fix).toBe(
+      'link names are identifiers (letters, digits, _ and $, not starting with a digit): e.g. Processor.q_in',
+    );
+    expect(result.diagnostics[4]?.fix).toContain('e.g. Processor._1st');
+  });
+
+  it('reports endpoints naming unknown actors, with a suggestion', async () => {
+    const result = await check(
+      twoActors +
+        yaml`
+      connections:
+        Generator.q_out: [Procesor.q_in]
+        Camera.q_out: Processor.frames
+    `,
+    );
+    expect(list(result)).toEqual([
+      '9:21 connection "Generator.q_out": endpoint "Procesor.q_in" names an unknown actor "Procesor"',
+      '10:3 connection "Camera.q_out": endpoint "Camera.q_out" names an unknown actor "Camera"',
+    ]);
+    expect(result.diagnostics[0]?.fix).toBe('did you mean "Processor.q_in"? (declared actors: Generator, Processor)');
+    expect(result.diagnostics[1]?.fix).toBe(
+      'declare "Camera" under actors, or fix the name (declared actors: Generator, Processor)',
+    );
+  });
+
+  it('reports a sink fed twice within one connection', async () => {
+    const result = await check(
+      twoActors +
+        yaml`
+      connections:
+        frames:
+          sources: Generator.q_out
+          sinks: [Processor.q_in, Processor.q_in]
+    `,
+    );
+    expect(list(result)).toEqual(['11:29 connection "frames": sink "Processor.q_in" is listed twice']);
+  });
+
+  it('accepts fan-in from two connections into one sink', async () => {
+    const result = await check(
+      twoActors +
+        yaml`
+      connections:
+        Generator.q_out: Processor.q_in
+        Generator.events: Processor.q_in
+    `,
+    );
+    expect(result.diagnostics).toEqual([]);
+  });
+
+  it('reports a link used as a source in one place and a sink in another', async () => {
+    const result = await check(
+      twoActors +
+        yaml`
+      connections:
+        Generator.q_out: [Processor.q_in]
+        Processor.q_in: [Generator.q_in]
+        back:
+          sources: [Processor.q_out]
+          sinks: [Generator.q_out]
+    `,
+    );
+    expect(list(result)).toEqual([
+      '10:3 link "Processor.q_in" is a source in connection "Processor.q_in" but a sink in connection "Generator.q_out": a link has one direction',
+      '13:13 link "Generator.q_out" is a sink in connection "back" but a source in connection "Generator.q_out": a link has one direction',
+    ]);
+    expect(result.diagnostics[0]?.fix).toBe(
+      'give Processor separate links for what it receives and what it sends, e.g. Processor.q_in and Processor.q_out',
+    );
+  });
+
+  it('reports a bad capacity or policy', async () => {
+    const result = await check(
+      twoActors +
+        yaml`
+      connections:
+        a:
+          sources: Generator.q_out
+          sinks: Processor.q_in
+          capacity: 0
+          policy: drop_oldest
+        b:
+          sources: Generator.q_b
+          sinks: Processor.q_b
+          capacity: 2.5
+        c:
+          sources: Generator.q_c
+          sinks: Processor.q_c
+          capacity: "64"
+    `,
+    );
+    expect(list(result)).toEqual([
+      '12:15 connection "a": capacity must be a whole number of messages >= 1, not 0',
+      '13:13 connection "a": policy must be one of block, drop-oldest, not "drop_oldest"',
+      '17:15 connection "b": capacity must be a whole number of messages >= 1, not 2.5',
+      '21:15 connection "c": capacity must be a whole number of messages >= 1, not "64"',
+    ]);
+    expect(result.diagnostics[1]?.fix).toBe(
+      'did you mean "drop-oldest"? policy is one of block, drop-oldest (default block)',
+    );
+  });
+});
+
+describe('settings errors', () => {
+  it('reports settings that are not a mapping', async () => {
+    expect(list(await check(`settings: 512MiB\n${twoActors}`))).toEqual([
+      '1:11 settings must be a mapping, not the string "512MiB"',
+    ]);
+  });
+
+  it('reports a bad store_size', async () => {
+    const result = await check(`settings:\n  store_size: 12 MiBs\n${twoActors}`);
+    expect(list(result)).toEqual([
+      '2:15 settings: store_size is invalid: "12 MiBs" has an unknown unit "MiBs" (did you mean "MiB"?); units: B, kB, MB, GB, TB, KiB, MiB, GiB, TiB',
+    ]);
+    expect(list(await check(`settings:\n  store_size: -5\n${twoActors}`))).toEqual([
+      '2:15 settings: store_size is invalid: -5 is not a size in bytes (expected a whole number >= 1)',
+    ]);
+    expect(list(await check(`settings:\n  store_size: true\n${twoActors}`))).toEqual([
+      '2:15 settings: store_size must be a number of bytes or a string such as "512MiB", not true',
+    ]);
+  });
+
+  it('reports unknown settings and warns about improv settings', async () => {
+    const result = await check(`settings:\n  store_sise: 1GB\n  control_port: 5555\n  use_hdd: false\n${twoActors}`);
+    const error = only(result);
+    expect(error).toMatchObject({ line: 2, column: 3, message: 'unknown setting "store_sise"' });
+    expect(error.fix).toBe('did you mean "store_size"? settings takes store_size');
+    expect(list(result, 'warning')).toEqual([
+      '3:3 setting "control_port" is not used by improv-ts; ignored',
+      '4:3 setting "use_hdd" is not used by improv-ts; ignored',
+    ]);
+  });
+});
+
+describe('several errors in one file', () => {
+  it('reports all of them in one result, in file order', async () => {
+    const result = await loadConfig(fixture('several-errors.yaml'), { adapter });
+    expect(result.config).toBeUndefined();
+    expect(list(result)).toEqual([
+      '2:15 settings: store_size is invalid: "lots" is not a size (expected a number with an optional unit, e.g. "512MiB")',
+      '7:12 actor "Generator": module "actors/generator.ts" has no export "Generater" (its actor classes: Generator)',
+      `9:14 actor "Processor": module "actors/nowhere.ts" not found (looked in ${fixture('actors/nowhere.ts')})`,
+      '11:3 actor "Viewer" has no package',
+      '14:21 connection "Generator.q_out": endpoint "Procesor.q_in" names an unknown actor "Procesor"',
+      '18:15 connection "frames": capacity must be a whole number of messages >= 1, not 0',
+      '19:1 unknown top-level key "extra"',
+    ]);
+    expect(list(result, 'warning')).toEqual(['3:3 setting "control_port" is not used by improv-ts; ignored']);
+  });
+});
+
+describe('loadConfig', () => {
+  it('reports a missing file as a diagnostic', async () => {
+    const result = await loadConfig(fixture('missing.yaml'), { adapter });
+    expect(result).toEqual({
+      config: undefined,
+      diagnostics: [
+        {
+          severity: 'error',
+          file: fixture('missing.yaml'),
+          path: [],
+          message: `config file not found: ${fixture('missing.yaml')}`,
+          fix: `check the path (a relative path starts from ${adapter.cwd()})`,
+        },
+      ],
+    });
+  });
+
+  it('reports a folder given as the config file', async () => {
+    const result = await loadConfig(fixtures, { adapter });
+    expect(only(result).message).toBe(`${fixtures} is a folder, not a config file`);
+    expect(result.diagnostics[0]?.fix).toBe(`pass the pipeline's YAML file, e.g. ${fixture('pipeline.yaml')}`);
+  });
+});
+
+describe('toLinkGraph', () => {
+  it('makes one edge per source and sink, for fan-out and fan-in', async () => {
+    const config = assertConfig(
+      await resolveConfig(
+        {
+          actors: {
+            A: { package: 'actors/generator.ts', class: 'Generator' },
+            B: { package: 'actors/generator.ts', class: 'Generator' },
+            C: { package: 'actors/sample_processor.ts', class: 'Processor' },
+            D: { package: 'actors/sample_processor.ts', class: 'Processor' },
+          },
+          connections: {
+            'A.q_out': ['C.q_in', 'D.q_in'],
+            merge: { sources: ['A.log', 'B.log'], sinks: 'D.logs', capacity: 8, policy: 'drop-oldest' },
+          },
+        },
+        { baseDir: fixtures, adapter },
+      ),
+    );
+    const edge = (from: string, to: string, connection: string, capacity = 1024, policy = 'block') => {
+      const [fromActor, fromLink] = from.split('.');
+      const [toActor, toLink] = to.split('.');
+      return {
+        connection,
+        from: { actor: fromActor, link: fromLink },
+        to: { actor: toActor, link: toLink },
+        capacity,
+        policy,
+      };
+    };
+    expect(toLinkGraph(config)).toEqual({
+      edges: [
+        edge('A.q_out', 'C.q_in', 'A.q_out'),
+        edge('A.q_out', 'D.q_in', 'A.q_out'),
+        edge('A.log', 'D.logs', 'merge', 8, 'drop-oldest'),
+        edge('B.log', 'D.logs', 'merge', 8, 'drop-oldest'),
+      ],
+    });
+  });
+});
+
+describe('formatting and throwing', () => {
+  const diagnostic: Diagnostic = {
+    severity: 'error',
+    message: 'actor "Processor": module "actors/proc.ts" not found (looked in /lab/actors/proc.ts)',
+    fix: "correct the path: relative packages start from the config file's folder, /lab",
+    file: '/lab/pipeline.yaml',
+    line: 12,
+    column: 5,
+    path: ['actors', 'Processor', 'package'],
+  };
+
+  it('formats file:line:column, severity, message and fix', () => {
+    expect(formatDiagnostic(diagnostic, { cwd: '/lab' })).toBe(
+      'pipeline.yaml:12:5: error: actor "Processor": module "actors/proc.ts" not found (looked in /lab/actors/proc.ts)\n' +
+        "  fix: correct the path: relative packages start from the config file's folder, /lab",
+    );
+    expect(formatDiagnostic(diagnostic, { cwd: '/elsewhere' })).toMatch(/^\/lab\/pipeline\.yaml:12:5: error: /);
+    expect(formatDiagnostic(diagnostic)).toMatch(/^\/lab\/pipeline\.yaml:12:5: error: /);
+  });
+
+  it('formats a config path when there is no file, and indents a multi-line fix', () => {
+    const { file: _file, line: _line, column: _column, ...fromObject } = diagnostic;
+    expect(formatDiagnostic({ ...fromObject, severity: 'warning', fix: 'write it as\n  settings:' })).toBe(
+      'actors.Processor.package: warning: actor "Processor": module "actors/proc.ts" not found (looked in /lab/actors/proc.ts)\n' +
+        '  fix: write it as\n         settings:',
+    );
+    expect(formatDiagnostics([diagnostic, diagnostic], { cwd: '/lab' }).split('\n')).toHaveLength(4);
+    expect(
+      formatDiagnostic({ severity: 'error', message: 'import failed: Transform failed:\nbroken.ts:2:0', path: [] }),
+    ).toBe('error: import failed: Transform failed:\n  broken.ts:2:0');
+  });
+
+  it('throws a ConfigError listing every error, and passes a valid config through', async () => {
+    const result = await loadConfig(fixture('several-errors.yaml'), { adapter });
+    expect(configError(result)).toBeInstanceOf(ConfigError);
+    let thrown: unknown;
+    try {
+      assertConfig(result, { cwd: fixtures });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(ConfigError.isInstance(thrown)).toBe(true);
+    const error = thrown as ConfigError;
+    expect(error.code).toBe('CONFIG_INVALID');
+    expect(error.diagnostics).toEqual(result.diagnostics);
+    const lines = error.message.split('\n');
+    expect(lines[0]).toBe('invalid pipeline config (7 errors):');
+    expect(lines.filter((line) => line.startsWith('several-errors.yaml:'))).toHaveLength(7);
+    expect(error.message).not.toContain('control_port');
+
+    const good = await loadConfig(fixture('good.yaml'), { adapter });
+    expect(configError(good)).toBeUndefined();
+    expect(assertConfig(good)).toBe(good.config);
+  });
+});
