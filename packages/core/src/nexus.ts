@@ -232,7 +232,11 @@ class NexusImpl implements Nexus {
     this.actors.set(actor.name, entry);
     let worker: WorkerHandle;
     try {
-      worker = await this.runtime.spawnWorker({ name: actor.name, entry: hostEntry });
+      worker = await this.runtime.spawnWorker({
+        name: actor.name,
+        entry: hostEntry,
+        ...(actor.maxHeapMb === undefined ? {} : { maxHeapMb: actor.maxHeapMb }),
+      });
     } catch (error) {
       this.actorFailed(entry, serializeError(error), 'could not start its worker');
       entry.markExited();

@@ -352,6 +352,26 @@ describe('actor errors', () => {
     expect(result.config?.actors[0]?.options).toEqual({ rate: 3 });
   });
 
+  it('takes max_heap_mb as the worker heap limit, out of options, and reports a bad one', async () => {
+    const good = await check(yaml`
+      actors:
+        Generator:
+          package: actors/generator.ts
+          class: Generator
+          max_heap_mb: 512
+          rate: 3
+    `);
+    expect(good.config?.actors[0]).toMatchObject({ maxHeapMb: 512, options: { rate: 3 } });
+    const bad = await check(yaml`
+      actors:
+        Generator:
+          package: actors/generator.ts
+          class: Generator
+          max_heap_mb: lots
+    `);
+    expect(list(bad)).toEqual([expect.stringMatching(/^5:\d+ .*max_heap_mb must be a number of MiB, at least 16/)]);
+  });
+
   it('reports a module that is not found, listing every path tried', async () => {
     const result = await check(yaml`
       actors:

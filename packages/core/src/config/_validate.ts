@@ -24,6 +24,8 @@ export interface DraftActor {
   /** `class`, when it is a non-empty string. */
   className: string | undefined;
   options: Record<string, unknown>;
+  /** `max_heap_mb`, when given and valid. */
+  maxHeapMb?: number;
 }
 
 /** The config as far as it could be read without importing anything. */
@@ -211,6 +213,17 @@ function validateActors(top: Record<string, unknown>, reporter: Reporter, out: D
     };
     for (const [key, option] of Object.entries(spec)) {
       if (key === 'package' || key === 'class') continue;
+      if (key === 'max_heap_mb') {
+        if (typeof option === 'number' && Number.isFinite(option) && option >= 16) actor.maxHeapMb = option;
+        else {
+          reporter.error(
+            [...path, key],
+            `actor "${name}": max_heap_mb must be a number of MiB, at least 16, not ${describeValue(option)}`,
+            "write e.g.  max_heap_mb: 512  (the heap limit of the actor's worker), or remove it for the runtime's default",
+          );
+        }
+        continue;
+      }
       if (ignoredActorKeys.includes(key)) {
         reporter.warning(
           [...path, key],

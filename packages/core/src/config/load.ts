@@ -231,13 +231,15 @@ async function validate(value: unknown, reporter: Reporter, options: ValidateOpt
     const moduleUrl = urls[index];
     // Without errors every actor has its package, class and module; the guard keeps the types honest.
     if (isComplete(actor) && moduleUrl !== undefined) {
-      actors.push({
+      const config: ActorConfig = {
         name: actor.name,
         package: actor.package,
         moduleUrl,
         className: actor.className,
         options: actor.options,
-      });
+      };
+      if (actor.maxHeapMb !== undefined) config.maxHeapMb = actor.maxHeapMb;
+      actors.push(config);
     }
   });
   return {

@@ -26,8 +26,10 @@ export interface ActorConfig {
   moduleUrl: string;
   /** `class`: the export that holds the actor class. */
   className: string;
-  /** Every other key of the actor (improv's `method` and `daemon` excepted). */
+  /** Every other key of the actor (improv's `method` and `daemon`, and `max_heap_mb`, excepted). */
   options: Record<string, unknown>;
+  /** `max_heap_mb`: heap limit of the actor's worker in MiB; the runtime's default when absent. */
+  maxHeapMb?: number;
 }
 
 /** One connection after validation (both YAML forms end up here). */

@@ -209,10 +209,14 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       expect(results('Sink')[0]).toMatchObject({ steps: 0, stops: 1 });
     });
 
-    for (const how of ['exit', 'throw'] as const) {
+    for (const how of ['exit', 'throw', 'oom'] as const) {
       it(`isolates a worker that dies (${how}): that actor fails with its error at once, the others keep running`, async () => {
         const { nexus, results } = await start(
-          { Victim: { class: 'Dying', how }, Source: { class: 'Counter', intervalMs: 1 }, Sink: { class: 'Collector' } },
+          {
+            Victim: { class: 'Dying', how, max_heap_mb: 64 },
+            Source: { class: 'Counter', intervalMs: 1 },
+            Sink: { class: 'Collector' },
+          },
           { 'Source.q_out': ['Sink.q_in'] },
         );
         const failures: string[] = [];
@@ -224,7 +228,9 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
         await until(() => states(nexus).Victim === 'failed', 'the victim to fail');
         expect(failures).toEqual(['Victim']);
         const victim = nexus.status().actors.find((actor) => actor.name === 'Victim');
-        expect(victim?.error?.message).toMatch(how === 'exit' ? /exited with code 3/ : /uncaught error on purpose/);
+        expect(victim?.error?.message).toMatch(
+          { exit: /exited with code 3/, throw: /uncaught error on purpose/, oom: /out of memory/i }[how],
+        );
         expect(states(nexus)).toMatchObject({ Source: 'running', Sink: 'running' });
         await sleep(50);
         await nexus.stop();
@@ -251,7 +257,9 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       await nexus.setup();
       await nexus.run();
       await nexus.quit();
-      expect(logs.some((entry) => entry.level === 'warn' && /did not end within 300 ms/.test(entry.message))).toBe(true);
+      expect(logs.some((entry) => entry.level === 'warn' && /did not end within 300 ms/.test(entry.message))).toBe(
+        true,
+      );
       expect(nexus.status().state).toBe('exited');
     });
 
