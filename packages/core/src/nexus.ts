@@ -120,6 +120,8 @@ interface ActorEntry {
   error?: SerializedError;
   worker: WorkerHandle | undefined;
   control: Int32Array;
+  /** The owner id of the worker's store client, for recovery when the worker dies. */
+  storeOwner?: number;
   exited: Promise<void>;
   markExited: () => void;
 }
@@ -252,6 +254,7 @@ class NexusImpl implements Nexus {
       if (entry.state !== 'exited' && entry.state !== 'failed') {
         const error = lastError ?? { name: 'Error', message: `its worker exited with code ${code}` };
         this.actorFailed(entry, error, 'its worker died');
+        this.recoverStore(entry);
       } else if (entry.state === 'failed' && lastError && !entry.error) {
         entry.error = lastError;
       }
@@ -269,6 +272,17 @@ class NexusImpl implements Nexus {
     this.toWorker(entry, init);
   }
 
+  /** A worker that died may have held the store's lock or a half-written value: let the store reclaim them. */
+  private recoverStore(entry: ActorEntry): void {
+    if (entry.storeOwner === undefined || !this.openStore?.recoverFromDeadOwner) return;
+    try {
+      const report = this.openStore.recoverFromDeadOwner(entry.storeOwner);
+      this.log('debug', `store recovered after actor "${entry.name}" died:`, report);
+    } catch (error) {
+      this.log('error', `the store could not be recovered after actor "${entry.name}" died`, error);
+    }
+  }
+
   private toWorker(entry: ActorEntry, message: ToWorker): void {
     if (message.type === 'signal') Atomics.add(entry.control, 0, 1);
     entry.worker?.postMessage(message);
@@ -277,6 +291,10 @@ class NexusImpl implements Nexus {
   private fromWorker(entry: ActorEntry, message: FromWorker): void {
     if (message.type === 'log') {
       this.record(message.record);
+      return;
+    }
+    if (message.type === 'store-owner') {
+      entry.storeOwner = message.ownerId;
       return;
     }
     if (message.state === 'failed') {

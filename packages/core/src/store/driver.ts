@@ -140,6 +140,12 @@ export interface StoreClient {
   usage(): Promise<StoreUsage>;
   /** Releases this client's resources. The values stay in the store. */
   close(): Promise<void>;
+  /**
+   * Identifies this client to its store, for drivers that lock shared memory: when the client's
+   * worker dies, Nexus passes it to {@link OpenStore.recoverFromDeadOwner}. Absent for drivers that
+   * need no recovery.
+   */
+  readonly ownerId?: number;
 }
 
 /**
@@ -173,6 +179,11 @@ export interface OpenStore {
   readonly client: StoreClient;
   /** Frees the store and everything in it. */
   close(): Promise<void>;
+  /**
+   * Called by Nexus when the worker whose client had `ownerId` died: releases what that client may
+   * have held (a lock, half-written values). Returns a report for the log. Optional.
+   */
+  recoverFromDeadOwner?(ownerId: number): unknown;
 }
 
 /** A store implementation, as an embedding program passes it to `createNexus`. */

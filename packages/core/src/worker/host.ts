@@ -86,6 +86,7 @@ class ActorHost {
         throw new TypeError(`store module ${message.store.module} does not export connectStore()`);
       }
       this.store = await storeModule.connectStore(message.store as StoreDescriptor);
+      if (this.store.ownerId !== undefined) this.post({ type: 'store-owner', ownerId: this.store.ownerId });
       const links: Record<string, Link> = {};
       for (const [linkName, descriptor] of Object.entries(message.links)) {
         links[linkName] = await openLink(descriptor);

@@ -34,6 +34,12 @@ export interface StateMessage {
   phase?: 'load' | 'setup';
 }
 
+/** Worker → Nexus: the store client's owner id, right after connecting (see `StoreClient.ownerId`). */
+export interface StoreOwnerMessage {
+  type: 'store-owner';
+  ownerId: number;
+}
+
 /** Worker → Nexus: one log record. */
 export interface LogMessage {
   type: 'log';
@@ -41,4 +47,4 @@ export interface LogMessage {
 }
 
 export type ToWorker = InitMessage | SignalMessage;
-export type FromWorker = StateMessage | LogMessage;
+export type FromWorker = StateMessage | LogMessage | StoreOwnerMessage;

@@ -1,0 +1,407 @@
+/**
+ * Conformance suite of the store contract ({@link StoreDriver}/{@link StoreClient}): every driver's
+ * test file calls it, on every runtime. It checks what a user relies on — values come back as
+ * stored (every typed-array kind with its shape, msgpack values with nested typed arrays), keys go
+ * stale for good once deleted, a full store says so with sizes, and many workers putting, reading
+ * and deleting at once never see each other's data.
+ *
+ * @example
+ * ```ts
+ * import { describeStoreConformance } from '@improv/core/testing';
+ * import { createNodeRuntime } from '@improv/core/runtime/node';
+ * import { createMemoryStore } from '@improv/store';
+ *
+ * describeStoreConformance({ name: 'memory', createDriver: createMemoryStore, runtime: createNodeRuntime() });
+ * ```
+ * @module
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ObjectNotFoundError, StoreFullError } from '../errors.ts';
+import type { RuntimeAdapter, WorkerHandle } from '../runtime/adapter.ts';
+import type {
+  ConnectStore,
+  OpenStore,
+  StoreClient,
+  StoreDriver,
+  StoreKey,
+  TypedArray,
+  TypedArrayKind,
+} from '../store/driver.ts';
+import { checkValue, type HammerCommand, type HammerReport, type SharedKey } from './_store-worker.ts';
+
+/** What the suite needs. */
+export interface StoreConformanceOptions {
+  /** Shown in the test names. */
+  name: string;
+  /** A new driver; each test opens its own store. */
+  createDriver: () => StoreDriver;
+  /** Starts the hammer test's workers. */
+  runtime: RuntimeAdapter;
+  /**
+   * Whether typed arrays are views of shared memory (`allocate()`d arrays written in place are seen
+   * by `get`, and a `get` view sees later writes). Default true; a driver that copies sets false.
+   */
+  zeroCopy?: boolean;
+}
+
+const MiB = 1024 * 1024;
+
+const KIND_CONSTRUCTORS: Record<TypedArrayKind, new (length: number) => TypedArray> = {
+  int8: Int8Array,
+  uint8: Uint8Array,
+  uint8clamped: Uint8ClampedArray,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  float32: Float32Array,
+  float64: Float64Array,
+  bigint64: BigInt64Array,
+  biguint64: BigUint64Array,
+};
+
+/** Six distinct values of `kind`, negative ones where the kind has them. */
+function sampleArray(kind: TypedArrayKind): TypedArray {
+  const array = new KIND_CONSTRUCTORS[kind](6);
+  for (let index = 0; index < 6; index++) {
+    if (array instanceof BigInt64Array) array[index] = BigInt(index * 1_000_000_007) - 3n;
+    else if (array instanceof BigUint64Array) array[index] = 2n ** 63n + BigInt(index);
+    else if (array instanceof Float32Array || array instanceof Float64Array) array[index] = index * 1.25 - 2;
+    else (array as Int32Array)[index] = kind.startsWith('u') ? index * 41 : index * 37 - 100;
+  }
+  return array;
+}
+
+async function expectNotFound(promise: Promise<unknown>, key: StoreKey): Promise<void> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(ObjectNotFoundError.isInstance(error), `expected ObjectNotFoundError, got ${String(error)}`).toBe(true);
+  expect((error as Error).message).toContain(key);
+}
+
+async function connect(open: OpenStore): Promise<StoreClient> {
+  const module = (await import(open.descriptor.module)) as { connectStore: ConnectStore };
+  return module.connectStore(open.descriptor);
+}
+
+/** Registers the suite with vitest. */
+export function describeStoreConformance(options: StoreConformanceOptions): void {
+  const zeroCopy = options.zeroCopy ?? true;
+
+  describe(`store driver "${options.name}" (conformance)`, () => {
+    let open: OpenStore;
+    let store: StoreClient;
+    const extraClients: StoreClient[] = [];
+
+    beforeEach(async () => {
+      open = await options.createDriver().open({ sizeBytes: 16 * MiB });
+      store = open.client;
+    });
+
+    afterEach(async () => {
+      await Promise.all(extraClients.splice(0).map((client) => client.close()));
+      await open.close();
+    });
+
+    it('round-trips every typed-array kind with its dtype and shape', async () => {
+      for (const kind of Object.keys(KIND_CONSTRUCTORS) as TypedArrayKind[]) {
+        const original = sampleArray(kind);
+        const shaped = await store.put(original, { shape: [2, 3] });
+        const flat = await store.put(original);
+
+        const value = await store.get<TypedArray>(shaped);
+        expect(value.constructor, kind).toBe(original.constructor);
+        expect(Array.from(value as ArrayLike<unknown>), kind).toEqual(Array.from(original as ArrayLike<unknown>));
+        const { array, dtype, shape } = await store.getArray(shaped);
+        expect(array.constructor).toBe(original.constructor);
+        expect(dtype).toBe(kind);
+        expect(shape).toEqual([2, 3]);
+        expect(await store.info(shaped)).toEqual({
+          key: shaped,
+          kind: 'array',
+          dtype: kind,
+          shape: [2, 3],
+          byteLength: original.byteLength,
+        });
+        expect((await store.getArray(flat)).shape).toEqual([6]);
+      }
+    });
+
+    it('stores a copy: changing the original after put() does not change the stored value', async () => {
+      const original = new Float64Array([1, 2, 3]);
+      const key = await store.put(original);
+      original[0] = 99;
+      expect(Array.from(await store.get<Float64Array>(key))).toEqual([1, 2, 3]);
+    });
+
+    it('rejects a shape whose product is not the length, naming both', async () => {
+      const error = await store.put(new Float32Array(6), { shape: [5, 7] }).catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(RangeError);
+      expect((error as Error).message).toMatch(/5\D+7/);
+      expect((error as Error).message).toMatch(/\b6\b/);
+    });
+
+    it('round-trips msgpack values: objects, strings, numbers, bigints, null and nested typed arrays', async () => {
+      const value = {
+        text: 'grüße, 世界',
+        numbers: [0, -1, 255, 65_536, 2 ** 40, -(2 ** 40), 1.5, Number.MAX_SAFE_INTEGER],
+        big: -(2n ** 62n),
+        flag: true,
+        none: null,
+        deep: { list: [{ a: 1 }, 'two', [3]] },
+        frame: new Float32Array([0.5, -1, 3]),
+        bytes: new Uint8Array([1, 2, 255]),
+        wide: new BigUint64Array([2n ** 64n - 1n]),
+      };
+      const key = await store.put(value);
+      const back = (await store.get(key)) as typeof value;
+      expect(back).toEqual(value);
+      expect(back.frame).toBeInstanceOf(Float32Array);
+      expect(back.bytes).toBeInstanceOf(Uint8Array);
+      expect(back.wide).toBeInstanceOf(BigUint64Array);
+      expect(await store.info(key)).toMatchObject({ key, kind: 'value' });
+      for (const plain of ['a string', 42, -7.25, null, true, [1, 'x', null]]) {
+        expect(await store.get(await store.put(plain))).toEqual(plain);
+      }
+    });
+
+    it('keeps zero-length arrays and empty values', async () => {
+      const emptyArray = await store.put(new Float64Array(0));
+      const fromEmpty = await store.get<Float64Array>(emptyArray);
+      expect(fromEmpty).toBeInstanceOf(Float64Array);
+      expect(fromEmpty.length).toBe(0);
+      expect((await store.getArray(emptyArray)).shape).toEqual([0]);
+      const shapedEmpty = await store.put(new Int16Array(0), { shape: [0, 4] });
+      expect((await store.getArray(shapedEmpty)).shape).toEqual([0, 4]);
+      for (const empty of ['', {}, [], 0, false]) expect(await store.get(await store.put(empty))).toEqual(empty);
+    });
+
+    it('refuses values that cannot be encoded with a TypeError', async () => {
+      await expect(store.put(() => 1)).rejects.toThrow(TypeError);
+      await expect(store.put(Symbol('s'))).rejects.toThrow(TypeError);
+      await expect(store.put({ nested: { callback: () => 1 } })).rejects.toThrow(TypeError);
+      await expect(store.getArray(await store.put({ not: 'an array' }))).rejects.toThrow(TypeError);
+    });
+
+    it('answers has/delete/info/usage', async () => {
+      const before = await store.usage();
+      expect(before.capacityBytes).toBeGreaterThan(0);
+      const array = new Uint32Array(1000);
+      const first = await store.put(array);
+      const second = await store.put({ hello: 'world' });
+      const during = await store.usage();
+      expect(during.objects).toBe(before.objects + 2);
+      expect(during.usedBytes).toBeGreaterThanOrEqual(before.usedBytes + array.byteLength);
+      expect(during.capacityBytes).toBe(before.capacityBytes);
+      expect(await store.has(first)).toBe(true);
+      expect((await store.info(first)).byteLength).toBe(4000);
+      expect(await store.delete(first)).toBe(true);
+      expect(await store.delete(first)).toBe(false);
+      expect(await store.has(first)).toBe(false);
+      expect(await store.has(second)).toBe(true);
+      expect(await store.delete(second)).toBe(true);
+      expect(await store.usage()).toEqual(before);
+    });
+
+    it('throws ObjectNotFoundError naming the key for an unknown or deleted key', async () => {
+      for (const unknown of ['no-such-key', '', 'x'.repeat(40)]) {
+        await expectNotFound(store.get(unknown), unknown);
+        await expectNotFound(store.getArray(unknown), unknown);
+        await expectNotFound(store.info(unknown), unknown);
+        expect(await store.has(unknown)).toBe(false);
+        expect(await store.delete(unknown)).toBe(false);
+      }
+      const key = await store.put(new Int8Array([1, 2]));
+      await store.delete(key);
+      await expectNotFound(store.get(key), key);
+      await expectNotFound(store.getArray(key), key);
+      await expectNotFound(store.info(key), key);
+    });
+
+    it('never lets an old key read a newer value after its space is reused', async () => {
+      const old = await store.put(new Float32Array([1, 2, 3]));
+      await store.delete(old);
+      const live: StoreKey[] = [];
+      for (let round = 0; round < 2000; round++) {
+        const key = await store.put(new Float32Array([round, round, round]));
+        expect(key).not.toBe(old);
+        if (round % 100 === 0) live.push(key);
+        else await store.delete(key);
+      }
+      await expectNotFound(store.get(old), old);
+      await expectNotFound(store.info(old), old);
+      expect(await store.has(old)).toBe(false);
+      expect(await store.delete(old)).toBe(false);
+      for (const key of live) expect(await store.has(key)).toBe(true);
+    });
+
+    it('throws StoreFullError with the sizes and the fix when a value does not fit, and recovers after delete', async () => {
+      const small = await options.createDriver().open({ sizeBytes: MiB });
+      try {
+        const error = await small.client.put(new Float64Array(MiB / 4)).catch((caught: unknown) => caught);
+        expect(StoreFullError.isInstance(error), `expected StoreFullError, got ${String(error)}`).toBe(true);
+        const message = (error as Error).message;
+        expect(message).toMatch(/2(\.0+)? ?MiB|2097152/);
+        expect(message).toMatch(/store_size/);
+
+        const keys: StoreKey[] = [];
+        let full: unknown;
+        for (let index = 0; index < 100 && full === undefined; index++) {
+          await small.client.put(new Uint8Array(100 * 1024)).then(
+            (key) => keys.push(key),
+            (caught: unknown) => {
+              full = caught;
+            },
+          );
+        }
+        expect(StoreFullError.isInstance(full), `expected StoreFullError, got ${String(full)}`).toBe(true);
+        expect(keys.length).toBeGreaterThan(5);
+        await small.client.delete(keys.pop()!);
+        keys.push(await small.client.put(new Uint8Array(100 * 1024)));
+        for (const key of keys) await small.client.delete(key);
+        expect((await small.client.usage()).objects).toBe(0);
+      } finally {
+        await small.close();
+      }
+    });
+
+    it('allocates writable arrays of a kind and shape, readable under their key at once', async () => {
+      const { key, array, dtype, shape } = await store.allocate('float32', [4, 8]);
+      expect(array).toBeInstanceOf(Float32Array);
+      expect(array.length).toBe(32);
+      expect(dtype).toBe('float32');
+      expect(shape).toEqual([4, 8]);
+      expect(await store.has(key)).toBe(true);
+      expect(await store.info(key)).toEqual({ key, kind: 'array', dtype: 'float32', shape: [4, 8], byteLength: 128 });
+      const byLength = await store.allocate('biguint64', 3);
+      expect(byLength.shape).toEqual([3]);
+      expect(byLength.array).toBeInstanceOf(BigUint64Array);
+      await expect(store.allocate('float128' as TypedArrayKind, 3)).rejects.toThrow(TypeError);
+      await expect(store.allocate('uint8', -1)).rejects.toThrow(RangeError);
+    });
+
+    it.runIf(zeroCopy)(
+      'shares memory: allocated arrays and get() views see each other’s writes (zero copy)',
+      async () => {
+        const other = await connect(open);
+        extraClients.push(other);
+        const { key, array } = await store.allocate('int32', 16);
+        array.fill(7);
+        const view = await other.get<Int32Array>(key);
+        expect(Array.from(view)).toEqual(new Array(16).fill(7));
+        array[3] = -42; // written after the other client got its view
+        expect(view[3]).toBe(-42);
+        const fromPut = await other.put(new Float64Array([1, 2]));
+        const mine = await store.get<Float64Array>(fromPut);
+        const theirs = await other.get<Float64Array>(fromPut);
+        theirs[1] = 5;
+        expect(mine[1]).toBe(5);
+      },
+    );
+
+    it('serves one store to several clients: a key from one client works in another', async () => {
+      const other = await connect(open);
+      extraClients.push(other);
+      const key = await store.put({ from: 'first client' });
+      expect(await other.get(key)).toEqual({ from: 'first client' });
+      expect(await other.delete(key)).toBe(true);
+      expect(await store.has(key)).toBe(false);
+      await expectNotFound(store.get(key), key);
+    });
+
+    it('keeps every value intact with 4 workers putting, reading and deleting at once', async () => {
+      const workerCount = 4;
+      const cycles = 1500;
+      const shareEvery = 10;
+      const before = await store.usage();
+      const entry = new URL('./_store-worker.ts', import.meta.url).href;
+      const workers: WorkerHandle[] = [];
+      try {
+        for (let index = 0; index < workerCount; index++) {
+          workers.push(await options.runtime.spawnWorker({ name: `store-hammer-${index}`, entry }));
+        }
+        const replies = workers.map((worker, index) => replyQueue(worker, `store-hammer-${index}`));
+        const ask = (index: number, command: HammerCommand) => {
+          workers[index]!.postMessage(command);
+          return replies[index]!();
+        };
+        await Promise.all(workers.map((_, index) => ask(index, { type: 'connect', descriptor: open.descriptor })));
+
+        // Round 1: everyone hammers at once and keeps every tenth value for another worker.
+        const first = (await Promise.all(
+          workers.map((_, index) =>
+            ask(index, { type: 'run', writer: index, firstSequence: 0, cycles, shareEvery, foreign: [] }),
+          ),
+        )) as HammerReport[];
+        const shared = first.flatMap((report) => report.shared);
+        expect(shared.length).toBe(workerCount * (cycles / shareEvery));
+        // The main thread reads a sample of what the workers wrote (arrays written in place included).
+        for (const sample of shared.slice(0, 40)) {
+          expect(await checkValue(store, sample.key, sample.writer, sample.sequence)).toBeUndefined();
+        }
+
+        // Round 2: everyone hammers again while verifying and deleting the next worker's values.
+        const second = (await Promise.all(
+          workers.map((_, index) =>
+            ask(index, {
+              type: 'run',
+              writer: index,
+              firstSequence: cycles,
+              cycles,
+              shareEvery: 0,
+              foreign: first[(index + 1) % workerCount]!.shared as SharedKey[],
+            }),
+          ),
+        )) as HammerReport[];
+
+        const reports = [...first, ...second];
+        expect(reports.flatMap((report) => report.problems)).toEqual([]);
+        expect(reports.reduce((sum, report) => sum + report.mismatches, 0)).toBe(0);
+        expect(reports.reduce((sum, report) => sum + report.puts, 0)).toBe(2 * workerCount * cycles);
+        expect(second.reduce((sum, report) => sum + report.foreignVerified, 0)).toBe(shared.length);
+        expect(second.every((report) => report.shared.length === 0)).toBe(true);
+        for (const key of shared) expect(await store.has(key.key)).toBe(false);
+
+        await Promise.all(workers.map((worker) => quit(worker)));
+        expect(await store.usage()).toEqual(before);
+      } finally {
+        await Promise.all(workers.map((worker) => worker.terminate()));
+      }
+    });
+  });
+}
+
+/** Replies of a worker, one per call; a failure report, an error or an exit rejects. */
+function replyQueue(worker: WorkerHandle, name: string): () => Promise<unknown> {
+  const waiting: { resolve: (value: unknown) => void; reject: (error: Error) => void }[] = [];
+  const arrived: unknown[] = [];
+  let failure: Error | undefined;
+  const fail = (error: Error) => {
+    failure ??= error;
+    for (const waiter of waiting.splice(0)) waiter.reject(error);
+  };
+  worker.onMessage((message) => {
+    const failed = message as { type?: unknown; message?: unknown };
+    if (failed.type === 'failed') return fail(new Error(`${name} failed: ${String(failed.message)}`));
+    const waiter = waiting.shift();
+    if (waiter) waiter.resolve(message);
+    else arrived.push(message);
+  });
+  worker.onError((error) => fail(new Error(`${name} died: ${error.message}`, { cause: error })));
+  worker.onExit((code) => fail(new Error(`${name} exited with code ${code}`)));
+  return () => {
+    if (arrived.length > 0) return Promise.resolve(arrived.shift());
+    if (failure) return Promise.reject(failure);
+    return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
+  };
+}
+
+/** Sends `quit` and resolves once the worker has exited. */
+function quit(worker: WorkerHandle): Promise<void> {
+  return new Promise((resolve) => {
+    worker.onExit(() => resolve());
+    worker.postMessage({ type: 'quit' } satisfies HammerCommand);
+  });
+}

@@ -1,0 +1,595 @@
+/**
+ * The `memory` store driver: one SharedArrayBuffer arena shared by every worker of the process.
+ * Typed arrays are stored raw and read back as zero-copy views; any other value is msgpack-encoded.
+ *
+ * @example
+ * ```ts
+ * import { createMemoryStore } from '@improv/store';
+ *
+ * const store = await createMemoryStore().open({ sizeBytes: 256 * 1024 * 1024 });
+ * const key = await store.client.put(new Float32Array(512 * 512), { shape: [512, 512] });
+ * const frame = await store.client.get<Float32Array>(key); // a view of the shared arena
+ * await store.client.delete(key);
+ * await store.close();
+ * ```
+ * @module
+ */
+import {
+  type Allocation,
+  type ConnectStore,
+  ObjectNotFoundError,
+  type OpenStore,
+  type PutOptions,
+  type ShapedArray,
+  type StoreClient,
+  type StoreDescriptor,
+  type StoredInfo,
+  StoreFullError,
+  type StoreKey,
+  type StoreOpenOptions,
+  type StoreUsage,
+  type TypedArray,
+  type TypedArrayKind,
+  type TypedArrayKinds,
+} from '@improv/core';
+import {
+  Arena,
+  createArenaBuffers,
+  type FullReport,
+  GENERATION_MASK,
+  isArenaBuffers,
+  MAX_ARENA_BYTES,
+  MIN_BLOCK_UNITS,
+  type RecoveryReport,
+  UNIT,
+} from './_arena.ts';
+import { CONSTRUCTORS, decodeValue, dtypeCodeOf, dtypeCodeOfKind, encodeShared, KINDS } from './_codec.ts';
+
+export type { RecoveryReport } from './_arena.ts';
+
+/** Options of {@link createMemoryStore}. */
+export interface MemoryStoreOptions {
+  /**
+   * Most values the store holds at once. Default: one per KiB of `sizeBytes`, at least 1024 and at
+   * most 4 Mi. Each costs 20 bytes of index memory.
+   */
+  maxObjects?: number;
+  /**
+   * How long a client waits for the allocator lock before it gives up with an error naming the
+   * holder (whose worker then most likely died inside the store). Default 10 000 ms.
+   */
+  lockTimeoutMs?: number;
+}
+
+/** The descriptor of a memory store, as it crosses worker boundaries. */
+export interface MemoryStoreDescriptor extends StoreDescriptor {
+  driver: 'memory';
+  /** Allocator, slot table and lock. */
+  meta: SharedArrayBuffer;
+  /** The values. */
+  arena: SharedArrayBuffer;
+  /** Prefix of every key of this store, so a key of another store or run is recognised. */
+  keyPrefix: string;
+  lockTimeoutMs: number;
+}
+
+/** A memory store client; `ownerId` identifies it for {@link MemoryOpenStore.recoverFromDeadOwner}. */
+export interface MemoryStoreClient extends StoreClient {
+  /** Id of this client in the store's lock and reservations (≥ 1, unique within the store). */
+  readonly ownerId: number;
+}
+
+/** A memory store opened by {@link createMemoryStore}. */
+export interface MemoryOpenStore extends OpenStore {
+  readonly descriptor: MemoryStoreDescriptor;
+  readonly client: MemoryStoreClient;
+  /**
+   * Call when a worker died (its `ownerId` came from its client): if it died holding the allocator
+   * lock, the lock is taken back and the allocator rebuilt from the key index; values it had
+   * reserved but not finished writing are freed. Values it stored stay until deleted.
+   */
+  recoverFromDeadOwner(ownerId: number): RecoveryReport;
+}
+
+/** The memory store driver, with the options it was created with. */
+export interface MemoryStoreDriver {
+  readonly specificationVersion: 1;
+  readonly name: 'memory';
+  /** Creates a store of `sizeBytes` (8-byte units; at most 16 GiB). */
+  open(options: StoreOpenOptions): Promise<MemoryOpenStore>;
+}
+
+const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
+const MIN_SIZE_BYTES = 64;
+const MAX_DIMENSIONS = 32;
+const MAX_ELEMENTS = 2 ** 32;
+/** Value header: kind/ndim word, spare word, byte length (2 words); then one unit per dimension. */
+const VALUE_HEADER_UNITS = 2;
+
+/**
+ * Creates the `memory` driver: a shared-memory arena for all workers of one process.
+ *
+ * @example
+ * ```ts
+ * const nexus = await createNexus({ config: 'pipeline.yaml', store: createMemoryStore(), ... });
+ * ```
+ */
+export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStoreDriver {
+  const lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+  if (!(lockTimeoutMs > 0)) {
+    throw new RangeError(`memory store: lockTimeoutMs must be a positive number of milliseconds, got ${lockTimeoutMs}`);
+  }
+  if (options.maxObjects !== undefined && !(Number.isSafeInteger(options.maxObjects) && options.maxObjects >= 1)) {
+    throw new RangeError(`memory store: maxObjects must be a positive integer, got ${options.maxObjects}`);
+  }
+  return {
+    specificationVersion: 1,
+    name: 'memory',
+    async open({ sizeBytes }) {
+      const totalUnits = arenaUnits(sizeBytes);
+      const slotCount = options.maxObjects ?? Math.min(Math.max(Math.floor(sizeBytes / 1024), 1024), 4 * 1024 * 1024);
+      let buffers: { meta: SharedArrayBuffer; arena: SharedArrayBuffer };
+      try {
+        buffers = createArenaBuffers(totalUnits, slotCount);
+      } catch (error) {
+        throw new RangeError(
+          `memory store: cannot allocate ${formatBytes(totalUnits * UNIT)} of shared memory for settings.store_size (${error instanceof Error ? error.message : String(error)}). Lower settings.store_size, or free memory on this machine`,
+          { cause: error },
+        );
+      }
+      const descriptor: MemoryStoreDescriptor = {
+        module: import.meta.url,
+        driver: 'memory',
+        meta: buffers.meta,
+        arena: buffers.arena,
+        keyPrefix: newKeyPrefix(),
+        lockTimeoutMs,
+      };
+      const client = new SharedMemoryClient(descriptor);
+      let closed = false;
+      return {
+        descriptor,
+        client,
+        recoverFromDeadOwner: (ownerId) => client.recover(ownerId),
+        async close() {
+          if (closed) return;
+          closed = true;
+          client.arena.markClosed();
+          await client.close();
+        },
+      };
+    },
+  };
+}
+
+/** Builds a client from a memory store descriptor, in any worker of the process that opened it. */
+export const connectStore: ConnectStore = async (descriptor) => {
+  if (descriptor.driver !== 'memory' || !isArenaBuffers(descriptor) || typeof descriptor.keyPrefix !== 'string') {
+    throw new TypeError(
+      `memory store: connectStore got a descriptor of driver "${String(descriptor.driver)}" that is not an open memory store (it needs the meta and arena SharedArrayBuffers); pass the descriptor of createMemoryStore().open() unchanged`,
+    );
+  }
+  return new SharedMemoryClient(descriptor as MemoryStoreDescriptor);
+};
+
+function arenaUnits(sizeBytes: number): number {
+  if (typeof sizeBytes !== 'number' || !Number.isFinite(sizeBytes) || sizeBytes < MIN_SIZE_BYTES) {
+    throw new RangeError(
+      `memory store: settings.store_size must be a number of bytes of at least ${MIN_SIZE_BYTES}, got ${String(sizeBytes)}`,
+    );
+  }
+  if (sizeBytes > MAX_ARENA_BYTES) {
+    throw new RangeError(
+      `memory store: settings.store_size of ${formatBytes(sizeBytes)} is over the limit of ${formatBytes(MAX_ARENA_BYTES)} of the memory driver. Lower settings.store_size`,
+    );
+  }
+  return Math.floor(sizeBytes / UNIT);
+}
+
+function newKeyPrefix(): string {
+  const random = new Uint32Array(2);
+  crypto.getRandomValues(random);
+  return `m${random[0]!.toString(36)}${random[1]!.toString(36)}-`;
+}
+
+class SharedMemoryClient implements MemoryStoreClient {
+  readonly ownerId: number;
+  readonly arena: Arena;
+  private readonly buffer: SharedArrayBuffer;
+  private readonly words: Int32Array;
+  private readonly keyPrefix: string;
+  private readonly lockTimeoutMs: number;
+  private closed = false;
+  // Result of the last parseKey(); read synchronously right after, before any await.
+  private slot = 0;
+  private generation = 0;
+  /** Byte length of the value being reserved, for the message of a `StoreFullError`. */
+  private pendingBytes = 0;
+  private readonly onFull: (report: FullReport) => never;
+
+  constructor(descriptor: MemoryStoreDescriptor) {
+    this.arena = new Arena(descriptor);
+    this.buffer = descriptor.arena;
+    this.words = this.arena.words;
+    this.keyPrefix = descriptor.keyPrefix;
+    this.lockTimeoutMs = descriptor.lockTimeoutMs;
+    this.ownerId = this.arena.newOwnerId();
+    this.onFull = (report) => {
+      throw new StoreFullError(describeFull(report, this.pendingBytes));
+    };
+  }
+
+  async put(value: unknown, options?: PutOptions): Promise<StoreKey> {
+    this.assertOpen();
+    const code = dtypeCodeOf(value);
+    if (code === 0) {
+      if (options?.shape !== undefined) {
+        throw new TypeError(
+          `memory store: put() got a shape for a value of type ${typeof value}; shapes describe typed arrays only. Drop the shape, or store a typed array`,
+        );
+      }
+      const bytes = encodeShared(value);
+      const slot = this.reserve(bytes.byteLength, 0);
+      const data = this.writeHeader(slot, 0, bytes.byteLength, undefined, 0);
+      try {
+        new Uint8Array(this.buffer, data, bytes.byteLength).set(bytes);
+      } catch (error) {
+        this.arena.abandon(this.ownerId, slot, this.lockTimeoutMs);
+        throw error;
+      }
+      return this.publish(slot);
+    }
+    const array = value as TypedArray;
+    const shape = options?.shape;
+    if (shape !== undefined) checkShape(shape, array.length, 'put()');
+    const ndim = shape === undefined ? 1 : shape.length;
+    const slot = this.reserve(array.byteLength, ndim);
+    const data = this.writeHeader(slot, code, array.byteLength, shape, array.length);
+    try {
+      new Uint8Array(this.buffer, data, array.byteLength).set(
+        new Uint8Array(array.buffer, array.byteOffset, array.byteLength),
+      );
+    } catch (error) {
+      this.arena.abandon(this.ownerId, slot, this.lockTimeoutMs);
+      throw error;
+    }
+    return this.publish(slot);
+  }
+
+  async allocate<K extends TypedArrayKind>(
+    kind: K,
+    shapeOrLength: number | readonly number[],
+  ): Promise<Allocation<TypedArrayKinds[K]>> {
+    this.assertOpen();
+    const code = dtypeCodeOfKind(kind);
+    if (code === 0) {
+      throw new TypeError(
+        `memory store: allocate() got an unknown kind "${String(kind)}"; use one of ${KINDS.join(', ')}`,
+      );
+    }
+    let length: number;
+    let shape: readonly number[] | undefined;
+    if (typeof shapeOrLength === 'number') {
+      length = shapeOrLength;
+      checkDimension(length, 'length', 'allocate()');
+    } else if (Array.isArray(shapeOrLength)) {
+      shape = shapeOrLength;
+      length = checkShape(shapeOrLength, undefined, 'allocate()');
+    } else {
+      throw new TypeError(
+        `memory store: allocate() takes a length or a shape (array of lengths), got ${typeof shapeOrLength}`,
+      );
+    }
+    const ctor = CONSTRUCTORS[code - 1]!;
+    const byteLength = length * ctor.BYTES_PER_ELEMENT;
+    const ndim = shape === undefined ? 1 : shape.length;
+    const slot = this.reserve(byteLength, ndim);
+    const data = this.writeHeader(slot, code, byteLength, shape, length);
+    const array = new ctor(this.buffer, data, length) as TypedArrayKinds[K];
+    const key = this.publish(slot);
+    return { key, array, dtype: kind, shape: shape === undefined ? [length] : [...shape] };
+  }
+
+  async get<T = unknown>(key: StoreKey): Promise<T> {
+    return this.read(key, false) as T;
+  }
+
+  async getArray<T extends TypedArray = TypedArray>(key: StoreKey): Promise<ShapedArray<T>> {
+    return this.read(key, true) as ShapedArray<T>;
+  }
+
+  async info(key: StoreKey): Promise<StoredInfo> {
+    this.assertOpen();
+    const block = this.find(key);
+    const payload = block + 1;
+    const head = Atomics.load(this.words, 2 * payload);
+    const code = head & 0xff;
+    const byteLength = this.byteLengthAt(payload);
+    const shape = code === 0 ? undefined : this.shapeAt(payload, (head >>> 8) & 0xff);
+    this.confirm(key);
+    if (code === 0) return { key, kind: 'value', byteLength };
+    const dtype = KINDS[code - 1];
+    if (dtype === undefined || shape === undefined) throw this.corrupt(key, code, byteLength);
+    return { key, kind: 'array', dtype, shape, byteLength };
+  }
+
+  async has(key: StoreKey): Promise<boolean> {
+    this.assertOpen();
+    return this.parseKey(key) && this.arena.isLive(this.slot, this.generation);
+  }
+
+  async delete(key: StoreKey): Promise<boolean> {
+    this.assertOpen();
+    if (!this.parseKey(key)) return false;
+    return this.arena.delete(this.ownerId, this.slot, this.generation, this.lockTimeoutMs);
+  }
+
+  async usage(): Promise<StoreUsage> {
+    this.assertOpen();
+    return {
+      usedBytes: this.arena.usedUnits() * UNIT,
+      capacityBytes: this.arena.totalUnits * UNIT,
+      objects: this.arena.objects(),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  recover(ownerId: number): RecoveryReport {
+    if (!Number.isSafeInteger(ownerId) || ownerId < 1 || ownerId === this.ownerId) {
+      throw new RangeError(
+        `memory store: recoverFromDeadOwner() needs the ownerId of another client (an integer ≥ 1, not ${this.ownerId}), got ${ownerId}`,
+      );
+    }
+    return this.arena.recover(ownerId, this.ownerId, this.lockTimeoutMs);
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private assertOpen(): void {
+    if (this.closed) {
+      throw new Error('memory store: this client was closed; connect a new one with connectStore(descriptor)');
+    }
+    if (!this.arena.isOpen()) {
+      throw new Error('memory store: the store was closed (its pipeline run ended) and its values are gone');
+    }
+  }
+
+  private reserve(byteLength: number, ndim: number): number {
+    const units = 2 + VALUE_HEADER_UNITS + ndim + Math.ceil(byteLength / UNIT);
+    this.pendingBytes = byteLength;
+    return this.arena.reserve(this.ownerId, Math.max(units, MIN_BLOCK_UNITS), this.lockTimeoutMs, this.onFull);
+  }
+
+  /** Writes the value header of a reserved slot; returns the byte offset of its data. */
+  private writeHeader(
+    slot: number,
+    code: number,
+    byteLength: number,
+    shape: readonly number[] | undefined,
+    length: number,
+  ): number {
+    const words = this.words;
+    const payload = this.arena.blockOf(slot) + 1;
+    const ndim = code === 0 ? 0 : shape === undefined ? 1 : shape.length;
+    words[2 * payload] = code | (ndim << 8);
+    words[2 * payload + 1] = 0;
+    words[2 * payload + 2] = byteLength % 0x100000000;
+    words[2 * payload + 3] = Math.floor(byteLength / 0x100000000);
+    let dimension = 2 * (payload + VALUE_HEADER_UNITS);
+    if (code !== 0) {
+      if (shape === undefined) {
+        words[dimension] = length % 0x100000000;
+        words[dimension + 1] = Math.floor(length / 0x100000000);
+      } else {
+        for (const size of shape) {
+          words[dimension] = size % 0x100000000;
+          words[dimension + 1] = Math.floor(size / 0x100000000);
+          dimension += 2;
+        }
+      }
+    }
+    return (payload + VALUE_HEADER_UNITS + ndim) * UNIT;
+  }
+
+  private publish(slot: number): StoreKey {
+    if (!this.arena.publish(slot)) {
+      throw new Error(
+        `memory store: a value being written by client #${this.ownerId} was freed by recoverFromDeadOwner(${this.ownerId}) although this client is alive; call recovery only for workers that have exited`,
+      );
+    }
+    return `${this.keyPrefix}${slot.toString(36)}.${this.arena.generationOf(slot).toString(36)}`;
+  }
+
+  /**
+   * Splits a key into `this.slot` and `this.generation`. A hand-written parser: it runs on every
+   * read and must reject anything that is not exactly a key of this store.
+   */
+  private parseKey(key: StoreKey): boolean {
+    if (typeof key !== 'string') {
+      throw new TypeError(`memory store: a key must be a string, got ${key === null ? 'null' : typeof key}`);
+    }
+    const prefix = this.keyPrefix;
+    if (!key.startsWith(prefix)) return false;
+    let index = prefix.length;
+    let slot = 0;
+    let digits = 0;
+    for (; index < key.length; index++) {
+      const digit = base36(key.charCodeAt(index));
+      if (digit < 0) break;
+      slot = slot * 36 + digit;
+      digits++;
+    }
+    if (digits === 0 || digits > 7 || key.charCodeAt(index) !== 46 /* . */) return false;
+    let generation = 0;
+    digits = 0;
+    for (index++; index < key.length; index++) {
+      const digit = base36(key.charCodeAt(index));
+      if (digit < 0) return false;
+      generation = generation * 36 + digit;
+      digits++;
+    }
+    if (digits === 0 || digits > 6 || slot >= this.arena.slotCount || generation > GENERATION_MASK) return false;
+    this.slot = slot;
+    this.generation = generation;
+    return true;
+  }
+
+  /** The block of a live key, or `ObjectNotFoundError` naming it. */
+  private find(key: StoreKey): number {
+    const block = this.parseKey(key) ? this.arena.lookup(this.slot, this.generation) : -1;
+    if (block < 0) throw this.notFound(key);
+    return block;
+  }
+
+  /** Second read of the seqlock: the value was not deleted (and its block reused) while we read it. */
+  private confirm(key: StoreKey): void {
+    if (!this.arena.isLive(this.slot, this.generation)) throw this.notFound(key);
+  }
+
+  private notFound(key: StoreKey): ObjectNotFoundError {
+    if (typeof key === 'string' && !key.startsWith(this.keyPrefix)) {
+      return new ObjectNotFoundError(
+        `memory store: key "${key}" is not a key of this store (it comes from another store or an earlier run); keys are only valid in the run that created them`,
+      );
+    }
+    return new ObjectNotFoundError(
+      `memory store: no value under key "${key}": it was deleted, or never stored. A key stays readable until delete(key); keep it until every reader is done`,
+    );
+  }
+
+  private corrupt(key: StoreKey, code: number, byteLength: number): Error {
+    this.confirm(key);
+    return new Error(
+      `memory store: the header of key "${key}" is corrupt (kind ${code}, ${byteLength} bytes); something wrote outside its own array`,
+    );
+  }
+
+  private byteLengthAt(payload: number): number {
+    return (
+      (Atomics.load(this.words, 2 * payload + 2) >>> 0) +
+      (Atomics.load(this.words, 2 * payload + 3) >>> 0) * 0x100000000
+    );
+  }
+
+  private shapeAt(payload: number, ndim: number): number[] {
+    const shape = new Array<number>(ndim);
+    let word = 2 * (payload + VALUE_HEADER_UNITS);
+    for (let index = 0; index < ndim; index++, word += 2) {
+      shape[index] = (Atomics.load(this.words, word) >>> 0) + (Atomics.load(this.words, word + 1) >>> 0) * 0x100000000;
+    }
+    return shape;
+  }
+
+  private read(key: StoreKey, asArray: boolean): unknown {
+    this.assertOpen();
+    const block = this.find(key);
+    try {
+      return this.readBlock(key, block, asArray);
+    } catch (error) {
+      // A header read while the value was being deleted (and its block reused) may be garbage
+      // that makes a view or the decoder throw: then the key is gone, and that is the error.
+      this.confirm(key);
+      throw error;
+    }
+  }
+
+  private readBlock(key: StoreKey, block: number, asArray: boolean): unknown {
+    const slot = this.slot;
+    const payload = block + 1;
+    const head = Atomics.load(this.words, 2 * payload);
+    const code = head & 0xff;
+    const ndim = (head >>> 8) & 0xff;
+    const byteLength = this.byteLengthAt(payload);
+    const data = (payload + VALUE_HEADER_UNITS + ndim) * UNIT;
+    // Bound the header by the block before trusting it (see read()).
+    const end = (block + this.arena.blockUnitsOf(slot) - 1) * UNIT;
+    if (code > CONSTRUCTORS.length || data + byteLength > end) throw this.corrupt(key, code, byteLength);
+    if (code === 0) {
+      if (asArray) {
+        this.confirm(key);
+        throw new TypeError(
+          `memory store: key "${key}" holds a msgpack value, not a typed array; read it with get(), or check info(key).kind first`,
+        );
+      }
+      // Copy out first, then confirm: decoding straight from shared memory could decode bytes of
+      // a value that replaced this one mid-read.
+      const bytes = new Uint8Array(byteLength);
+      bytes.set(new Uint8Array(this.buffer, data, byteLength));
+      this.confirm(key);
+      return decodeValue(bytes);
+    }
+    const ctor = CONSTRUCTORS[code - 1]!;
+    const array = new ctor(this.buffer, data, byteLength / ctor.BYTES_PER_ELEMENT);
+    if (!asArray) {
+      this.confirm(key);
+      return array;
+    }
+    const shape = this.shapeAt(payload, ndim);
+    this.confirm(key);
+    return { array, dtype: KINDS[code - 1]!, shape };
+  }
+}
+
+function base36(char: number): number {
+  if (char >= 48 && char <= 57) return char - 48;
+  if (char >= 97 && char <= 122) return char - 87;
+  return -1;
+}
+
+function checkDimension(size: unknown, what: string, method: string): void {
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || size > MAX_ELEMENTS) {
+    throw new RangeError(`memory store: ${method}: ${what} must be an integer from 0 to 2^32, got ${String(size)}`);
+  }
+}
+
+/** Validates a shape; returns the product. With `length`, the product must equal it. */
+function checkShape(shape: readonly number[], length: number | undefined, method: string): number {
+  if (!Array.isArray(shape)) {
+    throw new TypeError(`memory store: ${method}: shape must be an array of lengths, got ${typeof shape}`);
+  }
+  if (shape.length > MAX_DIMENSIONS) {
+    throw new RangeError(`memory store: ${method}: shape [${shape.join(', ')}] has over ${MAX_DIMENSIONS} dimensions`);
+  }
+  let product = 1;
+  for (const size of shape) {
+    checkDimension(size, `every dimension of shape [${shape.join(', ')}]`, method);
+    product *= size;
+  }
+  if (length !== undefined && product !== length) {
+    throw new RangeError(
+      `memory store: ${method}: shape [${shape.join(', ')}] holds ${product} elements but the array has length ${length}; pass a shape whose product is the length`,
+    );
+  }
+  if (product > MAX_ELEMENTS) {
+    throw new RangeError(`memory store: ${method}: shape [${shape.join(', ')}] holds over 2^32 elements`);
+  }
+  return product;
+}
+
+/** `4.00 MiB`, `512 B`: sizes in messages. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let index = 0;
+  while (value >= 1024 && index < units.length - 1) {
+    value /= 1024;
+    index++;
+  }
+  return index === 0 ? `${bytes} B` : `${value.toFixed(2)} ${units[index]}`;
+}
+
+function describeFull(report: FullReport, valueBytes: number): string {
+  const advice = 'Raise settings.store_size, or delete values once every reader is done with them';
+  if (report.reason === 'objects') {
+    return `memory store is full: it holds its maximum of ${report.maxObjects} values (the key index has one entry per KiB of settings.store_size). ${advice}`;
+  }
+  const asked = report.askedUnits * UNIT;
+  const free = report.freeUnits * UNIT;
+  const largest = report.largestFreeUnits * UNIT;
+  const fragmented =
+    free >= asked ? `, but the largest free block is ${formatBytes(largest)} (the free space is fragmented)` : '';
+  return `memory store is full: a value of ${formatBytes(valueBytes)} needs ${formatBytes(asked)} (${asked} bytes with the header), and ${formatBytes(free)} (${free} bytes) of ${formatBytes(report.capacityUnits * UNIT)} is free${fragmented}. ${advice}`;
+}
