@@ -16,6 +16,7 @@ import {
   loadConfig,
   logLevels,
   type Nexus,
+  type NexusEvent,
 } from '@improv/core';
 import { createNodeRuntime } from '@improv/core/runtime/node';
 import { CommanderError, Option, Command as Program } from 'commander';
@@ -126,8 +127,14 @@ async function runCommand(pipeline: string, options: RunOptions, output: Output)
   let print = (line: string) => output.write(line);
   let nexus: Nexus;
   let failures = 0;
+  const onEvent = (event: NexusEvent) => {
+    if (event.type === 'log' && logLevels.indexOf(event.record.level) >= minimum) {
+      print(formatRecord(event.record, output));
+    }
+    if (event.type === 'actor-state' && event.state === 'failed') failures += 1;
+  };
   try {
-    const nexusOptions: DefaultNexusOptions = { config: pipeline, runtime };
+    const nexusOptions: DefaultNexusOptions = { config: pipeline, runtime, onEvent: (event) => onEvent(event) };
     if (!options.logFiles) nexusOptions.runDir = false;
     else if (options.runDir !== undefined) nexusOptions.runDir = options.runDir;
     nexus = await createDefaultNexus(nexusOptions);
@@ -140,14 +147,6 @@ async function runCommand(pipeline: string, options: RunOptions, output: Output)
     output.write(`improv run: the pipeline could not start: ${(error as Error).message}`);
     return exitCodes.failure;
   }
-  nexus.on((event) => {
-    if (event.type === 'log' && logLevels.indexOf(event.record.level) >= minimum) {
-      print(formatRecord(event.record, output));
-    }
-    if (event.type === 'actor-state' && event.state === 'failed') failures += 1;
-  });
-  if (nexus.runDir) print(`run folder: ${nexus.runDir}`);
-  if (nexus.status().actors.some((actor) => actor.state === 'failed')) failures += 1;
 
   const give = async (command: Command): Promise<void> => {
     if (command === 'status') {

@@ -17,7 +17,10 @@ async function cli(argv: string[]): Promise<{ code: number; text: string }> {
   return { code, text: lines.join('\n') };
 }
 
-function spawnCli(args: string[], input?: string): Promise<{ code: number | null; out: string; signal: NodeJS.Signals | null }> {
+function spawnCli(
+  args: string[],
+  input?: string,
+): Promise<{ code: number | null; out: string; signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [bin, ...args], { cwd: mkdtempSync(join(tmpdir(), 'improv-cli-')) });
     let out = '';

@@ -60,6 +60,8 @@ export interface NexusOptions {
   runDir?: string | false;
   /** Quit cleanly on SIGINT/SIGTERM (a second signal ends the workers at once). Default: true. */
   handleSignals?: boolean;
+  /** Receives every event from the very start (loading included); `nexus.on()` only sees later ones. */
+  onEvent?: (event: NexusEvent) => void;
   /** How long quit waits for an actor to finish `stop()` and end before its worker is terminated. Default 10 000 ms. */
   quitTimeoutMs?: number;
 }
@@ -167,6 +169,7 @@ class NexusImpl implements Nexus {
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
+    if (options.onEvent) this.listeners.add(options.onEvent);
   }
 
   get store(): StoreClient {
@@ -197,7 +200,7 @@ class NexusImpl implements Nexus {
     const { config } = this;
     this.log(
       'info',
-      `pipeline ${config.source}: ${config.actors.length} actor(s), ${config.connections.length} connection(s); runtime ${runtime.name} ${runtime.version}`,
+      `pipeline ${config.source}: ${config.actors.length} actor(s), ${config.connections.length} connection(s); runtime ${runtime.name} ${runtime.version}${this.runDir ? `; log in ${this.runDir}` : ''}`,
     );
     try {
       this.openStore = await this.options.store.open({ sizeBytes: config.settings.storeSizeBytes });
