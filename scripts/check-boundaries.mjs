@@ -49,7 +49,9 @@ for (const rule of rules) {
 }
 if (problems.length > 0) {
   console.error(`Package boundaries broken (see DESIGN.md, "Packages and their boundaries"):\n${problems.join('\n')}`);
-  console.error('Fix: move runtime-specific code into packages/core/src/runtime/<runtime>.ts, and depend on @improv/core only.');
+  console.error(
+    'Fix: move runtime-specific code into packages/core/src/runtime/<runtime>.ts, and depend on @improv/core only.',
+  );
   process.exit(1);
 }
 console.log('package boundaries: ok');

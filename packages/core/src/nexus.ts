@@ -305,6 +305,8 @@ class NexusImpl implements Nexus {
       this.actorFailed(entry, message.error ?? { name: 'Error', message: 'unknown error' }, what);
       return;
     }
+    // A failed actor stays failed when its worker ends, so its status keeps saying why.
+    if (entry.state === 'failed') return;
     this.setActorState(entry, message.state);
   }
 

@@ -134,8 +134,9 @@ class ActorHost {
         return;
       case 'run':
         if (this.state !== 'ready' && this.state !== 'stopped') return this.ignored(signal);
-        this.startLoop(actor);
+        // Report first: a runStep() that never yields must not keep the state change from Nexus.
         this.setState('running');
+        this.startLoop(actor);
         return;
       case 'pause':
         if (this.state !== 'running') return this.ignored(signal);
@@ -144,8 +145,8 @@ class ActorHost {
         return;
       case 'resume':
         if (this.state !== 'paused') return this.ignored(signal);
-        this.startLoop(actor);
         this.setState('running');
+        this.startLoop(actor);
         return;
       case 'stop':
         if (this.state !== 'running' && this.state !== 'paused') return this.ignored(signal);

@@ -1,0 +1,304 @@
+/**
+ * The consumer side of a local link: reads every ring feeding one sink endpoint, round-robin.
+ * Package-private; built by `openLink`.
+ * @module
+ */
+import { type Endpoint, type InputLink, LinkClosedError } from '@improv/core';
+import { Decoder } from '@msgpack/msgpack';
+import {
+  BELL_SEQ,
+  BELL_SLEEPING,
+  CONSUMER_CLOSED,
+  CONTROL_CLOSED,
+  endpointLabel,
+  type LocalInDescriptor,
+  PREFIX_BYTES,
+  PRODUCER_SLEEPING,
+  READ,
+  READ_COUNT,
+  type RingViews,
+  recordBytes,
+  relax,
+  ringViews,
+  SPACE_SEQ,
+  WRITE,
+  WRITTEN,
+  wake,
+} from './_layout.ts';
+
+/** Bytes of a slab records are copied into before decoding (see `#copyOut`). */
+const SLAB_BYTES = 65_536;
+
+interface InRing extends RingViews {
+  dropOldest: boolean;
+  peer: string;
+  /** Last seen WRITE: reloaded only when it says the ring is empty (it only ever grows). */
+  write: number;
+}
+
+interface Waiter {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/** The receiving side of a local link. */
+export class LocalInputLink implements InputLink {
+  readonly direction = 'in' as const;
+  readonly name: string;
+  readonly endpoint: Endpoint;
+  readonly #label: string;
+  readonly #rings: InRing[];
+  readonly #bell: Int32Array<SharedArrayBuffer>;
+  readonly #control: Int32Array<SharedArrayBuffer>;
+  readonly #spin: number;
+  readonly #decoder = new Decoder();
+  #slab = new Uint8Array(SLAB_BYTES);
+  #slabUsed = 0;
+  /** Ring to try first: fan-in is served round-robin so no source starves the others. */
+  #next = 0;
+  readonly #waiters: Waiter[] = [];
+  #looping = false;
+  #interrupt: Error | undefined;
+  #closed = false;
+
+  constructor(descriptor: LocalInDescriptor) {
+    this.endpoint = descriptor.endpoint;
+    this.name = descriptor.endpoint.link;
+    this.#label = endpointLabel(descriptor.endpoint);
+    this.#bell = new Int32Array(descriptor.doorbell);
+    this.#control = new Int32Array(descriptor.control);
+    this.#spin = descriptor.spin;
+    this.#rings = descriptor.rings.map((info) => {
+      const views = ringViews(info.buffer);
+      return {
+        ...views,
+        dropOldest: info.policy === 'drop-oldest',
+        peer: info.peer,
+        write: Atomics.load(views.header, WRITE),
+      };
+    });
+    // A revived actor reopens the descriptor of the one that quit: producers deliver to it again.
+    for (const { header } of this.#rings) Atomics.store(header, CONSUMER_CLOSED, 0);
+  }
+
+  get(): Promise<unknown> {
+    if (this.#isClosed()) return Promise.reject(this.#closedError());
+    if (this.#waiters.length === 0) {
+      try {
+        let value = this.#take();
+        if (value === undefined && this.#interrupt === undefined) {
+          // Spin briefly before sleeping: a wake-up across cores costs ~25 µs, a message that is
+          // about to arrive costs a few loads.
+          for (let i = 0; i < this.#spin && value === undefined; i++) {
+            relax();
+            if (this.#hasData()) value = this.#take();
+          }
+        }
+        if (value !== undefined) return Promise.resolve(value);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      if (this.#interrupt !== undefined) return Promise.reject(this.#interrupt);
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ resolve, reject });
+      if (!this.#looping) void this.#wait();
+    });
+  }
+
+  tryGet(): unknown {
+    if (this.#isClosed()) throw this.#closedError();
+    // A pending get() comes first; handing this message to tryGet would break FIFO for it.
+    if (this.#waiters.length > 0) return undefined;
+    return this.#take();
+  }
+
+  size(): number {
+    let total = 0;
+    for (const { header } of this.#rings) {
+      const waiting = (Atomics.load(header, WRITTEN) - Atomics.load(header, READ_COUNT)) | 0;
+      if (waiting > 0) total += waiting;
+    }
+    return total;
+  }
+
+  interrupt(reason: Error): void {
+    if (this.#closed) return;
+    this.#interrupt = reason;
+    this.#rejectAll(reason);
+  }
+
+  clearInterrupt(): void {
+    this.#interrupt = undefined;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const { header } of this.#rings) {
+      Atomics.store(header, CONSUMER_CLOSED, 1);
+      // A producer sleeping for room must see that this sink no longer takes messages.
+      wake(header, SPACE_SEQ);
+    }
+    this.#rejectAll(this.#closedError());
+  }
+
+  #isClosed(): boolean {
+    return this.#closed || Atomics.load(this.#control, CONTROL_CLOSED) !== 0;
+  }
+
+  #closedError(): LinkClosedError {
+    return this.#closed
+      ? new LinkClosedError(
+          `link "${this.#label}" is closed (its actor quit); a closed link cannot be used again — a revived actor opens a new one from its descriptor`,
+        )
+      : new LinkClosedError(
+          `link "${this.#label}" is closed because its transport was closed (the pipeline run ended); start a new run to get new links`,
+        );
+  }
+
+  #rejectAll(error: Error): void {
+    const waiters = this.#waiters.splice(0);
+    for (const waiter of waiters) waiter.reject(error);
+    // Wake our own sleeping loop so it sees that nobody waits any more (and ends).
+    if (this.#looping) wake(this.#bell, BELL_SEQ);
+  }
+
+  /** Whether any ring has a record, from fresh loads (the sleep protocol needs them fresh). */
+  #hasData(): boolean {
+    for (const ring of this.#rings) {
+      ring.write = Atomics.load(ring.header, WRITE);
+      if (ring.write !== Atomics.load(ring.header, READ)) return true;
+    }
+    return false;
+  }
+
+  /** The next message of the next non-empty ring (round-robin), or `undefined`. */
+  #take(): unknown {
+    const rings = this.#rings;
+    const count = rings.length;
+    for (let k = 0; k < count; k++) {
+      let index = this.#next + k;
+      if (index >= count) index -= count;
+      const bytes = this.#read(rings[index]!);
+      if (bytes !== undefined) {
+        this.#next = index + 1 === count ? 0 : index + 1;
+        // msgpack decodes nil as null, so a message is never `undefined`.
+        return this.#decoder.decode(bytes);
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Takes the oldest record of `ring` out (copied into unshared memory), or `undefined` when the ring
+   * is empty.
+   *
+   * The copy is needed, not a convenience: msgpack returns `bin` values as views of its input, which
+   * must not alias ring memory the producer reuses; `TextDecoder` refuses shared memory in Deno and
+   * browsers; and under `drop-oldest` the producer may overwrite the record while we read it, so the
+   * bytes are only trusted once the read index was advanced past them by our own compare-exchange.
+   */
+  #read(ring: InRing): Uint8Array | undefined {
+    const header = ring.header;
+    for (;;) {
+      const read = Atomics.load(header, READ);
+      let used = (ring.write - read) | 0;
+      // The cached WRITE says empty (or is older than a READ the drop-oldest producer advanced).
+      if (used <= 0) {
+        ring.write = Atomics.load(header, WRITE);
+        used = (ring.write - read) | 0;
+        if (used === 0) return undefined;
+      }
+      const position = read & ring.mask;
+      const length = ring.data32[position >> 2]!;
+      if (length < 0 || length > ring.maxLength || recordBytes(length) > used) {
+        // Under drop-oldest the producer dropped this record and reused its bytes: read again.
+        if (ring.dropOldest && Atomics.load(header, READ) !== read) continue;
+        throw new Error(
+          `link "${this.#label}": corrupt record from "${ring.peer}" (length ${length} at byte ${position}); ` +
+            'the ring was written by something other than its one producer — open each descriptor once',
+        );
+      }
+      const bytes = this.#copyOut(ring, (position + PREFIX_BYTES) & ring.mask, length);
+      const next = (read + recordBytes(length)) | 0;
+      if (ring.dropOldest) {
+        // Lost the race against the producer dropping this record: it is gone, take the next one.
+        if (Atomics.compareExchange(header, READ, read, next) !== read) continue;
+      } else {
+        Atomics.store(header, READ, next);
+      }
+      Atomics.add(header, READ_COUNT, 1);
+      // Every freed slot wakes a sleeping producer: waking it only after a batch would keep a put
+      // blocked while there is room, and a pipeline whose consumer reads one message and then waits
+      // for that producer would deadlock. The producer's spin absorbs most wakes of a fast consumer.
+      if (Atomics.load(header, PRODUCER_SLEEPING) !== 0) wake(header, SPACE_SEQ);
+      return bytes;
+    }
+  }
+
+  /**
+   * Copies a record into the slab: an ordinary ArrayBuffer filled front to back and never reused, so a
+   * decoded `bin` value (a view of the decoder's input) stays valid; a full slab is replaced and lives
+   * on only while such a view does. One slab instead of a buffer per record because V8 keeps small
+   * typed arrays on its heap and msgpack's decoder touches `.buffer`, which moves each one off the
+   * heap — that cost more than the whole ring operation.
+   */
+  #copyOut(ring: InRing, start: number, length: number): Uint8Array {
+    let offset = this.#slabUsed;
+    if (offset + length > this.#slab.length) {
+      this.#slab = new Uint8Array(Math.max(SLAB_BYTES, length));
+      offset = 0;
+    }
+    const slab = this.#slab;
+    const first = ring.size - start;
+    if (length <= first) {
+      slab.set(ring.data8.subarray(start, start + length), offset);
+    } else {
+      slab.set(ring.data8.subarray(start), offset);
+      slab.set(ring.data8.subarray(0, length - first), offset + first);
+    }
+    this.#slabUsed = offset + length;
+    return slab.subarray(offset, offset + length);
+  }
+
+  /** Serves pending `get()` calls, sleeping on the doorbell while every ring is empty. */
+  async #wait(): Promise<void> {
+    this.#looping = true;
+    const bell = this.#bell;
+    try {
+      while (this.#waiters.length > 0) {
+        if (this.#isClosed()) {
+          this.#rejectAll(this.#closedError());
+          break;
+        }
+        let value: unknown;
+        try {
+          value = this.#take();
+        } catch (error) {
+          this.#waiters.shift()!.reject(error);
+          continue;
+        }
+        if (value !== undefined) {
+          this.#waiters.shift()!.resolve(value);
+          continue;
+        }
+        // Flag first, then re-check: a producer that publishes after our check sees the flag and
+        // rings (both sides use sequentially consistent atomics, so one of them sees the other).
+        Atomics.store(bell, BELL_SLEEPING, 1);
+        const seq = Atomics.load(bell, BELL_SEQ);
+        if (!this.#hasData() && !this.#isClosed()) {
+          // waitAsync, never the blocking Atomics.wait: the actor's worker must keep handling
+          // control messages (pause, stop, quit) while runStep awaits get().
+          // Deno trap: a pending waitAsync does not keep the event loop alive; the actor's control
+          // port does, so a waiting actor's worker does not exit under us.
+          const result = Atomics.waitAsync(bell, BELL_SEQ, seq);
+          if (result.async) await result.value;
+        }
+        Atomics.store(bell, BELL_SLEEPING, 0);
+      }
+    } finally {
+      this.#looping = false;
+    }
+  }
+}

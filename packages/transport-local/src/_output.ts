@@ -1,0 +1,296 @@
+/**
+ * The producer side of a local link: encodes each message once and copies it into the ring of
+ * every sink. Package-private; built by `openLink`.
+ * @module
+ */
+import { type Endpoint, LinkClosedError, LinkMessageTooLargeError, type OutputLink } from '@improv/core';
+import { Encoder } from '@msgpack/msgpack';
+import {
+  BELL_SEQ,
+  BELL_SLEEPING,
+  CONSUMER_CLOSED,
+  CONTROL_CLOSED,
+  DROPPED,
+  endpointLabel,
+  type LocalOutDescriptor,
+  PRODUCER_SLEEPING,
+  READ,
+  READ_COUNT,
+  type RingViews,
+  recordBytes,
+  relax,
+  ringViews,
+  SPACE_SEQ,
+  WRITE,
+  WRITTEN,
+  wake,
+} from './_layout.ts';
+
+interface OutRing extends RingViews {
+  bell: Int32Array<SharedArrayBuffer>;
+  capacity: number;
+  dropOldest: boolean;
+  peer: string;
+  /** Our own copies of WRITE and WRITTEN: only this producer writes them. */
+  write: number;
+  written: number;
+  /** Last seen READ and READ_COUNT: reloaded only when they say the ring is full. */
+  read: number;
+  readCount: number;
+}
+
+interface PendingPut {
+  bytes: Uint8Array;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+// Returned by every put() that completed at once: no promise allocated per message.
+const resolved: Promise<void> = Promise.resolve();
+
+/** The sending side of a local link. */
+export class LocalOutputLink implements OutputLink {
+  readonly direction = 'out' as const;
+  readonly name: string;
+  readonly endpoint: Endpoint;
+  readonly #label: string;
+  readonly #rings: OutRing[];
+  readonly #control: Int32Array<SharedArrayBuffer>;
+  readonly #spin: number;
+  /** Largest payload every ring can hold. */
+  readonly #maxLength: number;
+  #encoder = new Encoder();
+  /** Puts waiting for room, in call order (FIFO also across concurrent puts). */
+  readonly #queue: PendingPut[] = [];
+  #pumping = false;
+  /** The ring the pump sleeps on, so interrupt/close can wake it. */
+  #sleepingOn: OutRing | undefined;
+  /** The first `block` ring found full by the last failed {@link #tryWrite}. */
+  #blockedOn: OutRing | undefined;
+  #interrupt: Error | undefined;
+  #closed = false;
+
+  constructor(descriptor: LocalOutDescriptor) {
+    this.endpoint = descriptor.endpoint;
+    this.name = descriptor.endpoint.link;
+    this.#label = endpointLabel(descriptor.endpoint);
+    this.#control = new Int32Array(descriptor.control);
+    this.#spin = descriptor.spin;
+    this.#rings = descriptor.rings.map((info) => {
+      const views = ringViews(info.buffer);
+      // Continue where the ring stands: a revived actor reopens the descriptor of the one that died.
+      return {
+        ...views,
+        bell: new Int32Array(info.doorbell),
+        capacity: info.capacity,
+        dropOldest: info.policy === 'drop-oldest',
+        peer: info.peer,
+        write: Atomics.load(views.header, WRITE),
+        written: Atomics.load(views.header, WRITTEN),
+        read: Atomics.load(views.header, READ),
+        readCount: Atomics.load(views.header, READ_COUNT),
+      };
+    });
+    this.#maxLength = Math.min(...this.#rings.map((ring) => ring.maxLength));
+  }
+
+  put(message: unknown): Promise<void> {
+    if (this.#isClosed()) return Promise.reject(this.#closedError());
+    let bytes: Uint8Array;
+    try {
+      // A view of the encoder's own buffer: no copy unless the put has to wait.
+      bytes = this.#encoder.encodeSharedRef(message);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (bytes.length > this.#maxLength) {
+      const error = this.#tooLarge(bytes.length);
+      // The encoder grew to hold the huge message; do not keep that memory for the link's lifetime.
+      this.#encoder = new Encoder();
+      return Promise.reject(error);
+    }
+    if (this.#queue.length === 0) {
+      if (this.#tryWrite(bytes)) return resolved;
+      if (this.#interrupt !== undefined) return Promise.reject(this.#interrupt);
+      // Spin briefly before sleeping: a consumer on another core frees room within microseconds,
+      // a sleep-and-wake round trip costs ~25 µs.
+      for (let i = 0; i < this.#spin; i++) {
+        relax();
+        if (this.#tryWrite(bytes)) return resolved;
+      }
+    } else if (this.#interrupt !== undefined) {
+      return Promise.reject(this.#interrupt);
+    }
+    // The encoder's buffer is reused by the next put: keep our own copy while waiting.
+    const copy = bytes.slice();
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ bytes: copy, resolve, reject });
+      if (!this.#pumping) void this.#pump();
+    });
+  }
+
+  interrupt(reason: Error): void {
+    if (this.#closed) return;
+    this.#interrupt = reason;
+    this.#rejectAll(reason);
+  }
+
+  clearInterrupt(): void {
+    this.#interrupt = undefined;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#rejectAll(this.#closedError());
+  }
+
+  #isClosed(): boolean {
+    return this.#closed || Atomics.load(this.#control, CONTROL_CLOSED) !== 0;
+  }
+
+  #closedError(): LinkClosedError {
+    return this.#closed
+      ? new LinkClosedError(
+          `link "${this.#label}" is closed (its actor quit); a closed link cannot be used again — a revived actor opens a new one from its descriptor`,
+        )
+      : new LinkClosedError(
+          `link "${this.#label}" is closed because its transport was closed (the pipeline run ended); start a new run to get new links`,
+        );
+  }
+
+  #tooLarge(length: number): LinkMessageTooLargeError {
+    const smallest = this.#rings.reduce((a, b) => (b.maxLength < a.maxLength ? b : a));
+    return new LinkMessageTooLargeError(
+      `link "${this.#label}": a message of ${length} bytes (msgpack) is larger than the ring to "${smallest.peer}" ` +
+        `can ever hold (${smallest.maxLength} bytes); links carry small messages — put big data in the store ` +
+        '(`const key = await store.put(data)`) and send its key, or give the transport larger rings ' +
+        '(createLocalTransport({ bytesPerMessage, minRingBytes }))',
+    );
+  }
+
+  #rejectAll(error: Error): void {
+    const queue = this.#queue.splice(0);
+    for (const pending of queue) pending.reject(error);
+    // Wake our own sleeping pump so it sees the empty queue (and ends).
+    if (this.#sleepingOn !== undefined) wake(this.#sleepingOn.header, SPACE_SEQ);
+  }
+
+  /**
+   * Writes `bytes` to every sink, or to none: when a `block` ring is full nothing is written, so an
+   * interrupted put never reaches only some of the sinks. Room only grows between the check and the
+   * write, since this producer is the only one that fills these rings.
+   */
+  #tryWrite(bytes: Uint8Array): boolean {
+    const rings = this.#rings;
+    const record = recordBytes(bytes.length);
+    for (const ring of rings) {
+      if (!ring.dropOldest && !hasRoom(ring, record) && Atomics.load(ring.header, CONSUMER_CLOSED) === 0) {
+        this.#blockedOn = ring;
+        return false;
+      }
+    }
+    for (const ring of rings) {
+      // A sink whose actor quit takes nothing: its messages are discarded so the others flow on.
+      if (Atomics.load(ring.header, CONSUMER_CLOSED) !== 0) continue;
+      if (ring.dropOldest) makeRoom(ring, record);
+      writeRecord(ring, bytes, record);
+    }
+    return true;
+  }
+
+  /** Writes queued puts as room frees, sleeping on the consumer's progress meanwhile. */
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      while (this.#queue.length > 0) {
+        if (this.#isClosed()) {
+          this.#rejectAll(this.#closedError());
+          break;
+        }
+        const head = this.#queue[0]!;
+        if (this.#tryWrite(head.bytes)) {
+          this.#queue.shift();
+          head.resolve();
+          continue;
+        }
+        const ring = this.#blockedOn!;
+        const header = ring.header;
+        const record = recordBytes(head.bytes.length);
+        // Flag first, then re-check: a consumer that frees room after our check sees the flag and
+        // wakes us (sequentially consistent atomics on both sides).
+        Atomics.store(header, PRODUCER_SLEEPING, 1);
+        const seq = Atomics.load(header, SPACE_SEQ);
+        if (!hasRoom(ring, record) && Atomics.load(header, CONSUMER_CLOSED) === 0 && !this.#isClosed()) {
+          this.#sleepingOn = ring;
+          // waitAsync, never Atomics.wait: the worker must keep handling control messages while
+          // runStep awaits put(). (Deno: a pending waitAsync does not keep the event loop alive; the
+          // actor's control port does.)
+          const result = Atomics.waitAsync(header, SPACE_SEQ, seq);
+          if (result.async) await result.value;
+          this.#sleepingOn = undefined;
+        }
+        Atomics.store(header, PRODUCER_SLEEPING, 0);
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+}
+
+/**
+ * Whether a record of `record` bytes fits now, by message count and by bytes. The consumer's indices
+ * are only loaded (a cache line from the other core) when the cached ones say the ring is full; they
+ * only ever grow, so a stale cache errs on the side of "full".
+ */
+function hasRoom(ring: OutRing, record: number): boolean {
+  if (fitsCached(ring, record)) return true;
+  ring.readCount = Atomics.load(ring.header, READ_COUNT);
+  ring.read = Atomics.load(ring.header, READ);
+  return fitsCached(ring, record);
+}
+
+function fitsCached(ring: OutRing, record: number): boolean {
+  return ((ring.written - ring.readCount) | 0) < ring.capacity && ring.size - ((ring.write - ring.read) | 0) >= record;
+}
+
+/**
+ * `drop-oldest`: drops the sink's oldest records until `record` bytes fit. The producer advances the
+ * read index with a compare-exchange, as the consumer does, so exactly one of them takes each
+ * record; a consumer that lost the race discards what it copied.
+ */
+function makeRoom(ring: OutRing, record: number): void {
+  const header = ring.header;
+  while (!hasRoom(ring, record)) {
+    const read = Atomics.load(header, READ);
+    // Empty: only the message count lagged (the consumer advanced READ and not yet READ_COUNT); any
+    // record fits an empty ring. Under that same lag we may drop one message more than needed.
+    if (read === ring.write) return;
+    // Our own record, written before `write` and not yet overwritten: its length is intact.
+    const length = ring.data32[(read & ring.mask) >> 2]!;
+    if (Atomics.compareExchange(header, READ, read, (read + recordBytes(length)) | 0) === read) {
+      Atomics.add(header, READ_COUNT, 1);
+      Atomics.add(header, DROPPED, 1);
+    }
+  }
+}
+
+function writeRecord(ring: OutRing, bytes: Uint8Array, record: number): void {
+  const position = ring.write & ring.mask;
+  ring.data32[position >> 2] = bytes.length;
+  const start = (position + 4) & ring.mask;
+  const first = ring.size - start;
+  if (bytes.length <= first) {
+    ring.data8.set(bytes, start);
+  } else {
+    ring.data8.set(bytes.subarray(0, first), start);
+    ring.data8.set(bytes.subarray(first), 0);
+  }
+  ring.written = (ring.written + 1) | 0;
+  ring.write = (ring.write + record) | 0;
+  // Count before bytes, so size() (WRITTEN - READ_COUNT) never goes negative.
+  Atomics.store(ring.header, WRITTEN, ring.written);
+  Atomics.store(ring.header, WRITE, ring.write);
+  // Ring the doorbell only when the consumer said it sleeps: the common case costs one load.
+  if (Atomics.load(ring.bell, BELL_SLEEPING) !== 0) wake(ring.bell, BELL_SEQ);
+}

@@ -1,0 +1,228 @@
+import { type InputLink, LinkClosedError, type LinkEdge, type LinkPlan, type OutputLink } from '@improv/core';
+import { createNodeRuntime } from '@improv/core/runtime/node';
+import { describeTransportConformance } from '@improv/core/testing';
+import { describe, expect, it } from 'vitest';
+import { createLocalTransport, type LocalTransportOptions, openLink } from '../src/index.ts';
+
+describeTransportConformance({ name: 'local', createTransport: createLocalTransport, runtime: createNodeRuntime() });
+
+// Without spinning every wait sleeps, which exercises the doorbell and wake-up protocol hardest.
+describe('never spinning', () => {
+  describeTransportConformance({
+    name: 'local',
+    createTransport: () => createLocalTransport({ spinIterations: 0 }),
+    runtime: createNodeRuntime(),
+  });
+});
+
+function edge(
+  from: string,
+  to: string,
+  capacity = 1024,
+  policy: LinkEdge['policy'] = 'block',
+  connection = 'c',
+): LinkEdge {
+  const [fromActor, fromLink] = from.split('.') as [string, string];
+  const [toActor, toLink] = to.split('.') as [string, string];
+  return {
+    connection,
+    from: { actor: fromActor, link: fromLink },
+    to: { actor: toActor, link: toLink },
+    capacity,
+    policy,
+  };
+}
+
+async function setup(edges: LinkEdge[], options: LocalTransportOptions = {}) {
+  const transport = createLocalTransport(options);
+  const plan = await transport.plan({ edges });
+  const descriptor = (label: string) => {
+    const [actor, link] = label.split('.') as [string, string];
+    return plan.endpoints.get(actor)!.get(link)!;
+  };
+  return {
+    transport,
+    plan,
+    descriptor,
+    input: (label: string) => openLink(descriptor(label)) as InputLink,
+    output: (label: string) => openLink(descriptor(label)) as OutputLink,
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => 'resolved',
+    (error: unknown) => error,
+  );
+}
+
+describe('local transport specifics', () => {
+  it('serves fan-in round-robin, so one busy source cannot starve the others', async () => {
+    const { input, output } = await setup([edge('A.out', 'C.in'), edge('B.out', 'C.in'), edge('D.out', 'C.in')]);
+    const [a, b, d] = [output('A.out'), output('B.out'), output('D.out')];
+    const c = input('C.in');
+    for (let n = 0; n < 3; n++) await a.put(`a${n}`);
+    for (let n = 0; n < 2; n++) await b.put(`b${n}`);
+    await d.put('d0');
+    const order = Array.from({ length: 6 }, () => c.tryGet());
+    expect(order).toEqual(['a0', 'b0', 'd0', 'a1', 'b1', 'a2']);
+  });
+
+  it('wraps records around the end of a small ring without corrupting them', async () => {
+    const { input, output } = await setup([edge('P.out', 'C.in', 1000)], { minRingBytes: 256, bytesPerMessage: 1 });
+    const q_out = output('P.out');
+    const q_in = input('C.in');
+    const expected: string[] = [];
+    const received: unknown[] = [];
+    for (let n = 0; n < 2000; n++) {
+      const text = 'x'.repeat((n * 37) % 90) + String(n);
+      await q_out.put(text);
+      expected.push(text);
+      // Let a few records pile up so reads and writes straddle the ring's end at varied offsets.
+      if (n % 3 === 2) while (q_in.size() > 0) received.push(q_in.tryGet());
+    }
+    while (q_in.size() > 0) received.push(q_in.tryGet());
+    expect(received).toEqual(expected);
+  });
+
+  it('sizes rings from capacity × bytesPerMessage (a power of two) and refuses larger messages', async () => {
+    // 3 × 100 = 300 bytes → a 512-byte ring → payloads up to 508 bytes.
+    const { input, output } = await setup([edge('P.out', 'C.in', 3)], { minRingBytes: 256, bytesPerMessage: 100 });
+    const q_out = output('P.out');
+    const q_in = input('C.in');
+    await q_out.put(new Uint8Array(505)); // bin16: 3 header bytes + 505 = 508
+    expect(q_in.tryGet()).toEqual(new Uint8Array(505));
+    const error = await rejection(q_out.put(new Uint8Array(506)));
+    expect((error as { code?: string }).code).toBe('LINK_MESSAGE_TOO_LARGE');
+    expect((error as Error).message).toMatch(/509 bytes.*"C\.in".*508 bytes/);
+  });
+
+  it('honours capacity as a message count even when bytes are left', async () => {
+    const { input, output } = await setup([edge('P.out', 'C.in', 3)]);
+    const q_out = output('P.out');
+    const q_in = input('C.in');
+    for (let n = 0; n < 3; n++) await q_out.put(n);
+    let fourthDone = false;
+    const fourth = q_out.put(3).then(() => {
+      fourthDone = true;
+    });
+    await Promise.resolve();
+    expect(fourthDone).toBe(false);
+    expect(q_in.size()).toBe(3);
+    expect(q_in.tryGet()).toBe(0);
+    await fourth;
+    expect([q_in.tryGet(), q_in.tryGet(), q_in.tryGet(), q_in.tryGet()]).toEqual([1, 2, 3, undefined]);
+  });
+
+  it('keeps call order for puts and gets that are not awaited one by one', async () => {
+    const { input, output } = await setup([edge('P.out', 'C.in', 2)], { spinIterations: 0 });
+    const q_out = output('P.out');
+    const q_in = input('C.in');
+    const gets = Array.from({ length: 10 }, () => q_in.get());
+    const puts = Array.from({ length: 10 }, (_, n) => q_out.put(n));
+    await Promise.all(puts);
+    expect(await Promise.all(gets)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it('drop-oldest also drops when the ring is full by bytes, keeping the newest', async () => {
+    const { input, output } = await setup([edge('P.out', 'C.in', 100, 'drop-oldest')], {
+      minRingBytes: 256,
+      bytesPerMessage: 1,
+    });
+    const q_out = output('P.out');
+    const q_in = input('C.in');
+    for (let n = 0; n < 50; n++) await q_out.put({ n, pad: 'y'.repeat(60) });
+    const seen: number[] = [];
+    for (let message = q_in.tryGet(); message !== undefined; message = q_in.tryGet()) {
+      seen.push((message as { n: number }).n);
+    }
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.length).toBeLessThan(50);
+    expect(seen).toEqual(Array.from({ length: seen.length }, (_, index) => 50 - seen.length + index));
+  });
+
+  it('returns bin values that do not alias ring memory', async () => {
+    const { input, output } = await setup([edge('P.out', 'C.in', 4)], { minRingBytes: 256, bytesPerMessage: 1 });
+    const q_out = output('P.out');
+    const q_in = input('C.in');
+    await q_out.put(new Uint8Array([7, 7, 7, 7]));
+    const first = q_in.tryGet() as Uint8Array;
+    for (let n = 0; n < 100; n++) {
+      await q_out.put(new Uint8Array([n, n, n, n]));
+      q_in.tryGet();
+    }
+    expect([...first]).toEqual([7, 7, 7, 7]);
+  });
+
+  it('Transport.close() rejects pending and later calls of every link with LinkClosedError', async () => {
+    const { transport, input, output } = await setup([edge('P.out', 'C.in', 1), edge('P.out', 'D.in', 1)]);
+    const q_out = output('P.out');
+    const q_c = input('C.in');
+    const q_d = input('D.in');
+    await q_out.put('fills');
+    const pendingPut = q_out.put('waits');
+    q_d.tryGet();
+    const pendingGet = q_d.get();
+    await transport.close();
+    const outcomes = await Promise.all([pendingPut, pendingGet, q_c.get(), q_out.put('later')].map(rejection));
+    expect(outcomes.map((outcome) => LinkClosedError.isInstance(outcome))).toEqual([true, true, true, true]);
+    expect(() => q_c.tryGet()).toThrow(/transport was closed/);
+  });
+
+  it('a sink that closed takes nothing and does not hold the producer back; a reopened one receives again', async () => {
+    const { input, output, descriptor } = await setup([edge('P.out', 'C.in', 2), edge('P.out', 'D.in', 2)]);
+    const q_out = output('P.out');
+    const q_c = input('C.in');
+    const q_d = input('D.in');
+    await q_out.put(0);
+    await q_out.put(1);
+    const blocked = q_out.put(2); // C and D are full
+    q_c.close();
+    expect(q_d.tryGet()).toBe(0);
+    await blocked;
+    for (let n = 3; n < 10; n++) {
+      expect(q_d.tryGet()).toBe(n - 2);
+      await q_out.put(n);
+    }
+    expect([q_d.tryGet(), q_d.tryGet(), q_d.tryGet()]).toEqual([8, 9, undefined]);
+    const revived = openLink(descriptor('C.in')) as InputLink;
+    expect([revived.tryGet(), revived.tryGet(), revived.tryGet()]).toEqual([0, 1, undefined]);
+    await q_out.put('after revive');
+    expect(revived.tryGet()).toBe('after revive');
+  });
+
+  it('makes descriptors that survive structured cloning and name a module exporting openLink', async () => {
+    const { descriptor } = await setup([edge('P.out', 'C.in')]);
+    const sink = structuredClone(descriptor('C.in'));
+    const source = structuredClone(descriptor('P.out'));
+    expect(sink.module).toBe(new URL('../src/index.ts', import.meta.url).href);
+    const module = (await import(sink.module)) as { openLink: typeof openLink };
+    const q_out = module.openLink(source) as OutputLink;
+    const q_in = module.openLink(sink) as InputLink;
+    await q_out.put({ via: 'clone' });
+    expect(q_in.tryGet()).toEqual({ via: 'clone' });
+  });
+
+  it('explains descriptors that are foreign or lost their shared buffers', async () => {
+    const { descriptor } = await setup([edge('P.out', 'C.in')]);
+    expect(() => openLink({ ...descriptor('C.in'), transport: 'zmq' })).toThrow(/not made by the local transport/);
+    expect(() => openLink(JSON.parse(JSON.stringify(descriptor('C.in'))))).toThrow(/structuredClone/);
+  });
+
+  it('checks options and graphs', async () => {
+    expect(() => createLocalTransport({ minRingBytes: 1000 })).toThrow(RangeError);
+    expect(() => createLocalTransport({ bytesPerMessage: 0 })).toThrow(RangeError);
+    expect(() => createLocalTransport({ minRingBytes: 4096, maxRingBytes: 1024 })).toThrow(RangeError);
+    expect(() => createLocalTransport({ spinIterations: -1 })).toThrow(RangeError);
+    const transport = createLocalTransport();
+    await expect(transport.plan({ edges: [edge('P.out', 'C.in', 0)] })).rejects.toThrow(RangeError);
+    await expect(transport.plan({ edges: [edge('P.out', 'C.in', 4, 'newest' as LinkEdge['policy'])] })).rejects.toThrow(
+      /policy must be "block" or "drop-oldest"/,
+    );
+    await expect(transport.plan({ edges: [edge('P.out', 'C.in'), edge('C.in', 'D.in')] })).rejects.toThrow(
+      /"C\.in" is both a source and a sink/,
+    );
+    const plan: LinkPlan = await transport.plan({ edges: [] });
+    expect(plan.endpoints.size).toBe(0);
+  });
+});
