@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -142,6 +142,24 @@ describe('improv (as a process)', () => {
     expect(out).toMatch(/SIGINT received: quitting/);
     expect(out).toMatch(/processed \d+ frames/);
     expect(out).toMatch(/pipeline exited/);
+  });
+
+  it('explains an actor file loaded as CommonJS (no "type": "module") and how to fix it, exit 2', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'improv-cjs-'));
+    const core = join(root, 'packages/core/src/index.ts');
+    writeFileSync(
+      join(folder, 'actor.ts'),
+      `import { Actor } from ${JSON.stringify(core)};\nexport class A extends Actor { override runStep() {} }\n`,
+    );
+    writeFileSync(join(folder, 'pipeline.yaml'), 'actors:\n  A:\n    package: actor.ts\n    class: A\n');
+    const { code, out } = await spawnCli(['validate', join(folder, 'pipeline.yaml')]);
+    expect(out).toMatch(/pipeline\.yaml:3:14: error: actor "A": importing .*actor\.ts failed/);
+    expect(out).toMatch(/loaded as CommonJS .* add "type": "module"/);
+    expect(code).toBe(2);
+    writeFileSync(join(folder, 'package.json'), '{ "type": "module" }\n');
+    const fixed = await spawnCli(['validate', join(folder, 'pipeline.yaml')]);
+    expect(fixed.out).toMatch(/valid — 1 actor/);
+    expect(fixed.code).toBe(0);
   });
 
   it('exits 1 when an actor fails at run time', async () => {

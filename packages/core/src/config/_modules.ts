@@ -138,7 +138,23 @@ function reportImportError(actor: DraftActor, where: string, error: unknown, rep
     `actor "${actor.name}": importing ${where} failed: ${firstLines(message)}`,
     code === 'ERR_MODULE_NOT_FOUND' && missing
       ? `install "${missing}" or correct that import in ${where}`
-      : `fix the error in ${where} (importing it on its own shows the full stack)`,
+      : loadedAsCommonJs(code, message)
+        ? `${where} was loaded as CommonJS because the package.json nearest to it does not say "type": "module" (or there is none); add "type": "module" to that package.json (or create one next to your pipeline with {"type": "module"}), or name the file .mts`
+        : `fix the error in ${where} (importing it on its own shows the full stack)`,
+  );
+}
+
+/**
+ * A `.ts`/`.js` actor file outside a `"type": "module"` package is loaded as CommonJS, and its
+ * `import { Actor } from '@improv/core'` becomes a require() of an ES module, which fails with one of
+ * these (the message alone is cryptic, so the fix names the cause).
+ */
+function loadedAsCommonJs(code: unknown, message: string): boolean {
+  return (
+    code === 'ERR_REQUIRE_ESM' ||
+    code === 'ERR_REQUIRE_CYCLE_MODULE' ||
+    code === 'ERR_REQUIRE_ASYNC_MODULE' ||
+    /require\(\)(?: of)? ES Module|Cannot use import statement outside a module/i.test(message)
   );
 }
 
