@@ -144,7 +144,7 @@ describe('improv (as a process)', () => {
     expect(out).toMatch(/pipeline exited/);
   });
 
-  it('explains an actor file loaded as CommonJS (no "type": "module") and how to fix it, exit 2', async () => {
+  it('either loads an actor file outside a "type": "module" package or explains how to fix it', async () => {
     const folder = mkdtempSync(join(tmpdir(), 'improv-cjs-'));
     const core = join(root, 'packages/core/src/index.ts');
     writeFileSync(
@@ -153,9 +153,15 @@ describe('improv (as a process)', () => {
     );
     writeFileSync(join(folder, 'pipeline.yaml'), 'actors:\n  A:\n    package: actor.ts\n    class: A\n');
     const { code, out } = await spawnCli(['validate', join(folder, 'pipeline.yaml')]);
-    expect(out).toMatch(/pipeline\.yaml:3:14: error: actor "A": importing .*actor\.ts failed/);
-    expect(out).toMatch(/loaded as CommonJS .* add "type": "module"/);
-    expect(code).toBe(2);
+    // Newer Node loads such a file fine (require of an ES module); Node 20 fails, and then the
+    // message must say why and how to fix it.
+    if (code === 0) {
+      expect(out).toMatch(/valid — 1 actor/);
+    } else {
+      expect(out).toMatch(/pipeline\.yaml:3:14: error: actor "A": importing .*actor\.ts failed/);
+      expect(out).toMatch(/loaded as CommonJS .* add "type": "module"/);
+      expect(code).toBe(2);
+    }
     writeFileSync(join(folder, 'package.json'), '{ "type": "module" }\n');
     const fixed = await spawnCli(['validate', join(folder, 'pipeline.yaml')]);
     expect(fixed.out).toMatch(/valid — 1 actor/);
