@@ -3,13 +3,14 @@
  * Package-private; built by `openLink`.
  * @module
  */
-import { type Endpoint, type InputLink, LinkClosedError } from '@improv/core';
+import type { Endpoint, InputLink, LinkClosedError } from '@improv/core';
 import { Decoder } from '@msgpack/msgpack';
 import {
   BELL_SEQ,
   BELL_SLEEPING,
   CONSUMER_CLOSED,
   CONTROL_CLOSED,
+  closedLinkError,
   endpointLabel,
   type LocalInDescriptor,
   PREFIX_BYTES,
@@ -148,13 +149,7 @@ export class LocalInputLink implements InputLink {
   }
 
   #closedError(): LinkClosedError {
-    return this.#closed
-      ? new LinkClosedError(
-          `link "${this.#label}" is closed (its actor quit); a closed link cannot be used again — a revived actor opens a new one from its descriptor`,
-        )
-      : new LinkClosedError(
-          `link "${this.#label}" is closed because its transport was closed (the pipeline run ended); start a new run to get new links`,
-        );
+    return closedLinkError(this.#label, this.#closed);
   }
 
   #rejectAll(error: Error): void {

@@ -3,13 +3,14 @@
  * every sink. Package-private; built by `openLink`.
  * @module
  */
-import { type Endpoint, LinkClosedError, LinkMessageTooLargeError, type OutputLink } from '@improv/core';
+import { type Endpoint, type LinkClosedError, LinkMessageTooLargeError, type OutputLink } from '@improv/core';
 import { Encoder } from '@msgpack/msgpack';
 import {
   BELL_SEQ,
   BELL_SLEEPING,
   CONSUMER_CLOSED,
   CONTROL_CLOSED,
+  closedLinkError,
   DROPPED,
   endpointLabel,
   type LocalOutDescriptor,
@@ -150,13 +151,7 @@ export class LocalOutputLink implements OutputLink {
   }
 
   #closedError(): LinkClosedError {
-    return this.#closed
-      ? new LinkClosedError(
-          `link "${this.#label}" is closed (its actor quit); a closed link cannot be used again — a revived actor opens a new one from its descriptor`,
-        )
-      : new LinkClosedError(
-          `link "${this.#label}" is closed because its transport was closed (the pipeline run ended); start a new run to get new links`,
-        );
+    return closedLinkError(this.#label, this.#closed);
   }
 
   #tooLarge(length: number): LinkMessageTooLargeError {

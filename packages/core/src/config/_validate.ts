@@ -307,13 +307,7 @@ function validateConnections(
       out.push(longForm(name, spec, path, context));
     } else if (typeof spec === 'string' || Array.isArray(spec)) {
       const source = parseEndpoint(name, path, 'key', context);
-      const connection: ConnectionConfig = {
-        name,
-        sources: [],
-        sinks: [],
-        capacity: DEFAULT_LINK_CAPACITY,
-        policy: 'block',
-      };
+      const connection = newConnection(name);
       if (source) {
         connection.sources = [source];
         claim(source, 'source', path, { part: 'key' }, context);
@@ -361,13 +355,7 @@ function longForm(
       { part: 'key' },
     );
   }
-  const connection: ConnectionConfig = {
-    name,
-    sources: [],
-    sinks: [],
-    capacity: DEFAULT_LINK_CAPACITY,
-    policy: 'block',
-  };
+  const connection = newConnection(name);
   for (const role of ['source', 'sink'] as const) {
     const key = `${role}s` as const;
     if (spec[key] === undefined) {
@@ -533,4 +521,9 @@ function claim(
     `give ${endpoint.actor} separate links for what it receives and what it sends, e.g. ${endpoint.actor}.q_in and ${endpoint.actor}.q_out`,
     options,
   );
+}
+
+/** A connection with no endpoints yet and the default capacity and policy. */
+function newConnection(name: string): ConnectionConfig {
+  return { name, sources: [], sinks: [], capacity: DEFAULT_LINK_CAPACITY, policy: 'block' };
 }
