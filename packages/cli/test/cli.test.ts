@@ -168,6 +168,32 @@ describe('improv (as a process)', () => {
     expect(fixed.code).toBe(0);
   });
 
+  it('quits cleanly on SIGINT while the actors are still loading, leaving no worker behind', async () => {
+    const child = spawn(process.execPath, [
+      bin,
+      'run',
+      minimal,
+      '--no-log-files',
+      '--script',
+      'setup; run; wait 5s; quit',
+    ]);
+    let out = '';
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.stderr.on('data', (chunk) => {
+      out += chunk;
+    });
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (chunk) => {
+        out += chunk;
+        if (out.includes('actor(s)')) resolve();
+      });
+    });
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(out).toMatch(/pipeline exited/);
+    expect(out).not.toMatch(/running/);
+  });
+
   it('exits 1 when an actor fails at run time', async () => {
     const { code, out } = await spawnCli([
       'run',

@@ -213,6 +213,7 @@ class NexusImpl implements Nexus {
       throw error;
     }
     await this.until(() => [...this.actors.values()].every((entry) => entry.state !== 'starting'));
+    if (this.quitting) return;
     this.setPipelineState('waiting');
     const failed = this.failedActors();
     if (failed.length > 0) {
@@ -248,6 +249,13 @@ class NexusImpl implements Nexus {
       return;
     }
     entry.worker = worker;
+    if (this.quitting) {
+      // Quit came (Ctrl-C) while this worker was starting: it must not outlive the pipeline.
+      this.setActorState(entry, 'exited');
+      await worker.terminate();
+      entry.markExited();
+      return;
+    }
     let lastError: SerializedError | undefined;
     worker.onMessage((message) => this.fromWorker(entry, message as FromWorker));
     worker.onError((error) => {
@@ -412,7 +420,11 @@ class NexusImpl implements Nexus {
     }
     await Promise.all(
       entries.map(async (entry) => {
-        if (!entry.worker) return;
+        if (!entry.worker) {
+          // Still starting (or it could not start): startActor ends it and marks it exited.
+          await entry.exited;
+          return;
+        }
         let timer: ReturnType<typeof setTimeout> | undefined;
         const timedOut = new Promise<boolean>((resolve) => {
           timer = setTimeout(() => resolve(true), timeout);
