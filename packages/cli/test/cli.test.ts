@@ -116,7 +116,7 @@ describe('improv (as a process)', () => {
     expect(code).toBe(0);
   });
 
-  it('quits cleanly on SIGINT: every stop() runs, exit 0', async () => {
+  it.each(['SIGINT', 'SIGTERM'] as const)('quits cleanly on %s: every stop() runs, exit 0', async (signal) => {
     const child = spawn(process.execPath, [bin, 'run', minimal, '--no-log-files'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     const seen = (pattern: RegExp) =>
@@ -137,9 +137,9 @@ describe('improv (as a process)', () => {
     await seen(/all actors loaded/);
     child.stdin.write('setup\nrun\n');
     await seen(/running/);
-    child.kill('SIGINT');
+    child.kill(signal);
     expect(await exited).toBe(0);
-    expect(out).toMatch(/SIGINT received: quitting/);
+    expect(out).toMatch(new RegExp(`${signal} received: quitting`));
     expect(out).toMatch(/processed \d+ frames/);
     expect(out).toMatch(/pipeline exited/);
   });
