@@ -1,0 +1,55 @@
+// Writes the README's support matrix from the suite's own results (test-results/<runtime>.json,
+// written by scripts/test-runtimes.mjs): run `npm run test:runtimes`, then `npm run support-matrix`.
+// The table sits between the two marker comments in README.md; nothing else is touched.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const readme = join(root, 'README.md');
+const start = '<!-- support-matrix:start -->';
+const end = '<!-- support-matrix:end -->';
+
+const suites = {
+  'runtime-': 'runtime adapter',
+  'memory.test': 'store (memory)',
+  'local.test': 'links (local)',
+  'pipeline.test': 'pipeline lifecycle',
+};
+
+const rows = [];
+for (const runtime of ['node', 'bun', 'deno']) {
+  const file = join(root, 'test-results', `${runtime}.json`);
+  if (!existsSync(file)) {
+    console.error(`support-matrix: ${file} is missing; run  npm run test:runtimes  first`);
+    process.exit(2);
+  }
+  const result = JSON.parse(readFileSync(file, 'utf8'));
+  const covered =
+    result.files === 'all'
+      ? 'every test'
+      : [...new Set(result.files.map((path) => Object.entries(suites).find(([key]) => path.includes(key))?.[1]))]
+          .filter(Boolean)
+          .join(', ');
+  const outcome = result.ok ? 'all pass' : `${result.failed} failing`;
+  rows.push(
+    `| ${runtime} | ${result.version} | ${covered} | ${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped | ${outcome} | ${result.date.slice(0, 10)} |`,
+  );
+}
+
+const table = [
+  start,
+  '| runtime | version tried | suites | tests | status | date |',
+  '|---|---|---|---|---|---|',
+  ...rows,
+  end,
+].join('\n');
+
+const text = readFileSync(readme, 'utf8');
+const from = text.indexOf(start);
+const to = text.indexOf(end);
+if (from === -1 || to === -1) {
+  console.error(`support-matrix: README.md has no ${start} … ${end} markers; add them where the table goes`);
+  process.exit(2);
+}
+writeFileSync(readme, `${text.slice(0, from)}${table}${text.slice(to + end.length)}`);
+console.log(table);

@@ -1,0 +1,151 @@
+// Runs the test suite on Node, Bun and Deno and prints each runtime's own pass/fail counts.
+//
+// - Node: every test of every package (vitest).
+// - Bun:  the portable conformance files (`bun test`, which runs vitest-style files natively).
+// - Deno: the same files, with vitest itself running under Deno.
+//
+// Each runtime's counts go to test-results/<runtime>.json; `npm run support-matrix` turns them into
+// the README's support matrix. Exits 1 if any runtime has a failure or ran no test.
+//
+// Usage: node scripts/test-runtimes.mjs [--only node,bun,deno]
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const bin = (name) => join(root, 'node_modules', '.bin', name);
+const resultsDir = join(root, 'test-results');
+
+/** The files every runtime runs: conformance suites and the examples' smoke tests. */
+const portable = [
+  'packages/core/test/runtime-node.test.ts',
+  'packages/core/test/runtime-bun.test.ts',
+  'packages/core/test/runtime-deno.test.ts',
+  'packages/store/test/memory.test.ts',
+  'packages/transport-local/test/local.test.ts',
+  'packages/cli/test/pipeline.test.ts',
+].filter((file) => existsSync(join(root, file)));
+
+const only = (() => {
+  const index = process.argv.indexOf('--only');
+  return index === -1 ? ['node', 'bun', 'deno'] : process.argv[index + 1].split(',');
+})();
+
+function run(command, args, env = {}) {
+  return new Promise((resolve) => {
+    let output = '';
+    const child = spawn(command, args, {
+      cwd: root,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const relay = (stream, target) =>
+      stream.on('data', (chunk) => {
+        output += chunk;
+        target.write(chunk);
+      });
+    relay(child.stdout, process.stdout);
+    relay(child.stderr, process.stderr);
+    child.on('error', (error) => resolve({ code: 127, output: `${output}\n${error.message}` }));
+    child.on('exit', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), output }));
+  });
+}
+
+function version(command, args) {
+  return new Promise((resolve) => {
+    let text = '';
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    child.stdout.on('data', (chunk) => {
+      text += chunk;
+    });
+    child.on('error', () => resolve(undefined));
+    child.on('exit', () => resolve(text.trim().split('\n')[0]));
+  });
+}
+
+/** Counts from vitest's JSON report. */
+function vitestCounts(file) {
+  const report = JSON.parse(readFileSync(file, 'utf8'));
+  return {
+    passed: report.numPassedTests,
+    failed: report.numFailedTests,
+    skipped: report.numPendingTests + report.numTodoTests,
+    files: report.numTotalTestSuites === undefined ? undefined : report.testResults.length,
+  };
+}
+
+/** Counts from bun test's closing lines (` 52 pass`, ` 1 fail`, ` 3 skip`). */
+function bunCounts(output) {
+  const count = (word) => Number(new RegExp(`^\\s*(\\d+) ${word}$`, 'm').exec(output)?.[1] ?? 0);
+  return { passed: count('pass'), failed: count('fail'), skipped: count('skip') + count('todo') };
+}
+
+const runtimes = {
+  async node() {
+    const report = join(resultsDir, 'node.vitest.json');
+    const { code } = await run(bin('vitest'), [
+      'run',
+      '--reporter=default',
+      '--reporter=json',
+      `--outputFile.json=${report}`,
+    ]);
+    return { code, version: process.versions.node, ...(existsSync(report) ? vitestCounts(report) : {}) };
+  },
+  async bun() {
+    const { code, output } = await run(bin('bun'), [
+      'test',
+      '--timeout',
+      '60000',
+      ...portable.map((file) => `./${file}`),
+    ]);
+    return { code, version: await version(bin('bun'), ['--version']), ...bunCounts(output) };
+  },
+  async deno() {
+    const report = join(resultsDir, 'deno.vitest.json');
+    const { code } = await run(bin('deno'), [
+      'run',
+      '-A',
+      join(root, 'node_modules/vitest/vitest.mjs'),
+      'run',
+      '--reporter=default',
+      '--reporter=json',
+      `--outputFile.json=${report}`,
+      ...portable,
+    ]);
+    const raw = await version(bin('deno'), ['--version']);
+    return { code, version: raw?.split(' ')[1], ...(existsSync(report) ? vitestCounts(report) : {}) };
+  },
+};
+
+mkdirSync(resultsDir, { recursive: true });
+const summary = [];
+for (const name of only) {
+  const runner = runtimes[name];
+  if (!runner) {
+    console.error(`test-runtimes: unknown runtime "${name}"; use node, bun or deno`);
+    process.exit(2);
+  }
+  console.log(`\n=== ${name}: ${name === 'node' ? 'every test' : `${portable.length} portable test files`} ===\n`);
+  const result = {
+    runtime: name,
+    date: new Date().toISOString(),
+    files: name === 'node' ? 'all' : portable,
+    ...(await runner()),
+  };
+  const ok = result.code === 0 && result.failed === 0 && result.passed > 0;
+  summary.push({ ...result, ok });
+  writeFileSync(join(resultsDir, `${name}.json`), `${JSON.stringify({ ...result, ok }, null, 2)}\n`);
+}
+
+console.log('\nruntime  version     passed  failed  skipped  result');
+for (const row of summary) {
+  console.log(
+    `${row.runtime.padEnd(8)} ${String(row.version ?? '?').padEnd(11)} ${String(row.passed ?? '?').padStart(6)}  ${String(row.failed ?? '?').padStart(6)}  ${String(row.skipped ?? '?').padStart(7)}  ${row.ok ? 'ok' : `FAILED (exit ${row.code})`}`,
+  );
+}
+const total = summary.reduce(
+  (sum, row) => ({ passed: sum.passed + (row.passed ?? 0), failed: sum.failed + (row.failed ?? 0) }),
+  { passed: 0, failed: 0 },
+);
+console.log(`\n${total.passed} passed, ${total.failed} failed`);
+process.exit(summary.every((row) => row.ok) ? 0 : 1);
