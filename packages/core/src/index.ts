@@ -16,6 +16,7 @@
  * @module
  */
 export { Actor, type ActorClass, type ActorContext, isActorClass } from './actor.ts';
+export * from './codec.ts';
 export * from './config/load.ts';
 export * from './config/types.ts';
 export * from './errors.ts';

@@ -1,114 +1,13 @@
 /**
- * Typed-array kinds and the msgpack codec of the memory store (package-private).
+ * The memory store's msgpack encoding (package-private): the shared codec from core, with the
+ * store's own error messages.
  * @module
  */
-import type { TypedArray, TypedArrayKind } from '@improv/core';
-import { Decoder, Encoder, ExtensionCodec } from '@msgpack/msgpack';
+import { msgpackOptions } from '@improv/core';
+import { Decoder, Encoder } from '@msgpack/msgpack';
 
-type TypedArrayConstructor = {
-  new (length: number): TypedArray;
-  new (buffer: ArrayBufferLike, byteOffset: number, length: number): TypedArray;
-  readonly BYTES_PER_ELEMENT: number;
-};
-
-/** Kinds in the order of their dtype codes (code = index + 1; 0 means "msgpack value"). */
-export const KINDS: readonly TypedArrayKind[] = [
-  'int8',
-  'uint8',
-  'uint8clamped',
-  'int16',
-  'uint16',
-  'int32',
-  'uint32',
-  'float32',
-  'float64',
-  'bigint64',
-  'biguint64',
-];
-
-export const CONSTRUCTORS: readonly TypedArrayConstructor[] = [
-  Int8Array,
-  Uint8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-];
-
-const codeByConstructor = new Map<unknown, number>(CONSTRUCTORS.map((ctor, index) => [ctor, index + 1]));
-const codeByKind = new Map<string, number>(KINDS.map((kind, index) => [kind, index + 1]));
-
-/**
- * Dtype code (1..11) of a typed array, or 0 for anything else. The constructor lookup is the fast
- * path; the `instanceof` walk catches subclasses such as Node's `Buffer`.
- */
-export function dtypeCodeOf(value: unknown): number {
-  if (typeof value !== 'object' || value === null || !ArrayBuffer.isView(value)) return 0;
-  const direct = codeByConstructor.get(value.constructor);
-  if (direct !== undefined) return direct;
-  for (let index = 0; index < CONSTRUCTORS.length; index++) {
-    if (value instanceof CONSTRUCTORS[index]!) return index + 1;
-  }
-  return 0;
-}
-
-/** Dtype code of a kind name, or 0 when the name is not a kind. */
-export function dtypeCodeOfKind(kind: unknown): number {
-  return typeof kind === 'string' ? (codeByKind.get(kind) ?? 0) : 0;
-}
-
-// Extension types 0..10 are the typed-array kinds (one type per kind, so the raw bytes go into the
-// message without a tag byte and therefore without an extra copy); 11..13 keep Map, Set and
-// ArrayBuffer, which msgpack would otherwise turn into `{}` without a word.
-const EXT_MAP = 11;
-const EXT_SET = 12;
-const EXT_ARRAY_BUFFER = 13;
-
-const extensionCodec = new ExtensionCodec();
-for (let index = 0; index < CONSTRUCTORS.length; index++) {
-  const ctor = CONSTRUCTORS[index]!;
-  extensionCodec.register({
-    type: index,
-    // Uint8Array and Uint8ClampedArray are unrelated classes, so `instanceof` keeps them apart.
-    encode: (input) =>
-      input instanceof ctor ? new Uint8Array(input.buffer, input.byteOffset, input.byteLength) : null,
-    decode: (data) => {
-      if (data.byteLength % ctor.BYTES_PER_ELEMENT !== 0) {
-        throw new RangeError(
-          `memory store: corrupt ${KINDS[index]} array in a msgpack value (${data.byteLength} bytes is not a multiple of ${ctor.BYTES_PER_ELEMENT})`,
-        );
-      }
-      // Copy so the array owns aligned memory and does not pin the whole decoded message.
-      const copy = data.slice();
-      return new ctor(copy.buffer, 0, copy.byteLength / ctor.BYTES_PER_ELEMENT);
-    },
-  });
-}
-extensionCodec.register({
-  type: EXT_MAP,
-  encode: (input) => (input instanceof Map ? encoder.encode(Array.from(input)) : null),
-  decode: (data) => new Map(decoder.decode(data) as [unknown, unknown][]),
-});
-extensionCodec.register({
-  type: EXT_SET,
-  encode: (input) => (input instanceof Set ? encoder.encode(Array.from(input)) : null),
-  decode: (data) => new Set(decoder.decode(data) as unknown[]),
-});
-extensionCodec.register({
-  type: EXT_ARRAY_BUFFER,
-  encode: (input) => (input instanceof ArrayBuffer ? new Uint8Array(input) : null),
-  decode: (data) => data.slice().buffer,
-});
-
-// One encoder and decoder per thread, reused: msgpack clones them itself when re-entered (the Map
-// and Set extensions encode their entries with the same instance).
-const encoder = new Encoder({ extensionCodec, useBigInt64: true });
-const decoder = new Decoder({ extensionCodec, useBigInt64: true });
+const encoder = new Encoder(msgpackOptions);
+const decoder = new Decoder(msgpackOptions);
 
 /**
  * Encodes `value` into the shared encoder buffer. The result is only valid until the next encode:

@@ -17,6 +17,8 @@
 import {
   type Allocation,
   type ConnectStore,
+  dtypeCodeOf,
+  dtypeCodeOfKind,
   ObjectNotFoundError,
   type OpenStore,
   type PutOptions,
@@ -31,6 +33,8 @@ import {
   type TypedArray,
   type TypedArrayKind,
   type TypedArrayKinds,
+  typedArrayConstructors,
+  typedArrayKinds,
 } from '@improv/core';
 import {
   Arena,
@@ -43,7 +47,7 @@ import {
   type RecoveryReport,
   UNIT,
 } from './_arena.ts';
-import { CONSTRUCTORS, decodeValue, dtypeCodeOf, dtypeCodeOfKind, encodeShared, KINDS } from './_codec.ts';
+import { decodeValue, encodeShared } from './_codec.ts';
 
 export type { RecoveryReport } from './_arena.ts';
 
@@ -264,7 +268,7 @@ class SharedMemoryClient implements MemoryStoreClient {
     const code = dtypeCodeOfKind(kind);
     if (code === 0) {
       throw new TypeError(
-        `memory store: allocate() got an unknown kind "${String(kind)}"; use one of ${KINDS.join(', ')}`,
+        `memory store: allocate() got an unknown kind "${String(kind)}"; use one of ${typedArrayKinds.join(', ')}`,
       );
     }
     let length: number;
@@ -280,7 +284,7 @@ class SharedMemoryClient implements MemoryStoreClient {
         `memory store: allocate() takes a length or a shape (array of lengths), got ${typeof shapeOrLength}`,
       );
     }
-    const ctor = CONSTRUCTORS[code - 1]!;
+    const ctor = typedArrayConstructors[code - 1]!;
     const byteLength = length * ctor.BYTES_PER_ELEMENT;
     const ndim = shape === undefined ? 1 : shape.length;
     const slot = this.reserve(byteLength, ndim);
@@ -302,13 +306,23 @@ class SharedMemoryClient implements MemoryStoreClient {
     this.assertOpen();
     const block = this.find(key);
     const payload = block + 1;
-    const head = Atomics.load(this.words, 2 * payload);
-    const code = head & 0xff;
-    const byteLength = this.byteLengthAt(payload);
-    const shape = code === 0 ? undefined : this.shapeAt(payload, (head >>> 8) & 0xff);
+    let code: number;
+    let byteLength: number;
+    let shape: number[] | undefined;
+    try {
+      const head = Atomics.load(this.words, 2 * payload);
+      code = head & 0xff;
+      byteLength = this.byteLengthAt(payload);
+      shape = code === 0 ? undefined : this.shapeAt(payload, (head >>> 8) & 0xff);
+    } catch (error) {
+      // A delete at the same moment may have turned the header into free-list links: that is a
+      // missing key (confirm throws ObjectNotFoundError), not a crash.
+      this.confirm(key);
+      throw error;
+    }
     this.confirm(key);
     if (code === 0) return { key, kind: 'value', byteLength };
-    const dtype = KINDS[code - 1];
+    const dtype = typedArrayKinds[code - 1];
     if (dtype === undefined || shape === undefined) throw this.corrupt(key, code, byteLength);
     return { key, kind: 'array', dtype, shape, byteLength };
   }
@@ -506,7 +520,7 @@ class SharedMemoryClient implements MemoryStoreClient {
     const data = (payload + VALUE_HEADER_UNITS + ndim) * UNIT;
     // Bound the header by the block before trusting it (see read()).
     const end = (block + this.arena.blockUnitsOf(slot) - 1) * UNIT;
-    if (code > CONSTRUCTORS.length || data + byteLength > end) throw this.corrupt(key, code, byteLength);
+    if (code > typedArrayConstructors.length || data + byteLength > end) throw this.corrupt(key, code, byteLength);
     if (code === 0) {
       if (asArray) {
         this.confirm(key);
@@ -521,7 +535,7 @@ class SharedMemoryClient implements MemoryStoreClient {
       this.confirm(key);
       return decodeValue(bytes);
     }
-    const ctor = CONSTRUCTORS[code - 1]!;
+    const ctor = typedArrayConstructors[code - 1]!;
     const array = new ctor(this.buffer, data, byteLength / ctor.BYTES_PER_ELEMENT);
     if (!asArray) {
       this.confirm(key);
@@ -529,7 +543,7 @@ class SharedMemoryClient implements MemoryStoreClient {
     }
     const shape = this.shapeAt(payload, ndim);
     this.confirm(key);
-    return { array, dtype: KINDS[code - 1]!, shape };
+    return { array, dtype: typedArrayKinds[code - 1]!, shape };
   }
 }
 
@@ -555,7 +569,10 @@ function checkShape(shape: readonly number[], length: number | undefined, method
   }
   let product = 1;
   for (const size of shape) {
-    checkDimension(size, `every dimension of shape [${shape.join(', ')}]`, method);
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || size > MAX_ELEMENTS) {
+      // The message is built only on failure: this runs on every put and allocate with a shape.
+      checkDimension(size, `every dimension of shape [${shape.join(', ')}]`, method);
+    }
     product *= size;
   }
   if (length !== undefined && product !== length) {
@@ -584,7 +601,7 @@ export function formatBytes(bytes: number): string {
 function describeFull(report: FullReport, valueBytes: number): string {
   const advice = 'Raise settings.store_size, or delete values once every reader is done with them';
   if (report.reason === 'objects') {
-    return `memory store is full: it holds its maximum of ${report.maxObjects} values (the key index has one entry per KiB of settings.store_size). ${advice}`;
+    return `memory store is full: it holds its maximum of ${report.maxObjects} values (the key index has one entry per KiB of settings.store_size, at most 4 Mi, unless createMemoryStore({ maxObjects }) sets it). Delete values once every reader is done with them, or allow more with createMemoryStore({ maxObjects }) or a larger settings.store_size`;
   }
   const asked = report.askedUnits * UNIT;
   const free = report.freeUnits * UNIT;

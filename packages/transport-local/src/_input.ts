@@ -3,7 +3,7 @@
  * Package-private; built by `openLink`.
  * @module
  */
-import type { Endpoint, InputLink, LinkClosedError } from '@improv/core';
+import { type Endpoint, type InputLink, type LinkClosedError, msgpackOptions } from '@improv/core';
 import { Decoder } from '@msgpack/msgpack';
 import {
   BELL_SEQ,
@@ -52,7 +52,7 @@ export class LocalInputLink implements InputLink {
   readonly #bell: Int32Array<SharedArrayBuffer>;
   readonly #control: Int32Array<SharedArrayBuffer>;
   readonly #spin: number;
-  readonly #decoder = new Decoder();
+  readonly #decoder = new Decoder(msgpackOptions);
   #slab = new Uint8Array(SLAB_BYTES);
   #slabUsed = 0;
   /** Ring to try first: fan-in is served round-robin so no source starves the others. */
@@ -78,8 +78,10 @@ export class LocalInputLink implements InputLink {
         write: Atomics.load(views.header, WRITE),
       };
     });
-    // A revived actor reopens the descriptor of the one that quit: producers deliver to it again.
+    // A revived actor reopens the descriptor of the one that quit: producers deliver to it again,
+    // and a sleeping flag left by a worker killed mid-wait must not make producers notify for nothing.
     for (const { header } of this.#rings) Atomics.store(header, CONSUMER_CLOSED, 0);
+    Atomics.store(this.#bell, BELL_SLEEPING, 0);
   }
 
   get(): Promise<unknown> {

@@ -3,7 +3,13 @@
  * every sink. Package-private; built by `openLink`.
  * @module
  */
-import { type Endpoint, type LinkClosedError, LinkMessageTooLargeError, type OutputLink } from '@improv/core';
+import {
+  type Endpoint,
+  type LinkClosedError,
+  LinkMessageTooLargeError,
+  msgpackOptions,
+  type OutputLink,
+} from '@improv/core';
 import { Encoder } from '@msgpack/msgpack';
 import {
   BELL_SEQ,
@@ -60,7 +66,7 @@ export class LocalOutputLink implements OutputLink {
   readonly #spin: number;
   /** Largest payload every ring can hold. */
   readonly #maxLength: number;
-  #encoder = new Encoder();
+  #encoder = new Encoder(msgpackOptions);
   /** Puts waiting for room, in call order (FIFO also across concurrent puts). */
   readonly #queue: PendingPut[] = [];
   #pumping = false;
@@ -93,6 +99,8 @@ export class LocalOutputLink implements OutputLink {
       };
     });
     this.#maxLength = Math.min(...this.#rings.map((ring) => ring.maxLength));
+    // A sleeping flag left by a producer killed mid-wait must not make the consumer notify for nothing.
+    for (const { header } of this.#rings) Atomics.store(header, PRODUCER_SLEEPING, 0);
   }
 
   put(message: unknown): Promise<void> {
@@ -102,12 +110,12 @@ export class LocalOutputLink implements OutputLink {
       // A view of the encoder's own buffer: no copy unless the put has to wait.
       bytes = this.#encoder.encodeSharedRef(message);
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(unencodable(this.#label, error));
     }
     if (bytes.length > this.#maxLength) {
       const error = this.#tooLarge(bytes.length);
       // The encoder grew to hold the huge message; do not keep that memory for the link's lifetime.
-      this.#encoder = new Encoder();
+      this.#encoder = new Encoder(msgpackOptions);
       return Promise.reject(error);
     }
     if (this.#queue.length === 0) {
@@ -189,6 +197,10 @@ export class LocalOutputLink implements OutputLink {
       // A sink whose actor quit takes nothing: its messages are discarded so the others flow on.
       if (Atomics.load(ring.header, CONSUMER_CLOSED) !== 0) continue;
       if (ring.dropOldest) makeRoom(ring, record);
+      // The sink may have been revived since the check above (its constructor reopens a full ring):
+      // re-check, so a full ring is never written over; the message is discarded for that sink, as
+      // it would have been for the closed one.
+      else if (!hasRoom(ring, record)) continue;
       writeRecord(ring, bytes, record);
     }
     return true;
@@ -288,4 +300,13 @@ function writeRecord(ring: OutRing, bytes: Uint8Array, record: number): void {
   Atomics.store(ring.header, WRITE, ring.write);
   // Ring the doorbell only when the consumer said it sleeps: the common case costs one load.
   if (Atomics.load(ring.bell, BELL_SLEEPING) !== 0) wake(ring.bell, BELL_SEQ);
+}
+
+/** A message msgpack cannot carry, named with its link and the fix. */
+function unencodable(label: string, error: unknown): TypeError {
+  const what = error instanceof Error ? error.message : String(error);
+  return new TypeError(
+    `link "${label}": cannot send this message (${what}); send plain data — objects, arrays, strings, numbers, booleans, null, typed arrays — and put anything else in the store`,
+    { cause: error },
+  );
 }

@@ -90,11 +90,32 @@ describe('local transport specifics', () => {
     const { input, output } = await setup([edge('P.out', 'C.in', 3)], { minRingBytes: 256, bytesPerMessage: 100 });
     const q_out = output('P.out');
     const q_in = input('C.in');
-    await q_out.put(new Uint8Array(505)); // bin16: 3 header bytes + 505 = 508
-    expect(q_in.tryGet()).toEqual(new Uint8Array(505));
-    const error = await rejection(q_out.put(new Uint8Array(506)));
+    await q_out.put(new Uint8Array(504)); // ext16 (typed array): 4 header bytes + 504 = 508
+    expect(q_in.tryGet()).toEqual(new Uint8Array(504));
+    const error = await rejection(q_out.put(new Uint8Array(505)));
     expect((error as { code?: string }).code).toBe('LINK_MESSAGE_TOO_LARGE');
     expect((error as Error).message).toMatch(/509 bytes.*"C\.in".*508 bytes/);
+  });
+
+  it('carries typed arrays, Map, Set and bigints like the store does, and names the link for an unsendable message', async () => {
+    const { input, output } = await setup([edge('P.out', 'C.in', 8)]);
+    const q_out = output('P.out');
+    const q_in = input('C.in');
+    const message = {
+      frame: new Float32Array([1.5, 2.5]),
+      seen: new Set([1, 2]),
+      index: new Map([[1, 'a']]),
+      t: 2n ** 60n,
+    };
+    await q_out.put(message);
+    expect(q_in.tryGet()).toEqual(message);
+    const error = await rejection(q_out.put({ callback: () => 1 }));
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toMatch(
+      /link "P\.out": cannot send this message .* put anything else in the store/,
+    );
+    await q_out.put({ after: true });
+    expect(q_in.tryGet()).toEqual({ after: true });
   });
 
   it('honours capacity as a message count even when bytes are left', async () => {

@@ -1,0 +1,128 @@
+/**
+ * The msgpack codec every store driver and transport shares, and the typed-array kinds the store
+ * contract names. One definition, so a value put into a store and a message sent over a link mean
+ * the same thing everywhere.
+ *
+ * @example
+ * ```ts
+ * import { Decoder, Encoder } from '@msgpack/msgpack';
+ * import { msgpackOptions } from '@improv/core';
+ * const encoder = new Encoder(msgpackOptions);
+ * ```
+ * @module
+ */
+import { Decoder, Encoder, ExtensionCodec } from '@msgpack/msgpack';
+import type { TypedArray, TypedArrayKind } from './store/driver.ts';
+
+/** A typed array class. */
+export type TypedArrayConstructor = {
+  new (length: number): TypedArray;
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): TypedArray;
+  readonly BYTES_PER_ELEMENT: number;
+};
+
+/** Kinds in the order of their dtype codes (code = index + 1; 0 means "msgpack value"). */
+export const typedArrayKinds: readonly TypedArrayKind[] = [
+  'int8',
+  'uint8',
+  'uint8clamped',
+  'int16',
+  'uint16',
+  'int32',
+  'uint32',
+  'float32',
+  'float64',
+  'bigint64',
+  'biguint64',
+];
+
+export const typedArrayConstructors: readonly TypedArrayConstructor[] = [
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+];
+
+const codeByConstructor = new Map<unknown, number>(typedArrayConstructors.map((ctor, index) => [ctor, index + 1]));
+const codeByKind = new Map<string, number>(typedArrayKinds.map((kind, index) => [kind, index + 1]));
+
+/**
+ * Dtype code (1..11) of a typed array, or 0 for anything else. The constructor lookup is the fast
+ * path; the `instanceof` walk catches subclasses such as Node's `Buffer`.
+ */
+export function dtypeCodeOf(value: unknown): number {
+  if (typeof value !== 'object' || value === null || !ArrayBuffer.isView(value)) return 0;
+  const direct = codeByConstructor.get(value.constructor);
+  if (direct !== undefined) return direct;
+  for (let index = 0; index < typedArrayConstructors.length; index++) {
+    if (value instanceof typedArrayConstructors[index]!) return index + 1;
+  }
+  return 0;
+}
+
+/** Dtype code of a kind name, or 0 when the name is not a kind. */
+export function dtypeCodeOfKind(kind: unknown): number {
+  return typeof kind === 'string' ? (codeByKind.get(kind) ?? 0) : 0;
+}
+
+// Extension types 0..10 are the typed-array kinds (one type per kind, so the raw bytes go into the
+// message without a tag byte and therefore without an extra copy); 11..13 keep Map, Set and
+// ArrayBuffer, which msgpack would otherwise turn into `{}` without a word.
+const EXT_MAP = 11;
+const EXT_SET = 12;
+const EXT_ARRAY_BUFFER = 13;
+
+const extensionCodec = new ExtensionCodec();
+for (let index = 0; index < typedArrayConstructors.length; index++) {
+  const ctor = typedArrayConstructors[index]!;
+  extensionCodec.register({
+    type: index,
+    // Uint8Array and Uint8ClampedArray are unrelated classes, so `instanceof` keeps them apart.
+    encode: (input) =>
+      input instanceof ctor ? new Uint8Array(input.buffer, input.byteOffset, input.byteLength) : null,
+    decode: (data) => {
+      if (data.byteLength % ctor.BYTES_PER_ELEMENT !== 0) {
+        throw new RangeError(
+          `msgpack: corrupt ${typedArrayKinds[index]} array in a message (${data.byteLength} bytes is not a multiple of ${ctor.BYTES_PER_ELEMENT})`,
+        );
+      }
+      // Copy so the array owns aligned memory and does not pin the whole decoded message.
+      const copy = data.slice();
+      return new ctor(copy.buffer, 0, copy.byteLength / ctor.BYTES_PER_ELEMENT);
+    },
+  });
+}
+extensionCodec.register({
+  type: EXT_MAP,
+  encode: (input) => (input instanceof Map ? encoder.encode(Array.from(input)) : null),
+  decode: (data) => new Map(decoder.decode(data) as [unknown, unknown][]),
+});
+extensionCodec.register({
+  type: EXT_SET,
+  encode: (input) => (input instanceof Set ? encoder.encode(Array.from(input)) : null),
+  decode: (data) => new Set(decoder.decode(data) as unknown[]),
+});
+extensionCodec.register({
+  type: EXT_ARRAY_BUFFER,
+  encode: (input) => (input instanceof ArrayBuffer ? new Uint8Array(input) : null),
+  decode: (data) => data.slice().buffer,
+});
+
+// The Map and Set extensions encode their entries with these (msgpack clones an instance when it
+// is re-entered, so sharing them is safe).
+const encoder = new Encoder({ extensionCodec, useBigInt64: true });
+const decoder = new Decoder({ extensionCodec, useBigInt64: true });
+
+/**
+ * Options for `new Encoder()` / `new Decoder()` of @msgpack/msgpack that every store and transport
+ * uses, so a value means the same in a store and on a link: typed arrays keep their kind, Map, Set
+ * and ArrayBuffer survive (plain msgpack turns them into `{}`), and 64-bit integers are bigints.
+ */
+export const msgpackOptions = { extensionCodec, useBigInt64: true } as const;
