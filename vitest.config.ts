@@ -2,6 +2,10 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    projects: ['packages/*', 'apps/*'],
+    projects: [
+      'packages/*',
+      'apps/*',
+      { test: { name: 'examples', include: ['examples/*.test.ts'], testTimeout: 90_000 } },
+    ],
   },
 });

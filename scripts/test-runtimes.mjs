@@ -70,7 +70,6 @@ function vitestCounts(file) {
     passed: report.numPassedTests,
     failed: report.numFailedTests,
     skipped: report.numPendingTests + report.numTodoTests,
-    files: report.numTotalTestSuites === undefined ? undefined : report.testResults.length,
   };
 }
 

@@ -1,6 +1,7 @@
 /**
- * The `improv` command: `improv run <pipeline.yaml>` and `improv validate <pipeline.yaml>`.
- * Exit codes: 0 ok, 1 failure at run time, 2 usage or config error.
+ * The `improv` command: `improv run <pipeline.yaml>` and `improv validate <pipeline.yaml>`, each
+ * with `--runtime node|bun|deno` to run under another runtime than the one it was started with.
+ * Exit codes: 0 ok, 1 failure at run time, 2 usage or config error (or a runtime not found).
  * @module
  */
 import process from 'node:process';
@@ -11,6 +12,8 @@ import {
   ConfigError,
   commandHelp,
   commands,
+  currentRuntimeName,
+  detectRuntime,
   formatDiagnostics,
   type LogLevel,
   loadConfig,
@@ -18,11 +21,11 @@ import {
   type Nexus,
   type NexusEvent,
 } from '@improv/core';
-import { createNodeRuntime } from '@improv/core/runtime/node';
 import { CommanderError, Option, Command as Program } from 'commander';
 import { createDefaultNexus, type DefaultNexusOptions } from './defaults.ts';
 import { formatRecord, formatStatus, type Output } from './output.ts';
 import { startPrompt } from './prompt.ts';
+import { type RuntimeName, type RuntimeSearch, runtimeNames, runUnder } from './runtime-switch.ts';
 import { parseScript, type ScriptStep } from './script.ts';
 
 /** Exit codes. */
@@ -33,11 +36,32 @@ interface RunOptions {
   runDir?: string;
   logFiles: boolean;
   logLevel: LogLevel;
+  runtime?: RuntimeName;
+}
+
+/** Options of {@link main} beyond the command line. */
+export interface MainOptions {
+  /** Where `--runtime` looks for the runtime's binary (default: node_modules/.bin up from cwd and the CLI, then PATH). */
+  runtimeSearch?: RuntimeSearch;
 }
 
 /** Runs the CLI with `argv` (without `node` and the script) and resolves to the exit code. */
-export async function main(argv: string[], output: Output = defaultOutput()): Promise<number> {
+export async function main(
+  argv: string[],
+  output: Output = defaultOutput(),
+  mainOptions: MainOptions = {},
+): Promise<number> {
   let exitCode: number = exitCodes.ok;
+  const runtimeOption = () =>
+    new Option('--runtime <name>', 'run under this runtime (default: the one improv was started with)').choices(
+      runtimeNames,
+    );
+  /** Runs the CLI again under `--runtime`, when that is not the runtime we are in. */
+  const switched = async (runtime: RuntimeName | undefined): Promise<boolean> => {
+    if (runtime === undefined || runtime === currentRuntimeName()) return false;
+    exitCode = await runUnder(runtime, argv, (line) => output.write(line), mainOptions.runtimeSearch);
+    return true;
+  };
   const program = new Program('improv')
     .description('improv: adaptive, closed-loop experiments as a graph of actors')
     .showHelpAfterError('(run improv --help, or improv <command> --help)')
@@ -59,11 +83,13 @@ export async function main(argv: string[], output: Output = defaultOutput()): Pr
         .choices(logLevels)
         .default('info'),
     )
+    .addOption(runtimeOption())
     .addHelpText(
       'after',
-      `\nCommands at the prompt (and in --script):\n${commands.map((name) => `  ${name.padEnd(8)} ${commandHelp[name]}`).join('\n')}\n  help     list these commands\n  wait 2s  (scripts only) wait before the next step\n\nExamples:\n  improv run apps/minimal/minimal.yaml\n  improv run apps/minimal/minimal.yaml --script "setup; run; wait 2s; stop; quit"`,
+      `\nCommands at the prompt (and in --script):\n${commands.map((name) => `  ${name.padEnd(8)} ${commandHelp[name]}`).join('\n')}\n  help     list these commands\n  wait 2s  (scripts only) wait before the next step\n\nExamples:\n  improv run apps/minimal/minimal.yaml\n  improv run apps/minimal/minimal.yaml --script "setup; run; wait 2s; stop; quit"\n  improv run apps/minimal/minimal.yaml --runtime deno`,
     )
     .action(async (pipeline: string, options: RunOptions) => {
+      if (await switched(options.runtime)) return;
       exitCode = await runCommand(pipeline, options, output);
     });
 
@@ -72,7 +98,9 @@ export async function main(argv: string[], output: Output = defaultOutput()): Pr
     .description('check a pipeline and report every error at once, with file:line:column')
     .argument('<pipeline>', 'pipeline YAML file')
     .option('--no-check-modules', 'do not import the actor modules (only check the YAML)')
-    .action(async (pipeline: string, options: { checkModules: boolean }) => {
+    .addOption(runtimeOption())
+    .action(async (pipeline: string, options: { checkModules: boolean; runtime?: RuntimeName }) => {
+      if (await switched(options.runtime)) return;
       exitCode = await validateCommand(pipeline, options, output);
     });
 
@@ -96,7 +124,7 @@ function defaultOutput(): Output {
 }
 
 async function validateCommand(pipeline: string, options: { checkModules: boolean }, output: Output): Promise<number> {
-  const runtime = createNodeRuntime();
+  const runtime = await detectRuntime();
   const result = await loadConfig(pipeline, { adapter: runtime, checkModules: options.checkModules });
   const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
   const warnings = result.diagnostics.length - errors;
@@ -122,7 +150,7 @@ async function runCommand(pipeline: string, options: RunOptions, output: Output)
       return exitCodes.usage;
     }
   }
-  const runtime = createNodeRuntime();
+  const runtime = await detectRuntime();
   const minimum = logLevels.indexOf(options.logLevel);
   let print = (line: string) => output.write(line);
   let nexus: Nexus;

@@ -41,7 +41,8 @@ export function startPrompt(options: PromptOptions): Prompt {
     }
   });
   // Ctrl-C at the prompt quits like SIGINT does (readline swallows the signal in a terminal).
-  rl.on('SIGINT', () => process.emit('SIGINT', 'SIGINT'));
+  // A real signal, not process.emit: Deno's adapter listens through Deno.addSignalListener.
+  rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
   if (terminal) rl.prompt();
   return {
     print(line) {

@@ -1,19 +1,27 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { currentRuntimeName } from '@improv/core';
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/main.ts';
+import { findRuntimeBinary, type RuntimeName, scriptArguments } from '../src/runtime-switch.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const bin = join(root, 'packages/cli/bin/improv.mjs');
 const minimal = join(root, 'apps/minimal/minimal.yaml');
 const broken = fileURLToPath(new URL('./fixtures/broken.yaml', import.meta.url));
 
-async function cli(argv: string[]): Promise<{ code: number; text: string }> {
+/** The runtime these tests run in, and one they do not (for --runtime). */
+const here = currentRuntimeName() as RuntimeName;
+const other: RuntimeName = here === 'bun' ? 'deno' : 'bun';
+/** The CLI as a command of the runtime these tests run in (Deno needs `run -A`). */
+const cliCommand = [...scriptArguments(here, bin)];
+
+async function cli(argv: string[], options: Parameters<typeof main>[2] = {}): Promise<{ code: number; text: string }> {
   const lines: string[] = [];
-  const code = await main(argv, { write: (line) => lines.push(line), colour: false });
+  const code = await main(argv, { write: (line) => lines.push(line), colour: false }, options);
   return { code, text: lines.join('\n') };
 }
 
@@ -22,7 +30,9 @@ function spawnCli(
   input?: string,
 ): Promise<{ code: number | null; out: string; signal: NodeJS.Signals | null }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: mkdtempSync(join(tmpdir(), 'improv-cli-')) });
+    const child = spawn(process.execPath, [...cliCommand, ...args], {
+      cwd: mkdtempSync(join(tmpdir(), 'improv-cli-')),
+    });
     let out = '';
     child.stdout.on('data', (chunk) => {
       out += chunk;
@@ -116,8 +126,15 @@ describe('improv (as a process)', () => {
     expect(code).toBe(0);
   });
 
-  it.each(['SIGINT', 'SIGTERM'] as const)('quits cleanly on %s: every stop() runs, exit 0', async (signal) => {
-    const child = spawn(process.execPath, [bin, 'run', minimal, '--no-log-files'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  it.each([
+    ['SIGINT', []],
+    ['SIGTERM', []],
+    ['SIGINT', ['--runtime', other]],
+    ['SIGTERM', ['--runtime', other]],
+  ] as const)('quits cleanly on %s %j: every stop() runs once, exit 0', async (signal, extra) => {
+    const child = spawn(process.execPath, [...cliCommand, 'run', minimal, '--no-log-files', ...extra], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     const seen = (pattern: RegExp) =>
       new Promise<void>((resolve) => {
@@ -137,9 +154,12 @@ describe('improv (as a process)', () => {
     await seen(/all actors loaded/);
     child.stdin.write('setup\nrun\n');
     await seen(/running/);
-    child.kill(signal);
+    // process.kill: after child.kill(), Deno reports the child as killed even when it exited 0.
+    process.kill(child.pid!, signal);
     expect(await exited).toBe(0);
     expect(out).toMatch(new RegExp(`${signal} received: quitting`));
+    // Through --runtime the signal is passed on once, not twice (which would end every actor at once).
+    expect(out).not.toMatch(/received again/);
     expect(out).toMatch(/processed \d+ frames/);
     expect(out).toMatch(/pipeline exited/);
   });
@@ -170,7 +190,7 @@ describe('improv (as a process)', () => {
 
   it('quits cleanly on SIGINT while the actors are still loading, leaving no worker behind', async () => {
     const child = spawn(process.execPath, [
-      bin,
+      ...cliCommand,
       'run',
       minimal,
       '--no-log-files',
@@ -188,7 +208,7 @@ describe('improv (as a process)', () => {
         if (out.includes('actor(s)')) resolve();
       });
     });
-    child.kill('SIGINT');
+    process.kill(child.pid!, 'SIGINT');
     expect(await exited).toBe(0);
     expect(out).toMatch(/pipeline exited/);
     expect(out).not.toMatch(/running/);
@@ -204,5 +224,83 @@ describe('improv (as a process)', () => {
     ]);
     expect(out).toMatch(/refused: cannot run: actor "Bad" failed: setup exploded on purpose/);
     expect(code).toBe(1);
+  });
+});
+
+describe('improv --runtime', () => {
+  it.each(['node', 'bun', 'deno'] as const)('runs the minimal demo under --runtime %s, exit 0', async (runtime) => {
+    const { code, out } = await spawnCli([
+      'run',
+      minimal,
+      '--runtime',
+      runtime,
+      '--no-log-files',
+      '--script',
+      'setup; run; wait 500ms; stop; quit',
+    ]);
+    expect(out).toMatch(new RegExp(`; runtime ${runtime} \\d+\\.\\d+`));
+    expect(out).toMatch(/Processor: processed [1-9]\d* frames/);
+    expect(code).toBe(0);
+  });
+
+  it(`validates under --runtime ${other}, and passes on the exit code of a failing run`, async () => {
+    const valid = await spawnCli(['validate', minimal, '--runtime', other]);
+    expect(valid.out).toMatch(/valid — 2 actor\(s\)/);
+    expect(valid.code).toBe(0);
+    const failing = await spawnCli([
+      'run',
+      fileURLToPath(new URL('./fixtures/failing.yaml', import.meta.url)),
+      '--runtime',
+      other,
+      '--no-log-files',
+      '--script',
+      'setup; run; quit',
+    ]);
+    expect(failing.out).toMatch(/refused: cannot run: actor "Bad" failed/);
+    expect(failing.code).toBe(1);
+  });
+
+  it('says how to install a runtime it cannot find, exit 2', async () => {
+    const nowhere = { runtimeSearch: { from: [mkdtempSync(join(tmpdir(), 'improv-no-runtime-'))], path: '' } };
+    const run = await cli(['run', minimal, '--runtime', other, '--script', 'quit'], nowhere);
+    expect(run.code).toBe(2);
+    const install =
+      other === 'bun'
+        ? 'npm install -D bun  (or see https://bun.sh)'
+        : 'npm install -D deno  (or see https://deno.com)';
+    expect(run.text).toBe(
+      `improv: --runtime ${other}: "${other}" was not found in node_modules/.bin or on PATH; install it with  ${install}`,
+    );
+    const validate = await cli(['validate', minimal, '--runtime', other], nowhere);
+    expect(validate.code).toBe(2);
+    expect(validate.text).toContain(`"${other}" was not found`);
+  });
+
+  it('rejects an unknown runtime, exit 2', async () => {
+    const { code, text } = await cli(['run', minimal, '--runtime', 'java']);
+    expect(code).toBe(2);
+    expect(text).toMatch(/--runtime <name>' argument 'java' is invalid. Allowed choices are node, bun, deno/);
+  });
+
+  it('finds a runtime in the nearest node_modules/.bin walking up, then on PATH, skipping files it cannot run', () => {
+    const root = mkdtempSync(join(tmpdir(), 'improv-find-'));
+    const nested = join(root, 'a', 'b', 'c');
+    mkdirSync(nested, { recursive: true });
+    mkdirSync(join(root, 'node_modules', '.bin'), { recursive: true });
+    mkdirSync(join(root, 'a', 'node_modules', '.bin'), { recursive: true });
+    mkdirSync(join(root, 'tools'));
+    const executable = (file: string) => {
+      writeFileSync(file, '#!/bin/sh\n');
+      chmodSync(file, 0o755);
+      return file;
+    };
+    const outer = executable(join(root, 'node_modules', '.bin', 'bun'));
+    writeFileSync(join(root, 'a', 'node_modules', '.bin', 'bun'), 'not executable');
+    const onPath = executable(join(root, 'tools', 'deno'));
+    expect(findRuntimeBinary('bun', { from: [nested], path: '' })).toBe(outer);
+    const inner = executable(join(root, 'a', 'node_modules', '.bin', 'deno'));
+    expect(findRuntimeBinary('deno', { from: [nested], path: join(root, 'tools') })).toBe(inner);
+    expect(findRuntimeBinary('deno', { from: [join(root, 'tools')], path: join(root, 'tools') })).toBe(onPath);
+    expect(findRuntimeBinary('node', { from: [nested], path: join(root, 'tools') })).toBeUndefined();
   });
 });

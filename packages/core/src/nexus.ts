@@ -236,6 +236,12 @@ class NexusImpl implements Nexus {
       markExited: () => markExited(),
     };
     this.actors.set(actor.name, entry);
+    if (actor.maxHeapMb !== undefined && !this.runtime.heapLimit) {
+      this.log(
+        'debug',
+        `actor "${actor.name}": max_heap_mb is ignored on ${this.runtime.name}, whose workers have no per-worker heap limit`,
+      );
+    }
     let worker: WorkerHandle;
     try {
       worker = await this.runtime.spawnWorker({

@@ -1,11 +1,11 @@
-import { ObjectNotFoundError, StoreFullError } from '@improv/core';
-import { createNodeRuntime } from '@improv/core/runtime/node';
+import { detectRuntime, ObjectNotFoundError, StoreFullError } from '@improv/core';
 import { describeStoreConformance } from '@improv/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Arena } from '../src/_arena.ts';
 import { connectStore, createMemoryStore, type MemoryOpenStore, type MemoryStoreClient } from '../src/index.ts';
 
-const runtime = createNodeRuntime();
+// The adapter of the runtime this file runs in: the suite runs on Node, Bun and Deno.
+const runtime = await detectRuntime();
 const MiB = 1024 * 1024;
 
 describeStoreConformance({ name: 'memory', createDriver: createMemoryStore, runtime });

@@ -1,17 +1,26 @@
-import { type InputLink, LinkClosedError, type LinkEdge, type LinkPlan, type OutputLink } from '@improv/core';
-import { createNodeRuntime } from '@improv/core/runtime/node';
+import {
+  detectRuntime,
+  type InputLink,
+  LinkClosedError,
+  type LinkEdge,
+  type LinkPlan,
+  type OutputLink,
+} from '@improv/core';
 import { describeTransportConformance } from '@improv/core/testing';
 import { describe, expect, it } from 'vitest';
 import { createLocalTransport, type LocalTransportOptions, openLink } from '../src/index.ts';
 
-describeTransportConformance({ name: 'local', createTransport: createLocalTransport, runtime: createNodeRuntime() });
+// The adapter of the runtime this file runs in: the suite runs on Node, Bun and Deno.
+const runtime = await detectRuntime();
+
+describeTransportConformance({ name: 'local', createTransport: createLocalTransport, runtime });
 
 // Without spinning every wait sleeps, which exercises the doorbell and wake-up protocol hardest.
 describe('never spinning', () => {
   describeTransportConformance({
     name: 'local',
     createTransport: () => createLocalTransport({ spinIterations: 0 }),
-    runtime: createNodeRuntime(),
+    runtime,
   });
 });
 

@@ -1,11 +1,14 @@
 /**
  * The runtime contract: everything Nexus needs from Node, Bun or Deno — starting workers, files,
  * paths and process signals — behind one interface, so the rest of core never touches a
- * runtime-specific module. Adapters live beside this file (`node.ts`, ...); an adapter passed to
- * `createNexus` explicitly always wins over the detected default.
+ * runtime-specific module. Adapters live beside this file (`node.ts`, `bun.ts`, `deno.ts`);
+ * `detect.ts` picks the one for the runtime in use, and an adapter passed to `createNexus`
+ * explicitly always wins over that default.
  *
- * Workers are started with a ready handshake: the worker posts `{ type: 'hello' }` once its message
- * handler is attached, and nothing is posted to it before that (Bun and Deno drop such messages).
+ * Workers are started with a ready handshake: the worker's bootstrap attaches its message handler
+ * first, then posts `{ type: '__improv_hello' }`, and nothing is posted to it before that (Bun and
+ * Deno drop such messages). Messages that arrive before the entry calls `endpoint.onMessage` are
+ * buffered by the bootstrap and delivered in order, so every adapter behaves the same.
  *
  * @example
  * ```ts
@@ -25,7 +28,10 @@ export interface SpawnWorkerOptions {
    * adapter's bootstrap imports it (TypeScript included) and calls it.
    */
   entry: string;
-  /** Heap limit of the worker in MiB, where the runtime supports one. */
+  /**
+   * Heap limit of the worker in MiB. Enforced only where {@link RuntimeAdapter.heapLimit} is true;
+   * elsewhere it is ignored (the runtime has no per-worker limit).
+   */
   maxHeapMb?: number;
 }
 
@@ -35,19 +41,35 @@ export interface WorkerHandle {
   postMessage(message: unknown): void;
   /** Called for every message the worker posts. */
   onMessage(listener: (message: unknown) => void): void;
-  /** Called when the worker dies of an uncaught error (out of memory included). */
+  /**
+   * Called when the worker dies of an uncaught error or an unhandled rejection (out of memory
+   * included). `onExit` follows with a non-zero code.
+   */
   onError(listener: (error: Error) => void): void;
-  /** Called once when the worker has ended, with its exit code (0 for a normal end). */
+  /**
+   * Called once when the worker has ended, after the messages it posted, with its exit code: 0 for
+   * a normal end (the worker closed its channel), the code it passed to `process.exit()`, non-zero
+   * after an uncaught error or `terminate()`. A listener added after the end is called at once.
+   */
   onExit(listener: (code: number) => void): void;
-  /** Ends the worker at once and resolves when it is gone. */
+  /** Ends the worker at once and resolves when it is gone. Does nothing once it has ended. */
   terminate(): Promise<void>;
 }
 
-/** The worker's side of its control channel, handed to `runWorker`. */
+/**
+ * The worker's side of its control channel, handed to `runWorker`. While the channel is open it
+ * keeps the worker alive, also when all the worker does is wait (a pending `Atomics.waitAsync`
+ * alone does not keep a Deno or Bun thread alive).
+ */
 export interface WorkerEndpoint {
+  /** Posts a structured-clonable message to the parent. */
   postMessage(message: unknown): void;
+  /**
+   * Sets the one listener for the parent's messages; messages that arrived before it was set are
+   * delivered to it first, in order.
+   */
   onMessage(listener: (message: unknown) => void): void;
-  /** Closes the channel so the worker can end once it has nothing else to do. */
+  /** Closes the channel; the worker then ends (exit code 0) once it has nothing else to do. */
   close(): void;
 }
 
@@ -77,6 +99,11 @@ export interface RuntimeAdapter {
   readonly name: string;
   /** Version of the runtime, e.g. `20.20.2`. */
   readonly version: string;
+  /**
+   * Whether `SpawnWorkerOptions.maxHeapMb` is enforced. True on Node and Deno (`resourceLimits`);
+   * false on Bun, whose workers have no per-worker heap limit (Nexus then logs a debug note).
+   */
+  readonly heapLimit: boolean;
   /** Starts a worker and resolves once its ready handshake (`hello`) has arrived. */
   spawnWorker(options: SpawnWorkerOptions): Promise<WorkerHandle>;
   /**

@@ -1,14 +1,26 @@
 /**
  * Picks the default runtime adapter for the runtime this code runs in. Used only for defaults: an
- * adapter passed to `createNexus` explicitly always wins.
+ * adapter passed to `createNexus` explicitly always wins. Each adapter is imported dynamically, so
+ * a runtime never loads another runtime's module.
+ *
+ * @example
+ * ```ts
+ * import { currentRuntimeName, detectRuntime } from '@improv/core';
+ * const runtime = await detectRuntime(); // the Bun adapter under bun, the Deno adapter under deno, ...
+ * console.log(currentRuntimeName(), runtime.version);
+ * ```
  * @module
  */
 import { RuntimeUnavailableError } from '../errors.ts';
 import type { RuntimeAdapter } from './adapter.ts';
 
+/** Names of the runtimes with an adapter. */
+export type RuntimeName = 'node' | 'bun' | 'deno';
+
 /** Name of the runtime this code runs in. */
-export function currentRuntimeName(): 'node' | 'bun' | 'deno' | 'unknown' {
+export function currentRuntimeName(): RuntimeName | 'unknown' {
   const global = globalThis as { Bun?: unknown; Deno?: unknown; process?: { versions?: { node?: string } } };
+  // Bun and Deno also set process.versions.node, so they are checked first.
   if (global.Bun !== undefined) return 'bun';
   if (global.Deno !== undefined) return 'deno';
   if (global.process?.versions?.node !== undefined) return 'node';
@@ -18,11 +30,22 @@ export function currentRuntimeName(): 'node' | 'bun' | 'deno' | 'unknown' {
 /** The adapter for the current runtime. */
 export async function detectRuntime(): Promise<RuntimeAdapter> {
   const name = currentRuntimeName();
-  if (name === 'node') {
-    const { createNodeRuntime } = await import('./node.ts');
-    return createNodeRuntime();
+  switch (name) {
+    case 'node': {
+      const { createNodeRuntime } = await import('./node.ts');
+      return createNodeRuntime();
+    }
+    case 'bun': {
+      const { createBunRuntime } = await import('./bun.ts');
+      return createBunRuntime();
+    }
+    case 'deno': {
+      const { createDenoRuntime } = await import('./deno.ts');
+      return createDenoRuntime();
+    }
+    default:
+      throw new RuntimeUnavailableError(
+        'no runtime adapter for this runtime: @improv/core runs in Node.js, Bun or Deno; run under one of them, or pass runtime: to createNexus',
+      );
   }
-  throw new RuntimeUnavailableError(
-    `no runtime adapter for ${name} in this version of @improv/core (only Node.js is supported so far); run under Node.js, or pass runtime: to createNexus`,
-  );
 }

@@ -13,5 +13,6 @@
  * @module
  */
 export { describePipelineConformance, type PipelineConformanceOptions } from './pipeline.ts';
+export { describeRuntimeConformance, type RuntimeConformanceOptions } from './runtime.ts';
 export { describeStoreConformance, type StoreConformanceOptions } from './store.ts';
 export { describeTransportConformance, type TransportConformanceOptions } from './transport.ts';

@@ -124,38 +124,42 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
 
     it('refuses every command given in the wrong state, saying what state the pipeline is in and what to do', async () => {
       const { nexus } = await start({ Source: { class: 'Counter', limit: 0 } });
-      await expect(nexus.run()).rejects.toThrow(/cannot run: the pipeline is waiting; run setup first/);
-      await expect(nexus.pause()).rejects.toThrow(/cannot pause: the pipeline is waiting/);
-      await expect(nexus.resume()).rejects.toThrow(/cannot resume: the pipeline is waiting/);
-      await expect(nexus.stop()).rejects.toThrow(/cannot stop: the pipeline is waiting/);
+      expect(messageOf(await failure(nexus.run()))).toMatch(/cannot run: the pipeline is waiting; run setup first/);
+      expect(messageOf(await failure(nexus.pause()))).toMatch(/cannot pause: the pipeline is waiting/);
+      expect(messageOf(await failure(nexus.resume()))).toMatch(/cannot resume: the pipeline is waiting/);
+      expect(messageOf(await failure(nexus.stop()))).toMatch(/cannot stop: the pipeline is waiting/);
       await nexus.setup();
-      await expect(nexus.setup()).rejects.toThrow(/cannot setup: the pipeline is ready; setup is done; type run/);
-      await expect(nexus.stop()).rejects.toThrow(CommandRefusedError);
-      await expect(nexus.resume()).rejects.toThrow(/cannot resume: the pipeline is ready/);
+      expect(messageOf(await failure(nexus.setup()))).toMatch(
+        /cannot setup: the pipeline is ready; setup is done; type run/,
+      );
+      expect(CommandRefusedError.isInstance(await failure(nexus.stop()))).toBe(true);
+      expect(messageOf(await failure(nexus.resume()))).toMatch(/cannot resume: the pipeline is ready/);
       await nexus.run();
-      await expect(nexus.run()).rejects.toThrow(/already running/);
-      await expect(nexus.resume()).rejects.toThrow(/already running/);
+      expect(messageOf(await failure(nexus.run()))).toMatch(/already running/);
+      expect(messageOf(await failure(nexus.resume()))).toMatch(/already running/);
       await nexus.pause();
-      await expect(nexus.pause()).rejects.toThrow(/already paused/);
-      await expect(nexus.run()).rejects.toThrow(/type resume/);
+      expect(messageOf(await failure(nexus.pause()))).toMatch(/already paused/);
+      expect(messageOf(await failure(nexus.run()))).toMatch(/type resume/);
       await nexus.stop();
-      await expect(nexus.setup()).rejects.toThrow(/setup runs once/);
-      await expect(nexus.pause()).rejects.toThrow(/cannot pause: the pipeline is stopped/);
+      expect(messageOf(await failure(nexus.setup()))).toMatch(/setup runs once/);
+      expect(messageOf(await failure(nexus.pause()))).toMatch(/cannot pause: the pipeline is stopped/);
       const setup = nexus.run();
-      await expect(nexus.stop()).rejects.toThrow(/"run" is still in progress/);
+      expect(messageOf(await failure(nexus.stop()))).toMatch(/"run" is still in progress/);
       await setup;
       await nexus.quit();
       await nexus.quit();
-      await expect(nexus.run()).rejects.toThrow(/shutting down/);
+      expect(messageOf(await failure(nexus.run()))).toMatch(/shutting down/);
     });
 
     it('marks an actor whose setup() throws as failed and refuses run, naming the actor and the error', async () => {
       const { nexus, logs } = await start({ Good: { class: 'Counter', limit: 0 }, Bad: { class: 'FailingSetup' } });
       const setup = nexus.setup();
-      await expect(setup).rejects.toThrow(ActorFailedError);
-      await expect(setup).rejects.toThrow(/actor "Bad" failed: setup exploded on purpose/);
+      expect(ActorFailedError.isInstance(await failure(setup))).toBe(true);
+      expect(messageOf(await failure(setup))).toMatch(/actor "Bad" failed: setup exploded on purpose/);
       expect(states(nexus)).toEqual({ Good: 'ready', Bad: 'failed' });
-      await expect(nexus.run()).rejects.toThrow(/cannot run: actor "Bad" failed: setup exploded on purpose/);
+      expect(messageOf(await failure(nexus.run()))).toMatch(
+        /cannot run: actor "Bad" failed: setup exploded on purpose/,
+      );
       const record = logs.find((entry) => entry.source === 'Bad' && entry.level === 'error');
       expect(record?.stack).toContain('setup exploded on purpose');
       await nexus.quit();
@@ -168,7 +172,9 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
         state: 'failed',
         error: { message: 'constructor exploded on purpose' },
       });
-      await expect(nexus.setup()).rejects.toThrow(/cannot setup: actor "Bad" failed: constructor exploded on purpose/);
+      expect(messageOf(await failure(nexus.setup()))).toMatch(
+        /cannot setup: actor "Bad" failed: constructor exploded on purpose/,
+      );
     });
 
     it('logs an exception in runStep() with its stack and goes on calling runStep()', async () => {
@@ -179,7 +185,8 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       await nexus.stop();
       const first = logs.find((entry) => entry.source === 'Flaky' && entry.level === 'error');
       expect(first?.message).toContain('RangeError: step exploded on purpose');
-      expect(first?.stack).toContain('FailingStep');
+      // V8 names the class in the frame (FailingStep.runStep), JavaScriptCore (Bun) only the method.
+      expect(first?.stack).toMatch(/FailingStep|_actors\.ts/);
       expect((results('Flaky')[0] as { steps: number }).steps).toBeGreaterThan(1);
       expect(states(nexus)).toEqual({ Flaky: 'stopped' });
     });
@@ -209,7 +216,12 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       expect(results('Sink')[0]).toMatchObject({ steps: 0, stops: 1 });
     });
 
-    for (const how of ['exit', 'throw', 'oom'] as const) {
+    // `oom` needs a per-worker heap limit; without one (Bun) the victim would eat the machine's memory.
+    // Deno reports a worker that hits its heap limit only when that happens inside a timer callback, so
+    // an actor that runs out of memory in runStep() just stops there; that case is left out on Deno.
+    const oom = options.runtime.heapLimit && options.runtime.name !== 'deno';
+    const deaths = ['exit', 'throw', ...(oom ? (['oom'] as const) : [])] as const;
+    for (const how of deaths) {
       it(`isolates a worker that dies (${how}): that actor fails with its error at once, the others keep running`, async () => {
         const { nexus, results } = await start(
           {
@@ -235,7 +247,7 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
         await sleep(50);
         await nexus.stop();
         expect((results('Sink')[0] as { steps: number }).steps).toBeGreaterThan(0);
-        await expect(nexus.run()).rejects.toThrow(/actor "Victim" failed/);
+        expect(messageOf(await failure(nexus.run()))).toMatch(/actor "Victim" failed/);
         await nexus.quit();
         expect(states(nexus)).toEqual({ Victim: 'failed', Source: 'exited', Sink: 'exited' });
       });
@@ -277,4 +289,23 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       expect(seen).toEqual(['setting-up', 'ready', 'quitting', 'exited']);
     });
   });
+}
+
+/**
+ * The error a promise rejects with. The suite settles a promise before asserting on it, instead of
+ * `await expect(p).rejects`, because bun test never wakes that form when `p` settles through a
+ * worker message (oven-sh/bun#37189).
+ */
+async function failure(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the promise to reject, but it resolved');
+}
+
+/** The message of what was thrown. */
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

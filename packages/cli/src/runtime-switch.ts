@@ -1,0 +1,120 @@
+/**
+ * `--runtime node|bun|deno`: runs the CLI again under another runtime, so Nexus and its workers run
+ * there. The runtime's binary is looked up in the nearest `node_modules/.bin` (walking up from the
+ * working directory, then from the CLI's own location), then on `PATH`. The child gets the same
+ * arguments and stdio; SIGINT, SIGTERM and SIGHUP are forwarded to it; its exit code is ours.
+ * @module
+ */
+import { spawn } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import path from 'node:path';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+import { currentRuntimeName } from '@improv/core';
+
+/** The runtimes `--runtime` accepts. */
+export const runtimeNames = ['node', 'bun', 'deno'] as const;
+/** One of {@link runtimeNames}. */
+export type RuntimeName = (typeof runtimeNames)[number];
+
+/** Where to look for a runtime's binary. */
+export interface RuntimeSearch {
+  /** Folders to walk up from, looking in each `node_modules/.bin`. Default: the working directory, then the CLI's folder. */
+  from?: string[];
+  /** The `PATH` to search last. Default: `process.env.PATH`. */
+  path?: string;
+}
+
+const installHelp: Record<RuntimeName, string> = {
+  node: 'install Node.js (see https://nodejs.org), or  npm install -D node',
+  bun: 'install it with  npm install -D bun  (or see https://bun.sh)',
+  deno: 'install it with  npm install -D deno  (or see https://deno.com)',
+};
+
+/** The CLI's own entry, which the child runs. */
+const cliEntry = fileURLToPath(new URL('../bin/improv.mjs', import.meta.url));
+/** Set in the child, so a binary that turns out to be another runtime cannot make us loop. */
+const REEXEC_ENV = 'IMPROV_RUNTIME_REEXEC';
+
+/** The path of `name`'s binary, or undefined when it is nowhere to be found. */
+export function findRuntimeBinary(name: RuntimeName, search: RuntimeSearch = {}): string | undefined {
+  const starts = search.from ?? [process.cwd(), path.dirname(cliEntry)];
+  for (const start of starts) {
+    for (let dir = path.resolve(start); ; dir = path.dirname(dir)) {
+      const candidate = path.join(dir, 'node_modules', '.bin', name);
+      if (isExecutable(candidate)) return candidate;
+      if (path.dirname(dir) === dir) break;
+    }
+  }
+  for (const dir of (search.path ?? process.env.PATH ?? '').split(path.delimiter)) {
+    if (dir === '') continue;
+    const candidate = path.join(dir, name);
+    if (isExecutable(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+/** Arguments that make `name`'s binary run `script` (Deno needs `run -A`: workers, files, env, signals). */
+export function scriptArguments(name: RuntimeName, script: string): string[] {
+  return name === 'deno' ? ['run', '-A', script] : [script];
+}
+
+/**
+ * Runs the CLI with `argv` under `name` and resolves to the child's exit code (128 + the signal
+ * number when a signal ended it). Resolves to 2 with a message when the runtime cannot be found.
+ */
+export function runUnder(
+  name: RuntimeName,
+  argv: string[],
+  write: (line: string) => void,
+  search: RuntimeSearch = {},
+): Promise<number> {
+  if (process.env[REEXEC_ENV] === name) {
+    write(
+      `improv: --runtime ${name}: the CLI was started again under "${name}" but runs in ${currentRuntimeName()}; check which program node_modules/.bin/${name} (or ${name} on PATH) is`,
+    );
+    return Promise.resolve(2);
+  }
+  const binary = findRuntimeBinary(name, search);
+  if (binary === undefined) {
+    write(`improv: --runtime ${name}: "${name}" was not found in node_modules/.bin or on PATH; ${installHelp[name]}`);
+    return Promise.resolve(2);
+  }
+  return new Promise((resolve) => {
+    // Its own process group: a Ctrl-C in the terminal reaches only us, and we pass it on once.
+    // Otherwise the child would get it twice, and a second SIGINT makes Nexus end every actor at once.
+    const child = spawn(binary, [...scriptArguments(name, cliEntry), ...argv], {
+      stdio: 'inherit',
+      env: { ...process.env, [REEXEC_ENV]: name },
+      detached: process.platform !== 'win32',
+    });
+    const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+    const forward = (signal: NodeJS.Signals) => {
+      // process.kill, not child.kill: after child.kill(), Deno's child_process reports the child as
+      // killed by that signal even when it handled it and exited 0.
+      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, signal);
+    };
+    for (const signal of signals) process.on(signal, forward);
+    const done = (code: number) => {
+      for (const signal of signals) process.off(signal, forward);
+      resolve(code);
+    };
+    child.once('error', (error) => {
+      write(`improv: --runtime ${name}: could not start ${binary}: ${error.message}`);
+      done(1);
+    });
+    child.once('exit', (code, signal) => {
+      done(code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0));
+    });
+  });
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The parts of the runtime adapters that use Node's built-in modules (`node:fs`, `node:path`,
+ * `node:process`), which Bun and Deno implement too: one implementation of files, paths and
+ * process signals instead of one per adapter. Package-private; the adapters compose it.
+ * @module
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import process from 'node:process';
+import { pathToFileURL } from 'node:url';
+import type { AppendFile, PathApi, RuntimeAdapter } from './adapter.ts';
+
+/** Path helpers over `node:path`. */
+export const nodePath: PathApi = {
+  resolve: (...segments) => path.resolve(...segments),
+  join: (...segments) => path.join(...segments),
+  dirname: (file) => path.dirname(file),
+  basename: (file, suffix) => path.basename(file, suffix),
+  relative: (from, to) => path.relative(from, to),
+  isAbsolute: (file) => path.isAbsolute(file),
+  toFileUrl: (file) => pathToFileURL(file).href,
+};
+
+/** Files and the working directory over `node:fs` and `node:process`. */
+export const nodeFiles: Pick<RuntimeAdapter, 'readTextFile' | 'isFile' | 'makeDirectory' | 'openAppendFile' | 'cwd'> = {
+  readTextFile: (file) => readFile(file, 'utf8'),
+  async isFile(file) {
+    try {
+      return (await stat(file)).isFile();
+    } catch {
+      return false;
+    }
+  },
+  async makeDirectory(dir) {
+    await mkdir(dir, { recursive: true });
+  },
+  openAppendFile,
+  cwd: () => process.cwd(),
+};
+
+/** SIGINT/SIGTERM through `process.on` (Node and Bun). */
+export function onProcessSignal(handler: (signal: 'SIGINT' | 'SIGTERM') => void): () => void {
+  const onInt = () => handler('SIGINT');
+  const onTerm = () => handler('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  return () => {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  };
+}
+
+function openAppendFile(file: string): Promise<AppendFile> {
+  return new Promise((resolve, reject) => {
+    const stream = createWriteStream(file, { flags: 'a' });
+    stream.once('error', reject);
+    stream.once('open', () => {
+      stream.off('error', reject);
+      // A write error later (disk full) must not crash the pipeline; the run log is best effort.
+      stream.on('error', () => {});
+      resolve({
+        write: (text) => void stream.write(text),
+        close: () => new Promise<void>((done) => stream.end(done)),
+      });
+    });
+  });
+}
