@@ -10,6 +10,7 @@
  * @module
  */
 import { Worker } from 'node:worker_threads';
+import { createWorkerEvents } from './_worker-events.ts';
 import type { SpawnWorkerOptions, WorkerHandle } from './adapter.ts';
 
 const bootstrapUrl = new URL('./node-worker.mjs', import.meta.url);
@@ -22,42 +23,30 @@ export function spawnThreadWorker(options: SpawnWorkerOptions): Promise<WorkerHa
     workerData: { entry: options.entry },
     ...(options.maxHeapMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: options.maxHeapMb } }),
   });
-  const messageListeners: ((message: unknown) => void)[] = [];
-  const errorListeners: ((error: Error) => void)[] = [];
-  const exitListeners: ((code: number) => void)[] = [];
-  let exitCode: number | undefined;
-
-  const handle: WorkerHandle = {
-    postMessage: (message) => worker.postMessage(message),
-    onMessage: (listener) => void messageListeners.push(listener),
-    onError: (listener) => void errorListeners.push(listener),
-    onExit(listener) {
-      if (exitCode === undefined) exitListeners.push(listener);
-      else listener(exitCode);
+  const events = createWorkerEvents(
+    (message) => worker.postMessage(message),
+    async () => {
+      await worker.terminate();
     },
-    async terminate() {
-      if (exitCode === undefined) await worker.terminate();
-    },
-  };
+  );
 
   return new Promise((resolve, reject) => {
     let ready = false;
     worker.on('message', (message: unknown) => {
       if (!ready && (message as { type?: unknown } | null)?.type === helloType) {
         ready = true;
-        resolve(handle);
+        resolve(events.handle);
         return;
       }
-      for (const listener of messageListeners) listener(message);
+      events.message(message);
     });
     worker.on('error', (error: Error) => {
       if (!ready) reject(error);
-      for (const listener of errorListeners) listener(error);
+      events.error(error);
     });
     worker.on('exit', (code: number) => {
-      exitCode = code;
       if (!ready) reject(new Error(`worker "${options.name}" exited with code ${code} before it was ready`));
-      for (const listener of exitListeners.splice(0)) listener(code);
+      events.exit(code);
     });
   });
 }

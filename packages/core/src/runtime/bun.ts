@@ -18,6 +18,7 @@
  */
 import { RuntimeUnavailableError, type SerializedError } from '../errors.ts';
 import { nodeFiles, nodePath, onProcessSignal } from './_node-api.ts';
+import { createWorkerEvents } from './_worker-events.ts';
 import type { RuntimeAdapter, SpawnWorkerOptions, WorkerHandle } from './adapter.ts';
 import { currentRuntimeName } from './detect.ts';
 
@@ -62,32 +63,20 @@ function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerHandle> {
     name: options.name,
     workerData: { entry: options.entry },
   });
-  const messageListeners: ((message: unknown) => void)[] = [];
-  const errorListeners: ((error: Error) => void)[] = [];
-  const exitListeners: ((code: number) => void)[] = [];
   let error: Error | undefined;
   let terminated = false;
-  let exitCode: number | undefined;
   let markExited!: () => void;
   const exited = new Promise<void>((resolve) => {
     markExited = resolve;
   });
-
-  const handle: WorkerHandle = {
-    postMessage: (message) => worker.postMessage(message),
-    onMessage: (listener) => void messageListeners.push(listener),
-    onError: (listener) => void errorListeners.push(listener),
-    onExit(listener) {
-      if (exitCode === undefined) exitListeners.push(listener);
-      else listener(exitCode);
-    },
-    async terminate() {
-      if (exitCode !== undefined) return;
+  const events = createWorkerEvents(
+    (message) => worker.postMessage(message),
+    async () => {
       terminated = true;
       worker.terminate();
       await exited;
     },
-  };
+  );
 
   return new Promise((resolve, reject) => {
     let ready = false;
@@ -95,7 +84,7 @@ function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerHandle> {
       if (error) return;
       error = cause;
       if (!ready) reject(cause);
-      for (const listener of errorListeners) listener(cause);
+      events.error(cause);
     };
     worker.addEventListener('message', (event) => {
       const message = event.data as { type?: unknown; error?: SerializedError } | null;
@@ -103,9 +92,9 @@ function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerHandle> {
         failed(toError(message.error));
       } else if (!ready && message?.type === '__improv_hello') {
         ready = true;
-        resolve(handle);
+        resolve(events.handle);
       } else {
-        for (const listener of messageListeners) listener(message);
+        events.message(message);
       }
     });
     worker.addEventListener('error', (event) => {
@@ -117,9 +106,8 @@ function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerHandle> {
     worker.addEventListener('close', (event) => {
       let code = terminated ? 1 : (event.code ?? 0);
       if (error && code === 0) code = 1;
-      exitCode = code;
       if (!ready) reject(new Error(`worker "${options.name}" exited with code ${code} before it was ready`));
-      for (const listener of exitListeners.splice(0)) listener(code);
+      events.exit(code);
       markExited();
     });
   });
