@@ -3,15 +3,12 @@
  * Package-private; built by `openLink`.
  * @module
  */
-import { type Endpoint, type InputLink, type LinkClosedError, msgpackOptions } from '@improv/core';
+import { type InputLink, msgpackOptions } from '@improv/core';
 import { Decoder } from '@msgpack/msgpack';
 import {
   BELL_SEQ,
   BELL_SLEEPING,
   CONSUMER_CLOSED,
-  CONTROL_CLOSED,
-  closedLinkError,
-  endpointLabel,
   type LocalInDescriptor,
   PREFIX_BYTES,
   PRODUCER_SLEEPING,
@@ -26,6 +23,7 @@ import {
   WRITTEN,
   wake,
 } from './_layout.ts';
+import { LinkSide } from './_link-side.ts';
 
 /** Bytes of a slab records are copied into before decoding (see `#copyOut`). */
 const SLAB_BYTES = 65_536;
@@ -43,15 +41,10 @@ interface Waiter {
 }
 
 /** The receiving side of a local link. */
-export class LocalInputLink implements InputLink {
+export class LocalInputLink extends LinkSide implements InputLink {
   readonly direction = 'in' as const;
-  readonly name: string;
-  readonly endpoint: Endpoint;
-  readonly #label: string;
   readonly #rings: InRing[];
   readonly #bell: Int32Array<SharedArrayBuffer>;
-  readonly #control: Int32Array<SharedArrayBuffer>;
-  readonly #spin: number;
   readonly #decoder = new Decoder(msgpackOptions);
   #slab = new Uint8Array(SLAB_BYTES);
   #slabUsed = 0;
@@ -59,16 +52,10 @@ export class LocalInputLink implements InputLink {
   #next = 0;
   readonly #waiters: Waiter[] = [];
   #looping = false;
-  #interrupt: Error | undefined;
-  #closed = false;
 
   constructor(descriptor: LocalInDescriptor) {
-    this.endpoint = descriptor.endpoint;
-    this.name = descriptor.endpoint.link;
-    this.#label = endpointLabel(descriptor.endpoint);
+    super(descriptor);
     this.#bell = new Int32Array(descriptor.doorbell);
-    this.#control = new Int32Array(descriptor.control);
-    this.#spin = descriptor.spin;
     this.#rings = descriptor.rings.map((info) => {
       const views = ringViews(info.buffer);
       return {
@@ -85,14 +72,14 @@ export class LocalInputLink implements InputLink {
   }
 
   get(): Promise<unknown> {
-    if (this.#isClosed()) return Promise.reject(this.#closedError());
+    if (this.isClosed()) return Promise.reject(this.closedError());
     if (this.#waiters.length === 0) {
       try {
         let value = this.#take();
-        if (value === undefined && this.#interrupt === undefined) {
+        if (value === undefined && this.interruptReason === undefined) {
           // Spin briefly before sleeping: a wake-up across cores costs ~25 µs, a message that is
           // about to arrive costs a few loads.
-          for (let i = 0; i < this.#spin && value === undefined; i++) {
+          for (let i = 0; i < this.spin && value === undefined; i++) {
             relax();
             if (this.#hasData()) value = this.#take();
           }
@@ -101,7 +88,7 @@ export class LocalInputLink implements InputLink {
       } catch (error) {
         return Promise.reject(error);
       }
-      if (this.#interrupt !== undefined) return Promise.reject(this.#interrupt);
+      if (this.interruptReason !== undefined) return Promise.reject(this.interruptReason);
     }
     return new Promise((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
@@ -110,7 +97,7 @@ export class LocalInputLink implements InputLink {
   }
 
   tryGet(): unknown {
-    if (this.#isClosed()) throw this.#closedError();
+    if (this.isClosed()) throw this.closedError();
     // A pending get() comes first; handing this message to tryGet would break FIFO for it.
     if (this.#waiters.length > 0) return undefined;
     return this.#take();
@@ -126,32 +113,20 @@ export class LocalInputLink implements InputLink {
   }
 
   interrupt(reason: Error): void {
-    if (this.#closed) return;
-    this.#interrupt = reason;
+    if (this.closedHere) return;
+    this.interruptReason = reason;
     this.#rejectAll(reason);
   }
 
-  clearInterrupt(): void {
-    this.#interrupt = undefined;
-  }
-
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.closedHere) return;
+    this.closedHere = true;
     for (const { header } of this.#rings) {
       Atomics.store(header, CONSUMER_CLOSED, 1);
       // A producer sleeping for room must see that this sink no longer takes messages.
       wake(header, SPACE_SEQ);
     }
-    this.#rejectAll(this.#closedError());
-  }
-
-  #isClosed(): boolean {
-    return this.#closed || Atomics.load(this.#control, CONTROL_CLOSED) !== 0;
-  }
-
-  #closedError(): LinkClosedError {
-    return closedLinkError(this.#label, this.#closed);
+    this.#rejectAll(this.closedError());
   }
 
   #rejectAll(error: Error): void {
@@ -213,7 +188,7 @@ export class LocalInputLink implements InputLink {
         // Under drop-oldest the producer dropped this record and reused its bytes: read again.
         if (ring.dropOldest && Atomics.load(header, READ) !== read) continue;
         throw new Error(
-          `link "${this.#label}": corrupt record from "${ring.peer}" (length ${length} at byte ${position}); ` +
+          `link "${this.label}": corrupt record from "${ring.peer}" (length ${length} at byte ${position}); ` +
             'the ring was written by something other than its one producer — open each descriptor once',
         );
       }
@@ -265,8 +240,8 @@ export class LocalInputLink implements InputLink {
     const bell = this.#bell;
     try {
       while (this.#waiters.length > 0) {
-        if (this.#isClosed()) {
-          this.#rejectAll(this.#closedError());
+        if (this.isClosed()) {
+          this.#rejectAll(this.closedError());
           break;
         }
         let value: unknown;
@@ -284,7 +259,7 @@ export class LocalInputLink implements InputLink {
         // rings (both sides use sequentially consistent atomics, so one of them sees the other).
         Atomics.store(bell, BELL_SLEEPING, 1);
         const seq = Atomics.load(bell, BELL_SEQ);
-        if (!this.#hasData() && !this.#isClosed()) {
+        if (!this.#hasData() && !this.isClosed()) {
           // waitAsync, never the blocking Atomics.wait: the actor's worker must keep handling
           // control messages (pause, stop, quit) while runStep awaits get().
           // Deno trap: a pending waitAsync does not keep the event loop alive; the actor's control

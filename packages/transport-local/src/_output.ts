@@ -3,22 +3,13 @@
  * every sink. Package-private; built by `openLink`.
  * @module
  */
-import {
-  type Endpoint,
-  type LinkClosedError,
-  LinkMessageTooLargeError,
-  msgpackOptions,
-  type OutputLink,
-} from '@improv/core';
+import { LinkMessageTooLargeError, msgpackOptions, type OutputLink } from '@improv/core';
 import { Encoder } from '@msgpack/msgpack';
 import {
   BELL_SEQ,
   BELL_SLEEPING,
   CONSUMER_CLOSED,
-  CONTROL_CLOSED,
-  closedLinkError,
   DROPPED,
-  endpointLabel,
   type LocalOutDescriptor,
   PRODUCER_SLEEPING,
   READ,
@@ -32,6 +23,7 @@ import {
   WRITTEN,
   wake,
 } from './_layout.ts';
+import { LinkSide } from './_link-side.ts';
 
 interface OutRing extends RingViews {
   bell: Int32Array<SharedArrayBuffer>;
@@ -56,14 +48,9 @@ interface PendingPut {
 const resolved: Promise<void> = Promise.resolve();
 
 /** The sending side of a local link. */
-export class LocalOutputLink implements OutputLink {
+export class LocalOutputLink extends LinkSide implements OutputLink {
   readonly direction = 'out' as const;
-  readonly name: string;
-  readonly endpoint: Endpoint;
-  readonly #label: string;
   readonly #rings: OutRing[];
-  readonly #control: Int32Array<SharedArrayBuffer>;
-  readonly #spin: number;
   /** Largest payload every ring can hold. */
   readonly #maxLength: number;
   #encoder = new Encoder(msgpackOptions);
@@ -74,15 +61,9 @@ export class LocalOutputLink implements OutputLink {
   #sleepingOn: OutRing | undefined;
   /** The first `block` ring found full by the last failed {@link #tryWrite}. */
   #blockedOn: OutRing | undefined;
-  #interrupt: Error | undefined;
-  #closed = false;
 
   constructor(descriptor: LocalOutDescriptor) {
-    this.endpoint = descriptor.endpoint;
-    this.name = descriptor.endpoint.link;
-    this.#label = endpointLabel(descriptor.endpoint);
-    this.#control = new Int32Array(descriptor.control);
-    this.#spin = descriptor.spin;
+    super(descriptor);
     this.#rings = descriptor.rings.map((info) => {
       const views = ringViews(info.buffer);
       // Continue where the ring stands: a revived actor reopens the descriptor of the one that died.
@@ -104,13 +85,13 @@ export class LocalOutputLink implements OutputLink {
   }
 
   put(message: unknown): Promise<void> {
-    if (this.#isClosed()) return Promise.reject(this.#closedError());
+    if (this.isClosed()) return Promise.reject(this.closedError());
     let bytes: Uint8Array;
     try {
       // A view of the encoder's own buffer: no copy unless the put has to wait.
       bytes = this.#encoder.encodeSharedRef(message);
     } catch (error) {
-      return Promise.reject(unencodable(this.#label, error));
+      return Promise.reject(unencodable(this.label, error));
     }
     if (bytes.length > this.#maxLength) {
       const error = this.#tooLarge(bytes.length);
@@ -120,15 +101,15 @@ export class LocalOutputLink implements OutputLink {
     }
     if (this.#queue.length === 0) {
       if (this.#tryWrite(bytes)) return resolved;
-      if (this.#interrupt !== undefined) return Promise.reject(this.#interrupt);
+      if (this.interruptReason !== undefined) return Promise.reject(this.interruptReason);
       // Spin briefly before sleeping: a consumer on another core frees room within microseconds,
       // a sleep-and-wake round trip costs ~25 µs.
-      for (let i = 0; i < this.#spin; i++) {
+      for (let i = 0; i < this.spin; i++) {
         relax();
         if (this.#tryWrite(bytes)) return resolved;
       }
-    } else if (this.#interrupt !== undefined) {
-      return Promise.reject(this.#interrupt);
+    } else if (this.interruptReason !== undefined) {
+      return Promise.reject(this.interruptReason);
     }
     // The encoder's buffer is reused by the next put: keep our own copy while waiting.
     const copy = bytes.slice();
@@ -139,33 +120,21 @@ export class LocalOutputLink implements OutputLink {
   }
 
   interrupt(reason: Error): void {
-    if (this.#closed) return;
-    this.#interrupt = reason;
+    if (this.closedHere) return;
+    this.interruptReason = reason;
     this.#rejectAll(reason);
   }
 
-  clearInterrupt(): void {
-    this.#interrupt = undefined;
-  }
-
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#rejectAll(this.#closedError());
-  }
-
-  #isClosed(): boolean {
-    return this.#closed || Atomics.load(this.#control, CONTROL_CLOSED) !== 0;
-  }
-
-  #closedError(): LinkClosedError {
-    return closedLinkError(this.#label, this.#closed);
+    if (this.closedHere) return;
+    this.closedHere = true;
+    this.#rejectAll(this.closedError());
   }
 
   #tooLarge(length: number): LinkMessageTooLargeError {
     const smallest = this.#rings.reduce((a, b) => (b.maxLength < a.maxLength ? b : a));
     return new LinkMessageTooLargeError(
-      `link "${this.#label}": a message of ${length} bytes (msgpack) is larger than the ring to "${smallest.peer}" ` +
+      `link "${this.label}": a message of ${length} bytes (msgpack) is larger than the ring to "${smallest.peer}" ` +
         `can ever hold (${smallest.maxLength} bytes); links carry small messages — put big data in the store ` +
         '(`const key = await store.put(data)`) and send its key, or give the transport larger rings ' +
         '(createLocalTransport({ bytesPerMessage, minRingBytes }))',
@@ -211,8 +180,8 @@ export class LocalOutputLink implements OutputLink {
     this.#pumping = true;
     try {
       while (this.#queue.length > 0) {
-        if (this.#isClosed()) {
-          this.#rejectAll(this.#closedError());
+        if (this.isClosed()) {
+          this.#rejectAll(this.closedError());
           break;
         }
         const head = this.#queue[0]!;
@@ -228,7 +197,7 @@ export class LocalOutputLink implements OutputLink {
         // wakes us (sequentially consistent atomics on both sides).
         Atomics.store(header, PRODUCER_SLEEPING, 1);
         const seq = Atomics.load(header, SPACE_SEQ);
-        if (!hasRoom(ring, record) && Atomics.load(header, CONSUMER_CLOSED) === 0 && !this.#isClosed()) {
+        if (!hasRoom(ring, record) && Atomics.load(header, CONSUMER_CLOSED) === 0 && !this.isClosed()) {
           this.#sleepingOn = ring;
           // waitAsync, never Atomics.wait: the worker must keep handling control messages while
           // runStep awaits put(). (Deno: a pending waitAsync does not keep the event loop alive; the
