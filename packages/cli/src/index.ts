@@ -5,3 +5,4 @@
 export { createDefaultNexus, type DefaultNexusOptions } from './defaults.ts';
 export { exitCodes, main } from './main.ts';
 export { parseDuration, parseScript, type ScriptStep } from './script.ts';
+export { type RunUnderOptions, type RuntimeName, runtimeNames, runUnder } from './runtime-switch.ts';

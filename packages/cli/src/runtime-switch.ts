@@ -60,31 +60,45 @@ export function scriptArguments(name: RuntimeName, script: string): string[] {
   return name === 'deno' ? ['run', '-A', script] : [script];
 }
 
+/** Options of {@link runUnder}: where to look for the runtime, and what to run under it. */
+export interface RunUnderOptions extends RuntimeSearch {
+  /**
+   * The script the child runs, with `argv` after it: a JavaScript file that loads its TypeScript
+   * itself (through tsx on Node), like the CLI's `bin/improv.mjs`. Default: the improv CLI.
+   */
+  entry?: string;
+  /** The program's name at the start of messages. Default: `improv`. */
+  program?: string;
+}
+
 /**
- * Runs the CLI with `argv` under `name` and resolves to the child's exit code (128 + the signal
- * number when a signal ended it). Resolves to 2 with a message when the runtime cannot be found.
+ * Runs a program (the CLI unless `options.entry` says otherwise) with `argv` under `name` and
+ * resolves to the child's exit code (128 + the signal number when a signal ended it). Resolves to 2
+ * with a message when the runtime cannot be found.
  */
 export function runUnder(
   name: RuntimeName,
   argv: string[],
   write: (line: string) => void,
-  search: RuntimeSearch = {},
+  options: RunUnderOptions = {},
 ): Promise<number> {
+  const program = options.program ?? 'improv';
+  const entry = options.entry ?? cliEntry;
   if (process.env[REEXEC_ENV] === name) {
     write(
-      `improv: --runtime ${name}: the CLI was started again under "${name}" but runs in ${currentRuntimeName()}; check which program node_modules/.bin/${name} (or ${name} on PATH) is`,
+      `${program}: --runtime ${name}: the program was started again under "${name}" but runs in ${currentRuntimeName()}; check which program node_modules/.bin/${name} (or ${name} on PATH) is`,
     );
     return Promise.resolve(2);
   }
-  const binary = findRuntimeBinary(name, search);
+  const binary = findRuntimeBinary(name, options);
   if (binary === undefined) {
-    write(`improv: --runtime ${name}: "${name}" was not found in node_modules/.bin or on PATH; ${installHelp[name]}`);
+    write(`${program}: --runtime ${name}: "${name}" was not found in node_modules/.bin or on PATH; ${installHelp[name]}`);
     return Promise.resolve(2);
   }
   return new Promise((resolve) => {
     // Its own process group: a Ctrl-C in the terminal reaches only us, and we pass it on once.
     // Otherwise the child would get it twice, and a second SIGINT makes Nexus end every actor at once.
-    const child = spawn(binary, [...scriptArguments(name, cliEntry), ...argv], {
+    const child = spawn(binary, [...scriptArguments(name, entry), ...argv], {
       stdio: 'inherit',
       env: { ...process.env, [REEXEC_ENV]: name },
       detached: process.platform !== 'win32',
@@ -101,7 +115,7 @@ export function runUnder(
       resolve(code);
     };
     child.once('error', (error) => {
-      write(`improv: --runtime ${name}: could not start ${binary}: ${error.message}`);
+      write(`${program}: --runtime ${name}: could not start ${binary}: ${error.message}`);
       done(1);
     });
     child.once('exit', (code, signal) => {

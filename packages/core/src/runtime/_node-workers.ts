@@ -24,7 +24,7 @@ export function spawnThreadWorker(options: SpawnWorkerOptions): Promise<WorkerHa
     ...(options.maxHeapMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: options.maxHeapMb } }),
   });
   const events = createWorkerEvents(
-    (message) => worker.postMessage(message),
+    (message, transfer) => worker.postMessage(message, transfer as Parameters<Worker['postMessage']>[1]),
     async () => {
       await worker.terminate();
     },

@@ -4,7 +4,7 @@
  * The adapters only differ in how they post, terminate and learn of these events.
  * @module
  */
-import type { WorkerHandle } from './adapter.ts';
+import type { Transferable, WorkerHandle } from './adapter.ts';
 
 /** A handle plus the functions an adapter calls when its worker reports something. */
 export interface WorkerEvents {
@@ -17,7 +17,10 @@ export interface WorkerEvents {
 }
 
 /** Builds a handle whose `postMessage` and `terminate` are the adapter's own. */
-export function createWorkerEvents(post: (message: unknown) => void, terminate: () => Promise<void>): WorkerEvents {
+export function createWorkerEvents(
+  post: (message: unknown, transfer?: readonly Transferable[]) => void,
+  terminate: () => Promise<void>,
+): WorkerEvents {
   const messageListeners: ((message: unknown) => void)[] = [];
   const errorListeners: ((error: Error) => void)[] = [];
   const exitListeners: ((code: number) => void)[] = [];

@@ -35,10 +35,17 @@ export interface SpawnWorkerOptions {
   maxHeapMb?: number;
 }
 
+/** What can be moved to a worker instead of copied: a `MessagePort` (a direct channel) or an `ArrayBuffer`. */
+export type Transferable = InstanceType<typeof MessagePort> | ArrayBuffer;
+
 /** Nexus's handle on a running worker. */
 export interface WorkerHandle {
-  /** Posts a structured-clonable message (shared buffers are shared, not copied). */
-  postMessage(message: unknown): void;
+  /**
+   * Posts a structured-clonable message (shared buffers are shared, not copied). Objects in
+   * `transfer` are moved to the worker: a `MessagePort` gives it a channel of its own (to another
+   * worker, say), an `ArrayBuffer` changes hands without a copy and is unusable here afterwards.
+   */
+  postMessage(message: unknown, transfer?: readonly Transferable[]): void;
   /** Called for every message the worker posts. */
   onMessage(listener: (message: unknown) => void): void;
   /**

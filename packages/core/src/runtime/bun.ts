@@ -19,7 +19,7 @@
 import { RuntimeUnavailableError, type SerializedError } from '../errors.ts';
 import { nodeFiles, nodePath, onProcessSignal } from './_node-api.ts';
 import { createWorkerEvents } from './_worker-events.ts';
-import type { RuntimeAdapter, SpawnWorkerOptions, WorkerHandle } from './adapter.ts';
+import type { RuntimeAdapter, SpawnWorkerOptions, Transferable, WorkerHandle } from './adapter.ts';
 import { currentRuntimeName } from './detect.ts';
 
 /** Creates the Bun adapter. Throws `RuntimeUnavailableError` when not running in Bun. */
@@ -43,7 +43,7 @@ export function createBunRuntime(): RuntimeAdapter {
 
 /** The parts of Bun's web Worker this adapter uses (core is type-checked without Bun's types). */
 interface BunWorker {
-  postMessage(message: unknown): void;
+  postMessage(message: unknown, transfer?: readonly Transferable[]): void;
   terminate(): void;
   addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void;
   addEventListener(type: 'error', listener: (event: { message?: string; preventDefault(): void }) => void): void;
@@ -70,7 +70,7 @@ function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerHandle> {
     markExited = resolve;
   });
   const events = createWorkerEvents(
-    (message) => worker.postMessage(message),
+    (message, transfer) => worker.postMessage(message, transfer),
     async () => {
       terminated = true;
       worker.terminate();
