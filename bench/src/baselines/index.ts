@@ -97,8 +97,11 @@ export class BaselinePair {
     const consumer = this.#consumer.call<LatencyReply>(command);
     const producer = this.#producer.call<LatencyReply>(command);
     const [received, sent] = await Promise.all([consumer, producer]);
-    if (received.errors > 0) throw new Error(`bench: raw ${this.kind}: ${received.errors} messages arrived out of order or damaged`);
-    return this.kind === 'port' ? { samples: received.samples, roundTrips: sent.samples } : { samples: received.samples };
+    if (received.errors > 0)
+      throw new Error(`bench: raw ${this.kind}: ${received.errors} messages arrived out of order or damaged`);
+    return this.kind === 'port'
+      ? { samples: received.samples, roundTrips: sent.samples }
+      : { samples: received.samples };
   }
 
   /** Flat out for `durationUs`, at most `window` unacknowledged messages (MessagePort). */

@@ -197,7 +197,11 @@ export class BenchSink extends BenchActor {
       return;
     }
     const data = message.k === undefined ? message.d : await this.store.get<Uint8Array>(message.k);
-    if (!(data instanceof Uint8Array) || data.length !== this.#size || (data.length > 0 && data[0] !== (message.i & 255))) {
+    if (
+      !(data instanceof Uint8Array) ||
+      data.length !== this.#size ||
+      (data.length > 0 && data[0] !== (message.i & 255))
+    ) {
       this.countError();
     }
     const samples = this.#samples;

@@ -9,8 +9,8 @@ import { createNexus, type Nexus, type NexusEvent } from '@improv/core';
 import { createMemoryStore } from '@improv/store';
 import { createLocalTransport } from '@improv/transport-local';
 import {
-  BOARD_BYTES,
   type BenchActorOptions,
+  BOARD_BYTES,
   type Board,
   MODE_IDLE,
   MODE_LATENCY,
@@ -76,7 +76,9 @@ function layoutOf(topology: TopologyName): Layout {
           ...[1, 2, 3].map((index): ActorPlan => ({ name: names[index]!, className: 'BenchRelay', index })),
           sink('Sink', 4),
         ],
-        connections: names.slice(1).map((name, index) => ({ sources: [`${names[index]}.q_out`], sinks: [`${name}.q_in`] })),
+        connections: names
+          .slice(1)
+          .map((name, index) => ({ sources: [`${names[index]}.q_out`], sinks: [`${name}.q_in`] })),
       };
     }
     case 'fanout4': {
@@ -148,7 +150,8 @@ export class Scenario {
   readonly #samples: Map<number, Float64Array>;
   readonly #layout: Layout;
   #phase = 0;
-  #lastError = '';
+  /** An error an actor logged since the current phase began: any is fatal to the bench. */
+  #error = '';
   #failed = '';
 
   private constructor(
@@ -227,17 +230,19 @@ export class Scenario {
     params[P_SOURCE_DELETES] = this.topology === 'fanout4' ? 1 : 0;
     params[P_CAPACITY] = this.capacity;
     const errorsBefore = this.#errors();
+    this.#error = '';
     const cpuBefore = process.cpuUsage();
     Atomics.store(words, W_PHASE, phase);
     Atomics.notify(words, W_PHASE);
-    const expectedUs =
-      spec.mode === 'latency' ? (spec.count ?? 0) * (spec.intervalUs ?? 1000) : (spec.durationUs ?? 0);
+    const expectedUs = spec.mode === 'latency' ? (spec.count ?? 0) * (spec.intervalUs ?? 1000) : (spec.durationUs ?? 0);
     const what = `${spec.mode} of ${spec.path} ${spec.size} B through ${this.topology}`;
     await this.#waitDone(phase, 30_000 + (expectedUs / 1000) * 4, what, spec.onTick);
     const cpu = process.cpuUsage(cpuBefore);
     const errors = this.#errors() - errorsBefore;
     if (errors > 0) {
-      throw new Error(`bench: ${what}: ${errors} messages arrived with the wrong data (length or stamp); the store or transport is broken`);
+      throw new Error(
+        `bench: ${what}: ${errors} messages arrived with the wrong data (length or stamp); the store or transport is broken`,
+      );
     }
     let sent = 0;
     let received = 0;
@@ -288,7 +293,8 @@ export class Scenario {
   }
 
   #watch(event: NexusEvent): void {
-    if (event.type === 'log' && event.record.level === 'error') this.#lastError = event.record.message;
+    if (event.type === 'log' && event.record.level === 'error' && this.#error === '')
+      this.#error = event.record.message;
     if (event.type === 'actor-state' && (event.state === 'failed' || event.state === 'exited')) {
       this.#failed = `actor ${event.actor} ${event.state}${event.error ? `: ${event.error.message}` : ''}`;
     }
@@ -305,11 +311,10 @@ export class Scenario {
         const seen = Atomics.load(words, word);
         if (seen === phase) break;
         if (this.#failed !== '') throw new Error(`bench: ${what}: ${this.#failed}`);
+        if (this.#error !== '') throw new Error(`bench: ${what}: an actor failed: ${this.#error}`);
         const now = performance.now();
         if (now - start > timeoutMs) {
-          throw new Error(
-            `bench: ${what}: ${actor.name} did not finish within ${Math.round(timeoutMs / 1000)} s${this.#lastError ? `; last error logged: ${this.#lastError}` : ''}`,
-          );
+          throw new Error(`bench: ${what}: ${actor.name} did not finish within ${Math.round(timeoutMs / 1000)} s`);
         }
         if (onTick !== undefined && now >= nextTick) {
           nextTick += 1000;

@@ -1,0 +1,153 @@
+/**
+ * `npm run bench`: the command line of the bench.
+ * @module
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+import { type RuntimeName, runtimeNames, runUnder } from '@improv/cli';
+import { currentRuntimeName, parseByteSize } from '@improv/core';
+import { CommanderError, InvalidArgumentError, Option, Command as Program } from 'commander';
+import { updateReadme } from './readme.ts';
+import { renderCsv, renderReport } from './report.ts';
+import { runSuite } from './suite.ts';
+
+/** Where results go unless `--out` says otherwise. */
+export const defaultResultsDir = fileURLToPath(new URL('../results', import.meta.url));
+const entry = fileURLToPath(new URL('../bin/bench.mjs', import.meta.url));
+const defaultReadme = fileURLToPath(new URL('../../README.md', import.meta.url));
+
+interface RunOptions {
+  quick?: boolean;
+  runtime?: RuntimeName;
+  samples?: number;
+  throughputMs?: number;
+  soak?: number;
+  sizes?: number[];
+  out: string;
+}
+
+/** Runs the bench CLI with `argv` (without the runtime and script) and resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const write = (line: string) => process.stdout.write(`${line}\n`);
+  const progress = (line: string) => process.stderr.write(`${line}\n`);
+  let exitCode = 0;
+  const program = new Program('improv-bench')
+    .description(
+      'improv for TypeScript, measured: the pipeline (Nexus, store, links, actors in workers) beside a raw\n' +
+        'SharedArrayBuffer ring, raw MessagePort messages and memcpy, all measured in the same run.\n' +
+        'Prints Markdown tables and writes <out>/<runtime>-<time>.json and .csv.',
+    )
+    .showHelpAfterError('(run npm run bench -- --help)')
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => write(text.trimEnd()), writeErr: (text) => progress(text.trimEnd()) });
+
+  program
+    .command('run', { isDefault: true })
+    .description('run the bench on one runtime (the default command)')
+    .option('--quick', 'under a minute: the same tables from fewer samples and a 10 s soak')
+    .addOption(
+      new Option('--runtime <name>', 'run under this runtime (default: the one the bench was started with)').choices(
+        runtimeNames,
+      ),
+    )
+    .option('--samples <n>', 'paced messages per latency row (default 3000, quick 250)', positiveInteger)
+    .option('--throughput-ms <ms>', 'time per throughput row (default 1000, quick 150)', positiveInteger)
+    .option('--soak <seconds>', 'length of the memory soak (default 60, quick 10)', positiveInteger)
+    .option('--sizes <list>', 'payload sizes, e.g. 8,4KiB,4MiB (default 8 B … 40 MiB)', sizeList)
+    .option('--out <dir>', 'folder for the JSON and CSV results', defaultResultsDir)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --runtime bun\n  npm run bench -- readme    # put the newest results into README.md',
+    )
+    .action(async (options: RunOptions) => {
+      if (options.runtime !== undefined && options.runtime !== currentRuntimeName()) {
+        exitCode = await runUnder(options.runtime, argv, progress, { entry, program: 'improv-bench' });
+        return;
+      }
+      exitCode = await runCommand(options, write, progress);
+    });
+
+  program
+    .command('readme')
+    .description("rewrite README.md's Performance tables from the newest results of each runtime")
+    .option('--out <dir>', 'folder the results are in', defaultResultsDir)
+    .option('--readme <file>', 'the README to update', defaultReadme)
+    .action(async (options: { out: string; readme: string }) => {
+      try {
+        const used = await updateReadme(options.readme, options.out);
+        progress(`improv-bench: ${options.readme} updated from ${used.join(', ')}`);
+      } catch (error) {
+        progress(`improv-bench: ${error instanceof Error ? error.message : String(error)}`);
+        exitCode = 1;
+      }
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return ['commander.helpDisplayed', 'commander.help', 'commander.version'].includes(error.code) ? 0 : 2;
+    }
+    throw error;
+  }
+  return exitCode;
+}
+
+async function runCommand(
+  options: RunOptions,
+  write: (line: string) => void,
+  progress: (line: string) => void,
+): Promise<number> {
+  let results: Awaited<ReturnType<typeof runSuite>>;
+  try {
+    results = await runSuite({
+      quick: options.quick === true,
+      log: progress,
+      ...(options.samples === undefined ? {} : { samples: options.samples }),
+      ...(options.throughputMs === undefined ? {} : { throughputMs: options.throughputMs }),
+      ...(options.soak === undefined ? {} : { soakSeconds: options.soak }),
+      ...(options.sizes === undefined ? {} : { sizes: options.sizes }),
+    });
+  } catch (error) {
+    progress(`improv-bench: the run failed: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+  write(renderReport(results));
+  const stamp = results.date.replace(/[:.]/g, '-');
+  const base = path.join(options.out, `${results.runtime.name}-${stamp}`);
+  try {
+    await mkdir(options.out, { recursive: true });
+    await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
+    await writeFile(`${base}.csv`, renderCsv(results));
+  } catch (error) {
+    progress(
+      `improv-bench: could not write the results to ${options.out} (${error instanceof Error ? error.message : String(error)}); pass --out <dir> with a folder you can write to`,
+    );
+    return 1;
+  }
+  progress(`improv-bench: results in ${base}.json and ${base}.csv`);
+  return 0;
+}
+
+function positiveInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 1) throw new InvalidArgumentError('give a whole number of at least 1.');
+  return number;
+}
+
+function sizeList(value: string): number[] {
+  return value.split(',').map((part) => {
+    let size: number;
+    try {
+      size = parseByteSize(part.trim());
+    } catch (error) {
+      throw new InvalidArgumentError(`"${part}": ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (!Number.isSafeInteger(size) || size < 1 || size > 1024 * 1_048_576) {
+      throw new InvalidArgumentError(`"${part}": give sizes from 1 B to 1 GiB, e.g. 8,4KiB,4MiB.`);
+    }
+    return size;
+  });
+}

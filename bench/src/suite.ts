@@ -1,0 +1,285 @@
+/**
+ * A whole bench run: baselines first, then the pipeline in every topology, idle CPU and the soak,
+ * all in one process so every figure can be set beside a baseline from the same run.
+ * @module
+ */
+import os from 'node:os';
+import process from 'node:process';
+import { detectRuntime, type RuntimeAdapter } from '@improv/core';
+import { BaselinePair, measureMemcpy } from './baselines/index.ts';
+import { newEpoch } from './clock.ts';
+import { label, mib, perS, signed, us } from './format.ts';
+import type { PathName } from './pipeline/board.ts';
+import { hopsOf, type PhaseResult, Scenario, type TopologyName } from './pipeline/scenario.ts';
+import {
+  type BenchResults,
+  type PipelineRow,
+  type PortRow,
+  type Rate,
+  RESULTS_VERSION,
+  SIZES,
+  type SoakResult,
+  type SoakSample,
+} from './results.ts';
+import { summarize } from './stats.ts';
+
+/** What to run; `quick` and `full` are the presets, the rest overrides them. */
+export interface SuiteOptions {
+  quick: boolean;
+  /** Paced messages per latency row. */
+  samples?: number;
+  /** Flat-out time per throughput row, ms. */
+  throughputMs?: number;
+  /** Soak length, s. */
+  soakSeconds?: number;
+  /** Payload sizes (default: the full grid). */
+  sizes?: readonly number[];
+  /** Progress lines. */
+  log: (line: string) => void;
+}
+
+/** The local transport's default `spinIterations`, so the raw ring waits the same way. */
+const SPIN_ITERATIONS = 256;
+/** Links of pipelines carrying payloads up to 400 KiB hold this many messages. */
+const CAPACITY_SMALL = 256;
+/** Links of pipelines carrying 4 MiB and up hold this many (the store holds every frame in flight). */
+const CAPACITY_LARGE = 4;
+/** Sizes from here on run in the large-capacity pipelines. */
+const LARGE = 1_048_576;
+/** Largest payload sent inline (in the message itself rather than through the store). */
+const INLINE_MAX = 4096;
+const INTERVAL_US = 1000;
+const SOAK_FRAME_BYTES = 1_048_576;
+/** Topologies beyond the pair run at these sizes (a small message and a camera frame). */
+const TOPOLOGY_SIZES = [64, 4_194_304];
+
+export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
+  const started = performance.now();
+  const { log } = options;
+  const samples = options.samples ?? (options.quick ? 250 : 3000);
+  const throughputUs = (options.throughputMs ?? (options.quick ? 150 : 1000)) * 1000;
+  const soakSeconds = options.soakSeconds ?? (options.quick ? 10 : 60);
+  const sizes = [...(options.sizes ?? SIZES)].sort((a, b) => a - b);
+  const runtime = await detectRuntime();
+  const epochMs = newEpoch();
+  const rate = (received: number, wallUs: number, cpuUs: number, size: number): Rate => ({
+    messages: received,
+    seconds: wallUs / 1e6,
+    msgsPerS: received / (wallUs / 1e6),
+    mbPerS: (received * size) / wallUs,
+    cpuUsPerMsg: cpuUs / received,
+  });
+
+  log(`bench: ${runtime.name} ${runtime.version}, ${options.quick ? 'quick' : 'full'} run`);
+  const memcpy = measureMemcpy(sizes, options.quick ? 30 : 200);
+  log(`memcpy: ${memcpy.map((row) => `${label(row.size)} ${row.gbPerS.toFixed(1)} GB/s`).join(', ')}`);
+
+  const ringPair = await BaselinePair.ring(runtime, SPIN_ITERATIONS, epochMs);
+  let ring: BenchResults['ring'];
+  try {
+    await ringPair.latency(Math.min(200, samples), INTERVAL_US, 0);
+    const latency = summarize((await ringPair.latency(samples, INTERVAL_US, 0)).samples);
+    const flat = await ringPair.throughput(throughputUs, 0, 0);
+    ring = { latency, throughput: rate(flat.received, flat.wallUs, flat.cpuUs, 16) };
+    log(`raw ring: p50 ${us(latency.p50)} µs, ${perS(ring.throughput.msgsPerS)} msgs/s`);
+  } finally {
+    await ringPair.close();
+  }
+
+  const portPair = await BaselinePair.port(runtime, epochMs);
+  const port: PortRow[] = [];
+  try {
+    await portPair.latency(Math.min(200, samples), INTERVAL_US, 8);
+    for (const size of sizes) {
+      const measured = await portPair.latency(samples, INTERVAL_US, size);
+      const flat = await portPair.throughput(throughputUs, size, windowFor(size));
+      const row: PortRow = {
+        size,
+        latency: summarize(measured.samples),
+        roundTrip: summarize(measured.roundTrips!),
+        throughput: rate(flat.received, flat.wallUs, flat.cpuUs, size),
+      };
+      port.push(row);
+      log(`raw MessagePort ${label(size)}: p50 ${us(row.latency.p50)} µs, ${perS(row.throughput.msgsPerS)} msgs/s`);
+    }
+  } finally {
+    await portPair.close();
+  }
+
+  const pipeline: PipelineRow[] = [];
+  const runRow = async (scenario: Scenario, path: PathName, size: number) => {
+    const latency = await scenario.phase({ mode: 'latency', path, size, count: samples, intervalUs: INTERVAL_US });
+    const flat = await scenario.phase({ mode: 'throughput', path, size, durationUs: throughputUs });
+    const row: PipelineRow = {
+      topology: scenario.topology,
+      path,
+      size,
+      hops: hopsOf[scenario.topology],
+      latency: summarize(latency.samples),
+      throughput: rateOf(flat, size),
+    };
+    pipeline.push(row);
+    log(
+      `${scenario.topology} ${path} ${label(size)}: p50 ${us(row.latency.p50)} µs, p99 ${us(row.latency.p99)} µs, ${perS(row.throughput.msgsPerS)} msgs/s`,
+    );
+  };
+  const rateOf = (result: PhaseResult, size: number) => rate(result.received, result.wallUs, result.cpuUs, size);
+
+  let idle: BenchResults['idle'] = { seconds: 0, cpuPercent: 0 };
+  const topologies: TopologyName[] = ['pair', 'chain5', 'fanout4', 'fanin4'];
+  for (const topology of topologies) {
+    const wanted = topology === 'pair' ? sizes : sizes.filter((size) => TOPOLOGY_SIZES.includes(size));
+    const groups = [wanted.filter((size) => size < LARGE), wanted.filter((size) => size >= LARGE)];
+    for (const group of groups) {
+      if (group.length === 0) continue;
+      const large = group[0]! >= LARGE;
+      const capacity = large ? CAPACITY_LARGE : CAPACITY_SMALL;
+      const scenario = await Scenario.open({
+        topology,
+        capacity,
+        storeBytes: storeBytesFor(topology, capacity, Math.max(...group)),
+        maxSamples: samples,
+        inlineBytes: INLINE_MAX,
+        epochMs,
+      });
+      try {
+        if (topology === 'pair' && !large) {
+          // Idle: the pipeline is running, every actor waits for input.
+          const seconds = options.quick ? 1 : 3;
+          await new Promise((resolve) => setTimeout(resolve, options.quick ? 300 : 1000));
+          idle = { seconds, cpuPercent: await scenario.idleCpu(seconds * 1000) };
+          log(`idle pipeline: ${idle.cpuPercent.toFixed(2)}% CPU`);
+        }
+        await warmUp(scenario, group[0]!, samples, throughputUs);
+        for (const path of ['put', 'allocate', 'inline'] as const) {
+          for (const size of group) {
+            if (path === 'inline' && (topology !== 'pair' || size > INLINE_MAX)) continue;
+            await runRow(scenario, path, size);
+          }
+          if (topology !== 'pair') break;
+        }
+      } finally {
+        await scenario.close();
+      }
+    }
+  }
+
+  const soak = await runSoak(runtime, soakSeconds, epochMs, log);
+  return {
+    version: RESULTS_VERSION,
+    date: new Date().toISOString(),
+    quick: options.quick,
+    runtime: { name: runtime.name, version: runtime.version },
+    platform: {
+      os: `${process.platform}-${process.arch}`,
+      cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
+      cores: os.cpus().length,
+      memoryBytes: os.totalmem(),
+    },
+    settings: {
+      latencyMessages: samples,
+      intervalUs: INTERVAL_US,
+      throughputSeconds: throughputUs / 1e6,
+      spinIterations: SPIN_ITERATIONS,
+      capacitySmall: CAPACITY_SMALL,
+      capacityLarge: CAPACITY_LARGE,
+    },
+    memcpy,
+    ring,
+    port,
+    pipeline,
+    idle,
+    soak,
+    elapsedSeconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** JIT and caches warm before the first measured row of a pipeline. */
+async function warmUp(scenario: Scenario, size: number, samples: number, throughputUs: number): Promise<void> {
+  await scenario.phase({ mode: 'latency', path: 'put', size, count: Math.min(200, samples), intervalUs: 200 });
+  await scenario.phase({ mode: 'throughput', path: 'put', size, durationUs: Math.min(200_000, throughputUs) });
+}
+
+/**
+ * Room for every value in flight: each link holds `capacity` keys and each actor one more; a chain
+ * has four links, fan-in four sources; under fan-out the four links carry the same keys, which the
+ * source keeps `capacity + 1` messages longer.
+ */
+function storeBytesFor(topology: TopologyName, capacity: number, size: number): number {
+  const values = {
+    pair: capacity + 2,
+    chain5: 4 * (capacity + 2),
+    fanout4: 2 * (capacity + 2),
+    fanin4: 4 * (capacity + 2),
+  }[topology];
+  return Math.max(64 * 1_048_576, Math.ceil((values * (size + 4096) * 1.25) / 1_048_576) * 1_048_576);
+}
+
+/** At most this many MessagePort messages unacknowledged (about the bytes a pipeline keeps in flight). */
+function windowFor(size: number): number {
+  return size >= LARGE ? CAPACITY_LARGE : CAPACITY_SMALL;
+}
+
+/** 1 kHz of 1 MiB frames through `store.put`, the sink deleting each: memory over time. */
+async function runSoak(
+  runtime: RuntimeAdapter,
+  seconds: number,
+  epochMs: number,
+  log: (line: string) => void,
+): Promise<SoakResult> {
+  const frames = seconds * 1000;
+  const scenario = await Scenario.open({
+    topology: 'pair',
+    capacity: 16,
+    storeBytes: 64 * 1_048_576,
+    maxSamples: frames,
+    inlineBytes: 0,
+    epochMs,
+  });
+  const samples: SoakSample[] = [];
+  try {
+    const start = performance.now();
+    const sample = async () => {
+      const usage = await scenario.nexus.store.usage();
+      samples.push({
+        t: (performance.now() - start) / 1000,
+        rssBytes: process.memoryUsage.rss(),
+        storeBytes: usage.usedBytes,
+        storeObjects: usage.objects,
+      });
+    };
+    log(`soak: ${seconds} s of 1 kHz × 1 MiB frames on ${runtime.name}`);
+    const result = await scenario.phase({
+      mode: 'latency',
+      path: 'put',
+      size: SOAK_FRAME_BYTES,
+      count: frames,
+      intervalUs: 1000,
+      onTick: sample,
+    });
+    await sample();
+    const first = samples[0]!;
+    const last = samples[samples.length - 1]!;
+    const soak: SoakResult = {
+      seconds,
+      frameBytes: SOAK_FRAME_BYTES,
+      rateHz: 1000,
+      frames: result.received,
+      latency: summarize(result.samples),
+      samples,
+      rssStartBytes: first.rssBytes,
+      rssEndBytes: last.rssBytes,
+      rssMaxBytes: Math.max(...samples.map((entry) => entry.rssBytes)),
+      rssGrowthPercent: ((last.rssBytes - first.rssBytes) / first.rssBytes) * 100,
+      storeMaxBytes: Math.max(...samples.map((entry) => entry.storeBytes)),
+      storeEndBytes: last.storeBytes,
+      storeEndObjects: last.storeObjects,
+    };
+    log(
+      `soak: RSS ${mib(soak.rssStartBytes)} → ${mib(soak.rssEndBytes)} MiB (${signed(soak.rssGrowthPercent)}%), store ${mib(soak.storeEndBytes)} MiB / ${soak.storeEndObjects} values at the end`,
+    );
+    return soak;
+  } finally {
+    await scenario.close();
+  }
+}
