@@ -5,6 +5,7 @@ export default defineConfig({
     projects: [
       'packages/*',
       'apps/*',
+      'bench',
       { test: { name: 'examples', include: ['examples/*.test.ts'], testTimeout: 90_000 } },
     ],
   },

@@ -1,0 +1,114 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BenchResults } from '../src/results.ts';
+
+const bin = fileURLToPath(new URL('../bin/bench.mjs', import.meta.url));
+
+function bench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    child.on('exit', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+/** The smallest run that still goes through every part: baselines, all topologies, idle, soak. */
+const tiny = ['--samples', '20', '--throughput-ms', '20', '--soak', '1', '--sizes', '8,4MiB'];
+
+let out: string;
+beforeAll(async () => {
+  out = await mkdtemp(join(tmpdir(), 'improv-bench-'));
+});
+afterAll(async () => {
+  await rm(out, { recursive: true, force: true });
+});
+
+async function resultsOf(runtime: string): Promise<{ json: BenchResults; csv: string }> {
+  const names = (await readdir(out)).filter((name) => name.startsWith(`${runtime}-`));
+  const json = names.find((name) => name.endsWith('.json'));
+  const csv = names.find((name) => name.endsWith('.csv'));
+  expect(json, `results of ${runtime} in ${names.join(', ')}`).toBeDefined();
+  expect(csv).toBeDefined();
+  return {
+    json: JSON.parse(await readFile(join(out, json!), 'utf8')) as BenchResults,
+    csv: await readFile(join(out, csv!), 'utf8'),
+  };
+}
+
+describe('npm run bench', () => {
+  for (const runtime of ['node', 'bun', 'deno']) {
+    it(`runs every part on ${runtime} and writes the tables, JSON and CSV`, async () => {
+      const { code, stdout, stderr } = await bench([...tiny, '--runtime', runtime, '--out', out]);
+      expect(code, stderr).toBe(0);
+      for (const heading of [
+        '### Baselines',
+        '### One hop',
+        '### One link',
+        '### Topologies',
+        '### CPU and memory',
+        '### Targets',
+      ]) {
+        expect(stdout).toContain(heading);
+      }
+      const { json, csv } = await resultsOf(runtime);
+      expect(json.runtime.name).toBe(runtime);
+      const rows = json.pipeline.map((row) => `${row.topology} ${row.path} ${row.size}`);
+      expect(rows.sort()).toEqual(
+        [
+          'pair put 8',
+          'pair allocate 8',
+          'pair inline 8',
+          'pair put 4194304',
+          'pair allocate 4194304',
+          'chain5 put 4194304',
+          'fanout4 put 4194304',
+          'fanin4 put 4194304',
+        ].sort(),
+      );
+      for (const row of json.pipeline) {
+        expect(row.latency.n).toBe(row.topology === 'fanout4' || row.topology === 'fanin4' ? 80 : 20);
+        expect(row.throughput.messages).toBeGreaterThan(0);
+      }
+      expect(json.port.map((row) => row.size)).toEqual([8, 4_194_304]);
+      expect(json.soak.frames).toBe(1000);
+      expect(json.soak.storeEndObjects).toBe(0);
+      // Header, 2 ring rows, 2 per MessagePort size, 2 per pipeline row, the soak.
+      expect(csv.trim().split('\n')).toHaveLength(1 + 2 + 2 * 2 + 2 * 8 + 1);
+    });
+  }
+
+  it('puts the newest results of each runtime into a README', async () => {
+    const readme = join(out, 'README.md');
+    await writeFile(readme, '# x\n\n<!-- bench:start -->\nSTALE-CONTENT\n<!-- bench:end -->\n\nafter\n');
+    const { code, stderr } = await bench(['readme', '--out', out, '--readme', readme]);
+    expect(code, stderr).toBe(0);
+    const text = await readFile(readme, 'utf8');
+    expect(text).not.toContain('STALE-CONTENT');
+    expect(text).toMatch(/\| target \| node \S+ \| bun \S+ \| deno \S+ \|/);
+    expect(text).toContain('Runtimes side by side');
+    expect(text).toContain('after');
+  });
+
+  it('refuses bad input with a message that says what to give', async () => {
+    const sizes = await bench(['--sizes', '8,12zz']);
+    expect(sizes.code).toBe(2);
+    expect(sizes.stderr).toContain('"12zz" has an unknown unit "zz"');
+    const runtime = await bench(['--runtime', 'python']);
+    expect(runtime.code).toBe(2);
+    expect(runtime.stderr).toMatch(/Allowed choices are node, bun, deno/);
+    const readme = await bench(['readme', '--out', join(out, 'nothing-here')]);
+    expect(readme.code).toBe(1);
+    expect(readme.stderr).toContain('no results in');
+  });
+});

@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import { renderRuntimes } from '../src/readme.ts';
+import { checkTargets, floorOf, renderCsv, renderReport } from '../src/report.ts';
+import type { BenchResults, PipelineRow, Rate } from '../src/results.ts';
+import type { LatencySummary } from '../src/stats.ts';
+
+const latency = (p50: number): LatencySummary => ({
+  n: 100,
+  avg: p50 * 1.1,
+  p50,
+  p90: p50 * 1.5,
+  p99: p50 * 2,
+  p999: p50 * 3,
+  min: p50 / 2,
+  max: p50 * 4,
+});
+const rate = (msgsPerS: number, size: number): Rate => ({
+  messages: msgsPerS,
+  seconds: 1,
+  msgsPerS,
+  mbPerS: (msgsPerS * size) / 1e6,
+  cpuUsPerMsg: 2,
+});
+const row = (
+  topology: PipelineRow['topology'],
+  path: PipelineRow['path'],
+  size: number,
+  p50: number,
+  perS: number,
+) => ({
+  topology,
+  path,
+  size,
+  hops: topology === 'chain5' ? 4 : 1,
+  latency: latency(p50),
+  throughput: rate(perS, size),
+});
+
+/** A run with round figures: ring hop 10 µs, memcpy of 4 MiB 300 µs. */
+function fixture(runtime = 'node', scale = 1): BenchResults {
+  return {
+    version: 1,
+    date: '2026-11-25T10:00:00.000Z',
+    quick: false,
+    runtime: { name: runtime, version: '1.0.0' },
+    platform: { os: 'linux-x64', cpu: 'Test CPU', cores: 2, memoryBytes: 2 ** 34 },
+    settings: {
+      latencyMessages: 100,
+      intervalUs: 1000,
+      throughputSeconds: 1,
+      spinIterations: 256,
+      capacitySmall: 256,
+      capacityLarge: 4,
+    },
+    memcpy: [
+      { size: 8, us: 0.01, gbPerS: 0.8 },
+      { size: 4_194_304, us: 300, gbPerS: 14 },
+    ],
+    ring: { latency: latency(10), throughput: rate(5e6, 16) },
+    port: [
+      { size: 8, latency: latency(12), roundTrip: latency(24), throughput: rate(4e5, 8) },
+      { size: 4_194_304, latency: latency(1500), roundTrip: latency(3000), throughput: rate(1e3, 4_194_304) },
+    ],
+    pipeline: [
+      row('pair', 'put', 8, 14 * scale, 1.2e6 / scale),
+      row('pair', 'allocate', 8, 20 * scale, 9e5 / scale),
+      row('pair', 'inline', 8, 12 * scale, 2e6 / scale),
+      row('pair', 'put', 4_194_304, 500 * scale, 2e3 / scale),
+      row('pair', 'allocate', 4_194_304, 30 * scale, 8e4 / scale),
+      row('chain5', 'put', 4_194_304, 360 * scale, 1e3 / scale),
+    ],
+    idle: { seconds: 3, cpuPercent: 0.2 },
+    soak: {
+      seconds: 60,
+      frameBytes: 1_048_576,
+      rateHz: 1000,
+      frames: 60_000,
+      latency: latency(100),
+      samples: [],
+      rssStartBytes: 100 * 2 ** 20,
+      rssEndBytes: 110 * 2 ** 20,
+      rssMaxBytes: 111 * 2 ** 20,
+      rssGrowthPercent: 10,
+      storeMaxBytes: 2 ** 20,
+      storeEndBytes: 0,
+      storeEndObjects: 0,
+    },
+    elapsedSeconds: 200,
+  };
+}
+
+describe('floors', () => {
+  it('adds one memcpy to the ring hop for paths that copy, none for allocate, one ring per hop in a chain', () => {
+    const results = fixture();
+    expect(floorOf(results, { path: 'put', size: 4_194_304, hops: 1 }).p50).toBe(310);
+    expect(floorOf(results, { path: 'allocate', size: 4_194_304, hops: 1 }).p50).toBe(10);
+    expect(floorOf(results, { path: 'put', size: 4_194_304, hops: 4 }).p50).toBe(340);
+  });
+});
+
+describe('targets', () => {
+  it('says which are met and by how much the others are missed', () => {
+    const checks = new Map(checkTargets(fixture()).map((check) => [check.target, check]));
+    expect(checks.get('8 B hop p50 via put ≤ 1.5× raw ring')).toMatchObject({ met: true });
+    expect(checks.get('8 B hop p50 via allocate ≤ 1.5× raw ring')).toMatchObject({ met: false });
+    expect(checks.get('8 B hop p50 via allocate ≤ 1.5× raw ring')!.ratio).toBeCloseTo(20 / 15, 5);
+    expect(checks.get('8 B throughput via allocate ≥ 1 M msgs/s')).toMatchObject({ met: false });
+    expect(checks.get('8 B throughput via put ≥ 2× raw MessagePort')).toMatchObject({ met: true });
+    expect(checks.get('4 MiB hop p50 via put ≤ 1.5× (memcpy 4 MiB + ring hop)')).toMatchObject({ met: false });
+    expect(checks.get('4 MiB hop p50 via put ≤ 1.5× (memcpy 4 MiB + ring hop)')!.ratio).toBeCloseTo(500 / 465, 5);
+    expect(checks.get('allocate flat in size: 4 MiB p50 ≤ 2× 8 B p50')).toMatchObject({ met: true });
+    expect(checks.get('idle pipeline < 1% CPU')).toMatchObject({ met: true });
+    expect(checks.get('RSS growth < 5% over the 60 s soak')).toMatchObject({ met: false, ratio: 2 });
+  });
+});
+
+describe('report', () => {
+  it('prints every pipeline row beside its floor and MessagePort, as ratios', () => {
+    const text = renderReport(fixture());
+    expect(text).toContain('| 4 MiB | put | 550 | 500 | 750 | 1000 | 1500 | 310 | 1.61× | 1500 | 0.33× |');
+    expect(text).toContain('| chain of 5 (4 hops) | 4 MiB | 360 | 720 | 340 | 1.06× | 90.0 |');
+    expect(text).toContain('missed by');
+  });
+
+  it('writes the dora-benchmark CSV columns', () => {
+    const lines = renderCsv(fixture()).trim().split('\n');
+    expect(lines[0]).toBe('date,language,platform,name,size_bytes,avg_us,p50_us,p90_us,p99_us,n');
+    for (const line of lines) expect(line.split(',')).toHaveLength(10);
+    expect(lines).toContain(
+      '2026-11-25T10:00:00.000Z,typescript-node,linux-x64,pair-put-latency,8,15.400,14.000,21.000,28.000,100',
+    );
+    // Throughput rows: time per message at the sustained rate, no percentiles.
+    expect(lines).toContain(
+      '2026-11-25T10:00:00.000Z,typescript-node,linux-x64,pair-put-throughput,8,0.833,,,,1200000',
+    );
+  });
+
+  it('sets Bun and Deno beside Node and names the worst row', () => {
+    const text = renderRuntimes([fixture('node'), fixture('bun', 2), fixture('deno', 1.2)]);
+    expect(text).toContain('| target | node 1.0.0 | bun 1.0.0 | deno 1.0.0 |');
+    expect(text).toMatch(/Target missed: the worst row is .*, 2\.00× Node's\./);
+    const within = renderRuntimes([fixture('node'), fixture('deno', 1.2)]);
+    expect(within).toMatch(/Every row of deno is within 1\.5× of Node/);
+  });
+});
