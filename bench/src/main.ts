@@ -35,17 +35,13 @@ export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const program = new Program('improv-bench')
     .description(
-      'improv for TypeScript, measured: the pipeline (Nexus, store, links, actors in workers) beside a raw\n' +
-        'SharedArrayBuffer ring, raw MessagePort messages and memcpy, all measured in the same run.\n' +
-        'Prints Markdown tables and writes <out>/<runtime>-<time>.json and .csv.',
+      'Measures improv for TypeScript: the pipeline (Nexus, store, links, actors in workers) beside a raw SharedArrayBuffer ring, raw MessagePort messages and memcpy, all in the same run. Prints Markdown tables and writes <out>/<runtime>-<time>.json and .csv.',
     )
     .showHelpAfterError('(run npm run bench -- --help)')
+    // `readme --out` is the subcommand's own option, not the run's.
+    .enablePositionalOptions()
     .exitOverride()
-    .configureOutput({ writeOut: (text) => write(text.trimEnd()), writeErr: (text) => progress(text.trimEnd()) });
-
-  program
-    .command('run', { isDefault: true })
-    .description('run the bench on one runtime (the default command)')
+    .configureOutput({ writeOut: (text) => write(text.trimEnd()), writeErr: (text) => progress(text.trimEnd()) })
     .option('--quick', 'under a minute: the same tables from fewer samples and a 10 s soak')
     .addOption(
       new Option('--runtime <name>', 'run under this runtime (default: the one the bench was started with)').choices(
