@@ -151,17 +151,18 @@ export function renderLatency(results: BenchResults): string {
     '### One hop through the pipeline, paced at 1 kHz: latency (µs)',
     '',
     'Source actor → store → link → sink actor, each in its own worker; from just before the producer',
-    'starts on a frame to the sink holding it. Floor: the raw ring hop, plus one memcpy of the payload',
-    'for the paths that copy it.',
+    'starts on a frame to the sink holding it, one frame every millisecond (slower for payloads whose',
+    'copy alone takes over a quarter of that). Floor: the raw ring hop, plus one memcpy of the payload',
+    'for the paths that copy it. MessagePort: the same payload, paced ping-pong, one way.',
     '',
-    '| size | path | avg | p50 | p90 | p99 | p99.9 | floor p50 | × floor | MessagePort p50 | × MessagePort |',
-    '|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+    '| size | path | paced every | avg | p50 | p90 | p99 | p99.9 | floor p50 | × floor | MessagePort p50 | × MessagePort |',
+    '|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
   ];
   for (const row of pairRows(results)) {
     const floor = floorOf(results, row);
     const port = results.port.find((entry) => entry.size === row.size);
     lines.push(
-      `| ${label(row.size)} | ${row.path} | ${latencyCells(row.latency)} | ${us(floor.p50)} | ${x(row.latency.p50 / floor.p50)} | ` +
+      `| ${label(row.size)} | ${row.path} | ${row.intervalUs / 1000} ms | ${latencyCells(row.latency)} | ${us(floor.p50)} | ${x(row.latency.p50 / floor.p50)} | ` +
         `${port ? us(port.latency.p50) : '–'} | ${port ? x(row.latency.p50 / port.latency.p50) : '–'} |`,
     );
   }

@@ -31,6 +31,8 @@ export interface PipelineRow {
   size: number;
   /** Hops from source to sink (4 in the chain). */
   hops: number;
+  /** µs between two paced messages of a source (1000, longer for payloads whose copy takes long). */
+  intervalUs: number;
   /** Source to sink, paced; per hop in a chain is this divided by `hops`. */
   latency: LatencySummary;
   throughput: Rate;
@@ -38,6 +40,8 @@ export interface PipelineRow {
 
 export interface PortRow {
   size: number;
+  /** µs between two pings. */
+  intervalUs: number;
   /** One-way, paced ping-pong. */
   latency: LatencySummary;
   roundTrip: LatencySummary;

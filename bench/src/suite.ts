@@ -49,6 +49,8 @@ const LARGE = 1_048_576;
 /** Largest payload sent inline (in the message itself rather than through the store). */
 const INLINE_MAX = 4096;
 const INTERVAL_US = 1000;
+/** From this size on, latency rows send a tenth of the messages (each takes milliseconds). */
+const FEW_MESSAGES_FROM = 4_194_304;
 const SOAK_FRAME_BYTES = 1_048_576;
 /** Topologies beyond the pair run at these sizes (a small message and a camera frame). */
 const TOPOLOGY_SIZES = [64, 4_194_304];
@@ -71,8 +73,21 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
   });
 
   log(`bench: ${runtime.name} ${runtime.version}, ${options.quick ? 'quick' : 'full'} run`);
+  // First, while the process is fresh: later scenarios leave big shared buffers for the GC to free,
+  // which would blur the soak's RSS.
+  const soak = await runSoak(runtime, soakSeconds, epochMs, log);
   const memcpy = measureMemcpy(sizes, options.quick ? 30 : 200);
   log(`memcpy: ${memcpy.map((row) => `${label(row.size)} ${row.gbPerS.toFixed(1)} GB/s`).join(', ')}`);
+  /** Paced messages of a latency row of `size`. */
+  const countFor = (size: number) => (size >= FEW_MESSAGES_FROM ? Math.max(50, Math.round(samples / 10)) : samples);
+  /**
+   * The pace of a latency row: 1 kHz, or slower where one copy of the payload takes over a quarter
+   * of a millisecond (40 MiB: ~4 ms), so every row measures a hop, not a queue.
+   */
+  const intervalFor = (size: number) => {
+    const copyUs = memcpy.find((row) => row.size === size)?.us ?? 0;
+    return Math.max(INTERVAL_US, Math.ceil((4 * copyUs) / 1000) * 1000);
+  };
 
   const ringPair = await BaselinePair.ring(runtime, SPIN_ITERATIONS, epochMs);
   let ring: BenchResults['ring'];
@@ -91,10 +106,11 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
   try {
     await portPair.latency(Math.min(200, samples), INTERVAL_US, 8);
     for (const size of sizes) {
-      const measured = await portPair.latency(samples, INTERVAL_US, size);
+      const measured = await portPair.latency(countFor(size), intervalFor(size), size);
       const flat = await portPair.throughput(throughputUs, size, windowFor(size));
       const row: PortRow = {
         size,
+        intervalUs: intervalFor(size),
         latency: summarize(measured.samples),
         roundTrip: summarize(measured.roundTrips!),
         throughput: rate(flat.received, flat.wallUs, flat.cpuUs, size),
@@ -108,13 +124,15 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
 
   const pipeline: PipelineRow[] = [];
   const runRow = async (scenario: Scenario, path: PathName, size: number) => {
-    const latency = await scenario.phase({ mode: 'latency', path, size, count: samples, intervalUs: INTERVAL_US });
+    const intervalUs = intervalFor(size);
+    const latency = await scenario.phase({ mode: 'latency', path, size, count: countFor(size), intervalUs });
     const flat = await scenario.phase({ mode: 'throughput', path, size, durationUs: throughputUs });
     const row: PipelineRow = {
       topology: scenario.topology,
       path,
       size,
       hops: hopsOf[scenario.topology],
+      intervalUs,
       latency: summarize(latency.samples),
       throughput: rateOf(flat, size),
     };
@@ -164,7 +182,6 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
     }
   }
 
-  const soak = await runSoak(runtime, soakSeconds, epochMs, log);
   return {
     version: RESULTS_VERSION,
     date: new Date().toISOString(),

@@ -32,6 +32,7 @@ const row = (
   path,
   size,
   hops: topology === 'chain5' ? 4 : 1,
+  intervalUs: 1000,
   latency: latency(p50),
   throughput: rate(perS, size),
 });
@@ -58,8 +59,14 @@ function fixture(runtime = 'node', scale = 1): BenchResults {
     ],
     ring: { latency: latency(10), throughput: rate(5e6, 16) },
     port: [
-      { size: 8, latency: latency(12), roundTrip: latency(24), throughput: rate(4e5, 8) },
-      { size: 4_194_304, latency: latency(1500), roundTrip: latency(3000), throughput: rate(1e3, 4_194_304) },
+      { size: 8, intervalUs: 1000, latency: latency(12), roundTrip: latency(24), throughput: rate(4e5, 8) },
+      {
+        size: 4_194_304,
+        intervalUs: 2000,
+        latency: latency(1500),
+        roundTrip: latency(3000),
+        throughput: rate(1e3, 4_194_304),
+      },
     ],
     pipeline: [
       row('pair', 'put', 8, 14 * scale, 1.2e6 / scale),
@@ -117,7 +124,7 @@ describe('targets', () => {
 describe('report', () => {
   it('prints every pipeline row beside its floor and MessagePort, as ratios', () => {
     const text = renderReport(fixture());
-    expect(text).toContain('| 4 MiB | put | 550 | 500 | 750 | 1000 | 1500 | 310 | 1.61× | 1500 | 0.33× |');
+    expect(text).toContain('| 4 MiB | put | 1 ms | 550 | 500 | 750 | 1000 | 1500 | 310 | 1.61× | 1500 | 0.33× |');
     expect(text).toContain('| chain of 5 (4 hops) | 4 MiB | 360 | 720 | 340 | 1.06× | 90.0 |');
     expect(text).toContain('missed by');
   });
