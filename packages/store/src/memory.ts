@@ -250,9 +250,11 @@ class SharedMemoryClient implements MemoryStoreClient {
     const slot = this.reserve(array.byteLength, ndim);
     const data = this.writeHeader(slot, code, array.byteLength, shape, array.length);
     try {
-      new Uint8Array(this.buffer, data, array.byteLength).set(
-        new Uint8Array(array.buffer, array.byteOffset, array.byteLength),
-      );
+      // A view of the same kind, so set() copies raw bytes; and never `array.buffer`, which moves a
+      // small array's memory off V8's heap on first use (costlier than the rest of the put).
+      const target = new typedArrayConstructors[code - 1]!(this.buffer, data, array.length);
+      // Both are of kind `code`, which the union of typed array types cannot express.
+      (target as Uint8Array).set(array as Uint8Array);
     } catch (error) {
       this.arena.abandon(this.ownerId, slot, this.lockTimeoutMs);
       throw error;

@@ -143,6 +143,19 @@ describe('memory store', () => {
     await expect(first.client.get(42 as unknown as string)).rejects.toThrow(TypeError);
   });
 
+  it('copies exactly the elements of a typed array that views part of a larger buffer', async () => {
+    const store = await open(MiB);
+    const bytes = Uint8Array.from({ length: 64 }, (_, index) => index);
+    const doubles = Float64Array.from({ length: 16 }, (_, index) => index / 4);
+    const byteKey = await store.client.put(bytes.subarray(3, 11));
+    const doubleKey = await store.client.put(new Float64Array(doubles.buffer, 5 * 8, 3), { shape: [3, 1] });
+    expect(Array.from(await store.client.get<Uint8Array>(byteKey))).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+    const { array, shape } = await store.client.getArray<Float64Array>(doubleKey);
+    expect(array).toBeInstanceOf(Float64Array);
+    expect(Array.from(array)).toEqual([1.25, 1.5, 1.75]);
+    expect(shape).toEqual([3, 1]);
+  });
+
   it('keeps Map, Set, Date and ArrayBuffer inside msgpack values', async () => {
     const store = await open(MiB);
     const value = {

@@ -5,6 +5,7 @@
  */
 import { type InputLink, msgpackOptions } from '@improv/core';
 import { Decoder } from '@msgpack/msgpack';
+import { DECLINED, FastDecoder } from './_codec.ts';
 import {
   BELL_SEQ,
   BELL_SLEEPING,
@@ -45,6 +46,8 @@ export class LocalInputLink extends LinkSide implements InputLink {
   readonly direction = 'in' as const;
   readonly #rings: InRing[];
   readonly #bell: Int32Array<SharedArrayBuffer>;
+  /** Typical messages, read in place; the general {@link #decoder} takes what it declines. */
+  readonly #fast = new FastDecoder();
   readonly #decoder = new Decoder(msgpackOptions);
   #slab = new Uint8Array(SLAB_BYTES);
   #slabUsed = 0;
@@ -152,26 +155,27 @@ export class LocalInputLink extends LinkSide implements InputLink {
     for (let k = 0; k < count; k++) {
       let index = this.#next + k;
       if (index >= count) index -= count;
-      const bytes = this.#read(rings[index]!);
-      if (bytes !== undefined) {
+      const value = this.#read(rings[index]!);
+      if (value !== undefined) {
         this.#next = index + 1 === count ? 0 : index + 1;
-        // msgpack decodes nil as null, so a message is never `undefined`.
-        return this.#decoder.decode(bytes);
+        return value;
       }
     }
     return undefined;
   }
 
   /**
-   * Takes the oldest record of `ring` out (copied into unshared memory), or `undefined` when the ring
-   * is empty.
+   * Takes the oldest message of `ring`, or `undefined` when the ring is empty (msgpack decodes nil
+   * as null, so a message is never `undefined`).
    *
-   * The copy is needed, not a convenience: msgpack returns `bin` values as views of its input, which
-   * must not alias ring memory the producer reuses; `TextDecoder` refuses shared memory in Deno and
-   * browsers; and under `drop-oldest` the producer may overwrite the record while we read it, so the
-   * bytes are only trusted once the read index was advanced past them by our own compare-exchange.
+   * A typical message is decoded in place by the fast path, which builds every value it returns.
+   * Anything else is copied out into unshared memory first, and that copy is needed, not a
+   * convenience: msgpack returns `bin` values as views of its input, which must not alias ring
+   * memory the producer reuses; and `TextDecoder` refuses shared memory in Deno and browsers.
+   * Either way, under `drop-oldest` the producer may overwrite the record while we read it, so what
+   * we read is only trusted once the read index was advanced past it by our own compare-exchange.
    */
-  #read(ring: InRing): Uint8Array | undefined {
+  #read(ring: InRing): unknown {
     const header = ring.header;
     for (;;) {
       const read = Atomics.load(header, READ);
@@ -192,7 +196,11 @@ export class LocalInputLink extends LinkSide implements InputLink {
             'the ring was written by something other than its one producer — open each descriptor once',
         );
       }
-      const bytes = this.#copyOut(ring, (position + PREFIX_BYTES) & ring.mask, length);
+      const start = (position + PREFIX_BYTES) & ring.mask;
+      // The fast path reads contiguous bytes; a record that wraps around the ring's end is rare.
+      const value =
+        start + length <= ring.size ? this.#fast.decode(ring.data8, ring.view, start, start + length) : DECLINED;
+      const bytes = value === DECLINED ? this.#copyOut(ring, start, length) : undefined;
       const next = (read + recordBytes(length)) | 0;
       if (ring.dropOldest) {
         // Lost the race against the producer dropping this record: it is gone, take the next one.
@@ -205,7 +213,7 @@ export class LocalInputLink extends LinkSide implements InputLink {
       // blocked while there is room, and a pipeline whose consumer reads one message and then waits
       // for that producer would deadlock. The producer's spin absorbs most wakes of a fast consumer.
       if (Atomics.load(header, PRODUCER_SLEEPING) !== 0) wake(header, SPACE_SEQ);
-      return bytes;
+      return bytes === undefined ? value : this.#decoder.decode(bytes);
     }
   }
 

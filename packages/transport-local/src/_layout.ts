@@ -98,6 +98,8 @@ export interface RingViews {
   header: Int32Array<SharedArrayBuffer>;
   data8: Uint8Array<SharedArrayBuffer>;
   data32: Int32Array<SharedArrayBuffer>;
+  /** The data area again, for reading multi-byte numbers of a record in place. */
+  view: DataView<SharedArrayBuffer>;
   /** Data bytes (a power of two). */
   size: number;
   mask: number;
@@ -112,6 +114,7 @@ export function ringViews(buffer: SharedArrayBuffer): RingViews {
     header: new Int32Array(buffer, 0, HEADER_BYTES / 4),
     data8: new Uint8Array(buffer, HEADER_BYTES, size),
     data32: new Int32Array(buffer, HEADER_BYTES, size / 4),
+    view: new DataView(buffer, HEADER_BYTES, size),
     size,
     mask: size - 1,
     maxLength: size - PREFIX_BYTES,

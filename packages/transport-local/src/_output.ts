@@ -5,6 +5,7 @@
  */
 import { LinkMessageTooLargeError, msgpackOptions, type OutputLink } from '@improv/core';
 import { Encoder } from '@msgpack/msgpack';
+import { FastEncoder } from './_codec.ts';
 import {
   BELL_SEQ,
   BELL_SLEEPING,
@@ -53,6 +54,8 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
   readonly #rings: OutRing[];
   /** Largest payload every ring can hold. */
   readonly #maxLength: number;
+  /** Typical messages; the general {@link #encoder} takes what it declines. */
+  readonly #fast = new FastEncoder();
   #encoder = new Encoder(msgpackOptions);
   /** Puts waiting for room, in call order (FIFO also across concurrent puts). */
   readonly #queue: PendingPut[] = [];
@@ -88,8 +91,9 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
     if (this.isClosed()) return Promise.reject(this.closedError());
     let bytes: Uint8Array;
     try {
-      // A view of the encoder's own buffer: no copy unless the put has to wait.
-      bytes = this.#encoder.encodeSharedRef(message);
+      // A view of an encoder's own buffer: no copy unless the put has to wait.
+      const length = this.#fast.encode(message);
+      bytes = length >= 0 ? this.#fast.bytes.subarray(0, length) : this.#encoder.encodeSharedRef(message);
     } catch (error) {
       return Promise.reject(unencodable(this.label, error));
     }

@@ -4,10 +4,13 @@ import {
   LinkClosedError,
   type LinkEdge,
   type LinkPlan,
+  msgpackOptions,
   type OutputLink,
 } from '@improv/core';
 import { describeTransportConformance } from '@improv/core/testing';
+import { Decoder, Encoder } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
+import { DECLINED, FastDecoder, FastEncoder } from '../src/_codec.ts';
 import { createLocalTransport, type LocalTransportOptions, openLink } from '../src/index.ts';
 
 // The adapter of the runtime this file runs in: the suite runs on Node, Bun and Deno.
@@ -171,6 +174,21 @@ describe('local transport specifics', () => {
     expect(seen).toEqual(Array.from({ length: seen.length }, (_, index) => 50 - seen.length + index));
   });
 
+  it('lets a getter of a message put on the same link while the message is encoded', async () => {
+    const { input, output } = await setup([edge('P.out', 'C.in', 8)]);
+    const q_out = output('P.out');
+    const q_in = input('C.in');
+    const inner: Promise<void>[] = [];
+    await q_out.put({
+      get k() {
+        inner.push(q_out.put({ k: 'inner' }));
+        return 'outer';
+      },
+    });
+    await Promise.all(inner);
+    expect([q_in.tryGet(), q_in.tryGet()]).toEqual([{ k: 'inner' }, { k: 'outer' }]);
+  });
+
   it('returns bin values that do not alias ring memory', async () => {
     const { input, output } = await setup([edge('P.out', 'C.in', 4)], { minRingBytes: 256, bytesPerMessage: 1 });
     const q_out = output('P.out');
@@ -254,5 +272,93 @@ describe('local transport specifics', () => {
     );
     const plan: LinkPlan = await transport.plan({ edges: [] });
     expect(plan.endpoints.size).toBe(0);
+  });
+});
+
+describe('fast msgpack path', () => {
+  const general = { encoder: new Encoder(msgpackOptions), decoder: new Decoder(msgpackOptions) };
+
+  /** The fast decoder's result for `bytes`, read from shared memory at an offset as in a ring. */
+  function fastDecode(bytes: Uint8Array): unknown {
+    const shared = new Uint8Array(new SharedArrayBuffer(bytes.length + 8));
+    shared.set(bytes, 4);
+    return new FastDecoder().decode(shared, new DataView(shared.buffer), 4, 4 + bytes.length);
+  }
+
+  const handled: unknown[] = [
+    { k: 'mabc123-1f.3', t: 12345.678, i: 42 },
+    ...[0, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 53, -0, 0.5, Number.NaN, -Infinity],
+    ...[-1, -32, -33, -128, -129, -32_768, -32_769, -(2 ** 31), -(2 ** 31) - 1],
+    '',
+    'x'.repeat(31),
+    'y'.repeat(32),
+    'z'.repeat(255),
+    true,
+    false,
+    null,
+    { gone: undefined, list: [1, [2, { deep: 'er' }], null], empty: {}, none: [] },
+    Object.fromEntries(Array.from({ length: 15 }, (_, index) => [`key${index}`, index])),
+    Array.from({ length: 15 }, (_, index) => index * 1.5),
+  ];
+
+  it('writes the bytes the general codec writes and reads them back to its values', () => {
+    const encoder = new FastEncoder();
+    for (const value of handled) {
+      const length = encoder.encode(value);
+      const expected = general.encoder.encode(value);
+      expect(length, JSON.stringify(value)).toBe(expected.length);
+      expect([...encoder.bytes.subarray(0, length)]).toEqual([...expected]);
+      const decoded = fastDecode(expected);
+      expect(decoded).toEqual(general.decoder.decode(expected));
+      if (typeof decoded === 'number') expect(Object.is(decoded, general.decoder.decode(expected))).toBe(true);
+    }
+  });
+
+  it('declines values and bytes it does not handle, leaving them to the general codec', () => {
+    const cycle: { self?: unknown } = {};
+    cycle.self = cycle;
+    let nested: unknown = 1;
+    for (let depth = 0; depth < 9; depth++) nested = [nested];
+    const declined: unknown[] = [
+      'z'.repeat(256),
+      'ü',
+      { text: 'naïve' },
+      Object.fromEntries(Array.from({ length: 16 }, (_, index) => [`key${index}`, index])),
+      new Array(16).fill(0),
+      new Float32Array([1]),
+      new Map([[1, 2]]),
+      new Date(0),
+      2n ** 60n,
+      Object.create(null),
+      new (class Point {
+        x = 1;
+      })(),
+      nested,
+      cycle,
+      [() => 1],
+    ];
+    const encoder = new FastEncoder();
+    for (const value of declined) expect(encoder.encode(value)).toBe(-1);
+    // The first nine are written in formats the fast decoder leaves alone; the rest as plain maps and arrays.
+    for (const value of declined.slice(0, 9)) expect(fastDecode(general.encoder.encode(value))).toBe(DECLINED);
+    const typical = general.encoder.encode({ k: 'key', t: 1.5 });
+    expect(fastDecode(new Uint8Array([...typical, 0]))).toBe(DECLINED);
+    expect(fastDecode(typical.subarray(0, typical.length - 1))).toBe(DECLINED);
+    expect(fastDecode(general.encoder.encode(JSON.parse('{"__proto__": 1}')))).toBe(DECLINED);
+  });
+
+  it('never throws on corrupt bytes, and what it does decode the general decoder decodes alike', () => {
+    let seed = 7;
+    const random = (below: number) => {
+      seed = (Math.imul(seed, 1_103_515_245) + 12_345) >>> 0;
+      return seed % below;
+    };
+    for (let round = 0; round < 5000; round++) {
+      const bytes = general.encoder.encode(handled[round % handled.length]);
+      for (let flips = 1 + random(3); flips > 0; flips--) bytes[random(bytes.length)] = random(256);
+      const cut = random(4) === 0 ? bytes.subarray(0, random(bytes.length + 1)) : bytes;
+      const decoded = fastDecode(cut);
+      if (decoded !== DECLINED) expect(decoded).toEqual(general.decoder.decode(cut));
+    }
   });
 });

@@ -1,0 +1,349 @@
+/**
+ * A fast path for the msgpack encoding of typical link messages (package-private): small plain
+ * objects and arrays of numbers, ASCII strings, booleans and `null`, such as `{ k: storeKey, t, i }`.
+ *
+ * The general codec (`@msgpack/msgpack` with core's `msgpackOptions`) spends most of a message's
+ * cost on machinery such messages do not need: every object is offered to each extension of the
+ * codec first, every string goes through a general UTF-8 path, and each decode builds fresh views.
+ * This fast path writes exactly the bytes that codec writes and reads them back to exactly the
+ * values that codec returns; for anything else it declines, and the caller uses the general codec.
+ * @module
+ */
+
+/** Returned by {@link FastDecoder.decode} for bytes it leaves to the general decoder. */
+export const DECLINED: unique symbol = Symbol('declined');
+
+/** Nesting handled here; deeper values (and cycles) go to the general codec and its depth limit. */
+const MAX_DEPTH = 8;
+/** Longest string handled here: up to `str 8` (the general codec's header for < 256 bytes). */
+const MAX_STRING = 255;
+/** Most bytes a number or a container header takes (float 64); checked before writing one. */
+const MAX_NUMBER_BYTES = 9;
+/** Encodings up to this size take the fast path; bigger ones are not typical link messages. */
+const ENCODER_BYTES = 4096;
+/**
+ * Bytes after the head byte of each scalar format the fast decoder reads (0: not one of them): the
+ * numbers of up to 32 bits, float 32 and 64, and the length byte of `str 8`.
+ */
+const SCALAR_BYTES = new Uint8Array(256);
+for (const [head, size] of [
+  [0xca, 4],
+  [0xcb, 8],
+  [0xcc, 1],
+  [0xcd, 2],
+  [0xce, 4],
+  [0xd0, 1],
+  [0xd1, 2],
+  [0xd2, 4],
+  [0xd9, 1],
+] as const) {
+  SCALAR_BYTES[head] = size;
+}
+/** Map keys up to this many bytes are cached, as the general decoder does. */
+const MAX_CACHED_KEY = 16;
+/** Entries of the key cache (a power of two): a stream carries few distinct keys. */
+const KEY_CACHE_SIZE = 64;
+
+/**
+ * Encodes plain data into its own buffer: a plain object (`Object.prototype`) or array of fewer
+ * than 16 entries, whose values are such containers or numbers, ASCII strings of up to 255
+ * characters, booleans, `null` or `undefined` — byte for byte what the general encoder writes.
+ */
+export class FastEncoder {
+  /** The encoding of the last successful {@link encode}, in `bytes[0, length)`. */
+  readonly bytes = new Uint8Array(ENCODER_BYTES);
+  readonly #view = new DataView(this.bytes.buffer);
+  #pos = 0;
+  /** Set while encoding: a getter that puts on the same link meanwhile must not reuse the buffer. */
+  #busy = false;
+
+  /**
+   * The byte length of `value`'s encoding (in {@link bytes} until the next call), or -1 when the
+   * general encoder must encode it. A declined value may have had its getters called once already.
+   */
+  encode(value: unknown): number {
+    if (this.#busy) return -1;
+    this.#busy = true;
+    try {
+      this.#pos = 0;
+      return this.#value(value, 0) ? this.#pos : -1;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #value(value: unknown, depth: number): boolean {
+    if (this.#pos + MAX_NUMBER_BYTES > ENCODER_BYTES) return false;
+    switch (typeof value) {
+      case 'number':
+        this.#number(value);
+        return true;
+      case 'string':
+        return this.#string(value);
+      case 'boolean':
+        this.bytes[this.#pos++] = value ? 0xc3 : 0xc2;
+        return true;
+      case 'undefined':
+        this.bytes[this.#pos++] = 0xc0;
+        return true;
+      case 'object':
+        if (value === null) {
+          this.bytes[this.#pos++] = 0xc0;
+          return true;
+        }
+        return depth < MAX_DEPTH && this.#container(value, depth + 1);
+      default:
+        return false;
+    }
+  }
+
+  /**
+   * A plain object or array. Only the exact prototypes: no extension of the general codec (typed
+   * arrays, Map, Set, ArrayBuffer, Date) can claim an instance of them, so it would write a map or
+   * an array too.
+   */
+  #container(value: object, depth: number): boolean {
+    const prototype = Object.getPrototypeOf(value);
+    if (prototype === Object.prototype) {
+      const keys = Object.keys(value);
+      if (keys.length >= 16) return false;
+      this.bytes[this.#pos++] = 0x80 | keys.length;
+      for (const key of keys) {
+        if (!this.#string(key) || !this.#value((value as Record<string, unknown>)[key], depth)) return false;
+      }
+      return true;
+    }
+    if (prototype === Array.prototype) {
+      const array = value as unknown[];
+      if (array.length >= 16) return false;
+      this.bytes[this.#pos++] = 0x90 | array.length;
+      for (let index = 0; index < array.length; index++) {
+        if (!this.#value(array[index], depth)) return false;
+      }
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * The general encoder's choice: the smallest integer format, else float 64 — also for integers
+   * beyond 32 bits, since with `useBigInt64` it keeps the 64-bit formats for bigints.
+   */
+  #number(value: number): void {
+    const bytes = this.bytes;
+    const view = this.#view;
+    let pos = this.#pos;
+    if (Number.isSafeInteger(value) && value < 0x100000000 && value >= -0x80000000) {
+      if (value >= 0) {
+        if (value < 0x80) {
+          bytes[pos++] = value;
+        } else if (value < 0x100) {
+          bytes[pos++] = 0xcc;
+          bytes[pos++] = value;
+        } else if (value < 0x10000) {
+          bytes[pos++] = 0xcd;
+          view.setUint16(pos, value);
+          pos += 2;
+        } else {
+          bytes[pos++] = 0xce;
+          view.setUint32(pos, value);
+          pos += 4;
+        }
+      } else if (value >= -0x20) {
+        bytes[pos++] = value & 0xff;
+      } else if (value >= -0x80) {
+        bytes[pos++] = 0xd0;
+        bytes[pos++] = value & 0xff;
+      } else if (value >= -0x8000) {
+        bytes[pos++] = 0xd1;
+        view.setInt16(pos, value);
+        pos += 2;
+      } else {
+        bytes[pos++] = 0xd2;
+        view.setInt32(pos, value);
+        pos += 4;
+      }
+    } else {
+      bytes[pos++] = 0xcb;
+      view.setFloat64(pos, value);
+      pos += 8;
+    }
+    this.#pos = pos;
+  }
+
+  /** An ASCII string (one byte per character in UTF-8), with the general encoder's header. */
+  #string(value: string): boolean {
+    const length = value.length;
+    if (length > MAX_STRING || this.#pos + 2 + length > ENCODER_BYTES) return false;
+    const bytes = this.bytes;
+    let pos = this.#pos;
+    if (length < 32) {
+      bytes[pos++] = 0xa0 | length;
+    } else {
+      bytes[pos++] = 0xd9;
+      bytes[pos++] = length;
+    }
+    for (let index = 0; index < length; index++) {
+      const code = value.charCodeAt(index);
+      if (code >= 0x80) return false;
+      bytes[pos++] = code;
+    }
+    this.#pos = pos;
+    return true;
+  }
+}
+
+/**
+ * Decodes what {@link FastEncoder} writes, straight from the bytes (shared memory included: it
+ * builds every value, so nothing it returns aliases them). It declines anything else — other
+ * formats, non-ASCII strings, a `__proto__` key, trailing or missing bytes — and never throws, so
+ * the general decoder produces the value or the error. It bounds every read by `end`, so garbage
+ * (a record overwritten while read) yields some value or {@link DECLINED}, never a fault.
+ */
+export class FastDecoder {
+  #bytes: Uint8Array = new Uint8Array(0);
+  #view: DataView = new DataView(this.#bytes.buffer);
+  #pos = 0;
+  #end = 0;
+  /** Recently decoded map keys by a hash of their bytes, so a key costs a compare, not a string. */
+  readonly #keyBytes: (Uint8Array | undefined)[] = new Array(KEY_CACHE_SIZE).fill(undefined);
+  readonly #keys: string[] = new Array(KEY_CACHE_SIZE).fill('');
+
+  /**
+   * The value encoded in `bytes[start, end)`, or {@link DECLINED}. `view` covers the same memory as
+   * `bytes`, at the same offsets.
+   */
+  decode(bytes: Uint8Array, view: DataView, start: number, end: number): unknown {
+    this.#bytes = bytes;
+    this.#view = view;
+    this.#pos = start;
+    this.#end = end;
+    const value = this.#value(0);
+    return this.#pos === end ? value : DECLINED;
+  }
+
+  #value(depth: number): unknown {
+    if (this.#pos >= this.#end) return DECLINED;
+    const head = this.#bytes[this.#pos++]!;
+    if (head < 0x80) return head;
+    if (head >= 0xe0) return head - 0x100;
+    if (head >= 0xa0 && head < 0xc0) return this.#string(head & 0x1f);
+    if (head < 0xa0) return depth < MAX_DEPTH ? this.#container(head, depth + 1) : DECLINED;
+    switch (head) {
+      case 0xc0:
+        return null;
+      case 0xc2:
+        return false;
+      case 0xc3:
+        return true;
+    }
+    const size = SCALAR_BYTES[head]!;
+    const at = this.#pos;
+    if (size === 0 || at + size > this.#end) return DECLINED;
+    this.#pos = at + size;
+    const view = this.#view;
+    switch (head) {
+      case 0xcb:
+        return view.getFloat64(at);
+      case 0xca:
+        return view.getFloat32(at);
+      case 0xcc:
+        return view.getUint8(at);
+      case 0xcd:
+        return view.getUint16(at);
+      case 0xce:
+        return view.getUint32(at);
+      case 0xd0:
+        return view.getInt8(at);
+      case 0xd1:
+        return view.getInt16(at);
+      case 0xd2:
+        return view.getInt32(at);
+      default:
+        // 0xd9, str 8: the byte read is the string's length.
+        return this.#string(view.getUint8(at));
+    }
+  }
+
+  /** A fixmap (`0x80`–`0x8f`) or fixarray (`0x90`–`0x9f`), built as the general decoder builds it. */
+  #container(head: number, depth: number): unknown {
+    if (head >= 0x90) {
+      const array = new Array<unknown>(head & 0x0f);
+      for (let index = 0; index < array.length; index++) {
+        const value = this.#value(depth);
+        if (value === DECLINED) return DECLINED;
+        array[index] = value;
+      }
+      return array;
+    }
+    const map: Record<string, unknown> = {};
+    for (let count = head & 0x0f; count > 0; count--) {
+      const key = this.#key();
+      if (key === undefined) return DECLINED;
+      const value = this.#value(depth);
+      if (value === DECLINED) return DECLINED;
+      map[key] = value;
+    }
+    return map;
+  }
+
+  /** A map key: an ASCII string other than `__proto__` (which the general decoder refuses). */
+  #key(): string | undefined {
+    if (this.#pos >= this.#end) return undefined;
+    const head = this.#bytes[this.#pos++]!;
+    let length: number;
+    if (head >= 0xa0 && head < 0xc0) {
+      length = head & 0x1f;
+    } else if (head === 0xd9 && this.#pos < this.#end) {
+      length = this.#bytes[this.#pos++]!;
+    } else {
+      return undefined;
+    }
+    const start = this.#pos;
+    if (length > MAX_CACHED_KEY || start + length > this.#end) {
+      const key = this.#string(length);
+      return key === DECLINED || key === '__proto__' ? undefined : key;
+    }
+    const bytes = this.#bytes;
+    let hash = length;
+    for (let index = start; index < start + length; index++) hash = (hash * 31 + bytes[index]!) | 0;
+    const slot = hash & (KEY_CACHE_SIZE - 1);
+    const cached = this.#keyBytes[slot];
+    if (cached !== undefined && cached.length === length && sameBytes(cached, bytes, start)) {
+      this.#pos = start + length;
+      return this.#keys[slot];
+    }
+    const key = this.#string(length);
+    if (key === DECLINED || key === '__proto__') return undefined;
+    // The cached bytes come from the string, not from `bytes` again: a record being overwritten
+    // (drop-oldest) could read differently the second time, and the entry must stay consistent.
+    const keyBytes = new Uint8Array(length);
+    for (let index = 0; index < length; index++) keyBytes[index] = key.charCodeAt(index);
+    this.#keyBytes[slot] = keyBytes;
+    this.#keys[slot] = key;
+    return key;
+  }
+
+  /** `length` bytes of ASCII, or {@link DECLINED} (other UTF-8 is left to the general decoder). */
+  #string(length: number): string | typeof DECLINED {
+    const start = this.#pos;
+    if (start + length > this.#end) return DECLINED;
+    const bytes = this.#bytes;
+    // A fresh array of the exact length: resizing one shared array costs more than allocating.
+    const codes = new Array<number>(length);
+    for (let index = 0; index < length; index++) {
+      const byte = bytes[start + index]!;
+      if (byte >= 0x80) return DECLINED;
+      codes[index] = byte;
+    }
+    this.#pos = start + length;
+    return String.fromCharCode.apply(null, codes);
+  }
+}
+
+function sameBytes(cached: Uint8Array, bytes: Uint8Array, start: number): boolean {
+  for (let index = 0; index < cached.length; index++) {
+    if (cached[index] !== bytes[start + index]) return false;
+  }
+  return true;
+}
