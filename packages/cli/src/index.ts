@@ -4,5 +4,5 @@
  */
 export { createDefaultNexus, type DefaultNexusOptions } from './defaults.ts';
 export { exitCodes, main } from './main.ts';
+export { type RuntimeName, type RunUnderOptions, runtimeNames, runUnder } from './runtime-switch.ts';
 export { parseDuration, parseScript, type ScriptStep } from './script.ts';
-export { type RunUnderOptions, type RuntimeName, runtimeNames, runUnder } from './runtime-switch.ts';

@@ -92,7 +92,9 @@ export function runUnder(
   }
   const binary = findRuntimeBinary(name, options);
   if (binary === undefined) {
-    write(`${program}: --runtime ${name}: "${name}" was not found in node_modules/.bin or on PATH; ${installHelp[name]}`);
+    write(
+      `${program}: --runtime ${name}: "${name}" was not found in node_modules/.bin or on PATH; ${installHelp[name]}`,
+    );
     return Promise.resolve(2);
   }
   return new Promise((resolve) => {
