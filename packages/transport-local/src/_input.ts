@@ -270,8 +270,8 @@ export class LocalInputLink extends LinkSide implements InputLink {
         if (!this.#hasData() && !this.isClosed()) {
           // waitAsync, never the blocking Atomics.wait: the actor's worker must keep handling
           // control messages (pause, stop, quit) while runStep awaits get().
-          // Deno trap: a pending waitAsync does not keep the event loop alive; the actor's control
-          // port does, so a waiting actor's worker does not exit under us.
+          // A pending waitAsync does not keep a worker alive (Node, Bun and Deno alike); the actor's
+          // control port does, so a waiting actor's worker does not exit under us.
           const result = Atomics.waitAsync(bell, BELL_SEQ, seq);
           if (result.async) await result.value;
         }

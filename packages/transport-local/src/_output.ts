@@ -204,7 +204,7 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
         if (!hasRoom(ring, record) && Atomics.load(header, CONSUMER_CLOSED) === 0 && !this.isClosed()) {
           this.#sleepingOn = ring;
           // waitAsync, never Atomics.wait: the worker must keep handling control messages while
-          // runStep awaits put(). (Deno: a pending waitAsync does not keep the event loop alive; the
+          // runStep awaits put(). (A pending waitAsync does not keep a worker alive on any runtime; the
           // actor's control port does.)
           const result = Atomics.waitAsync(header, SPACE_SEQ, seq);
           if (result.async) await result.value;

@@ -66,7 +66,7 @@ export interface WorkerHandle {
 /**
  * The worker's side of its control channel, handed to `runWorker`. While the channel is open it
  * keeps the worker alive, also when all the worker does is wait (a pending `Atomics.waitAsync`
- * alone does not keep a Deno or Bun thread alive).
+ * alone keeps no worker alive, on Node, Bun or Deno).
  */
 export interface WorkerEndpoint {
   /** Posts a structured-clonable message to the parent. */

@@ -201,7 +201,7 @@ export function describeRuntimeConformance(options: RuntimeConformanceOptions): 
       expect(worker.errors).toEqual([]);
     });
 
-    it('keeps a worker that only waits in Atomics.waitAsync alive until it is notified (Deno trap)', async () => {
+    it('keeps a worker that only waits in Atomics.waitAsync alive until it is notified (waitAsync alone keeps no worker alive)', async () => {
       const worker = await spawn('wait');
       const words = new Int32Array(new SharedArrayBuffer(4));
       worker.send({ type: 'wait', buffer: words.buffer as SharedArrayBuffer });
