@@ -81,12 +81,14 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
   /** Paced messages of a latency row of `size`. */
   const countFor = (size: number) => (size >= FEW_MESSAGES_FROM ? Math.max(50, Math.round(samples / 10)) : samples);
   /**
-   * The pace of a latency row: 1 kHz, or slower where one copy of the payload takes over a quarter
-   * of a millisecond (40 MiB: ~4 ms), so every row measures a hop, not a queue.
+   * The pace of a latency row: 1 kHz, or slower where the path copies the payload and one copy
+   * takes over half a millisecond (40 MiB: ~5 ms), so every row measures a hop, not a queue.
+   * Never slower otherwise: a sink woken after a long sleep wakes measurably slower, which would
+   * blur the comparison of sizes.
    */
-  const intervalFor = (size: number) => {
-    const copyUs = memcpy.find((row) => row.size === size)?.us ?? 0;
-    return Math.max(INTERVAL_US, Math.ceil((4 * copyUs) / 1000) * 1000);
+  const intervalFor = (size: number, copies: boolean) => {
+    const copyUs = copies ? (memcpy.find((row) => row.size === size)?.us ?? 0) : 0;
+    return Math.max(INTERVAL_US, Math.ceil((2 * copyUs) / 1000) * 1000);
   };
 
   const ringPair = await BaselinePair.ring(runtime, SPIN_ITERATIONS, epochMs);
@@ -106,11 +108,11 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
   try {
     await portPair.latency(Math.min(200, samples), INTERVAL_US, 8);
     for (const size of sizes) {
-      const measured = await portPair.latency(countFor(size), intervalFor(size), size);
+      const measured = await portPair.latency(countFor(size), intervalFor(size, true), size);
       const flat = await portPair.throughput(throughputUs, size, windowFor(size));
       const row: PortRow = {
         size,
-        intervalUs: intervalFor(size),
+        intervalUs: intervalFor(size, true),
         latency: summarize(measured.samples),
         roundTrip: summarize(measured.roundTrips!),
         throughput: rate(flat.received, flat.wallUs, flat.cpuUs, size),
@@ -124,7 +126,7 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
 
   const pipeline: PipelineRow[] = [];
   const runRow = async (scenario: Scenario, path: PathName, size: number) => {
-    const intervalUs = intervalFor(size);
+    const intervalUs = intervalFor(size, path !== 'allocate');
     const latency = await scenario.phase({ mode: 'latency', path, size, count: countFor(size), intervalUs });
     const flat = await scenario.phase({ mode: 'throughput', path, size, durationUs: throughputUs });
     const row: PipelineRow = {
