@@ -1,6 +1,7 @@
 /**
  * A fast path for the msgpack encoding of typical link messages (package-private): small plain
- * objects and arrays of numbers, ASCII strings, booleans and `null`, such as `{ k: storeKey, t, i }`.
+ * objects and arrays of numbers, ASCII strings, booleans, `null` and typed arrays, such as
+ * `{ k: storeKey, t, i }` or `{ t, v: Float32Array }`.
  *
  * The general codec (`@msgpack/msgpack` with core's `msgpackOptions`) spends most of a message's
  * cost on machinery such messages do not need: every object is offered to each extension of the
@@ -9,6 +10,8 @@
  * values that codec returns; for anything else it declines, and the caller uses the general codec.
  * @module
  */
+
+import { dtypeCodeOf, typedArrayConstructors } from '@improv/core';
 
 /** Returned by {@link FastDecoder.decode} for bytes it leaves to the general decoder. */
 export const DECLINED: unique symbol = Symbol('declined');
@@ -39,6 +42,10 @@ for (const [head, size] of [
 ] as const) {
   SCALAR_BYTES[head] = size;
 }
+/** Most bytes before a typed array's data: `ext 16` head, two length bytes, the type. */
+const EXT_HEADER_BYTES = 4;
+/** The `fixext` heads by data size. */
+const FIXEXT_HEAD: Partial<Record<number, number>> = { 1: 0xd4, 2: 0xd5, 4: 0xd6, 8: 0xd7, 16: 0xd8 };
 /** Map keys up to this many bytes are cached, as the general decoder does. */
 const MAX_CACHED_KEY = 16;
 /** Entries of the key cache (a power of two): a stream carries few distinct keys. */
@@ -47,7 +54,8 @@ const KEY_CACHE_SIZE = 64;
 /**
  * Encodes plain data into its own buffer: a plain object (`Object.prototype`) or array of fewer
  * than 16 entries, whose values are such containers or numbers, ASCII strings of up to 255
- * characters, booleans, `null` or `undefined` — byte for byte what the general encoder writes.
+ * characters, booleans, `null`, `undefined` or typed arrays — byte for byte what the general
+ * encoder writes.
  */
 export class FastEncoder {
   /** The encoding of the last successful {@link encode}, in `bytes[0, length)`. */
@@ -91,6 +99,7 @@ export class FastEncoder {
           this.bytes[this.#pos++] = 0xc0;
           return true;
         }
+        if (ArrayBuffer.isView(value)) return this.#typedArray(value);
         return depth < MAX_DEPTH && this.#container(value, depth + 1);
       default:
         return false;
@@ -123,6 +132,41 @@ export class FastEncoder {
       return true;
     }
     return false;
+  }
+
+  /**
+   * A typed array as the general codec writes it: an extension whose type is the array's kind
+   * (core's `msgpackOptions`), holding its raw bytes — small vectors sent inline are common.
+   * A DataView (plain binary there) is declined.
+   */
+  #typedArray(value: ArrayBufferView): boolean {
+    const code = dtypeCodeOf(value);
+    const size = value.byteLength;
+    if (code === 0 || this.#pos + EXT_HEADER_BYTES + size > ENCODER_BYTES) return false;
+    const bytes = this.bytes;
+    let pos = this.#pos;
+    const fixed = FIXEXT_HEAD[size];
+    if (fixed !== undefined) {
+      bytes[pos++] = fixed;
+    } else if (size < 0x100) {
+      bytes[pos++] = 0xc7;
+      bytes[pos++] = size;
+    } else {
+      bytes[pos++] = 0xc8;
+      this.#view.setUint16(pos, size);
+      pos += 2;
+    }
+    bytes[pos++] = code - 1;
+    // One-byte kinds copy as they are (int8 values wrap to the same bytes); for the others a byte
+    // view of their memory (`.buffer` moves a small array off V8's heap once, then costs nothing).
+    bytes.set(
+      (value as Uint8Array).BYTES_PER_ELEMENT === 1
+        ? (value as Uint8Array)
+        : new Uint8Array(value.buffer, value.byteOffset, size),
+      pos,
+    );
+    this.#pos = pos + size;
+    return true;
   }
 
   /**
@@ -229,6 +273,7 @@ export class FastDecoder {
     if (head >= 0xe0) return head - 0x100;
     if (head >= 0xa0 && head < 0xc0) return this.#string(head & 0x1f);
     if (head < 0xa0) return depth < MAX_DEPTH ? this.#container(head, depth + 1) : DECLINED;
+    if ((head >= 0xd4 && head <= 0xd8) || head === 0xc7 || head === 0xc8) return this.#typedArray(head);
     switch (head) {
       case 0xc0:
         return null;
@@ -263,6 +308,33 @@ export class FastDecoder {
         // 0xd9, str 8: the byte read is the string's length.
         return this.#string(view.getUint8(at));
     }
+  }
+
+  /** An extension of a typed-array kind (fixext 1–16, ext 8, ext 16), copied out of `bytes`. */
+  #typedArray(head: number): unknown {
+    let size: number;
+    let at = this.#pos;
+    if (head === 0xc7) {
+      if (at + 1 > this.#end) return DECLINED;
+      size = this.#bytes[at++]!;
+    } else if (head === 0xc8) {
+      if (at + 2 > this.#end) return DECLINED;
+      size = this.#view.getUint16(at);
+      at += 2;
+    } else {
+      size = 1 << (head - 0xd4);
+    }
+    if (at + 1 + size > this.#end) return DECLINED;
+    const ctor = typedArrayConstructors[this.#bytes[at]!];
+    at++;
+    if (ctor === undefined || size % ctor.BYTES_PER_ELEMENT !== 0) return DECLINED;
+    this.#pos = at + size;
+    // An array of its own, never a view of the ring. A fresh ArrayBuffer rather than `.buffer` of a
+    // fresh small array, which would move it off V8's heap.
+    const memory = ctor === Uint8Array ? undefined : new ArrayBuffer(size);
+    const target = memory === undefined ? new Uint8Array(size) : new Uint8Array(memory);
+    target.set(this.#bytes.subarray(at, at + size));
+    return memory === undefined ? target : new ctor(memory, 0, size / ctor.BYTES_PER_ELEMENT);
   }
 
   /** A fixmap (`0x80`–`0x8f`) or fixarray (`0x90`–`0x9f`), built as the general decoder builds it. */

@@ -299,14 +299,29 @@ describe('fast msgpack path', () => {
     { gone: undefined, list: [1, [2, { deep: 'er' }], null], empty: {}, none: [] },
     Object.fromEntries(Array.from({ length: 15 }, (_, index) => [`key${index}`, index])),
     Array.from({ length: 15 }, (_, index) => index * 1.5),
+    // Typed arrays: every kind, and every extension head (fixext 1–16, ext 8, ext 16, empty).
+    { p: 1, i: 2, t: 3.5, d: Uint8Array.from({ length: 8 }, (_, index) => index * 30) },
+    new Int8Array([-1, 0, 1]),
+    new Uint8ClampedArray([0, 255]),
+    new Int16Array([-2]),
+    new Uint16Array([1, 2, 65_535, 4, 5, 6, 7, 8]),
+    new Int32Array([-(2 ** 31)]),
+    new Uint32Array([2 ** 32 - 1, 0, 1, 2]),
+    Float32Array.from([0.5, -1, Number.NaN]),
+    new Float64Array(100).fill(Math.PI),
+    new BigInt64Array([-(2n ** 63n)]),
+    new BigUint64Array([2n ** 64n - 1n, 0n]),
+    new Uint8Array(0),
+    new Uint8Array(300).fill(7),
+    new Float64Array([1, 2, 3, 4]).subarray(1, 3),
   ];
 
   it('writes the bytes the general codec writes and reads them back to its values', () => {
     const encoder = new FastEncoder();
-    for (const value of handled) {
+    for (const [index, value] of handled.entries()) {
       const length = encoder.encode(value);
       const expected = general.encoder.encode(value);
-      expect(length, JSON.stringify(value)).toBe(expected.length);
+      expect(length, `handled[${index}]`).toBe(expected.length);
       expect([...encoder.bytes.subarray(0, length)]).toEqual([...expected]);
       const decoded = fastDecode(expected);
       expect(decoded).toEqual(general.decoder.decode(expected));
@@ -325,7 +340,7 @@ describe('fast msgpack path', () => {
       { text: 'naïve' },
       Object.fromEntries(Array.from({ length: 16 }, (_, index) => [`key${index}`, index])),
       new Array(16).fill(0),
-      new Float32Array([1]),
+      new DataView(new ArrayBuffer(4)),
       new Map([[1, 2]]),
       new Date(0),
       2n ** 60n,
@@ -341,6 +356,10 @@ describe('fast msgpack path', () => {
     for (const value of declined) expect(encoder.encode(value)).toBe(-1);
     // The first nine are written in formats the fast decoder leaves alone; the rest as plain maps and arrays.
     for (const value of declined.slice(0, 9)) expect(fastDecode(general.encoder.encode(value))).toBe(DECLINED);
+    // Too big for the fast encoder's buffer; its bytes the fast decoder still reads.
+    const big = new Float32Array(1100).fill(0.25);
+    expect(encoder.encode(big)).toBe(-1);
+    expect(fastDecode(general.encoder.encode(big))).toEqual(big);
     const typical = general.encoder.encode({ k: 'key', t: 1.5 });
     expect(fastDecode(new Uint8Array([...typical, 0]))).toBe(DECLINED);
     expect(fastDecode(typical.subarray(0, typical.length - 1))).toBe(DECLINED);
