@@ -78,8 +78,9 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
   const soak = await runSoak(runtime, soakSeconds, epochMs, log);
   const memcpy = measureMemcpy(sizes, options.quick ? 30 : 200);
   log(`memcpy: ${memcpy.map((row) => `${label(row.size)} ${row.gbPerS.toFixed(1)} GB/s`).join(', ')}`);
-  /** Paced messages of a latency row of `size`. */
-  const countFor = (size: number) => (size >= FEW_MESSAGES_FROM ? Math.max(50, Math.round(samples / 10)) : samples);
+  /** Paced messages of a latency row of `size`: a tenth (at least 50) from 4 MiB on, never more than `samples`. */
+  const countFor = (size: number) =>
+    size >= FEW_MESSAGES_FROM ? Math.min(samples, Math.max(50, Math.round(samples / 10))) : samples;
   /**
    * The pace of a latency row: 1 kHz, or slower where the path copies the payload and one copy
    * takes over half a millisecond (40 MiB: ~5 ms), so every row measures a hop, not a queue.

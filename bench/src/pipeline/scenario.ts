@@ -220,6 +220,14 @@ export class Scenario {
   /** Runs one phase and waits until every source and sink is done with it. */
   async phase(spec: PhaseSpec): Promise<PhaseResult> {
     const { words, params, stats } = this.#board;
+    for (const [index, samples] of this.#samples) {
+      const expected = (spec.count ?? 0) * (this.#layout.actors.find((actor) => actor.index === index)?.sources ?? 1);
+      if (spec.mode === 'latency' && expected > samples.length) {
+        throw new RangeError(
+          `bench: ${expected} paced messages per sink, but the sinks keep ${samples.length} samples (ScenarioOptions.maxSamples)`,
+        );
+      }
+    }
     const phase = ++this.#phase;
     params[P_MODE] = spec.mode === 'latency' ? MODE_LATENCY : MODE_THROUGHPUT;
     params[P_PATH] = pathCodes[spec.path];
