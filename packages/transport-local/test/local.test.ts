@@ -307,7 +307,7 @@ describe('fast msgpack path', () => {
     new Uint16Array([1, 2, 65_535, 4, 5, 6, 7, 8]),
     new Int32Array([-(2 ** 31)]),
     new Uint32Array([2 ** 32 - 1, 0, 1, 2]),
-    Float32Array.from([0.5, -1, Number.NaN]),
+    Float32Array.from([0.5, -1, Number.POSITIVE_INFINITY]),
     new Float64Array(100).fill(Math.PI),
     new BigInt64Array([-(2n ** 63n)]),
     new BigUint64Array([2n ** 64n - 1n, 0n]),
@@ -377,7 +377,11 @@ describe('fast msgpack path', () => {
       for (let flips = 1 + random(3); flips > 0; flips--) bytes[random(bytes.length)] = random(256);
       const cut = random(4) === 0 ? bytes.subarray(0, random(bytes.length + 1)) : bytes;
       const decoded = fastDecode(cut);
-      if (decoded !== DECLINED) expect(decoded).toEqual(general.decoder.decode(cut));
+      // Compared as their encodings: flipped bytes make NaNs inside typed arrays, which bun's
+      // toEqual counts as unequal to themselves.
+      if (decoded !== DECLINED) {
+        expect([...general.encoder.encode(decoded)]).toEqual([...general.encoder.encode(general.decoder.decode(cut))]);
+      }
     }
   });
 });
