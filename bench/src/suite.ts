@@ -61,7 +61,7 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
   const samples = options.samples ?? (options.quick ? 250 : 3000);
   const throughputUs = (options.throughputMs ?? (options.quick ? 150 : 1000)) * 1000;
   const soakSeconds = options.soakSeconds ?? (options.quick ? 10 : 60);
-  const sizes = [...(options.sizes ?? SIZES)].sort((a, b) => a - b);
+  const sizes = [...new Set(options.sizes ?? SIZES)].sort((a, b) => a - b);
   const runtime = await detectRuntime();
   const epochMs = newEpoch();
   const rate = (received: number, wallUs: number, cpuUs: number, size: number): Rate => ({
@@ -146,7 +146,7 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
   };
   const rateOf = (result: PhaseResult, size: number) => rate(result.received, result.wallUs, result.cpuUs, size);
 
-  let idle: BenchResults['idle'] = { seconds: 0, cpuPercent: 0 };
+  let idle: BenchResults['idle'] | undefined;
   const topologies: TopologyName[] = ['pair', 'chain5', 'fanout4', 'fanin4'];
   for (const topology of topologies) {
     const wanted = topology === 'pair' ? sizes : sizes.filter((size) => TOPOLOGY_SIZES.includes(size));
@@ -164,8 +164,8 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
         epochMs,
       });
       try {
-        if (topology === 'pair' && !large) {
-          // Idle: the pipeline is running, every actor waits for input.
+        if (idle === undefined) {
+          // Idle, in the first pipeline (a pair): it is running, every actor waits for input.
           const seconds = options.quick ? 1 : 3;
           await new Promise((resolve) => setTimeout(resolve, options.quick ? 300 : 1000));
           idle = { seconds, cpuPercent: await scenario.idleCpu(seconds * 1000) };
@@ -185,6 +185,8 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
     }
   }
 
+  if (idle === undefined)
+    throw new Error('bench: no pipeline ran, so idle CPU was not measured; pass at least one size');
   return {
     version: RESULTS_VERSION,
     date: new Date().toISOString(),

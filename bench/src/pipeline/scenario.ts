@@ -168,7 +168,6 @@ export class Scenario {
     this.#board = board;
     this.#samples = samples;
     this.#layout = layout;
-    nexus.on((event) => this.#watch(event));
   }
 
   /** Starts the pipeline: every actor loaded, set up and running, waiting for the first phase. */
@@ -191,7 +190,11 @@ export class Scenario {
     layout.connections.forEach((connection, index) => {
       connections[`link${index + 1}`] = { ...connection, capacity: options.capacity, policy: 'block' };
     });
-    const events: NexusEvent[] = [];
+    // Events from the very start (loading included): kept until the scenario exists, then watched.
+    const early: NexusEvent[] = [];
+    let watch = (event: NexusEvent): void => {
+      early.push(event);
+    };
     let nexus: Nexus;
     try {
       nexus = await createNexus({
@@ -200,13 +203,16 @@ export class Scenario {
         transport: createLocalTransport({ bytesPerMessage: Math.max(128, options.inlineBytes + 64) }),
         runDir: false,
         handleSignals: false,
-        onEvent: (event) => void events.push(event),
+        onEvent: (event) => watch(event),
       });
     } catch (error) {
       throw new Error(`bench: the ${options.topology} pipeline did not start: ${describe(error)}`, { cause: error });
     }
     const scenario = new Scenario(options.topology, options.capacity, nexus, openBoard(boardBuffer), samples, layout);
-    for (const event of events) scenario.#watch(event);
+    for (const event of early.splice(0)) scenario.#watch(event);
+    watch = (event) => {
+      scenario.#watch(event);
+    };
     try {
       await nexus.setup();
       await nexus.run();
