@@ -6,7 +6,7 @@
 import process from 'node:process';
 import type { RuntimeAdapter, Transferable, WorkerHandle } from '@improv/core';
 import { createRingBuffer } from './ring.ts';
-import type { BaselineCommand, LatencyReply, ThroughputReply } from './worker.ts';
+import type { BaselineCommand, LatencyReply, PortLike, ThroughputReply } from './worker.ts';
 
 const workerEntry = new URL('./worker.ts', import.meta.url).href;
 
@@ -86,8 +86,10 @@ export class BaselinePair {
   static async port(runtime: RuntimeAdapter, epochMs: number): Promise<BaselinePair> {
     const [producer, consumer] = await spawnPair(runtime, 'port');
     const { port1, port2 } = new MessageChannel();
-    await producer.call({ op: 'port-open', role: 'producer', port: port1 as never, epochMs }, [port1]);
-    await consumer.call({ op: 'port-open', role: 'consumer', port: port2 as never, epochMs }, [port2]);
+    // Node's typings of MessagePort leave out the web `onmessage` the worker uses (it is there).
+    const asPort = (port: typeof port1) => port as unknown as PortLike;
+    await producer.call({ op: 'port-open', role: 'producer', port: asPort(port1), epochMs }, [port1]);
+    await consumer.call({ op: 'port-open', role: 'consumer', port: asPort(port2), epochMs }, [port2]);
     return new BaselinePair('port', producer, consumer);
   }
 
