@@ -2,7 +2,8 @@
  * `npm run bench`: the command line of the bench.
  * @module
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, mkdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
@@ -96,6 +97,16 @@ async function runCommand(
   write: (line: string) => void,
   progress: (line: string) => void,
 ): Promise<number> {
+  // The folder first: a run takes minutes, and its figures must have somewhere to go.
+  const out = path.resolve(options.out);
+  try {
+    await makeFolder(out);
+  } catch (error) {
+    progress(
+      `improv-bench: cannot use ${out} for the results (${error instanceof Error ? error.message : String(error)}); pass --out <dir> with a folder you can write to`,
+    );
+    return 2;
+  }
   let results: Awaited<ReturnType<typeof runSuite>>;
   try {
     results = await runSuite({
@@ -112,19 +123,37 @@ async function runCommand(
   }
   write(renderReport(results));
   const stamp = results.date.replace(/[:.]/g, '-');
-  const base = path.join(options.out, `${results.runtime.name}-${stamp}`);
+  const base = path.join(out, `${results.runtime.name}-${stamp}`);
   try {
-    await mkdir(options.out, { recursive: true });
     await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
     await writeFile(`${base}.csv`, renderCsv(results));
   } catch (error) {
     progress(
-      `improv-bench: could not write the results to ${options.out} (${error instanceof Error ? error.message : String(error)}); pass --out <dir> with a folder you can write to`,
+      `improv-bench: could not write the results to ${out} (${error instanceof Error ? error.message : String(error)}); pass --out <dir> with a folder you can write to`,
     );
     return 1;
   }
   progress(`improv-bench: results in ${base}.json and ${base}.csv`);
   return 0;
+}
+
+/**
+ * Creates `folder` and its missing parents one level at a time, and checks it is a writable folder.
+ * Not `mkdir({ recursive: true })`: on Node 20 that never returns for a path under /proc.
+ */
+async function makeFolder(folder: string): Promise<void> {
+  const missing: string[] = [];
+  for (let dir = folder; ; dir = path.dirname(dir)) {
+    try {
+      if (!(await stat(dir)).isDirectory()) throw new Error(`${dir} is not a folder`);
+      break;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ENOENT' || path.dirname(dir) === dir) throw error;
+      missing.unshift(dir);
+    }
+  }
+  for (const dir of missing) await mkdir(dir);
+  await access(folder, constants.W_OK);
 }
 
 function positiveInteger(value: string): number {

@@ -109,6 +109,12 @@ describe('npm run bench', () => {
     const runtime = await bench(['--runtime', 'python']);
     expect(runtime.code).toBe(2);
     expect(runtime.stderr).toMatch(/Allowed choices are node, bun, deno/);
+    // Before the run, not after minutes of it.
+    const file = join(out, 'a-file');
+    await writeFile(file, '');
+    const folder = await bench(['--out', file]);
+    expect(folder.code).toBe(2);
+    expect(folder.stderr).toContain(`cannot use ${file} for the results (${file} is not a folder); pass --out <dir>`);
     const readme = await bench(['readme', '--out', join(out, 'nothing-here')]);
     expect(readme.code).toBe(1);
     expect(readme.stderr).toContain('no results in');
