@@ -22,7 +22,8 @@ export type ImprovErrorCode =
   | 'OBJECT_NOT_FOUND'
   | 'LINK_MESSAGE_TOO_LARGE'
   | 'LINK_CLOSED'
-  | 'INTERRUPTED'
+  | 'LINK_SOURCES_GONE'
+  | 'ACTOR_UNRESPONSIVE'
   | 'RUNTIME_UNAVAILABLE';
 
 /** Base class of every improv error. */
@@ -68,10 +69,12 @@ export class LinkMessageTooLargeError extends defineError('LINK_MESSAGE_TOO_LARG
 /** The link was closed (the actor is quitting). */
 export class LinkClosedError extends defineError('LINK_CLOSED') {}
 /**
- * A pending `get()`/`put()` was interrupted by a signal (pause, stop, quit). The actor host expects
- * this error to surface from `runStep()` and does not log it.
+ * `get()` on a link whose every source is gone (their actors failed or died) and that has no
+ * message left: none will ever come. Catch it to go on without that input.
  */
-export class InterruptedError extends defineError('INTERRUPTED') {}
+export class LinkSourcesGoneError extends defineError('LINK_SOURCES_GONE') {}
+/** An actor did not acknowledge a signal within `settings.signal_timeout`; its worker was ended. */
+export class ActorUnresponsiveError extends defineError('ACTOR_UNRESPONSIVE') {}
 /** A command that the pipeline cannot take in its present state. */
 export class CommandRefusedError extends defineError('COMMAND_REFUSED') {}
 /** One or more actors failed (setup threw, the worker died, ...). */

@@ -34,3 +34,4 @@ export type * from './runtime/adapter.ts';
 export { currentRuntimeName, detectRuntime } from './runtime/detect.ts';
 export * from './signals.ts';
 export type * from './store/driver.ts';
+export { releaseKeys, storeKeysIn } from './store/keys.ts';

@@ -28,17 +28,20 @@ import { assertConfig, loadConfig, resolveConfig, toLinkGraph } from './config/l
 import type { PipelineConfig } from './config/types.ts';
 import {
   ActorFailedError,
+  ActorUnresponsiveError,
   CommandRefusedError,
   describeError,
   type SerializedError,
   serializeError,
 } from './errors.ts';
-import type { LinkPlan, Transport } from './link/transport.ts';
+import { LinkMonitor, type LinkStatus } from './link/monitor.ts';
+import type { DrainedMessages, LinkPlan, Transport } from './link/transport.ts';
 import { createLogRecord, formatLogRecord, type LogLevel, type LogRecord } from './log.ts';
 import type { AppendFile, RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
 import { detectRuntime } from './runtime/detect.ts';
 import { type ActorState, type PipelineState, refusalAdvice, type Signal, signalGates } from './signals.ts';
 import type { OpenStore, StoreClient, StoreDriver } from './store/driver.ts';
+import { releaseKeys } from './store/keys.ts';
 import type { FromWorker, InitMessage, ToWorker } from './worker/protocol.ts';
 
 /** Options of {@link createNexus}. */
@@ -64,6 +67,8 @@ export interface NexusOptions {
   onEvent?: (event: NexusEvent) => void;
   /** How long quit waits for an actor to finish `stop()` and end before its worker is terminated. Default 10 000 ms. */
   quitTimeoutMs?: number;
+  /** How long a producer may wait for room in a full link before a warning names it. Default 5000 ms. */
+  linkWarningMs?: number;
 }
 
 /** One actor as Nexus sees it. */
@@ -72,12 +77,17 @@ export interface ActorStatus {
   state: ActorState;
   /** Why it failed, when it did. */
   error?: SerializedError;
+  /** runStep() calls that returned, and that threw (reported twice a second). */
+  steps: number;
+  errors: number;
 }
 
 /** The whole pipeline as Nexus sees it. */
 export interface PipelineStatus {
   state: PipelineState;
   actors: ActorStatus[];
+  /** Every edge of the graph: messages waiting, sent, dropped, and whether its producer waits for room. */
+  links: LinkStatus[];
 }
 
 /** What Nexus reports as it happens. */
@@ -124,6 +134,8 @@ interface ActorEntry {
   control: Int32Array;
   /** The owner id of the worker's store client, for recovery when the worker dies. */
   storeOwner?: number;
+  steps: number;
+  errors: number;
   exited: Promise<void>;
   markExited: () => void;
 }
@@ -155,6 +167,7 @@ class NexusImpl implements Nexus {
   private pipelineState: PipelineState = 'starting';
   private openStore: OpenStore | undefined;
   private transport: Transport | undefined;
+  private monitor: LinkMonitor | undefined;
   private logFile: AppendFile | undefined;
   private removeSignalHandler: (() => void) | undefined;
   private busy: Signal | undefined;
@@ -204,8 +217,18 @@ class NexusImpl implements Nexus {
     );
     try {
       this.openStore = await this.options.store.open({ sizeBytes: config.settings.storeSizeBytes });
-      this.transport = this.options.transport;
-      const plan = await this.transport.plan(toLinkGraph(config));
+      const transport = this.options.transport;
+      this.transport = transport;
+      const plan = await transport.plan(toLinkGraph(config));
+      this.monitor = new LinkMonitor({
+        transport,
+        active: () => this.pipelineState === 'running',
+        actorState: (name) => this.actors.get(name)?.state ?? 'unknown',
+        warn: (message) => this.log('warn', message),
+        warnAfterMs: this.options.linkWarningMs ?? 5000,
+        everyMs: Math.min(1000, Math.max(50, (this.options.linkWarningMs ?? 5000) / 5)),
+      });
+      this.monitor.start();
       await Promise.all(config.actors.map((actor) => this.startActor(actor, plan)));
     } catch (error) {
       this.log('error', 'the pipeline could not start', error);
@@ -230,6 +253,8 @@ class NexusImpl implements Nexus {
       state: 'starting',
       worker: undefined,
       control: new Int32Array(new SharedArrayBuffer(4)),
+      steps: 0,
+      errors: 0,
       exited: new Promise((resolve) => {
         markExited = resolve;
       }),
@@ -251,6 +276,7 @@ class NexusImpl implements Nexus {
       });
     } catch (error) {
       this.actorFailed(entry, serializeError(error), 'could not start its worker');
+      await this.actorGone(entry);
       entry.markExited();
       return;
     }
@@ -270,18 +296,26 @@ class NexusImpl implements Nexus {
     worker.onExit((code) => {
       if (entry.state !== 'exited' && entry.state !== 'failed') {
         const error = lastError ?? { name: 'Error', message: `its worker exited with code ${code}` };
-        this.actorFailed(entry, error, 'its worker died');
+        // The store first: the dead worker may hold its lock, and releasing keys needs it.
         this.recoverStore(entry);
-      } else if (entry.state === 'failed' && lastError && !entry.error) {
-        entry.error = lastError;
+        this.actorFailed(entry, error, 'its worker died');
+        void this.actorGone(entry).finally(() => entry.markExited());
+      } else {
+        if (entry.state === 'failed' && lastError && !entry.error) entry.error = lastError;
+        entry.markExited();
       }
-      entry.markExited();
       this.wake();
     });
     const links = plan.endpoints.get(actor.name);
     const init: InitMessage = {
       type: 'init',
-      actor: { name: actor.name, moduleUrl: actor.moduleUrl, className: actor.className, options: actor.options },
+      actor: {
+        name: actor.name,
+        moduleUrl: actor.moduleUrl,
+        className: actor.className,
+        options: actor.options,
+        onError: actor.onError,
+      },
       links: links ? Object.fromEntries(links) : {},
       store: this.openStore!.descriptor,
       control: entry.control.buffer as SharedArrayBuffer,
@@ -314,9 +348,20 @@ class NexusImpl implements Nexus {
       entry.storeOwner = message.ownerId;
       return;
     }
+    if (message.type === 'counters') {
+      entry.steps = message.steps;
+      entry.errors = message.errors;
+      return;
+    }
     if (message.state === 'failed') {
-      const what = message.phase === 'setup' ? 'setup() threw' : 'it could not be loaded';
+      const what =
+        message.phase === 'setup'
+          ? 'setup() threw'
+          : message.phase === 'run'
+            ? 'runStep() threw (on_error: fail)'
+            : 'it could not be loaded';
       this.actorFailed(entry, message.error ?? { name: 'Error', message: 'unknown error' }, what);
+      void this.actorGone(entry);
       return;
     }
     // A failed actor stays failed when its worker ends, so its status keeps saying why.
@@ -328,6 +373,55 @@ class NexusImpl implements Nexus {
     entry.error = error;
     this.setActorState(entry, 'failed');
     this.log('error', `actor "${entry.name}" failed: ${what}: ${describeError(error)}`);
+  }
+
+  /**
+   * A failed or dead actor no longer takes part: links into it stop holding their producers back
+   * (the messages that waited for it are dropped, their store keys released), and sinks it fed
+   * learn that it is gone.
+   */
+  private async actorGone(entry: ActorEntry): Promise<void> {
+    const transport = this.transport;
+    if (!transport || this.quitting) return;
+    await this.discard(transport.detach(entry.name), `actor "${entry.name}" is gone`);
+    const gone = (name: string) => isGone(this.actors.get(name)?.state ?? 'exited');
+    for (const connection of this.config.connections) {
+      if (!connection.sources.some((source) => source.actor === entry.name)) continue;
+      for (const sink of connection.sinks) {
+        const sources = this.config.connections
+          .filter((other) => other.sinks.some((s) => s.actor === sink.actor && s.link === sink.link))
+          .flatMap((other) => other.sources);
+        if (gone(sink.actor) || !sources.every((source) => gone(source.actor))) continue;
+        this.log(
+          'warn',
+          `actor "${sink.actor}": every source of ${sink.actor}.${sink.link} is gone (${sources.map((source) => source.actor).join(', ')}); once it has read what is left, its get() rejects with LinkSourcesGoneError`,
+        );
+      }
+    }
+  }
+
+  /** Messages taken out of links that nobody will read: counted, logged, their store keys released. */
+  private async discard(batches: DrainedMessages[], why: string): Promise<void> {
+    for (const batch of batches) {
+      let released = 0;
+      if (batch.sole && this.openStore) {
+        for (const message of batch.messages) {
+          try {
+            released += await releaseKeys(message, this.openStore.client);
+          } catch (error) {
+            this.log('warn', 'could not release the store keys of a dropped message', error);
+          }
+        }
+      }
+      const count = batch.messages.length;
+      this.log(
+        'warn',
+        `${why}: ${count} message${count === 1 ? '' : 's'} waiting in ${batch.from.actor}.${batch.from.link} → ${batch.to.actor}.${batch.to.link} ${count === 1 ? 'was' : 'were'} dropped; ` +
+          (batch.sole
+            ? `${released} store value${released === 1 ? '' : 's'} they referred to released`
+            : 'their store keys were kept (the source sent the same messages to other sinks, which may still read them)'),
+      );
+    }
   }
 
   private setActorState(entry: ActorEntry, state: ActorState): void {
@@ -351,10 +445,11 @@ class NexusImpl implements Nexus {
     return {
       state: this.pipelineState,
       actors: [...this.actors.values()].map((entry) => {
-        const status: ActorStatus = { name: entry.name, state: entry.state };
+        const status: ActorStatus = { name: entry.name, state: entry.state, steps: entry.steps, errors: entry.errors };
         if (entry.error) status.error = entry.error;
         return status;
       }),
+      links: this.monitor?.status() ?? [],
     };
   }
 
@@ -397,7 +492,13 @@ class NexusImpl implements Nexus {
     const live = [...this.actors.values()].filter((entry) => entry.state !== 'failed' && entry.state !== 'exited');
     for (const entry of live) this.toWorker(entry, { type: 'signal', signal });
     try {
-      await this.until(() => live.every((entry) => entry.state === gate.to || isGone(entry.state)));
+      const acknowledged = () => live.every((entry) => entry.state === gate.to || isGone(entry.state));
+      // setup() may take as long as it needs (loading a model, opening a device); quit ends it.
+      const timeout = signal === 'setup' ? undefined : this.config.settings.signalTimeoutMs;
+      if (!(await this.until(acknowledged, timeout)) && !this.quitting) {
+        const stuck = live.filter((entry) => entry.state !== gate.to && !isGone(entry.state));
+        await Promise.all(stuck.map((entry) => this.endUnresponsive(entry, signal, timeout!)));
+      }
     } finally {
       this.busy = undefined;
     }
@@ -409,6 +510,20 @@ class NexusImpl implements Nexus {
     if (newlyFailed.length > 0) {
       throw new ActorFailedError(`${signal} finished, but ${describeFailures(newlyFailed)}`);
     }
+  }
+
+  /** An actor that did not acknowledge `signal` in time: its worker is ended and it is failed. */
+  private async endUnresponsive(entry: ActorEntry, signal: Signal, timeoutMs: number): Promise<void> {
+    const error = new ActorUnresponsiveError(
+      `it did not acknowledge "${signal}" within ${formatMs(timeoutMs)} (settings.signal_timeout): its runStep() never yields — a loop that never awaits — or awaits something that never settles. Its worker was ended; make runStep() return or await regularly`,
+    );
+    this.log('error', `actor "${entry.name}" is unresponsive; ending its worker`);
+    entry.error = serializeError(error);
+    this.setActorState(entry, 'failed');
+    this.log('error', `actor "${entry.name}" failed: ${error.message}`);
+    await entry.worker?.terminate();
+    this.recoverStore(entry);
+    await this.actorGone(entry);
   }
 
   quit(): Promise<void> {
@@ -448,6 +563,8 @@ class NexusImpl implements Nexus {
         await entry.exited;
       }),
     );
+    this.monitor?.stop();
+    if (this.transport) await this.discard(this.transport.drain(), 'quit');
     try {
       await this.transport?.close();
     } catch (error) {
@@ -535,15 +652,22 @@ class NexusImpl implements Nexus {
     for (const waiter of [...this.waiters]) waiter();
   }
 
-  /** Resolves once `condition` holds; re-checked on every actor state change. */
-  private until(condition: () => boolean): Promise<void> {
+  /**
+   * Resolves to true once `condition` holds (re-checked on every actor state change), or to false
+   * when `timeoutMs` passes first.
+   */
+  private until(condition: () => boolean, timeoutMs?: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const check = () => {
-        if (condition()) {
-          this.waiters.delete(check);
-          resolve();
-        }
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const finish = (value: boolean) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        resolve(value);
       };
+      const check = () => {
+        if (condition()) finish(true);
+      };
+      if (timeoutMs !== undefined) timer = setTimeout(() => finish(condition()), timeoutMs);
       this.waiters.add(check);
       check();
     });
@@ -573,6 +697,10 @@ function pipelineMessage(signal: Exclude<Signal, 'quit'>): string {
     case 'stop':
       return 'stopped; type run to start again, or quit';
   }
+}
+
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 function defaultRunName(config: PipelineConfig): string {

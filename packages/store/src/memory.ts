@@ -340,6 +340,10 @@ class SharedMemoryClient implements MemoryStoreClient {
     return this.arena.delete(this.ownerId, this.slot, this.generation, this.lockTimeoutMs);
   }
 
+  isKey(value: string): boolean {
+    return typeof value === 'string' && this.parseKey(value);
+  }
+
   async usage(): Promise<StoreUsage> {
     this.assertOpen();
     return {

@@ -3,7 +3,7 @@
  * Package-private; built by `openLink`.
  * @module
  */
-import { type InputLink, msgpackOptions } from '@improv/core';
+import { type InputLink, type LinkHooks, LinkSourcesGoneError, msgpackOptions } from '@improv/core';
 import { Decoder } from '@msgpack/msgpack';
 import { DECLINED, FastDecoder } from './_codec.ts';
 import {
@@ -12,6 +12,7 @@ import {
   CONSUMER_CLOSED,
   type LocalInDescriptor,
   PREFIX_BYTES,
+  PRODUCER_CLOSED,
   PRODUCER_SLEEPING,
   READ,
   READ_COUNT,
@@ -54,10 +55,12 @@ export class LocalInputLink extends LinkSide implements InputLink {
   /** Ring to try first: fan-in is served round-robin so no source starves the others. */
   #next = 0;
   readonly #waiters: Waiter[] = [];
+  /** `get()` calls made or parked while held, served in order on `release()`. */
+  readonly #held: Waiter[] = [];
   #looping = false;
 
-  constructor(descriptor: LocalInDescriptor) {
-    super(descriptor);
+  constructor(descriptor: LocalInDescriptor, hooks: LinkHooks = {}) {
+    super(descriptor, hooks);
     this.#bell = new Int32Array(descriptor.doorbell);
     this.#rings = descriptor.rings.map((info) => {
       const views = ringViews(info.buffer);
@@ -76,22 +79,26 @@ export class LocalInputLink extends LinkSide implements InputLink {
 
   get(): Promise<unknown> {
     if (this.isClosed()) return Promise.reject(this.closedError());
+    if (this.held) {
+      return new Promise((resolve, reject) => {
+        this.#held.push({ resolve, reject });
+        this.onHeld?.();
+      });
+    }
     if (this.#waiters.length === 0) {
       try {
         let value = this.#take();
-        if (value === undefined && this.interruptReason === undefined) {
-          // Spin briefly before sleeping: a wake-up across cores costs ~25 µs, a message that is
-          // about to arrive costs a few loads.
-          for (let i = 0; i < this.spin && value === undefined; i++) {
-            relax();
-            if (this.#hasData()) value = this.#take();
-          }
+        // Spin briefly before sleeping: a wake-up across cores costs ~25 µs, a message that is
+        // about to arrive costs a few loads.
+        for (let i = 0; i < this.spin && value === undefined; i++) {
+          relax();
+          if (this.#hasData()) value = this.#take();
         }
         if (value !== undefined) return Promise.resolve(value);
+        if (this.#sourcesGone()) return Promise.reject(this.#goneError());
       } catch (error) {
         return Promise.reject(error);
       }
-      if (this.interruptReason !== undefined) return Promise.reject(this.interruptReason);
     }
     return new Promise((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
@@ -101,8 +108,9 @@ export class LocalInputLink extends LinkSide implements InputLink {
 
   tryGet(): unknown {
     if (this.isClosed()) throw this.closedError();
-    // A pending get() comes first; handing this message to tryGet would break FIFO for it.
-    if (this.#waiters.length > 0) return undefined;
+    // A pending get() comes first; handing this message to tryGet would break FIFO for it. A held
+    // link hands out nothing.
+    if (this.#waiters.length > 0 || this.held) return undefined;
     return this.#take();
   }
 
@@ -115,10 +123,19 @@ export class LocalInputLink extends LinkSide implements InputLink {
     return total;
   }
 
-  interrupt(reason: Error): void {
+  hold(onHeld: () => void): void {
     if (this.closedHere) return;
-    this.interruptReason = reason;
-    this.#rejectAll(reason);
+    this.onHeld = onHeld;
+    if (this.#waiters.length === 0) return;
+    // Pending gets take no message while held; the sleeping loop is woken and ends.
+    this.#held.push(...this.#waiters.splice(0));
+    if (this.#looping) wake(this.#bell, BELL_SEQ);
+    onHeld();
+  }
+
+  release(): void {
+    this.onHeld = undefined;
+    for (const waiter of this.#held.splice(0)) this.get().then(waiter.resolve, waiter.reject);
   }
 
   close(): void {
@@ -133,7 +150,7 @@ export class LocalInputLink extends LinkSide implements InputLink {
   }
 
   #rejectAll(error: Error): void {
-    const waiters = this.#waiters.splice(0);
+    const waiters = [...this.#held.splice(0), ...this.#waiters.splice(0)];
     for (const waiter of waiters) waiter.reject(error);
     // Wake our own sleeping loop so it sees that nobody waits any more (and ends).
     if (this.#looping) wake(this.#bell, BELL_SEQ);
@@ -146,6 +163,19 @@ export class LocalInputLink extends LinkSide implements InputLink {
       if (ring.write !== Atomics.load(ring.header, READ)) return true;
     }
     return false;
+  }
+
+  /** True once every ring's producer is gone and no ring holds a message. */
+  #sourcesGone(): boolean {
+    for (const { header } of this.#rings) if (Atomics.load(header, PRODUCER_CLOSED) === 0) return false;
+    return !this.#hasData();
+  }
+
+  #goneError(): LinkSourcesGoneError {
+    const peers = this.#rings.map((ring) => ring.peer).join(', ');
+    return new LinkSourcesGoneError(
+      `link "${this.label}": every source (${peers}) is gone — its actor failed or died — and no message is left; no more will come. Catch LinkSourcesGoneError to go on without this input`,
+    );
   }
 
   /** The next message of the next non-empty ring (round-robin), or `undefined`. */
@@ -263,11 +293,15 @@ export class LocalInputLink extends LinkSide implements InputLink {
           this.#waiters.shift()!.resolve(value);
           continue;
         }
+        if (this.#sourcesGone()) {
+          this.#rejectAll(this.#goneError());
+          break;
+        }
         // Flag first, then re-check: a producer that publishes after our check sees the flag and
         // rings (both sides use sequentially consistent atomics, so one of them sees the other).
         Atomics.store(bell, BELL_SLEEPING, 1);
         const seq = Atomics.load(bell, BELL_SEQ);
-        if (!this.#hasData() && !this.isClosed()) {
+        if (!this.#hasData() && !this.isClosed() && !this.#sourcesGone()) {
           // waitAsync, never the blocking Atomics.wait: the actor's worker must keep handling
           // control messages (pause, stop, quit) while runStep awaits get().
           // A pending waitAsync does not keep a worker alive (Node, Bun and Deno alike); the actor's

@@ -15,6 +15,8 @@ export const WRITE = 0;
 export const WRITTEN = 1;
 /** Messages dropped by the `drop-oldest` policy (for metrics); producer. */
 export const DROPPED = 2;
+/** Messages discarded because the sink is gone (sent after it, or left in the ring); producer and Nexus. */
+export const DISCARDED = 3;
 /** Bytes consumed or dropped (wrapping); consumer, and the producer under `drop-oldest` (CAS). */
 export const READ = 16;
 /** Messages consumed or dropped (wrapping); as `READ`. */
@@ -25,6 +27,8 @@ export const PRODUCER_SLEEPING = 32;
 export const SPACE_SEQ = 33;
 /** 1 once the consumer closed its link: the producer then discards messages for this sink. */
 export const CONSUMER_CLOSED = 34;
+/** 1 once the producer is gone: a consumer that finds every ring ended and empty stops waiting. */
+export const PRODUCER_CLOSED = 35;
 /** Bytes before the data area of a ring buffer. */
 export const HEADER_BYTES = 192;
 
@@ -136,6 +140,21 @@ export const relax: () => void = pause === undefined ? () => {} : () => pause.ca
 export function wake(words: Int32Array<SharedArrayBuffer>, index: number): void {
   Atomics.add(words, index, 1);
   Atomics.notify(words, index);
+}
+
+/**
+ * A copy of the record of `length` payload bytes starting at data byte `start` (it may wrap around
+ * the ring's end), in memory of its own.
+ */
+export function copyRecord(ring: RingViews, start: number, length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  const first = ring.size - start;
+  if (length <= first) bytes.set(ring.data8.subarray(start, start + length));
+  else {
+    bytes.set(ring.data8.subarray(start), 0);
+    bytes.set(ring.data8.subarray(0, length - first), first);
+  }
+  return bytes;
 }
 
 /** `Actor.link`. */

@@ -1,9 +1,9 @@
 /**
  * What both sides of a local link share (package-private): the endpoint, the run's control word,
- * the spin budget, and the closed and interrupted states with their errors.
+ * the spin budget, the hooks, and the closed and held states.
  * @module
  */
-import type { Endpoint, LinkClosedError } from '@improv/core';
+import type { Endpoint, LinkClosedError, LinkHooks } from '@improv/core';
 import { CONTROL_CLOSED, closedLinkError, endpointLabel } from './_layout.ts';
 
 /** The descriptor fields both sides are built from. */
@@ -22,12 +22,14 @@ export abstract class LinkSide {
   protected readonly control: Int32Array<SharedArrayBuffer>;
   /** Spin iterations before sleeping. */
   protected readonly spin: number;
-  /** Set by `interrupt()` until `clearInterrupt()`: calls that would wait reject with it. */
-  protected interruptReason: Error | undefined;
+  /** Set by `hold()` until `release()`: called whenever a call waits because of the hold. */
+  protected onHeld: (() => void) | undefined;
+  protected readonly hooks: LinkHooks;
   /** Set by this side's own `close()`. */
   protected closedHere = false;
 
-  constructor(descriptor: SideDescriptor) {
+  constructor(descriptor: SideDescriptor, hooks: LinkHooks) {
+    this.hooks = hooks;
     this.endpoint = descriptor.endpoint;
     this.name = descriptor.endpoint.link;
     this.label = endpointLabel(descriptor.endpoint);
@@ -35,8 +37,9 @@ export abstract class LinkSide {
     this.spin = descriptor.spin;
   }
 
-  clearInterrupt(): void {
-    this.interruptReason = undefined;
+  /** True while held (between `hold()` and `release()`). */
+  protected get held(): boolean {
+    return this.onHeld !== undefined;
   }
 
   /** Closed by this side, or by the end of the run. */

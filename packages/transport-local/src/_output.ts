@@ -3,15 +3,18 @@
  * every sink. Package-private; built by `openLink`.
  * @module
  */
-import { LinkMessageTooLargeError, msgpackOptions, type OutputLink } from '@improv/core';
-import { Encoder } from '@msgpack/msgpack';
+import { type DropReason, type LinkHooks, LinkMessageTooLargeError, msgpackOptions, type OutputLink } from '@improv/core';
+import { Decoder, Encoder } from '@msgpack/msgpack';
 import { FastEncoder } from './_codec.ts';
 import {
   BELL_SEQ,
   BELL_SLEEPING,
   CONSUMER_CLOSED,
+  copyRecord,
+  DISCARDED,
   DROPPED,
   type LocalOutDescriptor,
+  PREFIX_BYTES,
   PRODUCER_SLEEPING,
   READ,
   READ_COUNT,
@@ -48,6 +51,12 @@ interface PendingPut {
 // Returned by every put() that completed at once: no promise allocated per message.
 const resolved: Promise<void> = Promise.resolve();
 
+/**
+ * Puts waiting at once past which a forgotten `await` is suspected: an actor that awaits each put
+ * has one waiting at a time (a few with Promise.all).
+ */
+const PILING_UP = 256;
+
 /** The sending side of a local link. */
 export class LocalOutputLink extends LinkSide implements OutputLink {
   readonly direction = 'out' as const;
@@ -60,13 +69,16 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
   /** Puts waiting for room, in call order (FIFO also across concurrent puts). */
   readonly #queue: PendingPut[] = [];
   #pumping = false;
-  /** The ring the pump sleeps on, so interrupt/close can wake it. */
+  /** The ring the pump sleeps on, so close can wake it. */
   #sleepingOn: OutRing | undefined;
   /** The first `block` ring found full by the last failed {@link #tryWrite}. */
   #blockedOn: OutRing | undefined;
+  /** Whether dropped messages go to `hooks.dropped`: only with a single sink (no fan-out copy). */
+  readonly #reportDrops: boolean;
+  #warnedPilingUp = false;
 
-  constructor(descriptor: LocalOutDescriptor) {
-    super(descriptor);
+  constructor(descriptor: LocalOutDescriptor, hooks: LinkHooks = {}) {
+    super(descriptor, hooks);
     this.#rings = descriptor.rings.map((info) => {
       const views = ringViews(info.buffer);
       // Continue where the ring stands: a revived actor reopens the descriptor of the one that died.
@@ -83,6 +95,7 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
       };
     });
     this.#maxLength = Math.min(...this.#rings.map((ring) => ring.maxLength));
+    this.#reportDrops = hooks.dropped !== undefined && this.#rings.length === 1;
     // A sleeping flag left by a producer killed mid-wait must not make the consumer notify for nothing.
     for (const { header } of this.#rings) Atomics.store(header, PRODUCER_SLEEPING, 0);
   }
@@ -103,36 +116,68 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
       this.#encoder = new Encoder(msgpackOptions);
       return Promise.reject(error);
     }
-    if (this.#queue.length === 0) {
+    if (this.#queue.length === 0 && !this.held) {
       if (this.#tryWrite(bytes)) return resolved;
-      if (this.interruptReason !== undefined) return Promise.reject(this.interruptReason);
       // Spin briefly before sleeping: a consumer on another core frees room within microseconds,
       // a sleep-and-wake round trip costs ~25 µs.
       for (let i = 0; i < this.spin; i++) {
         relax();
         if (this.#tryWrite(bytes)) return resolved;
       }
-    } else if (this.interruptReason !== undefined) {
-      return Promise.reject(this.interruptReason);
     }
     // The encoder's buffer is reused by the next put: keep our own copy while waiting.
     const copy = bytes.slice();
     return new Promise((resolve, reject) => {
       this.#queue.push({ bytes: copy, resolve, reject });
-      if (!this.#pumping) void this.#pump();
+      if (this.#queue.length >= PILING_UP) this.#pilingUp();
+      if (this.held) this.onHeld?.();
+      else if (!this.#pumping) void this.#pump();
     });
   }
 
-  interrupt(reason: Error): void {
+  hold(onHeld: () => void): void {
     if (this.closedHere) return;
-    this.interruptReason = reason;
-    this.#rejectAll(reason);
+    this.onHeld = onHeld;
+    // A waiting put keeps its message and sends it after release (the pump stops at its next turn).
+    if (this.#queue.length > 0) onHeld();
+  }
+
+  release(): void {
+    this.onHeld = undefined;
+    if (this.#queue.length > 0 && !this.#pumping) void this.#pump();
   }
 
   close(): void {
     if (this.closedHere) return;
     this.closedHere = true;
-    this.#rejectAll(this.closedError());
+    this.#dropQueued();
+  }
+
+  /** Puts still waiting when the link closes resolve unsent; their messages are reported dropped. */
+  #dropQueued(): void {
+    const queue = this.#queue.splice(0);
+    for (const pending of queue) {
+      if (this.#reportDrops) this.#reportDropped(pending.bytes, 'closed');
+      pending.resolve();
+    }
+    // Wake our own sleeping pump so it sees the empty queue (and ends).
+    if (this.#sleepingOn !== undefined) wake(this.#sleepingOn.header, SPACE_SEQ);
+  }
+
+  #reportDropped(bytes: Uint8Array, reason: DropReason): void {
+    try {
+      this.hooks.dropped?.(new Decoder(msgpackOptions).decode(bytes), reason);
+    } catch {
+      // A hook's failure must not break the link; the drop is counted either way.
+    }
+  }
+
+  #pilingUp(): void {
+    if (this.#warnedPilingUp) return;
+    this.#warnedPilingUp = true;
+    this.hooks.warn?.(
+      `link "${this.label}": ${this.#queue.length} put() calls are waiting at once — did you forget \`await\` before this.${this.name}.put()? Each unawaited put keeps its message in memory until the sink has room`,
+    );
   }
 
   #tooLarge(length: number): LinkMessageTooLargeError {
@@ -145,17 +190,10 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
     );
   }
 
-  #rejectAll(error: Error): void {
-    const queue = this.#queue.splice(0);
-    for (const pending of queue) pending.reject(error);
-    // Wake our own sleeping pump so it sees the empty queue (and ends).
-    if (this.#sleepingOn !== undefined) wake(this.#sleepingOn.header, SPACE_SEQ);
-  }
-
   /**
-   * Writes `bytes` to every sink, or to none: when a `block` ring is full nothing is written, so an
-   * interrupted put never reaches only some of the sinks. Room only grows between the check and the
-   * write, since this producer is the only one that fills these rings.
+   * Writes `bytes` to every sink, or to none: when a `block` ring is full nothing is written, so a
+   * held or closed put never reaches only some of the sinks. Room only grows between the check and
+   * the write, since this producer is the only one that fills these rings.
    */
   #tryWrite(bytes: Uint8Array): boolean {
     const rings = this.#rings;
@@ -166,16 +204,20 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
         return false;
       }
     }
+    let delivered = 0;
     for (const ring of rings) {
-      // A sink whose actor quit takes nothing: its messages are discarded so the others flow on.
-      if (Atomics.load(ring.header, CONSUMER_CLOSED) !== 0) continue;
-      if (ring.dropOldest) makeRoom(ring, record);
-      // The sink may have been revived since the check above (its constructor reopens a full ring):
-      // re-check, so a full ring is never written over; the message is discarded for that sink, as
-      // it would have been for the closed one.
-      else if (!hasRoom(ring, record)) continue;
+      // A sink that is gone takes nothing: its messages are discarded (and counted) so the others
+      // flow on. The sink may also have been revived since the check above (its constructor reopens
+      // a full ring): re-check, so a full ring is never written over.
+      if (Atomics.load(ring.header, CONSUMER_CLOSED) !== 0 || (!ring.dropOldest && !hasRoom(ring, record))) {
+        Atomics.add(ring.header, DISCARDED, 1);
+        continue;
+      }
+      if (ring.dropOldest) this.#makeRoom(ring, record);
       writeRecord(ring, bytes, record);
+      delivered += 1;
     }
+    if (delivered === 0 && this.#reportDrops) this.#reportDropped(bytes, 'sink-gone');
     return true;
   }
 
@@ -183,9 +225,9 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
   async #pump(): Promise<void> {
     this.#pumping = true;
     try {
-      while (this.#queue.length > 0) {
+      while (this.#queue.length > 0 && !this.held) {
         if (this.isClosed()) {
-          this.#rejectAll(this.closedError());
+          this.#dropQueued();
           break;
         }
         const head = this.#queue[0]!;
@@ -216,6 +258,31 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
       this.#pumping = false;
     }
   }
+
+  /**
+   * `drop-oldest`: drops the sink's oldest records until `record` bytes fit. The producer advances
+   * the read index with a compare-exchange, as the consumer does, so exactly one of them takes each
+   * record; a consumer that lost the race discards what it copied. A dropped message is reported
+   * (its store keys are released) when this endpoint has a single sink.
+   */
+  #makeRoom(ring: OutRing, record: number): void {
+    const header = ring.header;
+    while (!hasRoom(ring, record)) {
+      const read = Atomics.load(header, READ);
+      // Empty: only the message count lagged (the consumer advanced READ and not yet READ_COUNT); any
+      // record fits an empty ring. Under that same lag we may drop one message more than needed.
+      if (read === ring.write) return;
+      // Our own record, written before `write` and not yet overwritten: its length is intact.
+      const position = read & ring.mask;
+      const length = ring.data32[position >> 2]!;
+      const bytes = this.#reportDrops ? copyRecord(ring, (position + PREFIX_BYTES) & ring.mask, length) : undefined;
+      if (Atomics.compareExchange(header, READ, read, (read + recordBytes(length)) | 0) === read) {
+        Atomics.add(header, READ_COUNT, 1);
+        Atomics.add(header, DROPPED, 1);
+        if (bytes !== undefined) this.#reportDropped(bytes, 'drop-oldest');
+      }
+    }
+  }
 }
 
 /**
@@ -232,27 +299,6 @@ function hasRoom(ring: OutRing, record: number): boolean {
 
 function fitsCached(ring: OutRing, record: number): boolean {
   return ((ring.written - ring.readCount) | 0) < ring.capacity && ring.size - ((ring.write - ring.read) | 0) >= record;
-}
-
-/**
- * `drop-oldest`: drops the sink's oldest records until `record` bytes fit. The producer advances the
- * read index with a compare-exchange, as the consumer does, so exactly one of them takes each
- * record; a consumer that lost the race discards what it copied.
- */
-function makeRoom(ring: OutRing, record: number): void {
-  const header = ring.header;
-  while (!hasRoom(ring, record)) {
-    const read = Atomics.load(header, READ);
-    // Empty: only the message count lagged (the consumer advanced READ and not yet READ_COUNT); any
-    // record fits an empty ring. Under that same lag we may drop one message more than needed.
-    if (read === ring.write) return;
-    // Our own record, written before `write` and not yet overwritten: its length is intact.
-    const length = ring.data32[(read & ring.mask) >> 2]!;
-    if (Atomics.compareExchange(header, READ, read, (read + recordBytes(length)) | 0) === read) {
-      Atomics.add(header, READ_COUNT, 1);
-      Atomics.add(header, DROPPED, 1);
-    }
-  }
 }
 
 function writeRecord(ring: OutRing, bytes: Uint8Array, record: number): void {

@@ -28,7 +28,19 @@
  * ```
  * @module
  */
-import type { Endpoint, Link, LinkDescriptor, LinkEdge, LinkGraph, LinkPlan, OpenLink, Transport } from '@improv/core';
+import type {
+  DrainedMessages,
+  Endpoint,
+  Link,
+  LinkDescriptor,
+  LinkEdge,
+  LinkGraph,
+  LinkHooks,
+  LinkPlan,
+  OpenLink,
+  Transport,
+} from '@improv/core';
+import { PlannedEdge } from './_edges.ts';
 import { LocalInputLink } from './_input.ts';
 import {
   BELL_BYTES,
@@ -98,6 +110,7 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
   // Everything a plan created, so close() can mark it closed and wake every sleeper.
   let controls: Int32Array<SharedArrayBuffer>[] = [];
   let sleepers: { words: Int32Array<SharedArrayBuffer>; index: number }[] = [];
+  let planned: PlannedEdge[] = [];
 
   const ringBytes = (capacity: number): number => {
     let bytes = minRingBytes;
@@ -155,10 +168,12 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
         }
         const buffer = new SharedArrayBuffer(HEADER_BYTES + ringBytes(edge.capacity));
         sleepers.push({ words: new Int32Array(buffer, 0, HEADER_BYTES / 4), index: SPACE_SEQ });
+        planned.push(new PlannedEdge(copyEdge(edge), buffer, sink.doorbell));
         const shared = { buffer, capacity: edge.capacity, policy: edge.policy, connection: edge.connection };
         sink.rings.push({ ...shared, peer: from } satisfies InRingDescriptor);
         source.rings.push({ ...shared, peer: to, doorbell: sink.doorbell } satisfies OutRingDescriptor);
       }
+      for (const edge of planned) edge.sole = sources.get(endpointLabel(edge.edge.from))!.rings.length === 1;
       const endpoints = new Map<string, Map<string, LinkDescriptor>>();
       for (const descriptor of [...sinks.values(), ...sources.values()]) {
         const { actor, link } = descriptor.endpoint;
@@ -172,12 +187,34 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
       return { endpoints };
     },
 
+    stats() {
+      return planned.map((edge) => edge.stats());
+    },
+
+    detach(actor: string): DrainedMessages[] {
+      const drained: DrainedMessages[] = [];
+      for (const edge of planned) {
+        if (edge.edge.from.actor === actor) edge.closeSource();
+        if (edge.edge.to.actor === actor) {
+          edge.closeSink();
+          const messages = edge.drain();
+          if (messages) drained.push(messages);
+        }
+      }
+      return drained;
+    },
+
+    drain(): DrainedMessages[] {
+      return planned.flatMap((edge) => edge.drain() ?? []);
+    },
+
     async close(): Promise<void> {
       for (const control of controls) Atomics.store(control, CONTROL_CLOSED, 1);
       // Every link now refuses calls; wake whoever sleeps so pending calls reject too.
       for (const { words, index } of sleepers) wake(words, index);
       controls = [];
       sleepers = [];
+      planned = [];
     },
   };
 }
@@ -187,7 +224,7 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
  * the process that planned it. Open each descriptor once: a ring has exactly one producer and one
  * consumer.
  */
-export const openLink: OpenLink = (descriptor: LinkDescriptor): Link => {
+export const openLink: OpenLink = (descriptor: LinkDescriptor, hooks?: LinkHooks): Link => {
   if (descriptor.transport !== 'local' || !Array.isArray(descriptor.rings)) {
     throw new TypeError(
       `@improv/transport-local: the descriptor of link "${describe(descriptor)}" was not made by the local transport (its module is ${String(descriptor.module)}); open it with the module it names`,
@@ -198,8 +235,8 @@ export const openLink: OpenLink = (descriptor: LinkDescriptor): Link => {
       `@improv/transport-local: the descriptor of link "${describe(descriptor)}" lost its SharedArrayBuffers; pass descriptors with postMessage/structuredClone, not JSON`,
     );
   }
-  if (descriptor.direction === 'in') return new LocalInputLink(descriptor as LocalInDescriptor);
-  if (descriptor.direction === 'out') return new LocalOutputLink(descriptor as LocalOutDescriptor);
+  if (descriptor.direction === 'in') return new LocalInputLink(descriptor as LocalInDescriptor, hooks);
+  if (descriptor.direction === 'out') return new LocalOutputLink(descriptor as LocalOutDescriptor, hooks);
   throw new TypeError(
     `@improv/transport-local: link "${describe(descriptor)}" has direction ${String(descriptor.direction)}; expected "in" or "out"`,
   );
@@ -208,6 +245,11 @@ export const openLink: OpenLink = (descriptor: LinkDescriptor): Link => {
 function describe(descriptor: LinkDescriptor): string {
   const endpoint = descriptor.endpoint as Partial<Endpoint> | undefined;
   return `${String(endpoint?.actor)}.${String(endpoint?.link)}`;
+}
+
+function copyEdge(edge: LinkEdge): LinkEdge {
+  const { connection, capacity, policy } = edge;
+  return { connection, from: copyEndpoint(edge.from), to: copyEndpoint(edge.to), capacity, policy };
 }
 
 function copyEndpoint(endpoint: Endpoint): Endpoint {

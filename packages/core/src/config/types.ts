@@ -10,11 +10,22 @@ import type { Endpoint, LinkPolicy } from '../link/transport.ts';
 export const DEFAULT_STORE_SIZE_BYTES = 256 * 1024 * 1024;
 /** Default capacity of a connection, in messages per sink. */
 export const DEFAULT_LINK_CAPACITY = 1024;
+/** Default `settings.signal_timeout`: how long an actor may take to acknowledge a signal. */
+export const DEFAULT_SIGNAL_TIMEOUT_MS = 5000;
+
+/** What an actor does when its `runStep()` throws (`on_error` in the YAML). */
+export type OnError = 'continue' | 'fail';
 
 /** `settings:` after validation. */
 export interface PipelineSettings {
   /** `store_size`, in bytes (YAML accepts a number of bytes or `"512MiB"`, `"2GB"`, ...). */
   storeSizeBytes: number;
+  /**
+   * `signal_timeout`, in milliseconds (YAML: a number of seconds, or `"500ms"`, `"5s"`, `"1m"`):
+   * an actor that does not acknowledge pause, resume, stop or run within it is reported
+   * unresponsive, its worker is ended and it is marked failed. `setup` is not bounded by it.
+   */
+  signalTimeoutMs: number;
 }
 
 /** One actor after validation. */
@@ -30,6 +41,11 @@ export interface ActorConfig {
   options: Record<string, unknown>;
   /** `max_heap_mb`: heap limit of the actor's worker in MiB; the runtime's default when absent. */
   maxHeapMb?: number;
+  /**
+   * `on_error`: `continue` (default) logs a throwing `runStep()` and calls it again after a back-off
+   * (1 ms doubling to 1 s, reset by a step that succeeds); `fail` makes the actor failed at the first error.
+   */
+  onError: OnError;
 }
 
 /** One connection after validation (both YAML forms end up here). */

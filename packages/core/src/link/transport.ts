@@ -68,22 +68,45 @@ interface LinkBase {
   /** The link name (`q_in`, `q_out`, ...). */
   readonly name: string;
   /**
-   * Rejects every pending `get`/`put` with `reason`, and every later call that would have to wait,
-   * until {@link clearInterrupt}. Calls that need not wait (a message is there, there is room) still
-   * succeed. Used by the actor host on pause, stop and quit, so a signal is acted on even while
-   * `runStep` awaits — and even when `runStep` only starts to wait after the signal came.
+   * Holds the link (the actor host does it on pause and stop): pending and later `get`/`put` calls
+   * wait — a `get` takes no message, a `put` sends none and keeps its message — until
+   * {@link release}. Nothing is rejected and nothing is lost: the step that awaits the call simply
+   * goes on after `release`. `onHeld` is called whenever a call waits because of the hold (at once
+   * when one already waits), so the host knows the actor is parked.
    */
-  interrupt(reason: Error): void;
-  /** Ends {@link interrupt}: calls wait as usual again. */
-  clearInterrupt(): void;
-  /** Closes the link: pending and later calls reject with `LinkClosedError`. */
+  hold(onHeld: () => void): void;
+  /** Ends {@link hold}: held calls go on, in the order they were made. */
+  release(): void;
+  /**
+   * Closes the link. Pending and later `get` calls reject with `LinkClosedError`; a `put` still
+   * waiting resolves without sending, and its message is reported to {@link LinkHooks.dropped}.
+   */
   close(): void;
+}
+
+/** Why a link dropped a message. */
+export type DropReason = 'drop-oldest' | 'sink-gone' | 'closed';
+
+/** What the actor host passes to {@link OpenLink} beside the descriptor. */
+export interface LinkHooks {
+  /**
+   * A message this endpoint sent, or was about to send, will never be read: `drop-oldest` made room
+   * for a newer one, its only sink is gone, or the link closed with the `put` still waiting. The
+   * host releases the store keys it carries. Called only where no other sink got the same message
+   * (under fan-out another sink may still read the keys, so they are kept).
+   */
+  dropped?(message: unknown, reason: DropReason): void;
+  /** A warning for the pipeline log (e.g. puts piling up because an `await` was forgotten). */
+  warn?(message: string): void;
 }
 
 /** The receiving side of a link (`this.q_in`). */
 export interface InputLink<T = unknown> extends LinkBase {
   readonly direction: 'in';
-  /** Waits for the next message. Uses no CPU while idle. */
+  /**
+   * Waits for the next message. Uses no CPU while idle. Rejects with `LinkSourcesGoneError` once
+   * every source of the link is gone (its actor failed or died) and no message is left.
+   */
   get(): Promise<T>;
   /** The next message, or `undefined` when none is waiting. Never waits. */
   tryGet(): T | undefined;
@@ -105,7 +128,34 @@ export interface OutputLink<T = unknown> extends LinkBase {
 export type Link<T = unknown> = InputLink<T> | OutputLink<T>;
 
 /** What a transport module exports as `openLink`. */
-export type OpenLink = (descriptor: LinkDescriptor) => Link;
+export type OpenLink = (descriptor: LinkDescriptor, hooks?: LinkHooks) => Link;
+
+/** One edge as its counters stand now (see {@link Transport.stats}). */
+export interface LinkStats {
+  connection: string;
+  from: Endpoint;
+  to: Endpoint;
+  capacity: number;
+  policy: LinkPolicy;
+  /** Messages waiting to be read. */
+  depth: number;
+  /** Messages put into the edge since the plan. */
+  sent: number;
+  /** Messages that will never be read: dropped by `drop-oldest`, for a gone sink, or left at quit. */
+  dropped: number;
+  /** True while the producer waits for room in this edge (it is full and the policy is `block`). */
+  waiting: boolean;
+}
+
+/** Messages taken out of an edge by {@link Transport.detach} or {@link Transport.drain}. */
+export interface DrainedMessages {
+  connection: string;
+  from: Endpoint;
+  to: Endpoint;
+  messages: unknown[];
+  /** False when the source also sent these messages to other sinks (fan-out): their keys must be kept. */
+  sole: boolean;
+}
 
 /** A link implementation, as an embedding program passes it to `createNexus`. */
 export interface Transport {
@@ -115,6 +165,17 @@ export interface Transport {
   readonly name: string;
   /** Creates the links of a whole graph. Called once per pipeline run. */
   plan(graph: LinkGraph): Promise<LinkPlan>;
+  /** The counters of every edge of the current plan, read without disturbing the links. */
+  stats(): LinkStats[];
+  /**
+   * `actor` is gone (failed, or its worker died or was ended): edges into it stop holding their
+   * producers back (what is sent to it from now on is dropped and counted), edges out of it are
+   * marked ended (a sink whose every source is gone gets `LinkSourcesGoneError` once it has read
+   * what is left), and the messages that were waiting for it are taken out and returned.
+   */
+  detach(actor: string): DrainedMessages[];
+  /** Takes out every message still waiting in any edge (after every actor ended, on quit). */
+  drain(): DrainedMessages[];
   /** Frees what {@link plan} created. */
   close(): Promise<void>;
 }

@@ -128,6 +128,13 @@ export interface StoreClient {
   /** Frees the value under `key`. Returns false when there was none. */
   delete(key: StoreKey): Promise<boolean>;
   /**
+   * True when `value` has the form of a key this store handed out (no look-up: the value may have
+   * been deleted since). Keys are how messages refer to stored data: a link that drops a message
+   * releases the keys of this store it finds in it (see `releaseKeys`), so every driver's keys must
+   * be recognisable — e.g. the memory driver's keys start with a random prefix of their store.
+   */
+  isKey(value: string): boolean;
+  /**
    * Reserves a typed array of `kind` and the given length or shape in the store and returns it
    * writable, with its key: write a frame in place, then send the key — no copy at all. The value
    * can be read under its key at once.

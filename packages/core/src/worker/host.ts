@@ -4,18 +4,26 @@
  * @module
  */
 import { type Actor, isActorClass } from '../actor.ts';
-import { InterruptedError, serializeError } from '../errors.ts';
-import type { Link, LinkDescriptor, OpenLink } from '../link/transport.ts';
+import type { OnError } from '../config/types.ts';
+import { LinkClosedError, serializeError } from '../errors.ts';
+import type { Link, LinkDescriptor, LinkHooks, OpenLink } from '../link/transport.ts';
 import { createLogRecord, type Logger, type LogLevel } from '../log.ts';
 import type { WorkerEndpoint } from '../runtime/adapter.ts';
 import type { ActorState, Signal } from '../signals.ts';
 import type { ConnectStore, StoreClient, StoreDescriptor } from '../store/driver.ts';
+import { releaseKeys } from '../store/keys.ts';
+import { ErrorLog } from './_error-log.ts';
 import type { FromWorker, InitMessage, ToWorker } from './protocol.ts';
 
 /** How often a runStep loop that never awaits a macrotask still lets control messages and timers in. */
 const YIELD_EVERY_MS = 5;
-/** Identical runStep errors in a row are summarised instead of logged one by one. */
-const ERROR_SUMMARY_EVERY_MS = 1000;
+/** Back-off after a runStep() that threw: the first wait, doubled per error in a row up to the last. */
+const BACKOFF_FIRST_MS = 1;
+const BACKOFF_MAX_MS = 1000;
+/** How often changed counters (steps, errors) are reported to Nexus. */
+const COUNTERS_EVERY_MS = 500;
+/** How long quit waits for a step to settle once the links are closed, before closing the store. */
+const QUIT_STEP_GRACE_MS = 1000;
 
 const yieldToEventLoop: () => Promise<void> =
   typeof setImmediate === 'function'
@@ -40,12 +48,23 @@ class ActorHost {
   private links: Link[] = [];
   private store: StoreClient | undefined;
   private control: Int32Array | undefined;
+  private onError: OnError = 'continue';
+  /** True while runStep() is to be called; false from pause/stop/quit on. */
   private running = false;
+  /** The runStep loop while it runs — also while its step is parked in a held link call. */
   private loop: Promise<void> | undefined;
+  /** Ends a back-off wait early (a signal came). */
+  private wakeBackoff: (() => void) | undefined;
   private setUp = false;
+  private readonly errorLog: ErrorLog;
+  private steps = 0;
+  private errors = 0;
+  private reported = { steps: 0, errors: 0 };
+  private countersTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(endpoint: WorkerEndpoint) {
     this.endpoint = endpoint;
+    this.errorLog = new ErrorLog(this.log, 'runStep()');
   }
 
   async handle(message: ToWorker): Promise<void> {
@@ -61,8 +80,15 @@ class ActorHost {
     state: ActorState,
     extra: Partial<Pick<Extract<FromWorker, { type: 'state' }>, 'error' | 'phase'>> = {},
   ) {
+    this.reportCounters();
     this.state = state;
     this.post({ type: 'state', state, ...extra });
+  }
+
+  private reportCounters(): void {
+    if (this.steps === this.reported.steps && this.errors === this.reported.errors) return;
+    this.reported = { steps: this.steps, errors: this.errors };
+    this.post({ type: 'counters', ...this.reported });
   }
 
   private emit(level: LogLevel, message: string, details: unknown[]): void {
@@ -76,8 +102,21 @@ class ActorHost {
     error: (message, ...details) => this.emit('error', message, details),
   };
 
+  /** What the links report: dropped messages release their store keys; warnings go to the log. */
+  private readonly linkHooks: LinkHooks = {
+    dropped: (message) => {
+      const store = this.store;
+      if (store === undefined) return;
+      releaseKeys(message, store).catch((error: unknown) =>
+        this.log.warn('could not release the store keys of a dropped message', error),
+      );
+    },
+    warn: (message) => this.log.warn(message),
+  };
+
   private async init(message: InitMessage): Promise<void> {
     this.name = message.actor.name;
+    this.onError = message.actor.onError;
     this.control = new Int32Array(message.control);
     captureConsole(this.log);
     try {
@@ -89,7 +128,7 @@ class ActorHost {
       if (this.store.ownerId !== undefined) this.post({ type: 'store-owner', ownerId: this.store.ownerId });
       const links: Record<string, Link> = {};
       for (const [linkName, descriptor] of Object.entries(message.links)) {
-        links[linkName] = await openLink(descriptor);
+        links[linkName] = await openLink(descriptor, this.linkHooks);
       }
       this.links = Object.values(links);
       const module = (await import(message.actor.moduleUrl)) as Record<string, unknown>;
@@ -109,6 +148,10 @@ class ActorHost {
       if (typeof (this.actor as { runStep?: unknown }).runStep !== 'function') {
         throw new TypeError(`actor class "${message.actor.className}" has no runStep() method; add one`);
       }
+      this.countersTimer = setInterval(() => {
+        this.reportCounters();
+        this.errorLog.flush(false);
+      }, COUNTERS_EVERY_MS);
       this.setState('waiting');
     } catch (error) {
       this.log.error('failed to load', error);
@@ -134,13 +177,14 @@ class ActorHost {
         return;
       case 'run':
         if (this.state !== 'ready' && this.state !== 'stopped') return this.ignored(signal);
+        this.errorLog.reset();
         // Report first: a runStep() that never yields must not keep the state change from Nexus.
         this.setState('running');
         this.startLoop(actor);
         return;
       case 'pause':
         if (this.state !== 'running') return this.ignored(signal);
-        await this.endLoop();
+        await this.park();
         this.setState('paused');
         return;
       case 'resume':
@@ -150,7 +194,7 @@ class ActorHost {
         return;
       case 'stop':
         if (this.state !== 'running' && this.state !== 'paused') return this.ignored(signal);
-        await this.endLoop();
+        await this.park();
         await this.callStop(actor);
         this.setState('stopped');
         return;
@@ -161,70 +205,96 @@ class ActorHost {
     this.log.warn(`ignored signal "${signal}" in state ${this.state}`);
   }
 
+  /** Lets the links move again and calls runStep() — going on with a step parked by pause or stop. */
   private startLoop(actor: Actor<unknown>): void {
-    for (const link of this.links) link.clearInterrupt();
     this.running = true;
-    this.loop = this.runLoop(actor);
+    for (const link of this.links) link.release();
+    this.loop ??= this.runLoop(actor);
   }
 
-  /** Ends the runStep loop promptly: a pending get()/put() is interrupted, the current step settles. */
-  private async endLoop(): Promise<void> {
+  /**
+   * Stops calling runStep() and holds every link, then resolves once the actor is parked: its step
+   * has returned, or it waits in a held get()/put(). Nothing is interrupted, so no message an actor
+   * has in hand is lost: a parked step goes on where it stood on resume or the next run.
+   */
+  private park(): Promise<void> {
     this.running = false;
-    const reason = new InterruptedError(`actor "${this.name}": interrupted by a signal`);
-    for (const link of this.links) link.interrupt(reason);
-    await this.loop;
-    this.loop = undefined;
+    this.wakeBackoff?.();
+    const loop = this.loop;
+    return new Promise((resolve) => {
+      let parked = false;
+      const done = () => {
+        if (parked) return;
+        parked = true;
+        this.errorLog.flush(true);
+        resolve();
+      };
+      for (const link of this.links) link.hold(done);
+      if (loop === undefined) done();
+      else loop.then(done, done);
+    });
   }
 
   private async runLoop(actor: Actor<unknown>): Promise<void> {
     const control = this.control!;
     let seenControl = Atomics.load(control, 0);
     let lastYield = performance.now();
-    let lastError = '';
-    let repeats = 0;
-    let lastSummary = 0;
-    while (this.running) {
-      try {
-        const step = actor.runStep();
-        if (step !== undefined) await step;
-        if (repeats > 0) this.summariseErrors(lastError, repeats);
-        lastError = '';
-        repeats = 0;
-      } catch (error) {
-        if (!this.running && InterruptedError.isInstance(error)) break;
-        const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-        const now = performance.now();
-        if (text === lastError) {
-          repeats += 1;
-          if (now - lastSummary >= ERROR_SUMMARY_EVERY_MS) {
-            this.summariseErrors(lastError, repeats);
-            repeats = 0;
-            lastSummary = now;
+    let backoff = 0;
+    try {
+      while (this.running) {
+        try {
+          const step = actor.runStep();
+          if (step !== undefined) await step;
+          this.steps += 1;
+          backoff = 0;
+        } catch (error) {
+          // Quitting closed the links under a step: that is the end, not an error.
+          if (!this.running && LinkClosedError.isInstance(error)) break;
+          this.errors += 1;
+          if (this.onError === 'fail') {
+            this.failRun(error);
+            break;
           }
-        } else {
-          if (repeats > 0) this.summariseErrors(lastError, repeats);
-          this.log.error('runStep() threw; the loop goes on:', error);
-          lastError = text;
-          repeats = 0;
-          lastSummary = now;
+          this.errorLog.record(error, 'the loop goes on after a back-off (on_error: fail makes it fail instead)');
+          backoff = backoff === 0 ? BACKOFF_FIRST_MS : Math.min(backoff * 2, BACKOFF_MAX_MS);
+          // The wait also lets control messages in: a step that throws at once would starve them.
+          await this.backoff(backoff);
+          lastYield = performance.now();
+          continue;
         }
-        // A step that throws at once would otherwise starve the control channel.
-        await yieldToEventLoop();
-        lastYield = performance.now();
-        continue;
+        const current = Atomics.load(control, 0);
+        const now = performance.now();
+        if (current !== seenControl || now - lastYield >= YIELD_EVERY_MS) {
+          seenControl = current;
+          await yieldToEventLoop();
+          lastYield = performance.now();
+        }
       }
-      const current = Atomics.load(control, 0);
-      const now = performance.now();
-      if (current !== seenControl || now - lastYield >= YIELD_EVERY_MS) {
-        seenControl = current;
-        await yieldToEventLoop();
-        lastYield = performance.now();
-      }
+    } finally {
+      this.loop = undefined;
     }
   }
 
-  private summariseErrors(text: string, repeats: number): void {
-    this.log.error(`runStep() threw the same error ${repeats} more time${repeats === 1 ? '' : 's'}: ${text}`);
+  /** Waits `ms`, or less when a signal comes. */
+  private backoff(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(finish, ms);
+      function finish() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeBackoff = finish;
+    }).finally(() => {
+      this.wakeBackoff = undefined;
+    });
+  }
+
+  /** `on_error: fail`: the first error of runStep() fails the actor; its links close so the rest flows on. */
+  private failRun(error: unknown): void {
+    this.running = false;
+    this.log.error('runStep() threw; the actor fails (on_error: fail)', error);
+    for (const link of this.links) link.close();
+    this.setState('failed', { error: serializeError(error), phase: 'run' });
   }
 
   private async callStop(actor: Actor<unknown>): Promise<void> {
@@ -237,10 +307,20 @@ class ActorHost {
 
   private async quit(): Promise<void> {
     if (this.actor && this.setUp && ['ready', 'running', 'paused'].includes(this.state)) {
-      await this.endLoop();
+      await this.park();
       await this.callStop(this.actor);
     }
+    this.running = false;
+    // Closing rejects a parked get() and ends a parked put() (its message counted as dropped), so
+    // the step settles; one that waits on something else is given a moment, then left behind.
     for (const link of this.links) link.close();
+    if (this.loop) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([this.loop, new Promise((resolve) => (timer = setTimeout(resolve, QUIT_STEP_GRACE_MS)))]);
+      clearTimeout(timer);
+    }
+    clearInterval(this.countersTimer);
+    this.errorLog.flush(true);
     try {
       await this.store?.close();
     } catch (error) {
@@ -251,12 +331,12 @@ class ActorHost {
   }
 }
 
-async function openLink(descriptor: LinkDescriptor): Promise<Link> {
+async function openLink(descriptor: LinkDescriptor, hooks: LinkHooks): Promise<Link> {
   const module = (await import(descriptor.module)) as { openLink?: OpenLink };
   if (typeof module.openLink !== 'function') {
     throw new TypeError(`transport module ${descriptor.module} does not export openLink()`);
   }
-  return module.openLink(descriptor);
+  return module.openLink(descriptor, hooks);
 }
 
 /** Routes the actor's console output into the pipeline log, so a `console.log` is not lost. */

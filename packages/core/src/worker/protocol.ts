@@ -3,6 +3,7 @@
  * travels here: only signals down, and state and log records up.
  * @module
  */
+import type { OnError } from '../config/types.ts';
 import type { SerializedError } from '../errors.ts';
 import type { LinkDescriptor } from '../link/transport.ts';
 import type { LogRecord } from '../log.ts';
@@ -12,7 +13,7 @@ import type { StoreDescriptor } from '../store/driver.ts';
 /** Nexus → worker, once after the handshake: what to load and how to reach links and store. */
 export interface InitMessage {
   type: 'init';
-  actor: { name: string; moduleUrl: string; className: string; options: Record<string, unknown> };
+  actor: { name: string; moduleUrl: string; className: string; options: Record<string, unknown>; onError: OnError };
   links: Record<string, LinkDescriptor>;
   store: StoreDescriptor;
   /** Int32Array(1) over a SharedArrayBuffer, bumped by Nexus with every signal it posts. */
@@ -29,9 +30,18 @@ export interface SignalMessage {
 export interface StateMessage {
   type: 'state';
   state: ActorState;
-  /** With `failed`: what went wrong, and in which hook. */
+  /** With `failed`: what went wrong, and in which hook (`run`: runStep() threw under `on_error: fail`). */
   error?: SerializedError;
-  phase?: 'load' | 'setup';
+  phase?: 'load' | 'setup' | 'run';
+}
+
+/** Worker → Nexus: the actor's counters, at most twice a second while they change. */
+export interface CountersMessage {
+  type: 'counters';
+  /** runStep() calls that returned. */
+  steps: number;
+  /** runStep() calls that threw. */
+  errors: number;
 }
 
 /** Worker → Nexus: the store client's owner id, right after connecting (see `StoreClient.ownerId`). */
@@ -47,4 +57,4 @@ export interface LogMessage {
 }
 
 export type ToWorker = InitMessage | SignalMessage;
-export type FromWorker = StateMessage | LogMessage | StoreOwnerMessage;
+export type FromWorker = StateMessage | LogMessage | StoreOwnerMessage | CountersMessage;

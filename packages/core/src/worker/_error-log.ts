@@ -1,0 +1,89 @@
+/**
+ * Summarises errors that repeat, by where they come from (error class + throwing location), not by
+ * their text: a message that carries a frame number or a time is still the same error. The first
+ * error from each place is logged in full with its stack; later ones are counted and summarised at
+ * most once a second. Package-private, used by the actor host.
+ * @module
+ */
+import type { Logger } from '../log.ts';
+
+/** How often repeats are summarised. */
+const SUMMARY_EVERY_MS = 1000;
+/** Places remembered at once; an actor with more distinct failing places starts over. */
+const MAX_PLACES = 200;
+
+interface Place {
+  /** Repeats since the last summary. */
+  repeats: number;
+  lastMessage: string;
+}
+
+export class ErrorLog {
+  readonly #log: Logger;
+  readonly #what: string;
+  readonly #places = new Map<string, Place>();
+  #lastSummary = 0;
+  #pending = 0;
+
+  /** `what` names the failing call in log lines, e.g. `runStep()`. */
+  constructor(log: Logger, what: string) {
+    this.#log = log;
+    this.#what = what;
+  }
+
+  /** Logs `error` in full the first time its place is seen, else counts it. */
+  record(error: unknown, note: string): void {
+    const place = placeOf(error);
+    const seen = this.#places.get(place);
+    if (seen === undefined) {
+      if (this.#places.size >= MAX_PLACES) this.#places.clear();
+      this.#places.set(place, { repeats: 0, lastMessage: messageOf(error) });
+      this.#log.error(`${this.#what} threw; ${note}:`, error);
+      return;
+    }
+    seen.repeats += 1;
+    seen.lastMessage = messageOf(error);
+    this.#pending += 1;
+    this.flush(false);
+  }
+
+  /** Logs the summary of repeats now (`force`), or when a second has passed since the last. */
+  flush(force: boolean): void {
+    if (this.#pending === 0) return;
+    const now = performance.now();
+    if (!force && now - this.#lastSummary < SUMMARY_EVERY_MS) return;
+    for (const [place, seen] of this.#places) {
+      if (seen.repeats === 0) continue;
+      this.#log.error(
+        `${this.#what} threw ${place} ${seen.repeats} more time${seen.repeats === 1 ? '' : 's'} (last: ${seen.lastMessage})`,
+      );
+      seen.repeats = 0;
+    }
+    this.#pending = 0;
+    this.#lastSummary = now;
+  }
+
+  /** Forgets every place: the next error from each is logged in full again. */
+  reset(): void {
+    this.flush(true);
+    this.#places.clear();
+  }
+}
+
+/** `TypeError at actors/x.ts:12:5`: the error's class and the first frame of its stack. */
+export function placeOf(error: unknown): string {
+  if (!(error instanceof Error)) return `a ${error === null ? 'null' : typeof error} value`;
+  const frame = error.stack
+    ?.split('\n')
+    .map((line) => line.trim())
+    .find((line) => line.startsWith('at '));
+  if (frame === undefined) return error.name;
+  // `at fn (file:line:col)` or `at file:line:col`; keep the location only.
+  const location = /\(([^()]+)\)$/.exec(frame)?.[1] ?? frame.slice(3);
+  return `${error.name} at ${location.replace(/^file:\/\//, '')}`;
+}
+
+function messageOf(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
