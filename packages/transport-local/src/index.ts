@@ -127,6 +127,7 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
       const sinks = new Map<string, LocalInDescriptor>();
       const sources = new Map<string, LocalOutDescriptor>();
       const control = new SharedArrayBuffer(CONTROL_BYTES);
+      const edges: PlannedEdge[] = [];
       controls.push(new Int32Array(control));
       for (const edge of graph.edges) {
         checkEdge(edge);
@@ -168,12 +169,13 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
         }
         const buffer = new SharedArrayBuffer(HEADER_BYTES + ringBytes(edge.capacity));
         sleepers.push({ words: new Int32Array(buffer, 0, HEADER_BYTES / 4), index: SPACE_SEQ });
-        planned.push(new PlannedEdge(copyEdge(edge), buffer, sink.doorbell));
+        edges.push(new PlannedEdge(copyEdge(edge), buffer, sink.doorbell));
         const shared = { buffer, capacity: edge.capacity, policy: edge.policy, connection: edge.connection };
         sink.rings.push({ ...shared, peer: from } satisfies InRingDescriptor);
         source.rings.push({ ...shared, peer: to, doorbell: sink.doorbell } satisfies OutRingDescriptor);
       }
-      for (const edge of planned) edge.sole = sources.get(endpointLabel(edge.edge.from))!.rings.length === 1;
+      for (const edge of edges) edge.sole = sources.get(endpointLabel(edge.edge.from))!.rings.length === 1;
+      planned.push(...edges);
       const endpoints = new Map<string, Map<string, LinkDescriptor>>();
       for (const descriptor of [...sinks.values(), ...sources.values()]) {
         const { actor, link } = descriptor.endpoint;

@@ -14,11 +14,13 @@
  * @module
  */
 import { describe, expect, it } from 'vitest';
-import { ImprovError, InterruptedError, type SerializedError } from '../errors.ts';
+import { ImprovError, type SerializedError } from '../errors.ts';
 import type {
+  DropReason,
   InputLink,
   Link,
   LinkEdge,
+  LinkHooks,
   LinkPlan,
   LinkPolicy,
   OpenLink,
@@ -236,50 +238,198 @@ export function describeTransportConformance(options: TransportConformanceOption
         expect(seqs.at(-1)).toBe(count - 1);
       }));
 
-    it('interrupt rejects a pending get with the reason, and later gets that would wait, until cleared', () =>
+    it('hold parks a pending get and later ones without taking a message; release serves them in order', () =>
       withSetup(async (setup) => {
         const plan = await setup.plan([edge('c', 'P.q_out', 'C.q_in')]);
         const q_out = await openOut(plan, 'P', 'q_out');
         const q_in = await openIn(plan, 'C', 'q_in');
         setup.onDispose(() => closeAll(q_in, q_out));
-        const reason = new InterruptedError('actor "C": interrupted by a signal (test)');
-        const pending = q_in.get();
-        q_in.interrupt(reason);
-        await expect(pending).rejects.toBe(reason);
-        await expect(q_in.get()).rejects.toBe(reason);
-        // A call that need not wait still succeeds while interrupted.
+        let heldCalls = 0;
+        const first = q_in.get();
+        q_in.hold(() => heldCalls++);
+        expect(heldCalls).toBe(1); // a get was already waiting: parked at once
         await q_out.put({ n: 1 });
-        await expect(q_in.get()).resolves.toEqual({ n: 1 });
-        q_in.clearInterrupt();
-        const later = q_in.get();
+        const second = q_in.get();
+        expect(heldCalls).toBe(2);
         await q_out.put({ n: 2 });
-        await expect(later).resolves.toEqual({ n: 2 });
+        expect(q_in.tryGet()).toBeUndefined(); // a held link hands out nothing
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        expect(q_in.size()).toBe(2); // nothing was taken while held
+        let settled = false;
+        void first.then(() => {
+          settled = true;
+        });
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        expect(settled).toBe(false);
+        q_in.release();
+        await expect(first).resolves.toEqual({ n: 1 });
+        await expect(second).resolves.toEqual({ n: 2 });
       }));
 
-    it('interrupt rejects a put waiting for room; that message reaches no sink', () =>
+    it('hold keeps a put waiting for room with its message, sends nothing new, and release sends both in order', () =>
       withSetup(async (setup) => {
-        const plan = await setup.plan([edge('c', 'P.q_out', 'C.q_in', 2), edge('c', 'P.q_out', 'D.q_in', 2)]);
+        const plan = await setup.plan([edge('c', 'P.q_out', 'C.q_in', 2), edge('c', 'P.q_out', 'D.q_in', 4)]);
         const q_out = await openOut(plan, 'P', 'q_out');
         const q_c = await openIn(plan, 'C', 'q_in');
         const q_d = await openIn(plan, 'D', 'q_in');
         setup.onDispose(() => closeAll(q_out, q_c, q_d));
         await q_out.put(1);
         await q_out.put(2);
-        expect(q_d.tryGet()).toBe(1); // D has room again, C is full
-        const reason = new InterruptedError('actor "P": interrupted by a signal (test)');
-        const pending = q_out.put(3);
-        q_out.interrupt(reason);
-        await expect(pending).rejects.toBe(reason);
-        await expect(q_out.put(4)).rejects.toBe(reason);
-        q_out.clearInterrupt();
-        const later = q_out.put(5);
-        expect(await q_c.get()).toBe(1);
+        expect(q_d.tryGet()).toBe(1); // D has room, C is full
+        let heldCalls = 0;
+        const waiting = q_out.put(3);
+        q_out.hold(() => heldCalls++);
+        expect(heldCalls).toBe(1);
+        const later = q_out.put(4);
+        expect(heldCalls).toBe(2);
+        expect(q_c.tryGet()).toBe(1); // room in C now, but the link is held
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        expect([q_c.size(), q_d.size()]).toEqual([1, 1]);
+        q_out.release();
+        await waiting;
+        expect(q_c.tryGet()).toBe(2);
         await later;
-        expect([q_c.tryGet(), q_c.tryGet(), q_c.tryGet()]).toEqual([2, 5, undefined]);
-        expect([q_d.tryGet(), q_d.tryGet(), q_d.tryGet()]).toEqual([2, 5, undefined]);
+        expect([q_c.tryGet(), q_c.tryGet(), q_c.tryGet()]).toEqual([3, 4, undefined]);
+        expect([q_d.tryGet(), q_d.tryGet(), q_d.tryGet(), q_d.tryGet()]).toEqual([2, 3, 4, undefined]);
       }));
 
-    it('close rejects pending and later calls with LinkClosedError', () =>
+    it('warns once when puts pile up (a forgotten await), and loses none of them', () =>
+      withSetup(async (setup) => {
+        const plan = await setup.plan([edge('c', 'P.q_out', 'C.q_in', 4)]);
+        const warnings: string[] = [];
+        const q_out = await openOut(plan, 'P', 'q_out', { warn: (message) => warnings.push(message) });
+        const q_in = await openIn(plan, 'C', 'q_in');
+        setup.onDispose(() => closeAll(q_in, q_out));
+        const puts = Array.from({ length: 600 }, (_, n) => q_out.put(n));
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatch(/did you forget `await` before this\.q_out\.put\(\)/);
+        for (let n = 0; n < 600; n++) expect(await q_in.get()).toBe(n);
+        await Promise.all(puts);
+      }));
+
+    it('reports messages it drops (drop-oldest, closed with a put waiting) to the dropped hook, for a single sink', () =>
+      withSetup(async (setup) => {
+        const plan = await setup.plan([
+          edge('latest', 'P.q_out', 'C.q_in', 2, 'drop-oldest'),
+          edge('fan', 'F.q_out', 'D.q_in', 1),
+          edge('fan', 'F.q_out', 'E.q_in', 1, 'drop-oldest'),
+          edge('full', 'Q.q_out', 'G.q_in', 1),
+        ]);
+        const dropped: [unknown, DropReason][] = [];
+        const hooks: LinkHooks = { dropped: (message, reason) => dropped.push([message, reason]) };
+        const p = await openOut(plan, 'P', 'q_out', hooks);
+        const f = await openOut(plan, 'F', 'q_out', hooks);
+        const q = await openOut(plan, 'Q', 'q_out', hooks);
+        const c = await openIn(plan, 'C', 'q_in');
+        const d = await openIn(plan, 'D', 'q_in');
+        const e = await openIn(plan, 'E', 'q_in');
+        setup.onDispose(() => closeAll(p, f, c, d, e));
+        for (let n = 0; n < 5; n++) await p.put({ key: `k${n}` });
+        expect(dropped).toEqual([
+          [{ key: 'k0' }, 'drop-oldest'],
+          [{ key: 'k1' }, 'drop-oldest'],
+          [{ key: 'k2' }, 'drop-oldest'],
+        ]);
+        expect([c.tryGet(), c.tryGet()]).toEqual([{ key: 'k3' }, { key: 'k4' }]);
+        // Fan-out: E drops, but D got the same message, so its keys must not be released.
+        await f.put('a');
+        d.tryGet();
+        await f.put('b');
+        expect(dropped).toHaveLength(3);
+        await q.put('fills G');
+        const waiting = q.put('never sent');
+        q.close();
+        await waiting; // resolves: the message is reported dropped, not thrown at the actor
+        expect(dropped.at(-1)).toEqual(['never sent', 'closed']);
+      }));
+
+    it('counts sent, waiting and dropped messages per edge, and whether the producer waits for room', () =>
+      withSetup(async (setup) => {
+        const plan = await setup.plan([edge('a', 'P.q_out', 'C.q_in', 2), edge('b', 'P.q_out', 'D.q_in', 1, 'drop-oldest')]);
+        const q_out = await openOut(plan, 'P', 'q_out');
+        const c = await openIn(plan, 'C', 'q_in');
+        const d = await openIn(plan, 'D', 'q_in');
+        setup.onDispose(() => closeAll(q_out, c, d));
+        await q_out.put(1);
+        await q_out.put(2);
+        const waiting = q_out.put(3);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const byConnection = () => Object.fromEntries(setup.transport.stats().map((stats) => [stats.connection, stats]));
+        expect(byConnection().a).toMatchObject({ capacity: 2, policy: 'block', depth: 2, sent: 2, dropped: 0, waiting: true });
+        expect(byConnection().b).toMatchObject({ capacity: 1, policy: 'drop-oldest', depth: 1, sent: 2, dropped: 1, waiting: false });
+        expect(byConnection().a!.from).toEqual({ actor: 'P', link: 'q_out' });
+        expect(byConnection().a!.to).toEqual({ actor: 'C', link: 'q_in' });
+        expect(c.tryGet()).toBe(1);
+        await waiting;
+        expect(byConnection().a).toMatchObject({ depth: 2, sent: 3, waiting: false });
+      }));
+
+    it('detach: a gone sink stops holding its producer back and hands over what waited for it; a gone source ends its sinks', () =>
+      withSetup(async (setup) => {
+        const plan = await setup.plan([
+          edge('a', 'P.q_out', 'Dead.q_in', 2),
+          edge('a', 'P.q_out', 'Alive.q_in', 8),
+          edge('b', 'Dead.q_out', 'S.q_in', 8),
+          edge('c', 'Dead.side', 'T.q_in', 8),
+          edge('c2', 'P.side', 'T.q_in', 8),
+        ]);
+        const q_out = await openOut(plan, 'P', 'q_out');
+        const alive = await openIn(plan, 'Alive', 'q_in');
+        const deadOut = await openOut(plan, 'Dead', 'q_out');
+        const s = await openIn(plan, 'S', 'q_in');
+        const t = await openIn(plan, 'T', 'q_in');
+        await openIn(plan, 'Dead', 'q_in'); // opened, then its actor dies without closing it
+        setup.onDispose(() => closeAll(q_out, alive, deadOut, s, t));
+        await q_out.put({ key: 'k1' });
+        await q_out.put({ key: 'k2' });
+        const blocked = q_out.put({ key: 'k3' });
+        await deadOut.put('last words');
+        const drained = setup.transport.detach('Dead');
+        expect(drained).toEqual([
+          { connection: 'a', from: { actor: 'P', link: 'q_out' }, to: { actor: 'Dead', link: 'q_in' }, messages: [{ key: 'k1' }, { key: 'k2' }], sole: false },
+        ]);
+        await blocked; // no longer held back by the dead sink
+        await q_out.put({ key: 'k4' });
+        expect([alive.tryGet(), alive.tryGet(), alive.tryGet(), alive.tryGet()]).toEqual([
+          { key: 'k1' },
+          { key: 'k2' },
+          { key: 'k3' },
+          { key: 'k4' },
+        ]);
+        const stats = setup.transport.stats().find((edge) => edge.to.actor === 'Dead')!;
+        expect(stats).toMatchObject({ depth: 0, dropped: 4, waiting: false });
+        // S reads what the dead source left, then learns that nothing more comes.
+        await expect(s.get()).resolves.toBe('last words');
+        await expectCode(s.get(), 'LINK_SOURCES_GONE');
+        // T still has a live source: it waits as usual.
+        expect(t.tryGet()).toBeUndefined();
+        const sides = await openOut(plan, 'P', 'side');
+        setup.onDispose(() => sides.close());
+        await sides.put('still flows');
+        await expect(t.get()).resolves.toBe('still flows');
+      }));
+
+    it('drain takes out every message still waiting, with whether its source fed other sinks too', () =>
+      withSetup(async (setup) => {
+        const plan = await setup.plan([edge('a', 'P.q_out', 'C.q_in'), edge('b', 'Q.q_out', 'C.q_in'), edge('b', 'Q.q_out', 'D.q_in')]);
+        const p = await openOut(plan, 'P', 'q_out');
+        const q = await openOut(plan, 'Q', 'q_out');
+        setup.onDispose(() => closeAll(p, q));
+        await p.put({ key: 'x' });
+        await q.put('y');
+        const drained = setup.transport.drain();
+        expect(drained.map(({ connection, to, messages, sole }) => [connection, to.actor, messages, sole]).sort()).toEqual(
+          [
+            ['a', 'C', [{ key: 'x' }], true],
+            ['b', 'C', ['y'], false],
+            ['b', 'D', ['y'], false],
+          ].sort(),
+        );
+        expect(setup.transport.drain()).toEqual([]);
+        expect(setup.transport.stats().every((stats) => stats.depth === 0)).toBe(true);
+      }));
+
+    it('close rejects pending and later gets, and later puts, with LinkClosedError', () =>
       withSetup(async (setup) => {
         const plan = await setup.plan([edge('c', 'P.q_out', 'C.q_in', 1)]);
         const q_out = await openOut(plan, 'P', 'q_out');
@@ -296,7 +446,7 @@ export function describeTransportConformance(options: TransportConformanceOption
         await q_out2.put('fills the link');
         const pendingPut = q_out2.put('waits for room');
         q_out2.close();
-        await expectCode(pendingPut, 'LINK_CLOSED');
+        await expect(pendingPut).resolves.toBeUndefined(); // dropped (see the dropped hook), not thrown
         await expectCode(q_out2.put('later'), 'LINK_CLOSED');
       }));
 
@@ -369,12 +519,12 @@ function endpoint(label: string): { actor: string; link: string } {
   return { actor, link };
 }
 
-async function openLinkOf(plan: LinkPlan, actor: string, link: string): Promise<Link> {
+async function openLinkOf(plan: LinkPlan, actor: string, link: string, hooks?: LinkHooks): Promise<Link> {
   const descriptor = plan.endpoints.get(actor)?.get(link);
   if (descriptor === undefined) throw new Error(`the plan has no endpoint ${actor}.${link}`);
   const module = (await import(descriptor.module)) as { openLink?: OpenLink };
   if (typeof module.openLink !== 'function') throw new Error(`${descriptor.module} does not export openLink()`);
-  return module.openLink(descriptor);
+  return module.openLink(descriptor, hooks);
 }
 
 async function openIn(plan: LinkPlan, actor: string, link: string): Promise<InputLink> {
@@ -383,8 +533,8 @@ async function openIn(plan: LinkPlan, actor: string, link: string): Promise<Inpu
   return opened;
 }
 
-async function openOut(plan: LinkPlan, actor: string, link: string): Promise<OutputLink> {
-  const opened = await openLinkOf(plan, actor, link);
+async function openOut(plan: LinkPlan, actor: string, link: string, hooks?: LinkHooks): Promise<OutputLink> {
+  const opened = await openLinkOf(plan, actor, link, hooks);
   if (opened.direction !== 'out') throw new Error(`${actor}.${link} opened as an ${opened.direction} link`);
   return opened;
 }
@@ -470,18 +620,18 @@ function revive(serialized: SerializedError): Error {
 
 /** One test's transport plans, workers and clean-ups. */
 class Setup {
-  readonly #transport: Transport;
+  readonly transport: Transport;
   readonly #runtime: RuntimeAdapter;
   readonly #peers: Peer[] = [];
   readonly #cleanups: (() => void)[] = [];
 
   constructor(transport: Transport, runtime: RuntimeAdapter) {
-    this.#transport = transport;
+    this.transport = transport;
     this.#runtime = runtime;
   }
 
   plan(edges: LinkEdge[]): Promise<LinkPlan> {
-    return this.#transport.plan({ edges });
+    return this.transport.plan({ edges });
   }
 
   async spawn<Names extends string[]>(...names: Names): Promise<{ [K in keyof Names]: Peer }> {
