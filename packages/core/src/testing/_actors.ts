@@ -18,8 +18,11 @@ function result(actor: Actor<unknown>, value: unknown): void {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Sends `{ source, n }` with n = 0, 1, 2, ... (at most `limit`, then idles), every `intervalMs`. */
-export class Counter extends Actor<{ limit?: number; intervalMs?: number }> {
+/**
+ * Sends `{ source, n }` with n = 0, 1, 2, ... (at most `limit`, then idles), every `intervalMs`. With
+ * `bytes`, each message also carries `key`: a store value of that many bytes, which the sink deletes.
+ */
+export class Counter extends Actor<{ limit?: number; intervalMs?: number; bytes?: number }> {
   private readonly counts: Counts = { setup: 0, steps: 0, stops: 0 };
   private n = 0;
   override setup(): void {
@@ -31,7 +34,9 @@ export class Counter extends Actor<{ limit?: number; intervalMs?: number }> {
       await sleep(5);
       return;
     }
-    await this.q_out.put({ source: this.name, n: this.n });
+    const bytes = this.options.bytes;
+    const key = bytes === undefined ? undefined : await this.store.put(new Uint8Array(bytes).fill(this.n & 255));
+    await this.q_out.put(key === undefined ? { source: this.name, n: this.n } : { source: this.name, n: this.n, key });
     this.n += 1;
     if (this.options.intervalMs) await sleep(this.options.intervalMs);
   }
@@ -42,7 +47,7 @@ export class Counter extends Actor<{ limit?: number; intervalMs?: number }> {
 }
 
 /** Receives messages and reports how many came from each source and whether each source was in order. */
-export class Collector extends Actor {
+export class Collector extends Actor<{ delayMs?: number }> {
   private readonly counts: Counts = { setup: 0, steps: 0, stops: 0 };
   private readonly received: Record<string, number> = {};
   private outOfOrder = 0;
@@ -50,7 +55,9 @@ export class Collector extends Actor {
     this.counts.setup += 1;
   }
   override async runStep(): Promise<void> {
-    const message = (await this.q_in.get()) as { source: string; n: number };
+    const message = (await this.q_in.get()) as { source: string; n: number; key?: string };
+    if (message.key !== undefined) await this.store.delete(message.key);
+    if (this.options.delayMs) await sleep(this.options.delayMs);
     this.counts.steps += 1;
     const expected = this.received[message.source] ?? 0;
     if (message.n !== expected) this.outOfOrder += 1;
@@ -59,6 +66,39 @@ export class Collector extends Actor {
   override stop(): void {
     this.counts.stops += 1;
     result(this, { ...this.counts, received: this.received, outOfOrder: this.outOfOrder });
+  }
+}
+
+/** improv's Threshold pattern: gets a message, then puts it on (a signal between the two must not lose it). */
+export class Relay extends Actor {
+  override async runStep(): Promise<void> {
+    const message = await this.q_in.get();
+    await this.q_out.put(message);
+  }
+}
+
+/** Forgets to await its puts (a common slip): each step sends one message and sleeps a little. */
+export class Careless extends Actor {
+  private n = 0;
+  override async runStep(): Promise<void> {
+    void this.q_out.put({ source: this.name, n: this.n++ });
+    await sleep(1);
+  }
+}
+
+/** Only ever puts (never reads its q_in): two of them in a cycle deadlock once the links are full. */
+export class Pusher extends Actor {
+  override async runStep(): Promise<void> {
+    await this.q_out.put({ from: this.name });
+  }
+}
+
+/** runStep() throws at once every time; with `frameInMessage` the message changes every time. */
+export class Throwing extends Actor<{ frameInMessage?: boolean }> {
+  private frame = 0;
+  override runStep(): void {
+    this.frame += 1;
+    throw new Error(this.options.frameInMessage ? `bad frame ${this.frame}` : 'step exploded on purpose');
   }
 }
 
@@ -103,11 +143,14 @@ export class FailingConstructor extends Actor {
 }
 
 /** Kills its own worker during the run: `how` is `exit` (process.exit), `throw` (uncaught error) or `oom`. */
-export class Dying extends Actor<{ how: 'exit' | 'throw' | 'oom'; afterSteps?: number }> {
+export class Dying extends Actor<{ how: 'exit' | 'throw' | 'oom' | 'loop'; afterSteps?: number }> {
   private steps = 0;
   override async runStep(): Promise<void> {
     this.steps += 1;
     if (this.steps < (this.options.afterSteps ?? 3)) {
+      // A dying source sends a little first; a dying sink reads (and then stops reading).
+      if (this.links.q_out) await this.output('q_out').put({ source: this.name, n: this.steps });
+      if (this.links.q_in) await this.input('q_in').get();
       await sleep(2);
       return;
     }
@@ -125,6 +168,10 @@ export class Dying extends Actor<{ how: 'exit' | 'throw' | 'oom'; afterSteps?: n
         const hog: number[][] = [];
         for (;;) hog.push(new Array(1_000_000).fill(hog.length));
       }
+      case 'loop':
+        for (;;) {
+          // never yields: only ending the worker stops it
+        }
     }
   }
 }

@@ -44,10 +44,10 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
   async function start(
     actors: Record<string, Record<string, unknown>>,
     connections: Record<string, unknown> = {},
-    extra: Partial<NexusOptions> = {},
+    { settings, ...extra }: Partial<NexusOptions> & { settings?: Record<string, unknown> } = {},
   ): Promise<{ nexus: Nexus; logs: LogRecord[]; results: (actor: string) => Record<string, unknown>[] }> {
     const config = {
-      settings: { store_size: '8MiB' },
+      settings: { store_size: '8MiB', ...settings },
       actors: Object.fromEntries(
         Object.entries(actors).map(([name, actor]) => [name, { package: actorsModule, ...actor }]),
       ),
@@ -181,7 +181,10 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       const { nexus, logs, results } = await start({ Flaky: { class: 'FailingStep' } });
       await nexus.setup();
       await nexus.run();
-      await until(() => logs.some((entry) => /more times?: RangeError/.test(entry.message)), 'repeated errors');
+      await until(
+        () => logs.some((entry) => /threw RangeError at .*_actors\.ts.* more times?/.test(entry.message)),
+        'repeated errors',
+      );
       await nexus.stop();
       const first = logs.find((entry) => entry.source === 'Flaky' && entry.level === 'error');
       expect(first?.message).toContain('RangeError: step exploded on purpose');
@@ -273,6 +276,215 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
         true,
       );
       expect(nexus.status().state).toBe('exited');
+    });
+
+    it('ends an actor that does not acknowledge a signal within signal_timeout (unresponsive), and the rest goes on', async () => {
+      const { nexus, logs, results } = await start(
+        {
+          Stuck: { class: 'Dying', how: 'loop', afterSteps: 2 },
+          Source: { class: 'Counter', intervalMs: 1 },
+          Sink: { class: 'Collector' },
+        },
+        { 'Source.q_out': ['Sink.q_in', 'Stuck.q_in'] },
+        { settings: { signal_timeout: '300ms' } },
+      );
+      await nexus.setup();
+      await nexus.run();
+      await sleep(50);
+      const paused = await failure(nexus.pause());
+      expect(ActorFailedError.isInstance(paused)).toBe(true);
+      expect(messageOf(paused)).toMatch(/actor "Stuck" failed: .*did not acknowledge "pause" within 300 ms/);
+      expect(logs.some((entry) => /actor "Stuck" is unresponsive/.test(entry.message))).toBe(true);
+      expect(nexus.status().state).toBe('paused');
+      expect(states(nexus)).toEqual({ Stuck: 'failed', Source: 'paused', Sink: 'paused' });
+      expect(nexus.status().actors.find((actor) => actor.name === 'Stuck')?.error?.code).toBe('ACTOR_UNRESPONSIVE');
+      // Its link no longer holds the source back: the others run on.
+      await nexus.resume();
+      await sleep(100);
+      await nexus.stop();
+      const received = (results('Sink')[0] as { received: { Source: number } }).received.Source;
+      expect(received).toBeGreaterThan(50);
+      await nexus.quit();
+    });
+
+    it('never loses a message across pause, resume, stop and run, and leaves no store value behind', async () => {
+      const limit = 3000;
+      const { nexus, results } = await start(
+        {
+          Source: { class: 'Counter', limit, bytes: 64 },
+          Threshold: { class: 'Relay' },
+          Sink: { class: 'Collector' },
+        },
+        { 'Source.q_out': ['Threshold.q_in'], 'Threshold.q_out': ['Sink.q_in'] },
+      );
+      await nexus.setup();
+      await nexus.run();
+      for (let cycle = 0; cycle < 12; cycle++) {
+        await sleep(cycle % 3);
+        if (cycle % 2 === 0) {
+          await nexus.pause();
+          await nexus.resume();
+        } else {
+          await nexus.stop();
+          await nexus.run();
+        }
+      }
+      const received = () => {
+        const last = results('Sink').at(-1) as { received: { Source?: number }; outOfOrder: number } | undefined;
+        return last?.received.Source ?? 0;
+      };
+      for (let i = 0; i < 200 && received() < limit; i++) {
+        await sleep(20);
+        await nexus.stop();
+        if (received() < limit) await nexus.run();
+      }
+      expect(received()).toBe(limit);
+      for (const result of results('Sink')) expect(result).toMatchObject({ outOfOrder: 0 });
+      expect(nexus.status().links.map((link) => [link.sent, link.dropped, link.depth])).toEqual([
+        [limit, 0, 0],
+        [limit, 0, 0],
+      ]);
+      expect((await nexus.store.usage()).objects).toBe(0);
+      await nexus.quit();
+    });
+
+    it('a forgotten await before put() does not fail the actor on pause or stop, and loses nothing', async () => {
+      const { nexus, results } = await start(
+        { Careless: { class: 'Careless' }, Sink: { class: 'Collector' } },
+        { 'Careless.q_out': ['Sink.q_in'] },
+      );
+      await nexus.setup();
+      await nexus.run();
+      for (let cycle = 0; cycle < 6; cycle++) {
+        await sleep(10);
+        await nexus.pause();
+        await nexus.resume();
+      }
+      await nexus.stop();
+      expect(states(nexus)).toEqual({ Careless: 'stopped', Sink: 'stopped' });
+      expect(results('Sink')[0]).toMatchObject({ outOfOrder: 0 });
+      expect((results('Sink')[0] as { received: { Careless: number } }).received.Careless).toBeGreaterThan(0);
+    });
+
+    it('releases the store keys of messages that drop-oldest drops, and counts the drops per link', async () => {
+      const { nexus, logs } = await start(
+        { Camera: { class: 'Counter', bytes: 65_536, intervalMs: 2 }, Viewer: { class: 'Collector', delayMs: 25 } },
+        { frames: { sources: ['Camera.q_out'], sinks: ['Viewer.q_in'], capacity: 4, policy: 'drop-oldest' } },
+      );
+      await nexus.setup();
+      await nexus.run();
+      await sleep(1500);
+      // 64 KiB frames every 2 ms fill an 8 MiB store in a quarter of a second if dropped frames leak.
+      const objects = (await nexus.store.usage()).objects;
+      await nexus.stop();
+      expect(logs.filter((entry) => entry.level === 'error')).toEqual([]);
+      expect(objects).toBeLessThanOrEqual(8);
+      const [frames] = nexus.status().links;
+      expect(frames).toMatchObject({ connection: 'frames', policy: 'drop-oldest', capacity: 4 });
+      expect(frames!.dropped).toBeGreaterThan(0);
+      expect(frames!.sent - frames!.dropped - frames!.depth).toBeGreaterThan(0);
+    });
+
+    it('a dead sink no longer holds its producer back: its siblings keep receiving, its messages are counted dropped', async () => {
+      const { nexus, logs, results } = await start(
+        {
+          Victim: { class: 'Dying', how: 'exit', afterSteps: 5 },
+          Source: { class: 'Counter', bytes: 16 },
+          Sibling: { class: 'Collector' },
+        },
+        { fanout: { sources: ['Source.q_out'], sinks: ['Victim.q_in', 'Sibling.q_in'], capacity: 16 } },
+      );
+      await nexus.setup();
+      await nexus.run();
+      await until(() => states(nexus).Victim === 'failed', 'the victim to die');
+      await sleep(300);
+      await nexus.stop();
+      const first = (results('Sibling')[0] as { received: { Source: number } }).received.Source;
+      await nexus.run();
+      await sleep(200);
+      await nexus.stop();
+      const second = (results('Sibling')[1] as { received: { Source: number } }).received.Source;
+      expect(first).toBeGreaterThan(100);
+      expect(second).toBeGreaterThan(first);
+      const toVictim = nexus.status().links.find((link) => link.to.actor === 'Victim')!;
+      expect(toVictim.dropped).toBeGreaterThan(100);
+      expect(toVictim.waiting).toBe(false);
+      expect(logs.some((entry) => /actor "Victim" is gone: \d+ messages? waiting in Source\.q_out → Victim\.q_in/.test(entry.message))).toBe(true);
+    });
+
+    it('tells a sink whose every source died: get() rejects with LinkSourcesGoneError, and the log says so', async () => {
+      const { nexus, logs } = await start(
+        { Victim: { class: 'Dying', how: 'exit', afterSteps: 4 }, Sink: { class: 'Collector' } },
+        { 'Victim.q_out': ['Sink.q_in'] },
+      );
+      await nexus.setup();
+      await nexus.run();
+      await until(() => logs.some((entry) => entry.source === 'Sink' && /LinkSourcesGoneError/.test(entry.message + (entry.stack ?? ''))), 'the sink to hear');
+      expect(
+        logs.some((entry) => entry.source === 'nexus' && /every source of Sink\.q_in is gone \(Victim\)/.test(entry.message)),
+      ).toBe(true);
+      expect(states(nexus)).toMatchObject({ Victim: 'failed', Sink: 'running' });
+    });
+
+    it('backs off a runStep() that throws every time, counts its errors in status, and summarises them by place', async () => {
+      const { nexus, logs } = await start({ Broken: { class: 'Throwing', frameInMessage: true } });
+      await nexus.setup();
+      await nexus.run();
+      await sleep(1500);
+      await nexus.stop();
+      const broken = nexus.status().actors.find((actor) => actor.name === 'Broken')!;
+      // Without a back-off (1 ms doubling to 1 s) it is called tens of thousands of times a second.
+      expect(broken.errors).toBeGreaterThan(3);
+      expect(broken.errors).toBeLessThan(40);
+      expect(broken.steps).toBe(0);
+      const errors = logs.filter((entry) => entry.source === 'Broken' && entry.level === 'error');
+      // The message carries a frame number, yet it is one error: one stack, then summaries.
+      expect(errors.filter((entry) => entry.stack !== undefined)).toHaveLength(1);
+      expect(errors.some((entry) => /threw Error at .*_actors\.ts.* more times? \(last: bad frame \d+\)/.test(entry.message))).toBe(true);
+    });
+
+    it('on_error: fail fails the actor at its first runStep() error; the others go on', async () => {
+      const { nexus } = await start(
+        { Broken: { class: 'Throwing', on_error: 'fail' }, Source: { class: 'Counter', limit: 0 } },
+      );
+      await nexus.setup();
+      await nexus.run();
+      await until(() => states(nexus).Broken === 'failed', 'the actor to fail');
+      const broken = nexus.status().actors.find((actor) => actor.name === 'Broken')!;
+      expect(broken).toMatchObject({ errors: 1, error: { message: 'step exploded on purpose' } });
+      expect(states(nexus).Source).toBe('running');
+    });
+
+    it('warns about a full link nobody reads, naming it, and names a cycle of full links as a deadlock', async () => {
+      const { nexus, logs } = await start(
+        {
+          Source: { class: 'Counter' },
+          Deaf: { class: 'Counter', limit: 0 },
+          A: { class: 'Pusher' },
+          B: { class: 'Pusher' },
+        },
+        {
+          ignored: { sources: ['Source.q_out'], sinks: ['Deaf.q_in'], capacity: 16 },
+          ab: { sources: ['A.q_out'], sinks: ['B.q_in'], capacity: 4 },
+          ba: { sources: ['B.q_out'], sinks: ['A.q_in'], capacity: 4 },
+        },
+        { linkWarningMs: 300 },
+      );
+      await nexus.setup();
+      await nexus.run();
+      await until(() => logs.some((entry) => /^deadlock/.test(entry.message)), 'the deadlock warning');
+      await until(() => logs.some((entry) => /Source\.q_out → Deaf\.q_in/.test(entry.message)), 'the full-link warning');
+      const full = logs.find((entry) => /Source\.q_out → Deaf\.q_in/.test(entry.message))!;
+      expect(full.level).toBe('warn');
+      expect(full.message).toMatch(/has been full \(16 of 16 messages\).*Source waits to put and Deaf \(running\) does not read q_in/);
+      const deadlock = logs.find((entry) => /^deadlock/.test(entry.message))!;
+      expect(deadlock.message).toMatch(/deadlock: (A → B → A|B → A → B)/);
+      const ignored = nexus.status().links.find((link) => link.connection === 'ignored')!;
+      expect(ignored).toMatchObject({ depth: 16, waiting: true });
+      expect(ignored.waitingMs).toBeGreaterThanOrEqual(300);
+      // Pausing and stopping a deadlocked pipeline still works (nobody is interrupted; all park).
+      await nexus.stop();
+      expect(nexus.status().state).toBe('stopped');
     });
 
     it('streams events as an async iterable that ends when the pipeline has quit', async () => {
