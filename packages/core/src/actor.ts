@@ -7,9 +7,11 @@
  * - `setup()` runs once, on the `setup` command. If it throws, the actor is `failed` and Nexus
  *   refuses `run`, naming the actor and the error.
  * - `runStep()` is called over and over while the pipeline runs. If it throws, the error is logged
- *   with its stack and the loop goes on. While it awaits `this.q_in.get()` an idle actor uses no
- *   CPU, and a signal (pause, stop, quit) still takes effect at once: the pending `get()` rejects
- *   with an `InterruptedError`, which the host swallows.
+ *   and the loop goes on after a back-off (or the actor fails, with `on_error: fail`). While it
+ *   awaits `this.q_in.get()` an idle actor uses no CPU.
+ * - `pause` and `stop` park the actor at its next `get()`/`put()` (its links are held; nothing is
+ *   interrupted and no message in hand is lost); `resume` and `run` go on from there. `quit` closes
+ *   the links: a pending `get()` rejects with `LinkClosedError`, which the host swallows.
  * - `stop()` runs once per stop (and on quit, for an actor that was set up and not yet stopped).
  *
  * @example
