@@ -20,13 +20,31 @@ export function formatRecord(record: LogRecord, output: Output): string {
   return output.colour && colour ? `${colour}${text}${reset}` : text;
 }
 
-/** The `status` table. */
+/** The `status` table: every actor (state, steps, errors) and every link (depth, sent, dropped, waiting). */
 export function formatStatus(status: PipelineStatus): string {
   const width = Math.max(5, ...status.actors.map((actor) => actor.name.length));
+  const stateWidth = Math.max(...status.actors.map((actor) => actor.state.length), 5);
   const lines = [`pipeline: ${status.state}`];
   for (const actor of status.actors) {
+    const counts = `${actor.steps} step${actor.steps === 1 ? '' : 's'}${actor.errors > 0 ? `, ${actor.errors} error${actor.errors === 1 ? '' : 's'}` : ''}`;
     const error = actor.error ? `  ${describeError(actor.error)}` : '';
-    lines.push(`  ${actor.name.padEnd(width)}  ${actor.state}${error}`);
+    lines.push(`  ${actor.name.padEnd(width)}  ${actor.state.padEnd(stateWidth)}  ${counts}${error}`);
+  }
+  if (status.links.length > 0) {
+    const names = status.links.map((link) => `${link.from.actor}.${link.from.link} → ${link.to.actor}.${link.to.link}`);
+    const linkWidth = Math.max(...names.map((name) => name.length));
+    lines.push('links:');
+    status.links.forEach((link, index) => {
+      const waiting =
+        link.waitingMs !== undefined
+          ? `  blocked: ${link.from.actor} has waited ${(link.waitingMs / 1000).toFixed(1)} s for room`
+          : link.waiting
+            ? '  blocked'
+            : '';
+      lines.push(
+        `  ${names[index]!.padEnd(linkWidth)}  ${link.depth}/${link.capacity} waiting, ${link.sent} sent, ${link.dropped} dropped${waiting}`,
+      );
+    });
   }
   return lines.join('\n');
 }
