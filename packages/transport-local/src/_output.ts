@@ -3,7 +3,13 @@
  * every sink. Package-private; built by `openLink`.
  * @module
  */
-import { type DropReason, type LinkHooks, LinkMessageTooLargeError, msgpackOptions, type OutputLink } from '@improv/core';
+import {
+  type DropReason,
+  type LinkHooks,
+  LinkMessageTooLargeError,
+  msgpackOptions,
+  type OutputLink,
+} from '@improv/core';
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { FastEncoder } from './_codec.ts';
 import {

@@ -26,8 +26,7 @@ export interface LinkMonitorOptions {
   everyMs: number;
 }
 
-const edgeName = (stats: LinkStats) =>
-  `${stats.from.actor}.${stats.from.link} → ${stats.to.actor}.${stats.to.link}`;
+const edgeName = (stats: LinkStats) => `${stats.from.actor}.${stats.from.link} → ${stats.to.actor}.${stats.to.link}`;
 
 export class LinkMonitor {
   readonly #options: LinkMonitorOptions;

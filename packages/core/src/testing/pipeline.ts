@@ -410,7 +410,11 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       const toVictim = nexus.status().links.find((link) => link.to.actor === 'Victim')!;
       expect(toVictim.dropped).toBeGreaterThan(100);
       expect(toVictim.waiting).toBe(false);
-      expect(logs.some((entry) => /actor "Victim" is gone: \d+ messages? waiting in Source\.q_out → Victim\.q_in/.test(entry.message))).toBe(true);
+      expect(
+        logs.some((entry) =>
+          /actor "Victim" is gone: \d+ messages? waiting in Source\.q_out → Victim\.q_in/.test(entry.message),
+        ),
+      ).toBe(true);
     });
 
     it('tells a sink whose every source died: get() rejects with LinkSourcesGoneError, and the log says so', async () => {
@@ -420,9 +424,17 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       );
       await nexus.setup();
       await nexus.run();
-      await until(() => logs.some((entry) => entry.source === 'Sink' && /LinkSourcesGoneError/.test(entry.message + (entry.stack ?? ''))), 'the sink to hear');
+      await until(
+        () =>
+          logs.some(
+            (entry) => entry.source === 'Sink' && /LinkSourcesGoneError/.test(entry.message + (entry.stack ?? '')),
+          ),
+        'the sink to hear',
+      );
       expect(
-        logs.some((entry) => entry.source === 'nexus' && /every source of Sink\.q_in is gone \(Victim\)/.test(entry.message)),
+        logs.some(
+          (entry) => entry.source === 'nexus' && /every source of Sink\.q_in is gone \(Victim\)/.test(entry.message),
+        ),
       ).toBe(true);
       expect(states(nexus)).toMatchObject({ Victim: 'failed', Sink: 'running' });
     });
@@ -441,13 +453,18 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       const errors = logs.filter((entry) => entry.source === 'Broken' && entry.level === 'error');
       // The message carries a frame number, yet it is one error: one stack, then summaries.
       expect(errors.filter((entry) => entry.stack !== undefined)).toHaveLength(1);
-      expect(errors.some((entry) => /threw Error at .*_actors\.ts.* more times? \(last: bad frame \d+\)/.test(entry.message))).toBe(true);
+      expect(
+        errors.some((entry) =>
+          /threw Error at .*_actors\.ts.* more times? \(last: bad frame \d+\)/.test(entry.message),
+        ),
+      ).toBe(true);
     });
 
     it('on_error: fail fails the actor at its first runStep() error; the others go on', async () => {
-      const { nexus } = await start(
-        { Broken: { class: 'Throwing', on_error: 'fail' }, Source: { class: 'Counter', limit: 0 } },
-      );
+      const { nexus } = await start({
+        Broken: { class: 'Throwing', on_error: 'fail' },
+        Source: { class: 'Counter', limit: 0 },
+      });
       await nexus.setup();
       await nexus.run();
       await until(() => states(nexus).Broken === 'failed', 'the actor to fail');
@@ -474,10 +491,15 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       await nexus.setup();
       await nexus.run();
       await until(() => logs.some((entry) => /^deadlock/.test(entry.message)), 'the deadlock warning');
-      await until(() => logs.some((entry) => /Source\.q_out → Deaf\.q_in/.test(entry.message)), 'the full-link warning');
+      await until(
+        () => logs.some((entry) => /Source\.q_out → Deaf\.q_in/.test(entry.message)),
+        'the full-link warning',
+      );
       const full = logs.find((entry) => /Source\.q_out → Deaf\.q_in/.test(entry.message))!;
       expect(full.level).toBe('warn');
-      expect(full.message).toMatch(/has been full \(16 of 16 messages\).*Source waits to put and Deaf \(running\) does not read q_in/);
+      expect(full.message).toMatch(
+        /has been full \(16 of 16 messages\).*Source waits to put and Deaf \(running\) does not read q_in/,
+      );
       const deadlock = logs.find((entry) => /^deadlock/.test(entry.message))!;
       expect(deadlock.message).toMatch(/deadlock: (A → B → A|B → A → B)/);
       const ignored = nexus.status().links.find((link) => link.connection === 'ignored')!;

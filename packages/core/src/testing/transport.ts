@@ -345,7 +345,10 @@ export function describeTransportConformance(options: TransportConformanceOption
 
     it('counts sent, waiting and dropped messages per edge, and whether the producer waits for room', () =>
       withSetup(async (setup) => {
-        const plan = await setup.plan([edge('a', 'P.q_out', 'C.q_in', 2), edge('b', 'P.q_out', 'D.q_in', 1, 'drop-oldest')]);
+        const plan = await setup.plan([
+          edge('a', 'P.q_out', 'C.q_in', 2),
+          edge('b', 'P.q_out', 'D.q_in', 1, 'drop-oldest'),
+        ]);
         const q_out = await openOut(plan, 'P', 'q_out');
         const c = await openIn(plan, 'C', 'q_in');
         const d = await openIn(plan, 'D', 'q_in');
@@ -354,9 +357,24 @@ export function describeTransportConformance(options: TransportConformanceOption
         await q_out.put(2);
         const waiting = q_out.put(3);
         await new Promise((resolve) => setTimeout(resolve, 50));
-        const byConnection = () => Object.fromEntries(setup.transport.stats().map((stats) => [stats.connection, stats]));
-        expect(byConnection().a).toMatchObject({ capacity: 2, policy: 'block', depth: 2, sent: 2, dropped: 0, waiting: true });
-        expect(byConnection().b).toMatchObject({ capacity: 1, policy: 'drop-oldest', depth: 1, sent: 2, dropped: 1, waiting: false });
+        const byConnection = () =>
+          Object.fromEntries(setup.transport.stats().map((stats) => [stats.connection, stats]));
+        expect(byConnection().a).toMatchObject({
+          capacity: 2,
+          policy: 'block',
+          depth: 2,
+          sent: 2,
+          dropped: 0,
+          waiting: true,
+        });
+        expect(byConnection().b).toMatchObject({
+          capacity: 1,
+          policy: 'drop-oldest',
+          depth: 1,
+          sent: 2,
+          dropped: 1,
+          waiting: false,
+        });
         expect(byConnection().a!.from).toEqual({ actor: 'P', link: 'q_out' });
         expect(byConnection().a!.to).toEqual({ actor: 'C', link: 'q_in' });
         expect(c.tryGet()).toBe(1);
@@ -386,7 +404,13 @@ export function describeTransportConformance(options: TransportConformanceOption
         await deadOut.put('last words');
         const drained = setup.transport.detach('Dead');
         expect(drained).toEqual([
-          { connection: 'a', from: { actor: 'P', link: 'q_out' }, to: { actor: 'Dead', link: 'q_in' }, messages: [{ key: 'k1' }, { key: 'k2' }], sole: false },
+          {
+            connection: 'a',
+            from: { actor: 'P', link: 'q_out' },
+            to: { actor: 'Dead', link: 'q_in' },
+            messages: [{ key: 'k1' }, { key: 'k2' }],
+            sole: false,
+          },
         ]);
         await blocked; // no longer held back by the dead sink
         await q_out.put({ key: 'k4' });
@@ -411,14 +435,20 @@ export function describeTransportConformance(options: TransportConformanceOption
 
     it('drain takes out every message still waiting, with whether its source fed other sinks too', () =>
       withSetup(async (setup) => {
-        const plan = await setup.plan([edge('a', 'P.q_out', 'C.q_in'), edge('b', 'Q.q_out', 'C.q_in'), edge('b', 'Q.q_out', 'D.q_in')]);
+        const plan = await setup.plan([
+          edge('a', 'P.q_out', 'C.q_in'),
+          edge('b', 'Q.q_out', 'C.q_in'),
+          edge('b', 'Q.q_out', 'D.q_in'),
+        ]);
         const p = await openOut(plan, 'P', 'q_out');
         const q = await openOut(plan, 'Q', 'q_out');
         setup.onDispose(() => closeAll(p, q));
         await p.put({ key: 'x' });
         await q.put('y');
         const drained = setup.transport.drain();
-        expect(drained.map(({ connection, to, messages, sole }) => [connection, to.actor, messages, sole]).sort()).toEqual(
+        expect(
+          drained.map(({ connection, to, messages, sole }) => [connection, to.actor, messages, sole]).sort(),
+        ).toEqual(
           [
             ['a', 'C', [{ key: 'x' }], true],
             ['b', 'C', ['y'], false],
