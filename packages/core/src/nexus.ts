@@ -42,7 +42,14 @@ import { detectRuntime } from './runtime/detect.ts';
 import { type ActorState, type PipelineState, refusalAdvice, type Signal, signalGates } from './signals.ts';
 import type { OpenStore, StoreClient, StoreDriver } from './store/driver.ts';
 import { releaseKeys } from './store/keys.ts';
-import type { FromWorker, InitMessage, ToWorker } from './worker/protocol.ts';
+import {
+  CONTROL_BYTES,
+  CONTROL_HEARTBEAT,
+  CONTROL_SIGNALS,
+  type FromWorker,
+  type InitMessage,
+  type ToWorker,
+} from './worker/protocol.ts';
 
 /** Options of {@link createNexus}. */
 export interface NexusOptions {
@@ -136,6 +143,8 @@ interface ActorEntry {
   storeOwner?: number;
   steps: number;
   errors: number;
+  /** The last heartbeat seen from the worker, and when it last changed. */
+  heartbeat: { value: number; since: number };
   exited: Promise<void>;
   markExited: () => void;
 }
@@ -168,6 +177,7 @@ class NexusImpl implements Nexus {
   private openStore: OpenStore | undefined;
   private transport: Transport | undefined;
   private monitor: LinkMonitor | undefined;
+  private livenessTimer: ReturnType<typeof setInterval> | undefined;
   private logFile: AppendFile | undefined;
   private removeSignalHandler: (() => void) | undefined;
   private busy: Signal | undefined;
@@ -229,6 +239,7 @@ class NexusImpl implements Nexus {
         everyMs: Math.min(1000, Math.max(50, (this.options.linkWarningMs ?? 5000) / 5)),
       });
       this.monitor.start();
+      this.livenessTimer = setInterval(() => this.checkLiveness(), 250);
       await Promise.all(config.actors.map((actor) => this.startActor(actor, plan)));
     } catch (error) {
       this.log('error', 'the pipeline could not start', error);
@@ -252,7 +263,8 @@ class NexusImpl implements Nexus {
       name: actor.name,
       state: 'starting',
       worker: undefined,
-      control: new Int32Array(new SharedArrayBuffer(4)),
+      control: new Int32Array(new SharedArrayBuffer(CONTROL_BYTES)),
+      heartbeat: { value: 0, since: 0 },
       steps: 0,
       errors: 0,
       exited: new Promise((resolve) => {
@@ -335,7 +347,7 @@ class NexusImpl implements Nexus {
   }
 
   private toWorker(entry: ActorEntry, message: ToWorker): void {
-    if (message.type === 'signal') Atomics.add(entry.control, 0, 1);
+    if (message.type === 'signal') Atomics.add(entry.control, CONTROL_SIGNALS, 1);
     entry.worker?.postMessage(message);
   }
 
@@ -497,7 +509,8 @@ class NexusImpl implements Nexus {
       const timeout = signal === 'setup' ? undefined : this.config.settings.signalTimeoutMs;
       if (!(await this.until(acknowledged, timeout)) && !this.quitting) {
         const stuck = live.filter((entry) => entry.state !== gate.to && !isGone(entry.state));
-        await Promise.all(stuck.map((entry) => this.endUnresponsive(entry, signal, timeout!)));
+        const what = `it did not acknowledge "${signal}" within ${formatMs(timeout!)}`;
+        await Promise.all(stuck.map((entry) => this.endUnresponsive(entry, what)));
       }
     } finally {
       this.busy = undefined;
@@ -512,10 +525,30 @@ class NexusImpl implements Nexus {
     }
   }
 
-  /** An actor that did not acknowledge `signal` in time: its worker is ended and it is failed. */
-  private async endUnresponsive(entry: ActorEntry, signal: Signal, timeoutMs: number): Promise<void> {
+  /**
+   * A running or paused actor whose worker's event loop has not turned for `signal_timeout` (its
+   * heartbeat stands still) is stuck in a loop that never yields: it can take no signal and, as a
+   * sink, holds its producers back for good. It is ended like an actor that ignores a signal.
+   */
+  private checkLiveness(): void {
+    const timeout = this.config.settings.signalTimeoutMs;
+    const now = performance.now();
+    for (const entry of this.actors.values()) {
+      const beat = Atomics.load(entry.control, CONTROL_HEARTBEAT);
+      if (beat !== entry.heartbeat.value || (entry.state !== 'running' && entry.state !== 'paused')) {
+        entry.heartbeat = { value: beat, since: now };
+        continue;
+      }
+      if (now - entry.heartbeat.since < timeout || this.quitting) continue;
+      entry.heartbeat.since = Number.POSITIVE_INFINITY;
+      void this.endUnresponsive(entry, `its worker has not returned to its event loop for ${formatMs(timeout)}`);
+    }
+  }
+
+  /** An actor that did not acknowledge a signal in time, or stopped beating: its worker is ended and it is failed. */
+  private async endUnresponsive(entry: ActorEntry, what: string): Promise<void> {
     const error = new ActorUnresponsiveError(
-      `it did not acknowledge "${signal}" within ${formatMs(timeoutMs)} (settings.signal_timeout): its runStep() never yields — a loop that never awaits — or awaits something that never settles. Its worker was ended; make runStep() return or await regularly`,
+      `${what} (settings.signal_timeout): its runStep() never yields — a loop that never awaits — or awaits something that never settles. Its worker was ended; make runStep() return or await regularly`,
     );
     this.log('error', `actor "${entry.name}" is unresponsive; ending its worker`);
     entry.error = serializeError(error);
@@ -564,6 +597,7 @@ class NexusImpl implements Nexus {
       }),
     );
     this.monitor?.stop();
+    clearInterval(this.livenessTimer);
     if (this.transport) await this.discard(this.transport.drain(), 'quit');
     try {
       await this.transport?.close();

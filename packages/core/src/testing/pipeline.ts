@@ -307,6 +307,30 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       await nexus.quit();
     });
 
+    it('ends a sink stuck in a loop that never yields, without any signal, so its producer and siblings go on', async () => {
+      const { nexus, logs } = await start(
+        {
+          Stuck: { class: 'Dying', how: 'loop', afterSteps: 3 },
+          Source: { class: 'Counter', intervalMs: 1 },
+          Sibling: { class: 'Collector' },
+        },
+        { fanout: { sources: ['Source.q_out'], sinks: ['Stuck.q_in', 'Sibling.q_in'], capacity: 8 } },
+        { settings: { signal_timeout: '1s' } },
+      );
+      await nexus.setup();
+      await nexus.run();
+      await until(() => states(nexus).Stuck === 'failed', 'the stuck actor to be ended');
+      expect(nexus.status().actors.find((actor) => actor.name === 'Stuck')?.error?.message).toMatch(
+        /has not returned to its event loop for 1 s/,
+      );
+      expect(logs.some((entry) => /actor "Stuck" is unresponsive/.test(entry.message))).toBe(true);
+      const steps = () => nexus.status().actors.find((actor) => actor.name === 'Sibling')!.steps;
+      const before = steps();
+      await sleep(700);
+      expect(steps()).toBeGreaterThan(before);
+      expect(states(nexus)).toMatchObject({ Source: 'running', Sibling: 'running' });
+    });
+
     it('never loses a message across pause, resume, stop and run, and leaves no store value behind', async () => {
       const limit = 3000;
       const { nexus, results } = await start(

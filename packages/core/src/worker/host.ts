@@ -13,15 +13,17 @@ import type { ActorState, Signal } from '../signals.ts';
 import type { ConnectStore, StoreClient, StoreDescriptor } from '../store/driver.ts';
 import { releaseKeys } from '../store/keys.ts';
 import { ErrorLog } from './_error-log.ts';
-import type { FromWorker, InitMessage, ToWorker } from './protocol.ts';
+import { CONTROL_HEARTBEAT, CONTROL_SIGNALS, type FromWorker, type InitMessage, type ToWorker } from './protocol.ts';
 
 /** How often a runStep loop that never awaits a macrotask still lets control messages and timers in. */
 const YIELD_EVERY_MS = 5;
 /** Back-off after a runStep() that threw: the first wait, doubled per error in a row up to the last. */
 const BACKOFF_FIRST_MS = 1;
 const BACKOFF_MAX_MS = 1000;
-/** How often changed counters (steps, errors) are reported to Nexus. */
-const COUNTERS_EVERY_MS = 500;
+/** How often the heartbeat is bumped (Nexus ends a worker whose heartbeat stands for signal_timeout). */
+const HEARTBEAT_EVERY_MS = 100;
+/** Heartbeats between reports of changed counters (steps, errors) to Nexus: twice a second. */
+const COUNTERS_EVERY_BEATS = 5;
 /** How long quit waits for a step to settle once the links are closed, before closing the store. */
 const QUIT_STEP_GRACE_MS = 1000;
 
@@ -60,7 +62,7 @@ class ActorHost {
   private steps = 0;
   private errors = 0;
   private reported = { steps: 0, errors: 0 };
-  private countersTimer: ReturnType<typeof setInterval> | undefined;
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(endpoint: WorkerEndpoint) {
     this.endpoint = endpoint;
@@ -148,10 +150,13 @@ class ActorHost {
       if (typeof (this.actor as { runStep?: unknown }).runStep !== 'function') {
         throw new TypeError(`actor class "${message.actor.className}" has no runStep() method; add one`);
       }
-      this.countersTimer = setInterval(() => {
+      let beats = 0;
+      this.heartbeatTimer = setInterval(() => {
+        Atomics.add(this.control!, CONTROL_HEARTBEAT, 1);
+        if (++beats % COUNTERS_EVERY_BEATS !== 0) return;
         this.reportCounters();
         this.errorLog.flush(false);
-      }, COUNTERS_EVERY_MS);
+      }, HEARTBEAT_EVERY_MS);
       this.setState('waiting');
     } catch (error) {
       this.log.error('failed to load', error);
@@ -237,7 +242,7 @@ class ActorHost {
 
   private async runLoop(actor: Actor<unknown>): Promise<void> {
     const control = this.control!;
-    let seenControl = Atomics.load(control, 0);
+    let seenControl = Atomics.load(control, CONTROL_SIGNALS);
     let lastYield = performance.now();
     let backoff = 0;
     try {
@@ -262,7 +267,7 @@ class ActorHost {
           lastYield = performance.now();
           continue;
         }
-        const current = Atomics.load(control, 0);
+        const current = Atomics.load(control, CONTROL_SIGNALS);
         const now = performance.now();
         if (current !== seenControl || now - lastYield >= YIELD_EVERY_MS) {
           seenControl = current;
@@ -319,7 +324,7 @@ class ActorHost {
       await Promise.race([this.loop, new Promise((resolve) => (timer = setTimeout(resolve, QUIT_STEP_GRACE_MS)))]);
       clearTimeout(timer);
     }
-    clearInterval(this.countersTimer);
+    clearInterval(this.heartbeatTimer);
     this.errorLog.flush(true);
     try {
       await this.store?.close();

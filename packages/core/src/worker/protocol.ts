@@ -10,13 +10,22 @@ import type { LogRecord } from '../log.ts';
 import type { ActorState, Signal } from '../signals.ts';
 import type { StoreDescriptor } from '../store/driver.ts';
 
+/** Words of `InitMessage.control`. */
+export const CONTROL_SIGNALS = 0;
+export const CONTROL_HEARTBEAT = 1;
+export const CONTROL_BYTES = 8;
+
 /** Nexus → worker, once after the handshake: what to load and how to reach links and store. */
 export interface InitMessage {
   type: 'init';
   actor: { name: string; moduleUrl: string; className: string; options: Record<string, unknown>; onError: OnError };
   links: Record<string, LinkDescriptor>;
   store: StoreDescriptor;
-  /** Int32Array(1) over a SharedArrayBuffer, bumped by Nexus with every signal it posts. */
+  /**
+   * Int32Array(2) over a SharedArrayBuffer: word {@link CONTROL_SIGNALS} is bumped by Nexus with
+   * every signal it posts; word {@link CONTROL_HEARTBEAT} by the worker whenever its event loop
+   * turns (twice a second), so Nexus can tell a worker stuck in a loop that never yields.
+   */
   control: SharedArrayBuffer;
 }
 
