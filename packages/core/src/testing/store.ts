@@ -27,6 +27,7 @@ import type {
   TypedArray,
   TypedArrayKind,
 } from '../store/driver.ts';
+import { releaseKeys, storeKeysIn } from '../store/keys.ts';
 import { checkValue, type HammerCommand, type HammerReport, type SharedKey } from './_store-worker.ts';
 
 /** What the suite needs. */
@@ -301,6 +302,33 @@ export function describeStoreConformance(options: StoreConformanceOptions): void
         expect(mine[1]).toBe(5);
       },
     );
+
+    it('recognises its own keys in messages (isKey), and releaseKeys deletes exactly those', async () => {
+      const other = await options.createDriver().open({ sizeBytes: 1 * MiB });
+      try {
+        const key = await store.put({ frame: 1 });
+        const { key: allocated } = await store.allocate('float32', [4, 4]);
+        const foreign = await other.client.put({ frame: 2 });
+        expect(store.isKey(key)).toBe(true);
+        expect(store.isKey(allocated)).toBe(true);
+        for (const notKey of ['', 'frame-17', `${key}x`, `z${key.slice(1)}`, foreign]) {
+          expect(store.isKey(notKey)).toBe(false);
+        }
+        const message = { t: 1.5, key, label: 'frame-17', nested: [{ allocated }], other: foreign };
+        expect(storeKeysIn(message, store).sort()).toEqual([key, allocated].sort());
+        expect(await releaseKeys(message, store)).toBe(2);
+        expect([await store.has(key), await store.has(allocated), await other.client.has(foreign)]).toEqual([
+          false,
+          false,
+          true,
+        ]);
+        // The form of a key, not its presence: a deleted key is still one of this store's keys.
+        expect(store.isKey(key)).toBe(true);
+        expect(await releaseKeys(message, store)).toBe(0);
+      } finally {
+        await other.close();
+      }
+    });
 
     it('serves one store to several clients: a key from one client works in another', async () => {
       const other = await connect(open);
