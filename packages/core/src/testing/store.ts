@@ -311,7 +311,7 @@ export function describeStoreConformance(options: StoreConformanceOptions): void
         const foreign = await other.client.put({ frame: 2 });
         expect(store.isKey(key)).toBe(true);
         expect(store.isKey(allocated)).toBe(true);
-        for (const notKey of ['', 'frame-17', `${key}x`, `z${key.slice(1)}`, foreign]) {
+        for (const notKey of ['', 'frame-17', `${key}!`, `${key}.0`, `z${key.slice(1)}`, foreign]) {
           expect(store.isKey(notKey)).toBe(false);
         }
         const message = { t: 1.5, key, label: 'frame-17', nested: [{ allocated }], other: foreign };
