@@ -143,6 +143,8 @@ interface ActorEntry {
   storeOwner?: number;
   steps: number;
   errors: number;
+  /** The last signal the worker acknowledged before acting on it fully (stop: parked, stop() runs). */
+  acked: Signal | undefined;
   /** The last heartbeat seen from the worker, and when it last changed. */
   heartbeat: { value: number; since: number };
   exited: Promise<void>;
@@ -265,6 +267,7 @@ class NexusImpl implements Nexus {
       worker: undefined,
       control: new Int32Array(new SharedArrayBuffer(CONTROL_BYTES)),
       heartbeat: { value: 0, since: 0 },
+      acked: undefined,
       steps: 0,
       errors: 0,
       exited: new Promise((resolve) => {
@@ -358,6 +361,11 @@ class NexusImpl implements Nexus {
     }
     if (message.type === 'store-owner') {
       entry.storeOwner = message.ownerId;
+      return;
+    }
+    if (message.type === 'ack') {
+      entry.acked = message.signal;
+      this.wake();
       return;
     }
     if (message.type === 'counters') {
@@ -502,16 +510,23 @@ class NexusImpl implements Nexus {
     this.busy = signal;
     this.setPipelineState(gate.during);
     const live = [...this.actors.values()].filter((entry) => entry.state !== 'failed' && entry.state !== 'exited');
-    for (const entry of live) this.toWorker(entry, { type: 'signal', signal });
+    for (const entry of live) {
+      entry.acked = undefined;
+      this.toWorker(entry, { type: 'signal', signal });
+    }
     try {
-      const acknowledged = () => live.every((entry) => entry.state === gate.to || isGone(entry.state));
-      // setup() may take as long as it needs (loading a model, opening a device); quit ends it.
+      const done = (entry: ActorEntry) => entry.state === gate.to || isGone(entry.state);
+      // setup() may take as long as it needs (loading a model, opening a device), and so may stop()
+      // once the actor acknowledged stop; quit ends either.
+      const acknowledged = (entry: ActorEntry) => done(entry) || entry.acked === signal;
       const timeout = signal === 'setup' ? undefined : this.config.settings.signalTimeoutMs;
-      if (!(await this.until(acknowledged, timeout)) && !this.quitting) {
-        const stuck = live.filter((entry) => entry.state !== gate.to && !isGone(entry.state));
+      if (!(await this.until(() => live.every(acknowledged), timeout)) && !this.quitting) {
         const what = `it did not acknowledge "${signal}" within ${formatMs(timeout!)}`;
-        await Promise.all(stuck.map((entry) => this.endUnresponsive(entry, what)));
+        await Promise.all(
+          live.filter((entry) => !acknowledged(entry)).map((entry) => this.endUnresponsive(entry, what)),
+        );
       }
+      await this.until(() => live.every(done));
     } finally {
       this.busy = undefined;
     }
@@ -535,7 +550,9 @@ class NexusImpl implements Nexus {
     const now = performance.now();
     for (const entry of this.actors.values()) {
       const beat = Atomics.load(entry.control, CONTROL_HEARTBEAT);
-      if (beat !== entry.heartbeat.value || (entry.state !== 'running' && entry.state !== 'paused')) {
+      // While a command is under way its own timeout applies (and stop() may take its time).
+      const watched = (entry.state === 'running' || entry.state === 'paused') && this.busy === undefined;
+      if (beat !== entry.heartbeat.value || !watched) {
         entry.heartbeat = { value: beat, since: now };
         continue;
       }

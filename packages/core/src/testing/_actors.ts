@@ -133,6 +133,17 @@ export class FailingStop extends Actor {
   }
 }
 
+/** stop() takes `ms` (saving results, closing a device): a signal timeout must not cut it short. */
+export class SlowStop extends Actor<{ ms: number }> {
+  override async runStep(): Promise<void> {
+    await sleep(5);
+  }
+  override async stop(): Promise<void> {
+    await sleep(this.options.ms);
+    result(this, { saved: true });
+  }
+}
+
 /** The constructor throws, so the actor cannot be loaded. */
 export class FailingConstructor extends Actor {
   constructor(context: ActorContext) {

@@ -307,6 +307,19 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       await nexus.quit();
     });
 
+    it('bounds the acknowledgement of stop, not stop() itself: a slow stop() is not cut short', async () => {
+      const { nexus, results } = await start(
+        { Saver: { class: 'SlowStop', ms: 900 } },
+        {},
+        { settings: { signal_timeout: '300ms' } },
+      );
+      await nexus.setup();
+      await nexus.run();
+      await nexus.stop();
+      expect(states(nexus)).toEqual({ Saver: 'stopped' });
+      expect(results('Saver')).toEqual([{ saved: true }]);
+    });
+
     it('ends a sink stuck in a loop that never yields, without any signal, so its producer and siblings go on', async () => {
       const { nexus, logs } = await start(
         {

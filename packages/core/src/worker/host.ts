@@ -200,6 +200,7 @@ class ActorHost {
       case 'stop':
         if (this.state !== 'running' && this.state !== 'paused') return this.ignored(signal);
         await this.park();
+        this.post({ type: 'ack', signal });
         await this.callStop(actor);
         this.setState('stopped');
         return;

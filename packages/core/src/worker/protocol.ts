@@ -44,6 +44,15 @@ export interface StateMessage {
   phase?: 'load' | 'setup' | 'run';
 }
 
+/**
+ * Worker → Nexus: the actor took the signal — for stop, it is parked and its `stop()` begins, which
+ * may take as long as it needs (the signal timeout bounds only this acknowledgement).
+ */
+export interface AckMessage {
+  type: 'ack';
+  signal: Signal;
+}
+
 /** Worker → Nexus: the actor's counters, at most twice a second while they change. */
 export interface CountersMessage {
   type: 'counters';
@@ -66,4 +75,4 @@ export interface LogMessage {
 }
 
 export type ToWorker = InitMessage | SignalMessage;
-export type FromWorker = StateMessage | LogMessage | StoreOwnerMessage | CountersMessage;
+export type FromWorker = StateMessage | LogMessage | StoreOwnerMessage | CountersMessage | AckMessage;
