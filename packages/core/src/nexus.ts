@@ -35,21 +35,14 @@ import {
   serializeError,
 } from './errors.ts';
 import { LinkMonitor, type LinkStatus } from './link/monitor.ts';
-import type { DrainedMessages, LinkPlan, Transport } from './link/transport.ts';
+import type { LinkPlan, Transport } from './link/transport.ts';
 import { createLogRecord, formatLogRecord, type LogLevel, type LogRecord } from './log.ts';
 import type { AppendFile, RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
 import { detectRuntime } from './runtime/detect.ts';
 import { type ActorState, type PipelineState, refusalAdvice, type Signal, signalGates } from './signals.ts';
 import type { OpenStore, StoreClient, StoreDriver } from './store/driver.ts';
-import { releaseKeys } from './store/keys.ts';
-import {
-  CONTROL_BYTES,
-  CONTROL_HEARTBEAT,
-  CONTROL_SIGNALS,
-  type FromWorker,
-  type InitMessage,
-  type ToWorker,
-} from './worker/protocol.ts';
+import { formatMs, Supervisor } from './supervisor.ts';
+import { CONTROL_BYTES, CONTROL_SIGNALS, type FromWorker, type InitMessage, type ToWorker } from './worker/protocol.ts';
 
 /** Options of {@link createNexus}. */
 export interface NexusOptions {
@@ -145,8 +138,6 @@ interface ActorEntry {
   errors: number;
   /** The last signal the worker acknowledged before acting on it fully (stop: parked, stop() runs). */
   acked: Signal | undefined;
-  /** The last heartbeat seen from the worker, and when it last changed. */
-  heartbeat: { value: number; since: number };
   exited: Promise<void>;
   markExited: () => void;
 }
@@ -179,7 +170,7 @@ class NexusImpl implements Nexus {
   private openStore: OpenStore | undefined;
   private transport: Transport | undefined;
   private monitor: LinkMonitor | undefined;
-  private livenessTimer: ReturnType<typeof setInterval> | undefined;
+  private supervisor: Supervisor | undefined;
   private logFile: AppendFile | undefined;
   private removeSignalHandler: (() => void) | undefined;
   private busy: Signal | undefined;
@@ -241,7 +232,19 @@ class NexusImpl implements Nexus {
         everyMs: Math.min(1000, Math.max(50, (this.options.linkWarningMs ?? 5000) / 5)),
       });
       this.monitor.start();
-      this.livenessTimer = setInterval(() => this.checkLiveness(), 250);
+      this.supervisor = new Supervisor({
+        config,
+        transport,
+        store: () => this.openStore?.client,
+        actors: () => this.actors.values(),
+        watching: () => this.busy === undefined && !this.quitting,
+        unresponsive: (name, what) => {
+          const entry = this.actors.get(name);
+          if (entry && !isGone(entry.state)) void this.endUnresponsive(entry, what);
+        },
+        log: (level, message, ...details) => this.log(level, message, ...details),
+      });
+      this.supervisor.start();
       await Promise.all(config.actors.map((actor) => this.startActor(actor, plan)));
     } catch (error) {
       this.log('error', 'the pipeline could not start', error);
@@ -266,7 +269,6 @@ class NexusImpl implements Nexus {
       state: 'starting',
       worker: undefined,
       control: new Int32Array(new SharedArrayBuffer(CONTROL_BYTES)),
-      heartbeat: { value: 0, since: 0 },
       acked: undefined,
       steps: 0,
       errors: 0,
@@ -395,55 +397,6 @@ class NexusImpl implements Nexus {
     this.log('error', `actor "${entry.name}" failed: ${what}: ${describeError(error)}`);
   }
 
-  /**
-   * A failed or dead actor no longer takes part: links into it stop holding their producers back
-   * (the messages that waited for it are dropped, their store keys released), and sinks it fed
-   * learn that it is gone.
-   */
-  private async actorGone(entry: ActorEntry): Promise<void> {
-    const transport = this.transport;
-    if (!transport || this.quitting) return;
-    await this.discard(transport.detach(entry.name), `actor "${entry.name}" is gone`);
-    const gone = (name: string) => isGone(this.actors.get(name)?.state ?? 'exited');
-    for (const connection of this.config.connections) {
-      if (!connection.sources.some((source) => source.actor === entry.name)) continue;
-      for (const sink of connection.sinks) {
-        const sources = this.config.connections
-          .filter((other) => other.sinks.some((s) => s.actor === sink.actor && s.link === sink.link))
-          .flatMap((other) => other.sources);
-        if (gone(sink.actor) || !sources.every((source) => gone(source.actor))) continue;
-        this.log(
-          'warn',
-          `actor "${sink.actor}": every source of ${sink.actor}.${sink.link} is gone (${sources.map((source) => source.actor).join(', ')}); once it has read what is left, its get() rejects with LinkSourcesGoneError`,
-        );
-      }
-    }
-  }
-
-  /** Messages taken out of links that nobody will read: counted, logged, their store keys released. */
-  private async discard(batches: DrainedMessages[], why: string): Promise<void> {
-    for (const batch of batches) {
-      let released = 0;
-      if (batch.sole && this.openStore) {
-        for (const message of batch.messages) {
-          try {
-            released += await releaseKeys(message, this.openStore.client);
-          } catch (error) {
-            this.log('warn', 'could not release the store keys of a dropped message', error);
-          }
-        }
-      }
-      const count = batch.messages.length;
-      this.log(
-        'warn',
-        `${why}: ${count} message${count === 1 ? '' : 's'} waiting in ${batch.from.actor}.${batch.from.link} → ${batch.to.actor}.${batch.to.link} ${count === 1 ? 'was' : 'were'} dropped; ` +
-          (batch.sole
-            ? `${released} store value${released === 1 ? '' : 's'} they referred to released`
-            : 'their store keys were kept (the source sent the same messages to other sinks, which may still read them)'),
-      );
-    }
-  }
-
   private setActorState(entry: ActorEntry, state: ActorState): void {
     const previous = entry.state;
     if (previous === state) return;
@@ -540,28 +493,6 @@ class NexusImpl implements Nexus {
     }
   }
 
-  /**
-   * A running or paused actor whose worker's event loop has not turned for `signal_timeout` (its
-   * heartbeat stands still) is stuck in a loop that never yields: it can take no signal and, as a
-   * sink, holds its producers back for good. It is ended like an actor that ignores a signal.
-   */
-  private checkLiveness(): void {
-    const timeout = this.config.settings.signalTimeoutMs;
-    const now = performance.now();
-    for (const entry of this.actors.values()) {
-      const beat = Atomics.load(entry.control, CONTROL_HEARTBEAT);
-      // While a command is under way its own timeout applies (and stop() may take its time).
-      const watched = (entry.state === 'running' || entry.state === 'paused') && this.busy === undefined;
-      if (beat !== entry.heartbeat.value || !watched) {
-        entry.heartbeat = { value: beat, since: now };
-        continue;
-      }
-      if (now - entry.heartbeat.since < timeout || this.quitting) continue;
-      entry.heartbeat.since = Number.POSITIVE_INFINITY;
-      void this.endUnresponsive(entry, `its worker has not returned to its event loop for ${formatMs(timeout)}`);
-    }
-  }
-
   /** An actor that did not acknowledge a signal in time, or stopped beating: its worker is ended and it is failed. */
   private async endUnresponsive(entry: ActorEntry, what: string): Promise<void> {
     const error = new ActorUnresponsiveError(
@@ -574,6 +505,12 @@ class NexusImpl implements Nexus {
     await entry.worker?.terminate();
     this.recoverStore(entry);
     await this.actorGone(entry);
+  }
+
+  /** A failed or dead actor no longer takes part: the supervisor detaches it from its links. */
+  private async actorGone(entry: ActorEntry): Promise<void> {
+    if (this.quitting) return;
+    await this.supervisor?.detach(entry.name, (name) => isGone(this.actors.get(name)?.state ?? 'exited'));
   }
 
   quit(): Promise<void> {
@@ -614,8 +551,8 @@ class NexusImpl implements Nexus {
       }),
     );
     this.monitor?.stop();
-    clearInterval(this.livenessTimer);
-    if (this.transport) await this.discard(this.transport.drain(), 'quit');
+    this.supervisor?.stop();
+    await this.supervisor?.drain();
     try {
       await this.transport?.close();
     } catch (error) {
@@ -748,10 +685,6 @@ function pipelineMessage(signal: Exclude<Signal, 'quit'>): string {
     case 'stop':
       return 'stopped; type run to start again, or quit';
   }
-}
-
-function formatMs(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 function defaultRunName(config: PipelineConfig): string {

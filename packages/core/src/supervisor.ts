@@ -1,0 +1,140 @@
+/**
+ * The supervisor beside Nexus: what becomes of an actor that goes away or stops responding, and of
+ * the messages nobody will read. Nexus drives the signals; the supervisor
+ * - watches every running or paused actor's heartbeat (a word its worker bumps whenever its event
+ *   loop turns) and reports one that stood still for `settings.signal_timeout` — a loop that never
+ *   yields — so Nexus ends it;
+ * - detaches a failed or dead actor from its links (`Transport.detach`): its producers are no longer
+ *   held back, and a sink whose every source is gone is told so in the log;
+ * - discards what links hold that nobody will read (on detach and at quit): counted, logged, and the
+ *   store keys of messages no other sink got released.
+ * @module
+ */
+import type { PipelineConfig } from './config/types.ts';
+import type { DrainedMessages, Transport } from './link/transport.ts';
+import type { LogLevel } from './log.ts';
+import type { ActorState } from './signals.ts';
+import type { StoreClient } from './store/driver.ts';
+import { releaseKeys } from './store/keys.ts';
+import { CONTROL_HEARTBEAT } from './worker/protocol.ts';
+
+/** An actor as the supervisor sees it. */
+export interface SupervisedActor {
+  readonly name: string;
+  readonly state: ActorState;
+  /** The control words shared with its worker (see `InitMessage.control`). */
+  readonly control: Int32Array;
+}
+
+/** What the supervisor needs from Nexus. */
+export interface SupervisorOptions {
+  config: PipelineConfig;
+  transport: Transport;
+  /** The store client keys are released with (absent once the store closed). */
+  store: () => StoreClient | undefined;
+  actors: () => Iterable<SupervisedActor>;
+  /** Whether heartbeats are watched now (not while a command or quit is under way: they have their own bounds). */
+  watching: () => boolean;
+  /** An actor whose heartbeat stood still: Nexus ends it. `what` says why, for its error. */
+  unresponsive: (actor: string, what: string) => void;
+  log: (level: LogLevel, message: string, ...details: unknown[]) => void;
+}
+
+/** How often heartbeats are looked at. */
+const CHECK_EVERY_MS = 250;
+
+export class Supervisor {
+  readonly #options: SupervisorOptions;
+  /** The last heartbeat seen of each actor, and when it last changed. */
+  readonly #heartbeats = new Map<string, { value: number; since: number }>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(options: SupervisorOptions) {
+    this.#options = options;
+  }
+
+  start(): void {
+    this.#timer ??= setInterval(() => this.#checkHeartbeats(), CHECK_EVERY_MS);
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #checkHeartbeats(): void {
+    const timeout = this.#options.config.settings.signalTimeoutMs;
+    const watching = this.#options.watching();
+    const now = performance.now();
+    for (const actor of this.#options.actors()) {
+      const value = Atomics.load(actor.control, CONTROL_HEARTBEAT);
+      const last = this.#heartbeats.get(actor.name);
+      const watched = watching && (actor.state === 'running' || actor.state === 'paused');
+      if (last === undefined || value !== last.value || !watched) {
+        this.#heartbeats.set(actor.name, { value, since: now });
+        continue;
+      }
+      if (now - last.since < timeout) continue;
+      last.since = Number.POSITIVE_INFINITY; // reported once
+      this.#options.unresponsive(actor.name, `its worker has not returned to its event loop for ${formatMs(timeout)}`);
+    }
+  }
+
+  /**
+   * `actor` failed or died: links into it stop holding their producers back (what waited for it is
+   * discarded), and sinks it fed whose every source is now gone are named in the log.
+   */
+  async detach(actor: string, isGone: (actor: string) => boolean): Promise<void> {
+    const { config, transport, log } = this.#options;
+    await this.#discard(transport.detach(actor), `actor "${actor}" is gone`);
+    for (const connection of config.connections) {
+      if (!connection.sources.some((source) => source.actor === actor)) continue;
+      for (const sink of connection.sinks) {
+        const sources = config.connections
+          .filter((other) => other.sinks.some((s) => s.actor === sink.actor && s.link === sink.link))
+          .flatMap((other) => other.sources);
+        if (isGone(sink.actor) || !sources.every((source) => isGone(source.actor))) continue;
+        log(
+          'warn',
+          `actor "${sink.actor}": every source of ${sink.actor}.${sink.link} is gone (${sources.map((source) => source.actor).join(', ')}); once it has read what is left, its get() rejects with LinkSourcesGoneError`,
+        );
+      }
+    }
+  }
+
+  /** Quit, once every worker ended: whatever links still hold is discarded. */
+  drain(): Promise<void> {
+    return this.#discard(this.#options.transport.drain(), 'quit');
+  }
+
+  /** Messages nobody will read: counted, logged, the store keys of those no other sink got released. */
+  async #discard(batches: DrainedMessages[], why: string): Promise<void> {
+    const { log } = this.#options;
+    const store = this.#options.store();
+    for (const batch of batches) {
+      let released = 0;
+      if (batch.sole && store) {
+        for (const message of batch.messages) {
+          try {
+            released += await releaseKeys(message, store);
+          } catch (error) {
+            log('warn', 'could not release the store keys of a dropped message', error);
+          }
+        }
+      }
+      const count = batch.messages.length;
+      log(
+        'warn',
+        `${why}: ${count} message${count === 1 ? '' : 's'} waiting in ${batch.from.actor}.${batch.from.link} → ${batch.to.actor}.${batch.to.link} ${count === 1 ? 'was' : 'were'} dropped; ` +
+          (batch.sole
+            ? `${released} store value${released === 1 ? '' : 's'} they referred to released`
+            : 'their store keys were kept (the source sent the same messages to other sinks, which may still read them)'),
+      );
+    }
+  }
+}
+
+/** `5 s`, `300 ms`. */
+export function formatMs(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
