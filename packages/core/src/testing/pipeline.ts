@@ -547,6 +547,26 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       expect(nexus.status().state).toBe('stopped');
     });
 
+    it('on quit, drops what links still hold, says so, and releases the store keys those messages carried', async () => {
+      const { nexus, logs } = await start(
+        { Source: { class: 'Counter', bytes: 1024 }, Deaf: { class: 'Counter', limit: 0 } },
+        { ignored: { sources: ['Source.q_out'], sinks: ['Deaf.q_in'], capacity: 16 } },
+      );
+      await nexus.setup();
+      await nexus.run();
+      await until(() => nexus.status().links[0]?.waiting === true, 'the link to fill');
+      // 16 values behind the messages in the link, and one behind the put that waits for room.
+      expect((await nexus.store.usage()).objects).toBe(17);
+      await nexus.quit();
+      expect(
+        logs.some((entry) =>
+          /^quit: 16 messages waiting in Source\.q_out → Deaf\.q_in were dropped; 16 store values they referred to released/.test(
+            entry.message,
+          ),
+        ),
+      ).toBe(true);
+    });
+
     it('streams events as an async iterable that ends when the pipeline has quit', async () => {
       const { nexus } = await start({ Source: { class: 'Counter', limit: 0 } });
       const seen: string[] = [];

@@ -63,6 +63,8 @@ class ActorHost {
   private errors = 0;
   private reported = { steps: 0, errors: 0 };
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  /** Key releases under way, awaited before the store client closes. */
+  private readonly releasing = new Set<Promise<unknown>>();
 
   constructor(endpoint: WorkerEndpoint) {
     this.endpoint = endpoint;
@@ -109,9 +111,10 @@ class ActorHost {
     dropped: (message) => {
       const store = this.store;
       if (store === undefined) return;
-      releaseKeys(message, store).catch((error: unknown) =>
-        this.log.warn('could not release the store keys of a dropped message', error),
-      );
+      const release = releaseKeys(message, store)
+        .catch((error: unknown) => this.log.warn('could not release the store keys of a dropped message', error))
+        .finally(() => this.releasing.delete(release));
+      this.releasing.add(release);
     },
     warn: (message) => this.log.warn(message),
   };
@@ -327,6 +330,7 @@ class ActorHost {
     }
     clearInterval(this.heartbeatTimer);
     this.errorLog.flush(true);
+    await Promise.all(this.releasing);
     try {
       await this.store?.close();
     } catch (error) {
