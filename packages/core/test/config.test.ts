@@ -76,7 +76,7 @@ describe('a valid config', () => {
     expect(result.config).toEqual({
       source: fixture('good.yaml'),
       baseDir: fixtures,
-      settings: { storeSizeBytes: 512 * 1024 * 1024 },
+      settings: { storeSizeBytes: 512 * 1024 * 1024, signalTimeoutMs: 5000 },
       actors: [
         {
           name: 'Generator',
@@ -84,6 +84,7 @@ describe('a valid config', () => {
           moduleUrl: fileUrl('actors/generator.ts'),
           className: 'Generator',
           options: { rate: 100 },
+          onError: 'continue',
         },
         {
           name: 'Processor',
@@ -91,6 +92,7 @@ describe('a valid config', () => {
           moduleUrl: fileUrl('actors/sample_processor.ts'),
           className: 'Processor',
           options: { threshold: 0.5 },
+          onError: 'continue',
         },
         {
           name: 'Viewer',
@@ -98,6 +100,7 @@ describe('a valid config', () => {
           moduleUrl: fileUrl('actors/viewer.ts'),
           className: 'Viewer',
           options: {},
+          onError: 'continue',
         },
         {
           name: 'Camera',
@@ -105,6 +108,7 @@ describe('a valid config', () => {
           moduleUrl: fileUrl('actors/camera/index.ts'),
           className: 'Camera',
           options: { shape: [512, 512] },
+          onError: 'continue',
         },
       ],
       connections: [
@@ -681,11 +685,64 @@ describe('settings errors', () => {
     ]);
   });
 
+  it('parses signal_timeout as seconds or with a unit, and refuses what cannot be a bound', async () => {
+    const timeout = async (value: string) =>
+      (await check(`settings:\n  signal_timeout: ${value}\n${twoActors}`)).config?.settings.signalTimeoutMs;
+    expect((await check(twoActors)).config?.settings.signalTimeoutMs).toBe(5000);
+    expect([await timeout('2'), await timeout('500ms'), await timeout('1.5m'), await timeout('"10 s"')]).toEqual([
+      2000, 500, 90_000, 10_000,
+    ]);
+    expect(list(await check(`settings:\n  signal_timeout: 5 sec\n${twoActors}`))).toEqual([
+      '2:19 settings: signal_timeout is invalid: "sec" is not a unit of time (use ms, s, m, h)',
+    ]);
+    const tooShort = only(await check(`settings:\n  signal_timeout: 10ms\n${twoActors}`));
+    expect(tooShort.message).toBe('settings: signal_timeout must be at least 100 ms, not "10ms"');
+    expect(tooShort.fix).toMatch(/signal_timeout: 5s/);
+    expect(list(await check(`settings:\n  signal_timeout: 2h\n${twoActors}`))).toEqual([
+      '2:19 settings: signal_timeout must be at most 1h, not "2h"',
+    ]);
+    expect(list(await check(`settings:\n  signal_timeout: [1]\n${twoActors}`))).toEqual([
+      '2:19 settings: signal_timeout must be a number of seconds or a string such as "5s", not a list',
+    ]);
+  });
+
+  it('takes on_error per actor (continue or fail), not as an option', async () => {
+    const result = await check(yaml`
+      actors:
+        Generator:
+          package: actors/generator.ts
+          class: Generator
+          on_error: fail
+        Processor:
+          package: actors/sample_processor.ts
+          class: Processor
+    `);
+    expect(result.config?.actors.map((actor) => [actor.onError, actor.options])).toEqual([
+      ['fail', {}],
+      ['continue', {}],
+    ]);
+    const bad = only(
+      await check(yaml`
+        actors:
+          Generator:
+            package: actors/generator.ts
+            class: Generator
+            on_error: fial
+      `),
+    );
+    expect(bad).toMatchObject({
+      line: 5,
+      column: 15,
+      message: 'actor "Generator": on_error must be continue or fail, not the string "fial"',
+    });
+    expect(bad.fix).toMatch(/^did you mean "fail"\?/);
+  });
+
   it('reports unknown settings and warns about improv settings', async () => {
     const result = await check(`settings:\n  store_sise: 1GB\n  control_port: 5555\n  use_hdd: false\n${twoActors}`);
     const error = only(result);
     expect(error).toMatchObject({ line: 2, column: 3, message: 'unknown setting "store_sise"' });
-    expect(error.fix).toBe('did you mean "store_size"? settings takes store_size');
+    expect(error.fix).toBe('did you mean "store_size"? settings takes store_size, signal_timeout');
     expect(list(result, 'warning')).toEqual([
       '3:3 setting "control_port" is not used by improv-ts; ignored',
       '4:3 setting "use_hdd" is not used by improv-ts; ignored',

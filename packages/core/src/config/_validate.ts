@@ -9,10 +9,13 @@ import type { Endpoint, LinkPolicy } from '../link/transport.ts';
 import { type ConfigPath, describeValue, isMapping, type Reporter, showValue } from './_report.ts';
 import { closest, didYouMean } from './_suggest.ts';
 import { byteSizeUnits, parseByteSize } from './byte-size.ts';
+import { durationUnits, parseDuration } from './duration.ts';
 import {
   type ConnectionConfig,
   DEFAULT_LINK_CAPACITY,
+  DEFAULT_SIGNAL_TIMEOUT_MS,
   DEFAULT_STORE_SIZE_BYTES,
+  type OnError,
   type PipelineSettings,
 } from './types.ts';
 
@@ -26,6 +29,7 @@ export interface DraftActor {
   options: Record<string, unknown>;
   /** `max_heap_mb`, when given and valid. */
   maxHeapMb?: number;
+  onError: OnError;
 }
 
 /** The config as far as it could be read without importing anything. */
@@ -38,7 +42,11 @@ export interface Draft {
 const topLevelKeys = ['settings', 'actors', 'connections'];
 /** improv's top-level keys that configure its Redis / plasma store; our store is set up elsewhere. */
 const improvTopLevelKeys = ['redis_config', 'plasma_config', 'datastore'];
-const settingsKeys = ['store_size'];
+const settingsKeys = ['store_size', 'signal_timeout'];
+/** Bounds of `signal_timeout`: below, a busy machine would end healthy actors; above, nobody waits. */
+const SIGNAL_TIMEOUT_MIN_MS = 100;
+const SIGNAL_TIMEOUT_MAX_MS = 3_600_000;
+const onErrorValues = ['continue', 'fail'] as const satisfies readonly OnError[];
 /** improv's settings that improv-ts has no use for (ports are CLI options here; no harvester, ...). */
 const improvSettingsKeys = [
   'control_port',
@@ -56,7 +64,7 @@ const exampleActors = 'actors:\n    Generator:\n      package: actors/generator.
 
 /** Checks everything that needs no module import. */
 export function validateStructure(value: unknown, reporter: Reporter, emptyMessage: string): Draft {
-  const draft: Draft = { settings: { storeSizeBytes: DEFAULT_STORE_SIZE_BYTES }, actors: [], connections: [] };
+  const draft: Draft = { settings: defaultSettings(), actors: [], connections: [] };
   if (value === null || value === undefined) {
     reporter.error([], emptyMessage, `describe the pipeline, starting with\n  ${exampleActors}`);
     return draft;
@@ -95,22 +103,43 @@ export function validateStructure(value: unknown, reporter: Reporter, emptyMessa
 
 // --- settings ---------------------------------------------------------------------------------
 
+function defaultSettings(): PipelineSettings {
+  return { storeSizeBytes: DEFAULT_STORE_SIZE_BYTES, signalTimeoutMs: DEFAULT_SIGNAL_TIMEOUT_MS };
+}
+
+/** A zod field that parses with `parse` (which throws a RangeError that says what is wrong). */
+const parsed = (what: string, parse: (value: number | string) => number) =>
+  z.union([z.number(), z.string()], { error: what }).transform((value, context) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      context.addIssue({ code: 'custom', message: (error as Error).message });
+      return z.NEVER;
+    }
+  });
+
 const settingsSchema = z.object({
-  store_size: z
-    .union([z.number(), z.string()], { error: 'must be a number of bytes or a string such as "512MiB"' })
-    .transform((size, context) => {
-      try {
-        return parseByteSize(size);
-      } catch (error) {
-        context.addIssue({ code: 'custom', message: (error as Error).message });
-        return z.NEVER;
-      }
-    })
-    .default(DEFAULT_STORE_SIZE_BYTES),
+  store_size: parsed('must be a number of bytes or a string such as "512MiB"', parseByteSize).default(
+    DEFAULT_STORE_SIZE_BYTES,
+  ),
+  signal_timeout: parsed('must be a number of seconds or a string such as "5s"', parseDuration)
+    .pipe(
+      z
+        .number()
+        .min(SIGNAL_TIMEOUT_MIN_MS, { error: `must be at least ${SIGNAL_TIMEOUT_MIN_MS} ms` })
+        .max(SIGNAL_TIMEOUT_MAX_MS, { error: 'must be at most 1h' }),
+    )
+    .default(DEFAULT_SIGNAL_TIMEOUT_MS),
 });
 
+/** How to write each setting, for fixes. */
+const settingFixes: Record<string, string> = {
+  store_size: `give bytes as a number, or a string with a unit: store_size: 512MiB (units ${byteSizeUnits.join(', ')})`,
+  signal_timeout: `give seconds as a number, or a string with a unit: signal_timeout: 5s (units ${durationUnits.join(', ')}), from ${SIGNAL_TIMEOUT_MIN_MS}ms to 1h`,
+};
+
 function validateSettings(settings: unknown, reporter: Reporter): PipelineSettings {
-  const defaults: PipelineSettings = { storeSizeBytes: DEFAULT_STORE_SIZE_BYTES };
+  const defaults = defaultSettings();
   if (settings === undefined || settings === null) return defaults;
   if (!isMapping(settings)) {
     reporter.error(
@@ -135,15 +164,18 @@ function validateSettings(settings: unknown, reporter: Reporter): PipelineSettin
       );
     }
   }
-  const parsed = settingsSchema.safeParse(settings);
-  if (parsed.success) return { storeSizeBytes: parsed.data.store_size };
-  for (const issue of parsed.error.issues) {
+  const result = settingsSchema.safeParse(settings);
+  if (result.success) {
+    return { storeSizeBytes: result.data.store_size, signalTimeoutMs: result.data.signal_timeout };
+  }
+  for (const issue of result.error.issues) {
+    const key = String(issue.path[0]);
     reporter.error(
       ['settings', ...(issue.path as (string | number)[])],
       issue.code === 'custom'
-        ? `settings: store_size is invalid: ${issue.message}`
-        : `settings: store_size ${issue.message}, not ${showValue(settings.store_size)}`,
-      `give bytes as a number, or a string with a unit: store_size: 512MiB (units ${byteSizeUnits.join(', ')})`,
+        ? `settings: ${key} is invalid: ${issue.message}`
+        : `settings: ${key} ${issue.message}, not ${showValue(settings[key])}`,
+      settingFixes[key] ?? `see the README's table of settings for ${key}`,
     );
   }
   return defaults;
@@ -210,6 +242,7 @@ function validateActors(top: Record<string, unknown>, reporter: Reporter, out: D
       package: requiredString(spec, 'package', path, reporter, `package: actors/${name.toLowerCase()}.ts`),
       className: requiredString(spec, 'class', path, reporter, `class: ${name}`),
       options: {},
+      onError: 'continue',
     };
     for (const [key, option] of Object.entries(spec)) {
       if (key === 'package' || key === 'class') continue;
@@ -220,6 +253,17 @@ function validateActors(top: Record<string, unknown>, reporter: Reporter, out: D
             [...path, key],
             `actor "${name}": max_heap_mb must be a number of MiB, at least 16, not ${describeValue(option)}`,
             "write e.g.  max_heap_mb: 512  (the heap limit of the actor's worker), or remove it for the runtime's default",
+          );
+        }
+        continue;
+      }
+      if (key === 'on_error') {
+        if (onErrorValues.includes(option as OnError)) actor.onError = option as OnError;
+        else {
+          reporter.error(
+            [...path, key],
+            `actor "${name}": on_error must be ${onErrorValues.join(' or ')}, not ${describeValue(option)}`,
+            `${typeof option === 'string' ? didYouMean(option, onErrorValues) : ''}write  on_error: continue  (log the error and call runStep() again after a back-off) or  on_error: fail  (the first error fails the actor)`,
           );
         }
         continue;

@@ -237,6 +237,7 @@ async function validate(value: unknown, reporter: Reporter, options: ValidateOpt
         moduleUrl,
         className: actor.className,
         options: actor.options,
+        onError: actor.onError,
       };
       if (actor.maxHeapMb !== undefined) config.maxHeapMb = actor.maxHeapMb;
       actors.push(config);
