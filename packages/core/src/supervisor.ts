@@ -2,8 +2,10 @@
  * The supervisor beside Nexus: what becomes of an actor that goes away or stops responding, and of
  * the messages nobody will read. Nexus drives the signals; the supervisor
  * - watches every running or paused actor's heartbeat (a word its worker bumps whenever its event
- *   loop turns) and reports one that stood still for `settings.signal_timeout` — a loop that never
- *   yields — so Nexus ends it;
+ *   loop turns). One that stood still for `settings.signal_timeout` is stuck in a loop that never
+ *   yields to its event loop: it can take no signal. While it holds a producer back (a link into it
+ *   is full and its producer waits) it is reported, so Nexus ends it; otherwise (a long acquisition
+ *   loop, say) it is only warned about, once;
  * - detaches a failed or dead actor from its links (`Transport.detach`): its producers are no longer
  *   held back, and a sink whose every source is gone is told so in the log;
  * - discards what links hold that nobody will read (on detach and at quit): counted, logged, and the
@@ -45,8 +47,8 @@ const CHECK_EVERY_MS = 250;
 
 export class Supervisor {
   readonly #options: SupervisorOptions;
-  /** The last heartbeat seen of each actor, and when it last changed. */
-  readonly #heartbeats = new Map<string, { value: number; since: number }>();
+  /** The last heartbeat seen of each actor, when it last changed, and whether a warning was given. */
+  readonly #heartbeats = new Map<string, { value: number; since: number; warned: boolean }>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: SupervisorOptions) {
@@ -66,17 +68,33 @@ export class Supervisor {
     const timeout = this.#options.config.settings.signalTimeoutMs;
     const watching = this.#options.watching();
     const now = performance.now();
+    let holding: Set<string> | undefined;
     for (const actor of this.#options.actors()) {
       const value = Atomics.load(actor.control, CONTROL_HEARTBEAT);
       const last = this.#heartbeats.get(actor.name);
       const watched = watching && (actor.state === 'running' || actor.state === 'paused');
       if (last === undefined || value !== last.value || !watched) {
-        this.#heartbeats.set(actor.name, { value, since: now });
+        this.#heartbeats.set(actor.name, { value, since: now, warned: false });
         continue;
       }
       if (now - last.since < timeout) continue;
-      last.since = Number.POSITIVE_INFINITY; // reported once
-      this.#options.unresponsive(actor.name, `its worker has not returned to its event loop for ${formatMs(timeout)}`);
+      const stuckFor = `its worker has not returned to its event loop for ${formatMs(timeout)}`;
+      holding ??= new Set(
+        this.#options.transport
+          .stats()
+          .filter((edge) => edge.waiting)
+          .map((edge) => edge.to.actor),
+      );
+      if (holding.has(actor.name)) {
+        last.since = Number.POSITIVE_INFINITY; // reported once
+        this.#options.unresponsive(actor.name, `${stuckFor} while its producers wait for room`);
+      } else if (!last.warned) {
+        last.warned = true;
+        this.#options.log(
+          'warn',
+          `actor "${actor.name}": ${stuckFor}; it takes no signal until it does (await something that yields, e.g. a link's get(), or return from runStep() more often)`,
+        );
+      }
     }
   }
 
