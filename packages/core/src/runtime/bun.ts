@@ -20,7 +20,7 @@ import { RuntimeUnavailableError, type SerializedError } from '../errors.ts';
 import { nodeFiles, nodePath, onProcessSignal } from './_node-api.ts';
 import { createWorkerEvents } from './_worker-events.ts';
 import type { RuntimeAdapter, SpawnWorkerOptions, Transferable, WorkerHandle } from './adapter.ts';
-import { currentRuntimeName } from './detect.ts';
+import { currentRuntimeName } from './current.ts';
 
 /** Creates the Bun adapter. Throws `RuntimeUnavailableError` when not running in Bun. */
 export function createBunRuntime(): RuntimeAdapter {

@@ -24,7 +24,7 @@ import { RuntimeUnavailableError } from '../errors.ts';
 import { nodeFiles, nodePath } from './_node-api.ts';
 import { spawnThreadWorker } from './_node-workers.ts';
 import type { RuntimeAdapter } from './adapter.ts';
-import { currentRuntimeName } from './detect.ts';
+import { currentRuntimeName } from './current.ts';
 
 /** The members of Deno's global this adapter uses (core is type-checked without Deno's types). */
 interface DenoGlobal {

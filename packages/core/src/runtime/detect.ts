@@ -13,19 +13,9 @@
  */
 import { RuntimeUnavailableError } from '../errors.ts';
 import type { RuntimeAdapter } from './adapter.ts';
+import { currentRuntimeName } from './current.ts';
 
-/** Names of the runtimes with an adapter. */
-export type RuntimeName = 'node' | 'bun' | 'deno';
-
-/** Name of the runtime this code runs in. */
-export function currentRuntimeName(): RuntimeName | 'unknown' {
-  const global = globalThis as { Bun?: unknown; Deno?: unknown; process?: { versions?: { node?: string } } };
-  // Bun and Deno also set process.versions.node, so they are checked first.
-  if (global.Bun !== undefined) return 'bun';
-  if (global.Deno !== undefined) return 'deno';
-  if (global.process?.versions?.node !== undefined) return 'node';
-  return 'unknown';
-}
+export { currentRuntimeName, type RuntimeName } from './current.ts';
 
 /** The adapter for the current runtime. */
 export async function detectRuntime(): Promise<RuntimeAdapter> {
