@@ -2,13 +2,12 @@
  * `npm run bench`: the command line of the bench.
  * @module
  */
-import { constants } from 'node:fs';
-import { access, mkdir, stat, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { type RuntimeName, runtimeNames, runUnder } from '@improv/cli';
-import { currentRuntimeName, parseByteSize } from '@improv/core';
+import { currentRuntimeName, detectRuntime, parseByteSize } from '@improv/core';
 import { CommanderError, InvalidArgumentError, Option, Command as Program } from 'commander';
 import { updateReadme } from './readme.ts';
 import { renderCsv, renderReport } from './report.ts';
@@ -100,10 +99,10 @@ async function runCommand(
   // The folder first: a run takes minutes, and its figures must have somewhere to go.
   const out = path.resolve(options.out);
   try {
-    await makeFolder(out);
+    await (await detectRuntime()).makeDirectory(out);
   } catch (error) {
     progress(
-      `improv-bench: cannot use ${out} for the results (${error instanceof Error ? error.message : String(error)}); pass --out <dir> with a folder you can write to`,
+      `improv-bench: ${error instanceof Error ? error.message : String(error)}; pass --out <dir> with a folder you can write to`,
     );
     return 2;
   }
@@ -135,25 +134,6 @@ async function runCommand(
   }
   progress(`improv-bench: results in ${base}.json and ${base}.csv`);
   return 0;
-}
-
-/**
- * Creates `folder` and its missing parents one level at a time, and checks it is a writable folder.
- * Not `mkdir({ recursive: true })`: on Node 20 that never returns for a path under /proc.
- */
-async function makeFolder(folder: string): Promise<void> {
-  const missing: string[] = [];
-  for (let dir = folder; ; dir = path.dirname(dir)) {
-    try {
-      if (!(await stat(dir)).isDirectory()) throw new Error(`${dir} is not a folder`);
-      break;
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'ENOENT' || path.dirname(dir) === dir) throw error;
-      missing.unshift(dir);
-    }
-  }
-  for (const dir of missing) await mkdir(dir);
-  await access(folder, constants.W_OK);
 }
 
 function positiveInteger(value: string): number {

@@ -114,7 +114,12 @@ describe('npm run bench', () => {
     await writeFile(file, '');
     const folder = await bench(['--out', file]);
     expect(folder.code).toBe(2);
-    expect(folder.stderr).toContain(`cannot use ${file} for the results (${file} is not a folder); pass --out <dir>`);
+    expect(folder.stderr).toContain(
+      `cannot use ${file} as a folder: ${file} is a file, not a folder; pass --out <dir>`,
+    );
+    const proc = await bench(['--out', '/proc/improv-bench/results']);
+    expect(proc.code).toBe(2);
+    expect(proc.stderr).toContain('cannot use /proc/improv-bench/results as a folder');
     const readme = await bench(['readme', '--out', join(out, 'nothing-here')]);
     expect(readme.code).toBe(1);
     expect(readme.stderr).toContain('no results in');

@@ -122,7 +122,11 @@ export interface RuntimeAdapter {
   readTextFile(path: string): Promise<string>;
   /** True when `path` is an existing file. */
   isFile(path: string): Promise<boolean>;
-  /** Creates a folder and its parents. */
+  /**
+   * Creates a folder and its missing parents (a folder that exists is fine) and checks that it can
+   * be written to. Rejects with an error naming the path and what is wrong (a file in the way, no
+   * permission, a place where folders cannot be made such as /proc) — never hangs.
+   */
   makeDirectory(path: string): Promise<void>;
   /** Opens (creating) a file for appending. */
   openAppendFile(path: string): Promise<AppendFile>;

@@ -290,6 +290,15 @@ export function describeRuntimeConformance(options: RuntimeConformanceOptions): 
         expect(lines[0]).toBe('line 0');
         expect(lines[99]).toBe('line 99');
         expect(lines[100]).toBe('appended');
+        // A file in the way, or a place where no folder can be made, is refused by name — at once,
+        // never a hang (Node 20's recursive mkdir never returns under /proc).
+        const inTheWay = await settle(runtime.makeDirectory(runtime.path.join(file, 'sub')));
+        expect(inTheWay).toMatch(/^cannot use .*log\.txt.sub as a folder: .*log\.txt is a file, not a folder$/);
+        if (await runtime.isFile('/proc/self/status')) {
+          expect(await settle(runtime.makeDirectory('/proc/improv-conformance/run'))).toMatch(
+            /^cannot use \/proc\/improv-conformance\/run as a folder: /,
+          );
+        }
       });
 
       it('has POSIX path helpers and an absolute working directory', () => {
@@ -305,4 +314,14 @@ export function describeRuntimeConformance(options: RuntimeConformanceOptions): 
       });
     });
   });
+}
+
+/** The message a promise rejects with, or `resolved`. */
+async function settle(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'resolved';
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
 }
