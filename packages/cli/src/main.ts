@@ -117,8 +117,17 @@ export async function main(
 }
 
 function defaultOutput(): Output {
+  // A reader that went away (`improv … | head`) ends the output quietly: no EPIPE stack trace, and
+  // the pipeline goes on to its end (a script still quits cleanly).
+  let closed = false;
+  process.stdout.on('error', (error: { code?: string }) => {
+    if (error.code !== 'EPIPE') throw error;
+    closed = true;
+  });
   return {
-    write: (line) => process.stdout.write(`${line}\n`),
+    write: (line) => {
+      if (!closed) process.stdout.write(`${line}\n`);
+    },
     colour: Boolean(process.stdout.isTTY) && process.env.NO_COLOR === undefined,
   };
 }
@@ -151,6 +160,15 @@ async function runCommand(pipeline: string, options: RunOptions, output: Output)
     }
   }
   const runtime = await detectRuntime();
+  // The run folder first: a bad one is a usage error, found before any worker starts.
+  if (options.logFiles && options.runDir !== undefined) {
+    try {
+      await runtime.makeDirectory(options.runDir);
+    } catch (error) {
+      output.write(`improv run: --run-dir: ${(error as Error).message}; give a folder you can write to`);
+      return exitCodes.usage;
+    }
+  }
   const minimum = logLevels.indexOf(options.logLevel);
   let print = (line: string) => output.write(line);
   let nexus: Nexus;
@@ -176,6 +194,17 @@ async function runCommand(pipeline: string, options: RunOptions, output: Output)
     return exitCodes.failure;
   }
 
+  const stopWatching = watchParent(() => {
+    print('improv: its parent process is gone; quitting');
+    void nexus.quit();
+  });
+  void nexus.closed.then(stopWatching);
+  // Ctrl-C or SIGTERM while the actors were loading: the pipeline has quit already; no prompt.
+  if (nexus.status().state === 'quitting' || nexus.status().state === 'exited') {
+    await nexus.closed;
+    return failures > 0 ? exitCodes.failure : exitCodes.ok;
+  }
+
   const give = async (command: Command): Promise<void> => {
     if (command === 'status') {
       print(formatStatus(nexus.status()));
@@ -194,12 +223,15 @@ async function runCommand(pipeline: string, options: RunOptions, output: Output)
   if (steps) {
     for (const step of steps) {
       if (nexus.status().state === 'quitting' || nexus.status().state === 'exited') break;
-      if (step.kind === 'wait') await Promise.race([sleep(step.ms), nexus.closed]);
+      // A wait ends early when the pipeline quits (Ctrl-C, SIGTERM): its timer must not keep us alive.
+      if (step.kind === 'wait') await sleepUnless(step.ms, nexus.closed);
       else await give(step.command);
     }
     await nexus.quit();
   } else {
     const prompt = startPrompt({
+      // status and quit are answered at once, even while another command is under way.
+      urgent: (line) => ['status', 'quit', 'exit', 'help', '?'].includes(line.trim()),
       onLine: async (line) => {
         const word = line.trim();
         if (word === '') return;
@@ -228,6 +260,26 @@ function helpText(): string {
   return `commands:\n${commands.map((name) => `  ${name.padEnd(8)} ${commandHelp[name]}`).join('\n')}\n  help     this list`;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`, or until `done` settles, whichever comes first; the timer never outlives the wait. */
+function sleepUnless(ms: number, done: Promise<unknown>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))), done.then(() => {})]).finally(
+    () => clearTimeout(timer),
+  );
+}
+
+/**
+ * Calls `gone` once when the process that started improv has ended (npx killed by SIGTERM or
+ * SIGKILL; a terminal closed): the process is then re-parented, so its parent id changes. Polled
+ * once a second, on a timer that never keeps the process alive. Returns the function that stops it.
+ */
+function watchParent(gone: () => void): () => void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    gone();
+  }, 1000);
+  (timer as { unref?: () => void }).unref?.();
+  return () => clearInterval(timer);
 }

@@ -10,6 +10,11 @@ import { createInterface, type Interface } from 'node:readline';
 export interface PromptOptions {
   /** Called for each line; the next line is read once it resolves. */
   onLine(line: string): Promise<void>;
+  /**
+   * Lines that must never wait long (status, quit): they keep their place in line, but one still
+   * waiting after {@link URGENT_AFTER_MS} — an earlier command hangs — is handled at once.
+   */
+  urgent?(line: string): boolean;
   /** Called at end of input (Ctrl-D, or the pipe closed). */
   onEnd(): void;
 }
@@ -21,18 +26,34 @@ export interface Prompt {
   close(): void;
 }
 
+/** How long an urgent line waits behind earlier ones before it is handled anyway. */
+export const URGENT_AFTER_MS = 1000;
+
 /** Starts the prompt on stdin/stdout. */
 export function startPrompt(options: PromptOptions): Prompt {
   const terminal = Boolean(process.stdin.isTTY && process.stdout.isTTY);
   const rl: Interface = createInterface({ input: process.stdin, output: process.stdout, terminal, prompt: 'improv> ' });
   let closed = false;
   let queue = Promise.resolve();
+  const handle = (line: string) =>
+    options.onLine(line).then(() => {
+      if (!closed && terminal) rl.prompt();
+    });
   rl.on('line', (line) => {
-    queue = queue
-      .then(() => options.onLine(line))
-      .then(() => {
-        if (!closed && terminal) rl.prompt();
-      });
+    if (!options.urgent?.(line)) {
+      queue = queue.then(() => handle(line));
+      return;
+    }
+    // In order when the line before it is quick (a piped script stays a script); at once when not.
+    let started = false;
+    const start = () => {
+      if (started) return Promise.resolve();
+      started = true;
+      clearTimeout(timer);
+      return handle(line);
+    };
+    const timer = setTimeout(() => void start(), URGENT_AFTER_MS);
+    queue = queue.then(start);
   });
   rl.on('close', () => {
     if (!closed) {

@@ -1,0 +1,177 @@
+/**
+ * The CLI as a process when things go wrong around it: a signal during a scripted wait, a parent
+ * that dies, Ctrl-C while actors load, a closed stdout, a bad --run-dir, and a prompt that must
+ * answer status and quit while a command hangs.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { currentRuntimeName } from '@improv/core';
+import { describe, expect, it } from 'vitest';
+import { type RuntimeName, scriptArguments } from '../src/runtime-switch.ts';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const bin = join(root, 'packages/cli/bin/improv.mjs');
+const minimal = join(root, 'apps/minimal/minimal.yaml');
+const testActors = join(root, 'packages/core/src/testing/_actors.ts');
+const core = join(root, 'packages/core/src/index.ts');
+const cliCommand = [...scriptArguments(currentRuntimeName() as RuntimeName, bin)];
+
+/** A folder with `pipeline.yaml` (and any other files) in it. */
+function project(files: Record<string, string>): string {
+  const folder = mkdtempSync(join(tmpdir(), 'improv-faults-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(folder, name), text);
+  return folder;
+}
+
+/** A running CLI whose output can be awaited. */
+function start(args: string[], cwd = project({})) {
+  const child = spawn(process.execPath, [...cliCommand, ...args], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  const waiters: (() => void)[] = [];
+  const take = (chunk: Buffer) => {
+    out += chunk;
+    for (const waiter of waiters.splice(0)) waiter();
+  };
+  child.stdout.on('data', take);
+  child.stderr.on('data', take);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const seen = (pattern: RegExp): Promise<void> =>
+    new Promise((resolve) => {
+      const check = () => {
+        if (pattern.test(out)) resolve();
+        else waiters.push(check);
+      };
+      check();
+    });
+  return { child, seen, exited, output: () => out };
+}
+
+function withinMs<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
+function alive(child: ChildProcess | number): boolean {
+  try {
+    process.kill(typeof child === 'number' ? child : child.pid!, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('improv run when things go wrong around it', () => {
+  it('exits as soon as the pipeline has quit on SIGTERM during a scripted wait, not when the wait would end', async () => {
+    const run = start(['run', minimal, '--no-log-files', '--script', 'setup; run; wait 60s; stop; quit']);
+    await run.seen(/running/);
+    process.kill(run.child.pid!, 'SIGTERM');
+    expect(await withinMs(run.exited, 15_000, 'exiting after SIGTERM')).toBe(0);
+    expect(run.output()).toMatch(/pipeline exited/);
+  });
+
+  it('quits cleanly when the process that started it dies (SIGKILL), instead of running on as an orphan', async () => {
+    // A shell stands in for npx: it starts improv, and is then killed without a chance to pass anything on.
+    const folder = project({});
+    const shell = spawn(
+      'sh',
+      [
+        '-c',
+        `"${process.execPath}" ${cliCommand.map((arg) => `"${arg}"`).join(' ')} run "${minimal}" --no-log-files --script "setup; run; wait 120s; quit" & echo "pid $!"; wait`,
+      ],
+      { cwd: folder, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    const seen = (pattern: RegExp) =>
+      new Promise<void>((resolve) => {
+        const check = () => (pattern.test(out) ? resolve() : undefined);
+        shell.stdout.on('data', (chunk) => {
+          out += chunk;
+          check();
+        });
+        check();
+      });
+    await seen(/running/);
+    const pid = Number(/pid (\d+)/.exec(out)![1]);
+    expect(alive(pid)).toBe(true);
+    shell.kill('SIGKILL');
+    await withinMs(
+      (async () => {
+        while (alive(pid)) await new Promise((resolve) => setTimeout(resolve, 100));
+      })(),
+      20_000,
+      'the orphan to quit',
+    );
+    await seen(/parent process is gone; quitting[\s\S]*pipeline exited/);
+  });
+
+  it('shows no prompt after Ctrl-C while the actors load', async () => {
+    const folder = project({
+      'package.json': '{ "type": "module" }',
+      'slow.ts': `import { Actor } from ${JSON.stringify(core)};\nawait new Promise((resolve) => setTimeout(resolve, 4000));\nexport class Slow extends Actor { override async runStep() { await new Promise((r) => setTimeout(r, 5)); } }\n`,
+      'pipeline.yaml': 'actors:\n  Slow:\n    package: slow.ts\n    class: Slow\n',
+    });
+    const run = start(['run', join(folder, 'pipeline.yaml'), '--no-log-files'], folder);
+    await run.seen(/1 actor\(s\)/);
+    process.kill(run.child.pid!, 'SIGINT');
+    expect(await withinMs(run.exited, 20_000, 'exiting after Ctrl-C')).toBe(0);
+    expect(run.output()).toMatch(/pipeline exited/);
+    expect(run.output()).not.toMatch(/type help|improv> /);
+  });
+
+  it('answers status and quit at once while a command hangs on an actor that never yields', async () => {
+    const folder = project({
+      'pipeline.yaml': `settings:\n  signal_timeout: 20s\nactors:\n  Stuck:\n    package: ${testActors}\n    class: Dying\n    how: loop\n`,
+    });
+    const run = start(['run', join(folder, 'pipeline.yaml'), '--no-log-files'], folder);
+    await run.seen(/all actors loaded/);
+    run.child.stdin!.write('setup\nrun\n');
+    await run.seen(/running/);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // its third step loops for good
+    run.child.stdin!.write('pause\n');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    run.child.stdin!.write('status\n');
+    await withinMs(run.seen(/pipeline: pausing/), 10_000, 'status during a hung pause');
+    run.child.stdin!.write('quit\n');
+    // quit ends the stuck worker after its 10 s grace; it does not wait for the pause.
+    await withinMs(run.exited, 25_000, 'quit during a hung pause');
+    expect(run.output()).toMatch(/did not end within 10000 ms[\s\S]*pipeline exited/);
+  });
+
+  it('ends quietly when stdout closes (improv … | head)', async () => {
+    const folder = project({});
+    const shell = spawn(
+      'bash',
+      [
+        '-c',
+        `${[process.execPath, ...cliCommand].map((arg) => `"${arg}"`).join(' ')} run "${minimal}" --no-log-files --script "setup; run; wait 1s; stop; quit" 2>err.txt | head -2; echo "status \${PIPESTATUS[0]}"; cat err.txt`,
+      ],
+      { cwd: folder, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    shell.stdout.on('data', (chunk) => {
+      out += chunk;
+    });
+    await new Promise((resolve) => shell.on('exit', resolve));
+    expect(out).toMatch(/status 0/);
+    expect(out).not.toMatch(/EPIPE|Error|at /);
+  });
+
+  it('refuses a --run-dir that cannot be a folder before starting anything (exit 2, names the path)', async () => {
+    const folder = project({ taken: 'a file' });
+    const file = start(['run', minimal, '--run-dir', join(folder, 'taken'), '--script', 'setup; quit'], folder);
+    expect(await file.exited).toBe(2);
+    expect(file.output()).toContain(
+      `improv run: --run-dir: cannot use ${join(folder, 'taken')} as a folder: ${join(folder, 'taken')} is a file, not a folder`,
+    );
+    expect(file.output()).not.toMatch(/EEXIST|actor\(s\)/);
+    const proc = start(['run', minimal, '--run-dir', '/proc/improv/run', '--script', 'setup; quit'], folder);
+    expect(await withinMs(proc.exited, 15_000, '--run-dir under /proc')).toBe(2);
+    expect(proc.output()).toContain('cannot use /proc/improv/run as a folder');
+  });
+});
