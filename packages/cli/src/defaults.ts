@@ -2,7 +2,7 @@
  * The defaults the CLI wires: the shared-memory store and SharedArrayBuffer-ring links.
  * @module
  */
-import { createNexus, type Nexus, type NexusOptions } from '@improv/core';
+import { createNexus, type Nexus, type NexusOptions, type StoreSizeLimits } from '@improv/core';
 import { createMemoryStore } from '@improv/store';
 import { createLocalTransport } from '@improv/transport-local';
 
@@ -17,4 +17,9 @@ export function createDefaultNexus(options: DefaultNexusOptions): Promise<Nexus>
     store: options.store ?? createMemoryStore(),
     transport: options.transport ?? createLocalTransport(),
   });
+}
+
+/** The sizes the default store can open, for `improv validate`. */
+export function defaultStoreSizeLimits(): StoreSizeLimits {
+  return createMemoryStore().sizeLimits;
 }

@@ -22,7 +22,7 @@ import {
   type NexusEvent,
 } from '@improv/core';
 import { CommanderError, Option, Command as Program } from 'commander';
-import { createDefaultNexus, type DefaultNexusOptions } from './defaults.ts';
+import { createDefaultNexus, type DefaultNexusOptions, defaultStoreSizeLimits } from './defaults.ts';
 import { formatRecord, formatStatus, type Output } from './output.ts';
 import { startPrompt } from './prompt.ts';
 import { type RuntimeName, type RuntimeSearch, runtimeNames, runUnder } from './runtime-switch.ts';
@@ -134,7 +134,11 @@ function defaultOutput(): Output {
 
 async function validateCommand(pipeline: string, options: { checkModules: boolean }, output: Output): Promise<number> {
   const runtime = await detectRuntime();
-  const result = await loadConfig(pipeline, { adapter: runtime, checkModules: options.checkModules });
+  const result = await loadConfig(pipeline, {
+    adapter: runtime,
+    checkModules: options.checkModules,
+    storeSizeLimits: defaultStoreSizeLimits(),
+  });
   const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
   const warnings = result.diagnostics.length - errors;
   if (result.diagnostics.length > 0) output.write(formatDiagnostics(result.diagnostics, { cwd: runtime.cwd() }));

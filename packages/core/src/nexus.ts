@@ -147,12 +147,14 @@ const hostEntry = new URL('./worker/host.ts', import.meta.url).href;
 /** Loads and validates the pipeline, starts every actor's worker, and resolves once all are loaded. */
 export async function createNexus(options: NexusOptions): Promise<Nexus> {
   const runtime = options.runtime ?? (await detectRuntime());
+  const checks = {
+    adapter: runtime,
+    ...(options.store.sizeLimits ? { storeSizeLimits: options.store.sizeLimits } : {}),
+  };
   const config =
     typeof options.config === 'string'
-      ? assertConfig(await loadConfig(options.config, { adapter: runtime }))
-      : assertConfig(
-          await resolveConfig(options.config, { baseDir: options.baseDir ?? runtime.cwd(), adapter: runtime }),
-        );
+      ? assertConfig(await loadConfig(options.config, checks))
+      : assertConfig(await resolveConfig(options.config, { ...checks, baseDir: options.baseDir ?? runtime.cwd() }));
   const nexus = new NexusImpl(config, runtime, options);
   await nexus.start();
   return nexus;

@@ -438,6 +438,23 @@ describe('actor errors', () => {
     });
   });
 
+  it('reports an Actor class without runStep(), and points improv users at the spelling', async () => {
+    const result = await check(yaml`
+      actors:
+        Idle:
+          package: actors/no_step.ts
+          class: Idle
+        Pythonic:
+          package: actors/no_step.ts
+          class: Pythonic
+    `);
+    expect(list(result)).toEqual([
+      '4:12 actor "Idle": class "Idle" of "actors/no_step.ts" has no runStep() method',
+      '7:12 actor "Pythonic": class "Pythonic" of "actors/no_step.ts" has no runStep() method (it has run_step)',
+    ]);
+    expect(result.diagnostics[1]?.fix).toMatch(/^did you mean runStep\?/);
+  });
+
   it('reports an export that is not an Actor class', async () => {
     const result = await check(yaml`
       actors:
@@ -682,6 +699,42 @@ describe('settings errors', () => {
     ]);
     expect(list(await check(`settings:\n  store_size: true\n${twoActors}`))).toEqual([
       '2:15 settings: store_size must be a number of bytes or a string such as "512MiB", not true',
+    ]);
+  });
+
+  it('refuses a store_size the store cannot open, and a capacity over 2^30, as run would', async () => {
+    const limits = { driver: 'memory', minBytes: 64, maxBytes: 2 ** 34 - 8 };
+    const sized = async (value: string) =>
+      list(
+        await parseConfig(`settings:\n  store_size: ${value}\n${twoActors}`, {
+          file: fixture('inline.yaml'),
+          adapter,
+          storeSizeLimits: limits,
+        }),
+      );
+    expect(await sized('63')).toEqual([
+      '2:15 settings: store_size of 63 bytes is less than the memory store can hold (64 to 17179869176 bytes)',
+    ]);
+    expect(await sized('0x10')).toHaveLength(1);
+    expect(await sized('16GiB')).toEqual([
+      '2:15 settings: store_size of 17179869184 bytes is more than the memory store can hold (64 to 17179869176 bytes)',
+    ]);
+    expect(await sized('1e12')).toHaveLength(1);
+    expect(await sized('100TB')).toHaveLength(1);
+    expect(await sized('64')).toEqual([]);
+    const fix = (
+      await parseConfig(`settings:\n  store_size: 16GiB\n${twoActors}`, {
+        file: fixture('inline.yaml'),
+        adapter,
+        storeSizeLimits: limits,
+      })
+    ).diagnostics[0]?.fix;
+    expect(fix).toBe('give a size from 64 B to 16 GiB - 8 B, e.g. store_size: 512MiB');
+    const capacity = await check(
+      `${twoActors}connections:\n  c:\n    sources: [Generator.q_out]\n    sinks: [Processor.q_in]\n    capacity: 2147483648\n`,
+    );
+    expect(list(capacity)).toEqual([
+      '12:15 connection "c": capacity must be at most 1073741824 (2^30) messages, not 2147483648',
     ]);
   });
 

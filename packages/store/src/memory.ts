@@ -29,6 +29,7 @@ import {
   StoreFullError,
   type StoreKey,
   type StoreOpenOptions,
+  type StoreSizeLimits,
   type StoreUsage,
   type TypedArray,
   type TypedArrayKind,
@@ -101,6 +102,8 @@ export interface MemoryStoreDriver {
   readonly name: 'memory';
   /** Creates a store of `sizeBytes` (8-byte units; at most 16 GiB). */
   open(options: StoreOpenOptions): Promise<MemoryOpenStore>;
+  /** 64 bytes to 16 GiB - 8 B. */
+  readonly sizeLimits: StoreSizeLimits;
 }
 
 const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
@@ -128,6 +131,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
   }
   return {
     specificationVersion: 1,
+    sizeLimits: { driver: 'memory', minBytes: MIN_SIZE_BYTES, maxBytes: MAX_ARENA_BYTES },
     name: 'memory',
     async open({ sizeBytes }) {
       const totalUnits = arenaUnits(sizeBytes);
@@ -184,7 +188,7 @@ function arenaUnits(sizeBytes: number): number {
   }
   if (sizeBytes > MAX_ARENA_BYTES) {
     throw new RangeError(
-      `memory store: settings.store_size of ${formatBytes(sizeBytes)} is over the limit of ${formatBytes(MAX_ARENA_BYTES)} of the memory driver. Lower settings.store_size`,
+      `memory store: settings.store_size of ${sizeBytes} bytes (${formatBytes(sizeBytes)}) is over the limit of ${MAX_ARENA_BYTES} bytes (16 GiB - 8 B) of the memory driver. Lower settings.store_size`,
     );
   }
   return Math.floor(sizeBytes / UNIT);

@@ -173,7 +173,15 @@ describe('memory store', () => {
   it('validates settings.store_size and options with clear errors', async () => {
     await expect(createMemoryStore().open({ sizeBytes: 8 })).rejects.toThrow(/store_size.*at least 64/);
     await expect(createMemoryStore().open({ sizeBytes: Number.NaN })).rejects.toThrow(RangeError);
-    await expect(createMemoryStore().open({ sizeBytes: 2 ** 40 })).rejects.toThrow(/over the limit of 16\.00 GiB/);
+    // What validation accepts (sizeLimits) the driver opens; one byte more it refuses.
+    const { minBytes, maxBytes } = createMemoryStore().sizeLimits;
+    const smallest = await createMemoryStore().open({ sizeBytes: minBytes });
+    await smallest.close();
+    await expect(createMemoryStore().open({ sizeBytes: minBytes - 1 })).rejects.toThrow(RangeError);
+    await expect(createMemoryStore().open({ sizeBytes: maxBytes + 8 })).rejects.toThrow(RangeError);
+    await expect(createMemoryStore().open({ sizeBytes: 2 ** 40 })).rejects.toThrow(
+      /over the limit of 17179869176 bytes \(16 GiB - 8 B\)/,
+    );
     expect(() => createMemoryStore({ maxObjects: 0 })).toThrow(RangeError);
     expect(() => createMemoryStore({ lockTimeoutMs: -1 })).toThrow(RangeError);
     await expect(connectStore({ module: 'x', driver: 'memory' })).rejects.toThrow(/not an open memory store/);

@@ -28,17 +28,18 @@
  * ```
  * @module
  */
-import type {
-  DrainedMessages,
-  Endpoint,
-  Link,
-  LinkDescriptor,
-  LinkEdge,
-  LinkGraph,
-  LinkHooks,
-  LinkPlan,
-  OpenLink,
-  Transport,
+import {
+  type DrainedMessages,
+  type Endpoint,
+  type Link,
+  type LinkDescriptor,
+  type LinkEdge,
+  type LinkGraph,
+  type LinkHooks,
+  type LinkPlan,
+  MAX_LINK_CAPACITY,
+  type OpenLink,
+  type Transport,
 } from '@improv/core';
 import { PlannedEdge } from './_edges.ts';
 import { LocalInputLink } from './_input.ts';
@@ -268,8 +269,10 @@ function checkRingBytes(name: string, bytes: number): void {
 
 function checkEdge(edge: LinkEdge): void {
   const label = `connection "${edge.connection}" (${endpointLabel(edge.from)} → ${endpointLabel(edge.to)})`;
-  if (!Number.isInteger(edge.capacity) || edge.capacity < 1 || edge.capacity > 2 ** 30) {
-    throw new RangeError(`${label}: capacity must be a whole number of messages ≥ 1, got ${edge.capacity}`);
+  if (!Number.isInteger(edge.capacity) || edge.capacity < 1 || edge.capacity > MAX_LINK_CAPACITY) {
+    throw new RangeError(
+      `${label}: capacity must be a whole number of messages from 1 to ${MAX_LINK_CAPACITY}, got ${edge.capacity}`,
+    );
   }
   if (edge.policy !== 'block' && edge.policy !== 'drop-oldest') {
     throw new TypeError(`${label}: policy must be "block" or "drop-oldest", got ${JSON.stringify(edge.policy)}`);

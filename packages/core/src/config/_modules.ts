@@ -185,7 +185,20 @@ function checkExport(actor: DraftActor, exports: Record<string, unknown>, report
     return;
   }
   const value = exports[className];
-  if (isActorClass(value)) return;
+  if (isActorClass(value)) {
+    // The worker calls runStep() on an instance; a class without it would fail only at load.
+    const proto = (value as { prototype?: Record<string, unknown> }).prototype;
+    if (typeof proto?.runStep === 'function') return;
+    const pythonic = typeof proto?.run_step === 'function';
+    reporter.error(
+      classPath,
+      `actor "${actor.name}": class "${className}" of "${actor.package}" has no runStep() method${pythonic ? ' (it has run_step)' : ''}`,
+      pythonic
+        ? 'did you mean runStep? improv ≥ 0.3 calls it run_step; here it is runStep(): rename the method'
+        : `add one:  async runStep() { const message = await this.q_in.get(); ... }`,
+    );
+    return;
+  }
   const what = typeof value === 'function' ? 'a function or class that does not extend Actor' : describeExport(value);
   reporter.error(
     classPath,

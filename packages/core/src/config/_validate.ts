@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { Endpoint, LinkPolicy } from '../link/transport.ts';
+import type { StoreSizeLimits } from '../store/driver.ts';
 import { type ConfigPath, describeValue, isMapping, type Reporter, showValue } from './_report.ts';
 import { closest, didYouMean } from './_suggest.ts';
 import { byteSizeUnits, parseByteSize } from './byte-size.ts';
@@ -15,6 +16,7 @@ import {
   DEFAULT_LINK_CAPACITY,
   DEFAULT_SIGNAL_TIMEOUT_MS,
   DEFAULT_STORE_SIZE_BYTES,
+  MAX_LINK_CAPACITY,
   type OnError,
   type PipelineSettings,
 } from './types.ts';
@@ -63,7 +65,12 @@ const policies = ['block', 'drop-oldest'] as const satisfies readonly LinkPolicy
 const exampleActors = 'actors:\n    Generator:\n      package: actors/generator.ts\n      class: Generator';
 
 /** Checks everything that needs no module import. */
-export function validateStructure(value: unknown, reporter: Reporter, emptyMessage: string): Draft {
+export function validateStructure(
+  value: unknown,
+  reporter: Reporter,
+  emptyMessage: string,
+  storeSizeLimits?: StoreSizeLimits,
+): Draft {
   const draft: Draft = { settings: defaultSettings(), actors: [], connections: [] };
   if (value === null || value === undefined) {
     reporter.error([], emptyMessage, `describe the pipeline, starting with\n  ${exampleActors}`);
@@ -95,7 +102,7 @@ export function validateStructure(value: unknown, reporter: Reporter, emptyMessa
       );
     }
   }
-  draft.settings = validateSettings(value.settings, reporter);
+  draft.settings = validateSettings(value.settings, reporter, storeSizeLimits);
   const actorNames = validateActors(value, reporter, draft.actors);
   draft.connections = validateConnections(value.connections, actorNames, reporter);
   return draft;
@@ -138,7 +145,7 @@ const settingFixes: Record<string, string> = {
   signal_timeout: `give seconds as a number, or a string with a unit: signal_timeout: 5s (units ${durationUnits.join(', ')}), from ${SIGNAL_TIMEOUT_MIN_MS}ms to 1h`,
 };
 
-function validateSettings(settings: unknown, reporter: Reporter): PipelineSettings {
+function validateSettings(settings: unknown, reporter: Reporter, limits?: StoreSizeLimits): PipelineSettings {
   const defaults = defaultSettings();
   if (settings === undefined || settings === null) return defaults;
   if (!isMapping(settings)) {
@@ -166,7 +173,15 @@ function validateSettings(settings: unknown, reporter: Reporter): PipelineSettin
   }
   const result = settingsSchema.safeParse(settings);
   if (result.success) {
-    return { storeSizeBytes: result.data.store_size, signalTimeoutMs: result.data.signal_timeout };
+    const size = result.data.store_size;
+    if (limits && (size < limits.minBytes || size > limits.maxBytes)) {
+      reporter.error(
+        ['settings', 'store_size'],
+        `settings: store_size of ${size} bytes is ${size < limits.minBytes ? 'less' : 'more'} than the ${limits.driver} store can hold (${limits.minBytes} to ${limits.maxBytes} bytes)`,
+        `give a size from ${formatSize(limits.minBytes)} to ${formatSize(limits.maxBytes)}, e.g. store_size: 512MiB`,
+      );
+    }
+    return { storeSizeBytes: size, signalTimeoutMs: result.data.signal_timeout };
   }
   for (const issue of result.error.issues) {
     const key = String(issue.path[0]);
@@ -179,6 +194,20 @@ function validateSettings(settings: unknown, reporter: Reporter): PipelineSettin
     );
   }
   return defaults;
+}
+
+/** Bytes as a size with a binary unit, exact: `16 GiB - 8 B` rather than a rounded `16.00 GiB`. */
+function formatSize(bytes: number): string {
+  for (const [unit, size] of [
+    ['GiB', 2 ** 30],
+    ['MiB', 2 ** 20],
+    ['KiB', 2 ** 10],
+  ] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
+    const up = Math.ceil(bytes / size) * size;
+    if (bytes >= size && up - bytes < 1024) return `${up / size} ${unit} - ${up - bytes} B`;
+  }
+  return `${bytes} B`;
 }
 
 // --- actors -----------------------------------------------------------------------------------
@@ -317,6 +346,7 @@ const connectionOptionsSchema = z.object({
   capacity: z
     .int({ error: 'must be a whole number of messages >= 1' })
     .min(1, { error: 'must be a whole number of messages >= 1' })
+    .max(MAX_LINK_CAPACITY, { error: `must be at most ${MAX_LINK_CAPACITY} (2^30) messages` })
     .default(DEFAULT_LINK_CAPACITY),
   policy: z.enum(policies, { error: `must be one of ${policies.join(', ')}` }).default('block'),
 });

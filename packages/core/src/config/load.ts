@@ -37,6 +37,7 @@
  * @module
  */
 import type { RuntimeAdapter } from '../runtime/adapter.ts';
+import type { StoreSizeLimits } from '../store/driver.ts';
 import { type ModuleContext, resolveActorModule } from './_modules.ts';
 import { noPositions, Reporter } from './_report.ts';
 import { type DraftActor, validateStructure } from './_validate.ts';
@@ -66,6 +67,11 @@ export interface LoadConfigOptions {
    * that module files exist.
    */
   checkModules?: boolean;
+  /**
+   * The sizes the store can open (`StoreDriver.sizeLimits`): a `store_size` outside them is an
+   * error of the config. `createNexus` passes its store's; `improv validate` the default store's.
+   */
+  storeSizeLimits?: StoreSizeLimits;
 }
 
 /** Options of {@link parseConfig}. */
@@ -139,6 +145,7 @@ export async function parseConfig(text: string, options: ParseConfigOptions): Pr
     baseDir,
     adapter,
     checkModules: options.checkModules ?? true,
+    storeSizeLimits: options.storeSizeLimits,
     emptyMessage: 'the config file is empty',
   });
 }
@@ -170,6 +177,7 @@ export async function resolveConfig(value: unknown, options: ResolveConfigOption
     baseDir: adapter.path.resolve(adapter.cwd(), options.baseDir ?? adapter.cwd()),
     adapter,
     checkModules: options.checkModules ?? true,
+    storeSizeLimits: options.storeSizeLimits,
     emptyMessage: 'the config is empty',
   });
 }
@@ -202,6 +210,7 @@ export function assertConfig(result: ConfigResult, options: FormatDiagnosticOpti
 }
 
 interface ValidateOptions {
+  storeSizeLimits?: StoreSizeLimits | undefined;
   source: string;
   baseDir: string;
   adapter: RuntimeAdapter;
@@ -210,7 +219,7 @@ interface ValidateOptions {
 }
 
 async function validate(value: unknown, reporter: Reporter, options: ValidateOptions): Promise<ConfigResult> {
-  const draft = validateStructure(value, reporter, options.emptyMessage);
+  const draft = validateStructure(value, reporter, options.emptyMessage, options.storeSizeLimits);
   const context: ModuleContext = {
     adapter: options.adapter,
     baseDir: options.baseDir,

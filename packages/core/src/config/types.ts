@@ -10,6 +10,8 @@ import type { Endpoint, LinkPolicy } from '../link/transport.ts';
 export const DEFAULT_STORE_SIZE_BYTES = 256 * 1024 * 1024;
 /** Default capacity of a connection, in messages per sink. */
 export const DEFAULT_LINK_CAPACITY = 1024;
+/** Largest `capacity` of a connection, for every transport: 2³⁰ messages per sink. */
+export const MAX_LINK_CAPACITY = 2 ** 30;
 /** Default `settings.signal_timeout`: how long an actor may take to acknowledge a signal. */
 export const DEFAULT_SIGNAL_TIMEOUT_MS = 5000;
 

@@ -193,6 +193,13 @@ export interface OpenStore {
   recoverFromDeadOwner?(ownerId: number): unknown;
 }
 
+/** Smallest and largest store a driver can open, in bytes, and the driver's name for messages. */
+export interface StoreSizeLimits {
+  driver: string;
+  minBytes: number;
+  maxBytes: number;
+}
+
 /** A store implementation, as an embedding program passes it to `createNexus`. */
 export interface StoreDriver {
   /** Version of this contract the driver implements. */
@@ -201,4 +208,10 @@ export interface StoreDriver {
   readonly name: string;
   /** Creates the store for one pipeline run. */
   open(options: StoreOpenOptions): Promise<OpenStore>;
+  /**
+   * The store sizes this driver can open (`settings.store_size`), so `improv validate` and
+   * `createNexus` refuse any other with the config's file:line:column before anything starts.
+   * Absent: any size is tried.
+   */
+  readonly sizeLimits?: StoreSizeLimits;
 }
