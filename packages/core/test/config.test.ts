@@ -76,7 +76,7 @@ describe('a valid config', () => {
     expect(result.config).toEqual({
       source: fixture('good.yaml'),
       baseDir: fixtures,
-      settings: { storeSizeBytes: 512 * 1024 * 1024, signalTimeoutMs: 5000 },
+      settings: { storeSizeBytes: 512 * 1024 * 1024, signalTimeoutMs: 5000, importTimeoutMs: 10_000 },
       actors: [
         {
           name: 'Generator',
@@ -494,10 +494,50 @@ describe('actor errors', () => {
     );
   });
 
+  it('reports a module that loops, never settles a top-level await, or exits at import, and checks the rest', async () => {
+    const result = await parseConfig(
+      yaml`
+        actors:
+          Spinner:
+            package: actors/loops-on-import.ts
+            class: Spinner
+          Waiter:
+            package: actors/awaits-forever.ts
+            class: Waiter
+          Quitter:
+            package: actors/exits-on-import.ts
+            class: Quitter
+          Generator:
+            package: actors/generator.ts
+            class: Nope
+        settings:
+          import_timeout: 1.5s
+      `,
+      { file: fixture('inline.yaml'), adapter },
+    );
+    const errors = list(result);
+    expect(errors).toHaveLength(4);
+    expect(errors[0]).toBe(
+      `3:14 actor "Spinner": importing ${fixture('actors/loops-on-import.ts')} failed: the module did not finish loading within 1.5 s — does it loop, or await something that never settles, at import?`,
+    );
+    expect(errors[1]).toBe(
+      `6:14 actor "Waiter": importing ${fixture('actors/awaits-forever.ts')} failed: the module did not finish loading within 1.5 s — does it loop, or await something that never settles, at import?`,
+    );
+    expect(errors[2]).toMatch(
+      /^9:14 actor "Quitter": importing .*exits-on-import\.ts failed: the module ended the process while loading \(exit code 0\)/,
+    );
+    // The modules after a bad one are still checked, in a fresh worker.
+    expect(errors[3]).toMatch(/^13:12 actor "Generator": .*"Nope"/);
+    expect(result.diagnostics[0]?.fix).toContain('into setup()');
+    expect(result.diagnostics[2]?.fix).toContain('remove the exit');
+  });
+
   describe('with a module that has a syntax error', () => {
     let folder = '';
     beforeAll(async () => {
       folder = await mkdtemp(join(tmpdir(), 'improv-config-'));
+      // A folder of the user's own: ES modules, so the import fails on the syntax error itself.
+      await writeFile(join(folder, 'package.json'), '{"type": "module"}\n');
       await writeFile(join(folder, 'broken.ts'), 'export class Broken extends {\n  runStep() {\n}\n');
     });
     afterAll(async () => {
@@ -759,6 +799,16 @@ describe('settings errors', () => {
     ]);
   });
 
+  it('parses import_timeout like signal_timeout, with a default of 10 s', async () => {
+    expect((await check(twoActors)).config?.settings.importTimeoutMs).toBe(10_000);
+    expect((await check(`settings:\n  import_timeout: 1m\n${twoActors}`)).config?.settings.importTimeoutMs).toBe(
+      60_000,
+    );
+    const tooShort = only(await check(`settings:\n  import_timeout: 0\n${twoActors}`));
+    expect(tooShort.message).toBe('settings: import_timeout must be at least 100 ms, not 0');
+    expect(tooShort.fix).toMatch(/import_timeout: 30s/);
+  });
+
   it('takes on_error per actor (continue or fail), not as an option', async () => {
     const result = await check(yaml`
       actors:
@@ -795,7 +845,7 @@ describe('settings errors', () => {
     const result = await check(`settings:\n  store_sise: 1GB\n  control_port: 5555\n  use_hdd: false\n${twoActors}`);
     const error = only(result);
     expect(error).toMatchObject({ line: 2, column: 3, message: 'unknown setting "store_sise"' });
-    expect(error.fix).toBe('did you mean "store_size"? settings takes store_size, signal_timeout');
+    expect(error.fix).toBe('did you mean "store_size"? settings takes store_size, signal_timeout, import_timeout');
     expect(list(result, 'warning')).toEqual([
       '3:3 setting "control_port" is not used by improv-ts; ignored',
       '4:3 setting "use_hdd" is not used by improv-ts; ignored',

@@ -3,8 +3,9 @@
  * what went wrong with the paths that were tried.
  * @module
  */
-import { isActorClass } from '../actor.ts';
 import type { RuntimeAdapter } from '../runtime/adapter.ts';
+import type { ExportShape } from './_probe-worker.ts';
+import type { ImportOutcome, ModuleProber } from './_prober.ts';
 import type { Reporter } from './_report.ts';
 import { closest } from './_suggest.ts';
 import type { DraftActor } from './_validate.ts';
@@ -15,11 +16,9 @@ export interface ModuleContext {
   /** Absolute folder relative packages resolve from. */
   baseDir: string;
   checkModules: boolean;
-  /** One import per URL or specifier, shared by actors that use the same module. */
-  imports: Map<string, Promise<ImportOutcome>>;
+  /** Imports modules in a worker, once per URL or specifier, each within a time limit. */
+  prober: ModuleProber;
 }
-
-type ImportOutcome = { ok: true; exports: Record<string, unknown> } | { ok: false; error: unknown };
 
 const extensions = ['.ts', '.mts', '.js', '.mjs'];
 const explicitExtension = /\.(?:ts|js|mjs|mts|cjs)$/;
@@ -50,7 +49,7 @@ export async function resolveActorModule(
     if (!(await adapter.isFile(candidate))) continue;
     const url = adapter.path.toFileUrl(candidate);
     if (context.checkModules) {
-      const outcome = await importOnce(url, context);
+      const outcome = await context.prober.import(url);
       if (!outcome.ok) {
         reportImportError(actor, candidate, outcome.error, reporter);
         return undefined;
@@ -62,7 +61,7 @@ export async function resolveActorModule(
 
   const tried = candidates.join(', ');
   if (looksLikePackageName(specifier) && context.checkModules) {
-    const outcome = await importOnce(specifier, context);
+    const outcome = await context.prober.import(specifier);
     if (outcome.ok) {
       checkExport(actor, outcome.exports, reporter);
       return specifier;
@@ -96,18 +95,6 @@ async function notFoundFix(specifier: string, dotted: boolean, absolute: string,
   return `correct the path: relative packages start from the config file's folder, ${context.baseDir}`;
 }
 
-function importOnce(specifier: string, context: ModuleContext): Promise<ImportOutcome> {
-  let outcome = context.imports.get(specifier);
-  if (!outcome) {
-    outcome = import(/* @vite-ignore */ specifier).then(
-      (exports: Record<string, unknown>) => ({ ok: true, exports }) as const,
-      (error: unknown) => ({ ok: false, error }) as const,
-    );
-    context.imports.set(specifier, outcome);
-  }
-  return outcome;
-}
-
 /**
  * A bare specifier such as `lab-actors` or `@lab/actors/camera`: not a relative or absolute path,
  * and without a file extension (`actors/proc.ts` is a file the user forgot to create).
@@ -116,10 +103,11 @@ function looksLikePackageName(specifier: string): boolean {
   return !explicitExtension.test(specifier) && /^(?:@[\w.-]+\/)?\w[\w.-]*(?:\/[\w.@-]+)*$/.test(specifier);
 }
 
+type ImportError = Extract<ImportOutcome, { ok: false }>['error'];
+
 /** True when `error` says that `specifier` itself (not one of its imports) could not be found. */
-function isNotFound(error: unknown, specifier: string): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  const message = error instanceof Error ? error.message : String(error);
+function isNotFound(error: ImportError, specifier: string): boolean {
+  const { code, message } = error;
   // Node names the package (`'@lab/actors'`) or the whole specifier; either, quoted, is this module.
   const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;
   const namesIt = [specifier, name].some((text) => message.includes(`'${text}'`) || message.includes(`"${text}"`));
@@ -129,9 +117,18 @@ function isNotFound(error: unknown, specifier: string): boolean {
   );
 }
 
-function reportImportError(actor: DraftActor, where: string, error: unknown, reporter: Reporter): void {
-  const message = error instanceof Error ? error.message : String(error);
-  const code = (error as { code?: unknown } | null)?.code;
+function reportImportError(actor: DraftActor, where: string, error: ImportError, reporter: Reporter): void {
+  const { code, message } = error;
+  if (code === 'IMPROV_MODULE_TIMEOUT' || code === 'IMPROV_MODULE_EXITED') {
+    reporter.error(
+      ['actors', actor.name, 'package'],
+      `actor "${actor.name}": importing ${where} failed: ${message}`,
+      code === 'IMPROV_MODULE_TIMEOUT'
+        ? `move long work out of the module's top level (into setup()), and make sure every top-level await settles`
+        : 'remove the exit from the top level of the module; an actor ends when the pipeline quits',
+    );
+    return;
+  }
   const missing = /Cannot find (?:package|module) '([^']+)'/.exec(message)?.[1];
   reporter.error(
     ['actors', actor.name, 'package'],
@@ -164,11 +161,11 @@ function firstLines(message: string): string {
   return lines.length <= 4 ? lines.join('\n') : `${lines.slice(0, 4).join('\n')}\n...`;
 }
 
-function checkExport(actor: DraftActor, exports: Record<string, unknown>, reporter: Reporter): void {
+function checkExport(actor: DraftActor, exports: Record<string, ExportShape>, reporter: Reporter): void {
   const className = actor.className;
   if (className === undefined) return;
   const classPath = ['actors', actor.name, 'class'];
-  const actorClasses = Object.keys(exports).filter((name) => isActorClass(exports[name]));
+  const actorClasses = Object.keys(exports).filter((name) => exports[name]!.actor);
   const listed =
     actorClasses.length > 0 ? `its actor classes: ${actorClasses.join(', ')}` : 'it exports no actor class';
   if (!(className in exports)) {
@@ -184,12 +181,11 @@ function checkExport(actor: DraftActor, exports: Record<string, unknown>, report
     );
     return;
   }
-  const value = exports[className];
-  if (isActorClass(value)) {
+  const shape = exports[className]!;
+  if (shape.actor) {
     // The worker calls runStep() on an instance; a class without it would fail only at load.
-    const proto = (value as { prototype?: Record<string, unknown> }).prototype;
-    if (typeof proto?.runStep === 'function') return;
-    const pythonic = typeof proto?.run_step === 'function';
+    if (shape.runStep) return;
+    const pythonic = shape.run_step;
     reporter.error(
       classPath,
       `actor "${actor.name}": class "${className}" of "${actor.package}" has no runStep() method${pythonic ? ' (it has run_step)' : ''}`,
@@ -199,7 +195,8 @@ function checkExport(actor: DraftActor, exports: Record<string, unknown>, report
     );
     return;
   }
-  const what = typeof value === 'function' ? 'a function or class that does not extend Actor' : describeExport(value);
+  const what =
+    shape.kind === 'function' ? 'a function or class that does not extend Actor' : describeExport(shape.kind);
   reporter.error(
     classPath,
     `actor "${actor.name}": export "${className}" of "${actor.package}" is not an Actor class (it is ${what})`,
@@ -208,9 +205,9 @@ function checkExport(actor: DraftActor, exports: Record<string, unknown>, report
   );
 }
 
-function describeExport(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  return `a ${typeof value}`;
+function describeExport(kind: string): string {
+  if (kind === 'null') return 'null';
+  if (kind === 'array') return 'an array';
+  if (kind === 'object') return 'an object';
+  return `a ${kind}`;
 }

@@ -13,6 +13,7 @@ import { byteSizeUnits, parseByteSize } from './byte-size.ts';
 import { durationUnits, parseDuration } from './duration.ts';
 import {
   type ConnectionConfig,
+  DEFAULT_IMPORT_TIMEOUT_MS,
   DEFAULT_LINK_CAPACITY,
   DEFAULT_SIGNAL_TIMEOUT_MS,
   DEFAULT_STORE_SIZE_BYTES,
@@ -44,10 +45,13 @@ export interface Draft {
 const topLevelKeys = ['settings', 'actors', 'connections'];
 /** improv's top-level keys that configure its Redis / plasma store; our store is set up elsewhere. */
 const improvTopLevelKeys = ['redis_config', 'plasma_config', 'datastore'];
-const settingsKeys = ['store_size', 'signal_timeout'];
-/** Bounds of `signal_timeout`: below, a busy machine would end healthy actors; above, nobody waits. */
-const SIGNAL_TIMEOUT_MIN_MS = 100;
-const SIGNAL_TIMEOUT_MAX_MS = 3_600_000;
+const settingsKeys = ['store_size', 'signal_timeout', 'import_timeout'];
+/**
+ * Bounds of `signal_timeout` and `import_timeout`: below, a busy machine would end healthy actors;
+ * above, nobody waits.
+ */
+const TIMEOUT_MIN_MS = 100;
+const TIMEOUT_MAX_MS = 3_600_000;
 const onErrorValues = ['continue', 'fail'] as const satisfies readonly OnError[];
 /** improv's settings that improv-ts has no use for (ports are CLI options here; no harvester, ...). */
 const improvSettingsKeys = [
@@ -111,7 +115,11 @@ export function validateStructure(
 // --- settings ---------------------------------------------------------------------------------
 
 function defaultSettings(): PipelineSettings {
-  return { storeSizeBytes: DEFAULT_STORE_SIZE_BYTES, signalTimeoutMs: DEFAULT_SIGNAL_TIMEOUT_MS };
+  return {
+    storeSizeBytes: DEFAULT_STORE_SIZE_BYTES,
+    signalTimeoutMs: DEFAULT_SIGNAL_TIMEOUT_MS,
+    importTimeoutMs: DEFAULT_IMPORT_TIMEOUT_MS,
+  };
 }
 
 /** A zod field that parses with `parse` (which throws a RangeError that says what is wrong). */
@@ -125,24 +133,31 @@ const parsed = (what: string, parse: (value: number | string) => number) =>
     }
   });
 
+/** A duration setting within the bounds every timeout shares. */
+const timeout = parsed('must be a number of seconds or a string such as "5s"', parseDuration).pipe(
+  z
+    .number()
+    .min(TIMEOUT_MIN_MS, { error: `must be at least ${TIMEOUT_MIN_MS} ms` })
+    .max(TIMEOUT_MAX_MS, { error: 'must be at most 1h' }),
+);
+
 const settingsSchema = z.object({
   store_size: parsed('must be a number of bytes or a string such as "512MiB"', parseByteSize).default(
     DEFAULT_STORE_SIZE_BYTES,
   ),
-  signal_timeout: parsed('must be a number of seconds or a string such as "5s"', parseDuration)
-    .pipe(
-      z
-        .number()
-        .min(SIGNAL_TIMEOUT_MIN_MS, { error: `must be at least ${SIGNAL_TIMEOUT_MIN_MS} ms` })
-        .max(SIGNAL_TIMEOUT_MAX_MS, { error: 'must be at most 1h' }),
-    )
-    .default(DEFAULT_SIGNAL_TIMEOUT_MS),
+  signal_timeout: timeout.default(DEFAULT_SIGNAL_TIMEOUT_MS),
+  import_timeout: timeout.default(DEFAULT_IMPORT_TIMEOUT_MS),
 });
+
+function timeoutFix(example: string): string {
+  return `give seconds as a number, or a string with a unit: ${example} (units ${durationUnits.join(', ')}), from ${TIMEOUT_MIN_MS}ms to 1h`;
+}
 
 /** How to write each setting, for fixes. */
 const settingFixes: Record<string, string> = {
   store_size: `give bytes as a number, or a string with a unit: store_size: 512MiB (units ${byteSizeUnits.join(', ')})`,
-  signal_timeout: `give seconds as a number, or a string with a unit: signal_timeout: 5s (units ${durationUnits.join(', ')}), from ${SIGNAL_TIMEOUT_MIN_MS}ms to 1h`,
+  signal_timeout: timeoutFix('signal_timeout: 5s'),
+  import_timeout: timeoutFix('import_timeout: 30s'),
 };
 
 function validateSettings(settings: unknown, reporter: Reporter, limits?: StoreSizeLimits): PipelineSettings {
@@ -181,7 +196,11 @@ function validateSettings(settings: unknown, reporter: Reporter, limits?: StoreS
         `give a size from ${formatSize(limits.minBytes)} to ${formatSize(limits.maxBytes)}, e.g. store_size: 512MiB`,
       );
     }
-    return { storeSizeBytes: size, signalTimeoutMs: result.data.signal_timeout };
+    return {
+      storeSizeBytes: size,
+      signalTimeoutMs: result.data.signal_timeout,
+      importTimeoutMs: result.data.import_timeout,
+    };
   }
   for (const issue of result.error.issues) {
     const key = String(issue.path[0]);

@@ -39,6 +39,7 @@
 import type { RuntimeAdapter } from '../runtime/adapter.ts';
 import type { StoreSizeLimits } from '../store/driver.ts';
 import { type ModuleContext, resolveActorModule } from './_modules.ts';
+import { ModuleProber } from './_prober.ts';
 import { noPositions, Reporter } from './_report.ts';
 import { type DraftActor, validateStructure } from './_validate.ts';
 import { readYaml } from './_yaml.ts';
@@ -224,7 +225,7 @@ async function validate(value: unknown, reporter: Reporter, options: ValidateOpt
     adapter: options.adapter,
     baseDir: options.baseDir,
     checkModules: options.checkModules,
-    imports: new Map(),
+    prober: new ModuleProber(options.adapter, draft.settings.importTimeoutMs),
   };
   // Modules are checked concurrently, each into its own list, so the order stays that of the file.
   const reporters = draft.actors.map(() => reporter.fork());

@@ -14,6 +14,8 @@ export const DEFAULT_LINK_CAPACITY = 1024;
 export const MAX_LINK_CAPACITY = 2 ** 30;
 /** Default `settings.signal_timeout`: how long an actor may take to acknowledge a signal. */
 export const DEFAULT_SIGNAL_TIMEOUT_MS = 5000;
+/** Default `settings.import_timeout`: how long an actor module may take to load when it is checked. */
+export const DEFAULT_IMPORT_TIMEOUT_MS = 10_000;
 
 /** What an actor does when its `runStep()` throws (`on_error` in the YAML). */
 export type OnError = 'continue' | 'fail';
@@ -28,6 +30,12 @@ export interface PipelineSettings {
    * unresponsive, its worker is ended and it is marked failed. `setup` is not bounded by it.
    */
   signalTimeoutMs: number;
+  /**
+   * `import_timeout`, in milliseconds (YAML as `signal_timeout`): how long each actor module may take
+   * to load when `validate` and `run` check it, in a worker of their own. A module that loops or
+   * awaits forever at its top level is reported after it instead of hanging the command.
+   */
+  importTimeoutMs: number;
 }
 
 /** One actor after validation. */
