@@ -298,6 +298,50 @@ describe('YAML and top-level errors', () => {
       '6:3 duplicate key "Generator" in actors (first at line 2:3)',
     ]);
   });
+
+  it('reports a duplicate key written as an alias, and points the value at the alias', async () => {
+    const result = await check(yaml`
+      actors:
+        &g Generator:
+          package: actors/generator.ts
+          &c class: Generator
+          *c : Nope
+        *g :
+          package: actors/nowhere.ts
+    `);
+    expect(list(result)).toEqual([
+      '5:5 duplicate key "class" (written as an alias) in actors.Generator (first at line 4:8)',
+      '6:3 duplicate key "Generator" (written as an alias) in actors (first at line 2:6)',
+    ]);
+  });
+
+  it('reports a NUL byte or another control character where it is, and a UTF-16 file as such', async () => {
+    const nul = only(await check('actors:\n  A:\n    package: x\u0000.ts\n    class: A\n'));
+    expect(`${nul.line}:${nul.column} ${nul.message}`).toBe(
+      '3:15 invalid YAML: a NUL byte is not allowed in a YAML file',
+    );
+    expect(list(await check('actors:\n  A:\u001b[0m\n'))).toEqual([
+      '2:5 invalid YAML: the control character U+001B is not allowed in a YAML file',
+    ]);
+    const utf16 = only(await check([...'actors: {}\n'].map((c) => `${c}\u0000`).join('')));
+    expect(utf16.fix).toBe('the file looks like UTF-16: save it as UTF-8');
+  });
+
+  it('reports nesting too deep to be a config, where it starts, without overflowing the stack', async () => {
+    const depth = 2000;
+    const flow = only(await check(`${twoActors}    deep: ${'['.repeat(depth)}${']'.repeat(depth)}\n`));
+    expect(flow.message).toBe('invalid YAML: nested more than 64 levels deep');
+    expect(flow.line).toBe(8);
+    let block = '';
+    for (let level = 0; level < depth; level++) block += `${'  '.repeat(level + 3)}k:\n`;
+    const blockResult = only(await check(`${twoActors}    deep:\n${block}`));
+    expect(blockResult.message).toBe('invalid YAML: nested more than 64 levels deep');
+    expect(blockResult.fix).toContain('at most 64 levels');
+    // 60 levels of options are fine.
+    let fine = '';
+    for (let level = 0; level < 60; level++) fine += `${'  '.repeat(level + 3)}k:\n`;
+    expect(list(await check(`${twoActors}    deep:\n${fine}`))).toEqual([]);
+  });
 });
 
 describe('actor errors', () => {
@@ -643,6 +687,18 @@ describe('connection errors', () => {
       'declare "Camera" under actors, or fix the name (declared actors: Generator, Processor)',
     );
   });
+
+  it('reports 100,000 connections to unknown actors, each at its line, in time linear in their number', async () => {
+    const count = 100_000;
+    let text = `${twoActors}connections:\n`;
+    for (let index = 0; index < count; index++) text += `  X${index}.q_out: [Y${index}.q_in]\n`;
+    const errors = list(await check(text, { checkModules: false }));
+    expect(errors).toHaveLength(2 * count);
+    expect(errors[0]).toBe('9:3 connection "X0.q_out": endpoint "X0.q_out" names an unknown actor "X0"');
+    expect(errors.at(-1)).toBe(
+      `${8 + count}:18 connection "X${count - 1}.q_out": endpoint "Y${count - 1}.q_in" names an unknown actor "Y${count - 1}"`,
+    );
+  }, 60_000);
 
   it('reports a sink fed twice within one connection', async () => {
     const result = await check(

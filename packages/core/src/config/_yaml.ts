@@ -12,6 +12,7 @@ import {
   isSeq,
   LineCounter,
   type Node,
+  type Pair,
   parseDocument,
   type YAMLError,
 } from 'yaml';
@@ -47,14 +48,25 @@ const syntaxFixes: Record<string, string> = {
  */
 export function readYaml(text: string, file: string | undefined): ParsedYaml {
   const lineCounter = new LineCounter();
-  // uniqueKeys off: the library's duplicate-key message does not say which key; we check ourselves.
-  const document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false, merge: true });
+  const unprintable = firstUnprintable(text);
+  if (unprintable !== undefined) {
+    const reporter = new Reporter(file, () => undefined);
+    reporter.error([], unprintable.message, unprintable.fix, { position: unprintable.position });
+    return { value: undefined, hasSyntaxErrors: true, reporter };
+  }
+  const document = parseOrOverflow(text, lineCounter);
+  if (document === undefined) {
+    const reporter = new Reporter(file, () => undefined);
+    reporter.error([], tooDeep.message, tooDeep.fix, { position: { line: 1, column: 1 } });
+    return { value: undefined, hasSyntaxErrors: true, reporter };
+  }
   const positionOf = (offset: number): Position => {
     const { line, col } = lineCounter.linePos(offset);
     return { line, column: col };
   };
+  const keyIndex = new KeyIndex();
   const locate: Locator = (path, part) => {
-    const node = findNode(document, path, part);
+    const node = findNode(document, path, part, keyIndex);
     const offset = node?.range?.[0];
     return offset === undefined ? positionOf(document.contents?.range[0] ?? 0) : positionOf(offset);
   };
@@ -64,23 +76,97 @@ export function readYaml(text: string, file: string | undefined): ParsedYaml {
   let hasSyntaxErrors = document.errors.length > 0;
   let value: unknown;
   if (document.contents && !hasSyntaxErrors) {
-    removeDuplicateKeys(document.contents, [], reporter, positionOf);
+    const deep = firstTooDeep(document.contents);
+    if (deep !== undefined) {
+      reporter.error([], tooDeep.message, tooDeep.fix, { position: positionOf(deep.range?.[0] ?? 0) });
+      return { value, hasSyntaxErrors: true, reporter };
+    }
+    removeDuplicateKeys(document.contents, [], reporter, positionOf, document);
     try {
       value = document.toJS({ maxAliasCount: 1000 });
     } catch (error) {
-      // Alias bombs (too many aliases) and merge keys that name no mapping fail only here.
+      // Alias bombs (too many aliases) and merge keys that name no mapping fail only here, and so
+      // does nesting that only aliases make deep.
       hasSyntaxErrors = true;
-      reporter.error(
-        [],
-        `invalid YAML: ${(error as Error).message}`,
-        'check the anchors (&name), aliases (*name) and merge keys (<<)',
-        {
-          position: positionOf(document.contents.range[0]),
-        },
-      );
+      const position = positionOf(document.contents.range[0]);
+      if (error instanceof RangeError) reporter.error([], tooDeep.message, tooDeep.fix, { position });
+      else {
+        reporter.error(
+          [],
+          `invalid YAML: ${(error as Error).message}`,
+          'check the anchors (&name), aliases (*name) and merge keys (<<)',
+          { position },
+        );
+      }
     }
   }
   return { value, hasSyntaxErrors, reporter };
+}
+
+/**
+ * How deep a config may nest. A pipeline needs a handful of levels (actor options included); the
+ * limit keeps every recursive walk after parsing (duplicate keys, toJS, validation, the structured
+ * clone to a worker) far from the stack's end.
+ */
+const MAX_DEPTH = 64;
+
+const tooDeep = {
+  message: `invalid YAML: nested more than ${MAX_DEPTH} levels deep`,
+  fix: `flatten the structure: a pipeline config, actor options included, may nest at most ${MAX_DEPTH} levels`,
+};
+
+/** The first node nested deeper than {@link MAX_DEPTH}, found without recursion. */
+function firstTooDeep(root: unknown): Node | undefined {
+  const stack: { node: unknown; depth: number }[] = [{ node: root, depth: 1 }];
+  while (stack.length > 0) {
+    const { node, depth } = stack.pop()!;
+    if (!isMap(node) && !isSeq(node)) continue;
+    if (depth > MAX_DEPTH) return node;
+    for (const item of node.items) {
+      if (isPair(item)) {
+        stack.push({ node: item.key, depth: depth + 1 }, { node: item.value, depth: depth + 1 });
+      } else stack.push({ node: item, depth: depth + 1 });
+    }
+  }
+  return undefined;
+}
+
+/**
+ * YAML allows no control characters but tab, line feed and carriage return. The parser would take a
+ * NUL into a string (a path `x\0.ts` that no file system can open), so the first one is an error; a
+ * file full of NULs is usually UTF-16, which the fix says.
+ */
+function firstUnprintable(text: string): { message: string; fix: string; position: Position } | undefined {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point
+  const match = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/.exec(text);
+  if (match === null) return undefined;
+  const before = text.slice(0, match.index);
+  const line = before.split('\n').length;
+  const column = match.index - before.lastIndexOf('\n');
+  const code = match[0].charCodeAt(0);
+  const name =
+    code === 0 ? 'a NUL byte' : `the control character U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+  const nuls = code === 0 && text.split('\u0000').length - 1 > text.length / 4;
+  return {
+    message: `invalid YAML: ${name} is not allowed in a YAML file`,
+    fix: nuls
+      ? 'the file looks like UTF-16: save it as UTF-8'
+      : 'remove it (the file may have been corrupted, or edited as binary); YAML text allows tab, line feed and carriage return only',
+    position: { line, column },
+  };
+}
+
+/** The document, or `undefined` when the parser ran out of stack. */
+function parseOrOverflow(text: string, lineCounter: LineCounter) {
+  try {
+    // uniqueKeys off: the library's duplicate-key message does not say which key; we check ourselves.
+    return parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false, merge: true });
+  } catch (error) {
+    // The parser recurses per level; on a runtime with a smaller stack it may overflow before it
+    // would report the nesting itself.
+    if (error instanceof RangeError) return undefined;
+    throw error;
+  }
 }
 
 function addYamlError(
@@ -94,6 +180,10 @@ function addYamlError(
   const fix = unclosed
     ? `close the ${error.message.startsWith('Flow sequence') ? '[ with ]' : '{ with }'} it opened above, or indent its continuation lines further`
     : (syntaxFixes[error.code] ?? (severity === 'error' ? 'fix the YAML syntax at this position' : undefined));
+  if (/Maximum call stack size exceeded|too much recursion/i.test(error.message)) {
+    reporter.add(severity, [], tooDeep.message, tooDeep.fix, { position: positionOf(error.pos[0]) });
+    return;
+  }
   const prefix = severity === 'error' ? 'invalid YAML' : 'YAML';
   reporter.add(severity, [], `${prefix}: ${error.message}`, fix, { position: positionOf(error.pos[0]) });
 }
@@ -103,15 +193,31 @@ function keyText(key: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * A key written as an alias (`*name: value`) becomes a copy of the scalar it names, placed where the
+ * alias is: duplicate checks and positions then see the key the value will have.
+ */
+function resolveAliasKey(pair: Pair, document: Document): boolean {
+  if (!isAlias(pair.key)) return false;
+  const source = pair.key.resolve(document);
+  if (!isScalar(source)) return false;
+  const copy = source.clone();
+  copy.range = pair.key.range ?? null;
+  pair.key = copy;
+  return true;
+}
+
 function removeDuplicateKeys(
   node: unknown,
   path: ConfigPath,
   reporter: Reporter,
   positionOf: (offset: number) => Position,
+  document: Document,
 ): void {
   if (isMap(node)) {
     const seen = new Map<string, Node>();
     node.items = node.items.filter((pair) => {
+      const throughAlias = resolveAliasKey(pair, document);
       const key = keyText(pair.key);
       if (key === undefined) return true;
       const first = seen.get(key);
@@ -123,7 +229,7 @@ function removeDuplicateKeys(
       const where = path.length === 0 ? 'at the top level' : `in ${formatPath(path)}`;
       reporter.error(
         [...path, key],
-        `duplicate key "${key}" ${where} (first at line ${firstAt.line}:${firstAt.column})`,
+        `duplicate key "${key}"${throughAlias ? ' (written as an alias)' : ''} ${where} (first at line ${firstAt.line}:${firstAt.column})`,
         syntaxFixes.DUPLICATE_KEY,
         { position: positionOf((pair.key as Node).range?.[0] ?? 0) },
       );
@@ -131,12 +237,34 @@ function removeDuplicateKeys(
     });
     for (const pair of node.items) {
       const key = keyText(pair.key);
-      if (key !== undefined) removeDuplicateKeys(pair.value, [...path, key], reporter, positionOf);
+      if (key !== undefined) removeDuplicateKeys(pair.value, [...path, key], reporter, positionOf, document);
     }
   } else if (isSeq(node)) {
     node.items.forEach((item, index) => {
-      removeDuplicateKeys(item, [...path, index], reporter, positionOf);
+      removeDuplicateKeys(item, [...path, index], reporter, positionOf, document);
     });
+  }
+}
+
+/**
+ * Each mapping's pairs by key text, built the first time a diagnostic looks into that mapping: a file
+ * with 200,000 bad connections gets its positions in linear time, not by a scan per diagnostic.
+ */
+class KeyIndex {
+  readonly #maps = new WeakMap<object, Map<string, Pair>>();
+
+  pair(map: { items: unknown[] }, key: string): Pair | undefined {
+    let pairs = this.#maps.get(map);
+    if (pairs === undefined) {
+      pairs = new Map();
+      for (const item of map.items) {
+        const text = isPair(item) ? keyText(item.key) : undefined;
+        // The first pair of a key wins, as duplicates are reported and dropped.
+        if (text !== undefined && !pairs.has(text)) pairs.set(text, item as Pair);
+      }
+      this.#maps.set(map, pairs);
+    }
+    return pairs.get(key);
   }
 }
 
@@ -145,13 +273,13 @@ function removeDuplicateKeys(
  * nothing after it) points at its key. When the path runs out (a missing key), the deepest node
  * found stands in, so a diagnostic still points near its cause.
  */
-function findNode(document: Document, path: ConfigPath, part: 'key' | 'value'): Node | undefined {
+function findNode(document: Document, path: ConfigPath, part: 'key' | 'value', index: KeyIndex): Node | undefined {
   let node: unknown = document.contents;
   let key: Node | undefined;
   for (const segment of path) {
     const container = isAlias(node) ? node.resolve(document) : node;
     if (isMap(container)) {
-      const pair = container.items.find((item) => isPair(item) && keyText(item.key) === String(segment));
+      const pair = index.pair(container, String(segment));
       if (!pair) return (node as Node | null) ?? undefined;
       key = pair.key as Node;
       node = pair.value;
