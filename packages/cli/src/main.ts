@@ -25,7 +25,13 @@ import { CommanderError, Option, Command as Program } from 'commander';
 import { createDefaultNexus, type DefaultNexusOptions, defaultStoreSizeLimits } from './defaults.ts';
 import { formatRecord, formatStatus, type Output } from './output.ts';
 import { startPrompt } from './prompt.ts';
-import { type RuntimeName, type RuntimeSearch, runtimeNames, runUnder } from './runtime-switch.ts';
+import {
+  denoPermissionProblem,
+  type RuntimeName,
+  type RuntimeSearch,
+  runtimeNames,
+  runUnder,
+} from './runtime-switch.ts';
 import { parseScript, type ScriptStep } from './script.ts';
 
 /** Exit codes. */
@@ -62,6 +68,14 @@ export async function main(
     exitCode = await runUnder(runtime, argv, (line) => output.write(line), mainOptions.runtimeSearch);
     return true;
   };
+  /** Under Deno: has `command` the permissions it needs? Says which are missing, and how, if not. */
+  const permitted = (command: 'run' | 'validate'): boolean => {
+    const problem = denoPermissionProblem(command, argv);
+    if (problem === undefined) return true;
+    output.write(problem);
+    exitCode = exitCodes.usage;
+    return false;
+  };
   const program = new Program('improv')
     .description('improv: adaptive, closed-loop experiments as a graph of actors')
     .showHelpAfterError('(run improv --help, or improv <command> --help)')
@@ -90,6 +104,7 @@ export async function main(
     )
     .action(async (pipeline: string, options: RunOptions) => {
       if (await switched(options.runtime)) return;
+      if (!permitted('run')) return;
       exitCode = await runCommand(pipeline, options, output);
     });
 
@@ -101,6 +116,7 @@ export async function main(
     .addOption(runtimeOption())
     .action(async (pipeline: string, options: { checkModules: boolean; runtime?: RuntimeName }) => {
       if (await switched(options.runtime)) return;
+      if (!permitted('validate')) return;
       exitCode = await validateCommand(pipeline, options, output);
     });
 

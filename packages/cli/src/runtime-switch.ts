@@ -11,7 +11,7 @@ import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { currentRuntimeName } from '@improv/core';
+import { currentRuntimeName, type DenoPermissionName, missingDenoPermissions } from '@improv/core';
 
 /** The runtimes `--runtime` accepts. */
 export const runtimeNames = ['node', 'bun', 'deno'] as const;
@@ -58,6 +58,44 @@ export function findRuntimeBinary(name: RuntimeName, search: RuntimeSearch = {})
 /** Arguments that make `name`'s binary run `script` (Deno needs `run -A`: workers, files, env, signals). */
 export function scriptArguments(name: RuntimeName, script: string): string[] {
   return name === 'deno' ? ['run', '-A', script] : [script];
+}
+
+/**
+ * What each command needs from Deno: files and the environment (read by libraries at load) to
+ * validate; for a run also writing its log and system facts (`os.uid()` and friends, for the run
+ * folder and workers).
+ */
+const denoNeeds: Record<'run' | 'validate', DenoPermissionName[]> = {
+  validate: ['read', 'env'],
+  run: ['read', 'write', 'env', 'sys'],
+};
+
+/**
+ * Under Deno, the message for permissions `command` needs but was not given, or undefined when it
+ * has them (and always outside Deno). Checked before anything is read: Deno's own refusals come one
+ * at a time, and some only as a stack trace from inside a library.
+ */
+export function denoPermissionProblem(command: 'run' | 'validate', argv: readonly string[]): string | undefined {
+  const missing = missingDenoPermissions(denoNeeds[command]);
+  if (missing.length === 0) return undefined;
+  const flags = denoNeeds[command].map((name) => `--allow-${name}`).join(' ');
+  const script = path.relative(process.cwd(), cliEntry) || cliEntry;
+  const again = ['deno', ...scriptArguments('deno', script), ...argv].map(shellWord).join(' ');
+  return [
+    `improv ${command}: Deno was not given the ${listed(missing)} permission${missing.length > 1 ? 's' : ''} it needs (it needs ${flags}; a grant for some paths only is not enough: actor modules and their packages are read wherever they are)`,
+    `  fix: run it as  ${again}`,
+    `       or grant them one by one:  deno run ${flags} ${shellWord(script)} …`,
+  ].join('\n');
+}
+
+/** `a`, `a and b`, `a, b and c`. */
+function listed(words: readonly string[]): string {
+  return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
+}
+
+/** `word` as a shell reads it back: quoted when it has anything but plain characters. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /** Options of {@link runUnder}: where to look for the runtime, and what to run under it. */

@@ -33,6 +33,7 @@ export {
 } from './nexus.ts';
 export type * from './runtime/adapter.ts';
 export { currentRuntimeName, detectRuntime } from './runtime/detect.ts';
+export { type DenoPermissionName, missingDenoPermissions, permissionFix } from './runtime/permissions.ts';
 export * from './signals.ts';
 export type * from './store/driver.ts';
 export { releaseKeys, storeKeysIn } from './store/keys.ts';

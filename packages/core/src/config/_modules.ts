@@ -4,6 +4,7 @@
  * @module
  */
 import type { RuntimeAdapter } from '../runtime/adapter.ts';
+import { permissionFix } from '../runtime/permissions.ts';
 import type { ExportShape } from './_probe-worker.ts';
 import type { ImportOutcome, ModuleProber } from './_prober.ts';
 import type { Reporter } from './_report.ts';
@@ -46,7 +47,12 @@ export async function resolveActorModule(
     : [...extensions.map((extension) => absolute + extension), adapter.path.join(absolute, 'index.ts')];
 
   for (const candidate of candidates) {
-    if (!(await adapter.isFile(candidate))) continue;
+    const found = await adapter.isFile(candidate).catch((error: unknown) => {
+      reportNoAccess(actor, candidate, error, reporter);
+      return undefined;
+    });
+    if (found === undefined) return undefined;
+    if (!found) continue;
     const url = adapter.path.toFileUrl(candidate);
     if (context.checkModules) {
       const outcome = await context.prober.import(url);
@@ -86,13 +92,23 @@ export async function resolveActorModule(
 }
 
 async function notFoundFix(specifier: string, dotted: boolean, absolute: string, context: ModuleContext) {
-  if (dotted && (await context.adapter.isFile(`${absolute}.py`))) {
+  if (dotted && (await context.adapter.isFile(`${absolute}.py`).catch(() => false))) {
     return `${absolute}.py is a Python module; improv-ts actors are TypeScript or JavaScript: port it to ${absolute}.ts (a class that extends Actor from '@improv/core')`;
   }
   if (dotted) {
     return `improv's dotted form "${specifier}" is read as the file ${specifier.replaceAll('.', '/')}.ts (or .mts, .js, .mjs) in ${context.baseDir}; create it or correct the package`;
   }
   return `correct the path: relative packages start from the config file's folder, ${context.baseDir}`;
+}
+
+/** A module path the runtime would not let us look at: say so, not "not found". */
+function reportNoAccess(actor: DraftActor, candidate: string, error: unknown, reporter: Reporter): void {
+  const message = error instanceof Error ? error.message : String(error);
+  reporter.error(
+    ['actors', actor.name, 'package'],
+    `actor "${actor.name}": cannot look for its module at ${candidate}: ${message}`,
+    permissionFix(error, candidate) ?? 'check that the path can be read',
+  );
 }
 
 /**

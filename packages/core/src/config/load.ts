@@ -37,6 +37,7 @@
  * @module
  */
 import type { RuntimeAdapter } from '../runtime/adapter.ts';
+import { permissionFix } from '../runtime/permissions.ts';
 import type { StoreSizeLimits } from '../store/driver.ts';
 import { type ModuleContext, resolveActorModule } from './_modules.ts';
 import { ModuleProber } from './_prober.ts';
@@ -116,7 +117,7 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
       diagnostic.fix = `pass the pipeline's YAML file, e.g. ${adapter.path.join(path, 'pipeline.yaml')}`;
     } else {
       diagnostic.message = `cannot read config file ${file}: ${error instanceof Error ? error.message : String(error)}`;
-      diagnostic.fix = 'check that the file exists and is readable';
+      diagnostic.fix = permissionFix(error, file) ?? 'check that the file exists and is readable';
     }
     return { config: undefined, diagnostics: [diagnostic] };
   }

@@ -28,8 +28,11 @@ export const nodeFiles: Pick<RuntimeAdapter, 'readTextFile' | 'isFile' | 'makeDi
   async isFile(file) {
     try {
       return (await stat(file)).isFile();
-    } catch {
-      return false;
+    } catch (error) {
+      // Not there is an answer; not allowed to look (EACCES, Deno's NotCapable) is not "not found".
+      const code = (error as { code?: unknown } | null)?.code;
+      if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'ENAMETOOLONG') return false;
+      throw error;
     }
   },
   makeDirectory,

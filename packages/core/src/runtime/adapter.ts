@@ -120,7 +120,10 @@ export interface RuntimeAdapter {
   onShutdownSignal(handler: (signal: 'SIGINT' | 'SIGTERM') => void): () => void;
   /** Reads a UTF-8 file. Rejects with the runtime's error (`code: 'ENOENT'`, ...). */
   readTextFile(path: string): Promise<string>;
-  /** True when `path` is an existing file. */
+  /**
+   * True when `path` is an existing file; false when it is missing or not a file. Rejects when the
+   * runtime may not look (no permission: `EACCES`, or Deno's `NotCapable` without `--allow-read`).
+   */
   isFile(path: string): Promise<boolean>;
   /**
    * Creates a folder and its missing parents (a folder that exists is fine) and checks that it can
