@@ -109,7 +109,7 @@ class Probe {
           ok: false,
           error: {
             name: 'Error',
-            message: `the module ended the process while loading (exit code ${code}) — does it call process.exit() or Deno.exit() at import?`,
+            message: `the module ended the process while loading (exit code ${code}) — does it call process.exit() at import?`,
             code: 'IMPROV_MODULE_EXITED',
           },
         });
