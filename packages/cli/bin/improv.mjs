@@ -1,9 +1,18 @@
 #!/usr/bin/env node
-// The `improv` command. On Node, TypeScript (ours and the user's actor files) loads through tsx;
-// Bun and Deno run TypeScript natively.
-if (!globalThis.Bun && !globalThis.Deno) {
-  const { register } = await import('tsx/esm/api');
-  register();
+// The `improv` command. Installed from npm it runs the compiled dist/; in the workspace it runs
+// src/ as it is — on Node through tsx, which also loads the user's TypeScript actor files (Bun and
+// Deno run TypeScript natively).
+import { existsSync } from 'node:fs';
+
+const compiled = new URL('../dist/main.js', import.meta.url);
+let main;
+if (existsSync(compiled)) {
+  ({ main } = await import(compiled.href));
+} else {
+  if (!globalThis.Bun && !globalThis.Deno) {
+    const { register } = await import('tsx/esm/api');
+    register();
+  }
+  ({ main } = await import('../src/main.ts'));
 }
-const { main } = await import('../src/main.ts');
 process.exitCode = await main(process.argv.slice(2));

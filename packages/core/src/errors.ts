@@ -49,7 +49,17 @@ export class ImprovError extends Error {
   }
 }
 
-function defineError(code: ImprovErrorCode) {
+/**
+ * What {@link defineError} returns, written out: inferred, the declaration would copy `Error`'s
+ * static members, `NodeJS.CallSite` included, into every user's types.
+ */
+interface ImprovErrorClass {
+  new (message: string, options?: { cause?: unknown }): ImprovError;
+  /** True when `value` is an improv error of this class's code (also from another copy of the package). */
+  isInstance(value: unknown): value is ImprovError;
+}
+
+function defineError(code: ImprovErrorCode): ImprovErrorClass {
   return class extends ImprovError {
     constructor(message: string, options?: { cause?: unknown }) {
       super(code, message, options);

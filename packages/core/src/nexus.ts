@@ -24,6 +24,8 @@
  * ```
  * @module
  */
+
+import { siblingModule } from './_module-url.ts';
 import { assertConfig, loadConfig, resolveConfig, toLinkGraph } from './config/load.ts';
 import type { PipelineConfig } from './config/types.ts';
 import {
@@ -142,7 +144,7 @@ interface ActorEntry {
   markExited: () => void;
 }
 
-const hostEntry = new URL('./worker/host.ts', import.meta.url).href;
+const hostEntry = siblingModule(import.meta.url, './worker/host');
 
 /** Loads and validates the pipeline, starts every actor's worker, and resolves once all are loaded. */
 export async function createNexus(options: NexusOptions): Promise<Nexus> {
@@ -630,7 +632,7 @@ class NexusImpl implements Nexus {
   }
 
   private record(record: LogRecord): void {
-    this.logFile?.write(`${formatLogRecord(record, { stack: true })}\n`);
+    this.logFile?.write(`${formatLogRecord(record, { stack: true, date: true })}\n`);
     this.emit({ type: 'log', record });
   }
 

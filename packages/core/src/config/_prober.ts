@@ -4,6 +4,8 @@
  * loading, is reported as such and the worker is replaced for the modules after it.
  * @module
  */
+
+import { siblingModule } from '../_module-url.ts';
 import type { RuntimeAdapter, WorkerHandle } from '../runtime/adapter.ts';
 import type { ExportShape, ProbeReply } from './_probe-worker.ts';
 
@@ -12,7 +14,7 @@ export type ImportOutcome =
   | { ok: true; exports: Record<string, ExportShape> }
   | { ok: false; error: { name: string; message: string; code?: string } };
 
-const entry = new URL('./_probe-worker.ts', import.meta.url).href;
+const entry = siblingModule(import.meta.url, './_probe-worker');
 
 interface Pending {
   specifier: string;

@@ -16,6 +16,8 @@
  * ```
  * @module
  */
+
+import { siblingModule } from '../_module-url.ts';
 import { RuntimeUnavailableError, type SerializedError } from '../errors.ts';
 import { nodeFiles, nodePath, onProcessSignal } from './_node-api.ts';
 import { createWorkerEvents } from './_worker-events.ts';
@@ -54,7 +56,7 @@ type BunWorkerConstructor = new (
   options: { type: 'module'; name: string; workerData: { entry: string } },
 ) => BunWorker;
 
-const bootstrapUrl = new URL('./bun-worker.ts', import.meta.url).href;
+const bootstrapUrl = siblingModule(import.meta.url, './bun-worker');
 
 function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerHandle> {
   const WorkerClass = (globalThis as unknown as { Worker: BunWorkerConstructor }).Worker;

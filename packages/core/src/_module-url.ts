@@ -1,0 +1,13 @@
+/**
+ * Worker entries by URL, from source or compiled (package-private). In the workspace the modules are
+ * `.ts` files run as they are; in the published package they are compiled to `.js` next to each
+ * other. A worker entry named by `new URL('./x.ts', import.meta.url)` would exist only in the first,
+ * so entries are named without their extension and take that of the module naming them.
+ * @module
+ */
+
+/** The URL of the module `path` (no extension) next to `base` (an `import.meta.url`), with `base`'s extension. */
+export function siblingModule(base: string, path: string): string {
+  const extension = /\.[cm]?[jt]s$/.exec(new URL(base).pathname)?.[0] ?? '.js';
+  return new URL(`${path}${extension}`, base).href;
+}
