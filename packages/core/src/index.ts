@@ -20,6 +20,7 @@ export * from './codec.ts';
 export * from './config/load.ts';
 export * from './config/types.ts';
 export * from './errors.ts';
+export { HOST_ACTOR, type HostEndpoint, type HostLinkOptions } from './link/host.ts';
 export type { LinkStatus } from './link/monitor.ts';
 export type * from './link/transport.ts';
 export * from './log.ts';

@@ -66,12 +66,31 @@ function formatDetail(detail: unknown): string {
   }
 }
 
-/** `HH:MM:SS.mmm LEVEL source message`, the form the CLI and the run log use. */
-export function formatLogRecord(record: LogRecord, options: { stack?: boolean } = {}): string {
+/**
+ * `HH:MM:SS.mmm LEVEL source: message`, the form the CLI prints, in local time. With `date`, the time
+ * is a full ISO 8601 timestamp with the UTC offset (`2025-05-01T14:03:07.042+02:00`), the form the
+ * run log uses so a line can be placed after midnight or next to another machine's log. With
+ * `stack`, an error's stack follows on indented lines.
+ */
+export function formatLogRecord(record: LogRecord, options: { stack?: boolean; date?: boolean } = {}): string {
   const date = new Date(record.time);
-  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${String(date.getMilliseconds()).padStart(3, '0')}`;
+  const clock = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${String(date.getMilliseconds()).padStart(3, '0')}`;
+  const time = options.date ? `${formatDay(date)}T${clock}${formatOffset(date)}` : clock;
   const line = `${time} ${record.level.toUpperCase().padEnd(5)} ${record.source}: ${record.message}`;
   return options.stack && record.stack ? `${line}\n${indent(record.stack)}` : line;
+}
+
+/** `YYYY-MM-DD`, local. */
+function formatDay(date: Date): string {
+  return `${String(date.getFullYear()).padStart(4, '0')}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+/** `+HH:MM` / `-HH:MM` east of UTC, or `Z` in UTC itself. */
+function formatOffset(date: Date): string {
+  const minutes = -date.getTimezoneOffset();
+  if (minutes === 0) return 'Z';
+  const abs = Math.abs(minutes);
+  return `${minutes < 0 ? '-' : '+'}${pad(Math.floor(abs / 60))}:${pad(abs % 60)}`;
 }
 
 function pad(value: number): string {

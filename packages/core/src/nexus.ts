@@ -36,13 +36,15 @@ import {
   type SerializedError,
   serializeError,
 } from './errors.ts';
+import { HOST_ACTOR, type HostLinkOptions, HostLinks, hostEdges } from './link/host.ts';
 import { LinkMonitor, type LinkStatus } from './link/monitor.ts';
-import type { LinkPlan, Transport } from './link/transport.ts';
+import type { InputLink, LinkEdge, LinkPlan, OutputLink, Transport } from './link/transport.ts';
 import { createLogRecord, formatLogRecord, type LogLevel, type LogRecord } from './log.ts';
 import type { AppendFile, RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
 import { detectRuntime } from './runtime/detect.ts';
 import { type ActorState, type PipelineState, refusalAdvice, type Signal, signalGates } from './signals.ts';
 import type { OpenStore, StoreClient, StoreDriver } from './store/driver.ts';
+import { releaseKeys } from './store/keys.ts';
 import { formatMs, Supervisor } from './supervisor.ts';
 import { CONTROL_BYTES, CONTROL_SIGNALS, type FromWorker, type InitMessage, type ToWorker } from './worker/protocol.ts';
 
@@ -71,6 +73,12 @@ export interface NexusOptions {
   quitTimeoutMs?: number;
   /** How long a producer may wait for room in a full link before a warning names it. Default 5000 ms. */
   linkWarningMs?: number;
+  /**
+   * Links of this program itself, to feed data into the pipeline and read results out
+   * (`nexus.output(endpoint)`, `nexus.input(endpoint)`): `inputs` are actors' output endpoints it
+   * reads (`'Processor.q_out'`), `outputs` actors' input endpoints it writes into (`'Processor.q_in'`).
+   */
+  host?: HostLinkOptions;
 }
 
 /** One actor as Nexus sees it. */
@@ -120,6 +128,17 @@ export interface Nexus {
   stop(): Promise<void>;
   /** Stops if needed, ends every worker, frees store and links. Safe to call more than once. */
   quit(): Promise<void>;
+  /**
+   * This program's link reading what an actor puts on `endpoint` (`'Processor.q_out'`), declared in
+   * `createNexus({ host: { inputs } })`. `get()` waits for the next message; it rejects with
+   * `LinkClosedError` once the pipeline has quit.
+   */
+  input<T = unknown>(endpoint: string): InputLink<T>;
+  /**
+   * This program's link into an actor's input `endpoint` (`'Processor.q_in'`), declared in
+   * `createNexus({ host: { outputs } })`. `put()` waits while the link is full (policy `block`).
+   */
+  output<T = unknown>(endpoint: string): OutputLink<T>;
   /** Gives a command by name (what the CLI uses). */
   command(name: Signal): Promise<void>;
   /** Subscribes to events; returns the function that unsubscribes. */
@@ -157,7 +176,9 @@ export async function createNexus(options: NexusOptions): Promise<Nexus> {
     typeof options.config === 'string'
       ? assertConfig(await loadConfig(options.config, checks))
       : assertConfig(await resolveConfig(options.config, { ...checks, baseDir: options.baseDir ?? runtime.cwd() }));
-  const nexus = new NexusImpl(config, runtime, options);
+  // Before anything starts: a bad host endpoint is a config error, like a bad connection.
+  const extraEdges = hostEdges(config, options.host);
+  const nexus = new NexusImpl(config, runtime, options, extraEdges);
   await nexus.start();
   return nexus;
 }
@@ -176,20 +197,33 @@ class NexusImpl implements Nexus {
   private monitor: LinkMonitor | undefined;
   private supervisor: Supervisor | undefined;
   private logFile: AppendFile | undefined;
+  private hostLinks: HostLinks | undefined;
+  private readonly hostEdges: LinkEdge[];
   private removeSignalHandler: (() => void) | undefined;
   private busy: Signal | undefined;
   private quitting: Promise<void> | undefined;
   private resolveClosed!: () => void;
   private readonly waiters = new Set<() => void>();
 
-  constructor(config: PipelineConfig, runtime: RuntimeAdapter, options: NexusOptions) {
+  constructor(config: PipelineConfig, runtime: RuntimeAdapter, options: NexusOptions, hostEdges: LinkEdge[]) {
     this.config = config;
+    this.hostEdges = hostEdges;
     this.runtime = runtime;
     this.options = options;
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
     if (options.onEvent) this.listeners.add(options.onEvent);
+  }
+
+  input<T = unknown>(endpoint: string): InputLink<T> {
+    if (!this.hostLinks) throw new Error('the links are not open (the pipeline has not started)');
+    return this.hostLinks.input<T>(endpoint);
+  }
+
+  output<T = unknown>(endpoint: string): OutputLink<T> {
+    if (!this.hostLinks) throw new Error('the links are not open (the pipeline has not started)');
+    return this.hostLinks.output<T>(endpoint);
   }
 
   get store(): StoreClient {
@@ -226,7 +260,16 @@ class NexusImpl implements Nexus {
       this.openStore = await this.options.store.open({ sizeBytes: config.settings.storeSizeBytes });
       const transport = this.options.transport;
       this.transport = transport;
-      const plan = await transport.plan(toLinkGraph(config));
+      const graph = toLinkGraph(config);
+      graph.edges.push(...this.hostEdges);
+      const plan = await transport.plan(graph);
+      this.hostLinks = await HostLinks.open(plan.endpoints.get(HOST_ACTOR), {
+        dropped: (message) => {
+          const store = this.openStore?.client;
+          if (store) void releaseKeys(message, store).catch(() => undefined);
+        },
+        warn: (message) => this.log('warn', `host link: ${message}`),
+      });
       this.monitor = new LinkMonitor({
         transport,
         active: () => this.pipelineState === 'running',
@@ -554,6 +597,8 @@ class NexusImpl implements Nexus {
         await entry.exited;
       }),
     );
+    // The program's own links close once every actor has ended: a get() waiting on one rejects.
+    this.hostLinks?.close();
     this.monitor?.stop();
     this.supervisor?.stop();
     await this.supervisor?.drain();

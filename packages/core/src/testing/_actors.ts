@@ -144,6 +144,28 @@ export class SlowStop extends Actor<{ ms: number }> {
   }
 }
 
+/** A class whose name the console shows for an instance. */
+class Point {
+  readonly x: number;
+  readonly y: number;
+  constructor(x: number, y: number) {
+    this.x = x;
+    this.y = y;
+  }
+}
+
+/** Writes to its console in setup(), in every way a runtime's console formats. */
+export class ConsoleWriter extends Actor {
+  override setup(): void {
+    console.log('%d items', 3, new Map([[1, 2]]), NaN);
+    console.info('%s, %i, %f, %j, %o, %O, %c100%%', 'text', 3.9, '1.5', { a: 1 }, [1], { b: 2 }, 'color: red');
+    console.debug(-0, Infinity, new Set([1, 'a']), 1n, undefined, null);
+    console.warn(new Point(1, 2), { a: { b: { c: { d: 1 } } } });
+    console.error('failed:', new Error('written to the console on purpose'));
+  }
+  override runStep(): void {}
+}
+
 /** The constructor throws, so the actor cannot be loaded. */
 export class FailingConstructor extends Actor {
   constructor(context: ActorContext) {

@@ -205,6 +205,23 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       );
     });
 
+    it("routes an actor's console into the log, formatted as the runtime's own console formats it", async () => {
+      const { nexus, logs } = await start({ Writer: { class: 'ConsoleWriter' } });
+      await nexus.setup();
+      const written = logs.filter((entry) => entry.source === 'Writer');
+      expect(written).toHaveLength(5);
+      expect(written.slice(0, 4).map(({ level, message }) => [level, message])).toEqual([
+        ['info', '3 items Map(1) { 1 => 2 } NaN'],
+        ['info', 'text, 3, 1.5, {"a":1}, [ 1, [length]: 1 ], { b: 2 }, 100%'],
+        ['debug', "-0 Infinity Set(2) { 1, 'a' } 1n undefined null"],
+        ['warn', 'Point { x: 1, y: 2 } { a: { b: { c: [Object] } } }'],
+      ]);
+      // The stack is part of the message, as on the console, so it is not repeated as the record's stack.
+      expect(written[4]?.level).toBe('error');
+      expect(written[4]?.message).toMatch(/^failed: Error: written to the console on purpose\n\s+at .*_actors\.ts/);
+      expect(written[4]?.stack).toBeUndefined();
+    });
+
     it('acts on stop at once while runStep() awaits input that never comes', async () => {
       const { nexus, results } = await start(
         { Silent: { class: 'Counter', limit: 0 }, Sink: { class: 'Collector' } },
@@ -579,6 +596,68 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       await nexus.quit();
       await reading;
       expect(seen).toEqual(['setting-up', 'ready', 'quitting', 'exited']);
+    });
+  });
+
+  describe('links of the embedding program (host)', () => {
+    it('feeds an actor and reads what it puts, in order, with store keys, and shows the links in status', async () => {
+      const { nexus } = await start(
+        { Relay: { class: 'Relay' } },
+        {},
+        {
+          host: { outputs: ['Relay.q_in'], inputs: [{ endpoint: 'Relay.q_out', capacity: 8 }] },
+        },
+      );
+      await nexus.setup();
+      await nexus.run();
+      const into = nexus.output<{ n: number; key: string }>('Relay.q_in');
+      const from = nexus.input<{ n: number; key: string }>('Relay.q_out');
+      const count = 200; // far more than the capacity of 8: back-pressure, nothing lost
+      const sending = (async () => {
+        for (let n = 0; n < count; n++) await into.put({ n, key: await nexus.store.put(new Float64Array([n])) });
+      })();
+      const received: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const message = await from.get();
+        const value = await nexus.store.get<Float64Array>(message.key);
+        received.push(value[0]!);
+        await nexus.store.delete(message.key);
+      }
+      await sending;
+      expect(received).toEqual(Array.from({ length: count }, (_, n) => n));
+      const links = nexus
+        .status()
+        .links.map((link) => `${link.from.actor}.${link.from.link} → ${link.to.actor}.${link.to.link} ${link.sent}`)
+        .sort();
+      expect(links).toEqual([`<host>.Relay.q_in → Relay.q_in ${count}`, `Relay.q_out → <host>.Relay.q_out ${count}`]);
+    });
+
+    it('refuses endpoints that name no actor or go the wrong way, all at once, before anything starts', async () => {
+      const error = await failure(
+        start(
+          { Relay: { class: 'Relay' }, Source: { class: 'Counter' } },
+          { 'Source.q_out': ['Relay.q_in'] },
+          {
+            host: { inputs: ['Rely.q_out', 'Relay.q_in'], outputs: ['Source.q_out', 'nonsense'] },
+          },
+        ),
+      );
+      expect(messageOf(error)).toContain('invalid host links');
+      expect(messageOf(error)).toContain('host.inputs: "Rely.q_out" names no actor of the pipeline');
+      expect(messageOf(error)).toContain('did you mean "Relay"?');
+      expect(messageOf(error)).toContain('host.inputs: "Relay.q_in" is an input of Relay in the pipeline');
+      expect(messageOf(error)).toContain('host.outputs: "Source.q_out" is an output of Source in the pipeline');
+      expect(messageOf(error)).toContain('host.outputs: "nonsense" is not an endpoint');
+    });
+
+    it('says how to declare an endpoint it was not given, and ends a waiting get() at quit', async () => {
+      const { nexus } = await start({ Relay: { class: 'Relay' } }, {}, { host: { inputs: ['Relay.q_out'] } });
+      expect(() => nexus.input('Relay.q_in')).toThrow(
+        'nexus.input("Relay.q_in"): not declared when the pipeline was created (its host inputs are Relay.q_out); add it to createNexus({ host: { inputs: ["Relay.q_in"] } })',
+      );
+      const waiting = failure(nexus.input('Relay.q_out').get());
+      await nexus.quit();
+      expect(((await waiting) as Error).name).toBe('LinkClosedError');
     });
   });
 }

@@ -6,8 +6,10 @@
 import { type Actor, isActorClass } from '../actor.ts';
 import type { OnError } from '../config/types.ts';
 import { LinkClosedError, serializeError } from '../errors.ts';
-import type { Link, LinkDescriptor, LinkHooks, OpenLink } from '../link/transport.ts';
+import { openLink } from '../link/open.ts';
+import type { Link, LinkHooks } from '../link/transport.ts';
 import { createLogRecord, type Logger, type LogLevel } from '../log.ts';
+import { formatLogArguments } from '../runtime/_node-format.ts';
 import type { WorkerEndpoint } from '../runtime/adapter.ts';
 import type { ActorState, Signal } from '../signals.ts';
 import type { ConnectStore, StoreClient, StoreDescriptor } from '../store/driver.ts';
@@ -123,7 +125,7 @@ class ActorHost {
     this.name = message.actor.name;
     this.onError = message.actor.onError;
     this.control = new Int32Array(message.control);
-    captureConsole(this.log);
+    captureConsole((level, text) => this.emit(level, text, []));
     try {
       const storeModule = (await import(message.store.module)) as { connectStore?: ConnectStore };
       if (typeof storeModule.connectStore !== 'function') {
@@ -341,20 +343,16 @@ class ActorHost {
   }
 }
 
-async function openLink(descriptor: LinkDescriptor, hooks: LinkHooks): Promise<Link> {
-  const module = (await import(descriptor.module)) as { openLink?: OpenLink };
-  if (typeof module.openLink !== 'function') {
-    throw new TypeError(`transport module ${descriptor.module} does not export openLink()`);
-  }
-  return module.openLink(descriptor, hooks);
-}
-
-/** Routes the actor's console output into the pipeline log, so a `console.log` is not lost. */
-function captureConsole(log: Logger): void {
+/**
+ * Routes the actor's console output into the pipeline log, so a `console.log` is not lost. The
+ * arguments are formatted as the runtime's console formats them (specifiers, `Map`s, `NaN`, an
+ * `Error`'s stack in the message), so the record carries no separate stack.
+ */
+function captureConsole(emit: (level: LogLevel, text: string) => void): void {
   const route =
-    (level: keyof Logger) =>
-    (first?: unknown, ...rest: unknown[]) =>
-      log[level](typeof first === 'string' ? first : '', ...(typeof first === 'string' ? rest : [first, ...rest]));
+    (level: LogLevel) =>
+    (...args: unknown[]) =>
+      emit(level, formatLogArguments(args));
   console.log = route('info');
   console.info = route('info');
   console.debug = route('debug');
