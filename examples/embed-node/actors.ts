@@ -16,21 +16,14 @@ export class Camera extends Actor<{ frames: number; size: number }> {
   }
 }
 
-/** Reads every frame as a zero-copy view, keeps the mean of all samples, and reports it at the end. */
-export class Mean extends Actor<{ frames: number }> {
-  private frames = 0;
-  private total = 0;
-  private samples = 0;
-
+/** Reads every frame as a zero-copy view and puts the frame's mean on `q_out` (the program reads it). */
+export class Mean extends Actor {
   override async runStep(): Promise<void> {
-    const { key } = (await this.q_in.get()) as { key: string };
-    const frame = await this.store.get<Float32Array>(key);
-    for (const value of frame) this.total += value;
-    this.samples += frame.length;
+    const { key, frame } = (await this.q_in.get()) as { key: string; frame: number };
+    const samples = await this.store.get<Float32Array>(key);
+    let total = 0;
+    for (const value of samples) total += value;
     await this.store.delete(key);
-    this.frames += 1;
-    if (this.frames === this.options.frames) {
-      this.log.info(`RESULT ${JSON.stringify({ frames: this.frames, mean: this.total / this.samples })}`);
-    }
+    await this.q_out.put({ frame, mean: total / samples.length });
   }
 }

@@ -1,6 +1,6 @@
 /**
  * Embedding improv in a Node program: a pipeline built in code (no YAML), driven through the
- * Nexus API, with its result read back from the actors' log.
+ * Nexus API, its results read by the program through a link of its own (`host.inputs`).
  *
  *   npx tsx examples/embed-node/main.ts        (Node 20; Node 22.18+ also runs `node main.ts`)
  */
@@ -17,7 +17,7 @@ const nexus = await createNexus({
     settings: { store_size: '16MiB' },
     actors: {
       Camera: { package: './actors.ts', class: 'Camera', frames, size },
-      Mean: { package: './actors.ts', class: 'Mean', frames },
+      Mean: { package: './actors.ts', class: 'Mean' },
     },
     connections: { 'Camera.q_out': ['Mean.q_in'] },
   },
@@ -26,19 +26,16 @@ const nexus = await createNexus({
   store: createMemoryStore(),
   transport: createLocalTransport(),
   runDir: false,
-});
-
-const result = new Promise<{ frames: number; mean: number }>((resolve) => {
-  nexus.on((event) => {
-    if (event.type === 'log' && event.record.source === 'Mean' && event.record.message.startsWith('RESULT ')) {
-      resolve(JSON.parse(event.record.message.slice('RESULT '.length)));
-    }
-  });
+  // This program reads what Mean puts on q_out, as another actor would.
+  host: { inputs: ['Mean.q_out'] },
 });
 
 await nexus.setup();
 await nexus.run();
-const { mean } = await result;
+const means = nexus.input<{ frame: number; mean: number }>('Mean.q_out');
+let total = 0;
+for (let received = 0; received < frames; received++) total += (await means.get()).mean;
+const mean = total / frames;
 await nexus.stop();
 await nexus.quit();
 
