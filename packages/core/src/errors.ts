@@ -23,6 +23,7 @@ export type ImprovErrorCode =
   | 'LINK_MESSAGE_TOO_LARGE'
   | 'LINK_CLOSED'
   | 'LINK_SOURCES_GONE'
+  | 'LINK_TIMEOUT'
   | 'ACTOR_UNRESPONSIVE'
   | 'RUNTIME_UNAVAILABLE';
 
@@ -83,6 +84,11 @@ export class LinkClosedError extends defineError('LINK_CLOSED') {}
  * message left: none will ever come. Catch it to go on without that input.
  */
 export class LinkSourcesGoneError extends defineError('LINK_SOURCES_GONE') {}
+/**
+ * `get({ timeoutMs })` found no message within the time (improv's `get(timeout=…)` raising
+ * `queue.Empty`). Nothing was taken from the link; catch it to go on without a message.
+ */
+export class LinkTimeoutError extends defineError('LINK_TIMEOUT') {}
 /** An actor did not acknowledge a signal within `settings.signal_timeout`; its worker was ended. */
 export class ActorUnresponsiveError extends defineError('ACTOR_UNRESPONSIVE') {}
 /** A command that the pipeline cannot take in its present state. */

@@ -3,7 +3,14 @@
  * Package-private; built by `openLink`.
  * @module
  */
-import { type InputLink, type LinkHooks, LinkSourcesGoneError, msgpackOptions } from '@improv/core';
+import {
+  type GetOptions,
+  type InputLink,
+  type LinkHooks,
+  LinkSourcesGoneError,
+  LinkTimeoutError,
+  msgpackOptions,
+} from '@improv/core';
 import { Decoder } from '@msgpack/msgpack';
 import { DECLINED, FastDecoder } from './_codec.ts';
 import {
@@ -77,7 +84,8 @@ export class LocalInputLink extends LinkSide implements InputLink {
     Atomics.store(this.#bell, BELL_SLEEPING, 0);
   }
 
-  get(): Promise<unknown> {
+  get(options?: GetOptions): Promise<unknown> {
+    if (options?.timeoutMs !== undefined) return this.#getWithin(options.timeoutMs);
     if (this.isClosed()) return Promise.reject(this.closedError());
     if (this.held) {
       return new Promise((resolve, reject) => {
@@ -103,6 +111,52 @@ export class LocalInputLink extends LinkSide implements InputLink {
     return new Promise((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
       if (!this.#looping) void this.#wait();
+    });
+  }
+
+  /** `get()` that gives up after `ms` (kept apart so the common `get()` stays as lean as it is). */
+  #getWithin(ms: number): Promise<unknown> {
+    if (typeof ms !== 'number' || !(ms >= 0) || !Number.isFinite(ms)) {
+      return Promise.reject(
+        new RangeError(`${this.name}.get({ timeoutMs }): give a number of milliseconds ≥ 0, not ${String(ms)}`),
+      );
+    }
+    if (this.isClosed()) return Promise.reject(this.closedError());
+    if (!this.held && this.#waiters.length === 0) {
+      try {
+        const value = this.#take();
+        if (value !== undefined) return Promise.resolve(value);
+        if (this.#sourcesGone()) return Promise.reject(this.#goneError());
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      // Out of the queues first, so no message can be handed to a get that has given up.
+      const timer = setTimeout(() => {
+        for (const queue of [this.#waiters, this.#held]) {
+          const index = queue.indexOf(waiter);
+          if (index !== -1) queue.splice(index, 1);
+        }
+        reject(new LinkTimeoutError(`no message on ${this.name} within ${ms} ms`));
+      }, ms);
+      if (this.held) {
+        this.#held.push(waiter);
+        this.onHeld?.();
+      } else {
+        this.#waiters.push(waiter);
+        if (!this.#looping) void this.#wait();
+      }
     });
   }
 
@@ -135,7 +189,11 @@ export class LocalInputLink extends LinkSide implements InputLink {
 
   release(): void {
     this.onHeld = undefined;
-    for (const waiter of this.#held.splice(0)) this.get().then(waiter.resolve, waiter.reject);
+    // The held gets go on in order, as the same waiters (a get with a timeout can still withdraw its own).
+    const held = this.#held.splice(0);
+    if (held.length === 0) return;
+    this.#waiters.push(...held);
+    if (!this.#looping) void this.#wait();
   }
 
   close(): void {

@@ -100,14 +100,22 @@ export interface LinkHooks {
   warn?(message: string): void;
 }
 
+/** Options of {@link InputLink.get}. */
+export interface GetOptions {
+  /** Give up after this many milliseconds (≥ 0; 0: only a message that is already there). */
+  timeoutMs?: number;
+}
+
 /** The receiving side of a link (`this.q_in`). */
 export interface InputLink<T = unknown> extends LinkBase {
   readonly direction: 'in';
   /**
    * Waits for the next message. Uses no CPU while idle. Rejects with `LinkSourcesGoneError` once
-   * every source of the link is gone (its actor failed or died) and no message is left.
+   * every source of the link is gone (its actor failed or died) and no message is left. With
+   * `timeoutMs`, rejects with `LinkTimeoutError` when no message came within that many
+   * milliseconds (improv's `get(timeout=…)`); no message is taken then.
    */
-  get(): Promise<T>;
+  get(options?: GetOptions): Promise<T>;
   /** The next message, or `undefined` when none is waiting. Never waits. */
   tryGet(): T | undefined;
   /** Messages waiting to be read. */

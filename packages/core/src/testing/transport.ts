@@ -494,6 +494,37 @@ export function describeTransportConformance(options: TransportConformanceOption
         await expect(q_in.get()).resolves.toEqual({ after: true });
       }));
 
+    it('get({ timeoutMs }) rejects with LinkTimeoutError when nothing comes, taking nothing, also while held', () =>
+      withSetup(async (setup) => {
+        const plan = await setup.plan([edge('c', 'P.q_out', 'C.q_in')]);
+        const q_out = await openOut(plan, 'P', 'q_out');
+        const q_in = await openIn(plan, 'C', 'q_in');
+        setup.onDispose(() => closeAll(q_in, q_out));
+        const timedOut = await expectCode(q_in.get({ timeoutMs: 30 }), 'LINK_TIMEOUT');
+        expect(timedOut.message).toBe('no message on q_in within 30 ms');
+        await q_out.put({ n: 1 });
+        expect(await q_in.get({ timeoutMs: 0 })).toEqual({ n: 1 }); // already there: no wait at all
+        const waiting = q_in.get({ timeoutMs: 5000 });
+        await q_out.put({ n: 2 });
+        expect(await waiting).toEqual({ n: 2 });
+        // Held (the actor is paused): the timeout still applies, and the get that gave up takes nothing.
+        q_in.hold(() => {});
+        const held = q_in.get({ timeoutMs: 30 });
+        await expectCode(held, 'LINK_TIMEOUT');
+        await q_out.put({ n: 3 });
+        q_in.release();
+        expect(await q_in.get({ timeoutMs: 5000 })).toEqual({ n: 3 });
+        // A get that gave up while another waits: the message goes to the one still waiting.
+        const patient = q_in.get();
+        await expectCode(q_in.get({ timeoutMs: 10 }), 'LINK_TIMEOUT');
+        await q_out.put({ n: 4 });
+        expect(await patient).toEqual({ n: 4 });
+        expect(q_in.size()).toBe(0);
+        await expect(q_in.get({ timeoutMs: -1 })).rejects.toThrow(
+          'q_in.get({ timeoutMs }): give a number of milliseconds ≥ 0, not -1',
+        );
+      }));
+
     it('tryGet returns undefined when empty, size() counts waiting messages', () =>
       withSetup(async (setup) => {
         const plan = await setup.plan([edge('a', 'P.q_out', 'C.q_in'), edge('b', 'Q.q_out', 'C.q_in')]);
