@@ -235,6 +235,59 @@ describe('a valid config', () => {
   });
 });
 
+describe('improv configs', () => {
+  it('with checkModules off checks only the YAML: actor files that do not exist yet are fine', async () => {
+    const result = await check(
+      yaml`
+        actors:
+          Acquirer:
+            package: actors.1p_acquirer
+            class: Acquirer
+          Processor:
+            package: actors/not_ported_yet.ts
+            class: Processor
+      `,
+      { checkModules: false },
+    );
+    expect(result.diagnostics).toEqual([]);
+    // improv's 1p demo: dotted parts may start with a digit.
+    expect(result.config?.actors.map((actor) => actor.moduleUrl)).toEqual([
+      fileUrl('actors/1p_acquirer.ts'),
+      fileUrl('actors/not_ported_yet.ts'),
+    ]);
+  });
+
+  it('warns about settings it does not know, but still refuses a misspelt known one', async () => {
+    const result = await check(`settings:\n  not_relevant: for testing purposes\n  store_sise: 1MiB\n${twoActors}`);
+    expect(list(result, 'warning')).toEqual(['2:3 unknown setting "not_relevant"; ignored']);
+    expect(list(result)).toEqual(['3:3 unknown setting "store_sise"']);
+  });
+
+  it('names "modules" as the old actors section, and explains GUI actors', async () => {
+    const old = await check('modules:\n  A:\n    package: actors/generator.ts\n    class: Generator\n');
+    expect(list(old)).toContain('1:1 "modules" is what early improv versions called the actors section');
+    const gui = await check(
+      yaml`
+        actors:
+          GUI:
+            package: actors/generator.ts
+            class: Generator
+            visual: Visual
+          MyGUI:
+            package: actors/generator.ts
+            class: Generator
+      `,
+    );
+    expect(list(gui, 'warning')).toEqual([
+      expect.stringMatching(/^5:5 actor "GUI": "visual" is how improv's Qt GUI actor named the actor it shows/),
+      expect.stringMatching(
+        /^6:3 actor "MyGUI": improv treated an actor whose name contains "GUI" as its Qt front end/,
+      ),
+    ]);
+    expect(gui.config?.actors[0]?.options).toEqual({ visual: 'Visual' });
+  });
+});
+
 describe('YAML and top-level errors', () => {
   it('reports every YAML syntax error with its position', async () => {
     const result = await check('actors:\n  A: [unclosed\nconnections:\n\tB.q_out: [A.q_in]\n');

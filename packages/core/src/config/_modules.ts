@@ -24,7 +24,7 @@ export interface ModuleContext {
 const extensions = ['.ts', '.mts', '.js', '.mjs'];
 const explicitExtension = /\.(?:ts|js|mjs|mts|cjs)$/;
 /** improv's `actors.sample_generator`: Python module path, one identifier per folder. */
-const dottedModule = /^[A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)+$/;
+const dottedModule = /^[A-Za-z_]\w*(?:\.\w+)+$/;
 
 /**
  * Resolves `actor.package` and, with `checkModules`, imports it and checks `actor.className`.
@@ -65,8 +65,12 @@ export async function resolveActorModule(
     return url;
   }
 
+  if (!context.checkModules) {
+    // Only the YAML is checked: an improv config can be checked before its actors are ported.
+    return looksLikePackageName(specifier) && !dotted ? specifier : adapter.path.toFileUrl(candidates[0]!);
+  }
   const tried = candidates.join(', ');
-  if (looksLikePackageName(specifier) && context.checkModules) {
+  if (looksLikePackageName(specifier)) {
     const outcome = await context.prober.import(specifier);
     if (outcome.ok) {
       checkExport(actor, outcome.exports, reporter);

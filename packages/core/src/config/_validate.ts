@@ -90,7 +90,14 @@ export function validateStructure(
   }
   for (const key of Object.keys(value)) {
     if (topLevelKeys.includes(key)) continue;
-    if (improvTopLevelKeys.includes(key)) {
+    if (key === 'modules') {
+      reporter.error(
+        [key],
+        '"modules" is what early improv versions called the actors section',
+        'rename "modules:" to "actors:" (each entry keeps its package and class)',
+        { part: 'key' },
+      );
+    } else if (improvTopLevelKeys.includes(key)) {
       reporter.warning(
         [key],
         `"${key}" is improv's store configuration; improv-ts ignores it`,
@@ -177,11 +184,20 @@ function validateSettings(settings: unknown, reporter: Reporter, limits?: StoreS
       reporter.warning(['settings', key], `setting "${key}" is not used by improv-ts; ignored`, 'remove it', {
         part: 'key',
       });
-    } else {
+    } else if (closest(key, settingsKeys) !== undefined) {
+      // A misspelt known setting would silently fall back to its default: an error.
       reporter.error(
         ['settings', key],
         `unknown setting "${key}"`,
         `${didYouMean(key, settingsKeys)}settings takes ${settingsKeys.join(', ')}`,
+        { part: 'key' },
+      );
+    } else {
+      // A setting of another version (or of a tool reading the same file): improv tolerates these.
+      reporter.warning(
+        ['settings', key],
+        `unknown setting "${key}"; ignored`,
+        `settings takes ${settingsKeys.join(', ')}; remove it if it is not meant for another tool`,
         { part: 'key' },
       );
     }
@@ -292,6 +308,14 @@ function validateActors(top: Record<string, unknown>, reporter: Reporter, out: D
       options: {},
       onError: 'continue',
     };
+    if (name.includes('GUI') && !('visual' in spec)) {
+      reporter.warning(
+        path,
+        `actor "${name}": improv treated an actor whose name contains "GUI" as its Qt front end; improv-ts runs it as an ordinary actor in a worker, where a Qt window cannot open`,
+        'drive the pipeline with improv run (status shows every actor and link), and plot from an actor of your own',
+        { part: 'key' },
+      );
+    }
     for (const [key, option] of Object.entries(spec)) {
       if (key === 'package' || key === 'class') continue;
       if (key === 'max_heap_mb') {
@@ -314,6 +338,16 @@ function validateActors(top: Record<string, unknown>, reporter: Reporter, out: D
             `${typeof option === 'string' ? didYouMean(option, onErrorValues) : ''}write  on_error: continue  (log the error and call runStep() again after a back-off) or  on_error: fail  (the first error fails the actor)`,
           );
         }
+        continue;
+      }
+      if (key === 'visual') {
+        reporter.warning(
+          [...path, key],
+          `actor "${name}": "visual" is how improv's Qt GUI actor named the actor it shows; improv-ts has no GUI actor, so it is passed on as an ordinary option`,
+          'drive the pipeline with improv run (status shows every actor and link), and plot from an actor of your own; remove visual: if nothing reads it',
+          { part: 'key' },
+        );
+        actor.options[key] = option;
         continue;
       }
       if (ignoredActorKeys.includes(key)) {
