@@ -305,7 +305,7 @@ class NexusImpl implements Nexus {
     if (failed.length > 0) {
       this.log('error', `${describeFailures(failed)}; setup is refused until the pipeline is restarted`);
     } else {
-      this.log('info', 'all actors loaded; type setup');
+      this.log('info', 'all actors loaded');
     }
   }
 
@@ -533,11 +533,14 @@ class NexusImpl implements Nexus {
     if (this.quitting) return;
     // The actor states a command leads to are pipeline states too (ready, running, paused, stopped).
     this.setPipelineState(gate.to as PipelineState);
-    this.log('info', pipelineMessage(signal));
     const newlyFailed = live.filter((entry) => entry.state === 'failed');
     if (newlyFailed.length > 0) {
-      throw new ActorFailedError(`${signal} finished, but ${describeFailures(newlyFailed)}`);
+      // Never "all actors ready" when one is not: the message says what the state is.
+      const message = `${signal} finished, but ${describeFailures(newlyFailed)}`;
+      this.log('error', message);
+      throw new ActorFailedError(message);
     }
+    this.log('info', pipelineMessage(signal));
   }
 
   /** An actor that did not acknowledge a signal in time, or stopped beating: its worker is ended and it is failed. */
@@ -724,15 +727,15 @@ function describeFailures(failed: readonly ActorEntry[]): string {
 function pipelineMessage(signal: Exclude<Signal, 'quit'>): string {
   switch (signal) {
     case 'setup':
-      return 'all actors ready; type run';
+      return 'all actors ready';
     case 'run':
       return 'running';
     case 'pause':
-      return 'paused; type resume to go on';
+      return 'paused';
     case 'resume':
       return 'running again';
     case 'stop':
-      return 'stopped; type run to start again, or quit';
+      return 'stopped';
   }
 }
 

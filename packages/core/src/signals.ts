@@ -61,22 +61,22 @@ export const signalGates: Readonly<
 export function refusalAdvice(signal: Exclude<Signal, 'quit'>, state: PipelineState): string {
   switch (state) {
     case 'starting':
-      return 'the actors are still loading; wait until the pipeline is waiting (type status), then setup';
+      return 'the actors are still loading; wait until the pipeline is waiting (see status), then setup';
     case 'waiting':
       return 'run setup first';
     case 'setting-up':
     case 'pausing':
     case 'resuming':
     case 'stopping':
-      return 'another command is still in progress; wait for it to finish (type status)';
+      return 'another command is still in progress; wait for it to finish (see status)';
     case 'ready':
-      return signal === 'setup' ? 'setup is done; type run' : 'type run to start';
+      return signal === 'setup' ? 'setup is done; run starts it' : 'run starts it';
     case 'running':
-      return signal === 'run' || signal === 'resume' ? 'it is already running' : 'type pause or stop';
+      return signal === 'run' || signal === 'resume' ? 'it is already running' : 'pause or stop it first';
     case 'paused':
-      return signal === 'pause' ? 'it is already paused' : 'type resume to go on, or stop';
+      return signal === 'pause' ? 'it is already paused' : 'resume goes on; stop stops it';
     case 'stopped':
-      return signal === 'setup' ? 'setup runs once per pipeline; type run to start again' : 'type run to start again';
+      return signal === 'setup' ? 'setup runs once per pipeline; run starts it again' : 'run starts it again';
     case 'quitting':
     case 'exited':
       return 'the pipeline is shutting down; start it again to run';

@@ -130,7 +130,7 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       expect(messageOf(await failure(nexus.stop()))).toMatch(/cannot stop: the pipeline is waiting/);
       await nexus.setup();
       expect(messageOf(await failure(nexus.setup()))).toMatch(
-        /cannot setup: the pipeline is ready; setup is done; type run/,
+        /cannot setup: the pipeline is ready; setup is done; run starts it/,
       );
       expect(CommandRefusedError.isInstance(await failure(nexus.stop()))).toBe(true);
       expect(messageOf(await failure(nexus.resume()))).toMatch(/cannot resume: the pipeline is ready/);
@@ -139,7 +139,7 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       expect(messageOf(await failure(nexus.resume()))).toMatch(/already running/);
       await nexus.pause();
       expect(messageOf(await failure(nexus.pause()))).toMatch(/already paused/);
-      expect(messageOf(await failure(nexus.run()))).toMatch(/type resume/);
+      expect(messageOf(await failure(nexus.run()))).toMatch(/resume goes on/);
       await nexus.stop();
       expect(messageOf(await failure(nexus.setup()))).toMatch(/setup runs once/);
       expect(messageOf(await failure(nexus.pause()))).toMatch(/cannot pause: the pipeline is stopped/);
@@ -162,6 +162,11 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       );
       const record = logs.find((entry) => entry.source === 'Bad' && entry.level === 'error');
       expect(record?.stack).toContain('setup exploded on purpose');
+      // The log never contradicts the state, and carries no hints meant for a person at a prompt.
+      const said = logs.filter((entry) => entry.source === 'nexus').map((entry) => entry.message);
+      expect(said).not.toContain('all actors ready');
+      expect(said).toContain('setup finished, but actor "Bad" failed: setup exploded on purpose');
+      expect(said.filter((message) => /\btype\b/.test(message))).toEqual([]);
       await nexus.quit();
       expect(states(nexus)).toEqual({ Good: 'exited', Bad: 'failed' });
     });
