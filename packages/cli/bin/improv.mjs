@@ -5,8 +5,16 @@
 import { existsSync } from 'node:fs';
 
 const compiled = new URL('../dist/main.js', import.meta.url);
+/** Deno without --allow-read may not look; the sources then run, and main names the permissions. */
+const isCompiled = () => {
+  try {
+    return existsSync(compiled);
+  } catch {
+    return false;
+  }
+};
 let main;
-if (existsSync(compiled)) {
+if (isCompiled()) {
   ({ main } = await import(compiled.href));
 } else {
   if (!globalThis.Bun && !globalThis.Deno) {

@@ -1,12 +1,18 @@
 /**
- * The `improv` command: `improv run <pipeline.yaml>` and `improv validate <pipeline.yaml>`, each
- * with `--runtime node|bun|deno` to run under another runtime than the one it was started with.
+ * The `improv` command: `improv run <pipeline.yaml>` and `improv validate <pipeline.yaml | folder>`,
+ * each with `--runtime node|bun|deno` to run under another runtime than the one it was started with.
+ * Python improv's other commands and flags are answered with what to use here (improv-compat.ts).
  * Exit codes: 0 ok, 1 failure at run time, 2 usage or config error (or a runtime not found).
  * @module
  */
+import { readFileSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import process from 'node:process';
+import { fileURLToPath } from 'node:url';
 import {
   ActorFailedError,
+  type AppendFile,
   type Command,
   CommandRefusedError,
   ConfigError,
@@ -15,14 +21,18 @@ import {
   currentRuntimeName,
   detectRuntime,
   formatDiagnostics,
+  formatLogRecord,
   type LogLevel,
   loadConfig,
   logLevels,
   type Nexus,
   type NexusEvent,
+  type RuntimeAdapter,
 } from '@improv/core';
 import { CommanderError, Option, Command as Program } from 'commander';
 import { createDefaultNexus, type DefaultNexusOptions, defaultStoreSizeLimits } from './defaults.ts';
+import { improvHint } from './improv-compat.ts';
+import { newProject } from './new-project.ts';
 import { formatRecord, formatStatus, type Output } from './output.ts';
 import { startPrompt } from './prompt.ts';
 import {
@@ -40,6 +50,7 @@ export const exitCodes = { ok: 0, failure: 1, usage: 2 } as const;
 interface RunOptions {
   script?: string;
   runDir?: string;
+  logfile?: string;
   logFiles: boolean;
   logLevel: LogLevel;
   runtime?: RuntimeName;
@@ -78,6 +89,13 @@ export async function main(
   };
   const program = new Program('improv')
     .description('improv: adaptive, closed-loop experiments as a graph of actors')
+    // Not .version(): that reads package.json on every start, and Deno without --allow-read would
+    // ask for permission each time. Read only when asked for.
+    .addOption(new Option('-v, --version', 'print the version of improv'))
+    .on('option:version', () => {
+      output.write(cliVersion());
+      throw new CommanderError(exitCodes.ok, 'commander.version', 'version printed');
+    })
     .showHelpAfterError('(run improv --help, or improv <command> --help)')
     .exitOverride()
     .configureOutput({
@@ -92,6 +110,10 @@ export async function main(
     .option('-s, --script <steps>', 'run these steps, then quit, e.g. "setup; run; wait 2s; stop; quit"')
     .option('--run-dir <dir>', 'folder for this run’s log (default: runs/<pipeline>-<time>)')
     .option('--no-log-files', 'write no run folder')
+    .option(
+      '-f, --logfile <file>',
+      'also append every log record to this file, as improv’s -f does (written with --no-log-files too)',
+    )
     .addOption(
       new Option('--log-level <level>', 'lowest level shown in the terminal (the run log keeps all)')
         .choices(logLevels)
@@ -111,7 +133,7 @@ export async function main(
   program
     .command('validate')
     .description('check a pipeline and report every error at once, with file:line:column')
-    .argument('<pipeline>', 'pipeline YAML file')
+    .argument('<pipeline>', 'pipeline YAML file, or a folder: every .yaml/.yml file in it (not in subfolders)')
     .option('--no-check-modules', 'do not import the actor modules (only check the YAML)')
     .addOption(runtimeOption())
     .action(async (pipeline: string, options: { checkModules: boolean; runtime?: RuntimeName }) => {
@@ -120,6 +142,31 @@ export async function main(
       exitCode = await validateCommand(pipeline, options, output);
     });
 
+  program
+    .command('new')
+    .description('start a project: package.json, a pipeline of two actors, a test and a README')
+    .argument('<dir>', 'a new (or empty) folder')
+    .addHelpText('after', '\nThen:\n  cd <dir>\n  npm install\n  npx improv run pipeline.yaml')
+    .action((dir: string) => {
+      const result = newProject(dir);
+      for (const line of result.lines) output.write(line);
+      exitCode = result.ok ? exitCodes.ok : exitCodes.usage;
+    });
+
+  program.addHelpText(
+    'after',
+    '\nComing from Python improv? improv run <pipeline.yaml> is its server and client in one terminal;\nserver, client, list, cleanup and -c/-o/-l/-a say what to use instead.',
+  );
+
+  if (argv.length === 0) {
+    program.outputHelp();
+    return exitCodes.usage;
+  }
+  const hint = improvHint(argv, program);
+  if (hint !== undefined) {
+    output.write(hint);
+    return exitCodes.usage;
+  }
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {
@@ -148,7 +195,59 @@ function defaultOutput(): Output {
   };
 }
 
-async function validateCommand(pipeline: string, options: { checkModules: boolean }, output: Output): Promise<number> {
+/**
+ * The version in the CLI's own package.json (one folder up from src/ and from the published dist/),
+ * wherever the package is installed.
+ */
+function cliVersion(): string {
+  const file = fileURLToPath(new URL('../package.json', import.meta.url));
+  try {
+    const { version } = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown };
+    if (typeof version === 'string') return version;
+    return `unknown (${file} has no version)`;
+  } catch (error) {
+    return `unknown (cannot read ${file}: ${(error as Error).message})`;
+  }
+}
+
+/** Validates one pipeline file, or every .yaml/.yml file of a folder (sorted, not recursive). */
+async function validateCommand(target: string, options: { checkModules: boolean }, output: Output): Promise<number> {
+  const isFolder = await stat(target).then(
+    (info) => info.isDirectory(),
+    () => false, // missing or unreadable: validating it as a file says what is wrong
+  );
+  if (!isFolder) return validateFile(target, options, output);
+  let names: string[];
+  try {
+    const entries = await readdir(target, { withFileTypes: true });
+    names = entries
+      .filter((entry) => /\.ya?ml$/i.test(entry.name) && (entry.isFile() || entry.isSymbolicLink()))
+      .map((entry) => entry.name)
+      .sort();
+  } catch (error) {
+    output.write(`improv validate: cannot read the folder ${target}: ${(error as Error).message}`);
+    output.write('  fix: give a folder you can read, or one pipeline file');
+    return exitCodes.usage;
+  }
+  if (names.length === 0) {
+    output.write(`improv validate: ${target} has no .yaml or .yml files (subfolders are not searched)`);
+    output.write(
+      `  fix: give the folder that holds the pipeline files, or one file: improv validate ${target.replace(/\/+$/, '')}/<pipeline>.yaml`,
+    );
+    return exitCodes.usage;
+  }
+  let failed = 0;
+  for (const name of names) {
+    if ((await validateFile(path.join(target, name), options, output)) !== exitCodes.ok) failed += 1;
+  }
+  const valid = names.length - failed;
+  output.write(
+    `${target}: ${names.length} pipeline file(s): ${valid} valid${failed > 0 ? `, ${failed} with errors` : ''}`,
+  );
+  return failed > 0 ? exitCodes.usage : exitCodes.ok;
+}
+
+async function validateFile(pipeline: string, options: { checkModules: boolean }, output: Output): Promise<number> {
   const runtime = await detectRuntime();
   const result = await loadConfig(pipeline, {
     adapter: runtime,
@@ -189,11 +288,37 @@ async function runCommand(pipeline: string, options: RunOptions, output: Output)
       return exitCodes.usage;
     }
   }
+  let logFile: AppendFile | undefined;
+  if (options.logfile !== undefined) {
+    try {
+      await runtime.makeDirectory(runtime.path.dirname(runtime.path.resolve(options.logfile)));
+      logFile = await runtime.openAppendFile(options.logfile);
+    } catch (error) {
+      output.write(`improv run: --logfile: ${(error as Error).message}; give a file you can write to`);
+      return exitCodes.usage;
+    }
+  }
+  try {
+    return await drive(pipeline, options, output, { runtime, steps, logFile });
+  } finally {
+    await logFile?.close();
+  }
+}
+
+/** Starts the pipeline and drives it from `steps` or the prompt; resolves to the exit code. */
+async function drive(
+  pipeline: string,
+  options: RunOptions,
+  output: Output,
+  context: { runtime: RuntimeAdapter; steps: ScriptStep[] | undefined; logFile: AppendFile | undefined },
+): Promise<number> {
+  const { runtime, steps, logFile } = context;
   const minimum = logLevels.indexOf(options.logLevel);
   let print = (line: string) => output.write(line);
   let nexus: Nexus;
   let failures = 0;
   const onEvent = (event: NexusEvent) => {
+    if (event.type === 'log') logFile?.write(`${formatLogRecord(event.record, { stack: true })}\n`);
     if (event.type === 'log' && logLevels.indexOf(event.record.level) >= minimum) {
       print(formatRecord(event.record, output));
     }
@@ -232,6 +357,8 @@ async function runCommand(pipeline: string, options: RunOptions, output: Output)
     }
     try {
       await nexus.command(command);
+      // Hints for the person at the prompt only: scripts and embedding programs never see them.
+      if (!steps && command !== 'quit') print(`type ${promptHints[command]}`);
     } catch (error) {
       if (CommandRefusedError.isInstance(error)) print(`refused: ${(error as Error).message}`);
       else if (ActorFailedError.isInstance(error)) print(`failed: ${(error as Error).message}`);
@@ -275,6 +402,15 @@ async function runCommand(pipeline: string, options: RunOptions, output: Output)
   }
   return failures > 0 ? exitCodes.failure : exitCodes.ok;
 }
+
+/** What a person at the prompt can type next, after each command. */
+const promptHints: Record<Exclude<Command, 'status' | 'quit'>, string> = {
+  setup: 'run to start',
+  run: 'pause, stop or status',
+  pause: 'resume to go on, or stop',
+  resume: 'pause, stop or status',
+  stop: 'run to start again, or quit',
+};
 
 function helpText(): string {
   return `commands:\n${commands.map((name) => `  ${name.padEnd(8)} ${commandHelp[name]}`).join('\n')}\n  help     this list`;

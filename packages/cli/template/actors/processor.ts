@@ -1,0 +1,28 @@
+import { Actor } from '@improv/core';
+
+/** What the Generator puts on its link. */
+export interface FrameMessage {
+  key: string;
+  frame: number;
+}
+
+/** Averages every frame it gets: the place for your analysis. */
+export class Processor extends Actor {
+  private count = 0;
+  private sum: Float64Array | undefined;
+
+  override async runStep(): Promise<void> {
+    const { key } = (await this.q_in.get()) as FrameMessage;
+    const frame = await this.store.get<Float64Array>(key);
+    this.sum ??= new Float64Array(frame.length);
+    for (let i = 0; i < frame.length; i++) this.sum[i] = (this.sum[i] ?? 0) + (frame[i] ?? 0);
+    this.count += 1;
+    // Read and done with: free its room in the store.
+    await this.store.delete(key);
+  }
+
+  override stop(): void {
+    const average = this.sum ? Array.from(this.sum, (value) => (value / this.count).toFixed(3)) : [];
+    this.log.info(`processed ${this.count} frames; average [${average.join(', ')}]`);
+  }
+}
