@@ -1,4 +1,4 @@
-import { Actor } from '@improv/core';
+import { Actor, type OptionTypes } from '@improv/core';
 
 /** Options of the Generator (keys of its YAML entry). */
 export interface GeneratorOptions {
@@ -13,6 +13,9 @@ export interface GeneratorOptions {
  * Each frame is written in place in shared memory (`store.allocate`), so no copy is made at all.
  */
 export class Generator extends Actor<GeneratorOptions> {
+  /** Declared, so `improv validate` refuses a misspelt or mistyped option at its line. */
+  static override optionTypes: OptionTypes = { rate: 'number', size: 'number' };
+
   private sent = 0;
   private next = 0;
 

@@ -37,6 +37,12 @@ import type { StoreClient } from './store/driver.ts';
 
 const actorMarker = Symbol.for('improv.actor');
 
+/** A YAML value type, for {@link Actor.optionTypes}. `any` takes every value. */
+export type OptionType = 'number' | 'string' | 'boolean' | 'list' | 'mapping' | 'any';
+
+/** The options an actor class takes, by name, with their YAML types. */
+export type OptionTypes = Readonly<Record<string, OptionType>>;
+
 /** What the actor host hands an actor's constructor. */
 export interface ActorContext<Options = Record<string, unknown>> {
   name: string;
@@ -50,6 +56,20 @@ export interface ActorContext<Options = Record<string, unknown>> {
 export abstract class Actor<Options = Record<string, unknown>> {
   /** Marks actor classes across duplicate package copies (see {@link isActorClass}). */
   static readonly [actorMarker] = true;
+
+  /**
+   * The options this class takes, when it declares them: `validate` and `run` then refuse a YAML
+   * option it does not take (with "did you mean") or of the wrong type, at its line. Undeclared
+   * (the default), every option is passed on as it is.
+   *
+   * @example
+   * ```ts
+   * export class Generator extends Actor<{ rate?: number; size?: number }> {
+   *   static override optionTypes: OptionTypes = { rate: 'number', size: 'number' };
+   * }
+   * ```
+   */
+  static optionTypes: OptionTypes | undefined = undefined;
 
   /** The actor's name (its key under `actors:` in the YAML). */
   readonly name: string;

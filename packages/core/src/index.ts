@@ -15,7 +15,14 @@
  * ```
  * @module
  */
-export { Actor, type ActorClass, type ActorContext, isActorClass } from './actor.ts';
+export {
+  Actor,
+  type ActorClass,
+  type ActorContext,
+  isActorClass,
+  type OptionType,
+  type OptionTypes,
+} from './actor.ts';
 export * from './codec.ts';
 export * from './config/load.ts';
 export * from './config/types.ts';

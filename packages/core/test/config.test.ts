@@ -552,6 +552,27 @@ describe('actor errors', () => {
     expect(result.diagnostics[1]?.fix).toMatch(/^did you mean runStep\?/);
   });
 
+  it('checks options against those the class declares: unknown ones with a suggestion, and their types', async () => {
+    const result = await check(yaml`
+      actors:
+        Camera:
+          package: actors/declared.ts
+          class: Camera
+          rate: "30 Hz"
+          bining: 2
+          roi: [0, 0, 512, 512]
+          name: cam0
+          on_error: fail
+    `);
+    expect(list(result)).toEqual([
+      '5:11 actor "Camera": option "rate" must be a number, not the string "30 Hz"',
+      '6:5 actor "Camera": Camera takes no option "bining"',
+    ]);
+    expect(result.diagnostics[1]?.fix).toBe('did you mean "binning"? its options are rate, binning, name, roi');
+    // Undeclared, every option passes (the generator fixture declares none).
+    expect(list(await check(`${twoActors}    anything: [1, 2]\n`))).toEqual([]);
+  });
+
   it('reports an export that is not an Actor class', async () => {
     const result = await check(yaml`
       actors:

@@ -1,4 +1,4 @@
-import { Actor } from '@improv/core';
+import { Actor, type OptionTypes } from '@improv/core';
 
 /** The options this actor takes from its entry in pipeline.yaml. */
 export interface GeneratorOptions {
@@ -10,6 +10,9 @@ export interface GeneratorOptions {
 
 /** Sends a frame of random values `rate` times a second: stands in for a camera or a sensor. */
 export class Generator extends Actor<GeneratorOptions> {
+  /** Declared, so `improv validate` refuses a misspelt or mistyped option at its line. */
+  static override optionTypes: OptionTypes = { rate: 'number', size: 'number' };
+
   private sent = 0;
 
   override setup(): void {

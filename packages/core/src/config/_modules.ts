@@ -7,8 +7,8 @@ import type { RuntimeAdapter } from '../runtime/adapter.ts';
 import { permissionFix } from '../runtime/permissions.ts';
 import type { ExportShape } from './_probe-worker.ts';
 import type { ImportOutcome, ModuleProber } from './_prober.ts';
-import type { Reporter } from './_report.ts';
-import { closest } from './_suggest.ts';
+import { describeValue, isMapping, type Reporter } from './_report.ts';
+import { closest, didYouMean } from './_suggest.ts';
 import type { DraftActor } from './_validate.ts';
 
 /** What every actor of one config shares while its modules are checked. */
@@ -204,7 +204,10 @@ function checkExport(actor: DraftActor, exports: Record<string, ExportShape>, re
   const shape = exports[className]!;
   if (shape.actor) {
     // The worker calls runStep() on an instance; a class without it would fail only at load.
-    if (shape.runStep) return;
+    if (shape.runStep) {
+      if (shape.optionTypes) checkOptions(actor, className, shape.optionTypes, reporter);
+      return;
+    }
     const pythonic = shape.run_step;
     reporter.error(
       classPath,
@@ -223,6 +226,43 @@ function checkExport(actor: DraftActor, exports: Record<string, ExportShape>, re
     `declare it as  export class ${className} extends Actor { runStep() { ... } }  with  import { Actor } from '@improv/core'` +
       (actorClasses.length > 0 ? `, or set class to one of ${actorClasses.join(', ')}` : ''),
   );
+}
+
+const typeWords: Record<string, string> = {
+  number: 'a number',
+  string: 'a string',
+  boolean: 'true or false',
+  list: 'a list',
+  mapping: 'a mapping',
+};
+
+/** The YAML options of `actor` against what its class declares it takes. */
+function checkOptions(actor: DraftActor, className: string, types: Record<string, string>, reporter: Reporter): void {
+  const names = Object.keys(types);
+  for (const [key, value] of Object.entries(actor.options)) {
+    const type = types[key];
+    if (type === undefined) {
+      reporter.error(
+        ['actors', actor.name, key],
+        `actor "${actor.name}": ${className} takes no option "${key}"`,
+        `${didYouMean(key, names)}${names.length > 0 ? `its options are ${names.join(', ')}` : 'it takes no options'}`,
+        { part: 'key' },
+      );
+      continue;
+    }
+    if (type === 'any' || !(type in typeWords) || typeOfYaml(value) === type) continue;
+    reporter.error(
+      ['actors', actor.name, key],
+      `actor "${actor.name}": option "${key}" must be ${typeWords[type]}, not ${describeValue(value)}`,
+      `give ${key} ${typeWords[type]}${typeof value === 'string' && type === 'number' ? ' (without quotes or units)' : ''}`,
+    );
+  }
+}
+
+function typeOfYaml(value: unknown): string {
+  if (Array.isArray(value)) return 'list';
+  if (isMapping(value)) return 'mapping';
+  return typeof value;
 }
 
 function describeExport(kind: string): string {

@@ -17,6 +17,8 @@ export interface ExportShape {
   /** For a class: whether its prototype has `runStep()`, and improv's `run_step()`. */
   runStep: boolean;
   run_step: boolean;
+  /** An actor class's declared {@link Actor.optionTypes} (names → YAML types), when it has them. */
+  optionTypes?: Record<string, string>;
 }
 
 /** Parent → worker: import this module. */
@@ -37,6 +39,15 @@ export function runWorker(endpoint: WorkerEndpoint): void {
   });
 }
 
+/** `optionTypes` of a class, kept only when it is a mapping of names to type words. */
+function declaredOptions(value: unknown): { optionTypes?: Record<string, string> } {
+  if (typeof value !== 'function') return {};
+  const declared = (value as { optionTypes?: unknown }).optionTypes;
+  if (typeof declared !== 'object' || declared === null) return {};
+  const entries = Object.entries(declared).filter((entry): entry is [string, string] => typeof entry[1] === 'string');
+  return { optionTypes: Object.fromEntries(entries) };
+}
+
 async function probe(specifier: string): Promise<ProbeReply> {
   try {
     const module = (await import(/* @vite-ignore */ specifier)) as Record<string, unknown>;
@@ -49,6 +60,7 @@ async function probe(specifier: string): Promise<ProbeReply> {
         kind: value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value,
         runStep: typeof proto?.runStep === 'function',
         run_step: typeof proto?.run_step === 'function',
+        ...declaredOptions(value),
       };
     }
     return { specifier, ok: true, exports };
