@@ -10,8 +10,8 @@
 //
 // Usage (from a package's folder): node ../../scripts/pack-package.mjs prepack|postpack
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 
 const mode = process.argv[2];
 const folder = process.cwd();
@@ -45,6 +45,10 @@ function copyJavaScript(from, to) {
 
 if (mode === 'prepack') {
   restore(); // a pack that failed half-way left the packed manifest behind
+  // npm does not create --pack-destination, and fails after prepack when it is missing, which
+  // would leave the packed manifest in the workspace (postpack runs only on success).
+  const destination = process.env.npm_config_pack_destination;
+  if (destination) mkdirSync(resolve(process.env.INIT_CWD ?? '.', destination), { recursive: true });
   const workspace = readFileSync(manifest, 'utf8');
   const pkg = JSON.parse(workspace);
   execFileSync(join(root, 'node_modules', '.bin', 'tsc'), ['-p', join(folder, 'tsconfig.build.json')], {
