@@ -6,8 +6,12 @@
  * @module
  */
 
+/** `.ts` when `base` (an `import.meta.url`) runs from source, `.js` when compiled. */
+export function moduleExtension(base: string): string {
+  return /\.[cm]?[jt]s$/.exec(new URL(base).pathname)?.[0] ?? '.js';
+}
+
 /** The URL of the module `path` (no extension) next to `base` (an `import.meta.url`), with `base`'s extension. */
 export function siblingModule(base: string, path: string): string {
-  const extension = /\.[cm]?[jt]s$/.exec(new URL(base).pathname)?.[0] ?? '.js';
-  return new URL(`${path}${extension}`, base).href;
+  return new URL(`${path}${moduleExtension(base)}`, base).href;
 }

@@ -15,6 +15,7 @@
  * @module
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { moduleExtension } from '../_module-url.ts';
 import { ActorFailedError, CommandRefusedError } from '../errors.ts';
 import type { Transport } from '../link/transport.ts';
 import type { LogRecord } from '../log.ts';
@@ -30,7 +31,7 @@ export interface PipelineConformanceOptions {
   createTransport: () => Transport;
 }
 
-const actorsModule = './_actors.ts';
+const actorsModule = `./_actors${moduleExtension(import.meta.url)}`;
 
 /** Registers the suite with vitest. */
 export function describePipelineConformance(options: PipelineConformanceOptions): void {

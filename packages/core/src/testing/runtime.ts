@@ -22,6 +22,7 @@
  * @module
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { siblingModule } from '../_module-url.ts';
 import type { RuntimeAdapter, WorkerHandle } from '../runtime/adapter.ts';
 import type { RuntimeWorkerCommand, RuntimeWorkerReply } from './_runtime-worker.ts';
 
@@ -36,8 +37,8 @@ export interface RuntimeConformanceOptions {
   runtime: RuntimeAdapter | (() => RuntimeAdapter | Promise<RuntimeAdapter>);
 }
 
-const workerEntry = new URL('./_runtime-worker.ts', import.meta.url).href;
-const lateWorkerEntry = new URL('./_runtime-late-worker.ts', import.meta.url).href;
+const workerEntry = siblingModule(import.meta.url, './_runtime-worker');
+const lateWorkerEntry = siblingModule(import.meta.url, './_runtime-late-worker');
 
 /** A started worker with everything it reported so far. */
 interface Watched {
@@ -232,12 +233,12 @@ export function describeRuntimeConformance(options: RuntimeConformanceOptions): 
     });
 
     it('rejects spawnWorker with the reason when the entry cannot be loaded', async () => {
-      const missing = new URL('./_no-such-entry.ts', import.meta.url).href;
+      const missing = siblingModule(import.meta.url, './_no-such-entry');
       expect(await rejection(runtime.spawnWorker({ name: 'missing', entry: missing }))).toMatch(/_no-such-entry/);
     });
 
     it('rejects spawnWorker when the entry does not export runWorker', async () => {
-      const notAnEntry = new URL('../errors.ts', import.meta.url).href;
+      const notAnEntry = siblingModule(import.meta.url, '../errors');
       expect(await rejection(runtime.spawnWorker({ name: 'no-run', entry: notAnEntry }))).toMatch(/runWorker/);
     });
 

@@ -16,6 +16,7 @@
  * @module
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { siblingModule } from '../_module-url.ts';
 import { ObjectNotFoundError, StoreFullError } from '../errors.ts';
 import type { RuntimeAdapter, WorkerHandle } from '../runtime/adapter.ts';
 import type {
@@ -345,7 +346,7 @@ export function describeStoreConformance(options: StoreConformanceOptions): void
       const cycles = 1500;
       const shareEvery = 10;
       const before = await store.usage();
-      const entry = new URL('./_store-worker.ts', import.meta.url).href;
+      const entry = siblingModule(import.meta.url, './_store-worker');
       const workers: WorkerHandle[] = [];
       try {
         for (let index = 0; index < workerCount; index++) {

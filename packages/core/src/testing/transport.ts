@@ -14,6 +14,7 @@
  * @module
  */
 import { describe, expect, it } from 'vitest';
+import { siblingModule } from '../_module-url.ts';
 import { ImprovError, type SerializedError } from '../errors.ts';
 import type {
   DropReason,
@@ -45,7 +46,7 @@ export interface TransportConformanceOptions {
   tooLargeMessageBytes?: number;
 }
 
-const workerEntry = new URL('./_link-worker.ts', import.meta.url).href;
+const workerEntry = siblingModule(import.meta.url, './_link-worker');
 
 /** Registers the transport conformance tests (vitest `describe`/`it`) for one transport. */
 export function describeTransportConformance(options: TransportConformanceOptions): void {
