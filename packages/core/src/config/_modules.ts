@@ -83,7 +83,7 @@ export async function resolveActorModule(
     reporter.error(
       packagePath,
       `actor "${actor.name}": module "${specifier}" not found (looked in ${tried}, and for an installed package "${specifier}")`,
-      `${await notFoundFix(specifier, dotted, absolute, context)}; or install the package "${specifier}"`,
+      `${await notFoundFix(specifier, dotted, absolute, context)}; or, if it is a package, npm install ${specifier} (in the project of ${context.baseDir})`,
     );
     return undefined;
   }
@@ -154,7 +154,7 @@ function reportImportError(actor: DraftActor, where: string, error: ImportError,
     ['actors', actor.name, 'package'],
     `actor "${actor.name}": importing ${where} failed: ${firstLines(message)}`,
     code === 'ERR_MODULE_NOT_FOUND' && missing
-      ? `install "${missing}" or correct that import in ${where}`
+      ? `npm install ${missing} (in the project ${where} belongs to), or correct that import`
       : loadedAsCommonJs(code, message)
         ? `${where} was loaded as CommonJS because the package.json nearest to it does not say "type": "module" (or there is none); add "type": "module" to that package.json (or create one next to your pipeline with {"type": "module"}), or name the file .mts`
         : `fix the error in ${where} (importing it on its own shows the full stack)`,
