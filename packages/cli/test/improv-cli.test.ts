@@ -16,7 +16,7 @@ import { type RuntimeName, scriptArguments } from '../src/runtime-switch.ts';
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const bin = join(root, 'packages/cli/bin/improv.mjs');
 const minimal = join(root, 'apps/minimal/minimal.yaml');
-const actors = join(root, 'apps/minimal/actors');
+const actors = join(root, 'packages/cli/template/actors');
 const broken = fileURLToPath(new URL('./fixtures/broken.yaml', import.meta.url));
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string;

@@ -46,7 +46,14 @@ import { type ActorState, type PipelineState, refusalAdvice, type Signal, signal
 import type { OpenStore, StoreClient, StoreDriver } from './store/driver.ts';
 import { releaseKeys } from './store/keys.ts';
 import { formatMs, Supervisor } from './supervisor.ts';
-import { CONTROL_BYTES, CONTROL_SIGNALS, type FromWorker, type InitMessage, type ToWorker } from './worker/protocol.ts';
+import {
+  CONTROL_BYTES,
+  CONTROL_SIGNALS,
+  type FromWorker,
+  heartbeatPeriodMs,
+  type InitMessage,
+  type ToWorker,
+} from './worker/protocol.ts';
 
 /** Options of {@link createNexus}. */
 export interface NexusOptions {
@@ -383,6 +390,7 @@ class NexusImpl implements Nexus {
       links: links ? Object.fromEntries(links) : {},
       store: this.openStore!.descriptor,
       control: entry.control.buffer as SharedArrayBuffer,
+      heartbeatMs: heartbeatPeriodMs(this.config.settings.signalTimeoutMs),
     };
     this.toWorker(entry, init);
   }

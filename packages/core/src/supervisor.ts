@@ -18,7 +18,7 @@ import type { LogLevel } from './log.ts';
 import type { ActorState } from './signals.ts';
 import type { StoreClient } from './store/driver.ts';
 import { releaseKeys } from './store/keys.ts';
-import { CONTROL_HEARTBEAT } from './worker/protocol.ts';
+import { CONTROL_HEARTBEAT, heartbeatPeriodMs } from './worker/protocol.ts';
 
 /** An actor as the supervisor sees it. */
 export interface SupervisedActor {
@@ -42,9 +42,6 @@ export interface SupervisorOptions {
   log: (level: LogLevel, message: string, ...details: unknown[]) => void;
 }
 
-/** How often heartbeats are looked at. */
-const CHECK_EVERY_MS = 250;
-
 export class Supervisor {
   readonly #options: SupervisorOptions;
   /** The last heartbeat seen of each actor, when it last changed, and whether a warning was given. */
@@ -56,7 +53,8 @@ export class Supervisor {
   }
 
   start(): void {
-    this.#timer ??= setInterval(() => this.#checkHeartbeats(), CHECK_EVERY_MS);
+    const every = heartbeatPeriodMs(this.#options.config.settings.signalTimeoutMs);
+    this.#timer ??= setInterval(() => this.#checkHeartbeats(), every);
   }
 
   stop(): void {

@@ -22,10 +22,8 @@ const YIELD_EVERY_MS = 5;
 /** Back-off after a runStep() that threw: the first wait, doubled per error in a row up to the last. */
 const BACKOFF_FIRST_MS = 1;
 const BACKOFF_MAX_MS = 1000;
-/** How often the heartbeat is bumped (Nexus ends a worker whose heartbeat stands for signal_timeout). */
-const HEARTBEAT_EVERY_MS = 100;
-/** Heartbeats between reports of changed counters (steps, errors) to Nexus: twice a second. */
-const COUNTERS_EVERY_BEATS = 5;
+/** How often changed counters (steps, errors) are reported to Nexus, on heartbeats: twice a second. */
+const COUNTERS_EVERY_MS = 500;
 /** How long quit waits for a step to settle once the links are closed, before closing the store. */
 const QUIT_STEP_GRACE_MS = 1000;
 
@@ -156,12 +154,13 @@ class ActorHost {
         throw new TypeError(`actor class "${message.actor.className}" has no runStep() method; add one`);
       }
       let beats = 0;
+      const countersEvery = Math.max(1, Math.round(COUNTERS_EVERY_MS / message.heartbeatMs));
       this.heartbeatTimer = setInterval(() => {
         Atomics.add(this.control!, CONTROL_HEARTBEAT, 1);
-        if (++beats % COUNTERS_EVERY_BEATS !== 0) return;
+        if (++beats % countersEvery !== 0) return;
         this.reportCounters();
         this.errorLog.flush(false);
-      }, HEARTBEAT_EVERY_MS);
+      }, message.heartbeatMs);
       this.setState('waiting');
     } catch (error) {
       this.log.error('failed to load', error);

@@ -23,10 +23,21 @@ export interface InitMessage {
   store: StoreDescriptor;
   /**
    * Int32Array(2) over a SharedArrayBuffer: word {@link CONTROL_SIGNALS} is bumped by Nexus with
-   * every signal it posts; word {@link CONTROL_HEARTBEAT} by the worker whenever its event loop
-   * turns (twice a second), so Nexus can tell a worker stuck in a loop that never yields.
+   * every signal it posts; word {@link CONTROL_HEARTBEAT} by the worker every `heartbeatMs` while
+   * its event loop turns, so Nexus can tell a worker stuck in a loop that never yields.
    */
   control: SharedArrayBuffer;
+  /** How often the worker bumps its heartbeat (see {@link heartbeatPeriodMs}). */
+  heartbeatMs: number;
+}
+
+/**
+ * The heartbeat period for a `settings.signal_timeout`: a tenth of it, from 50 ms to 500 ms — often
+ * enough that a healthy worker is never taken for a stuck one, seldom enough that an idle pipeline
+ * costs no CPU to speak of (each beat wakes every worker and Nexus).
+ */
+export function heartbeatPeriodMs(signalTimeoutMs: number): number {
+  return Math.min(500, Math.max(50, Math.round(signalTimeoutMs / 10)));
 }
 
 /** Nexus → worker: act on a signal. */
