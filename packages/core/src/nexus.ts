@@ -280,7 +280,8 @@ class NexusImpl implements Nexus {
       this.monitor = new LinkMonitor({
         transport,
         active: () => this.pipelineState === 'running',
-        actorState: (name) => this.actors.get(name)?.state ?? 'unknown',
+        actorState: (name) =>
+          this.actors.get(name)?.state ?? (name === HOST_ACTOR ? 'the embedding program' : 'unknown'),
         warn: (message) => this.log('warn', message),
         warnAfterMs: this.options.linkWarningMs ?? 5000,
         everyMs: Math.min(1000, Math.max(50, (this.options.linkWarningMs ?? 5000) / 5)),
