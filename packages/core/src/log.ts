@@ -31,8 +31,17 @@ export interface Logger {
   error(message: string, ...details: unknown[]): void;
 }
 
-/** Builds a record from a message and details (`Error`s contribute their stack). */
-export function createLogRecord(source: string, level: LogLevel, message: string, details: unknown[]): LogRecord {
+/**
+ * Builds a record from a message and details (`Error`s contribute their stack). `format` turns the
+ * other details into text; actor workers pass the runtime's console formatting (NaN, Map, class names).
+ */
+export function createLogRecord(
+  source: string,
+  level: LogLevel,
+  message: string,
+  details: unknown[],
+  format: (detail: unknown) => string = formatDetail,
+): LogRecord {
   let text = message;
   let stack: string | undefined;
   for (const detail of details) {
@@ -40,7 +49,7 @@ export function createLogRecord(source: string, level: LogLevel, message: string
       text += ` ${detail.name}: ${detail.message}`;
       stack ??= detail.stack;
     } else {
-      text += ` ${formatDetail(detail)}`;
+      text += ` ${format(detail)}`;
     }
   }
   const record: LogRecord = { time: Date.now(), level, source, message: text };

@@ -162,6 +162,7 @@ export class ConsoleWriter extends Actor {
     console.debug(-0, Infinity, new Set([1, 'a']), 1n, undefined, null);
     console.warn(new Point(1, 2), { a: { b: { c: { d: 1 } } } });
     console.error('failed:', new Error('written to the console on purpose'));
+    this.log.info('this.log:', NaN, new Map([[1, 2]]), new Point(3, 4), 'text');
   }
   override runStep(): void {}
 }

@@ -211,11 +211,11 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       );
     });
 
-    it("routes an actor's console into the log, formatted as the runtime's own console formats it", async () => {
+    it("routes an actor's console into the log, formatted as the runtime's own console formats it (this.log too)", async () => {
       const { nexus, logs } = await start({ Writer: { class: 'ConsoleWriter' } });
       await nexus.setup();
       const written = logs.filter((entry) => entry.source === 'Writer');
-      expect(written).toHaveLength(5);
+      expect(written).toHaveLength(6);
       expect(written.slice(0, 4).map(({ level, message }) => [level, message])).toEqual([
         ['info', '3 items Map(1) { 1 => 2 } NaN'],
         ['info', 'text, 3, 1.5, {"a":1}, [ 1, [length]: 1 ], { b: 2 }, 100%'],
@@ -226,6 +226,8 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       expect(written[4]?.level).toBe('error');
       expect(written[4]?.message).toMatch(/^failed: Error: written to the console on purpose\n\s+at .*_actors\.ts/);
       expect(written[4]?.stack).toBeUndefined();
+      // this.log formats its extra arguments the same way.
+      expect(written[5]?.message).toBe('this.log: NaN Map(1) { 1 => 2 } Point { x: 3, y: 4 } text');
     });
 
     it('acts on stop at once while runStep() awaits input that never comes', async () => {

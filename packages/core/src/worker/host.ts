@@ -96,7 +96,9 @@ class ActorHost {
   }
 
   private emit(level: LogLevel, message: string, details: unknown[]): void {
-    this.post({ type: 'log', record: createLogRecord(this.name, level, message, details) });
+    // Details as the runtime's console shows them (NaN, Map, class names), like console.* in an actor.
+    const record = createLogRecord(this.name, level, message, details, (detail) => formatLogArguments([detail]));
+    this.post({ type: 'log', record });
   }
 
   private readonly log: Logger = {
