@@ -13,6 +13,7 @@
  * @module
  */
 import type { Command } from 'commander';
+import { listed, shellLine } from './text.ts';
 
 /** improv's commands that have no counterpart here. */
 export const improvOnlyCommands = ['server', 'client', 'list', 'cleanup'] as const;
@@ -162,7 +163,7 @@ function flagHint(commandName: string | undefined, uses: FlagUse[], kept: string
   const runs = commandName === undefined || commandName === 'run';
   const moved = runs ? uses.filter((use) => use.flag === logfile).flatMap((use) => use.words) : [];
   const command = commandName === undefined ? ['run', ...kept] : [...kept];
-  // run and validate need their pipeline: a placeholder after the command word when none was given.
+  // run and validate need their pipeline: <pipeline.yaml> after the command word when none was given.
   const at = command.findIndex((word) => word === 'run' || word === 'validate');
   if (!hasOperand && at >= 0) command.splice(at + 1, 0, '<pipeline.yaml>');
   lines.push(
@@ -188,18 +189,4 @@ function portProblem(ports: ImprovFlag[]): string {
   const names = { [controlPort.long]: 'control', [outputPort.long]: 'output', [loggingPort.long]: 'logging' };
   const which = listed(ports.map((flag) => names[flag.long] ?? 'server'));
   return `no ${which} port${ports.length > 1 ? 's' : ''} yet: the server/client control plane is not built; improv run takes its commands in its own terminal, or from ${scriptExample}`;
-}
-
-/** `a`, `a and b`, `a, b and c`. */
-function listed(words: readonly string[]): string {
-  return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
-}
-
-/** `words` as a shell reads them back; placeholders such as `<pipeline.yaml>` stay as they are. */
-function shellLine(words: readonly string[]): string {
-  return words
-    .map((word) =>
-      /^[\w@%+=:,./-]+$/.test(word) || /^<[\w.]+>$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`,
-    )
-    .join(' ');
 }

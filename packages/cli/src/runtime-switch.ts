@@ -12,6 +12,7 @@ import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { currentRuntimeName, type DenoPermissionName, missingDenoPermissions } from '@improv/core';
+import { listed, shellLine } from './text.ts';
 
 /** The runtimes `--runtime` accepts. */
 export const runtimeNames = ['node', 'bun', 'deno'] as const;
@@ -80,22 +81,12 @@ export function denoPermissionProblem(command: 'run' | 'validate', argv: readonl
   if (missing.length === 0) return undefined;
   const flags = denoNeeds[command].map((name) => `--allow-${name}`).join(' ');
   const script = path.relative(process.cwd(), cliEntry) || cliEntry;
-  const again = ['deno', ...scriptArguments('deno', script), ...argv].map(shellWord).join(' ');
+  const again = shellLine(['deno', ...scriptArguments('deno', script), ...argv]);
   return [
     `improv ${command}: Deno was not given the ${listed(missing)} permission${missing.length > 1 ? 's' : ''} it needs (it needs ${flags}; a grant for some paths only is not enough: actor modules and their packages are read wherever they are)`,
     `  fix: run it as  ${again}`,
-    `       or grant them one by one:  deno run ${flags} ${shellWord(script)} …`,
+    `       or grant them one by one:  deno run ${flags} ${shellLine([script])} …`,
   ].join('\n');
-}
-
-/** `a`, `a and b`, `a, b and c`. */
-function listed(words: readonly string[]): string {
-  return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
-}
-
-/** `word` as a shell reads it back: quoted when it has anything but plain characters. */
-function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /** Options of {@link runUnder}: where to look for the runtime, and what to run under it. */

@@ -165,7 +165,7 @@ describe("improv's flags", () => {
     expect(result.lines.at(-1)).toBe(`  fix: improv validate ${broken}`);
   });
 
-  it('a run without its pipeline gets a placeholder in the fix', async () => {
+  it('a run without its pipeline gets <pipeline.yaml> in the fix', async () => {
     const result = await cli(['run', '-c']);
     expectHint(result, /^improv run: -c\/--control-port: /);
     expect(result.lines.at(-1)).toMatch(/^ {2}fix: improv run <pipeline\.yaml> /);
