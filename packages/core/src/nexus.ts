@@ -25,7 +25,10 @@
  * @module
  */
 
+import { Conditions } from './_conditions.ts';
+import { EventStream } from './_event-stream.ts';
 import { siblingModule } from './_module-url.ts';
+import { RunLog } from './_run-log.ts';
 import { assertConfig, loadConfig, resolveConfig, toLinkGraph } from './config/load.ts';
 import type { PipelineConfig } from './config/types.ts';
 import {
@@ -39,8 +42,8 @@ import {
 import { HOST_ACTOR, type HostLinkOptions, HostLinks, hostEdges } from './link/host.ts';
 import { LinkMonitor, type LinkStatus } from './link/monitor.ts';
 import type { InputLink, LinkEdge, LinkPlan, OutputLink, Transport } from './link/transport.ts';
-import { createLogRecord, formatLogRecord, type LogLevel, type LogRecord } from './log.ts';
-import type { AppendFile, RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
+import { createLogRecord, type LogLevel, type LogRecord } from './log.ts';
+import type { RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
 import { detectRuntime } from './runtime/detect.ts';
 import { type ActorState, type PipelineState, refusalAdvice, type Signal, signalGates } from './signals.ts';
 import type { OpenStore, StoreClient, StoreDriver } from './store/driver.ts';
@@ -197,20 +200,21 @@ class NexusImpl implements Nexus {
   private readonly runtime: RuntimeAdapter;
   private readonly options: NexusOptions;
   private readonly actors = new Map<string, ActorEntry>();
-  private readonly listeners = new Set<(event: NexusEvent) => void>();
+  private readonly stream = new EventStream<NexusEvent>();
+  /** Re-checked on every actor state change: what commands and start wait for. */
+  private readonly conditions = new Conditions();
   private pipelineState: PipelineState = 'starting';
   private openStore: OpenStore | undefined;
   private transport: Transport | undefined;
   private monitor: LinkMonitor | undefined;
   private supervisor: Supervisor | undefined;
-  private logFile: AppendFile | undefined;
+  private runLog: RunLog | undefined;
   private hostLinks: HostLinks | undefined;
   private readonly hostEdges: LinkEdge[];
   private removeSignalHandler: (() => void) | undefined;
   private busy: Signal | undefined;
   private quitting: Promise<void> | undefined;
   private resolveClosed!: () => void;
-  private readonly waiters = new Set<() => void>();
 
   constructor(config: PipelineConfig, runtime: RuntimeAdapter, options: NexusOptions, hostEdges: LinkEdge[]) {
     this.config = config;
@@ -220,7 +224,7 @@ class NexusImpl implements Nexus {
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
-    if (options.onEvent) this.listeners.add(options.onEvent);
+    if (options.onEvent) this.stream.on(options.onEvent);
   }
 
   input<T = unknown>(endpoint: string): InputLink<T> {
@@ -241,9 +245,8 @@ class NexusImpl implements Nexus {
   async start(): Promise<void> {
     const runtime = this.runtime;
     if (this.options.runDir !== false) {
-      this.runDir = this.options.runDir ?? runtime.path.join(runtime.cwd(), 'runs', defaultRunName(this.config));
-      await runtime.makeDirectory(this.runDir);
-      this.logFile = await runtime.openAppendFile(runtime.path.join(this.runDir, 'improv.log'));
+      this.runLog = await RunLog.open(runtime, this.config, this.options.runDir);
+      this.runDir = this.runLog.dir;
     }
     if (this.options.handleSignals !== false) {
       let signals = 0;
@@ -306,7 +309,7 @@ class NexusImpl implements Nexus {
       await this.shutdown();
       throw error;
     }
-    await this.until(() => [...this.actors.values()].every((entry) => entry.state !== 'starting'));
+    await this.conditions.until(() => [...this.actors.values()].every((entry) => entry.state !== 'starting'));
     if (this.quitting) return;
     this.setPipelineState('waiting');
     const failed = this.failedActors();
@@ -376,7 +379,7 @@ class NexusImpl implements Nexus {
         if (entry.state === 'failed' && lastError && !entry.error) entry.error = lastError;
         entry.markExited();
       }
-      this.wake();
+      this.conditions.changed();
     });
     const links = plan.endpoints.get(actor.name);
     const init: InitMessage = {
@@ -423,7 +426,7 @@ class NexusImpl implements Nexus {
     }
     if (message.type === 'ack') {
       entry.acked = message.signal;
-      this.wake();
+      this.conditions.changed();
       return;
     }
     if (message.type === 'counters') {
@@ -459,15 +462,15 @@ class NexusImpl implements Nexus {
     entry.state = state;
     const event: NexusEvent = { type: 'actor-state', actor: entry.name, state, previous };
     if (state === 'failed' && entry.error) event.error = entry.error;
-    this.emit(event);
-    this.wake();
+    this.stream.emit(event);
+    this.conditions.changed();
   }
 
   private setPipelineState(state: PipelineState): void {
     const previous = this.pipelineState;
     if (previous === state) return;
     this.pipelineState = state;
-    this.emit({ type: 'pipeline-state', state, previous });
+    this.stream.emit({ type: 'pipeline-state', state, previous });
   }
 
   status(): PipelineStatus {
@@ -529,13 +532,13 @@ class NexusImpl implements Nexus {
       // once the actor acknowledged stop; quit ends either.
       const acknowledged = (entry: ActorEntry) => done(entry) || entry.acked === signal;
       const timeout = signal === 'setup' ? undefined : this.config.settings.signalTimeoutMs;
-      if (!(await this.until(() => live.every(acknowledged), timeout)) && !this.quitting) {
+      if (!(await this.conditions.until(() => live.every(acknowledged), timeout)) && !this.quitting) {
         const what = `it did not acknowledge "${signal}" within ${formatMs(timeout!)}`;
         await Promise.all(
           live.filter((entry) => !acknowledged(entry)).map((entry) => this.endUnresponsive(entry, what)),
         );
       }
-      await this.until(() => live.every(done));
+      await this.conditions.until(() => live.every(done));
     } finally {
       this.busy = undefined;
     }
@@ -627,61 +630,17 @@ class NexusImpl implements Nexus {
     this.removeSignalHandler?.();
     this.setPipelineState('exited');
     this.log('info', 'pipeline exited');
-    await this.logFile?.close();
-    this.logFile = undefined;
+    await this.runLog?.close();
     this.resolveClosed();
-    this.emit(undefined);
+    this.stream.end();
   }
 
   on(listener: (event: NexusEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.stream.on(listener);
   }
 
   events(): AsyncIterableIterator<NexusEvent> {
-    const buffer: NexusEvent[] = [];
-    let notify: (() => void) | undefined;
-    let done = this.pipelineState === 'exited';
-    const listener = (event: NexusEvent | undefined) => {
-      if (event === undefined) done = true;
-      else buffer.push(event);
-      notify?.();
-    };
-    this.listeners.add(listener as (event: NexusEvent) => void);
-    const finish = () => {
-      this.listeners.delete(listener as (event: NexusEvent) => void);
-    };
-    const iterator: AsyncIterableIterator<NexusEvent> = {
-      [Symbol.asyncIterator]: () => iterator,
-      async next() {
-        while (buffer.length === 0 && !done) {
-          await new Promise<void>((resolve) => {
-            notify = resolve;
-          });
-          notify = undefined;
-        }
-        const value = buffer.shift();
-        if (value !== undefined) return { value, done: false };
-        finish();
-        return { value: undefined, done: true };
-      },
-      async return() {
-        finish();
-        return { value: undefined, done: true };
-      },
-    };
-    return iterator;
-  }
-
-  /** Emits to listeners; `undefined` tells async iterators the stream has ended. */
-  private emit(event: NexusEvent | undefined): void {
-    for (const listener of [...this.listeners]) {
-      try {
-        (listener as (event: NexusEvent | undefined) => void)(event);
-      } catch {
-        // A listener's bug must not take the pipeline down.
-      }
-    }
+    return this.stream.iterate();
   }
 
   private log(level: LogLevel, message: string, ...details: unknown[]): void {
@@ -689,37 +648,12 @@ class NexusImpl implements Nexus {
   }
 
   private record(record: LogRecord): void {
-    this.logFile?.write(`${formatLogRecord(record, { stack: true, date: true })}\n`);
-    this.emit({ type: 'log', record });
+    this.runLog?.write(record);
+    this.stream.emit({ type: 'log', record });
   }
 
   private failedActors(): ActorEntry[] {
     return [...this.actors.values()].filter((entry) => entry.state === 'failed');
-  }
-
-  private wake(): void {
-    for (const waiter of [...this.waiters]) waiter();
-  }
-
-  /**
-   * Resolves to true once `condition` holds (re-checked on every actor state change), or to false
-   * when `timeoutMs` passes first.
-   */
-  private until(condition: () => boolean, timeoutMs?: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const finish = (value: boolean) => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        resolve(value);
-      };
-      const check = () => {
-        if (condition()) finish(true);
-      };
-      if (timeoutMs !== undefined) timer = setTimeout(() => finish(condition()), timeoutMs);
-      this.waiters.add(check);
-      check();
-    });
   }
 }
 
@@ -746,13 +680,4 @@ function pipelineMessage(signal: Exclude<Signal, 'quit'>): string {
     case 'stop':
       return 'stopped';
   }
-}
-
-function defaultRunName(config: PipelineConfig): string {
-  const base = config.source === '<object>' ? 'pipeline' : (config.source.split(/[\\/]/).pop() ?? 'pipeline');
-  const name = base.replace(/\.ya?ml$/i, '').replace(/[^\w.-]+/g, '_');
-  const now = new Date();
-  const pad = (value: number) => String(value).padStart(2, '0');
-  const stamp = `${now.getFullYear()}${pad(now.getMonth() + 1)}${pad(now.getDate())}-${pad(now.getHours())}${pad(now.getMinutes())}${pad(now.getSeconds())}-${String(now.getMilliseconds()).padStart(3, '0')}`;
-  return `${name}-${stamp}`;
 }
