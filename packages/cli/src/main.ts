@@ -5,11 +5,9 @@
  * Exit codes: 0 ok, 1 failure at run time, 2 usage or config error (or a runtime not found).
  * @module
  */
-import { readFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
-import { fileURLToPath } from 'node:url';
 import {
   ActorFailedError,
   type AppendFile,
@@ -34,6 +32,7 @@ import { createDefaultNexus, type DefaultNexusOptions, defaultStoreSizeLimits } 
 import { improvHint } from './improv-compat.ts';
 import { newProject } from './new-project.ts';
 import { formatRecord, formatStatus, type Output } from './output.ts';
+import { ownManifest, packageRoot } from './own-package.ts';
 import { startPrompt } from './prompt.ts';
 import {
   denoPermissionProblem,
@@ -195,14 +194,11 @@ function defaultOutput(): Output {
   };
 }
 
-/**
- * The version in the CLI's own package.json (one folder up from src/ and from the published dist/),
- * wherever the package is installed.
- */
+/** The version in the CLI's own package.json, wherever the package is installed. */
 function cliVersion(): string {
-  const file = fileURLToPath(new URL('../package.json', import.meta.url));
+  const file = path.join(packageRoot, 'package.json');
   try {
-    const { version } = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown };
+    const { version } = ownManifest();
     if (typeof version === 'string') return version;
     return `unknown (${file} has no version)`;
   } catch (error) {

@@ -6,9 +6,8 @@
  */
 import { cpSync, existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ownManifest, packageRoot } from './own-package.ts';
 
-const packageRoot = fileURLToPath(new URL('..', import.meta.url));
 const template = path.join(packageRoot, 'template');
 
 /** What came of `improv new`: the lines to print, and whether it worked. */
@@ -32,10 +31,7 @@ export function newProject(dir: string, cwd: string = process.cwd()): NewProject
       );
     }
   }
-  const cli = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as {
-    version: string;
-    dependencies: Record<string, string>;
-  };
+  const cli = ownManifest();
   const name = packageName(path.basename(target));
   try {
     cpSync(template, target, { recursive: true, errorOnExist: true, force: false });
@@ -43,7 +39,7 @@ export function newProject(dir: string, cwd: string = process.cwd()): NewProject
     renameSync(path.join(target, 'gitignore'), path.join(target, '.gitignore'));
     const readme = path.join(target, 'README.md');
     writeFileSync(readme, readFileSync(readme, 'utf8').replaceAll('__NAME__', name));
-    const range = `^${cli.version}`;
+    const range = `^${String(cli.version)}`;
     const manifest = {
       name,
       private: true,
@@ -54,7 +50,7 @@ export function newProject(dir: string, cwd: string = process.cwd()): NewProject
         test: 'node --import tsx --test test/pipeline.test.ts',
       },
       dependencies: { '@improv/core': range, '@improv/store': range, '@improv/transport-local': range },
-      devDependencies: { '@improv/cli': range, tsx: cli.dependencies.tsx ?? '^4' },
+      devDependencies: { '@improv/cli': range, tsx: cli.dependencies?.tsx ?? '^4' },
       // tsx's esbuild checks its binary after install; npm 11 asks for that to be allowed.
       allowScripts: { esbuild: true },
     };
@@ -65,7 +61,8 @@ export function newProject(dir: string, cwd: string = process.cwd()): NewProject
       'give a folder you can write to',
     );
   }
-  const shown = path.relative(cwd, target) || '.';
+  // As the user named it: an absolute path stays absolute, a relative one relative.
+  const shown = path.isAbsolute(dir) ? target : path.relative(cwd, target) || '.';
   return {
     ok: true,
     lines: [
