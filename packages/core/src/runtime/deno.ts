@@ -8,7 +8,10 @@
  * reports neither its end nor an exit code. Deno quirks handled here and in `node-worker.mjs`:
  * messages posted to a worker before it listens are lost (ready handshake), `parentPort` has no
  * `close()` (the bootstrap removes its listener instead), and a pending `Atomics.waitAsync` does
- * not keep a worker alive (the open channel does). `maxHeapMb` is applied (`resourceLimits`): a
+ * not keep a worker alive (the open channel does), and `terminate()` resolves (and `exit` is
+ * emitted) before the thread has stopped — 80–120 ms later for a worker that awaits, which
+ * `terminate()` here waits out; a worker spinning in a loop that never yields keeps its core busy
+ * until the process ends (measured on 2.9.6; nothing in the adapter can stop it). `maxHeapMb` is applied (`resourceLimits`): a
  * worker stops growing at the limit, but Deno reports it out of memory only if it reaches the limit
  * while running a timer callback; otherwise (say, inside a runStep loop that yields through
  * setImmediate) the worker just stops, and Nexus ends it with `terminate()` when quit times out.
@@ -25,6 +28,9 @@ import { nodeFiles, nodePath } from './_node-api.ts';
 import { spawnThreadWorker } from './_node-workers.ts';
 import type { RuntimeAdapter } from './adapter.ts';
 import { currentRuntimeName } from './current.ts';
+
+/** Twice the longest run-on measured after terminate() on Deno 2.9.6. */
+const DENO_TERMINATE_GRACE_MS = 250;
 
 /** The members of Deno's global this adapter uses (core is type-checked without Deno's types). */
 interface DenoGlobal {
@@ -45,7 +51,9 @@ export function createDenoRuntime(): RuntimeAdapter {
     name: 'deno',
     version: deno.version.deno,
     heapLimit: true,
-    spawnWorker: spawnThreadWorker,
+    // terminate() resolves while the thread still runs (80–120 ms for a worker that awaits; a worker
+    // spinning in a loop that never yields is not stopped at all): wait out the first.
+    spawnWorker: (options) => spawnThreadWorker(options, { terminateGraceMs: DENO_TERMINATE_GRACE_MS }),
     onShutdownSignal(handler) {
       const onInt = () => handler('SIGINT');
       const onTerm = () => handler('SIGTERM');
