@@ -25,7 +25,8 @@ export type ImprovErrorCode =
   | 'LINK_SOURCES_GONE'
   | 'LINK_TIMEOUT'
   | 'ACTOR_UNRESPONSIVE'
-  | 'RUNTIME_UNAVAILABLE';
+  | 'RUNTIME_UNAVAILABLE'
+  | 'STORE_UNAVAILABLE';
 
 /** Base class of every improv error. */
 export class ImprovError extends Error {
@@ -73,8 +74,17 @@ function defineError(code: ImprovErrorCode): ImprovErrorClass {
 
 /** The store has no free block large enough for the value. */
 export class StoreFullError extends defineError('STORE_FULL') {}
-/** A key that was never stored, was deleted, or was evicted. */
+/**
+ * A key that was never stored, was deleted, was evicted (`store_eviction`) or expired (`ttlMs`); the
+ * message says which of these the store knows.
+ */
 export class ObjectNotFoundError extends defineError('OBJECT_NOT_FOUND') {}
+/**
+ * The store cannot be reached (a Redis server that went away, an LMDB file that cannot be opened):
+ * thrown within a bounded time instead of hanging. Nothing was stored or deleted by the failed call;
+ * the store's values are where they were. Calls work again once the store is back.
+ */
+export class StoreUnavailableError extends defineError('STORE_UNAVAILABLE') {}
 /** A link message larger than the link can ever hold. */
 export class LinkMessageTooLargeError extends defineError('LINK_MESSAGE_TOO_LARGE') {}
 /** The link was closed (the actor is quitting). */

@@ -44,4 +44,12 @@ export { currentRuntimeName, detectRuntime } from './runtime/detect.ts';
 export { type DenoPermissionName, missingDenoPermissions, permissionFix } from './runtime/permissions.ts';
 export * from './signals.ts';
 export type * from './store/driver.ts';
-export { releaseKeys, storeKeysIn } from './store/keys.ts';
+export {
+  DEFAULT_STORE_LEASE_MS,
+  EVICTION_HIGH_WATER,
+  EVICTION_LOW_WATER,
+  type MissingReason,
+  objectNotFound,
+  releaseKeys,
+  storeKeysIn,
+} from './store/keys.ts';

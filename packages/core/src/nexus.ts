@@ -46,6 +46,7 @@ import { createLogRecord, type LogLevel, type LogRecord } from './log.ts';
 import type { RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
 import { detectRuntime } from './runtime/detect.ts';
 import { type ActorState, type PipelineState, refusalAdvice, type Signal, signalGates } from './signals.ts';
+import { openPipelineStore, type StoreChoice, sizeLimitsOf } from './store/_open.ts';
 import type { OpenStore, StoreClient, StoreDriver } from './store/driver.ts';
 import { releaseKeys } from './store/keys.ts';
 import { formatMs, Supervisor } from './supervisor.ts';
@@ -62,8 +63,12 @@ import {
 export interface NexusOptions {
   /** Path of a pipeline YAML file, or the same content as an object. */
   config: string | Record<string, unknown>;
-  /** The store driver (e.g. `createMemoryStore()` from `@improv/store`). */
-  store: StoreDriver;
+  /**
+   * The store driver (e.g. `createMemoryStore()` from `@improv/store`), or a function that picks one
+   * from the pipeline's `settings.store` (what the CLI does; `createLmdbStore` and `createRedisStore`
+   * come from `@improv/store/lmdb` and `/redis`).
+   */
+  store: StoreChoice;
   /** The link transport (e.g. `createLocalTransport()` from `@improv/transport-local`). */
   transport: Transport;
   /** The runtime adapter; default: the one for the runtime this runs in. */
@@ -178,10 +183,8 @@ const hostEntry = siblingModule(import.meta.url, './worker/host');
 /** Loads and validates the pipeline, starts every actor's worker, and resolves once all are loaded. */
 export async function createNexus(options: NexusOptions): Promise<Nexus> {
   const runtime = options.runtime ?? (await detectRuntime());
-  const checks = {
-    adapter: runtime,
-    ...(options.store.sizeLimits ? { storeSizeLimits: options.store.sizeLimits } : {}),
-  };
+  const storeSizeLimits = sizeLimitsOf(options.store);
+  const checks = { adapter: runtime, ...(storeSizeLimits ? { storeSizeLimits } : {}) };
   const config =
     typeof options.config === 'string'
       ? assertConfig(await loadConfig(options.config, checks))
@@ -205,6 +208,7 @@ class NexusImpl implements Nexus {
   private readonly conditions = new Conditions();
   private pipelineState: PipelineState = 'starting';
   private openStore: OpenStore | undefined;
+  private storeDriver: StoreDriver | undefined;
   private transport: Transport | undefined;
   private monitor: LinkMonitor | undefined;
   private supervisor: Supervisor | undefined;
@@ -267,7 +271,9 @@ class NexusImpl implements Nexus {
       `pipeline ${config.source}: ${config.actors.length} actor(s), ${config.connections.length} connection(s); runtime ${runtime.name} ${runtime.version}${this.runDir ? `; log in ${this.runDir}` : ''}`,
     );
     try {
-      this.openStore = await this.options.store.open({ sizeBytes: config.settings.storeSizeBytes });
+      const opened = await openPipelineStore(this.options.store, config);
+      this.storeDriver = opened.driver;
+      this.openStore = opened.store;
       const transport = this.options.transport;
       this.transport = transport;
       const graph = toLinkGraph(config);
@@ -393,6 +399,10 @@ class NexusImpl implements Nexus {
       },
       links: links ? Object.fromEntries(links) : {},
       store: this.openStore!.descriptor,
+      storeUse: {
+        flushBeforeSend: this.storeDriver?.zeroCopy !== true,
+        trackMessages: this.config.settings.store.eviction !== 'none',
+      },
       control: entry.control.buffer as SharedArrayBuffer,
       heartbeatMs: heartbeatPeriodMs(this.config.settings.signalTimeoutMs),
     };

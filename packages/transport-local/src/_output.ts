@@ -79,8 +79,10 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
   #sleepingOn: OutRing | undefined;
   /** The first `block` ring found full by the last failed {@link #tryWrite}. */
   #blockedOn: OutRing | undefined;
-  /** Whether dropped messages go to `hooks.dropped`: only with a single sink (no fan-out copy). */
+  /** Whether `drop-oldest` copies dropped records for `hooks.dropped`: with a single sink (no fan-out copy). */
   readonly #reportDrops: boolean;
+  /** Whether a fan-out sink's dropped message goes to `hooks.droppedForOneSink`. */
+  readonly #reportSinkDrops: boolean;
   #warnedPilingUp = false;
 
   constructor(descriptor: LocalOutDescriptor, hooks: LinkHooks = {}) {
@@ -102,8 +104,13 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
     });
     this.#maxLength = Math.min(...this.#rings.map((ring) => ring.maxLength));
     this.#reportDrops = hooks.dropped !== undefined && this.#rings.length === 1;
+    this.#reportSinkDrops = hooks.droppedForOneSink !== undefined && this.#rings.length > 1;
     // A sleeping flag left by a producer killed mid-wait must not make the consumer notify for nothing.
     for (const { header } of this.#rings) Atomics.store(header, PRODUCER_SLEEPING, 0);
+  }
+
+  get sinks(): number {
+    return this.#rings.length;
   }
 
   put(message: unknown): Promise<void> {
@@ -159,20 +166,26 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
     this.#dropQueued();
   }
 
-  /** Puts still waiting when the link closes resolve unsent; their messages are reported dropped. */
+  /**
+   * Puts still waiting when the link closes resolve unsent; their messages are reported dropped (a
+   * waiting message went to no sink at all, so also under fan-out).
+   */
   #dropQueued(): void {
     const queue = this.#queue.splice(0);
     for (const pending of queue) {
-      if (this.#reportDrops) this.#reportDropped(pending.bytes, 'closed');
+      this.#reportDropped(pending.bytes, 'closed', true);
       pending.resolve();
     }
     // Wake our own sleeping pump so it sees the empty queue (and ends).
     if (this.#sleepingOn !== undefined) wake(this.#sleepingOn.header, SPACE_SEQ);
   }
 
-  #reportDropped(bytes: Uint8Array, reason: DropReason): void {
+  /** Reports a dropped message: `whole` when no sink got it, else one fan-out sink's copy. */
+  #reportDropped(bytes: Uint8Array, reason: DropReason, whole: boolean): void {
+    const hook = whole ? this.hooks.dropped : this.hooks.droppedForOneSink;
+    if (hook === undefined) return;
     try {
-      this.hooks.dropped?.(new Decoder(msgpackOptions).decode(bytes), reason);
+      hook(new Decoder(msgpackOptions).decode(bytes), reason);
     } catch {
       // A hook's failure must not break the link; the drop is counted either way.
     }
@@ -223,7 +236,12 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
       writeRecord(ring, bytes, record);
       delivered += 1;
     }
-    if (delivered === 0 && this.#reportDrops) this.#reportDropped(bytes, 'sink-gone');
+    // Nobody got it: the whole message is dropped (also under fan-out). Some sinks missed it: each
+    // of those copies is dropped for one sink.
+    if (delivered === 0) this.#reportDropped(bytes, 'sink-gone', true);
+    else if (this.#reportSinkDrops) {
+      for (let missed = rings.length - delivered; missed > 0; missed--) this.#reportDropped(bytes, 'sink-gone', false);
+    }
     return true;
   }
 
@@ -281,11 +299,14 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
       // Our own record, written before `write` and not yet overwritten: its length is intact.
       const position = read & ring.mask;
       const length = ring.data32[position >> 2]!;
-      const bytes = this.#reportDrops ? copyRecord(ring, (position + PREFIX_BYTES) & ring.mask, length) : undefined;
+      const bytes =
+        this.#reportDrops || this.#reportSinkDrops
+          ? copyRecord(ring, (position + PREFIX_BYTES) & ring.mask, length)
+          : undefined;
       if (Atomics.compareExchange(header, READ, read, (read + recordBytes(length)) | 0) === read) {
         Atomics.add(header, READ_COUNT, 1);
         Atomics.add(header, DROPPED, 1);
-        if (bytes !== undefined) this.#reportDropped(bytes, 'drop-oldest');
+        if (bytes !== undefined) this.#reportDropped(bytes, 'drop-oldest', this.#rings.length === 1);
       }
     }
   }

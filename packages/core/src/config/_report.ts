@@ -4,7 +4,7 @@
  * each diagnostic gets its line and column.
  * @module
  */
-import type { Diagnostic } from './types.ts';
+import type { Diagnostic, SettingOrigin } from './types.ts';
 
 /** A path into the config, e.g. `['actors', 'Processor', 'package']`. */
 export type ConfigPath = (string | number)[];
@@ -48,6 +48,12 @@ export class Reporter {
 
   warning(path: ConfigPath, message: string, fix: string | undefined, options: ReportOptions = {}): void {
     this.add('warning', path, message, fix, options);
+  }
+
+  /** Where the node at `path` is written, for an error found later (when the store opens). */
+  origin(path: ConfigPath, part: 'key' | 'value' = 'value'): SettingOrigin {
+    const position = this.#locate(path, part);
+    return { path: [...path], ...(this.#file === undefined ? {} : { file: this.#file }), ...position };
   }
 
   /** A reporter for the same file whose diagnostics are kept apart (for work done concurrently). */

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import type { Endpoint, LinkPolicy } from '../link/transport.ts';
 import type { StoreSizeLimits } from '../store/driver.ts';
 import { type ConfigPath, describeValue, isMapping, type Reporter, showValue } from './_report.ts';
+import { defaultStoreSettings, storeSettingsKeys, validateStoreSettings } from './_store-settings.ts';
 import { closest, didYouMean } from './_suggest.ts';
 import { byteSizeUnits, parseByteSize } from './byte-size.ts';
 import { durationUnits, parseDuration } from './duration.ts';
@@ -44,8 +45,8 @@ export interface Draft {
 
 const topLevelKeys = ['settings', 'actors', 'connections'];
 /** improv's top-level keys that configure its Redis / plasma store; our store is set up elsewhere. */
-const improvTopLevelKeys = ['redis_config', 'plasma_config', 'datastore'];
-const settingsKeys = ['store_size', 'signal_timeout', 'import_timeout'];
+const improvTopLevelKeys = ['plasma_config', 'datastore'];
+const settingsKeys = ['store_size', 'signal_timeout', 'import_timeout', ...storeSettingsKeys];
 /**
  * Bounds of `signal_timeout` and `import_timeout`: below, a busy machine would end healthy actors;
  * above, nobody waits.
@@ -89,7 +90,8 @@ export function validateStructure(
     return draft;
   }
   for (const key of Object.keys(value)) {
-    if (topLevelKeys.includes(key)) continue;
+    // improv's Redis settings: read with the store's settings.
+    if (topLevelKeys.includes(key) || key === 'redis_config') continue;
     if (key === 'modules') {
       reporter.error(
         [key],
@@ -101,7 +103,7 @@ export function validateStructure(
       reporter.warning(
         [key],
         `"${key}" is improv's store configuration; improv-ts ignores it`,
-        'remove it; the store is chosen when the pipeline starts (its size is settings.store_size)',
+        'remove it; the store is settings.store (memory, lmdb or redis) and its size settings.store_size',
         { part: 'key' },
       );
     } else {
@@ -113,7 +115,7 @@ export function validateStructure(
       );
     }
   }
-  draft.settings = validateSettings(value.settings, reporter, storeSizeLimits);
+  draft.settings = validateSettings(value.settings, value.redis_config, reporter, storeSizeLimits);
   const actorNames = validateActors(value, reporter, draft.actors);
   draft.connections = validateConnections(value.connections, actorNames, reporter);
   return draft;
@@ -126,6 +128,7 @@ function defaultSettings(): PipelineSettings {
     storeSizeBytes: DEFAULT_STORE_SIZE_BYTES,
     signalTimeoutMs: DEFAULT_SIGNAL_TIMEOUT_MS,
     importTimeoutMs: DEFAULT_IMPORT_TIMEOUT_MS,
+    store: defaultStoreSettings(),
   };
 }
 
@@ -167,9 +170,17 @@ const settingFixes: Record<string, string> = {
   import_timeout: timeoutFix('import_timeout: 30s'),
 };
 
-function validateSettings(settings: unknown, reporter: Reporter, limits?: StoreSizeLimits): PipelineSettings {
+function validateSettings(
+  settings: unknown,
+  redisConfig: unknown,
+  reporter: Reporter,
+  limits?: StoreSizeLimits,
+): PipelineSettings {
   const defaults = defaultSettings();
-  if (settings === undefined || settings === null) return defaults;
+  if (settings === undefined || settings === null) {
+    defaults.store = validateStoreSettings({}, redisConfig, reporter);
+    return defaults;
+  }
   if (!isMapping(settings)) {
     reporter.error(
       ['settings'],
@@ -202,10 +213,13 @@ function validateSettings(settings: unknown, reporter: Reporter, limits?: StoreS
       );
     }
   }
+  const store = validateStoreSettings(settings, redisConfig, reporter);
+  defaults.store = store;
   const result = settingsSchema.safeParse(settings);
   if (result.success) {
     const size = result.data.store_size;
-    if (limits && (size < limits.minBytes || size > limits.maxBytes)) {
+    // The limits of the driver the pipeline names; another driver checks its size when it opens.
+    if (limits && limits.driver === store.driver && (size < limits.minBytes || size > limits.maxBytes)) {
       reporter.error(
         ['settings', 'store_size'],
         `settings: store_size of ${size} bytes is ${size < limits.minBytes ? 'less' : 'more'} than the ${limits.driver} store can hold (${limits.minBytes} to ${limits.maxBytes} bytes)`,
@@ -216,10 +230,13 @@ function validateSettings(settings: unknown, reporter: Reporter, limits?: StoreS
       storeSizeBytes: size,
       signalTimeoutMs: result.data.signal_timeout,
       importTimeoutMs: result.data.import_timeout,
+      store,
     };
   }
   for (const issue of result.error.issues) {
     const key = String(issue.path[0]);
+    // The store's own settings were checked above.
+    if (storeSettingsKeys.includes(key)) continue;
     reporter.error(
       ['settings', ...(issue.path as (string | number)[])],
       issue.code === 'custom'

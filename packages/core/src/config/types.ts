@@ -5,6 +5,7 @@
  */
 import { ImprovError } from '../errors.ts';
 import type { Endpoint, LinkPolicy } from '../link/transport.ts';
+import type { StoreEviction } from '../store/driver.ts';
 
 /** Default `settings.store_size`: 256 MiB. */
 export const DEFAULT_STORE_SIZE_BYTES = 256 * 1024 * 1024;
@@ -36,6 +37,55 @@ export interface PipelineSettings {
    * awaits forever at its top level is reported after it instead of hanging the command.
    */
   importTimeoutMs: number;
+  /** The store: which driver, its eviction and the driver's own settings. */
+  store: StoreSettings;
+}
+
+/** The store drivers a pipeline can name in `settings.store`. */
+export type StoreName = 'memory' | 'lmdb' | 'redis';
+
+/** `settings.store`, `settings.store_eviction`, `settings.lmdb`, `settings.redis` after validation. */
+export interface StoreSettings {
+  /** `store`: `memory` (default), `lmdb` or `redis`. */
+  driver: StoreName;
+  /** `store_eviction`: `none` (default) or `oldest`. */
+  eviction: StoreEviction;
+  /** `lmdb:` — used when `driver` is `lmdb`. */
+  lmdb: {
+    /** `path` as written (relative to the config file's folder); absent: a folder the CLI picks. */
+    path?: string;
+    /** `keep`: the store stays after quit, readable with `improv store ls/get` (default false). */
+    keep: boolean;
+    /** `sync`: flush to disk at every commit, surviving power loss too (default false). */
+    sync: boolean;
+  };
+  /**
+   * `redis:` (or improv's top-level `redis_config:`) — used when `driver` is `redis`. With `host`
+   * or `url` improv-ts connects to that server; without, it starts its own on `port` (default: a
+   * free one).
+   */
+  redis: {
+    host?: string;
+    port?: number;
+    url?: string;
+    password?: string;
+    /** Whether the server improv-ts starts keeps an append-only file (improv's `enable_saving`). */
+    saving: boolean;
+    /** `fsync_frequency` of that file: `always`, `everysec` or `no` (improv: every_write, every_second, no_schedule). */
+    fsync?: 'always' | 'everysec' | 'no';
+    /** `aof_dirname`: the folder of that file. */
+    aofDir?: string;
+  };
+  /** Where each store setting is written, so an error found when the store opens can point at it. */
+  origins: Partial<Record<'store' | 'store_size' | 'store_eviction' | 'lmdb' | 'redis', SettingOrigin>>;
+}
+
+/** Where a setting is written: its path, and file:line:column when there is a file. */
+export interface SettingOrigin {
+  path: (string | number)[];
+  file?: string;
+  line?: number;
+  column?: number;
 }
 
 /** One actor after validation. */

@@ -93,9 +93,16 @@ export interface LinkHooks {
    * A message this endpoint sent, or was about to send, will never be read: `drop-oldest` made room
    * for a newer one, its only sink is gone, or the link closed with the `put` still waiting. The
    * host releases the store keys it carries. Called only where no other sink got the same message
-   * (under fan-out another sink may still read the keys, so they are kept).
+   * (under fan-out another sink may still read the keys, so they are kept: see
+   * {@link droppedForOneSink}).
    */
   dropped?(message: unknown, reason: DropReason): void;
+  /**
+   * A message one sink of a fan-out will never read while other sinks did or may (`drop-oldest` in
+   * that sink's queue). Only reported when this hook is given (decoding costs): the host counts the
+   * message out of the store's in-flight counts (`StoreClient.track`) when `store_eviction` is on.
+   */
+  droppedForOneSink?(message: unknown, reason: DropReason): void;
   /** A warning for the pipeline log (e.g. puts piling up because an `await` was forgotten). */
   warn?(message: string): void;
 }
@@ -125,6 +132,8 @@ export interface InputLink<T = unknown> extends LinkBase {
 /** The sending side of a link (`this.q_out`). */
 export interface OutputLink<T = unknown> extends LinkBase {
   readonly direction: 'out';
+  /** How many sinks each message goes to (fan-out). */
+  readonly sinks: number;
   /**
    * Sends `message` (anything msgpack can encode) to every sink. With the `block` policy, waits while
    * a sink is full. Throws `LinkMessageTooLargeError` for a message larger than the link can hold.

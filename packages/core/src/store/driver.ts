@@ -61,6 +61,18 @@ export interface PutOptions {
    * array's length. Read it back with {@link StoreClient.getArray} or {@link StoreClient.info}.
    */
   shape?: readonly number[];
+  /**
+   * Time to live in milliseconds. Once it has passed the value is freed — as soon as no reader
+   * holds it (see {@link StoreClient.release}) — and a read fails with `ObjectNotFoundError` saying
+   * it expired. Default: the value lives until deleted (or evicted, see `store_eviction`).
+   */
+  ttlMs?: number;
+}
+
+/** Options of {@link StoreClient.allocate}. */
+export interface AllocateOptions {
+  /** Time to live in milliseconds, as in {@link PutOptions.ttlMs}. */
+  ttlMs?: number;
 }
 
 /** What the store knows of one value. */
@@ -114,12 +126,15 @@ export interface StoreClient {
    */
   put(value: unknown, options?: PutOptions): Promise<StoreKey>;
   /**
-   * Returns the value under `key`. A typed array comes back as a view of the store's memory (no
-   * copy): valid until the key is deleted. Throws `ObjectNotFoundError` naming the key when it was
-   * never stored or was deleted.
+   * Returns the value under `key`. A zero-copy driver (`memory`) returns a typed array as a view of
+   * the store's memory; a copying driver (`lmdb`, `redis`) returns a copy of its own. Either way the
+   * read **holds** the value for this client: TTL and eviction never free a held value (an explicit
+   * `delete` does). The actor host releases every hold of its actor after each `runStep`; code
+   * outside an actor calls {@link release}. Throws `ObjectNotFoundError` naming the key when it was
+   * never stored, was deleted, evicted or expired (saying which, where the store knows).
    */
   get<T = unknown>(key: StoreKey): Promise<T>;
-  /** Like {@link get} for a typed array, with its dtype and shape. Throws `TypeError` for other values. */
+  /** Like {@link get} for a typed array, with its dtype and shape (and a hold, as `get`). Throws `TypeError` for other values. */
   getArray<T extends TypedArray = TypedArray>(key: StoreKey): Promise<ShapedArray<T>>;
   /** What is stored under `key`; throws `ObjectNotFoundError` when nothing is. */
   info(key: StoreKey): Promise<StoredInfo>;
@@ -136,13 +151,41 @@ export interface StoreClient {
   isKey(value: string): boolean;
   /**
    * Reserves a typed array of `kind` and the given length or shape in the store and returns it
-   * writable, with its key: write a frame in place, then send the key — no copy at all. The value
-   * can be read under its key at once.
+   * writable, with its key: write a frame in place, then send the key. The key exists at once
+   * (`has`, `info` and `usage` count it; it is held for this client until {@link flush}).
+   * - A zero-copy driver (`memory`) hands out the store's own memory: every reader sees each write
+   *   as it happens, no copy at all.
+   * - A copying driver (`lmdb`, `redis`) hands out an array of this process and writes it into the
+   *   store at {@link flush} — which the actor host calls before any message leaves the actor and
+   *   after each `runStep`, so a key sent over a link always reaches its reader with the frame
+   *   written. Until then other clients read zeros; this client reads its own array.
    */
   allocate<K extends TypedArrayKind>(
     kind: K,
     shapeOrLength: number | readonly number[],
+    options?: AllocateOptions,
   ): Promise<Allocation<TypedArrayKinds[K]>>;
+  /**
+   * Writes into the store every array from {@link allocate} that this client has not written yet,
+   * and releases their holds (the arrays stay usable; write again and flush again to update the
+   * value). Resolves at once when there is nothing to write (always, for a zero-copy driver).
+   */
+  flush(): Promise<void>;
+  /**
+   * Ends this client's hold on `key` (every hold, when `key` is omitted): from now on TTL and
+   * eviction may free it. A zero-copy view of a released value must not be used after it may have
+   * been freed. Holds also lapse after the store's lease time (`StoreOpenOptions.leaseMs`), so a
+   * client that died holding values does not pin them for ever.
+   */
+  release(key?: StoreKey): Promise<void>;
+  /**
+   * Counts `delta` messages that carry each of `keys` into (positive) or out of (negative) link
+   * queues. Eviction never frees a value with a message still waiting in a link for its reader, nor
+   * one nobody has read yet. The actor host calls it when `store_eviction` is on: +sinks when a
+   * message with keys is sent, -1 when one is taken (the taker then holds the keys until its
+   * `runStep` ends) or dropped. Keys of other stores are ignored.
+   */
+  track(keys: readonly StoreKey[], delta: number): Promise<void>;
   /** Space used right now. */
   usage(): Promise<StoreUsage>;
   /** Releases this client's resources. The values stay in the store. */
@@ -172,11 +215,31 @@ export interface StoreDescriptor {
 /** What a store module exports as `connectStore`: builds a client from a descriptor in any worker. */
 export type ConnectStore = (descriptor: StoreDescriptor) => Promise<StoreClient>;
 
+/** {@link StoreDriver.reach}. */
+export type StoreReach = 'process' | 'host' | 'network';
+
 /** Options Nexus gives a driver when it opens the store of a pipeline run. */
 export interface StoreOpenOptions {
   /** Capacity in bytes (`settings.store_size`). */
   sizeBytes: number;
+  /**
+   * What to do when a value does not fit (`settings.store_eviction`): `none` (default) throws
+   * `StoreFullError`; `oldest` frees the oldest values that were read and are not held (no hold, no
+   * message waiting in a link) until the value fits and the store is below its low-water mark
+   * (85 %), starting once it is above its high-water mark (95 %). A value nobody has read is never
+   * evicted.
+   */
+  eviction?: StoreEviction;
+  /**
+   * Longest a hold (a read, an allocation) protects a value from TTL and eviction without being
+   * renewed, in ms. Default 60 000. A hold ends earlier with `release()`, `flush()` or the end of
+   * the `runStep` that took it.
+   */
+  leaseMs?: number;
 }
+
+/** `settings.store_eviction`. */
+export type StoreEviction = 'none' | 'oldest';
 
 /** A store opened for one pipeline run, held by Nexus. */
 export interface OpenStore {
@@ -206,6 +269,13 @@ export interface StoreDriver {
   readonly specificationVersion: 1;
   /** Short name: `memory`, `lmdb`, `redis`. */
   readonly name: string;
+  /**
+   * Who can share the store: the workers of one `process` (`memory`), the processes of one `host`
+   * (`lmdb`), or processes on any machine of the `network` (`redis`).
+   */
+  readonly reach: StoreReach;
+  /** True when typed arrays are handed out as views of shared memory (see {@link StoreClient.get}). */
+  readonly zeroCopy: boolean;
   /** Creates the store for one pipeline run. */
   open(options: StoreOpenOptions): Promise<OpenStore>;
   /**

@@ -6,7 +6,8 @@
  * keys (`StoreClient.isKey`).
  * @module
  */
-import type { StoreClient, StoreKey } from './driver.ts';
+import { ObjectNotFoundError } from '../errors.ts';
+import type { StoreClient, StoreKey, StoreOpenOptions } from './driver.ts';
 
 /** Every key of `store` found in `message`, once each. */
 export function storeKeysIn(message: unknown, store: Pick<StoreClient, 'isKey'>): StoreKey[] {
@@ -38,4 +39,39 @@ export async function releaseKeys(message: unknown, store: StoreClient): Promise
     if (await store.delete(key)) freed += 1;
   }
   return freed;
+}
+
+/** Default {@link StoreOpenOptions.leaseMs}: how long a hold protects a value without renewal. */
+export const DEFAULT_STORE_LEASE_MS = 60_000;
+/** With `store_eviction: oldest`, eviction starts when a put would take the store above this share of its capacity… */
+export const EVICTION_HIGH_WATER = 0.95;
+/** …and frees values until the store is below this share (and the new value fits). */
+export const EVICTION_LOW_WATER = 0.85;
+
+/** Why a key holds no value, as far as a store knows. */
+export type MissingReason = 'unknown' | 'evicted' | 'expired' | 'foreign';
+
+/**
+ * The `ObjectNotFoundError` of every driver, so they word it alike: it names the key, says why
+ * where the store knows (evicted, expired, a key of another store) and what to do.
+ */
+export function objectNotFound(driver: string, key: StoreKey, reason: MissingReason): ObjectNotFoundError {
+  switch (reason) {
+    case 'evicted':
+      return new ObjectNotFoundError(
+        `${driver} store: the value under key "${key}" was evicted (settings.store_eviction: oldest) to make room, after it had been read and was no longer held. Hold a value by reading it in the runStep that uses it, raise settings.store_size, or turn eviction off`,
+      );
+    case 'expired':
+      return new ObjectNotFoundError(
+        `${driver} store: the value under key "${key}" expired (its ttlMs passed before it was read). Give it a longer ttlMs, or read it sooner`,
+      );
+    case 'foreign':
+      return new ObjectNotFoundError(
+        `${driver} store: key "${key}" is not a key of this store (it comes from another store or an earlier run); keys are only valid in the store that created them`,
+      );
+    default:
+      return new ObjectNotFoundError(
+        `${driver} store: no value under key "${key}": it was deleted, or never stored. A key stays readable until delete(key); keep it until every reader is done`,
+      );
+  }
 }

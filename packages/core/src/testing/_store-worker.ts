@@ -97,6 +97,8 @@ export async function putValue(store: StoreClient, writer: number, sequence: num
     default: {
       const { key, array } = await store.allocate('uint16', length);
       for (let index = 0; index < length; index++) array[index] = uint16At(writer, sequence, index);
+      // What the actor host does before a key leaves the actor: a copying driver writes it now.
+      await store.flush();
       return key;
     }
   }
@@ -217,10 +219,15 @@ async function run(store: StoreClient, command: Extract<HammerCommand, { type: '
     if (await check(other.key, other.writer, other.sequence)) report.foreignVerified++;
     if (!(await store.delete(other.key))) fail(`foreign key ${other.key}: delete() returned false`);
   }
+  // As the actor host does after each runStep: the reads above held the values they read.
+  await store.release();
   return report;
 }
 
-/** Worker entry: handles one command at a time, in order. */
+/**
+ * Worker entry: handles one command at a time, in order. A test also runs it in a separate OS
+ * process, with an endpoint over that process's stdin and stdout.
+ */
 export function runWorker(endpoint: WorkerEndpoint): void {
   let store: StoreClient | undefined;
   let queue = Promise.resolve();

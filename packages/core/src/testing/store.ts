@@ -40,10 +40,11 @@ export interface StoreConformanceOptions {
   /** Starts the hammer test's workers. */
   runtime: RuntimeAdapter;
   /**
-   * Whether typed arrays are views of shared memory (`allocate()`d arrays written in place are seen
-   * by `get`, and a `get` view sees later writes). Default true; a driver that copies sets false.
+   * Starts the hammer protocol of the worker test in a separate OS process of this runtime, for
+   * drivers whose `reach` is `host` or `network`: the handle speaks the same messages as a worker.
+   * Absent (or a `process` driver): the several-processes test is skipped.
    */
-  zeroCopy?: boolean;
+  spawnProcess?: (name: string) => Promise<WorkerHandle>;
 }
 
 const MiB = 1024 * 1024;
@@ -90,7 +91,8 @@ async function connect(open: OpenStore): Promise<StoreClient> {
 
 /** Registers the suite with vitest. */
 export function describeStoreConformance(options: StoreConformanceOptions): void {
-  const zeroCopy = options.zeroCopy ?? true;
+  const { zeroCopy, reach } = options.createDriver();
+  const spawnProcess = reach === 'process' ? undefined : options.spawnProcess;
 
   describe(`store driver "${options.name}" (conformance)`, () => {
     let open: OpenStore;
@@ -341,66 +343,211 @@ export function describeStoreConformance(options: StoreConformanceOptions): void
       await expectNotFound(store.get(key), key);
     });
 
-    it('keeps every value intact with 4 workers putting, reading and deleting at once', async () => {
-      const workerCount = 4;
-      const cycles = 1500;
-      const shareEvery = 10;
+    it('allocate: the key exists at once, and after flush() every client reads what was written', async () => {
+      const other = await connect(open);
+      extraClients.push(other);
+      const { key, array } = await store.allocate('float64', [2, 3]);
+      expect(await other.has(key)).toBe(true);
+      expect(await other.info(key)).toMatchObject({ kind: 'array', dtype: 'float64', shape: [2, 3], byteLength: 48 });
+      array.set([1, 2, 3, 4, 5, 6]);
+      // The writing client reads its own array before the flush, on every driver.
+      expect(Array.from(await store.get<Float64Array>(key))).toEqual([1, 2, 3, 4, 5, 6]);
+      await store.flush();
+      expect(Array.from(await other.get<Float64Array>(key))).toEqual([1, 2, 3, 4, 5, 6]);
+      expect((await other.getArray(key)).shape).toEqual([2, 3]);
+      // Written again and flushed again: the value follows.
+      array[0] = -1;
+      await store.flush();
+      expect((await other.get<Float64Array>(key))[0]).toBe(-1);
+      await store.flush(); // nothing to write: resolves
+    });
+
+    it('expires a value after its ttlMs, saying so, and frees its space', async () => {
       const before = await store.usage();
-      const entry = siblingModule(import.meta.url, './_store-worker');
-      const workers: WorkerHandle[] = [];
-      try {
-        for (let index = 0; index < workerCount; index++) {
-          workers.push(await options.runtime.spawnWorker({ name: `store-hammer-${index}`, entry }));
-        }
-        const replies = workers.map((worker, index) => replyQueue(worker, `store-hammer-${index}`));
-        const ask = (index: number, command: HammerCommand) => {
-          workers[index]!.postMessage(command);
-          return replies[index]!();
-        };
-        await Promise.all(workers.map((_, index) => ask(index, { type: 'connect', descriptor: open.descriptor })));
-
-        // Round 1: everyone hammers at once and keeps every tenth value for another worker.
-        const first = (await Promise.all(
-          workers.map((_, index) =>
-            ask(index, { type: 'run', writer: index, firstSequence: 0, cycles, shareEvery, foreign: [] }),
-          ),
-        )) as HammerReport[];
-        const shared = first.flatMap((report) => report.shared);
-        expect(shared.length).toBe(workerCount * (cycles / shareEvery));
-        // The main thread reads a sample of what the workers wrote (arrays written in place included).
-        for (const sample of shared.slice(0, 40)) {
-          expect(await checkValue(store, sample.key, sample.writer, sample.sequence)).toBeUndefined();
-        }
-
-        // Round 2: everyone hammers again while verifying and deleting the next worker's values.
-        const second = (await Promise.all(
-          workers.map((_, index) =>
-            ask(index, {
-              type: 'run',
-              writer: index,
-              firstSequence: cycles,
-              cycles,
-              shareEvery: 0,
-              foreign: first[(index + 1) % workerCount]!.shared as SharedKey[],
-            }),
-          ),
-        )) as HammerReport[];
-
-        const reports = [...first, ...second];
-        expect(reports.flatMap((report) => report.problems)).toEqual([]);
-        expect(reports.reduce((sum, report) => sum + report.mismatches, 0)).toBe(0);
-        expect(reports.reduce((sum, report) => sum + report.puts, 0)).toBe(2 * workerCount * cycles);
-        expect(second.reduce((sum, report) => sum + report.foreignVerified, 0)).toBe(shared.length);
-        expect(second.every((report) => report.shared.length === 0)).toBe(true);
-        for (const key of shared) expect(await store.has(key.key)).toBe(false);
-
-        await Promise.all(workers.map((worker) => quit(worker)));
-        expect(await store.usage()).toEqual(before);
-      } finally {
-        await Promise.all(workers.map((worker) => worker.terminate()));
+      const key = await store.put(new Float32Array(1000), { ttlMs: 40 });
+      const { key: allocated } = await store.allocate('uint8', 100, { ttlMs: 40 });
+      await store.flush();
+      const lasting = await store.put({ stays: true });
+      expect(await store.has(key)).toBe(true);
+      await until(async () => !(await store.has(key)) && !(await store.has(allocated)), 'the values to expire');
+      for (const gone of [key, allocated]) {
+        const error = await store.get(gone).catch((caught: unknown) => caught);
+        expect(ObjectNotFoundError.isInstance(error), `expected ObjectNotFoundError, got ${String(error)}`).toBe(true);
+        expect((error as Error).message).toContain(gone);
+        expect((error as Error).message).toMatch(/expired/);
+      }
+      expect(await store.get(lasting)).toEqual({ stays: true });
+      await store.delete(lasting);
+      await until(async () => (await store.usage()).objects === before.objects, 'the expired values to be freed');
+      expect(await store.usage()).toEqual(before);
+      for (const bad of [0, -5, Number.NaN, Number.POSITIVE_INFINITY]) {
+        await expect(store.put(1, { ttlMs: bad })).rejects.toThrow(RangeError);
       }
     });
+
+    it('never lets a value expire while a reader holds it; release() lets it go', async () => {
+      const reader = await connect(open);
+      extraClients.push(reader);
+      const key = await store.put(new Int16Array([1, 2, 3]), { ttlMs: 40 });
+      const held = await reader.get<Int16Array>(key); // the read holds it for `reader`
+      await sleep(250);
+      expect(await reader.has(key)).toBe(true);
+      expect(Array.from(await reader.get<Int16Array>(key))).toEqual([1, 2, 3]);
+      expect(Array.from(held)).toEqual([1, 2, 3]);
+      await reader.release(key);
+      await until(async () => !(await store.has(key)), 'the released value to expire');
+      await expect(store.get(key)).rejects.toThrow(/expired/);
+    });
+
+    it('lets a hold lapse after leaseMs, so a reader that died does not pin a value', async () => {
+      const short = await options.createDriver().open({ sizeBytes: MiB, leaseMs: 100 });
+      try {
+        const key = await short.client.put({ frame: 1 }, { ttlMs: 30 });
+        await short.client.get(key); // held, never released
+        await until(async () => !(await short.client.has(key)), 'the lapsed hold to let the value expire');
+      } finally {
+        await short.close();
+      }
+    });
+
+    it('store_eviction oldest: frees the oldest read, unheld values — never unread, held or in-flight ones', async () => {
+      const small = await options.createDriver().open({ sizeBytes: MiB, eviction: 'oldest' });
+      const reader = await connect(small);
+      extraClients.push(reader);
+      try {
+        const client = small.client;
+        const frame = () => new Uint8Array(64 * 1024);
+        // Nothing read yet: nothing may be evicted, so the store fills up and says why.
+        const unread: StoreKey[] = [];
+        let full: unknown;
+        for (let index = 0; index < 40 && full === undefined; index++) {
+          await client.put(frame()).then(
+            (key) => unread.push(key),
+            (caught: unknown) => {
+              full = caught;
+            },
+          );
+        }
+        expect(StoreFullError.isInstance(full), `expected StoreFullError, got ${String(full)}`).toBe(true);
+        expect((full as Error).message).toMatch(/not (yet )?(been )?read|unread/);
+        expect(unread.length).toBeGreaterThan(8);
+        // Read them all; keep a hold on the oldest, and one more in flight in a link.
+        for (const key of unread) await reader.get(key);
+        await reader.release();
+        const [heldKey, inFlight, ...rest] = unread as [StoreKey, StoreKey, ...StoreKey[]];
+        await reader.get(heldKey);
+        await client.track([inFlight], 1);
+        // Now every put fits, freeing the oldest read values that nobody holds.
+        for (let index = 0; index < 6; index++) await client.put(frame());
+        expect(await client.has(heldKey)).toBe(true);
+        expect(await client.has(inFlight)).toBe(true);
+        expect(await client.has(rest[0]!)).toBe(false);
+        const error = await client.get(rest[0]!).catch((caught: unknown) => caught);
+        expect(ObjectNotFoundError.isInstance(error), `expected ObjectNotFoundError, got ${String(error)}`).toBe(true);
+        expect((error as Error).message).toMatch(/evicted/);
+        expect(await client.has(rest[rest.length - 1]!)).toBe(true);
+        // Once released and taken out of the link, those go too when space is needed.
+        await reader.release();
+        await client.track([inFlight], -1);
+        for (let index = 0; index < unread.length; index++) await client.put(frame());
+        expect(await client.has(heldKey)).toBe(false);
+        expect(await client.has(inFlight)).toBe(false);
+        const usage = await client.usage();
+        expect(usage.usedBytes).toBeLessThanOrEqual(usage.capacityBytes);
+      } finally {
+        await small.close();
+      }
+    });
+
+    it('says who can share it (reach) and whether it hands out shared memory (zeroCopy)', () => {
+      const driver = options.createDriver();
+      expect(['process', 'host', 'network']).toContain(driver.reach);
+      expect(typeof driver.zeroCopy).toBe('boolean');
+    });
+
+    it('keeps every value intact with 4 workers putting, reading and deleting at once', async () => {
+      const entry = siblingModule(import.meta.url, './_store-worker');
+      await hammer(open, store, 4, 1500, (index) =>
+        options.runtime.spawnWorker({ name: `store-hammer-${index}`, entry }),
+      );
+    });
+
+    it.skipIf(spawnProcess === undefined)(
+      'keeps every value intact with 3 OS processes putting, reading and deleting at once',
+      async () => {
+        await hammer(open, store, 3, 500, (index) => spawnProcess!(`store-hammer-process-${index}`));
+      },
+    );
   });
+}
+
+/**
+ * The hammer: `count` workers or processes put, read and delete at once, then verify and delete
+ * each other's values; every value is checked against its recipe, and the store ends as it began.
+ */
+async function hammer(
+  open: OpenStore,
+  store: StoreClient,
+  count: number,
+  cycles: number,
+  start: (index: number) => Promise<WorkerHandle>,
+): Promise<void> {
+  const workerCount = count;
+  const shareEvery = 10;
+  const before = await store.usage();
+  const workers: WorkerHandle[] = [];
+  try {
+    for (let index = 0; index < workerCount; index++) {
+      workers.push(await start(index));
+    }
+    const replies = workers.map((worker, index) => replyQueue(worker, `store-hammer-${index}`));
+    const ask = (index: number, command: HammerCommand) => {
+      workers[index]!.postMessage(command);
+      return replies[index]!();
+    };
+    await Promise.all(workers.map((_, index) => ask(index, { type: 'connect', descriptor: open.descriptor })));
+
+    // Round 1: everyone hammers at once and keeps every tenth value for another worker.
+    const first = (await Promise.all(
+      workers.map((_, index) =>
+        ask(index, { type: 'run', writer: index, firstSequence: 0, cycles, shareEvery, foreign: [] }),
+      ),
+    )) as HammerReport[];
+    const shared = first.flatMap((report) => report.shared);
+    expect(shared.length).toBe(workerCount * (cycles / shareEvery));
+    // The main thread reads a sample of what the workers wrote (arrays written in place included).
+    for (const sample of shared.slice(0, 40)) {
+      expect(await checkValue(store, sample.key, sample.writer, sample.sequence)).toBeUndefined();
+    }
+    await store.release();
+
+    // Round 2: everyone hammers again while verifying and deleting the next worker's values.
+    const second = (await Promise.all(
+      workers.map((_, index) =>
+        ask(index, {
+          type: 'run',
+          writer: index,
+          firstSequence: cycles,
+          cycles,
+          shareEvery: 0,
+          foreign: first[(index + 1) % workerCount]!.shared as SharedKey[],
+        }),
+      ),
+    )) as HammerReport[];
+
+    const reports = [...first, ...second];
+    expect(reports.flatMap((report) => report.problems)).toEqual([]);
+    expect(reports.reduce((sum, report) => sum + report.mismatches, 0)).toBe(0);
+    expect(reports.reduce((sum, report) => sum + report.puts, 0)).toBe(2 * workerCount * cycles);
+    expect(second.reduce((sum, report) => sum + report.foreignVerified, 0)).toBe(shared.length);
+    expect(second.every((report) => report.shared.length === 0)).toBe(true);
+    for (const key of shared) expect(await store.has(key.key)).toBe(false);
+
+    await Promise.all(workers.map((worker) => quit(worker)));
+    expect(await store.usage()).toEqual(before);
+  } finally {
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
 }
 
 /** Replies of a worker, one per call; a failure report, an error or an exit rejects. */
@@ -426,6 +573,19 @@ function replyQueue(worker: WorkerHandle, name: string): () => Promise<unknown> 
     if (failure) return Promise.reject(failure);
     return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
   };
+}
+
+/** Polls `condition` every 20 ms for up to 10 s (generous: the machine is shared). */
+async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after 10 s waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Sends `quit` and resolves once the worker has exited. */

@@ -15,6 +15,7 @@ import type { ActorState, Signal } from '../signals.ts';
 import type { ConnectStore, StoreClient, StoreDescriptor } from '../store/driver.ts';
 import { releaseKeys } from '../store/keys.ts';
 import { ErrorLog } from './_error-log.ts';
+import { StoreLinks } from './_store-links.ts';
 import { CONTROL_HEARTBEAT, CONTROL_SIGNALS, type FromWorker, type InitMessage, type ToWorker } from './protocol.ts';
 
 /** How often a runStep loop that never awaits a macrotask still lets control messages and timers in. */
@@ -49,6 +50,8 @@ class ActorHost {
   private actor: Actor<unknown> | undefined;
   private links: Link[] = [];
   private store: StoreClient | undefined;
+  /** Store keys in the actor's messages: flush, holds, in-flight counts (`_store-links.ts`). */
+  private storeLinks: StoreLinks | undefined;
   private control: Int32Array | undefined;
   private onError: OnError = 'continue';
   /** True while runStep() is to be called; false from pause/stop/quit on. */
@@ -133,11 +136,15 @@ class ActorHost {
       }
       this.store = await storeModule.connectStore(message.store as StoreDescriptor);
       if (this.store.ownerId !== undefined) this.post({ type: 'store-owner', ownerId: this.store.ownerId });
+      const storeLinks = new StoreLinks(this.store, message.storeUse);
+      this.storeLinks = storeLinks;
+      const hooks = { ...this.linkHooks, ...storeLinks.hooks() };
       const links: Record<string, Link> = {};
       for (const [linkName, descriptor] of Object.entries(message.links)) {
-        links[linkName] = await openLink(descriptor, this.linkHooks);
+        links[linkName] = await openLink(descriptor, hooks);
       }
       this.links = Object.values(links);
+      for (const [linkName, link] of Object.entries(links)) links[linkName] = storeLinks.wrap(link);
       const module = (await import(message.actor.moduleUrl)) as Record<string, unknown>;
       const ActorClass = module[message.actor.className];
       if (!isActorClass(ActorClass)) {
@@ -179,6 +186,7 @@ class ActorHost {
         if (this.state !== 'waiting') return this.ignored(signal);
         try {
           await actor.setup();
+          await this.storeStepEnded('setup()');
           this.setUp = true;
           this.setState('ready');
         } catch (error) {
@@ -249,14 +257,20 @@ class ActorHost {
 
   private async runLoop(actor: Actor<unknown>): Promise<void> {
     const control = this.control!;
+    const storeLinks = this.storeLinks!;
     let seenControl = Atomics.load(control, CONTROL_SIGNALS);
     let lastYield = performance.now();
     let backoff = 0;
     try {
       while (this.running) {
         try {
-          const step = actor.runStep();
-          if (step !== undefined) await step;
+          try {
+            const step = actor.runStep();
+            if (step !== undefined) await step;
+          } finally {
+            // Written, counted out and released also after a step that threw.
+            await storeLinks.stepEnded();
+          }
           this.steps += 1;
           backoff = 0;
         } catch (error) {
@@ -314,6 +328,16 @@ class ActorHost {
       await actor.stop();
     } catch (error) {
       this.log.error('stop() threw', error);
+    }
+    await this.storeStepEnded('stop()');
+  }
+
+  /** After setup() and stop(), as after each step: what they allocated is written, what they read released. */
+  private async storeStepEnded(after: string): Promise<void> {
+    try {
+      await this.storeLinks?.stepEnded();
+    } catch (error) {
+      this.log.warn(`the store could not write or release what ${after} left`, error);
     }
   }
 

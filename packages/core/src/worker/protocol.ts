@@ -15,12 +15,22 @@ export const CONTROL_SIGNALS = 0;
 export const CONTROL_HEARTBEAT = 1;
 export const CONTROL_BYTES = 8;
 
+/** How the actor's links meet the store: set from the driver and `settings.store_eviction`. */
+export interface StoreUse {
+  /** The driver copies (`zeroCopy: false`): allocated arrays are flushed before a message leaves. */
+  flushBeforeSend: boolean;
+  /** `store_eviction` is on: messages with keys are counted in and out of the store (`track`). */
+  trackMessages: boolean;
+}
+
 /** Nexus → worker, once after the handshake: what to load and how to reach links and store. */
 export interface InitMessage {
   type: 'init';
   actor: { name: string; moduleUrl: string; className: string; options: Record<string, unknown>; onError: OnError };
   links: Record<string, LinkDescriptor>;
   store: StoreDescriptor;
+  /** What the actor host does with store keys in messages (see `worker/_store-links.ts`). */
+  storeUse: StoreUse;
   /**
    * Int32Array(2) over a SharedArrayBuffer: word {@link CONTROL_SIGNALS} is bumped by Nexus with
    * every signal it posts; word {@link CONTROL_HEARTBEAT} by the worker every `heartbeatMs` while

@@ -1,0 +1,58 @@
+/**
+ * Opens the store of a pipeline run (package-private, used by Nexus): picks the driver (given, or
+ * chosen from `settings.store` by the embedding program's function), opens it with the settings,
+ * and turns a failure to open into a config error that points at the setting to fix.
+ * @module
+ */
+import type { PipelineConfig, SettingOrigin, StoreSettings } from '../config/types.ts';
+import { ConfigError } from '../config/types.ts';
+import type { OpenStore, StoreDriver } from './driver.ts';
+
+/** A driver, or a function that picks one from the pipeline's store settings (the CLI's way). */
+export type StoreChoice =
+  | StoreDriver
+  | ((settings: StoreSettings, config: PipelineConfig) => StoreDriver | Promise<StoreDriver>);
+
+/** The sizes `choice` can open, when it is a driver that says. */
+export function sizeLimitsOf(choice: StoreChoice) {
+  return typeof choice === 'function' ? undefined : choice.sizeLimits;
+}
+
+/** Picks and opens the store; a driver that cannot open fails as a `ConfigError` at its setting. */
+export async function openPipelineStore(
+  choice: StoreChoice,
+  config: PipelineConfig,
+): Promise<{ driver: StoreDriver; store: OpenStore }> {
+  const settings = config.settings.store;
+  let driver: StoreDriver;
+  try {
+    driver = typeof choice === 'function' ? await choice(settings, config) : choice;
+  } catch (error) {
+    throw settingError(error, settings.origins.store ?? settings.origins[settings.driver as 'lmdb' | 'redis']);
+  }
+  try {
+    const store = await driver.open({ sizeBytes: config.settings.storeSizeBytes, eviction: settings.eviction });
+    return { driver, store };
+  } catch (error) {
+    // A size no disk or memory here can hold is the size's fault; anything else the driver's settings'.
+    const origin =
+      error instanceof RangeError && /store_size/.test(error.message)
+        ? settings.origins.store_size
+        : (settings.origins[driver.name as 'lmdb' | 'redis'] ?? settings.origins.store);
+    throw settingError(error, origin);
+  }
+}
+
+/** `error` as a diagnostic at `origin`, when the setting is written in the config; else unchanged. */
+function settingError(error: unknown, origin: SettingOrigin | undefined): unknown {
+  if (origin === undefined || !(error instanceof Error)) return error;
+  const message = error.message;
+  const diagnostic = { severity: 'error' as const, message, ...origin, path: origin.path };
+  const where =
+    origin.file === undefined
+      ? ''
+      : `${origin.file}${origin.line === undefined ? '' : `:${origin.line}:${origin.column}`}: `;
+  const wrapped = new ConfigError(`${where}${message}`, [diagnostic]);
+  (wrapped as { cause?: unknown }).cause = error;
+  return wrapped;
+}
