@@ -1,25 +1,93 @@
 /**
- * The defaults the CLI wires: the shared-memory store and SharedArrayBuffer-ring links.
+ * The defaults the CLI wires: the store that `settings.store` (or `--store`) names — the
+ * shared-memory store unless told otherwise — and SharedArrayBuffer-ring links. The LMDB and Redis
+ * drivers are imported only when a pipeline uses them, so a memory run never loads native `lmdb` or
+ * a Redis client.
  * @module
  */
-import { createNexus, type Nexus, type NexusOptions, type StoreSizeLimits } from '@improv/core';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import {
+  createNexus,
+  type Nexus,
+  type NexusOptions,
+  type PipelineConfig,
+  type StoreDriver,
+  type StoreName,
+  type StoreSettings,
+  type StoreSizeLimits,
+} from '@improv/core';
 import { createMemoryStore } from '@improv/store';
 import { createLocalTransport } from '@improv/transport-local';
 
 /** Options of {@link createDefaultNexus}: those of `createNexus`, with store and transport optional. */
 export type DefaultNexusOptions = Omit<NexusOptions, 'store' | 'transport'> &
-  Partial<Pick<NexusOptions, 'store' | 'transport'>>;
+  Partial<Pick<NexusOptions, 'store' | 'transport'>> & {
+    /** `--store`: use this driver whatever `settings.store` says. */
+    storeOverride?: StoreName;
+  };
 
-/** `createNexus` with the memory store and the local transport unless others are given. */
+/** `createNexus` with the store of the pipeline's settings and the local transport unless others are given. */
 export function createDefaultNexus(options: DefaultNexusOptions): Promise<Nexus> {
+  const { storeOverride, ...rest } = options;
   return createNexus({
-    ...options,
-    store: options.store ?? createMemoryStore(),
+    ...rest,
+    store: options.store ?? ((settings, config) => storeFor(settings, config, storeOverride)),
     transport: options.transport ?? createLocalTransport(),
   });
 }
 
-/** The sizes the default store can open, for `improv validate`. */
+/** The driver for a pipeline's store settings (`override`: `--store`). */
+export async function storeFor(
+  settings: StoreSettings,
+  config: Pick<PipelineConfig, 'source' | 'baseDir'>,
+  override?: StoreName,
+): Promise<StoreDriver> {
+  const name = override ?? settings.driver;
+  if (name === 'lmdb') {
+    const { createLmdbStore } = await import('@improv/store/lmdb');
+    return createLmdbStore({
+      path: lmdbPath(settings, config),
+      keep: settings.lmdb.keep,
+      sync: settings.lmdb.sync,
+    });
+  }
+  if (name === 'redis') {
+    const { createRedisStore } = await import('@improv/store/redis');
+    const { host, port, url, password, saving, fsync, aofDir } = settings.redis;
+    if (url !== undefined || host !== undefined) {
+      return createRedisStore({ ...(url === undefined ? { host, port } : { url }), ...(password ? { password } : {}) });
+    }
+    return createRedisStore({
+      server: {
+        ...(port === undefined ? {} : { port }),
+        ...(saving
+          ? {
+              persistence: {
+                ...(fsync ? { fsync } : {}),
+                ...(aofDir ? { dir: path.resolve(config.baseDir, aofDir) } : {}),
+              },
+            }
+          : {}),
+      },
+    });
+  }
+  return createMemoryStore();
+}
+
+/**
+ * Where an LMDB store lives: `lmdb.path` relative to the pipeline file; by default a kept store goes
+ * beside the pipeline (`<pipeline>.lmdb`), a store that is not kept into the system's temp folder.
+ */
+function lmdbPath(settings: StoreSettings, config: Pick<PipelineConfig, 'source' | 'baseDir'>): string {
+  const written = settings.lmdb.path;
+  const folder = config.source.startsWith('<') ? config.baseDir : path.dirname(config.source);
+  if (written !== undefined) return path.resolve(folder, written);
+  if (settings.lmdb.keep) return path.join(folder, `${path.basename(config.source).replace(/\.ya?ml$/i, '')}.lmdb`);
+  return path.join(tmpdir(), `improv-${process.pid}-${Date.now().toString(36)}.lmdb`);
+}
+
+/** The sizes the default store can open, for `improv validate` (the other drivers check theirs when they open). */
 export function defaultStoreSizeLimits(): StoreSizeLimits {
   return createMemoryStore().sizeLimits;
 }

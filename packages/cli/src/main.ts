@@ -26,6 +26,8 @@ import {
   type Nexus,
   type NexusEvent,
   type RuntimeAdapter,
+  type StoreName,
+  storeNames,
 } from '@improv/core';
 import { CommanderError, Option, Command as Program } from 'commander';
 import { createDefaultNexus, type DefaultNexusOptions, defaultStoreSizeLimits } from './defaults.ts';
@@ -53,6 +55,7 @@ interface RunOptions {
   logFiles: boolean;
   logLevel: LogLevel;
   runtime?: RuntimeName;
+  store?: StoreName;
 }
 
 /** Options of {@link main} beyond the command line. */
@@ -119,9 +122,14 @@ export async function main(
         .default('info'),
     )
     .addOption(runtimeOption())
+    .addOption(
+      new Option('--store <driver>', 'use this store whatever settings.store says (memory, lmdb, redis)').choices(
+        storeNames,
+      ),
+    )
     .addHelpText(
       'after',
-      `\nCommands at the prompt (and in --script):\n${commands.map((name) => `  ${name.padEnd(8)} ${commandHelp[name]}`).join('\n')}\n  help     list these commands\n  wait 2s  (scripts only) wait before the next step\n\nExamples:\n  improv run apps/minimal/minimal.yaml\n  improv run apps/minimal/minimal.yaml --script "setup; run; wait 2s; stop; quit"\n  improv run apps/minimal/minimal.yaml --runtime deno`,
+      `\nCommands at the prompt (and in --script):\n${commands.map((name) => `  ${name.padEnd(8)} ${commandHelp[name]}`).join('\n')}\n  help     list these commands\n  wait 2s  (scripts only) wait before the next step\n\nExamples:\n  improv run apps/minimal/minimal.yaml\n  improv run apps/minimal/minimal.yaml --script "setup; run; wait 2s; stop; quit"\n  improv run apps/minimal/minimal.yaml --runtime deno\n  improv run apps/minimal/minimal.yaml --store lmdb`,
     )
     .action(async (pipeline: string, options: RunOptions) => {
       if (await switched(options.runtime)) return;
@@ -322,6 +330,7 @@ async function drive(
   };
   try {
     const nexusOptions: DefaultNexusOptions = { config: pipeline, runtime, onEvent: (event) => onEvent(event) };
+    if (options.store !== undefined) nexusOptions.storeOverride = options.store;
     if (!options.logFiles) nexusOptions.runDir = false;
     else if (options.runDir !== undefined) nexusOptions.runDir = options.runDir;
     nexus = await createDefaultNexus(nexusOptions);

@@ -47,6 +47,7 @@ import { readYaml } from './_yaml.ts';
 import { type FormatDiagnosticOptions, formatDiagnostics } from './format.ts';
 import { type ActorConfig, ConfigError, type Diagnostic, type PipelineConfig } from './types.ts';
 
+export { evictionPolicies, storeNames } from './_store-settings.ts';
 export { byteSizeUnits, parseByteSize } from './byte-size.ts';
 export { type FormatDiagnosticOptions, formatDiagnostic, formatDiagnostics } from './format.ts';
 export { toLinkGraph } from './graph.ts';
