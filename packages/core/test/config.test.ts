@@ -76,7 +76,20 @@ describe('a valid config', () => {
     expect(result.config).toEqual({
       source: fixture('good.yaml'),
       baseDir: fixtures,
-      settings: { storeSizeBytes: 512 * 1024 * 1024, signalTimeoutMs: 5000, importTimeoutMs: 10_000 },
+      settings: {
+        storeSizeBytes: 512 * 1024 * 1024,
+        signalTimeoutMs: 5000,
+        importTimeoutMs: 10_000,
+        store: {
+          driver: 'memory',
+          eviction: 'none',
+          lmdb: { keep: false, sync: false },
+          redis: { saving: false },
+          origins: {
+            store_size: { path: ['settings', 'store_size'], file: fixture('good.yaml'), line: 3, column: 15 },
+          },
+        },
+      },
       actors: [
         {
           name: 'Generator',
@@ -320,9 +333,54 @@ describe('YAML and top-level errors', () => {
     expect(error).toMatchObject({ line: 8, column: 1, message: 'unknown top-level key "conections"' });
     expect(error.fix).toMatch(/^did you mean "connections"\?/);
     expect(list(result, 'warning')).toEqual([
-      '9:1 "redis_config" is improv\'s store configuration; improv-ts ignores it',
+      '9:1 "redis_config" configures a Redis store, but this pipeline uses the memory store (improv-ts\'s default)',
     ]);
     expect(result.config).toBeUndefined();
+  });
+
+  it("reads the store settings: store, store_eviction, lmdb, redis, and improv's redis_config", async () => {
+    const lmdb = await check(
+      `${twoActors}settings:\n  store: lmdb\n  store_eviction: oldest\n  lmdb: { path: data/run.lmdb, keep: true }\n`,
+      { checkModules: false },
+    );
+    expect(lmdb.diagnostics).toEqual([]);
+    expect(lmdb.config?.settings.store).toMatchObject({
+      driver: 'lmdb',
+      eviction: 'oldest',
+      lmdb: { path: 'data/run.lmdb', keep: true, sync: false },
+      origins: { store: { line: 9, column: 10 }, lmdb: { line: 11, column: 9 } },
+    });
+    const redis = await check(
+      `${twoActors}settings:\n  store: redis\nredis_config:\n  port: 6380\n  fsync_frequency: every_second\n`,
+      {
+        checkModules: false,
+      },
+    );
+    expect(redis.diagnostics).toEqual([]);
+    expect(redis.config?.settings.store.redis).toEqual({ port: 6380, saving: true, fsync: 'everysec' });
+    const address = await check(`${twoActors}settings:\n  store: redis\n  redis: { host: 127.0.0.1, port: 6379 }\n`, {
+      checkModules: false,
+    });
+    expect(address.config?.settings.store.redis).toEqual({ host: '127.0.0.1', port: 6379, saving: false });
+    const defaults = await check(twoActors, { checkModules: false });
+    expect(defaults.config?.settings.store).toMatchObject({ driver: 'memory', eviction: 'none' });
+  });
+
+  it('reports bad store settings at their place, with the fix', async () => {
+    const result = await check(
+      `${twoActors}settings:\n  store: lmbd\n  store_eviction: lru\n  lmdb: { path: 3, kepp: true }\n  redis: { port: 70000, url: 'http://x' }\n`,
+      { checkModules: false },
+    );
+    expect(list(result)).toEqual([
+      '9:10 settings: store must be one of memory, lmdb, redis, not "lmbd"',
+      '10:19 settings: store_eviction must be one of none, oldest, not "lru"',
+      '11:17 settings: lmdb.path must be a folder path, not 3',
+      '11:20 unknown key "kepp" in settings.lmdb',
+      '12:18 settings.redis.port must be a port number from 1 to 65535, not 70000',
+      '12:30 settings.redis.url must be a redis:// or rediss:// URL, not "http://x"',
+    ]);
+    expect(result.diagnostics[0]?.fix).toMatch(/did you mean "lmdb"\?/);
+    expect(result.diagnostics[3]?.fix).toMatch(/did you mean "keep"\?/);
   });
 
   it('reports a missing, empty or malformed actors section', async () => {
@@ -975,7 +1033,9 @@ describe('settings errors', () => {
     const result = await check(`settings:\n  store_sise: 1GB\n  control_port: 5555\n  use_hdd: false\n${twoActors}`);
     const error = only(result);
     expect(error).toMatchObject({ line: 2, column: 3, message: 'unknown setting "store_sise"' });
-    expect(error.fix).toBe('did you mean "store_size"? settings takes store_size, signal_timeout, import_timeout');
+    expect(error.fix).toBe(
+      'did you mean "store_size"? settings takes store_size, signal_timeout, import_timeout, store, store_eviction, lmdb, redis',
+    );
     expect(list(result, 'warning')).toEqual([
       '3:3 setting "control_port" is not used by improv-ts; ignored',
       '4:3 setting "use_hdd" is not used by improv-ts; ignored',
