@@ -1038,7 +1038,7 @@ describe('settings errors', () => {
     );
     expect(list(result, 'warning')).toEqual([
       '3:3 setting "control_port" is not used by improv-ts; ignored',
-      '4:3 setting "use_hdd" is not used by improv-ts; ignored',
+      '4:3 setting "use_hdd" is improv\'s switch for its LMDB store; improv-ts ignores it',
     ]);
   });
 });

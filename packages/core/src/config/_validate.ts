@@ -191,7 +191,15 @@ function validateSettings(
   }
   for (const key of Object.keys(settings)) {
     if (settingsKeys.includes(key)) continue;
-    if (improvSettingsKeys.includes(key)) {
+    if (key === 'use_hdd') {
+      // improv's LMDB store, kept on disk.
+      reporter.warning(
+        ['settings', key],
+        'setting "use_hdd" is improv\'s switch for its LMDB store; improv-ts ignores it',
+        'write  store: lmdb  and  lmdb: { path: data/run.lmdb, keep: true }  under settings to keep the data on disk',
+        { part: 'key' },
+      );
+    } else if (improvSettingsKeys.includes(key)) {
       reporter.warning(['settings', key], `setting "${key}" is not used by improv-ts; ignored`, 'remove it', {
         part: 'key',
       });

@@ -344,6 +344,35 @@ export function describeTransportConformance(options: TransportConformanceOption
         expect(dropped.at(-1)).toEqual(['never sent', 'closed']);
       }));
 
+    it('reports a fan-out sink’s dropped copy to droppedForOneSink, and a put that reached no sink as dropped', () =>
+      withSetup(async (setup) => {
+        const plan = await setup.plan([
+          edge('fan', 'F.q_out', 'D.q_in', 1),
+          edge('fan', 'F.q_out', 'E.q_in', 1, 'drop-oldest'),
+        ]);
+        const dropped: unknown[] = [];
+        const forOneSink: [unknown, DropReason][] = [];
+        const f = await openOut(plan, 'F', 'q_out', {
+          dropped: (message) => dropped.push(message),
+          droppedForOneSink: (message, reason) => forOneSink.push([message, reason]),
+        });
+        const d = await openIn(plan, 'D', 'q_in');
+        const e = await openIn(plan, 'E', 'q_in');
+        setup.onDispose(() => closeAll(f, d, e));
+        expect(f.sinks).toBe(2);
+        await f.put({ key: 'a' });
+        expect(d.tryGet()).toEqual({ key: 'a' });
+        await f.put({ key: 'b' }); // E's queue holds one: its copy of "a" is dropped, D's was read
+        expect(forOneSink).toEqual([[{ key: 'a' }, 'drop-oldest']]);
+        expect(dropped).toEqual([]);
+        // D is full now (it holds "b"): this put waits, reaching no sink, and is dropped whole at close.
+        const waiting = f.put({ key: 'c' });
+        f.close();
+        await waiting;
+        expect(dropped).toEqual([{ key: 'c' }]);
+        expect(e.tryGet()).toEqual({ key: 'b' });
+      }));
+
     it('counts sent, waiting and dropped messages per edge, and whether the producer waits for room', () =>
       withSetup(async (setup) => {
         const plan = await setup.plan([
