@@ -274,6 +274,7 @@ class NexusImpl implements Nexus {
       const opened = await openPipelineStore(this.options.store, config);
       this.storeDriver = opened.driver;
       this.openStore = opened.store;
+      if (opened.warning !== undefined) this.log('warn', opened.warning);
       const transport = this.options.transport;
       this.transport = transport;
       const graph = toLinkGraph(config);

@@ -22,7 +22,7 @@ export function sizeLimitsOf(choice: StoreChoice) {
 export async function openPipelineStore(
   choice: StoreChoice,
   config: PipelineConfig,
-): Promise<{ driver: StoreDriver; store: OpenStore }> {
+): Promise<{ driver: StoreDriver; store: OpenStore; warning?: string }> {
   const settings = config.settings.store;
   let driver: StoreDriver;
   try {
@@ -32,6 +32,10 @@ export async function openPipelineStore(
   }
   try {
     const store = await driver.open({ sizeBytes: config.settings.storeSizeBytes, eviction: settings.eviction });
+    if (typeof choice !== 'function' && settings.origins.store !== undefined && driver.name !== settings.driver) {
+      const warning = `settings.store is ${settings.driver}, but the program passed the ${driver.name} store driver to createNexus, which is used`;
+      return { driver, store, warning };
+    }
     return { driver, store };
   } catch (error) {
     // A size no disk or memory here can hold is the size's fault; anything else the driver's settings'.
