@@ -22,6 +22,8 @@ const portable = [
   'packages/core/test/runtime-bun.test.ts',
   'packages/core/test/runtime-deno.test.ts',
   'packages/store/test/memory.test.ts',
+  'packages/store/test/lmdb.test.ts',
+  'packages/store/test/redis.test.ts',
   'packages/transport-local/test/local.test.ts',
   'packages/cli/test/pipeline.test.ts',
 ].filter((file) => existsSync(join(root, file)));

@@ -21,7 +21,9 @@ export function runtimeCommand(script: string): [string, string[]] {
 export function spawnStoreProcess(name: string): Promise<WorkerHandle> {
   const script = fileURLToPath(new URL('./fixtures/store-process.ts', import.meta.url));
   const [command, args] = runtimeCommand(script);
-  const child: ChildProcess = spawn(command, args, { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  // Bun: no transpiler cache in the child, whose modules `bun test` runs must not reuse.
+  const env = { ...process.env, BUN_RUNTIME_TRANSPILER_CACHE_PATH: '0' };
+  const child: ChildProcess = spawn(command, args, { cwd: root, env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();

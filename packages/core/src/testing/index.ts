@@ -13,7 +13,6 @@
  * @module
  */
 
-export { runWorker as runStoreHammer } from './_store-worker.ts';
 export { describePipelineConformance, type PipelineConformanceOptions } from './pipeline.ts';
 export { describeRuntimeConformance, type RuntimeConformanceOptions } from './runtime.ts';
 export { describeStoreConformance, type StoreConformanceOptions } from './store.ts';

@@ -449,7 +449,8 @@ export function describeStoreConformance(options: StoreConformanceOptions): void
         // Once released and taken out of the link, those go too when space is needed.
         await reader.release();
         await client.track([inFlight], -1);
-        for (let index = 0; index < unread.length; index++) await client.put(frame());
+        // (Few puts: the new values are unread, so only the ones read before can make room.)
+        for (let index = 0; index < 3; index++) await client.put(frame());
         expect(await client.has(heldKey)).toBe(false);
         expect(await client.has(inFlight)).toBe(false);
         const usage = await client.usage();

@@ -1,0 +1,271 @@
+/**
+ * The on-disk layout of an improv LMDB store (package-private): names of the LMDB databases, the
+ * header of each value and the small fixed records beside it. The driver (`lmdb.ts`), `improv store`
+ * and the Python reader of `docs/lmdb.md` all read this one layout; `docs/lmdb.md` describes it.
+ * Every number is little-endian except the sort keys (big-endian, so LMDB's byte order is their order).
+ * @module
+ */
+import { type TypedArrayKind, typedArrayConstructors, typedArrayKinds } from '@improv/core';
+
+/** Version of this layout, in every value header and in the `store` meta entry. */
+export const LAYOUT_VERSION = 1;
+/** What the `store` meta entry's `format` says. */
+export const LAYOUT_FORMAT = 'improv-lmdb';
+
+/** Names of the LMDB databases (named sub-databases of the environment). */
+export const DB = {
+  /** store key (UTF-8) → value header + payload. */
+  values: 'values',
+  /** store key → object record ({@link OBJECT_RECORD_BYTES} bytes + a copy of the value header). */
+  objects: 'objects',
+  /** put sequence (u64 BE) → store key: oldest first, for eviction. */
+  order: 'order',
+  /** expiry time in ms (u64 BE) + sequence (u64 BE) → store key: for the TTL reaper. */
+  expiry: 'expiry',
+  /** store key + 0x00 + client id (u32 BE) → hold expiry in ms (f64). */
+  holds: 'holds',
+  /** store key → reason (u8: 1 evicted, 2 expired) + tombstone sequence (f64): why a key is gone. */
+  gone: 'gone',
+  /** tombstone sequence (u64 BE) → store key: oldest tombstone first, to keep `gone` bounded. */
+  goneOrder: 'gone-order',
+  /** name (UTF-8) → JSON (`store`, `session`) or f64 counters (`usedBytes`, `objects`, ...). */
+  meta: 'meta',
+} as const;
+
+/** Meta entries. */
+export const META = {
+  /** JSON {@link StoreRecord}: written once when the store is created. */
+  store: 'store',
+  /** JSON {@link SessionRecord}: the run that has the store open; absent when none has. */
+  session: 'session',
+  usedBytes: 'usedBytes',
+  objects: 'objects',
+  capacityBytes: 'capacityBytes',
+  nextClient: 'nextClient',
+  nextSequence: 'nextSequence',
+  nextTombstone: 'nextTombstone',
+  tombstones: 'tombstones',
+} as const;
+
+/** The `store` meta entry. */
+export interface StoreRecord {
+  format: typeof LAYOUT_FORMAT;
+  version: number;
+  /** Prefix of every key of this store. */
+  keyPrefix: string;
+  /** ISO time the store was created. */
+  created: string;
+}
+
+/** The `session` meta entry: who has the store open. */
+export interface SessionRecord {
+  /** Random id, also in the descriptor: a client whose descriptor names another session is stale. */
+  id: string;
+  /** Process that opened it, to tell a live run from one that died. */
+  pid: number;
+  /** Whether the store is removed when that run closes it. */
+  keep: boolean;
+  /** ISO time it was opened. */
+  opened: string;
+}
+
+/** Value header magic: `IMPV`. */
+export const MAGIC = 0x56504d49; // 'I' 'M' 'P' 'V' read as a little-endian u32
+/** Header bytes before the shape: magic (4), version, dtype, ndim, flags (1 each), payload length (8). */
+export const HEADER_FIXED_BYTES = 16;
+/** Header flag: the value was allocated and not written yet; its payload is absent and reads as zeros. */
+export const FLAG_UNWRITTEN = 1;
+/** Most dimensions of a shape. */
+export const MAX_DIMENSIONS = 32;
+/**
+ * Bytes charged per value on top of its header and payload in `usage()` and the capacity check: the
+ * object record, the order entry and the B-tree nodes that index the value.
+ */
+export const INDEX_OVERHEAD_BYTES = 64;
+
+/** What the header of a value says. */
+export interface ValueHeader {
+  /** 0 for a msgpack value, 1..11 for a typed array (index + 1 in `typedArrayKinds`). */
+  code: number;
+  /** Empty for a msgpack value. */
+  shape: number[];
+  /** Payload bytes (for an unwritten allocation: the bytes it will have). */
+  byteLength: number;
+  flags: number;
+  /** Where the payload starts. */
+  headerBytes: number;
+}
+
+/** Header bytes of a value with `ndim` dimensions. */
+export function headerBytes(ndim: number): number {
+  return HEADER_FIXED_BYTES + 8 * ndim;
+}
+
+/** Writes a value header at the start of `target`; returns its length. */
+export function writeHeader(
+  target: Uint8Array,
+  code: number,
+  shape: readonly number[],
+  byteLength: number,
+  flags: number,
+): number {
+  const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
+  view.setUint32(0, MAGIC, true);
+  view.setUint8(4, LAYOUT_VERSION);
+  view.setUint8(5, code);
+  view.setUint8(6, shape.length);
+  view.setUint8(7, flags);
+  setUint64(view, 8, byteLength);
+  for (let index = 0; index < shape.length; index++) setUint64(view, HEADER_FIXED_BYTES + 8 * index, shape[index]!);
+  return headerBytes(shape.length);
+}
+
+/** Reads a value header; throws a plain Error naming `what` when it is not one. */
+export function readHeader(bytes: Uint8Array, length: number, what: string): ValueHeader {
+  if (length < HEADER_FIXED_BYTES) throw new Error(`${what}: ${length} bytes are too short for a value header`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, length);
+  if (view.getUint32(0, true) !== MAGIC) throw new Error(`${what}: no value header (bad magic)`);
+  const version = view.getUint8(4);
+  if (version !== LAYOUT_VERSION) {
+    throw new Error(`${what}: value header of layout version ${version}; this improv reads version ${LAYOUT_VERSION}`);
+  }
+  const code = view.getUint8(5);
+  const ndim = view.getUint8(6);
+  const flags = view.getUint8(7);
+  if (code > typedArrayKinds.length || ndim > MAX_DIMENSIONS || (code === 0 && ndim !== 0)) {
+    throw new Error(`${what}: corrupt value header (dtype code ${code}, ${ndim} dimensions)`);
+  }
+  const size = headerBytes(ndim);
+  if (length < size) throw new Error(`${what}: value header cut short`);
+  const byteLength = getUint64(view, 8);
+  const shape = new Array<number>(ndim);
+  for (let index = 0; index < ndim; index++) shape[index] = getUint64(view, HEADER_FIXED_BYTES + 8 * index);
+  return { code, shape, byteLength, flags, headerBytes: size };
+}
+
+/** Kind name of a dtype code (1..11). */
+export function kindOfCode(code: number): TypedArrayKind {
+  return typedArrayKinds[code - 1]!;
+}
+
+/** Bytes per element of a dtype code (1..11). */
+export function elementBytes(code: number): number {
+  return typedArrayConstructors[code - 1]!.BYTES_PER_ELEMENT;
+}
+
+/**
+ * The object record (`objects` database): fixed fields, then a copy of the value header (so `info`
+ * and `improv store ls` never read a value itself).
+ */
+export interface ObjectRecord {
+  /** Put sequence: the eviction order. */
+  sequence: number;
+  /** Bytes charged for the value (header + payload + {@link INDEX_OVERHEAD_BYTES}). */
+  charged: number;
+  /** Expiry time in ms since the epoch; 0 for none. */
+  expiresAt: number;
+  /** Messages carrying the key that wait in links (`track`). */
+  inFlight: number;
+  /** {@link RECORD_READ} | {@link RECORD_UNWRITTEN}. */
+  flags: number;
+  /** Time of the put in ms since the epoch. */
+  created: number;
+  header: ValueHeader;
+}
+
+/** Object record flag: some client has read the value (eviction may take it). */
+export const RECORD_READ = 1;
+/** Object record flag: an allocation not flushed yet. */
+export const RECORD_UNWRITTEN = 2;
+/** Fixed part of an object record: six f64. */
+export const OBJECT_RECORD_BYTES = 48;
+
+export function encodeObjectRecord(record: Omit<ObjectRecord, 'header'>, header: Uint8Array): Uint8Array {
+  const bytes = new Uint8Array(OBJECT_RECORD_BYTES + header.byteLength);
+  const view = new DataView(bytes.buffer);
+  view.setFloat64(0, record.sequence, true);
+  view.setFloat64(8, record.charged, true);
+  view.setFloat64(16, record.expiresAt, true);
+  view.setFloat64(24, record.inFlight, true);
+  view.setFloat64(32, record.flags, true);
+  view.setFloat64(40, record.created, true);
+  bytes.set(header, OBJECT_RECORD_BYTES);
+  return bytes;
+}
+
+export function decodeObjectRecord(bytes: Uint8Array, length: number, what: string): ObjectRecord {
+  if (length < OBJECT_RECORD_BYTES + HEADER_FIXED_BYTES) throw new Error(`${what}: object record too short`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, length);
+  return {
+    sequence: view.getFloat64(0, true),
+    charged: view.getFloat64(8, true),
+    expiresAt: view.getFloat64(16, true),
+    inFlight: view.getFloat64(24, true),
+    flags: view.getFloat64(32, true),
+    created: view.getFloat64(40, true),
+    header: readHeader(bytes.subarray(OBJECT_RECORD_BYTES, length), length - OBJECT_RECORD_BYTES, what),
+  };
+}
+
+/** Tombstone reasons in the `gone` database. */
+export const GONE_EVICTED = 1;
+export const GONE_EXPIRED = 2;
+/** Most tombstones kept; the oldest go first. */
+export const MAX_TOMBSTONES = 10_000;
+
+/** An unsigned integer (< 2^53) as 8 big-endian bytes, optionally after another one: sort keys. */
+export function sortKey(first: number, second?: number): Uint8Array {
+  const bytes = new Uint8Array(second === undefined ? 8 : 16);
+  const view = new DataView(bytes.buffer);
+  setUint64BE(view, 0, first);
+  if (second !== undefined) setUint64BE(view, 8, second);
+  return bytes;
+}
+
+/** The first 8 bytes of a sort key as a number. */
+export function readSortKey(bytes: Uint8Array): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return view.getUint32(0) * 0x100000000 + view.getUint32(4);
+}
+
+function setUint64(view: DataView, offset: number, value: number): void {
+  view.setUint32(offset, value % 0x100000000, true);
+  view.setUint32(offset + 4, Math.floor(value / 0x100000000), true);
+}
+
+function getUint64(view: DataView, offset: number): number {
+  return view.getUint32(offset, true) + view.getUint32(offset + 4, true) * 0x100000000;
+}
+
+function setUint64BE(view: DataView, offset: number, value: number): void {
+  view.setUint32(offset, Math.floor(value / 0x100000000));
+  view.setUint32(offset + 4, value % 0x100000000);
+}
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+/** UTF-8 bytes of a string (LMDB keys). */
+export function utf8Bytes(text: string): Uint8Array {
+  return utf8.encode(text);
+}
+
+/** A string from UTF-8 bytes. */
+export function utf8Text(bytes: Uint8Array): string {
+  return utf8Decoder.decode(bytes);
+}
+
+/** Numpy's name of each dtype code, for messages and the docs (little-endian). */
+export const NUMPY_DTYPES: readonly string[] = [
+  '|i1',
+  '|u1',
+  '|u1',
+  '<i2',
+  '<u2',
+  '<i4',
+  '<u4',
+  '<f4',
+  '<f8',
+  '<i8',
+  '<u8',
+];

@@ -1,0 +1,1671 @@
+/**
+ * The `lmdb` store driver: every process of one host shares the store through an LMDB environment
+ * (a folder holding `data.mdb` and `lock.mdb`). Typed arrays are stored raw with their dtype and
+ * shape, any other value msgpack-encoded; reads return copies. The store can outlive its run
+ * (`keep: true`) and be read afterwards by `improv store ls/get` or from Python (see docs/lmdb.md,
+ * which also describes the on-disk layout).
+ *
+ * Durability: a value whose `put()` (or `flush()`) has resolved is in a committed LMDB transaction,
+ * written to the file with `pwrite` before the promise resolves, so it survives the writer being
+ * killed (SIGKILL included). It survives a power loss or OS crash only with `sync: true` (each commit
+ * then waits for `fsync`). A transaction is all or nothing: a value is never seen torn.
+ *
+ * @example
+ * ```ts
+ * import { createLmdbStore } from '@improv/store/lmdb';
+ *
+ * const store = await createLmdbStore({ path: 'runs/store', keep: true }).open({ sizeBytes: 1 << 30 });
+ * const key = await store.client.put(new Float32Array(512 * 512), { shape: [512, 512] });
+ * const frame = await store.client.get<Float32Array>(key); // a copy
+ * await store.close(); // the values stay in runs/store: improv store ls runs/store
+ * ```
+ * @module
+ */
+
+import { Buffer } from 'node:buffer';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  rmdirSync,
+  rmSync,
+  statfsSync,
+  statSync,
+} from 'node:fs';
+import { join, resolve } from 'node:path';
+import process from 'node:process';
+import {
+  type AllocateOptions,
+  type Allocation,
+  type ConnectStore,
+  DEFAULT_STORE_LEASE_MS,
+  dtypeCodeOf,
+  dtypeCodeOfKind,
+  EVICTION_HIGH_WATER,
+  EVICTION_LOW_WATER,
+  ImprovError,
+  type MissingReason,
+  msgpackOptions,
+  type OpenStore,
+  objectNotFound,
+  type PutOptions,
+  type ShapedArray,
+  type StoreClient,
+  type StoreDescriptor,
+  type StoredInfo,
+  type StoreEviction,
+  StoreFullError,
+  type StoreKey,
+  type StoreOpenOptions,
+  type StoreSizeLimits,
+  StoreUnavailableError,
+  type StoreUsage,
+  type TypedArray,
+  type TypedArrayKind,
+  type TypedArrayKinds,
+  typedArrayConstructors,
+  typedArrayKinds,
+} from '@improv/core';
+import { Decoder, Encoder } from '@msgpack/msgpack';
+import { type Database, open as openEnvironment, type RootDatabase } from 'lmdb';
+import {
+  DB,
+  decodeObjectRecord,
+  elementBytes,
+  encodeObjectRecord,
+  FLAG_UNWRITTEN,
+  GONE_EVICTED,
+  GONE_EXPIRED,
+  headerBytes,
+  INDEX_OVERHEAD_BYTES,
+  kindOfCode,
+  LAYOUT_FORMAT,
+  LAYOUT_VERSION,
+  MAX_DIMENSIONS,
+  MAX_TOMBSTONES,
+  META,
+  OBJECT_RECORD_BYTES,
+  type ObjectRecord,
+  RECORD_READ,
+  RECORD_UNWRITTEN,
+  readHeader,
+  readSortKey,
+  type SessionRecord,
+  type StoreRecord,
+  sortKey,
+  utf8Bytes,
+  utf8Text,
+  type ValueHeader,
+  writeHeader,
+} from './_lmdb-format.ts';
+
+/** Options of {@link createLmdbStore}. */
+export interface LmdbStoreOptions {
+  /**
+   * Folder of the store (`settings.lmdb.path`): created if missing; LMDB keeps `data.mdb` and
+   * `lock.mdb` in it. Relative paths are resolved against the working directory.
+   */
+  path: string;
+  /**
+   * Keep the store when its run closes it (default false: `data.mdb` and `lock.mdb` are removed, and
+   * the folder too when that leaves it empty). A kept store is opened again, values and keys intact,
+   * by the next run on the same path, and read by `improv store ls/get <path>` and from Python.
+   */
+  keep?: boolean;
+  /**
+   * Wait for each commit to reach the disk (`fsync`), so resolved puts survive a power loss or an OS
+   * crash too (default false: they survive the process being killed, not the machine going down).
+   * Much slower for small values.
+   */
+  sync?: boolean;
+  /** How often the run's TTL reaper looks for expired values, in ms (default 100). */
+  reapIntervalMs?: number;
+}
+
+/** The descriptor of an lmdb store: plain JSON, so a worker or another process can connect. */
+export interface LmdbStoreDescriptor extends StoreDescriptor {
+  driver: 'lmdb';
+  /** Absolute path of the store's folder. */
+  path: string;
+  /** Prefix of every key of this store. */
+  keyPrefix: string;
+  /** Id of the run that opened the store; a client of another run is refused. */
+  session: string;
+  sync: boolean;
+  leaseMs: number;
+  eviction: StoreEviction;
+  /** LMDB map size every client opens the environment with. */
+  mapSize: number;
+}
+
+/** A client of an lmdb store. */
+export interface LmdbStoreClient extends StoreClient {
+  /** Id of this client in the store (holds are recorded under it), unique among its clients. */
+  readonly clientId: number;
+}
+
+/** An lmdb store opened by {@link createLmdbStore}. */
+export interface LmdbOpenStore extends OpenStore {
+  readonly descriptor: LmdbStoreDescriptor;
+  readonly client: LmdbStoreClient;
+}
+
+/** The lmdb store driver. */
+export interface LmdbStoreDriver {
+  readonly specificationVersion: 1;
+  readonly name: 'lmdb';
+  readonly reach: 'host';
+  readonly zeroCopy: false;
+  /** Absolute path of the store's folder. */
+  readonly path: string;
+  /** Opens (creating or reopening) the store at the driver's path. */
+  open(options: StoreOpenOptions): Promise<LmdbOpenStore>;
+  /** 4 KiB to 8 TiB. */
+  readonly sizeLimits: StoreSizeLimits;
+}
+
+const DRIVER = 'lmdb';
+const MIN_SIZE_BYTES = 4096;
+const MAX_SIZE_BYTES = 2 ** 43;
+/** LMDB stores a value's length in 32 bits. */
+const MAX_VALUE_BYTES = 0xffffffff - 4096;
+const MAX_ELEMENTS = 2 ** 32;
+const DEFAULT_REAP_INTERVAL_MS = 100;
+/** Most flushed allocations a client follows for changes (the oldest are dropped first). */
+const MAX_WRITTEN = 64;
+const MAX_DBS = 16;
+const MiB = 1024 * 1024;
+
+const encoder = new Encoder(msgpackOptions);
+const decoder = new Decoder(msgpackOptions);
+
+/**
+ * Creates the `lmdb` driver for the store at `options.path`.
+ *
+ * @example
+ * ```ts
+ * const nexus = await createNexus({ config: 'pipeline.yaml', store: createLmdbStore({ path: 'store' }), ... });
+ * ```
+ */
+export function createLmdbStore(options: LmdbStoreOptions): LmdbStoreDriver {
+  if (typeof options !== 'object' || options === null || typeof options.path !== 'string' || options.path === '') {
+    throw new TypeError('lmdb store: createLmdbStore() needs { path }: the folder of the store (settings.lmdb.path)');
+  }
+  const reapIntervalMs = options.reapIntervalMs ?? DEFAULT_REAP_INTERVAL_MS;
+  if (!(reapIntervalMs > 0)) {
+    throw new RangeError(`lmdb store: reapIntervalMs must be a positive number of milliseconds, got ${reapIntervalMs}`);
+  }
+  const path = resolve(options.path);
+  const keep = options.keep ?? false;
+  const sync = options.sync ?? false;
+  let openHere: LmdbOpenStore | undefined;
+  return {
+    specificationVersion: 1,
+    name: 'lmdb',
+    reach: 'host',
+    zeroCopy: false,
+    path,
+    sizeLimits: { driver: DRIVER, minBytes: MIN_SIZE_BYTES, maxBytes: MAX_SIZE_BYTES },
+    async open(openOptions) {
+      if (openHere !== undefined) {
+        throw new Error(
+          `lmdb store: the store at ${path} is already open in this process (one run at a time per path); close it first, or give another run another path`,
+        );
+      }
+      const opened = await openStore(path, keep, sync, reapIntervalMs, openOptions, () => {
+        openHere = undefined;
+      });
+      openHere = opened;
+      return opened;
+    },
+  };
+}
+
+/** Builds a client from an lmdb store descriptor, in any worker or process of the host. */
+export const connectStore: ConnectStore = async (descriptor) => {
+  const d = descriptor as Partial<LmdbStoreDescriptor>;
+  if (
+    d.driver !== 'lmdb' ||
+    typeof d.path !== 'string' ||
+    typeof d.keyPrefix !== 'string' ||
+    typeof d.session !== 'string' ||
+    typeof d.leaseMs !== 'number' ||
+    typeof d.mapSize !== 'number'
+  ) {
+    throw new TypeError(
+      `lmdb store: connectStore got a descriptor of driver "${String(descriptor.driver)}" that is not an open lmdb store (it needs path, keyPrefix and session); pass the descriptor of createLmdbStore().open() unchanged`,
+    );
+  }
+  if (!existsSync(join(d.path, 'data.mdb'))) {
+    throw new StoreUnavailableError(
+      `lmdb store: there is no store at ${d.path} (its run ended and removed it, or the folder was deleted)`,
+    );
+  }
+  const handles = openHandles(d.path, { sync: d.sync === true, mapSize: d.mapSize, readOnly: false });
+  try {
+    return new LmdbClient(handles, d as LmdbStoreDescriptor);
+  } catch (error) {
+    await handles.root.close().catch(() => {});
+    throw error;
+  }
+};
+
+// ---- environment ------------------------------------------------------------------------------
+
+type Bytes = Uint8Array;
+type Db = Database<Bytes, Bytes>;
+
+interface Handles {
+  path: string;
+  dataFile: string;
+  root: RootDatabase<Bytes, Bytes>;
+  values: Db;
+  objects: Db;
+  order: Db;
+  expiry: Db;
+  holds: Db;
+  gone: Db;
+  goneOrder: Db;
+  meta: Db;
+  /** Identity of data.mdb when opened: a store removed or replaced under the client is noticed. */
+  inode: number;
+  device: number;
+}
+
+function openHandles(path: string, options: { sync: boolean; mapSize?: number; readOnly: boolean }): Handles {
+  const environment: Record<string, unknown> = {
+    path,
+    // Always a folder: lmdb-js would take a path with an extension ("store.lmdb") for a file.
+    noSubdir: false,
+    maxDbs: MAX_DBS,
+    encoding: 'binary',
+    keyEncoding: 'binary',
+    // Commits resolve once written to the file (pwrite): durable against a process crash. With
+    // `sync`, each commit also waits for fsync. overlappingSync would let a commit's meta page
+    // lag behind its data for a while; the layout is simpler to reason about (and to read from
+    // Python) without it.
+    noSync: !options.sync,
+    overlappingSync: false,
+    readOnly: options.readOnly,
+  };
+  if (options.mapSize !== undefined) environment.mapSize = options.mapSize;
+  const root = openEnvironment<Bytes, Bytes>(environment as unknown as Parameters<typeof openEnvironment>[0]);
+  try {
+    const db = (name: string): Db =>
+      root.openDB<Bytes, Bytes>({ name, encoding: 'binary', keyEncoding: 'binary' }) as Db;
+    const dataFile = join(path, 'data.mdb');
+    const stat = statSync(dataFile);
+    return {
+      path,
+      dataFile,
+      root,
+      values: db(DB.values),
+      objects: db(DB.objects),
+      order: db(DB.order),
+      expiry: db(DB.expiry),
+      holds: db(DB.holds),
+      gone: db(DB.gone),
+      goneOrder: db(DB.goneOrder),
+      meta: db(DB.meta),
+      inode: stat.ino,
+      device: stat.dev,
+    };
+  } catch (error) {
+    void root.close().catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Why `data.mdb` is not an LMDB file of data format 2 (what lmdb-js 3 reads), or undefined when it
+ * is one (or empty: LMDB sets up an empty file). Checked before LMDB maps the file: lmdb-js crashes
+ * the process (SIGSEGV) on some files that are not LMDB environments.
+ */
+function dataFileProblem(file: string): string | undefined {
+  let head: Uint8Array;
+  let size: number;
+  try {
+    size = statSync(file).size;
+    if (size === 0) return undefined;
+    head = new Uint8Array(64);
+    const fd = openSync(file, 'r');
+    try {
+      readSync(fd, head, 0, 64, 0);
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    return `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  const view = new DataView(head.buffer);
+  const MDB_MAGIC = 0xbeefc0de;
+  // Format 2 has a 24-byte page header before the meta data, format 1 (LMDB 0.9) a 16-byte one.
+  if (view.getUint32(24, true) === MDB_MAGIC && (view.getUint32(28, true) & 0xffff) === 2) {
+    const pageSize = view.getUint32(48, true);
+    if (pageSize < 512 || size < 2 * pageSize) return `${file} is cut short (${size} bytes)`;
+    return undefined;
+  }
+  if (view.getUint32(16, true) === MDB_MAGIC) {
+    return `${file} is an LMDB file of data format ${view.getUint32(20, true) & 0xffff} (LMDB 0.9, as Python's lmdb module writes it); the lmdb store (lmdb-js 3) reads data format 2`;
+  }
+  return `${file} is not an LMDB file`;
+}
+
+/** `lastSize` of lmdb-js: the length of the value the last `getBinaryFast` returned. */
+function lastSize(db: Db): number {
+  return (db as unknown as { lastSize: number }).lastSize;
+}
+
+/**
+ * The bytes under `key` as a view valid until the next read of the environment (lmdb-js reuses the
+ * buffer, or it is a view of the map): copy what you keep before reading again.
+ */
+function peek(db: Db, key: Bytes): Bytes | undefined {
+  const fast = db.getBinaryFast(key);
+  if (fast === undefined) return undefined;
+  return new Uint8Array(fast.buffer, fast.byteOffset, lastSize(db));
+}
+
+/** A copy in memory of its own (`Buffer#slice` would be a view). */
+function copyBytes(bytes: Bytes): Bytes {
+  return Uint8Array.prototype.slice.call(bytes);
+}
+
+function copyOf(db: Db, key: Bytes): Bytes | undefined {
+  const view = peek(db, key);
+  return view === undefined ? undefined : view.slice();
+}
+
+function readNumber(db: Db, name: string): number {
+  const view = peek(db, utf8Bytes(name));
+  if (view === undefined || view.byteLength !== 8) return 0;
+  return new DataView(view.buffer, view.byteOffset, 8).getFloat64(0, true);
+}
+
+function writeNumber(db: Db, name: string, value: number): void {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setFloat64(0, value, true);
+  db.putSync(utf8Bytes(name), bytes);
+}
+
+function readJson<T>(db: Db, name: string): T | undefined {
+  const view = peek(db, utf8Bytes(name));
+  if (view === undefined) return undefined;
+  return JSON.parse(utf8Text(view)) as T;
+}
+
+function writeJson(db: Db, name: string, value: unknown): void {
+  db.putSync(utf8Bytes(name), utf8Bytes(JSON.stringify(value)));
+}
+
+function float64Bytes(value: number): Bytes {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setFloat64(0, value, true);
+  return bytes;
+}
+
+function readFloat64(view: Bytes): number {
+  return new DataView(view.buffer, view.byteOffset, view.byteLength).getFloat64(0, true);
+}
+
+/** Key of a hold: the store key, 0x00, the client id (u32 big-endian). */
+function holdKey(keyBytes: Bytes, clientId: number): Bytes {
+  const bytes = new Uint8Array(keyBytes.byteLength + 5);
+  bytes.set(keyBytes);
+  new DataView(bytes.buffer).setUint32(keyBytes.byteLength + 1, clientId);
+  return bytes;
+}
+
+/** [start, end) of every hold of a key. */
+function holdRange(keyBytes: Bytes): { start: Bytes; end: Bytes } {
+  const start = new Uint8Array(keyBytes.byteLength + 1);
+  start.set(keyBytes);
+  const end = start.slice();
+  end[keyBytes.byteLength] = 1;
+  return { start, end };
+}
+
+// ---- opening a store --------------------------------------------------------------------------
+
+async function openStore(
+  path: string,
+  keep: boolean,
+  sync: boolean,
+  reapIntervalMs: number,
+  options: StoreOpenOptions,
+  onClosed: () => void,
+): Promise<LmdbOpenStore> {
+  const sizeBytes = checkSize(options.sizeBytes);
+  const eviction = options.eviction ?? 'none';
+  if (eviction !== 'none' && eviction !== 'oldest') {
+    throw new RangeError(`lmdb store: settings.store_eviction must be "none" or "oldest", got ${String(eviction)}`);
+  }
+  const leaseMs = options.leaseMs ?? DEFAULT_STORE_LEASE_MS;
+  if (typeof leaseMs !== 'number' || !(leaseMs > 0)) {
+    throw new RangeError(`lmdb store: leaseMs must be a positive number of milliseconds, got ${String(leaseMs)}`);
+  }
+  const createdFolder = prepareFolder(path);
+  const dataFile = join(path, 'data.mdb');
+  const existingBytes = existsSync(dataFile) ? statSync(dataFile).size : 0;
+  if (existingBytes > 0) {
+    const problem = dataFileProblem(dataFile);
+    if (problem !== undefined) {
+      throw new Error(`lmdb store: ${problem}; give another path for the store, or move that file away`);
+    }
+  }
+  checkFreeSpace(path, sizeBytes, existingBytes);
+  const mapSize = Math.max(2 * sizeBytes + 64 * MiB, existingBytes + 64 * MiB);
+
+  let handles: Handles;
+  try {
+    handles = openHandles(path, { sync, mapSize, readOnly: false });
+  } catch (error) {
+    throw describeOpenFailure(path, error);
+  }
+  const session: SessionRecord = {
+    id: randomId(),
+    pid: process.pid,
+    keep,
+    opened: new Date().toISOString(),
+  };
+  let keyPrefix: string;
+  try {
+    keyPrefix = handles.root.transactionSync(() => {
+      const store = readJson<StoreRecord>(handles.meta, META.store);
+      const previous = readJson<SessionRecord>(handles.meta, META.session);
+      if (store !== undefined) {
+        if (store.format !== LAYOUT_FORMAT || store.version !== LAYOUT_VERSION) {
+          throw new Error(
+            `lmdb store: ${path} holds an LMDB environment of format ${String(store.format)} version ${String(store.version)}, not an improv store of layout ${LAYOUT_VERSION}; give another path (settings.lmdb.path)`,
+          );
+        }
+        if (previous !== undefined && processAlive(previous.pid)) {
+          throw new Error(
+            `lmdb store: the store at ${path} is in use by another run (process ${previous.pid}, opened ${previous.opened}); give this run another path (settings.lmdb.path), or wait for that run to end`,
+          );
+        }
+        const leftover = previous !== undefined && !previous.keep;
+        if (leftover) {
+          // A run with keep: false that died before closing: its values were never meant to stay.
+          for (const db of [
+            handles.values,
+            handles.objects,
+            handles.order,
+            handles.expiry,
+            handles.holds,
+            handles.gone,
+            handles.goneOrder,
+            handles.meta,
+          ]) {
+            db.clearSync();
+          }
+        } else if (!keep) {
+          throw new Error(
+            `lmdb store: ${path} holds a store kept by an earlier run (keep: true); a run with keep: false would delete it at its end. Reopen it with keep: true, move or delete it, or give another path (settings.lmdb.path)`,
+          );
+        }
+        if (!leftover) {
+          writeNumber(handles.meta, META.capacityBytes, sizeBytes);
+          writeJson(handles.meta, META.session, session);
+          return store.keyPrefix;
+        }
+      } else if (previous === undefined && handles.values.getKeysCount() > 0) {
+        throw new Error(`lmdb store: ${path} holds LMDB data that is not an improv store; give another path`);
+      }
+      const created: StoreRecord = {
+        format: LAYOUT_FORMAT,
+        version: LAYOUT_VERSION,
+        keyPrefix: newKeyPrefix(),
+        created: new Date().toISOString(),
+      };
+      writeJson(handles.meta, META.store, created);
+      for (const name of [
+        META.usedBytes,
+        META.objects,
+        META.nextClient,
+        META.nextSequence,
+        META.nextTombstone,
+        META.tombstones,
+      ]) {
+        writeNumber(handles.meta, name, 0);
+      }
+      writeNumber(handles.meta, META.capacityBytes, sizeBytes);
+      writeJson(handles.meta, META.session, session);
+      return created.keyPrefix;
+    });
+  } catch (error) {
+    await handles.root.close().catch(() => {});
+    if (error instanceof Error && error.message.startsWith('lmdb store:')) throw error;
+    throw describeOpenFailure(path, error);
+  }
+  // Readers left behind by killed processes would keep freed pages from being reused.
+  try {
+    handles.root.readerCheck();
+  } catch {
+    // Not essential.
+  }
+
+  const descriptor: LmdbStoreDescriptor = {
+    module: import.meta.url,
+    driver: 'lmdb',
+    path,
+    keyPrefix,
+    session: session.id,
+    sync,
+    leaseMs,
+    eviction,
+    mapSize,
+  };
+  let client: LmdbClient;
+  try {
+    client = new LmdbClient(handles, descriptor);
+  } catch (error) {
+    await handles.root.close().catch(() => {});
+    throw error;
+  }
+  const reaper = setInterval(() => {
+    try {
+      client.reapExpired();
+    } catch {
+      // A store closed or removed under the reaper: close() (or the next call) reports it.
+    }
+  }, reapIntervalMs);
+  (reaper as { unref?: () => void }).unref?.();
+  let closing: Promise<void> | undefined;
+  return {
+    descriptor,
+    client,
+    close() {
+      closing ??= (async () => {
+        clearInterval(reaper);
+        await client.closeAsOwner();
+        if (!keep) removeStoreFiles(path, createdFolder);
+        onClosed();
+      })();
+      return closing;
+    },
+  };
+}
+
+function checkSize(sizeBytes: unknown): number {
+  if (typeof sizeBytes !== 'number' || !Number.isFinite(sizeBytes) || sizeBytes < MIN_SIZE_BYTES) {
+    throw new RangeError(
+      `lmdb store: settings.store_size must be a number of bytes of at least ${MIN_SIZE_BYTES}, got ${String(sizeBytes)}`,
+    );
+  }
+  if (sizeBytes > MAX_SIZE_BYTES) {
+    throw new RangeError(
+      `lmdb store: settings.store_size of ${sizeBytes} bytes (${formatBytes(sizeBytes)}) is over the limit of ${MAX_SIZE_BYTES} bytes (8 TiB) of the lmdb driver. Lower settings.store_size`,
+    );
+  }
+  return Math.floor(sizeBytes);
+}
+
+/** Creates the store's folder if needed; returns whether it did. Throws a clear error when it cannot. */
+function prepareFolder(path: string): boolean {
+  let created = false;
+  try {
+    if (existsSync(path)) {
+      if (!statSync(path).isDirectory()) {
+        throw Object.assign(new Error('it is a file, not a folder'), { code: 'ENOTDIR' });
+      }
+    } else {
+      mkdirSync(path, { recursive: true });
+      created = true;
+    }
+    accessSync(path, constants.W_OK | constants.R_OK | constants.X_OK);
+  } catch (error) {
+    throw unwritable(path, error);
+  }
+  return created;
+}
+
+function unwritable(path: string, error: unknown): Error {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new Error(
+    `lmdb store: cannot create or write the store folder ${path} (${reason}). Give a folder this process can create and write (the lmdb store's path)`,
+    { cause: error },
+  );
+}
+
+function describeOpenFailure(path: string, error: unknown): Error {
+  const reason = error instanceof Error ? error.message : String(error);
+  if (/EACCES|EPERM|EROFS|read-only|permission/i.test(reason)) return unwritable(path, error);
+  if (/ENOSPC|No space/i.test(reason)) {
+    return new StoreFullError(
+      `lmdb store: the disk of ${path} is full (${reason}). Free disk space, lower settings.store_size, or put the store on another disk`,
+      { cause: error },
+    );
+  }
+  return new Error(`lmdb store: cannot open the LMDB environment at ${path}: ${reason}`, { cause: error });
+}
+
+function checkFreeSpace(path: string, sizeBytes: number, existingBytes: number): void {
+  let free: number;
+  try {
+    const stats = statfsSync(path);
+    free = Number(stats.bavail) * Number(stats.bsize);
+  } catch {
+    return; // No statfs here (or not for this filesystem): LMDB reports a full disk when it happens.
+  }
+  const needed = sizeBytes - existingBytes;
+  if (needed > free) {
+    throw new RangeError(
+      `lmdb store: settings.store_size of ${formatBytes(sizeBytes)} (${sizeBytes} bytes) does not fit on the filesystem of ${path}: only ${formatBytes(free)} (${free} bytes) is free${existingBytes > 0 ? ` besides the ${formatBytes(existingBytes)} the store already takes` : ''}. Lower settings.store_size, free disk space, or put the store on another disk`,
+    );
+  }
+}
+
+function removeStoreFiles(path: string, createdFolder: boolean): void {
+  for (const name of ['data.mdb', 'lock.mdb']) rmSync(join(path, name), { force: true });
+  if (createdFolder) {
+    try {
+      rmdirSync(path); // only when empty
+    } catch {
+      // Something else was put into the folder: leave it.
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === 'EPERM';
+  }
+}
+
+function randomId(): string {
+  const random = new Uint32Array(3);
+  crypto.getRandomValues(random);
+  return Array.from(random, (word) => word.toString(36)).join('');
+}
+
+function newKeyPrefix(): string {
+  const random = new Uint32Array(2);
+  crypto.getRandomValues(random);
+  return `l${random[0]!.toString(36)}${random[1]!.toString(36)}-`;
+}
+
+// ---- the client -------------------------------------------------------------------------------
+
+interface Pending {
+  array: TypedArray;
+  code: number;
+  shape: number[];
+}
+
+/** An allocation flushed before: written again by a later flush when its array changed. */
+interface Written {
+  /** Weak: an array its owner dropped is no longer followed. */
+  ref: WeakRef<TypedArray>;
+  code: number;
+  shape: number[];
+}
+
+/** Why the store cannot take a value, for the message of a StoreFullError. */
+interface FullReport {
+  asked: number;
+  valueBytes: number;
+  used: number;
+  capacity: number;
+  eviction: StoreEviction;
+  held: number;
+  unread: number;
+  inFlight: number;
+  unwritten: number;
+}
+
+type Lookup = { missing: MissingReason } | { record: ObjectRecord };
+
+class LmdbClient implements LmdbStoreClient {
+  readonly clientId: number;
+  private readonly handles: Handles;
+  private readonly path: string;
+  private readonly keyPrefix: string;
+  private readonly session: string;
+  private readonly leaseMs: number;
+  private readonly eviction: StoreEviction;
+  private readonly keyPattern: RegExp;
+  private sequence = 0;
+  private closed = false;
+  private readonly pending = new Map<StoreKey, Pending>();
+  private readonly written = new Map<StoreKey, Written>();
+  /** Keys this client has a hold entry for. */
+  private readonly held = new Set<StoreKey>();
+
+  constructor(handles: Handles, descriptor: LmdbStoreDescriptor) {
+    this.handles = handles;
+    this.path = descriptor.path;
+    this.keyPrefix = descriptor.keyPrefix;
+    this.session = descriptor.session;
+    this.leaseMs = descriptor.leaseMs;
+    this.eviction = descriptor.eviction === 'oldest' ? 'oldest' : 'none';
+    this.keyPattern = new RegExp(`^${escapeRegExp(descriptor.keyPrefix)}[0-9a-z]{1,7}\\.[0-9a-z]{1,11}$`);
+    this.clientId = this.write('connectStore', () => {
+      const id = readNumber(handles.meta, META.nextClient) + 1;
+      writeNumber(handles.meta, META.nextClient, id);
+      return id;
+    });
+  }
+
+  // ---- StoreClient ---------------------------------------------------------------------------
+
+  async put(value: unknown, options?: PutOptions): Promise<StoreKey> {
+    this.assertOpen();
+    const ttlMs = checkTtl(options?.ttlMs, 'put()');
+    const code = dtypeCodeOf(value);
+    let record: Bytes;
+    let header: ValueHeader;
+    if (code === 0) {
+      if (options?.shape !== undefined) {
+        throw new TypeError(
+          `lmdb store: put() got a shape for a value of type ${typeof value}; shapes describe typed arrays only. Drop the shape, or store a typed array`,
+        );
+      }
+      const payload = encodeValue(value);
+      checkValueSize(payload.byteLength, 0);
+      record = new Uint8Array(headerBytes(0) + payload.byteLength);
+      const size = writeHeader(record, 0, [], payload.byteLength, 0);
+      record.set(payload, size);
+      header = { code: 0, shape: [], byteLength: payload.byteLength, flags: 0, headerBytes: size };
+    } else {
+      const array = value as TypedArray;
+      let shape = [array.length];
+      if (options?.shape !== undefined) {
+        checkShape(options.shape, array.length, 'put()');
+        shape = [...options.shape];
+      }
+      checkValueSize(array.byteLength, shape.length);
+      record = new Uint8Array(headerBytes(shape.length) + array.byteLength);
+      const size = writeHeader(record, code, shape, array.byteLength, 0);
+      record.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), size);
+      header = { code, shape, byteLength: array.byteLength, flags: 0, headerBytes: size };
+    }
+    const key = this.newKey();
+    const keyBytes = utf8Bytes(key);
+    const full = this.write('put()', () => this.insert(keyBytes, record, header, ttlMs, 0));
+    if (full !== undefined) throw new StoreFullError(describeFull(full));
+    return key;
+  }
+
+  async allocate<K extends TypedArrayKind>(
+    kind: K,
+    shapeOrLength: number | readonly number[],
+    options?: AllocateOptions,
+  ): Promise<Allocation<TypedArrayKinds[K]>> {
+    this.assertOpen();
+    const code = dtypeCodeOfKind(kind);
+    if (code === 0) {
+      throw new TypeError(
+        `lmdb store: allocate() got an unknown kind "${String(kind)}"; use one of ${typedArrayKinds.join(', ')}`,
+      );
+    }
+    const ttlMs = checkTtl(options?.ttlMs, 'allocate()');
+    let length: number;
+    let shape: number[];
+    if (typeof shapeOrLength === 'number') {
+      checkDimension(shapeOrLength, 'length', 'allocate()');
+      length = shapeOrLength;
+      shape = [length];
+    } else if (Array.isArray(shapeOrLength)) {
+      length = checkShape(shapeOrLength, undefined, 'allocate()');
+      shape = [...shapeOrLength];
+    } else {
+      throw new TypeError(
+        `lmdb store: allocate() takes a length or a shape (array of lengths), got ${typeof shapeOrLength}`,
+      );
+    }
+    const byteLength = length * elementBytes(code);
+    checkValueSize(byteLength, shape.length);
+    const record = new Uint8Array(headerBytes(shape.length));
+    writeHeader(record, code, shape, byteLength, FLAG_UNWRITTEN);
+    const header: ValueHeader = { code, shape, byteLength, flags: FLAG_UNWRITTEN, headerBytes: record.byteLength };
+    const array = new typedArrayConstructors[code - 1]!(length) as TypedArrayKinds[K];
+    const key = this.newKey();
+    const keyBytes = utf8Bytes(key);
+    const full = this.write('allocate()', () => {
+      const report = this.insert(keyBytes, record, header, ttlMs, RECORD_UNWRITTEN);
+      if (report === undefined) this.handles.holds.putSync(holdKey(keyBytes, this.clientId), this.holdUntil());
+      return report;
+    });
+    if (full !== undefined) throw new StoreFullError(describeFull(full));
+    this.pending.set(key, { array, code, shape });
+    this.held.add(key);
+    return { key, array, dtype: kind, shape: [...shape] };
+  }
+
+  async flush(): Promise<void> {
+    if (this.pending.size === 0 && this.written.size === 0) return;
+    this.assertOpen();
+    const { values, objects, holds } = this.handles;
+    const changes: { key: StoreKey; array: TypedArray; code: number; shape: number[]; first: boolean }[] = [];
+    for (const [key, { array, code, shape }] of this.pending) changes.push({ key, array, code, shape, first: true });
+    if (this.written.size > 0) {
+      // Arrays flushed before and still alive: written again when they differ from the store.
+      const stale: StoreKey[] = [];
+      this.snapshot(() => {
+        for (const [key, written] of this.written) {
+          const array = written.ref.deref();
+          const view = array === undefined ? undefined : peek(values, utf8Bytes(key));
+          if (array === undefined || view === undefined) {
+            stale.push(key);
+            continue;
+          }
+          if (!sameBytes(view.subarray(headerBytes(written.shape.length)), bytesOf(array))) {
+            changes.push({ key, array, code: written.code, shape: written.shape, first: false });
+          }
+        }
+      });
+      for (const key of stale) this.written.delete(key);
+    }
+    if (changes.length === 0) return;
+    this.write('flush()', () => {
+      for (const { key, array, code, shape, first } of changes) {
+        const keyBytes = utf8Bytes(key);
+        const raw = copyOf(objects, keyBytes);
+        if (raw === undefined) continue; // deleted (or expired after its hold lapsed) before the flush
+        const record = new Uint8Array(headerBytes(shape.length) + array.byteLength);
+        const size = writeHeader(record, code, shape, array.byteLength, 0);
+        record.set(bytesOf(array), size);
+        values.putSync(keyBytes, record);
+        if (!first) continue;
+        const view = new DataView(raw.buffer);
+        view.setFloat64(32, view.getFloat64(32, true) & ~RECORD_UNWRITTEN, true);
+        // The header copy in the object record loses its "unwritten" flag too.
+        raw[OBJECT_RECORD_BYTES + 7] = 0;
+        objects.putSync(keyBytes, raw);
+        holds.removeSync(holdKey(keyBytes, this.clientId));
+      }
+    });
+    for (const { key, array, code, shape, first } of changes) {
+      if (first) {
+        this.pending.delete(key);
+        this.held.delete(key);
+      }
+      this.written.delete(key);
+      this.written.set(key, { ref: new WeakRef(array), code, shape });
+    }
+    for (const key of this.written.keys()) {
+      if (this.written.size <= MAX_WRITTEN) break;
+      this.written.delete(key);
+    }
+  }
+
+  async get<T = unknown>(key: StoreKey): Promise<T> {
+    return this.read(key, false) as T;
+  }
+
+  async getArray<T extends TypedArray = TypedArray>(key: StoreKey): Promise<ShapedArray<T>> {
+    return this.read(key, true) as ShapedArray<T>;
+  }
+
+  async info(key: StoreKey): Promise<StoredInfo> {
+    this.assertOpen();
+    checkKeyType(key);
+    const found = this.snapshot(() => this.lookup(key, Date.now()));
+    if ('missing' in found) throw objectNotFound(DRIVER, key, found.missing);
+    return infoOf(key, found.record.header);
+  }
+
+  async has(key: StoreKey): Promise<boolean> {
+    this.assertOpen();
+    checkKeyType(key);
+    if (!this.isKey(key)) return false;
+    const found = this.snapshot(() => this.lookup(key, Date.now()));
+    return !('missing' in found);
+  }
+
+  async delete(key: StoreKey): Promise<boolean> {
+    this.assertOpen();
+    checkKeyType(key);
+    if (!this.isKey(key)) return false;
+    this.pending.delete(key);
+    this.written.delete(key);
+    this.held.delete(key);
+    const keyBytes = utf8Bytes(key);
+    return this.write('delete()', () => {
+      const raw = copyOf(this.handles.objects, keyBytes);
+      if (raw === undefined) return false;
+      this.free(keyBytes, decodeObjectRecord(raw, raw.byteLength, key), 0);
+      return true;
+    });
+  }
+
+  isKey(value: string): boolean {
+    return typeof value === 'string' && this.keyPattern.test(value);
+  }
+
+  async release(key?: StoreKey): Promise<void> {
+    this.assertOpen();
+    if (key !== undefined) {
+      checkKeyType(key);
+      if (!this.held.has(key)) return;
+      this.write('release()', () => {
+        this.handles.holds.removeSync(holdKey(utf8Bytes(key), this.clientId));
+      });
+      this.held.delete(key);
+      return;
+    }
+    if (this.held.size === 0) return;
+    const keys = [...this.held];
+    this.write('release()', () => {
+      for (const held of keys) this.handles.holds.removeSync(holdKey(utf8Bytes(held), this.clientId));
+    });
+    for (const held of keys) this.held.delete(held);
+  }
+
+  async track(keys: readonly StoreKey[], delta: number): Promise<void> {
+    this.assertOpen();
+    if (!Number.isSafeInteger(delta)) {
+      throw new RangeError(`lmdb store: track() needs an integer delta, got ${String(delta)}`);
+    }
+    const ours = keys.filter((key) => this.isKey(key));
+    if (ours.length === 0 || delta === 0) return;
+    this.write('track()', () => {
+      const { objects } = this.handles;
+      for (const key of ours) {
+        const keyBytes = utf8Bytes(key);
+        const raw = copyOf(objects, keyBytes);
+        if (raw === undefined) continue;
+        const view = new DataView(raw.buffer);
+        view.setFloat64(24, Math.max(0, view.getFloat64(24, true) + delta), true);
+        objects.putSync(keyBytes, raw);
+      }
+    });
+  }
+
+  async usage(): Promise<StoreUsage> {
+    this.assertOpen();
+    return this.snapshot(() => ({
+      usedBytes: readNumber(this.handles.meta, META.usedBytes),
+      capacityBytes: readNumber(this.handles.meta, META.capacityBytes),
+      objects: readNumber(this.handles.meta, META.objects),
+    }));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.flush();
+      await this.release();
+    } catch {
+      // The store may be gone already; what is left lapses with the lease.
+    }
+    this.closed = true;
+    await this.handles.root.close().catch(() => {});
+  }
+
+  // ---- for the run that opened the store ------------------------------------------------------
+
+  /** Frees every expired value that nobody holds. Cheap when nothing has expired. */
+  reapExpired(): number {
+    if (this.closed) return 0;
+    const now = Date.now();
+    const due = this.snapshot(() => {
+      for (const { key } of this.handles.expiry.getRange({ limit: 1 })) return readSortKey(key) <= now;
+      return false;
+    });
+    if (!due) return 0;
+    return this.write('reaper', () => this.reap(Date.now(), Number.POSITIVE_INFINITY).freed);
+  }
+
+  /** Closes the client of the run: ends the session (other clients are refused from now on). */
+  async closeAsOwner(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.flush();
+      await this.release();
+      this.write('close()', () => {
+        this.handles.meta.removeSync(utf8Bytes(META.session));
+      });
+    } catch {
+      // Removed under us already: nothing to end.
+    }
+    this.closed = true;
+    await this.handles.root.close().catch(() => {});
+  }
+
+  // ---- internals -------------------------------------------------------------------------------
+
+  private newKey(): StoreKey {
+    this.sequence += 1;
+    return `${this.keyPrefix}${this.clientId.toString(36)}.${this.sequence.toString(36)}`;
+  }
+
+  private holdUntil(): Bytes {
+    return float64Bytes(Date.now() + this.leaseMs);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) {
+      throw new StoreUnavailableError(
+        `lmdb store: this client of the store at ${this.path} was closed; connect a new one with connectStore(descriptor)`,
+      );
+    }
+  }
+
+  /** The store's files are still the ones this client opened. */
+  private assertFiles(): void {
+    let stat: { ino: number; dev: number };
+    try {
+      stat = statSync(this.handles.dataFile);
+    } catch {
+      throw new StoreUnavailableError(
+        `lmdb store: the store at ${this.path} is gone (its files were removed: its run ended, or someone deleted them)`,
+      );
+    }
+    if (stat.ino !== this.handles.inode || stat.dev !== this.handles.device) {
+      throw new StoreUnavailableError(
+        `lmdb store: the store at ${this.path} was removed and another one created in its place; this client belongs to the old one`,
+      );
+    }
+  }
+
+  private assertSession(): void {
+    const session = readJson<SessionRecord>(this.handles.meta, META.session);
+    if (session?.id !== this.session) {
+      throw new StoreUnavailableError(
+        `lmdb store: the store at ${this.path} was closed (the run that opened it ended); this client can no longer use it`,
+      );
+    }
+  }
+
+  /** Runs `body` in a write transaction (all or nothing: a throw aborts it). */
+  private write<T>(what: string, body: () => T): T {
+    this.assertOpen();
+    this.assertFiles();
+    try {
+      return this.handles.root.transactionSync(() => {
+        this.assertSession();
+        return body();
+      });
+    } catch (error) {
+      throw this.translate(error, what);
+    }
+  }
+
+  /** Runs `body` on the latest committed state, read-only. */
+  private snapshot<T>(body: () => T): T {
+    this.assertOpen();
+    this.assertFiles();
+    try {
+      this.handles.root.resetReadTxn();
+      this.assertSession();
+      return body();
+    } catch (error) {
+      throw this.translate(error, 'read');
+    }
+  }
+
+  private translate(error: unknown, what: string): unknown {
+    if (ImprovError.isInstance(error) || error instanceof TypeError || error instanceof RangeError) return error;
+    const message = error instanceof Error ? error.message : String(error);
+    if (/closed/i.test(message)) {
+      return new StoreUnavailableError(`lmdb store: ${what} failed: the store at ${this.path} is closed (${message})`, {
+        cause: error,
+      });
+    }
+    if (/ENOSPC|No space left/i.test(message)) {
+      return new StoreFullError(
+        `lmdb store: ${what} failed: the disk of ${this.path} is full (${message}). Free disk space or lower settings.store_size`,
+        { cause: error },
+      );
+    }
+    return new StoreUnavailableError(`lmdb store: ${what} failed on the store at ${this.path}: ${message}`, {
+      cause: error,
+    });
+  }
+
+  /** Looks a key up (inside a transaction or snapshot). */
+  private lookup(key: StoreKey, now: number): Lookup {
+    if (!this.isKey(key)) return { missing: 'foreign' };
+    const keyBytes = utf8Bytes(key);
+    const raw = peek(this.handles.objects, keyBytes);
+    if (raw === undefined) return { missing: this.goneReason(keyBytes) };
+    const record = decodeObjectRecord(raw, raw.byteLength, `key "${key}"`);
+    if (record.expiresAt > 0 && record.expiresAt <= now && !this.heldByMe(keyBytes, now)) {
+      return { missing: 'expired' };
+    }
+    return { record };
+  }
+
+  private goneReason(keyBytes: Bytes): MissingReason {
+    const tombstone = peek(this.handles.gone, keyBytes);
+    if (tombstone === undefined) return 'unknown';
+    return tombstone[0] === GONE_EVICTED ? 'evicted' : tombstone[0] === GONE_EXPIRED ? 'expired' : 'unknown';
+  }
+
+  private heldByMe(keyBytes: Bytes, now: number): boolean {
+    const hold = peek(this.handles.holds, holdKey(keyBytes, this.clientId));
+    return hold !== undefined && hold.byteLength === 8 && readFloat64(hold) > now;
+  }
+
+  /** Whether any client holds the key (a hold not past its lease). */
+  private heldByAnyone(keyBytes: Bytes, now: number): boolean {
+    for (const { value } of this.handles.holds.getRange(holdRange(keyBytes))) {
+      if (value.byteLength === 8 && readFloat64(value) > now) return true;
+    }
+    return false;
+  }
+
+  private read(key: StoreKey, asArray: boolean): unknown {
+    this.assertOpen();
+    checkKeyType(key);
+    const pending = this.pending.get(key);
+    if (pending !== undefined) return this.readPending(pending, asArray);
+    if (!this.isKey(key)) throw objectNotFound(DRIVER, key, 'foreign');
+    const keyBytes = utf8Bytes(key);
+    const result = this.write(asArray ? 'getArray()' : 'get()', () => {
+      const now = Date.now();
+      const { objects, values, holds } = this.handles;
+      const raw = copyOf(objects, keyBytes);
+      if (raw === undefined) return { missing: this.goneReason(keyBytes) };
+      const record = decodeObjectRecord(raw, raw.byteLength, `key "${key}"`);
+      if (record.expiresAt > 0 && record.expiresAt <= now && !this.heldByMe(keyBytes, now)) {
+        // Past its TTL: freed now unless some reader still holds it; unreadable either way.
+        if (!this.heldByAnyone(keyBytes, now)) this.free(keyBytes, record, GONE_EXPIRED);
+        return { missing: 'expired' as const };
+      }
+      if (asArray && record.header.code === 0) return { notArray: true as const };
+      const view = peek(values, keyBytes);
+      if (view === undefined) throw new Error(`lmdb store: key "${key}" has an object record but no value`);
+      const header = readHeader(view, view.byteLength, `lmdb store: key "${key}"`);
+      const value = decodePayload(view, header, key);
+      if ((record.flags & RECORD_READ) === 0) {
+        new DataView(raw.buffer).setFloat64(32, record.flags | RECORD_READ, true);
+        objects.putSync(keyBytes, raw);
+      }
+      holds.putSync(holdKey(keyBytes, this.clientId), this.holdUntil());
+      return { value, header };
+    });
+    if ('missing' in result) throw objectNotFound(DRIVER, key, result.missing);
+    if ('notArray' in result) {
+      throw new TypeError(
+        `lmdb store: key "${key}" holds a msgpack value, not a typed array; read it with get(), or check info(key).kind first`,
+      );
+    }
+    this.held.add(key);
+    if (!asArray) return result.value;
+    return { array: result.value, dtype: kindOfCode(result.header.code), shape: result.header.shape };
+  }
+
+  /** This client's own allocation before its flush: a copy of the local array. */
+  private readPending(pending: Pending, asArray: boolean): unknown {
+    const array = pending.array.slice();
+    if (!asArray) return array;
+    return { array, dtype: kindOfCode(pending.code), shape: [...pending.shape] };
+  }
+
+  /**
+   * Stores a new value (inside a write transaction): frees expired values and, with eviction,
+   * old read ones when it would not fit. Returns a report instead when it does not fit.
+   */
+  private insert(
+    keyBytes: Bytes,
+    record: Bytes,
+    header: ValueHeader,
+    ttlMs: number | undefined,
+    flags: number,
+  ): FullReport | undefined {
+    const { meta, values, objects, order, expiry } = this.handles;
+    const now = Date.now();
+    const charged = header.headerBytes + header.byteLength + INDEX_OVERHEAD_BYTES;
+    const capacity = readNumber(meta, META.capacityBytes);
+    let used = readNumber(meta, META.usedBytes);
+    if (used + charged > capacity) used = this.reap(now, Number.POSITIVE_INFINITY).used;
+    if (this.eviction === 'oldest' && used + charged > capacity * EVICTION_HIGH_WATER) {
+      const report = this.evict(now, charged, capacity, header.byteLength);
+      if (report !== undefined) return report;
+      used = readNumber(meta, META.usedBytes);
+    }
+    if (used + charged > capacity) {
+      return {
+        asked: charged,
+        valueBytes: header.byteLength,
+        used,
+        capacity,
+        eviction: this.eviction,
+        held: 0,
+        unread: 0,
+        inFlight: 0,
+        unwritten: 0,
+      };
+    }
+    const sequence = readNumber(meta, META.nextSequence) + 1;
+    writeNumber(meta, META.nextSequence, sequence);
+    const expiresAt = ttlMs === undefined ? 0 : Math.ceil(now + ttlMs);
+    const headerCopy = record.subarray(0, header.headerBytes);
+    values.putSync(keyBytes, record);
+    objects.putSync(
+      keyBytes,
+      encodeObjectRecord({ sequence, charged, expiresAt, inFlight: 0, flags, created: now }, headerCopy),
+    );
+    order.putSync(sortKey(sequence), keyBytes);
+    if (expiresAt > 0) expiry.putSync(sortKey(expiresAt, sequence), keyBytes);
+    writeNumber(meta, META.usedBytes, used + charged);
+    writeNumber(meta, META.objects, readNumber(meta, META.objects) + 1);
+    return undefined;
+  }
+
+  /**
+   * Frees the oldest values that were read, are not held, have no message waiting in a link and
+   * are written, until the new value fits below the low-water mark. Frees nothing, and returns a
+   * report, when even all of them would not make it fit.
+   */
+  private evict(now: number, charged: number, capacity: number, valueBytes: number): FullReport | undefined {
+    const { meta, order, objects } = this.handles;
+    const used = readNumber(meta, META.usedBytes);
+    const target = capacity * EVICTION_LOW_WATER;
+    const counts = { held: 0, unread: 0, inFlight: 0, unwritten: 0 };
+    const victims: { keyBytes: Bytes; record: ObjectRecord }[] = [];
+    let freeable = 0;
+    for (const { value } of order.getRange({})) {
+      if (used - freeable + charged <= target) break;
+      const keyBytes = copyBytes(value);
+      const raw = peek(objects, keyBytes);
+      if (raw === undefined) continue;
+      const record = decodeObjectRecord(raw, raw.byteLength, 'eviction');
+      if ((record.flags & RECORD_UNWRITTEN) !== 0) counts.unwritten++;
+      else if ((record.flags & RECORD_READ) === 0) counts.unread++;
+      else if (record.inFlight > 0) counts.inFlight++;
+      else if (this.heldByAnyone(keyBytes, now)) counts.held++;
+      else {
+        victims.push({ keyBytes, record });
+        freeable += record.charged;
+      }
+    }
+    if (used - freeable + charged > capacity) {
+      return { asked: charged, valueBytes, used, capacity, eviction: 'oldest', ...counts };
+    }
+    for (const { keyBytes, record } of victims) this.free(keyBytes, record, GONE_EVICTED);
+    return undefined;
+  }
+
+  /** Frees expired values nobody holds (inside a write transaction). */
+  private reap(now: number, limit: number): { freed: number; used: number } {
+    const { expiry, objects, meta } = this.handles;
+    const due: { keyBytes: Bytes; record: ObjectRecord }[] = [];
+    for (const { key, value } of expiry.getRange({ end: sortKey(now + 1) })) {
+      if (due.length >= limit) break;
+      if (readSortKey(key) > now) break;
+      const keyBytes = copyBytes(value);
+      const raw = peek(objects, keyBytes);
+      if (raw === undefined) continue;
+      if (this.heldByAnyone(keyBytes, now)) continue;
+      due.push({ keyBytes, record: decodeObjectRecord(raw, raw.byteLength, 'reaper') });
+    }
+    for (const { keyBytes, record } of due) this.free(keyBytes, record, GONE_EXPIRED);
+    return { freed: due.length, used: readNumber(meta, META.usedBytes) };
+  }
+
+  /** Removes a value and everything about it (inside a write transaction); `reason` 0: no tombstone. */
+  private free(keyBytes: Bytes, record: ObjectRecord, reason: number): void {
+    const { values, objects, order, expiry, holds, meta } = this.handles;
+    values.removeSync(keyBytes);
+    objects.removeSync(keyBytes);
+    order.removeSync(sortKey(record.sequence));
+    if (record.expiresAt > 0) expiry.removeSync(sortKey(record.expiresAt, record.sequence));
+    const stale: Bytes[] = [];
+    for (const { key } of holds.getRange(holdRange(keyBytes))) stale.push(copyBytes(key));
+    for (const key of stale) holds.removeSync(key);
+    writeNumber(meta, META.usedBytes, Math.max(0, readNumber(meta, META.usedBytes) - record.charged));
+    writeNumber(meta, META.objects, Math.max(0, readNumber(meta, META.objects) - 1));
+    if (reason !== 0) this.tombstone(keyBytes, reason);
+  }
+
+  private tombstone(keyBytes: Bytes, reason: number): void {
+    const { gone, goneOrder, meta } = this.handles;
+    const sequence = readNumber(meta, META.nextTombstone) + 1;
+    writeNumber(meta, META.nextTombstone, sequence);
+    const entry = new Uint8Array(9);
+    entry[0] = reason;
+    new DataView(entry.buffer).setFloat64(1, sequence, true);
+    gone.putSync(keyBytes, entry);
+    goneOrder.putSync(sortKey(sequence), keyBytes);
+    let count = readNumber(meta, META.tombstones) + 1;
+    if (count > MAX_TOMBSTONES) {
+      const oldest: { order: Bytes; key: Bytes }[] = [];
+      for (const { key, value } of goneOrder.getRange({ limit: count - MAX_TOMBSTONES })) {
+        oldest.push({ order: copyBytes(key), key: copyBytes(value) });
+      }
+      for (const { order, key } of oldest) {
+        goneOrder.removeSync(order);
+        gone.removeSync(key);
+        count--;
+      }
+    }
+    writeNumber(meta, META.tombstones, count);
+  }
+}
+
+// ---- values -----------------------------------------------------------------------------------
+
+function encodeValue(value: unknown): Bytes {
+  try {
+    return encoder.encodeSharedRef(value);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new TypeError(
+      `lmdb store: cannot store a value of type ${describeType(value)}: ${reason}. Store typed arrays, or plain data that msgpack can encode (objects, arrays, strings, numbers, bigints, booleans, null, Date, Map, Set, typed arrays); functions and symbols cannot be stored`,
+      { cause: error },
+    );
+  }
+}
+
+/** The value of a record, in memory of its own (never a view of lmdb-js's buffers or the map). */
+function decodePayload(view: Bytes, header: ValueHeader, key: StoreKey): unknown {
+  const { code, byteLength, headerBytes: start, flags } = header;
+  const unwritten = (flags & FLAG_UNWRITTEN) !== 0;
+  if (!unwritten && start + byteLength > view.byteLength) {
+    throw new Error(`lmdb store: the value of key "${key}" is shorter than its header says`);
+  }
+  if (code === 0) {
+    const bytes = view.slice(start, start + byteLength);
+    return decoder.decode(bytes);
+  }
+  const ctor = typedArrayConstructors[code - 1]!;
+  const array = new ctor(byteLength / ctor.BYTES_PER_ELEMENT);
+  if (!unwritten) new Uint8Array(array.buffer).set(view.subarray(start, start + byteLength));
+  return array;
+}
+
+/** The bytes of a typed array (a view, no copy). */
+function bytesOf(array: TypedArray): Bytes {
+  return new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+}
+
+function sameBytes(a: Bytes, b: Bytes): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  return (
+    Buffer.compare(
+      Buffer.from(a.buffer, a.byteOffset, a.byteLength),
+      Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+    ) === 0
+  );
+}
+
+function infoOf(key: StoreKey, header: ValueHeader): StoredInfo {
+  if (header.code === 0) return { key, kind: 'value', byteLength: header.byteLength };
+  return {
+    key,
+    kind: 'array',
+    dtype: kindOfCode(header.code),
+    shape: [...header.shape],
+    byteLength: header.byteLength,
+  };
+}
+
+function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return typeof value;
+  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name !== '' ? name : 'object';
+}
+
+function checkKeyType(key: unknown): void {
+  if (typeof key !== 'string') {
+    throw new TypeError(`lmdb store: a key must be a string, got ${key === null ? 'null' : typeof key}`);
+  }
+}
+
+function checkTtl(ttlMs: unknown, method: string): number | undefined {
+  if (ttlMs === undefined) return undefined;
+  if (typeof ttlMs !== 'number' || !(ttlMs > 0) || !Number.isFinite(ttlMs)) {
+    throw new RangeError(
+      `lmdb store: ${method}: ttlMs must be a positive number of milliseconds, got ${String(ttlMs)}`,
+    );
+  }
+  return ttlMs;
+}
+
+function checkValueSize(byteLength: number, ndim: number): void {
+  if (byteLength + headerBytes(ndim) > MAX_VALUE_BYTES) {
+    throw new RangeError(
+      `lmdb store: a value of ${formatBytes(byteLength)} is over LMDB's limit of 4 GiB per value; split it into several values`,
+    );
+  }
+}
+
+function checkDimension(size: unknown, what: string, method: string): void {
+  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || size > MAX_ELEMENTS) {
+    throw new RangeError(`lmdb store: ${method}: ${what} must be an integer from 0 to 2^32, got ${String(size)}`);
+  }
+}
+
+/** Validates a shape; returns the product. With `length`, the product must equal it. */
+function checkShape(shape: readonly number[], length: number | undefined, method: string): number {
+  if (!Array.isArray(shape)) {
+    throw new TypeError(`lmdb store: ${method}: shape must be an array of lengths, got ${typeof shape}`);
+  }
+  if (shape.length > MAX_DIMENSIONS) {
+    throw new RangeError(`lmdb store: ${method}: shape [${shape.join(', ')}] has over ${MAX_DIMENSIONS} dimensions`);
+  }
+  let product = 1;
+  for (const size of shape) {
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || size > MAX_ELEMENTS) {
+      checkDimension(size, `every dimension of shape [${shape.join(', ')}]`, method);
+    }
+    product *= size;
+  }
+  if (length !== undefined && product !== length) {
+    throw new RangeError(
+      `lmdb store: ${method}: shape [${shape.join(', ')}] holds ${product} elements but the array has length ${length}; pass a shape whose product is the length`,
+    );
+  }
+  if (product > MAX_ELEMENTS) {
+    throw new RangeError(`lmdb store: ${method}: shape [${shape.join(', ')}] holds over 2^32 elements`);
+  }
+  return product;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&');
+}
+
+/** `4.00 MiB`, `512 B`: sizes in messages. */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let index = 0;
+  while (value >= 1024 && index < units.length - 1) {
+    value /= 1024;
+    index++;
+  }
+  return index === 0 ? `${bytes} B` : `${value.toFixed(2)} ${units[index]}`;
+}
+
+function describeFull(report: FullReport): string {
+  const free = Math.max(0, report.capacity - report.used);
+  const head = `lmdb store is full: a value of ${formatBytes(report.valueBytes)} needs ${formatBytes(report.asked)} (${report.asked} bytes with its header and index), and ${formatBytes(free)} (${free} bytes) of ${formatBytes(report.capacity)} is free`;
+  if (report.eviction === 'oldest') {
+    const kept = [
+      report.held > 0 ? `${report.held} held by a reader` : '',
+      report.unread > 0 ? `${report.unread} not read yet` : '',
+      report.inFlight > 0 ? `${report.inFlight} waiting in a link` : '',
+      report.unwritten > 0 ? `${report.unwritten} allocated and not flushed` : '',
+    ].filter((part) => part !== '');
+    return `${head}; eviction (settings.store_eviction: oldest) could not free enough: of the values it may not evict, ${kept.length > 0 ? kept.join(', ') : 'none'}. Raise settings.store_size, or read and release values sooner`;
+  }
+  return `${head}. Raise settings.store_size, delete values once every reader is done with them, give values a ttlMs, or turn on settings.store_eviction: oldest`;
+}
+
+// ---- reading a store after (or during) its run ------------------------------------------------
+
+/** One value of a store, as `improv store ls` shows it. */
+export interface LmdbStoreEntry {
+  key: StoreKey;
+  kind: 'array' | 'value';
+  /** For arrays. */
+  dtype?: TypedArrayKind;
+  /** For arrays. */
+  shape?: number[];
+  /** Payload bytes. */
+  byteLength: number;
+  /** An allocation that was never flushed: it reads as zeros. */
+  unwritten: boolean;
+  /** Time of the put, ms since the epoch. */
+  created: number;
+  /** Expiry time (ms since the epoch), when it has a TTL. */
+  expiresAt?: number;
+  /** Some client has read it. */
+  read: boolean;
+}
+
+/** A read-only view of an lmdb store (from {@link openLmdbStoreReader}). */
+export interface LmdbStoreReader {
+  /** Absolute path of the store's folder. */
+  readonly path: string;
+  readonly keyPrefix: string;
+  /** Whether a run has the store open now (and the process id of that run). */
+  readonly openBy: number | undefined;
+  usage(): StoreUsage;
+  /** Every value, oldest first. */
+  list(): LmdbStoreEntry[];
+  /** What is stored under `key`, or undefined. */
+  entry(key: StoreKey): LmdbStoreEntry | undefined;
+  /** The value under `key` (a typed array with its dtype and shape, or the decoded msgpack value), or undefined. */
+  read(key: StoreKey): { entry: LmdbStoreEntry; value: unknown } | undefined;
+  /**
+   * The stored bytes of the value under `key` (a copy): an array's raw little-endian elements
+   * (zeros for an allocation never flushed), or a value's msgpack encoding. Undefined when absent.
+   */
+  bytes(key: StoreKey): { entry: LmdbStoreEntry; bytes: Uint8Array } | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the store at `path` read-only (it never writes to `data.mdb`): for `improv store` and
+ * tools. Throws an Error saying what is wrong when `path` holds no improv lmdb store.
+ */
+export async function openLmdbStoreReader(path: string): Promise<LmdbStoreReader> {
+  const folder = resolve(path);
+  if (!existsSync(folder)) throw new Error(`${path} does not exist`);
+  if (!statSync(folder).isDirectory()) {
+    throw new Error(`${path} is a file, not an lmdb store (a store is a folder holding data.mdb and lock.mdb)`);
+  }
+  if (!existsSync(join(folder, 'data.mdb'))) {
+    throw new Error(
+      `${path} is not an lmdb store: it has no data.mdb (a store is a folder holding data.mdb and lock.mdb)`,
+    );
+  }
+  const dataFile = join(folder, 'data.mdb');
+  if (statSync(dataFile).size === 0) throw new Error(`${path} is not an improv lmdb store: its data.mdb is empty`);
+  const problem = dataFileProblem(dataFile);
+  if (problem !== undefined) throw new Error(`${path} is not an improv lmdb store: ${problem}`);
+  let handles: Handles;
+  try {
+    handles = openHandles(folder, { sync: false, readOnly: true });
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`${path} is not an improv lmdb store (LMDB cannot open it: ${reason})`, { cause: error });
+  }
+  const fail = async (message: string): Promise<never> => {
+    await handles.root.close().catch(() => {});
+    throw new Error(message);
+  };
+  let store: StoreRecord | undefined;
+  let session: SessionRecord | undefined;
+  try {
+    store = readJson<StoreRecord>(handles.meta, META.store);
+    session = readJson<SessionRecord>(handles.meta, META.session);
+  } catch (error) {
+    return fail(`${path} is not an improv lmdb store (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (store?.format !== LAYOUT_FORMAT) return fail(`${path} is an LMDB environment but not an improv store`);
+  if (store.version !== LAYOUT_VERSION) {
+    return fail(
+      `${path} is an improv store of layout version ${store.version}; this improv reads version ${LAYOUT_VERSION}`,
+    );
+  }
+  const entryOf = (key: StoreKey, raw: Bytes): LmdbStoreEntry => {
+    const record = decodeObjectRecord(raw, raw.byteLength, `key "${key}"`);
+    const { header } = record;
+    const entry: LmdbStoreEntry = {
+      key,
+      kind: header.code === 0 ? 'value' : 'array',
+      byteLength: header.byteLength,
+      unwritten: (record.flags & RECORD_UNWRITTEN) !== 0,
+      created: record.created,
+      read: (record.flags & RECORD_READ) !== 0,
+    };
+    if (header.code !== 0) {
+      entry.dtype = kindOfCode(header.code);
+      entry.shape = [...header.shape];
+    }
+    if (record.expiresAt > 0) entry.expiresAt = record.expiresAt;
+    return entry;
+  };
+  const fresh = () => handles.root.resetReadTxn();
+  return {
+    path: folder,
+    keyPrefix: store.keyPrefix,
+    openBy: session !== undefined && processAlive(session.pid) ? session.pid : undefined,
+    usage() {
+      fresh();
+      return {
+        usedBytes: readNumber(handles.meta, META.usedBytes),
+        capacityBytes: readNumber(handles.meta, META.capacityBytes),
+        objects: readNumber(handles.meta, META.objects),
+      };
+    },
+    list() {
+      fresh();
+      const entries: LmdbStoreEntry[] = [];
+      for (const { value } of handles.order.getRange({})) {
+        const keyBytes = copyBytes(value);
+        const raw = copyOf(handles.objects, keyBytes);
+        if (raw !== undefined) entries.push(entryOf(utf8Text(keyBytes), raw));
+      }
+      return entries;
+    },
+    entry(key) {
+      if (typeof key !== 'string' || key === '') return undefined;
+      fresh();
+      const raw = copyOf(handles.objects, utf8Bytes(key));
+      return raw === undefined ? undefined : entryOf(key, raw);
+    },
+    read(key) {
+      if (typeof key !== 'string' || key === '') return undefined;
+      fresh();
+      const keyBytes = utf8Bytes(key);
+      const raw = copyOf(handles.objects, keyBytes);
+      if (raw === undefined) return undefined;
+      const entry = entryOf(key, raw);
+      const view = peek(handles.values, keyBytes);
+      if (view === undefined) return undefined;
+      const header = readHeader(view, view.byteLength, `key "${key}"`);
+      const decoded = decodePayload(view, header, key);
+      const value =
+        header.code === 0 ? decoded : { array: decoded, dtype: kindOfCode(header.code), shape: [...header.shape] };
+      return { entry, value };
+    },
+    bytes(key) {
+      if (typeof key !== 'string' || key === '') return undefined;
+      fresh();
+      const keyBytes = utf8Bytes(key);
+      const raw = copyOf(handles.objects, keyBytes);
+      if (raw === undefined) return undefined;
+      const entry = entryOf(key, raw);
+      const view = peek(handles.values, keyBytes);
+      if (view === undefined) return undefined;
+      const header = readHeader(view, view.byteLength, `key "${key}"`);
+      const start = header.headerBytes;
+      const bytes =
+        (header.flags & FLAG_UNWRITTEN) !== 0
+          ? new Uint8Array(header.byteLength)
+          : view.slice(start, start + header.byteLength);
+      return { entry, bytes };
+    },
+    async close() {
+      await handles.root.close().catch(() => {});
+    },
+  };
+}
