@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   createNexus,
+  type DenoPermissionName,
+  missingDenoPermissions,
   type Nexus,
   type NexusOptions,
   type PipelineConfig,
@@ -44,6 +46,8 @@ export async function storeFor(
   override?: StoreName,
 ): Promise<StoreDriver> {
   const name = override ?? settings.driver;
+  const remote = settings.redis.host !== undefined || settings.redis.url !== undefined;
+  checkDenoPermissions(name, name === 'redis' ? (remote ? ['net'] : ['net', 'run']) : name === 'lmdb' ? ['ffi'] : []);
   if (name === 'lmdb') {
     const { createLmdbStore } = await import('@improv/store/lmdb');
     return createLmdbStore({
@@ -55,9 +59,9 @@ export async function storeFor(
   if (name === 'redis') {
     const { createRedisStore } = await import('@improv/store/redis');
     const { host, port, url, password, saving, fsync, aofDir } = settings.redis;
-    if (url !== undefined || host !== undefined) {
-      return createRedisStore({ ...(url === undefined ? { host, port } : { url }), ...(password ? { password } : {}) });
-    }
+    const secret = password === undefined ? {} : { password };
+    if (url !== undefined) return createRedisStore({ url, ...secret });
+    if (host !== undefined) return createRedisStore({ host, ...(port === undefined ? {} : { port }), ...secret });
     return createRedisStore({
       server: {
         ...(port === undefined ? {} : { port }),
@@ -73,6 +77,18 @@ export async function storeFor(
     });
   }
   return createMemoryStore();
+}
+
+/**
+ * Under Deno: the LMDB driver loads a native library (`ffi`), the Redis driver talks over the
+ * network (`net`) and may start redis-server (`run`). Says what to grant before Deno refuses mid-way.
+ */
+function checkDenoPermissions(store: StoreName, needs: DenoPermissionName[]): void {
+  const missing = missingDenoPermissions(needs);
+  if (missing.length === 0) return;
+  throw new Error(
+    `the ${store} store needs Deno's ${missing.map((name) => `--allow-${name}`).join(' ')}: run improv with them (or -A), e.g. deno run -A …`,
+  );
 }
 
 /**

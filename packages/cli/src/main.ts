@@ -160,6 +160,19 @@ export async function main(
       exitCode = result.ok ? exitCodes.ok : exitCodes.usage;
     });
 
+  program
+    .command('store')
+    .description('look into an LMDB store, kept after its run: ls <path>, get <path> <key> [--out file]')
+    .argument('[args...]', 'ls <path> | get <path> <key> [--out file.npy|.bin|.json]')
+    .helpOption(false)
+    .allowUnknownOption()
+    .action(async (args: string[]) => {
+      // Imported when used: it loads the native lmdb module, which no other command needs.
+      const { runStoreCommand } = await import('./store-command.ts');
+      const write = (text: string) => output.write(text);
+      exitCode = await runStoreCommand(args, { stdout: write, stderr: write });
+    });
+
   program.addHelpText(
     'after',
     '\nComing from Python improv? improv run <pipeline.yaml> is its server and client in one terminal;\nserver, client, list, cleanup and -c/-o/-l/-a say what to use instead.',

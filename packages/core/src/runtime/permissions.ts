@@ -12,7 +12,7 @@
  */
 
 /** Deno's permission names that improv's commands use. */
-export type DenoPermissionName = 'read' | 'write' | 'env' | 'sys' | 'net' | 'run';
+export type DenoPermissionName = 'read' | 'write' | 'env' | 'sys' | 'net' | 'run' | 'ffi';
 
 interface DenoPermissions {
   permissions: { querySync(descriptor: { name: string }): { state: string } };
