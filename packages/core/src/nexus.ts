@@ -30,7 +30,7 @@ import { EventStream } from './_event-stream.ts';
 import { siblingModule } from './_module-url.ts';
 import { RunLog } from './_run-log.ts';
 import { assertConfig, loadConfig, resolveConfig, toLinkGraph } from './config/load.ts';
-import type { PipelineConfig } from './config/types.ts';
+import { ConfigError, type PipelineConfig } from './config/types.ts';
 import {
   ActorFailedError,
   ActorUnresponsiveError,
@@ -312,7 +312,8 @@ class NexusImpl implements Nexus {
       this.supervisor.start();
       await Promise.all(config.actors.map((actor) => this.startActor(actor, plan)));
     } catch (error) {
-      this.log('error', 'the pipeline could not start', error);
+      // A config error (a store that cannot open, at its setting) is the caller's to show, once.
+      if (!ConfigError.isInstance(error)) this.log('error', 'the pipeline could not start', error);
       await this.shutdown();
       throw error;
     }

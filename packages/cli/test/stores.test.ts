@@ -1,0 +1,188 @@
+/**
+ * The stores as a user meets them through the CLI: improv's minimal demo on lmdb and on a Redis
+ * that improv starts itself (allocated frames reach the Processor written, not as zeros), a kept
+ * lmdb store read back after the whole CLI was killed with SIGKILL, and the errors of bad store
+ * settings at their file:line:column.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { currentRuntimeName } from '@improv/core';
+import { openLmdbStoreReader } from '@improv/store/lmdb';
+import { describe, expect, it } from 'vitest';
+import { type RuntimeName, scriptArguments } from '../src/runtime-switch.ts';
+
+const root = fileURLToPath(new URL('../../..', import.meta.url));
+const bin = join(root, 'packages/cli/bin/improv.mjs');
+const minimal = join(root, 'apps/minimal/minimal.yaml');
+const core = join(root, 'packages/core/src/index.ts');
+const cliCommand = [...scriptArguments(currentRuntimeName() as RuntimeName, bin)];
+
+function project(files: Record<string, string>): string {
+  const folder = mkdtempSync(join(tmpdir(), 'improv-stores-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(folder, name), text);
+  return folder;
+}
+
+function improv(args: string[], cwd = root): { status: number | null; output: string } {
+  const result = spawnSync(process.execPath, [...cliCommand, ...args], { cwd, encoding: 'utf8', timeout: 120_000 });
+  return { status: result.status, output: `${result.stdout}${result.stderr}` };
+}
+
+/** The Processor's closing line: how many frames, and their average. */
+function processed(output: string): { count: number; average: number[] } {
+  const match = /processed (\d+) frames; average \[([^\]]*)\]/.exec(output);
+  expect(match, output).not.toBeNull();
+  return { count: Number(match![1]), average: match![2]!.split(', ').map(Number) };
+}
+
+describe('stores through the CLI', () => {
+  for (const store of ['lmdb', 'redis'] as const) {
+    it(`runs improv's minimal demo with --store ${store}: allocated frames arrive written`, {
+      timeout: 120_000,
+    }, () => {
+      const { status, output } = improv([
+        'run',
+        minimal,
+        '--store',
+        store,
+        '--no-log-files',
+        '--script',
+        'setup; run; wait 1500ms; stop; quit',
+      ]);
+      expect(status, output).toBe(0);
+      const { count, average } = processed(output);
+      expect(count, output).toBeGreaterThan(10);
+      // Random values in [0, 1): frames that were never written would average 0.
+      for (const value of average) {
+        expect(value, output).toBeGreaterThan(0.2);
+        expect(value, output).toBeLessThan(0.8);
+      }
+    });
+  }
+
+  it('keeps every value whose put returned, untorn, when the whole CLI is killed with SIGKILL (lmdb keep: true)', {
+    timeout: 120_000,
+  }, async () => {
+    const folder = project({
+      'package.json': '{ "type": "module" }',
+      'writer.ts': `import { Actor } from ${JSON.stringify(core)};
+export class Writer extends Actor {
+  private n = 0;
+  override async runStep(): Promise<void> {
+    const frame = new Float64Array(2048).fill(this.n);
+    const key = await this.store.put(frame, { shape: [32, 64] });
+    console.log(\`stored \${key} \${this.n}\`);
+    this.n += 1;
+  }
+}
+`,
+      'pipeline.yaml': `settings:
+  store: lmdb
+  store_size: 512MiB
+  lmdb: { path: data/run.lmdb, keep: true }
+actors:
+  Writer:
+    package: writer.ts
+    class: Writer
+`,
+    });
+    const child = spawn(
+      process.execPath,
+      [...cliCommand, 'run', 'pipeline.yaml', '--no-log-files', '--script', 'setup; run; wait 120s; quit'],
+      { cwd: folder, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    const stored = new Map<string, number>();
+    const enough = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`fewer than 200 values were stored in 60 s:\n${output}`)),
+        60_000,
+      );
+      const take = (chunk: Buffer) => {
+        output += chunk;
+        for (const match of output.matchAll(/stored (\S+) (\d+)/g)) stored.set(match[1]!, Number(match[2]));
+        if (stored.size >= 200) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child.stdout.on('data', take);
+      child.stderr.on('data', take);
+      child.on('exit', () => reject(new Error(`improv exited before 200 values were stored:\n${output}`)));
+    });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    await enough;
+    child.kill('SIGKILL');
+    await exited;
+    // Lines printed after the kill was decided may be missing; every printed one must be there.
+    for (const match of output.matchAll(/stored (\S+) (\d+)/g)) stored.set(match[1]!, Number(match[2]));
+    const reader = await openLmdbStoreReader(join(folder, 'data/run.lmdb'));
+    try {
+      for (const [key, n] of stored) {
+        const found = reader.read(key);
+        expect(found, `value ${n} (key ${key}) is missing after SIGKILL`).toBeDefined();
+        const { array, shape } = found!.value as { array: Float64Array; shape: number[] };
+        expect(shape).toEqual([32, 64]);
+        expect(array.length).toBe(2048);
+        expect(
+          array.every((value) => value === n),
+          `value ${n} (key ${key}) is torn`,
+        ).toBe(true);
+      }
+    } finally {
+      await reader.close();
+    }
+    // The kept store reads with improv store ls too.
+    const listed = improv(['store', 'ls', 'data/run.lmdb'], folder);
+    expect(listed.status, listed.output).toBe(0);
+    expect(listed.output).toContain([...stored.keys()][0]);
+  });
+
+  it('points at the setting when the store cannot open: an lmdb path nobody may write, a Redis nobody answers', {
+    timeout: 120_000,
+  }, () => {
+    const blocker = project({ 'a-file': 'not a folder' });
+    const folder = project({
+      'pipeline.yaml': `settings:
+  store: lmdb
+  lmdb: { path: ${join(blocker, 'a-file', 'store.lmdb')} }
+actors:
+  Generator:
+    package: ${join(root, 'packages/cli/template/actors/generator.ts')}
+    class: Generator
+`,
+      'redis.yaml': `settings:
+  store: redis
+  redis: { host: 127.0.0.1, port: 1 }
+actors:
+  Generator:
+    package: ${join(root, 'packages/cli/template/actors/generator.ts')}
+    class: Generator
+`,
+      'unknown.yaml': `settings:
+  store: plasma
+actors:
+  Generator:
+    package: ${join(root, 'packages/cli/template/actors/generator.ts')}
+    class: Generator
+`,
+    });
+    const lmdb = improv(['run', 'pipeline.yaml', '--no-log-files', '--script', 'quit'], folder);
+    expect(lmdb.status, lmdb.output).toBe(2);
+    expect(lmdb.output).toMatch(/pipeline\.yaml:3:9/);
+    expect(lmdb.output).toContain('store.lmdb');
+    expect(lmdb.output).not.toMatch(/\n\s+at /); // no stack trace
+    const redis = improv(['run', 'redis.yaml', '--no-log-files', '--script', 'quit'], folder);
+    expect(redis.status, redis.output).toBe(2);
+    expect(redis.output).toMatch(/redis\.yaml:3:10/);
+    expect(redis.output).toMatch(/127\.0\.0\.1:1/);
+    expect(redis.output).not.toMatch(/\n\s+at /);
+    const unknown = improv(['validate', 'unknown.yaml', '--no-check-modules'], folder);
+    expect(unknown.status, unknown.output).toBe(2);
+    expect(unknown.output).toMatch(/unknown\.yaml:2:10/);
+    expect(unknown.output).toMatch(/store must be one of memory, lmdb, redis/);
+  });
+});
