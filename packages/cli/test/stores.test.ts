@@ -6,6 +6,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +37,31 @@ function processed(output: string): { count: number; average: number[] } {
   const match = /processed (\d+) frames; average \[([^\]]*)\]/.exec(output);
   expect(match, output).not.toBeNull();
   return { count: Number(match![1]), average: match![2]!.split(', ').map(Number) };
+}
+
+/** A loopback port nobody listens on now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function redisAnswers(port: number): Promise<boolean> {
+  return spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout?.trim() === 'PONG';
+}
+
+/** Polls `condition` every 50 ms for up to 40 s. */
+async function until(condition: () => Promise<boolean> | boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 40_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 describe('stores through the CLI', () => {
@@ -139,6 +165,69 @@ actors:
     const listed = improv(['store', 'ls', 'data/run.lmdb'], folder);
     expect(listed.status, listed.output).toBe(0);
     expect(listed.output).toContain([...stored.keys()][0]);
+  });
+
+  it('a Redis that goes away mid-run: actors get StoreUnavailableError, the log says so, and work goes on once it is back', {
+    timeout: 120_000,
+  }, async () => {
+    const port = await freePort();
+    const startRedis = () =>
+      spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+        stdio: 'ignore',
+      });
+    let redis = startRedis();
+    const folder = project({
+      'package.json': '{ "type": "module" }',
+      'counter.ts': `import { Actor } from ${JSON.stringify(core)};
+export class Counter extends Actor {
+  private n = 0;
+  override async runStep(): Promise<void> {
+    const { key } = (await this.q_in.get()) as { key: string };
+    await this.store.get(key);
+    await this.store.delete(key);
+    this.n += 1;
+    if (this.n % 20 === 0) console.log(\`counted \${this.n}\`);
+  }
+}
+`,
+      'pipeline.yaml': `settings:
+  store: redis
+  redis: { host: 127.0.0.1, port: ${port} }
+actors:
+  Generator:
+    package: ${join(root, 'packages/cli/template/actors/generator.ts')}
+    class: Generator
+    rate: 100
+  Counter:
+    package: counter.ts
+    class: Counter
+connections:
+  Generator.q_out: [Counter.q_in]
+`,
+    });
+    try {
+      await until(() => redisAnswers(port), 'redis-server to answer');
+      const child = spawn(
+        process.execPath,
+        [...cliCommand, 'run', 'pipeline.yaml', '--no-log-files', '--script', 'setup; run; wait 60s; stop; quit'],
+        { cwd: folder, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk));
+      const counted = () => Math.max(0, ...[...output.matchAll(/counted (\d+)/g)].map((match) => Number(match[1])));
+      await until(async () => counted() >= 40, `frames to be counted:\n${output}`);
+      redis.kill('SIGKILL');
+      await until(async () => /StoreUnavailableError/.test(output), `the outage to be reported:\n${output}`);
+      const before = counted();
+      redis = startRedis();
+      await until(async () => counted() >= before + 40, `counting to go on after Redis came back:\n${output}`);
+      child.kill('SIGINT');
+      await new Promise((resolve) => child.on('exit', resolve));
+      expect(output).toMatch(/127\.0\.0\.1:\d+/);
+    } finally {
+      redis.kill('SIGKILL');
+    }
   });
 
   it('points at the setting when the store cannot open: an lmdb path nobody may write, a Redis nobody answers', {
