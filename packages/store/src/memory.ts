@@ -15,17 +15,21 @@
  * @module
  */
 import {
+  type AllocateOptions,
   type Allocation,
   type ConnectStore,
+  DEFAULT_STORE_LEASE_MS,
   dtypeCodeOf,
   dtypeCodeOfKind,
-  ObjectNotFoundError,
+  type ObjectNotFoundError,
   type OpenStore,
+  objectNotFound,
   type PutOptions,
   type ShapedArray,
   type StoreClient,
   type StoreDescriptor,
   type StoredInfo,
+  type StoreEviction,
   StoreFullError,
   type StoreKey,
   type StoreOpenOptions,
@@ -56,7 +60,7 @@ export type { RecoveryReport } from './_arena.ts';
 export interface MemoryStoreOptions {
   /**
    * Most values the store holds at once. Default: one per KiB of `sizeBytes`, at least 1024 and at
-   * most 4 Mi. Each costs 20 bytes of index memory.
+   * most 4 Mi. Each costs 68 bytes of index memory.
    */
   maxObjects?: number;
   /**
@@ -69,13 +73,17 @@ export interface MemoryStoreOptions {
 /** The descriptor of a memory store, as it crosses worker boundaries. */
 export interface MemoryStoreDescriptor extends StoreDescriptor {
   driver: 'memory';
-  /** Allocator, slot table and lock. */
+  /** Allocator, slot table, lists and lock. */
   meta: SharedArrayBuffer;
   /** The values. */
   arena: SharedArrayBuffer;
+  /** Expiry and "held until" times of the values. */
+  times: SharedArrayBuffer;
   /** Prefix of every key of this store, so a key of another store or run is recognised. */
   keyPrefix: string;
   lockTimeoutMs: number;
+  /** How long a hold protects a value without renewal, in ms (`StoreOpenOptions.leaseMs`). */
+  leaseMs: number;
 }
 
 /** A memory store client; `ownerId` identifies it for {@link MemoryOpenStore.recoverFromDeadOwner}. */
@@ -91,7 +99,8 @@ export interface MemoryOpenStore extends OpenStore {
   /**
    * Call when a worker died (its `ownerId` came from its client): if it died holding the allocator
    * lock, the lock is taken back and the allocator rebuilt from the key index; values it had
-   * reserved but not finished writing are freed. Values it stored stay until deleted.
+   * reserved but not finished writing, and a value it died deleting, are freed. Values it stored
+   * stay until deleted; its holds lapse after the lease time.
    */
   recoverFromDeadOwner(ownerId: number): RecoveryReport;
 }
@@ -100,7 +109,14 @@ export interface MemoryOpenStore extends OpenStore {
 export interface MemoryStoreDriver {
   readonly specificationVersion: 1;
   readonly name: 'memory';
-  /** Creates a store of `sizeBytes` (8-byte units; at most 16 GiB). */
+  /** Shared by the workers of one process. */
+  readonly reach: 'process';
+  /** Typed arrays are read and allocated as views of the shared arena. */
+  readonly zeroCopy: true;
+  /**
+   * Creates a store of `sizeBytes` (8-byte units; at most 16 GiB), with `eviction` and `leaseMs`
+   * as {@link StoreOpenOptions} describes them.
+   */
   open(options: StoreOpenOptions): Promise<MemoryOpenStore>;
   /** 64 bytes to 16 GiB - 8 B. */
   readonly sizeLimits: StoreSizeLimits;
@@ -112,6 +128,13 @@ const MAX_DIMENSIONS = 32;
 const MAX_ELEMENTS = 2 ** 32;
 /** Value header: kind/ndim word, spare word, byte length (2 words); then one unit per dimension. */
 const VALUE_HEADER_UNITS = 2;
+/**
+ * Period of the expiry timer of an open store. A pass costs one load when no value has a TTL, and
+ * walks only the values with one when some is due.
+ */
+const REAP_INTERVAL_MS = 50;
+/** A client sweeps its lapsed holds once it keeps this many (and then twice as many as remain). */
+const SWEEP_MIN_HOLDS = 1024;
 
 /**
  * Creates the `memory` driver: a shared-memory arena for all workers of one process.
@@ -133,12 +156,16 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
     specificationVersion: 1,
     sizeLimits: { driver: 'memory', minBytes: MIN_SIZE_BYTES, maxBytes: MAX_ARENA_BYTES },
     name: 'memory',
-    async open({ sizeBytes }) {
+    reach: 'process',
+    zeroCopy: true,
+    async open({ sizeBytes, eviction, leaseMs }) {
       const totalUnits = arenaUnits(sizeBytes);
+      const evictOldest = evictionOf(eviction);
+      const lease = leaseOf(leaseMs);
       const slotCount = options.maxObjects ?? Math.min(Math.max(Math.floor(sizeBytes / 1024), 1024), 4 * 1024 * 1024);
-      let buffers: { meta: SharedArrayBuffer; arena: SharedArrayBuffer };
+      let buffers: ReturnType<typeof createArenaBuffers>;
       try {
-        buffers = createArenaBuffers(totalUnits, slotCount);
+        buffers = createArenaBuffers(totalUnits, slotCount, evictOldest);
       } catch (error) {
         throw new RangeError(
           `memory store: cannot allocate ${formatBytes(totalUnits * UNIT)} of shared memory for settings.store_size (${error instanceof Error ? error.message : String(error)}). Lower settings.store_size, or free memory on this machine`,
@@ -150,10 +177,19 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
         driver: 'memory',
         meta: buffers.meta,
         arena: buffers.arena,
+        times: buffers.times,
         keyPrefix: newKeyPrefix(),
         lockTimeoutMs,
+        leaseMs: lease,
       };
       const client = new SharedMemoryClient(descriptor);
+      // Frees expired values once nobody holds them, and blocks deleted while nobody puts. It must
+      // not keep the process alive: unref'd (Node, Bun), or through Deno.unrefTimer (a number there).
+      const timer: unknown = setInterval(() => client.tick(), REAP_INTERVAL_MS);
+      (timer as { unref?(): void }).unref?.();
+      if (typeof timer === 'number') {
+        (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno?.unrefTimer?.(timer);
+      }
       let closed = false;
       return {
         descriptor,
@@ -162,6 +198,7 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
         async close() {
           if (closed) return;
           closed = true;
+          clearInterval(timer as ReturnType<typeof setInterval>);
           client.arena.markClosed();
           await client.close();
         },
@@ -172,9 +209,14 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): MemoryStore
 
 /** Builds a client from a memory store descriptor, in any worker of the process that opened it. */
 export const connectStore: ConnectStore = async (descriptor) => {
-  if (descriptor.driver !== 'memory' || !isArenaBuffers(descriptor) || typeof descriptor.keyPrefix !== 'string') {
+  if (
+    descriptor.driver !== 'memory' ||
+    !isArenaBuffers(descriptor) ||
+    typeof descriptor.keyPrefix !== 'string' ||
+    typeof descriptor.leaseMs !== 'number'
+  ) {
     throw new TypeError(
-      `memory store: connectStore got a descriptor of driver "${String(descriptor.driver)}" that is not an open memory store (it needs the meta and arena SharedArrayBuffers); pass the descriptor of createMemoryStore().open() unchanged`,
+      `memory store: connectStore got a descriptor of driver "${String(descriptor.driver)}" that is not an open memory store (it needs the meta, arena and times SharedArrayBuffers); pass the descriptor of createMemoryStore().open() unchanged`,
     );
   }
   return new SharedMemoryClient(descriptor as MemoryStoreDescriptor);
@@ -194,10 +236,51 @@ function arenaUnits(sizeBytes: number): number {
   return Math.floor(sizeBytes / UNIT);
 }
 
+/** True for `oldest`, false for `none` or nothing. */
+function evictionOf(eviction: StoreEviction | undefined): boolean {
+  if (eviction === undefined || eviction === 'none') return false;
+  if (eviction === 'oldest') return true;
+  throw new RangeError(`memory store: settings.store_eviction must be "none" or "oldest", got "${String(eviction)}"`);
+}
+
+/** `leaseMs`, checked, or the default. */
+function leaseOf(leaseMs: number | undefined): number {
+  if (leaseMs === undefined) return DEFAULT_STORE_LEASE_MS;
+  if (typeof leaseMs !== 'number' || !Number.isFinite(leaseMs) || leaseMs <= 0) {
+    throw new RangeError(
+      `memory store: leaseMs must be a positive, finite number of milliseconds, got ${String(leaseMs)}; leave it out for the default of ${DEFAULT_STORE_LEASE_MS} ms`,
+    );
+  }
+  return leaseMs;
+}
+
+/** The `Date.now()` deadline of a `ttlMs` option, or 0 without one. */
+function expiryOf(ttlMs: number | undefined, method: string): number {
+  if (ttlMs === undefined) return 0;
+  if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
+    throw new RangeError(
+      `memory store: ${method}: ttlMs must be a positive, finite number of milliseconds, got ${String(ttlMs)}; leave it out for a value that lives until deleted`,
+    );
+  }
+  return Date.now() + ttlMs;
+}
+
 function newKeyPrefix(): string {
   const random = new Uint32Array(2);
   crypto.getRandomValues(random);
   return `m${random[0]!.toString(36)}${random[1]!.toString(36)}-`;
+}
+
+/** One hold of a client: its share of the slot's hold count. */
+interface Hold {
+  slot: number;
+  generation: number;
+  /** When its lease lapses (`Date.now()` ms). */
+  until: number;
+  /** Taken or renewed by a read. */
+  read: boolean;
+  /** Taken by `allocate()`, until `flush()`. */
+  allocated: boolean;
 }
 
 class SharedMemoryClient implements MemoryStoreClient {
@@ -207,13 +290,17 @@ class SharedMemoryClient implements MemoryStoreClient {
   private readonly words: Int32Array;
   private readonly keyPrefix: string;
   private readonly lockTimeoutMs: number;
+  private readonly leaseMs: number;
   private closed = false;
-  // Result of the last parseKey(); read synchronously right after, before any await.
+  // Result of the last parseKey() (or publish()); read synchronously right after, before any await.
   private slot = 0;
   private generation = 0;
   /** Byte length of the value being reserved, for the message of a `StoreFullError`. */
   private pendingBytes = 0;
   private readonly onFull: (report: FullReport) => never;
+  /** The values this client holds (one count each in the shared hold word), by key. */
+  private readonly holds = new Map<StoreKey, Hold>();
+  private sweepAt = SWEEP_MIN_HOLDS;
 
   constructor(descriptor: MemoryStoreDescriptor) {
     this.arena = new Arena(descriptor);
@@ -221,6 +308,7 @@ class SharedMemoryClient implements MemoryStoreClient {
     this.words = this.arena.words;
     this.keyPrefix = descriptor.keyPrefix;
     this.lockTimeoutMs = descriptor.lockTimeoutMs;
+    this.leaseMs = descriptor.leaseMs;
     this.ownerId = this.arena.newOwnerId();
     this.onFull = (report) => {
       throw new StoreFullError(describeFull(report, this.pendingBytes));
@@ -229,6 +317,7 @@ class SharedMemoryClient implements MemoryStoreClient {
 
   async put(value: unknown, options?: PutOptions): Promise<StoreKey> {
     this.assertOpen();
+    const expiresAt = expiryOf(options?.ttlMs, 'put()');
     const code = dtypeCodeOf(value);
     if (code === 0) {
       if (options?.shape !== undefined) {
@@ -237,7 +326,7 @@ class SharedMemoryClient implements MemoryStoreClient {
         );
       }
       const bytes = encodeShared(value);
-      const slot = this.reserve(bytes.byteLength, 0);
+      const slot = this.reserve(bytes.byteLength, 0, expiresAt, 0);
       const data = this.writeHeader(slot, 0, bytes.byteLength, undefined, 0);
       try {
         new Uint8Array(this.buffer, data, bytes.byteLength).set(bytes);
@@ -251,7 +340,7 @@ class SharedMemoryClient implements MemoryStoreClient {
     const shape = options?.shape;
     if (shape !== undefined) checkShape(shape, array.length, 'put()');
     const ndim = shape === undefined ? 1 : shape.length;
-    const slot = this.reserve(array.byteLength, ndim);
+    const slot = this.reserve(array.byteLength, ndim, expiresAt, 0);
     const data = this.writeHeader(slot, code, array.byteLength, shape, array.length);
     try {
       // A view of the same kind, so set() copies raw bytes; and never `array.buffer`, which moves a
@@ -269,8 +358,10 @@ class SharedMemoryClient implements MemoryStoreClient {
   async allocate<K extends TypedArrayKind>(
     kind: K,
     shapeOrLength: number | readonly number[],
+    options?: AllocateOptions,
   ): Promise<Allocation<TypedArrayKinds[K]>> {
     this.assertOpen();
+    const expiresAt = expiryOf(options?.ttlMs, 'allocate()');
     const code = dtypeCodeOfKind(kind);
     if (code === 0) {
       throw new TypeError(
@@ -293,10 +384,14 @@ class SharedMemoryClient implements MemoryStoreClient {
     const ctor = typedArrayConstructors[code - 1]!;
     const byteLength = length * ctor.BYTES_PER_ELEMENT;
     const ndim = shape === undefined ? 1 : shape.length;
-    const slot = this.reserve(byteLength, ndim);
+    // Held from the start (the hold count starts at 1), so it is never seen unheld before flush().
+    const now = Date.now();
+    const until = now + this.leaseMs;
+    const slot = this.reserve(byteLength, ndim, expiresAt, until);
     const data = this.writeHeader(slot, code, byteLength, shape, length);
     const array = new ctor(this.buffer, data, length) as TypedArrayKinds[K];
     const key = this.publish(slot);
+    this.keep(key, { slot, generation: this.generation, until, read: false, allocated: true }, now);
     return { key, array, dtype: kind, shape: shape === undefined ? [length] : [...shape] };
   }
 
@@ -335,30 +430,85 @@ class SharedMemoryClient implements MemoryStoreClient {
 
   async has(key: StoreKey): Promise<boolean> {
     this.assertOpen();
-    return this.parseKey(key) && this.arena.isLive(this.slot, this.generation);
+    if (!this.parseKey(key) || !this.arena.isLive(this.slot, this.generation, this.ownerId, this.lockTimeoutMs)) {
+      return false;
+    }
+    return !this.arena.isExpired(this.slot, this.generation);
   }
 
+  /** Lock-free (see `Arena.retire`). An expired value is freed too, but it was gone already: false. */
   async delete(key: StoreKey): Promise<boolean> {
     this.assertOpen();
     if (!this.parseKey(key)) return false;
-    return this.arena.delete(this.ownerId, this.slot, this.generation, this.lockTimeoutMs);
+    const slot = this.slot;
+    const generation = this.generation;
+    const expired = this.arena.isExpired(slot, generation);
+    const retired = this.arena.retire(slot, generation, this.ownerId, this.lockTimeoutMs);
+    if (this.holds.size > 0) this.holds.delete(key);
+    return retired && !expired;
   }
 
   isKey(value: string): boolean {
     return typeof value === 'string' && this.parseKey(value);
   }
 
+  async flush(): Promise<void> {
+    // Zero copy: allocated arrays are the store's memory already. Only their holds end.
+    if (this.holds.size === 0) return;
+    const now = Date.now();
+    for (const [key, hold] of this.holds) {
+      if (!hold.allocated) continue;
+      hold.allocated = false;
+      if (!hold.read) {
+        this.arena.unhold(hold.slot, hold.generation, now);
+        this.holds.delete(key);
+      }
+    }
+  }
+
+  async release(key?: StoreKey): Promise<void> {
+    if (this.holds.size === 0) return;
+    const now = Date.now();
+    if (key === undefined) {
+      for (const hold of this.holds.values()) this.arena.unhold(hold.slot, hold.generation, now);
+      this.holds.clear();
+      this.sweepAt = SWEEP_MIN_HOLDS;
+      return;
+    }
+    const hold = this.holds.get(key);
+    if (hold === undefined) return;
+    this.arena.unhold(hold.slot, hold.generation, now);
+    this.holds.delete(key);
+  }
+
+  async track(keys: readonly StoreKey[], delta: number): Promise<void> {
+    if (!Array.isArray(keys)) {
+      throw new TypeError(`memory store: track() takes an array of keys, got ${typeof keys}`);
+    }
+    if (!Number.isSafeInteger(delta)) {
+      throw new RangeError(`memory store: track() takes a whole number of messages as delta, got ${String(delta)}`);
+    }
+    if (delta === 0 || !this.arena.isOpen()) return;
+    for (const key of keys) {
+      if (typeof key === 'string' && this.parseKey(key)) this.arena.track(this.slot, this.generation, delta);
+    }
+  }
+
   async usage(): Promise<StoreUsage> {
     this.assertOpen();
-    return {
-      usedBytes: this.arena.usedUnits() * UNIT,
-      capacityBytes: this.arena.totalUnits * UNIT,
-      objects: this.arena.objects(),
-    };
+    const { usedUnits, objects } = this.arena.usage(this.ownerId, this.lockTimeoutMs);
+    return { usedBytes: usedUnits * UNIT, capacityBytes: this.arena.totalUnits * UNIT, objects };
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    await this.release();
     this.closed = true;
+  }
+
+  /** The expiry timer's pass (see `Arena.tick`); the open store calls it from the opener's thread. */
+  tick(): void {
+    if (this.arena.isOpen()) this.arena.tick(this.ownerId);
   }
 
   recover(ownerId: number): RecoveryReport {
@@ -381,10 +531,17 @@ class SharedMemoryClient implements MemoryStoreClient {
     }
   }
 
-  private reserve(byteLength: number, ndim: number): number {
+  private reserve(byteLength: number, ndim: number, expiresAt: number, heldUntil: number): number {
     const units = 2 + VALUE_HEADER_UNITS + ndim + Math.ceil(byteLength / UNIT);
     this.pendingBytes = byteLength;
-    return this.arena.reserve(this.ownerId, Math.max(units, MIN_BLOCK_UNITS), this.lockTimeoutMs, this.onFull);
+    return this.arena.reserve(
+      this.ownerId,
+      Math.max(units, MIN_BLOCK_UNITS),
+      this.lockTimeoutMs,
+      this.onFull,
+      expiresAt,
+      heldUntil,
+    );
   }
 
   /** Writes the value header of a reserved slot; returns the byte offset of its data. */
@@ -419,12 +576,14 @@ class SharedMemoryClient implements MemoryStoreClient {
   }
 
   private publish(slot: number): StoreKey {
-    if (!this.arena.publish(slot)) {
+    const generation = this.arena.publish(slot);
+    if (generation < 0) {
       throw new Error(
         `memory store: a value being written by client #${this.ownerId} was freed by recoverFromDeadOwner(${this.ownerId}) although this client is alive; call recovery only for workers that have exited`,
       );
     }
-    return `${this.keyPrefix}${slot.toString(36)}.${this.arena.generationOf(slot).toString(36)}`;
+    this.generation = generation;
+    return `${this.keyPrefix}${slot.toString(36)}.${generation.toString(36)}`;
   }
 
   /**
@@ -461,27 +620,62 @@ class SharedMemoryClient implements MemoryStoreClient {
     return true;
   }
 
-  /** The block of a live key, or `ObjectNotFoundError` naming it. */
+  /** The block of a live, unexpired key (parsed into `this.slot`), or `ObjectNotFoundError` naming it. */
   private find(key: StoreKey): number {
-    const block = this.parseKey(key) ? this.arena.lookup(this.slot, this.generation) : -1;
-    if (block < 0) throw this.notFound(key);
+    const block = this.parseKey(key)
+      ? this.arena.lookup(this.slot, this.generation, this.ownerId, this.lockTimeoutMs)
+      : -1;
+    if (block < 0 || this.arena.isExpired(this.slot, this.generation)) throw this.notFound(key);
     return block;
   }
 
   /** Second read of the seqlock: the value was not deleted (and its block reused) while we read it. */
   private confirm(key: StoreKey): void {
-    if (!this.arena.isLive(this.slot, this.generation)) throw this.notFound(key);
+    if (!this.arena.isLive(this.slot, this.generation, this.ownerId, this.lockTimeoutMs)) throw this.notFound(key);
   }
 
+  /** The error for a key with no value, saying why where the store knows. */
   private notFound(key: StoreKey): ObjectNotFoundError {
-    if (typeof key === 'string' && !key.startsWith(this.keyPrefix)) {
-      return new ObjectNotFoundError(
-        `memory store: key "${key}" is not a key of this store (it comes from another store or an earlier run); keys are only valid in the run that created them`,
-      );
+    if (typeof key === 'string' && !key.startsWith(this.keyPrefix)) return objectNotFound('memory', key, 'foreign');
+    if (!this.parseKey(key)) return objectNotFound('memory', key, 'unknown');
+    return objectNotFound('memory', key, this.arena.missingReason(this.slot, this.generation));
+  }
+
+  /**
+   * Holds the value of `this.slot`/`this.generation` for this client (renews the lease of a hold it
+   * has), or throws `ObjectNotFoundError` when eviction or expiry freed it first.
+   */
+  private takeHold(key: StoreKey): void {
+    const slot = this.slot;
+    const generation = this.generation;
+    const now = Date.now();
+    const until = now + this.leaseMs;
+    const held = this.holds.get(key);
+    if (held !== undefined) {
+      this.arena.renew(slot, until);
+      held.until = until;
+      held.read = true;
+      return;
     }
-    return new ObjectNotFoundError(
-      `memory store: no value under key "${key}": it was deleted, or never stored. A key stays readable until delete(key); keep it until every reader is done`,
-    );
+    if (!this.arena.hold(slot, generation, until)) throw this.notFound(key);
+    if (!this.arena.isLive(slot, generation, this.ownerId, this.lockTimeoutMs)) {
+      this.arena.unhold(slot, generation, now);
+      throw this.notFound(key);
+    }
+    this.keep(key, { slot, generation, until, read: true, allocated: false }, now);
+  }
+
+  /** Records a hold; sweeps out lapsed ones when there are many (code that never calls release). */
+  private keep(key: StoreKey, hold: Hold, now: number): void {
+    if (this.holds.size >= this.sweepAt) {
+      for (const [other, old] of this.holds) {
+        if (old.until > now) continue;
+        this.arena.unhold(old.slot, old.generation, now);
+        this.holds.delete(other);
+      }
+      this.sweepAt = Math.max(SWEEP_MIN_HOLDS, 2 * this.holds.size);
+    }
+    this.holds.set(key, hold);
   }
 
   private corrupt(key: StoreKey, code: number, byteLength: number): Error {
@@ -507,17 +701,22 @@ class SharedMemoryClient implements MemoryStoreClient {
     return shape;
   }
 
+  /** get/getArray: find, hold (see `Arena.hold`), read, mark read. */
   private read(key: StoreKey, asArray: boolean): unknown {
     this.assertOpen();
     const block = this.find(key);
+    this.takeHold(key);
+    let value: unknown;
     try {
-      return this.readBlock(key, block, asArray);
+      value = this.readBlock(key, block, asArray);
     } catch (error) {
       // A header read while the value was being deleted (and its block reused) may be garbage
       // that makes a view or the decoder throw: then the key is gone, and that is the error.
       this.confirm(key);
       throw error;
     }
+    this.arena.markRead(this.slot, this.generation);
+    return value;
   }
 
   private readBlock(key: StoreKey, block: number, asArray: boolean): unknown {
@@ -609,14 +808,27 @@ export function formatBytes(bytes: number): string {
 }
 
 function describeFull(report: FullReport, valueBytes: number): string {
-  const advice = 'Raise settings.store_size, or delete values once every reader is done with them';
+  // With eviction on, what it could not free: it frees only values read and no longer held.
+  const blocked =
+    report.held === undefined
+      ? ''
+      : ` Eviction (settings.store_eviction: oldest) found nothing more it may free: ${plural(report.held, 'value is', 'values are')} held (read in a runStep that has not ended or not released, allocated and not flushed, or waiting in a link) and ${plural(report.unread ?? 0, 'value has', 'values have')} not been read yet.`;
   if (report.reason === 'objects') {
-    return `memory store is full: it holds its maximum of ${report.maxObjects} values (the key index has one entry per KiB of settings.store_size, at most 4 Mi, unless createMemoryStore({ maxObjects }) sets it). Delete values once every reader is done with them, or allow more with createMemoryStore({ maxObjects }) or a larger settings.store_size`;
+    return `memory store is full: it holds its maximum of ${report.maxObjects} values (the key index has one entry per KiB of settings.store_size, at most 4 Mi, unless createMemoryStore({ maxObjects }) sets it).${blocked} Delete values once every reader is done with them, or allow more with createMemoryStore({ maxObjects }) or a larger settings.store_size`;
   }
   const asked = report.askedUnits * UNIT;
   const free = report.freeUnits * UNIT;
   const largest = report.largestFreeUnits * UNIT;
   const fragmented =
     free >= asked ? `, but the largest free block is ${formatBytes(largest)} (the free space is fragmented)` : '';
-  return `memory store is full: a value of ${formatBytes(valueBytes)} needs ${formatBytes(asked)} (${asked} bytes with the header), and ${formatBytes(free)} (${free} bytes) of ${formatBytes(report.capacityUnits * UNIT)} is free${fragmented}. ${advice}`;
+  const advice =
+    report.held === undefined
+      ? 'Raise settings.store_size, or delete values once every reader is done with them'
+      : 'Raise settings.store_size, read values (or give them a ttlMs) and release them sooner, or delete values once every reader is done with them';
+  return `memory store is full: a value of ${formatBytes(valueBytes)} needs ${formatBytes(asked)} (${asked} bytes with the header), and ${formatBytes(free)} (${free} bytes) of ${formatBytes(report.capacityUnits * UNIT)} is free${fragmented}.${blocked} ${advice}`;
+}
+
+/** `1 value is`, `3 values are`. */
+function plural(count: number, one: string, many: string): string {
+  return `${count} ${count === 1 ? one : many}`;
 }

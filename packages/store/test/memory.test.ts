@@ -1,26 +1,104 @@
-import { detectRuntime, ObjectNotFoundError, StoreFullError } from '@improv/core';
+import {
+  detectRuntime,
+  ObjectNotFoundError,
+  objectNotFound,
+  StoreFullError,
+  type StoreOpenOptions,
+  type WorkerHandle,
+} from '@improv/core';
 import { describeStoreConformance } from '@improv/core/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Arena } from '../src/_arena.ts';
+import { Arena, FREE, LIVE, RETIRED, STATE_BITS } from '../src/_arena.ts';
 import { connectStore, createMemoryStore, type MemoryOpenStore, type MemoryStoreClient } from '../src/index.ts';
+import { type MemoryWorkerCommand, type MemoryWorkerReport, unpackKey } from './fixtures/memory-worker.ts';
 
 // The adapter of the runtime this file runs in: the suite runs on Node, Bun and Deno.
 const runtime = await detectRuntime();
 const MiB = 1024 * 1024;
+const KiB = 1024;
+
+/** Polls `condition` every 10 ms for up to 10 s (no timing assumption: only an upper bound). */
+async function until(condition: () => Promise<boolean> | boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after 10 s waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * Waits without yielding to the event loop, so the store's expiry timer (on this thread) cannot run:
+ * what happens meanwhile is the lazy expiry of reads, or a put's own reclaiming.
+ */
+function busyWait(ms: number): void {
+  const end = Date.now() + ms;
+  while (Date.now() <= end) Atomics.load(new Int32Array(1), 0);
+}
+
+/** The slot of a key (`<prefix><slot>.<generation>` in base 36). */
+function slotOf(key: string): number {
+  return Number.parseInt(key.slice(key.indexOf('-') + 1).split('.')[0]!, 36);
+}
+
+/** Message of a rejected promise (fails the test when it resolves). */
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error, 'expected a rejection').toBeInstanceOf(Error);
+  return error as Error;
+}
 
 describeStoreConformance({ name: 'memory', createDriver: createMemoryStore, runtime });
 
 describe('memory store', () => {
   const opened: MemoryOpenStore[] = [];
-  const open = async (sizeBytes: number, options: Parameters<typeof createMemoryStore>[0] = {}) => {
-    const store = await createMemoryStore(options).open({ sizeBytes });
+  const clients: MemoryStoreClient[] = [];
+  const workers: WorkerHandle[] = [];
+  const open = async (
+    sizeBytes: number,
+    options: Parameters<typeof createMemoryStore>[0] = {},
+    openOptions: Omit<StoreOpenOptions, 'sizeBytes'> = {},
+  ) => {
+    const store = await createMemoryStore(options).open({ sizeBytes, ...openOptions });
     opened.push(store);
     return store;
   };
-  /** Consistency of the allocator: every block, free list and counter agrees. */
+  /** Another client of `store`, as a worker would connect (closed after the test). */
+  const connect = async (store: MemoryOpenStore) => {
+    const client = (await connectStore(store.descriptor)) as MemoryStoreClient;
+    clients.push(client);
+    return client;
+  };
+  /** Consistency of the allocator: every block, free list, slot list and counter agrees. */
   const problems = (store: MemoryOpenStore) => new Arena(store.descriptor).check(store.client.ownerId, 1000);
+  /** A worker running fixtures/memory-worker.ts; `ask` posts a command and resolves with its reply. */
+  const spawn = async (name: string) => {
+    const worker = await runtime.spawnWorker({
+      name,
+      entry: new URL('./fixtures/memory-worker.ts', import.meta.url).href,
+    });
+    workers.push(worker);
+    const waiting: { resolve: (reply: unknown) => void; reject: (error: Error) => void }[] = [];
+    worker.onMessage((message) => {
+      const failed = message as { type?: string; message?: string };
+      if (failed.type === 'failed') waiting.shift()?.reject(new Error(`${name} failed: ${failed.message}`));
+      else waiting.shift()?.resolve(message);
+    });
+    worker.onError((error) => {
+      for (const waiter of waiting.splice(0)) waiter.reject(error);
+    });
+    return <T = MemoryWorkerReport>(command: MemoryWorkerCommand) =>
+      new Promise<T>((resolve, reject) => {
+        waiting.push({ resolve: resolve as (reply: unknown) => void, reject });
+        worker.postMessage(command);
+      });
+  };
 
   afterEach(async () => {
+    await Promise.all(workers.splice(0).map((worker) => worker.terminate()));
+    await Promise.all(clients.splice(0).map((client) => client.close()));
     await Promise.all(opened.splice(0).map((store) => store.close()));
   });
 
@@ -28,6 +106,8 @@ describe('memory store', () => {
     const driver = createMemoryStore();
     expect(driver.name).toBe('memory');
     expect(driver.specificationVersion).toBe(1);
+    expect(driver.reach).toBe('process');
+    expect(driver.zeroCopy).toBe(true);
     const store = await open(MiB);
     const module = (await import(store.descriptor.module)) as { connectStore: unknown };
     expect(module.connectStore).toBe(connectStore);
@@ -184,6 +264,12 @@ describe('memory store', () => {
     );
     expect(() => createMemoryStore({ maxObjects: 0 })).toThrow(RangeError);
     expect(() => createMemoryStore({ lockTimeoutMs: -1 })).toThrow(RangeError);
+    await expect(createMemoryStore().open({ sizeBytes: MiB, eviction: 'newest' as unknown as 'none' })).rejects.toThrow(
+      /settings\.store_eviction must be "none" or "oldest", got "newest"/,
+    );
+    for (const leaseMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      await expect(createMemoryStore().open({ sizeBytes: MiB, leaseMs })).rejects.toThrow(/leaseMs must be a positive/);
+    }
     await expect(connectStore({ module: 'x', driver: 'memory' })).rejects.toThrow(/not an open memory store/);
   });
 
@@ -250,12 +336,17 @@ describe('memory store', () => {
       arena.lock(dead.ownerId, 100);
       const meta = arena.meta;
       const slotWord = arena.slotBase(Number.parseInt(gone.split('-')[1]!.split('.')[0]!, 36));
-      Atomics.store(meta, slotWord, Atomics.load(meta, slotWord) + 4 - 2); // generation + 1, state FREE
+      const word = Atomics.load(meta, slotWord);
+      Atomics.store(meta, slotWord, (((word >>> STATE_BITS) + 1) << STATE_BITS) | FREE); // generation + 1, state FREE
 
       const blocked = await store.client.put(1).catch((caught: unknown) => caught);
       expect(String(blocked)).toContain(`recoverFromDeadOwner(${dead.ownerId})`);
 
-      expect(store.recoverFromDeadOwner(dead.ownerId)).toEqual({ lockReleased: true, reservationsFreed: 0 });
+      expect(store.recoverFromDeadOwner(dead.ownerId)).toEqual({
+        lockReleased: true,
+        reservationsFreed: 0,
+        deletesFinished: 0,
+      });
       expect(problems(store)).toEqual([]);
       expect(Array.from(await store.client.get<Int32Array>(kept))).toEqual([1, 2, 3]);
       await expect(store.client.get(gone)).rejects.toThrow(ObjectNotFoundError);
@@ -267,9 +358,10 @@ describe('memory store', () => {
     it('recovers after a worker is terminated in the middle of putting and deleting', async () => {
       const store = await open(4 * MiB);
       for (let round = 0; round < 3; round++) {
+        // The 'die' loop yields to the event loop now and then: Deno cannot end a worker that never does.
         const worker = await runtime.spawnWorker({
           name: `dying-${round}`,
-          entry: new URL('./fixtures/dying-worker.ts', import.meta.url).href,
+          entry: new URL('./fixtures/memory-worker.ts', import.meta.url).href,
         });
         let ownerId = 0;
         await new Promise<void>((resolve) => {
@@ -278,12 +370,13 @@ describe('memory store', () => {
             if (type === 'owner') ownerId = id;
             else resolve();
           });
-          worker.postMessage(store.descriptor);
+          worker.postMessage({ type: 'die', descriptor: store.descriptor } satisfies MemoryWorkerCommand);
         });
         // Terminated wherever it happens to be: inside the lock, between reserve and publish, or between calls.
         await worker.terminate();
         const report = store.recoverFromDeadOwner(ownerId);
         expect(report.reservationsFreed).toBeLessThanOrEqual(1);
+        expect(report.deletesFinished).toBeLessThanOrEqual(1);
         expect(problems(store)).toEqual([]);
         const key = await store.client.put(new Float32Array([round]));
         expect(Array.from(await store.client.get<Float32Array>(key))).toEqual([round]);
@@ -302,10 +395,312 @@ describe('memory store', () => {
         throw new Error('unexpected full store');
       });
       expect((await store.client.usage()).objects).toBe(1);
-      expect(store.recoverFromDeadOwner(dead.ownerId)).toEqual({ lockReleased: false, reservationsFreed: 1 });
+      expect(store.recoverFromDeadOwner(dead.ownerId)).toEqual({
+        lockReleased: false,
+        reservationsFreed: 1,
+        deletesFinished: 0,
+      });
       expect(await store.client.usage()).toEqual({ usedBytes: 0, capacityBytes: MiB, objects: 0 });
       expect(problems(store)).toEqual([]);
       expect(() => store.recoverFromDeadOwner(store.client.ownerId)).toThrow(RangeError);
+    });
+
+    it('finishes a delete its worker died in, between marking the value deleted and queueing it', async () => {
+      for (const holdingLock of [false, true]) {
+        const store = await open(MiB);
+        const dead = await connect(store);
+        const kept = await dead.put(new Int32Array([1, 2, 3]));
+        const gone = await dead.put(new Int32Array(1000));
+        const arena = new Arena(store.descriptor);
+        const state = arena.slotBase(slotOf(gone));
+        expect(Atomics.load(arena.meta, state) & 7).toBe(LIVE);
+        // Death right after delete()'s compare-and-swap, before its push on the retired stack.
+        Atomics.store(arena.meta, state, Arena.retiredWord(dead.ownerId));
+        if (holdingLock) arena.lock(dead.ownerId, 100);
+        expect(await store.client.has(gone)).toBe(false);
+        expect(store.recoverFromDeadOwner(dead.ownerId)).toEqual({
+          lockReleased: holdingLock,
+          reservationsFreed: 0,
+          deletesFinished: 1,
+        });
+        expect(Atomics.load(arena.meta, state) & 7).not.toBe(RETIRED);
+        expect(problems(store)).toEqual([]);
+        expect(Array.from(await store.client.get<Int32Array>(kept))).toEqual([1, 2, 3]);
+        expect((await store.client.usage()).objects).toBe(1);
+        // Finished once: a second recovery finds nothing more.
+        expect(store.recoverFromDeadOwner(dead.ownerId).deletesFinished).toBe(0);
+      }
+    });
+  });
+
+  describe('lock-free delete: the retired stack', () => {
+    it('frees deleted values at the next put, at usage() or on the timer, exactly once', async () => {
+      const store = await open(MiB);
+      const arena = new Arena(store.descriptor);
+      const client = store.client;
+      const keys: string[] = [];
+      for (let index = 0; index < 10; index++) keys.push(await client.put(new Uint8Array(60 * KiB)));
+      for (const key of keys) expect(await client.delete(key)).toBe(true);
+      for (const key of keys) expect(await client.delete(key)).toBe(false);
+      // Deleted, not yet freed: the checker counts the retired blocks as used and queued.
+      expect(arena.retiredCount()).toBe(10);
+      expect(problems(store)).toEqual([]);
+      // A put that needs their space frees them first.
+      const whole = await client.put(new Uint8Array(MiB - 64));
+      expect(arena.retiredCount()).toBe(0);
+      expect(problems(store)).toEqual([]);
+      await client.delete(whole);
+      // usage() counts a delete that has returned.
+      expect(arena.retiredCount()).toBe(1);
+      expect(await client.usage()).toEqual({ usedBytes: 0, capacityBytes: MiB, objects: 0 });
+      expect(arena.retiredCount()).toBe(0);
+      // With no put and no usage() call, the store's timer frees them.
+      const more: string[] = [];
+      for (let index = 0; index < 5; index++) more.push(await client.put({ index }));
+      for (const key of more) await client.delete(key);
+      expect(arena.retiredCount()).toBe(5);
+      await until(() => arena.retiredCount() === 0, 'the timer to free retired blocks');
+      expect(problems(store)).toEqual([]);
+    });
+
+    it('keeps the allocator consistent while workers delete each other’s values as they reserve', async () => {
+      const store = await open(4 * MiB);
+      const board = new BigInt64Array(new SharedArrayBuffer(64 * 8));
+      const asks = await Promise.all([0, 1, 2].map((index) => spawn(`churn-${index}`)));
+      await Promise.all(asks.map((ask) => ask({ type: 'connect', descriptor: store.descriptor })));
+      const reports = await Promise.all(
+        asks.map((ask, index) => ask({ type: 'churn', board, cycles: 1500, seed: index + 1 })),
+      );
+      expect(reports.flatMap((report) => report.problems)).toEqual([]);
+      const puts = reports.reduce((sum, report) => sum + (report.counts.puts ?? 0), 0);
+      const deletes = reports.reduce((sum, report) => sum + (report.counts.deletes ?? 0), 0);
+      const left = Array.from(board).filter((packed) => packed !== 0n);
+      expect(puts).toBe(3 * 1500);
+      expect(deletes + left.length).toBe(puts);
+      expect(problems(store)).toEqual([]);
+      expect((await store.client.usage()).objects).toBe(left.length);
+      for (const packed of left)
+        expect(await store.client.delete(unpackKey(store.descriptor.keyPrefix, packed))).toBe(true);
+      expect(await store.client.usage()).toEqual({ usedBytes: 0, capacityBytes: 4 * MiB, objects: 0 });
+      expect(problems(store)).toEqual([]);
+
+      // The same keys deleted by two workers at once: each value is freed exactly once.
+      const keys: string[] = [];
+      for (let index = 0; index < 3000; index++) keys.push(await store.client.put(new Uint8Array(8 + (index % 64))));
+      const [first, second] = await Promise.all([
+        asks[0]!({ type: 'deleteAll', keys }),
+        asks[1]!({ type: 'deleteAll', keys }),
+      ]);
+      expect((first!.counts.deleted ?? 0) + (second!.counts.deleted ?? 0)).toBe(keys.length);
+      expect(problems(store)).toEqual([]);
+      expect(await store.client.usage()).toEqual({ usedBytes: 0, capacityBytes: 4 * MiB, objects: 0 });
+    });
+  });
+
+  describe('ttlMs', () => {
+    it('reads an expired value as expired before it is reaped, then the timer reaps it', async () => {
+      const store = await open(MiB, { maxObjects: 4 });
+      const client = store.client;
+      const key = await client.put(new Float64Array(100), { ttlMs: 30 });
+      const { key: allocated } = await client.allocate('int16', [2, 2], { ttlMs: 30 });
+      await client.flush();
+      busyWait(40); // the timer, on this thread, cannot run
+      for (const gone of [key, allocated]) {
+        expect(await client.has(gone)).toBe(false);
+        expect((await rejection(client.get(gone))).message).toBe(objectNotFound('memory', gone, 'expired').message);
+        await expect(client.info(gone)).rejects.toThrow(/expired/);
+      }
+      expect((await client.usage()).objects).toBe(2); // not reaped yet
+      await until(async () => (await client.usage()).objects === 0, 'the timer to reap the expired values');
+      expect(problems(store)).toEqual([]);
+      expect((await rejection(client.get(key))).message).toBe(objectNotFound('memory', key, 'expired').message);
+      // Once its slot holds a newer value, the store no longer knows: the plain message.
+      for (let index = 0; index < 4; index++) await client.put(index);
+      expect((await rejection(client.get(key))).message).toBe(objectNotFound('memory', key, 'unknown').message);
+    });
+
+    it('frees expired values itself when a put finds the store full', async () => {
+      const store = await open(MiB);
+      const client = store.client;
+      const keys: string[] = [];
+      for (let index = 0; index < 15; index++) keys.push(await client.put(new Uint8Array(64 * KiB), { ttlMs: 30 }));
+      await expect(client.put(new Uint8Array(64 * KiB))).rejects.toThrow(StoreFullError);
+      busyWait(40);
+      const fresh = await client.put(new Uint8Array(512 * KiB));
+      expect(await client.has(fresh)).toBe(true);
+      expect((await rejection(client.get(keys[0]!))).message).toMatch(/expired/);
+      expect(problems(store)).toEqual([]);
+    });
+
+    it('keeps an expired value while it is held, until release() or the lease lapses', async () => {
+      const store = await open(MiB, {}, { leaseMs: 150 });
+      const reader = await connect(store);
+      const released = await store.client.put({ frame: 1 }, { ttlMs: 30 });
+      const lapsed = await store.client.put({ frame: 2 }, { ttlMs: 30 });
+      expect(await reader.get(released)).toEqual({ frame: 1 });
+      expect(await reader.get(lapsed)).toEqual({ frame: 2 });
+      busyWait(40);
+      // Held: not expired, for any client, and the timer leaves them.
+      expect(await store.client.has(released)).toBe(true);
+      expect(await store.client.get(lapsed)).toEqual({ frame: 2 });
+      await store.client.release(lapsed); // ends only the main client's own hold
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      expect((await store.client.usage()).objects).toBe(2);
+      await reader.release(released);
+      expect(await store.client.has(released)).toBe(false);
+      await until(async () => !(await store.client.has(lapsed)), 'the hold on the other value to lapse');
+      await until(async () => (await store.client.usage()).objects === 0, 'both values to be reaped');
+      expect((await rejection(reader.get(lapsed))).message).toMatch(/expired/);
+    });
+
+    it('refuses a ttlMs that is not a positive, finite number of milliseconds', async () => {
+      const store = await open(MiB);
+      for (const ttlMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, '10' as unknown as number]) {
+        await expect(store.client.put(1, { ttlMs })).rejects.toThrow(
+          /put\(\): ttlMs must be a positive, finite number/,
+        );
+        await expect(store.client.allocate('uint8', 4, { ttlMs })).rejects.toThrow(/allocate\(\): ttlMs must be/);
+      }
+      expect((await store.client.usage()).objects).toBe(0);
+    });
+  });
+
+  describe('store_eviction: oldest', () => {
+    const frame = () => new Uint8Array(64 * KiB);
+    /** A 1 MiB store (15 frames) with eviction, filled with `count` frames in put order. */
+    const filled = async (count: number, openOptions: Omit<StoreOpenOptions, 'sizeBytes'> = {}) => {
+      const store = await open(MiB, {}, { eviction: 'oldest', ...openOptions });
+      const reader = await connect(store);
+      const keys: string[] = [];
+      for (let index = 0; index < count; index++) keys.push(await store.client.put(frame()));
+      return { store, client: store.client, reader, keys };
+    };
+    const readAll = async (reader: MemoryStoreClient, keys: string[]) => {
+      for (const key of keys) await reader.get(key);
+      await reader.release();
+    };
+
+    it('frees the oldest values that were read and are not held, from above 95 % to below 85 %', async () => {
+      const { store, client, reader, keys } = await filled(14);
+      await readAll(reader, keys.slice(0, 10));
+      await reader.get(keys[0]!); // held
+      await client.track([keys[1]!], 1); // in a link
+      // 15 frames fit (93.8 %); the 16th would take the store past 95 %: down to 12 frames first.
+      const newer = [await client.put(frame()), await client.put(frame())];
+      const present = await Promise.all(keys.map((key) => client.has(key)));
+      expect(present).toEqual([true, true, false, false, false, ...new Array(9).fill(true)]);
+      expect((await rejection(client.get(keys[2]!))).message).toBe(
+        objectNotFound('memory', keys[2]!, 'evicted').message,
+      );
+      for (const key of newer) expect(await client.has(key)).toBe(true);
+      const usage = await client.usage();
+      expect(usage.objects).toBe(13);
+      expect(problems(store)).toEqual([]);
+    });
+
+    it('never evicts a value nobody has read, and says so when the store is full', async () => {
+      const { store, client, reader, keys } = await filled(15);
+      await readAll(reader, keys.slice(10));
+      for (const key of keys.slice(10)) await reader.get(key); // read, and held again
+      await client.track([keys[14]!], 1);
+      const error = await rejection(client.put(frame()));
+      expect(StoreFullError.isInstance(error)).toBe(true);
+      expect(error.message).toContain('5 values are held');
+      expect(error.message).toContain('10 values have not been read yet');
+      expect(error.message).toContain('settings.store_eviction: oldest');
+      expect(await Promise.all(keys.map((key) => client.has(key)))).toEqual(new Array(15).fill(true));
+      // Released, and out of the link: the held ones go, oldest first; the unread ones stay.
+      await reader.release();
+      await client.track([keys[14]!], -1);
+      await client.put(frame());
+      expect(await Promise.all(keys.map((key) => client.has(key)))).toEqual([
+        ...new Array(10).fill(true),
+        false,
+        false,
+        false,
+        true,
+        true,
+      ]);
+      expect(problems(store)).toEqual([]);
+    });
+
+    it('lets a hold lapse after leaseMs, and treats a count of messages in flight ≤ 0 as none', async () => {
+      const { store, client, reader, keys } = await filled(15, { leaseMs: 100 });
+      await readAll(reader, keys);
+      for (const key of keys.slice(0, 12)) await reader.get(key); // held, never released
+      await client.track([keys[12]!], 1);
+      await client.track([keys[12]!], -2); // taken twice: -1 counts as none
+      await client.track([keys[13]!], 2);
+      await client.track([keys[13]!], -1); // one copy still in a link
+      await client.track(['another-store-key', keys[13]!.replace('-', '+')], 5); // not keys of this store: ignored
+      await client.put(frame());
+      expect(await client.has(keys[12]!)).toBe(false);
+      expect(await client.has(keys[13]!)).toBe(true);
+      expect(await client.has(keys[14]!)).toBe(false);
+      expect(await client.has(keys[0]!)).toBe(true);
+      await expect(client.track([keys[0]!], 1.5)).rejects.toThrow(RangeError);
+      // Once the lease lapses the held values are fair game, oldest first.
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      await client.put(frame());
+      await client.put(frame());
+      expect(await client.has(keys[0]!)).toBe(false);
+      expect(problems(store)).toEqual([]);
+    });
+
+    it('holds an allocation until flush(), even once read and released by others', async () => {
+      const { store, client, reader, keys } = await filled(13);
+      await readAll(reader, keys);
+      const allocation = await client.allocate('uint8', 64 * KiB);
+      allocation.array.fill(9);
+      await readAll(reader, [allocation.key]);
+      // Oldest of all once the frames go: still held by the allocating client.
+      for (const key of keys) await client.delete(key);
+      for (let index = 0; index < 14; index++) {
+        await readAll(reader, [await client.put(frame())]);
+      }
+      expect((await client.getArray<Uint8Array>(allocation.key)).array[0]).toBe(9);
+      await client.flush();
+      await client.release();
+      for (let index = 0; index < 3; index++) await client.put(frame());
+      expect(await client.has(allocation.key)).toBe(false);
+      expect(problems(store)).toEqual([]);
+    });
+
+    it('frees a value for its slot when the key index is full, and then no longer knows the key', async () => {
+      const store = await open(MiB, { maxObjects: 2 }, { eviction: 'oldest' });
+      const reader = await connect(store);
+      const first = await store.client.put({ n: 1 });
+      const second = await store.client.put({ n: 2 });
+      await expect(store.client.put({ n: 3 })).rejects.toThrow(
+        /maximum of 2 values[\s\S]*2 values have not been read yet/,
+      );
+      await readAll(reader, [first, second]);
+      const third = await store.client.put({ n: 3 });
+      expect(await store.client.has(first)).toBe(false);
+      expect(await store.client.get(third)).toEqual({ n: 3 });
+      // The slot of the evicted value holds the new one: the plain message.
+      expect((await rejection(store.client.get(first))).message).toBe(
+        objectNotFound('memory', first, 'unknown').message,
+      );
+      expect(problems(store)).toEqual([]);
+    });
+
+    it('never frees a value a reader in another worker holds, while a producer worker evicts around it', async () => {
+      const store = await open(MiB, {}, { eviction: 'oldest' });
+      const board = new BigInt64Array(new SharedArrayBuffer(64 * 8));
+      const stop = new Int32Array(new SharedArrayBuffer(4));
+      const [producer, holder] = await Promise.all([spawn('producer'), spawn('holder')]);
+      await Promise.all([producer, holder].map((ask) => ask({ type: 'connect', descriptor: store.descriptor })));
+      const [produced, held] = await Promise.all([
+        producer({ type: 'produce', board, stop, count: 2000, length: 2048 }),
+        holder({ type: 'hold', board, stop }),
+      ]);
+      expect(produced!.problems).toEqual([]);
+      expect(held!.problems).toEqual([]);
+      expect(held!.counts.held).toBeGreaterThan(0);
+      // 2000 values of 8 KiB went through a 1 MiB store.
+      expect((await store.client.usage()).objects).toBeLessThan(130);
+      expect(problems(store)).toEqual([]);
     });
   });
 });
