@@ -111,13 +111,14 @@ const extensionCodec: ExtensionCodecType<undefined> = {
           `msgpack: corrupt ${typedArrayKinds[type]} array in a message (${data.byteLength} bytes is not a multiple of ${ctor.BYTES_PER_ELEMENT})`,
         );
       }
-      // Copy so the array owns aligned memory and does not pin the whole decoded message.
-      const copy = data.slice();
+      // Copy so the array owns aligned memory and does not pin the whole decoded message. Through
+      // Uint8Array's own slice: a Node Buffer's slice() is a view, not a copy.
+      const copy = Uint8Array.prototype.slice.call(data);
       return new ctor(copy.buffer, 0, copy.byteLength / ctor.BYTES_PER_ELEMENT);
     }
     if (type === EXT_MAP) return new Map(decoder.decode(data) as [unknown, unknown][]);
     if (type === EXT_SET) return new Set(decoder.decode(data) as unknown[]);
-    if (type === EXT_ARRAY_BUFFER) return data.slice().buffer;
+    if (type === EXT_ARRAY_BUFFER) return Uint8Array.prototype.slice.call(data).buffer;
     return builtIn.decode(data, type, context);
   },
 };

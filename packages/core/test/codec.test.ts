@@ -32,6 +32,15 @@ describe('msgpackOptions', () => {
     expect(roundTrip(new Uint8ClampedArray([1, 255]))).toBeInstanceOf(Uint8ClampedArray);
   });
 
+  it('decodes typed arrays into memory of their own also from a Node Buffer (whose slice() is a view)', () => {
+    const bytes = Buffer.from(encoder.encode({ a: Float64Array.from([1.5, -2]), b: new ArrayBuffer(3) }));
+    const back = decoder.decode(bytes) as { a: Float64Array; b: ArrayBuffer };
+    bytes.fill(0); // the message's memory reused: the decoded values must not change
+    expect(Array.from(back.a)).toEqual([1.5, -2]);
+    expect(back.a.buffer.byteLength).toBe(16);
+    expect(back.b.byteLength).toBe(3);
+  });
+
   it('keeps Map, Set, ArrayBuffer, Date and bigint, also nested', () => {
     const date = new Date('2026-11-25T10:00:00.123Z');
     const value = {

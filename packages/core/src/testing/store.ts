@@ -471,13 +471,15 @@ export function describeStoreConformance(options: StoreConformanceOptions): void
       await hammer(open, store, 4, 1500, (index) =>
         options.runtime.spawnWorker({ name: `store-hammer-${index}`, entry }),
       );
-    });
+      // ~80,000 round trips on a network driver: generous, for a loaded machine.
+    }, 180_000);
 
     it.skipIf(spawnProcess === undefined)(
       'keeps every value intact with 3 OS processes putting, reading and deleting at once',
       async () => {
         await hammer(open, store, 3, 500, (index) => spawnProcess!(`store-hammer-process-${index}`));
       },
+      180_000,
     );
   });
 }
