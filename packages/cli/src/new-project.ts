@@ -51,8 +51,9 @@ export function newProject(dir: string, cwd: string = process.cwd()): NewProject
       },
       dependencies: { '@improv/core': range, '@improv/store': range, '@improv/transport-local': range },
       devDependencies: { '@improv/cli': range, tsx: cli.dependencies?.tsx ?? '^4' },
-      // tsx's esbuild checks its binary after install; npm 11 asks for that to be allowed.
-      allowScripts: { esbuild: true },
+      // tsx's esbuild, and lmdb (the lmdb store) with its msgpackr-extract, check their prebuilt
+      // binaries after install; npm 11 asks for that to be allowed.
+      allowScripts: { esbuild: true, lmdb: true, 'msgpackr-extract': true },
     };
     writeFileSync(path.join(target, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   } catch (error) {

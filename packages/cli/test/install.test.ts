@@ -107,6 +107,29 @@ describe('installed from the packed tarballs, outside the repository', () => {
     expect(run.output).toMatch(/Processor: processed [1-9]\d* frames/);
   });
 
+  it('runs the project on the lmdb and redis stores from the installed packages (their subpath exports)', () => {
+    for (const store of ['lmdb', 'redis']) {
+      const run = sh(
+        'npx',
+        ['improv', 'run', 'pipeline.yaml', '--store', store, '--script', 'setup; run; wait 1s; stop; quit'],
+        lab,
+      );
+      expect(run.code, run.output).toBe(0);
+      expect(run.output).toMatch(/Processor: processed [1-9]\d* frames/);
+    }
+    const kept = join(lab, 'kept.lmdb');
+    const yaml = readFileSync(join(lab, 'pipeline.yaml'), 'utf8');
+    writeFileSync(
+      join(lab, 'kept.yaml'),
+      yaml.replace(/^settings:\n/m, `settings:\n  store: lmdb\n  lmdb: { path: kept.lmdb, keep: true }\n`),
+    );
+    const run = sh('npx', ['improv', 'run', 'kept.yaml', '--script', 'setup; run; wait 500ms; stop; quit'], lab);
+    expect(run.code, run.output).toBe(0);
+    expect(existsSync(join(kept, 'data.mdb'))).toBe(true);
+    const listed = sh('npx', ['improv', 'store', 'ls', 'kept.lmdb'], lab);
+    expect(listed.code, listed.output).toBe(0);
+  });
+
   it("passes the new project's own test (npm test)", () => {
     const test = sh('npm', ['test'], lab);
     expect(test.code, test.output).toBe(0);
