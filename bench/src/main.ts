@@ -7,10 +7,11 @@ import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { type RuntimeName, runtimeNames, runUnder } from '@improv/cli';
-import { currentRuntimeName, detectRuntime, parseByteSize } from '@improv/core';
+import { currentRuntimeName, detectRuntime, parseByteSize, type StoreName, storeNames } from '@improv/core';
 import { CommanderError, InvalidArgumentError, Option, Command as Program } from 'commander';
 import { updateReadme } from './readme.ts';
 import { renderCsv, renderReport } from './report.ts';
+import { StoreOpenError } from './stores.ts';
 import { runSuite } from './suite.ts';
 
 /** Where results go unless `--out` says otherwise. */
@@ -25,6 +26,7 @@ interface RunOptions {
   throughputMs?: number;
   soak?: number;
   sizes?: number[];
+  store: StoreName;
   out: string;
 }
 
@@ -35,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   let exitCode = 0;
   const program = new Program('improv-bench')
     .description(
-      'Measures improv for TypeScript: the pipeline (Nexus, store, links, actors in workers) beside a raw SharedArrayBuffer ring, raw MessagePort messages and memcpy, all in the same run. Prints Markdown tables and writes <out>/<runtime>-<time>.json and .csv.',
+      "Measures improv for TypeScript: the pipeline (Nexus, store, links, actors in workers) beside a raw SharedArrayBuffer ring, raw MessagePort messages and memcpy (and, for lmdb and redis, the store's own client library), all in the same run. Prints Markdown tables and writes <out>/<runtime>-<time>.json and .csv (<runtime>-<store>-<time> for lmdb and redis).",
     )
     .showHelpAfterError('(run npm run bench -- --help)')
     // `readme --out` is the subcommand's own option, not the run's.
@@ -52,10 +54,18 @@ export async function main(argv: string[]): Promise<number> {
     .option('--throughput-ms <ms>', 'time per throughput row (default 1000, quick 150)', positiveInteger)
     .option('--soak <seconds>', 'length of the memory soak (default 60, quick 10)', positiveInteger)
     .option('--sizes <list>', 'payload sizes, e.g. 8,4KiB,4MiB (default 8 B … 40 MiB)', sizeList)
+    .addOption(
+      new Option(
+        '--store <driver>',
+        "the pipeline's store: memory (shared memory), lmdb (a fresh temp folder, removed after) or redis (a redis-server the driver starts on a free port)",
+      )
+        .choices(storeNames)
+        .default('memory'),
+    )
     .option('--out <dir>', 'folder for the JSON and CSV results', defaultResultsDir)
     .addHelpText(
       'after',
-      '\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --runtime bun\n  npm run bench -- readme    # put the newest results into README.md',
+      '\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --runtime bun\n  npm run bench -- --store lmdb --sizes 8,4KiB,64KiB,1MiB,4MiB\n  npm run bench -- readme    # put the newest results into README.md',
     )
     .action(async (options: RunOptions) => {
       if (options.runtime !== undefined && options.runtime !== currentRuntimeName()) {
@@ -115,14 +125,17 @@ async function runCommand(
       ...(options.throughputMs === undefined ? {} : { throughputMs: options.throughputMs }),
       ...(options.soak === undefined ? {} : { soakSeconds: options.soak }),
       ...(options.sizes === undefined ? {} : { sizes: options.sizes }),
+      store: options.store,
     });
   } catch (error) {
-    progress(`improv-bench: the run failed: ${error instanceof Error ? error.message : String(error)}`);
+    const message = error instanceof Error ? error.message : String(error);
+    progress(`improv-bench: ${error instanceof StoreOpenError ? '' : 'the run failed: '}${message}`);
     return 1;
   }
   write(renderReport(results));
   const stamp = results.date.replace(/[:.]/g, '-');
-  const base = path.join(out, `${results.runtime.name}-${stamp}`);
+  const store = options.store === 'memory' ? '' : `${options.store}-`;
+  const base = path.join(out, `${results.runtime.name}-${store}${stamp}`);
   try {
     await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
     await writeFile(`${base}.csv`, renderCsv(results));

@@ -1,21 +1,24 @@
 /**
  * `npm run bench -- readme`: puts the newest results of each runtime into README.md, between
  * `<!-- bench:start -->` and `<!-- bench:end -->`: the targets per runtime, the runtimes side by
- * side, and every runtime's full tables.
+ * side, and every runtime's full tables — all from memory-store runs. Runs on the lmdb and redis
+ * stores (`--store`), where there are any, follow: their rows beside the memory store's.
  * @module
  */
+
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { StoreName } from '@improv/core';
 import { label, perS, us, x } from './format.ts';
-import { checkTargets, renderReport } from './report.ts';
-import { type BenchResults, type PipelineRow, RESULTS_VERSION } from './results.ts';
+import { checkTargets, pathNames, renderReport } from './report.ts';
+import { type BenchResults, type PipelineRow, RESULTS_VERSION, storeOf } from './results.ts';
 
 const START = '<!-- bench:start -->';
 const END = '<!-- bench:end -->';
 const RUNTIMES = ['node', 'bun', 'deno'];
 
-/** The newest result of each runtime in `dir` (a full run over a newer quick one). */
-export async function newestResults(dir: string): Promise<BenchResults[]> {
+/** The newest result of each runtime in `dir` on `store` (a full run over a newer quick one). */
+export async function newestResults(dir: string, store: StoreName = 'memory'): Promise<BenchResults[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -25,7 +28,7 @@ export async function newestResults(dir: string): Promise<BenchResults[]> {
   const all: BenchResults[] = [];
   for (const name of names.filter((file) => file.endsWith('.json'))) {
     const results = JSON.parse(await readFile(path.join(dir, name), 'utf8')) as BenchResults;
-    if (results.version === RESULTS_VERSION) all.push(results);
+    if (results.version === RESULTS_VERSION && storeOf(results) === store) all.push(results);
   }
   const chosen: BenchResults[] = [];
   for (const runtime of RUNTIMES) {
@@ -34,24 +37,30 @@ export async function newestResults(dir: string): Promise<BenchResults[]> {
       .sort((a, b) => Number(a.quick) - Number(b.quick) || b.date.localeCompare(a.date));
     if (mine[0] !== undefined) chosen.push(mine[0]);
   }
-  if (chosen.length === 0) throw new Error(`no results of this version in ${dir}: run npm run bench first`);
+  if (chosen.length === 0 && store === 'memory') {
+    throw new Error(`no results of this version in ${dir}: run npm run bench first`);
+  }
   return chosen;
 }
 
 /** Rewrites the marked part of `readmePath`; returns the runs it used. */
 export async function updateReadme(readmePath: string, dir: string): Promise<string[]> {
   const runs = await newestResults(dir);
+  const storeRuns = [...(await newestResults(dir, 'lmdb')), ...(await newestResults(dir, 'redis'))];
   const readme = await readFile(readmePath, 'utf8');
   const start = readme.indexOf(START);
   const end = readme.indexOf(END);
   if (start < 0 || end < start) throw new Error(`${readmePath} has no ${START} … ${END} section to fill`);
-  const body = renderRuntimes(runs);
+  const body = renderRuntimes(runs, storeRuns);
   await writeFile(readmePath, `${readme.slice(0, start + START.length)}\n${body}\n${readme.slice(end)}`);
-  return runs.map((run) => `${run.runtime.name} ${run.runtime.version} (${run.date}${run.quick ? ', quick' : ''})`);
+  return [...runs, ...storeRuns].map(
+    (run) =>
+      `${run.runtime.name} ${run.runtime.version}${storeOf(run) === 'memory' ? '' : ` ${storeOf(run)}`} (${run.date}${run.quick ? ', quick' : ''})`,
+  );
 }
 
-/** The generated part of the README. */
-export function renderRuntimes(runs: BenchResults[]): string {
+/** The generated part of the README: memory-store `runs`, then `storeRuns` (lmdb, redis) if any. */
+export function renderRuntimes(runs: BenchResults[], storeRuns: BenchResults[] = []): string {
   const out: string[] = [];
   out.push('#### Where we stand');
   out.push('');
@@ -80,7 +89,55 @@ export function renderRuntimes(runs: BenchResults[]): string {
     out.push(renderReport(run).replace(/^## /m, '#### '));
     out.push('</details>');
   }
+  if (storeRuns.length > 0) {
+    out.push('');
+    out.push(renderStores(runs, storeRuns));
+  }
   return out.join('\n');
+}
+
+/** The lmdb and redis runs of each runtime: their pair rows beside the memory store's, their targets and tables. */
+export function renderStores(runs: BenchResults[], storeRuns: BenchResults[]): string {
+  const out: string[] = [];
+  for (const runtime of RUNTIMES) {
+    const mine = storeRuns.filter((run) => run.runtime.name === runtime);
+    if (mine.length === 0) continue;
+    const all = [...runs.filter((run) => run.runtime.name === runtime), ...mine];
+    out.push(`#### Stores side by side: ${runtime} (each its own run; a pair, one hop)`);
+    out.push('');
+    const names = all.map((run) => storeOf(run));
+    out.push(
+      `| size | path | ${names.map((name) => `${name} p50 µs`).join(' | ')} | ${names.map((name) => `${name} msgs/s`).join(' | ')} |`,
+    );
+    out.push(`|--:|---|${names.map(() => '--:').join('|')}|${names.map(() => '--:').join('|')}|`);
+    const keys = new Map<string, Pick<PipelineRow, 'size' | 'path'>>();
+    for (const run of all) {
+      for (const row of run.pipeline) {
+        if (row.topology === 'pair' && row.path !== 'inline') keys.set(`${row.size} ${row.path}`, row);
+      }
+    }
+    const order = { put: 0, allocate: 1, inline: 2, 'put-delete': 3 };
+    for (const key of [...keys.values()].sort((a, b) => a.size - b.size || order[a.path] - order[b.path])) {
+      const rows = all.map((run) =>
+        run.pipeline.find((row) => row.topology === 'pair' && row.path === key.path && row.size === key.size),
+      );
+      out.push(
+        `| ${label(key.size)} | ${pathNames[key.path]} | ${rows.map((row) => (row ? us(row.latency.p50) : '–')).join(' | ')} | ` +
+          `${rows.map((row) => (row ? perS(row.throughput.msgsPerS) : '–')).join(' | ')} |`,
+      );
+    }
+    for (const run of mine) {
+      out.push('');
+      out.push(
+        `<details><summary>All tables: ${run.runtime.name} ${run.runtime.version}, ${storeOf(run)} store${run.quick ? ' (quick run)' : ''}</summary>`,
+      );
+      out.push('');
+      out.push(renderReport(run).replace(/^## /m, '#### '));
+      out.push('</details>');
+    }
+    out.push('');
+  }
+  return out.join('\n').trimEnd();
 }
 
 /** Every pipeline row of Bun and Deno against Node: p50 latency and throughput, with the ratio. */

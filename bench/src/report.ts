@@ -1,12 +1,37 @@
 /**
  * What a bench run prints and writes: Markdown tables (every pipeline figure beside its baseline
- * and as a ratio), the targets with where we stand, and the dora-benchmark CSV.
+ * and as a ratio), the targets with where we stand, and the dora-benchmark CSV. A run on the lmdb or
+ * redis store also sets its rows beside the store's own client library (measured in the same run)
+ * and, for redis, beside improv's (Python) published figures.
  * @module
  */
 
 import { label, mib, perS, signed, us, x } from './format.ts';
-import type { BenchResults, PipelineRow, Rate } from './results.ts';
+import { type BenchResults, type PipelineRow, type Rate, storeOf } from './results.ts';
 import type { LatencySummary } from './stats.ts';
+
+/**
+ * improv's (Python) own published figures for its Redis store: one-way p50 latency and the most
+ * messages per second, by payload size. A fixed reference measured elsewhere (other hardware, other
+ * conditions) — copied, never computed by this bench.
+ */
+export const IMPROV_PYTHON_REDIS: readonly { size: number; p50Us: number; msgsPerS: number }[] = [
+  { size: 8, p50Us: 4177, msgsPerS: 5743 },
+  { size: 4096, p50Us: 3309, msgsPerS: 3811 },
+  { size: 65_536, p50Us: 6406, msgsPerS: 374 },
+  { size: 1_048_576, p50Us: 49_832, msgsPerS: 25 },
+  { size: 4_194_304, p50Us: 193_646, msgsPerS: 6 },
+];
+/** The redis store's goal: this many times improv's (Python) Redis throughput at 1 MiB and 4 MiB. */
+export const REDIS_THROUGHPUT_GOAL = 20;
+
+/** What a path does, in the tables. */
+export const pathNames: Record<PipelineRow['path'], string> = {
+  put: 'put',
+  allocate: 'allocate',
+  inline: 'inline',
+  'put-delete': 'put → delete',
+};
 
 /** The figure a pipeline row is held against. */
 export interface Baseline {
@@ -22,7 +47,8 @@ export interface Baseline {
 export function floorOf(results: BenchResults, row: Pick<PipelineRow, 'path' | 'size' | 'hops'>): Baseline {
   const ring = results.ring.latency.p50 * row.hops;
   const hops = row.hops === 1 ? 'ring' : `${row.hops} × ring`;
-  if (row.path === 'allocate') return { name: hops, p50: ring };
+  // A copying store writes an allocated frame into the store at flush: one copy after all.
+  if (row.path === 'allocate' && results.store?.zeroCopy !== false) return { name: hops, p50: ring };
   const copy = results.memcpy.find((entry) => entry.size === row.size)?.us ?? 0;
   return { name: `${hops} + memcpy`, p50: ring + copy };
 }
@@ -59,9 +85,12 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
     checks.push({ target, measured: text, ratio: measured / goal, met: measured <= goal });
   const atLeast = (target: string, measured: number, goal: number, text: string) =>
     checks.push({ target, measured: text, ratio: goal / measured, met: measured >= goal });
-  const smallest = Math.min(...results.pipeline.map((row) => row.size));
+  const store = storeOf(results);
+  const memory = store === 'memory';
+  const smallest = Math.min(...results.pipeline.filter((row) => row.path !== 'put-delete').map((row) => row.size));
   const port = results.port.find((row) => row.size === smallest);
-  for (const path of ['put', 'allocate', 'inline']) {
+  // The latency and throughput goals of put and allocate are the memory store's; a copying store has its own below.
+  for (const path of memory ? ['put', 'allocate', 'inline'] : ['inline']) {
     const row = pair(path, smallest);
     if (row === undefined) continue;
     const ring = results.ring.latency.p50;
@@ -86,20 +115,42 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       );
     }
   }
+  const churn = pair('put-delete', 8);
+  if (memory && churn !== undefined) {
+    atLeast(
+      '8 B put → key over a link → delete on another worker ≥ 1 M msgs/s',
+      churn.throughput.msgsPerS,
+      1e6,
+      `${perS(churn.throughput.msgsPerS)} msgs/s = ${x(churn.throughput.msgsPerS / results.ring.throughput.msgsPerS)} raw ring (${perS(results.ring.throughput.msgsPerS)} msgs/s)`,
+    );
+  }
   const frame = pair('put', 4_194_304);
-  if (frame !== undefined) {
+  if (frame !== undefined && store !== 'redis') {
     const floor = floorOf(results, frame).p50;
+    const times = memory ? 1.5 : 2;
     atMost(
-      '4 MiB hop p50 via put ≤ 1.5× (memcpy 4 MiB + ring hop)',
+      `${memory ? '' : `${store} `}4 MiB hop p50 via put ≤ ${times}× (memcpy 4 MiB + ring hop)`,
       frame.latency.p50,
-      1.5 * floor,
+      times * floor,
       `${us(frame.latency.p50)} µs = ${x(frame.latency.p50 / floor)} (${us(floor)} µs)`,
     );
+  }
+  if (store === 'redis') {
+    for (const reference of IMPROV_PYTHON_REDIS.filter((entry) => entry.size >= 1_048_576)) {
+      const row = pair('put', reference.size);
+      if (row === undefined) continue;
+      atLeast(
+        `redis ${label(reference.size)} throughput via put ≥ ${REDIS_THROUGHPUT_GOAL}× improv (Python) Redis (${reference.msgsPerS} msgs/s, published)`,
+        row.throughput.msgsPerS,
+        REDIS_THROUGHPUT_GOAL * reference.msgsPerS,
+        `${perS(row.throughput.msgsPerS)} msgs/s = ${x(row.throughput.msgsPerS / reference.msgsPerS)} improv's ${reference.msgsPerS}`,
+      );
+    }
   }
   const small = pair('allocate', smallest);
   const largest = Math.max(...results.pipeline.filter((row) => row.path === 'allocate').map((row) => row.size));
   const big = pair('allocate', largest);
-  if (small !== undefined && big !== undefined && big !== small) {
+  if (memory && small !== undefined && big !== undefined && big !== small) {
     atMost(
       `allocate flat in size: ${label(largest)} p50 ≤ 2× ${label(smallest)} p50`,
       big.latency.p50,
@@ -121,7 +172,9 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
 /** The whole report of one run, as Markdown. */
 export function renderReport(results: BenchResults): string {
   const out: string[] = [];
-  out.push(`## improv bench: ${results.runtime.name} ${results.runtime.version}${results.quick ? ' (quick)' : ''}`);
+  out.push(
+    `## improv bench: ${results.runtime.name} ${results.runtime.version}, ${storeOf(results)} store${results.quick ? ' (quick)' : ''}`,
+  );
   out.push('');
   out.push(
     `${results.date.slice(0, 16).replace('T', ' ')} UTC · ${results.platform.os} · ${results.platform.cpu} × ${results.platform.cores} · ` +
@@ -129,12 +182,20 @@ export function renderReport(results: BenchResults): string {
       `${results.settings.throughputSeconds} s per throughput row · ${Math.round(results.elapsedSeconds)} s in all`,
   );
   out.push('');
-  out.push(renderBaselines(results));
-  out.push(renderLatency(results));
-  out.push(renderThroughput(results));
-  out.push(renderTopologies(results));
-  out.push(renderResources(results));
-  out.push(renderTargets(results));
+  out.push(`Store: **${storeOf(results)}**${results.store ? ` — ${results.store.detail}` : ''}.`);
+  out.push('');
+  const sections = [
+    renderBaselines(results),
+    renderStoreBaseline(results),
+    renderLatency(results),
+    renderThroughput(results),
+    renderPutDelete(results),
+    renderImprovRedis(results),
+    renderTopologies(results),
+    renderResources(results),
+    renderTargets(results),
+  ];
+  out.push(...sections.filter((section) => section !== ''));
   return out.join('\n');
 }
 
@@ -167,8 +228,10 @@ export function renderLatency(results: BenchResults): string {
     '',
     'Source actor → store → link → sink actor, each in its own worker; from just before the producer',
     'starts on a frame to the sink holding it, one frame every millisecond (slower where the path copies',
-    'the payload and one copy takes over half of that). Floor: the raw ring hop, plus one memcpy of the payload',
-    'for the paths that copy it. MessagePort: the same payload, paced ping-pong, one way.',
+    'the payload and one copy takes over half of that; on a copying store, at least twice the time a message',
+    'takes flat out, for at most ~12 s a row). "× n": the row paced n messages, not the run\'s setting. Floor: the',
+    'raw ring hop, plus one memcpy of the payload for the paths that copy it. MessagePort: the same payload, paced',
+    'ping-pong, one way.',
     '',
     '| size | path | paced every | avg | p50 | p90 | p99 | p99.9 | floor p50 | × floor | MessagePort p50 | × MessagePort |',
     '|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
@@ -177,7 +240,7 @@ export function renderLatency(results: BenchResults): string {
     const floor = floorOf(results, row);
     const port = results.port.find((entry) => entry.size === row.size);
     lines.push(
-      `| ${label(row.size)} | ${row.path} | ${row.intervalUs / 1000} ms | ${latencyCells(row.latency)} | ${us(floor.p50)} | ${x(row.latency.p50 / floor.p50)} | ` +
+      `| ${label(row.size)} | ${pathNames[row.path]} | ${paced(results, row)} | ${latencyCells(row.latency)} | ${us(floor.p50)} | ${x(row.latency.p50 / floor.p50)} | ` +
         `${port ? us(port.latency.p50) : '–'} | ${port ? x(row.latency.p50 / port.latency.p50) : '–'} |`,
     );
   }
@@ -195,12 +258,107 @@ export function renderThroughput(results: BenchResults): string {
   for (const row of pairRows(results)) {
     const port = results.port.find((entry) => entry.size === row.size);
     lines.push(
-      `| ${label(row.size)} | ${row.path} | ${rateCells(row.throughput)} | ${port ? perS(port.throughput.msgsPerS) : '–'} | ` +
+      `| ${label(row.size)} | ${pathNames[row.path]} | ${rateCells(row.throughput)} | ${port ? perS(port.throughput.msgsPerS) : '–'} | ` +
         `${port ? x(row.throughput.msgsPerS / port.throughput.msgsPerS) : '–'} | ${x(row.throughput.msgsPerS / results.ring.throughput.msgsPerS)} |`,
     );
   }
   lines.push('');
-  lines.push('`allocate` MB/s counts frames handed over in place, not bytes copied (nothing is copied).');
+  lines.push(
+    results.store?.zeroCopy === false
+      ? '`allocate` MB/s counts frames handed over; this store copies each into itself at flush.'
+      : '`allocate` MB/s counts frames handed over in place, not bytes copied (nothing is copied).',
+  );
+  lines.push(
+    '`put → delete`: the source puts a new 8-byte array and sends its key; the sink deletes the key without reading it.',
+  );
+  if (storeOf(results) === 'redis') {
+    lines.push('CPU µs/msg counts this process only, not the redis-server process.');
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+/** A copying store's rows beside its own client library, memcpy and the ring hop. */
+export function renderStoreBaseline(results: BenchResults): string {
+  const baseline = results.store?.baseline;
+  if (baseline === undefined || baseline.rows.length === 0) return '';
+  const store = storeOf(results);
+  const lines = [
+    `### ${store} by itself (same run)`,
+    '',
+    `Raw: ${baseline.name}; the same payload, one key overwritten, pairs back to back (at most ~12 s of timed pairs a size; pairs/s: flat out).`,
+    `Floor: one memcpy of the payload and one raw ring hop, as for the memory store. Pipeline: a pair's \`put\` hop on the ${store} store.`,
+    '',
+    `| size | timed pairs | raw put p50 µs | raw get p50 µs | raw put+get p50 µs | raw put+get p99 µs | raw pairs/s | floor (memcpy + ring) p50 µs | raw ÷ floor | pipeline put p50 µs | pipeline ÷ raw | pipeline ÷ floor | pipeline msgs/s | × raw pairs/s |`,
+    '|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ];
+  for (const raw of baseline.rows) {
+    const floor = floorOf(results, { path: 'put', size: raw.size, hops: 1 }).p50;
+    const row = results.pipeline.find(
+      (entry) => entry.topology === 'pair' && entry.path === 'put' && entry.size === raw.size,
+    );
+    lines.push(
+      `| ${label(raw.size)} | ${raw.putGet.n} | ${us(raw.put.p50)} | ${us(raw.get.p50)} | ${us(raw.putGet.p50)} | ${us(raw.putGet.p99)} | ${perS(raw.throughput.msgsPerS)} | ` +
+        `${us(floor)} | ${x(raw.putGet.p50 / floor)} | ` +
+        (row === undefined
+          ? '– | – | – | – | – |'
+          : `${us(row.latency.p50)} | ${x(row.latency.p50 / raw.putGet.p50)} | ${x(row.latency.p50 / floor)} | ${perS(row.throughput.msgsPerS)} | ${x(row.throughput.msgsPerS / raw.throughput.msgsPerS)} |`),
+    );
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+/** The store's allocator hot spot: 8 B put on one worker, the key over a link, delete on another. */
+export function renderPutDelete(results: BenchResults): string {
+  const churn = results.pipeline.find((row) => row.topology === 'pair' && row.path === 'put-delete');
+  if (churn === undefined) return '';
+  const read = results.pipeline.find((row) => row.topology === 'pair' && row.path === 'put' && row.size === churn.size);
+  const ring = results.ring.throughput.msgsPerS;
+  const lines = [
+    `### Store allocator hot spot: ${label(churn.size)} put → key over a ring → delete on the other worker`,
+    '',
+    `The source actor \`store.put\`s a new \`Uint8Array(${churn.size})\` and sends its key over a link; the sink actor, in another`,
+    'worker, deletes the key (without reading the value). Producer unthrottled; the raw ring moves 16-byte records and',
+    `no store.${storeOf(results) === 'memory' ? ' Target (memory store): ≥ 1 M msgs/s.' : ''}`,
+    '',
+    '| row | msgs/s | CPU µs/msg | raw ring msgs/s | × raw ring | p50 µs paced |',
+    '|---|--:|--:|--:|--:|--:|',
+    `| ${label(churn.size)} put → delete | ${perS(churn.throughput.msgsPerS)} | ${churn.throughput.cpuUsPerMsg.toFixed(2)} | ${perS(ring)} | ${x(churn.throughput.msgsPerS / ring)} | ${us(churn.latency.p50)} |`,
+  ];
+  if (read !== undefined) {
+    lines.push(
+      `| ${label(read.size)} put → get, check → delete (the \`put\` row) | ${perS(read.throughput.msgsPerS)} | ${read.throughput.cpuUsPerMsg.toFixed(2)} | ${perS(ring)} | ${x(read.throughput.msgsPerS / ring)} | ${us(read.latency.p50)} |`,
+    );
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+/** A redis run beside improv's (Python) published Redis figures (a fixed reference, not measured here). */
+export function renderImprovRedis(results: BenchResults): string {
+  if (storeOf(results) !== 'redis') return '';
+  const lines = [
+    "### Beside improv (Python)'s Redis store — published reference, not measured in this run",
+    '',
+    "The improv columns are improv's own published figures for its Redis store (one-way p50, most msgs/s), measured",
+    'elsewhere on other hardware and copied here as they are; only the improv-ts columns come from this run (a pair,',
+    `\`put\` path). Target: ≥ ${REDIS_THROUGHPUT_GOAL}× improv's throughput at 1 MiB and 4 MiB.`,
+    '',
+    '| size | improv Redis p50 µs (published) | improv max msgs/s (published) | improv-ts redis p50 µs | improv p50 ÷ ours | improv-ts redis msgs/s | × improv msgs/s |',
+    '|--:|--:|--:|--:|--:|--:|--:|',
+  ];
+  for (const reference of IMPROV_PYTHON_REDIS) {
+    const row = results.pipeline.find(
+      (entry) => entry.topology === 'pair' && entry.path === 'put' && entry.size === reference.size,
+    );
+    lines.push(
+      `| ${label(reference.size)} | ${reference.p50Us.toLocaleString('en-US')} | ${reference.msgsPerS.toLocaleString('en-US')} | ` +
+        (row === undefined
+          ? '– | – | – | – |'
+          : `${us(row.latency.p50)} | ${x(reference.p50Us / row.latency.p50)} | ${perS(row.throughput.msgsPerS)} | ${x(row.throughput.msgsPerS / reference.msgsPerS)} |`),
+    );
+  }
   lines.push('');
   return lines.join('\n');
 }
@@ -261,6 +419,12 @@ export function renderTargets(results: BenchResults): string {
   for (const check of checkTargets(results)) {
     lines.push(`| ${check.target} | ${check.measured} | ${check.met ? 'met' : `missed by ${x(check.ratio)}`} |`);
   }
+  if (storeOf(results) !== 'memory') {
+    lines.push('');
+    lines.push(
+      `The memory store's goals for \`put\` and \`allocate\` (hop ≤ 1.5× raw ring, ≥ 1 M msgs/s, allocate flat in size) are not checked on the ${storeOf(results)} store.`,
+    );
+  }
   lines.push('');
   return lines.join('\n');
 }
@@ -269,6 +433,9 @@ export function renderTargets(results: BenchResults): string {
 export function renderCsv(results: BenchResults): string {
   const lines = ['date,language,platform,name,size_bytes,avg_us,p50_us,p90_us,p99_us,n'];
   const head = `${results.date},typescript-${results.runtime.name},${results.platform.os}`;
+  // Memory-store rows keep their names; another store's pipeline rows are prefixed with its name.
+  const store = storeOf(results);
+  const prefix = store === 'memory' ? '' : `${store}-`;
   const latency = (name: string, size: number, summary: LatencySummary) =>
     lines.push(
       `${head},${name},${size},${f3(summary.avg)},${f3(summary.p50)},${f3(summary.p90)},${f3(summary.p99)},${summary.n}`,
@@ -282,19 +449,29 @@ export function renderCsv(results: BenchResults): string {
     latency('baseline-messageport-latency', row.size, row.latency);
     rate('baseline-messageport-throughput', row.size, row.throughput);
   }
-  for (const row of results.pipeline) {
-    latency(`${row.topology}-${row.path}-latency`, row.size, row.latency);
-    rate(`${row.topology}-${row.path}-throughput`, row.size, row.throughput);
+  for (const row of results.store?.baseline?.rows ?? []) {
+    latency(`baseline-${store}-putget-latency`, row.size, row.putGet);
+    rate(`baseline-${store}-putget-throughput`, row.size, row.throughput);
   }
-  latency('soak-put-latency', results.soak.frameBytes, results.soak.latency);
+  for (const row of results.pipeline) {
+    latency(`${prefix}${row.topology}-${row.path}-latency`, row.size, row.latency);
+    rate(`${prefix}${row.topology}-${row.path}-throughput`, row.size, row.throughput);
+  }
+  latency(`${prefix}soak-put-latency`, results.soak.frameBytes, results.soak.latency);
   return `${lines.join('\n')}\n`;
 }
 
 function pairRows(results: BenchResults): PipelineRow[] {
-  const order = { put: 0, allocate: 1, inline: 2 };
+  const order = { put: 0, allocate: 1, inline: 2, 'put-delete': 3 };
   return results.pipeline
     .filter((row) => row.topology === 'pair')
     .sort((a, b) => a.size - b.size || order[a.path] - order[b.path]);
+}
+
+/** `1 ms`, or `4 ms × 300` when the row sent another number of paced messages than the run's setting. */
+function paced(results: BenchResults, row: PipelineRow): string {
+  const every = `${row.intervalUs / 1000} ms`;
+  return row.latency.n === results.settings.latencyMessages ? every : `${every} × ${row.latency.n}`;
 }
 
 function latencyCells(summary: LatencySummary): string {

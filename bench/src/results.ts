@@ -2,6 +2,7 @@
  * The shape of a bench run's results (`bench/results/<runtime>-<timestamp>.json`).
  * @module
  */
+import type { StoreName } from '@improv/core';
 import type { MemcpyResult } from './baselines/index.ts';
 import type { PathName } from './pipeline/board.ts';
 import type { TopologyName } from './pipeline/scenario.ts';
@@ -27,6 +28,13 @@ export interface Rate {
 /** One row of the pipeline tables. */
 export interface PipelineRow {
   topology: TopologyName;
+  /**
+   * `put`: the source `store.put`s a payload and sends its key; the sink reads it, checks it and
+   * deletes it. `allocate`: the source writes the frame into `store.allocate`d memory. `inline`: the
+   * payload travels in the message. `put-delete`: the source `store.put`s a new array and sends its
+   * key; the sink deletes it without reading it (the store's allocator, put on one worker and delete
+   * on another).
+   */
   path: PathName;
   size: number;
   /** Hops from source to sink (4 in the chain). */
@@ -73,11 +81,43 @@ export interface SoakResult {
   storeEndObjects: number;
 }
 
+/**
+ * A copying store's own figures, measured in the same run in the bench's main thread with the
+ * store's client library directly (lmdb-js, the `redis` client): no improv, no worker, no link.
+ */
+export interface StoreBaselineRow {
+  size: number;
+  /** Writing the payload under a key (lmdb: `await db.put`, redis: `await SET`), µs. */
+  put: LatencySummary;
+  /** Reading it back (lmdb: `db.getBinary`, redis: `await GET`), µs. */
+  get: LatencySummary;
+  /** One put and then one get of the same key, back to back, µs. */
+  putGet: LatencySummary;
+  /** put + get pairs back to back for the throughput time; `msgsPerS` counts pairs. */
+  throughput: Rate;
+}
+
+/** The store the pipelines of a run used. */
+export interface StoreRun {
+  /** `--store`: memory, lmdb or redis. */
+  name: StoreName;
+  /** Where it lived, e.g. `a fresh folder in /tmp per pipeline` or `redis-server 7.0.15 on 127.0.0.1:6390`. */
+  detail: string;
+  /** True when typed arrays are handed out as views of shared memory (the memory store). */
+  zeroCopy: boolean;
+  /** The raw store baseline (copying stores): what was timed, and its rows. */
+  baseline?: { name: string; rows: StoreBaselineRow[] };
+  /** Paced frames per second of the soak (1 kHz for memory; what the store sustains well below its limit otherwise). */
+  soakRateHz: number;
+}
+
 export interface BenchResults {
   version: typeof RESULTS_VERSION;
   date: string;
   quick: boolean;
   runtime: { name: string; version: string };
+  /** The store of every pipeline of the run. Absent in results written before `--store`: memory. */
+  store?: StoreRun;
   platform: { os: string; cpu: string; cores: number; memoryBytes: number };
   settings: {
     latencyMessages: number;
@@ -95,4 +135,9 @@ export interface BenchResults {
   soak: SoakResult;
   /** Seconds the whole run took. */
   elapsedSeconds: number;
+}
+
+/** The store a run used (results written before `--store` ran on the memory store). */
+export function storeOf(results: Pick<BenchResults, 'store'>): StoreName {
+  return results.store?.name ?? 'memory';
 }

@@ -1,11 +1,13 @@
 /**
  * A whole bench run: baselines first, then the pipeline in every topology, idle CPU and the soak,
- * all in one process so every figure can be set beside a baseline from the same run.
+ * all in one process so every figure can be set beside a baseline from the same run. Every pipeline
+ * uses the store of `--store` (memory by default); a copying store's raw baseline (its own client
+ * library, one thread) is measured in the same run.
  * @module
  */
 import os from 'node:os';
 import process from 'node:process';
-import { detectRuntime, type RuntimeAdapter } from '@improv/core';
+import { detectRuntime, type RuntimeAdapter, type StoreName } from '@improv/core';
 import { BaselinePair, measureMemcpy } from './baselines/index.ts';
 import { newEpoch } from './clock.ts';
 import { label, mib, perS, signed, us } from './format.ts';
@@ -20,8 +22,10 @@ import {
   SIZES,
   type SoakResult,
   type SoakSample,
+  type StoreBaselineRow,
 } from './results.ts';
 import { summarize } from './stats.ts';
+import { type BenchStore, openBenchStore, StoreOpenError } from './stores.ts';
 
 /** What to run; `quick` and `full` are the presets, the rest overrides them. */
 export interface SuiteOptions {
@@ -34,6 +38,8 @@ export interface SuiteOptions {
   soakSeconds?: number;
   /** Payload sizes (default: the full grid). */
   sizes?: readonly number[];
+  /** The store of every pipeline (default memory). */
+  store?: StoreName;
   /** Progress lines. */
   log: (line: string) => void;
 }
@@ -52,17 +58,53 @@ const INTERVAL_US = 1000;
 /** From this size on, latency rows send a tenth of the messages (each takes milliseconds). */
 const FEW_MESSAGES_FROM = 4_194_304;
 const SOAK_FRAME_BYTES = 1_048_576;
+/**
+ * Paced 1 MiB frames per second of the soak: 1 kHz in shared memory; a copying store writes and
+ * reads every frame through its library (and Redis through a socket), so it soaks at a pace it
+ * sustains with room to spare — the soak looks for growth over time, not for the store's limit.
+ */
+const SOAK_RATE_HZ: Record<StoreName, number> = { memory: 1000, lmdb: 250, redis: 50 };
+/** Longest a latency row of a copying store is paced for (fewer messages when its pace is slow), µs. */
+const LATENCY_BUDGET_US = 12_000_000;
+/** Fewest paced messages of a latency row of a copying store. */
+const MIN_PACED_MESSAGES = 50;
+/** The store's allocator hot spot: an 8-byte `put` on one worker, `delete` on another. */
+const PUT_DELETE_SIZE = 8;
 /** Topologies beyond the pair run at these sizes (a small message and a camera frame). */
 const TOPOLOGY_SIZES = [64, 4_194_304];
 
 export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
   const started = performance.now();
-  const { log } = options;
   const samples = options.samples ?? (options.quick ? 250 : 3000);
   const throughputUs = (options.throughputMs ?? (options.quick ? 150 : 1000)) * 1000;
   const soakSeconds = options.soakSeconds ?? (options.quick ? 10 : 60);
   const sizes = [...new Set(options.sizes ?? SIZES)].sort((a, b) => a - b);
+  const storeName = options.store ?? 'memory';
   const runtime = await detectRuntime();
+  let store: BenchStore;
+  try {
+    store = await openBenchStore(storeName);
+  } catch (error) {
+    throw new StoreOpenError(storeName, error);
+  }
+  try {
+    return await runWith(store, { ...options, samples, throughputUs, soakSeconds, sizes, runtime, started });
+  } finally {
+    await store.close();
+  }
+}
+
+interface Resolved extends SuiteOptions {
+  samples: number;
+  throughputUs: number;
+  soakSeconds: number;
+  sizes: number[];
+  runtime: RuntimeAdapter;
+  started: number;
+}
+
+async function runWith(store: BenchStore, options: Resolved): Promise<BenchResults> {
+  const { log, samples, throughputUs, soakSeconds, sizes, runtime, started } = options;
   const epochMs = newEpoch();
   const rate = (received: number, wallUs: number, cpuUs: number, size: number): Rate => ({
     messages: received,
@@ -72,15 +114,27 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
     cpuUsPerMsg: cpuUs / received,
   });
 
-  log(`bench: ${runtime.name} ${runtime.version}, ${options.quick ? 'quick' : 'full'} run`);
+  log(`bench: ${runtime.name} ${runtime.version}, ${options.quick ? 'quick' : 'full'} run, ${store.name} store`);
+  const soakRateHz = SOAK_RATE_HZ[store.name];
   // First, while the process is fresh: later scenarios leave big shared buffers for the GC to free,
   // which would blur the soak's RSS.
-  const soak = await runSoak(runtime, soakSeconds, epochMs, log);
+  const soak = await runSoak(runtime, store, soakSeconds, soakRateHz, epochMs, log);
   const memcpy = measureMemcpy(sizes, options.quick ? 30 : 200);
   log(`memcpy: ${memcpy.map((row) => `${label(row.size)} ${row.gbPerS.toFixed(1)} GB/s`).join(', ')}`);
   /** Paced messages of a latency row of `size`: a tenth (at least 50) from 4 MiB on, never more than `samples`. */
   const countFor = (size: number) =>
     size >= FEW_MESSAGES_FROM ? Math.min(samples, Math.max(50, Math.round(samples / 10))) : samples;
+
+  const storeBaseline: StoreBaselineRow[] = [];
+  if (store.baseline !== undefined) {
+    for (const size of sizes) {
+      const row = await store.baseline(size, countFor(size), throughputUs);
+      storeBaseline.push(row);
+      log(
+        `raw ${store.name} ${label(size)}: put p50 ${us(row.put.p50)} µs, get p50 ${us(row.get.p50)} µs, put+get p50 ${us(row.putGet.p50)} µs, ${perS(row.throughput.msgsPerS)} pairs/s`,
+      );
+    }
+  }
   /**
    * The pace of a latency row: 1 kHz, or slower where the path copies the payload and one copy
    * takes over half a millisecond (40 MiB: ~5 ms), so every row measures a hop, not a queue.
@@ -127,9 +181,21 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
 
   const pipeline: PipelineRow[] = [];
   const runRow = async (scenario: Scenario, path: PathName, size: number) => {
-    const intervalUs = intervalFor(size, path !== 'allocate');
-    const latency = await scenario.phase({ mode: 'latency', path, size, count: countFor(size), intervalUs });
-    const flat = await scenario.phase({ mode: 'throughput', path, size, durationUs: throughputUs });
+    let intervalUs = intervalFor(size, path !== 'allocate' || !store.zeroCopy);
+    let count = countFor(size);
+    let flat: PhaseResult | undefined;
+    if (!store.zeroCopy) {
+      // A copying store's path can take longer per message than the pace above: throughput first,
+      // then pace at least twice the time a message takes flat out (per source), so the latency
+      // row measures a hop, not a queue — within a time budget per row.
+      flat = await scenario.phase({ mode: 'throughput', path, size, durationUs: throughputUs });
+      const sources = scenario.topology === 'fanin4' ? 4 : 1;
+      const perMessageUs = (flat.wallUs / Math.max(1, flat.sent)) * sources;
+      intervalUs = Math.max(intervalUs, Math.ceil((2 * perMessageUs) / 1000) * 1000);
+      count = Math.min(count, Math.max(MIN_PACED_MESSAGES, Math.floor(LATENCY_BUDGET_US / intervalUs)));
+    }
+    const latency = await scenario.phase({ mode: 'latency', path, size, count, intervalUs });
+    flat ??= await scenario.phase({ mode: 'throughput', path, size, durationUs: throughputUs });
     const row: PipelineRow = {
       topology: scenario.topology,
       path,
@@ -151,14 +217,17 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
   for (const topology of topologies) {
     const wanted = topology === 'pair' ? sizes : sizes.filter((size) => TOPOLOGY_SIZES.includes(size));
     const groups = [wanted.filter((size) => size < LARGE), wanted.filter((size) => size >= LARGE)];
-    for (const group of groups) {
-      if (group.length === 0) continue;
-      const large = group[0]! >= LARGE;
+    for (const [groupIndex, group] of groups.entries()) {
+      // The put → delete row runs in the pair of small payloads, which opens for it alone if need be.
+      const putDelete = topology === 'pair' && groupIndex === 0;
+      if (group.length === 0 && !putDelete) continue;
+      const large = groupIndex === 1;
       const capacity = large ? CAPACITY_LARGE : CAPACITY_SMALL;
       const scenario = await Scenario.open({
         topology,
         capacity,
-        storeBytes: storeBytesFor(topology, capacity, Math.max(...group)),
+        storeBytes: storeBytesFor(topology, capacity, Math.max(PUT_DELETE_SIZE, ...group)),
+        store: await store.driver(),
         maxSamples: samples,
         inlineBytes: INLINE_MAX,
         epochMs,
@@ -171,7 +240,7 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
           idle = { seconds, cpuPercent: await scenario.idleCpu(seconds * 1000) };
           log(`idle pipeline: ${idle.cpuPercent.toFixed(2)}% CPU`);
         }
-        await warmUp(scenario, group[0]!, samples, throughputUs);
+        await warmUp(scenario, group[0] ?? PUT_DELETE_SIZE, samples, throughputUs);
         for (const path of ['put', 'allocate', 'inline'] as const) {
           for (const size of group) {
             if (path === 'inline' && (topology !== 'pair' || size > INLINE_MAX)) continue;
@@ -179,6 +248,7 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
           }
           if (topology !== 'pair') break;
         }
+        if (putDelete) await runRow(scenario, 'put-delete', PUT_DELETE_SIZE);
       } finally {
         await scenario.close();
       }
@@ -192,6 +262,13 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
     date: new Date().toISOString(),
     quick: options.quick,
     runtime: { name: runtime.name, version: runtime.version },
+    store: {
+      name: store.name,
+      detail: store.detail,
+      zeroCopy: store.zeroCopy,
+      ...(store.baselineName === undefined ? {} : { baseline: { name: store.baselineName, rows: storeBaseline } }),
+      soakRateHz,
+    },
     platform: {
       os: `${process.platform}-${process.arch}`,
       cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
@@ -242,18 +319,21 @@ function windowFor(size: number): number {
   return size >= LARGE ? CAPACITY_LARGE : CAPACITY_SMALL;
 }
 
-/** 1 kHz of 1 MiB frames through `store.put`, the sink deleting each: memory over time. */
+/** `rateHz` (1 kHz on the memory store) of 1 MiB frames through `store.put`, the sink deleting each: memory over time. */
 async function runSoak(
   runtime: RuntimeAdapter,
+  store: BenchStore,
   seconds: number,
+  rateHz: number,
   epochMs: number,
   log: (line: string) => void,
 ): Promise<SoakResult> {
-  const frames = seconds * 1000;
+  const frames = seconds * rateHz;
   const scenario = await Scenario.open({
     topology: 'pair',
     capacity: 16,
     storeBytes: 64 * 1_048_576,
+    store: await store.driver(),
     maxSamples: frames,
     inlineBytes: 0,
     epochMs,
@@ -270,13 +350,13 @@ async function runSoak(
         storeObjects: usage.objects,
       });
     };
-    log(`soak: ${seconds} s of 1 kHz × 1 MiB frames on ${runtime.name}`);
+    log(`soak: ${seconds} s of ${rateHz} Hz × 1 MiB frames on ${runtime.name}, ${store.name} store`);
     const result = await scenario.phase({
       mode: 'latency',
       path: 'put',
       size: SOAK_FRAME_BYTES,
       count: frames,
-      intervalUs: 1000,
+      intervalUs: 1e6 / rateHz,
       onTick: sample,
     });
     await sample();
@@ -285,7 +365,7 @@ async function runSoak(
     const soak: SoakResult = {
       seconds,
       frameBytes: SOAK_FRAME_BYTES,
-      rateHz: 1000,
+      rateHz,
       frames: result.received,
       latency: summarize(result.samples),
       samples,

@@ -8,9 +8,12 @@ import type { BenchResults } from '../src/results.ts';
 
 const bin = fileURLToPath(new URL('../bin/bench.mjs', import.meta.url));
 
-function bench(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function bench(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => {
@@ -35,7 +38,8 @@ afterAll(async () => {
 });
 
 async function resultsOf(runtime: string): Promise<{ json: BenchResults; csv: string }> {
-  const names = (await readdir(out)).filter((name) => name.startsWith(`${runtime}-`));
+  // `node-<time>` (memory store), not `node-lmdb-<time>`.
+  const names = (await readdir(out)).filter((name) => new RegExp(`^${runtime}-\\d`).test(name));
   const json = names.find((name) => name.endsWith('.json'));
   const csv = names.find((name) => name.endsWith('.csv'));
   expect(json, `results of ${runtime} in ${names.join(', ')}`).toBeDefined();
@@ -69,6 +73,7 @@ describe('npm run bench', () => {
           'pair put 8',
           'pair allocate 8',
           'pair inline 8',
+          'pair put-delete 8',
           'pair put 4194304',
           'pair allocate 4194304',
           'chain5 put 4194304',
@@ -83,12 +88,98 @@ describe('npm run bench', () => {
         expect(row.throughput.messages).toBeGreaterThan(0);
       }
       expect(json.port.map((row) => row.size)).toEqual([8, 4_194_304]);
+      expect(json.store?.name).toBe('memory');
+      expect(stdout).toContain(`## improv bench: ${runtime} ${json.runtime.version}, memory store`);
+      expect(stdout).toContain('### Store allocator hot spot: 8 B put → key over a ring → delete on the other worker');
       expect(json.soak.frames).toBe(1000);
       expect(json.soak.storeEndObjects).toBe(0);
       // Header, 2 ring rows, 2 per MessagePort size, 2 per pipeline row, the soak.
-      expect(csv.trim().split('\n')).toHaveLength(1 + 2 + 2 * 2 + 2 * 8 + 1);
+      expect(csv.trim().split('\n')).toHaveLength(1 + 2 + 2 * 2 + 2 * 9 + 1);
     });
   }
+
+  /** A short run on another store: the pair at 8 B and 4 KiB (no topology runs at these sizes). */
+  const storeRun = ['--samples', '20', '--throughput-ms', '50', '--soak', '1', '--sizes', '8,4KiB'];
+
+  async function storeResults(store: string): Promise<{ json: BenchResults; csv: string }> {
+    const names = (await readdir(out)).filter((name) => name.startsWith(`node-${store}-`));
+    const json = names.find((name) => name.endsWith('.json'));
+    const csv = names.find((name) => name.endsWith('.csv'));
+    expect(json, `results of ${store} in ${names.join(', ')}`).toBeDefined();
+    expect(csv).toBeDefined();
+    return {
+      json: JSON.parse(await readFile(join(out, json!), 'utf8')) as BenchResults,
+      csv: await readFile(join(out, csv!), 'utf8'),
+    };
+  }
+
+  for (const store of ['lmdb', 'redis']) {
+    it(`runs the pipeline on the ${store} store beside ${store}'s own client`, async () => {
+      const leftovers = async () =>
+        (await readdir(tmpdir())).filter((name) => name.startsWith('improv-bench-lmdb-')).length;
+      const before = await leftovers();
+      const { code, stdout, stderr } = await bench([...storeRun, '--store', store, '--runtime', 'node', '--out', out]);
+      expect(code, stderr).toBe(0);
+      const { json, csv } = await storeResults(store);
+      expect(json.store?.name).toBe(store);
+      expect(json.store?.zeroCopy).toBe(false);
+      expect(stdout).toContain(`## improv bench: node ${json.runtime.version}, ${store} store`);
+      expect(stdout).toContain(`### ${store} by itself (same run)`);
+      expect(stdout).toContain('### Store allocator hot spot');
+      const rows = json.pipeline.map((row) => `${row.topology} ${row.path} ${row.size}`);
+      expect(rows.sort()).toEqual(
+        [
+          'pair put 8',
+          'pair allocate 8',
+          'pair inline 8',
+          'pair put 4096',
+          'pair allocate 4096',
+          'pair inline 4096',
+          'pair put-delete 8',
+        ].sort(),
+      );
+      for (const row of json.pipeline) {
+        expect(row.latency.n).toBe(20);
+        expect(row.throughput.messages).toBeGreaterThan(0);
+      }
+      const baseline = json.store?.baseline;
+      expect(baseline?.rows.map((row) => row.size)).toEqual([8, 4096]);
+      for (const row of baseline?.rows ?? []) {
+        expect(row.putGet.n).toBe(20);
+        expect(row.throughput.messages).toBeGreaterThan(0);
+      }
+      // The soak runs at the store's own pace, and leaves nothing behind in the store.
+      expect(json.soak.frames).toBe(json.store!.soakRateHz);
+      expect(json.soak.storeEndObjects).toBe(0);
+      expect(csv).toContain(`,baseline-${store}-putget-latency,4096,`);
+      expect(csv).toContain(`,${store}-pair-put-delete-throughput,8,`);
+      if (store === 'redis') {
+        expect(stdout).toContain(
+          "### Beside improv (Python)'s Redis store — published reference, not measured in this run",
+        );
+        expect(stdout).toContain('| 4 KiB | 3,309 | 3,811 |');
+      } else {
+        // The run's LMDB folder is gone.
+        expect(await leftovers()).toBe(before);
+      }
+    });
+  }
+
+  it('says what to do, with exit code 1 and no stack trace, when redis-server is missing', async () => {
+    const empty = await mkdtemp(join(tmpdir(), 'improv-bench-no-redis-'));
+    try {
+      const { code, stderr } = await bench([...storeRun, '--store', 'redis', '--out', out], {
+        ...process.env,
+        PATH: empty,
+      });
+      expect(code).toBe(1);
+      // The driver's own message, as the CLI shows it.
+      expect(stderr).toMatch(/^improv-bench: the redis store did not open: redis store: .*redis-server/m);
+      expect(stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
 
   it('puts the newest results of each runtime into a README', async () => {
     const readme = join(out, 'README.md');
@@ -99,6 +190,8 @@ describe('npm run bench', () => {
     expect(text).not.toContain('STALE-CONTENT');
     expect(text).toMatch(/\| target \| node \S+ \| bun \S+ \| deno \S+ \|/);
     expect(text).toContain('Runtimes side by side');
+    expect(text).toContain('#### Stores side by side: node');
+    expect(text).toMatch(/\| size \| path \| memory p50 µs \| lmdb p50 µs \| redis p50 µs \|/);
     expect(text).toContain('after');
   });
 
@@ -109,6 +202,9 @@ describe('npm run bench', () => {
     const runtime = await bench(['--runtime', 'python']);
     expect(runtime.code).toBe(2);
     expect(runtime.stderr).toMatch(/Allowed choices are node, bun, deno/);
+    const store = await bench(['--store', 'foo']);
+    expect(store.code).toBe(2);
+    expect(store.stderr).toMatch(/'foo' is invalid\. Allowed choices are memory, lmdb, redis/);
     // Before the run, not after minutes of it.
     const file = join(out, 'a-file');
     await writeFile(file, '');

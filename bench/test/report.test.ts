@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { renderRuntimes } from '../src/readme.ts';
-import { checkTargets, floorOf, renderCsv, renderReport } from '../src/report.ts';
+import { checkTargets, floorOf, IMPROV_PYTHON_REDIS, renderCsv, renderReport } from '../src/report.ts';
 import type { BenchResults, PipelineRow, Rate } from '../src/results.ts';
 import type { LatencySummary } from '../src/stats.ts';
 
@@ -101,12 +101,41 @@ function fixture(runtime = 'node', scale = 1): BenchResults {
   };
 }
 
+/** The same run on a copying store, with its raw baseline: put+get of 4 MiB in 600 µs, 1500 pairs/s. */
+function storeFixture(store: 'lmdb' | 'redis'): BenchResults {
+  const results = fixture();
+  results.store = {
+    name: store,
+    detail: 'a test store',
+    zeroCopy: false,
+    baseline: {
+      name: 'raw client',
+      rows: [
+        {
+          size: 4_194_304,
+          put: latency(400),
+          get: latency(200),
+          putGet: latency(600),
+          throughput: rate(1500, 4_194_304),
+        },
+      ],
+    },
+    soakRateHz: 100,
+  };
+  results.pipeline.push(row('pair', 'put', 1_048_576, 200, 5e3));
+  return results;
+}
+
 describe('floors', () => {
   it('adds one memcpy to the ring hop for paths that copy, none for allocate, one ring per hop in a chain', () => {
     const results = fixture();
     expect(floorOf(results, { path: 'put', size: 4_194_304, hops: 1 }).p50).toBe(310);
     expect(floorOf(results, { path: 'allocate', size: 4_194_304, hops: 1 }).p50).toBe(10);
     expect(floorOf(results, { path: 'put', size: 4_194_304, hops: 4 }).p50).toBe(340);
+  });
+
+  it('adds the memcpy to allocate too on a copying store (it writes the frame at flush)', () => {
+    expect(floorOf(storeFixture('lmdb'), { path: 'allocate', size: 4_194_304, hops: 1 }).p50).toBe(310);
   });
 });
 
@@ -128,12 +157,85 @@ describe('targets', () => {
   });
 });
 
+describe('targets of another store', () => {
+  it("checks lmdb's own 4 MiB goal, not the memory store's", () => {
+    const checks = new Map(checkTargets(storeFixture('lmdb')).map((check) => [check.target, check]));
+    expect(checks.get('lmdb 4 MiB hop p50 via put ≤ 2× (memcpy 4 MiB + ring hop)')).toMatchObject({ met: true });
+    expect(checks.get('lmdb 4 MiB hop p50 via put ≤ 2× (memcpy 4 MiB + ring hop)')!.ratio).toBeCloseTo(500 / 620, 5);
+    expect(checks.has('8 B hop p50 via put ≤ 1.5× raw ring')).toBe(false);
+    expect(checks.has('4 MiB hop p50 via put ≤ 1.5× (memcpy 4 MiB + ring hop)')).toBe(false);
+    expect(checks.get('8 B hop p50 via inline ≤ 1.5× raw ring')).toMatchObject({ met: true });
+  });
+
+  it("holds redis to 20× improv (Python)'s published throughput at 1 MiB and 4 MiB", () => {
+    const checks = new Map(checkTargets(storeFixture('redis')).map((check) => [check.target, check]));
+    const mib4 = checks.get('redis 4 MiB throughput via put ≥ 20× improv (Python) Redis (6 msgs/s, published)');
+    expect(mib4).toMatchObject({ met: true });
+    expect(mib4!.ratio).toBeCloseTo((20 * 6) / 2e3, 5);
+    const mib1 = checks.get('redis 1 MiB throughput via put ≥ 20× improv (Python) Redis (25 msgs/s, published)');
+    expect(mib1).toMatchObject({ met: true });
+    expect([...checks.keys()].some((target) => target.includes('(memcpy 4 MiB + ring hop)'))).toBe(false);
+  });
+
+  it('checks the put → delete row against 1 M msgs/s on the memory store', () => {
+    const results = fixture();
+    results.pipeline.push(row('pair', 'put-delete', 8, 15, 8e5));
+    const check = checkTargets(results).find(
+      (entry) => entry.target === '8 B put → key over a link → delete on another worker ≥ 1 M msgs/s',
+    );
+    expect(check).toMatchObject({ met: false });
+    expect(check!.ratio).toBeCloseTo(1e6 / 8e5, 5);
+  });
+});
+
 describe('report', () => {
+  it('names the store in the title', () => {
+    expect(renderReport(fixture())).toContain('## improv bench: node 1.0.0, memory store\n');
+    expect(renderReport(storeFixture('lmdb'))).toContain('## improv bench: node 1.0.0, lmdb store\n');
+  });
+
+  it("sets a copying store's pipeline beside its raw client, memcpy and the ring hop, as ratios", () => {
+    const text = renderReport(storeFixture('lmdb'));
+    expect(text).toContain('### lmdb by itself (same run)');
+    // timed pairs, raw put, get, put+get p50 and p99, pairs/s | floor, raw ÷ floor | pipeline p50, ÷ raw, ÷ floor, msgs/s, × raw.
+    expect(text).toContain(
+      '| 4 MiB | 100 | 400 | 200 | 600 | 1200 | 1.5 k | 310 | 1.94× | 500 | 0.83× | 1.61× | 2.0 k | 1.33× |',
+    );
+    expect(text).not.toContain('improv (Python)');
+  });
+
+  it("labels improv (Python)'s Redis figures as a published reference, not a measurement", () => {
+    const text = renderReport(storeFixture('redis'));
+    expect(text).toContain("### Beside improv (Python)'s Redis store — published reference, not measured in this run");
+    // 4 MiB: improv 193,646 µs / 6 msgs/s; this run 500 µs / 2000 msgs/s.
+    expect(text).toContain('| 4 MiB | 193,646 | 6 | 500 | 387.3× | 2.0 k | 333.3× |');
+    // A size this run did not measure keeps the reference and leaves ours empty.
+    expect(text).toContain('| 64 KiB | 6,406 | 374 | – | – | – | – |');
+    expect(IMPROV_PYTHON_REDIS.map((entry) => entry.size)).toEqual([8, 4096, 65_536, 1_048_576, 4_194_304]);
+  });
+
+  it('shows the put → delete row beside the raw ring', () => {
+    const results = fixture();
+    results.pipeline.push(row('pair', 'put-delete', 8, 15, 1.5e6));
+    const text = renderReport(results);
+    expect(text).toContain('### Store allocator hot spot: 8 B put → key over a ring → delete on the other worker');
+    expect(text).toContain('| 8 B put → delete | 1.50 M | 2.00 | 5.00 M | 0.30× | 15.0 |');
+    expect(text).toContain('| 8 B | put → delete | 1.50 M |');
+  });
+
   it('prints every pipeline row beside its floor and MessagePort, as ratios', () => {
     const text = renderReport(fixture());
     expect(text).toContain('| 4 MiB | put | 1 ms | 550 | 500 | 750 | 1000 | 1500 | 310 | 1.61× | 1500 | 0.33× |');
     expect(text).toContain('| chain of 5 (4 hops) | 4 MiB | 360 | 720 | 340 | 1.06× | 90.0 |');
     expect(text).toContain('missed by');
+  });
+
+  it("prefixes another store's CSV rows with its name and adds its raw baseline", () => {
+    const lines = renderCsv(storeFixture('redis')).trim().split('\n');
+    for (const line of lines) expect(line.split(',')).toHaveLength(10);
+    expect(lines.some((line) => line.includes(',redis-pair-put-latency,4194304,'))).toBe(true);
+    expect(lines.some((line) => line.includes(',baseline-redis-putget-latency,4194304,660.000,600.000,'))).toBe(true);
+    expect(lines.some((line) => line.includes(',pair-put-latency,'))).toBe(false);
   });
 
   it('writes the dora-benchmark CSV columns', () => {

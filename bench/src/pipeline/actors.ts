@@ -24,6 +24,7 @@ import {
   P_SOURCE_DELETES,
   PATH_ALLOCATE,
   PATH_PUT,
+  PATH_PUT_DELETE,
   S_END_US,
   S_ERRORS,
   S_FIRST_SEND_US,
@@ -139,6 +140,10 @@ export class BenchSource extends BenchActor {
       // stamp lets the sink check that this very frame arrived.
       if (array.length > 0) array[0] = index & 255;
       message = { p: phase, i: index, t, k: key };
+    } else if (path === PATH_PUT_DELETE) {
+      // A new array every time, as a producer that makes a fresh buffer per message would.
+      const t = stamp ? this.now() : 0;
+      message = { p: phase, i: index, t, k: await this.store.put(new Uint8Array(params[P_SIZE]!)) };
     } else {
       const payload = this.#payload;
       if (payload.length > 0) payload[0] = index & 255;
@@ -170,7 +175,11 @@ export class BenchRelay extends BenchActor {
   }
 }
 
-/** Checks every value, records its latency (paced phases), deletes it and reports the phase. */
+/**
+ * Checks every value, records its latency (paced phases), deletes it and reports the phase. On the
+ * `put-delete` path it deletes the key without reading the value (a delete that finds nothing counts
+ * as an error).
+ */
 export class BenchSink extends BenchActor {
   readonly #samples: Float64Array | undefined;
   readonly #sources: number;
@@ -178,6 +187,7 @@ export class BenchSink extends BenchActor {
   #latency = false;
   #size = 0;
   #sinkDeletes = true;
+  #readsData = true;
   #expected = 0;
   #received = 0;
   #ends = 0;
@@ -196,19 +206,25 @@ export class BenchSink extends BenchActor {
       if (this.#ends === this.#sources) this.#end();
       return;
     }
-    const data = message.k === undefined ? message.d : await this.store.get<Uint8Array>(message.k);
-    if (
-      !(data instanceof Uint8Array) ||
-      data.length !== this.#size ||
-      (data.length > 0 && data[0] !== (message.i & 255))
-    ) {
-      this.countError();
+    if (this.#readsData) {
+      const data = message.k === undefined ? message.d : await this.store.get<Uint8Array>(message.k);
+      if (
+        !(data instanceof Uint8Array) ||
+        data.length !== this.#size ||
+        (data.length > 0 && data[0] !== (message.i & 255))
+      ) {
+        this.countError();
+      }
     }
     const samples = this.#samples;
     if (this.#latency && samples !== undefined && this.#received < samples.length) {
       samples[this.#received] = this.now() - message.t;
     }
-    if (message.k !== undefined && this.#sinkDeletes) await this.store.delete(message.k);
+    if (message.k === undefined) {
+      if (!this.#readsData) this.countError();
+    } else if (this.#sinkDeletes && !(await this.store.delete(message.k)) && !this.#readsData) {
+      this.countError();
+    }
     this.#received += 1;
     if (this.#latency && this.#received === this.#expected) this.#end();
   }
@@ -219,6 +235,7 @@ export class BenchSink extends BenchActor {
     this.#latency = params[P_MODE] === MODE_LATENCY;
     this.#size = params[P_SIZE]!;
     this.#sinkDeletes = params[P_SOURCE_DELETES] !== 1;
+    this.#readsData = params[P_PATH] !== PATH_PUT_DELETE;
     this.#expected = params[P_COUNT]! * this.#sources;
     this.#received = 0;
     this.#ends = 0;

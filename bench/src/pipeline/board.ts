@@ -46,8 +46,15 @@ export const MODE_IDLE = 3;
 export const PATH_PUT = 1;
 export const PATH_ALLOCATE = 2;
 export const PATH_INLINE = 3;
-export type PathName = 'put' | 'allocate' | 'inline';
-export const pathCodes: Record<PathName, number> = { put: PATH_PUT, allocate: PATH_ALLOCATE, inline: PATH_INLINE };
+/** The source puts a new array and sends its key; the sink deletes the key without reading it. */
+export const PATH_PUT_DELETE = 4;
+export type PathName = 'put' | 'allocate' | 'inline' | 'put-delete';
+export const pathCodes: Record<PathName, number> = {
+  put: PATH_PUT,
+  allocate: PATH_ALLOCATE,
+  inline: PATH_INLINE,
+  'put-delete': PATH_PUT_DELETE,
+};
 
 const PARAMS_OFFSET = 256;
 const STATS_OFFSET = 512;

@@ -1,11 +1,12 @@
 /**
- * One bench pipeline: a topology of bench actors run by a real Nexus (memory store, local
- * transport, one worker per actor), driven phase by phase through the board.
+ * One bench pipeline: a topology of bench actors run by a real Nexus (the store of `--store`, the
+ * memory store by default; local transport; one worker per actor), driven phase by phase through
+ * the board.
  * @module
  */
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { createNexus, type Nexus, type NexusEvent } from '@improv/core';
+import { createNexus, type Nexus, type NexusEvent, type StoreDriver } from '@improv/core';
 import { createMemoryStore } from '@improv/store';
 import { createLocalTransport } from '@improv/transport-local';
 import {
@@ -105,6 +106,8 @@ export interface ScenarioOptions {
   capacity: number;
   /** `settings.store_size`. */
   storeBytes: number;
+  /** The pipeline's store driver (default: a new memory store). */
+  store?: StoreDriver;
   /** Most latency samples a sink keeps per phase. */
   maxSamples: number;
   /** Largest inline message, so the rings are made big enough for it. */
@@ -199,7 +202,7 @@ export class Scenario {
     try {
       nexus = await createNexus({
         config: { settings: { store_size: options.storeBytes }, actors, connections },
-        store: createMemoryStore(),
+        store: options.store ?? createMemoryStore(),
         transport: createLocalTransport({ bytesPerMessage: Math.max(128, options.inlineBytes + 64) }),
         runDir: false,
         handleSignals: false,
