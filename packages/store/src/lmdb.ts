@@ -177,6 +177,11 @@ const MAX_ELEMENTS = 2 ** 32;
 const DEFAULT_REAP_INTERVAL_MS = 100;
 /** Most flushed allocations a client follows for changes (the oldest are dropped first). */
 const MAX_WRITTEN = 64;
+/**
+ * Most payload bytes of the flushed allocations a client follows besides the newest one: every
+ * flush compares each followed array with the store, so this bounds what a flush reads.
+ */
+const MAX_WRITTEN_BYTES = 4 * 1024 * 1024;
 const MAX_DBS = 16;
 const MiB = 1024 * 1024;
 
@@ -290,6 +295,11 @@ function openHandles(path: string, options: { sync: boolean; mapSize?: number; r
     // Python) without it.
     noSync: !options.sync,
     overlappingSync: false,
+    // Not MDB_WRITEMAP: it would make small writes about a third cheaper, but LMDB then sizes
+    // data.mdb to the map as a sparse file whose blocks are taken as pages are first written, and a
+    // disk that runs full under a running store (after the free-space check at open) would stop the
+    // writing process with SIGBUS instead of failing one put with an error.
+    useWritemap: false,
     readOnly: options.readOnly,
   };
   if (options.mapSize !== undefined) environment.mapSize = options.mapSize;
@@ -355,6 +365,33 @@ function dataFileProblem(file: string): string | undefined {
   return `${file} is not an LMDB file`;
 }
 
+/** Largest record built in {@link scratch}; bigger ones get a buffer of their own. */
+const MAX_SCRATCH_BYTES = 32 * 1024 * 1024;
+let scratchBuffer: Bytes = new Uint8Array(0);
+
+/**
+ * A buffer of `byteLength` bytes to build a record in, valid until the next call: reused, because
+ * LMDB copies a record when it is put, and fresh memory costs a page fault per page on first touch
+ * (for a 1 MiB record that took longer than the rest of the flush). Not zeroed: the caller
+ * overwrites it whole.
+ */
+function scratch(byteLength: number): Bytes {
+  if (byteLength > MAX_SCRATCH_BYTES) return uninitialized(byteLength);
+  if (scratchBuffer.byteLength < byteLength) {
+    scratchBuffer = uninitialized(Math.min(MAX_SCRATCH_BYTES, Math.max(byteLength, 2 * scratchBuffer.byteLength)));
+  }
+  return scratchBuffer.subarray(0, byteLength);
+}
+
+/**
+ * A buffer of `byteLength` bytes that is not zeroed first: for a record or a copy the caller
+ * overwrites whole.
+ */
+function uninitialized(byteLength: number): Bytes {
+  const buffer = Buffer.allocUnsafeSlow(byteLength);
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, byteLength);
+}
+
 /** `lastSize` of lmdb-js: the length of the value the last `getBinaryFast` returned. */
 function lastSize(db: Db): number {
   return (db as unknown as { lastSize: number }).lastSize;
@@ -380,8 +417,19 @@ function copyOf(db: Db, key: Bytes): Bytes | undefined {
   return view === undefined ? undefined : view.slice();
 }
 
+/** UTF-8 bytes of the meta entries' names (a handful), encoded once: every write reads and writes some. */
+const nameBytes = new Map<string, Bytes>();
+function metaKey(name: string): Bytes {
+  let bytes = nameBytes.get(name);
+  if (bytes === undefined) {
+    bytes = utf8Bytes(name);
+    nameBytes.set(name, bytes);
+  }
+  return bytes;
+}
+
 function readNumber(db: Db, name: string): number {
-  const view = peek(db, utf8Bytes(name));
+  const view = peek(db, metaKey(name));
   if (view === undefined || view.byteLength !== 8) return 0;
   return new DataView(view.buffer, view.byteOffset, 8).getFloat64(0, true);
 }
@@ -389,11 +437,11 @@ function readNumber(db: Db, name: string): number {
 function writeNumber(db: Db, name: string, value: number): void {
   const bytes = new Uint8Array(8);
   new DataView(bytes.buffer).setFloat64(0, value, true);
-  db.putSync(utf8Bytes(name), bytes);
+  db.putSync(metaKey(name), bytes);
 }
 
 function readJson<T>(db: Db, name: string): T | undefined {
-  const view = peek(db, utf8Bytes(name));
+  const view = peek(db, metaKey(name));
   if (view === undefined) return undefined;
   return JSON.parse(utf8Text(view)) as T;
 }
@@ -772,7 +820,7 @@ class LmdbClient implements LmdbStoreClient {
       }
       const payload = encodeValue(value);
       checkValueSize(payload.byteLength, 0);
-      record = new Uint8Array(headerBytes(0) + payload.byteLength);
+      record = scratch(headerBytes(0) + payload.byteLength);
       const size = writeHeader(record, 0, [], payload.byteLength, 0);
       record.set(payload, size);
       header = { code: 0, shape: [], byteLength: payload.byteLength, flags: 0, headerBytes: size };
@@ -784,9 +832,9 @@ class LmdbClient implements LmdbStoreClient {
         shape = [...options.shape];
       }
       checkValueSize(array.byteLength, shape.length);
-      record = new Uint8Array(headerBytes(shape.length) + array.byteLength);
+      record = scratch(headerBytes(shape.length) + array.byteLength);
       const size = writeHeader(record, code, shape, array.byteLength, 0);
-      record.set(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), size);
+      record.set(bytesOf(array), size);
       header = { code, shape, byteLength: array.byteLength, flags: 0, headerBytes: size };
     }
     const key = this.newKey();
@@ -872,7 +920,7 @@ class LmdbClient implements LmdbStoreClient {
         const keyBytes = utf8Bytes(key);
         const raw = copyOf(objects, keyBytes);
         if (raw === undefined) continue; // deleted (or expired after its hold lapsed) before the flush
-        const record = new Uint8Array(headerBytes(shape.length) + array.byteLength);
+        const record = scratch(headerBytes(shape.length) + array.byteLength);
         const size = writeHeader(record, code, shape, array.byteLength, 0);
         record.set(bytesOf(array), size);
         values.putSync(keyBytes, record);
@@ -893,9 +941,20 @@ class LmdbClient implements LmdbStoreClient {
       this.written.delete(key);
       this.written.set(key, { ref: new WeakRef(array), code, shape });
     }
-    for (const key of this.written.keys()) {
-      if (this.written.size <= MAX_WRITTEN) break;
-      this.written.delete(key);
+    // Newest first: the newest array is always followed, older ones while they fit the budgets.
+    const keys = [...this.written.keys()];
+    let followed = 0;
+    let bytes = 0;
+    for (let index = keys.length - 1; index >= 0; index--) {
+      const key = keys[index]!;
+      const array = this.written.get(key)!.ref.deref();
+      const size = array === undefined ? 0 : array.byteLength;
+      if (array === undefined || (followed > 0 && (followed >= MAX_WRITTEN || bytes + size > MAX_WRITTEN_BYTES))) {
+        this.written.delete(key);
+        continue;
+      }
+      if (followed > 0) bytes += size;
+      followed++;
     }
   }
 
@@ -1372,9 +1431,12 @@ function decodePayload(view: Bytes, header: ValueHeader, key: StoreKey): unknown
     return decoder.decode(bytes);
   }
   const ctor = typedArrayConstructors[code - 1]!;
-  const array = new ctor(byteLength / ctor.BYTES_PER_ELEMENT);
-  if (!unwritten) new Uint8Array(array.buffer).set(view.subarray(start, start + byteLength));
-  return array;
+  const length = byteLength / ctor.BYTES_PER_ELEMENT;
+  if (unwritten) return new ctor(length);
+  // An ArrayBuffer of its own (not a pooled slice), filled whole by the copy.
+  const bytes = uninitialized(byteLength);
+  bytes.set(view.subarray(start, start + byteLength));
+  return new ctor(bytes.buffer, 0, length);
 }
 
 /** The bytes of a typed array (a view, no copy). */
