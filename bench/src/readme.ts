@@ -15,6 +15,9 @@ import { type BenchResults, type PipelineRow, RESULTS_VERSION, storeOf } from '.
 
 const START = '<!-- bench:start -->';
 const END = '<!-- bench:end -->';
+/** The Stores section's own part: the stores side by side, beside its table of which store to use. */
+const STORES_START = '<!-- bench:stores:start -->';
+const STORES_END = '<!-- bench:stores:end -->';
 const RUNTIMES = ['node', 'bun', 'deno'];
 
 /** The newest result of each runtime in `dir` on `store` (a full run over a newer quick one). */
@@ -47,16 +50,23 @@ export async function newestResults(dir: string, store: StoreName = 'memory'): P
 export async function updateReadme(readmePath: string, dir: string): Promise<string[]> {
   const runs = await newestResults(dir);
   const storeRuns = [...(await newestResults(dir, 'lmdb')), ...(await newestResults(dir, 'redis'))];
-  const readme = await readFile(readmePath, 'utf8');
-  const start = readme.indexOf(START);
-  const end = readme.indexOf(END);
-  if (start < 0 || end < start) throw new Error(`${readmePath} has no ${START} … ${END} section to fill`);
-  const body = renderRuntimes(runs, storeRuns);
-  await writeFile(readmePath, `${readme.slice(0, start + START.length)}\n${body}\n${readme.slice(end)}`);
+  let readme = fill(await readFile(readmePath, 'utf8'), readmePath, START, END, renderRuntimes(runs, storeRuns));
+  if (storeRuns.length > 0 && readme.includes(STORES_START)) {
+    readme = fill(readme, readmePath, STORES_START, STORES_END, renderStores(runs, storeRuns, false));
+  }
+  await writeFile(readmePath, readme);
   return [...runs, ...storeRuns].map(
     (run) =>
       `${run.runtime.name} ${run.runtime.version}${storeOf(run) === 'memory' ? '' : ` ${storeOf(run)}`} (${run.date}${run.quick ? ', quick' : ''})`,
   );
+}
+
+/** `readme` with the part between the `start` and `end` markers replaced by `body`. */
+function fill(readme: string, readmePath: string, start: string, end: string, body: string): string {
+  const from = readme.indexOf(start);
+  const to = readme.indexOf(end);
+  if (from < 0 || to < from) throw new Error(`${readmePath} has no ${start} … ${end} section to fill`);
+  return `${readme.slice(0, from + start.length)}\n${body}\n${readme.slice(to)}`;
 }
 
 /** The generated part of the README: memory-store `runs`, then `storeRuns` (lmdb, redis) if any. */
@@ -96,14 +106,18 @@ export function renderRuntimes(runs: BenchResults[], storeRuns: BenchResults[] =
   return out.join('\n');
 }
 
-/** The lmdb and redis runs of each runtime: their pair rows beside the memory store's, their targets and tables. */
-export function renderStores(runs: BenchResults[], storeRuns: BenchResults[]): string {
+/**
+ * The lmdb and redis runs of each runtime: their pair rows beside the memory store's, and (with
+ * `details`) every table of each run.
+ */
+export function renderStores(runs: BenchResults[], storeRuns: BenchResults[], details = true): string {
   const out: string[] = [];
   for (const runtime of RUNTIMES) {
     const mine = storeRuns.filter((run) => run.runtime.name === runtime);
     if (mine.length === 0) continue;
     const all = [...runs.filter((run) => run.runtime.name === runtime), ...mine];
-    out.push(`#### Stores side by side: ${runtime} (each its own run; a pair, one hop)`);
+    const dates = mine.map((run) => `${storeOf(run)} ${run.date}${run.quick ? ' (quick)' : ''}`).join(', ');
+    out.push(`#### Stores side by side: ${runtime} (each its own run: ${dates}; a pair, one hop)`);
     out.push('');
     const names = all.map((run) => storeOf(run));
     out.push(
@@ -126,7 +140,7 @@ export function renderStores(runs: BenchResults[], storeRuns: BenchResults[]): s
           `${rows.map((row) => (row ? perS(row.throughput.msgsPerS) : '–')).join(' | ')} |`,
       );
     }
-    for (const run of mine) {
+    for (const run of details ? mine : []) {
       out.push('');
       out.push(
         `<details><summary>All tables: ${run.runtime.name} ${run.runtime.version}, ${storeOf(run)} store${run.quick ? ' (quick run)' : ''}</summary>`,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderRuntimes } from '../src/readme.ts';
+import { renderRuntimes, renderStores } from '../src/readme.ts';
 import { checkTargets, floorOf, IMPROV_PYTHON_REDIS, renderCsv, renderReport } from '../src/report.ts';
 import type { BenchResults, PipelineRow, Rate } from '../src/results.ts';
 import type { LatencySummary } from '../src/stats.ts';
@@ -249,6 +249,16 @@ describe('report', () => {
     expect(lines).toContain(
       '2026-11-25T10:00:00.000Z,typescript-node,linux-x64,pair-put-throughput,8,0.833,,,,1200000',
     );
+  });
+
+  it('sets the lmdb and redis runs beside the memory store, with their dates, and their tables only when asked', () => {
+    const full = renderStores([fixture('node')], [storeFixture('lmdb'), storeFixture('redis')]);
+    expect(full).toContain('| size | path | memory p50 µs | lmdb p50 µs | redis p50 µs |');
+    expect(full).toContain('lmdb 2026-11-25T10:00:00.000Z, redis 2026-11-25T10:00:00.000Z');
+    expect(full).toContain('All tables: node 1.0.0, lmdb store');
+    const summary = renderStores([fixture('node')], [storeFixture('lmdb'), storeFixture('redis')], false);
+    expect(summary).toContain('| size | path | memory p50 µs | lmdb p50 µs | redis p50 µs |');
+    expect(summary).not.toContain('All tables');
   });
 
   it('sets Bun and Deno beside Node and names the worst row', () => {
