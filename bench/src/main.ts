@@ -80,9 +80,13 @@ export async function main(argv: string[]): Promise<number> {
     .description("rewrite README.md's Performance tables from the newest results of each runtime")
     .option('--out <dir>', 'folder the results are in', defaultResultsDir)
     .option('--readme <file>', 'the README to update', defaultReadme)
-    .action(async (options: { out: string; readme: string }) => {
+    .option(
+      '--stores-only',
+      "fill only the Stores section's side-by-side table (the Performance tables stay as they are)",
+    )
+    .action(async (options: { out: string; readme: string; storesOnly?: boolean }) => {
       try {
-        const used = await updateReadme(options.readme, options.out);
+        const used = await updateReadme(options.readme, options.out, { storesOnly: options.storesOnly === true });
         progress(`improv-bench: ${options.readme} updated from ${used.join(', ')}`);
       } catch (error) {
         progress(`improv-bench: ${error instanceof Error ? error.message : String(error)}`);

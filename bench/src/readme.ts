@@ -46,12 +46,25 @@ export async function newestResults(dir: string, store: StoreName = 'memory'): P
   return chosen;
 }
 
-/** Rewrites the marked part of `readmePath`; returns the runs it used. */
-export async function updateReadme(readmePath: string, dir: string): Promise<string[]> {
+/**
+ * Rewrites the marked parts of `readmePath` (with `storesOnly`, only the Stores section's); returns
+ * the runs it used.
+ */
+export async function updateReadme(
+  readmePath: string,
+  dir: string,
+  options: { storesOnly?: boolean } = {},
+): Promise<string[]> {
   const runs = await newestResults(dir);
   const storeRuns = [...(await newestResults(dir, 'lmdb')), ...(await newestResults(dir, 'redis'))];
-  let readme = fill(await readFile(readmePath, 'utf8'), readmePath, START, END, renderRuntimes(runs, storeRuns));
-  if (storeRuns.length > 0 && readme.includes(STORES_START)) {
+  let readme = await readFile(readmePath, 'utf8');
+  if (options.storesOnly === true) {
+    if (storeRuns.length === 0)
+      throw new Error(`no lmdb or redis results in ${dir}: run npm run bench -- --store lmdb first`);
+  } else {
+    readme = fill(readme, readmePath, START, END, renderRuntimes(runs, storeRuns));
+  }
+  if (storeRuns.length > 0 && (options.storesOnly === true || readme.includes(STORES_START))) {
     readme = fill(readme, readmePath, STORES_START, STORES_END, renderStores(runs, storeRuns, false));
   }
   await writeFile(readmePath, readme);
