@@ -479,7 +479,7 @@ class RedisClient implements RedisStoreClient {
     if (changes.length === 0) return;
     const results = await Promise.allSettled(
       changes.map(async ({ key, array, code, shape, first }) => {
-        const written = this.follower.prepare(array, undefined);
+        const written = this.follower.prepare(array);
         const name = this.name(key);
         const data = written.data;
         try {
