@@ -625,7 +625,7 @@ class NexusImpl implements Nexus {
       }),
     );
     // The program's own links close once every actor has ended: a get() waiting on one rejects.
-    this.hostLinks?.close();
+    await this.hostLinks?.close();
     this.monitor?.stop();
     this.supervisor?.stop();
     await this.supervisor?.drain();

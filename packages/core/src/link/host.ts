@@ -152,9 +152,12 @@ export class HostLinks {
     return link as OutputLink<T>;
   }
 
-  /** Closes every link: a waiting `get` rejects with `LinkClosedError`, a waiting `put` gives up. */
-  close(): void {
-    for (const link of [...this.#inputs.values(), ...this.#outputs.values()]) link.close();
+  /**
+   * Closes every link: a waiting `get` rejects with `LinkClosedError`, a waiting `put` gives up.
+   * Settles once every link released its resources.
+   */
+  async close(): Promise<void> {
+    await Promise.all([...this.#inputs.values(), ...this.#outputs.values()].map((link) => link.close()));
   }
 }
 

@@ -80,8 +80,11 @@ interface LinkBase {
   /**
    * Closes the link. Pending and later `get` calls reject with `LinkClosedError`; a `put` still
    * waiting resolves without sending, and its message is reported to {@link LinkHooks.dropped}.
+   * The link is closed when the call returns; a link that holds operating-system resources (e.g.
+   * sockets) returns a promise that settles once they are released — await it before ending the
+   * worker or process the link lives in.
    */
-  close(): void;
+  close(): void | Promise<void>;
 }
 
 /** Why a link dropped a message. */
@@ -144,8 +147,8 @@ export interface OutputLink<T = unknown> extends LinkBase {
 /** Either side of a link. */
 export type Link<T = unknown> = InputLink<T> | OutputLink<T>;
 
-/** What a transport module exports as `openLink`. */
-export type OpenLink = (descriptor: LinkDescriptor, hooks?: LinkHooks) => Link;
+/** What a transport module exports as `openLink` (a promise where opening takes I/O, e.g. binding a socket). */
+export type OpenLink = (descriptor: LinkDescriptor, hooks?: LinkHooks) => Link | Promise<Link>;
 
 /** One edge as its counters stand now (see {@link Transport.stats}). */
 export interface LinkStats {

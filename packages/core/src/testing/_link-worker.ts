@@ -97,7 +97,7 @@ export function runWorker(endpoint: WorkerEndpoint): Promise<void> {
         if (typeof module.openLink !== 'function') {
           throw new TypeError(`transport module ${command.descriptor.module} does not export openLink()`);
         }
-        links.set(command.name, module.openLink(command.descriptor));
+        links.set(command.name, await module.openLink(command.descriptor));
         return null;
       }
       case 'put': {
@@ -129,7 +129,7 @@ export function runWorker(endpoint: WorkerEndpoint): Promise<void> {
       case 'size':
         return (linkOf(links, command.name, 'in') as InputLink).size();
       case 'exit':
-        for (const link of links.values()) link.close();
+        await Promise.all([...links.values()].map((link) => link.close()));
         links.clear();
         exit();
         return null;

@@ -349,7 +349,7 @@ class ActorHost {
     this.running = false;
     // Closing rejects a parked get() and ends a parked put() (its message counted as dropped), so
     // the step settles; one that waits on something else is given a moment, then left behind.
-    for (const link of this.links) link.close();
+    const closed = Promise.all(this.links.map((link) => link.close()));
     if (this.loop) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([this.loop, new Promise((resolve) => (timer = setTimeout(resolve, QUIT_STEP_GRACE_MS)))]);
@@ -358,6 +358,8 @@ class ActorHost {
     clearInterval(this.heartbeatTimer);
     this.errorLog.flush(true);
     await Promise.all(this.releasing);
+    // Sockets must be released before the worker ends (an open zeromq socket aborts Node then).
+    await closed;
     try {
       await this.store?.close();
     } catch (error) {

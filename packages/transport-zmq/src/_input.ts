@@ -1,0 +1,372 @@
+/**
+ * The consumer side of a zmq link (package-private; built by `openLink`): one ROUTER that every
+ * source of the sink endpoint connects to. Messages wait in one queue per edge (read round-robin,
+ * so no source starves the others); each message read or dropped is acknowledged to its source,
+ * which gives that source its credit back (see `_output.ts`).
+ * @module
+ */
+import {
+  type GetOptions,
+  type InputLink,
+  type LinkHooks,
+  LinkSourcesGoneError,
+  LinkTimeoutError,
+  msgpackOptions,
+} from '@improv/core';
+import { Decoder } from '@msgpack/msgpack';
+import {
+  ACK_FRAME,
+  announce,
+  CONTROL_CLOSED,
+  closedLinkError,
+  DROPPED_AT_SINK,
+  type EdgeCounters,
+  edgeCounters,
+  endpointLabel,
+  FRAME_MESSAGE,
+  Queue,
+  RECEIVED,
+  SENT,
+  SINK_GONE,
+  SOURCE_GONE,
+  socketsReleased,
+  TAKEN,
+  watchControl,
+  type ZmqInDescriptor,
+} from './_protocol.ts';
+import type { RouterSocket, SocketEvent, SocketFactory } from './_socket.ts';
+
+interface InEdge extends EdgeCounters {
+  connection: string;
+  peer: string;
+  capacity: number;
+  dropOldest: boolean;
+  /** The source's routing id, as the ROUTER addresses it. */
+  routingId: Uint8Array;
+  queue: Queue<Uint8Array>;
+  /** Not yet acknowledged: first `taken` read, then `dropped` dropped. */
+  taken: number;
+  dropped: number;
+  /** Acknowledge at once from this many messages read. */
+  ackBatch: number;
+}
+
+interface Waiter {
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+const latin1 = new TextDecoder('latin1');
+
+export class ZmqInputLink implements InputLink {
+  readonly direction = 'in' as const;
+  readonly name: string;
+  readonly #label: string;
+  readonly #edges: InEdge[];
+  readonly #byId = new Map<string, InEdge>();
+  readonly #socket: RouterSocket;
+  readonly #hooks: LinkHooks;
+  readonly #control: Int32Array<SharedArrayBuffer>;
+  readonly #maxMessageBytes: number;
+  readonly #decoder = new Decoder(msgpackOptions);
+  readonly #waiters: Waiter[] = [];
+  readonly #held: Waiter[] = [];
+  #onHeld: (() => void) | undefined;
+  #next = 0;
+  #closedHere = false;
+  #ackScheduled = false;
+  readonly #strangers = new Set<string>();
+  /** Resolves when bound; rejects with the bind error (port in use, ...). */
+  readonly ready: Promise<void>;
+
+  constructor(descriptor: ZmqInDescriptor, sockets: SocketFactory, hooks: LinkHooks = {}) {
+    this.#hooks = hooks;
+    this.name = descriptor.endpoint.link;
+    this.#label = endpointLabel(descriptor.endpoint);
+    this.#control = new Int32Array(descriptor.control);
+    this.#maxMessageBytes = descriptor.maxMessageBytes;
+    const encoder = new TextEncoder();
+    this.#edges = descriptor.edges.map((info) => {
+      const counters = edgeCounters(info.counters);
+      // A revived actor reopens the descriptor of the one that quit: its sources deliver to it again.
+      Atomics.store(counters.flags, SINK_GONE, 0);
+      const edge: InEdge = {
+        ...counters,
+        connection: info.connection,
+        peer: info.peer,
+        capacity: info.capacity,
+        dropOldest: info.policy === 'drop-oldest',
+        routingId: encoder.encode(info.id),
+        queue: new Queue(),
+        taken: 0,
+        dropped: 0,
+        ackBatch: Math.max(1, Math.ceil(info.capacity / 4)),
+      };
+      this.#byId.set(info.id, edge);
+      return edge;
+    });
+    announce(this.#control);
+    this.#socket = sockets.router(descriptor.curve && { curve: descriptor.curve });
+    this.#socket.onMessage((frames) => this.#onMessage(frames));
+    this.#socket.onEvent((event) => this.#onEvent(event, descriptor.address));
+    this.ready = this.#socket.bind(descriptor.address).then(
+      () => undefined,
+      (error: Error) => {
+        this.close();
+        throw new Error(`link "${this.#label}": ${error.message}`, { cause: error });
+      },
+    );
+    watchControl(
+      this.#control,
+      () => this.#serve(),
+      () => this.#isClosed(),
+    );
+  }
+
+  get(options?: GetOptions): Promise<unknown> {
+    if (options?.timeoutMs !== undefined) return this.#getWithin(options.timeoutMs);
+    if (this.#isClosed()) return Promise.reject(this.#closedError());
+    if (this.#onHeld !== undefined) {
+      return new Promise((resolve, reject) => {
+        this.#held.push({ resolve, reject });
+        this.#onHeld?.();
+      });
+    }
+    if (this.#waiters.length === 0) {
+      const value = this.#take();
+      if (value !== undefined) return Promise.resolve(value);
+      if (this.#sourcesGone()) return Promise.reject(this.#goneError());
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ resolve, reject });
+    });
+  }
+
+  #getWithin(ms: number): Promise<unknown> {
+    if (typeof ms !== 'number' || !(ms >= 0) || !Number.isFinite(ms)) {
+      return Promise.reject(
+        new RangeError(`${this.name}.get({ timeoutMs }): give a number of milliseconds ≥ 0, not ${String(ms)}`),
+      );
+    }
+    if (this.#isClosed()) return Promise.reject(this.#closedError());
+    if (this.#onHeld === undefined && this.#waiters.length === 0) {
+      const value = this.#take();
+      if (value !== undefined) return Promise.resolve(value);
+      if (this.#sourcesGone()) return Promise.reject(this.#goneError());
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      const timer = setTimeout(() => {
+        for (const queue of [this.#waiters, this.#held]) {
+          const index = queue.indexOf(waiter);
+          if (index !== -1) queue.splice(index, 1);
+        }
+        reject(new LinkTimeoutError(`no message on ${this.name} within ${ms} ms`));
+      }, ms);
+      if (this.#onHeld !== undefined) {
+        this.#held.push(waiter);
+        this.#onHeld();
+      } else {
+        this.#waiters.push(waiter);
+      }
+    });
+  }
+
+  tryGet(): unknown {
+    if (this.#isClosed()) throw this.#closedError();
+    if (this.#waiters.length > 0 || this.#onHeld !== undefined) return undefined;
+    return this.#take();
+  }
+
+  size(): number {
+    let total = 0;
+    for (const edge of this.#edges) total += edge.queue.length;
+    return total;
+  }
+
+  hold(onHeld: () => void): void {
+    if (this.#closedHere) return;
+    this.#onHeld = onHeld;
+    if (this.#waiters.length === 0) return;
+    this.#held.push(...this.#waiters.splice(0));
+    onHeld();
+  }
+
+  release(): void {
+    this.#onHeld = undefined;
+    const held = this.#held.splice(0);
+    if (held.length === 0) return;
+    this.#waiters.push(...held);
+    this.#serve();
+  }
+
+  close(): Promise<void> {
+    if (this.#closedHere) return socketsReleased();
+    this.#closedHere = true;
+    this.#flushAcks();
+    this.#socket.close();
+    // Sources stop waiting for this sink and report what it never read.
+    for (const edge of this.#edges) {
+      edge.counts[DROPPED_AT_SINK]! += edge.queue.clear().length;
+      Atomics.store(edge.flags, SINK_GONE, 1);
+    }
+    announce(this.#control);
+    this.#rejectAll(this.#closedError());
+    return socketsReleased();
+  }
+
+  #isClosed(): boolean {
+    return this.#closedHere || Atomics.load(this.#control, CONTROL_CLOSED) !== 0;
+  }
+
+  #closedError(): Error {
+    return closedLinkError(this.#label, this.#closedHere);
+  }
+
+  #rejectAll(error: Error): void {
+    for (const waiter of [...this.#held.splice(0), ...this.#waiters.splice(0)]) waiter.reject(error);
+  }
+
+  #onMessage(frames: Uint8Array[]): void {
+    const [id, type, body] = frames;
+    if (id === undefined || this.#closedHere) return;
+    const edge = this.#byId.get(latin1.decode(id));
+    if (edge === undefined || type?.[0] !== FRAME_MESSAGE || body === undefined) {
+      this.#stranger(id, frames);
+      return;
+    }
+    edge.counts[RECEIVED]! += 1;
+    if (body.length > this.#maxMessageBytes) {
+      edge.counts[DROPPED_AT_SINK]! += 1;
+      this.#hooks.warn?.(
+        `link "${this.#label}": dropped a ${body.length}-byte message from ${edge.peer}, larger than maxMessageBytes (${this.#maxMessageBytes})`,
+      );
+      this.#acknowledge(edge, false);
+      return;
+    }
+    edge.queue.push(body);
+    if (edge.dropOldest && edge.queue.length > edge.capacity) {
+      edge.queue.shift();
+      edge.counts[DROPPED_AT_SINK]! += 1;
+      this.#acknowledge(edge, false);
+    }
+    if (this.#waiters.length > 0) this.#serve();
+  }
+
+  #stranger(id: Uint8Array, frames: Uint8Array[]): void {
+    const key = latin1.decode(id);
+    if (this.#strangers.has(key)) return;
+    this.#strangers.add(key);
+    this.#hooks.warn?.(
+      `link "${this.#label}": ignored a message from a peer that is no source of this link (routing id ${JSON.stringify(key)}, ${frames.length} frames); a source connects a DEALER with the routing id its descriptor gives and sends [0x01, msgpack body]`,
+    );
+  }
+
+  #onEvent(event: SocketEvent, address: string): void {
+    if (event.type === 'handshake-failed') {
+      this.#hooks.warn?.(
+        `link "${this.#label}" (${address}): refused a peer at ${event.address}: ${event.reason} — it does not have the pipeline's CURVE keys`,
+      );
+    }
+  }
+
+  /** Hands waiting messages to pending gets, and fails them once every source is gone. */
+  #serve(): void {
+    if (this.#isClosed()) {
+      this.#rejectAll(this.#closedError());
+      return;
+    }
+    while (this.#waiters.length > 0 && this.#onHeld === undefined) {
+      let value: unknown;
+      try {
+        value = this.#take();
+      } catch (error) {
+        this.#waiters.shift()!.reject(error);
+        continue;
+      }
+      if (value === undefined) {
+        if (this.#sourcesGone()) this.#rejectAll(this.#goneError());
+        return;
+      }
+      this.#waiters.shift()!.resolve(value);
+    }
+  }
+
+  /** The next message of the next non-empty edge (round-robin), or `undefined`. */
+  #take(): unknown {
+    const edges = this.#edges;
+    const count = edges.length;
+    for (let k = 0; k < count; k++) {
+      let index = this.#next + k;
+      if (index >= count) index -= count;
+      const edge = edges[index]!;
+      const bytes = edge.queue.shift();
+      if (bytes === undefined) continue;
+      this.#next = index + 1 === count ? 0 : index + 1;
+      edge.counts[TAKEN]! += 1;
+      this.#acknowledge(edge, true);
+      return this.#decoder.decode(bytes);
+    }
+    return undefined;
+  }
+
+  /**
+   * Counts one message out of `edge`'s queue for its source. Reads are acknowledged in batches of a
+   * quarter of the capacity, and always before the event loop turns, so a producer never waits
+   * while its sink has room for long: a consumer that reads one message and then awaits something
+   * else must not starve it.
+   */
+  #acknowledge(edge: InEdge, taken: boolean): void {
+    if (taken) {
+      if (edge.dropped > 0) this.#sendAck(edge);
+      edge.taken += 1;
+      if (edge.taken >= edge.ackBatch) this.#sendAck(edge);
+    } else {
+      edge.dropped += 1;
+    }
+    if (!this.#ackScheduled && (edge.taken > 0 || edge.dropped > 0)) {
+      this.#ackScheduled = true;
+      setTimeout(() => this.#flushAcks(), 0);
+    }
+  }
+
+  #flushAcks(): void {
+    this.#ackScheduled = false;
+    for (const edge of this.#edges) if (edge.taken > 0 || edge.dropped > 0) this.#sendAck(edge);
+  }
+
+  #sendAck(edge: InEdge): void {
+    const payload = new Uint8Array(8);
+    const view = new DataView(payload.buffer);
+    view.setUint32(0, edge.taken, true);
+    view.setUint32(4, edge.dropped, true);
+    edge.taken = 0;
+    edge.dropped = 0;
+    this.#socket.send([edge.routingId, ACK_FRAME, payload]);
+  }
+
+  /** True once every source is gone, everything it sent has arrived, and nothing is left. */
+  #sourcesGone(): boolean {
+    for (const edge of this.#edges) {
+      if (Atomics.load(edge.flags, SOURCE_GONE) === 0) return false;
+      if (edge.queue.length > 0 || edge.counts[RECEIVED]! < edge.counts[SENT]!) return false;
+    }
+    return true;
+  }
+
+  #goneError(): LinkSourcesGoneError {
+    const peers = this.#edges.map((edge) => edge.peer).join(', ');
+    return new LinkSourcesGoneError(
+      `link "${this.#label}": every source (${peers}) is gone — its actor failed or died — and no message is left; no more will come. Catch LinkSourcesGoneError to go on without this input`,
+    );
+  }
+}

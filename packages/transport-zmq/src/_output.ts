@@ -1,0 +1,392 @@
+/**
+ * The producer side of a zmq link (package-private; built by `openLink`): one DEALER per edge,
+ * each message encoded once and sent to every sink.
+ *
+ * Flow control is by credit, end to end: a source may have at most `capacity` messages of an edge
+ * that its sink has not yet taken out of its queue, and it keeps a copy of each until the sink
+ * acknowledges it. So `block` holds the producer back until the sink's *actor* has read (not just
+ * until a socket buffer has room); `drop-oldest` never waits — the sink drops its oldest message
+ * and says so, and the source reports that message to the hooks; and when a sink is gone the
+ * source knows exactly which messages never got read and reports them too.
+ * @module
+ */
+import {
+  type DropReason,
+  type LinkHooks,
+  LinkMessageTooLargeError,
+  msgpackOptions,
+  type OutputLink,
+} from '@improv/core';
+import { Decoder, Encoder } from '@msgpack/msgpack';
+import {
+  CONTROL_CLOSED,
+  closedLinkError,
+  DROPPED_AT_SOURCE,
+  type EdgeCounters,
+  edgeCounters,
+  endpointLabel,
+  FRAME_ACK,
+  MESSAGE_FRAME,
+  Queue,
+  SENT,
+  SINK_GONE,
+  socketsReleased,
+  WAITING,
+  watchControl,
+  type ZmqOutDescriptor,
+} from './_protocol.ts';
+import type { DealerSocket, SocketEvent, SocketFactory } from './_socket.ts';
+
+interface OutEdge extends EdgeCounters {
+  connection: string;
+  peer: string;
+  address: string;
+  capacity: number;
+  dropOldest: boolean;
+  socket: DealerSocket;
+  /** Messages the sink has not yet acknowledged, oldest first. */
+  unacked: Queue<Uint8Array>;
+  /**
+   * `drop-oldest` only: the newest messages held back while the sink process does not even read
+   * its socket (its event loop is blocked), so a stalled sink cannot make the source grow without bound.
+   */
+  backlog: Queue<Uint8Array>;
+  /** The sink was gone when last looked at. */
+  gone: boolean;
+  /** What the socket last said about the connection, for reports. */
+  state: string;
+}
+
+interface PendingPut {
+  bytes: Uint8Array;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+const resolved: Promise<void> = Promise.resolve();
+
+/** Waiting this long for room without a word from the sink is reported (once per outage). */
+const SILENCE_MS = 5000;
+
+/** Puts waiting at once past which a forgotten `await` is suspected. */
+const PILING_UP = 256;
+
+/** Unacknowledged messages past `capacity` after which a `drop-oldest` sink counts as stalled. */
+function stallSlack(capacity: number): number {
+  return Math.max(capacity, 64);
+}
+
+export class ZmqOutputLink implements OutputLink {
+  readonly direction = 'out' as const;
+  readonly name: string;
+  readonly #label: string;
+  readonly #edges: OutEdge[];
+  readonly #hooks: LinkHooks;
+  readonly #control: Int32Array<SharedArrayBuffer>;
+  readonly #maxMessageBytes: number;
+  #encoder = new Encoder(msgpackOptions);
+  readonly #queue: PendingPut[] = [];
+  #pumping = false;
+  #closedHere = false;
+  #onHeld: (() => void) | undefined;
+  /** Resolves the pump's current wait (an acknowledgement came, a flag changed, a release). */
+  #wakeUp: (() => void) | undefined;
+  #warnedPilingUp = false;
+  /** When a sink last acknowledged anything (or the link opened). */
+  #lastAck = Date.now();
+  #silenceTimer: ReturnType<typeof setTimeout> | undefined;
+  #silenceReported = false;
+
+  constructor(descriptor: ZmqOutDescriptor, sockets: SocketFactory, hooks: LinkHooks = {}) {
+    this.#hooks = hooks;
+    this.name = descriptor.endpoint.link;
+    this.#label = endpointLabel(descriptor.endpoint);
+    this.#control = new Int32Array(descriptor.control);
+    this.#maxMessageBytes = descriptor.maxMessageBytes;
+    this.#edges = descriptor.edges.map((info) => {
+      const counters = edgeCounters(info.counters);
+      const socket = sockets.dealer({
+        routingId: new TextEncoder().encode(info.id),
+        ...(descriptor.curve && { curve: { ...descriptor.curve, serverKey: descriptor.curve.publicKey } }),
+      });
+      const edge: OutEdge = {
+        ...counters,
+        connection: info.connection,
+        peer: info.peer,
+        address: info.address,
+        capacity: info.capacity,
+        dropOldest: info.policy === 'drop-oldest',
+        socket,
+        unacked: new Queue(),
+        backlog: new Queue(),
+        gone: Atomics.load(counters.flags, SINK_GONE) !== 0,
+        state: 'connecting',
+      };
+      Atomics.store(counters.flags, WAITING, 0);
+      socket.onMessage((frames) => this.#onAck(edge, frames));
+      socket.onEvent((event) => this.#onEvent(edge, event));
+      socket.connect(info.address);
+      return edge;
+    });
+    watchControl(
+      this.#control,
+      () => this.#wakeUp?.(),
+      () => this.#closedHere || Atomics.load(this.#control, CONTROL_CLOSED) !== 0,
+    );
+  }
+
+  get sinks(): number {
+    return this.#edges.length;
+  }
+
+  put(message: unknown): Promise<void> {
+    if (this.#isClosed()) return Promise.reject(closedLinkError(this.#label, this.#closedHere));
+    let bytes: Uint8Array;
+    try {
+      bytes = this.#encoder.encode(message);
+    } catch (error) {
+      return Promise.reject(
+        new TypeError(
+          `link "${this.#label}": the message cannot be sent: ${(error as Error).message}. Send plain data (numbers, strings, arrays, objects, typed arrays); put large data in the store and send its key`,
+        ),
+      );
+    }
+    if (bytes.length > this.#maxMessageBytes) {
+      this.#encoder = new Encoder(msgpackOptions);
+      return Promise.reject(
+        new LinkMessageTooLargeError(
+          `link "${this.#label}": a message of ${bytes.length} bytes is larger than the ${this.#maxMessageBytes} bytes a zmq link takes (maxMessageBytes); put large data in the store and send its key`,
+        ),
+      );
+    }
+    if (this.#queue.length === 0 && this.#onHeld === undefined && this.#hasRoom()) {
+      this.#send(bytes);
+      return resolved;
+    }
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ bytes, resolve, reject });
+      if (this.#queue.length >= PILING_UP) this.#pilingUp();
+      if (this.#onHeld !== undefined) this.#onHeld();
+      else if (!this.#pumping) void this.#pump();
+    });
+  }
+
+  hold(onHeld: () => void): void {
+    if (this.#closedHere) return;
+    this.#onHeld = onHeld;
+    if (this.#queue.length > 0) onHeld();
+  }
+
+  release(): void {
+    this.#onHeld = undefined;
+    if (this.#queue.length > 0 && !this.#pumping) void this.#pump();
+    this.#wakeUp?.();
+  }
+
+  close(): Promise<void> {
+    if (this.#closedHere) return socketsReleased();
+    this.#closedHere = true;
+    clearTimeout(this.#silenceTimer);
+    for (const pending of this.#queue.splice(0)) {
+      this.#report(pending.bytes, 'closed', true);
+      pending.resolve();
+    }
+    this.#wakeUp?.();
+    // Sockets first, on every path: ending a worker with an open zeromq socket aborts Node.
+    for (const edge of this.#edges) {
+      edge.socket.close();
+      Atomics.store(edge.flags, WAITING, 0);
+    }
+    return socketsReleased();
+  }
+
+  #isClosed(): boolean {
+    return this.#closedHere || Atomics.load(this.#control, CONTROL_CLOSED) !== 0;
+  }
+
+  /** Whether every live `block` sink has credit left (refreshing which sinks are gone). */
+  #hasRoom(): boolean {
+    for (const edge of this.#edges) {
+      this.#refreshGone(edge);
+      if (!edge.gone && !edge.dropOldest && edge.unacked.length >= edge.capacity) return false;
+    }
+    return true;
+  }
+
+  /** Sends one message to every sink (room was checked). */
+  #send(bytes: Uint8Array): void {
+    let reached = false;
+    let missed = 0;
+    for (const edge of this.#edges) {
+      if (edge.gone) {
+        edge.counts[DROPPED_AT_SOURCE]! += 1;
+        missed++;
+        continue;
+      }
+      reached = true;
+      if (edge.dropOldest && edge.unacked.length >= edge.capacity + stallSlack(edge.capacity)) {
+        edge.backlog.push(bytes);
+        if (edge.backlog.length > edge.capacity) {
+          edge.counts[DROPPED_AT_SOURCE]! += 1;
+          this.#report(edge.backlog.shift()!, 'drop-oldest', this.#edges.length === 1);
+        }
+        continue;
+      }
+      this.#transmit(edge, bytes);
+    }
+    // Nobody got it: the whole message is dropped (also under fan-out). Some sinks missed it: each
+    // of those copies is dropped for one sink.
+    if (!reached) this.#report(bytes, 'sink-gone', true);
+    else for (; missed > 0; missed--) this.#report(bytes, 'sink-gone', false);
+  }
+
+  #transmit(edge: OutEdge, bytes: Uint8Array): void {
+    edge.socket.send([MESSAGE_FRAME, bytes]);
+    edge.unacked.push(bytes);
+    edge.counts[SENT]! += 1;
+  }
+
+  /** Notices a sink that went away (or came back): what it had not read is reported. */
+  #refreshGone(edge: OutEdge): void {
+    const gone = Atomics.load(edge.flags, SINK_GONE) !== 0;
+    if (gone === edge.gone) return;
+    edge.gone = gone;
+    const sole = this.#edges.length === 1;
+    // Gone: nobody reads these. Back (a revived sink): they were reported when it went.
+    for (const bytes of [...edge.unacked.clear(), ...edge.backlog.clear()]) {
+      if (gone) this.#report(bytes, 'sink-gone', sole);
+    }
+  }
+
+  #onAck(edge: OutEdge, frames: Uint8Array[]): void {
+    const [type, payload] = frames;
+    if (type?.[0] !== FRAME_ACK || payload === undefined || payload.length < 8) return;
+    const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+    const taken = view.getUint32(0, true);
+    const dropped = view.getUint32(4, true);
+    this.#lastAck = Date.now();
+    if (this.#silenceReported) {
+      this.#silenceReported = false;
+      this.#hooks.warn?.(`link "${this.#label}": ${edge.peer} acknowledges again; messages flow`);
+    }
+    for (let n = 0; n < taken; n++) edge.unacked.shift();
+    const sole = this.#edges.length === 1;
+    for (let n = 0; n < dropped; n++) {
+      const bytes = edge.unacked.shift();
+      if (bytes !== undefined) this.#report(bytes, 'drop-oldest', sole);
+    }
+    // A stalled drop-oldest sink reads again: what waited goes out now.
+    while (edge.backlog.length > 0 && edge.unacked.length < edge.capacity + stallSlack(edge.capacity)) {
+      this.#transmit(edge, edge.backlog.shift()!);
+    }
+    this.#wakeUp?.();
+  }
+
+  /**
+   * Connection news, where the sockets give it (not in worker threads with zeromq.js): a refused
+   * handshake is a misconfiguration and said at once; whether the sink is reachable goes into the
+   * report of a producer left waiting (a source that starts before its sink is normal).
+   */
+  #onEvent(edge: OutEdge, event: SocketEvent): void {
+    if (event.type === 'handshake-failed') {
+      edge.state = `refused: ${event.reason}`;
+      this.#hooks.warn?.(
+        `link "${this.#label}" → ${edge.peer} (connection "${edge.connection}", ${edge.address}): the sink refused the connection (${event.reason}); both ends need the pipeline's CURVE keys (zmq.curve)`,
+      );
+    } else if (event.type === 'retrying') {
+      edge.state = `cannot connect (${event.reason})`;
+    } else if (event.type === 'disconnected') {
+      edge.state = 'disconnected';
+    } else if (event.type === 'connected') {
+      edge.state = 'connected';
+    }
+  }
+
+  /** Sends waiting puts in order, as room comes. */
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      while (this.#queue.length > 0) {
+        if (this.#isClosed()) {
+          const error = closedLinkError(this.#label, this.#closedHere);
+          for (const pending of this.#queue.splice(0)) pending.reject(error);
+          break;
+        }
+        if (this.#onHeld !== undefined) {
+          this.#onHeld();
+          break;
+        }
+        if (this.#hasRoom()) {
+          const pending = this.#queue.shift()!;
+          this.#send(pending.bytes);
+          pending.resolve();
+          continue;
+        }
+        await this.#waitForChange();
+      }
+    } finally {
+      this.#pumping = false;
+      for (const edge of this.#edges) Atomics.store(edge.flags, WAITING, 0);
+    }
+  }
+
+  /** Sleeps until an acknowledgement, a release, or a change of the plan's flags. */
+  #waitForChange(): Promise<void> {
+    for (const edge of this.#edges) {
+      const full = !edge.gone && !edge.dropOldest && edge.unacked.length >= edge.capacity;
+      Atomics.store(edge.flags, WAITING, full ? 1 : 0);
+    }
+    this.#watchSilence();
+    return new Promise((resolve) => {
+      this.#wakeUp = () => {
+        this.#wakeUp = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /**
+   * Reports a producer that waits for room while its full sink says nothing: the sink's actor does
+   * not read, or its process is gone, unreachable, or refuses this pipeline's CURVE key (a refused
+   * handshake delivers nothing, so silence is what the source sees).
+   */
+  #watchSilence(): void {
+    if (this.#silenceTimer !== undefined || this.#silenceReported) return;
+    const timer = setTimeout(() => {
+      this.#silenceTimer = undefined;
+      if (!this.#pumping || this.#queue.length === 0 || this.#isClosed()) return;
+      const silent = Date.now() - this.#lastAck;
+      if (silent < SILENCE_MS) {
+        this.#watchSilence();
+        return;
+      }
+      this.#silenceReported = true;
+      const full = this.#edges.filter((edge) => !edge.gone && !edge.dropOldest && edge.unacked.length >= edge.capacity);
+      for (const edge of full) {
+        this.#hooks.warn?.(
+          `link "${this.#label}" → ${edge.peer} (connection "${edge.connection}", ${edge.address}): waiting for room since ${new Date(this.#lastAck).toISOString()} — ${edge.unacked.length} messages unacknowledged, ${this.#queue.length} put() waiting; connection: ${edge.state}. The sink's actor does not read, or its process is gone, unreachable, or refuses this pipeline's CURVE key`,
+        );
+      }
+    }, SILENCE_MS);
+    (timer as { unref?: () => void }).unref?.();
+    this.#silenceTimer = timer;
+  }
+
+  #report(bytes: Uint8Array, reason: DropReason, whole: boolean): void {
+    const hook = whole ? this.#hooks.dropped : this.#hooks.droppedForOneSink;
+    if (hook === undefined) return;
+    try {
+      hook(new Decoder(msgpackOptions).decode(bytes), reason);
+    } catch {
+      // A hook's failure must not break the link.
+    }
+  }
+
+  #pilingUp(): void {
+    if (this.#warnedPilingUp) return;
+    this.#warnedPilingUp = true;
+    this.#hooks.warn?.(
+      `link "${this.#label}": ${this.#queue.length} put() calls are waiting at once — did you forget \`await\` before this.${this.name}.put()? Each unawaited put keeps its message in memory until the sink has room`,
+    );
+  }
+}

@@ -1,0 +1,192 @@
+/**
+ * What the two ends of a zmq link agree on (package-private): the frames on the wire, the
+ * descriptors the planner hands out, and the shared counters of each edge.
+ *
+ * On the wire (documented for other languages in the package README):
+ * - a source connects one DEALER per edge to its sink's ROUTER, with the edge's routing id;
+ * - a message is two frames: `[0x01]` and the msgpack body;
+ * - the sink acknowledges what left its queue with `[0x02]` and 8 bytes: `u32le taken`, `u32le
+ *   dropped` — first `taken` messages read by the actor, then `dropped` dropped by `drop-oldest`,
+ *   both from the head of that edge's queue. A source has `capacity` messages of credit per edge,
+ *   and each acknowledged message gives one back.
+ * @module
+ */
+import { type Endpoint, LinkClosedError, type LinkDescriptor, type LinkPolicy } from '@improv/core';
+import type { CurveKeyPair } from './_socket.ts';
+
+/** First frame of a message from a source. */
+export const FRAME_MESSAGE = 0x01;
+/** First frame of an acknowledgement from a sink. */
+export const FRAME_ACK = 0x02;
+
+export const MESSAGE_FRAME = new Uint8Array([FRAME_MESSAGE]);
+export const ACK_FRAME = new Uint8Array([FRAME_ACK]);
+
+/** Which socket implementation a link opens: by runtime (`auto`), or one by name. */
+export type SocketChoice = 'auto' | 'zeromq' | 'zmtp';
+
+// Counters of one edge: a SharedArrayBuffer of EDGE_BYTES, float64 counts (each written by one side
+// only), then int32 flags.
+export const EDGE_BYTES = 64;
+/** Messages the source sent into the edge. */
+export const SENT = 0;
+/** Messages the source dropped itself (sink gone, or a stalled sink's backlog overflowing). */
+export const DROPPED_AT_SOURCE = 1;
+/** Messages the sink received. */
+export const RECEIVED = 2;
+/** Messages the sink's actor read. */
+export const TAKEN = 3;
+/** Messages the sink dropped (`drop-oldest`). */
+export const DROPPED_AT_SINK = 4;
+/** Messages that waited for a sink when the planner detached it. */
+export const DROPPED_AT_DETACH = 5;
+/** int32 index: 1 while the source waits for room in this edge. */
+export const WAITING = 12;
+/** int32 index: 1 once the sink is gone (detached, or its link closed); a reopened sink clears it. */
+export const SINK_GONE = 13;
+/** int32 index: 1 once the source's actor is gone (detached). */
+export const SOURCE_GONE = 14;
+
+// The plan's control words: an int32 SharedArrayBuffer.
+export const CONTROL_BYTES = 8;
+/** 1 once the transport closed. */
+export const CONTROL_CLOSED = 0;
+/** Bumped (and notified) at every change of a flag, so waiting ends look again. */
+export const CONTROL_SEQ = 1;
+
+/** One edge as both of its ends see it. */
+export interface EdgeInfo {
+  connection: string;
+  /** `Actor.link` of the other end. */
+  peer: string;
+  capacity: number;
+  policy: LinkPolicy;
+  /** The source DEALER's routing id (ASCII). */
+  id: string;
+  /** The edge's counters ({@link EDGE_BYTES}). */
+  counters: SharedArrayBuffer;
+}
+
+interface ZmqDescriptorBase extends LinkDescriptor {
+  transport: 'zmq';
+  control: SharedArrayBuffer;
+  sockets: SocketChoice;
+  /** Largest encoded message, in bytes. */
+  maxMessageBytes: number;
+  /** The pipeline's CURVE key pair: sinks serve with it, sources trust its public key. */
+  curve?: CurveKeyPair;
+}
+
+/** What a sink endpoint is opened from. */
+export interface ZmqInDescriptor extends ZmqDescriptorBase {
+  direction: 'in';
+  /** The address the sink's ROUTER binds. */
+  address: string;
+  edges: EdgeInfo[];
+}
+
+/** What a source endpoint is opened from. */
+export interface ZmqOutDescriptor extends ZmqDescriptorBase {
+  direction: 'out';
+  edges: (EdgeInfo & { address: string })[];
+}
+
+/** Views of one edge's counters. */
+export interface EdgeCounters {
+  counts: Float64Array<SharedArrayBuffer>;
+  flags: Int32Array<SharedArrayBuffer>;
+}
+
+export function edgeCounters(buffer: SharedArrayBuffer): EdgeCounters {
+  return { counts: new Float64Array(buffer, 0, 6), flags: new Int32Array(buffer) };
+}
+
+/** Bumps the plan's change counter and wakes whoever waits on it. */
+export function announce(control: Int32Array<SharedArrayBuffer>): void {
+  Atomics.add(control, CONTROL_SEQ, 1);
+  Atomics.notify(control, CONTROL_SEQ);
+}
+
+export function endpointLabel(endpoint: Endpoint): string {
+  return `${endpoint.actor}.${endpoint.link}`;
+}
+
+/** The error of a closed link: closed by its own actor (`closedHere`), or by the end of the run. */
+export function closedLinkError(label: string, closedHere: boolean): LinkClosedError {
+  return new LinkClosedError(
+    closedHere
+      ? `link "${label}" is closed (its actor quit); a closed link cannot be used again — a revived actor opens a new one from its descriptor`
+      : `link "${label}" is closed because its transport was closed (the pipeline run ended); start a new run to get new links`,
+  );
+}
+
+/**
+ * Calls `onChange` at every move of the plan's change counter until `done()` says so (checked after
+ * each call; a pending `waitAsync` keeps no worker alive, so an idle watcher costs nothing).
+ */
+export function watchControl(control: Int32Array<SharedArrayBuffer>, onChange: () => void, done: () => boolean): void {
+  void (async () => {
+    let seen = Atomics.load(control, CONTROL_SEQ);
+    while (!done()) {
+      const result = Atomics.waitAsync(control, CONTROL_SEQ, seen);
+      if (result.async) await result.value;
+      seen = Atomics.load(control, CONTROL_SEQ);
+      onChange();
+    }
+  })();
+}
+
+/**
+ * Settles once closed sockets are released: libzmq finishes closing a socket (and its event
+ * observer) on its own thread, and a worker ended before that aborts Node.
+ */
+export function socketsReleased(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** A FIFO queue with O(1) push and shift. */
+export class Queue<T> {
+  #items: (T | undefined)[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(item: T): void {
+    this.#items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.#items[this.#head];
+  }
+
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const item = this.#items[this.#head];
+    this.#items[this.#head++] = undefined;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return item;
+  }
+
+  /** Takes every item out, oldest first. */
+  clear(): T[] {
+    const items = this.#items.slice(this.#head) as T[];
+    this.#items = [];
+    this.#head = 0;
+    return items;
+  }
+}
+
+/** Loads the socket implementation `choice` names (zeromq.js is never loaded on Bun under `auto`). */
+export async function loadSockets(choice: SocketChoice): Promise<import('./_socket.ts').SocketFactory> {
+  const useZmtp = choice === 'zmtp' || (choice === 'auto' && 'Bun' in globalThis);
+  if (useZmtp) return (await import('./zmtp/index.ts')).createZmtpSockets();
+  return (await import('./_zeromq.ts')).createZeromqSockets();
+}

@@ -1,0 +1,342 @@
+/**
+ * @improv/transport-zmq — improv links between processes and machines over ZeroMQ.
+ *
+ * Each sink endpoint binds a ROUTER; each source connects one DEALER per edge to it. Messages are
+ * msgpack, flow control is by credit from sink to source, so the semantics are those of every
+ * improv transport (fan-out, fan-in without loss, FIFO per source, `block` end to end across the
+ * network, `drop-oldest`), and any ZeroMQ binding can take part (see the package README for the
+ * wire format). Sockets are zeromq.js (libzmq) on Node and Deno, and this package's ZMTP 3.1 in
+ * TypeScript on Bun, where zeromq.js cannot run; both speak the same protocol.
+ *
+ * @example
+ * ```ts
+ * import { createNexus } from '@improv/core';
+ * import { createLocalTransport } from '@improv/transport-local';
+ * import { createZmqTransport } from '@improv/transport-zmq';
+ *
+ * const nexus = await createNexus({
+ *   config: 'pipeline.yaml',
+ *   store,
+ *   transport: [createLocalTransport(), createZmqTransport()], // per connection: `transport: zmq`
+ * });
+ * ```
+ * @module
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type DrainedMessages,
+  type Endpoint,
+  type Link,
+  type LinkDescriptor,
+  type LinkEdge,
+  type LinkGraph,
+  type LinkHooks,
+  type LinkPlan,
+  type LinkStats,
+  MAX_LINK_CAPACITY,
+  type Transport,
+} from '@improv/core';
+import { ZmqInputLink } from './_input.ts';
+import { ZmqOutputLink } from './_output.ts';
+import {
+  announce,
+  CONTROL_BYTES,
+  CONTROL_CLOSED,
+  DROPPED_AT_DETACH,
+  DROPPED_AT_SINK,
+  DROPPED_AT_SOURCE,
+  EDGE_BYTES,
+  type EdgeInfo,
+  edgeCounters,
+  endpointLabel,
+  loadSockets,
+  SENT,
+  SINK_GONE,
+  SOURCE_GONE,
+  type SocketChoice,
+  TAKEN,
+  WAITING,
+  type ZmqInDescriptor,
+  type ZmqOutDescriptor,
+} from './_protocol.ts';
+import type { CurveKeyPair } from './_socket.ts';
+import { checkKey, publicKeyOf } from './keys.ts';
+
+export type { CurveKeyPair } from './_socket.ts';
+
+/** Options of {@link createZmqTransport}. */
+export interface ZmqTransportOptions {
+  /**
+   * `ipc` (default): unix socket files in `runDir`, for processes of one host. `tcp`: TCP ports on
+   * `bind`, for links between hosts.
+   */
+  protocol?: 'ipc' | 'tcp';
+  /** Folder of the ipc socket files (the run folder). Default: a fresh temporary folder, removed on close. */
+  runDir?: string;
+  /**
+   * The address tcp listeners bind. Default `127.0.0.1`. Anything else (another interface, `0.0.0.0`)
+   * exposes the pipeline to the network, and is refused unless `curve` is given.
+   */
+  bind?: string;
+  /** The pipeline's CURVE key pair (Z85, from `improv keys`): every link is encrypted and authenticated with it. */
+  curve?: CurveKeyPair;
+  /** Largest encoded message, in bytes (default 8 MiB): links carry store keys, the store carries data. */
+  maxMessageBytes?: number;
+  /** Socket implementation: `auto` (default: ZMTP in TypeScript on Bun, zeromq.js elsewhere), `zeromq`, `zmtp`. */
+  sockets?: SocketChoice;
+}
+
+const DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
+/** Longest path of a unix socket (sun_path is 108 bytes on Linux, 104 on macOS). */
+const MAX_IPC_PATH = 100;
+
+/** Creates the zmq transport. Pass it to `createNexus({ transport })`, alone or beside the local one. */
+export function createZmqTransport(options: ZmqTransportOptions = {}): Transport {
+  const protocol = options.protocol ?? 'ipc';
+  const bind = options.bind ?? '127.0.0.1';
+  const sockets = options.sockets ?? 'auto';
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  if (protocol !== 'ipc' && protocol !== 'tcp') {
+    throw new TypeError(`createZmqTransport: protocol must be "ipc" or "tcp", got ${JSON.stringify(protocol)}`);
+  }
+  if (!['auto', 'zeromq', 'zmtp'].includes(sockets)) {
+    throw new TypeError(
+      `createZmqTransport: sockets must be "auto", "zeromq" or "zmtp", got ${JSON.stringify(sockets)}`,
+    );
+  }
+  if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 16) {
+    throw new RangeError(`createZmqTransport: maxMessageBytes must be a whole number ≥ 16, got ${maxMessageBytes}`);
+  }
+  const curve = options.curve && checkCurve(options.curve);
+  if (protocol === 'tcp' && !isLoopback(bind) && curve === undefined) {
+    throw new Error(
+      `createZmqTransport: binding ${bind} exposes the pipeline's links to the network; give the pipeline CURVE keys (make a pair with \`improv keys\`, then zmq.curve in the YAML or the curve option), or bind 127.0.0.1`,
+    );
+  }
+
+  let runDir = options.runDir;
+  let ownDir: string | undefined;
+  let control: Int32Array<SharedArrayBuffer>[] = [];
+  let planned: { edge: LinkEdge; counters: SharedArrayBuffer }[] = [];
+  let sinkCount = 0;
+
+  const ipcAddress = (): string => {
+    if (runDir === undefined) {
+      ownDir = mkdtempSync(join(tmpdir(), 'improv-zmq-'));
+      runDir = ownDir;
+    }
+    const path = join(runDir, `link-${sinkCount++}.sock`);
+    if (path.length > MAX_IPC_PATH) {
+      throw new Error(
+        `zmq transport: the ipc socket path ${path} is ${path.length} characters, more than unix sockets allow (${MAX_IPC_PATH}); use a shorter run folder, or protocol: tcp`,
+      );
+    }
+    return `ipc://${path}`;
+  };
+
+  return {
+    specificationVersion: 1,
+    name: 'zmq',
+
+    async plan(graph: LinkGraph): Promise<LinkPlan> {
+      const shared = new SharedArrayBuffer(CONTROL_BYTES);
+      control.push(new Int32Array(shared));
+      const base = { module: import.meta.url, transport: 'zmq' as const, control: shared, sockets, maxMessageBytes };
+      const common = curve === undefined ? base : { ...base, curve };
+      const sinks = new Map<string, ZmqInDescriptor>();
+      const sources = new Map<string, ZmqOutDescriptor>();
+      const run = Math.random().toString(36).slice(2, 8);
+      let index = 0;
+      for (const edge of graph.edges) {
+        checkEdge(edge);
+        const from = endpointLabel(edge.from);
+        const to = endpointLabel(edge.to);
+        if (sinks.has(from) || sources.has(to)) {
+          const both = sinks.has(from) ? from : to;
+          throw new TypeError(
+            `link "${both}" is both a source and a sink (connection "${edge.connection}"); an endpoint either sends or receives — give each direction its own link name`,
+          );
+        }
+        let sink = sinks.get(to);
+        if (sink === undefined) {
+          const address = protocol === 'ipc' ? ipcAddress() : `tcp://${hostPart(bind)}:${await freePort(bind)}`;
+          sink = { ...common, direction: 'in', endpoint: copyEndpoint(edge.to), address, edges: [] };
+          sinks.set(to, sink);
+        }
+        let source = sources.get(from);
+        if (source === undefined) {
+          source = { ...common, direction: 'out', endpoint: copyEndpoint(edge.from), edges: [] };
+          sources.set(from, source);
+        }
+        const counters = new SharedArrayBuffer(EDGE_BYTES);
+        const info: EdgeInfo = {
+          connection: edge.connection,
+          peer: '',
+          capacity: edge.capacity,
+          policy: edge.policy,
+          id: `${run}.${index++}`,
+          counters,
+        };
+        sink.edges.push({ ...info, peer: from });
+        source.edges.push({ ...info, peer: to, address: sink.address });
+        planned.push({ edge: copyEdge(edge), counters });
+      }
+      const endpoints = new Map<string, Map<string, LinkDescriptor>>();
+      for (const descriptor of [...sinks.values(), ...sources.values()]) {
+        const { actor, link } = descriptor.endpoint;
+        let links = endpoints.get(actor);
+        if (links === undefined) {
+          links = new Map();
+          endpoints.set(actor, links);
+        }
+        links.set(link, descriptor);
+      }
+      return { endpoints };
+    },
+
+    stats(): LinkStats[] {
+      return planned.map(({ edge, counters }) => {
+        const { counts, flags } = edgeCounters(counters);
+        const gone = Atomics.load(flags, SINK_GONE) !== 0;
+        const left = counts[SENT]! - counts[TAKEN]! - counts[DROPPED_AT_SINK]! - counts[DROPPED_AT_DETACH]!;
+        return {
+          ...copyEdge(edge),
+          depth: gone ? 0 : Math.max(0, left),
+          sent: counts[SENT]! + counts[DROPPED_AT_SOURCE]!,
+          dropped: counts[DROPPED_AT_SOURCE]! + counts[DROPPED_AT_SINK]! + counts[DROPPED_AT_DETACH]!,
+          waiting: Atomics.load(flags, WAITING) !== 0,
+        };
+      });
+    },
+
+    /**
+     * Marks `actor`'s edges: its sources stop waiting for it and report, to their own hooks, every
+     * message it had not read (they keep a copy until the sink acknowledges it); its sinks end once
+     * what it sent has arrived and been read. The messages themselves stay with the endpoints, which
+     * may live in other processes, so none are returned here.
+     */
+    detach(actor: string): DrainedMessages[] {
+      const touched = new Set<Int32Array<SharedArrayBuffer>>();
+      for (const { edge, counters } of planned) {
+        const { counts, flags } = edgeCounters(counters);
+        if (edge.to.actor === actor && Atomics.load(flags, SINK_GONE) === 0) {
+          const left = counts[SENT]! - counts[TAKEN]! - counts[DROPPED_AT_SINK]! - counts[DROPPED_AT_DETACH]!;
+          if (left > 0) counts[DROPPED_AT_DETACH]! += left;
+          Atomics.store(flags, SINK_GONE, 1);
+        }
+        if (edge.from.actor === actor) Atomics.store(flags, SOURCE_GONE, 1);
+      }
+      for (const words of control) touched.add(words);
+      for (const words of touched) announce(words);
+      return [];
+    },
+
+    /** Nothing to take out here: messages wait in the sinks' processes (see {@link detach}). */
+    drain(): DrainedMessages[] {
+      return [];
+    },
+
+    async close(): Promise<void> {
+      for (const words of control) {
+        Atomics.store(words, CONTROL_CLOSED, 1);
+        announce(words);
+      }
+      control = [];
+      planned = [];
+      if (ownDir !== undefined) rmSync(ownDir, { recursive: true, force: true });
+      ownDir = undefined;
+      if (options.runDir === undefined) runDir = undefined;
+    },
+  };
+}
+
+/**
+ * Rebuilds a link from a descriptor made by {@link createZmqTransport}'s `plan`, in any worker or
+ * process. Resolves once a sink listens (rejecting when its address is taken).
+ */
+export async function openLink(descriptor: LinkDescriptor, hooks?: LinkHooks): Promise<Link> {
+  if (descriptor.transport !== 'zmq' || !Array.isArray(descriptor.edges)) {
+    throw new TypeError(
+      `@improv/transport-zmq: the descriptor of link "${describe(descriptor)}" was not made by the zmq transport (its module is ${String(descriptor.module)}); open it with the module it names`,
+    );
+  }
+  const sockets = await loadSockets(descriptor.sockets as SocketChoice);
+  if (descriptor.direction === 'in') {
+    const link = new ZmqInputLink(descriptor as ZmqInDescriptor, sockets, hooks);
+    await link.ready;
+    return link;
+  }
+  if (descriptor.direction === 'out') return new ZmqOutputLink(descriptor as ZmqOutDescriptor, sockets, hooks);
+  throw new TypeError(
+    `@improv/transport-zmq: link "${describe(descriptor)}" has direction ${String(descriptor.direction)}; expected "in" or "out"`,
+  );
+}
+
+function describe(descriptor: LinkDescriptor): string {
+  const endpoint = descriptor.endpoint as Partial<Endpoint> | undefined;
+  return `${String(endpoint?.actor)}.${String(endpoint?.link)}`;
+}
+
+function checkCurve(curve: CurveKeyPair): CurveKeyPair {
+  checkKey(curve.publicKey, 'public key');
+  if (publicKeyOf(curve.secretKey) !== curve.publicKey.trim()) {
+    throw new RangeError(
+      'the CURVE public key does not belong to the secret key; use the pair `improv keys` wrote together',
+    );
+  }
+  return { publicKey: curve.publicKey.trim(), secretKey: curve.secretKey.trim() };
+}
+
+/** Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function hostPart(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** A TCP port nobody listens on at `host` now (the sink binds it moments later). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new Error(
+          `zmq transport: cannot listen on ${host}: ${error.code ?? error.message}; is it an address of this machine?`,
+        ),
+      ),
+    );
+    server.listen(0, host, () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+function copyEdge(edge: LinkEdge): LinkEdge {
+  const { connection, capacity, policy } = edge;
+  return { connection, from: copyEndpoint(edge.from), to: copyEndpoint(edge.to), capacity, policy };
+}
+
+function copyEndpoint(endpoint: Endpoint): Endpoint {
+  return { actor: endpoint.actor, link: endpoint.link };
+}
+
+function checkEdge(edge: LinkEdge): void {
+  const label = `connection "${edge.connection}" (${endpointLabel(edge.from)} → ${endpointLabel(edge.to)})`;
+  if (!Number.isInteger(edge.capacity) || edge.capacity < 1 || edge.capacity > MAX_LINK_CAPACITY) {
+    throw new RangeError(
+      `${label}: capacity must be a whole number of messages from 1 to ${MAX_LINK_CAPACITY}, got ${edge.capacity}`,
+    );
+  }
+  if (edge.policy !== 'block' && edge.policy !== 'drop-oldest') {
+    throw new TypeError(`${label}: policy must be "block" or "drop-oldest", got ${JSON.stringify(edge.policy)}`);
+  }
+}
