@@ -27,6 +27,7 @@ const rules = [
   },
   { dir: 'packages/store/src', forbidden: [{ pattern: /^@improv\/(?!core)/ }] },
   { dir: 'packages/transport-local/src', forbidden: [{ pattern: /^@improv\/(?!core)/ }] },
+  { dir: 'packages/transport-zmq/src', forbidden: [{ pattern: /^@improv\/(?!core)/ }] },
 ];
 
 function* walk(dir) {

@@ -187,6 +187,10 @@ export class Queue<T> {
 /** Loads the socket implementation `choice` names (zeromq.js is never loaded on Bun under `auto`). */
 export async function loadSockets(choice: SocketChoice): Promise<import('./_socket.ts').SocketFactory> {
   const useZmtp = choice === 'zmtp' || (choice === 'auto' && 'Bun' in globalThis);
-  if (useZmtp) return (await import('./zmtp/index.ts')).createZmtpSockets();
+  if (useZmtp) {
+    throw new Error(
+      'zmq transport: the TypeScript ZMTP sockets (needed on Bun, where zeromq.js aborts the process) are not built yet; run this pipeline on Node or Deno, or use the local transport',
+    );
+  }
   return (await import('./_zeromq.ts')).createZeromqSockets();
 }
