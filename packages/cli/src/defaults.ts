@@ -1,6 +1,8 @@
 /**
  * The defaults the CLI wires: the store that `settings.store` (or `--store`) names — the
- * shared-memory store unless told otherwise — and SharedArrayBuffer-ring links. The LMDB and Redis
+ * shared-memory store unless told otherwise — and the transports the connections use
+ * (`settings.transport`, `--transport`, a connection's `transport:`): SharedArrayBuffer-ring links
+ * unless told otherwise, ZeroMQ links where asked. The LMDB and Redis
  * drivers are imported only when a pipeline uses them, so a memory run never loads native `lmdb` or
  * a Redis client.
  * @module
@@ -18,6 +20,9 @@ import {
   type StoreName,
   type StoreSettings,
   type StoreSizeLimits,
+  type Transport,
+  type TransportName,
+  type TransportSettings,
 } from '@improv/core';
 import { createMemoryStore } from '@improv/store';
 import { createLocalTransport } from '@improv/transport-local';
@@ -27,15 +32,63 @@ export type DefaultNexusOptions = Omit<NexusOptions, 'store' | 'transport'> &
   Partial<Pick<NexusOptions, 'store' | 'transport'>> & {
     /** `--store`: use this driver whatever `settings.store` says. */
     storeOverride?: StoreName;
+    /** `--transport`: connections that name no transport of their own use this one. */
+    transportOverride?: TransportName;
   };
 
-/** `createNexus` with the store of the pipeline's settings and the local transport unless others are given. */
+/** `createNexus` with the store and the transports of the pipeline's settings unless others are given. */
 export function createDefaultNexus(options: DefaultNexusOptions): Promise<Nexus> {
-  const { storeOverride, ...rest } = options;
+  const { storeOverride, transportOverride, ...rest } = options;
   return createNexus({
     ...rest,
     store: options.store ?? ((settings, config) => storeFor(settings, config, storeOverride)),
-    transport: options.transport ?? createLocalTransport(),
+    transport: options.transport ?? ((settings, config) => transportsFor(settings, config, transportOverride)),
+  });
+}
+
+/**
+ * The transports a pipeline's connections use, its default first (`override`: `--transport`). The
+ * zmq transport is imported only when a connection uses it; its CURVE keys come from
+ * `settings.zmq.keys` or the `IMPROV_ZMQ_KEYS` environment variable (a path without `.key`).
+ */
+export async function transportsFor(
+  settings: TransportSettings,
+  config: Pick<PipelineConfig, 'source' | 'baseDir' | 'connections'>,
+  override?: TransportName,
+): Promise<Transport[]> {
+  const first = override ?? settings.name;
+  const names = new Set<TransportName>([first]);
+  for (const connection of config.connections) if (connection.transport) names.add(connection.transport);
+  const transports: Transport[] = [];
+  for (const name of names) {
+    if (name === 'local') transports.push(createLocalTransport());
+    else transports.push(await zmqTransport(settings, config));
+  }
+  return transports;
+}
+
+async function zmqTransport(
+  settings: TransportSettings,
+  config: Pick<PipelineConfig, 'source' | 'baseDir'>,
+): Promise<Transport> {
+  checkDenoPermissions('the zmq transport', ['ffi', 'net', 'read', 'write']);
+  const { createZmqTransport } = await import('@improv/transport-zmq');
+  const { readKeyPair } = await import('@improv/transport-zmq/keys');
+  const { protocol, bind, keys } = settings.zmq;
+  const fromEnv = keys === undefined ? process.env.IMPROV_ZMQ_KEYS?.trim() || undefined : undefined;
+  let curve: Awaited<ReturnType<typeof readKeyPair>> | undefined;
+  if (keys !== undefined) curve = await readKeyPair(path.resolve(configFolder(config), keys));
+  else if (fromEnv !== undefined) {
+    try {
+      curve = await readKeyPair(path.resolve(fromEnv));
+    } catch (error) {
+      throw new Error(`IMPROV_ZMQ_KEYS=${fromEnv}: ${(error as Error).message}`);
+    }
+  }
+  return createZmqTransport({
+    protocol,
+    ...(bind === undefined ? {} : { bind }),
+    ...(curve === undefined ? {} : { curve }),
   });
 }
 
@@ -47,7 +100,10 @@ export async function storeFor(
 ): Promise<StoreDriver> {
   const name = override ?? settings.driver;
   const remote = settings.redis.host !== undefined || settings.redis.url !== undefined;
-  checkDenoPermissions(name, name === 'redis' ? (remote ? ['net'] : ['net', 'run']) : name === 'lmdb' ? ['ffi'] : []);
+  checkDenoPermissions(
+    `the ${name} store`,
+    name === 'redis' ? (remote ? ['net'] : ['net', 'run']) : name === 'lmdb' ? ['ffi'] : [],
+  );
   if (name === 'lmdb') {
     const { createLmdbStore } = await import('@improv/store/lmdb');
     return createLmdbStore({
@@ -81,13 +137,14 @@ export async function storeFor(
 
 /**
  * Under Deno: the LMDB driver loads a native library (`ffi`), the Redis driver talks over the
- * network (`net`) and may start redis-server (`run`). Says what to grant before Deno refuses mid-way.
+ * network (`net`) and may start redis-server (`run`); the zmq transport loads libzmq (`ffi`) and
+ * binds sockets (`net`, and files for ipc). Says what to grant before Deno refuses mid-way.
  */
-function checkDenoPermissions(store: StoreName, needs: DenoPermissionName[]): void {
+function checkDenoPermissions(what: string, needs: DenoPermissionName[]): void {
   const missing = missingDenoPermissions(needs);
   if (missing.length === 0) return;
   throw new Error(
-    `the ${store} store needs Deno's ${missing.map((name) => `--allow-${name}`).join(' ')}: run improv with them (or -A), e.g. deno run -A …`,
+    `${what} needs Deno's ${missing.map((name) => `--allow-${name}`).join(' ')}: run improv with them (or -A), e.g. deno run -A …`,
   );
 }
 
@@ -97,10 +154,15 @@ function checkDenoPermissions(store: StoreName, needs: DenoPermissionName[]): vo
  */
 function lmdbPath(settings: StoreSettings, config: Pick<PipelineConfig, 'source' | 'baseDir'>): string {
   const written = settings.lmdb.path;
-  const folder = config.source.startsWith('<') ? config.baseDir : path.dirname(config.source);
+  const folder = configFolder(config);
   if (written !== undefined) return path.resolve(folder, written);
   if (settings.lmdb.keep) return path.join(folder, `${path.basename(config.source).replace(/\.ya?ml$/i, '')}.lmdb`);
   return path.join(tmpdir(), `improv-${process.pid}-${Date.now().toString(36)}.lmdb`);
+}
+
+/** The folder relative paths in a pipeline's settings start from: the file's, or `baseDir` for an object. */
+function configFolder(config: Pick<PipelineConfig, 'source' | 'baseDir'>): string {
+  return config.source.startsWith('<') ? config.baseDir : path.dirname(config.source);
 }
 
 /** The sizes the default store can open, for `improv validate` (the other drivers check theirs when they open). */

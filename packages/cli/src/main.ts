@@ -25,12 +25,16 @@ import {
   logLevels,
   type Nexus,
   type NexusEvent,
+  openPipelineTransport,
+  type PipelineConfig,
   type RuntimeAdapter,
   type StoreName,
   storeNames,
+  type TransportName,
+  transportNames,
 } from '@improv/core';
 import { CommanderError, Option, Command as Program } from 'commander';
-import { createDefaultNexus, type DefaultNexusOptions, defaultStoreSizeLimits } from './defaults.ts';
+import { createDefaultNexus, type DefaultNexusOptions, defaultStoreSizeLimits, transportsFor } from './defaults.ts';
 import { improvHint } from './improv-compat.ts';
 import { newProject } from './new-project.ts';
 import { formatRecord, formatStatus, type Output } from './output.ts';
@@ -56,6 +60,7 @@ interface RunOptions {
   logLevel: LogLevel;
   runtime?: RuntimeName;
   store?: StoreName;
+  transport?: TransportName;
 }
 
 /** Options of {@link main} beyond the command line. */
@@ -127,9 +132,15 @@ export async function main(
         storeNames,
       ),
     )
+    .addOption(
+      new Option(
+        '--transport <name>',
+        'links of connections that name no transport use this one, whatever settings.transport says (local, zmq)',
+      ).choices(transportNames),
+    )
     .addHelpText(
       'after',
-      `\nCommands at the prompt (and in --script):\n${commands.map((name) => `  ${name.padEnd(8)} ${commandHelp[name]}`).join('\n')}\n  help     list these commands\n  wait 2s  (scripts only) wait before the next step\n\nExamples:\n  improv run apps/minimal/minimal.yaml\n  improv run apps/minimal/minimal.yaml --script "setup; run; wait 2s; stop; quit"\n  improv run apps/minimal/minimal.yaml --runtime deno\n  improv run apps/minimal/minimal.yaml --store lmdb`,
+      `\nCommands at the prompt (and in --script):\n${commands.map((name) => `  ${name.padEnd(8)} ${commandHelp[name]}`).join('\n')}\n  help     list these commands\n  wait 2s  (scripts only) wait before the next step\n\nExamples:\n  improv run apps/minimal/minimal.yaml\n  improv run apps/minimal/minimal.yaml --script "setup; run; wait 2s; stop; quit"\n  improv run apps/minimal/minimal.yaml --runtime deno\n  improv run apps/minimal/minimal.yaml --store lmdb\n  improv run apps/minimal/minimal.yaml --transport zmq`,
     )
     .action(async (pipeline: string, options: RunOptions) => {
       if (await switched(options.runtime)) return;
@@ -158,6 +169,31 @@ export async function main(
       const result = newProject(dir);
       for (const line of result.lines) output.write(line);
       exitCode = result.ok ? exitCodes.ok : exitCodes.usage;
+    });
+
+  program
+    .command('keys')
+    .description('make a CURVE key pair for zmq links: <out>.key (public, to share) and <out>.key_secret (private)')
+    .option('-o, --out <path>', 'where to write the pair, without the .key ending', 'keys/pipeline')
+    .option('--force', 'replace a pair that is already there')
+    .addHelpText(
+      'after',
+      '\nThen name it in the pipeline:\n  settings:\n    transport: zmq\n    zmq: { protocol: tcp, bind: 198.18.0.1, keys: keys/pipeline }\nor set IMPROV_ZMQ_KEYS=keys/pipeline. Python peers read the same files with zmq.auth.load_certificate.',
+    )
+    .action(async (options: { out: string; force?: boolean }) => {
+      // Imported when used, like every zmq piece: a pipeline on local links never loads it.
+      const { keyFiles, writeKeyPair } = await import('@improv/transport-zmq/keys');
+      try {
+        const pair = await writeKeyPair(options.out, { force: options.force === true });
+        const { publicFile, secretFile } = keyFiles(options.out);
+        output.write(
+          `wrote ${secretFile} (secret: keep it, mode 0600) and ${publicFile} (public key ${pair.publicKey})`,
+        );
+        output.write(`  use it: settings.zmq.keys: ${options.out}   or   IMPROV_ZMQ_KEYS=${options.out}`);
+      } catch (error) {
+        output.write(`improv keys: ${(error as Error).message}`);
+        exitCode = exitCodes.usage;
+      }
     });
 
   program
@@ -271,6 +307,16 @@ async function validateFile(pipeline: string, options: { checkModules: boolean }
     checkModules: options.checkModules,
     storeSizeLimits: defaultStoreSizeLimits(),
   });
+  if (result.config) {
+    const problem = await checkTransports(result.config);
+    if (problem instanceof ConfigError) {
+      result.diagnostics.push(...problem.diagnostics);
+      result.config = undefined;
+    } else if (problem !== undefined) {
+      result.diagnostics.push({ severity: 'error', message: problem, path: ['settings', 'transport'] });
+      result.config = undefined;
+    }
+  }
   const errors = result.diagnostics.filter((d) => d.severity === 'error').length;
   const warnings = result.diagnostics.length - errors;
   if (result.diagnostics.length > 0) output.write(formatDiagnostics(result.diagnostics, { cwd: runtime.cwd() }));
@@ -283,6 +329,17 @@ async function validateFile(pipeline: string, options: { checkModules: boolean }
   }
   output.write(`${pipeline}: ${errors} error(s)${warnings ? `, ${warnings} warning(s)` : ''}`);
   return exitCodes.usage;
+}
+
+/** Makes the transports a run would (key files read, addresses checked) and closes them; the problem, if any. */
+async function checkTransports(config: PipelineConfig): Promise<ConfigError | string | undefined> {
+  try {
+    const transport = await openPipelineTransport((settings) => transportsFor(settings, config), config);
+    await transport.close();
+    return undefined;
+  } catch (error) {
+    return ConfigError.isInstance(error) ? (error as ConfigError) : (error as Error).message;
+  }
 }
 
 async function runCommand(pipeline: string, options: RunOptions, output: Output): Promise<number> {
@@ -344,6 +401,7 @@ async function drive(
   try {
     const nexusOptions: DefaultNexusOptions = { config: pipeline, runtime, onEvent: (event) => onEvent(event) };
     if (options.store !== undefined) nexusOptions.storeOverride = options.store;
+    if (options.transport !== undefined) nexusOptions.transportOverride = options.transport;
     if (!options.logFiles) nexusOptions.runDir = false;
     else if (options.runDir !== undefined) nexusOptions.runDir = options.runDir;
     nexus = await createDefaultNexus(nexusOptions);

@@ -39,6 +39,7 @@ import {
   type SerializedError,
   serializeError,
 } from './errors.ts';
+import { openPipelineTransport, type TransportChoice } from './link/combine.ts';
 import { HOST_ACTOR, type HostLinkOptions, HostLinks, hostEdges } from './link/host.ts';
 import { LinkMonitor, type LinkStatus } from './link/monitor.ts';
 import type { InputLink, LinkEdge, LinkPlan, OutputLink, Transport } from './link/transport.ts';
@@ -69,8 +70,13 @@ export interface NexusOptions {
    * come from `@improv/store/lmdb` and `/redis`).
    */
   store: StoreChoice;
-  /** The link transport (e.g. `createLocalTransport()` from `@improv/transport-local`). */
-  transport: Transport;
+  /**
+   * The link transport (e.g. `createLocalTransport()` from `@improv/transport-local`); several to mix
+   * them per connection (`transport: zmq` on a connection; the first is the default unless
+   * `settings.transport` names another); or a function that makes them from the pipeline's
+   * `settings.transport` and `settings.zmq`, the default first (what the CLI does).
+   */
+  transport: TransportChoice;
   /** The runtime adapter; default: the one for the runtime this runs in. */
   runtime?: RuntimeAdapter;
   /** Folder that relative `package` paths of an object config resolve from; default: the working directory. */
@@ -275,8 +281,9 @@ class NexusImpl implements Nexus {
       this.storeDriver = opened.driver;
       this.openStore = opened.store;
       if (opened.warning !== undefined) this.log('warn', opened.warning);
-      const transport = this.options.transport;
+      const transport = await openPipelineTransport(this.options.transport, config);
       this.transport = transport;
+      if (transport.name !== 'local') this.log('info', `links: ${transport.name} transport`);
       const graph = toLinkGraph(config);
       graph.edges.push(...this.hostEdges);
       const plan = await transport.plan(graph);

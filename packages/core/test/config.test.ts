@@ -89,6 +89,7 @@ describe('a valid config', () => {
             store_size: { path: ['settings', 'store_size'], file: fixture('good.yaml'), line: 3, column: 15 },
           },
         },
+        transport: { name: 'local', zmq: { protocol: 'ipc' }, origins: {} },
       },
       actors: [
         {
@@ -381,6 +382,41 @@ describe('YAML and top-level errors', () => {
     ]);
     expect(result.diagnostics[0]?.fix).toMatch(/did you mean "lmdb"\?/);
     expect(result.diagnostics[3]?.fix).toMatch(/did you mean "keep"\?/);
+  });
+
+  it("reads the transport settings and a connection's transport", async () => {
+    const result = await check(
+      `${twoActors}settings:\n  transport: zmq\n  zmq: { protocol: tcp, bind: 198.18.0.1, keys: keys/pipeline }\nconnections:\n  frames:\n    sources: [Generator.q_out]\n    sinks: [Processor.q_in]\n    transport: local\n`,
+      { checkModules: false },
+    );
+    expect(result.diagnostics).toEqual([]);
+    expect(result.config?.settings.transport).toMatchObject({
+      name: 'zmq',
+      zmq: { protocol: 'tcp', bind: '198.18.0.1', keys: 'keys/pipeline' },
+      origins: { transport: { line: 9, column: 14 }, 'zmq.keys': { line: 10, column: 49 } },
+    });
+    expect(result.config?.connections[0]?.transport).toBe('local');
+    const defaults = await check(twoActors, { checkModules: false });
+    expect(defaults.config?.settings.transport).toEqual({ name: 'local', zmq: { protocol: 'ipc' }, origins: {} });
+  });
+
+  it('reports bad transport settings at their place, with the fix', async () => {
+    const result = await check(
+      `${twoActors}settings:\n  transport: zeromq\n  zmq: { protocol: udp, bind: 'tcp://10.0.0.1:5555', kyes: x }\nconnections:\n  frames:\n    sources: [Generator.q_out]\n    sinks: [Processor.q_in]\n    transport: zmqq\n`,
+      { checkModules: false },
+    );
+    expect(list(result)).toEqual([
+      '9:14 settings: transport must be one of local, zmq, not "zeromq"',
+      '10:20 settings: protocol must be one of ipc, tcp, not "udp"',
+      '10:31 settings: zmq.bind must be an IP address of this host, "localhost" or "*" (every interface); "tcp://10.0.0.1:5555" is a whole address; give the host part only',
+      '10:54 unknown key "kyes" in settings.zmq',
+      '15:16 connection "frames": transport must be one of local, zmq, not "zmqq"',
+    ]);
+    expect(result.diagnostics[4]?.fix).toMatch(/did you mean "zmq"\?/);
+    const ipcBind = await check(`${twoActors}settings:\n  zmq: { bind: 198.18.0.1 }\n`, { checkModules: false });
+    expect(list(ipcBind)).toEqual([
+      '9:16 settings: zmq.bind 198.18.0.1 applies to tcp links only, but zmq.protocol is ipc',
+    ]);
   });
 
   it('reports a missing, empty or malformed actors section', async () => {
@@ -770,7 +806,7 @@ describe('connection errors', () => {
       '11:5 connection "frames": unknown key "sink"',
     ]);
     expect(result.diagnostics[1]?.fix).toBe(
-      'did you mean "sinks"? a connection takes sources, sinks, capacity, policy',
+      'did you mean "sinks"? a connection takes sources, sinks, capacity, policy, transport',
     );
   });
 
@@ -1034,7 +1070,7 @@ describe('settings errors', () => {
     const error = only(result);
     expect(error).toMatchObject({ line: 2, column: 3, message: 'unknown setting "store_sise"' });
     expect(error.fix).toBe(
-      'did you mean "store_size"? settings takes store_size, signal_timeout, import_timeout, store, store_eviction, lmdb, redis',
+      'did you mean "store_size"? settings takes store_size, signal_timeout, import_timeout, store, store_eviction, lmdb, redis, transport, zmq',
     );
     expect(list(result, 'warning')).toEqual([
       '3:3 setting "control_port" is not used by improv-ts; ignored',

@@ -29,6 +29,7 @@ import { join } from 'node:path';
 import {
   type DrainedMessages,
   type Endpoint,
+  isLoopbackAddress,
   type Link,
   type LinkDescriptor,
   type LinkEdge,
@@ -111,9 +112,9 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
     throw new RangeError(`createZmqTransport: maxMessageBytes must be a whole number ≥ 16, got ${maxMessageBytes}`);
   }
   const curve = options.curve && checkCurve(options.curve);
-  if (protocol === 'tcp' && !isLoopback(bind) && curve === undefined) {
+  if (protocol === 'tcp' && !isLoopbackAddress(bind) && curve === undefined) {
     throw new Error(
-      `createZmqTransport: binding ${bind} exposes the pipeline's links to the network; give the pipeline CURVE keys (make a pair with \`improv keys\`, then zmq.curve in the YAML or the curve option), or bind 127.0.0.1`,
+      `createZmqTransport: binding ${bind} exposes the pipeline's links to the network; give the pipeline CURVE keys (make a pair with \`improv keys\`, then zmq.keys in the YAML or the curve option), or bind 127.0.0.1`,
     );
   }
 
@@ -288,11 +289,6 @@ function checkCurve(curve: CurveKeyPair): CurveKeyPair {
     );
   }
   return { publicKey: curve.publicKey.trim(), secretKey: curve.secretKey.trim() };
-}
-
-/** Whether `host` is a loopback address (127.0.0.0/8, ::1, localhost). */
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 function hostPart(host: string): string {

@@ -9,6 +9,8 @@
  * ```
  * @module
  */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import nacl from 'tweetnacl';
 import type { CurveKeyPair } from './_socket.ts';
 
@@ -84,4 +86,74 @@ export function checkKey(key: string, what: string): Uint8Array {
   } catch (error) {
     throw new RangeError(`the CURVE ${what} is ${(error as Error).message}; make a key pair with \`improv keys\``);
   }
+}
+
+/** The files of a key pair: `<prefix>.key` (public, to share) and `<prefix>.key_secret` (0600). */
+export function keyFiles(prefix: string): { publicFile: string; secretFile: string } {
+  return { publicFile: `${prefix}.key`, secretFile: `${prefix}.key_secret` };
+}
+
+/**
+ * Writes a fresh key pair to {@link keyFiles} in the certificate format of libzmq's czmq and
+ * pyzmq (`zmq.auth.load_certificate` reads them). Refuses to replace existing files unless `force`.
+ */
+export async function writeKeyPair(prefix: string, options: { force?: boolean } = {}): Promise<CurveKeyPair> {
+  const { publicFile, secretFile } = keyFiles(prefix);
+  const pair = generateKeyPair();
+  await mkdir(dirname(publicFile), { recursive: true });
+  const flag = options.force ? 'w' : 'wx';
+  const stamp = new Date().toISOString();
+  const certificate = (kind: string, secret: boolean) =>
+    `#   ****  Generated on ${stamp} by improv keys  ****\n#   ZeroMQ CURVE ${kind} Certificate\n\nmetadata\ncurve\n    public-key = "${pair.publicKey}"\n${secret ? `    secret-key = "${pair.secretKey}"\n` : ''}`;
+  try {
+    await writeFile(secretFile, certificate('**Secret**', true), { flag, mode: 0o600 });
+    await writeFile(publicFile, certificate('Public', false), { flag, mode: 0o644 });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'EEXIST') {
+      throw new Error(
+        `${(error as { path?: string }).path ?? prefix} already exists; pass --force to replace the pair (peers holding the old public key will be refused), or choose another --out`,
+      );
+    }
+    throw error;
+  }
+  return pair;
+}
+
+/**
+ * Reads the key pair `improv keys` (or pyzmq's `zmq.auth.create_certificates`) wrote at `prefix`:
+ * the secret key from `<prefix>.key_secret`, checked against the public key in `<prefix>.key` when
+ * that file is there. Errors name the file and how to make one.
+ */
+export async function readKeyPair(prefix: string): Promise<CurveKeyPair> {
+  const { publicFile, secretFile } = keyFiles(prefix);
+  const field = (text: string, name: string) =>
+    new RegExp(`^\\s*${name}\\s*=\\s*["']?([^"'\\s]+)["']?\\s*$`, 'm').exec(text)?.[1];
+  let secretText: string;
+  try {
+    secretText = await readFile(secretFile, 'utf8');
+  } catch (error) {
+    const reason = (error as { code?: string }).code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    throw new Error(
+      `cannot read the CURVE secret key ${secretFile} (${reason}); make a pair with  improv keys --out ${prefix}`,
+    );
+  }
+  const secretKey = field(secretText, 'secret-key');
+  if (secretKey === undefined) {
+    throw new Error(`${secretFile} has no secret-key line; it is not a key file written by improv keys`);
+  }
+  checkKey(secretKey, `secret key in ${secretFile}`);
+  const publicKey = publicKeyOf(secretKey);
+  let publicText: string | undefined;
+  try {
+    publicText = await readFile(publicFile, 'utf8');
+  } catch {
+    publicText = undefined;
+  }
+  const written = publicText === undefined ? undefined : field(publicText, 'public-key');
+  if (written !== undefined && written !== publicKey) {
+    throw new Error(
+      `the public key in ${publicFile} does not belong to the secret key in ${secretFile}; make a new pair with  improv keys --out ${prefix} --force`,
+    );
+  }
+  return { publicKey, secretKey };
 }

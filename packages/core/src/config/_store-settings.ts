@@ -97,7 +97,7 @@ export function validateStoreSettings(
   return result;
 }
 
-function oneOf<T extends string>(
+export function oneOf<T extends string>(
   value: unknown,
   allowed: readonly T[],
   path: ConfigPath,
@@ -115,7 +115,7 @@ function oneOf<T extends string>(
   return undefined;
 }
 
-function checkKeys(value: Record<string, unknown>, known: string[], path: ConfigPath, reporter: Reporter): void {
+export function checkKeys(value: Record<string, unknown>, known: string[], path: ConfigPath, reporter: Reporter): void {
   for (const key of Object.keys(value)) {
     if (known.includes(key)) continue;
     reporter.error(

@@ -10,6 +10,12 @@ import type { StoreSizeLimits } from '../store/driver.ts';
 import { type ConfigPath, describeValue, isMapping, type Reporter, showValue } from './_report.ts';
 import { defaultStoreSettings, storeSettingsKeys, validateStoreSettings } from './_store-settings.ts';
 import { closest, didYouMean } from './_suggest.ts';
+import {
+  defaultTransportSettings,
+  transportNames,
+  transportSettingsKeys,
+  validateTransportSettings,
+} from './_transport-settings.ts';
 import { byteSizeUnits, parseByteSize } from './byte-size.ts';
 import { durationUnits, parseDuration } from './duration.ts';
 import {
@@ -46,7 +52,7 @@ export interface Draft {
 const topLevelKeys = ['settings', 'actors', 'connections'];
 /** improv's top-level keys that configure its Redis / plasma store; our store is set up elsewhere. */
 const improvTopLevelKeys = ['plasma_config', 'datastore'];
-const settingsKeys = ['store_size', 'signal_timeout', 'import_timeout', ...storeSettingsKeys];
+const settingsKeys = ['store_size', 'signal_timeout', 'import_timeout', ...storeSettingsKeys, ...transportSettingsKeys];
 /**
  * Bounds of `signal_timeout` and `import_timeout`: below, a busy machine would end healthy actors;
  * above, nobody waits.
@@ -64,7 +70,7 @@ const improvSettingsKeys = [
   'use_hdd',
   'use_watcher',
 ];
-const connectionKeys = ['sources', 'sinks', 'capacity', 'policy'];
+const connectionKeys = ['sources', 'sinks', 'capacity', 'policy', 'transport'];
 const policies = ['block', 'drop-oldest'] as const satisfies readonly LinkPolicy[];
 
 const exampleActors = 'actors:\n    Generator:\n      package: actors/generator.ts\n      class: Generator';
@@ -129,6 +135,7 @@ function defaultSettings(): PipelineSettings {
     signalTimeoutMs: DEFAULT_SIGNAL_TIMEOUT_MS,
     importTimeoutMs: DEFAULT_IMPORT_TIMEOUT_MS,
     store: defaultStoreSettings(),
+    transport: defaultTransportSettings(),
   };
 }
 
@@ -223,6 +230,8 @@ function validateSettings(
   }
   const store = validateStoreSettings(settings, redisConfig, reporter);
   defaults.store = store;
+  const transport = validateTransportSettings(settings, reporter);
+  defaults.transport = transport;
   const result = settingsSchema.safeParse(settings);
   if (result.success) {
     const size = result.data.store_size;
@@ -239,12 +248,13 @@ function validateSettings(
       signalTimeoutMs: result.data.signal_timeout,
       importTimeoutMs: result.data.import_timeout,
       store,
+      transport,
     };
   }
   for (const issue of result.error.issues) {
     const key = String(issue.path[0]);
-    // The store's own settings were checked above.
-    if (storeSettingsKeys.includes(key)) continue;
+    // The store's and the transport's own settings were checked above.
+    if (storeSettingsKeys.includes(key) || transportSettingsKeys.includes(key)) continue;
     reporter.error(
       ['settings', ...(issue.path as (string | number)[])],
       issue.code === 'custom'
@@ -534,6 +544,18 @@ function longForm(
           ? `give the number of messages each sink holds, e.g.  capacity: ${DEFAULT_LINK_CAPACITY}`
           : `${typeof value === 'string' ? didYouMean(value, policies) : ''}policy is one of ${policies.join(', ')} (default block)`;
       reporter.error([...path, key], `connection "${name}": ${key} ${issue.message}, not ${showValue(value)}`, fix);
+    }
+  }
+  if (spec.transport !== undefined) {
+    const value = spec.transport;
+    if (typeof value === 'string' && (transportNames as readonly string[]).includes(value)) {
+      connection.transport = value as (typeof transportNames)[number];
+    } else {
+      reporter.error(
+        [...path, 'transport'],
+        `connection "${name}": transport must be one of ${transportNames.join(', ')}, not ${showValue(value)}`,
+        `${typeof value === 'string' ? didYouMean(value, transportNames) : ''}write e.g.  transport: zmq  (default: settings.transport, else local)`,
+      );
     }
   }
   return connection;

@@ -13,8 +13,8 @@ import type { LinkEdge, LinkGraph } from '../link/transport.ts';
 import type { PipelineConfig } from './types.ts';
 
 /**
- * One edge per (source, sink) pair of every connection, carrying the connection's name, capacity
- * and policy; connections in config order, then sources, then sinks. Fan-out is several edges from
+ * One edge per (source, sink) pair of every connection, carrying the connection's name, capacity,
+ * policy and transport (when it names one); connections in config order, then sources, then sinks. Fan-out is several edges from
  * one source; fan-in is several edges into one sink.
  */
 export function toLinkGraph(config: Pick<PipelineConfig, 'connections'>): LinkGraph {
@@ -28,6 +28,7 @@ export function toLinkGraph(config: Pick<PipelineConfig, 'connections'>): LinkGr
           to: { ...to },
           capacity: connection.capacity,
           policy: connection.policy,
+          ...(connection.transport === undefined ? {} : { transport: connection.transport }),
         });
       }
     }

@@ -48,6 +48,7 @@ import { type FormatDiagnosticOptions, formatDiagnostics } from './format.ts';
 import { type ActorConfig, ConfigError, type Diagnostic, type PipelineConfig } from './types.ts';
 
 export { evictionPolicies, storeNames } from './_store-settings.ts';
+export { transportNames } from './_transport-settings.ts';
 export { byteSizeUnits, parseByteSize } from './byte-size.ts';
 export { type FormatDiagnosticOptions, formatDiagnostic, formatDiagnostics } from './format.ts';
 export { toLinkGraph } from './graph.ts';

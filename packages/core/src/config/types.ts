@@ -39,6 +39,31 @@ export interface PipelineSettings {
   importTimeoutMs: number;
   /** The store: which driver, its eviction and the driver's own settings. */
   store: StoreSettings;
+  /** The links: which transport connections use by default, and the zmq transport's settings. */
+  transport: TransportSettings;
+}
+
+/** The transports a pipeline can name in `settings.transport` and a connection's `transport:`. */
+export type TransportName = 'local' | 'zmq';
+
+/** `settings.transport` and `settings.zmq` after validation. */
+export interface TransportSettings {
+  /** `transport`: what connections without a `transport:` of their own use — `local` (default) or `zmq`. */
+  name: TransportName;
+  /** `zmq:` — used by connections on the zmq transport. */
+  zmq: {
+    /** `protocol`: `ipc` (default; unix sockets in the run folder, one host) or `tcp` (between hosts). */
+    protocol: 'ipc' | 'tcp';
+    /** `bind`: the address tcp listeners bind (default 127.0.0.1); anything else needs `keys`. */
+    bind?: string;
+    /**
+     * `keys`: the CURVE key pair, as the path (relative to the config file's folder) written by
+     * `improv keys`, without its `.key` / `.key_secret` ending. The CLI also reads `IMPROV_ZMQ_KEYS`.
+     */
+    keys?: string;
+  };
+  /** Where each transport setting is written, so an error found when the transport opens can point at it. */
+  origins: Partial<Record<'transport' | 'zmq' | 'zmq.bind' | 'zmq.keys', SettingOrigin>>;
 }
 
 /** The store drivers a pipeline can name in `settings.store`. */
@@ -117,6 +142,8 @@ export interface ConnectionConfig {
   /** Messages each sink holds before `policy` applies. */
   capacity: number;
   policy: LinkPolicy;
+  /** `transport:` when the connection names one; otherwise `settings.transport` applies. */
+  transport?: TransportName;
 }
 
 /** A validated pipeline. */

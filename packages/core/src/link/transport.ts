@@ -39,6 +39,8 @@ export interface LinkEdge {
   /** Messages the edge holds before its policy applies. */
   capacity: number;
   policy: LinkPolicy;
+  /** The transport the connection names (`transport: zmq`); absent: the pipeline's default. */
+  transport?: string;
 }
 
 /** Every edge of the pipeline graph. */

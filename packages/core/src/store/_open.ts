@@ -4,8 +4,9 @@
  * and turns a failure to open into a config error that points at the setting to fix.
  * @module
  */
-import type { PipelineConfig, SettingOrigin, StoreSettings } from '../config/types.ts';
-import { ConfigError } from '../config/types.ts';
+
+import { settingError } from '../config/_setting-error.ts';
+import type { PipelineConfig, StoreSettings } from '../config/types.ts';
 import type { OpenStore, StoreDriver } from './driver.ts';
 
 /** A driver, or a function that picks one from the pipeline's store settings (the CLI's way). */
@@ -45,18 +46,4 @@ export async function openPipelineStore(
         : (settings.origins[driver.name as 'lmdb' | 'redis'] ?? settings.origins.store);
     throw settingError(error, origin);
   }
-}
-
-/** `error` as a diagnostic at `origin`, when the setting is written in the config; else unchanged. */
-function settingError(error: unknown, origin: SettingOrigin | undefined): unknown {
-  if (origin === undefined || !(error instanceof Error)) return error;
-  const message = error.message;
-  const diagnostic = { severity: 'error' as const, message, ...origin, path: origin.path };
-  const where =
-    origin.file === undefined
-      ? ''
-      : `${origin.file}${origin.line === undefined ? '' : `:${origin.line}:${origin.column}`}: `;
-  const wrapped = new ConfigError(`${where}${message}`, [diagnostic]);
-  (wrapped as { cause?: unknown }).cause = error;
-  return wrapped;
 }
