@@ -57,6 +57,8 @@ interface Waiter {
 }
 
 const latin1 = new TextDecoder('latin1');
+/** How often a peer that keeps failing the handshake is reported again. */
+const REFUSAL_REPEAT_MS = 30_000;
 
 export class ZmqInputLink implements InputLink {
   readonly direction = 'in' as const;
@@ -75,6 +77,8 @@ export class ZmqInputLink implements InputLink {
   #next = 0;
   #closedHere = false;
   #ackScheduled = false;
+  #refusals = 0;
+  #refusedSaidAt = Number.NEGATIVE_INFINITY;
   readonly #strangers = new Set<string>();
   /** Resolves when bound; rejects with the bind error (port in use, ...). */
   readonly ready: Promise<void>;
@@ -272,11 +276,17 @@ export class ZmqInputLink implements InputLink {
   }
 
   #onEvent(event: SocketEvent, address: string): void {
-    if (event.type === 'handshake-failed') {
-      this.#hooks.warn?.(
-        `link "${this.#label}" (${address}): refused a peer at ${event.address}: ${event.reason} — it does not have the pipeline's CURVE keys`,
-      );
-    }
+    if (event.type !== 'handshake-failed') return;
+    // A refused peer retries every few milliseconds: said once, then at most every 30 s with a count.
+    const now = Date.now();
+    this.#refusals += 1;
+    if (now - this.#refusedSaidAt < REFUSAL_REPEAT_MS) return;
+    const again = this.#refusals > 1 ? ` (${this.#refusals} refusals since the last report)` : '';
+    this.#refusedSaidAt = now;
+    this.#refusals = 0;
+    this.#hooks.warn?.(
+      `link "${this.#label}" (${address}): refused a peer at ${event.address}: ${event.reason} — it does not have the pipeline's CURVE keys${again}`,
+    );
   }
 
   /** Hands waiting messages to pending gets, and fails them once every source is gone. */

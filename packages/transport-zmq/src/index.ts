@@ -276,6 +276,54 @@ export async function openLink(descriptor: LinkDescriptor, hooks?: LinkHooks): P
   );
 }
 
+/** One endpoint of a zmq plan as a peer in another language needs it: plain JSON (see the README). */
+export interface ZmqPeerEndpoint {
+  /** `in`: the peer binds a ROUTER at `address` and its sources connect; `out`: the peer connects one DEALER per edge. */
+  direction: 'in' | 'out';
+  /** Where a sink's ROUTER binds (`in` only). */
+  address?: string;
+  edges: {
+    connection: string;
+    /** `Actor.link` at the other end. */
+    peer: string;
+    /** The source DEALER's routing id. */
+    id: string;
+    /** Where the source connects (`out` only). */
+    address?: string;
+    /** Messages of credit the source starts with. */
+    capacity: number;
+    policy: string;
+  }[];
+  /** The pipeline's CURVE key pair, when its links are encrypted: sinks serve with it, sources trust `serverKey`. */
+  curve?: { publicKey: string; secretKey: string; serverKey: string };
+}
+
+/**
+ * What a process outside the pipeline (Python with pyzmq, or any ZeroMQ binding) needs to play the
+ * endpoint `descriptor` stands for: the addresses, routing ids and credit of its edges. The
+ * pipeline then must not open that endpoint itself.
+ */
+export function peerEndpoint(descriptor: LinkDescriptor): ZmqPeerEndpoint {
+  if (descriptor.transport !== 'zmq') {
+    throw new TypeError(`@improv/transport-zmq: link "${describe(descriptor)}" is not on the zmq transport`);
+  }
+  const zmq = descriptor as ZmqInDescriptor | ZmqOutDescriptor;
+  const edges = zmq.edges.map((edge) => ({
+    connection: edge.connection,
+    peer: edge.peer,
+    id: edge.id,
+    ...('address' in edge ? { address: edge.address } : {}),
+    capacity: edge.capacity,
+    policy: edge.policy,
+  }));
+  return {
+    direction: zmq.direction,
+    ...(zmq.direction === 'in' ? { address: zmq.address } : {}),
+    edges,
+    ...(zmq.curve ? { curve: { ...zmq.curve, serverKey: zmq.curve.publicKey } } : {}),
+  };
+}
+
 function describe(descriptor: LinkDescriptor): string {
   const endpoint = descriptor.endpoint as Partial<Endpoint> | undefined;
   return `${String(endpoint?.actor)}.${String(endpoint?.link)}`;
