@@ -289,9 +289,12 @@ export class ZmqOutputLink implements OutputLink {
    */
   #onEvent(edge: OutEdge, event: SocketEvent): void {
     if (event.type === 'handshake-failed') {
+      // Said once per outage: the DEALER retries every few milliseconds.
+      const already = edge.state.startsWith('refused');
       edge.state = `refused: ${event.reason}`;
+      if (already) return;
       this.#hooks.warn?.(
-        `link "${this.#label}" → ${edge.peer} (connection "${edge.connection}", ${edge.address}): the sink refused the connection (${event.reason}); both ends need the pipeline's CURVE keys (zmq.curve)`,
+        `link "${this.#label}" → ${edge.peer} (connection "${edge.connection}", ${edge.address}): the sink refused the connection (${event.reason}); both ends need the pipeline's CURVE keys (settings.zmq.keys or IMPROV_ZMQ_KEYS)`,
       );
     } else if (event.type === 'retrying') {
       edge.state = `cannot connect (${event.reason})`;

@@ -184,12 +184,24 @@ export class Queue<T> {
   }
 }
 
-/** Loads the socket implementation `choice` names (zeromq.js is never loaded on Bun under `auto`). */
+/**
+ * Where zeromq.js cannot serve a link: on Bun it aborts the process; in a Deno web worker it sends
+ * but never receives (its libuv poll is not driven there). `auto` uses the TypeScript ZMTP there.
+ */
+export function zeromqUnusableHere(): string | undefined {
+  if ('Bun' in globalThis) return 'Bun, where zeromq.js aborts the process';
+  if ('Deno' in globalThis && 'WorkerGlobalScope' in globalThis) {
+    return 'a Deno worker, where zeromq.js sends but never receives';
+  }
+  return undefined;
+}
+
+/** Loads the socket implementation `choice` names (`auto`: zeromq.js wherever it works). */
 export async function loadSockets(choice: SocketChoice): Promise<import('./_socket.ts').SocketFactory> {
-  const useZmtp = choice === 'zmtp' || (choice === 'auto' && 'Bun' in globalThis);
-  if (useZmtp) {
+  const unusable = zeromqUnusableHere();
+  if (choice === 'zmtp' || (choice === 'auto' && unusable !== undefined)) {
     throw new Error(
-      'zmq transport: the TypeScript ZMTP sockets (needed on Bun, where zeromq.js aborts the process) are not built yet; run this pipeline on Node or Deno, or use the local transport',
+      `zmq transport: the TypeScript ZMTP sockets needed in ${unusable ?? 'this link'} are not built yet; run this pipeline's zmq links on Node (or Deno's main thread), or use the local transport`,
     );
   }
   return (await import('./_zeromq.ts')).createZeromqSockets();

@@ -17,6 +17,9 @@ import type {
   SocketFactory,
 } from './_socket.ts';
 
+/** Node's main thread (a Deno web worker says `isMainThread` too, but has a WorkerGlobalScope). */
+const onMainThread = isMainThread && !('WorkerGlobalScope' in globalThis);
+
 /** Large enough that the links' own credit, not libzmq, bounds what is in flight. */
 const HIGH_WATER_MARK = 1_000_000;
 
@@ -47,7 +50,7 @@ class ZeromqSocket {
     // zeromq.js's event observer aborts the process when a worker thread that used one ends
     // (libzmq 4.3.5, zeromq.js 6.8): only a main thread observes; links in workers tell an
     // unreachable or refusing peer by its silence (see the output link's watchdog).
-    if (!isMainThread) return;
+    if (!onMainThread) return;
     // Our own read loop, not zeromq.js's event-emitter mode: that one leaves an unhandled
     // rejection behind when its socket closes.
     const events = this.#socket.events;
