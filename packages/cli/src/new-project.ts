@@ -52,8 +52,10 @@ export function newProject(dir: string, cwd: string = process.cwd()): NewProject
       dependencies: { '@improv/core': range, '@improv/store': range, '@improv/transport-local': range },
       devDependencies: { '@improv/cli': range, tsx: cli.dependencies?.tsx ?? '^4' },
       // tsx's esbuild, and lmdb (the lmdb store) with its msgpackr-extract, check their prebuilt
-      // binaries after install; npm 11 asks for that to be allowed.
-      allowScripts: { esbuild: true, lmdb: true, 'msgpackr-extract': true },
+      // binaries after install; npm 11 asks for that to be allowed. zeromq (the zmq transport) ships
+      // prebuilt libzmq bindings and needs no script: its script would compile libzmq from source
+      // only where no prebuilt binary fits.
+      allowScripts: { esbuild: true, lmdb: true, 'msgpackr-extract': true, zeromq: false },
     };
     writeFileSync(path.join(target, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   } catch (error) {

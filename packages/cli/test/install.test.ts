@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-const packages = ['@improv/core', '@improv/store', '@improv/transport-local', '@improv/cli'];
+const packages = ['@improv/core', '@improv/store', '@improv/transport-local', '@improv/transport-zmq', '@improv/cli'];
 /** Bun and Deno as a user who installed them would have them: on PATH. */
 const { NODE_OPTIONS: _options, VITEST: _vitest, ...inherited } = process.env;
 const env = { ...inherited, PATH: `${join(root, 'node_modules', '.bin')}${delimiter}${process.env.PATH}` };
@@ -128,6 +128,23 @@ describe('installed from the packed tarballs, outside the repository', () => {
     expect(existsSync(join(kept, 'data.mdb'))).toBe(true);
     const listed = sh('npx', ['improv', 'store', 'ls', 'kept.lmdb'], lab);
     expect(listed.code, listed.output).toBe(0);
+  });
+
+  it('runs the project over zmq links from the installed packages, and makes keys', () => {
+    const run = sh(
+      'npx',
+      ['improv', 'run', 'pipeline.yaml', '--transport', 'zmq', '--script', 'setup; run; wait 1s; stop; quit'],
+      lab,
+    );
+    expect(run.code, run.output).toBe(0);
+    expect(run.output).toContain('links: zmq transport');
+    expect(run.output).toMatch(/Processor: processed [1-9]\d* frames/);
+    const keys = sh('npx', ['improv', 'keys', '--out', 'keys/lab'], lab);
+    expect(keys.code, keys.output).toBe(0);
+    expect(existsSync(join(lab, 'keys', 'lab.key_secret'))).toBe(true);
+    expect(existsSync(join(lab, 'node_modules', '@improv', 'transport-zmq', 'python', 'improv_zmq_peer.py'))).toBe(
+      true,
+    );
   });
 
   it("passes the new project's own test (npm test)", () => {
