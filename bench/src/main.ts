@@ -27,6 +27,7 @@ interface RunOptions {
   soak?: number;
   sizes?: number[];
   store: StoreName;
+  transport: 'local' | 'zmq';
   out: string;
 }
 
@@ -62,10 +63,18 @@ export async function main(argv: string[]): Promise<number> {
         .choices(storeNames)
         .default('memory'),
     )
+    .addOption(
+      new Option(
+        '--transport <name>',
+        "the pipeline's links: local (SharedArrayBuffer rings) or zmq (ZeroMQ over ipc, with raw zeromq.js and raw TCP between two processes as baselines)",
+      )
+        .choices(['local', 'zmq'])
+        .default('local'),
+    )
     .option('--out <dir>', 'folder for the JSON and CSV results', defaultResultsDir)
     .addHelpText(
       'after',
-      '\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --runtime bun\n  npm run bench -- --store lmdb --sizes 8,4KiB,64KiB,1MiB,4MiB\n  npm run bench -- readme    # put the newest results into README.md',
+      '\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --runtime bun\n  npm run bench -- --store lmdb --sizes 8,4KiB,64KiB,1MiB,4MiB\n  npm run bench -- --transport zmq --sizes 8,4KiB,64KiB,4MiB\n  npm run bench -- readme    # put the newest results into README.md',
     )
     .action(async (options: RunOptions) => {
       if (options.runtime !== undefined && options.runtime !== currentRuntimeName()) {
@@ -130,6 +139,7 @@ async function runCommand(
       ...(options.soak === undefined ? {} : { soakSeconds: options.soak }),
       ...(options.sizes === undefined ? {} : { sizes: options.sizes }),
       store: options.store,
+      transport: options.transport,
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -139,7 +149,8 @@ async function runCommand(
   write(renderReport(results));
   const stamp = results.date.replace(/[:.]/g, '-');
   const store = options.store === 'memory' ? '' : `${options.store}-`;
-  const base = path.join(out, `${results.runtime.name}-${store}${stamp}`);
+  const links = options.transport === 'local' ? '' : `${options.transport}-`;
+  const base = path.join(out, `${results.runtime.name}-${store}${links}${stamp}`);
   try {
     await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
     await writeFile(`${base}.csv`, renderCsv(results));

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { StoreName } from '@improv/core';
 import { label, perS, us, x } from './format.ts';
 import { checkTargets, pathNames, renderReport } from './report.ts';
-import { type BenchResults, type PipelineRow, RESULTS_VERSION, storeOf } from './results.ts';
+import { type BenchResults, type PipelineRow, RESULTS_VERSION, storeOf, transportOf } from './results.ts';
 
 const START = '<!-- bench:start -->';
 const END = '<!-- bench:end -->';
@@ -21,7 +21,11 @@ const STORES_END = '<!-- bench:stores:end -->';
 const RUNTIMES = ['node', 'bun', 'deno'];
 
 /** The newest result of each runtime in `dir` on `store` (a full run over a newer quick one). */
-export async function newestResults(dir: string, store: StoreName = 'memory'): Promise<BenchResults[]> {
+export async function newestResults(
+  dir: string,
+  store: StoreName = 'memory',
+  transport: 'local' | 'zmq' = 'local',
+): Promise<BenchResults[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -31,7 +35,9 @@ export async function newestResults(dir: string, store: StoreName = 'memory'): P
   const all: BenchResults[] = [];
   for (const name of names.filter((file) => file.endsWith('.json'))) {
     const results = JSON.parse(await readFile(path.join(dir, name), 'utf8')) as BenchResults;
-    if (results.version === RESULTS_VERSION && storeOf(results) === store) all.push(results);
+    if (results.version === RESULTS_VERSION && storeOf(results) === store && transportOf(results) === transport) {
+      all.push(results);
+    }
   }
   const chosen: BenchResults[] = [];
   for (const runtime of RUNTIMES) {

@@ -7,7 +7,7 @@
  */
 
 import { label, mib, perS, signed, us, x } from './format.ts';
-import { type BenchResults, type PipelineRow, type Rate, storeOf } from './results.ts';
+import { type BenchResults, type PipelineRow, type Rate, storeOf, transportOf } from './results.ts';
 import type { LatencySummary } from './stats.ts';
 
 /**
@@ -22,6 +22,12 @@ export const IMPROV_PYTHON_REDIS: readonly { size: number; p50Us: number; msgsPe
   { size: 1_048_576, p50Us: 49_832, msgsPerS: 25 },
   { size: 4_194_304, p50Us: 193_646, msgsPerS: 6 },
 ];
+/** The zmq transport's goals: a hop within this many times raw zeromq's one way (p50)... */
+export const ZMQ_LATENCY_GOAL = 1.5;
+/** ...at least this share of raw zeromq's throughput... */
+export const ZMQ_THROUGHPUT_GOAL = 0.7;
+/** ...and this many times improv (Python)'s published figures, up to 64 KiB. */
+export const ZMQ_IMPROV_GOAL = 100;
 /** The redis store's goal: this many times improv's (Python) Redis throughput at 1 MiB and 4 MiB. */
 export const REDIS_THROUGHPUT_GOAL = 20;
 
@@ -184,8 +190,14 @@ export function renderReport(results: BenchResults): string {
   out.push('');
   out.push(`Store: **${storeOf(results)}**${results.store ? ` — ${results.store.detail}` : ''}.`);
   out.push('');
+  if (results.transport) {
+    out.push(`Links: **${results.transport.name}** — ${results.transport.detail}.`);
+    out.push('');
+  }
   const sections = [
     renderBaselines(results),
+    renderNetBaselines(results),
+    renderZmqVersus(results),
     renderStoreBaseline(results),
     renderLatency(results),
     renderThroughput(results),
@@ -357,6 +369,66 @@ export function renderImprovRedis(results: BenchResults): string {
         (row === undefined
           ? '– | – | – | – |'
           : `${us(row.latency.p50)} | ${x(reference.p50Us / row.latency.p50)} | ${perS(row.throughput.msgsPerS)} | ${x(row.throughput.msgsPerS / reference.msgsPerS)} |`),
+    );
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+/** Raw zeromq.js and raw TCP between two processes, measured in the same run (`--transport zmq`). */
+export function renderNetBaselines(results: BenchResults): string {
+  if (!results.transport) return '';
+  const lines = [
+    '### Network baselines (same run)',
+    '',
+    'Between this process and a second one, over loopback, no improv: one way is half a round trip paced at',
+    '1 kHz (the peer echoes); msgs/s is the peer sending flat out, held back only by the socket.',
+    '',
+    '| baseline | size | one way p50 µs | p99 µs | msgs/s | MB/s |',
+    '|---|--:|--:|--:|--:|--:|',
+  ];
+  for (const baseline of results.transport.baselines) {
+    for (const row of baseline.rows) {
+      lines.push(
+        `| ${baseline.detail} | ${label(row.size)} | ${us(row.oneWay.p50)} | ${us(row.oneWay.p99)} | ${perS(row.msgsPerS)} | ${row.mbPerS.toFixed(1)} |`,
+      );
+    }
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+/**
+ * The zmq pair's rows (inline up to 4 KiB, then `put`: the link carries the key) beside raw zeromq
+ * at the same size, and beside improv (Python)'s published figures.
+ */
+export function renderZmqVersus(results: BenchResults): string {
+  if (transportOf(results) !== 'zmq' || !results.transport) return '';
+  const zeromq = results.transport.baselines.find((baseline) => baseline.name === 'zeromq');
+  const lines = [
+    '### zmq links beside raw zeromq.js and improv (Python)',
+    '',
+    `One hop through the pipeline over a zmq link (two workers of one process, ipc), the \`inline\` path up to 4 KiB`,
+    `(the payload travels in the message) and \`put\` above (the link carries the store key). Targets: p50 ≤`,
+    `${ZMQ_LATENCY_GOAL}× raw zeromq, throughput ≥ ${ZMQ_THROUGHPUT_GOAL}× raw zeromq, ≥ ${ZMQ_IMPROV_GOAL}× improv (Python)'s published`,
+    'figures (copied, not measured here: one-way p50 and most msgs/s of its ZeroMQ links with its Redis store).',
+    '',
+    '| size | path | zmq hop p50 µs | raw zeromq p50 µs | × raw | zmq msgs/s | raw zeromq msgs/s | × raw | improv p50 ÷ ours | × improv msgs/s |',
+    '|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|',
+  ];
+  const sizes = [...new Set(results.pipeline.filter((row) => row.topology === 'pair').map((row) => row.size))];
+  for (const size of sizes.sort((a, b) => a - b)) {
+    const path = size <= 4096 ? 'inline' : 'put';
+    const row = results.pipeline.find(
+      (entry) => entry.topology === 'pair' && entry.path === path && entry.size === size,
+    );
+    if (row === undefined) continue;
+    const raw = zeromq?.rows.find((entry) => entry.size === size);
+    const improv = IMPROV_PYTHON_REDIS.find((entry) => entry.size === size && size <= 65_536);
+    lines.push(
+      `| ${label(size)} | ${path} | ${us(row.latency.p50)} | ${raw ? us(raw.oneWay.p50) : '–'} | ${raw ? x(row.latency.p50 / raw.oneWay.p50) : '–'} | ` +
+        `${perS(row.throughput.msgsPerS)} | ${raw ? perS(raw.msgsPerS) : '–'} | ${raw ? x(row.throughput.msgsPerS / raw.msgsPerS) : '–'} | ` +
+        `${improv ? x(improv.p50Us / row.latency.p50) : '–'} | ${improv ? x(row.throughput.msgsPerS / improv.msgsPerS) : '–'} |`,
     );
   }
   lines.push('');

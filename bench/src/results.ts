@@ -4,6 +4,7 @@
  */
 import type { StoreName } from '@improv/core';
 import type { MemcpyResult } from './baselines/index.ts';
+import type { NetBaseline } from './baselines/net.ts';
 import type { PathName } from './pipeline/board.ts';
 import type { TopologyName } from './pipeline/scenario.ts';
 import type { LatencySummary } from './stats.ts';
@@ -118,6 +119,8 @@ export interface BenchResults {
   runtime: { name: string; version: string };
   /** The store of every pipeline of the run. Absent in results written before `--store`: memory. */
   store?: StoreRun;
+  /** `--transport zmq`: every link of every pipeline over ZeroMQ, and the network baselines of the run. Absent: local. */
+  transport?: TransportRun;
   platform: { os: string; cpu: string; cores: number; memoryBytes: number };
   settings: {
     latencyMessages: number;
@@ -135,6 +138,20 @@ export interface BenchResults {
   soak: SoakResult;
   /** Seconds the whole run took. */
   elapsedSeconds: number;
+}
+
+/** The links of a `--transport zmq` run. */
+export interface TransportRun {
+  name: 'zmq';
+  /** How the links went: `ipc` (unix sockets between the workers' sockets). */
+  detail: string;
+  /** Raw zeromq.js PUSH → PULL and raw TCP, between two processes (zeromq absent on Bun). */
+  baselines: NetBaseline[];
+}
+
+/** The transport a run used (`local` unless `--transport zmq`). */
+export function transportOf(results: Pick<BenchResults, 'transport'>): 'local' | 'zmq' {
+  return results.transport?.name ?? 'local';
 }
 
 /** The store a run used (results written before `--store` ran on the memory store). */

@@ -9,6 +9,7 @@ import os from 'node:os';
 import process from 'node:process';
 import { detectRuntime, type RuntimeAdapter, type StoreName } from '@improv/core';
 import { BaselinePair, measureMemcpy } from './baselines/index.ts';
+import { measureNetBaseline, type NetBaseline } from './baselines/net.ts';
 import { newEpoch } from './clock.ts';
 import { label, mib, perS, signed, us } from './format.ts';
 import type { PathName } from './pipeline/board.ts';
@@ -40,6 +41,8 @@ export interface SuiteOptions {
   sizes?: readonly number[];
   /** The store of every pipeline (default memory). */
   store?: StoreName;
+  /** The links of every pipeline (default local); `zmq` adds the network baselines. */
+  transport?: 'local' | 'zmq';
   /** Progress lines. */
   log: (line: string) => void;
 }
@@ -70,6 +73,10 @@ const LATENCY_BUDGET_US = 12_000_000;
 const MIN_PACED_MESSAGES = 50;
 /** The store's allocator hot spot: an 8-byte `put` on one worker, `delete` on another. */
 const PUT_DELETE_SIZE = 8;
+/** The network baselines run up to this size (the links carry store keys; 4 MiB frames go inline nowhere). */
+const NET_MAX_SIZE = 4_194_304;
+/** Round trips per network baseline row, at most (each is paced at 1 kHz). */
+const NET_MAX_ROUND_TRIPS = 2000;
 /** Topologies beyond the pair run at these sizes (a small message and a camera frame). */
 const TOPOLOGY_SIZES = [64, 4_194_304];
 
@@ -114,7 +121,10 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
     cpuUsPerMsg: cpuUs / received,
   });
 
-  log(`bench: ${runtime.name} ${runtime.version}, ${options.quick ? 'quick' : 'full'} run, ${store.name} store`);
+  const transport = options.transport ?? 'local';
+  log(
+    `bench: ${runtime.name} ${runtime.version}, ${options.quick ? 'quick' : 'full'} run, ${store.name} store, ${transport} links`,
+  );
   const soakRateHz = SOAK_RATE_HZ[store.name];
   // First, while the process is fresh: later scenarios leave big shared buffers for the GC to free,
   // which would blur the soak's RSS.
@@ -179,6 +189,26 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
     await portPair.close();
   }
 
+  const net: NetBaseline[] = [];
+  if (transport === 'zmq') {
+    const netSizes = sizes.filter((size) => size <= NET_MAX_SIZE);
+    for (const name of ['zeromq', 'tcp'] as const) {
+      const baseline = await measureNetBaseline(name, runtime, netSizes, {
+        count: (size) => Math.min(countFor(size), NET_MAX_ROUND_TRIPS),
+        intervalUs: INTERVAL_US,
+        floodMs: Math.round(throughputUs / 1000),
+      });
+      if (baseline === undefined) {
+        log(`raw ${name}: not measured on ${runtime.name} (zeromq.js aborts it)`);
+        continue;
+      }
+      net.push(baseline);
+      for (const row of baseline.rows) {
+        log(`raw ${name} ${label(row.size)}: one way p50 ${us(row.oneWay.p50)} µs, ${perS(row.msgsPerS)} msgs/s`);
+      }
+    }
+  }
+
   const pipeline: PipelineRow[] = [];
   const runRow = async (scenario: Scenario, path: PathName, size: number) => {
     let intervalUs = intervalFor(size, path !== 'allocate' || !store.zeroCopy);
@@ -228,6 +258,7 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
         capacity,
         storeBytes: storeBytesFor(topology, capacity, Math.max(PUT_DELETE_SIZE, ...group)),
         store: await store.driver(),
+        transport,
         maxSamples: samples,
         inlineBytes: INLINE_MAX,
         epochMs,
@@ -269,6 +300,9 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
       ...(store.baselineName === undefined ? {} : { baseline: { name: store.baselineName, rows: storeBaseline } }),
       soakRateHz,
     },
+    ...(transport === 'zmq'
+      ? { transport: { name: 'zmq' as const, detail: 'ipc sockets in a temporary folder', baselines: net } }
+      : {}),
     platform: {
       os: `${process.platform}-${process.arch}`,
       cpu: os.cpus()[0]?.model.trim() ?? 'unknown',

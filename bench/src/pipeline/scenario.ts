@@ -1,6 +1,6 @@
 /**
  * One bench pipeline: a topology of bench actors run by a real Nexus (the store of `--store`, the
- * memory store by default; local transport; one worker per actor), driven phase by phase through
+ * memory store by default; the local transport unless `--transport zmq`; one worker per actor), driven phase by phase through
  * the board.
  * @module
  */
@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { createNexus, type Nexus, type NexusEvent, type StoreDriver } from '@improv/core';
 import { createMemoryStore } from '@improv/store';
 import { createLocalTransport } from '@improv/transport-local';
+import { createZmqTransport } from '@improv/transport-zmq';
 import {
   type BenchActorOptions,
   BOARD_BYTES,
@@ -108,6 +109,8 @@ export interface ScenarioOptions {
   storeBytes: number;
   /** The pipeline's store driver (default: a new memory store). */
   store?: StoreDriver;
+  /** The links: `local` (default: SharedArrayBuffer rings) or `zmq` (ZeroMQ over ipc). */
+  transport?: 'local' | 'zmq';
   /** Most latency samples a sink keeps per phase. */
   maxSamples: number;
   /** Largest inline message, so the rings are made big enough for it. */
@@ -203,7 +206,10 @@ export class Scenario {
       nexus = await createNexus({
         config: { settings: { store_size: options.storeBytes }, actors, connections },
         store: options.store ?? createMemoryStore(),
-        transport: createLocalTransport({ bytesPerMessage: Math.max(128, options.inlineBytes + 64) }),
+        transport:
+          options.transport === 'zmq'
+            ? createZmqTransport()
+            : createLocalTransport({ bytesPerMessage: Math.max(128, options.inlineBytes + 64) }),
         runDir: false,
         handleSignals: false,
         onEvent: (event) => watch(event),

@@ -1,0 +1,202 @@
+/**
+ * Baselines of the zmq transport, measured in the same run: raw zeromq.js PUSH → PULL and raw TCP
+ * loopback (length-prefixed frames over `node:net`), each between this process and a second one
+ * (`net-peer.mjs`) — no improv, no msgpack, no credit. One way is half a paced round trip (the peer
+ * echoes), so no clock is shared between processes; throughput is the peer flooding this process
+ * for a while, held back only by the socket (zeromq's high-water mark, TCP's `drain`).
+ * @module
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { RuntimeAdapter } from '@improv/core';
+import { type LatencySummary, summarize } from '../stats.ts';
+
+const peerScript = fileURLToPath(new URL('./net-peer.mjs', import.meta.url));
+
+/** One size of one baseline. */
+export interface NetRow {
+  size: number;
+  /** Half the round trip, µs. */
+  oneWay: LatencySummary;
+  /** Messages per second, peer → this process, flat out. */
+  msgsPerS: number;
+  mbPerS: number;
+}
+
+/** A baseline: its name and its rows. */
+export interface NetBaseline {
+  name: 'zeromq' | 'tcp';
+  detail: string;
+  rows: NetRow[];
+}
+
+/** How this process talks to its peer: send a message, receive the next one. */
+interface Channel {
+  send(message: Uint8Array): Promise<void>;
+  receive(): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+function peerCommand(runtime: RuntimeAdapter): { command: string; args: string[] } {
+  if (runtime.name === 'deno') return { command: process.execPath, args: ['run', '-A', peerScript] };
+  return { command: process.execPath, args: [peerScript] };
+}
+
+function startPeer(runtime: RuntimeAdapter, args: string[]): ChildProcess {
+  const { command, args: prefix } = peerCommand(runtime);
+  return spawn(command, [...prefix, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+}
+
+async function zeromqChannel(runtime: RuntimeAdapter): Promise<{ channel: Channel; peer: ChildProcess }> {
+  const zmq = await import('zeromq');
+  const push = new zmq.Push({ linger: 0, sendHighWaterMark: 1000 });
+  const pull = new zmq.Pull({ linger: 0, receiveHighWaterMark: 1000 });
+  await push.bind('tcp://127.0.0.1:*');
+  await pull.bind('tcp://127.0.0.1:*');
+  const peer = startPeer(runtime, ['zeromq', push.lastEndpoint ?? '', pull.lastEndpoint ?? '']);
+  return {
+    peer,
+    channel: {
+      send: async (message) => {
+        await push.send(message);
+      },
+      receive: async () => {
+        const [frame] = await pull.receive();
+        return frame as Uint8Array;
+      },
+      close: async () => {
+        push.close();
+        pull.close();
+      },
+    },
+  };
+}
+
+async function tcpChannel(runtime: RuntimeAdapter): Promise<{ channel: Channel; peer: ChildProcess }> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const peer = startPeer(runtime, ['tcp', String((server.address() as AddressInfo).port)]);
+  const [socket] = (await once(server, 'connection')) as [net.Socket];
+  socket.setNoDelay(true);
+  const messages: Uint8Array[] = [];
+  let waiting: ((message: Uint8Array) => void) | undefined;
+  let buffered: Buffer = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+    while (buffered.length >= 4) {
+      const length = buffered.readUInt32LE(0);
+      if (buffered.length < 4 + length) break;
+      const message = buffered.subarray(4, 4 + length);
+      buffered = buffered.subarray(4 + length);
+      if (waiting) {
+        const resolve = waiting;
+        waiting = undefined;
+        resolve(message);
+      } else messages.push(message);
+    }
+  });
+  return {
+    peer,
+    channel: {
+      send: (message) =>
+        new Promise((resolve) => {
+          const framed = Buffer.allocUnsafe(4 + message.byteLength);
+          framed.writeUInt32LE(message.byteLength, 0);
+          framed.set(message, 4);
+          if (socket.write(framed)) resolve();
+          else socket.once('drain', () => resolve());
+        }),
+      receive: () => {
+        const next = messages.shift();
+        if (next) return Promise.resolve(next);
+        return new Promise((resolve) => {
+          waiting = resolve;
+        });
+      },
+      close: async () => {
+        socket.destroy();
+        server.close();
+      },
+    },
+  };
+}
+
+const sleepUntil = (deadline: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - performance.now())));
+
+/** Round trips of `count` messages of `size`, one every `intervalUs`: half of each, µs. */
+async function oneWay(channel: Channel, size: number, count: number, intervalUs: number): Promise<number[]> {
+  const message = new Uint8Array(Math.max(size, 8));
+  message[0] = 1;
+  const samples: number[] = [];
+  let next = performance.now();
+  for (let index = 0; index < count; index++) {
+    await sleepUntil(next);
+    next += intervalUs / 1000;
+    const start = performance.now();
+    await channel.send(message);
+    await channel.receive();
+    samples.push(((performance.now() - start) * 1000) / 2);
+  }
+  return samples;
+}
+
+/** The peer floods messages of `size` for `ms`; messages per second as received here. */
+async function flood(channel: Channel, size: number, ms: number): Promise<number> {
+  const command = new Uint8Array(12);
+  command[0] = 2;
+  const view = new DataView(command.buffer);
+  view.setUint32(4, size, true);
+  view.setUint32(8, ms, true);
+  await channel.send(command);
+  let received = 0;
+  let first = 0;
+  for (;;) {
+    const message = await channel.receive();
+    if (received === 0) first = performance.now();
+    if (message[0] === 3) {
+      const sent = new DataView(message.buffer, message.byteOffset, message.byteLength).getUint32(4, true);
+      if (sent !== received)
+        throw new Error(`bench: the ${size}-byte flood sent ${sent} messages, ${received} arrived`);
+      return received / ((performance.now() - first) / 1000);
+    }
+    received += 1;
+  }
+}
+
+/**
+ * Measures one baseline over `sizes`. zeromq.js cannot run on Bun (it aborts the process), so
+ * there the zeromq baseline is not measured (undefined).
+ */
+export async function measureNetBaseline(
+  name: 'zeromq' | 'tcp',
+  runtime: RuntimeAdapter,
+  sizes: readonly number[],
+  options: { count: (size: number) => number; intervalUs: number; floodMs: number },
+): Promise<NetBaseline | undefined> {
+  if (name === 'zeromq' && runtime.name === 'bun') return undefined;
+  const { channel, peer } = name === 'zeromq' ? await zeromqChannel(runtime) : await tcpChannel(runtime);
+  const exited = once(peer, 'exit');
+  try {
+    await oneWay(channel, 8, 50, options.intervalUs);
+    const rows: NetRow[] = [];
+    for (const size of sizes) {
+      const samples = await oneWay(channel, size, options.count(size), options.intervalUs);
+      const msgsPerS = await flood(channel, size, options.floodMs);
+      rows.push({ size, oneWay: summarize(samples), msgsPerS, mbPerS: (msgsPerS * size) / 1e6 });
+    }
+    const detail =
+      name === 'zeromq'
+        ? 'zeromq.js PUSH → PULL over tcp loopback, two processes'
+        : 'node:net, u32 length + payload, tcp loopback, two processes';
+    return { name, detail, rows };
+  } finally {
+    await channel.send(new Uint8Array([0])).catch(() => undefined);
+    await channel.close();
+    peer.kill();
+    await exited;
+  }
+}
