@@ -196,13 +196,14 @@ export function zeromqUnusableHere(): string | undefined {
   return undefined;
 }
 
-/** Loads the socket implementation `choice` names (`auto`: zeromq.js wherever it works). */
+/** Loads the socket implementation `choice` names (`auto`: zeromq.js wherever it works, else ZMTP in TypeScript). */
 export async function loadSockets(choice: SocketChoice): Promise<import('./_socket.ts').SocketFactory> {
+  if (choice === 'zmtp' || (choice === 'auto' && zeromqUnusableHere() !== undefined)) {
+    return (await import('./_zmtp/index.ts')).createZmtpSockets();
+  }
   const unusable = zeromqUnusableHere();
-  if (choice === 'zmtp' || (choice === 'auto' && unusable !== undefined)) {
-    throw new Error(
-      `zmq transport: the TypeScript ZMTP sockets needed in ${unusable ?? 'this link'} are not built yet; run this pipeline's zmq links on Node (or Deno's main thread), or use the local transport`,
-    );
+  if (unusable !== undefined) {
+    throw new Error(`zmq transport: sockets: zeromq cannot run in ${unusable}; use sockets: auto or zmtp`);
   }
   return (await import('./_zeromq.ts')).createZeromqSockets();
 }

@@ -17,3 +17,11 @@ describe('tcp', () => {
     runtime,
   });
 });
+
+describe('zmtp (ZMTP 3.1 in TypeScript), tcp', () => {
+  describeTransportConformance({
+    name: 'zmq',
+    createTransport: () => createZmqTransport({ protocol: 'tcp', sockets: 'zmtp' }),
+    runtime,
+  });
+});
