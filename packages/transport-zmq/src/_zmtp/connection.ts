@@ -170,10 +170,14 @@ export class ZmtpConnection {
     if (this.#state === 'greeting') {
       if (this.#reader.available < GREETING_BYTES) return;
       const peer = parseGreeting(this.#reader.read(GREETING_BYTES));
-      if ('error' in peer) return this.#fail(peer.error, false);
+      if ('error' in peer) {
+        this.#fail(peer.error, false);
+        return;
+      }
       const ours = this.#options.curve ? 'CURVE' : 'NULL';
       if (peer.mechanism !== ours) {
-        return this.#fail(`the peer uses the ${peer.mechanism} security mechanism, this side ${ours}`, true);
+        this.#fail(`the peer uses the ${peer.mechanism} security mechanism, this side ${ours}`, true);
+        return;
       }
       this.#state = 'handshake';
       this.#startHandshake();
@@ -181,9 +185,15 @@ export class ZmtpConnection {
     while (this.#state === 'handshake' || this.#state === 'ready') {
       const frame = readFrame(this.#reader, this.#options.maxFrameBytes + 64);
       if (frame === undefined) return;
-      if ('error' in frame) return this.#fail(frame.error, false);
+      if ('error' in frame) {
+        this.#fail(frame.error, false);
+        return;
+      }
       if (this.#state === 'handshake') {
-        if ((frame.flags & FLAG_COMMAND) === 0) return this.#fail('a message came before the handshake ended', true);
+        if ((frame.flags & FLAG_COMMAND) === 0) {
+          this.#fail('a message came before the handshake ended', true);
+          return;
+        }
         this.#handshake(frame.body);
       } else if ((frame.flags & FLAG_COMMAND) !== 0) this.#command(frame.body);
       else this.#message(frame.body, (frame.flags & FLAG_MORE) !== 0);
@@ -212,19 +222,35 @@ export class ZmtpConnection {
 
   #handshake(body: Uint8Array): void {
     const command = parseCommand(body);
-    if (command === undefined) return this.#fail('a malformed command during the handshake', true);
-    if (command.name === 'ERROR') return this.#fail(`the peer refused: ${errorReason(command.data)}`, false);
+    if (command === undefined) {
+      this.#fail('a malformed command during the handshake', true);
+      return;
+    }
+    if (command.name === 'ERROR') {
+      this.#fail(`the peer refused: ${errorReason(command.data)}`, false);
+      return;
+    }
     if (this.#options.curve === undefined) {
-      if (command.name !== 'READY') return this.#fail(`unexpected ${command.name} during the handshake`, true);
+      if (command.name !== 'READY') {
+        this.#fail(`unexpected ${command.name} during the handshake`, true);
+        return;
+      }
       const metadata = parseProperties(command.data);
-      if (metadata === undefined) return this.#fail('malformed metadata in READY', true);
-      return this.#ready(metadata);
+      if (metadata === undefined) {
+        this.#fail('malformed metadata in READY', true);
+        return;
+      }
+      this.#ready(metadata);
+      return;
     }
     const mechanism = this.#server ?? this.#client;
     const step = mechanism?.receive(command.name, command.data);
     if (step === undefined) return;
     for (const reply of step.send) this.#sendCommand(reply);
-    if (step.error !== undefined) return this.#fail(step.error, this.#server !== undefined);
+    if (step.error !== undefined) {
+      this.#fail(step.error, this.#server !== undefined);
+      return;
+    }
     if (step.done) {
       this.#cipher = mechanism?.cipher;
       this.#ready(step.done);
@@ -236,10 +262,11 @@ export class ZmtpConnection {
     const wanted = this.#options.socketType === 'ROUTER' ? 'DEALER' : 'ROUTER';
     const fits = this.#options.socketType === 'ROUTER' ? ['DEALER', 'REQ', 'ROUTER'] : ['ROUTER', 'REP', 'DEALER'];
     if (!fits.includes(type)) {
-      return this.#fail(
+      this.#fail(
         `the peer is a ${type || 'socket of no type'}; a ${this.#options.socketType} talks to a ${wanted}`,
         true,
       );
+      return;
     }
     this.#state = 'ready';
     this.#options.onReady(new Uint8Array(metadata.get('identity') ?? new Uint8Array(0)));
@@ -260,7 +287,10 @@ export class ZmtpConnection {
   #encrypted(body: Uint8Array): void {
     const opened = this.#cipher?.decrypt(body);
     if (opened === undefined) return;
-    if ('error' in opened) return this.#fail(opened.error, false);
+    if ('error' in opened) {
+      this.#fail(opened.error, false);
+      return;
+    }
     this.#collect(opened.data, opened.more);
   }
 
