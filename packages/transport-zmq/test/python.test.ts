@@ -17,6 +17,8 @@ const peerScript = fileURLToPath(new URL('../python/improv_zmq_peer.py', import.
 const hasPyzmq = spawnSync(python, ['-c', 'import zmq, msgpack'], { encoding: 'utf8' }).status === 0;
 // zeromq.js in the test runner's runtime (the Python side is libzmq whatever the runtime).
 const suite = hasPyzmq ? describe : describe.skip;
+// zeromq.js aborts Bun: there only the TypeScript ZMTP is tried.
+const socketChoices = 'Bun' in globalThis ? (['zmtp'] as const) : (['zeromq', 'zmtp'] as const);
 
 /** Node.q_out → Python.q_in, Python.q_out → Node.q_in, with little credit. */
 const graph = (capacity: number): LinkGraph => ({
@@ -84,113 +86,120 @@ async function open<T extends InputLink | OutputLink>(descriptor: LinkDescriptor
 }
 
 suite('a Python peer (pyzmq + msgpack, libzmq)', () => {
-  for (const protocol of ['ipc', 'tcp'] as const) {
-    it(`relays 5,000 messages through Python in order, each way under credit of 4 (${protocol})`, {
-      timeout: 60_000,
-    }, async () => {
-      const count = 5000;
-      const ends = await plan(createZmqTransport({ protocol }), 4);
-      expect(ends.pythonIn.address).toMatch(protocol === 'ipc' ? /^ipc:\/\// : /^tcp:\/\/127\.0\.0\.1:\d+$/);
-      expect(ends.pythonOut.edges[0]).toMatchObject({ capacity: 4, policy: 'block', peer: 'Node.q_in' });
-      const input = await open<InputLink<{ value: number; via?: string }>>(ends.nodeIn);
-      const relay = startRelay({ in: ends.pythonIn, out: ends.pythonOut, count });
-      const output = await open<OutputLink>(ends.nodeOut);
-      const sending = (async () => {
-        for (let value = 0; value < count; value++) await output.put({ value, text: `frame ${value}` });
-      })();
-      for (let value = 0; value < count; value++) {
-        const message = await input.get({ timeoutMs: 20_000 });
-        expect(message).toEqual({ value: value * 2, text: `frame ${value}`, via: 'python' });
+  // Each socket implementation of this package against libzmq: zeromq.js (itself libzmq) and the
+  // TypeScript ZMTP (the one Bun and Deno workers use).
+  for (const sockets of socketChoices) {
+    describe(`sockets: ${sockets}`, () => {
+      for (const protocol of ['ipc', 'tcp'] as const) {
+        it(`relays 5,000 messages through Python in order, each way under credit of 4 (${protocol})`, {
+          timeout: 60_000,
+        }, async () => {
+          const count = 5000;
+          const ends = await plan(createZmqTransport({ protocol, sockets }), 4);
+          expect(ends.pythonIn.address).toMatch(protocol === 'ipc' ? /^ipc:\/\// : /^tcp:\/\/127\.0\.0\.1:\d+$/);
+          expect(ends.pythonOut.edges[0]).toMatchObject({ capacity: 4, policy: 'block', peer: 'Node.q_in' });
+          const input = await open<InputLink<{ value: number; via?: string }>>(ends.nodeIn);
+          const relay = startRelay({ in: ends.pythonIn, out: ends.pythonOut, count });
+          const output = await open<OutputLink>(ends.nodeOut);
+          const sending = (async () => {
+            for (let value = 0; value < count; value++) await output.put({ value, text: `frame ${value}` });
+          })();
+          for (let value = 0; value < count; value++) {
+            const message = await input.get({ timeoutMs: 20_000 });
+            expect(message).toEqual({ value: value * 2, text: `frame ${value}`, via: 'python' });
+          }
+          await sending;
+          expect(await relay.exited, relay.lines.join('\n')).toBe(0);
+          expect(relay.lines).toContain(`relayed ${count}`);
+        });
       }
-      await sending;
-      expect(await relay.exited, relay.lines.join('\n')).toBe(0);
-      expect(relay.lines).toContain(`relayed ${count}`);
-    });
-  }
 
-  it('holds the producer back end to end: a Python sink that never acknowledges receives exactly the credit', {
-    timeout: 30_000,
-  }, async () => {
-    const ends = await plan(createZmqTransport(), 3);
-    const sink = spawn(
-      python,
-      [
-        '-c',
-        `import sys, zmq
+      it('holds the producer back end to end: a Python sink that never acknowledges receives exactly the credit', {
+        timeout: 30_000,
+      }, async () => {
+        const ends = await plan(createZmqTransport({ sockets }), 3);
+        const sink = spawn(
+          python,
+          [
+            '-c',
+            `import sys, zmq
 ctx = zmq.Context(); s = ctx.socket(zmq.ROUTER); s.bind(sys.argv[1]); print('ready', flush=True)
 n = 0
 while s.poll(2000):
     s.recv_multipart(); n += 1
 print('received', n, flush=True); s.close(0); ctx.term()`,
-        ends.pythonIn.address!,
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    let said = '';
-    sink.stdout.on('data', (chunk) => {
-      said += chunk;
-    });
-    const exited = new Promise((resolve) => sink.on('exit', resolve));
-    cleanup.push(async () => {
-      sink.kill();
-      await exited;
-    });
-    const output = await open<OutputLink>(ends.nodeOut);
-    for (let value = 0; value < 3; value++) await output.put({ value });
-    let fourth = false;
-    void output.put({ value: 3 }).then(() => {
-      fourth = true;
-    });
-    await exited;
-    expect(said).toContain('received 3\n');
-    expect(fourth).toBe(false);
-  });
+            ends.pythonIn.address!,
+          ],
+          { stdio: ['ignore', 'pipe', 'inherit'] },
+        );
+        let said = '';
+        sink.stdout.on('data', (chunk) => {
+          said += chunk;
+        });
+        const exited = new Promise((resolve) => sink.on('exit', resolve));
+        cleanup.push(async () => {
+          sink.kill();
+          await exited;
+        });
+        const output = await open<OutputLink>(ends.nodeOut);
+        for (let value = 0; value < 3; value++) await output.put({ value });
+        let fourth = false;
+        void output.put({ value: 3 }).then(() => {
+          fourth = true;
+        });
+        await exited;
+        expect(said).toContain('received 3\n');
+        expect(fourth).toBe(false);
+      });
 
-  it('CURVE: the right key pair relays; a peer with the wrong server key is refused and the log says so', {
-    timeout: 60_000,
-  }, async () => {
-    const curve = generateKeyPair();
-    const ends = await plan(createZmqTransport({ protocol: 'tcp', curve }), 8);
-    expect(ends.pythonIn.curve).toEqual({ ...curve, serverKey: curve.publicKey });
-    const warnings: string[] = [];
-    const input = await open<InputLink<{ value: number }>>(ends.nodeIn, warnings);
-    const relay = startRelay({ in: ends.pythonIn, out: ends.pythonOut, count: 100, curve: ends.pythonIn.curve });
-    const output = await open<OutputLink>(ends.nodeOut);
-    const sending = (async () => {
-      for (let value = 0; value < 100; value++) await output.put({ value });
-    })();
-    for (let value = 0; value < 100; value++) expect((await input.get({ timeoutMs: 20_000 })).value).toBe(value * 2);
-    await sending;
-    expect(await relay.exited, relay.lines.join('\n')).toBe(0);
+      it('CURVE: the right key pair relays; a peer with the wrong server key is refused and the log says so', {
+        timeout: 60_000,
+      }, async () => {
+        const curve = generateKeyPair();
+        const ends = await plan(createZmqTransport({ protocol: 'tcp', curve, sockets }), 8);
+        expect(ends.pythonIn.curve).toEqual({ ...curve, serverKey: curve.publicKey });
+        const warnings: string[] = [];
+        const input = await open<InputLink<{ value: number }>>(ends.nodeIn, warnings);
+        const relay = startRelay({ in: ends.pythonIn, out: ends.pythonOut, count: 100, curve: ends.pythonIn.curve });
+        const output = await open<OutputLink>(ends.nodeOut);
+        const sending = (async () => {
+          for (let value = 0; value < 100; value++) await output.put({ value });
+        })();
+        for (let value = 0; value < 100; value++)
+          expect((await input.get({ timeoutMs: 20_000 })).value).toBe(value * 2);
+        await sending;
+        expect(await relay.exited, relay.lines.join('\n')).toBe(0);
 
-    // An intruder who does not have the pipeline's public key as its server key.
-    const wrong = generateKeyPair();
-    const sneak = spawn(
-      python,
-      [
-        '-c',
-        `import sys, zmq, msgpack, time
+        // An intruder who does not have the pipeline's public key as its server key.
+        const wrong = generateKeyPair();
+        const sneak = spawn(
+          python,
+          [
+            '-c',
+            `import sys, zmq, msgpack, time
 ctx = zmq.Context(); s = ctx.socket(zmq.DEALER)
 s.routing_id = sys.argv[1].encode(); s.curve_secretkey = sys.argv[2].encode(); s.curve_publickey = sys.argv[3].encode()
 s.curve_serverkey = sys.argv[3].encode(); s.connect(sys.argv[4])
 s.send_multipart([b'\\x01', msgpack.packb({'value': -1})]); time.sleep(1.5); s.close(0); ctx.term()`,
-        ends.pythonOut.edges[0]!.id,
-        wrong.secretKey,
-        wrong.publicKey,
-        ends.pythonOut.edges[0]!.address!,
-      ],
-      { stdio: 'inherit' },
-    );
-    expect(await new Promise((resolve) => sneak.on('exit', resolve))).toBe(0);
-    expect(input.tryGet()).toBeUndefined();
-    const deadline = Date.now() + 10_000;
-    while (!/refused a peer/.test(warnings.join('\n')) && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    expect(warnings.join('\n')).toMatch(
-      /link "Node\.q_in" \(tcp:\/\/127\.0\.0\.1:\d+\): refused a peer .* it does not have the pipeline's CURVE keys/,
-    );
-    // A peer that keeps retrying is reported once, not at every attempt.
-    expect(warnings.filter((warning) => warning.includes('refused a peer'))).toHaveLength(1);
-  });
+            ends.pythonOut.edges[0]!.id,
+            wrong.secretKey,
+            wrong.publicKey,
+            ends.pythonOut.edges[0]!.address!,
+          ],
+          { stdio: 'inherit' },
+        );
+        expect(await new Promise((resolve) => sneak.on('exit', resolve))).toBe(0);
+        expect(input.tryGet()).toBeUndefined();
+        const deadline = Date.now() + 10_000;
+        while (!/refused a peer/.test(warnings.join('\n')) && Date.now() < deadline) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        expect(warnings.join('\n')).toMatch(
+          /link "Node\.q_in" \(tcp:\/\/127\.0\.0\.1:\d+\): refused a peer .* it does not have the pipeline's CURVE keys/,
+        );
+        // A peer that keeps retrying is reported once, not at every attempt.
+        expect(warnings.filter((warning) => warning.includes('refused a peer'))).toHaveLength(1);
+      });
+    });
+  }
 });
