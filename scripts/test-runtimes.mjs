@@ -25,6 +25,8 @@ const portable = [
   'packages/store/test/lmdb.test.ts',
   'packages/store/test/redis.test.ts',
   'packages/transport-local/test/local.test.ts',
+  'packages/transport-zmq/test/zmq.test.ts',
+  'packages/transport-zmq/test/python.test.ts',
   'packages/cli/test/pipeline.test.ts',
 ].filter((file) => existsSync(join(root, file)));
 

@@ -71,7 +71,7 @@ async function zmqTransport(
   settings: TransportSettings,
   config: Pick<PipelineConfig, 'source' | 'baseDir'>,
 ): Promise<Transport> {
-  checkDenoPermissions('the zmq transport', ['ffi', 'net', 'read', 'write']);
+  checkDenoPermissions('the zmq transport', ['net', 'read', 'write']);
   const { createZmqTransport } = await import('@improv/transport-zmq');
   const { readKeyPair } = await import('@improv/transport-zmq/keys');
   const { protocol, bind, keys } = settings.zmq;
@@ -137,8 +137,8 @@ export async function storeFor(
 
 /**
  * Under Deno: the LMDB driver loads a native library (`ffi`), the Redis driver talks over the
- * network (`net`) and may start redis-server (`run`); the zmq transport loads libzmq (`ffi`) and
- * binds sockets (`net`, and files for ipc). Says what to grant before Deno refuses mid-way.
+ * network (`net`) and may start redis-server (`run`); the zmq transport (TypeScript ZMTP under Deno)
+ * connects and binds sockets (`net`, and socket files for ipc). Says what to grant before Deno refuses mid-way.
  */
 function checkDenoPermissions(what: string, needs: DenoPermissionName[]): void {
   const missing = missingDenoPermissions(needs);

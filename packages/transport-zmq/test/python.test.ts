@@ -17,8 +17,8 @@ const peerScript = fileURLToPath(new URL('../python/improv_zmq_peer.py', import.
 const hasPyzmq = spawnSync(python, ['-c', 'import zmq, msgpack'], { encoding: 'utf8' }).status === 0;
 // zeromq.js in the test runner's runtime (the Python side is libzmq whatever the runtime).
 const suite = hasPyzmq ? describe : describe.skip;
-// zeromq.js aborts Bun: there only the TypeScript ZMTP is tried.
-const socketChoices = 'Bun' in globalThis ? (['zmtp'] as const) : (['zeromq', 'zmtp'] as const);
+// zeromq.js is used on Node only (it aborts Bun and fails in Deno): elsewhere only the TypeScript ZMTP is tried.
+const socketChoices = 'Bun' in globalThis || 'Deno' in globalThis ? (['zmtp'] as const) : (['zeromq', 'zmtp'] as const);
 
 /** Node.q_out → Python.q_in, Python.q_out → Node.q_in, with little credit. */
 const graph = (capacity: number): LinkGraph => ({
