@@ -1,9 +1,9 @@
 /**
- * The {@link SocketFactory} over zeromq.js (libzmq), for Node and Deno. zeromq.js lets one `send`
+ * The {@link SocketFactory} over zeromq.js (libzmq), for Node. zeromq.js lets one `send`
  * be in flight per socket, so each socket pumps its own queue; incoming messages are read by one
  * `receive` loop per socket. Every socket lingers 0: closing it discards what was not written (the
  * links account for every message themselves).
- * Package-private; `openLink` loads it only where zeromq.js runs (never on Bun, where it aborts).
+ * Package-private; `openLink` loads it on Node (never on Bun, where it aborts; not on Deno, where it fails).
  * @module
  */
 import { isMainThread } from 'node:worker_threads';
