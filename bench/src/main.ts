@@ -28,6 +28,7 @@ interface RunOptions {
   sizes?: number[];
   store: StoreName;
   transport: 'local' | 'zmq';
+  zmqSockets: 'auto' | 'zeromq' | 'zmtp';
   out: string;
 }
 
@@ -70,6 +71,14 @@ export async function main(argv: string[]): Promise<number> {
       )
         .choices(['local', 'zmq'])
         .default('local'),
+    )
+    .addOption(
+      new Option(
+        '--zmq-sockets <impl>',
+        'with --transport zmq: zeromq (zeromq.js, libzmq) or zmtp (the TypeScript ZMTP); auto: zeromq.js on Node, zmtp on Bun and Deno',
+      )
+        .choices(['auto', 'zeromq', 'zmtp'])
+        .default('auto'),
     )
     .option('--out <dir>', 'folder for the JSON and CSV results', defaultResultsDir)
     .addHelpText(
@@ -140,6 +149,7 @@ async function runCommand(
       ...(options.sizes === undefined ? {} : { sizes: options.sizes }),
       store: options.store,
       transport: options.transport,
+      zmqSockets: options.zmqSockets,
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -149,7 +159,10 @@ async function runCommand(
   write(renderReport(results));
   const stamp = results.date.replace(/[:.]/g, '-');
   const store = options.store === 'memory' ? '' : `${options.store}-`;
-  const links = options.transport === 'local' ? '' : `${options.transport}-`;
+  const links =
+    options.transport === 'local'
+      ? ''
+      : `${options.transport}-${options.zmqSockets === 'auto' ? '' : `${options.zmqSockets}-`}`;
   const base = path.join(out, `${results.runtime.name}-${store}${links}${stamp}`);
   try {
     await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);

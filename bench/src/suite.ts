@@ -43,6 +43,8 @@ export interface SuiteOptions {
   store?: StoreName;
   /** The links of every pipeline (default local); `zmq` adds the network baselines. */
   transport?: 'local' | 'zmq';
+  /** The zmq links' sockets (default auto: zeromq.js on Node, the TypeScript ZMTP on Bun and Deno). */
+  zmqSockets?: 'auto' | 'zeromq' | 'zmtp';
   /** Progress lines. */
   log: (line: string) => void;
 }
@@ -259,6 +261,7 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
         storeBytes: storeBytesFor(topology, capacity, Math.max(PUT_DELETE_SIZE, ...group)),
         store: await store.driver(),
         transport,
+        zmqSockets: options.zmqSockets ?? 'auto',
         maxSamples: samples,
         inlineBytes: INLINE_MAX,
         epochMs,
@@ -301,7 +304,13 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
       soakRateHz,
     },
     ...(transport === 'zmq'
-      ? { transport: { name: 'zmq' as const, detail: 'ipc sockets in a temporary folder', baselines: net } }
+      ? {
+          transport: {
+            name: 'zmq' as const,
+            detail: `ipc sockets in a temporary folder, ${socketsOf(options.zmqSockets ?? 'auto', runtime.name)}`,
+            baselines: net,
+          },
+        }
       : {}),
     platform: {
       os: `${process.platform}-${process.arch}`,
@@ -325,6 +334,12 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
     soak,
     elapsedSeconds: (performance.now() - started) / 1000,
   };
+}
+
+/** Which sockets a zmq run used, in words. */
+function socketsOf(choice: 'auto' | 'zeromq' | 'zmtp', runtime: string): string {
+  const zmtp = choice === 'zmtp' || (choice === 'auto' && runtime !== 'node');
+  return zmtp ? 'ZMTP 3.1 in TypeScript' : 'zeromq.js (libzmq)';
 }
 
 /**

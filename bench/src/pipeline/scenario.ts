@@ -111,6 +111,8 @@ export interface ScenarioOptions {
   store?: StoreDriver;
   /** The links: `local` (default: SharedArrayBuffer rings) or `zmq` (ZeroMQ over ipc). */
   transport?: 'local' | 'zmq';
+  /** The zmq links' sockets (default auto). */
+  zmqSockets?: 'auto' | 'zeromq' | 'zmtp';
   /** Most latency samples a sink keeps per phase. */
   maxSamples: number;
   /** Largest inline message, so the rings are made big enough for it. */
@@ -208,7 +210,7 @@ export class Scenario {
         store: options.store ?? createMemoryStore(),
         transport:
           options.transport === 'zmq'
-            ? createZmqTransport()
+            ? createZmqTransport({ sockets: options.zmqSockets ?? 'auto' })
             : createLocalTransport({ bytesPerMessage: Math.max(128, options.inlineBytes + 64) }),
         runDir: false,
         handleSignals: false,
