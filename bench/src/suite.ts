@@ -201,7 +201,7 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
         floodMs: Math.round(throughputUs / 1000),
       });
       if (baseline === undefined) {
-        log(`raw ${name}: not measured on ${runtime.name} (zeromq.js aborts it)`);
+        log(`raw ${name}: not measured on ${runtime.name} (zeromq.js runs on Node only); compare with a Node run`);
         continue;
       }
       net.push(baseline);
