@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { type RuntimeName, runtimeNames, runUnder } from '@improv/cli';
 import { currentRuntimeName, detectRuntime, parseByteSize, type StoreName, storeNames } from '@improv/core';
 import { CommanderError, InvalidArgumentError, Option, Command as Program } from 'commander';
-import { updateReadme } from './readme.ts';
+import { updateReadme, updateZmqReadmes } from './readme.ts';
 import { renderCsv, renderReport } from './report.ts';
 import { StoreOpenError } from './stores.ts';
 import { runSuite } from './suite.ts';
@@ -18,6 +18,7 @@ import { runSuite } from './suite.ts';
 export const defaultResultsDir = fileURLToPath(new URL('../results', import.meta.url));
 const entry = fileURLToPath(new URL('../bin/bench.mjs', import.meta.url));
 const defaultReadme = fileURLToPath(new URL('../../README.md', import.meta.url));
+const zmqPackageReadme = fileURLToPath(new URL('../../packages/transport-zmq/README.md', import.meta.url));
 
 interface RunOptions {
   quick?: boolean;
@@ -102,8 +103,18 @@ export async function main(argv: string[]): Promise<number> {
       '--stores-only',
       "fill only the Stores section's side-by-side table (the Performance tables stay as they are)",
     )
-    .action(async (options: { out: string; readme: string; storesOnly?: boolean }) => {
+    .option(
+      '--zmq-only',
+      "fill only the zmq tables (this README's and packages/transport-zmq/README.md's) from the --transport zmq runs",
+    )
+    .action(async (options: { out: string; readme: string; storesOnly?: boolean; zmqOnly?: boolean }) => {
       try {
+        const zmqReadmes = [options.readme, zmqPackageReadme];
+        if (options.zmqOnly === true) {
+          const used = await updateZmqReadmes(zmqReadmes, options.out);
+          progress(`improv-bench: ${zmqReadmes.join(' and ')} updated from ${used.join(', ')}`);
+          return;
+        }
         const used = await updateReadme(options.readme, options.out, { storesOnly: options.storesOnly === true });
         progress(`improv-bench: ${options.readme} updated from ${used.join(', ')}`);
       } catch (error) {

@@ -80,6 +80,97 @@ export async function updateReadme(
   );
 }
 
+const ZMQ_START = '<!-- bench:zmq:start -->';
+const ZMQ_END = '<!-- bench:zmq:end -->';
+
+/** The sockets of a zmq run (results written before the field: from its description). */
+function socketsOfRun(run: BenchResults): 'zeromq' | 'zmtp' {
+  return run.transport?.sockets ?? (run.transport?.detail.includes('ZMTP') ? 'zmtp' : 'zeromq');
+}
+
+/** The newest zmq run of each runtime and socket implementation (a full run over a newer quick one). */
+export async function newestZmqResults(dir: string): Promise<BenchResults[]> {
+  const all: BenchResults[] = [];
+  for (const name of (await readdir(dir)).filter((file) => file.endsWith('.json'))) {
+    const results = JSON.parse(await readFile(path.join(dir, name), 'utf8')) as BenchResults;
+    if (results.version === RESULTS_VERSION && transportOf(results) === 'zmq' && storeOf(results) === 'memory') {
+      all.push(results);
+    }
+  }
+  const newest = new Map<string, BenchResults>();
+  for (const run of all.sort((a, b) => Number(b.quick) - Number(a.quick) || a.date.localeCompare(b.date))) {
+    newest.set(`${run.runtime.name} ${socketsOfRun(run)}`, run);
+  }
+  return [...newest.values()];
+}
+
+/**
+ * Fills the zmq part (`<!-- bench:zmq:start -->` … end) of each file in `readmePaths` that has
+ * one: the pair's rows on the local links beside the zmq links on each socket implementation and
+ * runtime, and the network baselines of the same runs.
+ */
+export async function updateZmqReadmes(readmePaths: string[], dir: string): Promise<string[]> {
+  const zmq = await newestZmqResults(dir);
+  if (zmq.length === 0) throw new Error(`no zmq results in ${dir}: run npm run bench -- --transport zmq first`);
+  const local = (await newestResults(dir)).find((run) => run.runtime.name === 'node');
+  const body = renderZmq(zmq, local);
+  for (const file of readmePaths) {
+    const readme = await readFile(file, 'utf8');
+    if (readme.includes(ZMQ_START)) await writeFile(file, fill(readme, file, ZMQ_START, ZMQ_END, body));
+  }
+  return zmq.map(
+    (run) =>
+      `${run.runtime.name} ${run.runtime.version} zmq ${socketsOfRun(run)} (${run.date}${run.quick ? ', quick' : ''})`,
+  );
+}
+
+/** The zmq tables: one hop of a pair (inline up to 4 KiB, then put) and flat-out msgs/s, by size. */
+export function renderZmq(zmq: BenchResults[], local: BenchResults | undefined): string {
+  const order = (run: BenchResults) => `${run.runtime.name === 'node' ? 0 : 1}${run.runtime.name}${socketsOfRun(run)}`;
+  const runs = [...zmq].sort((a, b) => order(a).localeCompare(order(b)));
+  const columns: { name: string; run: BenchResults }[] = [
+    ...(local ? [{ name: `local, ${local.runtime.name}`, run: local }] : []),
+    ...runs.map((run) => ({
+      name: `zmq ${socketsOfRun(run) === 'zmtp' ? 'ZMTP (TS)' : 'zeromq.js'}, ${run.runtime.name}`,
+      run,
+    })),
+  ];
+  const node = runs.find(
+    (run) => run.runtime.name === 'node' && run.transport?.baselines.some((b) => b.name === 'zeromq'),
+  );
+  const raw = node?.transport?.baselines ?? [];
+  const sizes = [
+    ...new Set(runs.flatMap((run) => run.pipeline.filter((row) => row.topology === 'pair').map((row) => row.size))),
+  ].sort((a, b) => a - b);
+  const pairRow = (run: BenchResults, size: number) =>
+    run.pipeline.find(
+      (row) => row.topology === 'pair' && row.size === size && row.path === (size <= 4096 ? 'inline' : 'put'),
+    );
+  const out: string[] = [];
+  const dates = columns
+    .map(({ name, run }) => `${name}: ${run.date.slice(0, 10)}${run.quick ? ' (quick)' : ''}`)
+    .join('; ');
+  out.push(
+    `One hop between two actors (each in its own worker), paced at 1 kHz, p50 µs · msgs/s flat out. Payloads up to 4 KiB travel in the message; larger ones go into the memory store and the link carries the key. Raw: two processes, no improv (zeromq.js PUSH → PULL; \`node:net\` with a length prefix), one way as half a round trip. Runs: ${dates}.`,
+  );
+  out.push('');
+  const rawNames = raw.map((baseline) => (baseline.name === 'zeromq' ? 'raw zeromq.js' : 'raw TCP'));
+  out.push(`| size | ${[...columns.map((column) => column.name), ...rawNames].join(' | ')} |`);
+  out.push(`|--:|${[...columns, ...raw].map(() => '--:').join('|')}|`);
+  for (const size of sizes) {
+    const cells = columns.map(({ run }) => {
+      const row = pairRow(run, size);
+      return row ? `${us(row.latency.p50)} µs · ${perS(row.throughput.msgsPerS)}/s` : '–';
+    });
+    for (const baseline of raw) {
+      const row = baseline.rows.find((entry) => entry.size === size);
+      cells.push(row ? `${us(row.oneWay.p50)} µs · ${perS(row.msgsPerS)}/s` : '–');
+    }
+    out.push(`| ${label(size)} | ${cells.join(' | ')} |`);
+  }
+  return out.join('\n');
+}
+
 /** `readme` with the part between the `start` and `end` markers replaced by `body`. */
 function fill(readme: string, readmePath: string, start: string, end: string, body: string): string {
   const from = readme.indexOf(start);

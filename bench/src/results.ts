@@ -143,8 +143,10 @@ export interface BenchResults {
 /** The links of a `--transport zmq` run. */
 export interface TransportRun {
   name: 'zmq';
-  /** How the links went: `ipc` (unix sockets between the workers' sockets). */
+  /** How the links went, in words. */
   detail: string;
+  /** The sockets of the links: zeromq.js (libzmq) or the TypeScript ZMTP. */
+  sockets: 'zeromq' | 'zmtp';
   /** Raw zeromq.js PUSH → PULL and raw TCP, between two processes (zeromq absent on Bun). */
   baselines: NetBaseline[];
 }

@@ -307,7 +307,8 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
       ? {
           transport: {
             name: 'zmq' as const,
-            detail: `ipc sockets in a temporary folder, ${socketsOf(options.zmqSockets ?? 'auto', runtime.name)}`,
+            detail: `ipc sockets in a temporary folder, ${socketsOf(options.zmqSockets ?? 'auto', runtime.name) === 'zmtp' ? 'ZMTP 3.1 in TypeScript' : 'zeromq.js (libzmq)'}`,
+            sockets: socketsOf(options.zmqSockets ?? 'auto', runtime.name),
             baselines: net,
           },
         }
@@ -336,10 +337,9 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
   };
 }
 
-/** Which sockets a zmq run used, in words. */
-function socketsOf(choice: 'auto' | 'zeromq' | 'zmtp', runtime: string): string {
-  const zmtp = choice === 'zmtp' || (choice === 'auto' && runtime !== 'node');
-  return zmtp ? 'ZMTP 3.1 in TypeScript' : 'zeromq.js (libzmq)';
+/** Which sockets a zmq run's links used (`auto`: zeromq.js on Node, the TypeScript ZMTP elsewhere). */
+function socketsOf(choice: 'auto' | 'zeromq' | 'zmtp', runtime: string): 'zeromq' | 'zmtp' {
+  return choice === 'zmtp' || (choice === 'auto' && runtime !== 'node') ? 'zmtp' : 'zeromq';
 }
 
 /**
