@@ -413,6 +413,13 @@ describe('YAML and top-level errors', () => {
       '15:16 connection "frames": transport must be one of local, zmq, not "zmqq"',
     ]);
     expect(result.diagnostics[4]?.fix).toMatch(/did you mean "zmq"\?/);
+    const split = await check(
+      `${twoActors}connections:\n  a:\n    sources: [Generator.q_out]\n    sinks: [Processor.q_in]\n    transport: zmq\n  b:\n    sources: [Generator.q_two]\n    sinks: [Processor.q_in]\n`,
+      { checkModules: false },
+    );
+    expect(list(split)).toEqual([
+      '13:3 connection "b" puts Processor.q_in on the default (settings.transport), but connection "a" puts it on zmq; one link uses one transport',
+    ]);
     const ipcBind = await check(`${twoActors}settings:\n  zmq: { bind: 198.18.0.1 }\n`, { checkModules: false });
     expect(list(ipcBind)).toEqual([
       '9:16 settings: zmq.bind 198.18.0.1 applies to tcp links only, but zmq.protocol is ipc',

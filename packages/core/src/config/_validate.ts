@@ -124,7 +124,34 @@ export function validateStructure(
   draft.settings = validateSettings(value.settings, value.redis_config, reporter, storeSizeLimits);
   const actorNames = validateActors(value, reporter, draft.actors);
   draft.connections = validateConnections(value.connections, actorNames, reporter);
+  checkOneTransportPerLink(draft.connections, reporter);
   return draft;
+}
+
+/**
+ * A link belongs to one transport: an endpoint in several connections (fan-in into one sink from
+ * two connections) must not have them on different transports.
+ */
+function checkOneTransportPerLink(connections: ConnectionConfig[], reporter: Reporter): void {
+  const first = new Map<string, ConnectionConfig>();
+  for (const connection of connections) {
+    for (const endpoint of [...connection.sources, ...connection.sinks]) {
+      const key = `${endpoint.actor}.${endpoint.link}`;
+      const earlier = first.get(key);
+      if (earlier === undefined) {
+        first.set(key, connection);
+        continue;
+      }
+      if (earlier.transport === connection.transport) continue;
+      const name = (c: ConnectionConfig) => c.transport ?? 'the default (settings.transport)';
+      reporter.error(
+        ['connections', connection.name, ...(connection.transport === undefined ? [] : ['transport'])],
+        `connection "${connection.name}" puts ${key} on ${name(connection)}, but connection "${earlier.name}" puts it on ${name(earlier)}; one link uses one transport`,
+        `give both connections the same transport:, or use another link name on ${endpoint.actor}`,
+        connection.transport === undefined ? { part: 'key' } : undefined,
+      );
+    }
+  }
 }
 
 // --- settings ---------------------------------------------------------------------------------

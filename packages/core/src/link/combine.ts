@@ -104,7 +104,9 @@ export function combineTransports(
       const parts = new Map<Transport, LinkEdge[]>();
       for (const edge of graph.edges) {
         const transport = pick(edge);
-        parts.set(transport, [...(parts.get(transport) ?? []), edge]);
+        const edges = parts.get(transport);
+        if (edges) edges.push(edge);
+        else parts.set(transport, [edge]);
       }
       used = [...parts.keys()];
       const endpoints: LinkPlan['endpoints'] = new Map();
