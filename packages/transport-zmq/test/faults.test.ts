@@ -1,0 +1,76 @@
+/**
+ * Faults a user meets: a sink that is not there (its process never started, died, or its address
+ * is unreachable) leaves the producer waiting with a clear report — which link, which peer, which
+ * address, since when, what the connection is doing — never a silent hang; and an address in use
+ * is a clear error naming it. On each socket implementation this runtime has.
+ */
+import { once } from 'node:events';
+import net, { type AddressInfo } from 'node:net';
+import type { OutputLink } from '@improv/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createZeromqSockets } from '../src/_zeromq.ts';
+import { createZmtpSockets } from '../src/_zmtp/index.ts';
+import { createZmqTransport, openLink } from '../src/index.ts';
+
+const onNode = !('Bun' in globalThis) && !('Deno' in globalThis);
+const implementations = onNode ? (['zeromq', 'zmtp'] as const) : (['zmtp'] as const);
+
+let cleanup: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const step of cleanup.reverse()) await step();
+  cleanup = [];
+});
+
+describe.each(implementations)('faults, sockets: %s', (sockets) => {
+  it('a sink that never listens: put waits once the credit is used, and the log says which link, peer, address and since when', {
+    timeout: 20_000,
+  }, async () => {
+    const transport = createZmqTransport({ protocol: 'tcp', sockets });
+    cleanup.push(() => transport.close());
+    const { endpoints } = await transport.plan({
+      edges: [
+        {
+          connection: 'frames',
+          from: { actor: 'Camera', link: 'q_out' },
+          to: { actor: 'Gone', link: 'q_in' },
+          capacity: 2,
+          policy: 'block',
+        },
+      ],
+    });
+    const warnings: string[] = [];
+    const output = (await openLink(endpoints.get('Camera')!.get('q_out')!, {
+      warn: (message) => warnings.push(message),
+    })) as OutputLink;
+    cleanup.push(() => output.close());
+    await output.put({ n: 0 });
+    await output.put({ n: 1 });
+    let third = false;
+    void output.put({ n: 2 }).then(() => {
+      third = true;
+    });
+    const deadline = Date.now() + 15_000;
+    while (warnings.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(third).toBe(false);
+    const address = (endpoints.get('Gone')!.get('q_in') as { address: string }).address;
+    expect(warnings.join('\n')).toMatch(
+      new RegExp(
+        `link "Camera\\.q_out" → Gone\\.q_in \\(connection "frames", ${address.replace(/[.]/g, '\\.')}\\): waiting for room since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z — 2 messages unacknowledged, 1 put\\(\\) waiting; connection: `,
+      ),
+    );
+  });
+
+  it('binding an address in use is an error naming it', async () => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanup.push(() => void server.close());
+    const port = (server.address() as AddressInfo).port;
+    const factory = sockets === 'zeromq' ? createZeromqSockets() : createZmtpSockets();
+    const router = factory.router();
+    cleanup.push(() => router.close());
+    await expect(router.bind(`tcp://127.0.0.1:${port}`)).rejects.toThrow(
+      `cannot listen on tcp://127.0.0.1:${port}: the address is in use by another program`,
+    );
+  });
+});
