@@ -56,16 +56,23 @@ if (mode === 'zeromq') {
       if (socket.write(framed)) resolve();
       else socket.once('drain', resolve);
     });
-  let buffered = Buffer.alloc(0);
+  // Chunks are kept until a whole frame is there, then joined once (no copying per chunk).
+  let chunks = [];
+  let buffered = 0;
   let busy = Promise.resolve();
   socket.on('data', (chunk) => {
-    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-    while (buffered.length >= 4) {
-      const length = buffered.readUInt32LE(0);
-      if (buffered.length < 4 + length) break;
-      const message = buffered.subarray(4, 4 + length);
-      buffered = buffered.subarray(4 + length);
-      const copy = new Uint8Array(message);
+    chunks.push(chunk);
+    buffered += chunk.length;
+    for (;;) {
+      if (buffered < 4) break;
+      const head = chunks[0].length >= 4 ? chunks[0] : Buffer.concat(chunks);
+      const length = head.readUInt32LE(0);
+      if (buffered < 4 + length) break;
+      const all = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+      const copy = new Uint8Array(all.subarray(4, 4 + length));
+      const rest = all.subarray(4 + length);
+      chunks = rest.length > 0 ? [rest] : [];
+      buffered = rest.length;
       busy = busy.then(async () => {
         if (copy[0] === 1) await write(copy);
         else if (copy[0] === 2) {

@@ -83,14 +83,22 @@ async function tcpChannel(runtime: RuntimeAdapter): Promise<{ channel: Channel; 
   socket.setNoDelay(true);
   const messages: Uint8Array[] = [];
   let waiting: ((message: Uint8Array) => void) | undefined;
-  let buffered: Buffer = Buffer.alloc(0);
+  // Chunks are kept until a whole frame is there, then joined once (no copying per chunk).
+  let chunks: Buffer[] = [];
+  let buffered = 0;
   socket.on('data', (chunk: Buffer) => {
-    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-    while (buffered.length >= 4) {
-      const length = buffered.readUInt32LE(0);
-      if (buffered.length < 4 + length) break;
-      const message = buffered.subarray(4, 4 + length);
-      buffered = buffered.subarray(4 + length);
+    chunks.push(chunk);
+    buffered += chunk.length;
+    for (;;) {
+      if (buffered < 4) break;
+      const first = chunks[0] as Buffer;
+      const length = (first.length >= 4 ? first : Buffer.concat(chunks)).readUInt32LE(0);
+      if (buffered < 4 + length) break;
+      const all = chunks.length === 1 ? first : Buffer.concat(chunks);
+      const message = all.subarray(4, 4 + length);
+      const rest = all.subarray(4 + length);
+      chunks = rest.length > 0 ? [rest] : [];
+      buffered = rest.length;
       if (waiting) {
         const resolve = waiting;
         waiting = undefined;
