@@ -76,7 +76,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(
       new Option(
         '--zmq-sockets <impl>',
-        'with --transport zmq: zeromq (zeromq.js, libzmq) or zmtp (the TypeScript ZMTP); auto: zeromq.js on Node, zmtp on Bun and Deno',
+        'with --transport zmq: zmtp (the TypeScript ZMTP; auto picks it) or zeromq (zeromq.js, libzmq; Node only)',
       )
         .choices(['auto', 'zeromq', 'zmtp'])
         .default('auto'),

@@ -43,7 +43,7 @@ export interface SuiteOptions {
   store?: StoreName;
   /** The links of every pipeline (default local); `zmq` adds the network baselines. */
   transport?: 'local' | 'zmq';
-  /** The zmq links' sockets (default auto: zeromq.js on Node, the TypeScript ZMTP on Bun and Deno). */
+  /** The zmq links' sockets (default auto: the TypeScript ZMTP; zeromq: zeromq.js, Node only). */
   zmqSockets?: 'auto' | 'zeromq' | 'zmtp';
   /** Progress lines. */
   log: (line: string) => void;
@@ -307,8 +307,8 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
       ? {
           transport: {
             name: 'zmq' as const,
-            detail: `ipc sockets in a temporary folder, ${socketsOf(options.zmqSockets ?? 'auto', runtime.name) === 'zmtp' ? 'ZMTP 3.1 in TypeScript' : 'zeromq.js (libzmq)'}`,
-            sockets: socketsOf(options.zmqSockets ?? 'auto', runtime.name),
+            detail: `ipc sockets in a temporary folder, ${socketsOf(options.zmqSockets ?? 'auto') === 'zmtp' ? 'ZMTP 3.1 in TypeScript' : 'zeromq.js (libzmq)'}`,
+            sockets: socketsOf(options.zmqSockets ?? 'auto'),
             baselines: net,
           },
         }
@@ -337,9 +337,9 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
   };
 }
 
-/** Which sockets a zmq run's links used (`auto`: zeromq.js on Node, the TypeScript ZMTP elsewhere). */
-function socketsOf(choice: 'auto' | 'zeromq' | 'zmtp', runtime: string): 'zeromq' | 'zmtp' {
-  return choice === 'zmtp' || (choice === 'auto' && runtime !== 'node') ? 'zmtp' : 'zeromq';
+/** Which sockets a zmq run's links used (`auto`: the TypeScript ZMTP). */
+function socketsOf(choice: 'auto' | 'zeromq' | 'zmtp'): 'zeromq' | 'zmtp' {
+  return choice === 'zeromq' ? 'zeromq' : 'zmtp';
 }
 
 /**

@@ -186,8 +186,7 @@ export class Queue<T> {
 
 /**
  * Where zeromq.js does not serve a link well: on Bun it aborts the process; under Deno it sends but
- * never receives in a worker, and a test process that used it from its main thread ended abruptly
- * (Deno 2.9, zeromq.js 6.8). `auto` uses the TypeScript ZMTP there.
+ * never receives in a worker (Deno 2.9, zeromq.js 6.8).
  */
 export function zeromqUnusableHere(): string | undefined {
   if ('Bun' in globalThis) return 'Bun, where zeromq.js aborts the process';
@@ -195,14 +194,18 @@ export function zeromqUnusableHere(): string | undefined {
   return undefined;
 }
 
-/** Loads the socket implementation `choice` names (`auto`: zeromq.js wherever it works, else ZMTP in TypeScript). */
+/**
+ * Loads the socket implementation `choice` names. `auto` is the TypeScript ZMTP on every runtime:
+ * the bench measured it faster than zeromq.js on Node (see the README), and it is the only one that
+ * serves Bun and Deno. `zeromq` is libzmq itself, through zeromq.js, on Node.
+ */
 export async function loadSockets(choice: SocketChoice): Promise<import('./_socket.ts').SocketFactory> {
-  if (choice === 'zmtp' || (choice === 'auto' && zeromqUnusableHere() !== undefined)) {
-    return (await import('./_zmtp/index.ts')).createZmtpSockets();
-  }
+  if (choice !== 'zeromq') return (await import('./_zmtp/index.ts')).createZmtpSockets();
   const unusable = zeromqUnusableHere();
-  if (unusable !== undefined && 'Bun' in globalThis) {
-    throw new Error(`zmq transport: sockets: zeromq cannot run on ${unusable}; use sockets: auto or zmtp`);
+  if (unusable !== undefined) {
+    throw new Error(
+      `zmq transport: sockets: zeromq cannot serve links on ${unusable}; use sockets: auto (the TypeScript ZMTP)`,
+    );
   }
   return (await import('./_zeromq.ts')).createZeromqSockets();
 }

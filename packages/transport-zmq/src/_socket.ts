@@ -1,7 +1,7 @@
 /**
  * The two socket roles the zmq links use, as one small interface with two implementations:
- * zeromq.js (libzmq, Node) in `_zeromq.ts`, and ZMTP 3.1 in TypeScript over `node:net` (any
- * runtime; the one Bun and Deno use) in `_zmtp/`. Both speak the same ZMTP on the wire, so either
+ * ZMTP 3.1 in TypeScript over `node:net` in `_zmtp/` (every runtime; the default), and zeromq.js
+ * (libzmq, Node only) in `_zeromq.ts`. Both speak the same ZMTP on the wire, so either
  * side may be libzmq, this package or any other ZeroMQ binding.
  *
  * - A sink endpoint binds one ROUTER; each source of an edge into it connects one DEALER.

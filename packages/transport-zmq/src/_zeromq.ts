@@ -3,7 +3,7 @@
  * be in flight per socket, so each socket pumps its own queue; incoming messages are read by one
  * `receive` loop per socket. Every socket lingers 0: closing it discards what was not written (the
  * links account for every message themselves).
- * Package-private; `openLink` loads it on Node (never on Bun, where it aborts; not on Deno, where it fails).
+ * Package-private; `openLink` loads it for `sockets: 'zeromq'` on Node only (Bun aborts, Deno never receives in a worker).
  * @module
  */
 import { isMainThread } from 'node:worker_threads';

@@ -5,8 +5,9 @@
  * msgpack, flow control is by credit from sink to source, so the semantics are those of every
  * improv transport (fan-out, fan-in without loss, FIFO per source, `block` end to end across the
  * network, `drop-oldest`), and any ZeroMQ binding can take part (see the package README for the
- * wire format). Sockets are zeromq.js (libzmq) on Node, and this package's ZMTP 3.1 in TypeScript on
- * Bun and Deno, where zeromq.js cannot serve; both speak the same protocol.
+ * wire format). Sockets are this package's ZMTP 3.1 in TypeScript on every runtime (faster than
+ * zeromq.js in the bench, and the only one Bun and Deno can use), or zeromq.js (libzmq) on Node when
+ * asked; both speak the same protocol.
  *
  * @example
  * ```ts
@@ -86,7 +87,7 @@ export interface ZmqTransportOptions {
   curve?: CurveKeyPair;
   /** Largest encoded message, in bytes (default 8 MiB): links carry store keys, the store carries data. */
   maxMessageBytes?: number;
-  /** Socket implementation: `auto` (default: zeromq.js on Node, ZMTP in TypeScript on Bun and Deno), `zeromq`, `zmtp`. */
+  /** Socket implementation: `auto` (default: the TypeScript ZMTP, on every runtime), `zmtp`, or `zeromq` (zeromq.js, Node only), `zeromq`, `zmtp`. */
   sockets?: SocketChoice;
 }
 

@@ -52,7 +52,7 @@ describe.each(implementations)('faults, sockets: %s', (sockets) => {
     const deadline = Date.now() + 15_000;
     while (warnings.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
     expect(third).toBe(false);
-    const address = (endpoints.get('Gone')!.get('q_in') as { address: string }).address;
+    const address = String(endpoints.get('Gone')!.get('q_in')!.address);
     expect(warnings.join('\n')).toMatch(
       new RegExp(
         `link "Camera\\.q_out" → Gone\\.q_in \\(connection "frames", ${address.replace(/[.]/g, '\\.')}\\): waiting for room since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z — 2 messages unacknowledged, 1 put\\(\\) waiting; connection: `,
