@@ -112,7 +112,8 @@ export async function newestZmqResults(dir: string): Promise<BenchResults[]> {
 export async function updateZmqReadmes(readmePaths: string[], dir: string): Promise<string[]> {
   const zmq = await newestZmqResults(dir);
   if (zmq.length === 0) throw new Error(`no zmq results in ${dir}: run npm run bench -- --transport zmq first`);
-  const local = (await newestResults(dir)).find((run) => run.runtime.name === 'node');
+  // The local links beside them when a Node run on them is there (the table goes without otherwise).
+  const local = (await newestResults(dir).catch(() => [])).find((run) => run.runtime.name === 'node');
   const body = renderZmq(zmq, local);
   for (const file of readmePaths) {
     const readme = await readFile(file, 'utf8');
@@ -167,6 +168,31 @@ export function renderZmq(zmq: BenchResults[], local: BenchResults | undefined):
       cells.push(row ? `${us(row.oneWay.p50)} µs · ${perS(row.msgsPerS)}/s` : '–');
     }
     out.push(`| ${label(size)} | ${cells.join(' | ')} |`);
+  }
+  const topologies = columns.flatMap(({ run }) =>
+    run.pipeline.filter((row) => row.topology === 'chain5' || row.topology === 'fanin4'),
+  );
+  const keys = [...new Set(topologies.map((row) => `${row.topology} ${row.size}`))];
+  if (keys.length > 0) {
+    out.push('');
+    out.push(
+      'Through several hops (`put`): a chain of 5 actors (4 links, p50 end to end), and 4 sources into one sink (msgs/s at the sink):',
+    );
+    out.push('');
+    out.push(`| topology | size | ${columns.map((column) => column.name).join(' | ')} |`);
+    out.push(`|---|--:|${columns.map(() => '--:').join('|')}|`);
+    for (const key of keys) {
+      const [topology, size] = key.split(' ') as [string, string];
+      const cells = columns.map(({ run }) => {
+        const row = run.pipeline.find(
+          (entry) => entry.topology === topology && entry.size === Number(size) && entry.path === 'put',
+        );
+        return row ? `${us(row.latency.p50)} µs · ${perS(row.throughput.msgsPerS)}/s` : '–';
+      });
+      out.push(
+        `| ${topology === 'chain5' ? 'chain of 5' : 'fan-in 4 → 1'} | ${label(Number(size))} | ${cells.join(' | ')} |`,
+      );
+    }
   }
   return out.join('\n');
 }
