@@ -200,7 +200,7 @@ export function zeromqUnusableHere(): string | undefined {
  * serves Bun and Deno. `zeromq` is libzmq itself, through zeromq.js, on Node.
  */
 export async function loadSockets(choice: SocketChoice): Promise<import('./_socket.ts').SocketFactory> {
-  if (choice !== 'zeromq') return (await import('./_zmtp/index.ts')).createZmtpSockets();
+  if (choice !== 'zeromq') return (await import('./zmtp/index.ts')).createZmtpSockets();
   const unusable = zeromqUnusableHere();
   if (unusable !== undefined) {
     throw new Error(

@@ -1,6 +1,6 @@
 /**
  * The two socket roles the zmq links use, as one small interface with two implementations:
- * ZMTP 3.1 in TypeScript over `node:net` in `_zmtp/` (every runtime; the default), and zeromq.js
+ * ZMTP 3.1 in TypeScript over `node:net` in `zmtp/` (every runtime; the default), and zeromq.js
  * (libzmq, Node only) in `_zeromq.ts`. Both speak the same ZMTP on the wire, so either
  * side may be libzmq, this package or any other ZeroMQ binding.
  *

@@ -9,8 +9,8 @@ import net, { type AddressInfo } from 'node:net';
 import type { OutputLink } from '@improv/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createZeromqSockets } from '../src/_zeromq.ts';
-import { createZmtpSockets } from '../src/_zmtp/index.ts';
 import { createZmqTransport, openLink } from '../src/index.ts';
+import { createZmtpSockets } from '../src/zmtp/index.ts';
 
 const onNode = !('Bun' in globalThis) && !('Deno' in globalThis);
 const implementations = onNode ? (['zeromq', 'zmtp'] as const) : (['zmtp'] as const);

@@ -1,0 +1,165 @@
+/**
+ * Writes ZMTP frames to a stream socket in batches. Frames are encoded straight into an arena (a
+ * large buffer filled front to back; bytes handed to the socket are never written again, so the
+ * socket may hold them), and everything queued in one turn of the event loop goes out in one write
+ * — or sooner, once a batch is large. Large frame bodies are not copied: they are written as they
+ * are, between the arena's pieces (so a caller must not change a large frame after sending it).
+ * While the socket's own buffer is full, frames keep gathering and go out at its `drain`.
+ * @module
+ */
+import { Buffer } from 'node:buffer';
+import type { Socket } from 'node:net';
+import { clearImmediate, setImmediate } from 'node:timers';
+import { FLAG_LONG, SHORT_FRAME_MAX } from './frames.ts';
+
+/** Size of each arena. */
+const ARENA_BYTES = 64 * 1024;
+/** Frame bodies this large are written by reference, not copied into the arena. */
+const ZERO_COPY_BYTES = 32 * 1024;
+/** A batch this large is written at once instead of at the end of the turn. */
+const FLUSH_BYTES = 256 * 1024;
+/** Bodies up to this size are copied byte by byte (faster than `set` for a few bytes). */
+const SMALL_COPY_BYTES = 24;
+
+type Immediate = ReturnType<typeof setImmediate>;
+
+/** The batching frame writer of one connection. */
+export class FrameWriter {
+  readonly #socket: Socket;
+  #arena: Buffer = Buffer.allocUnsafe(ARENA_BYTES);
+  /** Bytes of the arena filled. */
+  #used = 0;
+  /** Start of the arena's bytes not handed to the socket yet. */
+  #start = 0;
+  /** Pieces queued before `#arena[#start..#used)`, in order. */
+  #pieces: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #immediate: Immediate | undefined;
+  /** The socket's buffer is full: wait for `drain`. */
+  #blocked = false;
+  #closed = false;
+
+  constructor(socket: Socket) {
+    this.#socket = socket;
+    socket.on('drain', () => {
+      if (!this.#blocked) return;
+      this.#blocked = false;
+      this.flush();
+    });
+  }
+
+  /** Queues raw bytes (the greeting). */
+  raw(bytes: Uint8Array): void {
+    if (this.#closed) return;
+    const at = this.#reserve(bytes.length);
+    this.#arena.set(bytes, at);
+    this.#queued(bytes.length);
+  }
+
+  /**
+   * Queues one frame with `flags` (MORE, COMMAND; LONG is set here when needed) whose body is
+   * `head` (optional, small) followed by `body`.
+   */
+  frame(flags: number, body: Uint8Array, head?: Uint8Array): void {
+    if (this.#closed) return;
+    const headLength = head === undefined ? 0 : head.length;
+    const size = headLength + body.length;
+    const headerLength = size > SHORT_FRAME_MAX ? 9 : 2;
+    if (body.length >= ZERO_COPY_BYTES) {
+      let at = this.#reserve(headerLength + headLength);
+      at = this.#header(at, flags, size);
+      if (head !== undefined) this.#arena.set(head, at);
+      this.#cut();
+      this.#pieces.push(body);
+      this.#queued(headerLength + size);
+      return;
+    }
+    let at = this.#reserve(headerLength + size);
+    at = this.#header(at, flags, size);
+    const arena = this.#arena;
+    if (head !== undefined) {
+      arena.set(head, at);
+      at += headLength;
+    }
+    const length = body.length;
+    if (length <= SMALL_COPY_BYTES) {
+      for (let index = 0; index < length; index++) arena[at + index] = body[index]!;
+    } else arena.set(body, at);
+    this.#queued(headerLength + size);
+  }
+
+  /** Hands everything queued to the socket now (unless its buffer is full: then at `drain`). */
+  flush(): void {
+    if (this.#immediate !== undefined) {
+      clearImmediate(this.#immediate);
+      this.#immediate = undefined;
+    }
+    if (this.#closed || this.#blocked) return;
+    this.#cut();
+    const pieces = this.#pieces;
+    if (pieces.length === 0) return;
+    this.#pieces = [];
+    this.#queuedBytes = 0;
+    const socket = this.#socket;
+    if (socket.destroyed) return;
+    let flowing: boolean;
+    if (pieces.length === 1) flowing = socket.write(pieces[0]!);
+    else {
+      socket.cork();
+      flowing = true;
+      for (const piece of pieces) flowing = socket.write(piece);
+      socket.uncork();
+    }
+    if (!flowing) this.#blocked = true;
+  }
+
+  /** Drops everything queued; nothing more is written. */
+  close(): void {
+    this.#closed = true;
+    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
+    this.#immediate = undefined;
+    this.#pieces = [];
+    this.#queuedBytes = 0;
+  }
+
+  #queued(bytes: number): void {
+    this.#queuedBytes += bytes;
+    if (this.#queuedBytes >= FLUSH_BYTES && !this.#blocked) this.flush();
+    else if (this.#immediate === undefined) this.#immediate = setImmediate(() => this.flush());
+  }
+
+  /** Room for `length` bytes in the arena (a fresh arena when the current one is full): their offset. */
+  #reserve(length: number): number {
+    if (this.#used + length > this.#arena.length) {
+      this.#cut();
+      this.#arena = Buffer.allocUnsafe(Math.max(ARENA_BYTES, length));
+      this.#used = 0;
+      this.#start = 0;
+    }
+    const at = this.#used;
+    this.#used += length;
+    return at;
+  }
+
+  /** Writes a frame header at `at`; returns where the body starts. */
+  #header(at: number, flags: number, size: number): number {
+    const arena = this.#arena;
+    if (size <= SHORT_FRAME_MAX) {
+      arena[at] = flags;
+      arena[at + 1] = size;
+      return at + 2;
+    }
+    arena[at] = flags | FLAG_LONG;
+    arena.writeUInt32BE(Math.floor(size / 0x1_0000_0000), at + 1);
+    arena.writeUInt32BE(size >>> 0, at + 5);
+    return at + 9;
+  }
+
+  /** Moves the arena's filled, unqueued bytes to the pieces. */
+  #cut(): void {
+    if (this.#used > this.#start) {
+      this.#pieces.push(this.#arena.subarray(this.#start, this.#used));
+      this.#start = this.#used;
+    }
+  }
+}
