@@ -28,6 +28,7 @@ const portable = [
   'packages/transport-zmq/test/zmq.test.ts',
   'packages/transport-zmq/test/python.test.ts',
   'packages/transport-zmq/test/faults.test.ts',
+  'packages/transport-zmq/test/zmtp.test.ts',
   'packages/cli/test/pipeline.test.ts',
 ].filter((file) => existsSync(join(root, file)));
 
