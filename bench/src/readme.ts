@@ -136,9 +136,10 @@ export function renderZmq(zmq: BenchResults[], local: BenchResults | undefined):
       run,
     })),
   ];
-  const node = runs.find(
-    (run) => run.runtime.name === 'node' && run.transport?.baselines.some((b) => b.name === 'zeromq'),
-  );
+  // The raw baselines of the newest Node run that measured raw zeromq.js.
+  const node = runs
+    .filter((run) => run.runtime.name === 'node' && run.transport?.baselines.some((b) => b.name === 'zeromq'))
+    .sort((a, b) => b.date.localeCompare(a.date))[0];
   const raw = node?.transport?.baselines ?? [];
   const sizes = [
     ...new Set(runs.flatMap((run) => run.pipeline.filter((row) => row.topology === 'pair').map((row) => row.size))),
