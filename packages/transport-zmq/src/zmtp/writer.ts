@@ -1,7 +1,7 @@
 /**
  * Writes ZMTP frames to a stream socket in batches. Frames are encoded straight into an arena (a
  * large buffer filled front to back; bytes handed to the socket are never written again, so the
- * socket may hold them), and everything queued in one turn of the event loop goes out in one write
+ * socket may hold them), and everything queued before the current microtasks end goes out in one write
  * — or sooner, once a batch is large. Large frame bodies are not copied: they are written as they
  * are, between the arena's pieces (so a caller must not change a large frame after sending it).
  * While the socket's own buffer is full, frames keep gathering and go out at its `drain`.
@@ -9,7 +9,6 @@
  */
 import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
-import { clearImmediate, setImmediate } from 'node:timers';
 import { FLAG_LONG, SHORT_FRAME_MAX } from './frames.ts';
 
 /** Size of each arena. */
@@ -20,8 +19,6 @@ const ZERO_COPY_BYTES = 32 * 1024;
 const FLUSH_BYTES = 256 * 1024;
 /** Bodies up to this size are copied byte by byte (faster than `set` for a few bytes). */
 const SMALL_COPY_BYTES = 24;
-
-type Immediate = ReturnType<typeof setImmediate>;
 
 /** The batching frame writer of one connection. */
 export class FrameWriter {
@@ -34,7 +31,8 @@ export class FrameWriter {
   /** Pieces queued before `#arena[#start..#used)`, in order. */
   #pieces: Uint8Array[] = [];
   #queuedBytes = 0;
-  #immediate: Immediate | undefined;
+  /** A flush is scheduled for the end of this turn's microtasks. */
+  #scheduled = false;
   /** The socket's buffer is full: wait for `drain`. */
   #blocked = false;
   #closed = false;
@@ -90,10 +88,6 @@ export class FrameWriter {
 
   /** Hands everything queued to the socket now (unless its buffer is full: then at `drain`). */
   flush(): void {
-    if (this.#immediate !== undefined) {
-      clearImmediate(this.#immediate);
-      this.#immediate = undefined;
-    }
     if (this.#closed || this.#blocked) return;
     this.#cut();
     const pieces = this.#pieces;
@@ -116,8 +110,6 @@ export class FrameWriter {
   /** Drops everything queued; nothing more is written. */
   close(): void {
     this.#closed = true;
-    if (this.#immediate !== undefined) clearImmediate(this.#immediate);
-    this.#immediate = undefined;
     this.#pieces = [];
     this.#queuedBytes = 0;
   }
@@ -125,7 +117,15 @@ export class FrameWriter {
   #queued(bytes: number): void {
     this.#queuedBytes += bytes;
     if (this.#queuedBytes >= FLUSH_BYTES && !this.#blocked) this.flush();
-    else if (this.#immediate === undefined) this.#immediate = setImmediate(() => this.flush());
+    else if (!this.#scheduled) {
+      // At the end of this turn's microtasks, not at the next macrotask: an actor whose steps await
+      // only settled promises may not give the event loop a turn for a long time.
+      this.#scheduled = true;
+      queueMicrotask(() => {
+        this.#scheduled = false;
+        this.flush();
+      });
+    }
   }
 
   /** Room for `length` bytes in the arena (a fresh arena when the current one is full): their offset. */
