@@ -10,9 +10,10 @@ The wire format (the package README has it in full):
   message gives one back. A source never sends without credit: that is how `block` holds a producer
   back end to end.
 
-`Source` and `Sink` are the two ends; `python3 improv_zmq_peer.py relay '<json>'` runs a relay
-between a pipeline's link into this process and its link out of it (the test of the TypeScript
-package runs it), doubling the `value` of each message so the other end can tell it passed.
+`Source` and `Sink` are the two ends. `python3 improv_zmq_peer.py relay '<json>'` runs a relay
+between a pipeline's link into this process and its link out of it (the tests of the TypeScript
+package run it), doubling the `value` of each message so the other end can tell it passed;
+`send '<json>'` only sends `count` messages into a pipeline's link.
 """
 
 import json
@@ -129,7 +130,22 @@ def relay(spec):
     print("relayed", spec["count"], flush=True)
 
 
+def send(spec):
+    """Sends `count` messages {n, text} to every edge of spec['out'], each waiting for credit."""
+    context = zmq.Context()
+    sources = [Source(context, edge, spec.get("curve")) for edge in spec["out"]["edges"]]
+    for n in range(spec["count"]):
+        for source in sources:
+            source.send({"n": n, "text": f"from python {n}"})
+    for source in sources:
+        source.socket.setsockopt(zmq.LINGER, 5000)
+        source.close()
+    context.term()
+    print("sent", spec["count"], flush=True)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] != "relay":
-        sys.exit("usage: improv_zmq_peer.py relay '<json: {in, out, count, curve?}>'")
-    relay(json.loads(sys.argv[2]))
+    modes = {"relay": relay, "send": send}
+    if len(sys.argv) != 3 or sys.argv[1] not in modes:
+        sys.exit("usage: improv_zmq_peer.py relay '<json: {in, out, count, curve?}>' | send '<json: {out, count, curve?}>'")
+    modes[sys.argv[1]](json.loads(sys.argv[2]))
