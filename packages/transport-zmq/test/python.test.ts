@@ -53,10 +53,21 @@ interface Relay {
 
 function startRelay(spec: unknown): Relay {
   const child = spawn(python, [peerScript, 'relay', JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Whole lines once the process has ended (a line may come in several chunks).
   const lines: string[] = [];
-  child.stdout.on('data', (chunk) => lines.push(...String(chunk).trim().split('\n')));
-  child.stderr.on('data', (chunk) => lines.push(String(chunk)));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let output = '';
+  child.stdout.on('data', (chunk) => {
+    output += String(chunk);
+  });
+  child.stderr.on('data', (chunk) => {
+    output += String(chunk);
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => {
+      lines.push(...output.split('\n').filter((line) => line !== ''));
+      resolve(code);
+    }),
+  );
   cleanup.push(async () => {
     child.kill();
     await exited;
