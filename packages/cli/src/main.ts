@@ -52,6 +52,17 @@ import { parseScript, type ScriptStep } from './script.ts';
 /** Exit codes. */
 export const exitCodes = { ok: 0, failure: 1, usage: 2 } as const;
 
+/** The actor keys improv-ts reads itself, for `improv validate --help`. */
+const actorKeyHelp: [string, string][] = [
+  ['method', "process (or improv's spawn, fork): its own OS process; worker (default) or thread: a worker"],
+  ['runtime', 'node, bun or deno: its own process on that runtime (default: the runtime improv runs in)'],
+  ['restart', 'never (default), on-failure (after a crash or an error exit) or always: start it again'],
+  ['restart_backoff', 'wait before the first restart, doubling per restart in a row up to 30s (default 1s)'],
+  ['max_restarts', 'restarts in a row before the actor is left failed (default 5)'],
+  ['on_error', 'continue (default: log a throwing runStep() and call it again) or fail (the actor fails)'],
+  ['max_heap_mb', "heap limit of the actor's worker or process in MiB (default: the runtime's)"],
+];
+
 interface RunOptions {
   script?: string;
   runDir?: string;
@@ -154,6 +165,10 @@ export async function main(
     .argument('<pipeline>', 'pipeline YAML file, or a folder: every .yaml/.yml file in it (not in subfolders)')
     .option('--no-check-modules', 'do not import the actor modules (only check the YAML)')
     .addOption(runtimeOption())
+    .addHelpText(
+      'after',
+      `\nActor keys improv-ts reads (every other key is an option of the actor):\n${actorKeyHelp.map(([key, help]) => `  ${key.padEnd(16)} ${help}`).join('\n')}\n\nAn actor in its own process needs store: lmdb or redis (lmdb when settings.store is not written).`,
+    )
     .action(async (pipeline: string, options: { checkModules: boolean; runtime?: RuntimeName }) => {
       if (await switched(options.runtime)) return;
       if (!permitted('validate')) return;

@@ -16,6 +16,7 @@ import {
   toLinkGraph,
 } from '../src/config/load.ts';
 import { ConfigError, type Diagnostic } from '../src/config/types.ts';
+import type { RuntimeAdapter } from '../src/runtime/adapter.ts';
 import { createNodeRuntime } from '../src/runtime/node.ts';
 
 const adapter = createNodeRuntime();
@@ -70,8 +71,7 @@ describe('a valid config', () => {
     const result = await loadConfig(fixture('good.yaml'), { adapter });
     expect(list(result)).toEqual([]);
     expect(list(result, 'warning')).toEqual([
-      '10:5 actor "Generator": "method" is improv\'s process option; improv-ts runs every actor in its own worker, so it is ignored',
-      '15:5 actor "Processor": "daemon" is improv\'s process option; improv-ts runs every actor in its own worker, so it is ignored',
+      '14:5 actor "Processor": "daemon" is improv\'s daemon flag for actor processes; improv-ts ends every actor process with the pipeline, so it is ignored',
     ]);
     expect(result.config).toEqual({
       source: fixture('good.yaml'),
@@ -99,6 +99,7 @@ describe('a valid config', () => {
           className: 'Generator',
           options: { rate: 100 },
           onError: 'continue',
+          restart: { policy: 'never', backoffMs: 1000, maxRestarts: 5 },
         },
         {
           name: 'Processor',
@@ -107,6 +108,7 @@ describe('a valid config', () => {
           className: 'Processor',
           options: { threshold: 0.5 },
           onError: 'continue',
+          restart: { policy: 'never', backoffMs: 1000, maxRestarts: 5 },
         },
         {
           name: 'Viewer',
@@ -115,6 +117,7 @@ describe('a valid config', () => {
           className: 'Viewer',
           options: {},
           onError: 'continue',
+          restart: { policy: 'never', backoffMs: 1000, maxRestarts: 5 },
         },
         {
           name: 'Camera',
@@ -123,6 +126,7 @@ describe('a valid config', () => {
           className: 'Camera',
           options: { shape: [512, 512] },
           onError: 'continue',
+          restart: { policy: 'never', backoffMs: 1000, maxRestarts: 5 },
         },
       ],
       connections: [
@@ -540,7 +544,7 @@ describe('actor errors', () => {
     expect(result.diagnostics[0]?.path).toEqual(['actors', 'Generator', 'package']);
   });
 
-  it('warns about improv method and daemon and keeps them out of options', async () => {
+  it("warns about improv's daemon, and keeps it and method out of options", async () => {
     const result = await check(yaml`
       actors:
         Generator:
@@ -550,8 +554,10 @@ describe('actor errors', () => {
           daemon: false
           rate: 3
     `);
-    expect(list(result, 'warning').map((line) => line.slice(0, 4))).toEqual(['5:5 ', '6:5 ']);
-    expect(result.config?.actors[0]?.options).toEqual({ rate: 3 });
+    expect(list(result, 'warning')).toEqual([
+      '6:5 actor "Generator": "daemon" is improv\'s daemon flag for actor processes; improv-ts ends every actor process with the pipeline, so it is ignored',
+    ]);
+    expect(result.config?.actors[0]).toMatchObject({ options: { rate: 3 }, process: {} });
   });
 
   it('takes max_heap_mb as the worker heap limit, out of options, and reports a bad one', async () => {
@@ -1082,6 +1088,349 @@ describe('settings errors', () => {
     expect(list(result, 'warning')).toEqual([
       '3:3 setting "control_port" is not used by improv-ts; ignored',
       '4:3 setting "use_hdd" is improv\'s switch for its LMDB store; improv-ts ignores it',
+    ]);
+  });
+});
+
+describe('actors in processes of their own, and restarts', () => {
+  /** The Node adapter, with `findRuntime` finding only `installed` (and counting its calls). */
+  function adapterWith(installed: string[]) {
+    const asked: string[] = [];
+    const findRuntime = (name: 'node' | 'bun' | 'deno') => {
+      asked.push(name);
+      return installed.includes(name) ? `/opt/${name}/bin/${name}` : undefined;
+    };
+    return { adapter: { ...adapter, findRuntime }, asked };
+  }
+
+  function checkOn(
+    text: string,
+    runtimeAdapter: RuntimeAdapter,
+    options: { storeSizeLimits?: { driver: string; minBytes: number; maxBytes: number } } = {},
+  ): Promise<ConfigResult> {
+    return parseConfig(text, { file: fixture('inline.yaml'), adapter: runtimeAdapter, ...options });
+  }
+
+  /** One actor with `keys` (YAML lines) after its package and class; the keys start at line 5. */
+  const actorWith = (...keys: string[]) =>
+    `actors:\n  Camera:\n    package: actors/generator.ts\n    class: Generator\n${keys.map((key) => `    ${key}\n`).join('')}`;
+
+  it('reads method: process (spawn and fork too) as its own process, thread and worker as a worker', async () => {
+    const actors = ['process', 'spawn', 'fork', 'thread', 'worker', undefined].map(
+      (method, i) =>
+        `  A${i}:\n    package: actors/generator.ts\n    class: Generator\n    rate: ${i}\n${method === undefined ? '' : `    method: ${method}\n`}`,
+    );
+    const result = await check(`actors:\n${actors.join('')}`);
+    expect(result.diagnostics).toEqual([]);
+    const placed = result.config?.actors.map((actor) => [actor.name, 'process' in actor ? actor.process : 'worker']);
+    expect(placed).toEqual([
+      ['A0', {}],
+      ['A1', {}],
+      ['A2', {}],
+      ['A3', 'worker'],
+      ['A4', 'worker'],
+      ['A5', 'worker'],
+    ]);
+    // None of the keys improv-ts reads is an option of the actor.
+    expect(result.config?.actors.map((actor) => actor.options)).toEqual([0, 1, 2, 3, 4, 5].map((rate) => ({ rate })));
+  });
+
+  it('reads runtime: node, bun or deno as its own process on that runtime', async () => {
+    const { adapter: everywhere } = adapterWith(['node', 'bun', 'deno']);
+    const result = await checkOn(
+      yaml`
+        actors:
+          OnNode:
+            package: actors/generator.ts
+            class: Generator
+            runtime: node
+          OnBun:
+            package: actors/generator.ts
+            class: Generator
+            runtime: bun
+            method: process
+          OnDeno:
+            package: actors/generator.ts
+            class: Generator
+            runtime: deno
+            method: spawn
+      `,
+      everywhere,
+    );
+    expect(result.diagnostics).toEqual([]);
+    expect(result.config?.actors.map((actor) => [actor.process, actor.options])).toEqual([
+      [{ runtime: 'node' }, {}],
+      [{ runtime: 'bun' }, {}],
+      [{ runtime: 'deno' }, {}],
+    ]);
+    expect(result.config?.settings.store.chosenFor).toBe('actor "OnNode" runs in its own process (runtime: node)');
+  });
+
+  it('reports a method it does not know, with the closest one and the list', async () => {
+    const typo = only(await check(actorWith('method: processs')));
+    expect(typo).toMatchObject({
+      line: 5,
+      column: 13,
+      path: ['actors', 'Camera', 'method'],
+      message: 'actor "Camera": method must be one of process, spawn, fork, thread, worker, not "processs"',
+    });
+    expect(typo.fix).toBe(
+      'did you mean "process"? write  method: process  (its own OS process; improv\'s spawn and fork mean the same) or  method: worker  (a worker of Nexus\'s process, the default)',
+    );
+    const other = only(await check(actorWith('method: true')));
+    expect(other.message).toBe('actor "Camera": method must be one of process, spawn, fork, thread, worker, not true');
+    expect(other.fix).toMatch(/^write {2}method: process/);
+  });
+
+  it('refuses method: worker with a runtime, which needs a process', async () => {
+    const { adapter: everywhere } = adapterWith(['node', 'bun', 'deno']);
+    const error = only(await checkOn(actorWith('method: worker', 'runtime: bun'), everywhere));
+    expect(error).toMatchObject({
+      line: 5,
+      column: 13,
+      message:
+        'actor "Camera": method: worker runs it in a worker of Nexus\'s process, but runtime: bun runs it in a process of its own',
+      fix: 'remove  method: worker  to run it in its own bun process, or remove  runtime: bun  to keep it in a worker',
+    });
+  });
+
+  it('reports a runtime it does not know, with the closest one', async () => {
+    const typo = only(await check(actorWith('runtime: nodejs')));
+    expect(typo).toMatchObject({
+      line: 5,
+      column: 14,
+      path: ['actors', 'Camera', 'runtime'],
+      message: 'actor "Camera": runtime must be one of node, bun, deno, not "nodejs"',
+    });
+    expect(typo.fix).toMatch(/^did you mean "node"\? write e\.g\. {2}runtime: bun/);
+    expect(only(await check(actorWith('runtime: Deno'))).fix).toMatch(/^did you mean "deno"\?/);
+    expect(list(await check(actorWith('runtime: 20')))).toEqual([
+      '5:14 actor "Camera": runtime must be one of node, bun, deno, not 20',
+    ]);
+  });
+
+  it('reports a runtime that is not installed, at its key, looking each runtime up once', async () => {
+    const { adapter: nodeOnly, asked } = adapterWith(['node']);
+    const result = await checkOn(
+      yaml`
+        actors:
+          Camera:
+            package: actors/generator.ts
+            class: Generator
+            runtime: bun
+          Analysis:
+            package: actors/generator.ts
+            class: Generator
+            runtime: deno
+          Other:
+            package: actors/generator.ts
+            class: Generator
+            runtime: bun
+          Here:
+            package: actors/generator.ts
+            class: Generator
+            runtime: node
+      `,
+      nodeOnly,
+    );
+    expect(list(result)).toEqual([
+      '5:5 actor "Camera": runtime bun is not installed',
+      '9:5 actor "Analysis": runtime deno is not installed',
+      '13:5 actor "Other": runtime bun is not installed',
+    ]);
+    expect(result.diagnostics.map((diagnostic) => diagnostic.fix)).toEqual([
+      'npm install -D bun (or see https://bun.sh), or remove  runtime: bun  to run it on node',
+      'npm install -D deno (or see https://deno.com), or remove  runtime: deno  to run it on node',
+      'npm install -D bun (or see https://bun.sh), or remove  runtime: bun  to run it on node',
+    ]);
+    expect(result.diagnostics[0]?.path).toEqual(['actors', 'Camera', 'runtime']);
+    expect(asked.sort()).toEqual(['bun', 'deno', 'node']);
+    const { adapter: bunOnly } = adapterWith(['bun']);
+    expect(only(await checkOn(actorWith('runtime: node'), bunOnly)).fix).toBe(
+      'install Node.js (see https://nodejs.org), or remove  runtime: node  to run it on node',
+    );
+    // An adapter that cannot look runtimes up (an embedding program's own) leaves it to the start.
+    const { findRuntime: _, ...blind } = adapterWith([]).adapter;
+    expect((await checkOn(actorWith('runtime: bun'), blind as RuntimeAdapter)).diagnostics).toEqual([]);
+  });
+
+  it('reads restart, restart_backoff and max_restarts, with never, 1 s and 5 as defaults', async () => {
+    const result = await check(yaml`
+      actors:
+        Default:
+          package: actors/generator.ts
+          class: Generator
+        OnFailure:
+          package: actors/generator.ts
+          class: Generator
+          restart: on-failure
+          restart_backoff: 500ms
+          max_restarts: 0
+        Always:
+          package: actors/generator.ts
+          class: Generator
+          method: process
+          restart: always
+          restart_backoff: 2
+          max_restarts: 12
+        Never:
+          package: actors/generator.ts
+          class: Generator
+          restart: never
+    `);
+    expect(result.diagnostics).toEqual([]);
+    expect(result.config?.actors.map((actor) => [actor.restart, actor.options])).toEqual([
+      [{ policy: 'never', backoffMs: 1000, maxRestarts: 5 }, {}],
+      [{ policy: 'on-failure', backoffMs: 500, maxRestarts: 0 }, {}],
+      [{ policy: 'always', backoffMs: 2000, maxRestarts: 12 }, {}],
+      [{ policy: 'never', backoffMs: 1000, maxRestarts: 5 }, {}],
+    ]);
+  });
+
+  it('reports a restart policy it does not know, with the closest one and the list', async () => {
+    const policy = async (value: string) => only(await check(actorWith(`restart: ${value}`)));
+    for (const typo of ['on_failure', 'onfailure', 'On-Failure']) {
+      const error = await policy(typo);
+      expect(error).toMatchObject({
+        line: 5,
+        column: 14,
+        path: ['actors', 'Camera', 'restart'],
+        message: `actor "Camera": restart must be one of never, on-failure, always, not "${typo}"`,
+      });
+      expect(error.fix).toBe(
+        'did you mean "on-failure"? write  restart: on-failure  (start it again when it crashes or exits with an error) or  restart: always  (also when it ends by itself); never is the default',
+      );
+    }
+    const yes = await policy('yes');
+    expect(yes.message).toBe('actor "Camera": restart must be one of never, on-failure, always, not "yes"');
+    expect(yes.fix).toMatch(/^write {2}restart: on-failure {2}.* or {2}restart: always /);
+    const yesBool = await policy('true');
+    expect(yesBool.message).toBe('actor "Camera": restart must be one of never, on-failure, always, not true');
+    expect(yesBool.fix).toMatch(/^write {2}restart: on-failure/);
+    expect((await policy('"no"')).fix).toMatch(/^did you mean "never"\? /);
+    expect((await policy('false')).fix).toMatch(/^did you mean "never"\? /);
+    expect((await policy('alway')).fix).toMatch(/^did you mean "always"\? /);
+  });
+
+  it('reports a max_restarts that is not a whole number >= 0', async () => {
+    const restarts = async (value: string) =>
+      list(await check(actorWith('restart: on-failure', `max_restarts: ${value}`)));
+    expect(await restarts('-1')).toEqual([
+      '6:19 actor "Camera": max_restarts must be a whole number >= 0, not number -1',
+    ]);
+    expect(await restarts('2.5')).toEqual([
+      '6:19 actor "Camera": max_restarts must be a whole number >= 0, not number 2.5',
+    ]);
+    expect(await restarts('"5"')).toEqual([
+      '6:19 actor "Camera": max_restarts must be a whole number >= 0, not the string "5"',
+    ]);
+    expect(await restarts('.inf')).toHaveLength(1);
+    const error = only(await check(actorWith('restart: on-failure', 'max_restarts: -1')));
+    expect(error.path).toEqual(['actors', 'Camera', 'max_restarts']);
+    expect(error.fix).toBe(
+      'write e.g.  max_restarts: 5  (how many restarts in a row before the actor is left failed; default 5)',
+    );
+  });
+
+  it('reports a restart_backoff that is not a duration from more than 0 to 30 s', async () => {
+    const backoff = async (value: string) =>
+      list(await check(actorWith('restart: always', `restart_backoff: ${value}`)));
+    expect(await backoff('5 sec')).toEqual([
+      '6:22 actor "Camera": restart_backoff is invalid: "sec" is not a unit of time (use ms, s, m, h)',
+    ]);
+    expect(await backoff('0')).toEqual(['6:22 actor "Camera": restart_backoff must be more than 0, not 0']);
+    expect(await backoff('-2')).toEqual(['6:22 actor "Camera": restart_backoff must be more than 0, not -2']);
+    expect(await backoff('1m')).toEqual([
+      '6:22 actor "Camera": restart_backoff must be at most 30s (the longest wait between restarts), not "1m"',
+    ]);
+    expect(await backoff('[1]')).toEqual([
+      '6:22 actor "Camera": restart_backoff must be a number of seconds or a string such as "1s", not a list',
+    ]);
+    expect(await backoff('30s')).toEqual([]);
+    const error = only(await check(actorWith('restart: always', 'restart_backoff: soon')));
+    expect(error.path).toEqual(['actors', 'Camera', 'restart_backoff']);
+    expect(error.fix).toBe(
+      'give seconds as a number, or a string with a unit: restart_backoff: 500ms (units ms, s, m, h), more than 0 and at most 30s; it is the wait before the first restart, doubling per restart in a row up to 30 s',
+    );
+  });
+
+  it('warns that restart_backoff and max_restarts do nothing without a restart policy', async () => {
+    const absent = await check(actorWith('restart_backoff: 2s', 'max_restarts: 3'));
+    expect(list(absent)).toEqual([]);
+    expect(list(absent, 'warning')).toEqual([
+      '5:5 actor "Camera": restart_backoff has no effect with restart: never (the default)',
+      '6:5 actor "Camera": max_restarts has no effect with restart: never (the default)',
+    ]);
+    expect(absent.diagnostics[0]?.fix).toBe(
+      'add  restart: on-failure  (or always) to restart the actor, or remove restart_backoff',
+    );
+    expect(list(await check(actorWith('restart: never', 'max_restarts: 3')), 'warning')).toEqual([
+      '6:5 actor "Camera": max_restarts has no effect with restart: never',
+    ]);
+    // A bad policy is its own error; a bad value is not also said to have no effect.
+    const bad = await check(actorWith('restart: on_failure', 'max_restarts: 3', 'restart_backoff: -1'));
+    expect(list(bad, 'warning')).toEqual([]);
+    expect(list(bad)).toHaveLength(2);
+    expect(list(await check(actorWith('max_restarts: -3')), 'warning')).toEqual([]);
+    expect(list(await check(actorWith('restart: always', 'max_restarts: 3')), 'warning')).toEqual([]);
+  });
+
+  it('refuses store: memory with an actor in its own process, at the store setting', async () => {
+    const result = await check(`settings:\n  store: memory\n${actorWith('method: process')}`);
+    const error = only(result);
+    expect(error).toMatchObject({
+      line: 2,
+      column: 10,
+      path: ['settings', 'store'],
+      message: 'store: memory cannot be reached by actor "Camera", which runs in its own process (method: process)',
+      fix: 'use  store: lmdb  (one machine; a temporary database, removed at quit, unless lmdb: { path, keep: true } is set), or  store: redis  (several machines)',
+    });
+    const byRuntime = await checkOn(
+      `settings:\n  store: memory\n${actorWith('runtime: bun')}`,
+      adapterWith(['node', 'bun']).adapter,
+    );
+    expect(only(byRuntime).message).toBe(
+      'store: memory cannot be reached by actor "Camera", which runs in its own process (runtime: bun)',
+    );
+    // Workers share Nexus's memory: the memory store is fine for them.
+    expect(list(await check(`settings:\n  store: memory\n${actorWith('method: worker')}`))).toEqual([]);
+  });
+
+  it('picks lmdb when store is not written and an actor runs in its own process, saying why', async () => {
+    const result = await check(`settings:\n  lmdb: { keep: true, path: data/run.lmdb }\n${actorWith('method: fork')}`);
+    expect(result.diagnostics).toEqual([]);
+    const store = result.config?.settings.store;
+    expect(store).toMatchObject({
+      driver: 'lmdb',
+      chosenFor: 'actor "Camera" runs in its own process (method: fork)',
+      lmdb: { keep: true, path: 'data/run.lmdb', sync: false },
+    });
+    expect(store?.origins.store).toBeUndefined();
+    const bare = (await check(actorWith('method: process'))).config?.settings.store;
+    expect(bare).toMatchObject({ driver: 'lmdb', lmdb: { keep: false, sync: false } });
+    expect(bare?.lmdb.path).toBeUndefined();
+    // Written, the store is the one written, and nothing was chosen.
+    const written = (await check(`settings:\n  store: redis\n${actorWith('method: process')}`)).config?.settings.store;
+    expect(written?.driver).toBe('redis');
+    expect(written).not.toHaveProperty('chosenFor');
+    // Workers only: the memory store stays the default.
+    const workers = (await check(actorWith('method: thread'))).config?.settings.store;
+    expect(workers?.driver).toBe('memory');
+    expect(workers).not.toHaveProperty('chosenFor');
+  });
+
+  it("does not hold a picked lmdb store to the memory store's size limits, and says so about redis_config", async () => {
+    const limits = { driver: 'memory', minBytes: 64, maxBytes: 2 ** 30 };
+    const big = `settings:\n  store_size: 2GiB\n`;
+    expect(list(await checkOn(`${big}${actorWith('method: process')}`, adapter, { storeSizeLimits: limits }))).toEqual(
+      [],
+    );
+    expect(list(await checkOn(`${big}${actorWith('method: worker')}`, adapter, { storeSizeLimits: limits }))).toEqual([
+      expect.stringMatching(/^2:15 settings: store_size of 2147483648 bytes is more than the memory store can hold/),
+    ]);
+    const redis = await check(`redis_config:\n  port: 6380\n${actorWith('method: process')}`);
+    expect(list(redis, 'warning')).toEqual([
+      '1:1 "redis_config" configures a Redis store, but this pipeline uses the lmdb store (chosen because actor "Camera" runs in its own process (method: process))',
     ]);
   });
 });

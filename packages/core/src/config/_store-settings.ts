@@ -1,6 +1,8 @@
 /**
  * The store's settings (package-private): `settings.store`, `store_eviction`, `lmdb:` and `redis:`,
  * and improv's top-level `redis_config:` read as `redis:`. Each problem is a diagnostic at its node.
+ * The memory store lives in one process's memory: with an actor in a process of its own, `store`
+ * defaults to `lmdb`, and `store: memory` is an error.
  * @module
  */
 import type { StoreEviction } from '../store/driver.ts';
@@ -27,6 +29,12 @@ const fsyncWords: Record<string, 'always' | 'everysec' | 'no'> = {
   no: 'no',
 };
 
+/** An actor that runs in a process of its own, and the key that put it there (`method: process`). */
+export interface ProcessActor {
+  name: string;
+  placedBy: string;
+}
+
 export function defaultStoreSettings(): StoreSettings {
   return {
     driver: 'memory',
@@ -39,12 +47,14 @@ export function defaultStoreSettings(): StoreSettings {
 
 /**
  * Reads the store settings out of `settings` (a mapping) and the top-level `redisConfig`
- * (improv's `redis_config:`, or undefined).
+ * (improv's `redis_config:`, or undefined). `processActor` is the first actor that runs in a process
+ * of its own, if any.
  */
 export function validateStoreSettings(
   settings: Record<string, unknown>,
   redisConfig: unknown,
   reporter: Reporter,
+  processActor?: ProcessActor,
 ): StoreSettings {
   const result = defaultStoreSettings();
   const origins = result.origins;
@@ -52,6 +62,19 @@ export function validateStoreSettings(
     origins.store = reporter.origin(['settings', 'store']);
     const name = oneOf(settings.store, storeNames, ['settings', 'store'], reporter, 'store: lmdb');
     if (name !== undefined) result.driver = name;
+  }
+  if (processActor !== undefined) {
+    const { name, placedBy } = processActor;
+    if (settings.store === undefined) {
+      result.driver = 'lmdb';
+      result.chosenFor = `actor "${name}" runs in its own process (${placedBy})`;
+    } else if (settings.store === 'memory') {
+      reporter.error(
+        ['settings', 'store'],
+        `store: memory cannot be reached by actor "${name}", which runs in its own process (${placedBy})`,
+        'use  store: lmdb  (one machine; a temporary database, removed at quit, unless lmdb: { path, keep: true } is set), or  store: redis  (several machines)',
+      );
+    }
   }
   if (settings.store_size !== undefined) origins.store_size = reporter.origin(['settings', 'store_size']);
   if (settings.store_eviction !== undefined) {
@@ -83,7 +106,7 @@ export function validateStoreSettings(
       if (result.driver !== 'redis') {
         reporter.warning(
           ['redis_config'],
-          '"redis_config" configures a Redis store, but this pipeline uses the memory store (improv-ts\'s default)',
+          `"redis_config" configures a Redis store, but this pipeline uses the ${result.driver} store${storeWhy(result)}`,
           'add  store: redis  under settings to use Redis, or remove redis_config',
           { part: 'key' },
         );
@@ -95,6 +118,12 @@ export function validateStoreSettings(
     readRedis(settings.redis, ['settings', 'redis'], result, reporter);
   }
   return result;
+}
+
+/** Why the store is the one it is, when `store` is not written. */
+function storeWhy(result: StoreSettings): string {
+  if (result.origins.store !== undefined) return '';
+  return result.chosenFor === undefined ? " (improv-ts's default)" : ` (chosen because ${result.chosenFor})`;
 }
 
 export function oneOf<T extends string>(

@@ -7,8 +7,14 @@
 import { z } from 'zod';
 import type { Endpoint, LinkPolicy } from '../link/transport.ts';
 import type { StoreSizeLimits } from '../store/driver.ts';
+import { type ActorPlacement, actorProcessKeys, readActorPlacement } from './_actor-process.ts';
 import { type ConfigPath, describeValue, isMapping, type Reporter, showValue } from './_report.ts';
-import { defaultStoreSettings, storeSettingsKeys, validateStoreSettings } from './_store-settings.ts';
+import {
+  defaultStoreSettings,
+  type ProcessActor,
+  storeSettingsKeys,
+  validateStoreSettings,
+} from './_store-settings.ts';
 import { closest, didYouMean } from './_suggest.ts';
 import {
   defaultTransportSettings,
@@ -19,6 +25,7 @@ import {
 import { byteSizeUnits, parseByteSize } from './byte-size.ts';
 import { durationUnits, parseDuration } from './duration.ts';
 import {
+  type ActorConfig,
   type ConnectionConfig,
   DEFAULT_IMPORT_TIMEOUT_MS,
   DEFAULT_LINK_CAPACITY,
@@ -40,6 +47,11 @@ export interface DraftActor {
   /** `max_heap_mb`, when given and valid. */
   maxHeapMb?: number;
   onError: OnError;
+  /** Set when the actor runs in a process of its own (`method: process`, `runtime:`). */
+  process?: ActorPlacement['process'];
+  /** The key that put it in a process of its own, as written (`method: fork`), for messages. */
+  placedBy?: string;
+  restart: ActorConfig['restart'];
 }
 
 /** The config as far as it could be read without importing anything. */
@@ -121,8 +133,15 @@ export function validateStructure(
       );
     }
   }
-  draft.settings = validateSettings(value.settings, value.redis_config, reporter, storeSizeLimits);
-  const actorNames = validateActors(value, reporter, draft.actors);
+  // Actors first, into a list of their own so the walk order stays settings, actors: the store's
+  // settings depend on whether an actor runs in its own process.
+  const actorReporter = reporter.fork();
+  const actorNames = validateActors(value, actorReporter, draft.actors);
+  const apart = draft.actors.find((actor) => actor.process !== undefined);
+  const processActor =
+    apart === undefined ? undefined : { name: apart.name, placedBy: apart.placedBy ?? 'method: process' };
+  draft.settings = validateSettings(value.settings, value.redis_config, reporter, storeSizeLimits, processActor);
+  reporter.diagnostics.push(...actorReporter.diagnostics);
   draft.connections = validateConnections(value.connections, actorNames, reporter);
   checkOneTransportPerLink(draft.connections, reporter);
   return draft;
@@ -208,11 +227,12 @@ function validateSettings(
   settings: unknown,
   redisConfig: unknown,
   reporter: Reporter,
-  limits?: StoreSizeLimits,
+  limits: StoreSizeLimits | undefined,
+  processActor: ProcessActor | undefined,
 ): PipelineSettings {
   const defaults = defaultSettings();
   if (settings === undefined || settings === null) {
-    defaults.store = validateStoreSettings({}, redisConfig, reporter);
+    defaults.store = validateStoreSettings({}, redisConfig, reporter, processActor);
     return defaults;
   }
   if (!isMapping(settings)) {
@@ -255,7 +275,7 @@ function validateSettings(
       );
     }
   }
-  const store = validateStoreSettings(settings, redisConfig, reporter);
+  const store = validateStoreSettings(settings, redisConfig, reporter, processActor);
   defaults.store = store;
   const transport = validateTransportSettings(settings, reporter);
   defaults.transport = transport;
@@ -308,9 +328,6 @@ function formatSize(bytes: number): string {
 }
 
 // --- actors -----------------------------------------------------------------------------------
-
-/** improv's process options: each improv-ts actor always runs in its own worker. */
-const ignoredActorKeys = ['method', 'daemon'];
 
 /** Fills `out` with the actors; returns every declared name, or `undefined` when `actors:` is unusable. */
 function validateActors(top: Record<string, unknown>, reporter: Reporter, out: DraftActor[]): string[] | undefined {
@@ -369,6 +386,7 @@ function validateActors(top: Record<string, unknown>, reporter: Reporter, out: D
       className: requiredString(spec, 'class', path, reporter, `class: ${name}`),
       options: {},
       onError: 'continue',
+      ...readActorPlacement(name, spec, path, reporter),
     };
     if (name.includes('GUI') && !('visual' in spec)) {
       reporter.warning(
@@ -379,7 +397,7 @@ function validateActors(top: Record<string, unknown>, reporter: Reporter, out: D
       );
     }
     for (const [key, option] of Object.entries(spec)) {
-      if (key === 'package' || key === 'class') continue;
+      if (key === 'package' || key === 'class' || actorProcessKeys.includes(key)) continue;
       if (key === 'max_heap_mb') {
         if (typeof option === 'number' && Number.isFinite(option) && option >= 16) actor.maxHeapMb = option;
         else {
@@ -412,10 +430,10 @@ function validateActors(top: Record<string, unknown>, reporter: Reporter, out: D
         actor.options[key] = option;
         continue;
       }
-      if (ignoredActorKeys.includes(key)) {
+      if (key === 'daemon') {
         reporter.warning(
           [...path, key],
-          `actor "${name}": "${key}" is improv's process option; improv-ts runs every actor in its own worker, so it is ignored`,
+          `actor "${name}": "daemon" is improv's daemon flag for actor processes; improv-ts ends every actor process with the pipeline, so it is ignored`,
           'remove it',
           { part: 'key' },
         );

@@ -15,6 +15,8 @@
  *   Processor:
  *     package: actors/processor.ts
  *     class: Processor
+ *     method: process                # its own OS process (runtime: bun picks another runtime)
+ *     restart: on-failure            # started again after a crash (restart_backoff, max_restarts)
  * connections:
  *   Generator.q_out: [Processor.q_in]          # improv's short form
  *   frames:                                    # or sources/sinks, with link options
@@ -39,6 +41,7 @@
 import type { RuntimeAdapter } from '../runtime/adapter.ts';
 import { permissionFix } from '../runtime/permissions.ts';
 import type { StoreSizeLimits } from '../store/driver.ts';
+import { checkRuntimesInstalled } from './_actor-process.ts';
 import { type ModuleContext, resolveActorModule } from './_modules.ts';
 import { ModuleProber } from './_prober.ts';
 import { noPositions, Reporter } from './_report.ts';
@@ -224,6 +227,8 @@ interface ValidateOptions {
 
 async function validate(value: unknown, reporter: Reporter, options: ValidateOptions): Promise<ConfigResult> {
   const draft = validateStructure(value, reporter, options.emptyMessage, options.storeSizeLimits);
+  // Like a module file, a runtime an actor names must be here: found now, not when the actor starts.
+  checkRuntimesInstalled(draft.actors, options.adapter, reporter);
   const context: ModuleContext = {
     adapter: options.adapter,
     baseDir: options.baseDir,
@@ -251,8 +256,10 @@ async function validate(value: unknown, reporter: Reporter, options: ValidateOpt
         className: actor.className,
         options: actor.options,
         onError: actor.onError,
+        restart: actor.restart,
       };
       if (actor.maxHeapMb !== undefined) config.maxHeapMb = actor.maxHeapMb;
+      if (actor.process !== undefined) config.process = actor.process;
       actors.push(config);
     }
   });

@@ -18,8 +18,22 @@ export const DEFAULT_SIGNAL_TIMEOUT_MS = 5000;
 /** Default `settings.import_timeout`: how long an actor module may take to load when it is checked. */
 export const DEFAULT_IMPORT_TIMEOUT_MS = 10_000;
 
+/** Default `restart_backoff` of an actor: the first wait before it is restarted. */
+export const DEFAULT_RESTART_BACKOFF_MS = 1000;
+/** The longest wait between restarts: `restart_backoff` doubles up to it, and may not be longer. */
+export const MAX_RESTART_BACKOFF_MS = 30_000;
+/** Default `max_restarts` of an actor. */
+export const DEFAULT_MAX_RESTARTS = 5;
+
 /** What an actor does when its `runStep()` throws (`on_error` in the YAML). */
 export type OnError = 'continue' | 'fail';
+
+/**
+ * When an actor that ended is started again (`restart:` in the YAML): `never` (default), `on-failure`
+ * (when its worker or process ends abnormally: a crash, a signal, a non-zero exit code) or `always`
+ * (whenever it ends before the pipeline quits).
+ */
+export type RestartPolicy = 'never' | 'on-failure' | 'always';
 
 /** `settings:` after validation. */
 export interface PipelineSettings {
@@ -71,7 +85,7 @@ export type StoreName = 'memory' | 'lmdb' | 'redis';
 
 /** `settings.store`, `settings.store_eviction`, `settings.lmdb`, `settings.redis` after validation. */
 export interface StoreSettings {
-  /** `store`: `memory` (default), `lmdb` or `redis`. */
+  /** `store`: `memory` (default; `lmdb` when an actor runs in its own process, see `chosenFor`), `lmdb` or `redis`. */
   driver: StoreName;
   /** `store_eviction`: `none` (default) or `oldest`. */
   eviction: StoreEviction;
@@ -103,6 +117,13 @@ export interface StoreSettings {
   };
   /** Where each store setting is written, so an error found when the store opens can point at it. */
   origins: Partial<Record<'store' | 'store_size' | 'store_eviction' | 'lmdb' | 'redis', SettingOrigin>>;
+  /**
+   * Why `driver` was chosen when `store` is not written but the default would not do, for the CLI
+   * to log, e.g. `actor "Camera" runs in its own process (method: process)`: the memory store lives
+   * in one process's memory, so a pipeline with process actors gets `lmdb` (with its `lmdb:` settings,
+   * by default a temporary database removed at quit). `origins.store` stays absent then.
+   */
+  chosenFor?: string;
 }
 
 /** Where a setting is written: its path, and file:line:column when there is a file. */
@@ -122,7 +143,10 @@ export interface ActorConfig {
   moduleUrl: string;
   /** `class`: the export that holds the actor class. */
   className: string;
-  /** Every other key of the actor (improv's `method` and `daemon`, and `max_heap_mb`, excepted). */
+  /**
+   * Every other key of the actor: the keys improv-ts reads itself (`max_heap_mb`, `on_error`,
+   * `method`, `runtime`, `restart`, `restart_backoff`, `max_restarts`) and improv's `daemon` are not in it.
+   */
   options: Record<string, unknown>;
   /** `max_heap_mb`: heap limit of the actor's worker in MiB; the runtime's default when absent. */
   maxHeapMb?: number;
@@ -131,6 +155,27 @@ export interface ActorConfig {
    * (1 ms doubling to 1 s, reset by a step that succeeds); `fail` makes the actor failed at the first error.
    */
   onError: OnError;
+  /**
+   * Present when the actor runs in an OS process of its own rather than a worker of Nexus's process.
+   * Set by `method: process` (improv's own key; `spawn` and `fork` are accepted synonyms, while
+   * `thread` and `worker` keep the worker), or by `runtime:`, which implies a process of its own.
+   */
+  process?: {
+    /** `runtime`: the runtime the process runs on; absent: the one Nexus runs in. */
+    runtime?: 'node' | 'bun' | 'deno';
+  };
+  /** What happens when the actor's worker or process ends before the pipeline quits. */
+  restart: {
+    /** `restart`: `never` (default), `on-failure` or `always` (see {@link RestartPolicy}). */
+    policy: RestartPolicy;
+    /**
+     * `restart_backoff`, in milliseconds (YAML as `signal_timeout`; default 1000): the wait before
+     * the first restart. Each restart in a row doubles it, up to {@link MAX_RESTART_BACKOFF_MS} (30 s).
+     */
+    backoffMs: number;
+    /** `max_restarts`: how many restarts in a row (default 5) before the actor is left failed. */
+    maxRestarts: number;
+  };
 }
 
 /** One connection after validation (both YAML forms end up here). */
