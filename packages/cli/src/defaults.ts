@@ -53,12 +53,14 @@ export function createDefaultNexus(options: DefaultNexusOptions): Promise<Nexus>
  */
 export async function transportsFor(
   settings: TransportSettings,
-  config: Pick<PipelineConfig, 'source' | 'baseDir' | 'connections'>,
+  config: Pick<PipelineConfig, 'source' | 'baseDir' | 'connections' | 'actors'>,
   override?: TransportName,
 ): Promise<Transport[]> {
   const first = override ?? settings.name;
   const names = new Set<TransportName>([first]);
   for (const connection of config.connections) if (connection.transport) names.add(connection.transport);
+  // Links into and out of an actor in its own process go over zmq (core's placement picks them).
+  if (config.actors.some((actor) => actor.process !== undefined)) names.add('zmq');
   const transports: Transport[] = [];
   for (const name of names) {
     if (name === 'local') transports.push(createLocalTransport());

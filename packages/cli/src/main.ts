@@ -33,6 +33,7 @@ import {
   type TransportName,
   transportNames,
 } from '@improv/core';
+import type { RuntimeSearch } from '@improv/core/runtime/binaries';
 import { CommanderError, Option, Command as Program } from 'commander';
 import { createDefaultNexus, type DefaultNexusOptions, defaultStoreSizeLimits, transportsFor } from './defaults.ts';
 import { improvHint } from './improv-compat.ts';
@@ -40,13 +41,7 @@ import { newProject } from './new-project.ts';
 import { formatRecord, formatStatus, type Output } from './output.ts';
 import { ownManifest, packageRoot } from './own-package.ts';
 import { startPrompt } from './prompt.ts';
-import {
-  denoPermissionProblem,
-  type RuntimeName,
-  type RuntimeSearch,
-  runtimeNames,
-  runUnder,
-} from './runtime-switch.ts';
+import { denoPermissionProblem, type RuntimeName, runtimeNames, runUnder } from './runtime-switch.ts';
 import { parseScript, type ScriptStep } from './script.ts';
 
 /** Exit codes. */

@@ -6,26 +6,18 @@
  * @module
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { currentRuntimeName, type DenoPermissionName, missingDenoPermissions } from '@improv/core';
+import { findRuntimeBinary, type RuntimeSearch, scriptArguments } from '@improv/core/runtime/binaries';
 import { listed, shellLine } from './text.ts';
 
 /** The runtimes `--runtime` accepts. */
 export const runtimeNames = ['node', 'bun', 'deno'] as const;
 /** One of {@link runtimeNames}. */
 export type RuntimeName = (typeof runtimeNames)[number];
-
-/** Where to look for a runtime's binary. */
-export interface RuntimeSearch {
-  /** Folders to walk up from, looking in each `node_modules/.bin`. Default: the working directory, then the CLI's folder. */
-  from?: string[];
-  /** The `PATH` to search last. Default: `process.env.PATH`. */
-  path?: string;
-}
 
 const installHelp: Record<RuntimeName, string> = {
   node: 'install Node.js (see https://nodejs.org), or  npm install -D node',
@@ -37,29 +29,6 @@ const installHelp: Record<RuntimeName, string> = {
 const cliEntry = fileURLToPath(new URL('../bin/improv.mjs', import.meta.url));
 /** Set in the child, so a binary that turns out to be another runtime cannot make us loop. */
 const REEXEC_ENV = 'IMPROV_RUNTIME_REEXEC';
-
-/** The path of `name`'s binary, or undefined when it is nowhere to be found. */
-export function findRuntimeBinary(name: RuntimeName, search: RuntimeSearch = {}): string | undefined {
-  const starts = search.from ?? [process.cwd(), path.dirname(cliEntry)];
-  for (const start of starts) {
-    for (let dir = path.resolve(start); ; dir = path.dirname(dir)) {
-      const candidate = path.join(dir, 'node_modules', '.bin', name);
-      if (isExecutable(candidate)) return candidate;
-      if (path.dirname(dir) === dir) break;
-    }
-  }
-  for (const dir of (search.path ?? process.env.PATH ?? '').split(path.delimiter)) {
-    if (dir === '') continue;
-    const candidate = path.join(dir, name);
-    if (isExecutable(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-/** Arguments that make `name`'s binary run `script` (Deno needs `run -A`: workers, files, env, signals). */
-export function scriptArguments(name: RuntimeName, script: string): string[] {
-  return name === 'deno' ? ['run', '-A', script] : [script];
-}
 
 /**
  * What each command needs from Deno: files and the environment (read by libraries at load) to
@@ -153,13 +122,4 @@ export function runUnder(
       done(code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0));
     });
   });
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return statSync(file).isFile();
-  } catch {
-    return false;
-  }
 }

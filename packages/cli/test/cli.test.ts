@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { currentRuntimeName } from '@improv/core';
+import { findRuntimeBinary, scriptArguments } from '@improv/core/runtime/binaries';
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/main.ts';
-import { findRuntimeBinary, type RuntimeName, scriptArguments } from '../src/runtime-switch.ts';
+import type { RuntimeName } from '../src/runtime-switch.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const bin = join(root, 'packages/cli/bin/improv.mjs');

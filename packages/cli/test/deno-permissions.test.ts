@@ -7,8 +7,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findRuntimeBinary } from '@improv/core/runtime/binaries';
 import { afterAll, describe, expect, it } from 'vitest';
-import { findRuntimeBinary } from '../src/runtime-switch.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const deno = findRuntimeBinary('deno', { from: [root] });

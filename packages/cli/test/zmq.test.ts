@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { currentRuntimeName } from '@improv/core';
+import { scriptArguments } from '@improv/core/runtime/binaries';
 import { describe, expect, it } from 'vitest';
-import { type RuntimeName, scriptArguments } from '../src/runtime-switch.ts';
+import type { RuntimeName } from '../src/runtime-switch.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const bin = join(root, 'packages/cli/bin/improv.mjs');

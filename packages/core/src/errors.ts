@@ -128,6 +128,15 @@ export function serializeError(error: unknown): SerializedError {
   return { name: 'Error', message: typeof error === 'string' ? error : safeString(error) };
 }
 
+/** The other way: an `Error` again from what {@link serializeError} made (in the thread or process that receives it). */
+export function deserializeError(serialized: SerializedError): Error {
+  const error = new Error(serialized.message);
+  error.name = serialized.name;
+  if (serialized.stack !== undefined) error.stack = serialized.stack;
+  if (serialized.code !== undefined) (error as { code?: string }).code = serialized.code;
+  return error;
+}
+
 function safeString(value: unknown): string {
   try {
     return JSON.stringify(value) ?? String(value);

@@ -25,12 +25,14 @@
  * @module
  */
 
+import { describeExit, placeOf, spawnActor } from './_actor-spawn.ts';
 import { Conditions } from './_conditions.ts';
 import { EventStream } from './_event-stream.ts';
 import { siblingModule } from './_module-url.ts';
+import { type Ending, RestartCounter } from './_restarts.ts';
 import { RunLog } from './_run-log.ts';
 import { assertConfig, loadConfig, resolveConfig, toLinkGraph } from './config/load.ts';
-import { ConfigError, type PipelineConfig } from './config/types.ts';
+import { type ActorConfig, ConfigError, type PipelineConfig } from './config/types.ts';
 import {
   ActorFailedError,
   ActorUnresponsiveError,
@@ -42,6 +44,7 @@ import {
 import { openPipelineTransport, type TransportChoice } from './link/combine.ts';
 import { HOST_ACTOR, type HostLinkOptions, HostLinks, hostEdges } from './link/host.ts';
 import { LinkMonitor, type LinkStatus } from './link/monitor.ts';
+import { placeEdges } from './link/placement.ts';
 import type { InputLink, LinkEdge, LinkPlan, OutputLink, Transport } from './link/transport.ts';
 import { createLogRecord, type LogLevel, type LogRecord } from './log.ts';
 import type { RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
@@ -160,6 +163,12 @@ export interface Nexus {
    * `createNexus({ host: { outputs } })`. `put()` waits while the link is full (policy `block`).
    */
   output<T = unknown>(endpoint: string): OutputLink<T>;
+  /**
+   * Starts a failed or ended actor again at once (improv's `revive`): its links are opened again
+   * and it is brought to the pipeline's state. Refused (`CommandRefusedError`) for an actor that is
+   * not failed or exited, or is restarting already.
+   */
+  revive(actor: string): Promise<void>;
   /** Gives a command by name (what the CLI uses). */
   command(name: Signal): Promise<void>;
   /** Subscribes to events; returns the function that unsubscribes. */
@@ -223,6 +232,11 @@ class NexusImpl implements Nexus {
   private readonly hostEdges: LinkEdge[];
   private removeSignalHandler: (() => void) | undefined;
   private busy: Signal | undefined;
+  /** The links of every actor, kept to open them again for an actor that restarts. */
+  private plan: LinkPlan | undefined;
+  private readonly restarts = new RestartCounter();
+  /** Actors being restarted now (automatically or by `revive`). */
+  private readonly restarting = new Set<string>();
   private quitting: Promise<void> | undefined;
   private resolveClosed!: () => void;
 
@@ -286,7 +300,10 @@ class NexusImpl implements Nexus {
       if (transport.name !== 'local') this.log('info', `links: ${transport.name} transport`);
       const graph = toLinkGraph(config);
       graph.edges.push(...this.hostEdges);
+      // Edges into and out of actors in their own processes go over zmq, decided here from the graph.
+      placeEdges(config, graph.edges);
       const plan = await transport.plan(graph);
+      this.plan = plan;
       this.hostLinks = await HostLinks.open(plan.endpoints.get(HOST_ACTOR), {
         dropped: (message) => {
           const store = this.openStore?.client;
@@ -359,18 +376,15 @@ class NexusImpl implements Nexus {
     }
     let worker: WorkerHandle;
     try {
-      worker = await this.runtime.spawnWorker({
-        name: actor.name,
-        entry: hostEntry,
-        ...(actor.maxHeapMb === undefined ? {} : { maxHeapMb: actor.maxHeapMb }),
-      });
+      worker = await spawnActor(this.runtime, actor, hostEntry, (record) => this.record(record));
     } catch (error) {
-      this.actorFailed(entry, serializeError(error), 'could not start its worker');
-      await this.actorGone(entry);
+      this.actorFailed(entry, serializeError(error), `could not start its ${placeOf(actor)}`);
       entry.markExited();
+      void this.actorGone(entry, { clean: false });
       return;
     }
     entry.worker = worker;
+    this.restarts.started(actor.name);
     if (this.quitting) {
       // Quit came (Ctrl-C) while this worker was starting: it must not outlive the pipeline.
       this.setActorState(entry, 'exited');
@@ -385,11 +399,12 @@ class NexusImpl implements Nexus {
     });
     worker.onExit((code) => {
       if (entry.state !== 'exited' && entry.state !== 'failed') {
-        const error = lastError ?? { name: 'Error', message: `its worker exited with code ${code}` };
+        const error = lastError ?? { name: 'Error', message: describeExit(actor, code) };
         // The store first: the dead worker may hold its lock, and releasing keys needs it.
         this.recoverStore(entry);
-        this.actorFailed(entry, error, 'its worker died');
-        void this.actorGone(entry).finally(() => entry.markExited());
+        this.actorFailed(entry, error, `its ${placeOf(actor)} died`);
+        entry.markExited();
+        void this.actorGone(entry, { clean: code === 0 });
       } else {
         if (entry.state === 'failed' && lastError && !entry.error) entry.error = lastError;
         entry.markExited();
@@ -461,7 +476,7 @@ class NexusImpl implements Nexus {
             ? 'runStep() threw (on_error: fail)'
             : 'it could not be loaded';
       this.actorFailed(entry, message.error ?? { name: 'Error', message: 'unknown error' }, what);
-      void this.actorGone(entry);
+      void this.actorGone(entry, { clean: false });
       return;
     }
     // A failed actor stays failed when its worker ends, so its status keeps saying why.
@@ -560,6 +575,7 @@ class NexusImpl implements Nexus {
       await this.conditions.until(() => live.every(done));
     } finally {
       this.busy = undefined;
+      this.conditions.changed();
     }
     if (this.quitting) return;
     // The actor states a command leads to are pipeline states too (ready, running, paused, stopped).
@@ -585,24 +601,121 @@ class NexusImpl implements Nexus {
     this.log('error', `actor "${entry.name}" failed: ${error.message}`);
     await entry.worker?.terminate();
     this.recoverStore(entry);
-    await this.actorGone(entry);
+    await this.actorGone(entry, { clean: false });
   }
 
-  /** A failed or dead actor no longer takes part: the supervisor detaches it from its links. */
-  private async actorGone(entry: ActorEntry): Promise<void> {
+  /**
+   * A failed or dead actor no longer takes part: the supervisor detaches it from its links. Then
+   * its restart policy may start it again.
+   */
+  private async actorGone(entry: ActorEntry, ending: Ending): Promise<void> {
     if (this.quitting) return;
     await this.supervisor?.detach(entry.name, (name) => isGone(this.actors.get(name)?.state ?? 'exited'));
+    const actor = this.actorConfig(entry.name);
+    if (this.quitting || this.restarting.has(actor.name)) return;
+    const decision = this.restarts.decide(actor, ending);
+    if (!decision.restart) {
+      if (decision.reason) this.log('error', `actor "${actor.name}" is not restarted: ${decision.reason}`);
+      return;
+    }
+    this.log(
+      'warn',
+      `actor "${actor.name}" restarts in ${formatMs(decision.delayMs)} (restart: ${actor.restart.policy}; restart ${decision.attempt} of at most ${decision.max} in a row)`,
+    );
+    await this.restart(entry, decision.delayMs);
+  }
+
+  /** Starts a failed or exited actor again by hand (improv's `revive`), at once. */
+  async revive(name: string): Promise<void> {
+    const entry = this.actors.get(name);
+    if (!entry) {
+      throw new CommandRefusedError(
+        `cannot revive "${name}": there is no such actor; the actors are ${[...this.actors.keys()].join(', ')}`,
+      );
+    }
+    if (this.quitting) throw new CommandRefusedError(`cannot revive "${name}": the pipeline is quitting`);
+    if (this.restarting.has(name)) throw new CommandRefusedError(`cannot revive "${name}": it is restarting already`);
+    if (!isGone(entry.state)) {
+      throw new CommandRefusedError(
+        `cannot revive "${name}": it is ${entry.state}, not failed; revive starts an actor that failed or ended again`,
+      );
+    }
+    this.restarts.revived(name);
+    this.log('info', `actor "${name}" is revived by hand`);
+    await this.restart(entry, 0);
+  }
+
+  /**
+   * Ends what is left of `entry`'s worker or process, waits `delayMs` (cut short by quit), and
+   * starts the actor again from its config: its links are opened again from the same descriptors,
+   * and it is brought to the pipeline's state (setup, then run or pause as the others are).
+   */
+  private async restart(entry: ActorEntry, delayMs: number): Promise<void> {
+    const actor = this.actorConfig(entry.name);
+    this.restarting.add(actor.name);
+    try {
+      if (entry.worker) {
+        // A failed actor's host may still run (setup() threw): let it close its links and store first.
+        this.toWorker(entry, { type: 'signal', signal: 'quit' });
+        await this.conditions.until(() => this.quitting !== undefined, Math.min(this.quitTimeoutMs, 5000));
+        await Promise.race([entry.exited, this.conditions.until(() => this.quitting !== undefined)]);
+      }
+      await entry.worker?.terminate();
+      await this.conditions.until(() => this.quitting !== undefined, delayMs);
+      if (this.quitting || !this.plan) return;
+      await this.startActor(actor, this.plan);
+      const revived = this.actors.get(actor.name)!;
+      await this.conditions.until(() => revived.state !== 'starting');
+      if (isGone(revived.state) || this.quitting) return;
+      await this.catchUp(revived);
+      if (!isGone(revived.state) && !this.quitting)
+        this.log('info', `actor "${actor.name}" restarted: ${revived.state}`);
+    } finally {
+      this.restarting.delete(actor.name);
+    }
+    // It failed again while it was being restarted (it could not load, setup() threw): its policy decides again.
+    const now = this.actors.get(actor.name);
+    if (now !== undefined && now !== entry && isGone(now.state) && !this.quitting) {
+      await this.actorGone(now, { clean: false });
+    }
+  }
+
+  /** Brings a restarted actor to where the pipeline stands: setup, then run, then pause, as needed. */
+  private async catchUp(entry: ActorEntry): Promise<void> {
+    await this.conditions.until(() => this.busy === undefined || this.quitting !== undefined);
+    const steps: [Signal, ActorState][] = [];
+    const state = this.pipelineState;
+    if (state === 'ready' || state === 'stopped' || state === 'running' || state === 'paused')
+      steps.push(['setup', 'ready']);
+    if (state === 'running' || state === 'paused') steps.push(['run', 'running']);
+    if (state === 'paused') steps.push(['pause', 'paused']);
+    for (const [signal, target] of steps) {
+      this.toWorker(entry, { type: 'signal', signal });
+      await this.conditions.until(() => entry.state === target || isGone(entry.state) || this.quitting !== undefined);
+      if (entry.state !== target) return;
+    }
+  }
+
+  private actorConfig(name: string): ActorConfig {
+    const actor = this.config.actors.find((candidate) => candidate.name === name);
+    if (!actor) throw new Error(`no actor named "${name}" in the config`);
+    return actor;
+  }
+
+  private get quitTimeoutMs(): number {
+    return this.options.quitTimeoutMs ?? 10_000;
   }
 
   quit(): Promise<void> {
     this.quitting ??= this.shutdown();
+    this.conditions.changed();
     return this.quitting;
   }
 
   private async shutdown(): Promise<void> {
     this.setPipelineState('quitting');
     this.log('info', 'quitting: stopping every actor');
-    const timeout = this.options.quitTimeoutMs ?? 10_000;
+    const timeout = this.quitTimeoutMs;
     const entries = [...this.actors.values()];
     for (const entry of entries) {
       if (entry.worker && entry.state !== 'exited') this.toWorker(entry, { type: 'signal', signal: 'quit' });

@@ -21,6 +21,7 @@ import {
   DROPPED,
   type LocalOutDescriptor,
   PREFIX_BYTES,
+  PRODUCER_CLOSED,
   PRODUCER_SLEEPING,
   READ,
   READ_COUNT,
@@ -105,8 +106,12 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
     this.#maxLength = Math.min(...this.#rings.map((ring) => ring.maxLength));
     this.#reportDrops = hooks.dropped !== undefined && this.#rings.length === 1;
     this.#reportSinkDrops = hooks.droppedForOneSink !== undefined && this.#rings.length > 1;
-    // A sleeping flag left by a producer killed mid-wait must not make the consumer notify for nothing.
-    for (const { header } of this.#rings) Atomics.store(header, PRODUCER_SLEEPING, 0);
+    // A sleeping flag left by a producer killed mid-wait must not make the consumer notify for nothing;
+    // and a restarted producer is there again: its sinks wait for it instead of giving up on it.
+    for (const { header } of this.#rings) {
+      Atomics.store(header, PRODUCER_SLEEPING, 0);
+      Atomics.store(header, PRODUCER_CLOSED, 0);
+    }
   }
 
   get sinks(): number {

@@ -30,6 +30,7 @@ import {
   Queue,
   SENT,
   SINK_GONE,
+  SOURCE_GONE,
   socketsReleased,
   WAITING,
   watchControl,
@@ -123,6 +124,8 @@ export class ZmqOutputLink implements OutputLink {
         state: 'connecting',
       };
       Atomics.store(counters.flags, WAITING, 0);
+      // A restarted source is there again: its sink waits for it instead of giving up on it.
+      Atomics.store(counters.flags, SOURCE_GONE, 0);
       socket.onMessage((frames) => this.#onAck(edge, frames));
       socket.onEvent((event) => this.#onEvent(edge, event));
       socket.connect(info.address);

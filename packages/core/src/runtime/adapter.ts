@@ -35,6 +35,38 @@ export interface SpawnWorkerOptions {
   maxHeapMb?: number;
 }
 
+/** The runtimes an actor process can run on. */
+export type ProcessRuntime = 'node' | 'bun' | 'deno';
+
+/**
+ * How to start one actor process. The process runs `entry` exactly as a worker would
+ * (`runWorker(endpoint)`), over a control channel that carries the same messages; a
+ * `SharedArrayBuffer` in a message arrives as a copy kept alike with the original (each word written
+ * by one side only), so descriptors made for workers work unchanged.
+ */
+export interface SpawnProcessOptions {
+  /** The actor's name: in error messages, and in the process's environment (`IMPROV_PROCESS_NAME`). */
+  name: string;
+  /** URL of the module the process runs; it must export `runWorker(endpoint: WorkerEndpoint)`. */
+  entry: string;
+  /** The runtime the process runs on (its binary is found with `findRuntime`). */
+  runtime: ProcessRuntime;
+  /** V8 heap limit in MiB (Node and Deno; Bun has none to set). */
+  maxHeapMb?: number;
+}
+
+/** Nexus's handle on an actor process: a {@link WorkerHandle}, plus what only a process has. */
+export interface ProcessHandle extends WorkerHandle {
+  /** The operating system's process id. */
+  readonly pid: number;
+  readonly runtime: ProcessRuntime;
+  /**
+   * Called for each line the process writes to stdout or stderr itself — native code, the
+   * runtime's own warnings and crash reports; an actor's `console.*` goes to the log as records.
+   */
+  onOutput(listener: (line: string, stream: 'stdout' | 'stderr') => void): void;
+}
+
 /** What can be moved to a worker instead of copied: a `MessagePort` (a direct channel) or an `ArrayBuffer`. */
 export type Transferable = InstanceType<typeof MessagePort> | ArrayBuffer;
 
@@ -113,6 +145,20 @@ export interface RuntimeAdapter {
   readonly heapLimit: boolean;
   /** Starts a worker and resolves once its ready handshake (`hello`) has arrived. */
   spawnWorker(options: SpawnWorkerOptions): Promise<WorkerHandle>;
+  /**
+   * Starts an actor in an OS process of its own, on any of the three runtimes, and resolves once
+   * its ready handshake has arrived. `onExit` gets the exit code, or 128 + the signal's number for
+   * a process a signal ended (134 for `abort()`, 137 for SIGKILL); the process ends by itself when
+   * its channel is lost, so none outlives the program that started it. Rejects with
+   * `RuntimeUnavailableError` when the runtime is not installed.
+   */
+  spawnProcess(options: SpawnProcessOptions): Promise<ProcessHandle>;
+  /**
+   * The path of runtime `name`'s binary (the nearest `node_modules/.bin` walking up from the
+   * working directory or from improv's own folder, then `PATH`), or undefined when it is not
+   * installed. The runtime in use is always found.
+   */
+  findRuntime(name: ProcessRuntime): string | undefined;
   /**
    * Calls `handler` on SIGINT or SIGTERM instead of the default exit. Returns a function that removes
    * the handler again.

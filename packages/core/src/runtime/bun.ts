@@ -18,11 +18,13 @@
  */
 
 import { siblingModule } from '../_module-url.ts';
-import { RuntimeUnavailableError, type SerializedError } from '../errors.ts';
+import { deserializeError, RuntimeUnavailableError, type SerializedError } from '../errors.ts';
 import { nodeFiles, nodePath, onProcessSignal } from './_node-api.ts';
+import { spawnProcess } from './_node-processes.ts';
 import { createWorkerEvents } from './_worker-events.ts';
 import type { RuntimeAdapter, SpawnWorkerOptions, Transferable, WorkerHandle } from './adapter.ts';
 import { currentRuntimeName } from './current.ts';
+import { findRuntime } from './node-binaries.ts';
 
 /** Creates the Bun adapter. Throws `RuntimeUnavailableError` when not running in Bun. */
 export function createBunRuntime(): RuntimeAdapter {
@@ -36,6 +38,8 @@ export function createBunRuntime(): RuntimeAdapter {
     name: 'bun',
     version: bun.version,
     heapLimit: false,
+    spawnProcess,
+    findRuntime,
     spawnWorker,
     onShutdownSignal: onProcessSignal,
     ...nodeFiles,
@@ -91,7 +95,7 @@ function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerHandle> {
     worker.addEventListener('message', (event) => {
       const message = event.data as { type?: unknown; error?: SerializedError } | null;
       if (message?.type === '__improv_error' && message.error) {
-        failed(toError(message.error));
+        failed(deserializeError(message.error));
       } else if (!ready && message?.type === '__improv_hello') {
         ready = true;
         resolve(events.handle);
@@ -113,12 +117,4 @@ function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerHandle> {
       markExited();
     });
   });
-}
-
-function toError(serialized: SerializedError): Error {
-  const error = new Error(serialized.message);
-  error.name = serialized.name;
-  if (serialized.stack !== undefined) error.stack = serialized.stack;
-  if (serialized.code !== undefined) (error as { code?: string }).code = serialized.code;
-  return error;
 }

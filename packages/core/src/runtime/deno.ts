@@ -25,9 +25,11 @@
  */
 import { RuntimeUnavailableError } from '../errors.ts';
 import { nodeFiles, nodePath } from './_node-api.ts';
+import { spawnProcess } from './_node-processes.ts';
 import { spawnThreadWorker } from './_node-workers.ts';
 import type { RuntimeAdapter } from './adapter.ts';
 import { currentRuntimeName } from './current.ts';
+import { findRuntime } from './node-binaries.ts';
 
 /** Twice the longest run-on measured after terminate() on Deno 2.9.6. */
 const DENO_TERMINATE_GRACE_MS = 250;
@@ -53,6 +55,8 @@ export function createDenoRuntime(): RuntimeAdapter {
     heapLimit: true,
     // terminate() resolves while the thread still runs (80–120 ms for a worker that awaits; a worker
     // spinning in a loop that never yields is not stopped at all): wait out the first.
+    spawnProcess,
+    findRuntime,
     spawnWorker: (options) => spawnThreadWorker(options, { terminateGraceMs: DENO_TERMINATE_GRACE_MS }),
     onShutdownSignal(handler) {
       const onInt = () => handler('SIGINT');

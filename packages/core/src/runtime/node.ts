@@ -12,8 +12,10 @@
  */
 import process from 'node:process';
 import { nodeFiles, nodePath, onProcessSignal } from './_node-api.ts';
+import { spawnProcess } from './_node-processes.ts';
 import { spawnThreadWorker } from './_node-workers.ts';
 import type { RuntimeAdapter } from './adapter.ts';
+import { findRuntime } from './node-binaries.ts';
 
 /** Creates the Node adapter. */
 export function createNodeRuntime(): RuntimeAdapter {
@@ -21,6 +23,8 @@ export function createNodeRuntime(): RuntimeAdapter {
     name: 'node',
     version: process.versions.node,
     heapLimit: true,
+    spawnProcess,
+    findRuntime,
     spawnWorker: spawnThreadWorker,
     onShutdownSignal: onProcessSignal,
     ...nodeFiles,

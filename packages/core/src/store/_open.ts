@@ -31,6 +31,15 @@ export async function openPipelineStore(
   } catch (error) {
     throw settingError(error, settings.origins.store ?? settings.origins[settings.driver as 'lmdb' | 'redis']);
   }
+  const apart = config.actors.find((actor) => actor.process !== undefined);
+  if (apart !== undefined && driver.reach === 'process') {
+    throw settingError(
+      new Error(
+        `the ${driver.name} store lives in this process's memory, which actor "${apart.name}" cannot reach: it runs in its own process. Use store: lmdb (one machine) or store: redis (several machines) — createLmdbStore() / createRedisStore() when embedding`,
+      ),
+      settings.origins.store,
+    );
+  }
   try {
     const store = await driver.open({ sizeBytes: config.settings.storeSizeBytes, eviction: settings.eviction });
     if (typeof choice !== 'function' && settings.origins.store !== undefined && driver.name !== settings.driver) {

@@ -28,7 +28,13 @@ export interface PipelineConformanceOptions {
   name: string;
   runtime: RuntimeAdapter;
   createStore: () => StoreDriver;
-  createTransport: () => Transport;
+  /** The transport of a run; several to mix them by connection (the first is the default), as `createNexus` takes. */
+  createTransport: () => Transport | Transport[];
+  /**
+   * Keys given to every actor of the suite, e.g. `{ method: 'process' }` to run the whole suite with
+   * each actor in an OS process of its own, or `{ runtime: 'bun' }` on another runtime.
+   */
+  actorKeys?: Record<string, unknown>;
 }
 
 const actorsModule = `./_actors${moduleExtension(import.meta.url)}`;
@@ -50,7 +56,10 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
     const config = {
       settings: { store_size: '8MiB', ...settings },
       actors: Object.fromEntries(
-        Object.entries(actors).map(([name, actor]) => [name, { package: actorsModule, ...actor }]),
+        Object.entries(actors).map(([name, actor]) => [
+          name,
+          { package: actorsModule, ...options.actorKeys, ...actor },
+        ]),
       ),
       connections,
     };

@@ -1,0 +1,60 @@
+/**
+ * Starts an actor where its config places it (package-private, used by Nexus): a worker of this
+ * process, or an OS process of its own on the runtime it names (`method: process`, `runtime:`).
+ * Both run the same actor host over the same control messages; a process's own output (native code,
+ * the runtime's crash reports) goes to the run log as the actor's records.
+ * @module
+ */
+import type { ActorConfig } from './config/types.ts';
+import { createLogRecord, type LogRecord } from './log.ts';
+import type { ProcessRuntime, RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
+
+/** Signal names by number (Linux), for exit codes 128 + n. */
+const signalNames: Record<number, string> = {
+  1: 'SIGHUP',
+  2: 'SIGINT',
+  4: 'SIGILL',
+  6: 'SIGABRT',
+  7: 'SIGBUS',
+  8: 'SIGFPE',
+  9: 'SIGKILL',
+  11: 'SIGSEGV',
+  13: 'SIGPIPE',
+  15: 'SIGTERM',
+};
+
+/** `worker` or `process`, as messages name where an actor runs. */
+export function placeOf(actor: Pick<ActorConfig, 'process'>): 'worker' | 'process' {
+  return actor.process === undefined ? 'worker' : 'process';
+}
+
+/** The runtime an actor runs on: its own `runtime:`, else the one Nexus runs in. */
+export function runtimeOf(actor: Pick<ActorConfig, 'process'>, runtime: RuntimeAdapter): ProcessRuntime {
+  return actor.process?.runtime ?? (runtime.name as ProcessRuntime);
+}
+
+/** Why an actor's worker or process ended, from its exit code. */
+export function describeExit(actor: Pick<ActorConfig, 'process'>, code: number): string {
+  const signal = code > 128 ? signalNames[code - 128] : undefined;
+  if (actor.process !== undefined && signal !== undefined) {
+    return `its process was ended by ${signal}${signal === 'SIGABRT' ? ' (it aborted: native code, or process.abort())' : ''} (exit code ${code})`;
+  }
+  return `its ${placeOf(actor)} exited with code ${code}`;
+}
+
+/** Starts the actor's worker or process with `entry` (the actor host); `record` takes a process's own output. */
+export async function spawnActor(
+  runtime: RuntimeAdapter,
+  actor: ActorConfig,
+  entry: string,
+  record: (record: LogRecord) => void,
+): Promise<WorkerHandle> {
+  const heap = actor.maxHeapMb === undefined ? {} : { maxHeapMb: actor.maxHeapMb };
+  if (actor.process === undefined) return runtime.spawnWorker({ name: actor.name, entry, ...heap });
+  const handle = await runtime.spawnProcess({ name: actor.name, entry, runtime: runtimeOf(actor, runtime), ...heap });
+  handle.onOutput((line, stream) => {
+    if (line.trim() === '') return;
+    record(createLogRecord(actor.name, stream === 'stderr' ? 'warn' : 'info', line, []));
+  });
+  return handle;
+}

@@ -1,0 +1,200 @@
+/**
+ * The control channel between Nexus and an actor that runs in another OS process (package-private):
+ * what a `MessagePort` is to a worker, over a stream socket (a Unix socket on one host).
+ *
+ * - Framing: each message is `u32le length` + its msgpack body (the codec every store and link
+ *   uses, plus the extension below). Messages are delivered in order; `undefined` fields are left out.
+ * - Shared memory, mirrored: a `SharedArrayBuffer` in a message (the control words of an actor, the
+ *   counters of a link) cannot be shared with another process. It travels as msgpack extension
+ *   {@link EXT_SHARED} (an id and its bytes); the other side makes a buffer of its own with that
+ *   content, and from then on both copies are kept alike: every {@link MIRROR_EVERY_MS} each side
+ *   sends the 32-bit words it changed since the last round, and the other stores them and wakes
+ *   whoever `Atomics.wait`s on them. So descriptors built for workers work across processes unchanged,
+ *   with one rule: a word is written by one side only (each side may write different words of the
+ *   same buffer) — what the control words and the link counters already follow. A process whose
+ *   event loop is stuck sends no changes: its heartbeat stands still, as a stuck worker's does.
+ * - A side that loses the socket sees `onClose`: the parent reports the actor gone, the child ends
+ *   (so no actor process outlives a Nexus that died).
+ * @module
+ */
+import type { Socket } from 'node:net';
+import { Decoder, Encoder, ExtensionCodec } from '@msgpack/msgpack';
+
+/** msgpack extension type of a mirrored `SharedArrayBuffer`: `u32le id` + its bytes. */
+export const EXT_SHARED = 0x51;
+/** How often each side sends the words it changed in mirrored buffers. */
+export const MIRROR_EVERY_MS = 10;
+/** Largest message the channel carries (descriptors and log records are small; this guards against garbage). */
+const MAX_FRAME_BYTES = 64 * 2 ** 20;
+
+/** A channel-level message: words changed in mirrored buffers, `[id, word index, value]...` flattened. */
+interface MirrorMessage {
+  __mirror: number[];
+}
+
+interface Mirrored {
+  words: Int32Array<SharedArrayBuffer>;
+  /** The words as last sent or received. */
+  seen: Int32Array;
+}
+
+/** One end of a control channel over `socket`. */
+export class ProcessChannel {
+  readonly #socket: Socket;
+  readonly #encoder: Encoder;
+  readonly #decoder: Decoder;
+  /** Mirrored buffers by id, and the id of each. */
+  readonly #byId = new Map<number, Mirrored>();
+  readonly #ids = new Map<SharedArrayBuffer, number>();
+  /** Ids this side makes: odd in the parent, even in the child, so the two never collide. */
+  #nextId: number;
+  #listener: ((message: unknown) => void) | undefined;
+  readonly #early: unknown[] = [];
+  readonly #closeListeners: (() => void)[] = [];
+  #pending: Uint8Array = new Uint8Array(0);
+  #timer: ReturnType<typeof setInterval> | undefined;
+  #closed = false;
+
+  constructor(socket: Socket, side: 'parent' | 'child') {
+    this.#socket = socket;
+    this.#nextId = side === 'parent' ? 1 : 2;
+    const codec = new ExtensionCodec();
+    codec.register({
+      type: EXT_SHARED,
+      encode: (value) => (value instanceof SharedArrayBuffer ? this.#encodeShared(value) : null),
+      decode: (data) => this.#decodeShared(data),
+    });
+    this.#encoder = new Encoder({ extensionCodec: codec, useBigInt64: true, ignoreUndefined: true });
+    this.#decoder = new Decoder({ extensionCodec: codec, useBigInt64: true });
+    socket.setNoDelay?.(true);
+    socket.on('data', (chunk: Uint8Array) => this.#receive(chunk));
+    socket.on('error', () => {}); // 'close' follows; what went wrong matters less than that it is gone
+    socket.on('close', () => this.#ended());
+    this.#timer = setInterval(() => this.#sendChanges(), MIRROR_EVERY_MS);
+    // The mirror round must not keep a process alive on its own.
+    (this.#timer as { unref?: () => void }).unref?.();
+  }
+
+  /** Sends a message (plain data, typed arrays and `SharedArrayBuffer`s). Ignored once closed. */
+  send(message: unknown): void {
+    if (this.#closed) return;
+    const body = this.#encoder.encode(message);
+    const frame = new Uint8Array(4 + body.byteLength);
+    new DataView(frame.buffer).setUint32(0, body.byteLength, true);
+    frame.set(body, 4);
+    this.#socket.write(frame);
+  }
+
+  /** Sets the one listener; messages that came before it are delivered first, in order. */
+  onMessage(listener: (message: unknown) => void): void {
+    this.#listener = listener;
+    for (const message of this.#early.splice(0)) listener(message);
+  }
+
+  /** Called once when the socket is gone (closed by either side, or broken). */
+  onClose(listener: () => void): void {
+    if (this.#closed) listener();
+    else this.#closeListeners.push(listener);
+  }
+
+  /** Sends the last changes, then closes; resolves once everything written has been flushed. */
+  close(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#sendChanges();
+    return new Promise((resolve) => {
+      this.onClose(resolve);
+      this.#socket.end();
+    });
+  }
+
+  #encodeShared(buffer: SharedArrayBuffer): Uint8Array {
+    let id = this.#ids.get(buffer);
+    if (id === undefined) {
+      id = this.#nextId;
+      this.#nextId += 2;
+      this.#track(id, buffer);
+    }
+    const data = new Uint8Array(4 + buffer.byteLength);
+    new DataView(data.buffer).setUint32(0, id, true);
+    data.set(new Uint8Array(buffer), 4);
+    return data;
+  }
+
+  #decodeShared(data: Uint8Array): SharedArrayBuffer {
+    const id = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(0, true);
+    const known = this.#byId.get(id);
+    if (known) return known.words.buffer;
+    const buffer = new SharedArrayBuffer(data.byteLength - 4);
+    new Uint8Array(buffer).set(data.subarray(4));
+    this.#track(id, buffer);
+    return buffer;
+  }
+
+  #track(id: number, buffer: SharedArrayBuffer): void {
+    const words = new Int32Array(buffer, 0, buffer.byteLength >> 2);
+    this.#byId.set(id, { words, seen: words.slice() });
+    this.#ids.set(buffer, id);
+  }
+
+  #sendChanges(): void {
+    if (this.#closed || this.#byId.size === 0) return;
+    const changes: number[] = [];
+    for (const [id, { words, seen }] of this.#byId) {
+      for (let index = 0; index < words.length; index++) {
+        const value = Atomics.load(words, index);
+        if (value === seen[index]) continue;
+        seen[index] = value;
+        changes.push(id, index, value);
+      }
+    }
+    if (changes.length > 0) this.send({ __mirror: changes } satisfies MirrorMessage);
+  }
+
+  #applyChanges(changes: number[]): void {
+    for (let at = 0; at + 2 < changes.length; at += 3) {
+      const mirrored = this.#byId.get(changes[at]!);
+      if (!mirrored) continue;
+      const index = changes[at + 1]!;
+      const value = changes[at + 2]!;
+      mirrored.seen[index] = value;
+      Atomics.store(mirrored.words, index, value);
+      Atomics.notify(mirrored.words, index);
+    }
+  }
+
+  #receive(chunk: Uint8Array): void {
+    let buffer = chunk;
+    if (this.#pending.byteLength > 0) {
+      buffer = new Uint8Array(this.#pending.byteLength + chunk.byteLength);
+      buffer.set(this.#pending);
+      buffer.set(chunk, this.#pending.byteLength);
+    }
+    let at = 0;
+    while (buffer.byteLength - at >= 4) {
+      const length = new DataView(buffer.buffer, buffer.byteOffset + at, 4).getUint32(0, true);
+      if (length > MAX_FRAME_BYTES) {
+        // Not our peer (or a broken one): nothing after this can be trusted.
+        this.#socket.destroy();
+        return;
+      }
+      if (buffer.byteLength - at - 4 < length) break;
+      const message = this.#decoder.decode(buffer.subarray(at + 4, at + 4 + length));
+      at += 4 + length;
+      if ((message as Partial<MirrorMessage> | null)?.__mirror !== undefined) {
+        this.#applyChanges((message as MirrorMessage).__mirror);
+      } else if (this.#listener) {
+        this.#listener(message);
+      } else {
+        this.#early.push(message);
+      }
+    }
+    this.#pending = at === buffer.byteLength ? new Uint8Array(0) : buffer.slice(at);
+  }
+
+  #ended(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    for (const listener of this.#closeListeners.splice(0)) listener();
+  }
+}
