@@ -22,4 +22,5 @@ describePipelineConformance({
   createStore: () => createLmdbStore({ path: join(folder, `run-${++runs}`) }),
   createTransport: () => [createLocalTransport(), createZmqTransport()],
   actorKeys: { method: 'process' },
+  drainsAtQuit: false,
 });

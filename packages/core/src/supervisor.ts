@@ -138,13 +138,16 @@ export class Supervisor {
           }
         }
       }
-      const count = batch.messages.length;
+      const elsewhere = batch.droppedAtSource ?? 0;
+      const count = batch.messages.length + elsewhere;
       log(
         'warn',
         `${why}: ${count} message${count === 1 ? '' : 's'} waiting in ${batch.from.actor}.${batch.from.link} → ${batch.to.actor}.${batch.to.link} ${count === 1 ? 'was' : 'were'} dropped; ` +
-          (batch.sole
-            ? `${released} store value${released === 1 ? '' : 's'} they referred to released`
-            : 'their store keys were kept (the source sent the same messages to other sinks, which may still read them)'),
+          (elsewhere > 0
+            ? `${batch.from.actor} releases the store values they referred to (it kept a copy of each message until it was read)`
+            : batch.sole
+              ? `${released} store value${released === 1 ? '' : 's'} they referred to released`
+              : 'their store keys were kept (the source sent the same messages to other sinks, which may still read them)'),
       );
     }
   }

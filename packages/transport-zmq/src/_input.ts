@@ -36,6 +36,9 @@ import {
 } from './_protocol.ts';
 import type { RouterSocket, SocketEvent, SocketFactory } from './_socket.ts';
 
+/** How long a sink waits for messages a source that is gone counted as sent (see `#sourcesGone`). */
+const IN_FLIGHT_GRACE_MS = 500;
+
 interface InEdge extends EdgeCounters {
   connection: string;
   peer: string;
@@ -49,6 +52,8 @@ interface InEdge extends EdgeCounters {
   dropped: number;
   /** Acknowledge at once from this many messages read. */
   ackBatch: number;
+  /** When this sink first saw the source gone with messages it counted as sent still missing. */
+  goneSince?: number;
 }
 
 interface Waiter {
@@ -216,6 +221,7 @@ export class ZmqInputLink implements InputLink {
   close(): Promise<void> {
     if (this.#closedHere) return socketsReleased();
     this.#closedHere = true;
+    clearTimeout(this.#recheck);
     this.#flushAcks();
     this.#socket.close();
     // Sources stop waiting for this sink and report what it never read.
@@ -290,6 +296,8 @@ export class ZmqInputLink implements InputLink {
   }
 
   /** Hands waiting messages to pending gets, and fails them once every source is gone. */
+  #recheck: ReturnType<typeof setTimeout> | undefined;
+
   #serve(): void {
     if (this.#isClosed()) {
       this.#rejectAll(this.#closedError());
@@ -364,11 +372,29 @@ export class ZmqInputLink implements InputLink {
     this.#socket.send([edge.routingId, ACK_FRAME, payload]);
   }
 
-  /** True once every source is gone, everything it sent has arrived, and nothing is left. */
+  /**
+   * True once every source is gone, everything it sent has arrived, and nothing is left. A source
+   * that died may have counted as sent what never left its process: what has not arrived
+   * {@link IN_FLIGHT_GRACE_MS} after the source was seen gone never will.
+   */
   #sourcesGone(): boolean {
     for (const edge of this.#edges) {
-      if (Atomics.load(edge.flags, SOURCE_GONE) === 0) return false;
-      if (edge.queue.length > 0 || edge.counts[RECEIVED]! < edge.counts[SENT]!) return false;
+      if (Atomics.load(edge.flags, SOURCE_GONE) === 0) {
+        delete edge.goneSince;
+        return false;
+      }
+      if (edge.queue.length > 0) return false;
+      if (edge.counts[RECEIVED]! < edge.counts[SENT]!) {
+        const now = performance.now();
+        if (edge.goneSince === undefined) edge.goneSince = now;
+        if (now - (edge.goneSince ?? now) < IN_FLIGHT_GRACE_MS) {
+          this.#recheck ??= setTimeout(() => {
+            this.#recheck = undefined;
+            this.#serve();
+          }, IN_FLIGHT_GRACE_MS);
+          return false;
+        }
+      }
     }
     return true;
   }

@@ -218,22 +218,36 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
      * Marks `actor`'s edges: its sources stop waiting for it and report, to their own hooks, every
      * message it had not read (they keep a copy until the sink acknowledges it); its sinks end once
      * what it sent has arrived and been read. The messages themselves stay with the endpoints, which
-     * may live in other processes, so none are returned here.
+     * may live in other processes: what is returned counts them (`droppedAtSource`), per edge.
      */
     detach(actor: string): DrainedMessages[] {
       const touched = new Set<Int32Array<SharedArrayBuffer>>();
+      const dropped: DrainedMessages[] = [];
       for (const { edge, counters } of planned) {
         const { counts, flags } = edgeCounters(counters);
         if (edge.to.actor === actor && Atomics.load(flags, SINK_GONE) === 0) {
           const left = counts[SENT]! - counts[TAKEN]! - counts[DROPPED_AT_SINK]! - counts[DROPPED_AT_DETACH]!;
-          if (left > 0) counts[DROPPED_AT_DETACH]! += left;
+          if (left > 0) {
+            counts[DROPPED_AT_DETACH]! += left;
+            const fanOut = planned.filter(
+              (other) => other.edge.from.actor === edge.from.actor && other.edge.from.link === edge.from.link,
+            ).length;
+            dropped.push({
+              connection: edge.connection,
+              from: copyEndpoint(edge.from),
+              to: copyEndpoint(edge.to),
+              messages: [],
+              droppedAtSource: left,
+              sole: fanOut === 1,
+            });
+          }
           Atomics.store(flags, SINK_GONE, 1);
         }
         if (edge.from.actor === actor) Atomics.store(flags, SOURCE_GONE, 1);
       }
       for (const words of control) touched.add(words);
       for (const words of touched) announce(words);
-      return [];
+      return dropped;
     },
 
     /** Nothing to take out here: messages wait in the sinks' processes (see {@link detach}). */

@@ -175,6 +175,11 @@ export interface DrainedMessages {
   from: Endpoint;
   to: Endpoint;
   messages: unknown[];
+  /**
+   * Messages dropped where they were (in the source's process, which kept a copy of each until the
+   * sink read it), counted here but not in `messages`: their source releases their store keys itself.
+   */
+  droppedAtSource?: number;
   /** False when the source also sent these messages to other sinks (fan-out): their keys must be kept. */
   sole: boolean;
 }

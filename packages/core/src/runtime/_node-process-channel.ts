@@ -9,7 +9,8 @@
  *   {@link EXT_SHARED} (an id and its bytes); the other side makes a buffer of its own with that
  *   content, and from then on both copies are kept alike: every {@link MIRROR_EVERY_MS} each side
  *   sends the 32-bit words it changed since the last round, and the other stores them and wakes
- *   whoever `Atomics.wait`s on them. So descriptors built for workers work across processes unchanged,
+ *   whoever `Atomics.wait`s on them, and before every message, so a message never overtakes a change
+ *   its sender made before it. So descriptors built for workers work across processes unchanged,
  *   with one rule: a word is written by one side only (each side may write different words of the
  *   same buffer) — what the control words and the link counters already follow. A process whose
  *   event loop is stuck sends no changes: its heartbeat stands still, as a stuck worker's does.
@@ -75,9 +76,18 @@ export class ProcessChannel {
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
-  /** Sends a message (plain data, typed arrays and `SharedArrayBuffer`s). Ignored once closed. */
+  /**
+   * Sends a message (plain data, typed arrays and `SharedArrayBuffer`s). Ignored once closed. The
+   * words this side changed in mirrored buffers go first, so the other side sees every change made
+   * before a message by the time it gets the message (a state or a result, then the counters behind it).
+   */
   send(message: unknown): void {
     if (this.#closed) return;
+    this.#sendChanges();
+    this.#write(message);
+  }
+
+  #write(message: unknown): void {
     const body = this.#encoder.encode(message);
     const frame = new Uint8Array(4 + body.byteLength);
     new DataView(frame.buffer).setUint32(0, body.byteLength, true);
@@ -147,7 +157,7 @@ export class ProcessChannel {
         changes.push(id, index, value);
       }
     }
-    if (changes.length > 0) this.send({ __mirror: changes } satisfies MirrorMessage);
+    if (changes.length > 0) this.#write({ __mirror: changes } satisfies MirrorMessage);
   }
 
   #applyChanges(changes: number[]): void {

@@ -118,6 +118,7 @@ function attach(
   let channel: ProcessChannel | undefined;
   let exitCode: number | undefined;
   let channelClosed = false;
+  let errorReported = false;
   let markGone!: () => void;
   const gone = new Promise<void>((resolve) => {
     markGone = resolve;
@@ -170,6 +171,9 @@ function attach(
           ),
         );
       }
+      // A process that died without reporting an error (out of memory, a native crash) often said why on stderr.
+      const telling = exitCode !== 0 && !errorReported ? tellingLine(stderrTail) : undefined;
+      if (telling !== undefined) events.error(new Error(`${telling} (exit code ${exitCode})`));
       events.exit(exitCode);
       markGone();
     };
@@ -215,6 +219,7 @@ function attach(
           clearTimeout(startTimer);
           resolve(handle);
         } else if (typed?.type === errorType && typed.error) {
+          errorReported = true;
           const error = deserializeError(typed.error);
           if (!ready) fail(error);
           events.error(error);
@@ -224,4 +229,9 @@ function attach(
       });
     });
   });
+}
+
+/** The line of a crashed process's stderr that says what went wrong (V8's fatal errors, a panic, a signal), if any. */
+function tellingLine(lines: readonly string[]): string | undefined {
+  return lines.find((line) => /fatal|out of memory|panic|segmentation fault|error:/i.test(line))?.trim();
 }

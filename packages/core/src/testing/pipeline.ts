@@ -35,6 +35,12 @@ export interface PipelineConformanceOptions {
    * each actor in an OS process of its own, or `{ runtime: 'bun' }` on another runtime.
    */
   actorKeys?: Record<string, unknown>;
+  /**
+   * Whether Nexus gets back, at quit, the messages still waiting in links (to count them and release
+   * their store keys). Default true; false for transports whose messages wait in the sinks' own
+   * processes (zmq), where they end with those processes.
+   */
+  drainsAtQuit?: boolean;
 }
 
 const actorsModule = `./_actors${moduleExtension(import.meta.url)}`;
@@ -426,6 +432,8 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       );
       await nexus.setup();
       await nexus.run();
+      // Messages flow first (a link between processes connects after run).
+      await until(() => (nexus.status().links[0]?.sent ?? 0) > 0, 'the first message');
       for (let cycle = 0; cycle < 6; cycle++) {
         await sleep(10);
         await nexus.pause();
@@ -581,25 +589,28 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       expect(nexus.status().state).toBe('stopped');
     });
 
-    it('on quit, drops what links still hold, says so, and releases the store keys those messages carried', async () => {
-      const { nexus, logs } = await start(
-        { Source: { class: 'Counter', bytes: 1024 }, Deaf: { class: 'Counter', limit: 0 } },
-        { ignored: { sources: ['Source.q_out'], sinks: ['Deaf.q_in'], capacity: 16 } },
-      );
-      await nexus.setup();
-      await nexus.run();
-      await until(() => nexus.status().links[0]?.waiting === true, 'the link to fill');
-      // 16 values behind the messages in the link, and one behind the put that waits for room.
-      expect((await nexus.store.usage()).objects).toBe(17);
-      await nexus.quit();
-      expect(
-        logs.some((entry) =>
-          /^quit: 16 messages waiting in Source\.q_out → Deaf\.q_in were dropped; 16 store values they referred to released/.test(
-            entry.message,
+    it.skipIf(options.drainsAtQuit === false)(
+      'on quit, drops what links still hold, says so, and releases the store keys those messages carried',
+      async () => {
+        const { nexus, logs } = await start(
+          { Source: { class: 'Counter', bytes: 1024 }, Deaf: { class: 'Counter', limit: 0 } },
+          { ignored: { sources: ['Source.q_out'], sinks: ['Deaf.q_in'], capacity: 16 } },
+        );
+        await nexus.setup();
+        await nexus.run();
+        await until(() => nexus.status().links[0]?.waiting === true, 'the link to fill');
+        // 16 values behind the messages in the link, and one behind the put that waits for room.
+        expect((await nexus.store.usage()).objects).toBe(17);
+        await nexus.quit();
+        expect(
+          logs.some((entry) =>
+            /^quit: 16 messages waiting in Source\.q_out → Deaf\.q_in were dropped; 16 store values they referred to released/.test(
+              entry.message,
+            ),
           ),
-        ),
-      ).toBe(true);
-    });
+        ).toBe(true);
+      },
+    );
 
     it('streams events as an async iterable that ends when the pipeline has quit', async () => {
       const { nexus } = await start({ Source: { class: 'Counter', limit: 0 } });
@@ -642,11 +653,15 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       }
       await sending;
       expect(received).toEqual(Array.from({ length: count }, (_, n) => n));
-      const links = nexus
-        .status()
-        .links.map((link) => `${link.from.actor}.${link.from.link} → ${link.to.actor}.${link.to.link} ${link.sent}`)
-        .sort();
-      expect(links).toEqual([`<host>.Relay.q_in → Relay.q_in ${count}`, `Relay.q_out → <host>.Relay.q_out ${count}`]);
+      const links = () =>
+        nexus
+          .status()
+          .links.map((link) => `${link.from.actor}.${link.from.link} → ${link.to.actor}.${link.to.link} ${link.sent}`)
+          .sort();
+      const expected = [`<host>.Relay.q_in → Relay.q_in ${count}`, `Relay.q_out → <host>.Relay.q_out ${count}`];
+      // Counters of an actor in another process reach Nexus within its channel's mirror period.
+      await until(() => links().join() === expected.join(), 'the link counters');
+      expect(links()).toEqual(expected);
     });
 
     it('refuses endpoints that name no actor or go the wrong way, all at once, before anything starts', async () => {
