@@ -30,6 +30,7 @@ const portable = [
   'packages/transport-zmq/test/faults.test.ts',
   'packages/transport-zmq/test/zmtp.test.ts',
   'packages/cli/test/pipeline.test.ts',
+  'packages/cli/test/process-actors.test.ts',
 ].filter((file) => existsSync(join(root, file)));
 
 const only = (() => {

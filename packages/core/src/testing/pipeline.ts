@@ -340,7 +340,7 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       expect(nexus.status().actors.find((actor) => actor.name === 'Stuck')?.error?.code).toBe('ACTOR_UNRESPONSIVE');
       // Its link no longer holds the source back: the others run on.
       await nexus.resume();
-      await sleep(100);
+      await sleep(300);
       await nexus.stop();
       const received = (results('Sink')[0] as { received: { Source: number } }).received.Source;
       expect(received).toBeGreaterThan(50);
