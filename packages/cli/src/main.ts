@@ -146,7 +146,7 @@ export async function main(
     )
     .addHelpText(
       'after',
-      `\nCommands at the prompt (and in --script):\n${commands.map((name) => `  ${name.padEnd(8)} ${commandHelp[name]}`).join('\n')}\n  help     list these commands\n  wait 2s  (scripts only) wait before the next step\n\nExamples:\n  improv run apps/minimal/minimal.yaml\n  improv run apps/minimal/minimal.yaml --script "setup; run; wait 2s; stop; quit"\n  improv run apps/minimal/minimal.yaml --runtime deno\n  improv run apps/minimal/minimal.yaml --store lmdb\n  improv run apps/minimal/minimal.yaml --transport zmq`,
+      `\nCommands at the prompt (and in --script):\n${commands.map((name) => `  ${name.padEnd(8)} ${commandHelp[name]}`).join('\n')}\n  revive <actor>  start a failed actor again (its links reattached, brought to the pipeline's state)\n  help     list these commands\n  wait 2s  (scripts only) wait before the next step\n\nExamples:\n  improv run apps/minimal/minimal.yaml\n  improv run apps/minimal/minimal.yaml --script "setup; run; wait 2s; stop; quit"\n  improv run apps/minimal/minimal.yaml --runtime deno\n  improv run apps/minimal/minimal.yaml --store lmdb\n  improv run apps/minimal/minimal.yaml --transport zmq`,
     )
     .action(async (pipeline: string, options: RunOptions) => {
       if (await switched(options.runtime)) return;
@@ -453,11 +453,22 @@ async function drive(
     }
   };
 
+  const revive = async (actor: string): Promise<void> => {
+    try {
+      await nexus.revive(actor);
+    } catch (error) {
+      if (!CommandRefusedError.isInstance(error)) throw error;
+      print(`refused: ${(error as Error).message}`);
+      if (steps) failures += 1;
+    }
+  };
+
   if (steps) {
     for (const step of steps) {
       if (nexus.status().state === 'quitting' || nexus.status().state === 'exited') break;
       // A wait ends early when the pipeline quits (Ctrl-C, SIGTERM): its timer must not keep us alive.
       if (step.kind === 'wait') await sleepUnless(step.ms, nexus.closed);
+      else if (step.kind === 'revive') await revive(step.actor);
       else await give(step.command);
     }
     await nexus.quit();
@@ -473,6 +484,12 @@ async function drive(
           return;
         }
         if (word === 'exit') return give('quit');
+        const [first, ...rest] = word.split(/\s+/);
+        if (first === 'revive') {
+          if (rest.length !== 1) print('revive takes one actor name: revive <actor>');
+          else await revive(rest[0]!);
+          return;
+        }
         if (!(commands as readonly string[]).includes(word)) {
           print(`unknown command "${word}"\n${helpText()}`);
           return;
@@ -499,7 +516,7 @@ const promptHints: Record<Exclude<Command, 'status' | 'quit'>, string> = {
 };
 
 function helpText(): string {
-  return `commands:\n${commands.map((name) => `  ${name.padEnd(8)} ${commandHelp[name]}`).join('\n')}\n  help     this list`;
+  return `commands:\n${commands.map((name) => `  ${name.padEnd(8)} ${commandHelp[name]}`).join('\n')}\n  revive <actor>  start a failed actor again (its links reattached, brought to the pipeline's state)\n  help     this list`;
 }
 
 /** Waits `ms`, or until `done` settles, whichever comes first; the timer never outlives the wait. */

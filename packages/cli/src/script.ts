@@ -5,7 +5,10 @@
 import { type Command, commands } from '@improv/core';
 
 /** One step of a script. */
-export type ScriptStep = { kind: 'command'; command: Command } | { kind: 'wait'; ms: number; text: string };
+export type ScriptStep =
+  | { kind: 'command'; command: Command }
+  | { kind: 'wait'; ms: number; text: string }
+  | { kind: 'revive'; actor: string };
 
 /** Parses a script; throws a `SyntaxError` naming the step and the fix. */
 export function parseScript(script: string): ScriptStep[] {
@@ -22,8 +25,13 @@ export function parseScript(script: string): ScriptStep[] {
       steps.push({ kind: 'wait', ms: parseDuration(rest[0]!, where), text: rest[0]! });
       return;
     }
+    if (word === 'revive') {
+      if (rest.length !== 1) throw new SyntaxError(`${where}: revive takes one actor name, e.g. "revive Processor"`);
+      steps.push({ kind: 'revive', actor: rest[0]! });
+      return;
+    }
     if (!(commands as readonly string[]).includes(word) || rest.length > 0) {
-      throw new SyntaxError(`${where}: unknown step; use ${commands.join(', ')}, or "wait <duration>"`);
+      throw new SyntaxError(`${where}: unknown step; use ${commands.join(', ')}, "revive <actor>" or "wait <duration>"`);
     }
     steps.push({ kind: 'command', command: word as Command });
   });

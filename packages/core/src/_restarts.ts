@@ -16,7 +16,7 @@
 import { type ActorConfig, MAX_RESTART_BACKOFF_MS } from './config/types.ts';
 
 /** How long a restarted actor must stay up for its next failure to count as a first one again. */
-export const SETTLED_AFTER_MS = 10_000;
+export const SETTLED_AFTER_MS = 5000;
 
 /** How an actor ended. */
 export interface Ending {

@@ -25,7 +25,7 @@
  * @module
  */
 
-import { describeExit, placeOf, spawnActor } from './_actor-spawn.ts';
+import { describeExit, placeOf, runtimeOf, spawnActor } from './_actor-spawn.ts';
 import { Conditions } from './_conditions.ts';
 import { EventStream } from './_event-stream.ts';
 import { siblingModule } from './_module-url.ts';
@@ -290,6 +290,16 @@ class NexusImpl implements Nexus {
       'info',
       `pipeline ${config.source}: ${config.actors.length} actor(s), ${config.connections.length} connection(s); runtime ${runtime.name} ${runtime.version}${this.runDir ? `; log in ${this.runDir}` : ''}`,
     );
+    const apart = config.actors.filter((actor) => actor.process !== undefined);
+    if (apart.length > 0) {
+      this.log(
+        'info',
+        `in processes of their own: ${apart.map((actor) => `${actor.name} (${runtimeOf(actor, runtime)})`).join(', ')}; their links go over zmq`,
+      );
+    }
+    if (config.settings.store.chosenFor !== undefined) {
+      this.log('info', `store: ${config.settings.store.driver}, because ${config.settings.store.chosenFor}`);
+    }
     try {
       const opened = await openPipelineStore(this.options.store, config);
       this.storeDriver = opened.driver;
