@@ -29,7 +29,7 @@ import { describeExit, placeOf, runtimeOf, spawnActor } from './_actor-spawn.ts'
 import { Conditions } from './_conditions.ts';
 import { EventStream } from './_event-stream.ts';
 import { siblingModule } from './_module-url.ts';
-import { type Ending, RestartCounter } from './_restarts.ts';
+import { type Ending, RestartCounter, type RestartDecision } from './_restarts.ts';
 import { RunLog } from './_run-log.ts';
 import { assertConfig, loadConfig, resolveConfig, toLinkGraph } from './config/load.ts';
 import { type ActorConfig, ConfigError, type PipelineConfig } from './config/types.ts';
@@ -620,10 +620,16 @@ class NexusImpl implements Nexus {
    */
   private async actorGone(entry: ActorEntry, ending: Ending): Promise<void> {
     if (this.quitting) return;
-    await this.supervisor?.detach(entry.name, (name) => isGone(this.actors.get(name)?.state ?? 'exited'));
     const actor = this.actorConfig(entry.name);
-    if (this.quitting || this.restarting.has(actor.name)) return;
-    const decision = this.restarts.decide(actor, ending);
+    // Being restarted already (it failed again on the way): restart() decides once it is done.
+    const decision: RestartDecision = this.restarting.has(actor.name)
+      ? { restart: false }
+      : this.restarts.decide(actor, ending);
+    // An actor that comes back is not announced gone to its sinks: they wait for it.
+    await this.supervisor?.detach(entry.name, (name) => isGone(this.actors.get(name)?.state ?? 'exited'), {
+      restarting: decision.restart || this.restarting.has(actor.name),
+    });
+    if (this.quitting) return;
     if (!decision.restart) {
       if (decision.reason) this.log('error', `actor "${actor.name}" is not restarted: ${decision.reason}`);
       return;
@@ -667,8 +673,12 @@ class NexusImpl implements Nexus {
       if (entry.worker) {
         // A failed actor's host may still run (setup() threw): let it close its links and store first.
         this.toWorker(entry, { type: 'signal', signal: 'quit' });
-        await this.conditions.until(() => this.quitting !== undefined, Math.min(this.quitTimeoutMs, 5000));
-        await Promise.race([entry.exited, this.conditions.until(() => this.quitting !== undefined)]);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          entry.exited,
+          new Promise((resolve) => (timer = setTimeout(resolve, Math.min(this.quitTimeoutMs, 5000)))),
+        ]);
+        clearTimeout(timer);
       }
       await entry.worker?.terminate();
       await this.conditions.until(() => this.quitting !== undefined, delayMs);

@@ -13,7 +13,7 @@
  * @module
  */
 import type { PipelineConfig } from './config/types.ts';
-import type { DrainedMessages, Transport } from './link/transport.ts';
+import type { DetachOptions, DrainedMessages, Transport } from './link/transport.ts';
 import type { LogLevel } from './log.ts';
 import type { ActorState } from './signals.ts';
 import type { StoreClient } from './store/driver.ts';
@@ -100,9 +100,11 @@ export class Supervisor {
    * `actor` failed or died: links into it stop holding their producers back (what waited for it is
    * discarded), and sinks it fed whose every source is now gone are named in the log.
    */
-  async detach(actor: string, isGone: (actor: string) => boolean): Promise<void> {
+  async detach(actor: string, isGone: (actor: string) => boolean, options: DetachOptions = {}): Promise<void> {
     const { config, transport, log } = this.#options;
-    await this.#discard(transport.detach(actor), `actor "${actor}" is gone`);
+    await this.#discard(transport.detach(actor, options), `actor "${actor}" is gone`);
+    // An actor that is restarted comes back to the sinks it feeds: they wait for it.
+    if (options.restarting) return;
     for (const connection of config.connections) {
       if (!connection.sources.some((source) => source.actor === actor)) continue;
       for (const sink of connection.sinks) {

@@ -29,6 +29,7 @@
  * @module
  */
 import {
+  type DetachOptions,
   type DrainedMessages,
   type Endpoint,
   type Link,
@@ -194,9 +195,12 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
       return planned.map((edge) => edge.stats());
     },
 
-    detach(actor: string): DrainedMessages[] {
+    detach(actor: string, options: DetachOptions = {}): DrainedMessages[] {
       const drained: DrainedMessages[] = [];
       for (const edge of planned) {
+        // A restarted actor comes back to its rings: its sinks wait for it, and what waits for it
+        // stays in the ring for it to read (its producers wait while the ring is full).
+        if (options.restarting) continue;
         if (edge.edge.from.actor === actor) edge.closeSource();
         if (edge.edge.to.actor === actor) {
           edge.closeSink();

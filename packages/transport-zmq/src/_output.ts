@@ -42,6 +42,8 @@ interface OutEdge extends EdgeCounters {
   connection: string;
   peer: string;
   address: string;
+  /** This DEALER's routing id, as the sink's ROUTER knows it. */
+  routingId: Uint8Array;
   capacity: number;
   dropOldest: boolean;
   socket: DealerSocket;
@@ -83,6 +85,8 @@ export class ZmqOutputLink implements OutputLink {
   readonly #label: string;
   readonly #edges: OutEdge[];
   readonly #hooks: LinkHooks;
+  /** Opens this endpoint's DEALER for an edge (again, after its sink went away). */
+  readonly #openDealer: (edge: OutEdge) => DealerSocket;
   readonly #control: Int32Array<SharedArrayBuffer>;
   readonly #maxMessageBytes: number;
   #encoder = new Encoder(msgpackOptions);
@@ -104,20 +108,27 @@ export class ZmqOutputLink implements OutputLink {
     this.#label = endpointLabel(descriptor.endpoint);
     this.#control = new Int32Array(descriptor.control);
     this.#maxMessageBytes = descriptor.maxMessageBytes;
-    this.#edges = descriptor.edges.map((info) => {
-      const counters = edgeCounters(info.counters);
+    this.#openDealer = (edge) => {
       const socket = sockets.dealer({
-        routingId: new TextEncoder().encode(info.id),
+        routingId: edge.routingId,
         ...(descriptor.curve && { curve: { ...descriptor.curve, serverKey: descriptor.curve.publicKey } }),
       });
+      socket.onMessage((frames) => this.#onAck(edge, frames));
+      socket.onEvent((event) => this.#onEvent(edge, event));
+      socket.connect(edge.address);
+      return socket;
+    };
+    this.#edges = descriptor.edges.map((info) => {
+      const counters = edgeCounters(info.counters);
       const edge: OutEdge = {
         ...counters,
         connection: info.connection,
         peer: info.peer,
         address: info.address,
+        routingId: new TextEncoder().encode(info.id),
         capacity: info.capacity,
         dropOldest: info.policy === 'drop-oldest',
-        socket,
+        socket: undefined as unknown as DealerSocket,
         unacked: new Queue(),
         backlog: new Queue(),
         gone: Atomics.load(counters.flags, SINK_GONE) !== 0,
@@ -126,9 +137,7 @@ export class ZmqOutputLink implements OutputLink {
       Atomics.store(counters.flags, WAITING, 0);
       // A restarted source is there again: its sink waits for it instead of giving up on it.
       Atomics.store(counters.flags, SOURCE_GONE, 0);
-      socket.onMessage((frames) => this.#onAck(edge, frames));
-      socket.onEvent((event) => this.#onEvent(edge, event));
-      socket.connect(info.address);
+      edge.socket = this.#openDealer(edge);
       return edge;
     });
     watchControl(
@@ -254,6 +263,13 @@ export class ZmqOutputLink implements OutputLink {
     const gone = Atomics.load(edge.flags, SINK_GONE) !== 0;
     if (gone === edge.gone) return;
     edge.gone = gone;
+    if (gone) {
+      // What the socket still holds for the gone sink must not reach a sink that takes its place (a
+      // restarted actor): its keys are released below. A fresh socket starts with nothing queued.
+      edge.socket.close();
+      edge.socket = this.#openDealer(edge);
+      edge.state = 'connecting';
+    }
     const sole = this.#edges.length === 1;
     // Gone: nobody reads these. Back (a revived sink): they were reported when it went.
     for (const bytes of [...edge.unacked.clear(), ...edge.backlog.clear()]) {

@@ -28,6 +28,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  type DetachOptions,
   type DrainedMessages,
   type Endpoint,
   isLoopbackAddress,
@@ -220,7 +221,7 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
      * what it sent has arrived and been read. The messages themselves stay with the endpoints, which
      * may live in other processes: what is returned counts them (`droppedAtSource`), per edge.
      */
-    detach(actor: string): DrainedMessages[] {
+    detach(actor: string, options: DetachOptions = {}): DrainedMessages[] {
       const touched = new Set<Int32Array<SharedArrayBuffer>>();
       const dropped: DrainedMessages[] = [];
       for (const { edge, counters } of planned) {
@@ -243,7 +244,7 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
           }
           Atomics.store(flags, SINK_GONE, 1);
         }
-        if (edge.from.actor === actor) Atomics.store(flags, SOURCE_GONE, 1);
+        if (edge.from.actor === actor && !options.restarting) Atomics.store(flags, SOURCE_GONE, 1);
       }
       for (const words of control) touched.add(words);
       for (const words of touched) announce(words);

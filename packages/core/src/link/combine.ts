@@ -13,7 +13,7 @@
 
 import { settingError } from '../config/_setting-error.ts';
 import type { PipelineConfig, SettingOrigin, TransportSettings } from '../config/types.ts';
-import type { DrainedMessages, LinkEdge, LinkGraph, LinkPlan, LinkStats, Transport } from './transport.ts';
+import type { DetachOptions, DrainedMessages, LinkEdge, LinkGraph, LinkPlan, LinkStats, Transport } from './transport.ts';
 
 /**
  * The transports of a pipeline: one, several (mixed per connection, the first being the default
@@ -128,7 +128,8 @@ export function combineTransports(
       return { endpoints };
     },
     stats: (): LinkStats[] => used.flatMap((transport) => transport.stats()),
-    detach: (actor: string): DrainedMessages[] => used.flatMap((transport) => transport.detach(actor)),
+    detach: (actor: string, options?: DetachOptions): DrainedMessages[] =>
+      used.flatMap((transport) => transport.detach(actor, options)),
     drain: (): DrainedMessages[] => used.flatMap((transport) => transport.drain()),
     async close(): Promise<void> {
       await Promise.all(transports.map((transport) => transport.close()));
@@ -143,7 +144,7 @@ function bind(transport: Transport): Transport {
     name: transport.name,
     plan: (graph) => transport.plan(graph),
     stats: () => transport.stats(),
-    detach: (actor) => transport.detach(actor),
+    detach: (actor, options) => transport.detach(actor, options),
     drain: () => transport.drain(),
     close: () => transport.close(),
   };

@@ -169,6 +169,12 @@ export interface LinkStats {
   waiting: boolean;
 }
 
+/** Options of {@link Transport.detach}. */
+export interface DetachOptions {
+  /** The actor is restarted: its sinks are not told that it is gone, and what waits for it may be kept for it. */
+  restarting?: boolean;
+}
+
 /** Messages taken out of an edge by {@link Transport.detach} or {@link Transport.drain}. */
 export interface DrainedMessages {
   connection: string;
@@ -199,8 +205,12 @@ export interface Transport {
    * producers back (what is sent to it from now on is dropped and counted), edges out of it are
    * marked ended (a sink whose every source is gone gets `LinkSourcesGoneError` once it has read
    * what is left), and the messages that were waiting for it are taken out and returned.
+   * With `restarting`, the actor will be started again: edges out of it are not marked ended (its
+   * sinks wait for it as for a slow source), and a transport that can keep what waits for it until
+   * it is back does so (local rings: its producers wait while its ring is full); one that cannot
+   * (zmq: the messages were in the dead process) detaches edges into it as above.
    */
-  detach(actor: string): DrainedMessages[];
+  detach(actor: string, options?: DetachOptions): DrainedMessages[];
   /** Takes out every message still waiting in any edge (after every actor ended, on quit). */
   drain(): DrainedMessages[];
   /** Frees what {@link plan} created. */
