@@ -32,7 +32,12 @@ export class Analysis extends Actor<{ crash_every?: string }> {
     for (let i = 1; i < frame.length; i++) if (frame[i]! > frame[best]!) best = i;
     const size = Math.round(Math.sqrt(frame.length));
     await this.store.delete(message.key);
-    const spot: SpotMessage = { n: message.n, x: best % size, y: Math.floor(best / size), via: [...message.via, `Analysis@${runtime}`] };
+    const spot: SpotMessage = {
+      n: message.n,
+      x: best % size,
+      y: Math.floor(best / size),
+      via: [...message.via, `Analysis@${runtime}`],
+    };
     await this.output<SpotMessage>('q_out').put(spot);
   }
 }
