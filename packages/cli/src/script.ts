@@ -31,7 +31,9 @@ export function parseScript(script: string): ScriptStep[] {
       return;
     }
     if (!(commands as readonly string[]).includes(word) || rest.length > 0) {
-      throw new SyntaxError(`${where}: unknown step; use ${commands.join(', ')}, "revive <actor>" or "wait <duration>"`);
+      throw new SyntaxError(
+        `${where}: unknown step; use ${commands.join(', ')}, "revive <actor>" or "wait <duration>"`,
+      );
     }
     steps.push({ kind: 'command', command: word as Command });
   });

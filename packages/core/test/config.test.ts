@@ -1435,6 +1435,53 @@ describe('actors in processes of their own, and restarts', () => {
   });
 });
 
+describe('placement of links and hosts', () => {
+  it('refuses transport: local on a connection into an actor in its own process, at the connection', async () => {
+    const text = yaml`
+      actors:
+        Generator:
+          package: actors/generator.ts
+          class: Generator
+          method: process
+        Processor:
+          package: actors/sample_processor.ts
+          class: Processor
+      connections:
+        frames:
+          sources: [Generator.q_out]
+          sinks: [Processor.q_in]
+          transport: local
+    `;
+    const error = only(await check(text));
+    expect(error).toMatchObject({
+      line: 13,
+      column: 16,
+      path: ['connections', 'frames', 'transport'],
+      message:
+        'connection "frames" says transport: local, but actor "Generator" runs in its own process, and links between processes go over zmq',
+    });
+    expect(error.fix).toMatch(/^remove {2}transport: local {2}from the connection/);
+    // Without it, placement picks zmq: valid.
+    expect(list(await check(text.replace('    transport: local\n', '')))).toEqual([]);
+  });
+
+  it('refuses hosts: and host:, which need improv agent, instead of running the actor here without a word', async () => {
+    const result = await check(yaml`
+      hosts:
+        rig: { address: 10.0.0.2 }
+      actors:
+        Generator:
+          package: actors/generator.ts
+          class: Generator
+          host: rig
+    `);
+    expect(list(result)).toEqual([
+      '1:1 "hosts" names machines that run improv agent, which this version of improv-ts does not have yet; every actor runs on this machine',
+      '7:5 actor "Generator": host: places an actor on another machine through improv agent, which this version of improv-ts does not have yet; every actor runs on this machine',
+    ]);
+  });
+});
+
 describe('several errors in one file', () => {
   it('reports all of them in one result, in file order', async () => {
     const result = await loadConfig(fixture('several-errors.yaml'), { adapter });

@@ -4,7 +4,9 @@
  * goes on, so one run lists them all.
  * @module
  */
+
 import { z } from 'zod';
+import { crossProcessConnections } from '../link/placement.ts';
 import type { Endpoint, LinkPolicy } from '../link/transport.ts';
 import type { StoreSizeLimits } from '../store/driver.ts';
 import { type ActorPlacement, actorProcessKeys, readActorPlacement } from './_actor-process.ts';
@@ -24,6 +26,7 @@ import {
 } from './_transport-settings.ts';
 import { byteSizeUnits, parseByteSize } from './byte-size.ts';
 import { durationUnits, parseDuration } from './duration.ts';
+import { toLinkGraph } from './graph.ts';
 import {
   type ActorConfig,
   type ConnectionConfig,
@@ -117,6 +120,13 @@ export function validateStructure(
         'rename "modules:" to "actors:" (each entry keeps its package and class)',
         { part: 'key' },
       );
+    } else if (key === 'hosts') {
+      reporter.error(
+        [key],
+        '"hosts" names machines that run improv agent, which this version of improv-ts does not have yet; every actor runs on this machine',
+        "remove hosts: and the actors' host: keys (method: process or runtime: give an actor a process of its own here)",
+        { part: 'key' },
+      );
     } else if (improvTopLevelKeys.includes(key)) {
       reporter.warning(
         [key],
@@ -144,7 +154,16 @@ export function validateStructure(
   reporter.diagnostics.push(...actorReporter.diagnostics);
   draft.connections = validateConnections(value.connections, actorNames, reporter);
   checkOneTransportPerLink(draft.connections, reporter);
+  checkPlacement(draft, reporter);
   return draft;
+}
+
+/** A connection that names a transport its actors' placement cannot use (`transport: local` into a process actor). */
+function checkPlacement(draft: Pick<Draft, 'actors' | 'connections'>, reporter: Reporter): void {
+  const { problems } = crossProcessConnections(draft, toLinkGraph(draft).edges);
+  for (const problem of problems) {
+    reporter.error(['connections', problem.connection, 'transport'], problem.message, problem.fix);
+  }
 }
 
 /**
@@ -428,6 +447,15 @@ function validateActors(top: Record<string, unknown>, reporter: Reporter, out: D
           { part: 'key' },
         );
         actor.options[key] = option;
+        continue;
+      }
+      if (key === 'host') {
+        reporter.error(
+          [...path, key],
+          `actor "${name}": host: places an actor on another machine through improv agent, which this version of improv-ts does not have yet; every actor runs on this machine`,
+          'remove host: (method: process or runtime: give the actor a process of its own here); links and stores across machines: store: redis and settings.zmq with protocol: tcp',
+          { part: 'key' },
+        );
         continue;
       }
       if (key === 'daemon') {

@@ -13,7 +13,15 @@
 
 import { settingError } from '../config/_setting-error.ts';
 import type { PipelineConfig, SettingOrigin, TransportSettings } from '../config/types.ts';
-import type { DetachOptions, DrainedMessages, LinkEdge, LinkGraph, LinkPlan, LinkStats, Transport } from './transport.ts';
+import type {
+  DetachOptions,
+  DrainedMessages,
+  LinkEdge,
+  LinkGraph,
+  LinkPlan,
+  LinkStats,
+  Transport,
+} from './transport.ts';
 
 /**
  * The transports of a pipeline: one, several (mixed per connection, the first being the default

@@ -8,7 +8,7 @@
  * it (a worker's output feeding both a worker and a process actor is one zmq link).
  * @module
  */
-import type { PipelineConfig } from '../config/types.ts';
+import type { ActorConfig, ConnectionConfig, PipelineConfig } from '../config/types.ts';
 import type { Endpoint, LinkEdge } from './transport.ts';
 
 /** A connection that names a transport placement cannot honour. */
@@ -26,7 +26,10 @@ export const CROSS_PROCESS_TRANSPORT = 'zmq';
  * that names another transport although it must cross). `edges` defaults to the config's own.
  */
 export function crossProcessConnections(
-  config: Pick<PipelineConfig, 'actors' | 'connections'>,
+  config: {
+    actors: readonly { name: string; process?: ActorConfig['process'] | undefined }[];
+    connections: readonly ConnectionConfig[];
+  },
   edges: readonly LinkEdge[],
 ): { connections: Set<string>; problems: PlacementProblem[] } {
   const own = new Set(config.actors.filter((actor) => actor.process !== undefined).map((actor) => actor.name));
