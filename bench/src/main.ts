@@ -30,6 +30,7 @@ interface RunOptions {
   store: StoreName;
   transport: 'local' | 'zmq';
   zmqSockets: 'auto' | 'zeromq' | 'zmtp';
+  placement: 'worker' | 'process';
   out: string;
 }
 
@@ -81,10 +82,18 @@ export async function main(argv: string[]): Promise<number> {
         .choices(['auto', 'zeromq', 'zmtp'])
         .default('auto'),
     )
+    .addOption(
+      new Option(
+        '--placement <where>',
+        'where each actor runs: worker (a thread of the bench process) or process (an OS process of its own; with --transport zmq and --store lmdb or redis)',
+      )
+        .choices(['worker', 'process'])
+        .default('worker'),
+    )
     .option('--out <dir>', 'folder for the JSON and CSV results', defaultResultsDir)
     .addHelpText(
       'after',
-      '\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --runtime bun\n  npm run bench -- --store lmdb --sizes 8,4KiB,64KiB,1MiB,4MiB\n  npm run bench -- --transport zmq --sizes 8,4KiB,64KiB,4MiB\n  npm run bench -- readme    # put the newest results into README.md',
+      '\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --runtime bun\n  npm run bench -- --store lmdb --sizes 8,4KiB,64KiB,1MiB,4MiB\n  npm run bench -- --transport zmq --sizes 8,4KiB,64KiB,4MiB\n  npm run bench -- --placement process --transport zmq --store lmdb --sizes 8,4KiB,64KiB\n  npm run bench -- readme    # put the newest results into README.md',
     )
     .action(async (options: RunOptions) => {
       if (options.runtime !== undefined && options.runtime !== currentRuntimeName()) {
@@ -139,6 +148,12 @@ async function runCommand(
   write: (line: string) => void,
   progress: (line: string) => void,
 ): Promise<number> {
+  if (options.placement === 'process' && (options.transport !== 'zmq' || options.store === 'memory')) {
+    progress(
+      'improv-bench: --placement process needs --transport zmq (links between processes) and --store lmdb or redis (a store every process reaches); e.g. npm run bench -- --placement process --transport zmq --store lmdb',
+    );
+    return 2;
+  }
   // The folder first: a run takes minutes, and its figures must have somewhere to go.
   const out = path.resolve(options.out);
   try {
@@ -161,6 +176,7 @@ async function runCommand(
       store: options.store,
       transport: options.transport,
       zmqSockets: options.zmqSockets,
+      placement: options.placement,
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -174,7 +190,8 @@ async function runCommand(
     options.transport === 'local'
       ? ''
       : `${options.transport}-${options.zmqSockets === 'auto' ? '' : `${options.zmqSockets}-`}`;
-  const base = path.join(out, `${results.runtime.name}-${store}${links}${stamp}`);
+  const placement = options.placement === 'process' ? 'process-' : '';
+  const base = path.join(out, `${results.runtime.name}-${placement}${store}${links}${stamp}`);
   try {
     await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
     await writeFile(`${base}.csv`, renderCsv(results));

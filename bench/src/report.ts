@@ -193,6 +193,10 @@ export function renderReport(results: BenchResults): string {
   if (results.transport) {
     out.push(`Links: **${results.transport.name}** — ${results.transport.detail}.`);
     out.push('');
+    if (results.transport.placement === 'process') {
+      out.push('Actors: **each in an OS process of its own** (`method: process`), not workers of one process.');
+      out.push('');
+    }
   }
   const sections = [
     renderBaselines(results),

@@ -149,6 +149,8 @@ export interface TransportRun {
   sockets: 'zeromq' | 'zmtp';
   /** Raw zeromq.js PUSH → PULL and raw TCP, between two processes (zeromq absent on Bun). */
   baselines: NetBaseline[];
+  /** `--placement process`: every actor of every pipeline in an OS process of its own. Absent: workers. */
+  placement?: 'process';
 }
 
 /** The transport a run used (`local` unless `--transport zmq`). */

@@ -45,6 +45,8 @@ export interface SuiteOptions {
   transport?: 'local' | 'zmq';
   /** The zmq links' sockets (default auto: the TypeScript ZMTP; zeromq: zeromq.js, Node only). */
   zmqSockets?: 'auto' | 'zeromq' | 'zmtp';
+  /** `process`: every actor in an OS process of its own (needs the zmq links and a store other than memory). */
+  placement?: 'worker' | 'process';
   /** Progress lines. */
   log: (line: string) => void;
 }
@@ -125,7 +127,7 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
 
   const transport = options.transport ?? 'local';
   log(
-    `bench: ${runtime.name} ${runtime.version}, ${options.quick ? 'quick' : 'full'} run, ${store.name} store, ${transport} links`,
+    `bench: ${runtime.name} ${runtime.version}, ${options.quick ? 'quick' : 'full'} run, ${store.name} store, ${transport} links${options.placement === 'process' ? ', every actor in its own process' : ''}`,
   );
   const soakRateHz = SOAK_RATE_HZ[store.name];
   // First, while the process is fresh: later scenarios leave big shared buffers for the GC to free,
@@ -262,6 +264,7 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
         store: await store.driver(),
         transport,
         zmqSockets: options.zmqSockets ?? 'auto',
+        placement: options.placement ?? 'worker',
         maxSamples: samples,
         inlineBytes: INLINE_MAX,
         epochMs,
@@ -310,6 +313,7 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
             detail: `ipc sockets in a temporary folder, ${socketsOf(options.zmqSockets ?? 'auto') === 'zmtp' ? 'ZMTP 3.1 in TypeScript' : 'zeromq.js (libzmq)'}`,
             sockets: socketsOf(options.zmqSockets ?? 'auto'),
             baselines: net,
+            ...(options.placement === 'process' ? { placement: 'process' as const } : {}),
           },
         }
       : {}),

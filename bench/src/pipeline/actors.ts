@@ -200,7 +200,16 @@ export class BenchSink extends BenchActor {
 
   async runStep(): Promise<void> {
     const message = (await this.q_in.get()) as BenchMessage;
-    if (message.p !== this.#phase) this.#begin(message.p);
+    if (message.p !== this.#phase) {
+      // An actor in a process of its own sees the board through a mirror: the source's first message
+      // can come before the new phase's parameters. They are there once the phase word is.
+      const words = this.board.words;
+      while (Atomics.load(words, W_PHASE) < message.p) {
+        const waiting = Atomics.waitAsync(words, W_PHASE, Atomics.load(words, W_PHASE), PHASE_WAIT_MS);
+        if (waiting.async) await waiting.value;
+      }
+      this.#begin(message.p);
+    }
     if (message.i < 0) {
       this.#ends += 1;
       if (this.#ends === this.#sources) this.#end();

@@ -113,6 +113,8 @@ export interface ScenarioOptions {
   transport?: 'local' | 'zmq';
   /** The zmq links' sockets (default auto). */
   zmqSockets?: 'auto' | 'zeromq' | 'zmtp';
+  /** `process`: each actor in an OS process of its own (`method: process`; its board is mirrored). */
+  placement?: 'worker' | 'process';
   /** Most latency samples a sink keeps per phase. */
   maxSamples: number;
   /** Largest inline message, so the rings are made big enough for it. */
@@ -192,7 +194,12 @@ export class Scenario {
         actorOptions.samples = buffer;
         actorOptions.sources = actor.sources ?? 1;
       }
-      actors[actor.name] = { package: actorsFile, class: actor.className, ...actorOptions };
+      actors[actor.name] = {
+        package: actorsFile,
+        class: actor.className,
+        ...(options.placement === 'process' ? { method: 'process' } : {}),
+        ...actorOptions,
+      };
     }
     const connections: Record<string, unknown> = {};
     layout.connections.forEach((connection, index) => {
@@ -210,7 +217,10 @@ export class Scenario {
         store: options.store ?? createMemoryStore(),
         transport:
           options.transport === 'zmq'
-            ? createZmqTransport({ sockets: options.zmqSockets ?? 'auto' })
+            ? [
+                createZmqTransport({ sockets: options.zmqSockets ?? 'auto' }),
+                createLocalTransport({ bytesPerMessage: Math.max(128, options.inlineBytes + 64) }),
+              ]
             : createLocalTransport({ bytesPerMessage: Math.max(128, options.inlineBytes + 64) }),
         runDir: false,
         handleSignals: false,
