@@ -242,7 +242,7 @@ export function renderLatency(results: BenchResults): string {
   const lines = [
     '### One hop through the pipeline, paced at 1 kHz: latency (µs)',
     '',
-    'Source actor → store → link → sink actor, each in its own worker; from just before the producer',
+    `Source actor → store → link → sink actor, each in its own ${results.transport?.placement === 'process' ? 'process' : 'worker'}; from just before the producer`,
     'starts on a frame to the sink holding it, one frame every millisecond (slower where the path copies',
     'the payload and one copy takes over half of that; on a copying store, at least twice the time a message',
     'takes flat out, for at most ~12 s a row). "× n": the row paced n messages, not the run\'s setting. Floor: the',
@@ -412,7 +412,7 @@ export function renderZmqVersus(results: BenchResults): string {
   const lines = [
     '### zmq links beside raw zeromq.js and improv (Python)',
     '',
-    `One hop through the pipeline over a zmq link (two workers of one process, ipc), the \`inline\` path up to 4 KiB`,
+    `One hop through the pipeline over a zmq link (${results.transport.placement === 'process' ? 'two actors, each in an OS process of its own' : 'two workers of one process'}, ipc), the \`inline\` path up to 4 KiB`,
     `(the payload travels in the message) and \`put\` above (the link carries the store key). Targets: p50 ≤`,
     `${ZMQ_LATENCY_GOAL}× raw zeromq, throughput ≥ ${ZMQ_THROUGHPUT_GOAL}× raw zeromq, ≥ ${ZMQ_IMPROV_GOAL}× improv (Python)'s published`,
     'figures (copied, not measured here: one-way p50 and most msgs/s of its ZeroMQ links with its Redis store).',
