@@ -29,7 +29,7 @@ import { describeExit, placeOf, runtimeOf, spawnActor } from './_actor-spawn.ts'
 import { Conditions } from './_conditions.ts';
 import { EventStream } from './_event-stream.ts';
 import { siblingModule } from './_module-url.ts';
-import { type Ending, RestartCounter, type RestartDecision } from './_restarts.ts';
+import { type Ending, isGone, Restarts } from './_restarts.ts';
 import { RunLog } from './_run-log.ts';
 import { assertConfig, loadConfig, resolveConfig, toLinkGraph } from './config/load.ts';
 import { type ActorConfig, ConfigError, type PipelineConfig } from './config/types.ts';
@@ -234,9 +234,22 @@ class NexusImpl implements Nexus {
   private busy: Signal | undefined;
   /** The links of every actor, kept to open them again for an actor that restarts. */
   private plan: LinkPlan | undefined;
-  private readonly restarts = new RestartCounter();
-  /** Actors being restarted now (automatically or by `revive`). */
-  private readonly restarting = new Set<string>();
+  /** Restart policies and `revive`: when and how a failed actor starts again. */
+  private readonly restarts = new Restarts({
+    entry: (name) => this.actors.get(name),
+    start: async (actor) => {
+      if (this.plan) await this.startActor(actor, this.plan);
+    },
+    signal: (entry, signal) => this.toWorker(entry as ActorEntry, { type: 'signal', signal }),
+    detach: (name, options) =>
+      this.supervisor?.detach(name, (other) => isGone(this.actors.get(other)?.state ?? 'exited'), options),
+    pipelineState: () => this.pipelineState,
+    busy: () => this.busy !== undefined,
+    quitting: () => this.quitting !== undefined,
+    conditions: this.conditions,
+    quitTimeoutMs: () => this.quitTimeoutMs,
+    log: (level, message) => this.log(level, message),
+  });
   private quitting: Promise<void> | undefined;
   private resolveClosed!: () => void;
 
@@ -615,105 +628,27 @@ class NexusImpl implements Nexus {
   }
 
   /**
-   * A failed or dead actor no longer takes part: the supervisor detaches it from its links. Then
-   * its restart policy may start it again.
+   * A failed or dead actor no longer takes part: the supervisor detaches it from its links, unless
+   * its restart policy starts it again (then its sinks wait for it).
    */
   private async actorGone(entry: ActorEntry, ending: Ending): Promise<void> {
     if (this.quitting) return;
-    const actor = this.actorConfig(entry.name);
-    // Being restarted already (it failed again on the way): restart() decides once it is done.
-    const decision: RestartDecision = this.restarting.has(actor.name)
-      ? { restart: false }
-      : this.restarts.decide(actor, ending);
-    // An actor that comes back is not announced gone to its sinks: they wait for it.
-    await this.supervisor?.detach(entry.name, (name) => isGone(this.actors.get(name)?.state ?? 'exited'), {
-      restarting: decision.restart || this.restarting.has(actor.name),
-    });
-    if (this.quitting) return;
-    if (!decision.restart) {
-      if (decision.reason) this.log('error', `actor "${actor.name}" is not restarted: ${decision.reason}`);
-      return;
-    }
-    this.log(
-      'warn',
-      `actor "${actor.name}" restarts in ${formatMs(decision.delayMs)} (restart: ${actor.restart.policy}; restart ${decision.attempt} of at most ${decision.max} in a row)`,
-    );
-    await this.restart(entry, decision.delayMs);
+    await this.restarts.gone(entry, this.actorConfig(entry.name), ending);
   }
 
-  /** Starts a failed or exited actor again by hand (improv's `revive`), at once. */
-  async revive(name: string): Promise<void> {
+  revive(name: string): Promise<void> {
     const entry = this.actors.get(name);
     if (!entry) {
-      throw new CommandRefusedError(
-        `cannot revive "${name}": there is no such actor; the actors are ${[...this.actors.keys()].join(', ')}`,
+      return Promise.reject(
+        new CommandRefusedError(
+          `cannot revive "${name}": there is no such actor; the actors are ${[...this.actors.keys()].join(', ')}`,
+        ),
       );
     }
-    if (this.quitting) throw new CommandRefusedError(`cannot revive "${name}": the pipeline is quitting`);
-    if (this.restarting.has(name)) throw new CommandRefusedError(`cannot revive "${name}": it is restarting already`);
-    if (!isGone(entry.state)) {
-      throw new CommandRefusedError(
-        `cannot revive "${name}": it is ${entry.state}, not failed; revive starts an actor that failed or ended again`,
-      );
+    if (this.quitting) {
+      return Promise.reject(new CommandRefusedError(`cannot revive "${name}": the pipeline is quitting`));
     }
-    this.restarts.revived(name);
-    this.log('info', `actor "${name}" is revived by hand`);
-    await this.restart(entry, 0);
-  }
-
-  /**
-   * Ends what is left of `entry`'s worker or process, waits `delayMs` (cut short by quit), and
-   * starts the actor again from its config: its links are opened again from the same descriptors,
-   * and it is brought to the pipeline's state (setup, then run or pause as the others are).
-   */
-  private async restart(entry: ActorEntry, delayMs: number): Promise<void> {
-    const actor = this.actorConfig(entry.name);
-    this.restarting.add(actor.name);
-    try {
-      if (entry.worker) {
-        // A failed actor's host may still run (setup() threw): let it close its links and store first.
-        this.toWorker(entry, { type: 'signal', signal: 'quit' });
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          entry.exited,
-          new Promise((resolve) => (timer = setTimeout(resolve, Math.min(this.quitTimeoutMs, 5000)))),
-        ]);
-        clearTimeout(timer);
-      }
-      await entry.worker?.terminate();
-      await this.conditions.until(() => this.quitting !== undefined, delayMs);
-      if (this.quitting || !this.plan) return;
-      await this.startActor(actor, this.plan);
-      const revived = this.actors.get(actor.name)!;
-      await this.conditions.until(() => revived.state !== 'starting');
-      if (isGone(revived.state) || this.quitting) return;
-      await this.catchUp(revived);
-      if (!isGone(revived.state) && !this.quitting)
-        this.log('info', `actor "${actor.name}" restarted: ${revived.state}`);
-    } finally {
-      this.restarting.delete(actor.name);
-    }
-    // It failed again while it was being restarted (it could not load, setup() threw): its policy decides again.
-    const now = this.actors.get(actor.name);
-    if (now !== undefined && now !== entry && isGone(now.state) && !this.quitting) {
-      await this.actorGone(now, { clean: false });
-    }
-  }
-
-  /** Brings a restarted actor to where the pipeline stands: setup, then run, then pause, as needed. */
-  private async catchUp(entry: ActorEntry): Promise<void> {
-    await this.conditions.until(() => this.busy === undefined || this.quitting !== undefined);
-    const steps: [Signal, ActorState][] = [];
-    const state = this.pipelineState;
-    if (state === 'ready' || state === 'stopped' || state === 'running' || state === 'paused')
-      steps.push(['setup', 'ready']);
-    if (state === 'running' || state === 'paused') steps.push(['run', 'running']);
-    if (state === 'paused') steps.push(['pause', 'paused']);
-    for (const [signal, target] of steps) {
-      this.toWorker(entry, { type: 'signal', signal });
-      await this.conditions.until(() => entry.state === target || isGone(entry.state) || this.quitting !== undefined);
-      if (entry.state !== target) return;
-    }
+    return this.restarts.revive(entry, this.actorConfig(name));
   }
 
   private actorConfig(name: string): ActorConfig {
@@ -807,10 +742,6 @@ class NexusImpl implements Nexus {
   private failedActors(): ActorEntry[] {
     return [...this.actors.values()].filter((entry) => entry.state === 'failed');
   }
-}
-
-function isGone(state: ActorState): boolean {
-  return state === 'failed' || state === 'exited';
 }
 
 function describeFailures(failed: readonly ActorEntry[]): string {
