@@ -12,6 +12,7 @@ import { createLmdbStore } from '@improv/store/lmdb';
 import { createLocalTransport } from '@improv/transport-local';
 import { createZmqTransport } from '@improv/transport-zmq';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { main } from '../src/main.ts';
 
 const fixtures = fileURLToPath(new URL('./fixtures/processes/', import.meta.url));
 const folder = mkdtempSync(join(tmpdir(), 'improv-process-faults-'));
@@ -279,5 +280,30 @@ describe('restart policies', () => {
     expect(run.where('Never')).toHaveLength(2);
     await expect(run.nexus.revive('Nobody')).rejects.toThrow(/no such actor/);
     await expect(run.nexus.revive('Steady')).rejects.toThrow(/it is running, not failed/);
+  });
+});
+
+describe('improv run with process actors', () => {
+  it('runs a YAML with a process actor, picks lmdb for it, and revives it from --script', async () => {
+    const lines: string[] = [];
+    const code = await main(
+      [
+        'run',
+        join(fixtures, 'flaky.yaml'),
+        '--no-log-files',
+        '--script',
+        'setup; run; wait 1500ms; revive Flaky; wait 200ms; revive Nobody; stop; quit',
+      ],
+      { write: (line) => lines.push(line), colour: false },
+    );
+    const text = lines.join('\n');
+    expect(text).toContain('nexus: in processes of their own: Flaky (node); their links go over zmq');
+    expect(text).toContain('nexus: store: lmdb, because actor "Flaky" runs in its own process (method: process)');
+    expect(text).toMatch(/actor "Flaky" failed: its process died: its process exited with code 3/);
+    expect(text).toContain('actor "Flaky" is revived by hand');
+    expect(text).toContain('actor "Flaky" restarted: running');
+    expect(text).toMatch(/refused: cannot revive "Nobody": there is no such actor; the actors are Flaky, Sink/);
+    // A failure, and a refused step: the run says so in its exit code.
+    expect(code, text).toBe(1);
   });
 });

@@ -330,7 +330,11 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       );
       await nexus.setup();
       await nexus.run();
-      await sleep(50);
+      // Stuck loops from its second step on, right after its first message (a stuck process's own
+      // counters stand still, so its source's are watched): messages flow, then it is stuck.
+      const sent = () => nexus.status().links.find((edge) => edge.to.actor === 'Stuck')?.sent ?? 0;
+      await until(() => sent() >= 3, 'messages to flow to Stuck');
+      await sleep(100);
       const paused = await failure(nexus.pause());
       expect(ActorFailedError.isInstance(paused)).toBe(true);
       expect(messageOf(paused)).toMatch(/actor "Stuck" failed: .*did not acknowledge "pause" within 300 ms/);
