@@ -52,7 +52,9 @@ export class ProcessChannel {
   #listener: ((message: unknown) => void) | undefined;
   readonly #early: unknown[] = [];
   readonly #closeListeners: (() => void)[] = [];
-  #pending: Uint8Array = new Uint8Array(0);
+  /** What has arrived and is not yet a whole frame, as it came. */
+  readonly #chunks: Uint8Array[] = [];
+  #buffered = 0;
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
@@ -173,23 +175,19 @@ export class ProcessChannel {
   }
 
   #receive(chunk: Uint8Array): void {
-    let buffer = chunk;
-    if (this.#pending.byteLength > 0) {
-      buffer = new Uint8Array(this.#pending.byteLength + chunk.byteLength);
-      buffer.set(this.#pending);
-      buffer.set(chunk, this.#pending.byteLength);
-    }
-    let at = 0;
-    while (buffer.byteLength - at >= 4) {
-      const length = new DataView(buffer.buffer, buffer.byteOffset + at, 4).getUint32(0, true);
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.byteLength;
+    while (this.#buffered >= 4) {
+      const header = this.#peek(4);
+      const length = new DataView(header.buffer, header.byteOffset, 4).getUint32(0, true);
       if (length > MAX_FRAME_BYTES) {
         // Not our peer (or a broken one): nothing after this can be trusted.
         this.#socket.destroy();
         return;
       }
-      if (buffer.byteLength - at - 4 < length) break;
-      const message = this.#decoder.decode(buffer.subarray(at + 4, at + 4 + length));
-      at += 4 + length;
+      if (this.#buffered < 4 + length) return;
+      const frame = this.#take(4 + length);
+      const message = this.#decoder.decode(frame.subarray(4));
       if ((message as Partial<MirrorMessage> | null)?.__mirror !== undefined) {
         this.#applyChanges((message as MirrorMessage).__mirror);
       } else if (this.#listener) {
@@ -198,7 +196,43 @@ export class ProcessChannel {
         this.#early.push(message);
       }
     }
-    this.#pending = at === buffer.byteLength ? new Uint8Array(0) : buffer.slice(at);
+  }
+
+  /** The first `count` buffered bytes, without taking them (copied only when they span chunks). */
+  #peek(count: number): Uint8Array {
+    const first = this.#chunks[0]!;
+    if (first.byteLength >= count) return first;
+    const out = new Uint8Array(count);
+    let filled = 0;
+    for (const chunk of this.#chunks) {
+      const part = chunk.subarray(0, count - filled);
+      out.set(part, filled);
+      filled += part.byteLength;
+      if (filled === count) break;
+    }
+    return out;
+  }
+
+  /** Takes the first `count` buffered bytes out (one copy when they span chunks, none otherwise). */
+  #take(count: number): Uint8Array {
+    this.#buffered -= count;
+    const first = this.#chunks[0]!;
+    if (first.byteLength >= count) {
+      if (first.byteLength === count) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(count);
+      return first.subarray(0, count);
+    }
+    const out = new Uint8Array(count);
+    let filled = 0;
+    while (filled < count) {
+      const chunk = this.#chunks[0]!;
+      const part = chunk.subarray(0, count - filled);
+      out.set(part, filled);
+      filled += part.byteLength;
+      if (part.byteLength === chunk.byteLength) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(part.byteLength);
+    }
+    return out;
   }
 
   #ended(): void {
