@@ -27,6 +27,7 @@ import {
   Queue,
   RECEIVED,
   SENT,
+  SINK_EPOCH,
   SINK_GONE,
   SOURCE_GONE,
   socketsReleased,
@@ -99,6 +100,7 @@ export class ZmqInputLink implements InputLink {
       const counters = edgeCounters(info.counters);
       // A revived actor reopens the descriptor of the one that quit: its sources deliver to it again.
       Atomics.store(counters.flags, SINK_GONE, 0);
+      Atomics.add(counters.flags, SINK_EPOCH, 1);
       const edge: InEdge = {
         ...counters,
         connection: info.connection,

@@ -29,6 +29,7 @@ import {
   MESSAGE_FRAME,
   Queue,
   SENT,
+  SINK_EPOCH,
   SINK_GONE,
   SOURCE_GONE,
   socketsReleased,
@@ -56,6 +57,8 @@ interface OutEdge extends EdgeCounters {
   backlog: Queue<Uint8Array>;
   /** The sink was gone when last looked at. */
   gone: boolean;
+  /** The sink's epoch when last looked at (0: no sink had opened yet). */
+  epoch: number;
   /** What the socket last said about the connection, for reports. */
   state: string;
 }
@@ -132,6 +135,7 @@ export class ZmqOutputLink implements OutputLink {
         unacked: new Queue(),
         backlog: new Queue(),
         gone: Atomics.load(counters.flags, SINK_GONE) !== 0,
+        epoch: Atomics.load(counters.flags, SINK_EPOCH),
         state: 'connecting',
       };
       Atomics.store(counters.flags, WAITING, 0);
@@ -258,12 +262,19 @@ export class ZmqOutputLink implements OutputLink {
     edge.counts[SENT]! += 1;
   }
 
-  /** Notices a sink that went away (or came back): what it had not read is reported. */
+  /**
+   * Notices a sink that went away, came back, or was replaced by a new one (a restarted actor) while
+   * this source was not looking: what the old one had not read is reported, once.
+   */
   #refreshGone(edge: OutEdge): void {
     const gone = Atomics.load(edge.flags, SINK_GONE) !== 0;
-    if (gone === edge.gone) return;
+    const epoch = Atomics.load(edge.flags, SINK_EPOCH);
+    // The first sink to open is not a replacement; any later one is.
+    const replaced = edge.epoch !== 0 && epoch !== edge.epoch && !edge.gone;
+    edge.epoch = epoch;
+    if (gone === edge.gone && !replaced) return;
     edge.gone = gone;
-    if (gone) {
+    if (gone || replaced) {
       // What the socket still holds for the gone sink must not reach a sink that takes its place (a
       // restarted actor): its keys are released below. A fresh socket starts with nothing queued.
       edge.socket.close();
@@ -271,9 +282,9 @@ export class ZmqOutputLink implements OutputLink {
       edge.state = 'connecting';
     }
     const sole = this.#edges.length === 1;
-    // Gone: nobody reads these. Back (a revived sink): they were reported when it went.
+    // Gone (or replaced): nobody reads these. Back (a revived sink): they were reported when it went.
     for (const bytes of [...edge.unacked.clear(), ...edge.backlog.clear()]) {
-      if (gone) this.#report(bytes, 'sink-gone', sole);
+      if (gone || replaced) this.#report(bytes, 'sink-gone', sole);
     }
   }
 

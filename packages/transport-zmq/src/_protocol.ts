@@ -46,6 +46,11 @@ export const WAITING = 12;
 export const SINK_GONE = 13;
 /** int32 index: 1 once the source's actor is gone (detached). */
 export const SOURCE_GONE = 14;
+/**
+ * int32 index: bumped by every sink endpoint opened for the edge, so a source learns that its sink
+ * was replaced (a restarted actor) even when it never saw the old one gone.
+ */
+export const SINK_EPOCH = 15;
 
 // The plan's control words: an int32 SharedArrayBuffer.
 export const CONTROL_BYTES = 8;

@@ -507,6 +507,38 @@ export function describeTransportConformance(options: TransportConformanceOption
         await expect(t.get()).resolves.toBe('still flows');
       }));
 
+    it('detach with restarting: the sinks of an actor that comes back wait for it, and its revived links carry on', () =>
+      withSetup(async (setup) => {
+        const plan = await setup.plan([edge('a', 'P.q_out', 'R.q_in', 8), edge('b', 'R.q_out', 'S.q_in', 8)]);
+        const dropped: unknown[] = [];
+        const p = await openOut(plan, 'P', 'q_out', { dropped: (message) => dropped.push(message) });
+        const s = await openIn(plan, 'S', 'q_in');
+        const deadIn = await openIn(plan, 'R', 'q_in');
+        const deadOut = await openOut(plan, 'R', 'q_out');
+        setup.onDispose(() => closeAll(p, s));
+        await deadOut.put('before');
+        await expect(s.get()).resolves.toBe('before');
+        await p.put('m1');
+        await arrived(deadIn, 1); // on its way to R, which dies now without reading it
+        await closeAll(deadIn, deadOut); // what its process's end does to its sockets
+        setup.transport.detach('R', { restarting: true });
+        // S is not told its source is gone: it waits as for a slow source.
+        await expectCode(s.get({ timeoutMs: 100 }), 'LINK_TIMEOUT');
+        // R comes back: its links are opened again from the same descriptors.
+        const revivedIn = await openIn(plan, 'R', 'q_in');
+        const revivedOut = await openOut(plan, 'R', 'q_out');
+        setup.onDispose(() => closeAll(revivedIn, revivedOut));
+        await p.put('m2');
+        await revivedOut.put('after');
+        await expect(s.get()).resolves.toBe('after');
+        // What waited for R reaches the revived R where the transport kept it (rings), or is
+        // reported dropped where it was lost with R's process (zmq): never both, never neither.
+        const got: unknown[] = [await revivedIn.get()];
+        if (got[0] === 'm1') got.push(await revivedIn.get());
+        expect(got.at(-1)).toBe('m2');
+        expect([...got.slice(0, -1), ...dropped]).toEqual(['m1']);
+      }));
+
     it('drain takes out every message still waiting, with whether its source fed other sinks too', () =>
       withSetup(async (setup) => {
         const plan = await setup.plan([
