@@ -28,7 +28,11 @@ export function formatStatus(status: PipelineStatus): string {
   for (const actor of status.actors) {
     const counts = `${actor.steps} step${actor.steps === 1 ? '' : 's'}${actor.errors > 0 ? `, ${actor.errors} error${actor.errors === 1 ? '' : 's'}` : ''}`;
     const error = actor.error ? `  ${describeError(actor.error)}` : '';
-    lines.push(`  ${actor.name.padEnd(width)}  ${actor.state.padEnd(stateWidth)}  ${counts}${error}`);
+    const place = actor.process ? `  [${actor.process.runtime} process ${actor.process.pid}]` : '';
+    const restarts = actor.restarts > 0 ? `, restarted ${actor.restarts}×` : '';
+    lines.push(
+      `  ${actor.name.padEnd(width)}  ${actor.state.padEnd(stateWidth)}  ${counts}${restarts}${place}${error}`,
+    );
   }
   if (status.links.length > 0) {
     const names = status.links.map((link) => `${link.from.actor}.${link.from.link} → ${link.to.actor}.${link.to.link}`);

@@ -123,6 +123,14 @@ describe('actors in processes of their own', () => {
     // Three processes of their own, none of them this one.
     const pids = new Set([where.Source!.pid, where.Denoise!.pid, where.Analysis!.pid, process.pid]);
     expect(pids.size).toBe(4);
+    // status says where each actor runs.
+    const placed = Object.fromEntries(run.nexus.status().actors.map((actor) => [actor.name, actor.process]));
+    expect(placed).toEqual({
+      Source: { runtime: 'bun', pid: where.Source!.pid },
+      Denoise: { runtime: 'deno', pid: where.Denoise!.pid },
+      Analysis: { runtime: 'node', pid: where.Analysis!.pid },
+      Viewer: undefined,
+    });
     const tally = run.tally('Viewer')!;
     expect(tally.counts.Source).toBeGreaterThanOrEqual(50);
     expect((tally.last as { via: string[] }).via).toEqual(['Denoise@deno', 'Analysis@node']);
@@ -239,6 +247,7 @@ describe('restart policies', () => {
       run.logs.filter((record) => record.source === 'Flaky' && record.message.startsWith('CRASHING')),
     ).toHaveLength(3);
     expect(run.state('Flaky')).toBe('failed');
+    expect(run.nexus.status().actors.find((actor) => actor.name === 'Flaky')?.restarts).toBe(2);
     await run.nexus.stop();
     // Each incarnation delivered through the same link.
     expect(run.tally('Sink')!.counts.Flaky).toBeGreaterThanOrEqual(3);

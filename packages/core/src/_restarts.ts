@@ -113,6 +113,8 @@ export class Restarts {
   readonly #counter = new RestartCounter();
   /** Actors being restarted now (by their policy or by `revive`). */
   readonly #restarting = new Set<string>();
+  /** Restarts so far, by actor. */
+  readonly #total = new Map<string, number>();
 
   constructor(host: RestartHost) {
     this.#host = host;
@@ -121,6 +123,11 @@ export class Restarts {
   /** The actor (re)started now. */
   started(name: string): void {
     this.#counter.started(name);
+  }
+
+  /** How many times the actor was restarted in this run. */
+  count(name: string): number {
+    return this.#total.get(name) ?? 0;
   }
 
   /** `entry` failed or died: detached from its links, and started again if its policy says so. */
@@ -180,6 +187,7 @@ export class Restarts {
       }
       await host.conditions.until(() => host.quitting(), delayMs);
       if (host.quitting()) return;
+      this.#total.set(actor.name, this.count(actor.name) + 1);
       await host.start(actor);
       const revived = host.entry(actor.name);
       if (revived === undefined || revived === entry) return;

@@ -47,7 +47,7 @@ import { LinkMonitor, type LinkStatus } from './link/monitor.ts';
 import { placeEdges } from './link/placement.ts';
 import type { InputLink, LinkEdge, LinkPlan, OutputLink, Transport } from './link/transport.ts';
 import { createLogRecord, type LogLevel, type LogRecord } from './log.ts';
-import type { RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
+import type { ProcessHandle, RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
 import { detectRuntime } from './runtime/detect.ts';
 import { type ActorState, type PipelineState, refusalAdvice, type Signal, signalGates } from './signals.ts';
 import { openPipelineStore, type StoreChoice, sizeLimitsOf } from './store/_open.ts';
@@ -114,6 +114,10 @@ export interface ActorStatus {
   /** runStep() calls that returned, and that threw (reported twice a second). */
   steps: number;
   errors: number;
+  /** Set for an actor in an OS process of its own: its runtime and process id. */
+  process?: { runtime: string; pid: number };
+  /** Times it was restarted (by its policy or `revive`) in this run. */
+  restarts: number;
 }
 
 /** The whole pipeline as Nexus sees it. */
@@ -534,8 +538,18 @@ class NexusImpl implements Nexus {
     return {
       state: this.pipelineState,
       actors: [...this.actors.values()].map((entry) => {
-        const status: ActorStatus = { name: entry.name, state: entry.state, steps: entry.steps, errors: entry.errors };
+        const status: ActorStatus = {
+          name: entry.name,
+          state: entry.state,
+          steps: entry.steps,
+          errors: entry.errors,
+          restarts: this.restarts.count(entry.name),
+        };
         if (entry.error) status.error = entry.error;
+        const worker = entry.worker as Partial<ProcessHandle> | undefined;
+        if (worker?.pid !== undefined && worker.runtime !== undefined) {
+          status.process = { runtime: worker.runtime, pid: worker.pid };
+        }
         return status;
       }),
       links: this.monitor?.status() ?? [],
