@@ -147,6 +147,23 @@ describe('installed from the packed tarballs, outside the repository', () => {
     );
   });
 
+  it('runs actors in processes of their own, on Node and Bun, from the installed packages', () => {
+    const yaml = readFileSync(join(lab, 'pipeline.yaml'), 'utf8');
+    writeFileSync(
+      join(lab, 'apart.yaml'),
+      yaml
+        .replace('    class: Generator\n', '    class: Generator\n    runtime: bun\n')
+        .replace('    class: Processor\n', '    class: Processor\n    method: process\n'),
+    );
+    const run = sh('npx', ['improv', 'run', 'apart.yaml', '--script', 'setup; run; wait 1s; stop; quit'], lab);
+    expect(run.code, run.output).toBe(0);
+    expect(run.output).toContain(
+      'in processes of their own: Generator (bun), Processor (node); their links go over zmq',
+    );
+    expect(run.output).toContain('store: lmdb, because actor "Generator" runs in its own process (runtime: bun)');
+    expect(run.output).toMatch(/Processor: processed [1-9]\d* frames/);
+  });
+
   it("passes the new project's own test (npm test)", () => {
     const test = sh('npm', ['test'], lab);
     expect(test.code, test.output).toBe(0);

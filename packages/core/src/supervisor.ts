@@ -76,7 +76,7 @@ export class Supervisor {
         continue;
       }
       if (now - last.since < timeout) continue;
-      const stuckFor = `its worker has not returned to its event loop for ${formatMs(timeout)}`;
+      const stuckFor = `it has not returned to its event loop for ${formatMs(timeout)}`;
       holding ??= new Set(
         this.#options.transport
           .stats()
