@@ -395,10 +395,19 @@ class NexusImpl implements Nexus {
       markExited: () => markExited(),
     };
     this.actors.set(actor.name, entry);
-    if (actor.maxHeapMb !== undefined && !this.runtime.heapLimit) {
+    // A worker's heap limit is its runtime's to enforce; a process's is V8's flag, which Bun has not.
+    const ignoredOn =
+      actor.process === undefined
+        ? this.runtime.heapLimit
+          ? undefined
+          : this.runtime.name
+        : runtimeOf(actor, this.runtime) === 'bun'
+          ? 'bun'
+          : undefined;
+    if (actor.maxHeapMb !== undefined && ignoredOn !== undefined) {
       this.log(
         'debug',
-        `actor "${actor.name}": max_heap_mb is ignored on ${this.runtime.name}, whose workers have no per-worker heap limit`,
+        `actor "${actor.name}": max_heap_mb is ignored on ${ignoredOn}, which has no heap limit to set for ${actor.process === undefined ? 'a worker' : 'a process'}`,
       );
     }
     let worker: WorkerHandle;
