@@ -316,3 +316,26 @@ describe('improv run with process actors', () => {
     expect(code, text).toBe(1);
   });
 });
+
+describe('improv validate with process actors', () => {
+  it('reports every mistake about processes, runtimes, restarts, hosts and the store at its line and column', async () => {
+    const lines: string[] = [];
+    const file = join(fixtures, 'bad.yaml');
+    const code = await main(['validate', file], { write: (line) => lines.push(line), colour: false });
+    const text = lines.join('\n');
+    expect(code, text).toBe(2);
+    const at = (line: number, column: number) => `processes/bad.yaml:${line}:${column}: error: `;
+    expect(text).toContain(`${at(3, 10)}store: memory cannot be reached by actor "Denoise"`);
+    expect(text).toContain(`${at(4, 1)}"hosts" names machines that run improv agent`);
+    expect(text).toContain(`${at(7, 57)}actor "Camera": runtime must be one of node, bun, deno, not "nodejs"`);
+    expect(text).toContain('did you mean "node"?');
+    expect(text).toContain(
+      `${at(8, 72)}actor "Denoise": restart must be one of never, on-failure, always, not "on_failure"`,
+    );
+    expect(text).toMatch(/bad\.yaml:8:\d+: error: actor "Denoise": max_restarts must be a whole number >= 0/);
+    expect(text).toContain(`${at(9, 47)}actor "Viewer": host: places an actor on another machine through improv agent`);
+    expect(text).toContain(
+      `${at(15, 16)}connection "frames" says transport: local, but actor "Denoise" runs in its own process`,
+    );
+  });
+});
