@@ -275,16 +275,25 @@ export class ZmqOutputLink implements OutputLink {
     if (gone === edge.gone && !replaced) return;
     edge.gone = gone;
     if (gone || replaced) {
-      // What the socket still holds for the gone sink must not reach a sink that takes its place (a
-      // restarted actor): its keys are released below. A fresh socket starts with nothing queued.
+      // A fresh socket: nothing queued for the old sink reaches a sink that takes its place twice.
       edge.socket.close();
       edge.socket = this.#openDealer(edge);
       edge.state = 'connecting';
     }
+    if (replaced && !gone) {
+      // A restarted sink (detached with `restarting`): everything the old one had not acknowledged
+      // goes to the new one, in order — what it never got, and what it got but had not read. A
+      // message it read in its last moment (acknowledgements go out once per turn) comes again.
+      for (const bytes of [...edge.unacked.clear(), ...edge.backlog.clear()]) {
+        edge.socket.send([MESSAGE_FRAME, bytes]);
+        edge.unacked.push(bytes);
+      }
+      return;
+    }
     const sole = this.#edges.length === 1;
-    // Gone (or replaced): nobody reads these. Back (a revived sink): they were reported when it went.
+    // Gone: nobody reads these. Back (a revived sink): they were reported when it went.
     for (const bytes of [...edge.unacked.clear(), ...edge.backlog.clear()]) {
-      if (gone || replaced) this.#report(bytes, 'sink-gone', sole);
+      if (gone) this.#report(bytes, 'sink-gone', sole);
     }
   }
 

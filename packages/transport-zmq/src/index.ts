@@ -219,14 +219,18 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
      * Marks `actor`'s edges: its sources stop waiting for it and report, to their own hooks, every
      * message it had not read (they keep a copy until the sink acknowledges it); its sinks end once
      * what it sent has arrived and been read. The messages themselves stay with the endpoints, which
-     * may live in other processes: what is returned counts them (`droppedAtSource`), per edge.
+     * may live in other processes: what is returned counts them (`droppedAtSource`), per edge. With
+     * `restarting`, neither side is marked gone: sources hold what the actor had not read (and wait
+     * while their credit is used up) and send it again to the actor's next incarnation.
      */
     detach(actor: string, options: DetachOptions = {}): DrainedMessages[] {
       const touched = new Set<Int32Array<SharedArrayBuffer>>();
       const dropped: DrainedMessages[] = [];
       for (const { edge, counters } of planned) {
         const { counts, flags } = edgeCounters(counters);
-        if (edge.to.actor === actor && Atomics.load(flags, SINK_GONE) === 0) {
+        // A sink that is restarted is not gone: its sources keep what it had not read (within their
+        // credit, waiting for it) and send it again to its next incarnation.
+        if (edge.to.actor === actor && !options.restarting && Atomics.load(flags, SINK_GONE) === 0) {
           const left = counts[SENT]! - counts[TAKEN]! - counts[DROPPED_AT_SINK]! - counts[DROPPED_AT_DETACH]!;
           if (left > 0) {
             counts[DROPPED_AT_DETACH]! += left;
