@@ -42,6 +42,9 @@ describe('apps/mixed-runtimes', () => {
     expect(text.slice(restarted)).toMatch(
       /Viewer: frame \d+: spot at \(\d+, \d+\), via Camera@node → Denoise@bun → Analysis@deno/,
     );
-    expect(text).toMatch(/Viewer: received [1-9]\d* frames/);
+    // Nothing sent to the analysis was lost across its crash: Denoise held it and sent it again.
+    const [, received, span] = /Viewer: received (\d+) frames of (\d+)/.exec(text) ?? [];
+    expect(Number(received), text).toBeGreaterThan(0);
+    expect(Number(received), text).toBeGreaterThanOrEqual(Number(span));
   });
 });
