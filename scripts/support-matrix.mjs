@@ -12,8 +12,15 @@ const end = '<!-- support-matrix:end -->';
 const suites = {
   'runtime-': 'runtime adapter',
   'memory.test': 'store (memory)',
+  'lmdb.test': 'store (lmdb)',
+  'redis.test': 'store (redis)',
   'local.test': 'links (local)',
+  'zmq.test': 'links (zmq)',
+  'python.test': 'zmq with a Python peer',
+  'faults.test': 'zmq faults',
+  'zmtp.test': 'ZMTP',
   'pipeline.test': 'pipeline lifecycle',
+  'process-actors.test': 'pipeline with every actor in its own process',
 };
 
 const rows = [];
