@@ -1,0 +1,135 @@
+/**
+ * The contract of Nexus as an embedding program sees it: the options of `createNexus`, the
+ * `Nexus` it returns, and what that reports (`status()`, events). The implementation is
+ * `nexus.ts`.
+ * @module
+ */
+import type { PipelineConfig } from './config/types.ts';
+import type { SerializedError } from './errors.ts';
+import type { TransportChoice } from './link/combine.ts';
+import type { HostLinkOptions } from './link/host.ts';
+import type { LinkStatus } from './link/monitor.ts';
+import type { InputLink, OutputLink } from './link/transport.ts';
+import type { LogRecord } from './log.ts';
+import type { RuntimeAdapter } from './runtime/adapter.ts';
+import type { ActorState, PipelineState, Signal } from './signals.ts';
+import type { StoreChoice } from './store/_open.ts';
+import type { StoreClient } from './store/driver.ts';
+
+/** Options of {@link createNexus}. */
+export interface NexusOptions {
+  /** Path of a pipeline YAML file, or the same content as an object. */
+  config: string | Record<string, unknown>;
+  /**
+   * The store driver (e.g. `createMemoryStore()` from `@improv/store`), or a function that picks one
+   * from the pipeline's `settings.store` (what the CLI does; `createLmdbStore` and `createRedisStore`
+   * come from `@improv/store/lmdb` and `/redis`).
+   */
+  store: StoreChoice;
+  /**
+   * The link transport (e.g. `createLocalTransport()` from `@improv/transport-local`); several to mix
+   * them per connection (`transport: zmq` on a connection; the first is the default unless
+   * `settings.transport` names another); or a function that makes them from the pipeline's
+   * `settings.transport` and `settings.zmq`, the default first (what the CLI does).
+   */
+  transport: TransportChoice;
+  /** The runtime adapter; default: the one for the runtime this runs in. */
+  runtime?: RuntimeAdapter;
+  /** Folder that relative `package` paths of an object config resolve from; default: the working directory. */
+  baseDir?: string;
+  /**
+   * Folder for this run's files (the log `improv.log`). Default: `runs/<pipeline>-<date>-<time>` in
+   * the working directory. `false`: write no files.
+   */
+  runDir?: string | false;
+  /** Quit cleanly on SIGINT/SIGTERM (a second signal ends the workers at once). Default: true. */
+  handleSignals?: boolean;
+  /** Receives every event from the very start (loading included); `nexus.on()` only sees later ones. */
+  onEvent?: (event: NexusEvent) => void;
+  /** How long quit waits for an actor to finish `stop()` and end before its worker is terminated. Default 10 000 ms. */
+  quitTimeoutMs?: number;
+  /** How long a producer may wait for room in a full link before a warning names it. Default 5000 ms. */
+  linkWarningMs?: number;
+  /**
+   * Links of this program itself, to feed data into the pipeline and read results out
+   * (`nexus.output(endpoint)`, `nexus.input(endpoint)`): `inputs` are actors' output endpoints it
+   * reads (`'Processor.q_out'`), `outputs` actors' input endpoints it writes into (`'Processor.q_in'`).
+   */
+  host?: HostLinkOptions;
+}
+
+/** One actor as Nexus sees it. */
+export interface ActorStatus {
+  name: string;
+  state: ActorState;
+  /** Why it failed, when it did. */
+  error?: SerializedError;
+  /** runStep() calls that returned, and that threw (reported twice a second). */
+  steps: number;
+  errors: number;
+  /** Set for an actor in an OS process of its own: its runtime and process id. */
+  process?: { runtime: string; pid: number };
+  /** Times it was restarted (by its policy or `revive`) in this run. */
+  restarts: number;
+}
+
+/** The whole pipeline as Nexus sees it. */
+export interface PipelineStatus {
+  state: PipelineState;
+  actors: ActorStatus[];
+  /** Every edge of the graph: messages waiting, sent, dropped, and whether its producer waits for room. */
+  links: LinkStatus[];
+}
+
+/** What Nexus reports as it happens. */
+export type NexusEvent =
+  | { type: 'actor-state'; actor: string; state: ActorState; previous: ActorState; error?: SerializedError }
+  | { type: 'pipeline-state'; state: PipelineState; previous: PipelineState }
+  | { type: 'log'; record: LogRecord };
+
+/** A running pipeline. */
+export interface Nexus {
+  /** The validated pipeline. */
+  readonly config: PipelineConfig;
+  /** The run folder, when files are written. */
+  readonly runDir: string | undefined;
+  /** A store client for the program that embeds Nexus (read actors' results, feed data). */
+  readonly store: StoreClient;
+  /** Resolves once the pipeline has quit and every worker has ended. */
+  readonly closed: Promise<void>;
+  /** The state of the pipeline and of every actor. */
+  status(): PipelineStatus;
+  /** Calls every actor's `setup()`. Rejects with `ActorFailedError` if one throws. */
+  setup(): Promise<void>;
+  /** Starts the run. Refused (`CommandRefusedError`) unless every actor is ready (or stopped). */
+  run(): Promise<void>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  /** Ends the run; every actor's `stop()` runs once. `run` starts again. */
+  stop(): Promise<void>;
+  /** Stops if needed, ends every worker, frees store and links. Safe to call more than once. */
+  quit(): Promise<void>;
+  /**
+   * This program's link reading what an actor puts on `endpoint` (`'Processor.q_out'`), declared in
+   * `createNexus({ host: { inputs } })`. `get()` waits for the next message; it rejects with
+   * `LinkClosedError` once the pipeline has quit.
+   */
+  input<T = unknown>(endpoint: string): InputLink<T>;
+  /**
+   * This program's link into an actor's input `endpoint` (`'Processor.q_in'`), declared in
+   * `createNexus({ host: { outputs } })`. `put()` waits while the link is full (policy `block`).
+   */
+  output<T = unknown>(endpoint: string): OutputLink<T>;
+  /**
+   * Starts a failed or ended actor again at once (improv's `revive`): its links are opened again
+   * and it is brought to the pipeline's state. Refused (`CommandRefusedError`) for an actor that is
+   * not failed or exited, or is restarting already.
+   */
+  revive(actor: string): Promise<void>;
+  /** Gives a command by name (what the CLI uses). */
+  command(name: Signal): Promise<void>;
+  /** Subscribes to events; returns the function that unsubscribes. */
+  on(listener: (event: NexusEvent) => void): () => void;
+  /** Events from now on, as an async iterable; it ends when the pipeline has quit. */
+  events(): AsyncIterableIterator<NexusEvent>;
+}
