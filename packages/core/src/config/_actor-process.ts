@@ -5,6 +5,8 @@
  * memory store cannot reach a process) is in `_store-settings.ts`.
  * @module
  */
+
+import { runtimeInstallHelp } from '../runtime/current.ts';
 import { type ConfigPath, describeValue, type Reporter, showValue } from './_report.ts';
 import { didYouMean } from './_suggest.ts';
 import type { DraftActor } from './_validate.ts';
@@ -29,13 +31,6 @@ export const actorRuntimes = ['node', 'bun', 'deno'] as const satisfies readonly
 export const restartPolicies = ['never', 'on-failure', 'always'] as const satisfies readonly RestartPolicy[];
 /** What people write for "no", which YAML 1.2 reads as a string or `false`. */
 const noWords = ['no', 'false', 'off', 'none'];
-
-/** How to install each runtime, for the fix of "not installed". */
-const installRuntime: Record<ActorRuntime, string> = {
-  node: 'install Node.js (see https://nodejs.org)',
-  bun: 'npm install -D bun (or see https://bun.sh)',
-  deno: 'npm install -D deno (or see https://deno.com)',
-};
 
 /** An actor's place and restart policy, as read from its keys. */
 export interface ActorPlacement {
@@ -212,7 +207,7 @@ export function checkRuntimesInstalled(
     reporter.error(
       ['actors', actor.name, 'runtime'],
       `actor "${actor.name}": runtime ${runtime} is not installed`,
-      `${installRuntime[runtime]}, or remove  runtime: ${runtime}  to run it on ${adapter.name}`,
+      `${runtimeInstallHelp[runtime]}, or remove  runtime: ${runtime}  to run it on ${adapter.name}`,
       { part: 'key' },
     );
   }

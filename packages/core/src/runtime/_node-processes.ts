@@ -25,6 +25,7 @@ import { deserializeError, RuntimeUnavailableError, type SerializedError } from 
 import { ProcessChannel } from './_node-process-channel.ts';
 import { createWorkerEvents } from './_worker-events.ts';
 import type { ProcessHandle, SpawnProcessOptions } from './adapter.ts';
+import { runtimeInstallHelp } from './current.ts';
 import { findRuntime, scriptArguments } from './node-binaries.ts';
 
 const bootstrap = fileURLToPath(new URL('./node-process-child.mjs', import.meta.url));
@@ -36,18 +37,12 @@ const START_TIMEOUT_MS = 60_000;
 /** Lines of stderr kept to explain a process that died before it was ready. */
 const STDERR_TAIL_LINES = 20;
 
-const installHelp = {
-  node: 'install Node.js (https://nodejs.org)',
-  bun: 'npm install -D bun (or see https://bun.sh)',
-  deno: 'npm install -D deno (or see https://deno.com)',
-};
-
 /** Starts an actor process; resolves once it connected and its entry is loaded (`hello`). */
 export async function spawnProcess(options: SpawnProcessOptions): Promise<ProcessHandle> {
   const binary = findRuntime(options.runtime);
   if (binary === undefined) {
     throw new RuntimeUnavailableError(
-      `cannot start actor "${options.name}" on ${options.runtime}: it is not installed here; ${installHelp[options.runtime]}`,
+      `cannot start actor "${options.name}" on ${options.runtime}: it is not installed here; ${runtimeInstallHelp[options.runtime]}`,
     );
   }
   const socketPath = path.join(tmpdir(), `improv-${process.pid}-${randomBytes(6).toString('hex')}.sock`);

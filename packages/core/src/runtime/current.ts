@@ -7,6 +7,13 @@
 /** Names of the runtimes with an adapter. */
 export type RuntimeName = 'node' | 'bun' | 'deno';
 
+/** How to install each runtime, for the fix of a message that says it is missing. */
+export const runtimeInstallHelp: Readonly<Record<RuntimeName, string>> = {
+  node: 'install Node.js (see https://nodejs.org)',
+  bun: 'npm install -D bun (or see https://bun.sh)',
+  deno: 'npm install -D deno (or see https://deno.com)',
+};
+
 /** Name of the runtime this code runs in. */
 export function currentRuntimeName(): RuntimeName | 'unknown' {
   const global = globalThis as { Bun?: unknown; Deno?: unknown; process?: { versions?: { node?: string } } };
