@@ -80,6 +80,28 @@ function vitestCounts(file) {
   };
 }
 
+/** The failed tests of a vitest JSON report: file, full name and the first lines of the failure. */
+function vitestFailures(file) {
+  const report = JSON.parse(readFileSync(file, 'utf8'));
+  return report.testResults.flatMap((suite) => {
+    const where = suite.name.startsWith(root) ? suite.name.slice(root.length) : suite.name;
+    const failed = suite.assertionResults
+      .filter((test) => test.status === 'failed')
+      .map((test) => ({ where, test: test.fullName, why: (test.failureMessages ?? []).join('\n') }));
+    // A file that failed before any test ran (an import error, a hook) has no failed test of its own.
+    return failed.length === 0 && suite.status === 'failed'
+      ? [{ where, test: '(the file itself)', why: suite.message ?? '' }]
+      : failed;
+  });
+}
+
+/** The failed tests bun test names: `(fail) <name>` lines. */
+function bunFailures(output) {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the colour codes bun writes
+  const plain = output.replace(/\u001b\[[0-9;]*m/g, '');
+  return [...plain.matchAll(/^\(fail\) (.+)$/gm)].map((match) => ({ where: '', test: match[1], why: '' }));
+}
+
 /** Counts from bun test's closing lines (` 52 pass`, ` 1 fail`, ` 3 skip`). */
 function bunCounts(output) {
   const count = (word) => Number(new RegExp(`^\\s*(\\d+) ${word}$`, 'm').exec(output)?.[1] ?? 0);
@@ -95,7 +117,11 @@ const runtimes = {
       '--reporter=json',
       `--outputFile.json=${report}`,
     ]);
-    return { code, version: process.versions.node, ...(existsSync(report) ? vitestCounts(report) : {}) };
+    return {
+      code,
+      version: process.versions.node,
+      ...(existsSync(report) ? { ...vitestCounts(report), failures: vitestFailures(report) } : {}),
+    };
   },
   async bun() {
     const { code, output } = await run(bin('bun'), [
@@ -104,7 +130,12 @@ const runtimes = {
       '60000',
       ...portable.map((file) => `./${file}`),
     ]);
-    return { code, version: await version(bin('bun'), ['--version']), ...bunCounts(output) };
+    return {
+      code,
+      version: await version(bin('bun'), ['--version']),
+      ...bunCounts(output),
+      failures: bunFailures(output),
+    };
   },
   async deno() {
     const report = join(resultsDir, 'deno.vitest.json');
@@ -119,7 +150,11 @@ const runtimes = {
       ...portable,
     ]);
     const raw = await version(bin('deno'), ['--version']);
-    return { code, version: raw?.split(' ')[1], ...(existsSync(report) ? vitestCounts(report) : {}) };
+    return {
+      code,
+      version: raw?.split(' ')[1],
+      ...(existsSync(report) ? { ...vitestCounts(report), failures: vitestFailures(report) } : {}),
+    };
   },
 };
 
@@ -141,6 +176,14 @@ for (const name of only) {
   const ok = result.code === 0 && result.failed === 0 && result.passed > 0;
   summary.push({ ...result, ok });
   writeFileSync(join(resultsDir, `${name}.json`), `${JSON.stringify({ ...result, ok }, null, 2)}\n`);
+}
+
+// The failures again, at the end, where a log cut to its last lines still shows them.
+for (const row of summary) {
+  for (const failure of row.failures ?? []) {
+    const why = failure.why.split('\n').slice(0, 12).join('\n    ');
+    console.log(`\nFAILED on ${row.runtime}: ${failure.where} > ${failure.test}${why ? `\n    ${why}` : ''}`);
+  }
 }
 
 console.log('\nruntime  version     passed  failed  skipped  result');
