@@ -7,6 +7,10 @@
  * `maxmemory` sized from `settings.store_size` with headroom and the `noeviction` policy (the store
  * does its own accounting and eviction; Redis must never drop a value on its own).
  *
+ * With `bind`, it also listens on that address of this machine, so actors on other machines reach
+ * it; then it requires a random password (given to redis-server on its stdin, `redis-server -`, so
+ * it never shows in `ps`), which the store's descriptor carries.
+ *
  * Its lifetime is tied to the process that started it: on POSIX systems it runs under a small
  * `/bin/sh` watchdog that reads the pipe of its stdin, and the pipe closes when this process ends —
  * however it ends, `kill -9` included — so the watchdog then stops the server and removes its
@@ -15,8 +19,9 @@
  * @module
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection, createServer, isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { formatBytes } from './_redis-codec.ts';
@@ -40,6 +45,13 @@ export interface RedisServerOptions {
     /** `appendfsync`: `always`, `everysec` or `no` (improv's `fsync_frequency`). Default `no`. */
     fsync?: 'always' | 'everysec' | 'no';
   };
+  /**
+   * An address of this machine (an IPv4 or IPv6 literal, e.g. `10.0.0.5`) the server listens on as
+   * well as 127.0.0.1, so actors on other machines reach it. The server then requires a random
+   * password, and the store's descriptor names this address as its `host` and carries the password.
+   * Default: none — loopback only, no password.
+   */
+  bind?: string;
   /** More command-line arguments for redis-server (e.g. `['--io-threads', '4']`). */
   args?: readonly string[];
   /** How long to wait for the server to answer PING, in ms. Default 10 000. */
@@ -48,8 +60,13 @@ export interface RedisServerOptions {
 
 /** A running redis-server started by the store. */
 export interface RunningServer {
+  /** Where this machine reaches it: 127.0.0.1. */
   readonly host: string;
   readonly port: number;
+  /** The address of `bind`, where other machines reach it. */
+  readonly bind?: string;
+  /** The password it requires (with `bind` only). */
+  readonly password?: string;
   /** Process id of redis-server itself. */
   readonly pid: number;
   /** Stops the server (and waits until it has exited), and removes its temporary folder. */
@@ -63,11 +80,20 @@ const PORT_ATTEMPTS = 20;
 /**
  * The watchdog: starts redis-server ("$0" "$@") in the background, prints its pid, and kills it
  * when its own stdin (a pipe from the opener) reaches end-of-file; exits with the server's code.
- * When it exits, the temporary folder in $IMPROV_REDIS_TMP goes too.
+ * When the first argument is `-` (config on stdin), the first line of its stdin is the server's
+ * config: `printf`, a builtin, hands it over, so it never is in a command line.
+ * When it exits, the temporary folder in $IMPROV_REDIS_TMP goes too — after a failure, once it has
+ * printed the end of the server's log (`tail`, not a builtin: a closed stdout must not kill the
+ * watchdog before it cleans up).
  */
 const WATCHDOG = `
 exec 3<&0
-"$0" "$@" </dev/null >/dev/null 2>&1 3<&- &
+if [ "$1" = "-" ]; then
+  IFS= read -r config <&3
+  printf '%s\\n' "$config" | "$0" "$@" >/dev/null 2>&1 3<&- &
+else
+  "$0" "$@" </dev/null >/dev/null 2>&1 3<&- &
+fi
 pid=$!
 echo "$pid"
 ( read _ignored <&3; kill -TERM "$pid" 2>/dev/null ) &
@@ -76,6 +102,7 @@ exec 3<&-
 wait "$pid"
 code=$?
 kill "$watcher" 2>/dev/null
+if [ "$code" != 0 ]; then tail -n 3 "$IMPROV_REDIS_TMP/redis.log" 2>/dev/null; fi
 case "$IMPROV_REDIS_TMP" in
   */improv-redis-*) rm -rf "$IMPROV_REDIS_TMP" ;;
 esac
@@ -111,22 +138,31 @@ export async function startRedisServer(options: RedisServerOptions, maxmemoryByt
   if (!['always', 'everysec', 'no'].includes(fsync)) {
     throw new RangeError(`redis store: server.persistence.fsync must be always, everysec or no, got ${String(fsync)}`);
   }
+  const bind = options.bind === undefined ? undefined : checkBind(options.bind);
+  // Open to the network: never without a password (sent on stdin, see WATCHDOG).
+  const password = bind === undefined ? undefined : randomBytes(24).toString('hex');
+  const config = password === undefined ? undefined : `requirepass ${password}`;
   if (options.port !== undefined && !(Number.isInteger(options.port) && options.port >= 1 && options.port <= 65_535)) {
     throw new RangeError(`redis store: server.port must be a port number from 1 to 65535, got ${String(options.port)}`);
   }
-  const temp = mkdtempSync(path.join(tmpdir(), 'improv-redis-'));
-  const dataDir = options.persistence === undefined ? temp : path.resolve(options.persistence.dir ?? process.cwd());
-  const logFile = path.join(temp, 'redis.log');
   const failures: string[] = [];
-  try {
-    for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
-      const port = options.port === undefined ? await freePort() : options.port + attempt;
-      if (port > 65_535) break;
+  for (let attempt = 0; attempt < PORT_ATTEMPTS; attempt++) {
+    const port = options.port === undefined ? await freePort() : options.port + attempt;
+    if (port > 65_535) break;
+    // A folder per attempt: the watchdog of a failed one removes its own.
+    const temp = mkdtempSync(path.join(tmpdir(), 'improv-redis-'));
+    const dataDir = options.persistence === undefined ? temp : path.resolve(options.persistence.dir ?? process.cwd());
+    const logFile = path.join(temp, 'redis.log');
+    let outcome: LaunchOutcome;
+    try {
       const args = [
+        ...(config === undefined ? [] : ['-']),
         '--port',
         String(port),
         '--bind',
         HOST,
+        ...(bind === undefined || bind === HOST ? [] : [bind]),
+        // With a password (bind), protected mode lets every client in: they must AUTH anyway.
         '--protected-mode',
         'yes',
         '--daemonize',
@@ -146,38 +182,70 @@ export async function startRedisServer(options: RedisServerOptions, maxmemoryByt
         'noeviction',
         ...(options.args ?? []),
       ];
-      const outcome = await launch(program, args, port, temp, logFile, startTimeoutMs);
-      if ('server' in outcome) return outcome.server;
-      failures.push(`port ${port}: ${outcome.failure}`);
-      if (!outcome.portTaken) break;
+      outcome = await launch({ program, args, config, port, bind, password, temp, logFile, startTimeoutMs });
+    } catch (error) {
+      removeFolder(temp);
+      throw error;
     }
-  } catch (error) {
+    if ('server' in outcome) return outcome.server;
     removeFolder(temp);
-    throw error;
+    failures.push(`port ${port}: ${outcome.failure}`);
+    if (!outcome.portTaken) break;
   }
-  removeFolder(temp);
   throw new Error(
     `redis store: could not start ${program} (${failures.join('; ')}). Fix the problem above, or give the address of a running server (settings.redis: { host, port } or url)`,
   );
 }
 
+/**
+ * Checks `server.bind`: one IP address literal, not a wildcard (the descriptor names it as the host
+ * other machines connect to).
+ */
+export function checkBind(bind: unknown): string {
+  if (typeof bind !== 'string' || isIP(bind) === 0) {
+    throw new RangeError(
+      `redis store: server.bind must be an IP address of this machine (IPv4 like 10.0.0.5, or IPv6 like fd00::5), got ${typeof bind === 'string' ? JSON.stringify(bind) : String(bind)}; give the address other machines reach this one at (\`ip addr\` lists them), not a host name`,
+    );
+  }
+  if (isIP(bind) === 4 ? bind === '0.0.0.0' : /^[0:]+$/.test(bind)) {
+    throw new RangeError(
+      `redis store: server.bind must be one address of this machine, not ${bind} (every address): the store's descriptor names it as the host other machines connect to; give e.g. 10.0.0.5`,
+    );
+  }
+  return bind;
+}
+
 type LaunchOutcome = { server: RunningServer } | { failure: string; portTaken: boolean };
 
-async function launch(
-  program: string,
-  args: string[],
-  port: number,
-  temp: string,
-  logFile: string,
-  startTimeoutMs: number,
-): Promise<LaunchOutcome> {
+interface LaunchPlan {
+  program: string;
+  args: string[];
+  /** Config lines for redis-server's stdin (`args` then start with `-`). */
+  config: string | undefined;
+  port: number;
+  bind: string | undefined;
+  password: string | undefined;
+  temp: string;
+  logFile: string;
+  startTimeoutMs: number;
+}
+
+async function launch(plan: LaunchPlan): Promise<LaunchOutcome> {
+  const { program, args, config, port, bind, password, temp, logFile, startTimeoutMs } = plan;
   const posix = process.platform !== 'win32';
   const child: ChildProcess = posix
     ? spawn('/bin/sh', ['-c', WATCHDOG, program, ...args], {
         stdio: ['pipe', 'pipe', 'ignore'],
         env: { ...process.env, IMPROV_REDIS_TMP: temp },
       })
-    : spawn(program, args, { stdio: ['ignore', 'ignore', 'ignore'] });
+    : spawn(program, args, { stdio: [config === undefined ? 'ignore' : 'pipe', 'ignore', 'ignore'] });
+  if (config !== undefined) {
+    // The watchdog reads the first line and keeps the pipe for its lifetime; without one, the
+    // server reads to end-of-file.
+    child.stdin?.on('error', () => {});
+    child.stdin?.write(`${config}\n`);
+    if (!posix) child.stdin?.end();
+  }
   let exited = false;
   let exitCode: number | null = null;
   const exitPromise = new Promise<void>((resolve) => {
@@ -194,8 +262,13 @@ async function launch(
   });
   // The server's pid: the watchdog prints it first; without a watchdog, it is the child's.
   let pid = posix ? 0 : (child.pid ?? 0);
+  // What the watchdog prints: the pid, and after a failure the end of the log.
+  let text = '';
+  const outputEnded = new Promise<void>((resolve) => {
+    if (child.stdout) child.stdout.once('close', () => resolve());
+    else resolve();
+  });
   if (posix) {
-    let text = '';
     child.stdout?.setEncoding('utf8');
     child.stdout?.on('data', (chunk: string) => {
       text += chunk;
@@ -224,9 +297,15 @@ async function launch(
       ? `it exited${exitCode === null ? '' : ` with code ${exitCode}`}`
       : `it did not answer PING within ${startTimeoutMs} ms`;
     if (!exited) await stopChild(child, pid, exitPromise);
-    const log = tail(logFile);
+    // The watchdog has removed the log by now; it printed its end first.
+    await Promise.race([outputEnded, delay(1000)]);
+    const log = tail(logFile) || lastLines(text.replace(/^\d+\n/, ''));
     const portTaken = /address already in use|EADDRINUSE/i.test(log);
-    return { failure: `${why}${log ? `; its log ends: ${log}` : ''}`, portTaken };
+    const ended = `${why}${log ? `; its log ends: ${log}` : ''}`;
+    if (bind !== undefined && !portTaken && log.includes(`listening socket ${bind}:`)) {
+      return { failure: `cannot listen on ${bind}: is it an address of this machine? (${ended})`, portTaken };
+    }
+    return { failure: ended, portTaken };
   }
   entry.pid = pid;
   running.add(entry);
@@ -236,6 +315,8 @@ async function launch(
     server: {
       host: HOST,
       port,
+      ...(bind === undefined ? {} : { bind }),
+      ...(password === undefined ? {} : { password }),
       pid,
       stop() {
         stopped ??= (async () => {
@@ -360,14 +441,21 @@ function unrefStream(stream: unknown): void {
 
 function tail(file: string): string {
   try {
-    const lines = readFileSync(file, 'utf8').trim().split('\n');
-    return lines
-      .slice(-3)
-      .map((line) => line.replace(/^\d+:[A-Z] [^*#.-]*[*#.-] /, '').trim())
-      .join(' | ');
+    return lastLines(readFileSync(file, 'utf8'));
   } catch {
     return '';
   }
+}
+
+/** The last 3 lines of a Redis log, without their pid and time stamp. */
+function lastLines(log: string): string {
+  const lines = log.trim().split('\n');
+  // `1234:M 04 Dec 2026 07:59:27.680 # Failed listening on port …` → `Failed listening on port …`
+  return lines
+    .slice(-3)
+    .map((line) => line.replace(/^\d+:[A-Z] [^:]*\d:\d\d:\d\d\.\d+ [*#.-] /, '').trim())
+    .filter((line) => line !== '')
+    .join(' | ');
 }
 
 function removeFolder(folder: string): void {

@@ -7,7 +7,8 @@
  * script, atomic across all clients. The layout and the fault behaviour are in docs/redis.md.
  *
  * Without an address the store starts its own `redis-server` on a free loopback port and stops it
- * on close; with one it connects and never starts or stops anything.
+ * on close (with `server.bind`, also on an address other machines reach, behind a random password);
+ * with one it connects and never starts or stops anything.
  *
  * @example
  * ```ts
@@ -73,7 +74,13 @@ import { type Arg, Connection, describeAddress, parseRedisUrl, type RedisAddress
 import { Follower } from './_redis-follow.ts';
 import { BulkReader, isNode, ReaderTimeout } from './_redis-reader.ts';
 import { type Script, scripts } from './_redis-scripts.ts';
-import { type RedisServerOptions, type RunningServer, serverMaxmemory, startRedisServer } from './_redis-server.ts';
+import {
+  checkBind,
+  type RedisServerOptions,
+  type RunningServer,
+  serverMaxmemory,
+  startRedisServer,
+} from './_redis-server.ts';
 
 export type { RedisAddress } from './_redis-connection.ts';
 export type { RedisServerOptions } from './_redis-server.ts';
@@ -92,8 +99,8 @@ export interface RedisStoreOptions {
   database?: number;
   /**
    * How the store starts its own server when no address is given (it always does then):
-   * the program, a port, persistence. Default: `redis-server` from PATH, a free loopback port,
-   * nothing kept on disk.
+   * the program, a port, persistence, an address other machines reach it at (`bind`). Default:
+   * `redis-server` from PATH, a free loopback port, nothing kept on disk.
    */
   server?: RedisServerOptions;
   /** Another name of {@link server}. */
@@ -114,9 +121,14 @@ export interface RedisStoreDescriptor extends StoreDescriptor {
   driver: 'redis';
   /** `redis://host:port/db` of the server, without the password. */
   url: string;
+  /**
+   * Where every process connects. For a server the store started, 127.0.0.1 — or the address of
+   * `server.bind`, so processes on other machines reach it.
+   */
   host: string;
   port: number;
   username?: string;
+  /** The server's password; for a server started with `server.bind`, the one generated for it. */
   password?: string;
   database?: number;
   tls?: boolean;
@@ -185,6 +197,7 @@ const KEYS_PER_CALL = 1000;
  * createRedisStore();                                    // starts (and stops) its own redis-server
  * createRedisStore({ url: 'redis://10.0.0.5:6379' });   // a running server
  * createRedisStore({ server: { persistence: { dir: './redis-data', fsync: 'everysec' } } });
+ * createRedisStore({ server: { bind: '10.0.0.5' } });       // its own, reached from other machines too
  * ```
  */
 export function createRedisStore(options: RedisStoreOptions = {}): RedisStoreDriver {
@@ -198,6 +211,7 @@ export function createRedisStore(options: RedisStoreOptions = {}): RedisStoreDri
       'redis store: give either the address of a running server (url, or host and port) or server options for a server of its own, not both',
     );
   }
+  if (serverOptions.bind !== undefined) checkBind(serverOptions.bind);
   return {
     specificationVersion: 1,
     name: 'redis',
@@ -215,6 +229,8 @@ export function createRedisStore(options: RedisStoreOptions = {}): RedisStoreDri
 
       let server: RunningServer | undefined;
       let target: RedisAddress;
+      /** Where other processes connect: the target, or the bind address of the store's own server. */
+      let published: RedisAddress;
       if (address === undefined) {
         const memory = totalmem();
         if (sizeBytes > memory) {
@@ -223,9 +239,13 @@ export function createRedisStore(options: RedisStoreOptions = {}): RedisStoreDri
           );
         }
         server = await startRedisServer(serverOptions, serverMaxmemory(sizeBytes));
-        target = { host: server.host, port: server.port };
+        const password = server.password === undefined ? {} : { password: server.password };
+        // The opener itself stays on loopback.
+        target = { host: server.host, port: server.port, ...password };
+        published = { host: server.bind ?? server.host, port: server.port, ...password };
       } else {
         target = address;
+        published = address;
       }
 
       let connection: Connection | undefined;
@@ -236,13 +256,13 @@ export function createRedisStore(options: RedisStoreOptions = {}): RedisStoreDri
         const descriptor: RedisStoreDescriptor = {
           module: import.meta.url,
           driver: 'redis',
-          url: urlOf(target),
-          host: target.host,
-          port: target.port,
-          ...(target.username === undefined ? {} : { username: target.username }),
-          ...(target.password === undefined ? {} : { password: target.password }),
-          ...(target.database === undefined ? {} : { database: target.database }),
-          ...(target.tls ? { tls: true } : {}),
+          url: urlOf(published),
+          host: published.host,
+          port: published.port,
+          ...(published.username === undefined ? {} : { username: published.username }),
+          ...(published.password === undefined ? {} : { password: published.password }),
+          ...(published.database === undefined ? {} : { database: published.database }),
+          ...(published.tls ? { tls: true } : {}),
           storeId,
           prefix: `improv:${storeId}:`,
           keyPrefix: `r${storeId}-`,

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -75,6 +75,41 @@ function ping(port: number, timeoutMs = 500): Promise<boolean> {
     socket.on('data', (chunk) => finish(chunk.toString().startsWith('+PONG')));
     socket.on('error', () => finish(false));
   });
+}
+
+/** The first line a server at host:port answers to a bare `PING`, without logging in ('' for none). */
+function rawPing(host: string, port: number, timeoutMs = 1000): Promise<string> {
+  return new Promise((resolve) => {
+    let text = '';
+    const socket = createConnection({ host, port });
+    const finish = (answer: string) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => finish(''), timeoutMs);
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      text += chunk.toString();
+      if (text.includes('\r\n')) finish(text.split('\r\n')[0]!);
+    });
+    socket.on('error', () => finish(''));
+  });
+}
+
+/** Whether this machine can listen on `host` (127.0.0.2 can on Linux, not on macOS by default). */
+function canListenOn(host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(0, host, () => server.close(() => resolve(true)));
+  });
+}
+
+/** Command lines of every process (`ps`), or undefined where there is no `ps`. */
+function commandLines(): string | undefined {
+  const result = spawnSync('ps', ['-A', '-o', 'args='], { encoding: 'utf8' });
+  return result.status === 0 ? result.stdout : undefined;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -205,6 +240,21 @@ describe('redis store', () => {
       probe.listen(server.port, '127.0.0.1', () => resolve());
     });
     await new Promise<void>((resolve) => probe.close(() => resolve()));
+  });
+
+  it('moves on to the next port when server.port is taken', async () => {
+    // Something else listens there, and answers nothing (it reads, so it sees its peers close).
+    const blocker = createServer((socket) => socket.resume());
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()));
+    const taken = (blocker.address() as { port: number }).port;
+    try {
+      const server = await startTestServer({ port: taken });
+      await server.stop();
+      expect(server.port).toBeGreaterThan(taken);
+      expect(server.port).toBeLessThanOrEqual(taken + 20);
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
   });
 
   it('stops its own server when the process that opened the store dies (even by SIGKILL)', async () => {
@@ -584,6 +634,68 @@ await client.close();`,
     await other.close();
     await expect(other.put(1)).rejects.toThrow(/closed/);
     await expect(other.get('x')).rejects.toThrow(/closed/);
+  });
+});
+
+describe.skipIf(!(await canListenOn('127.0.0.2')))('redis store, own server with server.bind', () => {
+  it('listens on the bind address too, behind a generated password that the descriptor carries and ps never shows', async () => {
+    const store = await createRedisStore({ server: { bind: '127.0.0.2' } }).open({ sizeBytes: 4 * MiB });
+    try {
+      const { descriptor } = store;
+      const port = descriptor.port;
+      expect(descriptor.host).toBe('127.0.0.2');
+      expect(descriptor.url).toBe(`redis://127.0.0.2:${port}/0`);
+      expect(descriptor.password).toMatch(/^[0-9a-f]{48}$/);
+      // The opener itself stays on loopback.
+      expect(store.server).toMatchObject({ host: '127.0.0.1', port });
+      // A client of another process (or machine) connects through the descriptor alone.
+      const other = await connectStore(JSON.parse(JSON.stringify(descriptor)) as StoreDescriptor);
+      try {
+        const key = await store.client.put(new Float32Array([1.5, -3]), { shape: [2] });
+        expect(Array.from(await other.get<Float32Array>(key))).toEqual([1.5, -3]);
+        const back = await other.put({ from: 'other' });
+        expect(await store.client.get(back)).toEqual({ from: 'other' });
+      } finally {
+        await other.close();
+      }
+      // Without the password, the server answers nothing but NOAUTH, on either address.
+      expect(await rawPing('127.0.0.2', port)).toMatch(/^-NOAUTH/);
+      expect(await rawPing('127.0.0.1', port)).toMatch(/^-NOAUTH/);
+      const processes = commandLines();
+      if (processes !== undefined) expect(processes).not.toContain(descriptor.password);
+    } finally {
+      await store.close();
+    }
+    expect(isAlive(store.server!.pid)).toBe(false);
+  });
+
+  it('keeps a loopback-only server as it was: no password, host 127.0.0.1', async () => {
+    const store = await createRedisStore().open({ sizeBytes: MiB });
+    try {
+      expect(store.descriptor.host).toBe('127.0.0.1');
+      expect(store.descriptor.password).toBeUndefined();
+      expect(await rawPing('127.0.0.1', store.descriptor.port)).toBe('+PONG');
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('refuses a bind that is not one IP address with a RangeError naming server.bind', () => {
+    for (const bind of ['not-an-address', 'localhost', '0.0.0.0', '::', '']) {
+      expect(() => createRedisStore({ server: { bind } }), bind).toThrow(RangeError);
+      expect(() => createRedisStore({ server: { bind } }), bind).toThrow(/server\.bind must be/);
+    }
+    expect(() => createRedisStore({ startServer: { bind: 'example.com' } })).toThrow(/IP address of this machine/);
+  });
+
+  it('says which address it cannot listen on, and leaves no redis-server behind', async () => {
+    const error = await caught(createRedisStore({ server: { bind: '198.18.254.254' } }).open({ sizeBytes: MiB }));
+    expect(error.message).toContain('cannot listen on 198.18.254.254: is it an address of this machine?');
+    const port = Number(/port (\d+):/.exec(error.message)?.[1]);
+    expect(port).toBeGreaterThan(0);
+    expect(await ping(port)).toBe(false);
+    const left = spawnSync('pgrep', ['-f', `redis-server.*[ :]${port}( |$)`], { encoding: 'utf8' });
+    if (left.error === undefined) expect(left.stdout.trim()).toBe('');
   });
 });
 
