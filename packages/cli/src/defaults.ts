@@ -16,6 +16,7 @@ import {
   type Nexus,
   type NexusOptions,
   type PipelineConfig,
+  type StoreContext,
   type StoreDriver,
   type StoreName,
   type StoreSettings,
@@ -41,8 +42,11 @@ export function createDefaultNexus(options: DefaultNexusOptions): Promise<Nexus>
   const { storeOverride, transportOverride, ...rest } = options;
   return createNexus({
     ...rest,
-    store: options.store ?? ((settings, config) => storeFor(settings, config, storeOverride)),
+    store: options.store ?? ((settings, config, context) => storeFor(settings, config, storeOverride, context)),
     transport: options.transport ?? ((settings, config) => transportsFor(settings, config, transportOverride)),
+    // Imported when used: a pipeline without hosts never loads the agent's client.
+    agents:
+      options.agents ?? (async (host, log) => (await import('@improv/transport-zmq/agent')).connectAgent(host, log)),
   });
 }
 
@@ -99,6 +103,7 @@ export async function storeFor(
   settings: StoreSettings,
   config: Pick<PipelineConfig, 'source' | 'baseDir'>,
   override?: StoreName,
+  context: StoreContext = {},
 ): Promise<StoreDriver> {
   const name = override ?? settings.driver;
   const remote = settings.redis.host !== undefined || settings.redis.url !== undefined;
@@ -123,6 +128,8 @@ export async function storeFor(
     return createRedisStore({
       server: {
         ...(port === undefined ? {} : { port }),
+        // Actors on other hosts reach it at this machine's address (with a password it makes).
+        ...(context.reachableAt === undefined ? {} : { bind: context.reachableAt }),
         ...(saving
           ? {
               persistence: {

@@ -17,6 +17,7 @@ import {
   commandHelp,
   commands,
   currentRuntimeName,
+  DEFAULT_AGENT_TOKEN_FILE,
   detectRuntime,
   formatDiagnostics,
   formatLogRecord,
@@ -51,6 +52,7 @@ export const exitCodes = { ok: 0, failure: 1, usage: 2 } as const;
 const actorKeyHelp: [string, string][] = [
   ['method', "process (or improv's spawn, fork): its own OS process; worker (default) or thread: a worker"],
   ['runtime', 'node, bun or deno: its own process on that runtime (default: the runtime improv runs in)'],
+  ['host', 'a name under hosts:: its own process on that machine, started by improv agent there'],
   ['restart', 'never (default), on-failure (after a crash or an error exit) or always: start it again'],
   ['restart_backoff', 'wait before the first restart, doubling per restart in a row up to 30s (default 1s)'],
   ['max_restarts', 'restarts in a row before the actor is left failed (default 5)'],
@@ -67,6 +69,7 @@ interface RunOptions {
   runtime?: RuntimeName;
   store?: StoreName;
   transport?: TransportName;
+  hosts?: 'local';
 }
 
 /** Options of {@link main} beyond the command line. */
@@ -132,6 +135,12 @@ export async function main(
         .choices(logLevels)
         .default('info'),
     )
+    .addOption(
+      new Option(
+        '--hosts <where>',
+        'local: every host of hosts: is this machine (their actors run in processes here)',
+      ).choices(['local']),
+    )
     .addOption(runtimeOption())
     .addOption(
       new Option('--store <driver>', 'use this store whatever settings.store says (memory, lmdb, redis)').choices(
@@ -159,12 +168,24 @@ export async function main(
     .description('check a pipeline and report every error at once, with file:line:column')
     .argument('<pipeline>', 'pipeline YAML file, or a folder: every .yaml/.yml file in it (not in subfolders)')
     .option('--no-check-modules', 'do not import the actor modules (only check the YAML)')
+    .addOption(
+      new Option(
+        '--hosts <where>',
+        'local: every host of hosts: is this machine (their actors run in processes here)',
+      ).choices(['local']),
+    )
     .addOption(runtimeOption())
     .addHelpText(
       'after',
-      `\nActor keys improv-ts reads (every other key is an option of the actor):\n${actorKeyHelp.map(([key, help]) => `  ${key.padEnd(16)} ${help}`).join('\n')}\n\nAn actor in its own process needs store: lmdb or redis (lmdb when settings.store is not written).`,
+      `\nActor keys improv-ts reads (every other key is an option of the actor):\n${actorKeyHelp.map(([key, help]) => `  ${key.padEnd(16)} ${help}`).join('\n')}\n\nAn actor in its own process needs store: lmdb or redis (lmdb when settings.store is not written);
+an actor on another host (host:) needs store: redis (chosen when settings.store is not written).
+
+hosts: names the machines that run improv agent, each  <name>: { address, port, token_file }:
+  address     where the agent listens (improv agent --listen <address>:<port>)
+  port        its port (default 7310)
+  token_file  a copy of the agent's token file (default ~/.improv/agent.token), relative to the YAML`,
     )
-    .action(async (pipeline: string, options: { checkModules: boolean; runtime?: RuntimeName }) => {
+    .action(async (pipeline: string, options: { checkModules: boolean; runtime?: RuntimeName; hosts?: 'local' }) => {
       if (await switched(options.runtime)) return;
       if (!permitted('validate')) return;
       exitCode = await validateCommand(pipeline, options, output);
@@ -207,6 +228,27 @@ export async function main(
     });
 
   program
+    .command('agent')
+    .description('start and watch actor processes on this machine for a Nexus elsewhere that has the token')
+    .requiredOption(
+      '--listen <address[:port]>',
+      'an address of this machine the Nexus reaches, and a port (default 7310)',
+    )
+    .option(
+      '--token-file <file>',
+      'the token a Nexus must present; made (mode 0600) when missing — copy it to the Nexus machine',
+      DEFAULT_AGENT_TOKEN_FILE,
+    )
+    .addOption(new Option('--log-level <level>', 'lowest level shown').choices(logLevels).default('info'))
+    .addHelpText(
+      'after',
+      `\nThe agent starts improv's actor host and nothing else, for a Nexus that presents the token; the\nconnection is ZeroMQ with CURVE, its keys derived from the token. When that Nexus quits, stops\nanswering for 5 s or its connection breaks, every process started for it ends. Ctrl-C stops the agent.\n\nOn the Nexus machine:\n  hosts:\n    rig: { address: 10.0.0.2, token_file: rig.token }   # a copy of this machine's token file\n  actors:\n    Stimulus: { package: actors/stim.ts, class: Stimulus, host: rig }\n\nThe actors' files must be at the same path on both machines (a shared or synced folder).\n\nExample:\n  improv agent --listen 10.0.0.2:7310 --token-file ~/.improv/agent.token`,
+    )
+    .action(async (options: { listen: string; tokenFile: string; logLevel: LogLevel }) => {
+      exitCode = await agentCommand(options, output);
+    });
+
+  program
     .command('store')
     .description('look into an LMDB store, kept after its run: ls <path>, get <path> <key> [--out file]')
     .argument('[args...]', 'ls <path> | get <path> <key> [--out file.npy|.bin|.json]')
@@ -245,6 +287,50 @@ export async function main(
   return exitCode;
 }
 
+/** `improv agent`: serves until SIGINT or SIGTERM, then ends what it started. */
+async function agentCommand(
+  options: { listen: string; tokenFile: string; logLevel: LogLevel },
+  output: Output,
+): Promise<number> {
+  const { serveAgent } = await import('@improv/transport-zmq/agent');
+  const minimum = logLevels.indexOf(options.logLevel);
+  const log = (level: LogLevel, message: string) => {
+    if (logLevels.indexOf(level) >= minimum)
+      output.write(`${new Date().toISOString()} ${level.padEnd(5)} agent: ${message}`);
+  };
+  let agent: Awaited<ReturnType<typeof serveAgent>>;
+  try {
+    agent = await serveAgent({ listen: options.listen, tokenFile: options.tokenFile, log });
+  } catch (error) {
+    output.write(
+      (error as Error).message.startsWith('improv agent')
+        ? (error as Error).message
+        : `improv agent: ${(error as Error).message}`,
+    );
+    return exitCodes.usage;
+  }
+  if (agent.madeToken)
+    log(
+      'info',
+      `made a new token in ${agent.tokenFile}: copy this file to the Nexus machine (hosts.<name>.token_file)`,
+    );
+  log('info', `listening on ${agent.address.replace(/^tcp:\/\//, '')} (token ${agent.tokenFile}); Ctrl-C stops`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log('info', `${signal}: stopping, ending every actor process started here`);
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      resolve();
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+  await agent.close();
+  return exitCodes.ok;
+}
+
 function defaultOutput(): Output {
   // A reader that went away (`improv … | head`) ends the output quietly: no EPIPE stack trace, and
   // the pipeline goes on to its end (a script still quits cleanly).
@@ -274,7 +360,9 @@ function cliVersion(): string {
 }
 
 /** Validates one pipeline file, or every .yaml/.yml file of a folder (sorted, not recursive). */
-async function validateCommand(target: string, options: { checkModules: boolean }, output: Output): Promise<number> {
+type ValidateOptions = { checkModules: boolean; hosts?: 'local' };
+
+async function validateCommand(target: string, options: ValidateOptions, output: Output): Promise<number> {
   const isFolder = await stat(target).then(
     (info) => info.isDirectory(),
     () => false, // missing or unreadable: validating it as a file says what is wrong
@@ -310,12 +398,13 @@ async function validateCommand(target: string, options: { checkModules: boolean 
   return failed > 0 ? exitCodes.usage : exitCodes.ok;
 }
 
-async function validateFile(pipeline: string, options: { checkModules: boolean }, output: Output): Promise<number> {
+async function validateFile(pipeline: string, options: ValidateOptions, output: Output): Promise<number> {
   const runtime = await detectRuntime();
   const result = await loadConfig(pipeline, {
     adapter: runtime,
     checkModules: options.checkModules,
     storeSizeLimits: defaultStoreSizeLimits(),
+    hostsLocal: options.hosts === 'local',
   });
   if (result.config) {
     const problem = await checkTransports(result.config);
@@ -412,6 +501,7 @@ async function drive(
     const nexusOptions: DefaultNexusOptions = { config: pipeline, runtime, onEvent: (event) => onEvent(event) };
     if (options.store !== undefined) nexusOptions.storeOverride = options.store;
     if (options.transport !== undefined) nexusOptions.transportOverride = options.transport;
+    if (options.hosts === 'local') nexusOptions.hostsLocal = true;
     if (!options.logFiles) nexusOptions.runDir = false;
     else if (options.runDir !== undefined) nexusOptions.runDir = options.runDir;
     nexus = await createDefaultNexus(nexusOptions);

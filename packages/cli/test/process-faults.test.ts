@@ -326,16 +326,18 @@ describe('improv validate with process actors', () => {
     expect(code, text).toBe(2);
     const at = (line: number, column: number) => `processes/bad.yaml:${line}:${column}: error: `;
     expect(text).toContain(`${at(3, 10)}store: memory cannot be reached by actor "Denoise"`);
-    expect(text).toContain(`${at(4, 1)}"hosts" names machines that run improv agent`);
+    expect(text).toContain(`${at(5, 31)}host "rig": unknown key "prot"`);
+    expect(text).toContain('did you mean "port"?');
     expect(text).toContain(`${at(7, 57)}actor "Camera": runtime must be one of node, bun, deno, not "nodejs"`);
     expect(text).toContain('did you mean "node"?');
     expect(text).toContain(
       `${at(8, 72)}actor "Denoise": restart must be one of never, on-failure, always, not "on_failure"`,
     );
     expect(text).toMatch(/bad\.yaml:8:\d+: error: actor "Denoise": max_restarts must be a whole number >= 0/);
-    expect(text).toContain(`${at(9, 47)}actor "Viewer": host: places an actor on another machine through improv agent`);
+    expect(text).toContain(`${at(9, 53)}actor "Viewer": host "rgi" is not in hosts:`);
+    expect(text).toContain('did you mean "rig"?');
     expect(text).toContain(
-      `${at(15, 16)}connection "frames" says transport: local, but actor "Denoise" runs in its own process`,
+      `${at(15, 16)}connection "frames" says transport: local, but actor "Denoise" and actor "Viewer" run in processes of their own`,
     );
   });
 });

@@ -6,6 +6,7 @@
  * @module
  */
 import type { ActorConfig } from './config/types.ts';
+import type { HostAgent } from './hosts.ts';
 import { createLogRecord, type LogRecord } from './log.ts';
 import type { ProcessRuntime, RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
 
@@ -42,16 +43,21 @@ export function describeExit(actor: Pick<ActorConfig, 'process'>, code: number):
   return `its ${placeOf(actor)} exited with code ${code}`;
 }
 
-/** Starts the actor's worker or process with `entry` (the actor host); `record` takes a process's own output. */
+/**
+ * Starts the actor's worker or process with `entry` (the actor host), on this machine or, through
+ * `agent`, on its host; `record` takes a process's own output.
+ */
 export async function spawnActor(
   runtime: RuntimeAdapter,
   actor: ActorConfig,
   entry: string,
   record: (record: LogRecord) => void,
+  agent?: HostAgent,
 ): Promise<WorkerHandle> {
   const heap = actor.maxHeapMb === undefined ? {} : { maxHeapMb: actor.maxHeapMb };
   if (actor.process === undefined) return runtime.spawnWorker({ name: actor.name, entry, ...heap });
-  const handle = await runtime.spawnProcess({ name: actor.name, entry, runtime: runtimeOf(actor, runtime), ...heap });
+  const options = { name: actor.name, entry, runtime: runtimeOf(actor, runtime), ...heap };
+  const handle = await (agent ?? runtime).spawnProcess(options);
   handle.onOutput((line, stream) => {
     if (line.trim() === '') return;
     record(createLogRecord(actor.name, stream === 'stderr' ? 'warn' : 'info', line, []));

@@ -45,7 +45,7 @@ export type * from './runtime/adapter.ts';
 export { currentRuntimeName, detectRuntime } from './runtime/detect.ts';
 export { type DenoPermissionName, missingDenoPermissions, permissionFix } from './runtime/permissions.ts';
 export * from './signals.ts';
-export type { StoreChoice } from './store/_open.ts';
+export type { StoreChoice, StoreContext } from './store/_open.ts';
 export type * from './store/driver.ts';
 export {
   DEFAULT_STORE_LEASE_MS,

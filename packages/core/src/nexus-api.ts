@@ -6,6 +6,7 @@
  */
 import type { PipelineConfig } from './config/types.ts';
 import type { SerializedError } from './errors.ts';
+import type { AgentConnector } from './hosts.ts';
 import type { TransportChoice } from './link/combine.ts';
 import type { HostLinkOptions } from './link/host.ts';
 import type { LinkStatus } from './link/monitor.ts';
@@ -56,6 +57,13 @@ export interface NexusOptions {
    * reads (`'Processor.q_out'`), `outputs` actors' input endpoints it writes into (`'Processor.q_in'`).
    */
   host?: HostLinkOptions;
+  /**
+   * Reaches the `improv agent` of each host in `hosts:` that an actor's `host:` names
+   * (`connectAgent` from `@improv/transport-zmq/agent`; the CLI passes it). Needed only by such pipelines.
+   */
+  agents?: AgentConnector;
+  /** Every host of `hosts:` is this machine: actors with `host:` run in processes of their own here (`--hosts local`). */
+  hostsLocal?: boolean;
 }
 
 /** One actor as Nexus sees it. */

@@ -28,7 +28,7 @@
 import { describeExit, placeOf, runtimeOf, spawnActor } from './_actor-spawn.ts';
 import { Conditions } from './_conditions.ts';
 import { EventStream } from './_event-stream.ts';
-import { siblingModule } from './_module-url.ts';
+import { HostAgents } from './_host-agents.ts';
 import { type Ending, isGone, Restarts } from './_restarts.ts';
 import { RunLog } from './_run-log.ts';
 import { assertConfig, loadConfig, resolveConfig, toLinkGraph } from './config/load.ts';
@@ -41,6 +41,7 @@ import {
   type SerializedError,
   serializeError,
 } from './errors.ts';
+import { actorHostEntry as hostEntry } from './hosts.ts';
 import { openPipelineTransport } from './link/combine.ts';
 import { HOST_ACTOR, HostLinks, hostEdges } from './link/host.ts';
 import { LinkMonitor } from './link/monitor.ts';
@@ -82,13 +83,15 @@ interface ActorEntry {
 
 export type { ActorStatus, Nexus, NexusEvent, NexusOptions, PipelineStatus } from './nexus-api.ts';
 
-const hostEntry = siblingModule(import.meta.url, './worker/host');
-
 /** Loads and validates the pipeline, starts every actor's worker, and resolves once all are loaded. */
 export async function createNexus(options: NexusOptions): Promise<Nexus> {
   const runtime = options.runtime ?? (await detectRuntime());
   const storeSizeLimits = sizeLimitsOf(options.store);
-  const checks = { adapter: runtime, ...(storeSizeLimits ? { storeSizeLimits } : {}) };
+  const checks = {
+    adapter: runtime,
+    ...(storeSizeLimits ? { storeSizeLimits } : {}),
+    ...(options.hostsLocal ? { hostsLocal: true } : {}),
+  };
   const config =
     typeof options.config === 'string'
       ? assertConfig(await loadConfig(options.config, checks))
@@ -118,6 +121,8 @@ class NexusImpl implements Nexus {
   private supervisor: Supervisor | undefined;
   private runLog: RunLog | undefined;
   private hostLinks: HostLinks | undefined;
+  /** The agents of the hosts actors run on (`host:`). */
+  private hosts: HostAgents | undefined;
   private readonly hostEdges: LinkEdge[];
   private removeSignalHandler: (() => void) | undefined;
   private busy: Signal | undefined;
@@ -203,7 +208,10 @@ class NexusImpl implements Nexus {
       this.log('info', `store: ${config.settings.store.driver}, because ${config.settings.store.chosenFor}`);
     }
     try {
-      const opened = await openPipelineStore(this.options.store, config);
+      // Hosts first: the store and the links must know where the hosts are and what reaches them.
+      this.hosts = await HostAgents.connect(config, this.options.agents, (level, message) => this.log(level, message));
+      const reachableAt = this.hosts.reachableAt;
+      const opened = await openPipelineStore(this.options.store, config, reachableAt ? { reachableAt } : {});
       this.storeDriver = opened.driver;
       this.openStore = opened.store;
       if (opened.warning !== undefined) this.log('warn', opened.warning);
@@ -214,6 +222,8 @@ class NexusImpl implements Nexus {
       graph.edges.push(...this.hostEdges);
       // Edges into and out of actors in their own processes go over zmq, decided here from the graph.
       placeEdges(config, graph.edges);
+      const placement = this.hosts.placement();
+      if (placement) graph.placement = placement;
       const plan = await transport.plan(graph);
       this.plan = plan;
       this.hostLinks = await HostLinks.open(plan.endpoints.get(HOST_ACTOR), {
@@ -297,7 +307,13 @@ class NexusImpl implements Nexus {
     }
     let worker: WorkerHandle;
     try {
-      worker = await spawnActor(this.runtime, actor, hostEntry, (record) => this.record(record));
+      worker = await spawnActor(
+        this.runtime,
+        actor,
+        hostEntry,
+        (record) => this.record(record),
+        this.hosts?.agentOf(actor.name),
+      );
     } catch (error) {
       this.actorFailed(entry, serializeError(error), `could not start its ${placeOf(actor)}`);
       entry.markExited();
@@ -617,6 +633,7 @@ class NexusImpl implements Nexus {
     } catch (error) {
       this.log('warn', 'closing the links failed', error);
     }
+    await this.hosts?.close();
     try {
       await this.openStore?.close();
     } catch (error) {

@@ -38,7 +38,7 @@ function yaml(strings: TemplateStringsArray, ...values: unknown[]): string {
     .join('\n');
 }
 
-function check(text: string, options: { checkModules?: boolean } = {}): Promise<ConfigResult> {
+function check(text: string, options: { checkModules?: boolean; hostsLocal?: boolean } = {}): Promise<ConfigResult> {
   return parseConfig(text, { file: fixture('inline.yaml'), adapter, ...options });
 }
 
@@ -76,6 +76,7 @@ describe('a valid config', () => {
     expect(result.config).toEqual({
       source: fixture('good.yaml'),
       baseDir: fixtures,
+      hosts: [],
       settings: {
         storeSizeBytes: 512 * 1024 * 1024,
         signalTimeoutMs: 5000,
@@ -1190,7 +1191,7 @@ describe('actors in processes of their own, and restarts', () => {
       column: 13,
       message:
         'actor "Camera": method: worker runs it in a worker of Nexus\'s process, but runtime: bun runs it in a process of its own',
-      fix: 'remove  method: worker  to run it in its own bun process, or remove  runtime: bun  to keep it in a worker',
+      fix: 'remove  method: worker  to run it in a process of its own, or remove  runtime: bun  to keep it in a worker',
     });
   });
 
@@ -1465,8 +1466,36 @@ describe('placement of links and hosts', () => {
     expect(list(await check(text.replace('    transport: local\n', '')))).toEqual([]);
   });
 
-  it('refuses hosts: and host:, which need improv agent, instead of running the actor here without a word', async () => {
+  it('places an actor on a host of hosts:, in a process of its own there, and picks redis for the store', async () => {
     const result = await check(yaml`
+      hosts:
+        rig: { address: 10.0.0.2 }
+        scope: { address: scope.lab, port: 7400, token_file: keys/scope.token }
+      actors:
+        Generator:
+          package: actors/generator.ts
+          class: Generator
+          host: rig
+          runtime: bun
+        Processor:
+          package: actors/sample_processor.ts
+          class: Processor
+    `);
+    expect(list(result)).toEqual([]);
+    const config = result.config!;
+    expect(config.hosts).toEqual([
+      { name: 'rig', address: '10.0.0.2', port: 7310, tokenFile: '~/.improv/agent.token' },
+      { name: 'scope', address: 'scope.lab', port: 7400, tokenFile: fixture('keys/scope.token') },
+    ]);
+    expect(config.actors[0]!.process).toEqual({ host: 'rig', runtime: 'bun' });
+    expect(config.actors[1]!.process).toBeUndefined();
+    expect(config.settings.store.driver).toBe('redis');
+    expect(config.settings.store.chosenFor).toBe('actor "Generator" runs on host rig');
+  });
+
+  it('with every host mapped to this machine (--hosts local), runs those actors in processes here, on lmdb', async () => {
+    const result = await check(
+      yaml`
       hosts:
         rig: { address: 10.0.0.2 }
       actors:
@@ -1474,11 +1503,85 @@ describe('placement of links and hosts', () => {
           package: actors/generator.ts
           class: Generator
           host: rig
+    `,
+      { hostsLocal: true },
+    );
+    expect(list(result)).toEqual([]);
+    expect(result.config!.hosts).toEqual([]);
+    expect(result.config!.actors[0]!.process).toEqual({});
+    expect(result.config!.settings.store.driver).toBe('lmdb');
+  });
+
+  it('reports each mistake about hosts at its line and column, with the fix', async () => {
+    const result = await check(yaml`
+      hosts:
+        rig: { adress: 10.0.0.2 }
+        scope: { address: 10.0.0.3, port: 99999 }
+        cam: { address: 10.0.0.4, token_file: 7 }
+        ok: { address: 10.0.0.5 }
+      actors:
+        Generator:
+          package: actors/generator.ts
+          class: Generator
+          host: ko
+        Processor:
+          package: actors/sample_processor.ts
+          class: Processor
+          host: rig
+          method: worker
     `);
     expect(list(result)).toEqual([
-      '1:1 "hosts" names machines that run improv agent, which this version of improv-ts does not have yet; every actor runs on this machine',
-      '7:5 actor "Generator": host: places an actor on another machine through improv agent, which this version of improv-ts does not have yet; every actor runs on this machine',
+      '2:3 host "rig" has no address',
+      '2:10 host "rig": unknown key "adress"',
+      '3:37 host "scope": port must be a whole number from 1 to 65535, not number 99999',
+      '4:41 host "cam": token_file must be a path, not number 7',
+      '10:11 actor "Generator": host "ko" is not in hosts:',
+      '15:13 actor "Processor": method: worker runs it in a worker of Nexus\'s process, but host: rig runs it in a process of its own',
     ]);
+    const unknown = result.diagnostics.find((diagnostic) => diagnostic.message.includes('"ko"'))!;
+    expect(unknown.fix).toBe(
+      'did you mean "ok"? hosts: has rig, scope, cam, ok; add  ko: { address: … }  under hosts:',
+    );
+  });
+
+  it('refuses host: without a hosts: section, and a store only this machine reaches', async () => {
+    const missing = only(
+      await check(yaml`
+      actors:
+        Generator:
+          package: actors/generator.ts
+          class: Generator
+          host: rig
+    `),
+    );
+    expect(missing).toMatchObject({
+      line: 5,
+      column: 11,
+      message: 'actor "Generator": host: rig names a machine, but the config has no hosts: section',
+    });
+    expect(missing.fix).toMatch(/hosts:\n {4}rig: \{ address: 10\.0\.0\.2 \}/);
+    expect(missing.fix).toContain('--hosts local');
+    for (const store of ['memory', 'lmdb']) {
+      const error = only(
+        await check(yaml`
+        settings:
+          store: ${store}
+        hosts:
+          rig: { address: 10.0.0.2 }
+        actors:
+          Generator:
+            package: actors/generator.ts
+            class: Generator
+            host: rig
+      `),
+      );
+      expect(error).toMatchObject({
+        line: 2,
+        column: 10,
+        message: `store: ${store} cannot be reached by actor "Generator", which runs on host rig: it lives on this machine only`,
+      });
+      expect(error.fix).toMatch(/^use {2}store: redis/);
+    }
   });
 });
 

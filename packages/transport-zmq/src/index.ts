@@ -66,7 +66,7 @@ import {
   type ZmqOutDescriptor,
 } from './_protocol.ts';
 import type { CurveKeyPair } from './_socket.ts';
-import { checkKey, publicKeyOf } from './keys.ts';
+import { checkKey, generateKeyPair, publicKeyOf } from './keys.ts';
 
 export type { CurveKeyPair } from './_socket.ts';
 
@@ -148,7 +148,10 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
       const shared = new SharedArrayBuffer(CONTROL_BYTES);
       control.push(new Int32Array(shared));
       const base = { module: import.meta.url, transport: 'zmq' as const, control: shared, sockets, maxMessageBytes };
-      const common = curve === undefined ? base : { ...base, curve };
+      const acrossHosts = sinksAcrossHosts(graph);
+      // Links between hosts are always encrypted: with the pipeline's keys, or a pair made for this run.
+      const keys = curve ?? (acrossHosts.size > 0 ? generateKeyPair() : undefined);
+      const common = keys === undefined ? base : { ...base, curve: keys };
       const sinks = new Map<string, ZmqInDescriptor>();
       const sources = new Map<string, ZmqOutDescriptor>();
       const run = Math.random().toString(36).slice(2, 8);
@@ -165,7 +168,11 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
         }
         let sink = sinks.get(to);
         if (sink === undefined) {
-          const address = protocol === 'ipc' ? ipcAddress() : `tcp://${hostPart(bind)}:${await freePort(bind)}`;
+          const address = acrossHosts.has(to)
+            ? await hostAddress(graph.placement!, edge.to.actor)
+            : protocol === 'ipc'
+              ? ipcAddress()
+              : `tcp://${hostPart(bind)}:${await freePort(bind)}`;
           sink = { ...common, direction: 'in', endpoint: copyEndpoint(edge.to), address, edges: [] };
           sinks.set(to, sink);
         }
@@ -357,6 +364,30 @@ function checkCurve(curve: CurveKeyPair): CurveKeyPair {
     );
   }
   return { publicKey: curve.publicKey.trim(), secretKey: curve.secretKey.trim() };
+}
+
+/**
+ * The sinks (`Actor.link`) that peers on other hosts reach: those of actors on another host (an ipc
+ * path is a file of this machine) and those with a source on another host. They listen on TCP at
+ * their host's address, with CURVE.
+ */
+function sinksAcrossHosts(graph: LinkGraph): Set<string> {
+  const placement = graph.placement;
+  const across = new Set<string>();
+  if (placement === undefined) return across;
+  for (const edge of graph.edges) {
+    const host = placement.hostOf(edge.to.actor);
+    if (host !== undefined || placement.hostOf(edge.from.actor) !== host) across.add(endpointLabel(edge.to));
+  }
+  return across;
+}
+
+/** `tcp://address:port` for a sink of `actor`, at the address of the host it runs on. */
+async function hostAddress(placement: NonNullable<LinkGraph['placement']>, actor: string): Promise<string> {
+  const host = placement.hostOf(actor);
+  const address = placement.addressOf(host);
+  const port = host === undefined ? await freePort(address) : await placement.freePort(host);
+  return `tcp://${hostPart(address)}:${port}`;
 }
 
 function hostPart(host: string): string {

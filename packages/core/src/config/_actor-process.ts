@@ -22,7 +22,7 @@ import {
 type ActorRuntime = NonNullable<NonNullable<ActorConfig['process']>['runtime']>;
 
 /** The actor keys this module reads. */
-export const actorProcessKeys = ['method', 'runtime', 'restart', 'restart_backoff', 'max_restarts'];
+export const actorProcessKeys = ['method', 'runtime', 'host', 'restart', 'restart_backoff', 'max_restarts'];
 /** `method:` values: improv's `spawn` and `fork`, and `process`, run the actor in a process of its own. */
 const processMethods = ['process', 'spawn', 'fork'];
 const workerMethods = ['thread', 'worker'];
@@ -53,15 +53,20 @@ export function readActorPlacement(
   };
   const method = readMethod(name, spec.method, [...path, 'method'], reporter);
   const runtime = readRuntime(name, spec.runtime, [...path, 'runtime'], reporter);
-  if (method === 'worker' && runtime !== undefined) {
+  const host = readHost(name, spec.host, [...path, 'host'], reporter);
+  const apart = runtime !== undefined ? `runtime: ${runtime}` : host !== undefined ? `host: ${host}` : undefined;
+  if (method === 'worker' && apart !== undefined) {
     reporter.error(
       [...path, 'method'],
-      `actor "${name}": method: ${String(spec.method)} runs it in a worker of Nexus's process, but runtime: ${runtime} runs it in a process of its own`,
-      `remove  method: ${String(spec.method)}  to run it in its own ${runtime} process, or remove  runtime: ${runtime}  to keep it in a worker`,
+      `actor "${name}": method: ${String(spec.method)} runs it in a worker of Nexus's process, but ${apart} runs it in a process of its own`,
+      `remove  method: ${String(spec.method)}  to run it in a process of its own, or remove  ${apart}  to keep it in a worker`,
     );
-  } else if (method === 'process' || runtime !== undefined) {
-    result.process = runtime === undefined ? {} : { runtime };
-    result.placedBy = method === 'process' ? `method: ${String(spec.method)}` : `runtime: ${runtime}`;
+  } else if (method === 'process' || apart !== undefined) {
+    result.process = {
+      ...(runtime === undefined ? {} : { runtime }),
+      ...(host === undefined ? {} : { host }),
+    };
+    result.placedBy = method === 'process' ? `method: ${String(spec.method)}` : (apart ?? 'method: process');
   }
   readRestart(name, spec, path, result.restart, reporter);
   return result;
@@ -91,6 +96,17 @@ function readRuntime(name: string, value: unknown, path: ConfigPath, reporter: R
     path,
     `actor "${name}": runtime must be one of ${actorRuntimes.join(', ')}, not ${showValue(value)}`,
     `${typeof value === 'string' ? didYouMean(value, actorRuntimes) : ''}write e.g.  runtime: bun  (the actor runs in its own process on that runtime), or remove it to run the actor on the runtime Nexus runs in`,
+  );
+  return undefined;
+}
+
+function readHost(name: string, value: unknown, path: ConfigPath, reporter: Reporter): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string' && value.trim() !== '') return value.trim();
+  reporter.error(
+    path,
+    `actor "${name}": host must be the name of an entry of hosts:, not ${describeValue(value)}`,
+    'write e.g.  host: rig  (with  rig: { address: 10.0.0.2 }  under hosts:), or remove it to run the actor on this machine',
   );
   return undefined;
 }
@@ -197,7 +213,8 @@ export function checkRuntimesInstalled(
   const installed = new Map<ActorRuntime, boolean>();
   for (const actor of actors) {
     const runtime = actor.process?.runtime;
-    if (runtime === undefined) continue;
+    // On another host, the agent there finds the runtime when it starts the actor.
+    if (runtime === undefined || actor.process?.host !== undefined) continue;
     let found = installed.get(runtime);
     if (found === undefined) {
       found = adapter.findRuntime(runtime) !== undefined;

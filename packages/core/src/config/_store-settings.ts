@@ -33,6 +33,8 @@ const fsyncWords: Record<string, 'always' | 'everysec' | 'no'> = {
 export interface ProcessActor {
   name: string;
   placedBy: string;
+  /** The host it runs on, when not this machine. */
+  host?: string;
 }
 
 export function defaultStoreSettings(): StoreSettings {
@@ -63,7 +65,19 @@ export function validateStoreSettings(
     const name = oneOf(settings.store, storeNames, ['settings', 'store'], reporter, 'store: lmdb');
     if (name !== undefined) result.driver = name;
   }
-  if (processActor !== undefined) {
+  if (processActor?.host !== undefined) {
+    const { name, host } = processActor;
+    if (settings.store === undefined) {
+      result.driver = 'redis';
+      result.chosenFor = `actor "${name}" runs on host ${host}`;
+    } else if (settings.store === 'memory' || settings.store === 'lmdb') {
+      reporter.error(
+        ['settings', 'store'],
+        `store: ${settings.store} cannot be reached by actor "${name}", which runs on host ${host}: it lives on this machine only`,
+        'use  store: redis  (improv-ts starts a Redis server that the hosts reach, with a password), or run with --hosts local to keep every actor on this machine',
+      );
+    }
+  } else if (processActor !== undefined) {
     const { name, placedBy } = processActor;
     if (settings.store === undefined) {
       result.driver = 'lmdb';

@@ -10,6 +10,7 @@ import { crossProcessConnections } from '../link/placement.ts';
 import type { Endpoint, LinkPolicy } from '../link/transport.ts';
 import type { StoreSizeLimits } from '../store/driver.ts';
 import { type ActorPlacement, actorProcessKeys, readActorPlacement } from './_actor-process.ts';
+import { checkActorHosts, readHosts } from './_hosts.ts';
 import { type ConfigPath, describeValue, isMapping, type Reporter, showValue } from './_report.ts';
 import {
   defaultStoreSettings,
@@ -34,6 +35,7 @@ import {
   DEFAULT_LINK_CAPACITY,
   DEFAULT_SIGNAL_TIMEOUT_MS,
   DEFAULT_STORE_SIZE_BYTES,
+  type HostConfig,
   MAX_LINK_CAPACITY,
   type OnError,
   type PipelineSettings,
@@ -62,9 +64,10 @@ export interface Draft {
   settings: PipelineSettings;
   actors: DraftActor[];
   connections: ConnectionConfig[];
+  hosts: HostConfig[];
 }
 
-const topLevelKeys = ['settings', 'actors', 'connections'];
+const topLevelKeys = ['settings', 'actors', 'connections', 'hosts'];
 /** improv's top-level keys that configure its Redis / plasma store; our store is set up elsewhere. */
 const improvTopLevelKeys = ['plasma_config', 'datastore'];
 const settingsKeys = ['store_size', 'signal_timeout', 'import_timeout', ...storeSettingsKeys, ...transportSettingsKeys];
@@ -96,8 +99,9 @@ export function validateStructure(
   reporter: Reporter,
   emptyMessage: string,
   storeSizeLimits?: StoreSizeLimits,
+  hostsLocal = false,
 ): Draft {
-  const draft: Draft = { settings: defaultSettings(), actors: [], connections: [] };
+  const draft: Draft = { settings: defaultSettings(), actors: [], connections: [], hosts: [] };
   if (value === null || value === undefined) {
     reporter.error([], emptyMessage, `describe the pipeline, starting with\n  ${exampleActors}`);
     return draft;
@@ -120,13 +124,6 @@ export function validateStructure(
         'rename "modules:" to "actors:" (each entry keeps its package and class)',
         { part: 'key' },
       );
-    } else if (key === 'hosts') {
-      reporter.error(
-        [key],
-        '"hosts" names machines that run improv agent, which this version of improv-ts does not have yet; every actor runs on this machine',
-        "remove hosts: and the actors' host: keys (method: process or runtime: give an actor a process of its own here)",
-        { part: 'key' },
-      );
     } else if (improvTopLevelKeys.includes(key)) {
       reporter.warning(
         [key],
@@ -145,11 +142,24 @@ export function validateStructure(
   }
   // Actors first, into a list of their own so the walk order stays settings, actors: the store's
   // settings depend on whether an actor runs in its own process.
+  const hosts = readHosts(value.hosts, reporter);
+  draft.hosts = hostsLocal ? [] : hosts.hosts;
   const actorReporter = reporter.fork();
   const actorNames = validateActors(value, actorReporter, draft.actors);
-  const apart = draft.actors.find((actor) => actor.process !== undefined);
+  checkActorHosts(draft.actors, hosts, actorReporter, hostsLocal);
+  // The actor that decides the store: one on another host (only Redis reaches it), else one in a process.
+  const apart =
+    draft.actors.find((actor) => actor.process?.host !== undefined) ??
+    draft.actors.find((actor) => actor.process !== undefined);
   const processActor =
-    apart === undefined ? undefined : { name: apart.name, placedBy: apart.placedBy ?? 'method: process' };
+    apart === undefined
+      ? undefined
+      : {
+          name: apart.name,
+          placedBy:
+            apart.process?.host !== undefined ? `host: ${apart.process.host}` : (apart.placedBy ?? 'method: process'),
+          ...(apart.process?.host === undefined ? {} : { host: apart.process.host }),
+        };
   draft.settings = validateSettings(value.settings, value.redis_config, reporter, storeSizeLimits, processActor);
   reporter.diagnostics.push(...actorReporter.diagnostics);
   draft.connections = validateConnections(value.connections, actorNames, reporter);
@@ -447,15 +457,6 @@ function validateActors(top: Record<string, unknown>, reporter: Reporter, out: D
           { part: 'key' },
         );
         actor.options[key] = option;
-        continue;
-      }
-      if (key === 'host') {
-        reporter.error(
-          [...path, key],
-          `actor "${name}": host: places an actor on another machine through improv agent, which this version of improv-ts does not have yet; every actor runs on this machine`,
-          'remove host: (method: process or runtime: give the actor a process of its own here); links and stores across machines: store: redis and settings.zmq with protocol: tcp',
-          { part: 'key' },
-        );
         continue;
       }
       if (key === 'daemon') {

@@ -79,6 +79,11 @@ export interface LoadConfigOptions {
    * error of the config. `createNexus` passes its store's; `improv validate` the default store's.
    */
   storeSizeLimits?: StoreSizeLimits;
+  /**
+   * Every host of `hosts:` is this machine (the CLI's `--hosts local`, for development): actors with
+   * `host:` run in processes of their own here, and `config.hosts` is empty.
+   */
+  hostsLocal?: boolean;
 }
 
 /** Options of {@link parseConfig}. */
@@ -153,6 +158,7 @@ export async function parseConfig(text: string, options: ParseConfigOptions): Pr
     adapter,
     checkModules: options.checkModules ?? true,
     storeSizeLimits: options.storeSizeLimits,
+    hostsLocal: options.hostsLocal ?? false,
     emptyMessage: 'the config file is empty',
   });
 }
@@ -185,6 +191,7 @@ export async function resolveConfig(value: unknown, options: ResolveConfigOption
     adapter,
     checkModules: options.checkModules ?? true,
     storeSizeLimits: options.storeSizeLimits,
+    hostsLocal: options.hostsLocal ?? false,
     emptyMessage: 'the config is empty',
   });
 }
@@ -223,10 +230,17 @@ interface ValidateOptions {
   adapter: RuntimeAdapter;
   checkModules: boolean;
   emptyMessage: string;
+  hostsLocal: boolean;
 }
 
 async function validate(value: unknown, reporter: Reporter, options: ValidateOptions): Promise<ConfigResult> {
-  const draft = validateStructure(value, reporter, options.emptyMessage, options.storeSizeLimits);
+  const draft = validateStructure(
+    value,
+    reporter,
+    options.emptyMessage,
+    options.storeSizeLimits,
+    options.hostsLocal ?? false,
+  );
   // Like a module file, a runtime an actor names must be here: found now, not when the actor starts.
   checkRuntimesInstalled(draft.actors, options.adapter, reporter);
   const context: ModuleContext = {
@@ -270,6 +284,13 @@ async function validate(value: unknown, reporter: Reporter, options: ValidateOpt
       settings: draft.settings,
       actors,
       connections: draft.connections,
+      hosts: draft.hosts.map((host) => ({
+        ...host,
+        // `~/` is the home folder of whoever connects; anything else is relative to the config.
+        tokenFile: host.tokenFile.startsWith('~/')
+          ? host.tokenFile
+          : options.adapter.path.resolve(options.baseDir, host.tokenFile),
+      })),
     },
     diagnostics,
   };

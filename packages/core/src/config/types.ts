@@ -163,6 +163,11 @@ export interface ActorConfig {
   process?: {
     /** `runtime`: the runtime the process runs on; absent: the one Nexus runs in. */
     runtime?: 'node' | 'bun' | 'deno';
+    /**
+     * `host`: the machine (an entry of `hosts:`) whose `improv agent` starts the process; absent:
+     * this machine. Implies a process of its own.
+     */
+    host?: string;
   };
   /** What happens when the actor's worker or process ends before the pipeline quits. */
   restart: {
@@ -191,6 +196,26 @@ export interface ConnectionConfig {
   transport?: TransportName;
 }
 
+/** The port `improv agent` listens on when `--listen` names none, and a host entry's default. */
+export const DEFAULT_AGENT_PORT = 7310;
+/** The agent's token file when none is named, in the home folder (on one machine, agent and Nexus share it). */
+export const DEFAULT_AGENT_TOKEN_FILE = '~/.improv/agent.token';
+
+/** One entry of `hosts:`: a machine where `improv agent` runs. */
+export interface HostConfig {
+  /** The key under `hosts:`, which actors name in `host:`. */
+  name: string;
+  /** `address`: where the agent listens (host name or IP address). */
+  address: string;
+  /** `port`: the agent's port (default {@link DEFAULT_AGENT_PORT}). */
+  port: number;
+  /**
+   * `token_file`: the agent's token (a copy of the file `improv agent` made), resolved against the
+   * config's folder; `~/` is the home folder. Default {@link DEFAULT_AGENT_TOKEN_FILE}.
+   */
+  tokenFile: string;
+}
+
 /** A validated pipeline. */
 export interface PipelineConfig {
   /** Absolute path of the YAML file, or `<object>` for a config given as an object. */
@@ -201,6 +226,11 @@ export interface PipelineConfig {
   /** In the order they were written. */
   actors: ActorConfig[];
   connections: ConnectionConfig[];
+  /**
+   * `hosts:`, the machines actors may be placed on with `host:`. Empty when there are none, or when
+   * the config was loaded with every host mapped to this machine (`hostsLocal`).
+   */
+  hosts: HostConfig[];
 }
 
 /** One problem found in a config. */

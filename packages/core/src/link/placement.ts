@@ -68,7 +68,7 @@ export function crossProcessConnections(
       connection: connection.name,
       message: `connection "${connection.name}" says transport: ${connection.transport}, but ${
         inProcess.length > 0
-          ? `${inProcess.map((actor) => `actor "${actor}"`).join(' and ')} run${inProcess.length === 1 ? 's' : ''} in ${inProcess.length === 1 ? 'its' : 'their'} own process`
+          ? `${inProcess.map((actor) => `actor "${actor}"`).join(' and ')} ${inProcess.length === 1 ? 'runs in its own process' : 'run in processes of their own'}`
           : 'it shares a link with a connection to an actor in its own process'
       }, and links between processes go over ${CROSS_PROCESS_TRANSPORT}`,
       fix: `remove  transport: ${connection.transport}  from the connection (placement picks ${CROSS_PROCESS_TRANSPORT} for it), or run its actors as workers (remove method: process / runtime:)`,

@@ -43,9 +43,24 @@ export interface LinkEdge {
   transport?: string;
 }
 
+/**
+ * Where actors run, when some run on other hosts: what a transport needs to put a link's sink
+ * where its sources on other machines reach it.
+ */
+export interface LinkPlacement {
+  /** The host an actor runs on (its `host:`); `undefined`: this machine. */
+  hostOf(actor: string): string | undefined;
+  /** The address sinks on `host` (`undefined`: this machine) listen on for peers on other hosts. */
+  addressOf(host: string | undefined): string;
+  /** A TCP port free now at the address of `host` (another host: this machine's ports the transport finds itself). */
+  freePort(host: string): Promise<number>;
+}
+
 /** Every edge of the pipeline graph. */
 export interface LinkGraph {
   edges: LinkEdge[];
+  /** Present when actors run on other hosts (`host:`); absent: every actor is on this machine. */
+  placement?: LinkPlacement;
 }
 
 /** A plain, structured-clonable description of one endpoint, rebuilt into a link in a worker. */

@@ -18,7 +18,6 @@
  *   (so no actor process outlives a Nexus that died).
  * @module
  */
-import type { Socket } from 'node:net';
 import { Decoder, Encoder, ExtensionCodec } from '@msgpack/msgpack';
 
 /** msgpack extension type of a mirrored `SharedArrayBuffer`: `u32le id` + its bytes. */
@@ -39,9 +38,25 @@ interface Mirrored {
   seen: Int32Array;
 }
 
+/**
+ * The byte stream a channel runs over: a `node:net` socket (a Unix socket to a child on this host),
+ * or anything shaped like one (the agent's connection to another host carries one per actor).
+ */
+export interface ByteStream {
+  on(event: 'data', listener: (chunk: Uint8Array) => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
+  write(chunk: Uint8Array): unknown;
+  /** Ends the stream once what was written is out; the other side sees `close`. */
+  end(): unknown;
+  /** Drops the stream at once. */
+  destroy(): unknown;
+  setNoDelay?(noDelay: boolean): unknown;
+}
+
 /** One end of a control channel over `socket`. */
 export class ProcessChannel {
-  readonly #socket: Socket;
+  readonly #socket: ByteStream;
   readonly #encoder: Encoder;
   readonly #decoder: Decoder;
   /** Mirrored buffers by id, and the id of each. */
@@ -58,7 +73,7 @@ export class ProcessChannel {
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
-  constructor(socket: Socket, side: 'parent' | 'child') {
+  constructor(socket: ByteStream, side: 'parent' | 'child') {
     this.#socket = socket;
     this.#nextId = side === 'parent' ? 1 : 2;
     const codec = new ExtensionCodec();

@@ -9,10 +9,19 @@ import { settingError } from '../config/_setting-error.ts';
 import type { PipelineConfig, StoreSettings } from '../config/types.ts';
 import type { OpenStore, StoreDriver } from './driver.ts';
 
+/** What a store chooser knows of where the pipeline runs. */
+export interface StoreContext {
+  /**
+   * Present when actors run on other hosts: the address of this machine those hosts reach. A store
+   * that starts its own server (Redis) must listen there too, not on loopback alone.
+   */
+  reachableAt?: string;
+}
+
 /** A driver, or a function that picks one from the pipeline's store settings (the CLI's way). */
 export type StoreChoice =
   | StoreDriver
-  | ((settings: StoreSettings, config: PipelineConfig) => StoreDriver | Promise<StoreDriver>);
+  | ((settings: StoreSettings, config: PipelineConfig, context: StoreContext) => StoreDriver | Promise<StoreDriver>);
 
 /** The sizes `choice` can open, when it is a driver that says. */
 export function sizeLimitsOf(choice: StoreChoice) {
@@ -23,13 +32,23 @@ export function sizeLimitsOf(choice: StoreChoice) {
 export async function openPipelineStore(
   choice: StoreChoice,
   config: PipelineConfig,
+  context: StoreContext = {},
 ): Promise<{ driver: StoreDriver; store: OpenStore; warning?: string }> {
   const settings = config.settings.store;
   let driver: StoreDriver;
   try {
-    driver = typeof choice === 'function' ? await choice(settings, config) : choice;
+    driver = typeof choice === 'function' ? await choice(settings, config, context) : choice;
   } catch (error) {
     throw settingError(error, settings.origins.store ?? settings.origins[settings.driver as 'lmdb' | 'redis']);
+  }
+  const remote = config.actors.find((actor) => actor.process?.host !== undefined);
+  if (remote !== undefined && driver.reach !== 'network') {
+    throw settingError(
+      new Error(
+        `the ${driver.name} store lives on this machine, which actor "${remote.name}" cannot reach: it runs on host ${remote.process?.host}. Use store: redis — createRedisStore() when embedding`,
+      ),
+      settings.origins.store,
+    );
   }
   const apart = config.actors.find((actor) => actor.process !== undefined);
   if (apart !== undefined && driver.reach === 'process') {
