@@ -119,7 +119,7 @@ export function combineTransports(
       used = [...parts.keys()];
       const endpoints: LinkPlan['endpoints'] = new Map();
       for (const [transport, edges] of parts) {
-        const plan = await transport.plan({ edges });
+        const plan = await transport.plan(graph.placement ? { edges, placement: graph.placement } : { edges });
         for (const [actor, links] of plan.endpoints) {
           const merged = endpoints.get(actor) ?? new Map();
           for (const [link, descriptor] of links) {

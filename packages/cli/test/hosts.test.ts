@@ -1,0 +1,355 @@
+// Actors on other hosts, tested on one machine: each host is a network namespace with an
+// `improv agent` in it (see _hosts.ts), the Nexus runs here, in the root namespace. Links to the
+// hosts go over tcp with CURVE, the store is the Redis server improv starts (reachable from the
+// hosts, with a password). A host whose cable is pulled is reported lost and the rest run on; a
+// Nexus that dies takes its actors on the hosts with it; an agent refuses a Nexus without its token.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+import type { LogRecord, Nexus, NexusEvent } from '@improv/core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createDefaultNexus } from '../src/defaults.ts';
+import { main } from '../src/main.ts';
+import { canMakeHosts, type Host, type Hosts, makeHosts } from './_hosts.ts';
+
+const bin = fileURLToPath(new URL('../bin/improv.mjs', import.meta.url));
+const actors = fileURLToPath(new URL('./fixtures/processes/actors.ts', import.meta.url));
+const folder = mkdtempSync(join(tmpdir(), 'improv-hosts-'));
+const redisInstalled = spawnSync('redis-server', ['--version']).status === 0;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(condition: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!condition() && Date.now() < end) await sleep(20);
+  if (!condition()) throw new Error(`timed out waiting for ${what}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** An agent running in `host`, and what it printed. */
+interface Agent {
+  child: ChildProcess;
+  lines: string[];
+}
+
+async function startAgent(host: Host, tokenFile: string): Promise<Agent> {
+  const child = host.spawn(
+    process.execPath,
+    [bin, 'agent', '--listen', `${host.address}:7310`, '--token-file', tokenFile],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const lines: string[] = [];
+  let rest = '';
+  const take = (chunk: Buffer) => {
+    const parts = (rest + String(chunk)).split('\n');
+    rest = parts.pop() ?? '';
+    lines.push(...parts);
+  };
+  child.stdout?.on('data', take);
+  child.stderr?.on('data', take);
+  await until(() => lines.some((line) => line.includes('listening on')), `the agent in ${host.name}`);
+  return { child, lines };
+}
+
+interface Run {
+  nexus: Nexus;
+  logs: LogRecord[];
+  changes: { actor: string; state: string; at: number }[];
+  where(actor: string): { runtime: string; pid: number }[];
+  tally(actor: string): { counts: Record<string, number>; last: unknown } | undefined;
+  state(actor: string): string | undefined;
+}
+
+const running: Nexus[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((nexus) => nexus.quit()));
+});
+afterAll(() => rmSync(folder, { recursive: true, force: true }));
+
+/** A pipeline YAML in the test folder, with `hosts` and the test actors. */
+function pipeline(name: string, text: string): string {
+  const file = join(folder, `${name}.yaml`);
+  writeFileSync(file, text.replaceAll('ACTORS', actors));
+  return file;
+}
+
+async function start(file: string): Promise<Run> {
+  const logs: LogRecord[] = [];
+  const changes: Run['changes'] = [];
+  const nexus = await createDefaultNexus({
+    config: file,
+    runDir: false,
+    handleSignals: false,
+    quitTimeoutMs: 3000,
+    onEvent: (event: NexusEvent) => {
+      if (event.type === 'log') logs.push(event.record);
+      if (event.type === 'actor-state') changes.push({ actor: event.actor, state: event.state, at: Date.now() });
+    },
+  });
+  running.push(nexus);
+  const messages = (actor: string, prefix: string) =>
+    logs.filter((record) => record.source === actor && record.message.startsWith(prefix));
+  return {
+    nexus,
+    logs,
+    changes,
+    where: (actor) =>
+      messages(actor, 'WHERE ').map((record) => {
+        const [, runtime, pid] = record.message.split(' ');
+        return { runtime: runtime!, pid: Number(pid) };
+      }),
+    tally: (actor) => {
+      const last = messages(actor, 'TALLY ').at(-1);
+      return last ? JSON.parse(last.message.slice('TALLY '.length)) : undefined;
+    },
+    state: (actor) => nexus.status().actors.find((entry) => entry.name === actor)?.state,
+  };
+}
+
+describe.skipIf(!canMakeHosts() || !redisInstalled)('actors on other hosts (network namespaces)', () => {
+  let lab: Hosts;
+  let rig: Host;
+  let scope: Host;
+  const agents: Agent[] = [];
+  let hostsYaml: string;
+
+  beforeAll(async () => {
+    lab = await makeHosts(2);
+    [rig, scope] = lab.hosts as [Host, Host];
+    // Each agent makes its token file; the Nexus side names a copy of each, as a user would.
+    agents.push(await startAgent(rig, join(folder, 'rig-agent.token')));
+    agents.push(await startAgent(scope, join(folder, 'scope-agent.token')));
+    writeFileSync(join(folder, 'rig.token'), readFileSync(join(folder, 'rig-agent.token')));
+    writeFileSync(join(folder, 'scope.token'), readFileSync(join(folder, 'scope-agent.token')));
+    hostsYaml = `hosts:\n  rig: { address: ${rig.address}, token_file: rig.token }\n  scope: { address: ${scope.address}, token_file: scope.token }\n`;
+  }, 60_000);
+  afterAll(async () => {
+    await lab?.dispose();
+  });
+
+  it('runs one pipeline across two hosts and this machine: every message arrives, over tcp with CURVE and a shared Redis', async () => {
+    const run = await start(
+      pipeline(
+        'across',
+        `${hostsYaml}actors:
+  Source: { package: ACTORS, class: Ticker, host: rig, runtime: bun }
+  Relay: { package: ACTORS, class: Hop, host: scope }
+  Sink: { package: ACTORS, class: Tally }
+connections:
+  Source.q_out: [Relay.q_in]
+  Relay.q_out: [Sink.q_in]
+`,
+      ),
+    );
+    const text = () => run.logs.map((record) => `${record.source}: ${record.message}`).join('\n');
+    expect(text()).toContain('nexus: store: redis, because actor "Source" runs on host rig');
+    expect(text()).toContain(
+      `host rig: agent at ${rig.address}:7310 connected (links to it: ${lab.nexusAddress} here)`,
+    );
+    expect(text()).toContain(`host scope: agent at ${scope.address}:7310 connected`);
+    await run.nexus.setup();
+    await run.nexus.run();
+    await until(
+      () => run.nexus.status().links.some((link) => link.to.actor === 'Sink' && link.sent >= 100),
+      '100 messages',
+    );
+    const placed = [...run.where('Source'), ...run.where('Relay')];
+    // Relay's input listens on scope's own address; Sink's, fed from scope, on this machine's
+    // address on the hosts' network, as does the Redis server improv started (beside loopback).
+    const listening = (where: string[]) =>
+      spawnSync(where[0]!, [...where.slice(1), 'ss', '-ltnH'], { encoding: 'utf8' }).stdout;
+    expect(listening(['ip', 'netns', 'exec', scope.name])).toMatch(
+      new RegExp(`${scope.address.replaceAll('.', '\\.')}:(?!7310)\\d+`),
+    );
+    const here = listening(['env']);
+    expect(
+      here.match(new RegExp(`${lab.nexusAddress.replaceAll('.', '\\.')}:\\d+`, 'g'))?.length,
+    ).toBeGreaterThanOrEqual(2);
+    expect(run.where('Source')[0]!.runtime).toBe('bun');
+    expect(run.where('Relay')[0]!.runtime).toBe('node');
+    // The processes run in the hosts' namespaces, which the agents' logs name.
+    expect(agents[0]!.lines.join('\n')).toContain(`started actor "Source" on bun (pid ${run.where('Source')[0]!.pid})`);
+    expect(agents[1]!.lines.join('\n')).toContain(`started actor "Relay" on node (pid ${run.where('Relay')[0]!.pid})`);
+    await run.nexus.stop();
+    const tally = run.tally('Sink')!;
+    expect(tally.counts.Source).toBeGreaterThanOrEqual(100);
+    // In order, none lost: the last message Sink got is number count - 1 of the source.
+    expect(tally.last).toEqual({ from: 'Source', n: tally.counts.Source! - 1, via: ['Relay@node'] });
+    await run.nexus.quit();
+    // No actor process is left on any host.
+    await until(() => placed.every(({ pid }) => !alive(pid)), 'the actor processes on the hosts to end', 5000);
+  }, 90_000);
+
+  it('reports the actors of a host whose link goes down as failed within a bound; the rest run on, and quit exits', async () => {
+    const run = await start(
+      pipeline(
+        'cable',
+        `${hostsYaml}actors:
+  Local: { package: ACTORS, class: Ticker }
+  Counter: { package: ACTORS, class: Tally }
+  Remote: { package: ACTORS, class: Ticker, host: rig }
+  Watcher: { package: ACTORS, class: Tally }
+connections:
+  Local.q_out: [Counter.q_in]
+  Remote.q_out: [Watcher.q_in]
+`,
+      ),
+    );
+    await run.nexus.setup();
+    await run.nexus.run();
+    const sent = (actor: string) => run.nexus.status().links.find((link) => link.from.actor === actor)?.sent ?? 0;
+    await until(() => sent('Remote') > 50 && sent('Local') > 50, 'messages on both links');
+    const remotePid = run.where('Remote')[0]!.pid;
+    const pulled = Date.now();
+    rig.linkDown();
+    try {
+      await until(() => run.state('Remote') === 'failed', 'the actor on the lost host to fail', 15_000);
+      const failedAt = run.changes.find((change) => change.actor === 'Remote' && change.state === 'failed')!.at;
+      // Lost after 5 s of silence (the agent connection's bound), reported at once.
+      expect(failedAt - pulled).toBeLessThan(9000);
+      const why = run.nexus.status().actors.find((actor) => actor.name === 'Remote')?.error?.message ?? '';
+      expect(why).toMatch(/host rig is lost/);
+      expect(run.logs.map((record) => record.message).join('\n')).toMatch(/host rig \(198\.18\.64\.\d+\) lost:/);
+      // The rest keep running and delivering.
+      const before = sent('Local');
+      await sleep(500);
+      expect(sent('Local')).toBeGreaterThan(before);
+      expect(run.state('Local')).toBe('running');
+      expect(run.state('Counter')).toBe('running');
+      // The agent ends what it started for a Nexus it no longer hears from.
+      await until(() => !alive(remotePid), 'the agent to end the lost actor process', 10_000);
+    } finally {
+      rig.linkUp();
+    }
+    const quitStart = Date.now();
+    await run.nexus.quit();
+    expect(Date.now() - quitStart).toBeLessThan(10_000);
+    // The agent is still there for the next Nexus.
+    expect(agents[0]!.child.exitCode).toBeNull();
+  }, 90_000);
+
+  it('when the Nexus dies, its actors on the hosts end within a few seconds', async () => {
+    const file = pipeline(
+      'orphans',
+      `${hostsYaml}actors:
+  Source: { package: ACTORS, class: Ticker, host: scope }
+  Sink: { package: ACTORS, class: Tally }
+connections:
+  Source.q_out: [Sink.q_in]
+`,
+    );
+    const child = spawn(
+      process.execPath,
+      [bin, 'run', file, '--no-log-files', '--script', 'setup; run; wait 60s; quit'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    child.stdout?.on('data', (chunk) => {
+      output += chunk;
+    });
+    child.stderr?.on('data', (chunk) => {
+      output += chunk;
+    });
+    await until(() => /WHERE node \d+/.test(output) && output.includes('running'), 'the pipeline to run', 40_000);
+    const pid = Number(/Source: WHERE node (\d+)/.exec(output)![1]);
+    expect(alive(pid)).toBe(true);
+    child.kill('SIGKILL');
+    const killed = Date.now();
+    await until(() => !alive(pid), 'the orphaned actor process on the host to end', 15_000);
+    expect(Date.now() - killed).toBeLessThan(10_000);
+    expect(agents[1]!.lines.join('\n')).toMatch(/was not heard from for 5 s; ending its 1 actor process/);
+  }, 90_000);
+
+  it('an agent refuses a Nexus without its token, and both sides say so', async () => {
+    writeFileSync(join(folder, 'stolen.token'), `${'ab'.repeat(32)}\n`, { mode: 0o600 });
+    const file = pipeline(
+      'stolen',
+      `hosts:\n  rig: { address: ${rig.address}, token_file: stolen.token }\nactors:\n  Source: { package: ACTORS, class: Ticker, host: rig }\n`,
+    );
+    const lines: string[] = [];
+    const code = await main(['run', file, '--no-log-files', '--script', 'quit'], {
+      write: (line) => lines.push(line),
+      colour: false,
+    });
+    expect(code).toBe(1);
+    expect(lines.join('\n')).toContain(
+      `host rig (${rig.address}:7310): the agent refused this Nexus (the CURVE handshake failed): the token in ${join(folder, 'stolen.token')} is not that agent's`,
+    );
+    await until(
+      () => agents[0]!.lines.some((line) => line.includes('refused a connection')),
+      'the agent to log it',
+      5000,
+    );
+    // A token file that is not there: named, with what to do.
+    const missing = pipeline(
+      'missing',
+      `hosts:\n  rig: { address: ${rig.address}, token_file: nowhere.token }\nactors:\n  Source: { package: ACTORS, class: Ticker, host: rig }\n`,
+    );
+    lines.length = 0;
+    expect(
+      await main(['run', missing, '--no-log-files', '--script', 'quit'], {
+        write: (line) => lines.push(line),
+        colour: false,
+      }),
+    ).toBe(1);
+    expect(lines.join('\n')).toContain(
+      `host rig: cannot read the token file ${join(folder, 'nowhere.token')} (ENOENT)`,
+    );
+  }, 60_000);
+});
+
+describe('hosts on one machine, and the agent command', () => {
+  it('--hosts local runs a YAML with hosts: on this machine, each such actor in a process of its own', async () => {
+    const file = pipeline(
+      'local',
+      `hosts:\n  rig: { address: 10.0.0.2 }\nactors:\n  Source: { package: ACTORS, class: Ticker, host: rig }\n  Sink: { package: ACTORS, class: Tally }\nconnections:\n  Source.q_out: [Sink.q_in]\n`,
+    );
+    const lines: string[] = [];
+    const code = await main(
+      ['run', file, '--hosts', 'local', '--no-log-files', '--script', 'setup; run; wait 1s; stop; quit'],
+      { write: (line) => lines.push(line), colour: false },
+    );
+    const text = lines.join('\n');
+    expect(code, text).toBe(0);
+    expect(text).toContain('nexus: in processes of their own: Source (node)');
+    expect(text).toContain('because actor "Source" runs in its own process');
+    expect(text).not.toContain('agent');
+    expect(text).toMatch(/Sink: TALLY \{"counts":\{"Source":\d+/);
+    // Without --hosts local, validate checks the same file as it is: valid.
+    const validated: string[] = [];
+    expect(await main(['validate', file], { write: (line) => validated.push(line), colour: false })).toBe(0);
+  }, 60_000);
+
+  it('improv agent --help says what each flag does; a bad --listen is a clear error', async () => {
+    const help: string[] = [];
+    expect(await main(['agent', '--help'], { write: (line) => help.push(line), colour: false })).toBe(0);
+    const text = help.join('\n');
+    expect(text).toContain('--listen <address[:port]>');
+    expect(text).toContain('--token-file <file>');
+    expect(text).toContain('(default: "~/.improv/agent.token")');
+    const bad: string[] = [];
+    expect(await main(['agent', '--listen', 'nowhere:99999'], { write: (line) => bad.push(line), colour: false })).toBe(
+      2,
+    );
+    expect(bad.join('\n')).toBe(
+      'improv agent: --listen "nowhere:99999" is not address[:port]; write e.g.  --listen 10.0.0.2:7310  (an address of this machine the Nexus reaches)',
+    );
+    const none: string[] = [];
+    expect(await main(['agent'], { write: (line) => none.push(line), colour: false })).toBe(2);
+    expect(none.join('\n')).toContain("required option '--listen <address[:port]>' not specified");
+  });
+});
