@@ -240,6 +240,33 @@ connections:
     expect(agents[0]!.child.exitCode).toBeNull();
   }, 90_000);
 
+  it('restarts a crashed actor on its host (restart: on-failure), and revive starts it there by hand', async () => {
+    const run = await start(
+      pipeline(
+        'restarts',
+        `${hostsYaml}actors:
+  Flaky: { package: ACTORS, class: Crasher, how: exit, afterMs: 300, host: rig, restart: on-failure, restart_backoff: 200ms, max_restarts: 1 }
+  Sink: { package: ACTORS, class: Tally }
+connections:
+  Flaky.q_out: [Sink.q_in]
+`,
+      ),
+    );
+    await run.nexus.setup();
+    await run.nexus.run();
+    // Crashes, is restarted once on rig, crashes again: max_restarts reached, it stays failed.
+    await until(() => run.where('Flaky').length === 2 && run.state('Flaky') === 'failed', 'two crashes', 30_000);
+    const restarts = () => run.nexus.status().actors.find((actor) => actor.name === 'Flaky')!.restarts;
+    expect(restarts()).toBe(1);
+    const started = () => agents[0]!.lines.filter((line) => line.includes('started actor "Flaky"')).length;
+    const before = started();
+    expect(before).toBeGreaterThanOrEqual(2);
+    await run.nexus.revive('Flaky');
+    await until(() => run.where('Flaky').length === 3, 'the revived actor', 20_000);
+    expect(started()).toBe(before + 1);
+    expect(run.state('Sink')).toBe('running');
+  }, 90_000);
+
   it('when the Nexus dies, its actors on the hosts end within a few seconds', async () => {
     const file = pipeline(
       'orphans',
