@@ -1,5 +1,5 @@
 /**
- * The hosts harness (`_hosts.ts`) itself: hosts reach the root and each other over TCP, a pulled
+ * The hosts harness (`@improv/cli/testing/hosts`) itself: hosts reach the root and each other over TCP, a pulled
  * cable cuts a host off and plugging it back restores it, dispose() leaves nothing behind (no
  * namespace, link, address or process), and concurrent harnesses get different subnets.
  */
@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import process from 'node:process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canMakeHosts, type Host, type Hosts, makeHosts } from './_hosts.ts';
+import { canMakeHosts, type Host, type Hosts, makeHosts } from '@improv/cli/testing/hosts';
 
 const port = 7411;
 

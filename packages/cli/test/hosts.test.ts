@@ -1,5 +1,5 @@
 // Actors on other hosts, tested on one machine: each host is a network namespace with an
-// `improv agent` in it (see _hosts.ts), the Nexus runs here, in the root namespace. Links to the
+// `improv agent` in it (see @improv/cli/testing/hosts), the Nexus runs here, in the root namespace. Links to the
 // hosts go over tcp with CURVE, the store is the Redis server improv starts (reachable from the
 // hosts, with a password). A host whose cable is pulled is reported lost and the rest run on; a
 // Nexus that dies takes its actors on the hosts with it; an agent refuses a Nexus without its token.
@@ -13,7 +13,7 @@ import type { LogRecord, Nexus, NexusEvent } from '@improv/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDefaultNexus } from '../src/defaults.ts';
 import { main } from '../src/main.ts';
-import { canMakeHosts, type Host, type Hosts, makeHosts } from './_hosts.ts';
+import { canMakeHosts, type Host, type Hosts, makeHosts } from '@improv/cli/testing/hosts';
 
 const bin = fileURLToPath(new URL('../bin/improv.mjs', import.meta.url));
 const actors = fileURLToPath(new URL('./fixtures/processes/actors.ts', import.meta.url));

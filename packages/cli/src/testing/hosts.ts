@@ -1,5 +1,5 @@
 /**
- * Test helper: "hosts" on this machine, made of Linux network namespaces, so that a test can run
+ * `@improv/cli/testing/hosts` — "hosts" on this machine for tests and benchmarks of pipelines that span machines: made of Linux network namespaces, so that a test can run
  * processes on separate machines that talk over a real network, and pull a machine's cable.
  *
  * Layout of one `makeHosts(count)`:
