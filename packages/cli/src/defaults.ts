@@ -12,6 +12,7 @@ import path from 'node:path';
 import {
   createNexus,
   type DenoPermissionName,
+  isLoopbackAddress,
   missingDenoPermissions,
   type Nexus,
   type NexusOptions,
@@ -98,6 +99,15 @@ async function zmqTransport(
   });
 }
 
+/** The host of a `redis://` URL, without IPv6 brackets; undefined when it does not parse. */
+function redisUrlHost(url: string): string | undefined {
+  try {
+    return new URL(url).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return undefined;
+  }
+}
+
 /** The driver for a pipeline's store settings (`override`: `--store`). */
 export async function storeFor(
   settings: StoreSettings,
@@ -123,6 +133,12 @@ export async function storeFor(
     const { createRedisStore } = await import('@improv/store/redis');
     const { host, port, url, password, saving, fsync, aofDir } = settings.redis;
     const secret = password === undefined ? {} : { password };
+    const given = host ?? (url === undefined ? undefined : redisUrlHost(url));
+    if (context.reachableAt !== undefined && given !== undefined && isLoopbackAddress(given)) {
+      throw new Error(
+        `settings.redis names ${given}, a loopback address, which actors on other hosts cannot reach; give an address of the Redis server that they reach, or remove host/url so that improv starts a server they reach`,
+      );
+    }
     if (url !== undefined) return createRedisStore({ url, ...secret });
     if (host !== undefined) return createRedisStore({ host, ...(port === undefined ? {} : { port }), ...secret });
     return createRedisStore({

@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
+import { canMakeHosts, type Host, type Hosts, makeHosts } from '@improv/cli/testing/hosts';
 import type { LogRecord, Nexus, NexusEvent } from '@improv/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDefaultNexus } from '../src/defaults.ts';
 import { main } from '../src/main.ts';
-import { canMakeHosts, type Host, type Hosts, makeHosts } from '@improv/cli/testing/hosts';
 
 const bin = fileURLToPath(new URL('../bin/improv.mjs', import.meta.url));
 const actors = fileURLToPath(new URL('./fixtures/processes/actors.ts', import.meta.url));
@@ -335,6 +335,21 @@ connections:
     ).toBe(1);
     expect(lines.join('\n')).toContain(
       `host rig: cannot read the token file ${join(folder, 'nowhere.token')} (ENOENT)`,
+    );
+    // A Redis server of one's own on loopback: the hosts cannot reach it, and the error says so at its setting.
+    const loopback = pipeline(
+      'loopback-redis',
+      `settings:\n  store: redis\n  redis: { host: 127.0.0.1, port: 6379 }\n${hostsYaml}actors:\n  Source: { package: ACTORS, class: Ticker, host: rig }\n`,
+    );
+    lines.length = 0;
+    expect(
+      await main(['run', loopback, '--no-log-files', '--script', 'quit'], {
+        write: (line) => lines.push(line),
+        colour: false,
+      }),
+    ).toBe(2);
+    expect(lines.join('\n')).toMatch(
+      /loopback-redis\.yaml:2:10: error: settings\.redis names 127\.0\.0\.1, a loopback address, which actors on other hosts cannot reach/,
     );
   }, 60_000);
 });
