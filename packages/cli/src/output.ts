@@ -28,7 +28,9 @@ export function formatStatus(status: PipelineStatus): string {
   for (const actor of status.actors) {
     const counts = `${actor.steps} step${actor.steps === 1 ? '' : 's'}${actor.errors > 0 ? `, ${actor.errors} error${actor.errors === 1 ? '' : 's'}` : ''}`;
     const error = actor.error ? `  ${describeError(actor.error)}` : '';
-    const place = actor.process ? `  [${actor.process.runtime} process ${actor.process.pid}]` : '';
+    const place = actor.process
+      ? `  [${actor.process.runtime} process ${actor.process.pid}${actor.process.host ? ` on ${actor.process.host}` : ''}]`
+      : '';
     const restarts = actor.restarts > 0 ? `, restarted ${actor.restarts}×` : '';
     lines.push(
       `  ${actor.name.padEnd(width)}  ${actor.state.padEnd(stateWidth)}  ${counts}${restarts}${place}${error}`,

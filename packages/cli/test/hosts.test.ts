@@ -155,6 +155,7 @@ connections:
     );
     const text = () => run.logs.map((record) => `${record.source}: ${record.message}`).join('\n');
     expect(text()).toContain('nexus: store: redis, because actor "Source" runs on host rig');
+    expect(text()).toContain('nexus: in processes of their own: Source (bun on rig), Relay (node on scope)');
     expect(text()).toContain(
       `host rig: agent at ${rig.address}:7310 connected (links to it: ${lab.nexusAddress} here)`,
     );
@@ -177,6 +178,8 @@ connections:
     expect(
       here.match(new RegExp(`${lab.nexusAddress.replaceAll('.', '\\.')}:\\d+`, 'g'))?.length,
     ).toBeGreaterThanOrEqual(2);
+    const status = run.nexus.status().actors;
+    expect(status.find((actor) => actor.name === 'Source')?.process).toMatchObject({ runtime: 'bun', host: 'rig' });
     expect(run.where('Source')[0]!.runtime).toBe('bun');
     expect(run.where('Relay')[0]!.runtime).toBe('node');
     // The processes run in the hosts' namespaces, which the agents' logs name.

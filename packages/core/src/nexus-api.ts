@@ -75,8 +75,8 @@ export interface ActorStatus {
   /** runStep() calls that returned, and that threw (reported twice a second). */
   steps: number;
   errors: number;
-  /** Set for an actor in an OS process of its own: its runtime and process id. */
-  process?: { runtime: string; pid: number };
+  /** Set for an actor in an OS process of its own: its runtime, process id, and host when not this machine. */
+  process?: { runtime: string; pid: number; host?: string };
   /** Times it was restarted (by its policy or `revive`) in this run. */
   restarts: number;
 }

@@ -201,7 +201,7 @@ class NexusImpl implements Nexus {
     if (apart.length > 0) {
       this.log(
         'info',
-        `in processes of their own: ${apart.map((actor) => `${actor.name} (${runtimeOf(actor, runtime)})`).join(', ')}; their links go over zmq`,
+        `in processes of their own: ${apart.map((actor) => `${actor.name} (${runtimeOf(actor, runtime)}${actor.process?.host ? ` on ${actor.process.host}` : ''})`).join(', ')}; their links go over zmq`,
       );
     }
     if (config.settings.store.chosenFor !== undefined) {
@@ -458,7 +458,8 @@ class NexusImpl implements Nexus {
         if (entry.error) status.error = entry.error;
         const worker = entry.worker as Partial<ProcessHandle> | undefined;
         if (worker?.pid !== undefined && worker.runtime !== undefined) {
-          status.process = { runtime: worker.runtime, pid: worker.pid };
+          const host = this.hosts?.agentOf(entry.name)?.host;
+          status.process = { runtime: worker.runtime, pid: worker.pid, ...(host === undefined ? {} : { host }) };
         }
         return status;
       }),
