@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { type RuntimeName, runtimeNames, runUnder } from '@improv/cli';
 import { currentRuntimeName, detectRuntime, parseByteSize, type StoreName, storeNames } from '@improv/core';
 import { CommanderError, InvalidArgumentError, Option, Command as Program } from 'commander';
+import { hostsUnavailable } from './hosts.ts';
 import { updateReadme, updateZmqReadmes } from './readme.ts';
 import { renderCsv, renderReport } from './report.ts';
 import { StoreOpenError } from './stores.ts';
@@ -30,7 +31,7 @@ interface RunOptions {
   store: StoreName;
   transport: 'local' | 'zmq';
   zmqSockets: 'auto' | 'zeromq' | 'zmtp';
-  placement: 'worker' | 'process';
+  placement: 'worker' | 'process' | 'hosts';
   out: string;
 }
 
@@ -85,17 +86,28 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(
       new Option(
         '--placement <where>',
-        'where each actor runs: worker (a thread of the bench process) or process (an OS process of its own; with --transport zmq and --store lmdb or redis)',
+        'where each actor runs: worker (a thread of the bench process), process (an OS process of its own; with --transport zmq and --store lmdb or redis) or hosts (the pair only: its source on one host, its sink on another — two Linux network namespaces the bench makes, an improv agent in each — links over zmq tcp with CURVE, the Nexus here; implies --transport zmq --store redis, sizes up to 4 MiB unless --sizes; Node as root only)',
       )
-        .choices(['worker', 'process'])
+        .choices(['worker', 'process', 'hosts'])
         .default('worker'),
     )
     .option('--out <dir>', 'folder for the JSON and CSV results', defaultResultsDir)
     .addHelpText(
       'after',
-      '\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --runtime bun\n  npm run bench -- --store lmdb --sizes 8,4KiB,64KiB,1MiB,4MiB\n  npm run bench -- --transport zmq --sizes 8,4KiB,64KiB,4MiB\n  npm run bench -- --placement process --transport zmq --store lmdb --sizes 8,4KiB,64KiB\n  npm run bench -- readme    # put the newest results into README.md',
+      '\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --runtime bun\n  npm run bench -- --store lmdb --sizes 8,4KiB,64KiB,1MiB,4MiB\n  npm run bench -- --transport zmq --sizes 8,4KiB,64KiB,4MiB\n  npm run bench -- --placement process --transport zmq --store lmdb --sizes 8,4KiB,64KiB\n  sudo npm run bench -- --placement hosts --quick\n  npm run bench -- readme    # put the newest results into README.md',
     )
-    .action(async (options: RunOptions) => {
+    .action(async (options: RunOptions, command: Program) => {
+      if (options.placement === 'hosts') {
+        const given = (name: string) => command.getOptionValueSource(name) === 'cli';
+        const problem = hostsFlagsProblem(options, given);
+        if (problem !== undefined) {
+          progress(`improv-bench: ${problem}`);
+          exitCode = 2;
+          return;
+        }
+        options.transport = 'zmq';
+        options.store = 'redis';
+      }
       if (options.runtime !== undefined && options.runtime !== currentRuntimeName()) {
         exitCode = await runUnder(options.runtime, argv, progress, { entry, program: 'improv-bench' });
         return;
@@ -154,6 +166,15 @@ async function runCommand(
     );
     return 2;
   }
+  if (options.placement === 'hosts') {
+    const why = hostsUnavailable();
+    if (why !== undefined) {
+      progress(
+        `improv-bench: --placement hosts makes two Linux network namespaces as hosts, which needs Node running as root and a working \`ip netns\`; ${why}. Run it as root on Linux, e.g. sudo npm run bench -- --placement hosts --quick`,
+      );
+      return 2;
+    }
+  }
   // The folder first: a run takes minutes, and its figures must have somewhere to go.
   const out = path.resolve(options.out);
   try {
@@ -190,7 +211,7 @@ async function runCommand(
     options.transport === 'local'
       ? ''
       : `${options.transport}-${options.zmqSockets === 'auto' ? '' : `${options.zmqSockets}-`}`;
-  const placement = options.placement === 'process' ? 'process-' : '';
+  const placement = options.placement === 'worker' ? '' : `${options.placement}-`;
   const base = path.join(out, `${results.runtime.name}-${placement}${store}${links}${stamp}`);
   try {
     await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
@@ -203,6 +224,28 @@ async function runCommand(
   }
   progress(`improv-bench: results in ${base}.json and ${base}.csv`);
   return 0;
+}
+
+/**
+ * What is wrong with the flags of a `--placement hosts` run, or undefined: it implies `--transport
+ * zmq` and `--store redis` (the only ones that reach other hosts), so only other values given on the
+ * command line are wrong, and it runs on Node only (`given`: whether a flag was on the command line).
+ */
+export function hostsFlagsProblem(
+  options: Pick<RunOptions, 'runtime' | 'store' | 'transport' | 'zmqSockets'>,
+  given: (name: 'runtime' | 'store' | 'transport') => boolean,
+): string | undefined {
+  const fix = 'drop it (--placement hosts implies --transport zmq --store redis)';
+  if (given('transport') && options.transport !== 'zmq') {
+    return `--placement hosts links the hosts over zmq tcp with CURVE, not --transport ${options.transport}; ${fix}`;
+  }
+  if (given('store') && options.store !== 'redis') {
+    return `--placement hosts needs a store the hosts reach over the network, redis (improv starts its server, with a password), not --store ${options.store}; ${fix}`;
+  }
+  if (given('runtime') && options.runtime !== 'node') {
+    return `--placement hosts runs on Node only (the network namespaces of the hosts are made and cleaned up from Node), not --runtime ${options.runtime}`;
+  }
+  return undefined;
 }
 
 function positiveInteger(value: string): number {

@@ -197,6 +197,17 @@ export function renderReport(results: BenchResults): string {
       out.push('Actors: **each in an OS process of its own** (`method: process`), not workers of one process.');
       out.push('');
     }
+    const hosts = results.transport.hosts;
+    if (results.transport.placement === 'hosts' && hosts !== undefined) {
+      out.push(
+        `Actors: **on two hosts** — the source on host ${hosts.source.name}, ${hosts.source.address}, the sink on host ${hosts.sink.name}, ${hosts.sink.address} (\`host:\`, each a process its host's agent started): ${hosts.detail}, ${hosts.nexusAddress}. Only the pair runs (the hop between two hosts).`,
+      );
+      out.push('');
+      out.push(
+        `Raw network baselines: ${hosts.baselinePath} — not host a ↔ host b: the baseline measures in the bench's own process (it keeps the clock), so one end is the root namespace. Both paths cross the bridge.`,
+      );
+      out.push('');
+    }
   }
   const sections = [
     renderBaselines(results),
@@ -242,7 +253,7 @@ export function renderLatency(results: BenchResults): string {
   const lines = [
     '### One hop through the pipeline, paced at 1 kHz: latency (µs)',
     '',
-    `Source actor → store → link → sink actor, each in its own ${results.transport?.placement === 'process' ? 'process' : 'worker'}; from just before the producer`,
+    `Source actor → store → link → sink actor, ${whereActors(results)}; from just before the producer`,
     'starts on a frame to the sink holding it, one frame every millisecond (slower where the path copies',
     'the payload and one copy takes over half of that; on a copying store, at least twice the time a message',
     'takes flat out, for at most ~12 s a row). "× n": the row paced n messages, not the run\'s setting. Floor: the',
@@ -332,10 +343,12 @@ export function renderPutDelete(results: BenchResults): string {
   const read = results.pipeline.find((row) => row.topology === 'pair' && row.path === 'put' && row.size === churn.size);
   const ring = results.ring.throughput.msgsPerS;
   const lines = [
-    `### Store allocator hot spot: ${label(churn.size)} put → key over a ring → delete on the other worker`,
+    results.transport?.placement === 'hosts'
+      ? `### Store allocator hot spot: ${label(churn.size)} put on host a → key over a link → delete on host b`
+      : `### Store allocator hot spot: ${label(churn.size)} put → key over a ring → delete on the other worker`,
     '',
     `The source actor \`store.put\`s a new \`Uint8Array(${churn.size})\` and sends its key over a link; the sink actor, in another`,
-    'worker, deletes the key (without reading the value). Producer unthrottled; the raw ring moves 16-byte records and',
+    `${results.transport?.placement === 'hosts' ? 'process on host b' : 'worker'}, deletes the key (without reading the value). Producer unthrottled; the raw ring moves 16-byte records and`,
     `no store.${storeOf(results) === 'memory' ? ' Target (memory store): ≥ 1 M msgs/s.' : ''}`,
     '',
     '| row | msgs/s | CPU µs/msg | raw ring msgs/s | × raw ring | p50 µs paced |',
@@ -385,7 +398,9 @@ export function renderNetBaselines(results: BenchResults): string {
   const lines = [
     '### Network baselines (same run)',
     '',
-    'Between this process and a second one, over loopback, no improv: one way is half a round trip paced at',
+    results.transport.placement === 'hosts'
+      ? 'Between this process (root namespace) and a second one on host b, over the bridge, no improv: one way is half a round trip paced at'
+      : 'Between this process and a second one, over loopback, no improv: one way is half a round trip paced at',
     '1 kHz (the peer echoes); msgs/s is the peer sending flat out, held back only by the socket.',
     '',
     '| baseline | size | one way p50 µs | p99 µs | msgs/s | MB/s |',
@@ -412,7 +427,7 @@ export function renderZmqVersus(results: BenchResults): string {
   const lines = [
     '### zmq links beside raw zeromq.js and improv (Python)',
     '',
-    `One hop through the pipeline over a zmq link (${results.transport.placement === 'process' ? 'two actors, each in an OS process of its own' : 'two workers of one process'}, ipc), the \`inline\` path up to 4 KiB`,
+    `One hop through the pipeline over a zmq link (${zmqHop(results.transport)}), the \`inline\` path up to 4 KiB`,
     `(the payload travels in the message) and \`put\` above (the link carries the store key). Targets: p50 ≤`,
     `${ZMQ_LATENCY_GOAL}× raw zeromq, throughput ≥ ${ZMQ_THROUGHPUT_GOAL}× raw zeromq, ≥ ${ZMQ_IMPROV_GOAL}× improv (Python)'s published`,
     'figures (copied, not measured here: one-way p50 and most msgs/s of its ZeroMQ links with its Redis store).',
@@ -535,6 +550,21 @@ export function renderCsv(results: BenchResults): string {
   }
   latency(`${prefix}soak-put-latency`, results.soak.frameBytes, results.soak.latency);
   return `${lines.join('\n')}\n`;
+}
+
+/** Where the actors of a run were, for the latency table's heading text. */
+function whereActors(results: BenchResults): string {
+  const hosts = results.transport?.hosts;
+  if (results.transport?.placement === 'hosts' && hosts !== undefined) {
+    return `the source on host ${hosts.source.name}, the sink on host ${hosts.sink.name} (clocks of one machine)`;
+  }
+  return `each in its own ${results.transport?.placement === 'process' ? 'process' : 'worker'}`;
+}
+
+/** The pair's zmq hop, in words. */
+function zmqHop(transport: NonNullable<BenchResults['transport']>): string {
+  if (transport.placement === 'hosts') return 'the source on host a, the sink on host b, tcp with CURVE';
+  return `${transport.placement === 'process' ? 'two actors, each in an OS process of its own' : 'two workers of one process'}, ipc`;
 }
 
 function pairRows(results: BenchResults): PipelineRow[] {

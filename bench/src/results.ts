@@ -149,8 +149,28 @@ export interface TransportRun {
   sockets: 'zeromq' | 'zmtp';
   /** Raw zeromq.js PUSH → PULL and raw TCP, between two processes (zeromq absent on Bun). */
   baselines: NetBaseline[];
-  /** `--placement process`: every actor of every pipeline in an OS process of its own. Absent: workers. */
-  placement?: 'process';
+  /**
+   * `--placement process`: every actor of every pipeline in an OS process of its own. `--placement
+   * hosts`: the pair's source on one host, its sink on another (network namespaces), links over tcp
+   * with CURVE; `hosts` says where. Absent: workers.
+   */
+  placement?: 'process' | 'hosts';
+  /** `--placement hosts`: the hosts, and where the raw baselines' two ends were. */
+  hosts?: HostsRun;
+}
+
+/** Where a `--placement hosts` run put things. */
+export interface HostsRun {
+  /** How the hosts were made, in words (e.g. two Linux network namespaces on a bridge). */
+  detail: string;
+  /** This process (the Nexus, the store's server, the raw baselines' measuring side), on the hosts' network. */
+  nexusAddress: string;
+  /** The host of the source actor. */
+  source: { name: string; address: string };
+  /** The host of the sink actor (and of the raw baselines' peer). */
+  sink: { name: string; address: string };
+  /** Between which two the raw network baselines ran, in words. */
+  baselinePath: string;
 }
 
 /** The transport a run used (`local` unless `--transport zmq`). */

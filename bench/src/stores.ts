@@ -11,6 +11,9 @@
  * - `redis`: the driver starts its own `redis-server` on a free loopback port (so a missing
  *   `redis-server` fails with the driver's own message); every pipeline connects to that server by
  *   its URL, and the raw baseline uses the same server through the same `redis` client package.
+ *   With `bind` (`--placement hosts`) the server also listens on that address of this machine, behind
+ *   the password the driver makes, so actors on other hosts reach it; the pipelines and the raw
+ *   baseline then connect there too.
  * @module
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -46,10 +49,16 @@ export class StoreOpenError extends Error {
   }
 }
 
-/** Opens the store `name` for a bench run. Fails with the driver's own message when it cannot. */
-export async function openBenchStore(name: StoreName): Promise<BenchStore> {
+/**
+ * Opens the store `name` for a bench run. Fails with the driver's own message when it cannot.
+ * `bind` (redis only): an address of this machine other hosts reach, where the server listens too.
+ */
+export async function openBenchStore(name: StoreName, options: { bind?: string } = {}): Promise<BenchStore> {
+  if (options.bind !== undefined && name !== 'redis') {
+    throw new TypeError(`bench: only the redis store can be reached from other hosts, not ${name}`);
+  }
   if (name === 'lmdb') return openLmdb();
-  if (name === 'redis') return openRedis();
+  if (name === 'redis') return openRedis(options.bind);
   return {
     name: 'memory',
     detail: 'one SharedArrayBuffer arena per pipeline',
@@ -104,15 +113,20 @@ async function openLmdb(): Promise<BenchStore> {
   };
 }
 
-async function openRedis(): Promise<BenchStore> {
+async function openRedis(bind?: string): Promise<BenchStore> {
   const { createRedisStore } = await import('@improv/store/redis');
   // The driver starts the server (and says so clearly when it cannot); it lives until close().
-  const server: OpenStore = await createRedisStore().open({ sizeBytes: 1024 * 1_048_576 });
+  const server: OpenStore = await createRedisStore(bind === undefined ? {} : { server: { bind } }).open({
+    sizeBytes: 1024 * 1_048_576,
+  });
   const url = redisUrlOf(server);
+  // A server other hosts reach has a password (in the descriptor; never printed).
+  const password = (server.descriptor as { password?: unknown }).password;
+  const secret = typeof password === 'string' ? { password } : {};
   let version = '';
   try {
     const { createClient } = await import('redis');
-    const client = createClient({ url });
+    const client = createClient({ url, ...secret });
     await client.connect();
     version = /^redis_version:(.*)$/m.exec(await client.info('server'))?.[1]?.trim() ?? '';
     await client.close();
@@ -123,13 +137,16 @@ async function openRedis(): Promise<BenchStore> {
   let closed = false;
   return {
     name: 'redis',
-    detail: `redis-server ${version} started by the driver at ${url}, no persistence; every pipeline and the raw baseline use it`,
+    detail:
+      bind === undefined
+        ? `redis-server ${version} started by the driver at ${url}, no persistence; every pipeline and the raw baseline use it`
+        : `redis-server ${version} started by the driver, listening on loopback and at ${url} (the hosts' network) with a generated password, no persistence; every pipeline, the actors on the hosts and the raw baseline use it at ${url}`,
     zeroCopy: false,
-    driver: async () => createRedisStore({ url }),
+    driver: async () => createRedisStore({ url, ...secret }),
     baselineName: '`redis` client in this thread, same server: `await SET key payload`, then `await GET key`',
     async baseline(size, count, durationUs) {
       const { createClient, RESP_TYPES } = await import('redis');
-      const client = createClient({ url });
+      const client = createClient({ url, ...secret });
       await client.connect();
       const binary = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
       const key = `improv-bench-raw-${process.pid}-${size}`;

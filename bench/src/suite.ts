@@ -3,19 +3,27 @@
  * all in one process so every figure can be set beside a baseline from the same run. Every pipeline
  * uses the store of `--store` (memory by default); a copying store's raw baseline (its own client
  * library, one thread) is measured in the same run.
+ *
+ * `placement: 'hosts'`: two hosts (network namespaces with an agent each, see hosts.ts) are made
+ * first, the Redis server listens on this machine's address on their network too, the pair runs with
+ * its source on host a and its sink on host b, and the raw network baselines run between this
+ * process and a peer on host b. Only the pair runs (the hop between two hosts), at sizes up to 4 MiB
+ * unless `sizes` says otherwise (the raw baselines' sizes).
  * @module
  */
 import os from 'node:os';
 import process from 'node:process';
 import { detectRuntime, type RuntimeAdapter, type StoreName } from '@improv/core';
 import { BaselinePair, measureMemcpy } from './baselines/index.ts';
-import { measureNetBaseline, type NetBaseline } from './baselines/net.ts';
+import { measureNetBaseline, type NetBaseline, type NetPeerPlacement } from './baselines/net.ts';
 import { newEpoch } from './clock.ts';
 import { label, mib, perS, signed, us } from './format.ts';
+import { type BenchHosts, openBenchHosts } from './hosts.ts';
 import type { PathName } from './pipeline/board.ts';
 import { hopsOf, type PhaseResult, Scenario, type TopologyName } from './pipeline/scenario.ts';
 import {
   type BenchResults,
+  type HostsRun,
   type PipelineRow,
   type PortRow,
   type Rate,
@@ -45,8 +53,11 @@ export interface SuiteOptions {
   transport?: 'local' | 'zmq';
   /** The zmq links' sockets (default auto: the TypeScript ZMTP; zeromq: zeromq.js, Node only). */
   zmqSockets?: 'auto' | 'zeromq' | 'zmtp';
-  /** `process`: every actor in an OS process of its own (needs the zmq links and a store other than memory). */
-  placement?: 'worker' | 'process';
+  /**
+   * `process`: every actor in an OS process of its own (needs the zmq links and a store other than
+   * memory). `hosts`: the pair across two hosts (needs the zmq links, the redis store, Node as root).
+   */
+  placement?: 'worker' | 'process' | 'hosts';
   /** Progress lines. */
   log: (line: string) => void;
 }
@@ -89,19 +100,40 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
   const samples = options.samples ?? (options.quick ? 250 : 3000);
   const throughputUs = (options.throughputMs ?? (options.quick ? 150 : 1000)) * 1000;
   const soakSeconds = options.soakSeconds ?? (options.quick ? 10 : 60);
-  const sizes = [...new Set(options.sizes ?? SIZES)].sort((a, b) => a - b);
+  const onHosts = options.placement === 'hosts';
+  // Across hosts every row is set beside the raw baselines, which run up to NET_MAX_SIZE.
+  const defaultSizes = onHosts ? SIZES.filter((size) => size <= NET_MAX_SIZE) : SIZES;
+  const sizes = [...new Set(options.sizes ?? defaultSizes)].sort((a, b) => a - b);
   const storeName = options.store ?? 'memory';
-  const runtime = await detectRuntime();
-  let store: BenchStore;
-  try {
-    store = await openBenchStore(storeName);
-  } catch (error) {
-    throw new StoreOpenError(storeName, error);
+  if (onHosts && (storeName !== 'redis' || options.transport !== 'zmq')) {
+    throw new TypeError('bench: placement hosts runs on the redis store and the zmq links');
   }
+  const runtime = await detectRuntime();
+  // The hosts first: the Redis server must listen on this machine's address on their network.
+  const hosts = onHosts ? await openBenchHosts(options.log) : undefined;
   try {
-    return await runWith(store, { ...options, samples, throughputUs, soakSeconds, sizes, runtime, started });
+    let store: BenchStore;
+    try {
+      store = await openBenchStore(storeName, hosts === undefined ? {} : { bind: hosts.nexusAddress });
+    } catch (error) {
+      throw new StoreOpenError(storeName, error);
+    }
+    try {
+      return await runWith(store, {
+        ...options,
+        samples,
+        throughputUs,
+        soakSeconds,
+        sizes,
+        runtime,
+        started,
+        ...(hosts === undefined ? {} : { hosts }),
+      });
+    } finally {
+      await store.close();
+    }
   } finally {
-    await store.close();
+    await hosts?.close();
   }
 }
 
@@ -112,6 +144,8 @@ interface Resolved extends SuiteOptions {
   sizes: number[];
   runtime: RuntimeAdapter;
   started: number;
+  /** `placement: 'hosts'`: the hosts, agents running. */
+  hosts?: BenchHosts;
 }
 
 async function runWith(store: BenchStore, options: Resolved): Promise<BenchResults> {
@@ -126,8 +160,15 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
   });
 
   const transport = options.transport ?? 'local';
+  const hosts = options.hosts;
+  const placed =
+    options.placement === 'process'
+      ? ', every actor in its own process'
+      : hosts
+        ? `, the pair's source on host a (${hosts.source.address}) and its sink on host b (${hosts.sink.address})`
+        : '';
   log(
-    `bench: ${runtime.name} ${runtime.version}, ${options.quick ? 'quick' : 'full'} run, ${store.name} store, ${transport} links${options.placement === 'process' ? ', every actor in its own process' : ''}`,
+    `bench: ${runtime.name} ${runtime.version}, ${options.quick ? 'quick' : 'full'} run, ${store.name} store, ${transport} links${placed}`,
   );
   const soakRateHz = SOAK_RATE_HZ[store.name];
   // First, while the process is fresh: later scenarios leave big shared buffers for the GC to free,
@@ -194,6 +235,13 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
   }
 
   const net: NetBaseline[] = [];
+  // Across hosts: the measuring side is this process (it keeps the clock), its peer runs on host b.
+  const peer: NetPeerPlacement | undefined = hosts && {
+    address: hosts.nexusAddress,
+    spawn: hosts.sink.spawn,
+    where: 'root namespace ↔ host b',
+    curve: true,
+  };
   if (transport === 'zmq') {
     const netSizes = sizes.filter((size) => size <= NET_MAX_SIZE);
     for (const name of ['zeromq', 'tcp'] as const) {
@@ -201,6 +249,7 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
         count: (size) => Math.min(countFor(size), NET_MAX_ROUND_TRIPS),
         intervalUs: INTERVAL_US,
         floodMs: Math.round(throughputUs / 1000),
+        ...(peer === undefined ? {} : { peer }),
       });
       if (baseline === undefined) {
         log(`raw ${name}: not measured on ${runtime.name} (zeromq.js runs on Node only); compare with a Node run`);
@@ -247,7 +296,8 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
   const rateOf = (result: PhaseResult, size: number) => rate(result.received, result.wallUs, result.cpuUs, size);
 
   let idle: BenchResults['idle'] | undefined;
-  const topologies: TopologyName[] = ['pair', 'chain5', 'fanout4', 'fanin4'];
+  // Across hosts, the hop between two hosts: the pair.
+  const topologies: TopologyName[] = hosts ? ['pair'] : ['pair', 'chain5', 'fanout4', 'fanin4'];
   for (const topology of topologies) {
     const wanted = topology === 'pair' ? sizes : sizes.filter((size) => TOPOLOGY_SIZES.includes(size));
     const groups = [wanted.filter((size) => size < LARGE), wanted.filter((size) => size >= LARGE)];
@@ -265,6 +315,7 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
         transport,
         zmqSockets: options.zmqSockets ?? 'auto',
         placement: options.placement ?? 'worker',
+        ...(hosts === undefined ? {} : { hosts: { source: hosts.source, sink: hosts.sink } }),
         maxSamples: samples,
         inlineBytes: INLINE_MAX,
         epochMs,
@@ -310,10 +361,11 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
       ? {
           transport: {
             name: 'zmq' as const,
-            detail: `ipc sockets in a temporary folder, ${socketsOf(options.zmqSockets ?? 'auto') === 'zmtp' ? 'ZMTP 3.1 in TypeScript' : 'zeromq.js (libzmq)'}`,
+            detail: `${hosts ? 'tcp with CURVE between the two hosts (keys made for the run)' : 'ipc sockets in a temporary folder'}, ${socketsOf(options.zmqSockets ?? 'auto') === 'zmtp' ? 'ZMTP 3.1 in TypeScript' : 'zeromq.js (libzmq)'}`,
             sockets: socketsOf(options.zmqSockets ?? 'auto'),
             baselines: net,
             ...(options.placement === 'process' ? { placement: 'process' as const } : {}),
+            ...(hosts ? { placement: 'hosts' as const, hosts: hostsRun(hosts) } : {}),
           },
         }
       : {}),
@@ -338,6 +390,17 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
     idle,
     soak,
     elapsedSeconds: (performance.now() - started) / 1000,
+  };
+}
+
+function hostsRun(hosts: BenchHosts): HostsRun {
+  return {
+    detail:
+      'two Linux network namespaces on a bridge with the root namespace (makeHosts of @improv/cli/testing/hosts), an `improv agent` in each, started and stopped by the bench; the Nexus in the root namespace',
+    nexusAddress: hosts.nexusAddress,
+    source: { name: `a (${hosts.source.namespace})`, address: hosts.source.address },
+    sink: { name: `b (${hosts.sink.namespace})`, address: hosts.sink.address },
+    baselinePath: `this process (root namespace, ${hosts.nexusAddress}) ↔ a peer process on host b (namespace ${hosts.sink.namespace}, ${hosts.sink.address})`,
   };
 }
 

@@ -195,6 +195,27 @@ describe('npm run bench', () => {
     expect(text).toContain('after');
   });
 
+  it('refuses --placement hosts with flags it cannot honour, before making any host', async () => {
+    const store = await bench(['--placement', 'hosts', '--store', 'lmdb']);
+    expect(store.code).toBe(2);
+    expect(store.stderr).toContain('--placement hosts needs a store the hosts reach over the network');
+    expect(store.stderr).toContain(
+      'not --store lmdb; drop it (--placement hosts implies --transport zmq --store redis)',
+    );
+    const transport = await bench(['--placement', 'hosts', '--transport', 'local']);
+    expect(transport.code).toBe(2);
+    expect(transport.stderr).toContain('not --transport local');
+    const runtime = await bench(['--placement', 'hosts', '--runtime', 'bun']);
+    expect(runtime.code).toBe(2);
+    expect(runtime.stderr).toContain('--placement hosts runs on Node only');
+    // Not root (or no ip netns): says why, with exit code 2; as root the run would start instead.
+    if (process.getuid?.() !== 0) {
+      const user = await bench(['--placement', 'hosts', '--quick']);
+      expect(user.code).toBe(2);
+      expect(user.stderr).toContain('needs Node running as root and a working `ip netns`');
+    }
+  });
+
   it('refuses bad input with a message that says what to give', async () => {
     const sizes = await bench(['--sizes', '8,12zz']);
     expect(sizes.code).toBe(2);

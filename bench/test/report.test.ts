@@ -238,6 +238,44 @@ describe('report', () => {
     expect(lines.some((line) => line.includes(',pair-put-latency,'))).toBe(false);
   });
 
+  it('sets the pair across two hosts beside raw zeromq between the namespaces, and says where each end was', () => {
+    const results = storeFixture('redis');
+    const oneWay = (p50: number) => ({ ...latency(p50), n: 100 });
+    results.transport = {
+      name: 'zmq',
+      detail: 'tcp with CURVE between the two hosts (keys made for the run), ZMTP 3.1 in TypeScript',
+      sockets: 'zmtp',
+      placement: 'hosts',
+      hosts: {
+        detail: 'two Linux network namespaces on a bridge',
+        nexusAddress: '198.18.64.1',
+        source: { name: 'a (imhx-0n0)', address: '198.18.64.2' },
+        sink: { name: 'b (imhx-0n1)', address: '198.18.64.3' },
+        baselinePath: 'this process (root namespace, 198.18.64.1) ↔ a peer process on host b',
+      },
+      baselines: [
+        {
+          name: 'zeromq',
+          detail: 'zeromq.js PUSH → PULL over tcp, CURVE, this process ↔ host b',
+          curve: true,
+          rows: [{ size: 8, oneWay: oneWay(40), msgsPerS: 2e5, mbPerS: 1.6 }],
+        },
+      ],
+    };
+    const text = renderReport(results);
+    expect(text).toContain(
+      'Actors: **on two hosts** — the source on host a (imhx-0n0), 198.18.64.2, the sink on host b',
+    );
+    expect(text).toContain(
+      'Raw network baselines: this process (root namespace, 198.18.64.1) ↔ a peer process on host b',
+    );
+    expect(text).toContain('the source on host a, the sink on host b, tcp with CURVE');
+    // 8 B inline: 12 µs against raw zeromq's 40 µs, 2 M msgs/s against its 200 k.
+    expect(text).toContain('| 8 B | inline | 12.0 | 40.0 | 0.30× | 2.00 M | 200.0 k | 10.0× |');
+    expect(text).toContain('| zeromq.js PUSH → PULL over tcp, CURVE, this process ↔ host b | 8 B | 40.0 |');
+    expect(text).not.toContain('each in its own worker');
+  });
+
   it('writes the dora-benchmark CSV columns', () => {
     const lines = renderCsv(fixture()).trim().split('\n');
     expect(lines[0]).toBe('date,language,platform,name,size_bytes,avg_us,p50_us,p90_us,p99_us,n');

@@ -2,7 +2,9 @@
 // run it as it is. It connects to the bench process and, per command, echoes messages back (for
 // round trips) or floods it with messages of one size for a while (for throughput).
 //
-// Usage: <runtime> net-peer.mjs zeromq <push-address> <pull-address> | tcp <port>
+// Usage: <runtime> net-peer.mjs zeromq <push-address> <pull-address> | tcp <port> [<host>]
+// (host: default 127.0.0.1). With IMPROV_BENCH_CURVE set to JSON { serverKey, publicKey, secretKey }
+// (Z85), the zeromq sockets are CURVE clients of the bench process's sockets.
 //
 // Commands from the bench process, first byte: 1 = echo this message; 2 = flood: u32 size, u32 ms.
 // The flood ends with one message whose first byte is 3, carrying the count sent (u32).
@@ -25,8 +27,12 @@ function endMessage(count) {
 
 if (mode === 'zeromq') {
   const zmq = await import('zeromq');
-  const pull = new zmq.Pull({ linger: 0 });
-  const push = new zmq.Push({ linger: 0, sendHighWaterMark: 1000 });
+  const curve = process.env.IMPROV_BENCH_CURVE ? JSON.parse(process.env.IMPROV_BENCH_CURVE) : undefined;
+  const keys = curve
+    ? { curveServerKey: curve.serverKey, curvePublicKey: curve.publicKey, curveSecretKey: curve.secretKey }
+    : {};
+  const pull = new zmq.Pull({ linger: 0, ...keys });
+  const push = new zmq.Push({ linger: 0, sendHighWaterMark: 1000, ...keys });
   pull.connect(rest[0]);
   push.connect(rest[1]);
   for await (const [message] of pull) {
@@ -46,7 +52,7 @@ if (mode === 'zeromq') {
   pull.close();
   push.close();
 } else if (mode === 'tcp') {
-  const socket = net.connect(Number(rest[0]), '127.0.0.1');
+  const socket = net.connect(Number(rest[0]), rest[1] ?? '127.0.0.1');
   socket.setNoDelay(true);
   const write = (payload) =>
     new Promise((resolve) => {
@@ -91,6 +97,6 @@ if (mode === 'zeromq') {
   });
   socket.on('error', () => process.exit(1));
 } else {
-  console.error('usage: net-peer.mjs zeromq <push-address> <pull-address> | tcp <port>');
+  console.error('usage: net-peer.mjs zeromq <push-address> <pull-address> | tcp <port> [<host>]');
   process.exit(2);
 }

@@ -4,9 +4,13 @@
  * (`net-peer.mjs`) — no improv, no msgpack, no credit. One way is half a paced round trip (the peer
  * echoes), so no clock is shared between processes; throughput is the peer flooding this process
  * for a while, held back only by the socket (zeromq's high-water mark, TCP's `drain`).
+ *
+ * With a {@link NetPeerPlacement} the peer runs elsewhere (another network namespace, for
+ * `--placement hosts`) and connects to this process at an address of its network; zeromq then uses
+ * CURVE, as improv's links between hosts do. The measuring side is always this process.
  * @module
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +33,25 @@ export interface NetRow {
 export interface NetBaseline {
   name: 'zeromq' | 'tcp';
   detail: string;
+  /** zeromq across hosts: whether both sockets used CURVE. Absent: loopback, no CURVE. */
+  curve?: boolean;
   rows: NetRow[];
+}
+
+/**
+ * Where the peer of a baseline runs, when not beside this process on loopback: this process
+ * listens on `address`, and `spawn` starts the peer (e.g. `Host.spawn` of `@improv/cli/testing/hosts`,
+ * inside a network namespace), which connects there.
+ */
+export interface NetPeerPlacement {
+  /** An address of this process that the peer reaches (the listening side binds it). */
+  address: string;
+  /** Starts the peer process. */
+  spawn(command: string, args: string[], options: SpawnOptions): ChildProcess;
+  /** Where the two ends are, in words, for the baseline's detail. */
+  where: string;
+  /** zeromq: encrypt both sockets with CURVE (fresh keys), as improv's links between hosts are. */
+  curve?: boolean;
 }
 
 /** How this process talks to its peer: send a message, receive the next one. */
@@ -44,20 +66,55 @@ function peerCommand(runtime: RuntimeAdapter): { command: string; args: string[]
   return { command: process.execPath, args: [peerScript] };
 }
 
-function startPeer(runtime: RuntimeAdapter, args: string[]): ChildProcess {
+function startPeer(
+  runtime: RuntimeAdapter,
+  args: string[],
+  placement: NetPeerPlacement | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): ChildProcess {
   const { command, args: prefix } = peerCommand(runtime);
-  return spawn(command, [...prefix, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const options: SpawnOptions = { stdio: ['ignore', 'inherit', 'inherit'], env };
+  return placement
+    ? placement.spawn(command, [...prefix, ...args], options)
+    : spawn(command, [...prefix, ...args], options);
 }
 
-async function zeromqChannel(runtime: RuntimeAdapter): Promise<{ channel: Channel; peer: ChildProcess }> {
+interface Opened {
+  channel: Channel;
+  peer: ChildProcess;
+  curve: boolean;
+}
+
+async function zeromqChannel(runtime: RuntimeAdapter, placement: NetPeerPlacement | undefined): Promise<Opened> {
   const zmq = await import('zeromq');
-  const push = new zmq.Push({ linger: 0, sendHighWaterMark: 1000 });
-  const pull = new zmq.Pull({ linger: 0, receiveHighWaterMark: 1000 });
-  await push.bind('tcp://127.0.0.1:*');
-  await pull.bind('tcp://127.0.0.1:*');
-  const peer = startPeer(runtime, ['zeromq', push.lastEndpoint ?? '', pull.lastEndpoint ?? '']);
+  const curve = placement?.curve === true && zmq.capability.curve === true;
+  // This process serves (it binds); the peer proves it holds the key pair this process expects.
+  const server = curve ? zmq.curveKeyPair() : undefined;
+  const client = curve ? zmq.curveKeyPair() : undefined;
+  const serving = server
+    ? { curveServer: true, curvePublicKey: server.publicKey, curveSecretKey: server.secretKey }
+    : {};
+  const push = new zmq.Push({ linger: 0, sendHighWaterMark: 1000, ...serving });
+  const pull = new zmq.Pull({ linger: 0, receiveHighWaterMark: 1000, ...serving });
+  const address = placement?.address ?? '127.0.0.1';
+  await push.bind(`tcp://${address}:*`);
+  await pull.bind(`tcp://${address}:*`);
+  // Keys in the environment, not on the command line (where every user's `ps` shows them).
+  const env =
+    server && client
+      ? {
+          ...process.env,
+          IMPROV_BENCH_CURVE: JSON.stringify({
+            serverKey: server.publicKey,
+            publicKey: client.publicKey,
+            secretKey: client.secretKey,
+          }),
+        }
+      : process.env;
+  const peer = startPeer(runtime, ['zeromq', push.lastEndpoint ?? '', pull.lastEndpoint ?? ''], placement, env);
   return {
     peer,
+    curve,
     channel: {
       send: async (message) => {
         await push.send(message);
@@ -74,11 +131,12 @@ async function zeromqChannel(runtime: RuntimeAdapter): Promise<{ channel: Channe
   };
 }
 
-async function tcpChannel(runtime: RuntimeAdapter): Promise<{ channel: Channel; peer: ChildProcess }> {
+async function tcpChannel(runtime: RuntimeAdapter, placement: NetPeerPlacement | undefined): Promise<Opened> {
+  const address = placement?.address ?? '127.0.0.1';
   const server = net.createServer();
-  server.listen(0, '127.0.0.1');
+  server.listen(0, address);
   await once(server, 'listening');
-  const peer = startPeer(runtime, ['tcp', String((server.address() as AddressInfo).port)]);
+  const peer = startPeer(runtime, ['tcp', String((server.address() as AddressInfo).port), address], placement);
   const [socket] = (await once(server, 'connection')) as [net.Socket];
   socket.setNoDelay(true);
   const messages: Uint8Array[] = [];
@@ -108,6 +166,7 @@ async function tcpChannel(runtime: RuntimeAdapter): Promise<{ channel: Channel; 
   });
   return {
     peer,
+    curve: false,
     channel: {
       send: (message) =>
         new Promise((resolve) => {
@@ -176,33 +235,61 @@ async function flood(channel: Channel, size: number, ms: number): Promise<number
 }
 
 /**
- * Measures one baseline over `sizes`. zeromq.js runs on Node only (it aborts Bun, and fails under
- * Deno), so elsewhere the zeromq baseline is not measured (undefined): compare with a Node run.
+ * Measures one baseline over `sizes` (the peer beside this process on loopback, or where
+ * `options.peer` puts it). zeromq.js runs on Node only (it aborts Bun, and fails under Deno), so
+ * elsewhere the zeromq baseline is not measured (undefined): compare with a Node run.
  */
 export async function measureNetBaseline(
   name: 'zeromq' | 'tcp',
   runtime: RuntimeAdapter,
   sizes: readonly number[],
-  options: { count: (size: number) => number; intervalUs: number; floodMs: number },
+  options: { count: (size: number) => number; intervalUs: number; floodMs: number; peer?: NetPeerPlacement },
 ): Promise<NetBaseline | undefined> {
   if (name === 'zeromq' && runtime.name !== 'node') return undefined;
-  const { channel, peer } = name === 'zeromq' ? await zeromqChannel(runtime) : await tcpChannel(runtime);
+  const placement = options.peer;
+  const { channel, peer, curve } =
+    name === 'zeromq' ? await zeromqChannel(runtime, placement) : await tcpChannel(runtime, placement);
   const exited = once(peer, 'exit');
+  // A peer that dies (or never connects, and gives up) would leave a receive waiting for ever.
+  let done = false;
+  const died = exited.then(([code, signal]) => {
+    if (!done) {
+      throw new Error(
+        `bench: the raw ${name} peer${placement ? ` (${placement.where})` : ''} exited (${signal ?? `code ${code}`}) before its baseline was measured`,
+      );
+    }
+  });
+  died.catch(() => {});
   try {
-    await oneWay(channel, 8, 50, options.intervalUs);
-    const rows: NetRow[] = [];
-    for (const size of sizes) {
-      const samples = await oneWay(channel, size, options.count(size), options.intervalUs);
-      const msgsPerS = await flood(channel, size, options.floodMs);
-      rows.push({ size, oneWay: summarize(samples), msgsPerS, mbPerS: (msgsPerS * size) / 1e6 });
+    const measure = async () => {
+      await oneWay(channel, 8, 50, options.intervalUs);
+      const rows: NetRow[] = [];
+      for (const size of sizes) {
+        const samples = await oneWay(channel, size, options.count(size), options.intervalUs);
+        const msgsPerS = await flood(channel, size, options.floodMs);
+        rows.push({ size, oneWay: summarize(samples), msgsPerS, mbPerS: (msgsPerS * size) / 1e6 });
+      }
+      return rows;
+    };
+    const rows = await Promise.race([measure(), died.then(() => [] as NetRow[])]);
+    done = true;
+    if (placement === undefined) {
+      const detail =
+        name === 'zeromq'
+          ? 'zeromq.js PUSH → PULL over tcp loopback, two processes'
+          : 'node:net, u32 length + payload, tcp loopback, two processes';
+      return { name, detail, rows };
     }
     const detail =
       name === 'zeromq'
-        ? 'zeromq.js PUSH → PULL over tcp loopback, two processes'
-        : 'node:net, u32 length + payload, tcp loopback, two processes';
-    return { name, detail, rows };
+        ? `zeromq.js PUSH → PULL over tcp, ${curve ? 'CURVE' : 'no CURVE'}, ${placement.where}`
+        : `node:net, u32 length + payload, tcp, no encryption, ${placement.where}`;
+    return { name, detail, ...(name === 'zeromq' ? { curve } : {}), rows };
   } finally {
-    await channel.send(new Uint8Array([0])).catch(() => undefined);
+    done = true;
+    // A peer that is gone takes no goodbye (a PUSH without peers would wait for one for ever).
+    const goodbye = channel.send(new Uint8Array([0])).catch(() => undefined);
+    await Promise.race([goodbye, new Promise((resolve) => setTimeout(resolve, 1000))]);
     await channel.close();
     peer.kill();
     await exited;

@@ -113,13 +113,29 @@ export interface ScenarioOptions {
   transport?: 'local' | 'zmq';
   /** The zmq links' sockets (default auto). */
   zmqSockets?: 'auto' | 'zeromq' | 'zmtp';
-  /** `process`: each actor in an OS process of its own (`method: process`; its board is mirrored). */
-  placement?: 'worker' | 'process';
+  /**
+   * `process`: each actor in an OS process of its own (`method: process`; its board is mirrored).
+   * `hosts`: each actor in a process on another host (`host:`, through its agent): the sources on
+   * `hosts.source`, every other actor on `hosts.sink`; links between hosts go over tcp with CURVE.
+   */
+  placement?: 'worker' | 'process' | 'hosts';
+  /** With placement `hosts`: the two hosts (their agents running) and how the Nexus reaches them. */
+  hosts?: { source: ScenarioHost; sink: ScenarioHost };
   /** Most latency samples a sink keeps per phase. */
   maxSamples: number;
   /** Largest inline message, so the rings are made big enough for it. */
   inlineBytes: number;
   epochMs: number;
+}
+
+/** A host of a `hosts` placement, as its `hosts:` entry says it. */
+export interface ScenarioHost {
+  /** Its name under `hosts:` (an actor's `host:`). */
+  key: string;
+  address: string;
+  port: number;
+  /** The Nexus side's copy of the agent's token file (absolute). */
+  tokenFile: string;
 }
 
 /** What to run. */
@@ -183,6 +199,10 @@ export class Scenario {
   /** Starts the pipeline: every actor loaded, set up and running, waiting for the first phase. */
   static async open(options: ScenarioOptions): Promise<Scenario> {
     const layout = layoutOf(options.topology);
+    const hosts = options.placement === 'hosts' ? options.hosts : undefined;
+    if (options.placement === 'hosts' && hosts === undefined) {
+      throw new TypeError('bench: placement hosts needs ScenarioOptions.hosts (the source and sink hosts)');
+    }
     const boardBuffer = new SharedArrayBuffer(BOARD_BYTES);
     const samples = new Map<number, Float64Array>();
     const actors: Record<string, Record<string, unknown>> = {};
@@ -198,6 +218,7 @@ export class Scenario {
         package: actorsFile,
         class: actor.className,
         ...(options.placement === 'process' ? { method: 'process' } : {}),
+        ...(hosts === undefined ? {} : { host: (actor.className === 'BenchSource' ? hosts.source : hosts.sink).key }),
         ...actorOptions,
       };
     }
@@ -210,10 +231,23 @@ export class Scenario {
     let watch = (event: NexusEvent): void => {
       early.push(event);
     };
+    const hostsSection =
+      hosts === undefined
+        ? {}
+        : {
+            hosts: Object.fromEntries(
+              [hosts.source, hosts.sink].map((host) => [
+                host.key,
+                { address: host.address, port: host.port, token_file: host.tokenFile },
+              ]),
+            ),
+          };
     let nexus: Nexus;
     try {
       nexus = await createNexus({
-        config: { settings: { store_size: options.storeBytes }, actors, connections },
+        config: { settings: { store_size: options.storeBytes }, ...hostsSection, actors, connections },
+        // Imported only here: a run without hosts never loads the agent's client.
+        ...(hosts === undefined ? {} : { agents: (await import('@improv/transport-zmq/agent')).connectAgent }),
         store: options.store ?? createMemoryStore(),
         transport:
           options.transport === 'zmq'
