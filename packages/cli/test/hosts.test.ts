@@ -4,7 +4,7 @@
 // hosts, with a password). A host whose cable is pulled is reported lost and the rest run on; a
 // Nexus that dies takes its actors on the hosts with it; an agent refuses a Nexus without its token.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -378,6 +378,49 @@ describe('hosts on one machine, and the agent command', () => {
     const validated: string[] = [];
     expect(await main(['validate', file], { write: (line) => validated.push(line), colour: false })).toBe(0);
   }, 60_000);
+
+  it.skipIf(process.platform !== 'linux' || !redisInstalled)(
+    'without hosts:, nothing the pipeline starts listens beyond loopback (process actors, Redis of its own)',
+    async () => {
+      const run = await start(
+        pipeline(
+          'loopback-only',
+          'settings:\n  store: redis\nactors:\n  Source: { package: ACTORS, class: Ticker, method: process }\n  Sink: { package: ACTORS, class: Tally, runtime: bun }\nconnections:\n  Source.q_out: [Sink.q_in]\n',
+        ),
+      );
+      await run.nexus.setup();
+      await run.nexus.run();
+      await until(() => run.nexus.status().links.some((link) => link.sent > 20), 'messages');
+      // Every TCP listener of this process and its descendants (actor processes, redis-server).
+      const parents = new Map<number, number>();
+      for (const entry of readdirSync('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        try {
+          const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+          parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+        } catch {
+          // gone meanwhile
+        }
+      }
+      const ours = new Set([process.pid]);
+      for (let grew = true; grew; ) {
+        grew = false;
+        for (const [pid, parent] of parents) {
+          if (ours.has(parent) && !ours.has(pid)) {
+            ours.add(pid);
+            grew = true;
+          }
+        }
+      }
+      const listeners = spawnSync('ss', ['-ltnpH'], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter((line) => [...line.matchAll(/pid=(\d+)/g)].some((match) => ours.has(Number(match[1]))))
+        .map((line) => line.trim().split(/\s+/)[3]!);
+      expect(listeners.length).toBeGreaterThan(0); // the Redis server, at least
+      for (const address of listeners) expect(address).toMatch(/^(127\.\d+\.\d+\.\d+|\[::1\]):\d+$/);
+    },
+    60_000,
+  );
 
   it('improv agent --help says what each flag does; a bad --listen is a clear error', async () => {
     const help: string[] = [];
