@@ -7,8 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { type AddressInfo, connect, createServer } from 'node:net';
 import process from 'node:process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canMakeHosts, type Host, type Hosts, makeHosts } from '@improv/cli/testing/hosts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const port = 7411;
 
