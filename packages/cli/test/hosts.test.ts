@@ -436,6 +436,28 @@ describe('hosts on one machine, and the agent command', () => {
     expect(bad.join('\n')).toBe(
       'improv agent: --listen "nowhere:99999" is not address[:port]; write e.g.  --listen 10.0.0.2:7310  (an address of this machine the Nexus reaches)',
     );
+    const elsewhere: string[] = [];
+    const token = join(folder, 'agent-bad-input.token');
+    expect(
+      await main(['agent', '--listen', '198.18.254.254:7310', '--token-file', token], {
+        write: (line) => elsewhere.push(line),
+        colour: false,
+      }),
+    ).toBe(2);
+    expect(elsewhere.join('\n')).toBe(
+      'improv agent: cannot listen on 198.18.254.254:7310: 198.18.254.254 is not an address of this machine; give one of its own (`ip addr` lists them)',
+    );
+    writeFileSync(token, 'not a token\n', { mode: 0o600 });
+    const garbled: string[] = [];
+    expect(
+      await main(['agent', '--listen', '127.0.0.1:7310', '--token-file', token], {
+        write: (line) => garbled.push(line),
+        colour: false,
+      }),
+    ).toBe(2);
+    expect(garbled.join('\n')).toBe(
+      `improv agent: ${token} is not an agent token file (a line of 64 hex digits); remove it (the agent then makes a new one) or give another path`,
+    );
     const none: string[] = [];
     expect(await main(['agent'], { write: (line) => none.push(line), colour: false })).toBe(2);
     expect(none.join('\n')).toContain("required option '--listen <address[:port]>' not specified");

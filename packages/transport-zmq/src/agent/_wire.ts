@@ -23,6 +23,8 @@ import type { CurveKeyPair } from '../_socket.ts';
 import { z85Encode } from '../keys.ts';
 
 export const PING_EVERY_MS = 1000;
+/** Who reads the token in messages of the agent itself. */
+const AGENT = 'improv agent';
 export const LOST_AFTER_MS = 5000;
 /** Longest a Nexus waits for an agent to answer at all. */
 export const CONNECT_TIMEOUT_MS = 5000;
@@ -90,7 +92,11 @@ export function readToken(path: string, whose: string): string {
     .find((line) => line !== '' && !line.startsWith('#'));
   if (token === undefined || !/^[0-9a-f]{64}$/.test(token)) {
     throw new Error(
-      `${whose}: ${file} is not an agent token file (a line of 64 hex digits); copy the file \`improv agent --token-file\` made`,
+      `${whose}: ${file} is not an agent token file (a line of 64 hex digits); ${
+        whose === AGENT
+          ? 'remove it (the agent then makes a new one) or give another path'
+          : 'copy the file `improv agent --token-file` made'
+      }`,
     );
   }
   return token;
@@ -112,7 +118,7 @@ export function readOrMakeToken(path: string): { token: string; made: boolean; f
         `improv agent: the token file ${file} can be read by other users (mode ${(statSync(file).mode & 0o777).toString(8)}); run  chmod 600 ${file}`,
       );
     }
-    return { token: readToken(file, 'improv agent'), made: false, file };
+    return { token: readToken(file, AGENT), made: false, file };
   }
   const token = randomBytes(32).toString('hex');
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });

@@ -237,7 +237,13 @@ export async function serveAgent(options: AgentOptions): Promise<RunningAgent> {
   } catch (error) {
     clearInterval(timer);
     router.close();
-    throw new Error(`improv agent: cannot listen on ${host}:${port}: ${(error as Error).message}`);
+    const text = (error as Error).message;
+    const why = /EADDRNOTAVAIL/.test(text)
+      ? `${host} is not an address of this machine; give one of its own (\`ip addr\` lists them)`
+      : /EADDRINUSE|in use/i.test(text)
+        ? `port ${port} is in use (another agent?); give another port, and the same one in the Nexus's hosts: entry`
+        : text;
+    throw new Error(`improv agent: cannot listen on ${host}:${port}: ${why}`);
   }
   return {
     address,
