@@ -304,6 +304,34 @@ connections:
     expect(agents[1]!.lines.join('\n')).toMatch(/was not heard from for 5 s; ending its 1 actor process/);
   }, 90_000);
 
+  it('a Nexus on Bun or on Deno drives the same agents (improv run --runtime)', async () => {
+    const file = pipeline(
+      'other-runtimes',
+      `${hostsYaml}actors:\n  Source: { package: ACTORS, class: Ticker, host: rig }\n  Sink: { package: ACTORS, class: Tally }\nconnections:\n  Source.q_out: [Sink.q_in]\n`,
+    );
+    for (const runtime of ['bun', 'deno']) {
+      // --runtime starts the CLI again under that runtime, on this terminal: run it as a user does.
+      const child = spawn(
+        process.execPath,
+        [bin, 'run', file, '--runtime', runtime, '--no-log-files', '--script', 'setup; run; wait 1s; stop; quit'],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let text = '';
+      child.stdout?.on('data', (chunk) => {
+        text += chunk;
+      });
+      child.stderr?.on('data', (chunk) => {
+        text += chunk;
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      expect(code, text).toBe(0);
+      expect(text).toContain(`nexus: host rig: agent at ${rig.address}:7310 connected`);
+      // The actor on the host runs on the Nexus's runtime, as any actor that names none.
+      expect(text).toContain(`Source: WHERE ${runtime} `);
+      expect(text).toMatch(/Sink: TALLY \{"counts":\{"Source":\d+/);
+    }
+  }, 90_000);
+
   it('an agent refuses a Nexus without its token, and both sides say so', async () => {
     writeFileSync(join(folder, 'stolen.token'), `${'ab'.repeat(32)}\n`, { mode: 0o600 });
     const file = pipeline(
