@@ -11,19 +11,18 @@ import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { currentRuntimeName, type DenoPermissionName, missingDenoPermissions } from '@improv/core';
-import { findRuntimeBinary, type RuntimeSearch, scriptArguments } from '@improv/core/runtime/binaries';
+import {
+  findRuntimeBinary,
+  type RuntimeSearch,
+  runtimeInstallHelp,
+  scriptArguments,
+} from '@improv/core/runtime/binaries';
 import { listed, shellLine } from './text.ts';
 
 /** The runtimes `--runtime` accepts. */
 export const runtimeNames = ['node', 'bun', 'deno'] as const;
 /** One of {@link runtimeNames}. */
 export type RuntimeName = (typeof runtimeNames)[number];
-
-const installHelp: Record<RuntimeName, string> = {
-  node: 'install Node.js (see https://nodejs.org), or  npm install -D node',
-  bun: 'install it with  npm install -D bun  (or see https://bun.sh)',
-  deno: 'install it with  npm install -D deno  (or see https://deno.com)',
-};
 
 /** The CLI's own entry, which the child runs. */
 const cliEntry = fileURLToPath(new URL('../bin/improv.mjs', import.meta.url));
@@ -91,7 +90,7 @@ export function runUnder(
   const binary = findRuntimeBinary(name, options);
   if (binary === undefined) {
     write(
-      `${program}: --runtime ${name}: "${name}" was not found in node_modules/.bin or on PATH; ${installHelp[name]}`,
+      `${program}: --runtime ${name}: "${name}" was not found in node_modules/.bin or on PATH; ${runtimeInstallHelp[name]}`,
     );
     return Promise.resolve(2);
   }

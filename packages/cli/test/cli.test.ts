@@ -266,11 +266,9 @@ describe('improv --runtime', () => {
     const run = await cli(['run', minimal, '--runtime', other, '--script', 'quit'], nowhere);
     expect(run.code).toBe(2);
     const install =
-      other === 'bun'
-        ? 'npm install -D bun  (or see https://bun.sh)'
-        : 'npm install -D deno  (or see https://deno.com)';
+      other === 'bun' ? 'npm install -D bun (or see https://bun.sh)' : 'npm install -D deno (or see https://deno.com)';
     expect(run.text).toBe(
-      `improv: --runtime ${other}: "${other}" was not found in node_modules/.bin or on PATH; install it with  ${install}`,
+      `improv: --runtime ${other}: "${other}" was not found in node_modules/.bin or on PATH; ${install}`,
     );
     const validate = await cli(['validate', minimal, '--runtime', other], nowhere);
     expect(validate.code).toBe(2);

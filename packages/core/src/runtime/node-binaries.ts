@@ -11,6 +11,9 @@ import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { currentRuntimeName, type RuntimeName } from './current.ts';
 
+/** How to install each runtime, as every message that misses one says it. */
+export { runtimeInstallHelp } from './current.ts';
+
 /** Where to look for a runtime's binary. */
 export interface RuntimeSearch {
   /**
