@@ -243,6 +243,49 @@ connections:
     expect(agents[0]!.child.exitCode).toBeNull();
   }, 90_000);
 
+  it('brings the actor of a lost host back there once the host is back (restart: on-failure)', async () => {
+    const run = await start(
+      pipeline(
+        'comeback',
+        `${hostsYaml}actors:
+  Remote: { package: ACTORS, class: Ticker, host: rig, restart: on-failure, restart_backoff: 500ms, max_restarts: 20 }
+  Watcher: { package: ACTORS, class: Tally }
+connections:
+  Remote.q_out: [Watcher.q_in]
+`,
+      ),
+    );
+    await run.nexus.setup();
+    await run.nexus.run();
+    const sent = () => run.nexus.status().links.find((link) => link.from.actor === 'Remote')?.sent ?? 0;
+    await until(() => sent() > 50, 'messages from the host');
+    const first = run.where('Remote')[0]!.pid;
+    rig.linkDown();
+    try {
+      await until(
+        () => run.logs.some((record) => /host rig \(198\.18\.64\.\d+\) lost:/.test(record.message)),
+        'the host to be lost',
+        15_000,
+      );
+    } finally {
+      rig.linkUp();
+    }
+    // Its restart policy tries again; once the agent answers, the actor runs there again.
+    await until(
+      () => run.where('Remote').length >= 2 && run.state('Remote') === 'running',
+      'the actor back on its host',
+      40_000,
+    );
+    expect(run.logs.map((record) => record.message).join('\n')).toContain(
+      `host rig: agent at ${rig.address}:7310 reached again`,
+    );
+    expect(run.where('Remote').at(-1)!.pid).not.toBe(first);
+    expect(alive(first)).toBe(false);
+    const before = sent();
+    await until(() => sent() > before + 50, 'messages from the actor back on its host', 20_000);
+    expect(run.state('Watcher')).toBe('running');
+  }, 120_000);
+
   it('restarts a crashed actor on its host (restart: on-failure), and revive starts it there by hand', async () => {
     const run = await start(
       pipeline(

@@ -52,7 +52,7 @@ export async function spawnActor(
   actor: ActorConfig,
   entry: string,
   record: (record: LogRecord) => void,
-  agent?: HostAgent,
+  agent?: Pick<HostAgent, 'spawnProcess'>,
 ): Promise<WorkerHandle> {
   const heap = actor.maxHeapMb === undefined ? {} : { maxHeapMb: actor.maxHeapMb };
   if (actor.process === undefined) return runtime.spawnWorker({ name: actor.name, entry, ...heap });

@@ -14,6 +14,13 @@ import type { LogLevel } from './log.ts';
 export class HostAgents {
   readonly #agents = new Map<string, HostAgent>();
   readonly #hostOf = new Map<string, string>();
+  readonly #configs = new Map<string, HostConfig>();
+  /** Hosts lost since their agent was last reached, and the reconnections under way. */
+  readonly #lost = new Set<string>();
+  readonly #reconnecting = new Map<string, Promise<HostAgent>>();
+  #connector: AgentConnector | undefined;
+  #log: (level: LogLevel, message: string) => void = () => {};
+  #closed = false;
 
   /** Reaches the agent of every host an actor names, all at once; rejects with every host that failed. */
   static async connect(
@@ -22,31 +29,22 @@ export class HostAgents {
     log: (level: LogLevel, message: string) => void,
   ): Promise<HostAgents> {
     const agents = new HostAgents();
-    const used = new Map<string, HostConfig>();
+    agents.#log = log;
     for (const actor of config.actors) {
       const name = actor.process?.host;
       if (name === undefined) continue;
       agents.#hostOf.set(actor.name, name);
       const host = config.hosts.find((candidate) => candidate.name === name);
-      if (host !== undefined) used.set(name, host);
+      if (host !== undefined) agents.#configs.set(name, host);
     }
-    if (used.size === 0) return agents;
+    if (agents.#configs.size === 0) return agents;
     if (connector === undefined) {
       throw new Error(
-        `${config.source}: actors run on hosts (${[...used.keys()].join(', ')}), which needs a way to reach their agents: pass  agents: connectAgent  (from @improv/transport-zmq/agent) to createNexus, or run the pipeline with improv run (--hosts local puts every host's actors on this machine)`,
+        `${config.source}: actors run on hosts (${[...agents.#configs.keys()].join(', ')}), which needs a way to reach their agents: pass  agents: connectAgent  (from @improv/transport-zmq/agent) to createNexus, or run the pipeline with improv run (--hosts local puts every host's actors on this machine)`,
       );
     }
-    const results = await Promise.allSettled(
-      [...used.values()].map(async (host) => {
-        const agent = await connector(host, log);
-        agents.#agents.set(host.name, agent);
-        agent.onLost((reason) => log('error', `host ${host.name} (${host.address}) lost: ${reason}`));
-        log(
-          'info',
-          `host ${host.name}: agent at ${host.address}:${host.port} connected (links to it: ${agent.localAddress} here)`,
-        );
-      }),
-    );
+    agents.#connector = connector;
+    const results = await Promise.allSettled([...agents.#configs.values()].map((host) => agents.#reach(host)));
     const failed = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failed.length > 0) {
       await agents.close();
@@ -55,15 +53,50 @@ export class HostAgents {
     return agents;
   }
 
-  /** Whether any actor runs on another host. */
-  get used(): boolean {
-    return this.#agents.size > 0;
+  async #reach(host: HostConfig): Promise<HostAgent> {
+    const agent = await this.#connector!(host, this.#log);
+    if (this.#closed) {
+      await agent.close();
+      throw new Error(`host ${host.name}: the pipeline quit meanwhile`);
+    }
+    const again = this.#lost.delete(host.name);
+    this.#agents.set(host.name, agent);
+    agent.onLost((reason) => {
+      if (this.#agents.get(host.name) !== agent) return;
+      this.#lost.add(host.name);
+      this.#log('error', `host ${host.name} (${host.address}) lost: ${reason}`);
+    });
+    this.#log(
+      'info',
+      `host ${host.name}: agent at ${host.address}:${host.port} ${again ? 'reached again' : 'connected'} (links to it: ${agent.localAddress} here)`,
+    );
+    return agent;
   }
 
-  /** The agent that starts `actor`, when it runs on another host. */
-  agentOf(actor: string): HostAgent | undefined {
+  /** The agent of `host`, reached again first when the host was lost (one attempt at a time). */
+  async #live(host: string): Promise<HostAgent> {
+    if (!this.#lost.has(host)) return this.#agent(host);
+    let pending = this.#reconnecting.get(host);
+    if (pending === undefined) {
+      pending = this.#reach(this.#configs.get(host)!).finally(() => this.#reconnecting.delete(host));
+      this.#reconnecting.set(host, pending);
+    }
+    return pending;
+  }
+
+  /** The host `actor` runs on, when not this machine. */
+  hostOf(actor: string): string | undefined {
+    return this.#hostOf.get(actor);
+  }
+
+  /**
+   * What starts `actor` on its host, when it runs on another one. A host that was lost is reached
+   * again first, so a restart policy brings the actor back once its host is back.
+   */
+  launcherOf(actor: string): Pick<HostAgent, 'spawnProcess'> | undefined {
     const host = this.#hostOf.get(actor);
-    return host === undefined ? undefined : this.#agents.get(host);
+    if (host === undefined) return undefined;
+    return { spawnProcess: async (options) => (await this.#live(host)).spawnProcess(options) };
   }
 
   /** The address of this machine the hosts reach (the first agent's view; one network is the common case). */
@@ -90,6 +123,7 @@ export class HostAgents {
 
   /** Ends what is left on every host and closes the connections. */
   async close(): Promise<void> {
+    this.#closed = true;
     await Promise.allSettled([...this.#agents.values()].map((agent) => agent.close()));
     this.#agents.clear();
   }

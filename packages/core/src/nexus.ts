@@ -312,7 +312,7 @@ class NexusImpl implements Nexus {
         actor,
         hostEntry,
         (record) => this.record(record),
-        this.hosts?.agentOf(actor.name),
+        this.hosts?.launcherOf(actor.name),
       );
     } catch (error) {
       this.actorFailed(entry, serializeError(error), `could not start its ${placeOf(actor)}`);
@@ -458,7 +458,7 @@ class NexusImpl implements Nexus {
         if (entry.error) status.error = entry.error;
         const worker = entry.worker as Partial<ProcessHandle> | undefined;
         if (worker?.pid !== undefined && worker.runtime !== undefined) {
-          const host = this.hosts?.agentOf(entry.name)?.host;
+          const host = this.hosts?.hostOf(entry.name);
           status.process = { runtime: worker.runtime, pid: worker.pid, ...(host === undefined ? {} : { host }) };
         }
         return status;
