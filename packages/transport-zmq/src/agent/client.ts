@@ -164,7 +164,6 @@ export async function connectAgent(
     dealer.onEvent((event) => {
       if (event.type === 'handshake-failed') handshakeFailed = true;
       if (event.type === 'retrying') log('debug', `${where}: ${event.reason}; trying again`);
-      if (event.type === 'disconnected' && welcome === undefined) lose('the connection to its agent broke');
     });
     dealer.connect(`tcp://${host.address.includes(':') ? `[${host.address}]` : host.address}:${host.port}`);
     send({ t: 'hello', token, version: 1 });
