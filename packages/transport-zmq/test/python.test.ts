@@ -49,6 +49,25 @@ afterEach(async () => {
 interface Relay {
   lines: string[];
   exited: Promise<number | null>;
+  /** What it printed so far. */
+  output(): string;
+}
+
+/**
+ * The next message on `input`, failing with what the Python relay printed when it ends with an error
+ * first (it could not bind, say) or when no message comes in time: never a bare timeout.
+ */
+async function next<T>(input: InputLink<T>, relay: Relay): Promise<T> {
+  const failed = relay.exited.then((code) =>
+    code === 0
+      ? new Promise<never>(() => {})
+      : Promise.reject(new Error(`the Python relay ended with code ${code}:\n${relay.output()}`)),
+  );
+  try {
+    return await Promise.race([input.get({ timeoutMs: 20_000 }), failed]);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\nthe Python relay printed:\n${relay.output()}`, { cause: error });
+  }
 }
 
 function startRelay(spec: unknown): Relay {
@@ -72,7 +91,7 @@ function startRelay(spec: unknown): Relay {
     child.kill();
     await exited;
   });
-  return { lines, exited };
+  return { lines, exited, output: () => output };
 }
 
 async function plan(transport: Transport, capacity: number) {
@@ -116,7 +135,7 @@ suite('a Python peer (pyzmq + msgpack, libzmq)', () => {
             for (let value = 0; value < count; value++) await output.put({ value, text: `frame ${value}` });
           })();
           for (let value = 0; value < count; value++) {
-            const message = await input.get({ timeoutMs: 20_000 });
+            const message = await next(input, relay);
             expect(message).toEqual({ value: value * 2, text: `frame ${value}`, via: 'python' });
           }
           await sending;
@@ -176,8 +195,7 @@ print('received', n, flush=True); s.close(0); ctx.term()`,
         const sending = (async () => {
           for (let value = 0; value < 100; value++) await output.put({ value });
         })();
-        for (let value = 0; value < 100; value++)
-          expect((await input.get({ timeoutMs: 20_000 })).value).toBe(value * 2);
+        for (let value = 0; value < 100; value++) expect((await next(input, relay)).value).toBe(value * 2);
         await sending;
         expect(await relay.exited, relay.lines.join('\n')).toBe(0);
 
