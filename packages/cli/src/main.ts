@@ -52,7 +52,7 @@ export const exitCodes = { ok: 0, failure: 1, usage: 2 } as const;
 const actorKeyHelp: [string, string][] = [
   ['method', "process (or improv's spawn, fork): its own OS process; worker (default) or thread: a worker"],
   ['runtime', 'node, bun or deno: its own process on that runtime (default: the runtime improv runs in)'],
-  ['host', 'a name under hosts:: its own process on that machine, started by improv agent there'],
+  ['host', 'the name of an entry of hosts: its own process on that machine, started by improv agent there'],
   ['restart', 'never (default), on-failure (after a crash or an error exit) or always: start it again'],
   ['restart_backoff', 'wait before the first restart, doubling per restart in a row up to 30s (default 1s)'],
   ['max_restarts', 'restarts in a row before the actor is left failed (default 5)'],

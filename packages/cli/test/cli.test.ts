@@ -56,7 +56,14 @@ describe('improv (in process)', () => {
     expect(run.code).toBe(0);
     expect(run.text).toContain('--script <steps>');
     expect(run.text).toContain('pause');
-    expect((await cli(['validate', '--help'])).code).toBe(0);
+    const validate = await cli(['validate', '--help']);
+    expect(validate.code).toBe(0);
+    // Every key about where an actor runs, and hosts:, say what they do.
+    for (const key of ['method', 'runtime', 'host', 'restart', 'restart_backoff', 'max_restarts']) {
+      expect(validate.text).toMatch(new RegExp(`^  ${key} +\\S`, 'm'));
+    }
+    expect(validate.text).toContain('hosts: names the machines that run improv agent');
+    expect(validate.text).toContain('--hosts <where>');
   });
 
   it('exits 2 with a usage message for an unknown command or a missing argument', async () => {
