@@ -24,7 +24,6 @@
  * @module
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -42,6 +41,7 @@ import {
   MAX_LINK_CAPACITY,
   type Transport,
 } from '@improv/core';
+import { freePort } from './_free-port.ts';
 import { ZmqInputLink } from './_input.ts';
 import { ZmqOutputLink } from './_output.ts';
 import {
@@ -392,27 +392,6 @@ async function hostAddress(placement: NonNullable<LinkGraph['placement']>, actor
 
 function hostPart(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
-}
-
-/** A TCP port nobody listens on at `host` now (the sink binds it moments later). */
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(
-        new Error(
-          `zmq transport: cannot listen on ${host}: ${error.code ?? error.message}; is it an address of this machine?`,
-        ),
-      ),
-    );
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
 }
 
 function copyEdge(edge: LinkEdge): LinkEdge {

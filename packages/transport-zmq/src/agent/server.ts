@@ -7,12 +7,12 @@
  * protocol and the keys.
  * @module
  */
-import { createServer } from 'node:net';
 import { hostname } from 'node:os';
 import { DEFAULT_AGENT_PORT, detectRuntime, type LogLevel, type RuntimeAdapter, serializeError } from '@improv/core';
 import { actorHostEntry } from '@improv/core/hosts';
 import { ProcessChannel } from '@improv/core/runtime/process-channel';
 import { Decoder, Encoder } from '@msgpack/msgpack';
+import { freePort } from '../_free-port.ts';
 import { loadSockets } from '../_protocol.ts';
 import type { RouterSocket } from '../_socket.ts';
 import { RelayStream } from './_stream.ts';
@@ -142,21 +142,11 @@ export async function serveAgent(options: AgentOptions): Promise<RunningAgent> {
       });
   };
 
-  const freePort = (session: Session, req: number) => {
-    const server = createServer();
-    server.once('error', (error) => send(session, { t: 'port', req, error: error.message }));
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() =>
-        send(
-          session,
-          typeof address === 'object' && address
-            ? { t: 'port', req, port: address.port }
-            : { t: 'port', req, error: 'no port' },
-        ),
-      );
-    });
-  };
+  const portFor = (session: Session, req: number) =>
+    freePort(host).then(
+      (port) => send(session, { t: 'port', req, port }),
+      (error: Error) => send(session, { t: 'port', req, error: error.message }),
+    );
 
   router.onMessage((frames) => {
     const id = frames[0]!;
@@ -195,7 +185,7 @@ export async function serveAgent(options: AgentOptions): Promise<RunningAgent> {
       case 'ping':
         return;
       case 'port':
-        return freePort(session, message.req);
+        return void portFor(session, message.req);
       case 'spawn':
         return spawn(session, message);
       case 'data':
