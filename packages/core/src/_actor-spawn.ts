@@ -8,7 +8,7 @@
 import type { ActorConfig } from './config/types.ts';
 import type { HostAgent } from './hosts.ts';
 import { createLogRecord, type LogRecord } from './log.ts';
-import type { ProcessRuntime, RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
+import type { ActorRuntime, ProcessRuntime, RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
 
 /** Signal names by number (Linux), for exit codes 128 + n. */
 const signalNames: Record<number, string> = {
@@ -30,7 +30,7 @@ export function placeOf(actor: Pick<ActorConfig, 'process'>): 'worker' | 'proces
 }
 
 /** The runtime an actor runs on: its own `runtime:`, else the one Nexus runs in. */
-export function runtimeOf(actor: Pick<ActorConfig, 'process'>, runtime: RuntimeAdapter): ProcessRuntime {
+export function runtimeOf(actor: Pick<ActorConfig, 'process'>, runtime: RuntimeAdapter): ActorRuntime {
   return actor.process?.runtime ?? (runtime.name as ProcessRuntime);
 }
 
@@ -56,7 +56,8 @@ export async function spawnActor(
 ): Promise<WorkerHandle> {
   const heap = actor.maxHeapMb === undefined ? {} : { maxHeapMb: actor.maxHeapMb };
   if (actor.process === undefined) return runtime.spawnWorker({ name: actor.name, entry, ...heap });
-  const options = { name: actor.name, entry, runtime: runtimeOf(actor, runtime), ...heap };
+  const interpreter = actor.process.interpreter === undefined ? {} : { interpreter: actor.process.interpreter };
+  const options = { name: actor.name, entry, runtime: runtimeOf(actor, runtime), ...interpreter, ...heap };
   const handle = await (agent ?? runtime).spawnProcess(options);
   handle.onOutput((line, stream) => {
     if (line.trim() === '') return;

@@ -357,6 +357,7 @@ class NexusImpl implements Nexus {
         className: actor.className,
         options: actor.options,
         onError: actor.onError,
+        package: actor.package,
       },
       links: links ? Object.fromEntries(links) : {},
       store: this.openStore!.descriptor,

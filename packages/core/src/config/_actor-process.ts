@@ -47,13 +47,29 @@ export function readActorPlacement(
   spec: Record<string, unknown>,
   path: ConfigPath,
   reporter: Reporter,
+  python = false,
 ): ActorPlacement {
   const result: ActorPlacement = {
     restart: { policy: 'never', backoffMs: DEFAULT_RESTART_BACKOFF_MS, maxRestarts: DEFAULT_MAX_RESTARTS },
   };
   const method = readMethod(name, spec.method, [...path, 'method'], reporter);
-  const runtime = readRuntime(name, spec.runtime, [...path, 'runtime'], reporter);
   const host = readHost(name, spec.host, [...path, 'host'], reporter);
+  if (python) {
+    // A Python actor runs in a Python process of its own, whatever else is written.
+    if (method === 'worker' || spec.runtime !== undefined) {
+      const key = method === 'worker' ? 'method' : 'runtime';
+      reporter.error(
+        [...path, key],
+        `actor "${name}": ${String(spec.package)} is a Python actor, which runs in a Python process of its own, not ${key}: ${String(spec[key])}`,
+        `remove  ${key}: ${String(spec[key])}  (the interpreter is settings.python, python3 by default)`,
+      );
+    }
+    result.process = { runtime: 'python', ...(host === undefined ? {} : { host }) };
+    result.placedBy = `package: ${String(spec.package)} is a Python actor`;
+    readRestart(name, spec, path, result.restart, reporter);
+    return result;
+  }
+  const runtime = readRuntime(name, spec.runtime, [...path, 'runtime'], reporter);
   const apart = runtime !== undefined ? `runtime: ${runtime}` : host !== undefined ? `host: ${host}` : undefined;
   if (method === 'worker' && apart !== undefined) {
     reporter.error(
@@ -213,8 +229,9 @@ export function checkRuntimesInstalled(
   const installed = new Map<ActorRuntime, boolean>();
   for (const actor of actors) {
     const runtime = actor.process?.runtime;
-    // On another host, the agent there finds the runtime when it starts the actor.
-    if (runtime === undefined || actor.process?.host !== undefined) continue;
+    // On another host, the agent there finds the runtime when it starts the actor. Python's
+    // interpreter is checked with the actor's file (`_python.ts`).
+    if (runtime === undefined || runtime === 'python' || actor.process?.host !== undefined) continue;
     let found = installed.get(runtime);
     if (found === undefined) {
       found = adapter.findRuntime(runtime) !== undefined;

@@ -8,6 +8,7 @@ import { permissionFix } from '../runtime/permissions.ts';
 import type { ExportShape } from './_probe-worker.ts';
 import type { ImportOutcome, ModuleProber } from './_prober.ts';
 import { describeValue, isMapping, type Reporter } from './_report.ts';
+import { resolvePythonActor } from './_python.ts';
 import { closest, didYouMean } from './_suggest.ts';
 import type { DraftActor } from './_validate.ts';
 
@@ -19,6 +20,25 @@ export interface ModuleContext {
   checkModules: boolean;
   /** Imports modules in a worker, once per URL or specifier, each within a time limit. */
   prober: ModuleProber;
+  /** `settings.python`: the interpreter Python actors are checked with. */
+  python?: string;
+  /** `settings.import_timeout`. */
+  importTimeoutMs: number;
+}
+
+/** Where `specifier` (an actor's `package`) may be: improv's dotted form or a path, and the files to try. */
+export function moduleCandidates(
+  specifier: string,
+  baseDir: string,
+  adapter: Pick<RuntimeAdapter, 'path'>,
+): { dotted: boolean; absolute: string; candidates: string[] } {
+  const dotted = !explicitExtension.test(specifier) && dottedModule.test(specifier);
+  const base = dotted ? specifier.replaceAll('.', '/') : specifier;
+  const absolute = adapter.path.isAbsolute(base) ? base : adapter.path.resolve(baseDir, base);
+  const candidates = explicitExtension.test(specifier)
+    ? [absolute]
+    : [...extensions.map((extension) => absolute + extension), adapter.path.join(absolute, 'index.ts')];
+  return { dotted, absolute, candidates };
 }
 
 const extensions = ['.ts', '.mts', '.js', '.mjs'];
@@ -38,13 +58,9 @@ export async function resolveActorModule(
   const specifier = actor.package;
   if (specifier === undefined) return undefined;
   const { adapter, baseDir } = context;
+  if (actor.process?.runtime === 'python') return resolvePythonActor({ ...actor, package: specifier }, context, reporter);
   const packagePath = ['actors', actor.name, 'package'];
-  const dotted = !explicitExtension.test(specifier) && dottedModule.test(specifier);
-  const base = dotted ? specifier.replaceAll('.', '/') : specifier;
-  const absolute = adapter.path.isAbsolute(base) ? base : adapter.path.resolve(baseDir, base);
-  const candidates = explicitExtension.test(specifier)
-    ? [absolute]
-    : [...extensions.map((extension) => absolute + extension), adapter.path.join(absolute, 'index.ts')];
+  const { dotted, absolute, candidates } = moduleCandidates(specifier, baseDir, adapter);
 
   for (const candidate of candidates) {
     const found = await adapter.isFile(candidate).catch((error: unknown) => {
@@ -96,9 +112,6 @@ export async function resolveActorModule(
 }
 
 async function notFoundFix(specifier: string, dotted: boolean, absolute: string, context: ModuleContext) {
-  if (dotted && (await context.adapter.isFile(`${absolute}.py`).catch(() => false))) {
-    return `${absolute}.py is a Python module; improv-ts actors are TypeScript or JavaScript: port it to ${absolute}.ts (a class that extends Actor from '@improv/core')`;
-  }
   if (dotted) {
     return `improv's dotted form "${specifier}" is read as the file ${specifier.replaceAll('.', '/')}.ts (or .mts, .js, .mjs) in ${context.baseDir}; create it or correct the package`;
   }

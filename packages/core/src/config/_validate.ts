@@ -70,7 +70,14 @@ export interface Draft {
 const topLevelKeys = ['settings', 'actors', 'connections', 'hosts'];
 /** improv's top-level keys that configure its Redis / plasma store; our store is set up elsewhere. */
 const improvTopLevelKeys = ['plasma_config', 'datastore'];
-const settingsKeys = ['store_size', 'signal_timeout', 'import_timeout', ...storeSettingsKeys, ...transportSettingsKeys];
+const settingsKeys = [
+  'store_size',
+  'signal_timeout',
+  'import_timeout',
+  'python',
+  ...storeSettingsKeys,
+  ...transportSettingsKeys,
+];
 /**
  * Bounds of `signal_timeout` and `import_timeout`: below, a busy machine would end healthy actors;
  * above, nobody waits.
@@ -100,6 +107,7 @@ export function validateStructure(
   emptyMessage: string,
   storeSizeLimits?: StoreSizeLimits,
   hostsLocal = false,
+  pythonActors: ReadonlySet<string> = new Set(),
 ): Draft {
   const draft: Draft = { settings: defaultSettings(), actors: [], connections: [], hosts: [] };
   if (value === null || value === undefined) {
@@ -145,7 +153,7 @@ export function validateStructure(
   const hosts = readHosts(value.hosts, reporter);
   draft.hosts = hostsLocal ? [] : hosts.hosts;
   const actorReporter = reporter.fork();
-  const actorNames = validateActors(value, actorReporter, draft.actors);
+  const actorNames = validateActors(value, actorReporter, draft.actors, pythonActors);
   checkActorHosts(draft.actors, hosts, actorReporter, hostsLocal);
   // The actor that decides the store: one on another host (only Redis reaches it), else one in a process.
   const apart =
@@ -239,6 +247,7 @@ const settingsSchema = z.object({
   ),
   signal_timeout: timeout.default(DEFAULT_SIGNAL_TIMEOUT_MS),
   import_timeout: timeout.default(DEFAULT_IMPORT_TIMEOUT_MS),
+  python: z.string({ error: 'must be a command or a path' }).trim().min(1, { error: 'must not be empty' }).optional(),
 });
 
 function timeoutFix(example: string): string {
@@ -250,6 +259,7 @@ const settingFixes: Record<string, string> = {
   store_size: `give bytes as a number, or a string with a unit: store_size: 512MiB (units ${byteSizeUnits.join(', ')})`,
   signal_timeout: timeoutFix('signal_timeout: 5s'),
   import_timeout: timeoutFix('import_timeout: 30s'),
+  python: 'give the interpreter of your Python actors: a command on PATH (python: python3) or a path (python: /opt/venv/bin/python)',
 };
 
 function validateSettings(
@@ -323,6 +333,7 @@ function validateSettings(
       storeSizeBytes: size,
       signalTimeoutMs: result.data.signal_timeout,
       importTimeoutMs: result.data.import_timeout,
+      ...(result.data.python === undefined ? {} : { python: result.data.python }),
       store,
       transport,
     };
@@ -359,7 +370,12 @@ function formatSize(bytes: number): string {
 // --- actors -----------------------------------------------------------------------------------
 
 /** Fills `out` with the actors; returns every declared name, or `undefined` when `actors:` is unusable. */
-function validateActors(top: Record<string, unknown>, reporter: Reporter, out: DraftActor[]): string[] | undefined {
+function validateActors(
+  top: Record<string, unknown>,
+  reporter: Reporter,
+  out: DraftActor[],
+  pythonActors: ReadonlySet<string>,
+): string[] | undefined {
   const actors = top.actors;
   if (actors === undefined) {
     reporter.error(['actors'], 'no actors: the config has no "actors" section', `add one:\n  ${exampleActors}`, {
@@ -415,7 +431,7 @@ function validateActors(top: Record<string, unknown>, reporter: Reporter, out: D
       className: requiredString(spec, 'class', path, reporter, `class: ${name}`),
       options: {},
       onError: 'continue',
-      ...readActorPlacement(name, spec, path, reporter),
+      ...readActorPlacement(name, spec, path, reporter, pythonActors.has(name)),
     };
     if (name.includes('GUI') && !('visual' in spec)) {
       reporter.warning(

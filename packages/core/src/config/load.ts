@@ -43,6 +43,7 @@ import { permissionFix } from '../runtime/permissions.ts';
 import type { StoreSizeLimits } from '../store/driver.ts';
 import { checkRuntimesInstalled } from './_actor-process.ts';
 import { type ModuleContext, resolveActorModule } from './_modules.ts';
+import { findPythonActors } from './_python.ts';
 import { ModuleProber } from './_prober.ts';
 import { noPositions, Reporter } from './_report.ts';
 import { type DraftActor, validateStructure } from './_validate.ts';
@@ -234,12 +235,14 @@ interface ValidateOptions {
 }
 
 async function validate(value: unknown, reporter: Reporter, options: ValidateOptions): Promise<ConfigResult> {
+  const python = await findPythonActors(value, options.baseDir, options);
   const draft = validateStructure(
     value,
     reporter,
     options.emptyMessage,
     options.storeSizeLimits,
     options.hostsLocal ?? false,
+    python,
   );
   // Like a module file, a runtime an actor names must be here: found now, not when the actor starts.
   checkRuntimesInstalled(draft.actors, options.adapter, reporter);
@@ -248,6 +251,8 @@ async function validate(value: unknown, reporter: Reporter, options: ValidateOpt
     baseDir: options.baseDir,
     checkModules: options.checkModules,
     prober: new ModuleProber(options.adapter, draft.settings.importTimeoutMs),
+    importTimeoutMs: draft.settings.importTimeoutMs,
+    ...(draft.settings.python === undefined ? {} : { python: draft.settings.python }),
   };
   // Modules are checked concurrently, each into its own list, so the order stays that of the file.
   const reporters = draft.actors.map(() => reporter.fork());
@@ -273,7 +278,8 @@ async function validate(value: unknown, reporter: Reporter, options: ValidateOpt
         restart: actor.restart,
       };
       if (actor.maxHeapMb !== undefined) config.maxHeapMb = actor.maxHeapMb;
-      if (actor.process !== undefined) config.process = actor.process;
+      if (actor.process !== undefined) config.process = { ...actor.process };
+      if (config.process?.runtime === 'python') config.process.interpreter = draft.settings.python ?? 'python3';
       actors.push(config);
     }
   });

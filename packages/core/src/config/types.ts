@@ -37,6 +37,11 @@ export type RestartPolicy = 'never' | 'on-failure' | 'always';
 
 /** `settings:` after validation. */
 export interface PipelineSettings {
+  /**
+   * `python`: the interpreter of the pipeline's Python actors (`.py` packages), a command on `PATH`
+   * or a path; absent: `python3` on `PATH`.
+   */
+  python?: string;
   /** `store_size`, in bytes (YAML accepts a number of bytes or `"512MiB"`, `"2GB"`, ...). */
   storeSizeBytes: number;
   /**
@@ -159,10 +164,16 @@ export interface ActorConfig {
    * Present when the actor runs in an OS process of its own rather than a worker of Nexus's process.
    * Set by `method: process` (improv's own key; `spawn` and `fork` are accepted synonyms, while
    * `thread` and `worker` keep the worker), or by `runtime:`, which implies a process of its own.
+   * A Python actor (a `.py` package) always runs in a process of its own, on `python`.
    */
   process?: {
-    /** `runtime`: the runtime the process runs on; absent: the one Nexus runs in. */
-    runtime?: 'node' | 'bun' | 'deno';
+    /**
+     * `runtime`: the runtime the process runs on; absent: the one Nexus runs in. `python` for a
+     * Python actor (set from its file, not written).
+     */
+    runtime?: 'node' | 'bun' | 'deno' | 'python';
+    /** `python`: the interpreter (`settings.python`, default `python3` on `PATH`). */
+    interpreter?: string;
     /**
      * `host`: the machine (an entry of `hosts:`) whose `improv agent` starts the process; absent:
      * this machine. Implies a process of its own.

@@ -23,8 +23,9 @@ import { fileURLToPath } from 'node:url';
 import { siblingModule } from '../_module-url.ts';
 import { deserializeError, RuntimeUnavailableError, type SerializedError } from '../errors.ts';
 import { ProcessChannel } from './_node-process-channel.ts';
+import { type Command, pythonCommand } from './_node-python.ts';
 import { createWorkerEvents } from './_worker-events.ts';
-import type { ProcessHandle, SpawnProcessOptions } from './adapter.ts';
+import type { ProcessHandle, ProcessRuntime, SpawnProcessOptions } from './adapter.ts';
 import { runtimeInstallHelp } from './current.ts';
 import { findRuntime, scriptArguments } from './node-binaries.ts';
 
@@ -39,12 +40,10 @@ const STDERR_TAIL_LINES = 20;
 
 /** Starts an actor process; resolves once it connected and its entry is loaded (`hello`). */
 export async function spawnProcess(options: SpawnProcessOptions): Promise<ProcessHandle> {
-  const binary = findRuntime(options.runtime);
-  if (binary === undefined) {
-    throw new RuntimeUnavailableError(
-      `cannot start actor "${options.name}" on ${options.runtime}: it is not installed here; ${runtimeInstallHelp[options.runtime]}`,
-    );
-  }
+  const command =
+    options.runtime === 'python'
+      ? await pythonCommand(options.name, options.interpreter)
+      : jsCommand(options.name, options.runtime, options.maxHeapMb);
   const socketPath = path.join(tmpdir(), `improv-${process.pid}-${randomBytes(6).toString('hex')}.sock`);
   const token = randomBytes(24).toString('hex');
   const server = createServer();
@@ -62,10 +61,11 @@ export async function spawnProcess(options: SpawnProcessOptions): Promise<Proces
   };
   let child: ChildProcess;
   try {
-    child = spawn(binary, scriptArguments(options.runtime, bootstrap, options.maxHeapMb), {
+    child = spawn(command.binary, command.args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         ...process.env,
+        ...command.env,
         IMPROV_PROCESS_SOCKET: socketPath,
         IMPROV_PROCESS_TOKEN: token,
         IMPROV_PROCESS_ENTRY: options.entry,
@@ -78,6 +78,17 @@ export async function spawnProcess(options: SpawnProcessOptions): Promise<Proces
     throw error;
   }
   return attach(child, server, closeServer, token, options);
+}
+
+/** A JavaScript runtime running the bootstrap, which runs `options.entry`. */
+function jsCommand(name: string, runtime: ProcessRuntime, maxHeapMb: number | undefined): Command {
+  const binary = findRuntime(runtime);
+  if (binary === undefined) {
+    throw new RuntimeUnavailableError(
+      `cannot start actor "${name}" on ${runtime}: it is not installed here; ${runtimeInstallHelp[runtime]}`,
+    );
+  }
+  return { binary, args: scriptArguments(runtime, bootstrap, maxHeapMb) };
 }
 
 function attach(

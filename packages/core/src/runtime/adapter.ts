@@ -35,8 +35,10 @@ export interface SpawnWorkerOptions {
   maxHeapMb?: number;
 }
 
-/** The runtimes an actor process can run on. */
+/** The JavaScript runtimes an actor process can run on. */
 export type ProcessRuntime = 'node' | 'bun' | 'deno';
+/** What an actor process runs on: a JavaScript runtime, or Python (an actor in a `.py` file). */
+export type ActorRuntime = ProcessRuntime | 'python';
 
 /**
  * How to start one actor process. The process runs `entry` exactly as a worker would
@@ -49,17 +51,53 @@ export interface SpawnProcessOptions {
   name: string;
   /** URL of the module the process runs; it must export `runWorker(endpoint: WorkerEndpoint)`. */
   entry: string;
-  /** The runtime the process runs on (its binary is found with `findRuntime`). */
-  runtime: ProcessRuntime;
+  /**
+   * The runtime the process runs on (its binary is found with `findRuntime`). `python` runs the
+   * Python actor host (`@improv/python`) with {@link interpreter} instead of `entry`.
+   */
+  runtime: ActorRuntime;
+  /** `python`: the interpreter, a command on `PATH` or a path (`settings.python`). */
+  interpreter?: string;
   /** V8 heap limit in MiB (Node and Deno; Bun has none to set). */
   maxHeapMb?: number;
 }
+
+/** What {@link RuntimeAdapter.checkPythonActor} looks at. */
+export interface PythonCheckOptions {
+  /** The actor's `.py` file. */
+  file: string;
+  className: string;
+  /** improv's dotted form (`actors.sample_processor`), imported as a package from its root. */
+  package?: string;
+  /** `settings.python`; default `python3` on `PATH`. */
+  interpreter?: string;
+  timeoutMs: number;
+}
+
+/** What is wrong with a Python actor's file, or that nothing is. */
+export type PythonCheck =
+  | { ok: true; runStep: string; interpreter?: string }
+  | {
+      ok: false;
+      /**
+       * `no-interpreter`, `deps` (improv's own modules missing: `module`), `syntax`,
+       * `missing-module` (`module`), `import` (it raised), `no-class` (`classes` it has),
+       * `not-actor`, `no-run-step` or `timeout`.
+       */
+      kind: string;
+      message: string;
+      file?: string;
+      line?: number;
+      module?: string;
+      classes?: string[];
+      interpreter?: string;
+    };
 
 /** Nexus's handle on an actor process: a {@link WorkerHandle}, plus what only a process has. */
 export interface ProcessHandle extends WorkerHandle {
   /** The operating system's process id. */
   readonly pid: number;
-  readonly runtime: ProcessRuntime;
+  readonly runtime: ActorRuntime;
   /**
    * Called for each line the process writes to stdout or stderr itself — native code, the
    * runtime's own warnings and crash reports; an actor's `console.*` goes to the log as records.
@@ -159,6 +197,12 @@ export interface RuntimeAdapter {
    * installed. The runtime in use is always found.
    */
   findRuntime(name: ProcessRuntime): string | undefined;
+  /**
+   * Imports a Python actor's file with the interpreter it will run on (with `@improv/python` on its
+   * path) and reports what is wrong: no interpreter, improv's own modules missing, a syntax error
+   * (file and line), a missing module, no such class, no `run_step`; or a timeout.
+   */
+  checkPythonActor(options: PythonCheckOptions): Promise<PythonCheck>;
   /**
    * Calls `handler` on SIGINT or SIGTERM instead of the default exit. Returns a function that removes
    * the handler again.

@@ -21,6 +21,7 @@ import { siblingModule } from '../_module-url.ts';
 import { deserializeError, RuntimeUnavailableError, type SerializedError } from '../errors.ts';
 import { nodeFiles, nodePath, onProcessSignal } from './_node-api.ts';
 import { spawnProcess } from './_node-processes.ts';
+import { checkPythonActor } from './_node-python.ts';
 import { createWorkerEvents } from './_worker-events.ts';
 import type { RuntimeAdapter, SpawnWorkerOptions, Transferable, WorkerHandle } from './adapter.ts';
 import { currentRuntimeName } from './current.ts';
@@ -39,6 +40,7 @@ export function createBunRuntime(): RuntimeAdapter {
     version: bun.version,
     heapLimit: false,
     spawnProcess,
+    checkPythonActor,
     findRuntime,
     spawnWorker,
     onShutdownSignal: onProcessSignal,

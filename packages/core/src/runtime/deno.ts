@@ -26,6 +26,7 @@
 import { RuntimeUnavailableError } from '../errors.ts';
 import { nodeFiles, nodePath } from './_node-api.ts';
 import { spawnProcess } from './_node-processes.ts';
+import { checkPythonActor } from './_node-python.ts';
 import { spawnThreadWorker } from './_node-workers.ts';
 import type { RuntimeAdapter } from './adapter.ts';
 import { currentRuntimeName } from './current.ts';
@@ -56,6 +57,7 @@ export function createDenoRuntime(): RuntimeAdapter {
     // terminate() resolves while the thread still runs (80–120 ms for a worker that awaits; a worker
     // spinning in a loop that never yields is not stopped at all): wait out the first.
     spawnProcess,
+    checkPythonActor,
     findRuntime,
     spawnWorker: (options) => spawnThreadWorker(options, { terminateGraceMs: DENO_TERMINATE_GRACE_MS }),
     onShutdownSignal(handler) {

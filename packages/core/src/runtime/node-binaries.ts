@@ -37,9 +37,19 @@ export function findRuntimeBinary(name: RuntimeName, search: RuntimeSearch = {})
       if (path.dirname(dir) === dir) break;
     }
   }
+  return findExecutable(name, search);
+}
+
+/** How to get a Python for Python actors, as every message that misses one says it. */
+export const pythonInstallHelp =
+  'install Python 3 with numpy, pyzmq and msgpack (Debian/Ubuntu: sudo apt-get install python3 python3-numpy python3-zmq python3-msgpack), or set  python: /path/to/python3  under settings';
+
+/** The path of `command`: itself when it names a file (has a `/`), else the first executable of that name on `PATH`. */
+export function findExecutable(command: string, search: Pick<RuntimeSearch, 'path'> = {}): string | undefined {
+  if (command.includes('/')) return isExecutable(command) ? command : undefined;
   for (const dir of (search.path ?? process.env.PATH ?? '').split(path.delimiter)) {
     if (dir === '') continue;
-    const candidate = path.join(dir, name);
+    const candidate = path.join(dir, command);
     if (isExecutable(candidate)) return candidate;
   }
   return undefined;

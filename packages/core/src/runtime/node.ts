@@ -13,6 +13,7 @@
 import process from 'node:process';
 import { nodeFiles, nodePath, onProcessSignal } from './_node-api.ts';
 import { spawnProcess } from './_node-processes.ts';
+import { checkPythonActor } from './_node-python.ts';
 import { spawnThreadWorker } from './_node-workers.ts';
 import type { RuntimeAdapter } from './adapter.ts';
 import { findRuntime } from './node-binaries.ts';
@@ -24,6 +25,7 @@ export function createNodeRuntime(): RuntimeAdapter {
     version: process.versions.node,
     heapLimit: true,
     spawnProcess,
+    checkPythonActor,
     findRuntime,
     spawnWorker: spawnThreadWorker,
     onShutdownSignal: onProcessSignal,

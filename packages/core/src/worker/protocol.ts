@@ -26,7 +26,15 @@ export interface StoreUse {
 /** Nexus → worker, once after the handshake: what to load and how to reach links and store. */
 export interface InitMessage {
   type: 'init';
-  actor: { name: string; moduleUrl: string; className: string; options: Record<string, unknown>; onError: OnError };
+  actor: {
+    name: string;
+    moduleUrl: string;
+    className: string;
+    options: Record<string, unknown>;
+    onError: OnError;
+    /** The `package` as written (a Python actor host imports improv's dotted form as a package). */
+    package?: string;
+  };
   links: Record<string, LinkDescriptor>;
   store: StoreDescriptor;
   /** What the actor host does with store keys in messages (see `worker/_store-links.ts`). */

@@ -34,7 +34,14 @@ export type ToAgent =
   | { t: 'hello'; token: string; version: 1 }
   | { t: 'ping' }
   | { t: 'port'; req: number }
-  | { t: 'spawn'; id: number; name: string; runtime: 'node' | 'bun' | 'deno'; maxHeapMb?: number }
+  | {
+      t: 'spawn';
+      id: number;
+      name: string;
+      runtime: 'node' | 'bun' | 'deno' | 'python';
+      interpreter?: string;
+      maxHeapMb?: number;
+    }
   | { t: 'data'; id: number; bytes: Uint8Array }
   | { t: 'end'; id: number }
   | { t: 'kill'; id: number }

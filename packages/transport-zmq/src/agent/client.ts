@@ -232,6 +232,7 @@ export async function connectAgent(
           id,
           name: options.name,
           runtime: options.runtime,
+          ...(options.interpreter === undefined ? {} : { interpreter: options.interpreter }),
           ...(options.maxHeapMb === undefined ? {} : { maxHeapMb: options.maxHeapMb }),
         });
       });

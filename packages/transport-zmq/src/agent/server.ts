@@ -111,8 +111,9 @@ export async function serveAgent(options: AgentOptions): Promise<RunningAgent> {
     const actor: ActorProcess = { stream, terminate: undefined, killed: false };
     session.actors.set(message.id, actor);
     const heap = message.maxHeapMb === undefined ? {} : { maxHeapMb: message.maxHeapMb };
+    const interpreter = message.interpreter === undefined ? {} : { interpreter: message.interpreter };
     runtime
-      .spawnProcess({ name: message.name, entry: actorHostEntry, runtime: message.runtime, ...heap })
+      .spawnProcess({ name: message.name, entry: actorHostEntry, runtime: message.runtime, ...interpreter, ...heap })
       .then((handle) => {
         actor.terminate = () => handle.terminate();
         if (actor.killed || sessions.get(idKey(session.id)) !== session) {

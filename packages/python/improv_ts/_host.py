@@ -1,0 +1,586 @@
+"""The actor host of a Python actor process: what `packages/core/src/worker/host.ts` is to a TypeScript actor.
+
+Nexus starts `python -m improv_ts._process` with this package on the path. The process connects to
+the Unix socket Nexus made for it, proves itself with the token, and then speaks the control
+protocol of every actor (`packages/core/src/worker/protocol.ts`): it takes `init` (the actor's file
+and class, its links, the store) and the signals, and sends its states, acknowledgements, counters
+and log records. Signals, states and failures behave as for a TypeScript actor:
+
+- a Python exception while loading the file or in `setup()` fails the actor, with its traceback in
+  the log; one in `run_step()` is logged (repeats summarised once a second) and the loop goes on
+  after a back-off (1 ms doubling to 1 s), or fails the actor under `on_error: fail`;
+- pause and stop park the actor between steps or inside a link call that waits (nothing it holds is
+  lost); run and resume let it go on where it stood;
+- the heartbeat word moves while the loop turns, so a `run_step()` that never returns is seen as
+  stuck, as a TypeScript actor's event loop is; a crash of the interpreter ends only this process.
+
+One thread does everything: the steps, the links' waits and the control channel (see `_loop.py`).
+"""
+
+import asyncio
+import inspect
+import logging
+import os
+import select
+import struct
+import sys
+import time
+import traceback
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from . import _loop
+from .errors import LinkClosedError
+
+CONTROL_HEARTBEAT = 1
+#: How often a loop of steps that never waits still reads the control channel.
+YIELD_EVERY_S = 0.005
+BACKOFF_FIRST_S = 0.001
+BACKOFF_MAX_S = 1.0
+COUNTERS_EVERY_S = 0.5
+#: How often changed shared words are sent when nothing else sends them.
+MIRROR_EVERY_S = 0.01
+SUMMARY_EVERY_S = 1.0
+MAX_PLACES = 200
+
+_LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn", logging.ERROR: "error"}
+
+
+def serialize_error(error):
+    """`{name, message, stack}` of a Python exception, as `serializeError` makes of a JavaScript one."""
+    message = str(error)
+    if isinstance(error, SyntaxError) and error.filename:
+        message = f"{error.msg} ({error.filename}:{error.lineno})"
+    stack = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return {"name": type(error).__name__, "message": message, "stack": stack.rstrip()}
+
+
+def place_of(error):
+    """`ValueError at actors/x.py:12`: the error's class and the innermost frame of its traceback."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return type(error).__name__
+    frame = frames[-1]
+    return f"{type(error).__name__} at {frame.filename}:{frame.lineno}"
+
+
+class ErrorLog:
+    """Repeats of the same error (class + place) are counted and summarised at most once a second."""
+
+    def __init__(self, log, what):
+        self.log = log
+        self.what = what
+        self.places = {}
+        self.pending = 0
+        self.last_summary = 0.0
+
+    def record(self, error, note):
+        place = place_of(error)
+        seen = self.places.get(place)
+        text = str(error)[:200]
+        if seen is None:
+            if len(self.places) >= MAX_PLACES:
+                self.places.clear()
+            self.places[place] = [0, text]
+            self.log("error", f"{self.what} threw; {note}: {type(error).__name__}: {error}", serialize_error(error)["stack"])
+            return
+        seen[0] += 1
+        seen[1] = text
+        self.pending += 1
+        self.flush(False)
+
+    def flush(self, force):
+        if self.pending == 0:
+            return
+        now = time.monotonic()
+        if not force and now - self.last_summary < SUMMARY_EVERY_S:
+            return
+        for place, seen in self.places.items():
+            if seen[0] == 0:
+                continue
+            self.log("error", f"{self.what} threw {place} {seen[0]} more time{'' if seen[0] == 1 else 's'} (last: {seen[1]})")
+            seen[0] = 0
+        self.pending = 0
+        self.last_summary = now
+
+    def reset(self):
+        self.flush(True)
+        self.places.clear()
+
+
+class _Forward(logging.Handler):
+    """Every `logging` record of the process goes to the pipeline's log as the actor's."""
+
+    def __init__(self, host):
+        super().__init__()
+        self.host = host
+
+    def emit(self, record):
+        try:
+            message = record.getMessage()
+            stack = None
+            if record.exc_info and record.exc_info[1] is not None:
+                stack = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            level = _LEVELS.get(record.levelno) or ("error" if record.levelno > logging.ERROR else "debug")
+            self.host.emit(level, message, stack)
+        except Exception:  # a log record must never break the actor
+            self.handleError(record)
+
+
+class NoSuchClass(LookupError):
+    """The actor's file has no class of the configured name."""
+
+    def __init__(self, message, classes):
+        super().__init__(message)
+        self.classes = classes
+
+
+class NotAnActor(TypeError):
+    """The configured class is no actor class."""
+
+
+class ActorHost(_loop.Loop):
+    """Drives one actor through the signals Nexus sends, over `channel`."""
+
+    def __init__(self, channel):
+        self.channel = channel
+        self.name = "(loading)"
+        self.state = "starting"
+        self.actor = None
+        self.links = {}
+        self.store = None
+        self.control = None
+        self.on_error = "continue"
+        self.running = False
+        self.set_up = False
+        self.depth = 0
+        self.quitting = False
+        self.done = False
+        self.steps = 0
+        self.errors = 0
+        self.reported = (0, 0)
+        self.heartbeat_s = 0.1
+        self.next_beat = 0.0
+        self.next_counters = 0.0
+        self.last_mirror = 0.0
+        self.track = False
+        self.taken = []
+        self.error_log = ErrorLog(self.emit, "run_step()")
+        self.async_loop = None
+        self.run_step = None
+
+    # -- the loop links wait in
+
+    def wait(self, sockets, timeout):
+        """Waits for `sockets`, `timeout` seconds or a control message (acted on before returning)."""
+        self.tick()
+        limit = self.next_beat - time.monotonic()
+        if timeout is not None:
+            limit = min(limit, timeout)
+        limit = max(0.0, limit)
+        if sockets:
+            import zmq
+
+            poller = zmq.Poller()
+            poller.register(self.channel.fileno(), zmq.POLLIN)
+            for socket in sockets:
+                poller.register(socket, zmq.POLLIN)
+            ready = dict(poller.poll(int(limit * 1000 + 0.999)))
+            readable = self.channel.fileno() in ready
+        else:
+            readable = bool(select.select([self.channel], [], [], limit)[0])
+        if readable:
+            self.pump()
+        self.tick()
+
+    def flush(self):
+        self.channel.flush()
+        self.last_mirror = time.monotonic()
+
+    def tick(self):
+        """The heartbeat, the counters and the mirror round, when they are due."""
+        now = time.monotonic()
+        if self.control is not None and now >= self.next_beat:
+            (beat,) = struct.unpack_from("<i", self.control, 4 * CONTROL_HEARTBEAT)
+            struct.pack_into("<i", self.control, 4 * CONTROL_HEARTBEAT, (beat + 1) & 0x7FFFFFFF)
+            self.next_beat = now + self.heartbeat_s
+            if now >= self.next_counters:
+                self.next_counters = now + COUNTERS_EVERY_S
+                self.report_counters()
+                self.error_log.flush(False)
+        elif self.control is None:
+            self.next_beat = now + 0.1
+        if now - self.last_mirror >= MIRROR_EVERY_S:
+            self.flush()
+
+    def pump(self):
+        """Acts on every control message that has arrived."""
+        for message in self.channel.receive():
+            self.handle(message)
+        if self.channel.closed:
+            # Nexus is gone: no actor outlives it.
+            os._exit(0)
+
+    # -- messages
+
+    def post(self, message):
+        self.channel.send(message)
+
+    def emit(self, level, message, stack=None):
+        record = {"time": int(time.time() * 1000), "level": level, "source": self.name, "message": message}
+        if stack:
+            record["stack"] = stack
+        self.post({"type": "log", "record": record})
+
+    def set_state(self, state, error=None, phase=None):
+        self.report_counters()
+        self.state = state
+        message = {"type": "state", "state": state}
+        if error is not None:
+            message["error"] = error
+        if phase is not None:
+            message["phase"] = phase
+        self.post(message)
+
+    def report_counters(self):
+        if (self.steps, self.errors) == self.reported:
+            return
+        self.reported = (self.steps, self.errors)
+        self.post({"type": "counters", "steps": self.steps, "errors": self.errors})
+
+    def handle(self, message):
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "init":
+            self.init(message)
+        elif kind == "signal":
+            self.signal(message["signal"])
+
+    # -- init
+
+    def init(self, message):
+        actor = message["actor"]
+        self.name = actor["name"]
+        self.on_error = actor.get("onError", "continue")
+        self.control = message["control"]
+        self.heartbeat_s = message.get("heartbeatMs", 100) / 1000
+        self.track = bool(message.get("storeUse", {}).get("trackMessages"))
+        try:
+            from .links import open_link
+            from .stores import connect_store
+
+            self.store = connect_store(message["store"])
+            if getattr(self.store, "owner_id", None) is not None:
+                self.post({"type": "store-owner", "ownerId": self.store.owner_id})
+            hooks = _LinkHooks(self)
+            for name, descriptor in message["links"].items():
+                self.links[name] = open_link(descriptor, self, hooks)
+            links = {name: _tracked(link, self) if self.track else link for name, link in self.links.items()}
+            cls = load_class(actor["moduleUrl"], actor["className"], actor.get("package"))
+            context = {"name": self.name, "options": actor.get("options") or {}, "links": links, "store": self.store}
+            self.actor = cls._improv_create(context)
+            self.run_step = step_method(self.actor, actor["className"])
+            self.set_state("waiting")
+        except BaseException as error:  # noqa: BLE001 - whatever a user's file raises (even sys.exit) fails the actor
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            self.fail("failed to load", error, "load")
+
+    def fail(self, what, error, phase):
+        self.emit("error", f"{what}: {type(error).__name__}: {serialize_error(error)['message']}", serialize_error(error)["stack"])
+        self.running = False
+        self.set_state("failed", serialize_error(error), phase)
+
+    # -- signals
+
+    def signal(self, signal):
+        if signal == "quit":
+            return self.quit()
+        if self.actor is None or self.state == "failed":
+            return
+        if signal == "setup":
+            if self.state != "waiting":
+                return self.ignored(signal)
+            try:
+                self.call(self.actor.setup)
+                self.step_ended("setup()")
+                self.set_up = True
+                self.set_state("ready")
+            except Exception as error:
+                self.fail("setup() failed", error, "setup")
+        elif signal == "run":
+            if self.state not in ("ready", "stopped"):
+                return self.ignored(signal)
+            self.error_log.reset()
+            self.set_state("running")
+            self.start()
+        elif signal == "pause":
+            if self.state != "running":
+                return self.ignored(signal)
+            self.park()
+            self.set_state("paused")
+        elif signal == "resume":
+            if self.state != "paused":
+                return self.ignored(signal)
+            self.set_state("running")
+            self.start()
+        elif signal == "stop":
+            if self.state not in ("running", "paused"):
+                return self.ignored(signal)
+            self.park()
+            self.post({"type": "ack", "signal": "stop"})
+            self.call_stop()
+            self.set_state("stopped")
+
+    def ignored(self, signal):
+        self.emit("warn", f'ignored signal "{signal}" in state {self.state}')
+
+    def start(self):
+        self.running = True
+        for link in self.links.values():
+            link.release()
+
+    def park(self):
+        """Stops the steps and holds every link: a step parked in a link call stays there until run or resume."""
+        self.running = False
+        for link in self.links.values():
+            link.hold(lambda: None)
+        self.error_log.flush(True)
+
+    def call_stop(self):
+        try:
+            self.call(self.actor.stop)
+        except Exception as error:
+            self.emit("error", f"stop() threw: {type(error).__name__}: {error}", serialize_error(error)["stack"])
+        self.step_ended("stop()")
+
+    def quit(self):
+        if self.quitting:
+            return
+        self.quitting = True
+        if self.actor is not None and self.set_up and self.state in ("ready", "running", "paused"):
+            self.park()
+            self.call_stop()
+        self.running = False
+        # Closing makes a parked get() raise and ends a parked put(), so a step in a link unwinds.
+        for link in self.links.values():
+            try:
+                link.close()
+            except Exception as error:
+                self.emit("warn", f"closing link {getattr(link, 'name', '?')} failed: {error}")
+        if self.depth == 0:
+            self.finish()
+
+    def finish(self):
+        if self.done:
+            return
+        self.error_log.flush(True)
+        if self.store is not None:
+            try:
+                self.store.close()
+            except Exception as error:
+                self.emit("warn", f"closing the store client failed: {error}")
+        self.set_state("exited")
+        self.done = True
+
+    # -- the steps
+
+    def call(self, method):
+        """Calls one of the actor's methods (awaiting it when it is `async def`); quit finishes only outside them."""
+        self.depth += 1
+        try:
+            result = method()
+            if inspect.isawaitable(result):
+                if self.async_loop is None:
+                    self.async_loop = asyncio.new_event_loop()
+                result = self.async_loop.run_until_complete(result)
+            return result
+        finally:
+            self.depth -= 1
+
+    def step_ended(self, after):
+        """After a step (and setup/stop): messages taken are counted out, what was read is released."""
+        try:
+            if self.taken:
+                taken, self.taken = self.taken, []
+                self.store.track(taken, -1)
+            self.store.release()
+        except Exception as error:
+            self.emit("warn", f"the store could not release what {after} left: {error}")
+
+    def serve(self):
+        """The process's loop: steps while running, else waits for the control channel."""
+        backoff = 0.0
+        last_yield = time.monotonic()
+        while not self.done:
+            if self.quitting:
+                self.finish()
+                break
+            if not self.running or self.actor is None:
+                self.wait([], None)
+                continue
+            try:
+                try:
+                    self.call(self.run_step)
+                finally:
+                    self.step_ended("run_step()")
+                self.steps += 1
+                backoff = 0.0
+            except Exception as error:
+                # Quitting closed the links under a step: that is the end, not an error.
+                if not (isinstance(error, LinkClosedError) and (self.quitting or not self.running)):
+                    self.errors += 1
+                    if self.on_error == "fail":
+                        self.fail_run(error)
+                    else:
+                        self.error_log.record(error, "the loop goes on after a back-off (on_error: fail makes it fail instead)")
+                        backoff = BACKOFF_FIRST_S if backoff == 0 else min(backoff * 2, BACKOFF_MAX_S)
+                        self.sleep(backoff)
+                        last_yield = time.monotonic()
+            # Signals arrive on the channel, read when the loop waits: every few ms at least.
+            if time.monotonic() - last_yield >= YIELD_EVERY_S:
+                self.wait([], 0)
+                last_yield = time.monotonic()
+
+    def sleep(self, seconds):
+        """Waits `seconds`, or less when a signal comes."""
+        until = time.monotonic() + seconds
+        while self.running and not self.quitting:
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            self.wait([], left)
+
+    def fail_run(self, error):
+        self.running = False
+        for link in self.links.values():
+            link.close()
+        self.fail("run_step() threw; the actor fails (on_error: fail)", error, "run")
+
+
+class _LinkHooks:
+    """What the links report: a message nobody will read releases its store keys; warnings go to the log."""
+
+    def __init__(self, host):
+        self.host = host
+
+    def dropped(self, message, reason=None):
+        store = self.host.store
+        if store is None:
+            return
+        from .stores import keys_in
+
+        for key in keys_in(message, store):
+            try:
+                store.delete(key)
+            except Exception as error:
+                self.host.emit("warn", f"could not release the store key {key} of a dropped message: {error}")
+
+    def warn(self, text):
+        self.host.emit("warn", text)
+
+
+class _TrackedIn:
+    """`store_eviction` on: the keys a step takes are counted out of the store's in-flight counts at its end."""
+
+    def __init__(self, link, host):
+        self._link = link
+        self._host = host
+
+    def __getattr__(self, name):
+        return getattr(self._link, name)
+
+    def _taken(self, message):
+        from .stores import keys_in
+
+        self._host.taken.extend(keys_in(message, self._host.store))
+        return message
+
+    def get(self, *args, **kwargs):
+        return self._taken(self._link.get(*args, **kwargs))
+
+    def get_nowait(self):
+        return self._taken(self._link.get_nowait())
+
+
+class _TrackedOut:
+    """`store_eviction` on: a message with keys is counted in flight once per sink before it leaves."""
+
+    def __init__(self, link, host):
+        self._link = link
+        self._host = host
+
+    def __getattr__(self, name):
+        return getattr(self._link, name)
+
+    def _count(self, message):
+        from .stores import keys_in
+
+        keys = keys_in(message, self._host.store)
+        if keys:
+            self._host.store.track(keys, max(1, getattr(self._link, "sinks", 1)))
+
+    def put(self, message):
+        self._count(message)
+        return self._link.put(message)
+
+    def put_nowait(self, message):
+        self._count(message)
+        return self._link.put_nowait(message)
+
+
+def _tracked(link, host):
+    return _TrackedIn(link, host) if hasattr(link, "get") else _TrackedOut(link, host)
+
+
+def module_path(module_url):
+    """The file path of a `file://` module URL."""
+    parsed = urlparse(module_url)
+    return Path(unquote(parsed.path)) if parsed.scheme == "file" else Path(module_url)
+
+
+def load_class(module_url, class_name, package=None):
+    """Imports the actor's file and returns its class (as improv does: the config's folder is on the path)."""
+    import importlib
+
+    path = module_path(module_url)
+    dotted = package is not None and not package.endswith(".py") and "/" not in package and "." in package
+    if dotted:
+        root = path.parent
+        for _ in package.split(".")[1:]:
+            root = root.parent
+        module_name = package
+    else:
+        root = path.parent
+        module_name = path.stem
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    if dotted:
+        module = importlib.import_module(module_name)
+    else:
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        classes = [name for name, value in vars(module).items() if isinstance(value, type) and value.__module__ == module.__name__]
+        raise NoSuchClass(
+            f"{path} has no class {class_name!r}" + (f" (its classes: {', '.join(classes)})" if classes else ""), classes
+        )
+    from .actor import Actor
+
+    if not (isinstance(cls, type) and issubclass(cls, Actor)):
+        raise NotAnActor(
+            f"{class_name} of {path} is not an actor class: subclass improv_ts.Actor "
+            "(or improv's improv.actor.Actor)"
+        )
+    return cls
+
+
+def step_method(actor, class_name):
+    """`run_step`, or improv's older `runStep`."""
+    for name in ("run_step", "runStep"):
+        method = getattr(type(actor), name, None)
+        if callable(method):
+            return getattr(actor, name)
+    raise TypeError(f"actor class {class_name!r} has no run_step() method (runStep is accepted too); add one")

@@ -1,0 +1,52 @@
+"""The entry of a Python actor process (`python -m improv_ts._process`), started by Nexus.
+
+It connects to the Unix socket Nexus made for this process alone, proves itself with the one-time
+token, says hello once this package is loaded, and hands the channel to the actor host. When the
+channel is lost (Nexus died or closed it) the process ends: no actor outlives its Nexus. An error
+of the host itself is reported on the channel before the process ends with code 1.
+"""
+
+import logging
+import os
+import signal
+import socket
+import sys
+
+
+def main():
+    path = os.environ.pop("IMPROV_PROCESS_SOCKET", None)
+    token = os.environ.pop("IMPROV_PROCESS_TOKEN", None)
+    for name in ("IMPROV_PROCESS_ENTRY", "IMPROV_PROCESS_CHANNEL"):
+        os.environ.pop(name, None)
+    if not path or not token:
+        sys.exit("improv_ts._process is the entry of an improv actor process; Nexus starts it, not you")
+    # A Ctrl-C in the terminal reaches the whole process group: Nexus takes it and quits every actor
+    # in order, so the actor process must not end on it by itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    from ._channel import Channel
+    from ._host import ActorHost, _Forward, serialize_error
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    channel = Channel(sock)
+    channel.send({"token": token})
+    host = ActorHost(channel)
+    root = logging.getLogger()
+    root.handlers[:] = [_Forward(host)]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    channel.send({"type": "__improv_hello"})
+    try:
+        host.serve()
+    except BaseException as error:  # noqa: BLE001 - reported, then the process ends
+        channel.send({"type": "__improv_error", "error": serialize_error(error)})
+        channel.close()
+        os._exit(1)
+    channel.close()
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""The base class of Python actors.
+
+```python
+from improv_ts import Actor
+
+class Analysis(Actor):
+    def setup(self):
+        self.threshold = self.options.get("threshold", 3.0)
+
+    def run_step(self):                      # runStep is accepted too; so is `async def`
+        msg = self.q_in.get(timeout=0.1)     # raises queue.Empty on timeout
+        frame = self.store.get(msg["key"])   # a numpy array with its dtype and shape
+        self.q_out.put({"key": self.store.put(frame.mean(axis=0))})
+```
+
+An actor has `name`, `options` (its YAML keys besides package and class), `links` (by name, and each
+link as an attribute: `self.q_in`), `store` (the pipeline's store) and `log` (a `logging.Logger`;
+any `logging` record and anything printed reaches the pipeline's log). `setup()`, `run_step()` and
+`stop()` are called as for a TypeScript actor: setup once, run_step again and again while the
+pipeline runs, stop when it stops.
+"""
+
+import logging
+
+
+class Actor:
+    """Subclass it, and define `run_step()` (and `setup()`/`stop()` when needed)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    @classmethod
+    def _improv_create(cls, context):
+        """Makes the instance for the actor host: the attributes first, so `__init__` can use them."""
+        actor = cls.__new__(cls)
+        actor._improv_attach(context)
+        actor.__init__()
+        return actor
+
+    def _improv_attach(self, context):
+        self.name = context["name"]
+        self.options = dict(context["options"])
+        self.links = dict(context["links"])
+        self.store = context["store"]
+        self.log = logging.getLogger(f"improv.actor.{self.name}")
+
+    def __getattr__(self, name):
+        # Links by name, as attributes: self.q_in, self.q_out. Only reached when nothing else has the name.
+        links = self.__dict__.get("links")
+        if links is not None and name in links:
+            return links[name]
+        raise AttributeError(
+            f"{type(self).__name__!s} has no attribute {name!r}"
+            + (f" (its links are {', '.join(sorted(links))})" if links else "")
+        )
+
+    def setup(self):
+        """Called once, on the setup signal, before the first step."""
+
+    def stop(self):
+        """Called when the pipeline stops (after the last step)."""
+
+    def __repr__(self):
+        links = self.__dict__.get("links") or {}
+        return f"{self.__dict__.get('name', type(self).__name__)}: {list(links)}"

@@ -1,0 +1,34 @@
+"""The errors of improv's Python side, named as `@improv/core`'s errors are."""
+
+import queue
+
+
+class ImprovError(Exception):
+    """Base of improv's own errors."""
+
+
+class ObjectNotFoundError(ImprovError, KeyError):
+    """A store key holds no value (never put, deleted, evicted, expired, or of another store)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else "object not found"
+
+
+class StoreFullError(ImprovError):
+    """A put would take the store past its capacity (`settings.store_size`)."""
+
+
+class StoreUnavailableError(ImprovError):
+    """The store cannot be reached (its run ended, its server is gone, its files were removed)."""
+
+
+class LinkClosedError(ImprovError):
+    """The link was closed (its actor quit, or the run ended); it cannot be used again."""
+
+
+class LinkMessageTooLargeError(ImprovError, ValueError):
+    """A message is larger than the link can carry."""
+
+
+#: What `link.get(timeout=...)` raises when no message came in time: `queue.Empty`, as improv's links do.
+Empty = queue.Empty
