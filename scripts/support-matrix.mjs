@@ -24,7 +24,7 @@ const suites = {
 };
 
 const rows = [];
-for (const runtime of ['node', 'bun', 'deno']) {
+for (const runtime of ['node', 'bun', 'deno', 'python']) {
   const file = join(root, 'test-results', `${runtime}.json`);
   if (!existsSync(file)) {
     console.error(`support-matrix: ${file} is missing; run  npm run test:runtimes  first`);
@@ -32,11 +32,13 @@ for (const runtime of ['node', 'bun', 'deno']) {
   }
   const result = JSON.parse(readFileSync(file, 'utf8'));
   const covered =
-    result.files === 'all'
-      ? 'every test'
-      : [...new Set(result.files.map((path) => Object.entries(suites).find(([key]) => path.includes(key))?.[1]))]
-          .filter(Boolean)
-          .join(', ');
+    runtime === 'python'
+      ? 'the Python actor package (pytest)'
+      : result.files === 'all'
+        ? 'every test'
+        : [...new Set(result.files.map((path) => Object.entries(suites).find(([key]) => path.includes(key))?.[1]))]
+            .filter(Boolean)
+            .join(', ');
   const outcome = result.ok ? 'all pass' : `${result.failed} failing`;
   rows.push(
     `| ${runtime} | ${result.version} | ${covered} | ${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped | ${outcome} | ${result.date.slice(0, 10)} |`,

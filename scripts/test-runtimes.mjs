@@ -3,11 +3,13 @@
 // - Node: every test of every package (vitest).
 // - Bun:  the portable conformance files (`bun test`, which runs vitest-style files natively).
 // - Deno: the same files, with vitest itself running under Deno.
+// - Python: the Python package's own tests (pytest, with the interpreter Python actors use in the
+//   tests: IMPROV_TEST_PYTHON, default /usr/bin/python3).
 //
 // Each runtime's counts go to test-results/<runtime>.json; `npm run support-matrix` turns them into
 // the README's support matrix. Exits 1 if any runtime has a failure or ran no test.
 //
-// Usage: node scripts/test-runtimes.mjs [--only node,bun,deno]
+// Usage: node scripts/test-runtimes.mjs [--only node,bun,deno,python]
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,7 +37,7 @@ const portable = [
 
 const only = (() => {
   const index = process.argv.indexOf('--only');
-  return index === -1 ? ['node', 'bun', 'deno'] : process.argv[index + 1].split(',');
+  return index === -1 ? ['node', 'python', 'bun', 'deno'] : process.argv[index + 1].split(',');
 })();
 
 function run(command, args, env = {}) {
@@ -102,6 +104,22 @@ function bunFailures(output) {
   return [...plain.matchAll(/^\(fail\) (.+)$/gm)].map((match) => ({ where: '', test: match[1], why: '' }));
 }
 
+/** Counts from pytest's closing line (`3 failed, 52 passed, 1 skipped in 4.2s`). */
+function pytestCounts(output) {
+  const last = output.trim().split('\n').at(-1) ?? '';
+  const count = (word) => Number(new RegExp(`(\\d+) ${word}`).exec(last)?.[1] ?? 0);
+  return { passed: count('passed'), failed: count('failed') + count('error'), skipped: count('skipped') };
+}
+
+/** The failed tests pytest names: `FAILED <file>::<test> - <why>` lines of its short summary. */
+function pytestFailures(output) {
+  return [...output.matchAll(/^(?:FAILED|ERROR) (\S+?)::(\S+)(?: - (.*))?$/gm)].map((match) => ({
+    where: match[1],
+    test: match[2],
+    why: match[3] ?? '',
+  }));
+}
+
 /** Counts from bun test's closing lines (` 52 pass`, ` 1 fail`, ` 3 skip`). */
 function bunCounts(output) {
   const count = (word) => Number(new RegExp(`^\\s*(\\d+) ${word}$`, 'm').exec(output)?.[1] ?? 0);
@@ -137,6 +155,24 @@ const runtimes = {
       failures: bunFailures(output),
     };
   },
+  async python() {
+    const python = process.env.IMPROV_TEST_PYTHON ?? '/usr/bin/python3';
+    const { code, output } = await run(python, [
+      '-m',
+      'pytest',
+      '-q',
+      '-rfE',
+      '-p',
+      'no:cacheprovider',
+      'packages/python/tests',
+    ]);
+    return {
+      code,
+      version: (await version(python, ['--version']))?.split(' ')[1],
+      ...pytestCounts(output),
+      failures: pytestFailures(output),
+    };
+  },
   async deno() {
     const report = join(resultsDir, 'deno.vitest.json');
     const { code } = await run(bin('deno'), [
@@ -163,14 +199,16 @@ const summary = [];
 for (const name of only) {
   const runner = runtimes[name];
   if (!runner) {
-    console.error(`test-runtimes: unknown runtime "${name}"; use node, bun or deno`);
+    console.error(`test-runtimes: unknown runtime "${name}"; use node, bun, deno or python`);
     process.exit(2);
   }
-  console.log(`\n=== ${name}: ${name === 'node' ? 'every test' : `${portable.length} portable test files`} ===\n`);
+  const what =
+    { node: 'every test', python: 'the Python package (pytest)' }[name] ?? `${portable.length} portable test files`;
+  console.log(`\n=== ${name}: ${what} ===\n`);
   const result = {
     runtime: name,
     date: new Date().toISOString(),
-    files: name === 'node' ? 'all' : portable,
+    files: name === 'node' ? 'all' : name === 'python' ? ['packages/python/tests'] : portable,
     ...(await runner()),
   };
   const ok = result.code === 0 && result.failed === 0 && result.passed > 0;

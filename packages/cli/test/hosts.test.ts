@@ -10,32 +10,15 @@ import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { canMakeHosts, type Host, type Hosts, makeHosts } from '@improv/cli/testing/hosts';
-import type { LogRecord, Nexus, NexusEvent } from '@improv/core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDefaultNexus } from '../src/defaults.ts';
 import { main } from '../src/main.ts';
+import { alive, type Run, sleep, startRun, until } from './_run.ts';
 
 const bin = fileURLToPath(new URL('../bin/improv.mjs', import.meta.url));
 const actors = fileURLToPath(new URL('./fixtures/processes/actors.ts', import.meta.url));
 const folder = mkdtempSync(join(tmpdir(), 'improv-hosts-'));
 const redisInstalled = spawnSync('redis-server', ['--version']).status === 0;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition() && Date.now() < end) await sleep(20);
-  if (!condition()) throw new Error(`timed out waiting for ${what}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** An agent running in `host`, and what it printed. */
 interface Agent {
   child: ChildProcess;
@@ -63,19 +46,6 @@ async function startAgent(host: Host, tokenFile: string): Promise<Agent> {
   return { child, lines };
 }
 
-interface Run {
-  nexus: Nexus;
-  logs: LogRecord[];
-  changes: { actor: string; state: string; at: number }[];
-  where(actor: string): { runtime: string; pid: number }[];
-  tally(actor: string): { counts: Record<string, number>; last: unknown } | undefined;
-  state(actor: string): string | undefined;
-}
-
-const running: Nexus[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((nexus) => nexus.quit()));
-});
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
 
 /** A pipeline YAML in the test folder, with `hosts` and the test actors. */
@@ -85,37 +55,10 @@ function pipeline(name: string, text: string): string {
   return file;
 }
 
-async function start(file: string): Promise<Run> {
-  const logs: LogRecord[] = [];
-  const changes: Run['changes'] = [];
-  const nexus = await createDefaultNexus({
-    config: file,
-    runDir: false,
-    handleSignals: false,
-    quitTimeoutMs: 3000,
-    onEvent: (event: NexusEvent) => {
-      if (event.type === 'log') logs.push(event.record);
-      if (event.type === 'actor-state') changes.push({ actor: event.actor, state: event.state, at: Date.now() });
-    },
-  });
-  running.push(nexus);
-  const messages = (actor: string, prefix: string) =>
-    logs.filter((record) => record.source === actor && record.message.startsWith(prefix));
-  return {
-    nexus,
-    logs,
-    changes,
-    where: (actor) =>
-      messages(actor, 'WHERE ').map((record) => {
-        const [, runtime, pid] = record.message.split(' ');
-        return { runtime: runtime!, pid: Number(pid) };
-      }),
-    tally: (actor) => {
-      const last = messages(actor, 'TALLY ').at(-1);
-      return last ? JSON.parse(last.message.slice('TALLY '.length)) : undefined;
-    },
-    state: (actor) => nexus.status().actors.find((entry) => entry.name === actor)?.state,
-  };
+function start(file: string): Promise<Run> {
+  return startRun((events) =>
+    createDefaultNexus({ config: file, runDir: false, handleSignals: false, quitTimeoutMs: 3000, ...events }),
+  );
 }
 
 describe.skipIf(!canMakeHosts() || !redisInstalled)('actors on other hosts (network namespaces)', () => {

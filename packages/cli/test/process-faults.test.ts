@@ -7,93 +7,42 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { createNexus, type LogRecord, type Nexus, type NexusEvent } from '@improv/core';
+import { createNexus } from '@improv/core';
 import { createLmdbStore } from '@improv/store/lmdb';
 import { createLocalTransport } from '@improv/transport-local';
 import { createZmqTransport } from '@improv/transport-zmq';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { main } from '../src/main.ts';
+import { alive, type Run, sleep, startRun, until } from './_run.ts';
 
 const fixtures = fileURLToPath(new URL('./fixtures/processes/', import.meta.url));
 const folder = mkdtempSync(join(tmpdir(), 'improv-process-faults-'));
 let runs = 0;
-const running: Nexus[] = [];
-afterEach(async () => {
-  await Promise.all(running.splice(0).map((nexus) => nexus.quit()));
-});
 afterAll(() => rmSync(folder, { recursive: true, force: true }));
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-async function until(condition: () => boolean, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!condition() && Date.now() < end) await sleep(10);
-  if (!condition()) throw new Error(`timed out waiting for ${what}`);
-}
-
-interface Run {
-  nexus: Nexus;
-  logs: LogRecord[];
-  /** Actor state changes, with the time Nexus reported them (Date.now()). */
-  changes: { actor: string; state: string; at: number }[];
-  /** `WHERE <runtime> <pid>` records of `actor`, oldest first. */
-  where(actor: string): { runtime: string; pid: number }[];
-  tally(actor: string): { counts: Record<string, number>; last: unknown } | undefined;
-  state(actor: string): string | undefined;
-}
-
-async function start(
+function start(
   actors: Record<string, Record<string, unknown>>,
   connections: Record<string, unknown>,
   settings: Record<string, unknown> = {},
 ): Promise<Run> {
-  const logs: LogRecord[] = [];
-  const changes: Run['changes'] = [];
-  const nexus = await createNexus({
-    config: {
-      settings: { store_size: '64MiB', ...settings },
-      actors: Object.fromEntries(
-        Object.entries(actors).map(([name, actor]) => [name, { package: 'actors.ts', ...actor }]),
-      ),
-      connections,
-    },
-    baseDir: fixtures,
-    store: createLmdbStore({ path: join(folder, `run-${++runs}`) }),
-    transport: [createLocalTransport(), createZmqTransport()],
-    runDir: false,
-    handleSignals: false,
-    quitTimeoutMs: 2000,
-    onEvent: (event: NexusEvent) => {
-      if (event.type === 'log') logs.push(event.record);
-      if (event.type === 'actor-state') changes.push({ actor: event.actor, state: event.state, at: Date.now() });
-    },
-  });
-  running.push(nexus);
-  const messages = (actor: string, prefix: string) =>
-    logs.filter((record) => record.source === actor && record.message.startsWith(prefix));
-  return {
-    nexus,
-    logs,
-    changes,
-    where: (actor) =>
-      messages(actor, 'WHERE ').map((record) => {
-        const [, runtime, pid] = record.message.split(' ');
-        return { runtime: runtime!, pid: Number(pid) };
-      }),
-    tally: (actor) => {
-      const last = messages(actor, 'TALLY ').at(-1);
-      return last ? JSON.parse(last.message.slice('TALLY '.length)) : undefined;
-    },
-    state: (actor) => nexus.status().actors.find((entry) => entry.name === actor)?.state,
-  };
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return startRun((events) =>
+    createNexus({
+      config: {
+        settings: { store_size: '64MiB', ...settings },
+        actors: Object.fromEntries(
+          Object.entries(actors).map(([name, actor]) => [name, { package: 'actors.ts', ...actor }]),
+        ),
+        connections,
+      },
+      baseDir: fixtures,
+      store: createLmdbStore({ path: join(folder, `run-${++runs}`) }),
+      transport: [createLocalTransport(), createZmqTransport()],
+      runDir: false,
+      handleSignals: false,
+      quitTimeoutMs: 2000,
+      ...events,
+    }),
+  );
 }
 
 describe('actors in processes of their own', () => {

@@ -65,7 +65,7 @@ def array_from_bytes(code, data, shape=None):
     dtype = np.dtype(DTYPES[code])
     if len(data) % dtype.itemsize != 0:
         raise ValueError(f"msgpack: corrupt {KINDS[code]} array ({len(data)} bytes is not a multiple of {dtype.itemsize})")
-    array = np.frombuffer(bytes(data), dtype)
+    array = np.frombuffer(bytearray(data), dtype)
     return array if shape is None else array.reshape(shape)
 
 

@@ -42,7 +42,7 @@ export function moduleCandidates(
 }
 
 const extensions = ['.ts', '.mts', '.js', '.mjs'];
-const explicitExtension = /\.(?:ts|js|mjs|mts|cjs)$/;
+const explicitExtension = /\.(?:ts|js|mjs|mts|cjs|py)$/;
 /** improv's `actors.sample_generator`: Python module path, one identifier per folder. */
 const dottedModule = /^[A-Za-z_]\w*(?:\.\w+)+$/;
 

@@ -279,7 +279,9 @@ async function validate(value: unknown, reporter: Reporter, options: ValidateOpt
       };
       if (actor.maxHeapMb !== undefined) config.maxHeapMb = actor.maxHeapMb;
       if (actor.process !== undefined) config.process = { ...actor.process };
-      if (config.process?.runtime === 'python') config.process.interpreter = draft.settings.python ?? 'python3';
+      if (config.process?.runtime === 'python' && draft.settings.python !== undefined) {
+        config.process.interpreter = draft.settings.python;
+      }
       actors.push(config);
     }
   });

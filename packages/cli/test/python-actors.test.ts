@@ -1,0 +1,437 @@
+// Python actors beside TypeScript ones, run as a user runs them: each `.py` actor in a Python process
+// of its own (the Debian interpreter, with numpy, pyzmq and msgpack), its links over zmq, the store in
+// LMDB or Redis. Checks the lifecycle, links (fan-in, fan-out, backpressure), arrays of every dtype
+// through the store both ways, errors and crashes that fail only that actor, improv's own minimal
+// demo running unchanged, and a clear error for each kind of bad input.
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+import { createNexus } from '@improv/core';
+import { createLmdbStore } from '@improv/store/lmdb';
+import { createRedisStore } from '@improv/store/redis';
+import { createLocalTransport } from '@improv/transport-local';
+import { createZmqTransport } from '@improv/transport-zmq';
+import { afterAll, describe, expect, it } from 'vitest';
+import { main } from '../src/main.ts';
+import { alive, type Run, sleep, startRun, until } from './_run.ts';
+
+const python = '/usr/bin/python3';
+const hasPython = spawnSync(python, ['-c', 'import numpy, zmq, msgpack'], { encoding: 'utf8' }).status === 0;
+const redisInstalled = spawnSync('redis-server', ['--version']).status === 0;
+const fixtures = fileURLToPath(new URL('./fixtures/python/', import.meta.url));
+const minimalDemo = fileURLToPath(new URL('./fixtures/improv-minimal/minimal.yaml', import.meta.url));
+const bin = fileURLToPath(new URL('../bin/improv.mjs', import.meta.url));
+const folder = mkdtempSync(join(tmpdir(), 'improv-python-actors-'));
+let runs = 0;
+afterAll(() => rmSync(folder, { recursive: true, force: true }));
+
+type Actors = Record<string, Record<string, unknown>>;
+
+/** A pipeline of actors from the fixtures (`.py` classes from actors.py, the rest from actors.ts). */
+function start(
+  actors: Actors,
+  connections: Record<string, unknown>,
+  store: 'lmdb' | 'redis' = 'lmdb',
+  settings: Record<string, unknown> = {},
+): Promise<Run> {
+  return startRun((events) =>
+    createNexus({
+      config: {
+        settings: { store_size: '256MiB', python, ...settings },
+        actors,
+        connections,
+      },
+      baseDir: fixtures,
+      store: store === 'lmdb' ? createLmdbStore({ path: join(folder, `run-${++runs}`) }) : createRedisStore({}),
+      transport: [createLocalTransport(), createZmqTransport()],
+      runDir: false,
+      handleSignals: false,
+      quitTimeoutMs: 3000,
+      ...events,
+    }),
+  );
+}
+
+const py = (cls: string, extra: Record<string, unknown> = {}) => ({ package: 'actors.py', class: cls, ...extra });
+const ts = (cls: string, extra: Record<string, unknown> = {}) => ({ package: 'actors.ts', class: cls, ...extra });
+const link = (run: Run, from: string, to: string) =>
+  run.nexus.status().links.find((entry) => entry.from.actor === from && entry.to.actor === to)!;
+const actorStatus = (run: Run, name: string) => run.nexus.status().actors.find((actor) => actor.name === name)!;
+
+async function cli(argv: string[]): Promise<{ code: number; text: string }> {
+  const lines: string[] = [];
+  const code = await main(argv, { write: (line) => lines.push(line), colour: false });
+  return { code, text: lines.join('\n') };
+}
+
+describe.skipIf(!hasPython)('Python actors', () => {
+  it('carries messages TypeScript → Python → TypeScript, none lost, the Python actor in an interpreter of its own', async () => {
+    const run = await start(
+      { Source: ts('Numbers', { count: 500, intervalMs: 0 }), Double: py('Doubler'), Sink: ts('Tally') },
+      { 'Source.q_out': ['Double.q_in'], 'Double.q_out': ['Sink.q_in'] },
+    );
+    await run.nexus.setup();
+    await run.nexus.run();
+    await until(() => link(run, 'Double', 'Sink').sent >= 500, 'every message through Python');
+    await run.nexus.stop();
+    const tally = run.tally('Sink')!;
+    expect(tally.counts).toEqual({ Source: 500 });
+    expect(tally.first![0]).toEqual({ from: 'Source', n: 0, value: 0, via: 'python' });
+    expect(tally.first![3]).toEqual({ from: 'Source', n: 3, value: 6, via: 'python' });
+    const [where] = run.where('Double');
+    expect(where!.runtime).toBe('python');
+    expect(where!.pid).not.toBe(process.pid);
+    expect(actorStatus(run, 'Double').process).toEqual({ runtime: 'python', pid: where!.pid });
+    expect(actorStatus(run, 'Double').steps).toBeGreaterThanOrEqual(500);
+    await run.nexus.quit();
+    expect(alive(where!.pid)).toBe(false);
+  });
+
+  it('awaits an async def run_step', async () => {
+    const run = await start(
+      { Source: ts('Numbers', { count: 50, intervalMs: 0 }), Double: py('AsyncDoubler'), Sink: ts('Tally') },
+      { 'Source.q_out': ['Double.q_in'], 'Double.q_out': ['Sink.q_in'] },
+    );
+    await run.nexus.setup();
+    await run.nexus.run();
+    await until(() => link(run, 'Double', 'Sink').sent >= 50, 'every message through the async actor');
+    await run.nexus.stop();
+    expect(run.tally('Sink')!.counts).toEqual({ Source: 50 });
+  });
+
+  it('fans in from two TypeScript sources and out to two sinks; none lost', async () => {
+    const run = await start(
+      {
+        A: ts('Numbers', { count: 200, intervalMs: 0 }),
+        B: ts('Numbers', { count: 300, intervalMs: 0 }),
+        Double: py('Doubler'),
+        Left: ts('Tally'),
+        Right: ts('Tally'),
+      },
+      { 'A.q_out': ['Double.q_in'], 'B.q_out': ['Double.q_in'], 'Double.q_out': ['Left.q_in', 'Right.q_in'] },
+    );
+    await run.nexus.setup();
+    await run.nexus.run();
+    await until(
+      () => link(run, 'Double', 'Left').sent >= 500 && link(run, 'Double', 'Right').sent >= 500,
+      'every message to both sinks',
+    );
+    await run.nexus.stop();
+    expect(run.tally('Left')!.counts).toEqual({ A: 200, B: 300 });
+    expect(run.tally('Right')!.counts).toEqual({ A: 200, B: 300 });
+  });
+
+  it('holds a fast TypeScript producer back to a slow Python consumer (block), end to end', async () => {
+    const run = await start(
+      { Source: ts('Numbers', { intervalMs: 0 }), Slow: py('Slow', { delay: 0.02 }), Sink: ts('Tally') },
+      { 'Source.q_out': ['Slow.q_in'], 'Slow.q_out': ['Sink.q_in'] },
+    );
+    await run.nexus.setup();
+    await run.nexus.run();
+    await until(() => link(run, 'Source', 'Slow').waiting, 'the producer to wait for room');
+    await sleep(500);
+    const into = link(run, 'Source', 'Slow');
+    const out = link(run, 'Slow', 'Sink');
+    // What went in is what came out, plus at most a queue's worth (and the one in hand).
+    expect(into.sent - out.sent).toBeLessThanOrEqual(into.capacity + 1);
+    expect(into.dropped).toBe(0);
+    await run.nexus.stop();
+  });
+
+  for (const store of ['lmdb', 'redis'] as const) {
+    it.skipIf(store === 'redis' && !redisInstalled)(
+      `round-trips arrays of every dtype and shape through the ${store} store, bit-exact both ways`,
+      async () => {
+        const run = await start(
+          { Arrays: ts('Arrays'), Echo: py('ArrayEcho'), Sink: ts('Tally') },
+          { 'Arrays.q_out': ['Echo.q_in'], 'Echo.q_out': ['Sink.q_in'] },
+          store,
+        );
+        await run.nexus.setup();
+        await run.nexus.run();
+        await until(() => run.messages('Sink', 'RESULT ').length >= 11, 'every array back from Python');
+        const checked = run.messages('Echo', 'CHECKED ').map((record) => record.message);
+        expect(checked).toHaveLength(11);
+        for (const line of checked) expect(line).toMatch(/ ok$/);
+        const kinds: Record<string, string> = {
+          int8: 'Int8Array',
+          uint8: 'Uint8Array',
+          int16: 'Int16Array',
+          uint16: 'Uint16Array',
+          int32: 'Int32Array',
+          uint32: 'Uint32Array',
+          float32: 'Float32Array',
+          float64: 'Float64Array',
+          bigint64: 'BigInt64Array',
+          biguint64: 'BigUint64Array',
+        };
+        for (const record of run.messages('Sink', 'RESULT ')) {
+          const result = JSON.parse(record.message.slice('RESULT '.length));
+          expect(result.got.kind).toBe(kinds[result.kind]);
+          expect(result.got.hex).toBe(result.sent);
+        }
+        const shapes = run.messages('Sink', 'RESULT ').map((record) => JSON.parse(record.message.slice(7)).got.shape);
+        expect(shapes).toContainEqual([1024, 1024]);
+        expect(shapes).toContainEqual([1, 2, 3]);
+        await run.nexus.stop();
+      },
+    );
+  }
+
+  it('pauses, resumes, stops and runs again; a message in hand is never lost', async () => {
+    const run = await start(
+      { Source: ts('Numbers', { intervalMs: 1 }), Double: py('Doubler'), Sink: ts('Tally') },
+      { 'Source.q_out': ['Double.q_in'], 'Double.q_out': ['Sink.q_in'] },
+    );
+    await run.nexus.setup();
+    await run.nexus.run();
+    await until(() => link(run, 'Double', 'Sink').sent >= 20, 'messages');
+    await run.nexus.pause();
+    expect(run.state('Double')).toBe('paused');
+    await sleep(100);
+    const paused = link(run, 'Double', 'Sink').sent;
+    await sleep(300);
+    expect(link(run, 'Double', 'Sink').sent).toBe(paused);
+    await run.nexus.resume();
+    await until(() => link(run, 'Double', 'Sink').sent > paused + 10, 'messages after resume');
+    await run.nexus.stop();
+    expect(run.state('Double')).toBe('stopped');
+    await run.nexus.run();
+    const stopped = link(run, 'Double', 'Sink').sent;
+    await until(() => link(run, 'Double', 'Sink').sent > stopped + 10, 'messages after run again');
+    await run.nexus.stop();
+    const sent = Number(run.messages('Source', 'SENT ').at(-1)!.message.split(' ')[1]);
+    await sleep(300);
+    // Everything the source sent arrived (stop drains nothing away).
+    expect(link(run, 'Double', 'Sink').sent + link(run, 'Source', 'Double').depth).toBeGreaterThanOrEqual(sent - 1);
+  });
+
+  it('logs an exception of run_step with its traceback, summarises repeats, and goes on (on_error: continue)', async () => {
+    const run = await start({ Thrower: py('Throws'), Other: ts('Numbers', { count: 0 }) }, {});
+    await run.nexus.setup();
+    await run.nexus.run();
+    await until(() => actorStatus(run, 'Thrower').errors >= 5, 'errors');
+    await until(() => run.messages('Thrower', 'run_step() threw ValueError at ').length >= 1, 'a summary', 5000);
+    const first = run.logs.find(
+      (record) => record.source === 'Thrower' && record.message.startsWith('run_step() threw;'),
+    )!;
+    expect(first.message).toContain('ValueError: thrown on purpose');
+    expect(first.stack).toMatch(/Traceback[\s\S]*actors\.py", line \d+, in run_step/);
+    expect(run.state('Thrower')).toBe('running');
+    await run.nexus.stop();
+    expect(run.state('Thrower')).toBe('stopped');
+  });
+
+  it('fails the actor at the first exception under on_error: fail, and at an exception in setup, with the traceback', async () => {
+    const run = await start(
+      { Thrower: py('Throws', { on_error: 'fail' }), Broken: py('SetupFails'), Fine: py('Doubler') },
+      {},
+    );
+    await run.nexus.setup().catch(() => undefined);
+    expect(run.state('Broken')).toBe('failed');
+    const broken = actorStatus(run, 'Broken').error!;
+    expect(broken.message).toContain('setup failed on purpose');
+    expect(broken.stack).toMatch(/Traceback[\s\S]*actors\.py", line \d+, in setup/);
+    expect(run.state('Fine')).toBe('ready');
+    await run.nexus.run().catch(() => undefined);
+    await until(() => run.state('Thrower') === 'failed', 'the thrower to fail');
+    expect(actorStatus(run, 'Thrower').error!.name).toBe('ValueError');
+    expect(run.state('Fine')).toBe('running');
+  });
+
+  it('fails only the actor whose interpreter crashes (a segfault in C, abort, exit); the rest keep delivering', async () => {
+    for (const how of ['segfault', 'abort', 'exit'] as const) {
+      const run = await start(
+        {
+          Source: ts('Numbers', { intervalMs: 1 }),
+          Victim: py('Crasher', { how, after: 0.2 }),
+          Double: py('Doubler'),
+          Sink: ts('Tally'),
+        },
+        { 'Source.q_out': ['Victim.q_in', 'Double.q_in'], 'Double.q_out': ['Sink.q_in'] },
+      );
+      await run.nexus.setup();
+      await run.nexus.run().catch(() => undefined);
+      await until(() => run.state('Victim') === 'failed', `the victim to fail (${how})`);
+      const error = actorStatus(run, 'Victim').error!;
+      expect(error.message).toMatch(
+        how === 'segfault' ? /SIGSEGV/ : how === 'abort' ? /SIGABRT/ : /exited with code 3/,
+      );
+      if (how === 'segfault') {
+        // Python's fault handler printed where it happened.
+        expect(run.logs.some((record) => record.source === 'Victim' && /Fatal Python error/.test(record.message))).toBe(
+          true,
+        );
+      }
+      const before = link(run, 'Double', 'Sink').sent;
+      await until(() => link(run, 'Double', 'Sink').sent > before + 20, 'the others to keep delivering');
+      expect(run.state('Double')).toBe('running');
+      await run.nexus.quit();
+    }
+  });
+
+  it('restarts a crashed Python actor under restart: on-failure', async () => {
+    const run = await start(
+      {
+        Source: ts('Numbers', { intervalMs: 1 }),
+        Victim: py('Crasher', { how: 'exit', after: 0.3, restart: 'on-failure' }),
+      },
+      { 'Source.q_out': ['Victim.q_in'] },
+    );
+    await run.nexus.setup();
+    await run.nexus.run();
+    await until(() => run.where('Victim').length >= 2, 'a second process of the victim');
+    const [first, second] = run.where('Victim');
+    expect(second!.pid).not.toBe(first!.pid);
+    expect(alive(first!.pid)).toBe(false);
+  });
+
+  it('ends an interpreter stuck in a loop that never returns when quit times out', async () => {
+    const run = await start({ Stuck: py('Crasher', { how: 'spin', after: 0.05 }) }, {});
+    await run.nexus.setup();
+    await run.nexus.run();
+    await until(() => run.messages('Stuck', 'CRASHING').length > 0, 'the loop to start');
+    const [where] = run.where('Stuck');
+    await run.nexus.quit();
+    expect(alive(where!.pid)).toBe(false);
+  });
+
+  it("runs improv's minimal demo unchanged (its YAML, sample_generator.py and sample_processor.py)", async () => {
+    const cwd = mkdtempSync(join(folder, 'minimal-'));
+    const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [bin, 'run', minimalDemo, '--no-log-files', '--script', 'setup; run; wait 2s; stop; quit'],
+        // improv's users run `python3` from their PATH: here the Debian one, with numpy.
+        { cwd, env: { ...process.env, PATH: `/usr/bin:${process.env.PATH}` } },
+      );
+      let text = '';
+      child.stdout.on('data', (chunk) => (text += chunk));
+      child.stderr.on('data', (chunk) => (text += chunk));
+      child.on('exit', (exit) => resolve({ code: exit, out: text }));
+    });
+    expect(out).toContain('Completed setup for Generator');
+    expect(out).toContain('Completed setup for Processor');
+    expect(out).toContain('Sent message on');
+    expect(out).toContain('Processor stopping');
+    expect(code, out).toBe(0);
+    // The generator's stop() saved its data where improv would: the working directory.
+    expect(existsSync(join(cwd, 'sample_generator_data.npy'))).toBe(true);
+  });
+
+  describe('bad input, each a clear error', () => {
+    const write = (name: string, text: string) => {
+      const file = join(folder, name);
+      writeFileSync(file, text);
+      return file;
+    };
+    const pipeline = (name: string, actor: string, settings = `  python: ${python}\n  store: lmdb\n`) =>
+      write(`${name}.yaml`, `settings:\n${settings}actors:\n  Analysis: ${actor}\n`);
+
+    it('a syntax error: file and line from Python', async () => {
+      write(
+        'syntax.py',
+        'from improv_ts import Actor\n\nclass Analysis(Actor)\n    def run_step(self):\n        pass\n',
+      );
+      const { code, text } = await cli(['validate', pipeline('syntax', '{ package: syntax.py, class: Analysis }')]);
+      expect(code).toBe(2);
+      expect(text).toMatch(/syntax error in .*syntax\.py:3/);
+    });
+
+    it('a missing class, with the classes the file has', async () => {
+      write(
+        'missing.py',
+        'from improv_ts import Actor\n\nclass Analyser(Actor):\n    def run_step(self):\n        pass\n',
+      );
+      const { code, text } = await cli(['validate', pipeline('missing', '{ package: missing.py, class: Analysis }')]);
+      expect(code).toBe(2);
+      expect(text).toMatch(/has no class "Analysis" \(its classes: Analyser\)/);
+      expect(text).toMatch(/did you mean "Analyser"/);
+    });
+
+    it('a class without run_step', async () => {
+      write('nostep.py', 'from improv_ts import Actor\n\nclass Analysis(Actor):\n    pass\n');
+      const { code, text } = await cli(['validate', pipeline('nostep', '{ package: nostep.py, class: Analysis }')]);
+      expect(code).toBe(2);
+      expect(text).toMatch(/no run_step\(\) method/);
+    });
+
+    it('a module the actor imports is not installed: the install hint', async () => {
+      write('needs.py', 'import scipy_not_installed_here\nfrom improv_ts import Actor\n');
+      const { code, text } = await cli(['validate', pipeline('needs', '{ package: needs.py, class: Analysis }')]);
+      expect(code).toBe(2);
+      expect(text).toMatch(/no module named "scipy_not_installed_here"/);
+      expect(text).toMatch(/pip install scipy_not_installed_here/);
+    });
+
+    it('numpy not installed for the interpreter', async () => {
+      // An interpreter without the system's site packages: no numpy, no pyzmq.
+      const bare = write('bare-python', `#!/bin/sh\nexec ${python} -S "$@"\n`);
+      chmodSync(bare, 0o755);
+      write(
+        'fine.py',
+        'from improv_ts import Actor\n\nclass Analysis(Actor):\n    def run_step(self):\n        pass\n',
+      );
+      const file = pipeline('bare', '{ package: fine.py, class: Analysis }', `  python: ${bare}\n  store: lmdb\n`);
+      const { code, text } = await cli(['validate', file]);
+      expect(code).toBe(2);
+      expect(text).toMatch(/has no module "numpy", which Python actors need/);
+      expect(text).toMatch(/apt-get install python3-numpy/);
+    });
+
+    it('no Python interpreter found', async () => {
+      write(
+        'fine.py',
+        'from improv_ts import Actor\n\nclass Analysis(Actor):\n    def run_step(self):\n        pass\n',
+      );
+      const file = pipeline('nopython', '{ package: fine.py, class: Analysis }', '  python: /nonexistent/python3\n');
+      const { code, text } = await cli(['validate', file]);
+      expect(code).toBe(2);
+      expect(text).toMatch(/no Python interpreter "\/nonexistent\/python3" found/);
+      expect(text).toMatch(/settings\.python|python:/);
+    });
+
+    it('a Python actor with store: memory', async () => {
+      write(
+        'fine.py',
+        'from improv_ts import Actor\n\nclass Analysis(Actor):\n    def run_step(self):\n        pass\n',
+      );
+      const file = pipeline(
+        'memory',
+        '{ package: fine.py, class: Analysis }',
+        `  python: ${python}\n  store: memory\n`,
+      );
+      const { code, text } = await cli(['validate', file]);
+      expect(code).toBe(2);
+      expect(text).toMatch(/store: memory cannot be reached by actor "Analysis"/);
+      expect(text).toMatch(/fine\.py is a Python actor/);
+    });
+
+    it('runtime: on a Python actor', async () => {
+      write(
+        'fine.py',
+        'from improv_ts import Actor\n\nclass Analysis(Actor):\n    def run_step(self):\n        pass\n',
+      );
+      const { code, text } = await cli([
+        'validate',
+        pipeline('runtime', '{ package: fine.py, class: Analysis, runtime: bun }'),
+      ]);
+      expect(code).toBe(2);
+      expect(text).toMatch(/is a Python actor, which runs in a Python process of its own, not runtime: bun/);
+    });
+
+    it("accepts improv's minimal demo", async () => {
+      // Its YAML names no interpreter: python3 from PATH, here the Debian one, with numpy.
+      const path = process.env.PATH;
+      process.env.PATH = `/usr/bin:${path}`;
+      const { code, text } = await cli(['validate', minimalDemo]).finally(() => {
+        process.env.PATH = path;
+      });
+      expect(text).not.toMatch(/error/i);
+      expect(code).toBe(0);
+    });
+  });
+});
