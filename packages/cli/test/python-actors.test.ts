@@ -75,7 +75,7 @@ describe.skipIf(!hasPython)('Python actors', () => {
     );
     await run.nexus.setup();
     await run.nexus.run();
-    await until(() => link(run, 'Double', 'Sink').sent >= 500, 'every message through Python');
+    await until(() => actorStatus(run, 'Sink').steps >= 500, 'every message through Python');
     await run.nexus.stop();
     const tally = run.tally('Sink')!;
     expect(tally.counts).toEqual({ Source: 500 });
@@ -97,7 +97,7 @@ describe.skipIf(!hasPython)('Python actors', () => {
     );
     await run.nexus.setup();
     await run.nexus.run();
-    await until(() => link(run, 'Double', 'Sink').sent >= 50, 'every message through the async actor');
+    await until(() => actorStatus(run, 'Sink').steps >= 50, 'every message through the async actor');
     await run.nexus.stop();
     expect(run.tally('Sink')!.counts).toEqual({ Source: 50 });
   });
@@ -116,7 +116,7 @@ describe.skipIf(!hasPython)('Python actors', () => {
     await run.nexus.setup();
     await run.nexus.run();
     await until(
-      () => link(run, 'Double', 'Left').sent >= 500 && link(run, 'Double', 'Right').sent >= 500,
+      () => actorStatus(run, 'Left').steps >= 500 && actorStatus(run, 'Right').steps >= 500,
       'every message to both sinks',
     );
     await run.nexus.stop();
@@ -225,21 +225,28 @@ describe.skipIf(!hasPython)('Python actors', () => {
     expect(run.state('Thrower')).toBe('stopped');
   });
 
-  it('fails the actor at the first exception under on_error: fail, and at an exception in setup, with the traceback', async () => {
-    const run = await start(
-      { Thrower: py('Throws', { on_error: 'fail' }), Broken: py('SetupFails'), Fine: py('Doubler') },
-      {},
-    );
-    await run.nexus.setup().catch(() => undefined);
-    expect(run.state('Broken')).toBe('failed');
-    const broken = actorStatus(run, 'Broken').error!;
-    expect(broken.message).toContain('setup failed on purpose');
-    expect(broken.stack).toMatch(/Traceback[\s\S]*actors\.py", line \d+, in setup/);
-    expect(run.state('Fine')).toBe('ready');
+  it('fails the actor at the first exception under on_error: fail, with the traceback; the others run on', async () => {
+    const run = await start({ Thrower: py('Throws', { on_error: 'fail' }), Fine: py('Doubler') }, {});
+    await run.nexus.setup();
     await run.nexus.run().catch(() => undefined);
     await until(() => run.state('Thrower') === 'failed', 'the thrower to fail');
-    expect(actorStatus(run, 'Thrower').error!.name).toBe('ValueError');
+    const error = actorStatus(run, 'Thrower').error!;
+    expect(error.name).toBe('ValueError');
+    expect(error.stack).toMatch(/Traceback[\s\S]*actors\.py", line \d+, in run_step/);
     expect(run.state('Fine')).toBe('running');
+  });
+
+  it('fails the actor whose setup() raises, with the traceback in the log', async () => {
+    const run = await start({ Broken: py('SetupFails'), Fine: py('Doubler') }, {});
+    await run.nexus.setup().catch(() => undefined);
+    await until(() => run.state('Broken') === 'failed', 'the actor to fail');
+    const error = actorStatus(run, 'Broken').error!;
+    expect(error.message).toContain('setup failed on purpose');
+    expect(error.stack).toMatch(/Traceback[\s\S]*actors\.py", line \d+, in setup/);
+    const logged = run.logs.find((record) => record.source === 'Broken' && record.level === 'error')!;
+    expect(logged.message).toMatch(/setup\(\) failed: RuntimeError: setup failed on purpose/);
+    expect(logged.stack).toMatch(/in setup/);
+    expect(run.state('Fine')).toBe('ready');
   });
 
   it('fails only the actor whose interpreter crashes (a segfault in C, abort, exit); the rest keep delivering', async () => {

@@ -389,7 +389,8 @@ class NexusImpl implements Nexus {
 
   private fromWorker(entry: ActorEntry, message: FromWorker): void {
     if (message.type === 'log') {
-      this.record(message.record);
+      // A process in another language may send its time as a 64-bit integer (a bigint here).
+      this.record({ ...message.record, time: Number(message.record.time) });
       return;
     }
     if (message.type === 'store-owner') {

@@ -227,7 +227,8 @@ class ActorHost(_loop.Loop):
         self.channel.send(message)
 
     def emit(self, level, message, stack=None):
-        record = {"time": int(time.time() * 1000), "level": level, "source": self.name, "message": message}
+        # A float: msgpack sends an int above 2**32 as a 64-bit integer, which TypeScript reads as a bigint.
+        record = {"time": float(round(time.time() * 1000)), "level": level, "source": self.name, "message": message}
         if stack:
             record["stack"] = stack
         self.post({"type": "log", "record": record})

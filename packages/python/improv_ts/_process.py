@@ -24,6 +24,11 @@ def main():
     # in order, so the actor process must not end on it by itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
+    # `python -m` put the working directory first on the path: an actor imports from its own folder
+    # (as improv's actors do from their config's), not from wherever Nexus was started.
+    cwd = os.getcwd()
+    sys.path[:] = [entry for entry in sys.path if entry not in ("", cwd)]
+
     from ._channel import Channel
     from ._host import ActorHost, _Forward, serialize_error
 
