@@ -17,6 +17,8 @@ import { alive, type Run, sleep, startRun, until } from './_run.ts';
 
 const bin = fileURLToPath(new URL('../bin/improv.mjs', import.meta.url));
 const actors = fileURLToPath(new URL('./fixtures/processes/actors.ts', import.meta.url));
+const pythonActors = fileURLToPath(new URL('./fixtures/python/actors.py', import.meta.url));
+const hasPython = spawnSync('/usr/bin/python3', ['-c', 'import numpy, zmq, msgpack, redis']).status === 0;
 const folder = mkdtempSync(join(tmpdir(), 'improv-hosts-'));
 const redisInstalled = spawnSync('redis-server', ['--version']).status === 0;
 /** An agent running in `host`, and what it printed. */
@@ -137,6 +139,45 @@ connections:
     // No actor process is left on any host.
     await until(() => placed.every(({ pid }) => !alive(pid)), 'the actor processes on the hosts to end', 5000);
   }, 90_000);
+
+  it.skipIf(!hasPython)(
+    'runs a Python actor on a host: its agent starts the interpreter there, links and Redis as for any actor',
+    async () => {
+      const run = await start(
+        pipeline(
+          'python',
+          `${hostsYaml}settings: { python: /usr/bin/python3 }
+actors:
+  Source: { package: ACTORS, class: Ticker }
+  Relay: { package: ${pythonActors}, class: Hop, host: rig }
+  Sink: { package: ACTORS, class: Tally }
+connections:
+  Source.q_out: [Relay.q_in]
+  Relay.q_out: [Sink.q_in]
+`,
+        ),
+      );
+      await run.nexus.setup();
+      await run.nexus.run();
+      await until(
+        () => run.nexus.status().links.some((link) => link.to.actor === 'Sink' && link.sent >= 100),
+        '100 messages through Python on rig',
+      );
+      const [relay] = run.where('Relay');
+      expect(relay!.runtime).toBe('python');
+      expect(run.nexus.status().actors.find((actor) => actor.name === 'Relay')?.process).toMatchObject({
+        runtime: 'python',
+        host: 'rig',
+      });
+      expect(agents[0]!.lines.join('\n')).toContain(`started actor "Relay" on python (pid ${relay!.pid})`);
+      await run.nexus.stop();
+      const tally = run.tally('Sink')!;
+      expect(tally.last).toEqual({ from: 'Source', n: tally.counts.Source! - 1, via: ['Relay@python'] });
+      await run.nexus.quit();
+      await until(() => !alive(relay!.pid), 'the Python process on rig to end', 5000);
+    },
+    90_000,
+  );
 
   it('reports the actors of a host whose link goes down as failed within a bound; the rest run on, and quit exits', async () => {
     const run = await start(

@@ -14,6 +14,7 @@ One thread: `receive()` is called by the actor process's loop when the socket is
 
 import socket as _socket
 import struct
+import threading
 
 import msgpack
 
@@ -39,6 +40,8 @@ class Channel:
         self._ids = {}
         self._next_id = 2
         self._pending = bytearray()
+        # A record logged from a thread of the actor's own must not interleave with the loop's frames.
+        self._lock = threading.RLock()
 
     def fileno(self):
         return self.socket.fileno()
@@ -49,13 +52,18 @@ class Channel:
         """Sends `message`, after the words changed in mirrored buffers (so they arrive first)."""
         if self.closed:
             return
-        self.flush()
-        self._write(message)
+        with self._lock:
+            self.flush()
+            self._write(message)
 
     def flush(self):
         """Sends the words this side changed in mirrored buffers since the last round."""
         if self.closed or not self._by_id:
             return
+        with self._lock:
+            self._flush()
+
+    def _flush(self):
         changes = []
         for id_, mirrored in self._by_id.items():
             buffer = mirrored.buffer

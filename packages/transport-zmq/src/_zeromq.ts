@@ -197,7 +197,9 @@ export function createZeromqSockets(): SocketFactory {
         sendHighWaterMark: HIGH_WATER_MARK,
         receiveHighWaterMark: HIGH_WATER_MARK,
         reconnectInterval: 10,
-        reconnectMaxInterval: 2000,
+        // A sink that starts after its source (a worker or process still loading) is reached within
+        // a quarter second; a longer back-off held a pipeline's first messages back by up to 2 s.
+        reconnectMaxInterval: 250,
         ...(options.curve && {
           curveServerKey: options.curve.serverKey,
           curvePublicKey: options.curve.publicKey,

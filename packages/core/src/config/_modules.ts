@@ -7,8 +7,8 @@ import type { RuntimeAdapter } from '../runtime/adapter.ts';
 import { permissionFix } from '../runtime/permissions.ts';
 import type { ExportShape } from './_probe-worker.ts';
 import type { ImportOutcome, ModuleProber } from './_prober.ts';
-import { describeValue, isMapping, type Reporter } from './_report.ts';
 import { resolvePythonActor } from './_python.ts';
+import { describeValue, isMapping, type Reporter } from './_report.ts';
 import { closest, didYouMean } from './_suggest.ts';
 import type { DraftActor } from './_validate.ts';
 
@@ -58,7 +58,8 @@ export async function resolveActorModule(
   const specifier = actor.package;
   if (specifier === undefined) return undefined;
   const { adapter, baseDir } = context;
-  if (actor.process?.runtime === 'python') return resolvePythonActor({ ...actor, package: specifier }, context, reporter);
+  if (actor.process?.runtime === 'python')
+    return resolvePythonActor({ ...actor, package: specifier }, context, reporter);
   const packagePath = ['actors', actor.name, 'package'];
   const { dotted, absolute, candidates } = moduleCandidates(specifier, baseDir, adapter);
 

@@ -259,7 +259,8 @@ const settingFixes: Record<string, string> = {
   store_size: `give bytes as a number, or a string with a unit: store_size: 512MiB (units ${byteSizeUnits.join(', ')})`,
   signal_timeout: timeoutFix('signal_timeout: 5s'),
   import_timeout: timeoutFix('import_timeout: 30s'),
-  python: 'give the interpreter of your Python actors: a command on PATH (python: python3) or a path (python: /opt/venv/bin/python)',
+  python:
+    'give the interpreter of your Python actors: a command on PATH (python: python3) or a path (python: /opt/venv/bin/python)',
 };
 
 function validateSettings(

@@ -14,8 +14,11 @@ import { type CurveRole, type Limits, ZmtpConnection } from './connection.ts';
 
 /** The first reconnect interval (ms). */
 const RECONNECT_MS = 10;
-/** The longest reconnect interval (ms). */
-const RECONNECT_MAX_MS = 2000;
+/**
+ * The longest reconnect interval (ms): a sink that starts after its source (a worker or process
+ * still loading) is reached within a quarter second.
+ */
+const RECONNECT_MAX_MS = 250;
 
 /** The ZMTP DEALER. */
 export class ZmtpDealer implements DealerSocket {

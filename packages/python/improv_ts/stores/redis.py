@@ -1,0 +1,1094 @@
+"""The Python client of the pipeline's `redis` store: the same store the TypeScript driver
+(`@improv/store/redis`, `packages/store/src/redis.ts`) opens, read and written exactly as it does.
+
+A Python actor process gets the store's descriptor (plain JSON: address, password, key prefixes,
+capacity, eviction, lease) and calls `connect(descriptor)`; its client then shares the store with
+every TypeScript worker and process at the same time. What makes that safe:
+
+- **The same Lua scripts.** Every compound operation (put with the capacity check and eviction, a
+  read that holds, delete, release, track, reaping values whose TTL passed) is one script, atomic on
+  the server across all clients. The texts below are byte for byte those of
+  `packages/store/src/_redis-scripts.ts` (so they also have the same SHA1 and share the server's
+  script cache); `packages/store/test/python-redis.test.ts` and `tests/test_redis_store.py` fail
+  when the two copies differ. They are copied rather than handed over in the descriptor, which
+  travels to every worker and process and would grow from a few hundred bytes to some 28 KB.
+- **The same layout** (docs: `packages/store/docs/redis.md`): a value's Redis string is its data
+  alone (a numpy array's raw little-endian bytes, or msgpack of `improv_ts._codec`), and its header
+  (format version, dtype code, ndim, byte length, shape) sits in its metadata hash, field `h`.
+  Arrays come back with their dtype and shape, bit for bit.
+- **The same accounting and errors**: keys `r<storeId>-<client tag>.<n>`, a client id from
+  `INCR <prefix>clients` (`owner_id`), holds with leases, `StoreFullError` and `ObjectNotFoundError`
+  worded as the TypeScript driver words them, times taken from the server's clock.
+
+One thing the TypeScript client has that this one does not: `allocate()`/`flush()` (writing into
+store memory in place); a Python actor builds its array and `put()`s it.
+
+Example::
+
+    from improv_ts.stores.redis import connect
+
+    store = connect(descriptor)
+    key = store.put(np.zeros((512, 512), np.float32))
+    frame = store.get(key)            # float32, shape (512, 512), a copy of its own
+    store.release()                   # the holds of this client's reads end
+    store.delete(key)
+    store.close()
+"""
+
+import hashlib
+import itertools
+import math
+import re
+import secrets
+import struct
+import threading
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+
+try:
+    import redis as _redis
+except ImportError as _error:  # pragma: no cover - depends on the machine
+    raise ImportError(
+        "improv_ts: the redis store needs the redis package (redis-py 4 or newer) in this Python: "
+        "pip install 'improv-ts[redis]' (or pip install redis; Debian/Ubuntu: apt install python3-redis)"
+    ) from _error
+
+from .._codec import DTYPES, KINDS, array_bytes, dtype_code, packb, unpackb
+from ..errors import ObjectNotFoundError, StoreFullError, StoreUnavailableError
+
+__all__ = ["RedisStoreClient", "connect", "SCRIPTS"]
+
+# ---- the layout (packages/store/src/_redis-codec.ts) -------------------------------------------
+
+#: Format version in byte 0 of a header.
+FORMAT_VERSION = 1
+#: Fixed part of a header: version, dtype code, ndim, 5 zero bytes, byte length (uint64 LE).
+HEADER_BYTES = 16
+#: Most dimensions of a shape.
+MAX_DIMENSIONS = 32
+#: Largest dimension (and element count) of an array.
+MAX_ELEMENTS = 2**32
+#: Largest value: one Redis string, and Redis refuses a larger bulk string (proto-max-bulk-len).
+MAX_VALUE_BYTES = 512 * 1024 * 1024
+#: Values up to this size travel inline with their script call; larger ones as a SET or GET of their own.
+INLINE_BYTES = 128 * 1024
+#: Keys per script call of release() and track().
+KEYS_PER_CALL = 1000
+#: With eviction, a put that would take the store above this share of its capacity evicts…
+EVICTION_HIGH_WATER = 0.95
+#: …values until the store is below this share (`@improv/core`'s store/keys.ts).
+EVICTION_LOW_WATER = 0.85
+#: Transfer rate a large put is given time for on top of commandTimeoutMs: 50 MB/s, as in TypeScript.
+BYTES_PER_MS = 50_000
+
+DEFAULT_COMMAND_TIMEOUT_MS = 2000
+DEFAULT_CONNECT_TIMEOUT_MS = 5000
+DEFAULT_LEASE_MS = 60_000
+
+#: `<client tag>.<counter>`, both base 36: the part of a key after the store's key prefix.
+_KEY_NAME = re.compile(r"[0-9a-z]{1,16}\.[0-9a-z]{1,11}")
+
+
+def encode_header(code, byte_length, shape):
+    """The header of a value: `code` 0 (msgpack, no shape) or a dtype code (1..11) with its shape."""
+    dims = () if shape is None else tuple(shape)
+    return struct.pack(f"<BBB5xQ{len(dims)}Q", FORMAT_VERSION, code, len(dims), byte_length, *dims)
+
+
+def read_header(data):
+    """`(code, shape, byte_length)` of a header, or None when it is not one of ours."""
+    if len(data) < HEADER_BYTES or data[0] != FORMAT_VERSION:
+        return None
+    code, ndim = data[1], data[2]
+    if code >= len(DTYPES) or ndim > MAX_DIMENSIONS or (code == 0 and ndim != 0):
+        return None
+    if len(data) != HEADER_BYTES + 8 * ndim:
+        return None
+    (byte_length,) = struct.unpack_from("<Q", data, 8)
+    shape = list(struct.unpack_from(f"<{ndim}Q", data, HEADER_BYTES))
+    if code != 0 and math.prod(shape) * np.dtype(DTYPES[code]).itemsize != byte_length:
+        return None
+    return code, shape, byte_length
+
+
+# ---- the Lua scripts: byte for byte those of packages/store/src/_redis-scripts.ts ---------------
+# (Keys of a store, all under its prefix P = `improv:<storeId>:`: `v:<k>` the data, `m:<k>` the
+# metadata hash, `h:<k>` holds, `held:<client>`, `alloc:<client>`, `stats`, `order`, `ttl`,
+# `evicted`, `expired`, `clients`, `closed`; the TypeScript file documents each script.)
+
+# Shared helpers, prepended to every script: holds (pruning lapsed leases), tombstones, free, TTL, reap.
+_PRELUDE = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local P = ARGV[1]
+local STATS = P .. 'stats'
+local TOMB_MS = 600000
+local TOMB_MAX = 10000
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local NOW = now_ms()
+
+-- Live holds of k (pruning lapsed ones): whether any, and the latest lease end.
+local function holds(k)
+  local hk = P .. 'h:' .. k
+  local h = redis.call('HGETALL', hk)
+  local live = 0
+  local last = 0
+  for i = 1, #h, 2 do
+    local e = tonumber(h[i + 1])
+    if e > NOW then
+      live = live + 1
+      if e > last then last = e end
+    else
+      redis.call('HDEL', hk, h[i])
+      redis.call('SREM', P .. 'held:' .. h[i], k)
+    end
+  end
+  return live, last
+end
+
+local function tombstone(set, k)
+  local z = P .. set
+  redis.call('ZADD', z, NOW, k)
+  redis.call('ZREMRANGEBYSCORE', z, '-inf', NOW - TOMB_MS)
+  if redis.call('ZCARD', z) > TOMB_MAX then redis.call('ZREMRANGEBYRANK', z, 0, -TOMB_MAX - 1) end
+end
+
+-- Frees value k; 'evicted' or 'expired' leaves a tombstone. False when there was none.
+local function free(k, reason)
+  local mk = P .. 'm:' .. k
+  local m = redis.call('HMGET', mk, 'b', 'o')
+  if not m[1] then return false end
+  redis.call('DEL', P .. 'v:' .. k, mk)
+  local hk = P .. 'h:' .. k
+  local clients = redis.call('HKEYS', hk)
+  for _, c in ipairs(clients) do redis.call('SREM', P .. 'held:' .. c, k) end
+  redis.call('DEL', hk)
+  if m[2] then redis.call('SREM', P .. 'alloc:' .. m[2], k) end
+  redis.call('ZREM', P .. 'order', k)
+  redis.call('ZREM', P .. 'ttl', k)
+  redis.call('HINCRBY', STATS, 'used', -tonumber(m[1]))
+  redis.call('HINCRBY', STATS, 'objects', -1)
+  if reason then tombstone(reason, k) end
+  return true
+end
+
+-- Frees k if its TTL has passed and nobody holds it; else reschedules the look. True when freed.
+local function expire_if_due(k, e)
+  if not e or tonumber(e) > NOW then return false end
+  local live, last = holds(k)
+  if live > 0 then
+    redis.call('ZADD', P .. 'ttl', last, k)
+    return false
+  end
+  return free(k, 'expired')
+end
+
+-- Frees up to limit values whose TTL has passed and that nobody holds.
+local function reap(limit)
+  local due = redis.call('ZRANGEBYSCORE', P .. 'ttl', '-inf', NOW, 'LIMIT', 0, limit)
+  local n = 0
+  for _, k in ipairs(due) do
+    local e = redis.call('HGET', P .. 'm:' .. k, 'e')
+    if not e then
+      redis.call('ZREM', P .. 'ttl', k)
+    elseif tonumber(e) > NOW then
+      redis.call('ZADD', P .. 'ttl', e, k)
+    elseif expire_if_due(k, e) then
+      n = n + 1
+    end
+  end
+  return n
+end
+
+local function stat(name)
+  return tonumber(redis.call('HGET', STATS, name) or '0')
+end
+
+-- Why k holds nothing: 'evicted', 'expired' or 'unknown'.
+local function missing(k)
+  if redis.call('ZSCORE', P .. 'evicted', k) then return 'evicted' end
+  if redis.call('ZSCORE', P .. 'expired', k) then return 'expired' end
+  return 'unknown'
+end
+"""
+
+# Put. ARGV: P, k, bytes counted, capacity, eviction ('none'|'oldest'), high, low, ttlMs ('' = none),
+# holder ('' for a put), leaseMs, header, [data: inline when small; else SET right before, in one MULTI].
+# Returns {1} stored; {0, used, objects, held, unread, inFlight} full; {-1} the store was closed.
+_PUT = """
+local k = ARGV[2]
+local b = tonumber(ARGV[3])
+local cap = tonumber(ARGV[4])
+local evict = ARGV[5] == 'oldest'
+local high = tonumber(ARGV[6])
+local low = tonumber(ARGV[7])
+local vk = P .. 'v:' .. k
+if redis.call('EXISTS', P .. 'closed') == 1 then
+  redis.call('DEL', vk)
+  return {-1}
+end
+reap(100)
+local used = stat('used')
+if evict and used + b > cap * high then
+  local target = cap * low
+  local cursor = 0
+  while used + b > target do
+    local batch = redis.call('ZRANGE', P .. 'order', cursor, cursor + 99)
+    if #batch == 0 then break end
+    for _, c in ipairs(batch) do
+      local m = redis.call('HMGET', P .. 'm:' .. c, 'r', 'f', 'b')
+      local freed = false
+      if m[1] == '1' and (not m[2] or tonumber(m[2]) <= 0) and m[3] then
+        local live = holds(c)
+        if live == 0 then
+          free(c, 'evicted')
+          used = used - tonumber(m[3])
+          freed = true
+        end
+      end
+      if not freed then cursor = cursor + 1 end
+      if used + b <= target then break end
+    end
+  end
+end
+if used + b > cap then
+  redis.call('DEL', vk)
+  local held, unread, inflight = 0, 0, 0
+  if evict then
+    local all = redis.call('ZRANGE', P .. 'order', 0, -1)
+    for _, c in ipairs(all) do
+      local m = redis.call('HMGET', P .. 'm:' .. c, 'r', 'f')
+      if m[1] ~= '1' then unread = unread + 1 end
+      if m[2] and tonumber(m[2]) > 0 then inflight = inflight + 1 end
+      if holds(c) > 0 then held = held + 1 end
+    end
+  end
+  return {0, used, stat('objects'), held, unread, inflight}
+end
+if ARGV[12] then redis.call('SET', vk, ARGV[12]) end
+local seq = redis.call('HINCRBY', STATS, 'seq', 1)
+local mk = P .. 'm:' .. k
+redis.call('HSET', mk, 'h', ARGV[11], 'b', b, 'q', seq, 'r', 0)
+redis.call('ZADD', P .. 'order', seq, k)
+if ARGV[8] ~= '' then
+  local e = NOW + tonumber(ARGV[8])
+  redis.call('HSET', mk, 'e', e)
+  redis.call('ZADD', P .. 'ttl', e, k)
+end
+local holder = ARGV[9]
+if holder ~= '' then
+  redis.call('HSET', mk, 'o', holder)
+  redis.call('HSET', P .. 'h:' .. k, holder, NOW + tonumber(ARGV[10]))
+  redis.call('SADD', P .. 'held:' .. holder, k)
+  redis.call('SADD', P .. 'alloc:' .. holder, k)
+end
+redis.call('HINCRBY', STATS, 'used', b)
+redis.call('HINCRBY', STATS, 'objects', 1)
+return {1}
+"""
+
+# Look-up for a read. ARGV: P, k, client id ('' = only look, no hold), leaseMs, inline limit ('' = no data).
+# Returns {1, header[, data]} or {0, reason}.
+_READ = """
+local k = ARGV[2]
+local mk = P .. 'm:' .. k
+local m = redis.call('HMGET', mk, 'h', 'e')
+if not m[1] then return {0, missing(k)} end
+if m[2] and expire_if_due(k, m[2]) then return {0, 'expired'} end
+local client = ARGV[3]
+if client ~= '' then
+  redis.call('HSET', P .. 'h:' .. k, client, NOW + tonumber(ARGV[4]))
+  redis.call('SADD', P .. 'held:' .. client, k)
+  redis.call('HSET', mk, 'r', 1)
+end
+if ARGV[5] and ARGV[5] ~= '' then
+  local vk = P .. 'v:' .. k
+  if redis.call('STRLEN', vk) <= tonumber(ARGV[5]) then
+    return {1, m[1], redis.call('GET', vk) or ''}
+  end
+end
+return {1, m[1]}
+"""
+
+# ARGV: P, k. Returns 1 when a value was freed.
+_DELETE = """
+if free(ARGV[2], nil) then return 1 end
+return 0
+"""
+
+# Flush of a TypeScript allocation (not used from Python; kept so both sides load the same scripts).
+_FLUSHED = """
+local client = ARGV[2]
+local k = ARGV[3]
+local mk = P .. 'm:' .. k
+if ARGV[4] then redis.call('SET', P .. 'v:' .. k, ARGV[4], 'XX') end
+redis.call('SREM', P .. 'alloc:' .. client, k)
+redis.call('HDEL', P .. 'h:' .. k, client)
+redis.call('SREM', P .. 'held:' .. client, k)
+local m = redis.call('HMGET', mk, 'o', 'e', 'b')
+if not m[3] then return 0 end
+if m[1] == client then redis.call('HDEL', mk, 'o') end
+if expire_if_due(k, m[2]) then return 0 end
+return 1
+"""
+
+# Ends holds of a client. ARGV: P, client id, [keys...] (none: every key it holds). Returns how many ended.
+_RELEASE = """
+local client = ARGV[2]
+local hs = P .. 'held:' .. client
+local keys = {}
+local all = #ARGV == 2
+if all then
+  keys = redis.call('SMEMBERS', hs)
+else
+  for i = 3, #ARGV do keys[#keys + 1] = ARGV[i] end
+end
+local n = 0
+for _, k in ipairs(keys) do
+  local mk = P .. 'm:' .. k
+  local m = redis.call('HMGET', mk, 'o', 'e')
+  if not (all and m[1] == client) then
+    n = n + redis.call('HDEL', P .. 'h:' .. k, client)
+    redis.call('SREM', hs, k)
+    if m[2] then expire_if_due(k, m[2]) end
+  end
+end
+return n
+"""
+
+# Messages in flight. ARGV: P, delta, keys...
+_TRACK = """
+local delta = tonumber(ARGV[2])
+for i = 3, #ARGV do
+  local mk = P .. 'm:' .. ARGV[i]
+  if redis.call('EXISTS', mk) == 1 then
+    if redis.call('HINCRBY', mk, 'f', delta) <= 0 then redis.call('HDEL', mk, 'f') end
+  end
+end
+return 0
+"""
+
+# Reaps due values, then reports. ARGV: P, limit. Returns {used, objects, reaped}.
+_USAGE = """
+local n = reap(tonumber(ARGV[2]))
+return {stat('used'), stat('objects'), n}
+"""
+
+# The opener's recovery after a client died (not used from Python). ARGV: P, client id.
+_RECOVER = """
+local client = ARGV[2]
+local freed = 0
+for _, k in ipairs(redis.call('SMEMBERS', P .. 'alloc:' .. client)) do
+  if redis.call('HGET', P .. 'm:' .. k, 'o') == client and free(k, nil) then freed = freed + 1 end
+end
+redis.call('DEL', P .. 'alloc:' .. client)
+local hs = P .. 'held:' .. client
+local n = 0
+for _, k in ipairs(redis.call('SMEMBERS', hs)) do
+  n = n + redis.call('HDEL', P .. 'h:' .. k, client)
+  local e = redis.call('HGET', P .. 'm:' .. k, 'e')
+  if e then expire_if_due(k, e) end
+end
+redis.call('DEL', hs)
+return {n, freed}
+"""
+
+
+class _Script:
+    """A script: its name, its source (the prelude, a newline, its body, as TypeScript builds it), its SHA1."""
+
+    __slots__ = ("name", "source", "sha")
+
+    def __init__(self, name, body):
+        self.name = name
+        self.source = f"{_PRELUDE}\n{body}"
+        self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
+
+
+_SCRIPTS = {
+    name: _Script(name, body)
+    for name, body in (
+        ("put", _PUT),
+        ("read", _READ),
+        ("delete", _DELETE),
+        ("flushed", _FLUSHED),
+        ("release", _RELEASE),
+        ("track", _TRACK),
+        ("usage", _USAGE),
+        ("recover", _RECOVER),
+    )
+}
+
+#: The source of every script by its TypeScript name (`scripts.put.source` there is `SCRIPTS["put"]` here).
+SCRIPTS = {name: script.source for name, script in _SCRIPTS.items()}
+
+
+# ---- the client ----------------------------------------------------------------------------------
+
+
+def connect(descriptor):
+    """A client of the redis store `descriptor` describes (the descriptor of the TypeScript
+    `createRedisStore().open()`, unchanged), with a connection of its own and a client id of its own.
+
+    Raises `StoreUnavailableError` when the server cannot be reached within the descriptor's
+    `connectTimeoutMs`, refuses the login, or the store was closed (its run ended).
+    """
+    if (
+        not isinstance(descriptor, dict)
+        or descriptor.get("driver") != "redis"
+        or not isinstance(descriptor.get("host"), str)
+        or not _is_int(descriptor.get("port"))
+        or not isinstance(descriptor.get("prefix"), str)
+        or not isinstance(descriptor.get("keyPrefix"), str)
+        or not isinstance(descriptor.get("capacityBytes"), (int, float))
+    ):
+        driver = descriptor.get("driver") if isinstance(descriptor, dict) else None
+        raise TypeError(
+            f'redis store: connect got a descriptor of driver "{driver}" that is not an open redis store '
+            "(it needs host, port, prefix, keyPrefix and capacityBytes); pass the descriptor of "
+            "createRedisStore().open() unchanged"
+        )
+    connection = _Connection(descriptor)
+    try:
+        connection.open()
+        if connection.call(lambda r: r.exists(f"{descriptor['prefix']}closed")) == 1:
+            raise StoreUnavailableError(
+                f"redis store: the store {descriptor.get('storeId')} on {connection.where} was closed "
+                "(its pipeline run ended) and its values are gone"
+            )
+        owner_id = int(connection.call(lambda r: r.incr(f"{descriptor['prefix']}clients")))
+        connection.load_scripts()
+    except BaseException:
+        connection.close()
+        raise
+    return RedisStoreClient(descriptor, connection, owner_id)
+
+
+class RedisStoreClient:
+    """One client of a redis store (see the module's docstring). Thread-safe: it may be shared by the
+    threads of one process, as redis-py's connection pool is.
+    """
+
+    def __init__(self, descriptor, connection, owner_id):
+        """Use `connect(descriptor)`."""
+        self.descriptor = descriptor
+        #: Id of this client in the store (≥ 1), as the TypeScript client's `ownerId`: the opener's
+        #: `recoverFromDeadOwner(owner_id)` ends its holds if this process dies.
+        self.owner_id = owner_id
+        self._connection = connection
+        self._prefix = descriptor["prefix"]
+        self._key_prefix = descriptor["keyPrefix"]
+        self._capacity = int(descriptor["capacityBytes"])
+        self._eviction = descriptor.get("eviction", "none")
+        self._owner_arg = str(owner_id)
+        self._lease_arg = str(_js_number(descriptor.get("leaseMs", DEFAULT_LEASE_MS)))
+        # Part of every key this client makes: its id and a random salt (ids restart with a wiped server).
+        self._tag = f"{_base36(owner_id)}{_base36(secrets.randbelow(36**4)).rjust(4, '0')}"
+        self._counter = itertools.count(1)
+        self._closed = False
+        # Whether this client took a hold (a read) since its last release(): else release() has nothing to do.
+        self._holding = False
+        # Keys of puts that failed with the server away: they may have been stored; deleted once it answers.
+        self._orphans = set()
+        self._lock = threading.Lock()
+
+    def __repr__(self):
+        state = "closed" if self._closed else self._connection.where
+        return f"<RedisStoreClient {self.descriptor.get('storeId')} owner {self.owner_id} ({state})>"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    # ---- values ----------------------------------------------------------------------------------
+
+    def put(self, value, *, shape=None, ttl_ms=None):
+        """Stores `value` and returns its new key.
+
+        A numpy array is stored raw with its dtype and shape (int8/16/32/64, uint8/16/32/64,
+        float32/64; bool as uint8); `shape` gives a flat array its shape (the product must be its
+        size). Any other value is stored as msgpack (dicts, lists, strings, numbers, ints of any
+        size up to 64 bits, bytes, sets, datetimes, nested numpy arrays as flat typed arrays).
+        `ttl_ms`: the value is freed that many milliseconds after the put unless a reader holds it.
+
+        Raises `StoreFullError` when it does not fit (after eviction, with `store_eviction: oldest`),
+        `TypeError` for a value that cannot be stored, `ValueError` for a shape that does not fit or
+        a value over Redis's 512 MiB.
+        """
+        self._assert_open()
+        ttl = _ttl_arg(ttl_ms)
+        if isinstance(value, np.ndarray):
+            code = dtype_code(value)
+            if shape is None:
+                dims = list(value.shape)
+            else:
+                dims = _check_shape(shape, value.size)
+            data = array_bytes(value)
+            size = data.nbytes
+            _check_value_size(size)
+            _check_shape(dims, None)
+            header = encode_header(code, size, dims)
+        else:
+            if shape is not None:
+                raise TypeError(
+                    f"redis store: put() got a shape for a value of type {type(value).__name__}; shapes "
+                    "describe numpy arrays only. Drop the shape, or store a numpy array"
+                )
+            data = _encode_value(value)
+            size = len(data)
+            _check_value_size(size)
+            header = encode_header(0, size, None)
+        key = f"{self._key_prefix}{self._tag}.{_base36(next(self._counter))}"
+        self._store(key, data, size, header, ttl)
+        return key
+
+    def get(self, key):
+        """The value under `key`: a numpy array with its dtype and shape (a writable copy of its own),
+        or the decoded msgpack value. Holds it for this client (eviction and TTL leave it alone)
+        until `release()` or the end of its lease (the descriptor's `leaseMs`), like the TypeScript
+        `get`. Raises `ObjectNotFoundError` (saying evicted, expired, unknown, or another store's key).
+        """
+        self._assert_open()
+        name = self._name_of(key)
+        status = self._script("read", name, self._owner_arg, self._lease_arg, str(INLINE_BYTES))
+        self._check_found(key, status)
+        self._holding = True
+        code, shape, byte_length = self._header_of(key, status)
+        if len(status) > 2:
+            data = status[2]
+        else:
+            # A large value is fetched now: this client's hold keeps it from eviction and TTL (only a
+            # delete can take it away in between).
+            data = self._connection.call(lambda r: r.get(f"{self._prefix}v:{name}"))
+            if data is None:
+                raise _not_found(key, "unknown")
+        if code == 0:
+            if len(data) != byte_length:
+                raise self._corrupt(key)
+            return unpackb(data)
+        return _array_of(data, code, shape, byte_length)
+
+    def info(self, key):
+        """What is under `key`, without reading or holding it: `{"dtype": kind name (e.g. "float32")
+        or None for a msgpack value, "shape": list (None for a msgpack value), "bytes": data bytes}`.
+        Raises `ObjectNotFoundError` as `get` does.
+        """
+        self._assert_open()
+        name = self._name_of(key)
+        status = self._script("read", name, "", self._lease_arg)
+        code, shape, byte_length = self._header_of(key, status)
+        if code == 0:
+            return {"dtype": None, "shape": None, "bytes": byte_length}
+        return {"dtype": KINDS[code], "shape": shape, "bytes": byte_length}
+
+    def has(self, key):
+        """Whether `key` holds a value (False for anything that is not a key of this store)."""
+        self._assert_open()
+        if not self.is_key(key):
+            return False
+        status = self._script("read", self._name(key), "", self._lease_arg)
+        return int(status[0]) == 1
+
+    def delete(self, key):
+        """Frees the value under `key` at once (even if a reader holds it); True when there was one."""
+        self._assert_open()
+        if not self.is_key(key):
+            return False
+        return int(self._script("delete", self._name(key))) == 1
+
+    def is_key(self, value):
+        """Whether `value` is a key of this store (a string with its key prefix and a key's form)."""
+        if not isinstance(value, str) or not value.startswith(self._key_prefix):
+            return False
+        return _KEY_NAME.fullmatch(value, len(self._key_prefix)) is not None
+
+    # ---- holds -----------------------------------------------------------------------------------
+
+    def release(self, key=None):
+        """Ends this client's hold of `key`, or of every value it holds; a value whose TTL passed
+        while it was held is freed now, unless another client still holds it."""
+        self._assert_open()
+        if key is not None:
+            if self.is_key(key):
+                self._script("release", self._owner_arg, self._name(key))
+            return
+        if not self._holding:
+            return
+        self._holding = False
+        try:
+            self._script("release", self._owner_arg)
+        except BaseException:
+            self._holding = True
+            raise
+
+    def track(self, keys, delta):
+        """Adds `delta` to the count of messages in flight of every key of this store in `keys`
+        (others are skipped): with `store_eviction: oldest`, a value with messages in flight is
+        never evicted."""
+        self._assert_open()
+        if not _is_int(delta):
+            raise TypeError(f"redis store: track() needs an integer delta, got {delta!r}")
+        if abs(delta) > 2**53 - 1:
+            raise ValueError(f"redis store: track() needs a delta within ±(2^53 - 1), got {delta}")
+        if delta == 0:
+            return
+        names = [self._name(key) for key in keys if self.is_key(key)]
+        for start in range(0, len(names), KEYS_PER_CALL):
+            self._script("track", str(delta), *names[start : start + KEYS_PER_CALL])
+
+    # ---- store -----------------------------------------------------------------------------------
+
+    def usage(self):
+        """`{"used_bytes", "capacity_bytes", "objects"}`, as the TypeScript `usage()` (values whose
+        TTL passed are freed first). A value counts its data plus its header (16 + 8 per dimension)."""
+        self._assert_open()
+        used, objects, _reaped = self._script("usage", "100")
+        return {"used_bytes": int(used), "capacity_bytes": self._capacity, "objects": int(objects)}
+
+    def close(self):
+        """Ends this client's holds and closes its connections. The store and its values stay."""
+        if self._closed:
+            return
+        try:
+            self.release()
+        except Exception:
+            pass  # the server is away: the holds end with their leases
+        self._closed = True
+        self._connection.close()
+
+    # ---- internals -------------------------------------------------------------------------------
+
+    def _assert_open(self):
+        if self._closed:
+            raise StoreUnavailableError(
+                "redis store: this client was closed; connect a new one with connect_store(descriptor)"
+            )
+
+    def _name(self, key):
+        """The key without the store's key prefix: the `<k>` of the Redis keys."""
+        return key[len(self._key_prefix) :]
+
+    def _name_of(self, key):
+        """`_name(key)`, or `ObjectNotFoundError` for a key that is not of this store."""
+        if not isinstance(key, str):
+            raise TypeError(f"redis store: a key must be a string, got {'None' if key is None else type(key).__name__}")
+        if not self.is_key(key):
+            raise _not_found(key, "foreign")
+        return self._name(key)
+
+    def _script(self, name, *args):
+        """A script call (P first); afterwards, deletes what failed puts may have left."""
+        reply = self._connection.script(_SCRIPTS[name], (self._prefix, *args))
+        if self._orphans:
+            self._clean_orphans()
+        return reply
+
+    def _store(self, key, data, size, header, ttl):
+        name = self._name(key)
+        put_args = (
+            name,
+            str(size + len(header)),
+            str(self._capacity),
+            self._eviction,
+            str(EVICTION_HIGH_WATER),
+            str(EVICTION_LOW_WATER),
+            ttl,
+            "",
+            self._lease_arg,
+            header,
+        )
+        try:
+            if size <= INLINE_BYTES:
+                # Small: one script call with the data inline.
+                result = self._script("put", *put_args, data)
+            else:
+                # Large: a plain SET (Redis keeps the bytes it read; no copy into Lua), then the script.
+                put = _SCRIPTS["put"]
+                replies = self._connection.transaction(
+                    [("SET", f"{self._prefix}v:{name}", data), ("EVALSHA", put.sha, 0, self._prefix, *put_args)],
+                    size,
+                )
+                result = replies[1]
+                if self._orphans:
+                    self._clean_orphans()
+        except BaseException:
+            # The server may have stored it (or its bytes) before the call failed: delete it once it answers.
+            with self._lock:
+                self._orphans.add(name)
+            raise
+        status = int(result[0])
+        if status == 1:
+            return
+        if status == -1:
+            raise StoreUnavailableError(
+                f"redis store: the store {self.descriptor.get('storeId')} on {self._connection.where} was closed "
+                "(its pipeline run ended); nothing more can be stored in it"
+            )
+        raise StoreFullError(self._describe_full(size, size + len(header), [int(n) for n in result[1:6]]))
+
+    def _clean_orphans(self):
+        with self._lock:
+            names = list(self._orphans)
+            self._orphans.clear()
+        delete = _SCRIPTS["delete"]
+        for name in names:
+            try:
+                self._connection.transaction(
+                    [("EVALSHA", delete.sha, 0, self._prefix, name), ("DEL", f"{self._prefix}v:{name}")], 0
+                )
+            except Exception:
+                with self._lock:
+                    self._orphans.add(name)
+
+    def _check_found(self, key, status):
+        if int(status[0]) == 1:
+            return
+        reason = _text(status[1]) if len(status) > 1 else "unknown"
+        raise _not_found(key, reason if reason in ("evicted", "expired") else "unknown")
+
+    def _header_of(self, key, status):
+        """`(code, shape, byte_length)` of a read's reply, or `ObjectNotFoundError` saying why there is none."""
+        self._check_found(key, status)
+        header = read_header(status[1])
+        if header is None:
+            raise self._corrupt(key)
+        return header
+
+    def _corrupt(self, key):
+        name = self._name(key)
+        return RuntimeError(
+            f'redis store: the value under key "{key}" is not in the store\'s format (something else wrote to '
+            f"{self._prefix}v:{name} or {self._prefix}m:{name} on {self._connection.where})"
+        )
+
+    def _describe_full(self, data_bytes, asked_bytes, counts):
+        used, objects, held, unread, in_flight = counts
+        capacity = self._capacity
+        free = max(capacity - used, 0)
+        eviction = (
+            f" Eviction (settings.store_eviction: oldest) found nothing more to free: of the {objects} values, "
+            f"{held} are held by a reader, {unread} were not read yet and {in_flight} have messages waiting in a link."
+            if self._eviction == "oldest"
+            else ""
+        )
+        return (
+            f"redis store is full: a value of {format_bytes(data_bytes)} needs {format_bytes(asked_bytes)} "
+            f"({asked_bytes} bytes with the header), and {format_bytes(free)} ({free} bytes) of "
+            f"{format_bytes(capacity)} is free.{eviction} Raise settings.store_size, or delete values once "
+            "every reader is done with them"
+        )
+
+
+class _Connection:
+    """The client's connections to its server over redis-py, with what the store needs on top:
+
+    - every failure as the store's error (`StoreUnavailableError` naming `host:port`, an `OOM`
+      refusal as `StoreFullError`), never redis-py's own;
+    - no automatic retry of a call (a put run twice would be counted twice); after a failure the
+      next call connects again, so calls work again as soon as the server is back;
+    - scripts loaded at connect and again on a `NOSCRIPT` reply (a restarted server forgot them);
+    - time bounds: a small call waits at most `commandTimeoutMs` for the server. Python's
+      `sendall` bounds the whole send, so large puts go over a second connection pool whose bound
+      leaves time for 512 MiB at 50 MB/s.
+    """
+
+    def __init__(self, descriptor):
+        self.host = descriptor["host"]
+        self.port = int(descriptor["port"])
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.where = f"{host}:{self.port}"
+        self._command_ms = _positive(descriptor.get("commandTimeoutMs"), DEFAULT_COMMAND_TIMEOUT_MS)
+        self._connect_ms = _positive(descriptor.get("connectTimeoutMs"), DEFAULT_CONNECT_TIMEOUT_MS)
+        self._options = {
+            "host": self.host,
+            "port": self.port,
+            "db": int(descriptor.get("database") or 0),
+            "username": descriptor.get("username"),
+            "password": descriptor.get("password"),
+            "ssl": bool(descriptor.get("tls")),
+            "socket_connect_timeout": self._connect_ms / 1000,
+            "socket_keepalive": True,
+            "retry_on_timeout": False,
+        }
+        self._redis = _redis.Redis(socket_timeout=self._command_ms / 1000, **self._options)
+        self._bulk = None
+        self._bulk_lock = threading.Lock()
+
+    def open(self):
+        """Connects (PING) within connectTimeoutMs, or raises `StoreUnavailableError`."""
+        try:
+            self._redis.ping()
+        except _redis.AuthenticationError as error:
+            raise self._refused(error) from error
+        except (_redis.ConnectionError, _redis.TimeoutError, OSError) as error:
+            raise StoreUnavailableError(
+                f"redis store: cannot connect to the Redis server at {self.where} within {self._connect_ms:g} ms "
+                f"({_describe_cause(str(error))}). Is the pipeline's redis-server still running, and does this "
+                "machine reach that address?"
+            ) from error
+        except _redis.ResponseError as error:
+            raise self.translate(error) from error
+
+    def call(self, command, bulk=False):
+        """`command(redis)` with the store's errors."""
+        try:
+            return command(self._bulk_client() if bulk else self._redis)
+        except _redis.RedisError as error:
+            raise self.translate(error) from error
+        except OSError as error:
+            raise self.unavailable(_describe_cause(str(error))) from error
+
+    def script(self, script, args):
+        """EVALSHA of `script` (loading the scripts when the server does not know it)."""
+        try:
+            return self.call(lambda r: r.evalsha(script.sha, 0, *args))
+        except _NoScript:
+            self.load_scripts()
+            return self.call(lambda r: r.evalsha(script.sha, 0, *args))
+
+    def transaction(self, commands, size):
+        """`MULTI`, the commands, `EXEC` in one write; the replies. A `NOSCRIPT` reply reruns it once
+        after loading the scripts (our commands are all safe to run twice)."""
+        replies = self._transaction_once(commands, size)
+        if any(isinstance(reply, _redis.exceptions.NoScriptError) for reply in replies):
+            self.load_scripts()
+            replies = self._transaction_once(commands, size)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise self.translate(reply) from reply
+        return replies
+
+    def _transaction_once(self, commands, size):
+        def run(client):
+            pipe = client.pipeline(transaction=True)
+            for command in commands:
+                pipe.execute_command(*command)
+            return pipe.execute(raise_on_error=False)
+
+        return self.call(run, bulk=size > INLINE_BYTES)
+
+    def load_scripts(self):
+        """SCRIPT LOAD of every script, so EVALSHA finds them."""
+        for script in _SCRIPTS.values():
+            sha = self.call(lambda r: r.script_load(script.source))
+            sha = sha.decode() if isinstance(sha, bytes) else sha
+            if sha != script.sha:  # pragma: no cover - a server that hashes differently
+                raise RuntimeError(f"redis store: the server at {self.where} gave script {script.name} the SHA1 {sha}")
+
+    def close(self):
+        for client in (self._redis, self._bulk):
+            if client is not None:
+                try:
+                    client.close()
+                except Exception:
+                    pass
+
+    def _bulk_client(self):
+        with self._bulk_lock:
+            if self._bulk is None:
+                timeout = (self._command_ms + math.ceil(MAX_VALUE_BYTES / BYTES_PER_MS)) / 1000
+                self._bulk = _redis.Redis(socket_timeout=timeout, **self._options)
+            return self._bulk
+
+    def unavailable(self, why):
+        return StoreUnavailableError(
+            f"redis store: the Redis server at {self.where} is unavailable ({why}); this call stored and deleted "
+            "nothing. The client connects again on its next call: calls work again once the server is back"
+        )
+
+    def _refused(self, error):
+        return StoreUnavailableError(
+            f"redis store: the Redis server at {self.where} refused the login ({error}); give the right password "
+            "(settings.redis.password or the url)"
+        )
+
+    def translate(self, error):
+        """A redis-py error as the store's error."""
+        if isinstance(error, (StoreUnavailableError, StoreFullError)):
+            return error
+        if isinstance(error, _redis.exceptions.NoScriptError):
+            return _NoScript(str(error))
+        if isinstance(error, _redis.AuthenticationError):
+            return self._refused(error)
+        if isinstance(error, _redis.exceptions.BusyLoadingError):
+            return self.unavailable(str(error))
+        if isinstance(error, (_redis.ConnectionError, _redis.TimeoutError)):
+            return self.unavailable(_describe_cause(str(error)))
+        message = str(error)
+        if isinstance(error, _redis.ResponseError):
+            if message.startswith("OOM"):
+                return StoreFullError(
+                    f"redis store: the Redis server at {self.where} is out of memory (its maxmemory is reached: "
+                    f"{message}); nothing was stored. Raise the server's maxmemory, lower settings.store_size, or "
+                    "delete values once every reader is done with them"
+                )
+            if re.match(r"(LOADING|BUSY|MASTERDOWN|TRYAGAIN)\b", message):
+                return self.unavailable(message)
+            if re.match(r"(NOAUTH|WRONGPASS)\b", message):
+                return self._refused(error)
+        return RuntimeError(f"redis store: the Redis server at {self.where} answered with an error: {message}")
+
+
+class _NoScript(Exception):
+    """The server does not know a script (it restarted): load them and call again."""
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+
+def _array_of(data, code, shape, byte_length):
+    """A writable numpy array of its own from a value's bytes. Shorter data (an allocation of a
+    TypeScript client not flushed yet) leaves the rest zeros, as the TypeScript client reads it."""
+    dtype = np.dtype(DTYPES[code])
+    if len(data) == byte_length:
+        array = np.frombuffer(data, dtype).copy()
+    else:
+        array = np.zeros(byte_length // dtype.itemsize, dtype)
+        copied = min(len(data), byte_length)
+        array.view(np.uint8)[:copied] = np.frombuffer(data, np.uint8, copied)
+    return array.reshape(shape)
+
+
+def _encode_value(value):
+    try:
+        return packb(value)
+    except (ValueError, OverflowError) as error:  # a TypeError of the codec already says what to store
+        raise TypeError(
+            f"redis store: cannot store a value of type {type(value).__name__}: {error}. Store numpy arrays, or "
+            "plain data that msgpack can encode (dicts, lists, strings, numbers, ints up to 64 bits, booleans, "
+            "None, bytes, sets, datetimes)"
+        ) from error
+
+
+def _not_found(key, reason):
+    """The `ObjectNotFoundError` of every driver, worded as `@improv/core`'s `objectNotFound`."""
+    if reason == "evicted":
+        message = (
+            f'redis store: the value under key "{key}" was evicted (settings.store_eviction: oldest) to make room, '
+            "after it had been read and was no longer held. Hold a value by reading it in the runStep that uses it, "
+            "raise settings.store_size, or turn eviction off"
+        )
+    elif reason == "expired":
+        message = (
+            f'redis store: the value under key "{key}" expired (its ttlMs passed before it was read). Give it a '
+            "longer ttlMs, or read it sooner"
+        )
+    elif reason == "foreign":
+        message = (
+            f'redis store: key "{key}" is not a key of this store (it comes from another store or an earlier run); '
+            "keys are only valid in the store that created them"
+        )
+    else:
+        message = (
+            f'redis store: no value under key "{key}": it was deleted, or never stored. A key stays readable until '
+            "delete(key); keep it until every reader is done"
+        )
+    return ObjectNotFoundError(message)
+
+
+def _check_shape(shape, size):
+    """A shape as a list of ints (within the layout's limits); with `size`, its product must equal it."""
+    try:
+        dims = [_dimension(n) for n in shape]
+    except TypeError:
+        raise TypeError(f"redis store: put(): shape must be a sequence of lengths, got {shape!r}") from None
+    if len(dims) > MAX_DIMENSIONS:
+        raise ValueError(f"redis store: put(): shape {dims} has over {MAX_DIMENSIONS} dimensions")
+    product = math.prod(dims)
+    if size is not None and product != size:
+        raise ValueError(
+            f"redis store: put(): shape {dims} holds {product} elements but the array has {size}; pass a shape "
+            "whose product is the array's size"
+        )
+    if product > MAX_ELEMENTS:
+        raise ValueError(f"redis store: put(): shape {dims} holds over 2^32 elements")
+    return dims
+
+
+def _dimension(n):
+    if not _is_int(n) and not isinstance(n, np.integer):
+        raise TypeError
+    n = int(n)
+    if n < 0 or n > MAX_ELEMENTS:
+        raise ValueError(f"redis store: put(): every dimension of a shape must be an integer from 0 to 2^32, got {n}")
+    return n
+
+
+def _check_value_size(size):
+    if size > MAX_VALUE_BYTES:
+        raise ValueError(
+            f"redis store: put(): a value of {format_bytes(size)} ({size} bytes) is over Redis's limit of 512 MiB "
+            f"({MAX_VALUE_BYTES} bytes) per value: a value is one Redis string, and Redis refuses larger ones "
+            "(proto-max-bulk-len). Split it into several values"
+        )
+
+
+def _ttl_arg(ttl_ms):
+    if ttl_ms is None:
+        return ""
+    if not isinstance(ttl_ms, (int, float, np.integer, np.floating)) or isinstance(ttl_ms, bool):
+        raise TypeError(f"redis store: put(): ttl_ms must be a number of milliseconds, got {ttl_ms!r}")
+    if not math.isfinite(ttl_ms) or ttl_ms <= 0:
+        raise ValueError(f"redis store: put(): ttl_ms must be a positive number of milliseconds, got {ttl_ms!r}")
+    return str(math.ceil(ttl_ms))
+
+
+def _positive(value, fallback):
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else fallback
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _js_number(value):
+    """A number as JavaScript's `String(n)` writes it when it is whole (60000, not 60000.0)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _base36(n):
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, digit = divmod(n, 36)
+        out = digits[digit] + out
+        if n == 0:
+            return out
+
+
+def _text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def format_bytes(size):
+    """`4.00 MiB`, `512 B`: sizes in messages, as the TypeScript driver writes them."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    value = size
+    index = 0
+    while value >= 1024 and index < len(units) - 1:
+        value /= 1024
+        index += 1
+    if index == 0:
+        return f"{size} B"
+    # JavaScript's toFixed(2) rounds halves up (Python's format rounds them to even).
+    return f"{Decimal(value).quantize(Decimal('0.01'), ROUND_HALF_UP)} {units[index]}"
+
+
+def _describe_cause(message):
+    """A redis-py connection error in words."""
+    if re.search(r"refused", message, re.I):
+        return "connection refused: no server listens there"
+    if re.search(r"NOAUTH|WRONGPASS|invalid password|AUTH", message, re.I):
+        return f"it wants the right password, which the store's descriptor carries ({message})"
+    if re.search(r"timed? ?out", message, re.I):
+        return "the connection timed out"
+    if re.search(r"Name or service not known|nodename nor servname|name resolution|getaddrinfo", message, re.I):
+        return "the host name does not resolve"
+    if re.search(r"Connection closed by server|Connection reset|Broken pipe", message, re.I):
+        return "the server closed the connection"
+    return message
