@@ -20,8 +20,17 @@ import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+const hasPython = spawnSync('/usr/bin/python3', ['-c', 'import numpy, zmq, msgpack']).status === 0;
+
 const root = fileURLToPath(new URL('../../..', import.meta.url));
-const packages = ['@improv/core', '@improv/store', '@improv/transport-local', '@improv/transport-zmq', '@improv/cli'];
+const packages = [
+  '@improv/python',
+  '@improv/core',
+  '@improv/store',
+  '@improv/transport-local',
+  '@improv/transport-zmq',
+  '@improv/cli',
+];
 /** Bun and Deno as a user who installed them would have them: on PATH. */
 const { NODE_OPTIONS: _options, VITEST: _vitest, ...inherited } = process.env;
 const env = { ...inherited, PATH: `${join(root, 'node_modules', '.bin')}${delimiter}${process.env.PATH}` };
@@ -162,6 +171,44 @@ describe('installed from the packed tarballs, outside the repository', () => {
     );
     expect(run.output).toContain('store: lmdb, because actor "Generator" runs in its own process (runtime: bun)');
     expect(run.output).toMatch(/Processor: processed [1-9]\d* frames/);
+  });
+
+  it.skipIf(!hasPython)('runs a Python actor from the installed packages (improv_ts comes with them)', () => {
+    writeFileSync(
+      join(lab, 'mean.py'),
+      [
+        'from improv_ts import Actor, Empty',
+        '',
+        'class Mean(Actor):',
+        '    def setup(self):',
+        '        self.count = 0',
+        '',
+        '    def run_step(self):',
+        '        try:',
+        '            self.q_in.get(timeout=0.05)',
+        '        except Empty:',
+        '            return',
+        '        self.count += 1',
+        '',
+        '    def stop(self):',
+        '        self.log.info(f"Mean: took {self.count} messages")',
+        '',
+      ].join('\n'),
+    );
+    const yaml = readFileSync(join(lab, 'pipeline.yaml'), 'utf8');
+    writeFileSync(
+      join(lab, 'python.yaml'),
+      yaml
+        .replace(/^settings:\n/m, 'settings:\n  python: /usr/bin/python3\n')
+        .replace(/^connections:\n/m, 'connections:\n  Generator.q_out: [Processor.q_in, Mean.q_in]\n')
+        .replace(/^ {2}Generator\.q_out: \[Processor\.q_in\]\n/m, '')
+        .replace(/^actors:\n/m, 'actors:\n  Mean:\n    package: mean.py\n    class: Mean\n'),
+    );
+    const run = sh('npx', ['improv', 'run', 'python.yaml', '--script', 'setup; run; wait 1s; stop; quit'], lab);
+    expect(run.code, run.output).toBe(0);
+    expect(run.output).toContain('in processes of their own: Mean (python)');
+    expect(run.output).toMatch(/Mean: took [1-9]\d* messages/);
+    expect(existsSync(join(lab, 'node_modules', '@improv', 'python', 'improv_ts', '_host.py'))).toBe(true);
   });
 
   it("passes the new project's own test (npm test)", () => {

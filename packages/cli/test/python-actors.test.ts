@@ -265,7 +265,11 @@ describe.skipIf(!hasPython)('Python actors', () => {
       await until(() => run.state('Victim') === 'failed', `the victim to fail (${how})`);
       const error = actorStatus(run, 'Victim').error!;
       expect(error.message).toMatch(
-        how === 'segfault' ? /SIGSEGV/ : how === 'abort' ? /SIGABRT/ : /exited with code 3/,
+        how === 'segfault'
+          ? /Segmentation fault \(exit code 139\)|SIGSEGV/
+          : how === 'abort'
+            ? /Aborted \(exit code 134\)|SIGABRT/
+            : /exited with code 3/,
       );
       if (how === 'segfault') {
         // Python's fault handler printed where it happened.

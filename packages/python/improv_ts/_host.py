@@ -375,6 +375,8 @@ class ActorHost(_loop.Loop):
         if self.done:
             return
         self.error_log.flush(True)
+        # What the links' sockets still send leaves before the process ends (each lingers 1 s at most).
+        _loop.context().destroy(linger=1000)
         if self.store is not None:
             try:
                 self.store.close()
@@ -424,6 +426,9 @@ class ActorHost(_loop.Loop):
                     self.call(self.run_step)
                 finally:
                     self.step_ended("run_step()")
+                    # Credit and drop reports go out now, not at the link's next call.
+                    for link in self.links.values():
+                        link.flush()
                 self.steps += 1
                 backoff = 0.0
             except Exception as error:
@@ -475,6 +480,19 @@ class _LinkHooks:
                 store.delete(key)
             except Exception as error:
                 self.host.emit("warn", f"could not release the store key {key} of a dropped message: {error}")
+
+    def dropped_for_one_sink(self, message):
+        """Fan-out: one sink will not read `message` (others may): its keys are counted out once."""
+        if not self.host.track or self.host.store is None:
+            return
+        from .stores import keys_in
+
+        keys = keys_in(message, self.host.store)
+        if keys:
+            try:
+                self.host.store.track(keys, -1)
+            except Exception as error:
+                self.host.emit("warn", f"could not count out the store keys of a dropped message: {error}")
 
     def warn(self, text):
         self.host.emit("warn", text)

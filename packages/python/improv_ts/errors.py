@@ -26,6 +26,10 @@ class LinkClosedError(ImprovError):
     """The link was closed (its actor quit, or the run ended); it cannot be used again."""
 
 
+class LinkSourcesGoneError(ImprovError):
+    """`get()` on a link whose every source is gone (their actors failed or died) with no message left."""
+
+
 class LinkMessageTooLargeError(ImprovError, ValueError):
     """A message is larger than the link can carry."""
 
