@@ -1,7 +1,9 @@
 // Keeps the package boundaries of DESIGN.md: core imports no store driver and no transport, and uses
 // runtime-specific modules only in its runtime adapters — node:* in runtime/node*, runtime/_node*
 // (shared by the adapters), runtime/bun* and runtime/deno*; bun:* only in runtime/bun*; Deno.* only
-// in runtime/deno*. Implementations depend on core, never on each other.
+// in runtime/deno*. Implementations depend on core, never on each other. `@improv/python` holds
+// the files the Python runtime runs (no code of core's): the runtime adapters may locate it, as they
+// locate the Bun and Deno binaries.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
@@ -12,7 +14,7 @@ const rules = [
     dir: 'packages/core/src',
     /** What a file may use beyond the rule: `node` (node:* and Node's bare built-ins), `bun`, `deno`. */
     allow: (file) => {
-      if (/^runtime\/_?node[^/]*$/.test(file)) return ['node'];
+      if (/^runtime\/_?node[^/]*$/.test(file)) return ['node', 'python'];
       if (/^runtime\/bun[^/]*$/.test(file)) return ['node', 'bun'];
       if (/^runtime\/deno[^/]*$/.test(file)) return ['node', 'deno'];
       return [];
@@ -21,7 +23,8 @@ const rules = [
       { pattern: /^node:/, unless: 'node' },
       { pattern: /^(fs|path|url|os|process|worker_threads|child_process)$/, unless: 'node' },
       { pattern: /^bun(:|$)/, unless: 'bun' },
-      { pattern: /^@improv\/(?!core)/ },
+      { pattern: /^@improv\/python$/, unless: 'python' },
+      { pattern: /^@improv\/(?!core|python$)/ },
     ],
     deno: true,
   },
