@@ -57,7 +57,8 @@ def array_bytes(array):
         array = array.astype(array.dtype.newbyteorder("<"))
     if array.dtype == np.bool_:
         array = array.view(np.uint8)
-    return memoryview(np.ascontiguousarray(array)).cast("B")
+    # Flat first: memoryview cannot cast a view whose shape has a 0 in it, e.g. (3, 0, 2).
+    return memoryview(np.ascontiguousarray(array).reshape(-1)).cast("B")
 
 
 def array_from_bytes(code, data, shape=None):
@@ -82,6 +83,8 @@ def _default(value):
         return msgpack.Timestamp.from_datetime(value)
     if isinstance(value, tuple):
         return list(value)
+    if isinstance(value, int):
+        raise OverflowError(f"improv: the integer {value} does not fit in 64 bits, which is what msgpack and TypeScript's bigints carry")
     raise TypeError(
         f"improv: cannot send or store a value of type {type(value).__name__}; use dicts, lists, strings, "
         "numbers, booleans, None, bytes, sets, datetimes and numpy arrays"

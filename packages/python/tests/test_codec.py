@@ -54,3 +54,9 @@ def test_maps_sets_bytes_dates_and_64_bit_integers():
 def test_values_msgpack_cannot_carry_are_a_clear_error():
     with pytest.raises(TypeError, match=r"cannot send or store a value of type object"):
         packb(object())
+
+
+def test_an_empty_multidimensional_array_and_an_integer_past_64_bits():
+    assert bytes(array_bytes(np.zeros((3, 0, 2), np.float32))) == b""
+    with pytest.raises(OverflowError, match=r"does not fit in 64 bits"):
+        packb(2**64)

@@ -30,13 +30,15 @@ import {
   existsSync,
   mkdirSync,
   openSync,
+  readFileSync,
   readSync,
   rmdirSync,
   rmSync,
   statfsSync,
   statSync,
 } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import process from 'node:process';
 import {
   type AllocateOptions,
@@ -140,6 +142,13 @@ export interface LmdbStoreDescriptor extends StoreDescriptor {
   eviction: StoreEviction;
   /** LMDB map size every client opens the environment with. */
   mapSize: number;
+  /**
+   * Absolute folder of the `lmdb` npm package this driver loads (lmdb-js). A Python actor compiles
+   * the LMDB sources it ships (`dependencies/lmdb/libraries/liblmdb`) to open the store with the
+   * very LMDB that wrote it (data format 2; see docs/lmdb.md, "Python actors"). Absent when the
+   * package's folder cannot be found (a bundled build): Python actors then cannot use the store.
+   */
+  lmdbPackage?: string;
 }
 
 /** A client of an lmdb store. */
@@ -608,6 +617,8 @@ async function openStore(
     eviction,
     mapSize,
   };
+  const lmdbPackage = lmdbPackageFolder();
+  if (lmdbPackage !== undefined) descriptor.lmdbPackage = lmdbPackage;
   let client: LmdbClient;
   try {
     client = new LmdbClient(handles, descriptor);
@@ -637,6 +648,37 @@ async function openStore(
       return closing;
     },
   };
+}
+
+let lmdbPackageCache: string | null | undefined;
+
+/**
+ * The folder of the `lmdb` package this module imports (its package.json is not exported, so the
+ * entry point is resolved and its folders climbed), or undefined when it cannot be found.
+ */
+function lmdbPackageFolder(): string | undefined {
+  if (lmdbPackageCache === undefined) {
+    lmdbPackageCache = null;
+    try {
+      let folder = dirname(createRequire(import.meta.url).resolve('lmdb'));
+      for (;;) {
+        const manifest = join(folder, 'package.json');
+        if (
+          existsSync(manifest) &&
+          (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === 'lmdb'
+        ) {
+          lmdbPackageCache = folder;
+          break;
+        }
+        const parent = dirname(folder);
+        if (parent === folder) break;
+        folder = parent;
+      }
+    } catch {
+      // Not resolvable here (a bundled build): the descriptor goes without it.
+    }
+  }
+  return lmdbPackageCache ?? undefined;
 }
 
 function checkSize(sizeBytes: unknown): number {

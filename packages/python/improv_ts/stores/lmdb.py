@@ -1,0 +1,933 @@
+"""The pipeline's `lmdb` store from Python: a client beside the TypeScript ones, in the same environment.
+
+A Python actor gets the store's descriptor (what `@improv/store/lmdb`'s `open()` returned) and
+`connect(descriptor)` gives it a client that reads and writes the very layout the TypeScript driver
+does (`packages/store/docs/lmdb.md`, "On-disk layout (version 1)"), with the same transactions, so
+TypeScript and Python clients share one store at the same time: keys `<prefix><client>.<n>` from the
+store's `nextClient` counter, holds in the `holds` database, TTLs, `store_eviction: oldest`,
+messages in flight (`track`), tombstones, and the f64 counters that `usage()` reads. Each method
+below is the TypeScript client's (`packages/store/src/lmdb.ts`, class `LmdbClient`) step for step.
+
+numpy arrays are stored raw with their dtype code and shape and come back as arrays of that dtype
+and shape (copies: the map's pages are reused once a transaction ends); any other value goes through
+msgpack with improv's extension types (`improv_ts._codec`).
+
+LMDB itself is lmdb-js's, compiled once on this machine (`_liblmdb.py` says why and how): the
+descriptor's `lmdbPackage` names the `lmdb` npm package whose sources are built.
+
+```python
+from improv_ts.stores.lmdb import connect
+
+store = connect(descriptor)
+key = store.put(np.zeros((512, 512), np.float32))
+frame = store.get(key)            # float32, shape (512, 512); held until release()
+store.release(key)
+store.close()
+```
+"""
+
+import contextlib
+import ctypes
+import decimal
+import json
+import math
+import os
+import re
+import struct
+import threading
+import time
+
+import numpy as np
+
+from .. import _codec
+from ..errors import ImprovError, ObjectNotFoundError, StoreFullError, StoreUnavailableError
+from . import _liblmdb
+
+DRIVER = "lmdb"
+
+# ---- the layout (packages/store/src/_lmdb-format.ts) ---------------------------------------------
+
+LAYOUT_VERSION = 1
+LAYOUT_FORMAT = "improv-lmdb"
+#: Named databases, by the attribute names of the TypeScript `DB`.
+DATABASES = {
+    "values": "values",
+    "objects": "objects",
+    "order": "order",
+    "expiry": "expiry",
+    "holds": "holds",
+    "gone": "gone",
+    "gone_order": "gone-order",
+    "meta": "meta",
+}
+META_SESSION = b"session"
+META_USED_BYTES = b"usedBytes"
+META_OBJECTS = b"objects"
+META_CAPACITY_BYTES = b"capacityBytes"
+META_NEXT_CLIENT = b"nextClient"
+META_NEXT_SEQUENCE = b"nextSequence"
+META_NEXT_TOMBSTONE = b"nextTombstone"
+META_TOMBSTONES = b"tombstones"
+
+MAGIC = 0x56504D49  # "IMPV" as a little-endian u32
+HEADER_FIXED_BYTES = 16
+FLAG_UNWRITTEN = 1
+MAX_DIMENSIONS = 32
+INDEX_OVERHEAD_BYTES = 64
+RECORD_READ = 1
+RECORD_UNWRITTEN = 2
+OBJECT_RECORD_BYTES = 48
+GONE_EVICTED = 1
+GONE_EXPIRED = 2
+MAX_TOMBSTONES = 10_000
+
+# ---- the driver's limits and defaults (packages/store/src/lmdb.ts, @improv/core) ----------------
+
+MAX_DBS = 16
+#: LMDB stores a value's length in 32 bits.
+MAX_VALUE_BYTES = 0xFFFFFFFF - 4096
+MAX_ELEMENTS = 2**32
+EVICTION_HIGH_WATER = 0.95
+EVICTION_LOW_WATER = 0.85
+
+_F64 = struct.Struct("<d")
+_HEADER = struct.Struct("<IBBBBQ")
+_OBJECT_RECORD = struct.Struct("<6d")
+_SORT_KEY = struct.Struct(">Q")
+_SORT_KEY2 = struct.Struct(">QQ")
+
+
+def connect(descriptor):
+    """A client of the lmdb store `descriptor` describes (the descriptor of `createLmdbStore().open()`, unchanged)."""
+    d = descriptor if isinstance(descriptor, dict) else {}
+    if (
+        d.get("driver") != "lmdb"
+        or not isinstance(d.get("path"), str)
+        or not isinstance(d.get("keyPrefix"), str)
+        or not isinstance(d.get("session"), str)
+        or not _is_number(d.get("leaseMs"))
+        or not _is_number(d.get("mapSize"))
+    ):
+        driver = d.get("driver") if isinstance(descriptor, dict) else type(descriptor).__name__
+        raise TypeError(
+            f'lmdb store: connect() got a descriptor of driver "{driver}" that is not an open lmdb store (it needs '
+            "path, keyPrefix and session); pass the descriptor of createLmdbStore().open() unchanged"
+        )
+    path = d["path"]
+    if not os.path.exists(os.path.join(path, "data.mdb")):
+        raise StoreUnavailableError(
+            f"lmdb store: there is no store at {path} (its run ended and removed it, or the folder was deleted)"
+        )
+    package = d.get("lmdbPackage")
+    if not isinstance(package, str) or package == "":
+        raise StoreUnavailableError(
+            f"lmdb store: the descriptor of the store at {path} does not say where the lmdb npm package is "
+            "(lmdbPackage), whose LMDB a Python actor must build to read the store; run the pipeline from a "
+            "Node.js install of improv (not a bundle), or use store: redis"
+        )
+    try:
+        lib = _liblmdb.load(package)
+    except (OSError, RuntimeError) as error:
+        raise StoreUnavailableError(str(error)) from error
+    try:
+        environment = _liblmdb.Environment(
+            lib, path, map_size=int(d["mapSize"]), max_dbs=MAX_DBS, sync=d.get("sync") is True
+        )
+    except _liblmdb.LmdbError as error:
+        raise StoreUnavailableError(f"lmdb store: cannot open the LMDB environment at {path}: {error}") from error
+    try:
+        return LmdbStoreClient(environment, d)
+    except BaseException:
+        environment.close()
+        raise
+
+
+class LmdbStoreClient:
+    """A client of an lmdb store (from `connect`). One thread at a time uses it (calls are serialised)."""
+
+    def __init__(self, environment, descriptor):
+        self._environment = environment
+        self._path = descriptor["path"]
+        self._key_prefix = descriptor["keyPrefix"]
+        self._session = descriptor["session"]
+        self._lease_ms = descriptor["leaseMs"]
+        self._eviction = "oldest" if descriptor.get("eviction") == "oldest" else "none"
+        self._key_pattern = re.compile(f"{re.escape(self._key_prefix)}[0-9a-z]{{1,7}}\\.[0-9a-z]{{1,11}}")
+        self._data_file = os.path.join(self._path, "data.mdb")
+        stat = os.stat(self._data_file)
+        self._inode, self._device = stat.st_ino, stat.st_dev
+        self._lock = threading.RLock()
+        self._sequence = 0
+        self._closed = False
+        #: Keys this client has a hold entry for.
+        self._held = set()
+        self._read_txn = None
+        try:
+            self._db = {attr: environment.open_db(name, create=True) for attr, name in DATABASES.items()}
+        except _liblmdb.LmdbError as error:
+            raise StoreUnavailableError(f"lmdb store: cannot open the store at {self._path}: {error}") from error
+        environment.reader_check()
+
+        def next_client(txn):
+            client = _read_number(txn, self._db["meta"], META_NEXT_CLIENT) + 1
+            _write_number(txn, self._db["meta"], META_NEXT_CLIENT, client)
+            return int(client)
+
+        #: Id of this client in the store (its holds are recorded under it), unique among its clients.
+        self.client_id = self._write("connectStore", next_client)
+
+    #: As the TypeScript lmdb client: no owner id, for there is nothing to recover when a client's
+    #: process dies (its transactions are all or nothing; its holds lapse after `leaseMs`).
+    owner_id = None
+
+    # ---- the store client -------------------------------------------------------------------------
+
+    def put(self, value, *, shape=None, ttl_ms=None):
+        """Stores `value` and returns its new key.
+
+        A numpy array is stored raw with its dtype and shape (int8/16/32/64, uint8/16/32/64,
+        float32/64; bool as uint8); `shape` gives a flat array its shape (the product must be its
+        size). Any other value is stored as msgpack. `ttl_ms`: the value is freed that many
+        milliseconds after the put unless a reader holds it.
+
+        Raises `StoreFullError` when it does not fit (after eviction, with `store_eviction: oldest`),
+        `TypeError` for a value that cannot be stored, `ValueError` for a shape that does not fit or
+        a value over LMDB's 4 GiB.
+        """
+        with self._lock:
+            self._assert_open()
+            ttl_ms = _check_ttl(ttl_ms, "put()")
+            if isinstance(value, np.ndarray):
+                code = _codec.dtype_code(value)
+                dims = _check_shape(value.shape if shape is None else shape, value.size, "put()")
+                # Flat first: memoryview cannot cast an array with a 0 in a multi-dimensional shape.
+                payload = _codec.array_bytes(value.reshape(-1))
+            else:
+                if shape is not None:
+                    raise TypeError(
+                        f"lmdb store: put() got a shape for a value of type {type(value).__name__}; shapes describe "
+                        "numpy arrays only. Drop the shape, or store a numpy array"
+                    )
+                code, dims, payload = 0, [], _encode_value(value)
+            byte_length = len(payload)
+            _check_value_size(byte_length, len(dims))
+            header = _write_header(code, dims, byte_length, 0)
+            key = self._new_key()
+            key_bytes = key.encode()
+            full = self._write("put()", lambda txn: self._insert(txn, key_bytes, header, payload, ttl_ms, 0))
+            if full is not None:
+                raise StoreFullError(_describe_full(full))
+            return key
+
+    def get(self, key):
+        """The value under `key`: a numpy array with its dtype and shape (a writable copy of its own), or
+        the decoded msgpack value. Holds it for this client (eviction and TTL leave it alone) until
+        `release()` or the end of its lease (the descriptor's `leaseMs`), like the TypeScript `get`.
+        Raises `ObjectNotFoundError` (saying evicted, expired, unknown, or another store's key).
+        """
+        with self._lock:
+            self._assert_open()
+            _check_key_type(key)
+            if not self.is_key(key):
+                raise _object_not_found(key, "foreign")
+            key_bytes = key.encode()
+            result = self._write("get()", lambda txn: self._read(txn, key, key_bytes))
+            if "missing" in result:
+                raise _object_not_found(key, result["missing"])
+            self._held.add(key)
+            return result["value"]
+
+    def info(self, key):
+        """What is under `key`, without reading or holding it: `{"dtype": kind name (e.g. "float32") or None
+        for a msgpack value, "shape": list (None for a msgpack value), "bytes": payload bytes}`."""
+        with self._lock:
+            self._assert_open()
+            _check_key_type(key)
+            found = self._snapshot(lambda txn: self._lookup(txn, key, _now()))
+            if "missing" in found:
+                raise _object_not_found(key, found["missing"])
+            code, dims, byte_length = found["record"]["header"][:3]
+            if code == 0:
+                return {"dtype": None, "shape": None, "bytes": byte_length}
+            return {"dtype": _codec.KINDS[code], "shape": list(dims), "bytes": byte_length}
+
+    def has(self, key):
+        """Whether `key` holds a value now (not deleted, evicted or expired)."""
+        with self._lock:
+            self._assert_open()
+            _check_key_type(key)
+            if not self.is_key(key):
+                return False
+            found = self._snapshot(lambda txn: self._lookup(txn, key, _now()))
+            return "missing" not in found
+
+    def delete(self, key):
+        """Frees the value under `key` now, held or not; whether there was one."""
+        with self._lock:
+            self._assert_open()
+            _check_key_type(key)
+            if not self.is_key(key):
+                return False
+            self._held.discard(key)
+            key_bytes = key.encode()
+
+            def delete(txn):
+                raw = txn.get(self._db["objects"], key_bytes)
+                if raw is None:
+                    return False
+                self._free(txn, key_bytes, _decode_object_record(raw, key), 0)
+                return True
+
+            return self._write("delete()", delete)
+
+    def is_key(self, key):
+        """Whether `key` is a key of this store (its prefix and form), whether or not it still holds a value."""
+        return isinstance(key, str) and self._key_pattern.fullmatch(key) is not None
+
+    def release(self, key=None):
+        """Ends this client's hold on `key` (None: on every key it holds)."""
+        with self._lock:
+            self._assert_open()
+            holds = self._db["holds"]
+            if key is not None:
+                _check_key_type(key)
+                if key not in self._held:
+                    return
+                self._write("release()", lambda txn: txn.delete(holds, _hold_key(key.encode(), self.client_id)))
+                self._held.discard(key)
+                return
+            if not self._held:
+                return
+            keys = list(self._held)
+
+            def release(txn):
+                for held in keys:
+                    txn.delete(holds, _hold_key(held.encode(), self.client_id))
+
+            self._write("release()", release)
+            self._held.difference_update(keys)
+
+    def track(self, keys, delta):
+        """Adds `delta` to the count of messages in flight (waiting in links) of each of this store's `keys`."""
+        with self._lock:
+            self._assert_open()
+            if isinstance(delta, bool) or not isinstance(delta, (int, np.integer)):
+                raise TypeError(f"lmdb store: track() needs an integer delta, got {delta!r}")
+            delta = int(delta)
+            if abs(delta) > 2**53 - 1:
+                raise ValueError(f"lmdb store: track() needs a delta within ±(2^53 - 1), got {delta}")
+            ours = [key for key in keys if self.is_key(key)]
+            if not ours or delta == 0:
+                return
+            objects = self._db["objects"]
+
+            def track(txn):
+                for key in ours:
+                    key_bytes = key.encode()
+                    raw = txn.get(objects, key_bytes)
+                    if raw is None:
+                        continue
+                    record = bytearray(raw)
+                    in_flight = _F64.unpack_from(record, 24)[0]
+                    _F64.pack_into(record, 24, max(0, in_flight + delta))
+                    txn.put(objects, key_bytes, bytes(record))
+
+            self._write("track()", track)
+
+    def usage(self):
+        """`{"used_bytes", "capacity_bytes", "objects"}` of the whole store, as the TypeScript `usage()`
+        (`usedBytes`: payload + value header + 64 bytes of index per value)."""
+        with self._lock:
+            self._assert_open()
+            meta = self._db["meta"]
+
+            def usage(txn):
+                return {
+                    "used_bytes": int(_read_number(txn, meta, META_USED_BYTES)),
+                    "capacity_bytes": int(_read_number(txn, meta, META_CAPACITY_BYTES)),
+                    "objects": int(_read_number(txn, meta, META_OBJECTS)),
+                }
+
+            return self._snapshot(usage)
+
+    def close(self):
+        """Ends this client's holds and closes its handle on the environment (the store stays)."""
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self.release()
+            except Exception:
+                pass  # The store may be gone already; what is left lapses with the lease.
+            self._closed = True
+            if self._read_txn is not None:
+                self._read_txn.abort()
+                self._read_txn = None
+            self._environment.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __repr__(self):
+        return f"<LmdbStoreClient {self._path} client {self.client_id}{' closed' if self._closed else ''}>"
+
+    # ---- internals --------------------------------------------------------------------------------
+
+    def _new_key(self):
+        self._sequence += 1
+        return f"{self._key_prefix}{_base36(self.client_id)}.{_base36(self._sequence)}"
+
+    def _hold_until(self):
+        return _F64.pack(_now() + self._lease_ms)
+
+    def _assert_open(self):
+        if self._closed:
+            raise StoreUnavailableError(
+                f"lmdb store: this client of the store at {self._path} was closed; connect a new one with "
+                "connect_store(descriptor)"
+            )
+
+    def _assert_files(self):
+        """The store's files are still the ones this client opened."""
+        try:
+            stat = os.stat(self._data_file)
+        except OSError:
+            raise StoreUnavailableError(
+                f"lmdb store: the store at {self._path} is gone (its files were removed: its run ended, or someone "
+                "deleted them)"
+            ) from None
+        if stat.st_ino != self._inode or stat.st_dev != self._device:
+            raise StoreUnavailableError(
+                f"lmdb store: the store at {self._path} was removed and another one created in its place; this "
+                "client belongs to the old one"
+            )
+
+    def _assert_session(self, txn):
+        raw = txn.get(self._db["meta"], META_SESSION)
+        session = None
+        if raw is not None:
+            try:
+                session = json.loads(raw.decode("utf-8"))
+            except ValueError:
+                session = None
+        if not isinstance(session, dict) or session.get("id") != self._session:
+            raise StoreUnavailableError(
+                f"lmdb store: the store at {self._path} was closed (the run that opened it ended); this client can "
+                "no longer use it"
+            )
+
+    def _write(self, what, body):
+        """Runs `body(txn)` in a write transaction (all or nothing: an exception aborts it)."""
+        self._assert_open()
+        self._assert_files()
+        try:
+            txn = self._environment.begin(write=True)
+            try:
+                self._assert_session(txn)
+                result = body(txn)
+            except BaseException:
+                txn.abort()
+                raise
+            txn.commit()
+            return result
+        except Exception as error:
+            translated = self._translate(error, what)
+            if translated is error:
+                raise
+            raise translated from error
+
+    def _snapshot(self, body):
+        """Runs `body(txn)` on the latest committed state, read-only."""
+        self._assert_open()
+        self._assert_files()
+        try:
+            if self._read_txn is None:
+                self._read_txn = self._environment.begin(write=False)
+            else:
+                self._read_txn.renew()
+            try:
+                self._assert_session(self._read_txn)
+                return body(self._read_txn)
+            finally:
+                self._read_txn.reset()
+        except Exception as error:
+            translated = self._translate(error, "read")
+            if translated is error:
+                raise
+            raise translated from error
+
+    def _translate(self, error, what):
+        if isinstance(error, (ImprovError, TypeError, ValueError)):
+            return error
+        message = str(error)
+        if re.search("closed", message, re.IGNORECASE):
+            return StoreUnavailableError(f"lmdb store: {what} failed: the store at {self._path} is closed ({message})")
+        if re.search("ENOSPC|No space left", message, re.IGNORECASE):
+            return StoreFullError(
+                f"lmdb store: {what} failed: the disk of {self._path} is full ({message}). Free disk space or lower "
+                "settings.store_size"
+            )
+        return StoreUnavailableError(f"lmdb store: {what} failed on the store at {self._path}: {message}")
+
+    def _lookup(self, txn, key, now):
+        """{"record": ...} or {"missing": reason} (inside a transaction or snapshot)."""
+        if not self.is_key(key):
+            return {"missing": "foreign"}
+        key_bytes = key.encode()
+        raw = txn.get(self._db["objects"], key_bytes)
+        if raw is None:
+            return {"missing": self._gone_reason(txn, key_bytes)}
+        record = _decode_object_record(raw, f'key "{key}"')
+        if 0 < record["expires_at"] <= now and not self._held_by_me(txn, key_bytes, now):
+            return {"missing": "expired"}
+        return {"record": record}
+
+    def _gone_reason(self, txn, key_bytes):
+        tombstone = txn.get(self._db["gone"], key_bytes)
+        if not tombstone:
+            return "unknown"
+        return {GONE_EVICTED: "evicted", GONE_EXPIRED: "expired"}.get(tombstone[0], "unknown")
+
+    def _held_by_me(self, txn, key_bytes, now):
+        hold = txn.get(self._db["holds"], _hold_key(key_bytes, self.client_id))
+        return hold is not None and len(hold) == 8 and _F64.unpack(hold)[0] > now
+
+    def _held_by_anyone(self, txn, key_bytes, now):
+        """Whether any client holds the key (a hold not past its lease)."""
+        start, end = _hold_range(key_bytes)
+        with contextlib.closing(txn.range(self._db["holds"], start, end)) as holds:
+            for _, value in holds:
+                if len(value) == 8 and _F64.unpack(value)[0] > now:
+                    return True
+        return False
+
+    def _read(self, txn, key, key_bytes):
+        """The body of get(): reads, marks read and holds (inside the write transaction)."""
+        now = _now()
+        objects, values, holds = self._db["objects"], self._db["values"], self._db["holds"]
+        raw = txn.get(objects, key_bytes)
+        if raw is None:
+            return {"missing": self._gone_reason(txn, key_bytes)}
+        record = _decode_object_record(raw, f'key "{key}"')
+        if 0 < record["expires_at"] <= now and not self._held_by_me(txn, key_bytes, now):
+            # Past its TTL: freed now unless some reader still holds it; unreadable either way.
+            if not self._held_by_anyone(txn, key_bytes, now):
+                self._free(txn, key_bytes, record, GONE_EXPIRED)
+            return {"missing": "expired"}
+        found = txn.locate(values, key_bytes)
+        if found is None:
+            raise RuntimeError(f'lmdb store: key "{key}" has an object record but no value')
+        value = _decode_value(found[0], found[1], key)
+        if (int(record["flags"]) & RECORD_READ) == 0:
+            updated = bytearray(raw)
+            _F64.pack_into(updated, 32, int(record["flags"]) | RECORD_READ)
+            txn.put(objects, key_bytes, bytes(updated))
+        txn.put(holds, _hold_key(key_bytes, self.client_id), self._hold_until())
+        return {"value": value}
+
+    def _insert(self, txn, key_bytes, header, payload, ttl_ms, flags):
+        """Stores a new value (inside a write transaction): frees expired values and, with eviction, old
+        read ones when it would not fit. Returns a report instead when it does not fit."""
+        db = self._db
+        meta, values, objects, order, expiry = db["meta"], db["values"], db["objects"], db["order"], db["expiry"]
+        now = _now()
+        byte_length = len(payload)
+        charged = len(header) + byte_length + INDEX_OVERHEAD_BYTES
+        capacity = _read_number(txn, meta, META_CAPACITY_BYTES)
+        used = _read_number(txn, meta, META_USED_BYTES)
+        if used + charged > capacity:
+            used = self._reap(txn, now, math.inf)[1]
+        if self._eviction == "oldest" and used + charged > capacity * EVICTION_HIGH_WATER:
+            report = self._evict(txn, now, charged, capacity, byte_length)
+            if report is not None:
+                return report
+            used = _read_number(txn, meta, META_USED_BYTES)
+        if used + charged > capacity:
+            return _full_report(charged, byte_length, used, capacity, self._eviction)
+        sequence = _read_number(txn, meta, META_NEXT_SEQUENCE) + 1
+        _write_number(txn, meta, META_NEXT_SEQUENCE, sequence)
+        expires_at = 0 if ttl_ms is None else math.ceil(now + ttl_ms)
+        # The record goes straight into the map: header, then the payload (one copy of a big array).
+        address = txn.reserve(values, key_bytes, len(header) + byte_length)
+        ctypes.memmove(address, header, len(header))
+        if byte_length > 0:
+            ctypes.memmove(address + len(header), _address_of(payload), byte_length)
+        fixed = _OBJECT_RECORD.pack(sequence, charged, expires_at, 0, flags, now)
+        txn.put(objects, key_bytes, fixed + header)
+        txn.put(order, _SORT_KEY.pack(int(sequence)), key_bytes)
+        if expires_at > 0:
+            txn.put(expiry, _SORT_KEY2.pack(int(expires_at), int(sequence)), key_bytes)
+        _write_number(txn, meta, META_USED_BYTES, used + charged)
+        _write_number(txn, meta, META_OBJECTS, _read_number(txn, meta, META_OBJECTS) + 1)
+        return None
+
+    def _evict(self, txn, now, charged, capacity, value_bytes):
+        """Frees the oldest values that were read, are not held, have no message waiting in a link and are
+        written, until the new value fits below the low-water mark. Frees nothing, and returns a report,
+        when even all of them would not make it fit."""
+        meta, objects = self._db["meta"], self._db["objects"]
+        used = _read_number(txn, meta, META_USED_BYTES)
+        target = capacity * EVICTION_LOW_WATER
+        counts = {"held": 0, "unread": 0, "in_flight": 0, "unwritten": 0}
+        victims = []
+        freeable = 0
+        with contextlib.closing(txn.range(self._db["order"])) as order:
+            for _, key_bytes in order:
+                if used - freeable + charged <= target:
+                    break
+                raw = txn.get(objects, key_bytes)
+                if raw is None:
+                    continue
+                record = _decode_object_record(raw, "eviction")
+                flags = int(record["flags"])
+                if flags & RECORD_UNWRITTEN:
+                    counts["unwritten"] += 1
+                elif not flags & RECORD_READ:
+                    counts["unread"] += 1
+                elif record["in_flight"] > 0:
+                    counts["in_flight"] += 1
+                elif self._held_by_anyone(txn, key_bytes, now):
+                    counts["held"] += 1
+                else:
+                    victims.append((key_bytes, record))
+                    freeable += record["charged"]
+        if used - freeable + charged > capacity:
+            return _full_report(charged, value_bytes, used, capacity, "oldest", **counts)
+        for key_bytes, record in victims:
+            self._free(txn, key_bytes, record, GONE_EVICTED)
+        return None
+
+    def _reap(self, txn, now, limit):
+        """Frees expired values nobody holds (inside a write transaction); (freed, used bytes)."""
+        objects = self._db["objects"]
+        due = []
+        with contextlib.closing(txn.range(self._db["expiry"], None, _SORT_KEY.pack(int(now) + 1))) as expiring:
+            for sort_key, key_bytes in expiring:
+                if len(due) >= limit:
+                    break
+                if _read_sort_key(sort_key) > now:
+                    break
+                raw = txn.get(objects, key_bytes)
+                if raw is None:
+                    continue
+                if self._held_by_anyone(txn, key_bytes, now):
+                    continue
+                due.append((key_bytes, _decode_object_record(raw, "reaper")))
+        for key_bytes, record in due:
+            self._free(txn, key_bytes, record, GONE_EXPIRED)
+        return len(due), _read_number(txn, self._db["meta"], META_USED_BYTES)
+
+    def _free(self, txn, key_bytes, record, reason):
+        """Removes a value and everything about it (inside a write transaction); `reason` 0: no tombstone."""
+        db = self._db
+        txn.delete(db["values"], key_bytes)
+        txn.delete(db["objects"], key_bytes)
+        txn.delete(db["order"], _SORT_KEY.pack(int(record["sequence"])))
+        if record["expires_at"] > 0:
+            txn.delete(db["expiry"], _SORT_KEY2.pack(int(record["expires_at"]), int(record["sequence"])))
+        start, end = _hold_range(key_bytes)
+        with contextlib.closing(txn.range(db["holds"], start, end)) as holds:
+            stale = [hold for hold, _ in holds]
+        for hold in stale:
+            txn.delete(db["holds"], hold)
+        meta = db["meta"]
+        _write_number(txn, meta, META_USED_BYTES, max(0, _read_number(txn, meta, META_USED_BYTES) - record["charged"]))
+        _write_number(txn, meta, META_OBJECTS, max(0, _read_number(txn, meta, META_OBJECTS) - 1))
+        if reason != 0:
+            self._tombstone(txn, key_bytes, reason)
+
+    def _tombstone(self, txn, key_bytes, reason):
+        gone, gone_order, meta = self._db["gone"], self._db["gone_order"], self._db["meta"]
+        sequence = _read_number(txn, meta, META_NEXT_TOMBSTONE) + 1
+        _write_number(txn, meta, META_NEXT_TOMBSTONE, sequence)
+        txn.put(gone, key_bytes, bytes([reason]) + _F64.pack(sequence))
+        txn.put(gone_order, _SORT_KEY.pack(int(sequence)), key_bytes)
+        count = _read_number(txn, meta, META_TOMBSTONES) + 1
+        if count > MAX_TOMBSTONES:
+            oldest = []
+            with contextlib.closing(txn.range(gone_order)) as entries:
+                for entry in entries:
+                    if len(oldest) >= count - MAX_TOMBSTONES:
+                        break
+                    oldest.append(entry)
+            for order_key, key in oldest:
+                txn.delete(gone_order, order_key)
+                txn.delete(gone, key)
+                count -= 1
+        _write_number(txn, meta, META_TOMBSTONES, count)
+
+
+# ---- records and values ---------------------------------------------------------------------------
+
+
+def _read_number(txn, dbi, name):
+    """An f64 counter of the meta database (0 when absent)."""
+    raw = txn.get(dbi, name)
+    if raw is None or len(raw) != 8:
+        return 0.0
+    return _F64.unpack(raw)[0]
+
+
+def _write_number(txn, dbi, name, value):
+    txn.put(dbi, name, _F64.pack(value))
+
+
+def _hold_key(key_bytes, client_id):
+    """Key of a hold: the store key, 0x00, the client id (u32 big-endian)."""
+    return key_bytes + b"\0" + struct.pack(">I", client_id)
+
+
+def _hold_range(key_bytes):
+    """[start, end) of every hold of a key."""
+    return key_bytes + b"\0", key_bytes + b"\1"
+
+
+def _read_sort_key(sort_key):
+    """The first 8 bytes of a sort key as a number."""
+    return _SORT_KEY.unpack_from(sort_key)[0]
+
+
+def _write_header(code, shape, byte_length, flags):
+    """The value header: magic, layout version, dtype code, ndim, flags, payload length, shape."""
+    return _HEADER.pack(MAGIC, LAYOUT_VERSION, code, len(shape), flags, byte_length) + struct.pack(
+        f"<{len(shape)}Q", *shape
+    )
+
+
+def _read_header(data, what):
+    """(code, shape, payload bytes, flags, header bytes) of a value header; an error naming `what` when it is not one."""
+    if len(data) < HEADER_FIXED_BYTES:
+        raise RuntimeError(f"{what}: {len(data)} bytes are too short for a value header")
+    magic, version, code, ndim, flags, byte_length = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise RuntimeError(f"{what}: no value header (bad magic)")
+    if version != LAYOUT_VERSION:
+        raise RuntimeError(
+            f"{what}: value header of layout version {version}; this improv reads version {LAYOUT_VERSION}"
+        )
+    if code > len(_codec.DTYPES) - 1 or ndim > MAX_DIMENSIONS or (code == 0 and ndim != 0):
+        raise RuntimeError(f"{what}: corrupt value header (dtype code {code}, {ndim} dimensions)")
+    size = HEADER_FIXED_BYTES + 8 * ndim
+    if len(data) < size:
+        raise RuntimeError(f"{what}: value header cut short")
+    shape = list(struct.unpack_from(f"<{ndim}Q", data, HEADER_FIXED_BYTES))
+    return code, shape, byte_length, flags, size
+
+
+def _decode_object_record(raw, what):
+    if len(raw) < OBJECT_RECORD_BYTES + HEADER_FIXED_BYTES:
+        raise RuntimeError(f"{what}: object record too short")
+    sequence, charged, expires_at, in_flight, flags, created = _OBJECT_RECORD.unpack_from(raw)
+    return {
+        "sequence": sequence,
+        "charged": charged,
+        "expires_at": expires_at,
+        "in_flight": in_flight,
+        "flags": flags,
+        "created": created,
+        "header": _read_header(raw[OBJECT_RECORD_BYTES:], what),
+    }
+
+
+def _decode_value(address, size, key):
+    """The value of the record at `address` (inside the map), in memory of its own."""
+    fixed = ctypes.string_at(address, min(size, HEADER_FIXED_BYTES + 8 * MAX_DIMENSIONS))
+    code, shape, byte_length, flags, start = _read_header(fixed, f'lmdb store: key "{key}"')
+    unwritten = (flags & FLAG_UNWRITTEN) != 0
+    if not unwritten and start + byte_length > size:
+        raise RuntimeError(f'lmdb store: the value of key "{key}" is shorter than its header says')
+    if code == 0:
+        return _codec.unpackb(ctypes.string_at(address + start, byte_length))
+    dtype = np.dtype(_codec.DTYPES[code])
+    if byte_length % dtype.itemsize != 0:
+        raise RuntimeError(
+            f'lmdb store: the value of key "{key}" is not a whole number of {_codec.KINDS[code]} elements'
+        )
+    if unwritten:
+        return np.zeros(shape, dtype)
+    array = np.empty(byte_length // dtype.itemsize, dtype)
+    if byte_length > 0:
+        ctypes.memmove(array.ctypes.data, address + start, byte_length)
+    return array.reshape(shape)
+
+
+def _address_of(payload):
+    """Address of the bytes of `payload` (a C-contiguous memoryview or bytes), valid while it lives."""
+    if isinstance(payload, bytes):
+        return ctypes.cast(ctypes.c_char_p(payload), ctypes.c_void_p).value
+    return np.frombuffer(payload, np.uint8).ctypes.data
+
+
+def _encode_value(value):
+    try:
+        return _codec.packb(value)
+    except (ValueError, OverflowError) as error:  # a TypeError of the codec already says what to store
+        raise TypeError(
+            f"lmdb store: cannot store a value of type {type(value).__name__}: {error}. Store numpy arrays, or plain "
+            "data that msgpack can encode (dicts, lists, strings, numbers, ints up to 64 bits, booleans, None, bytes, "
+            "sets, datetimes, numpy arrays)"
+        ) from error
+
+
+def _full_report(asked, value_bytes, used, capacity, eviction, held=0, unread=0, in_flight=0, unwritten=0):
+    return {
+        "asked": asked,
+        "value_bytes": value_bytes,
+        "used": used,
+        "capacity": capacity,
+        "eviction": eviction,
+        "held": held,
+        "unread": unread,
+        "in_flight": in_flight,
+        "unwritten": unwritten,
+    }
+
+
+def _describe_full(report):
+    """The StoreFullError message, worded as the TypeScript driver's."""
+    free = max(0, report["capacity"] - report["used"])
+    asked = report["asked"]
+    head = (
+        f"lmdb store is full: a value of {format_bytes(report['value_bytes'])} needs {format_bytes(asked)} "
+        f"({_number(asked)} bytes with its header and index), and {format_bytes(free)} ({_number(free)} bytes) of "
+        f"{format_bytes(report['capacity'])} is free"
+    )
+    if report["eviction"] == "oldest":
+        kept = [
+            f"{report['held']} held by a reader" if report["held"] > 0 else "",
+            f"{report['unread']} not read yet" if report["unread"] > 0 else "",
+            f"{report['in_flight']} waiting in a link" if report["in_flight"] > 0 else "",
+            f"{report['unwritten']} allocated and not flushed" if report["unwritten"] > 0 else "",
+        ]
+        kept = [part for part in kept if part]
+        return (
+            f"{head}; eviction (settings.store_eviction: oldest) could not free enough: of the values it may not "
+            f"evict, {', '.join(kept) if kept else 'none'}. Raise settings.store_size, or read and release values "
+            "sooner"
+        )
+    return (
+        f"{head}. Raise settings.store_size, delete values once every reader is done with them, give values a "
+        "ttl_ms, or turn on settings.store_eviction: oldest"
+    )
+
+
+def format_bytes(count):
+    """`4.00 MiB`, `512 B`: sizes in messages (as the TypeScript `formatBytes`, rounding half up)."""
+    units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    value = count
+    index = 0
+    while value >= 1024 and index < len(units) - 1:
+        value /= 1024
+        index += 1
+    if index == 0:
+        return f"{_number(count)} B"
+    rounded = decimal.Decimal(value).quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_HALF_UP)
+    return f"{rounded} {units[index]}"
+
+
+def _number(value):
+    """A number as JavaScript prints it in a template (no `.0` on whole numbers)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+# ---- checks ---------------------------------------------------------------------------------------
+
+
+def _object_not_found(key, reason):
+    """The ObjectNotFoundError of `@improv/core`'s `objectNotFound`, word for word."""
+    if reason == "evicted":
+        message = (
+            f'{DRIVER} store: the value under key "{key}" was evicted (settings.store_eviction: oldest) to make room, '
+            "after it had been read and was no longer held. Hold a value by reading it in the runStep that uses it, "
+            "raise settings.store_size, or turn eviction off"
+        )
+    elif reason == "expired":
+        message = (
+            f'{DRIVER} store: the value under key "{key}" expired (its ttlMs passed before it was read). Give it a '
+            "longer ttlMs, or read it sooner"
+        )
+    elif reason == "foreign":
+        message = (
+            f'{DRIVER} store: key "{key}" is not a key of this store (it comes from another store or an earlier run); '
+            "keys are only valid in the store that created them"
+        )
+    else:
+        message = (
+            f'{DRIVER} store: no value under key "{key}": it was deleted, or never stored. A key stays readable until '
+            "delete(key); keep it until every reader is done"
+        )
+    return ObjectNotFoundError(message)
+
+
+def _check_key_type(key):
+    if not isinstance(key, str):
+        raise TypeError(f"lmdb store: a key must be a string, got {'None' if key is None else type(key).__name__}")
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_ttl(ttl_ms, method):
+    if ttl_ms is None:
+        return None
+    if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, (int, float, np.integer, np.floating)):
+        raise TypeError(f"lmdb store: {method}: ttl_ms must be a number of milliseconds, got {ttl_ms!r}")
+    if not math.isfinite(ttl_ms) or not ttl_ms > 0:
+        raise ValueError(f"lmdb store: {method}: ttl_ms must be a positive number of milliseconds, got {ttl_ms!r}")
+    return float(ttl_ms)
+
+
+def _check_value_size(byte_length, ndim):
+    if byte_length + HEADER_FIXED_BYTES + 8 * ndim > MAX_VALUE_BYTES:
+        raise ValueError(
+            f"lmdb store: a value of {format_bytes(byte_length)} is over LMDB's limit of 4 GiB per value; split it "
+            "into several values"
+        )
+
+
+def _check_shape(shape, length, method):
+    """A shape as a list of ints, within the layout's limits; with `length`, its product must equal it."""
+    try:
+        shape = list(shape)
+    except TypeError:
+        raise TypeError(f"lmdb store: {method}: shape must be a sequence of lengths, got {shape!r}") from None
+    text = ", ".join(str(size) for size in shape)
+    if len(shape) > MAX_DIMENSIONS:
+        raise ValueError(f"lmdb store: {method}: shape [{text}] has over {MAX_DIMENSIONS} dimensions")
+    product = 1
+    for size in shape:
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+            raise TypeError(f"lmdb store: {method}: every dimension of shape [{text}] must be an integer, got {size!r}")
+        if not 0 <= size <= MAX_ELEMENTS:
+            raise ValueError(
+                f"lmdb store: {method}: every dimension of shape [{text}] must be an integer from 0 to 2^32, "
+                f"got {size!r}"
+            )
+        product *= int(size)
+    if length is not None and product != length:
+        raise ValueError(
+            f"lmdb store: {method}: shape [{text}] holds {product} elements but the array has {length}; pass a shape "
+            "whose product is the array's size"
+        )
+    if product > MAX_ELEMENTS:
+        raise ValueError(f"lmdb store: {method}: shape [{text}] holds over 2^32 elements")
+    return [int(size) for size in shape]
+
+
+def _now():
+    """Milliseconds since the epoch, a whole number (JavaScript's Date.now())."""
+    return time.time_ns() // 1_000_000
+
+
+def _base36(number):
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while True:
+        number, digit = divmod(number, 36)
+        text = digits[digit] + text
+        if number == 0:
+            return text

@@ -1,0 +1,708 @@
+"""The Python lmdb store client against a store the TypeScript driver opened.
+
+Each store here is opened by `@improv/store/lmdb` in a small Node process (`node --import tsx`, from
+the repository root): it prints its descriptor, then answers JSON lines on its stdin — the
+TypeScript client reading what Python stored, or its `usage()` — until stdin closes, when it closes
+the store (its files are removed). So every test runs against the TypeScript layout, with the
+TypeScript run holding the environment open at the same time, and what Python writes is checked by
+the TypeScript reader too.
+
+The LMDB library is built from lmdb-js's sources on first use (a few seconds, then cached).
+
+Run: /usr/bin/python3 -m pytest packages/python/tests/test_lmdb_store.py
+Skipped when node or tsx is missing.
+"""
+
+import datetime
+import hashlib
+import json
+import struct
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(ROOT / "packages" / "python"))
+
+from improv_ts.errors import ObjectNotFoundError, StoreFullError, StoreUnavailableError  # noqa: E402
+from improv_ts.stores import _liblmdb  # noqa: E402
+from improv_ts.stores import lmdb as lmdb_store  # noqa: E402
+
+if shutil.which("node") is None or not (ROOT / "node_modules" / "tsx").is_dir():
+    pytest.skip("needs node with tsx (npm install at the repository root)", allow_module_level=True)
+
+KiB = 1024
+MiB = 1024 * 1024
+LMDB_PACKAGE = ROOT / "node_modules" / "lmdb"
+
+# The TypeScript side. Values are described as JSON with tags for what JSON lacks (bigints, typed
+# arrays, Map, Set, Date, non-finite numbers), typed arrays by kind, shape and SHA-256 of their bytes.
+HELPER = r"""
+import { createHash } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { createLmdbStore } from './packages/store/src/lmdb.ts';
+
+const options = JSON.parse(process.argv.at(-1));
+const store = await createLmdbStore({ path: options.path, reapIntervalMs: options.reapIntervalMs }).open(options.open);
+console.log(JSON.stringify(store.descriptor));
+
+const hex = (view) => Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('hex');
+function tag(value) {
+  if (typeof value === 'bigint') return { $bigint: value.toString() };
+  if (typeof value === 'number' && !Number.isFinite(value)) return { $number: String(value) };
+  if (value instanceof Date) return { $date: value.getTime() };
+  if (ArrayBuffer.isView(value)) return { $array: value.constructor.name, hex: hex(value) };
+  if (value instanceof Map) return { $map: [...value].map(([k, v]) => [tag(k), tag(v)]) };
+  if (value instanceof Set) return { $set: [...value].map(tag) };
+  if (Array.isArray(value)) return value.map(tag);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, tag(v)]));
+  }
+  return value;
+}
+
+const client = store.client;
+for await (const line of createInterface({ input: process.stdin })) {
+  const request = JSON.parse(line);
+  let reply;
+  try {
+    if (request.op === 'array') {
+      const { array, dtype, shape } = await client.getArray(request.key);
+      const bytes = Buffer.from(array.buffer, array.byteOffset, array.byteLength);
+      reply = { dtype, shape, sha256: createHash('sha256').update(bytes).digest('hex') };
+    } else if (request.op === 'value') {
+      reply = { value: tag(await client.get(request.key)) };
+    } else if (request.op === 'info') {
+      reply = await client.info(request.key);
+    } else if (request.op === 'usage') {
+      reply = await client.usage();
+    } else if (request.op === 'release') {
+      await client.release();
+      reply = {};
+    }
+  } catch (error) {
+    reply = { error: error.name, message: error.message };
+  }
+  console.log(JSON.stringify(reply));
+}
+await store.close();
+"""
+
+
+class TsStore:
+    """An lmdb store opened by the TypeScript driver in a Node process, and its client there."""
+
+    def __init__(self, folder, size_bytes=64 * MiB, eviction=None, reap_interval_ms=None):
+        self.path = os.path.join(folder, "store")
+        open_options = {"sizeBytes": size_bytes}
+        if eviction is not None:
+            open_options["eviction"] = eviction
+        self._stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [
+                "node",
+                "--import",
+                "tsx",
+                "--input-type=module",
+                "-e",
+                HELPER,
+                json.dumps({"path": self.path, "open": open_options, "reapIntervalMs": reap_interval_ms}),
+            ],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+        self.descriptor = self._line()
+
+    def _line(self):
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait(timeout=30)
+            self._stderr.seek(0)
+            raise RuntimeError(f"the TypeScript store process ended: {self._stderr.read().decode(errors='replace')}")
+        return json.loads(line)
+
+    def ask(self, op, key=None):
+        self.process.stdin.write(json.dumps({"op": op, "key": key}) + "\n")
+        self.process.stdin.flush()
+        return self._line()
+
+    def close(self):
+        """Closes the store (the TypeScript run ends: its files are removed)."""
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            self.process.wait(timeout=30)
+        self.process.stdout.close()
+        self._stderr.close()
+
+
+@pytest.fixture
+def open_store(tmp_path):
+    """Opens TypeScript stores (closed at the end of the test) and connects Python clients to them."""
+    opened = []
+    clients = []
+
+    def open_(**options):
+        store = TsStore(str(tmp_path / f"s{len(opened)}"), **options)
+        opened.append(store)
+        return store
+
+    def connect(store):
+        client = lmdb_store.connect(store.descriptor)
+        clients.append(client)
+        return client
+
+    open_.connect = connect
+    yield open_
+    for client in clients:
+        client.close()
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(open_store):
+    """(TypeScript store, Python client) of a 64 MiB store."""
+    ts = open_store()
+    return ts, open_store.connect(ts)
+
+
+def sha256(array):
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def random_array(dtype, shape, seed):
+    """An array of random bytes: every bit pattern (NaNs with payloads, -0.0, denormals) is fair game."""
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape, dtype=np.int64))
+    data = np.random.default_rng(seed).bytes(count * dtype.itemsize)
+    return np.frombuffer(data, dtype).reshape(shape).copy()
+
+
+DTYPES = {
+    "int8": "i1",
+    "uint8": "u1",
+    "int16": "<i2",
+    "uint16": "<u2",
+    "int32": "<i4",
+    "uint32": "<u4",
+    "float32": "<f4",
+    "float64": "<f8",
+    "bigint64": "<i8",
+    "biguint64": "<u8",
+}
+SHAPES = [(), (0,), (1,), (7,), (2, 3), (2, 3, 4), (1, 1, 1, 1, 5), (3, 0, 2)]
+
+
+# ---- arrays ---------------------------------------------------------------------------------------
+
+
+def test_every_dtype_and_shape_round_trips_bit_exact_and_typescript_reads_it(store):
+    ts, client = store
+    for kind, dtype in DTYPES.items():
+        for index, shape in enumerate(SHAPES):
+            array = random_array(dtype, shape, seed=index)
+            key = client.put(array)
+            assert client.is_key(key)
+            back = client.get(key)
+            assert (kind, back.dtype, back.shape) == (kind, np.dtype(dtype), shape)
+            assert back.tobytes() == array.tobytes(), (kind, shape)
+            assert back.flags.writeable
+            assert client.info(key) == {"dtype": kind, "shape": list(shape), "bytes": array.nbytes}
+            assert ts.ask("array", key) == {"dtype": kind, "shape": list(shape), "sha256": sha256(array)}
+
+
+def test_get_returns_a_writable_copy(store):
+    _, client = store
+    key = client.put(np.arange(10, dtype=np.int32))
+    first = client.get(key)
+    first[:] = -1
+    assert client.get(key).tolist() == list(range(10))
+
+
+def test_bool_non_contiguous_and_big_endian_arrays_are_stored_as_little_endian_c_order(store):
+    ts, client = store
+    flags = np.array([[True, False], [False, True]])
+    key = client.put(flags)
+    assert client.get(key).dtype == np.uint8
+    assert client.get(key).tolist() == [[1, 0], [0, 1]]
+    assert ts.ask("array", key)["dtype"] == "uint8"
+
+    strided = np.arange(60, dtype=np.float64).reshape(6, 10)[::2, 1::3]
+    key = client.put(strided)
+    assert np.array_equal(client.get(key), strided)
+    assert ts.ask("array", key) == {"dtype": "float64", "shape": [3, 3], "sha256": sha256(strided)}
+
+    transposed = np.arange(6, dtype=np.int16).reshape(2, 3).T
+    key = client.put(transposed)
+    assert np.array_equal(client.get(key), transposed)
+
+    big_endian = np.arange(5, dtype=">i4") * 1_000_003
+    key = client.put(big_endian)
+    back = client.get(key)
+    assert back.dtype == np.dtype("<i4")
+    assert back.tolist() == big_endian.tolist()
+    assert ts.ask("array", key)["sha256"] == sha256(big_endian.astype("<i4"))
+
+
+def test_shape_gives_a_flat_array_its_shape(store):
+    ts, client = store
+    flat = np.arange(24, dtype=np.uint16)
+    key = client.put(flat, shape=(2, 3, 4))
+    assert client.get(key).shape == (2, 3, 4)
+    assert ts.ask("array", key)["shape"] == [2, 3, 4]
+    key = client.put(np.array([7.5], np.float32), shape=[])
+    assert client.get(key).shape == ()
+    assert client.get(key)[()] == 7.5
+    with pytest.raises(ValueError, match=r"holds 6 elements but the array has 24"):
+        client.put(flat, shape=(2, 3))
+    with pytest.raises(ValueError, match=r"from 0 to 2\^32"):
+        client.put(flat, shape=(-1, 24))
+    with pytest.raises(TypeError, match="must be an integer"):
+        client.put(flat, shape=(2.0, 12))
+    with pytest.raises(TypeError, match="shapes describe numpy arrays only"):
+        client.put([1, 2, 3], shape=(3,))
+
+
+@pytest.mark.parametrize("dtype", ["<f4", "u1"])
+def test_big_4_mib_arrays_round_trip_bit_exact(store, dtype):
+    ts, client = store
+    itemsize = np.dtype(dtype).itemsize
+    array = random_array(dtype, (4 * MiB // itemsize // 1024, 1024), seed=99)
+    assert array.nbytes == 4 * MiB
+    key = client.put(array)
+    back = client.get(key)
+    assert back.shape == array.shape
+    assert back.tobytes() == array.tobytes()
+    assert ts.ask("array", key)["sha256"] == sha256(array)
+
+
+def test_unsupported_dtypes_are_refused_with_what_to_use(store):
+    _, client = store
+    for array in (np.zeros(3, np.complex64), np.zeros(3, np.float16), np.array(["a"])):
+        with pytest.raises(TypeError, match="has no TypeScript typed array"):
+            client.put(array)
+
+
+# ---- msgpack values -------------------------------------------------------------------------------
+
+
+def test_msgpack_values_round_trip_and_typescript_decodes_them(store):
+    ts, client = store
+    value = {
+        "text": "héllo ✓",
+        "numbers": [0, -1, 2.5, 1e300, -(2**31), 2**32],
+        "nested": {"deeper": [[1, [2, [3]]], {"x": None, "y": True, "z": False}]},
+        "frame": np.arange(4, dtype=np.float32),
+        "bytes": b"\x00\xff\x10",
+        "set": {1, 2, 3},
+        "big": 2**63 - 1,
+        "small": -(2**63),
+        "huge": 2**64 - 1,
+        "when": datetime.datetime(2025, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+    }
+    key = client.put(value)
+    back = client.get(key)
+    assert back["text"] == value["text"]
+    assert back["numbers"] == value["numbers"]
+    assert back["nested"] == value["nested"]
+    assert back["frame"].dtype == np.float32 and back["frame"].tolist() == [0, 1, 2, 3]
+    assert back["bytes"] == value["bytes"]
+    assert back["set"] == {1, 2, 3}
+    assert (back["big"], back["small"], back["huge"]) == (2**63 - 1, -(2**63), 2**64 - 1)
+    assert back["when"] == value["when"]
+    assert client.info(key) == {"dtype": None, "shape": None, "bytes": len(lmdb_store._codec.packb(value))}
+
+    seen = ts.ask("value", key)["value"]
+    assert seen["text"] == value["text"]
+    assert seen["nested"] == value["nested"]
+    assert seen["numbers"][:5] == value["numbers"][:5]
+    assert seen["frame"] == {"$array": "Float32Array", "hex": np.arange(4, dtype="<f4").tobytes().hex()}
+    assert seen["bytes"] == {"$array": "Uint8Array", "hex": "00ff10"}
+    assert sorted(seen["set"]["$set"]) == [1, 2, 3]
+    assert seen["big"] == {"$bigint": str(2**63 - 1)}
+    assert seen["small"] == {"$bigint": str(-(2**63))}
+    assert seen["huge"] == {"$bigint": str(2**64 - 1)}
+    assert seen["when"] == {"$date": int(value["when"].timestamp() * 1000)}
+    assert ts.ask("info", key) == {"key": key, "kind": "value", "byteLength": client.info(key)["bytes"]}
+
+
+def test_plain_values_round_trip(store):
+    _, client = store
+    for value in (None, True, 0, -7, 3.25, "", "text", [], {}, [1, "two", None], b"", {"k": {"k": {"k": []}}}):
+        assert client.get(client.put(value)) == value
+
+
+def test_values_msgpack_cannot_encode_are_refused(store):
+    _, client = store
+    with pytest.raises(TypeError, match="cannot send or store a value of type object"):
+        client.put(object())
+    with pytest.raises(TypeError, match="of type int"):  # over 64 bits
+        client.put(2**64)
+    assert client.usage()["objects"] == 0
+
+
+# ---- keys, has, delete, not found -----------------------------------------------------------------
+
+
+def test_has_delete_is_key_and_not_found(store):
+    ts, client = store
+    key = client.put(np.ones(3, np.float64))
+    prefix = ts.descriptor["keyPrefix"]
+    assert key.startswith(f"{prefix}{lmdb_store._base36(client.client_id)}.")
+    assert client.has(key)
+    assert client.delete(key) is True
+    assert not client.has(key)
+    assert client.delete(key) is False
+    with pytest.raises(ObjectNotFoundError, match=f'lmdb store: no value under key "{key}": it was deleted'):
+        client.get(key)
+    with pytest.raises(ObjectNotFoundError, match="no value under key"):
+        client.info(key)
+    assert ts.ask("array", key)["error"] == "ObjectNotFoundError"
+
+    foreign = "lzzzz-1.1"
+    assert not client.is_key(foreign)
+    assert not client.is_key(f"{prefix}1.1\n")
+    assert not client.is_key(f"{prefix}1")
+    assert not client.is_key(123)
+    assert client.is_key(f"{prefix}1.1")
+    assert not client.has(foreign)
+    assert client.delete(foreign) is False
+    with pytest.raises(ObjectNotFoundError, match="is not a key of this store"):
+        client.get(foreign)
+    with pytest.raises(ObjectNotFoundError, match="is not a key of this store"):
+        client.info(foreign)
+    with pytest.raises(TypeError, match="a key must be a string"):
+        client.get(5)
+    # Never stored, but of this store's form: unknown.
+    with pytest.raises(ObjectNotFoundError, match="never stored"):
+        client.get(f"{prefix}zz.zz")
+
+
+def test_typescript_deletes_are_seen_by_python_and_the_other_way(store):
+    ts, client = store
+    key = client.put({"a": 1})
+    assert ts.ask("value", key) == {"value": {"a": 1}}
+    client.delete(key)
+    assert ts.ask("value", key)["error"] == "ObjectNotFoundError"
+
+
+def test_clients_get_ids_of_their_own_and_keys_never_collide(store, open_store):
+    ts, first = store
+    second = open_store.connect(ts)
+    assert second.client_id != first.client_id
+    assert first.owner_id is None
+    keys = {first.put(index) for index in range(50)} | {second.put(index) for index in range(50)}
+    assert len(keys) == 100
+    assert {second.get(key) for key in keys} == set(range(50))
+
+
+# ---- usage, capacity, eviction, TTL, holds ---------------------------------------------------------
+
+
+def test_usage_counts_header_payload_and_index_and_agrees_with_typescript(store):
+    ts, client = store
+    start = client.usage()
+    assert start == {"used_bytes": 0, "capacity_bytes": 64 * MiB, "objects": 0}
+    a = client.put(np.zeros((4, 5), np.float32))  # 80 bytes + 16 + 2 * 8 header + 64 index
+    b = client.put([1, 2, 3])  # 4 bytes of msgpack + 16 + 64
+    assert client.usage() == {"used_bytes": 80 + 32 + 64 + 4 + 16 + 64, "capacity_bytes": 64 * MiB, "objects": 2}
+    seen = ts.ask("usage")
+    assert seen == {"usedBytes": 260, "capacityBytes": 64 * MiB, "objects": 2}
+    client.delete(a)
+    client.delete(b)
+    assert client.usage() == start
+
+
+def test_store_full_error_at_capacity_and_room_again_after_a_delete(open_store):
+    ts = open_store(size_bytes=64 * KiB)
+    client = open_store.connect(ts)
+    keys = []
+    with pytest.raises(StoreFullError) as caught:
+        for _ in range(10):
+            keys.append(client.put(np.zeros(16 * KiB, np.uint8)))
+    assert len(keys) == 3  # 3 × (16 KiB + 24 + 64) fit in 64 KiB, a fourth does not
+    message = str(caught.value)
+    assert message.startswith(
+        "lmdb store is full: a value of 16.00 KiB needs 16.09 KiB (16472 bytes with its header and index), "
+        "and 15.74 KiB (16120 bytes) of 64.00 KiB is free. Raise settings.store_size"
+    )
+    assert "Raise settings.store_size" in message
+    used = client.usage()
+    assert used["objects"] == 3 and used["used_bytes"] == 3 * 16472
+    assert ts.ask("usage")["usedBytes"] == used["used_bytes"]
+    client.delete(keys[0])
+    client.put(np.zeros(16 * KiB, np.uint8))
+    assert client.usage()["objects"] == 3
+
+
+def test_eviction_frees_the_oldest_read_values_never_held_unread_or_in_flight_ones(open_store):
+    ts = open_store(size_bytes=64 * KiB, eviction="oldest")
+    client = open_store.connect(ts)
+    block = np.zeros(8 * KiB, np.uint8)
+    keys = [client.put(block + index) for index in range(6)]  # 6 × 8280 = 49 680 bytes: below 95 %
+    for key in keys:
+        client.get(key)
+    client.release()
+    client.get(keys[1])  # held
+    client.track([keys[2]], 1)  # a message carrying it waits in a link
+    more = [client.put(block) for _ in range(2)]  # the second one crosses 95 %: evict down to 85 %
+    assert not client.has(keys[0])
+    with pytest.raises(ObjectNotFoundError, match="was evicted"):
+        client.get(keys[0])
+    assert ts.ask("array", keys[0])["error"] == "ObjectNotFoundError"
+    assert client.has(keys[1]) and client.has(keys[2])
+    assert all(client.has(key) for key in more)
+    assert client.get(keys[1]).tolist() == (block + 1).tolist()
+
+    # Now nothing can go: unread values (the two new ones and more), held and in flight ones.
+    with pytest.raises(StoreFullError) as caught:
+        for _ in range(10):
+            more.append(client.put(block))
+    message = str(caught.value)
+    assert "eviction (settings.store_eviction: oldest) could not free enough" in message
+    assert "1 held by a reader" in message and "not read yet" in message and "1 waiting in a link" in message
+    usage = client.usage()
+    seen = ts.ask("usage")
+    assert usage == {"used_bytes": seen["usedBytes"], "capacity_bytes": 64 * KiB, "objects": seen["objects"]}
+
+
+def test_a_value_past_its_ttl_reads_as_expired_unless_held(open_store):
+    # The TypeScript run's reaper is kept out of the way (once an hour): Python's reads free what expired.
+    ts = open_store(reap_interval_ms=3_600_000)
+    client = open_store.connect(ts)
+    kept = client.put(np.arange(3, dtype=np.int8), ttl_ms=60_000)
+    gone = client.put("short", ttl_ms=1)
+    held = client.put("held", ttl_ms=1000)
+    assert client.get(held) == "held"  # read (and held) well before its TTL passes
+    time.sleep(1.1)
+    assert client.usage()["objects"] == 3
+    assert not client.has(gone)  # has() only looks
+    assert client.usage()["objects"] == 3
+    with pytest.raises(ObjectNotFoundError, match="expired"):
+        client.get(gone)  # a read frees it
+    assert client.usage()["objects"] == 2
+    assert raw(client, "gone", gone.encode())[:1] == b"\x02"  # a tombstone: expired
+    assert client.get(held) == "held"  # this client holds it: still readable
+    assert client.get(kept).tolist() == [0, 1, 2]
+    client.release(held)
+    assert not client.has(held)
+    with pytest.raises(ObjectNotFoundError, match="expired"):
+        client.get(held)
+    assert client.usage()["objects"] == 1
+    assert ts.ask("value", held)["error"] == "ObjectNotFoundError"
+    with pytest.raises(ValueError, match="positive number"):
+        client.put(1, ttl_ms=0)
+    with pytest.raises(TypeError, match="number of milliseconds"):
+        client.put(1, ttl_ms="1")
+
+
+def raw(client, database, key):
+    """The bytes under `key` in one of the store's databases (None when absent)."""
+    return client._snapshot(lambda txn: txn.get(client._db[database], key))
+
+
+def entries(client, database):
+    """Every (key, value) of one of the store's databases, in key order."""
+
+    def read(txn):
+        return list(txn.range(client._db[database]))
+
+    return client._snapshot(read)
+
+
+def f64(*values):
+    return struct.pack(f"<{len(values)}d", *values)
+
+
+def test_the_records_follow_the_documented_layout(open_store):
+    ts = open_store(reap_interval_ms=3_600_000)
+    client = open_store.connect(ts)
+    counters = {name.decode(): value for name, value in entries(client, "meta") if len(value) == 8}
+    before = time.time_ns() // 1_000_000
+    array = np.arange(6, dtype="<i2").reshape(2, 3)
+    key = client.put(array, ttl_ms=1)
+    after = time.time_ns() // 1_000_000
+    key_bytes = key.encode()
+    sequence = struct.unpack("<d", counters["nextSequence"])[0] + 1
+    # The value: magic, version 1, dtype code 4 (int16), ndim 2, flags 0, payload length, shape, payload.
+    header = b"IMPV" + bytes([1, 4, 2, 0]) + struct.pack("<QQQ", 12, 2, 3)
+    assert raw(client, "values", key_bytes) == header + array.tobytes()
+    record = raw(client, "objects", key_bytes)
+    seq, charged, expires_at, in_flight, flags, created = struct.unpack_from("<6d", record)
+    assert (seq, charged, in_flight, flags) == (sequence, 12 + 32 + 64, 0, 0)
+    assert before <= created <= after and expires_at == created + 1
+    assert record[48:] == header
+    assert raw(client, "order", struct.pack(">Q", int(sequence))) == key_bytes
+    assert raw(client, "expiry", struct.pack(">QQ", int(expires_at), int(sequence))) == key_bytes
+    assert raw(client, "meta", b"nextSequence") == f64(sequence)
+    assert raw(client, "meta", b"usedBytes") == f64(charged)
+    assert raw(client, "meta", b"objects") == f64(1)
+    time.sleep(0.01)
+    with pytest.raises(ObjectNotFoundError, match="expired"):
+        client.get(key)
+    for database in ("values", "objects", "order", "expiry", "holds"):
+        assert entries(client, database) == [], database
+    tombstone = struct.unpack("<d", counters["nextTombstone"])[0] + 1
+    assert raw(client, "gone", key_bytes) == b"\x02" + f64(tombstone)
+    assert raw(client, "gone_order", struct.pack(">Q", int(tombstone))) == key_bytes
+    assert raw(client, "meta", b"usedBytes") == f64(0)
+    # A read marks the record read (flag 1) and holds the value for this client.
+    kept = client.put("kept")
+    client.get(kept)
+    assert struct.unpack_from("<d", raw(client, "objects", kept.encode()), 32)[0] == 1
+    hold_key = kept.encode() + b"\0" + struct.pack(">I", client.client_id)
+    assert [hold for hold, _ in entries(client, "holds")] == [hold_key]
+    client.track([kept], 2)
+    assert struct.unpack_from("<d", raw(client, "objects", kept.encode()), 24)[0] == 2
+    # Sequences past 255 still sort: the order database lists puts oldest first.
+    keys = [client.put(index) for index in range(300)]
+    listed = [value.decode() for _, value in entries(client, "order")]
+    assert listed == [kept, *keys]
+
+
+def test_holds_are_entries_of_the_holds_database_ended_by_release(store):
+    _, client = store
+    key = client.put([1])
+    holds_key = key.encode() + b"\0" + client.client_id.to_bytes(4, "big")
+
+    def hold():
+        return client._snapshot(lambda txn: txn.get(client._db["holds"], holds_key))
+
+    before = time.time_ns() // 1_000_000
+    client.get(key)
+    after = time.time_ns() // 1_000_000
+    until = hold()
+    assert until is not None and len(until) == 8
+    assert before + 60_000 <= np.frombuffer(until, "<f8")[0] <= after + 60_000  # the lease: leaseMs from the read
+    client.release(key)
+    assert hold() is None
+    client.get(key)
+    client.release()
+    assert hold() is None
+    with pytest.raises(TypeError, match="integer delta"):
+        client.track([key], 0.5)
+
+
+# ---- lifetimes ------------------------------------------------------------------------------------
+
+
+def test_a_closed_client_and_a_closed_store_are_unavailable(open_store):
+    ts = open_store()
+    client = open_store.connect(ts)
+    other = open_store.connect(ts)
+    key = client.put(1)
+    client.close()
+    client.close()
+    with pytest.raises(StoreUnavailableError, match="was closed; connect a new one"):
+        client.get(key)
+    assert other.get(key) == 1
+    ts.close()
+    with pytest.raises(StoreUnavailableError, match="is gone"):
+        other.get(key)
+    with pytest.raises(StoreUnavailableError, match="there is no store"):
+        lmdb_store.connect(ts.descriptor)
+
+
+def test_a_descriptor_of_another_session_is_refused(store):
+    ts, _ = store
+    stale = dict(ts.descriptor, session="someone-else")
+    with pytest.raises(StoreUnavailableError, match="was closed \\(the run that opened it ended\\)"):
+        lmdb_store.connect(stale)
+
+
+def test_connect_needs_an_lmdb_descriptor(store):
+    ts, _ = store
+    with pytest.raises(TypeError, match="not an open lmdb store"):
+        lmdb_store.connect({"driver": "redis"})
+    with pytest.raises(TypeError, match="not an open lmdb store"):
+        lmdb_store.connect(dict(ts.descriptor, keyPrefix=None))
+    without_package = {k: v for k, v in ts.descriptor.items() if k != "lmdbPackage"}
+    with pytest.raises(StoreUnavailableError, match="lmdbPackage"):
+        lmdb_store.connect(without_package)
+
+
+OTHER_PROCESS = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+try:
+    import lmdb  # py-lmdb and its LMDB 0.9 loaded first: ours must still be the one used
+except ImportError:
+    pass
+import numpy as np
+from improv_ts.stores.lmdb import connect
+client = connect(json.loads(sys.argv[2]))
+shared = client.get(sys.argv[3])
+print(json.dumps({"shared": shared.tolist(), "key": client.put(np.full(3, 7, np.uint32)), "id": client.client_id}))
+client.close()
+"""
+
+
+def test_another_python_process_shares_the_store_even_with_py_lmdb_loaded(store):
+    ts, client = store
+    shared = client.put(np.array([1.5, -2.5]))
+    result = subprocess.run(
+        [sys.executable, "-c", OTHER_PROCESS, str(ROOT / "packages" / "python"), json.dumps(ts.descriptor), shared],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["shared"] == [1.5, -2.5]
+    assert seen["id"] != client.client_id
+    assert client.get(seen["key"]).tolist() == [7, 7, 7]
+    assert ts.ask("array", seen["key"])["dtype"] == "uint32"
+
+
+# ---- building LMDB --------------------------------------------------------------------------------
+
+
+def test_no_c_compiler_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(_liblmdb, "_cache_folders", lambda: iter([str(tmp_path)]))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.delenv("CC", raising=False)
+    with pytest.raises(_liblmdb.CompilerMissingError) as caught:
+        _liblmdb._build(str(LMDB_PACKAGE))
+    message = str(caught.value)
+    assert "no C compiler (cc or gcc)" in message
+    assert "sudo apt-get install gcc" in message
+    assert "store: redis" in message
+
+
+BUILD = """
+import ctypes, sys
+sys.path.insert(0, sys.argv[1])
+from improv_ts.stores import _liblmdb
+library = _liblmdb.load(sys.argv[2])
+print(_liblmdb._build(sys.argv[2]))
+print(library.mdb_version(None, None, None).decode())
+"""
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler")
+def test_two_processes_building_at_once_both_get_a_whole_library(tmp_path):
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+    command = [sys.executable, "-c", BUILD, str(ROOT / "packages" / "python"), str(LMDB_PACKAGE)]
+    builders = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    outputs = [builder.communicate(timeout=300) for builder in builders]
+    for builder, (_, stderr) in zip(builders, outputs):
+        assert builder.returncode == 0, stderr
+    paths = [stdout.splitlines()[0] for stdout, _ in outputs]
+    assert paths[0] == paths[1]
+    assert os.listdir(tmp_path / "improv") == [os.path.basename(paths[0])]
+    name = os.path.basename(paths[0])
+    assert name.startswith("liblmdb-3.") and name.endswith(".so")
+    # lmdb-js's LMDB (0.9.90, data format 2), not the system's 0.9.2x.
+    assert all(stdout.splitlines()[1].startswith("LMDB 0.9.90") for stdout, _ in outputs)
