@@ -180,6 +180,10 @@ export async function main(
       `\nActor keys improv-ts reads (every other key is an option of the actor):\n${actorKeyHelp.map(([key, help]) => `  ${key.padEnd(16)} ${help}`).join('\n')}\n\nAn actor in its own process needs store: lmdb or redis (lmdb when settings.store is not written);
 an actor on another host (host:) needs store: redis (chosen when settings.store is not written).
 
+A Python actor (package: a .py file, or improv's dotted form naming one) runs in a Python process of
+its own on settings.python (default python3 on PATH); validate imports its file with that interpreter
+and reports a syntax error (file:line), a missing module or class, or numpy/pyzmq/msgpack missing.
+
 hosts: names the machines that run improv agent, each  <name>: { address, port, token_file }:
   address     where the agent listens (improv agent --listen <address>:<port>)
   port        its port (default 7310)
