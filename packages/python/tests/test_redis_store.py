@@ -180,10 +180,23 @@ def stored_names(ts):
 # ---- the scripts ---------------------------------------------------------------------------------
 
 
-def test_the_lua_scripts_are_the_typescript_drivers_byte_for_byte(ts_store):
-    assert redis_store.SCRIPTS == ts_store.scripts
+def test_the_client_runs_the_scripts_the_typescript_opener_published(ts_store, store):
+    scripts = store._connection.scripts
+    assert {name: script.source for name, script in scripts.items()} == ts_store.scripts
     for name, source in ts_store.scripts.items():
-        assert redis_store._SCRIPTS[name].sha == hashlib.sha1(source.encode()).hexdigest()
+        assert scripts[name].sha == hashlib.sha1(source.encode()).hexdigest()
+
+
+def test_a_store_that_published_no_scripts_is_a_clear_error(ts_store):
+    raw = ts_store.raw()
+    key = ts_store.descriptor["prefix"] + "scripts"
+    saved = raw.hgetall(key)
+    raw.delete(key)
+    try:
+        with pytest.raises(StoreUnavailableError, match=r"publishes no put, read, .* scripts .* older than this improv_ts"):
+            redis_store.connect(ts_store.descriptor)
+    finally:
+        raw.hset(key, mapping=saved)
 
 
 def test_a_server_that_forgot_the_scripts_gets_them_again(ts_store, store):

@@ -73,7 +73,7 @@ import {
 import { type Arg, Connection, describeAddress, parseRedisUrl, type RedisAddress } from './_redis-connection.ts';
 import { Follower } from './_redis-follow.ts';
 import { BulkReader, isNode, ReaderTimeout } from './_redis-reader.ts';
-import { type Script, scripts } from './_redis-scripts.ts';
+import { allScripts, type Script, scripts } from './_redis-scripts.ts';
 import {
   checkBind,
   type RedisServerOptions,
@@ -272,6 +272,12 @@ export function createRedisStore(options: RedisStoreOptions = {}): RedisStoreDri
           commandTimeoutMs,
           connectTimeoutMs,
         };
+        // Clients in other languages (improv_ts's Python client) run these very scripts: the one copy.
+        await connection.command([
+          'HSET',
+          `${descriptor.prefix}scripts`,
+          ...allScripts.flatMap((script) => [script.name, script.source]),
+        ]);
         const client = await RedisClient.create(descriptor, connection);
         connection = undefined;
         return openStore(descriptor, client, server, reapIntervalMs);

@@ -29,7 +29,7 @@ const PEER = `
 import datetime, hashlib, json, os, sys
 import numpy as np
 from improv_ts.errors import ObjectNotFoundError
-from improv_ts.stores.redis import SCRIPTS, connect
+from improv_ts.stores.redis import connect
 
 mode, descriptor = sys.argv[1], json.loads(sys.argv[2])
 request = json.loads(sys.stdin.readline() or "null")
@@ -65,11 +65,11 @@ def tag(value):
 def counted(array):
     return array.nbytes + 16 + 8 * array.ndim
 
-if mode == "scripts":
-    print(json.dumps(SCRIPTS))
-    sys.exit()
-
 store = connect(descriptor)
+
+if mode == "scripts":
+    print(json.dumps({name: script.source for name, script in store._connection.scripts.items()}))
+    sys.exit()
 if mode == "put":
     arrays = []
     for dtype, shape in request["arrays"]:
@@ -235,8 +235,9 @@ async function open(sizeBytes = 64 * MiB, eviction: 'none' | 'oldest' = 'none'):
 }
 
 suite('the redis store with a Python client (improv_ts.stores.redis)', () => {
-  it('the Python client runs the very Lua scripts of this driver', async () => {
-    const fromPython = await peer<Record<string, string>>('scripts', null);
+  it('the Python client runs the very Lua scripts of this driver, as the store published them', async () => {
+    const store = await open();
+    const fromPython = await peer<Record<string, string>>('scripts', store.descriptor);
     expect(Object.keys(fromPython).sort()).toEqual(Object.keys(scripts).sort());
     for (const [name, script] of Object.entries(scripts)) expect(fromPython[name], name).toBe(script.source);
   });

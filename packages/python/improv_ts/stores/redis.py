@@ -7,11 +7,9 @@ every TypeScript worker and process at the same time. What makes that safe:
 
 - **The same Lua scripts.** Every compound operation (put with the capacity check and eviction, a
   read that holds, delete, release, track, reaping values whose TTL passed) is one script, atomic on
-  the server across all clients. The texts below are byte for byte those of
-  `packages/store/src/_redis-scripts.ts` (so they also have the same SHA1 and share the server's
-  script cache); `packages/store/test/python-redis.test.ts` and `tests/test_redis_store.py` fail
-  when the two copies differ. They are copied rather than handed over in the descriptor, which
-  travels to every worker and process and would grow from a few hundred bytes to some 28 KB.
+  the server across all clients. The store's opener publishes the TypeScript driver's scripts
+  (`packages/store/src/_redis-scripts.ts`) in the hash `<prefix>scripts`, and this client runs
+  exactly those: one copy of each script, whichever language calls it (same SHA1, same script cache).
 - **The same layout** (docs: `packages/store/docs/redis.md`): a value's Redis string is its data
   alone (a numpy array's raw little-endian bytes, or msgpack of `improv_ts._codec`), and its header
   (format version, dtype code, ndim, byte length, shape) sits in its metadata hash, field `h`.
@@ -57,7 +55,7 @@ except ImportError as _error:  # pragma: no cover - depends on the machine
 from .._codec import DTYPES, KINDS, array_bytes, dtype_code, packb, unpackb
 from ..errors import ObjectNotFoundError, StoreFullError, StoreUnavailableError
 
-__all__ = ["RedisStoreClient", "connect", "SCRIPTS"]
+__all__ = ["RedisStoreClient", "connect"]
 
 # ---- the layout (packages/store/src/_redis-codec.ts) -------------------------------------------
 
@@ -112,318 +110,43 @@ def read_header(data):
     return code, shape, byte_length
 
 
-# ---- the Lua scripts: byte for byte those of packages/store/src/_redis-scripts.ts ---------------
-# (Keys of a store, all under its prefix P = `improv:<storeId>:`: `v:<k>` the data, `m:<k>` the
-# metadata hash, `h:<k>` holds, `held:<client>`, `alloc:<client>`, `stats`, `order`, `ttl`,
-# `evicted`, `expired`, `clients`, `closed`; the TypeScript file documents each script.)
-
-# Shared helpers, prepended to every script: holds (pruning lapsed leases), tombstones, free, TTL, reap.
-_PRELUDE = """
-if redis.replicate_commands then pcall(redis.replicate_commands) end
-local P = ARGV[1]
-local STATS = P .. 'stats'
-local TOMB_MS = 600000
-local TOMB_MAX = 10000
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local NOW = now_ms()
-
--- Live holds of k (pruning lapsed ones): whether any, and the latest lease end.
-local function holds(k)
-  local hk = P .. 'h:' .. k
-  local h = redis.call('HGETALL', hk)
-  local live = 0
-  local last = 0
-  for i = 1, #h, 2 do
-    local e = tonumber(h[i + 1])
-    if e > NOW then
-      live = live + 1
-      if e > last then last = e end
-    else
-      redis.call('HDEL', hk, h[i])
-      redis.call('SREM', P .. 'held:' .. h[i], k)
-    end
-  end
-  return live, last
-end
-
-local function tombstone(set, k)
-  local z = P .. set
-  redis.call('ZADD', z, NOW, k)
-  redis.call('ZREMRANGEBYSCORE', z, '-inf', NOW - TOMB_MS)
-  if redis.call('ZCARD', z) > TOMB_MAX then redis.call('ZREMRANGEBYRANK', z, 0, -TOMB_MAX - 1) end
-end
-
--- Frees value k; 'evicted' or 'expired' leaves a tombstone. False when there was none.
-local function free(k, reason)
-  local mk = P .. 'm:' .. k
-  local m = redis.call('HMGET', mk, 'b', 'o')
-  if not m[1] then return false end
-  redis.call('DEL', P .. 'v:' .. k, mk)
-  local hk = P .. 'h:' .. k
-  local clients = redis.call('HKEYS', hk)
-  for _, c in ipairs(clients) do redis.call('SREM', P .. 'held:' .. c, k) end
-  redis.call('DEL', hk)
-  if m[2] then redis.call('SREM', P .. 'alloc:' .. m[2], k) end
-  redis.call('ZREM', P .. 'order', k)
-  redis.call('ZREM', P .. 'ttl', k)
-  redis.call('HINCRBY', STATS, 'used', -tonumber(m[1]))
-  redis.call('HINCRBY', STATS, 'objects', -1)
-  if reason then tombstone(reason, k) end
-  return true
-end
-
--- Frees k if its TTL has passed and nobody holds it; else reschedules the look. True when freed.
-local function expire_if_due(k, e)
-  if not e or tonumber(e) > NOW then return false end
-  local live, last = holds(k)
-  if live > 0 then
-    redis.call('ZADD', P .. 'ttl', last, k)
-    return false
-  end
-  return free(k, 'expired')
-end
-
--- Frees up to limit values whose TTL has passed and that nobody holds.
-local function reap(limit)
-  local due = redis.call('ZRANGEBYSCORE', P .. 'ttl', '-inf', NOW, 'LIMIT', 0, limit)
-  local n = 0
-  for _, k in ipairs(due) do
-    local e = redis.call('HGET', P .. 'm:' .. k, 'e')
-    if not e then
-      redis.call('ZREM', P .. 'ttl', k)
-    elseif tonumber(e) > NOW then
-      redis.call('ZADD', P .. 'ttl', e, k)
-    elseif expire_if_due(k, e) then
-      n = n + 1
-    end
-  end
-  return n
-end
-
-local function stat(name)
-  return tonumber(redis.call('HGET', STATS, name) or '0')
-end
-
--- Why k holds nothing: 'evicted', 'expired' or 'unknown'.
-local function missing(k)
-  if redis.call('ZSCORE', P .. 'evicted', k) then return 'evicted' end
-  if redis.call('ZSCORE', P .. 'expired', k) then return 'expired' end
-  return 'unknown'
-end
-"""
-
-# Put. ARGV: P, k, bytes counted, capacity, eviction ('none'|'oldest'), high, low, ttlMs ('' = none),
-# holder ('' for a put), leaseMs, header, [data: inline when small; else SET right before, in one MULTI].
-# Returns {1} stored; {0, used, objects, held, unread, inFlight} full; {-1} the store was closed.
-_PUT = """
-local k = ARGV[2]
-local b = tonumber(ARGV[3])
-local cap = tonumber(ARGV[4])
-local evict = ARGV[5] == 'oldest'
-local high = tonumber(ARGV[6])
-local low = tonumber(ARGV[7])
-local vk = P .. 'v:' .. k
-if redis.call('EXISTS', P .. 'closed') == 1 then
-  redis.call('DEL', vk)
-  return {-1}
-end
-reap(100)
-local used = stat('used')
-if evict and used + b > cap * high then
-  local target = cap * low
-  local cursor = 0
-  while used + b > target do
-    local batch = redis.call('ZRANGE', P .. 'order', cursor, cursor + 99)
-    if #batch == 0 then break end
-    for _, c in ipairs(batch) do
-      local m = redis.call('HMGET', P .. 'm:' .. c, 'r', 'f', 'b')
-      local freed = false
-      if m[1] == '1' and (not m[2] or tonumber(m[2]) <= 0) and m[3] then
-        local live = holds(c)
-        if live == 0 then
-          free(c, 'evicted')
-          used = used - tonumber(m[3])
-          freed = true
-        end
-      end
-      if not freed then cursor = cursor + 1 end
-      if used + b <= target then break end
-    end
-  end
-end
-if used + b > cap then
-  redis.call('DEL', vk)
-  local held, unread, inflight = 0, 0, 0
-  if evict then
-    local all = redis.call('ZRANGE', P .. 'order', 0, -1)
-    for _, c in ipairs(all) do
-      local m = redis.call('HMGET', P .. 'm:' .. c, 'r', 'f')
-      if m[1] ~= '1' then unread = unread + 1 end
-      if m[2] and tonumber(m[2]) > 0 then inflight = inflight + 1 end
-      if holds(c) > 0 then held = held + 1 end
-    end
-  end
-  return {0, used, stat('objects'), held, unread, inflight}
-end
-if ARGV[12] then redis.call('SET', vk, ARGV[12]) end
-local seq = redis.call('HINCRBY', STATS, 'seq', 1)
-local mk = P .. 'm:' .. k
-redis.call('HSET', mk, 'h', ARGV[11], 'b', b, 'q', seq, 'r', 0)
-redis.call('ZADD', P .. 'order', seq, k)
-if ARGV[8] ~= '' then
-  local e = NOW + tonumber(ARGV[8])
-  redis.call('HSET', mk, 'e', e)
-  redis.call('ZADD', P .. 'ttl', e, k)
-end
-local holder = ARGV[9]
-if holder ~= '' then
-  redis.call('HSET', mk, 'o', holder)
-  redis.call('HSET', P .. 'h:' .. k, holder, NOW + tonumber(ARGV[10]))
-  redis.call('SADD', P .. 'held:' .. holder, k)
-  redis.call('SADD', P .. 'alloc:' .. holder, k)
-end
-redis.call('HINCRBY', STATS, 'used', b)
-redis.call('HINCRBY', STATS, 'objects', 1)
-return {1}
-"""
-
-# Look-up for a read. ARGV: P, k, client id ('' = only look, no hold), leaseMs, inline limit ('' = no data).
-# Returns {1, header[, data]} or {0, reason}.
-_READ = """
-local k = ARGV[2]
-local mk = P .. 'm:' .. k
-local m = redis.call('HMGET', mk, 'h', 'e')
-if not m[1] then return {0, missing(k)} end
-if m[2] and expire_if_due(k, m[2]) then return {0, 'expired'} end
-local client = ARGV[3]
-if client ~= '' then
-  redis.call('HSET', P .. 'h:' .. k, client, NOW + tonumber(ARGV[4]))
-  redis.call('SADD', P .. 'held:' .. client, k)
-  redis.call('HSET', mk, 'r', 1)
-end
-if ARGV[5] and ARGV[5] ~= '' then
-  local vk = P .. 'v:' .. k
-  if redis.call('STRLEN', vk) <= tonumber(ARGV[5]) then
-    return {1, m[1], redis.call('GET', vk) or ''}
-  end
-end
-return {1, m[1]}
-"""
-
-# ARGV: P, k. Returns 1 when a value was freed.
-_DELETE = """
-if free(ARGV[2], nil) then return 1 end
-return 0
-"""
-
-# Flush of a TypeScript allocation (not used from Python; kept so both sides load the same scripts).
-_FLUSHED = """
-local client = ARGV[2]
-local k = ARGV[3]
-local mk = P .. 'm:' .. k
-if ARGV[4] then redis.call('SET', P .. 'v:' .. k, ARGV[4], 'XX') end
-redis.call('SREM', P .. 'alloc:' .. client, k)
-redis.call('HDEL', P .. 'h:' .. k, client)
-redis.call('SREM', P .. 'held:' .. client, k)
-local m = redis.call('HMGET', mk, 'o', 'e', 'b')
-if not m[3] then return 0 end
-if m[1] == client then redis.call('HDEL', mk, 'o') end
-if expire_if_due(k, m[2]) then return 0 end
-return 1
-"""
-
-# Ends holds of a client. ARGV: P, client id, [keys...] (none: every key it holds). Returns how many ended.
-_RELEASE = """
-local client = ARGV[2]
-local hs = P .. 'held:' .. client
-local keys = {}
-local all = #ARGV == 2
-if all then
-  keys = redis.call('SMEMBERS', hs)
-else
-  for i = 3, #ARGV do keys[#keys + 1] = ARGV[i] end
-end
-local n = 0
-for _, k in ipairs(keys) do
-  local mk = P .. 'm:' .. k
-  local m = redis.call('HMGET', mk, 'o', 'e')
-  if not (all and m[1] == client) then
-    n = n + redis.call('HDEL', P .. 'h:' .. k, client)
-    redis.call('SREM', hs, k)
-    if m[2] then expire_if_due(k, m[2]) end
-  end
-end
-return n
-"""
-
-# Messages in flight. ARGV: P, delta, keys...
-_TRACK = """
-local delta = tonumber(ARGV[2])
-for i = 3, #ARGV do
-  local mk = P .. 'm:' .. ARGV[i]
-  if redis.call('EXISTS', mk) == 1 then
-    if redis.call('HINCRBY', mk, 'f', delta) <= 0 then redis.call('HDEL', mk, 'f') end
-  end
-end
-return 0
-"""
-
-# Reaps due values, then reports. ARGV: P, limit. Returns {used, objects, reaped}.
-_USAGE = """
-local n = reap(tonumber(ARGV[2]))
-return {stat('used'), stat('objects'), n}
-"""
-
-# The opener's recovery after a client died (not used from Python). ARGV: P, client id.
-_RECOVER = """
-local client = ARGV[2]
-local freed = 0
-for _, k in ipairs(redis.call('SMEMBERS', P .. 'alloc:' .. client)) do
-  if redis.call('HGET', P .. 'm:' .. k, 'o') == client and free(k, nil) then freed = freed + 1 end
-end
-redis.call('DEL', P .. 'alloc:' .. client)
-local hs = P .. 'held:' .. client
-local n = 0
-for _, k in ipairs(redis.call('SMEMBERS', hs)) do
-  n = n + redis.call('HDEL', P .. 'h:' .. k, client)
-  local e = redis.call('HGET', P .. 'm:' .. k, 'e')
-  if e then expire_if_due(k, e) end
-end
-redis.call('DEL', hs)
-return {n, freed}
-"""
+# ---- the Lua scripts ----------------------------------------------------------------------------
+# Every compound operation is one of the TypeScript driver's Lua scripts (packages/store/src/
+# _redis-scripts.ts documents each). The store's opener publishes them in the hash `<prefix>scripts`
+# (name → source), and a Python client runs exactly those: one copy of each script, whichever
+# language runs it.
 
 
 class _Script:
-    """A script: its name, its source (the prelude, a newline, its body, as TypeScript builds it), its SHA1."""
+    """A script: its name, its source, its SHA1 (for EVALSHA)."""
 
     __slots__ = ("name", "source", "sha")
 
-    def __init__(self, name, body):
+    def __init__(self, name, source):
         self.name = name
-        self.source = f"{_PRELUDE}\n{body}"
-        self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
+        self.source = source
+        self.sha = hashlib.sha1(source.encode("utf-8")).hexdigest()
 
 
-_SCRIPTS = {
-    name: _Script(name, body)
-    for name, body in (
-        ("put", _PUT),
-        ("read", _READ),
-        ("delete", _DELETE),
-        ("flushed", _FLUSHED),
-        ("release", _RELEASE),
-        ("track", _TRACK),
-        ("usage", _USAGE),
-        ("recover", _RECOVER),
-    )
-}
+#: The scripts a client calls, by their TypeScript names.
+SCRIPT_NAMES = ("put", "read", "delete", "flushed", "release", "track", "usage", "recover")
 
-#: The source of every script by its TypeScript name (`scripts.put.source` there is `SCRIPTS["put"]` here).
-SCRIPTS = {name: script.source for name, script in _SCRIPTS.items()}
+
+def _published_scripts(connection, descriptor):
+    """The scripts the store's opener published, or `StoreUnavailableError` saying why there are none."""
+    published = connection.call(lambda r: r.hgetall(f"{descriptor['prefix']}scripts"))
+    sources = {
+        (name.decode() if isinstance(name, bytes) else name): (source.decode() if isinstance(source, bytes) else source)
+        for name, source in published.items()
+    }
+    missing = [name for name in SCRIPT_NAMES if name not in sources]
+    if missing:
+        raise StoreUnavailableError(
+            f"redis store: the store {descriptor.get('storeId')} on {connection.where} publishes no "
+            f"{', '.join(missing)} script{'s' if len(missing) > 1 else ''} (key {descriptor['prefix']}scripts): it was "
+            "opened by an @improv/store older than this improv_ts; use the same improv version on both sides"
+        )
+    return {name: _Script(name, sources[name]) for name in SCRIPT_NAMES}
 
 
 # ---- the client ----------------------------------------------------------------------------------
@@ -460,6 +183,7 @@ def connect(descriptor):
                 "(its pipeline run ended) and its values are gone"
             )
         owner_id = int(connection.call(lambda r: r.incr(f"{descriptor['prefix']}clients")))
+        connection.scripts = _published_scripts(connection, descriptor)
         connection.load_scripts()
     except BaseException:
         connection.close()
@@ -683,7 +407,7 @@ class RedisStoreClient:
 
     def _script(self, name, *args):
         """A script call (P first); afterwards, deletes what failed puts may have left."""
-        reply = self._connection.script(_SCRIPTS[name], (self._prefix, *args))
+        reply = self._connection.script(self._connection.scripts[name], (self._prefix, *args))
         if self._orphans:
             self._clean_orphans()
         return reply
@@ -708,7 +432,7 @@ class RedisStoreClient:
                 result = self._script("put", *put_args, data)
             else:
                 # Large: a plain SET (Redis keeps the bytes it read; no copy into Lua), then the script.
-                put = _SCRIPTS["put"]
+                put = self._connection.scripts["put"]
                 replies = self._connection.transaction(
                     [("SET", f"{self._prefix}v:{name}", data), ("EVALSHA", put.sha, 0, self._prefix, *put_args)],
                     size,
@@ -735,7 +459,7 @@ class RedisStoreClient:
         with self._lock:
             names = list(self._orphans)
             self._orphans.clear()
-        delete = _SCRIPTS["delete"]
+        delete = self._connection.scripts["delete"]
         for name in names:
             try:
                 self._connection.transaction(
@@ -874,7 +598,7 @@ class _Connection:
 
     def load_scripts(self):
         """SCRIPT LOAD of every script, so EVALSHA finds them."""
-        for script in _SCRIPTS.values():
+        for script in self.scripts.values():
             sha = self.call(lambda r: r.script_load(script.source))
             sha = sha.decode() if isinstance(sha, bytes) else sha
             if sha != script.sha:  # pragma: no cover - a server that hashes differently
