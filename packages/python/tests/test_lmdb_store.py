@@ -21,7 +21,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,68 +34,18 @@ from improv_ts.errors import ObjectNotFoundError, StoreFullError, StoreUnavailab
 from improv_ts.stores import _liblmdb  # noqa: E402
 from improv_ts.stores import lmdb as lmdb_store  # noqa: E402
 
-if shutil.which("node") is None or not (ROOT / "node_modules" / "tsx").is_dir():
+import _ts_store  # noqa: E402
+from _ts_store import node_with_tsx  # noqa: E402
+
+if not node_with_tsx():
     pytest.skip("needs node with tsx (npm install at the repository root)", allow_module_level=True)
 
 KiB = 1024
 MiB = 1024 * 1024
 LMDB_PACKAGE = ROOT / "node_modules" / "lmdb"
 
-# The TypeScript side. Values are described as JSON with tags for what JSON lacks (bigints, typed
-# arrays, Map, Set, Date, non-finite numbers), typed arrays by kind, shape and SHA-256 of their bytes.
-HELPER = r"""
-import { createHash } from 'node:crypto';
-import { createInterface } from 'node:readline';
-import { createLmdbStore } from './packages/store/src/lmdb.ts';
 
-const options = JSON.parse(process.argv.at(-1));
-const store = await createLmdbStore({ path: options.path, reapIntervalMs: options.reapIntervalMs }).open(options.open);
-console.log(JSON.stringify(store.descriptor));
-
-const hex = (view) => Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('hex');
-function tag(value) {
-  if (typeof value === 'bigint') return { $bigint: value.toString() };
-  if (typeof value === 'number' && !Number.isFinite(value)) return { $number: String(value) };
-  if (value instanceof Date) return { $date: value.getTime() };
-  if (ArrayBuffer.isView(value)) return { $array: value.constructor.name, hex: hex(value) };
-  if (value instanceof Map) return { $map: [...value].map(([k, v]) => [tag(k), tag(v)]) };
-  if (value instanceof Set) return { $set: [...value].map(tag) };
-  if (Array.isArray(value)) return value.map(tag);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, tag(v)]));
-  }
-  return value;
-}
-
-const client = store.client;
-for await (const line of createInterface({ input: process.stdin })) {
-  const request = JSON.parse(line);
-  let reply;
-  try {
-    if (request.op === 'array') {
-      const { array, dtype, shape } = await client.getArray(request.key);
-      const bytes = Buffer.from(array.buffer, array.byteOffset, array.byteLength);
-      reply = { dtype, shape, sha256: createHash('sha256').update(bytes).digest('hex') };
-    } else if (request.op === 'value') {
-      reply = { value: tag(await client.get(request.key)) };
-    } else if (request.op === 'info') {
-      reply = await client.info(request.key);
-    } else if (request.op === 'usage') {
-      reply = await client.usage();
-    } else if (request.op === 'release') {
-      await client.release();
-      reply = {};
-    }
-  } catch (error) {
-    reply = { error: error.name, message: error.message };
-  }
-  console.log(JSON.stringify(reply));
-}
-await store.close();
-"""
-
-
-class TsStore:
+class TsStore(_ts_store.TsStore):
     """An lmdb store opened by the TypeScript driver in a Node process, and its client there."""
 
     def __init__(self, folder, size_bytes=64 * MiB, eviction=None, reap_interval_ms=None):
@@ -104,45 +53,10 @@ class TsStore:
         open_options = {"sizeBytes": size_bytes}
         if eviction is not None:
             open_options["eviction"] = eviction
-        self._stderr = tempfile.TemporaryFile()
-        self.process = subprocess.Popen(
-            [
-                "node",
-                "--import",
-                "tsx",
-                "--input-type=module",
-                "-e",
-                HELPER,
-                json.dumps({"path": self.path, "open": open_options, "reapIntervalMs": reap_interval_ms}),
-            ],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-        )
-        self.descriptor = self._line()
-
-    def _line(self):
-        line = self.process.stdout.readline()
-        if not line:
-            self.process.wait(timeout=30)
-            self._stderr.seek(0)
-            raise RuntimeError(f"the TypeScript store process ended: {self._stderr.read().decode(errors='replace')}")
-        return json.loads(line)
-
-    def ask(self, op, key=None):
-        self.process.stdin.write(json.dumps({"op": op, "key": key}) + "\n")
-        self.process.stdin.flush()
-        return self._line()
-
-    def close(self):
-        """Closes the store (the TypeScript run ends: its files are removed)."""
-        if self.process.poll() is None:
-            self.process.stdin.close()
-            self.process.wait(timeout=30)
-        self.process.stdout.close()
-        self._stderr.close()
+        create = {"path": self.path}
+        if reap_interval_ms is not None:
+            create["reapIntervalMs"] = reap_interval_ms
+        super().__init__("lmdb", create, open_options)
 
 
 @pytest.fixture

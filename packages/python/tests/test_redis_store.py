@@ -12,13 +12,9 @@ Skipped when node, tsx or redis-server is missing.
 
 import datetime
 import hashlib
-import json
 import os
-import select
 import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,95 +29,21 @@ redis = pytest.importorskip("redis")
 from improv_ts.errors import ObjectNotFoundError, StoreFullError, StoreUnavailableError  # noqa: E402
 from improv_ts.stores import redis as redis_store  # noqa: E402
 
-if shutil.which("node") is None or not (ROOT / "node_modules" / "tsx").is_dir() or shutil.which("redis-server") is None:
+import _ts_store  # noqa: E402
+from _ts_store import node_with_tsx  # noqa: E402
+
+if not node_with_tsx() or shutil.which("redis-server") is None:
     pytest.skip("needs node with tsx (npm install at the repository root) and redis-server", allow_module_level=True)
 
 MiB = 1024 * 1024
 
-# The TypeScript side. Values are described as JSON with tags for what JSON lacks (bigints, typed
-# arrays, Map, Set, Date, non-finite numbers), typed arrays by kind, shape and SHA-256 of their bytes.
-HELPER = r"""
-import { createHash } from 'node:crypto';
-import { createInterface } from 'node:readline';
-import { createRedisStore } from './packages/store/src/redis.ts';
-import { scripts } from './packages/store/src/_redis-scripts.ts';
 
-const options = JSON.parse(process.argv.at(-1));
-const store = await createRedisStore({ server: { bind: '127.0.0.1' } }).open(options);
-const sources = Object.fromEntries(Object.entries(scripts).map(([name, script]) => [name, script.source]));
-console.log(JSON.stringify({ descriptor: store.descriptor, scripts: sources }));
-
-const hex = (view) => Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString('hex');
-function tag(value) {
-  if (typeof value === 'bigint') return { $bigint: value.toString() };
-  if (typeof value === 'number' && !Number.isFinite(value)) return { $number: String(value) };
-  if (value instanceof Date) return { $date: value.getTime() };
-  if (ArrayBuffer.isView(value)) return { $array: value.constructor.name, hex: hex(value) };
-  if (value instanceof Map) return { $map: [...value].map(([k, v]) => [tag(k), tag(v)]) };
-  if (value instanceof Set) return { $set: [...value].map(tag) };
-  if (Array.isArray(value)) return value.map(tag);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, tag(v)]));
-  }
-  return value;
-}
-
-const client = store.client;
-for await (const line of createInterface({ input: process.stdin })) {
-  const request = JSON.parse(line);
-  let reply;
-  try {
-    if (request.op === 'array') {
-      const { array, dtype, shape } = await client.getArray(request.key);
-      const bytes = Buffer.from(array.buffer, array.byteOffset, array.byteLength);
-      reply = { dtype, shape, sha256: createHash('sha256').update(bytes).digest('hex') };
-    } else if (request.op === 'value') {
-      reply = { value: tag(await client.get(request.key)) };
-    } else if (request.op === 'usage') {
-      reply = await client.usage();
-    }
-    await client.release();
-  } catch (error) {
-    reply = { error: error.name, message: error.message };
-  }
-  console.log(JSON.stringify(reply));
-}
-await store.close();
-"""
-
-
-class TsStore:
-    """A store opened by the TypeScript driver in a Node process, and a way to ask its client."""
+class TsStore(_ts_store.TsStore):
+    """A redis store opened by the TypeScript driver (its own server, with a password), and its client there."""
 
     def __init__(self, **options):
-        self._stderr = tempfile.TemporaryFile()
-        self._process = subprocess.Popen(
-            ["node", "--import", "tsx", "--input-type=module", "-e", HELPER, json.dumps(options)],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-        )
-        first = self._line()
-        self.descriptor = first["descriptor"]
-        self.scripts = first["scripts"]
+        super().__init__("redis", {"server": {"bind": "127.0.0.1"}}, options, release_each=True)
         self._raw = None
-
-    def _line(self):
-        # A guard against a hung helper (60 s), not a timing assertion.
-        ready, _, _ = select.select([self._process.stdout], [], [], 60)
-        line = self._process.stdout.readline() if ready else ""
-        if not line:
-            self._process.kill()
-            self._stderr.seek(0)
-            raise RuntimeError(f"the TypeScript store helper failed:\n{self._stderr.read().decode(errors='replace')}")
-        return json.loads(line)
-
-    def ask(self, **request):
-        self._process.stdin.write(json.dumps(request) + "\n")
-        self._process.stdin.flush()
-        return self._line()
 
     def raw(self):
         """A plain redis-py connection to the store's server (to look at its keys)."""
@@ -133,13 +55,7 @@ class TsStore:
     def close(self):
         if self._raw is not None:
             self._raw.close()
-        self._process.stdin.close()
-        try:
-            self._process.wait(30)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        self._stderr.close()
+        super().close()
 
 
 @pytest.fixture(scope="module")
