@@ -272,7 +272,7 @@ def test_has_delete_is_key_and_not_found(store):
     ts, client = store
     key = client.put(np.ones(3, np.float64))
     prefix = ts.descriptor["keyPrefix"]
-    assert key.startswith(f"{prefix}{lmdb_store._base36(client.client_id)}.")
+    assert key.startswith(f"{prefix}{lmdb_store.base36(client.client_id)}.")
     assert client.has(key)
     assert client.delete(key) is True
     assert not client.has(key)

@@ -28,7 +28,6 @@ store.close()
 
 import contextlib
 import ctypes
-import decimal
 import json
 import math
 import os
@@ -40,8 +39,9 @@ import time
 import numpy as np
 
 from .. import _codec
-from ..errors import ImprovError, ObjectNotFoundError, StoreFullError, StoreUnavailableError
+from ..errors import ImprovError, StoreFullError, StoreUnavailableError
 from . import _liblmdb
+from ._common import MAX_DIMENSIONS, base36, check_shape, check_ttl, encode_value, format_bytes, js_number, object_not_found
 
 DRIVER = "lmdb"
 
@@ -72,7 +72,6 @@ META_TOMBSTONES = b"tombstones"
 MAGIC = 0x56504D49  # "IMPV" as a little-endian u32
 HEADER_FIXED_BYTES = 16
 FLAG_UNWRITTEN = 1
-MAX_DIMENSIONS = 32
 INDEX_OVERHEAD_BYTES = 64
 RECORD_READ = 1
 RECORD_UNWRITTEN = 2
@@ -86,7 +85,6 @@ MAX_TOMBSTONES = 10_000
 MAX_DBS = 16
 #: LMDB stores a value's length in 32 bits.
 MAX_VALUE_BYTES = 0xFFFFFFFF - 4096
-MAX_ELEMENTS = 2**32
 EVICTION_HIGH_WATER = 0.95
 EVICTION_LOW_WATER = 0.85
 
@@ -196,10 +194,10 @@ class LmdbStoreClient:
         """
         with self._lock:
             self._assert_open()
-            ttl_ms = _check_ttl(ttl_ms, "put()")
+            ttl_ms = check_ttl(DRIVER, "put()", ttl_ms)
             if isinstance(value, np.ndarray):
                 code = _codec.dtype_code(value)
-                dims = _check_shape(value.shape if shape is None else shape, value.size, "put()")
+                dims = check_shape(DRIVER, "put()", value.shape if shape is None else shape, value.size)
                 # Flat first: memoryview cannot cast an array with a 0 in a multi-dimensional shape.
                 payload = _codec.array_bytes(value.reshape(-1))
             else:
@@ -208,7 +206,7 @@ class LmdbStoreClient:
                         f"lmdb store: put() got a shape for a value of type {type(value).__name__}; shapes describe "
                         "numpy arrays only. Drop the shape, or store a numpy array"
                     )
-                code, dims, payload = 0, [], _encode_value(value)
+                code, dims, payload = 0, [], encode_value(DRIVER, value)
             byte_length = len(payload)
             _check_value_size(byte_length, len(dims))
             header = _write_header(code, dims, byte_length, 0)
@@ -229,11 +227,11 @@ class LmdbStoreClient:
             self._assert_open()
             _check_key_type(key)
             if not self.is_key(key):
-                raise _object_not_found(key, "foreign")
+                raise object_not_found(DRIVER, key, "foreign")
             key_bytes = key.encode()
             result = self._write("get()", lambda txn: self._read(txn, key, key_bytes))
             if "missing" in result:
-                raise _object_not_found(key, result["missing"])
+                raise object_not_found(DRIVER, key, result["missing"])
             self._held.add(key)
             return result["value"]
 
@@ -245,7 +243,7 @@ class LmdbStoreClient:
             _check_key_type(key)
             found = self._snapshot(lambda txn: self._lookup(txn, key, _now()))
             if "missing" in found:
-                raise _object_not_found(key, found["missing"])
+                raise object_not_found(DRIVER, key, found["missing"])
             code, dims, byte_length = found["record"]["header"][:3]
             if code == 0:
                 return {"dtype": None, "shape": None, "bytes": byte_length}
@@ -378,7 +376,7 @@ class LmdbStoreClient:
 
     def _new_key(self):
         self._sequence += 1
-        return f"{self._key_prefix}{_base36(self.client_id)}.{_base36(self._sequence)}"
+        return f"{self._key_prefix}{base36(self.client_id)}.{base36(self._sequence)}"
 
     def _hold_until(self):
         return _F64.pack(_now() + self._lease_ms)
@@ -761,17 +759,6 @@ def _address_of(payload):
     return np.frombuffer(payload, np.uint8).ctypes.data
 
 
-def _encode_value(value):
-    try:
-        return _codec.packb(value)
-    except (ValueError, OverflowError) as error:  # a TypeError of the codec already says what to store
-        raise TypeError(
-            f"lmdb store: cannot store a value of type {type(value).__name__}: {error}. Store numpy arrays, or plain "
-            "data that msgpack can encode (dicts, lists, strings, numbers, ints up to 64 bits, booleans, None, bytes, "
-            "sets, datetimes, numpy arrays)"
-        ) from error
-
-
 def _full_report(asked, value_bytes, used, capacity, eviction, held=0, unread=0, in_flight=0, unwritten=0):
     return {
         "asked": asked,
@@ -792,7 +779,7 @@ def _describe_full(report):
     asked = report["asked"]
     head = (
         f"lmdb store is full: a value of {format_bytes(report['value_bytes'])} needs {format_bytes(asked)} "
-        f"({_number(asked)} bytes with its header and index), and {format_bytes(free)} ({_number(free)} bytes) of "
+        f"({js_number(asked)} bytes with its header and index), and {format_bytes(free)} ({js_number(free)} bytes) of "
         f"{format_bytes(report['capacity'])} is free"
     )
     if report["eviction"] == "oldest":
@@ -814,52 +801,7 @@ def _describe_full(report):
     )
 
 
-def format_bytes(count):
-    """`4.00 MiB`, `512 B`: sizes in messages (as the TypeScript `formatBytes`, rounding half up)."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    value = count
-    index = 0
-    while value >= 1024 and index < len(units) - 1:
-        value /= 1024
-        index += 1
-    if index == 0:
-        return f"{_number(count)} B"
-    rounded = decimal.Decimal(value).quantize(decimal.Decimal("0.01"), rounding=decimal.ROUND_HALF_UP)
-    return f"{rounded} {units[index]}"
-
-
-def _number(value):
-    """A number as JavaScript prints it in a template (no `.0` on whole numbers)."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
 # ---- checks ---------------------------------------------------------------------------------------
-
-
-def _object_not_found(key, reason):
-    """The ObjectNotFoundError of `@improv/core`'s `objectNotFound`, word for word."""
-    if reason == "evicted":
-        message = (
-            f'{DRIVER} store: the value under key "{key}" was evicted (settings.store_eviction: oldest) to make room, '
-            "after it had been read and was no longer held. Hold a value by reading it in the runStep that uses it, "
-            "raise settings.store_size, or turn eviction off"
-        )
-    elif reason == "expired":
-        message = (
-            f'{DRIVER} store: the value under key "{key}" expired (its ttlMs passed before it was read). Give it a '
-            "longer ttlMs, or read it sooner"
-        )
-    elif reason == "foreign":
-        message = (
-            f'{DRIVER} store: key "{key}" is not a key of this store (it comes from another store or an earlier run); '
-            "keys are only valid in the store that created them"
-        )
-    else:
-        message = (
-            f'{DRIVER} store: no value under key "{key}": it was deleted, or never stored. A key stays readable until '
-            "delete(key); keep it until every reader is done"
-        )
-    return ObjectNotFoundError(message)
 
 
 def _check_key_type(key):
@@ -871,16 +813,6 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check_ttl(ttl_ms, method):
-    if ttl_ms is None:
-        return None
-    if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, (int, float, np.integer, np.floating)):
-        raise TypeError(f"lmdb store: {method}: ttl_ms must be a number of milliseconds, got {ttl_ms!r}")
-    if not math.isfinite(ttl_ms) or not ttl_ms > 0:
-        raise ValueError(f"lmdb store: {method}: ttl_ms must be a positive number of milliseconds, got {ttl_ms!r}")
-    return float(ttl_ms)
-
-
 def _check_value_size(byte_length, ndim):
     if byte_length + HEADER_FIXED_BYTES + 8 * ndim > MAX_VALUE_BYTES:
         raise ValueError(
@@ -889,45 +821,8 @@ def _check_value_size(byte_length, ndim):
         )
 
 
-def _check_shape(shape, length, method):
-    """A shape as a list of ints, within the layout's limits; with `length`, its product must equal it."""
-    try:
-        shape = list(shape)
-    except TypeError:
-        raise TypeError(f"lmdb store: {method}: shape must be a sequence of lengths, got {shape!r}") from None
-    text = ", ".join(str(size) for size in shape)
-    if len(shape) > MAX_DIMENSIONS:
-        raise ValueError(f"lmdb store: {method}: shape [{text}] has over {MAX_DIMENSIONS} dimensions")
-    product = 1
-    for size in shape:
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
-            raise TypeError(f"lmdb store: {method}: every dimension of shape [{text}] must be an integer, got {size!r}")
-        if not 0 <= size <= MAX_ELEMENTS:
-            raise ValueError(
-                f"lmdb store: {method}: every dimension of shape [{text}] must be an integer from 0 to 2^32, "
-                f"got {size!r}"
-            )
-        product *= int(size)
-    if length is not None and product != length:
-        raise ValueError(
-            f"lmdb store: {method}: shape [{text}] holds {product} elements but the array has {length}; pass a shape "
-            "whose product is the array's size"
-        )
-    if product > MAX_ELEMENTS:
-        raise ValueError(f"lmdb store: {method}: shape [{text}] holds over 2^32 elements")
-    return [int(size) for size in shape]
-
-
 def _now():
     """Milliseconds since the epoch, a whole number (JavaScript's Date.now())."""
     return time.time_ns() // 1_000_000
 
 
-def _base36(number):
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    text = ""
-    while True:
-        number, digit = divmod(number, 36)
-        text = digits[digit] + text
-        if number == 0:
-            return text

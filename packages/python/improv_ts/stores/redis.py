@@ -40,7 +40,6 @@ import re
 import secrets
 import struct
 import threading
-from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
@@ -52,8 +51,9 @@ except ImportError as _error:  # pragma: no cover - depends on the machine
         "pip install 'improv-ts[redis]' (or pip install redis; Debian/Ubuntu: apt install python3-redis)"
     ) from _error
 
-from .._codec import DTYPES, KINDS, array_bytes, dtype_code, packb, unpackb
-from ..errors import ObjectNotFoundError, StoreFullError, StoreUnavailableError
+from .._codec import DTYPES, KINDS, array_bytes, dtype_code, unpackb
+from ..errors import StoreFullError, StoreUnavailableError
+from ._common import MAX_DIMENSIONS, base36, check_shape, check_ttl, encode_value, format_bytes, js_number, object_not_found
 
 __all__ = ["RedisStoreClient", "connect"]
 
@@ -63,10 +63,6 @@ __all__ = ["RedisStoreClient", "connect"]
 FORMAT_VERSION = 1
 #: Fixed part of a header: version, dtype code, ndim, 5 zero bytes, byte length (uint64 LE).
 HEADER_BYTES = 16
-#: Most dimensions of a shape.
-MAX_DIMENSIONS = 32
-#: Largest dimension (and element count) of an array.
-MAX_ELEMENTS = 2**32
 #: Largest value: one Redis string, and Redis refuses a larger bulk string (proto-max-bulk-len).
 MAX_VALUE_BYTES = 512 * 1024 * 1024
 #: Values up to this size travel inline with their script call; larger ones as a SET or GET of their own.
@@ -208,9 +204,9 @@ class RedisStoreClient:
         self._capacity = int(descriptor["capacityBytes"])
         self._eviction = descriptor.get("eviction", "none")
         self._owner_arg = str(owner_id)
-        self._lease_arg = str(_js_number(descriptor.get("leaseMs", DEFAULT_LEASE_MS)))
+        self._lease_arg = str(js_number(descriptor.get("leaseMs", DEFAULT_LEASE_MS)))
         # Part of every key this client makes: its id and a random salt (ids restart with a wiped server).
-        self._tag = f"{_base36(owner_id)}{_base36(secrets.randbelow(36**4)).rjust(4, '0')}"
+        self._tag = f"{base36(owner_id)}{base36(secrets.randbelow(36**4)).rjust(4, '0')}"
         self._counter = itertools.count(1)
         self._closed = False
         # Whether this client took a hold (a read) since its last release(): else release() has nothing to do.
@@ -245,17 +241,14 @@ class RedisStoreClient:
         a value over Redis's 512 MiB.
         """
         self._assert_open()
-        ttl = _ttl_arg(ttl_ms)
+        ttl_ms = check_ttl("redis", "put()", ttl_ms)
+        ttl = "" if ttl_ms is None else str(math.ceil(ttl_ms))
         if isinstance(value, np.ndarray):
             code = dtype_code(value)
-            if shape is None:
-                dims = list(value.shape)
-            else:
-                dims = _check_shape(shape, value.size)
+            dims = check_shape("redis", "put()", value.shape if shape is None else shape, value.size)
             data = array_bytes(value)
             size = data.nbytes
             _check_value_size(size)
-            _check_shape(dims, None)
             header = encode_header(code, size, dims)
         else:
             if shape is not None:
@@ -263,11 +256,11 @@ class RedisStoreClient:
                     f"redis store: put() got a shape for a value of type {type(value).__name__}; shapes "
                     "describe numpy arrays only. Drop the shape, or store a numpy array"
                 )
-            data = _encode_value(value)
+            data = encode_value("redis", value)
             size = len(data)
             _check_value_size(size)
             header = encode_header(0, size, None)
-        key = f"{self._key_prefix}{self._tag}.{_base36(next(self._counter))}"
+        key = f"{self._key_prefix}{self._tag}.{base36(next(self._counter))}"
         self._store(key, data, size, header, ttl)
         return key
 
@@ -290,7 +283,7 @@ class RedisStoreClient:
             # delete can take it away in between).
             data = self._connection.call(lambda r: r.get(f"{self._prefix}v:{name}"))
             if data is None:
-                raise _not_found(key, "unknown")
+                raise object_not_found("redis", key, "unknown")
         if code == 0:
             if len(data) != byte_length:
                 raise self._corrupt(key)
@@ -402,7 +395,7 @@ class RedisStoreClient:
         if not isinstance(key, str):
             raise TypeError(f"redis store: a key must be a string, got {'None' if key is None else type(key).__name__}")
         if not self.is_key(key):
-            raise _not_found(key, "foreign")
+            raise object_not_found("redis", key, "foreign")
         return self._name(key)
 
     def _script(self, name, *args):
@@ -473,7 +466,7 @@ class RedisStoreClient:
         if int(status[0]) == 1:
             return
         reason = _text(status[1]) if len(status) > 1 else "unknown"
-        raise _not_found(key, reason if reason in ("evicted", "expired") else "unknown")
+        raise object_not_found("redis", key, reason if reason in ("evicted", "expired") else "unknown")
 
     def _header_of(self, key, status):
         """`(code, shape, byte_length)` of a read's reply, or `ObjectNotFoundError` saying why there is none."""
@@ -678,71 +671,6 @@ def _array_of(data, code, shape, byte_length):
     return array.reshape(shape)
 
 
-def _encode_value(value):
-    try:
-        return packb(value)
-    except (ValueError, OverflowError) as error:  # a TypeError of the codec already says what to store
-        raise TypeError(
-            f"redis store: cannot store a value of type {type(value).__name__}: {error}. Store numpy arrays, or "
-            "plain data that msgpack can encode (dicts, lists, strings, numbers, ints up to 64 bits, booleans, "
-            "None, bytes, sets, datetimes)"
-        ) from error
-
-
-def _not_found(key, reason):
-    """The `ObjectNotFoundError` of every driver, worded as `@improv/core`'s `objectNotFound`."""
-    if reason == "evicted":
-        message = (
-            f'redis store: the value under key "{key}" was evicted (settings.store_eviction: oldest) to make room, '
-            "after it had been read and was no longer held. Hold a value by reading it in the runStep that uses it, "
-            "raise settings.store_size, or turn eviction off"
-        )
-    elif reason == "expired":
-        message = (
-            f'redis store: the value under key "{key}" expired (its ttlMs passed before it was read). Give it a '
-            "longer ttlMs, or read it sooner"
-        )
-    elif reason == "foreign":
-        message = (
-            f'redis store: key "{key}" is not a key of this store (it comes from another store or an earlier run); '
-            "keys are only valid in the store that created them"
-        )
-    else:
-        message = (
-            f'redis store: no value under key "{key}": it was deleted, or never stored. A key stays readable until '
-            "delete(key); keep it until every reader is done"
-        )
-    return ObjectNotFoundError(message)
-
-
-def _check_shape(shape, size):
-    """A shape as a list of ints (within the layout's limits); with `size`, its product must equal it."""
-    try:
-        dims = [_dimension(n) for n in shape]
-    except TypeError:
-        raise TypeError(f"redis store: put(): shape must be a sequence of lengths, got {shape!r}") from None
-    if len(dims) > MAX_DIMENSIONS:
-        raise ValueError(f"redis store: put(): shape {dims} has over {MAX_DIMENSIONS} dimensions")
-    product = math.prod(dims)
-    if size is not None and product != size:
-        raise ValueError(
-            f"redis store: put(): shape {dims} holds {product} elements but the array has {size}; pass a shape "
-            "whose product is the array's size"
-        )
-    if product > MAX_ELEMENTS:
-        raise ValueError(f"redis store: put(): shape {dims} holds over 2^32 elements")
-    return dims
-
-
-def _dimension(n):
-    if not _is_int(n) and not isinstance(n, np.integer):
-        raise TypeError
-    n = int(n)
-    if n < 0 or n > MAX_ELEMENTS:
-        raise ValueError(f"redis store: put(): every dimension of a shape must be an integer from 0 to 2^32, got {n}")
-    return n
-
-
 def _check_value_size(size):
     if size > MAX_VALUE_BYTES:
         raise ValueError(
@@ -750,16 +678,6 @@ def _check_value_size(size):
             f"({MAX_VALUE_BYTES} bytes) per value: a value is one Redis string, and Redis refuses larger ones "
             "(proto-max-bulk-len). Split it into several values"
         )
-
-
-def _ttl_arg(ttl_ms):
-    if ttl_ms is None:
-        return ""
-    if not isinstance(ttl_ms, (int, float, np.integer, np.floating)) or isinstance(ttl_ms, bool):
-        raise TypeError(f"redis store: put(): ttl_ms must be a number of milliseconds, got {ttl_ms!r}")
-    if not math.isfinite(ttl_ms) or ttl_ms <= 0:
-        raise ValueError(f"redis store: put(): ttl_ms must be a positive number of milliseconds, got {ttl_ms!r}")
-    return str(math.ceil(ttl_ms))
 
 
 def _positive(value, fallback):
@@ -770,37 +688,8 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _js_number(value):
-    """A number as JavaScript's `String(n)` writes it when it is whole (60000, not 60000.0)."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
-
-
-def _base36(n):
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, digit = divmod(n, 36)
-        out = digits[digit] + out
-        if n == 0:
-            return out
-
-
 def _text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def format_bytes(size):
-    """`4.00 MiB`, `512 B`: sizes in messages, as the TypeScript driver writes them."""
-    units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    value = size
-    index = 0
-    while value >= 1024 and index < len(units) - 1:
-        value /= 1024
-        index += 1
-    if index == 0:
-        return f"{size} B"
-    # JavaScript's toFixed(2) rounds halves up (Python's format rounds them to even).
-    return f"{Decimal(value).quantize(Decimal('0.01'), ROUND_HALF_UP)} {units[index]}"
 
 
 def _describe_cause(message):
