@@ -61,6 +61,20 @@ const link = (run: Run, from: string, to: string) =>
   run.nexus.status().links.find((entry) => entry.from.actor === from && entry.to.actor === to)!;
 const actorStatus = (run: Run, name: string) => run.nexus.status().actors.find((actor) => actor.name === name)!;
 
+/** The improv command as a process of its own (Node), with Debian's python3 first on PATH. */
+function improv(args: string[], cwd = folder): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      cwd,
+      env: { ...process.env, PATH: `/usr/bin:${process.env.PATH}` },
+    });
+    let text = '';
+    child.stdout.on('data', (chunk) => (text += chunk));
+    child.stderr.on('data', (chunk) => (text += chunk));
+    child.on('exit', (exit) => resolve({ code: exit, out: text }));
+  });
+}
+
 async function cli(argv: string[]): Promise<{ code: number; text: string }> {
   const lines: string[] = [];
   const code = await main(argv, { write: (line) => lines.push(line), colour: false });
@@ -312,18 +326,11 @@ describe.skipIf(!hasPython)('Python actors', () => {
 
   it("runs improv's minimal demo unchanged (its YAML, sample_generator.py and sample_processor.py)", async () => {
     const cwd = mkdtempSync(join(folder, 'minimal-'));
-    const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn(
-        process.execPath,
-        [bin, 'run', minimalDemo, '--no-log-files', '--script', 'setup; run; wait 2s; stop; quit'],
-        // improv's users run `python3` from their PATH: here the Debian one, with numpy.
-        { cwd, env: { ...process.env, PATH: `/usr/bin:${process.env.PATH}` } },
-      );
-      let text = '';
-      child.stdout.on('data', (chunk) => (text += chunk));
-      child.stderr.on('data', (chunk) => (text += chunk));
-      child.on('exit', (exit) => resolve({ code: exit, out: text }));
-    });
+    // improv's users run `python3` from their PATH: here the Debian one, with numpy.
+    const { code, out } = await improv(
+      ['run', minimalDemo, '--no-log-files', '--script', 'setup; run; wait 2s; stop; quit'],
+      cwd,
+    );
     expect(out).toContain('Completed setup for Generator');
     expect(out).toContain('Completed setup for Processor');
     expect(out).toContain('Sent message on');
@@ -332,6 +339,26 @@ describe.skipIf(!hasPython)('Python actors', () => {
     // The generator's stop() saved its data where improv would: the working directory.
     expect(existsSync(join(cwd, 'sample_generator_data.npy'))).toBe(true);
   });
+
+  for (const runtime of ['bun', 'deno'] as const) {
+    it.skipIf(!redisInstalled)(
+      `runs Python actors under a Nexus on ${runtime} (improv run --runtime ${runtime})`,
+      async () => {
+        const { code, out } = await improv([
+          'run',
+          join(fixtures, 'relay.yaml'),
+          '--runtime',
+          runtime,
+          '--no-log-files',
+          '--script',
+          'setup; run; wait 2s; stop; quit',
+        ]);
+        expect(out).toContain(`runtime ${runtime}`);
+        expect(out).toMatch(/Sink: TALLY \{"counts":\{"Source":50\}/);
+        expect(code, out).toBe(0);
+      },
+    );
+  }
 
   describe('bad input, each a clear error', () => {
     const write = (name: string, text: string) => {
