@@ -10,6 +10,7 @@ import { type RuntimeName, runtimeNames, runUnder } from '@improv/cli';
 import { currentRuntimeName, detectRuntime, parseByteSize, type StoreName, storeNames } from '@improv/core';
 import { CommanderError, InvalidArgumentError, Option, Command as Program } from 'commander';
 import { hostsUnavailable } from './hosts.ts';
+import { findPython } from './python.ts';
 import { updateReadme, updateZmqReadmes } from './readme.ts';
 import { renderCsv, renderReport } from './report.ts';
 import { StoreOpenError } from './stores.ts';
@@ -31,7 +32,8 @@ interface RunOptions {
   store: StoreName;
   transport: 'local' | 'zmq';
   zmqSockets: 'auto' | 'zeromq' | 'zmtp';
-  placement: 'worker' | 'process' | 'hosts';
+  placement: 'worker' | 'process' | 'hosts' | 'python';
+  python?: string;
   out: string;
 }
 
@@ -86,19 +88,40 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(
       new Option(
         '--placement <where>',
-        'where each actor runs: worker (a thread of the bench process), process (an OS process of its own; with --transport zmq and --store lmdb or redis) or hosts (the pair only: its source on one host, its sink on another — two Linux network namespaces the bench makes, an improv agent in each — links over zmq tcp with CURVE, the Nexus here; implies --transport zmq --store redis, sizes up to 4 MiB unless --sizes; Node as root only)',
+        "where each actor runs: worker (a thread of the bench process), process (an OS process of its own; with --transport zmq and --store lmdb or redis), hosts (the pair only: its source on one host, its sink on another — two Linux network namespaces the bench makes, an improv agent in each — links over zmq tcp with CURVE, the Nexus here; implies --transport zmq --store redis, sizes up to 4 MiB unless --sizes; Node as root only) or python (the pair only: its source a TypeScript worker, its sink a Python actor in a Python process, beside raw pyzmq between two Python processes and improv (Python)'s reference figures; implies --transport zmq --store lmdb (or give --store redis), sizes 8,4KiB,4MiB unless --sizes; Node only; see --python)",
       )
-        .choices(['worker', 'process', 'hosts'])
+        .choices(['worker', 'process', 'hosts', 'python'])
         .default('worker'),
+    )
+    .option(
+      '--python <interpreter>',
+      'with --placement python: the interpreter of the Python sink and of raw pyzmq, which needs numpy, pyzmq and msgpack (default: python3 on PATH if it has them, else /usr/bin/python3)',
     )
     .option('--out <dir>', 'folder for the JSON and CSV results', defaultResultsDir)
     .addHelpText(
       'after',
-      '\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --runtime bun\n  npm run bench -- --store lmdb --sizes 8,4KiB,64KiB,1MiB,4MiB\n  npm run bench -- --transport zmq --sizes 8,4KiB,64KiB,4MiB\n  npm run bench -- --placement process --transport zmq --store lmdb --sizes 8,4KiB,64KiB\n  sudo npm run bench -- --placement hosts --quick\n  npm run bench -- readme    # put the newest results into README.md',
+      '\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --runtime bun\n  npm run bench -- --store lmdb --sizes 8,4KiB,64KiB,1MiB,4MiB\n  npm run bench -- --transport zmq --sizes 8,4KiB,64KiB,4MiB\n  npm run bench -- --placement process --transport zmq --store lmdb --sizes 8,4KiB,64KiB\n  sudo npm run bench -- --placement hosts --quick\n  npm run bench -- --placement python --store lmdb --transport zmq --sizes 8,4KiB,4MiB --python /usr/bin/python3\n  npm run bench -- readme    # put the newest results into README.md',
     )
     .action(async (options: RunOptions, command: Program) => {
+      const given = (name: string) => command.getOptionValueSource(name) === 'cli';
+      if (options.python !== undefined && options.placement !== 'python') {
+        progress(
+          `improv-bench: --python names the interpreter of --placement python's sink; add --placement python, or drop --python`,
+        );
+        exitCode = 2;
+        return;
+      }
+      if (options.placement === 'python') {
+        const problem = pythonFlagsProblem(options, given);
+        if (problem !== undefined) {
+          progress(`improv-bench: ${problem}`);
+          exitCode = 2;
+          return;
+        }
+        options.transport = 'zmq';
+        if (!given('store')) options.store = 'lmdb';
+      }
       if (options.placement === 'hosts') {
-        const given = (name: string) => command.getOptionValueSource(name) === 'cli';
         const problem = hostsFlagsProblem(options, given);
         if (problem !== undefined) {
           progress(`improv-bench: ${problem}`);
@@ -166,6 +189,21 @@ async function runCommand(
     );
     return 2;
   }
+  let python: string | undefined;
+  if (options.placement === 'python') {
+    if (currentRuntimeName() !== 'node') {
+      progress(
+        `improv-bench: --placement python runs on Node only (${pythonNodeOnly}), not ${currentRuntimeName()}; run it with node, e.g. npm run bench -- --placement python`,
+      );
+      return 2;
+    }
+    const found = findPython(options.python);
+    if ('problem' in found) {
+      progress(`improv-bench: --placement python: ${found.problem}`);
+      return 2;
+    }
+    python = found.interpreter;
+  }
   if (options.placement === 'hosts') {
     const why = hostsUnavailable();
     if (why !== undefined) {
@@ -198,6 +236,7 @@ async function runCommand(
       transport: options.transport,
       zmqSockets: options.zmqSockets,
       placement: options.placement,
+      ...(python === undefined ? {} : { python }),
     });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
@@ -244,6 +283,31 @@ export function hostsFlagsProblem(
   }
   if (given('runtime') && options.runtime !== 'node') {
     return `--placement hosts runs on Node only (the network namespaces of the hosts are made and cleaned up from Node), not --runtime ${options.runtime}`;
+  }
+  return undefined;
+}
+
+/** Why a Python sink runs under Node only. */
+const pythonNodeOnly =
+  "its one-way latency needs a clock both processes read, and only Node's process.hrtime is CLOCK_MONOTONIC as it is, which Python's time.monotonic reads";
+
+/**
+ * What is wrong with the flags of a `--placement python` run, or undefined: it implies `--transport
+ * zmq` (a Python actor runs in a process of its own) and `--store lmdb` (redis may be given; memory
+ * cannot reach another process), and runs on Node only (`given`: whether a flag was on the command line).
+ */
+export function pythonFlagsProblem(
+  options: Pick<RunOptions, 'runtime' | 'store' | 'transport'>,
+  given: (name: 'runtime' | 'store' | 'transport') => boolean,
+): string | undefined {
+  if (given('transport') && options.transport !== 'zmq') {
+    return `--placement python links the TypeScript source and the Python sink over zmq (a Python actor runs in a process of its own), not --transport ${options.transport}; drop it (--placement python implies --transport zmq)`;
+  }
+  if (given('store') && options.store === 'memory') {
+    return "--placement python needs a store the Python process reaches, lmdb or redis, not --store memory (shared memory inside the bench's process); drop it (--placement python implies --store lmdb) or give --store redis";
+  }
+  if (given('runtime') && options.runtime !== 'node') {
+    return `--placement python runs on Node only (${pythonNodeOnly}), not --runtime ${options.runtime}`;
   }
   return undefined;
 }

@@ -30,6 +30,10 @@ export const ZMQ_THROUGHPUT_GOAL = 0.7;
 export const ZMQ_IMPROV_GOAL = 100;
 /** The redis store's goal: this many times improv's (Python) Redis throughput at 1 MiB and 4 MiB. */
 export const REDIS_THROUGHPUT_GOAL = 20;
+/** `--placement python`'s goal: a TypeScript → Python hop moves this many times improv's msgs/s, at every size. */
+export const IMPROV_PYTHON_GOAL = 20;
+/** The paths of a Python run's hop held to that goal, in table order (`put → delete` reads nothing). */
+const PYTHON_PATHS: readonly PipelineRow['path'][] = ['put', 'allocate', 'inline'];
 
 /** What a path does, in the tables. */
 export const pathNames: Record<PipelineRow['path'], string> = {
@@ -95,8 +99,10 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
   const memory = store === 'memory';
   const smallest = Math.min(...results.pipeline.filter((row) => row.path !== 'put-delete').map((row) => row.size));
   const port = results.port.find((row) => row.size === smallest);
-  // The latency and throughput goals of put and allocate are the memory store's; a copying store has its own below.
-  for (const path of memory ? ['put', 'allocate', 'inline'] : ['inline']) {
+  const python = results.transport?.python;
+  // The latency and throughput goals of put and allocate are the memory store's; a copying store has
+  // its own below. A Python sink's hop is held to improv's figures instead (below).
+  for (const path of python !== undefined ? [] : memory ? ['put', 'allocate', 'inline'] : ['inline']) {
     const row = pair(path, smallest);
     if (row === undefined) continue;
     const ring = results.ring.latency.p50;
@@ -131,7 +137,8 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
     );
   }
   const frame = pair('put', 4_194_304);
-  if (frame !== undefined && store !== 'redis') {
+  // Its floor is a TypeScript copy and ring hop; a Python sink's hop is held to improv's figures below.
+  if (frame !== undefined && store !== 'redis' && python === undefined) {
     const floor = floorOf(results, frame).p50;
     const times = memory ? 1.5 : 2;
     atMost(
@@ -150,6 +157,18 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
         row.throughput.msgsPerS,
         REDIS_THROUGHPUT_GOAL * reference.msgsPerS,
         `${perS(row.throughput.msgsPerS)} msgs/s = ${x(row.throughput.msgsPerS / reference.msgsPerS)} improv's ${reference.msgsPerS}`,
+      );
+    }
+  }
+  if (python !== undefined) {
+    for (const row of pythonRows(results)) {
+      const reference = python.improv.find((entry) => entry.size === row.size);
+      if (reference === undefined) continue;
+      atLeast(
+        `TypeScript → Python ${label(row.size)} via ${pathNames[row.path]} ≥ ${python.improvGoal}× improv (Python)'s ${reference.msgsPerS.toLocaleString('en-US')} msgs/s`,
+        row.throughput.msgsPerS,
+        python.improvGoal * reference.msgsPerS,
+        `${perS(row.throughput.msgsPerS)} msgs/s = ${x(row.throughput.msgsPerS / reference.msgsPerS)} improv`,
       );
     }
   }
@@ -197,6 +216,13 @@ export function renderReport(results: BenchResults): string {
       out.push('Actors: **each in an OS process of its own** (`method: process`), not workers of one process.');
       out.push('');
     }
+    const python = results.transport.python;
+    if (results.transport.placement === 'python' && python !== undefined) {
+      out.push(
+        `Actors: **a TypeScript source, a Python sink** — ${python.detail}. Interpreter: ${python.interpreter} (Python ${python.baseline.python}, pyzmq ${python.baseline.pyzmq}, libzmq ${python.baseline.libzmq}). Only the pair runs (the hop into Python); CPU per message counts the bench's process and the Python sink's.`,
+      );
+      out.push('');
+    }
     const hosts = results.transport.hosts;
     if (results.transport.placement === 'hosts' && hosts !== undefined) {
       out.push(
@@ -213,6 +239,7 @@ export function renderReport(results: BenchResults): string {
     renderBaselines(results),
     renderNetBaselines(results),
     renderZmqVersus(results),
+    renderPython(results),
     renderStoreBaseline(results),
     renderLatency(results),
     renderThroughput(results),
@@ -345,10 +372,12 @@ export function renderPutDelete(results: BenchResults): string {
   const lines = [
     results.transport?.placement === 'hosts'
       ? `### Store allocator hot spot: ${label(churn.size)} put on host a → key over a link → delete on host b`
-      : `### Store allocator hot spot: ${label(churn.size)} put → key over a ring → delete on the other worker`,
+      : results.transport?.placement === 'python'
+        ? `### Store allocator hot spot: ${label(churn.size)} put in TypeScript → key over a link → delete in Python`
+        : `### Store allocator hot spot: ${label(churn.size)} put → key over a ring → delete on the other worker`,
     '',
     `The source actor \`store.put\`s a new \`Uint8Array(${churn.size})\` and sends its key over a link; the sink actor, in another`,
-    `${results.transport?.placement === 'hosts' ? 'process on host b' : 'worker'}, deletes the key (without reading the value). Producer unthrottled; the raw ring moves 16-byte records and`,
+    `${results.transport?.placement === 'hosts' ? 'process on host b' : results.transport?.placement === 'python' ? 'process (Python)' : 'worker'}, deletes the key (without reading the value). Producer unthrottled; the raw ring moves 16-byte records and`,
     `no store.${storeOf(results) === 'memory' ? ' Target (memory store): ≥ 1 M msgs/s.' : ''}`,
     '',
     '| row | msgs/s | CPU µs/msg | raw ring msgs/s | × raw ring | p50 µs paced |',
@@ -394,7 +423,7 @@ export function renderImprovRedis(results: BenchResults): string {
 
 /** Raw zeromq.js and raw TCP between two processes, measured in the same run (`--transport zmq`). */
 export function renderNetBaselines(results: BenchResults): string {
-  if (!results.transport) return '';
+  if (!results.transport || results.transport.baselines.length === 0) return '';
   const lines = [
     '### Network baselines (same run)',
     '',
@@ -422,7 +451,8 @@ export function renderNetBaselines(results: BenchResults): string {
  * at the same size, and beside improv (Python)'s published figures.
  */
 export function renderZmqVersus(results: BenchResults): string {
-  if (transportOf(results) !== 'zmq' || !results.transport) return '';
+  // A Python sink's hop has its own table, beside raw pyzmq (renderPython).
+  if (transportOf(results) !== 'zmq' || !results.transport || results.transport.placement === 'python') return '';
   const zeromq = results.transport.baselines.find((baseline) => baseline.name === 'zeromq');
   const lines = [
     '### zmq links beside raw zeromq.js and improv (Python)',
@@ -448,6 +478,66 @@ export function renderZmqVersus(results: BenchResults): string {
       `| ${label(size)} | ${path} | ${us(row.latency.p50)} | ${raw ? us(raw.oneWay.p50) : '–'} | ${raw ? x(row.latency.p50 / raw.oneWay.p50) : '–'} | ` +
         `${perS(row.throughput.msgsPerS)} | ${raw ? perS(raw.msgsPerS) : '–'} | ${raw ? x(row.throughput.msgsPerS / raw.msgsPerS) : '–'} | ` +
         `${improv ? x(improv.p50Us / row.latency.p50) : '–'} | ${improv ? x(row.throughput.msgsPerS / improv.msgsPerS) : '–'} |`,
+    );
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+/** The pair's rows of a Python run that carry data (put, allocate, inline), by size. */
+function pythonRows(results: BenchResults): PipelineRow[] {
+  return pairRows(results).filter((row) => PYTHON_PATHS.includes(row.path));
+}
+
+/**
+ * `--placement python`: the TypeScript → Python hop beside raw pyzmq (same run) and beside improv
+ * (Python)'s reference figures, with the target (≥ 20× improv's msgs/s) row by row.
+ */
+export function renderPython(results: BenchResults): string {
+  const python = results.transport?.python;
+  if (results.transport?.placement !== 'python' || python === undefined) return '';
+  const lines = [
+    '### TypeScript → Python hop beside raw pyzmq (same run) and improv (Python)',
+    '',
+    `One hop: a TypeScript source actor (worker) → the ${storeOf(results)} store → a zmq link (ipc) → a Python sink actor`,
+    '(improv_ts, a process of its own), which reads the value (`put`, `allocate`: `store.get`, a numpy array;',
+    '`inline`: the payload came in the message), checks it and deletes it. p50/p99: one way, paced (as the tables',
+    'below); msgs/s: the source unthrottled. Py CPU: µs of the Python process per message, flat out.',
+    `Raw pyzmq: ${python.baseline.detail}; one way from the sender's stamp to the receive (one clock), msgs/s`,
+    "flat out through the sockets' high-water mark (the links' capacity).",
+    `improv: improv (Python)'s own figures, one-way p50 and most msgs/s (its Redis store, links and actors in`,
+    'Python processes), a fixed reference measured before on this kind of machine — **not measured in this run**.',
+    `Target: ≥ ${python.improvGoal}× improv's msgs/s at every size. improv's figures take each value through its store,`,
+    'so `put` is the like-for-like row; `inline` carries the payload in the message and no store.',
+    '',
+    `| size | path | hop p50 µs | hop p99 µs | raw pyzmq p50 µs | × raw | msgs/s | Py CPU µs/msg | raw pyzmq msgs/s | × raw | improv p50 µs | improv p50 ÷ ours | improv msgs/s | × improv msgs/s | ≥ ${python.improvGoal}× improv |`,
+    '|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|',
+  ];
+  for (const row of pythonRows(results)) {
+    const raw = python.baseline.rows.find((entry) => entry.size === row.size);
+    const improv = python.improv.find((entry) => entry.size === row.size);
+    const times = improv === undefined ? undefined : row.throughput.msgsPerS / improv.msgsPerS;
+    const verdict =
+      times === undefined ? 'no improv figure' : times >= python.improvGoal ? '**met**' : `missed (${x(times)})`;
+    const peer = row.throughput.peerCpuUsPerMsg;
+    lines.push(
+      `| ${label(row.size)} | ${pathNames[row.path]} | ${us(row.latency.p50)} | ${us(row.latency.p99)} | ` +
+        `${raw ? us(raw.oneWay.p50) : '–'} | ${raw ? x(row.latency.p50 / raw.oneWay.p50) : '–'} | ` +
+        `${perS(row.throughput.msgsPerS)} | ${peer === undefined ? '–' : peer.toFixed(1)} | ` +
+        `${raw ? perS(raw.throughput.msgsPerS) : '–'} | ${raw ? x(row.throughput.msgsPerS / raw.throughput.msgsPerS) : '–'} | ` +
+        `${improv ? improv.p50Us.toLocaleString('en-US') : '–'} | ${improv ? x(improv.p50Us / row.latency.p50) : '–'} | ` +
+        `${improv ? improv.msgsPerS.toLocaleString('en-US') : '–'} | ${times === undefined ? '–' : x(times)} | ${verdict} |`,
+    );
+  }
+  lines.push('');
+  lines.push('Raw pyzmq by itself:');
+  lines.push('');
+  lines.push('| size | paced every | avg µs | p50 µs | p90 µs | p99 µs | p99.9 µs | msgs/s | MB/s | high-water mark |');
+  lines.push('|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|');
+  for (const raw of python.baseline.rows) {
+    lines.push(
+      `| ${label(raw.size)} | ${raw.intervalUs / 1000} ms × ${raw.oneWay.n} | ${latencyCells(raw.oneWay)} | ${perS(raw.throughput.msgsPerS)} | ` +
+        `${raw.throughput.mbPerS >= 100 ? raw.throughput.mbPerS.toFixed(0) : raw.throughput.mbPerS.toFixed(1)} | ${raw.highWaterMark} |`,
     );
   }
   lines.push('');
@@ -496,11 +586,16 @@ export function renderResources(results: BenchResults): string {
     '| figure | value |',
     '|---|--:|',
     `| idle pipeline after \`run\` (actors waiting for input), ${results.idle.seconds} s | ${results.idle.cpuPercent.toFixed(2)}% of one core |`,
-    `| soak: ${soak.seconds} s of ${soak.rateHz} Hz × ${label(soak.frameBytes)} frames (put, sink deletes), ${soak.frames} frames | p50 ${us(soak.latency.p50)} µs, p99 ${us(soak.latency.p99)} µs |`,
+    `| soak: ${soak.seconds} s of ${soak.rateHz} Hz × ${label(soak.frameBytes)} frames (put, ${results.transport?.placement === 'python' ? 'the Python sink' : 'sink'} deletes), ${soak.frames} frames | p50 ${us(soak.latency.p50)} µs, p99 ${us(soak.latency.p99)} µs |`,
     `| soak RSS after 1 s → end (max) | ${mib(soak.rssStartBytes)} → ${mib(soak.rssEndBytes)} MiB (${mib(soak.rssMaxBytes)}), ${signed(soak.rssGrowthPercent)}% |`,
     `| soak RSS once warm (from ${Math.round(steady.fromSeconds)} s) → end | ${mib(steady.fromBytes)} → ${mib(soak.rssEndBytes)} MiB, ${signed(steady.percent)}% |`,
     `| soak RSS every second, MiB | ${soak.samples.map((sample) => Math.round(sample.rssBytes / 1_048_576)).join(' ')} |`,
     `| soak store use: max, at the end | ${mib(soak.storeMaxBytes)} MiB, ${mib(soak.storeEndBytes)} MiB in ${soak.storeEndObjects} values |`,
+    ...(soak.samples.some((sample) => sample.peerRssBytes !== undefined)
+      ? [
+          `| soak: RSS of the Python sink's process every second, MiB (not in the rows above) | ${soak.samples.map((sample) => (sample.peerRssBytes === undefined ? '–' : Math.round(sample.peerRssBytes / 1_048_576))).join(' ')} |`,
+        ]
+      : []),
     '',
   ].join('\n');
 }
@@ -526,7 +621,8 @@ export function renderCsv(results: BenchResults): string {
   const head = `${results.date},typescript-${results.runtime.name},${results.platform.os}`;
   // Memory-store rows keep their names; another store's pipeline rows are prefixed with its name.
   const store = storeOf(results);
-  const prefix = store === 'memory' ? '' : `${store}-`;
+  // ...and a Python sink's rows with `python-`.
+  const prefix = `${store === 'memory' ? '' : `${store}-`}${results.transport?.placement === 'python' ? 'python-' : ''}`;
   const latency = (name: string, size: number, summary: LatencySummary) =>
     lines.push(
       `${head},${name},${size},${f3(summary.avg)},${f3(summary.p50)},${f3(summary.p90)},${f3(summary.p99)},${summary.n}`,
@@ -544,6 +640,10 @@ export function renderCsv(results: BenchResults): string {
     latency(`baseline-${store}-putget-latency`, row.size, row.putGet);
     rate(`baseline-${store}-putget-throughput`, row.size, row.throughput);
   }
+  for (const row of results.transport?.python?.baseline.rows ?? []) {
+    latency('baseline-pyzmq-latency', row.size, row.oneWay);
+    rate('baseline-pyzmq-throughput', row.size, { ...row.throughput, cpuUsPerMsg: 0 });
+  }
   for (const row of results.pipeline) {
     latency(`${prefix}${row.topology}-${row.path}-latency`, row.size, row.latency);
     rate(`${prefix}${row.topology}-${row.path}-throughput`, row.size, row.throughput);
@@ -558,12 +658,16 @@ function whereActors(results: BenchResults): string {
   if (results.transport?.placement === 'hosts' && hosts !== undefined) {
     return `the source on host ${hosts.source.name}, the sink on host ${hosts.sink.name} (clocks of one machine)`;
   }
+  if (results.transport?.placement === 'python') {
+    return 'the source in a worker, the sink in a Python process (one clock: CLOCK_MONOTONIC)';
+  }
   return `each in its own ${results.transport?.placement === 'process' ? 'process' : 'worker'}`;
 }
 
 /** The pair's zmq hop, in words. */
 function zmqHop(transport: NonNullable<BenchResults['transport']>): string {
   if (transport.placement === 'hosts') return 'the source on host a, the sink on host b, tcp with CURVE';
+  if (transport.placement === 'python') return 'a TypeScript worker → a Python process, ipc';
   return `${transport.placement === 'process' ? 'two actors, each in an OS process of its own' : 'two workers of one process'}, ipc`;
 }
 

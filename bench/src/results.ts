@@ -5,6 +5,7 @@
 import type { StoreName } from '@improv/core';
 import type { MemcpyResult } from './baselines/index.ts';
 import type { NetBaseline } from './baselines/net.ts';
+import type { PyzmqBaseline } from './baselines/pyzmq.ts';
 import type { PathName } from './pipeline/board.ts';
 import type { TopologyName } from './pipeline/scenario.ts';
 import type { LatencySummary } from './stats.ts';
@@ -22,8 +23,10 @@ export interface Rate {
   msgsPerS: number;
   /** Payload megabytes (1e6 bytes) per second. */
   mbPerS: number;
-  /** Process CPU time (every thread) per message, µs. */
+  /** Process CPU time (every thread) per message, µs; with Python sinks, their processes' added. */
   cpuUsPerMsg: number;
+  /** Of `cpuUsPerMsg`, the Python sinks' processes' (`--placement python`, where /proc tells it). */
+  peerCpuUsPerMsg?: number;
 }
 
 /** One row of the pipeline tables. */
@@ -63,6 +66,8 @@ export interface SoakSample {
   rssBytes: number;
   storeBytes: number;
   storeObjects: number;
+  /** `--placement python`: RSS of the Python sink's process (where /proc tells it). */
+  peerRssBytes?: number;
 }
 
 export interface SoakResult {
@@ -152,11 +157,31 @@ export interface TransportRun {
   /**
    * `--placement process`: every actor of every pipeline in an OS process of its own. `--placement
    * hosts`: the pair's source on one host, its sink on another (network namespaces), links over tcp
-   * with CURVE; `hosts` says where. Absent: workers.
+   * with CURVE; `hosts` says where. `--placement python`: every sink a Python actor (a Python process
+   * of its own), the sources TypeScript workers; `python` says more. Absent: workers.
    */
-  placement?: 'process' | 'hosts';
+  placement?: 'process' | 'hosts' | 'python';
   /** `--placement hosts`: the hosts, and where the raw baselines' two ends were. */
   hosts?: HostsRun;
+  /** `--placement python`: the interpreter, the raw pyzmq baseline and improv's reference figures. */
+  python?: PythonRun;
+}
+
+/** What a `--placement python` run used and measured besides the pipeline. */
+export interface PythonRun {
+  /** The interpreter of the Python sink and of the raw baseline (`--python`). */
+  interpreter: string;
+  /** Where each end of the hop ran and how its one-way latency is timed, in words. */
+  detail: string;
+  /** Raw pyzmq PUSH → PULL between two Python processes, measured in the same run. */
+  baseline: PyzmqBaseline;
+  /**
+   * improv (Python)'s figures the rows are set beside: one-way p50 and most msgs/s by size. A fixed
+   * reference measured before on this kind of machine, copied, never measured by the bench.
+   */
+  improv: { size: number; p50Us: number; msgsPerS: number }[];
+  /** The target: at least this many times improv's msgs/s at every size it has a figure for. */
+  improvGoal: number;
 }
 
 /** Where a `--placement hosts` run put things. */

@@ -9,6 +9,12 @@
  * its source on host a and its sink on host b, and the raw network baselines run between this
  * process and a peer on host b. Only the pair runs (the hop between two hosts), at sizes up to 4 MiB
  * unless `sizes` says otherwise (the raw baselines' sizes).
+ *
+ * `placement: 'python'`: the pair only, its sink a Python actor (`pipeline/actors.py`) in a Python
+ * process of its own, its source a TypeScript worker, over the zmq links and the lmdb (or redis)
+ * store; at 8 B, 4 KiB and 4 MiB unless `sizes` says otherwise. Instead of the zeromq.js and TCP
+ * baselines, raw pyzmq between two Python processes (`baselines/pyzmq.ts`); the soak's sink is the
+ * Python one too. The rows are set beside improv (Python)'s reference figures (report.ts).
  * @module
  */
 import os from 'node:os';
@@ -16,16 +22,19 @@ import process from 'node:process';
 import { detectRuntime, type RuntimeAdapter, type StoreName } from '@improv/core';
 import { BaselinePair, measureMemcpy } from './baselines/index.ts';
 import { measureNetBaseline, type NetBaseline, type NetPeerPlacement } from './baselines/net.ts';
-import { newEpoch } from './clock.ts';
+import { measurePyzmqBaseline, type PyzmqBaseline } from './baselines/pyzmq.ts';
+import { monotonicOffsetUs, newEpoch } from './clock.ts';
 import { label, mib, perS, signed, us } from './format.ts';
 import { type BenchHosts, openBenchHosts } from './hosts.ts';
 import type { PathName } from './pipeline/board.ts';
-import { hopsOf, type PhaseResult, Scenario, type TopologyName } from './pipeline/scenario.ts';
+import { hopsOf, type PhaseResult, Scenario, type ScenarioOptions, type TopologyName } from './pipeline/scenario.ts';
+import { IMPROV_PYTHON_GOAL, IMPROV_PYTHON_REDIS } from './report.ts';
 import {
   type BenchResults,
   type HostsRun,
   type PipelineRow,
   type PortRow,
+  type PythonRun,
   type Rate,
   RESULTS_VERSION,
   SIZES,
@@ -56,8 +65,12 @@ export interface SuiteOptions {
   /**
    * `process`: every actor in an OS process of its own (needs the zmq links and a store other than
    * memory). `hosts`: the pair across two hosts (needs the zmq links, the redis store, Node as root).
+   * `python`: the pair with a Python sink (needs the zmq links, the lmdb or redis store, Node, and
+   * `python`).
    */
-  placement?: 'worker' | 'process' | 'hosts';
+  placement?: 'worker' | 'process' | 'hosts' | 'python';
+  /** With placement `python`: the interpreter (with numpy, pyzmq and msgpack). */
+  python?: string;
   /** Progress lines. */
   log: (line: string) => void;
 }
@@ -82,6 +95,8 @@ const SOAK_FRAME_BYTES = 1_048_576;
  * sustains with room to spare — the soak looks for growth over time, not for the store's limit.
  */
 const SOAK_RATE_HZ: Record<StoreName, number> = { memory: 1000, lmdb: 250, redis: 50 };
+/** ...and with a Python sink (`--placement python`), which reads and deletes each frame in Python. */
+const PYTHON_SOAK_RATE_HZ = 100;
 /** Longest a latency row of a copying store is paced for (fewer messages when its pace is slow), µs. */
 const LATENCY_BUDGET_US = 12_000_000;
 /** Fewest paced messages of a latency row of a copying store. */
@@ -94,6 +109,8 @@ const NET_MAX_SIZE = 4_194_304;
 const NET_MAX_ROUND_TRIPS = 2000;
 /** Topologies beyond the pair run at these sizes (a small message and a camera frame). */
 const TOPOLOGY_SIZES = [64, 4_194_304];
+/** `--placement python` runs at these sizes unless told otherwise: the issue's (8 B, 4 KiB, 4 MiB). */
+export const PYTHON_SIZES = [8, 4096, 4_194_304];
 
 export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
   const started = performance.now();
@@ -101,12 +118,18 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
   const throughputUs = (options.throughputMs ?? (options.quick ? 150 : 1000)) * 1000;
   const soakSeconds = options.soakSeconds ?? (options.quick ? 10 : 60);
   const onHosts = options.placement === 'hosts';
+  const inPython = options.placement === 'python';
   // Across hosts every row is set beside the raw baselines, which run up to NET_MAX_SIZE.
-  const defaultSizes = onHosts ? SIZES.filter((size) => size <= NET_MAX_SIZE) : SIZES;
+  const defaultSizes = onHosts ? SIZES.filter((size) => size <= NET_MAX_SIZE) : inPython ? PYTHON_SIZES : SIZES;
   const sizes = [...new Set(options.sizes ?? defaultSizes)].sort((a, b) => a - b);
   const storeName = options.store ?? 'memory';
   if (onHosts && (storeName !== 'redis' || options.transport !== 'zmq')) {
     throw new TypeError('bench: placement hosts runs on the redis store and the zmq links');
+  }
+  if (inPython && (storeName === 'memory' || options.transport !== 'zmq' || options.python === undefined)) {
+    throw new TypeError(
+      'bench: placement python runs on the lmdb or redis store and the zmq links, with an interpreter',
+    );
   }
   const runtime = await detectRuntime();
   // The hosts first: the Redis server must listen on this machine's address on their network.
@@ -151,29 +174,37 @@ interface Resolved extends SuiteOptions {
 async function runWith(store: BenchStore, options: Resolved): Promise<BenchResults> {
   const { log, samples, throughputUs, soakSeconds, sizes, runtime, started } = options;
   const epochMs = newEpoch();
-  const rate = (received: number, wallUs: number, cpuUs: number, size: number): Rate => ({
+  const rate = (received: number, wallUs: number, cpuUs: number, size: number, peerCpuUs?: number): Rate => ({
     messages: received,
     seconds: wallUs / 1e6,
     msgsPerS: received / (wallUs / 1e6),
     mbPerS: (received * size) / wallUs,
     cpuUsPerMsg: cpuUs / received,
+    ...(peerCpuUs === undefined ? {} : { peerCpuUsPerMsg: peerCpuUs / received }),
   });
 
   const transport = options.transport ?? 'local';
   const hosts = options.hosts;
+  // Python sinks: the interpreter, and their clock (CLOCK_MONOTONIC made this thread's clock).
+  const python: ScenarioOptions['python'] =
+    options.placement === 'python' && options.python !== undefined
+      ? { interpreter: options.python, clockOffsetUs: monotonicOffsetUs(epochMs) }
+      : undefined;
   const placed =
     options.placement === 'process'
       ? ', every actor in its own process'
       : hosts
         ? `, the pair's source on host a (${hosts.source.address}) and its sink on host b (${hosts.sink.address})`
-        : '';
+        : python
+          ? `, the pair's source in a worker and its sink a Python actor (${python.interpreter})`
+          : '';
   log(
     `bench: ${runtime.name} ${runtime.version}, ${options.quick ? 'quick' : 'full'} run, ${store.name} store, ${transport} links${placed}`,
   );
-  const soakRateHz = SOAK_RATE_HZ[store.name];
+  const soakRateHz = python ? Math.min(PYTHON_SOAK_RATE_HZ, SOAK_RATE_HZ[store.name]) : SOAK_RATE_HZ[store.name];
   // First, while the process is fresh: later scenarios leave big shared buffers for the GC to free,
   // which would blur the soak's RSS.
-  const soak = await runSoak(runtime, store, soakSeconds, soakRateHz, epochMs, log);
+  const soak = await runSoak(runtime, store, soakSeconds, soakRateHz, epochMs, log, python);
   const memcpy = measureMemcpy(sizes, options.quick ? 30 : 200);
   log(`memcpy: ${memcpy.map((row) => `${label(row.size)} ${row.gbPerS.toFixed(1)} GB/s`).join(', ')}`);
   /** Paced messages of a latency row of `size`: a tenth (at least 50) from 4 MiB on, never more than `samples`. */
@@ -242,7 +273,25 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
     where: 'root namespace ↔ host b',
     curve: true,
   };
-  if (transport === 'zmq') {
+  // A Python sink's hop is set beside raw pyzmq instead (the links' own, TypeScript, baselines are
+  // the other placements').
+  let pyzmq: PyzmqBaseline | undefined;
+  if (python) {
+    pyzmq = await measurePyzmqBaseline(
+      python.interpreter,
+      sizes,
+      {
+        count: countFor,
+        intervalUs: INTERVAL_US,
+        floodUs: throughputUs,
+        highWaterMark: (size) => (size >= LARGE ? CAPACITY_LARGE : CAPACITY_SMALL),
+        budgetUs: LATENCY_BUDGET_US,
+        minMessages: MIN_PACED_MESSAGES,
+      },
+      log,
+    );
+  }
+  if (transport === 'zmq' && !python) {
     const netSizes = sizes.filter((size) => size <= NET_MAX_SIZE);
     for (const name of ['zeromq', 'tcp'] as const) {
       const baseline = await measureNetBaseline(name, runtime, netSizes, {
@@ -290,14 +339,18 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
     };
     pipeline.push(row);
     log(
-      `${scenario.topology} ${path} ${label(size)}: p50 ${us(row.latency.p50)} µs, p99 ${us(row.latency.p99)} µs, ${perS(row.throughput.msgsPerS)} msgs/s`,
+      `${scenario.topology} ${path} ${label(size)}: p50 ${us(row.latency.p50)} µs, p99 ${us(row.latency.p99)} µs, ${perS(row.throughput.msgsPerS)} msgs/s` +
+        (row.throughput.peerCpuUsPerMsg === undefined
+          ? ''
+          : `, CPU ${row.throughput.cpuUsPerMsg.toFixed(1)} µs/msg (Python ${row.throughput.peerCpuUsPerMsg.toFixed(1)})`),
     );
   };
-  const rateOf = (result: PhaseResult, size: number) => rate(result.received, result.wallUs, result.cpuUs, size);
+  const rateOf = (result: PhaseResult, size: number) =>
+    rate(result.received, result.wallUs, result.cpuUs, size, result.peerCpuUs);
 
   let idle: BenchResults['idle'] | undefined;
-  // Across hosts, the hop between two hosts: the pair.
-  const topologies: TopologyName[] = hosts ? ['pair'] : ['pair', 'chain5', 'fanout4', 'fanin4'];
+  // Across hosts, the hop between two hosts: the pair; with Python, the hop into Python: the pair.
+  const topologies: TopologyName[] = hosts || python ? ['pair'] : ['pair', 'chain5', 'fanout4', 'fanin4'];
   for (const topology of topologies) {
     const wanted = topology === 'pair' ? sizes : sizes.filter((size) => TOPOLOGY_SIZES.includes(size));
     const groups = [wanted.filter((size) => size < LARGE), wanted.filter((size) => size >= LARGE)];
@@ -316,6 +369,7 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
         zmqSockets: options.zmqSockets ?? 'auto',
         placement: options.placement ?? 'worker',
         ...(hosts === undefined ? {} : { hosts: { source: hosts.source, sink: hosts.sink } }),
+        ...(python === undefined ? {} : { python }),
         maxSamples: samples,
         inlineBytes: INLINE_MAX,
         epochMs,
@@ -361,11 +415,12 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
       ? {
           transport: {
             name: 'zmq' as const,
-            detail: `${hosts ? 'tcp with CURVE between the two hosts (keys made for the run)' : 'ipc sockets in a temporary folder'}, ${socketsOf(options.zmqSockets ?? 'auto') === 'zmtp' ? 'ZMTP 3.1 in TypeScript' : 'zeromq.js (libzmq)'}`,
+            detail: `${hosts ? 'tcp with CURVE between the two hosts (keys made for the run)' : 'ipc sockets in a temporary folder'}, ${socketsOf(options.zmqSockets ?? 'auto') === 'zmtp' ? 'ZMTP 3.1 in TypeScript' : 'zeromq.js (libzmq)'}${python ? ' at the source, pyzmq (libzmq) at the Python sink' : ''}`,
             sockets: socketsOf(options.zmqSockets ?? 'auto'),
             baselines: net,
             ...(options.placement === 'process' ? { placement: 'process' as const } : {}),
             ...(hosts ? { placement: 'hosts' as const, hosts: hostsRun(hosts) } : {}),
+            ...(python && pyzmq ? { placement: 'python' as const, python: pythonRun(python.interpreter, pyzmq) } : {}),
           },
         }
       : {}),
@@ -401,6 +456,17 @@ function hostsRun(hosts: BenchHosts): HostsRun {
     source: { name: `a (${hosts.source.namespace})`, address: hosts.source.address },
     sink: { name: `b (${hosts.sink.namespace})`, address: hosts.sink.address },
     baselinePath: `this process (root namespace, ${hosts.nexusAddress}) ↔ a peer process on host b (namespace ${hosts.sink.namespace}, ${hosts.sink.address})`,
+  };
+}
+
+function pythonRun(interpreter: string, baseline: PyzmqBaseline): PythonRun {
+  return {
+    interpreter,
+    detail:
+      "the source a TypeScript actor in a worker of the bench's process, the sink a Python actor (improv_ts) in a Python process of its own; one way from the source's stamp to the sink holding the value, on one clock (the sink reads CLOCK_MONOTONIC, which Node's clock of the run is, offset by a constant measured at the start)",
+    baseline,
+    improv: IMPROV_PYTHON_REDIS.map((entry) => ({ ...entry })),
+    improvGoal: IMPROV_PYTHON_GOAL,
   };
 }
 
@@ -453,6 +519,7 @@ async function runSoak(
   rateHz: number,
   epochMs: number,
   log: (line: string) => void,
+  python?: ScenarioOptions['python'],
 ): Promise<SoakResult> {
   const frames = seconds * rateHz;
   const scenario = await Scenario.open({
@@ -460,6 +527,8 @@ async function runSoak(
     capacity: 16,
     storeBytes: 64 * 1_048_576,
     store: await store.driver(),
+    // A Python sink's soak: the frames go to the Python process, whose RSS is sampled too.
+    ...(python === undefined ? {} : { placement: 'python' as const, transport: 'zmq' as const, python }),
     maxSamples: frames,
     inlineBytes: 0,
     epochMs,
@@ -469,14 +538,18 @@ async function runSoak(
     const start = performance.now();
     const sample = async () => {
       const usage = await scenario.nexus.store.usage();
+      const peerRssBytes = scenario.peerRssBytes();
       samples.push({
         t: (performance.now() - start) / 1000,
         rssBytes: process.memoryUsage.rss(),
         storeBytes: usage.usedBytes,
         storeObjects: usage.objects,
+        ...(peerRssBytes === undefined ? {} : { peerRssBytes }),
       });
     };
-    log(`soak: ${seconds} s of ${rateHz} Hz × 1 MiB frames on ${runtime.name}, ${store.name} store`);
+    log(
+      `soak: ${seconds} s of ${rateHz} Hz × 1 MiB frames on ${runtime.name}, ${store.name} store${python ? ', a Python sink' : ''}`,
+    );
     const result = await scenario.phase({
       mode: 'latency',
       path: 'put',

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pythonProblem } from '../src/python.ts';
 import type { BenchResults } from '../src/results.ts';
 
 const bin = fileURLToPath(new URL('../bin/bench.mjs', import.meta.url));
@@ -215,6 +216,69 @@ describe('npm run bench', () => {
       expect(user.stderr).toContain('needs Node running as root and a working `ip netns`');
     }
   });
+
+  it('refuses --placement python with flags it cannot honour, before starting any pipeline', async () => {
+    const store = await bench(['--placement', 'python', '--store', 'memory']);
+    expect(store.code).toBe(2);
+    expect(store.stderr).toContain('--placement python needs a store the Python process reaches, lmdb or redis');
+    expect(store.stderr).toContain('drop it (--placement python implies --store lmdb) or give --store redis');
+    const transport = await bench(['--placement', 'python', '--transport', 'local']);
+    expect(transport.code).toBe(2);
+    expect(transport.stderr).toContain('not --transport local');
+    const runtime = await bench(['--placement', 'python', '--runtime', 'deno']);
+    expect(runtime.code).toBe(2);
+    expect(runtime.stderr).toContain('--placement python runs on Node only');
+    const alone = await bench(['--python', '/usr/bin/python3']);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toContain('add --placement python, or drop --python');
+    const missing = await bench(['--placement', 'python', '--python', '/nonexistent/python3', '--out', out]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--python /nonexistent/python3: /nonexistent/python3 did not run (ENOENT)');
+    const help = await bench(['--help']);
+    expect(help.stdout).toContain('--python <interpreter>');
+    // Commander wraps the help text: compare it with the line breaks taken out.
+    const flat = help.stdout.replace(/\s+/g, ' ');
+    expect(flat).toContain('or python (the pair only: its source a TypeScript worker, its sink a Python actor');
+    expect(flat).toContain('implies --transport zmq --store lmdb (or give --store redis)');
+  });
+
+  const python = '/usr/bin/python3';
+  it.skipIf(pythonProblem(python) !== undefined)(
+    'runs the TypeScript → Python pair beside raw pyzmq and improv (Python)',
+    async () => {
+      const { code, stdout, stderr } = await bench([
+        ...['--samples', '20', '--throughput-ms', '50', '--soak', '1', '--sizes', '8'],
+        '--placement',
+        'python',
+        '--python',
+        python,
+        '--out',
+        out,
+      ]);
+      expect(code, stderr).toBe(0);
+      expect(stdout).toContain('### TypeScript → Python hop beside raw pyzmq (same run) and improv (Python)');
+      expect(stdout).toContain('Actors: **a TypeScript source, a Python sink**');
+      const name = (await readdir(out)).find(
+        (file) => file.startsWith('node-python-lmdb-zmq-') && file.endsWith('.json'),
+      );
+      expect(name).toBeDefined();
+      const json = JSON.parse(await readFile(join(out, name!), 'utf8')) as BenchResults;
+      expect(json.transport?.placement).toBe('python');
+      expect(json.store?.name).toBe('lmdb');
+      expect(json.transport?.python?.interpreter).toBe(python);
+      expect(json.transport?.python?.baseline.rows.map((row) => row.size)).toEqual([8]);
+      expect(json.transport?.baselines).toEqual([]);
+      const rows = json.pipeline.map((row) => `${row.topology} ${row.path} ${row.size}`);
+      expect(rows.sort()).toEqual(['pair allocate 8', 'pair inline 8', 'pair put 8', 'pair put-delete 8'].sort());
+      for (const row of json.pipeline) {
+        expect(row.latency.n).toBe(20);
+        expect(row.throughput.messages).toBeGreaterThan(0);
+      }
+      // The Python sink deleted every frame of the soak.
+      expect(json.soak.frames).toBe(json.store!.soakRateHz);
+      expect(json.soak.storeEndObjects).toBe(0);
+    },
+  );
 
   it('refuses bad input with a message that says what to give', async () => {
     const sizes = await bench(['--sizes', '8,12zz']);

@@ -276,6 +276,88 @@ describe('report', () => {
     expect(text).not.toContain('each in its own worker');
   });
 
+  it('sets a TypeScript → Python hop beside raw pyzmq and improv (Python), and holds every row to 20× improv', () => {
+    const results = storeFixture('lmdb');
+    const withPython = (entry: PipelineRow, peerCpuUsPerMsg: number) => ({
+      ...entry,
+      throughput: { ...entry.throughput, peerCpuUsPerMsg },
+    });
+    results.pipeline = [
+      withPython(row('pair', 'put', 8, 300, 5e4), 12.5),
+      withPython(row('pair', 'inline', 8, 150, 2e5), 4),
+      withPython(row('pair', 'put', 512, 310, 4e4), 13),
+      withPython(row('pair', 'put', 4_194_304, 3000, 300), 900),
+      row('pair', 'put-delete', 8, 200, 6e4),
+    ];
+    const raw = (size: number, p50: number, msgsPerS: number) => ({
+      size,
+      intervalUs: 1000,
+      oneWay: latency(p50),
+      throughput: { messages: msgsPerS, seconds: 1, msgsPerS, mbPerS: (msgsPerS * size) / 1e6 },
+      highWaterMark: size >= 1_048_576 ? 4 : 256,
+    });
+    results.transport = {
+      name: 'zmq',
+      detail:
+        'ipc sockets in a temporary folder, ZMTP 3.1 in TypeScript at the source, pyzmq (libzmq) at the Python sink',
+      sockets: 'zmtp',
+      placement: 'python',
+      baselines: [],
+      python: {
+        interpreter: '/usr/bin/python3',
+        detail: 'the source a TypeScript actor in a worker, the sink a Python actor',
+        baseline: {
+          detail: 'pyzmq 24.0.1 (libzmq 4.3.4) PUSH → PULL over ipc, two Python 3.11.2 processes',
+          python: '3.11.2',
+          pyzmq: '24.0.1',
+          libzmq: '4.3.4',
+          rows: [raw(8, 80, 5e5), raw(512, 85, 4e5), raw(4_194_304, 1500, 100)],
+        },
+        improv: IMPROV_PYTHON_REDIS.map((entry) => ({ ...entry })),
+        improvGoal: 20,
+      },
+    };
+    const text = renderReport(results);
+    expect(text).toContain('Actors: **a TypeScript source, a Python sink**');
+    expect(text).toContain('### TypeScript → Python hop beside raw pyzmq (same run) and improv (Python)');
+    expect(text).toContain('**not measured in this run**');
+    // p50, p99, raw p50, × raw | msgs/s, Python CPU, raw msgs/s, × raw | improv p50, ÷ ours, msgs/s, × improv, verdict.
+    expect(text).toContain(
+      '| 8 B | put | 300 | 600 | 80.0 | 3.75× | 50.0 k | 12.5 | 500.0 k | 0.10× | 4,177 | 13.9× | 5,743 | 8.71× | missed (8.71×) |',
+    );
+    expect(text).toContain(
+      '| 8 B | inline | 150 | 300 | 80.0 | 1.88× | 200.0 k | 4.0 | 500.0 k | 0.40× | 4,177 | 27.8× | 5,743 | 34.8× | **met** |',
+    );
+    expect(text).toContain(
+      '| 512 B | put | 310 | 620 | 85.0 | 3.65× | 40.0 k | 13.0 | 400.0 k | 0.10× | – | – | – | – | no improv figure |',
+    );
+    expect(text).toContain(
+      '| 4 MiB | put | 3000 | 6000 | 1500 | 2.00× | 300 | 900.0 | 100 | 3.00× | 193,646 | 64.5× | 6 | 50.0× | **met** |',
+    );
+    expect(text).toContain('| 8 B | 1 ms × 100 | 88.0 | 80.0 | 120 | 160 | 240 | 500.0 k | 4.0 | 256 |');
+    expect(text).toContain('the source in a worker, the sink in a Python process');
+    expect(text).toContain('### Store allocator hot spot: 8 B put in TypeScript → key over a link → delete in Python');
+    // The TypeScript links' own tables (raw zeromq.js, raw TCP) are not this run's.
+    expect(text).not.toContain('### Network baselines');
+    expect(text).not.toContain('### zmq links beside raw zeromq.js');
+    const checks = new Map(checkTargets(results).map((check) => [check.target, check]));
+    const put8 = checks.get("TypeScript → Python 8 B via put ≥ 20× improv (Python)'s 5,743 msgs/s");
+    expect(put8).toMatchObject({ met: false });
+    expect(put8!.ratio).toBeCloseTo((20 * 5743) / 5e4, 5);
+    expect(checks.get("TypeScript → Python 4 MiB via put ≥ 20× improv (Python)'s 6 msgs/s")).toMatchObject({
+      met: true,
+    });
+    // Only improv's goal: not the TypeScript floors, nor the rows without an improv figure or data read.
+    expect([...checks.keys()].filter((target) => target.startsWith('TypeScript → Python'))).toHaveLength(3);
+    expect(checks.has('8 B hop p50 via inline ≤ 1.5× raw ring')).toBe(false);
+    expect([...checks.keys()].some((target) => target.includes('(memcpy 4 MiB + ring hop)'))).toBe(false);
+    const csv = renderCsv(results).trim().split('\n');
+    for (const line of csv) expect(line.split(',')).toHaveLength(10);
+    expect(csv.some((line) => line.includes(',lmdb-python-pair-put-latency,8,'))).toBe(true);
+    expect(csv.some((line) => line.includes(',baseline-pyzmq-latency,8,88.000,80.000,'))).toBe(true);
+    expect(csv.some((line) => line.includes(',baseline-pyzmq-throughput,4194304,10000.000,,,,100'))).toBe(true);
+  });
+
   it('writes the dora-benchmark CSV columns', () => {
     const lines = renderCsv(fixture()).trim().split('\n');
     expect(lines[0]).toBe('date,language,platform,name,size_bytes,avg_us,p50_us,p90_us,p99_us,n');

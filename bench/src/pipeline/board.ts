@@ -96,6 +96,11 @@ export interface BenchActorOptions {
   sources?: number;
   /** The clock's epoch (see clock.ts). */
   epochMs: number;
+  /**
+   * Actors in a Python process (`--placement python`): µs to add to CLOCK_MONOTONIC to read the
+   * clock (`monotonicOffsetUs` of clock.ts).
+   */
+  clockOffsetUs?: number;
 }
 
 /** A message of the bench. `i` is -1 for the end marker of a throughput phase. */

@@ -1,9 +1,11 @@
 /**
  * One bench pipeline: a topology of bench actors run by a real Nexus (the store of `--store`, the
  * memory store by default; the local transport unless `--transport zmq`; one worker per actor), driven phase by phase through
- * the board.
+ * the board. With placement `python` every sink is the Python `BenchSink` of `actors.py`, in a Python
+ * process of its own; the other actors stay TypeScript workers.
  * @module
  */
+import { readFileSync } from 'node:fs';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { createNexus, type Nexus, type NexusEvent, type StoreDriver } from '@improv/core';
@@ -118,7 +120,12 @@ export interface ScenarioOptions {
    * `hosts`: each actor in a process on another host (`host:`, through its agent): the sources on
    * `hosts.source`, every other actor on `hosts.sink`; links between hosts go over tcp with CURVE.
    */
-  placement?: 'worker' | 'process' | 'hosts';
+  placement?: 'worker' | 'process' | 'hosts' | 'python';
+  /**
+   * With placement `python` (the sinks in Python, needs the zmq links and the lmdb or redis store):
+   * the interpreter (`settings.python`) and `monotonicOffsetUs` of clock.ts for the sinks' clock.
+   */
+  python?: { interpreter: string; clockOffsetUs: number };
   /** With placement `hosts`: the two hosts (their agents running) and how the Nexus reaches them. */
   hosts?: { source: ScenarioHost; sink: ScenarioHost };
   /** Most latency samples a sink keeps per phase. */
@@ -163,8 +170,10 @@ export interface PhaseResult {
   received: number;
   /** From the first send to the last sink's end, µs. */
   wallUs: number;
-  /** Process CPU time (every thread) during the phase, µs. */
+  /** Process CPU time (every thread) during the phase, µs; with Python sinks, theirs added. */
   cpuUs: number;
+  /** Of `cpuUs`, the Python sinks' processes' (placement `python`, where /proc tells it). */
+  peerCpuUs?: number;
 }
 
 /** A running bench pipeline. */
@@ -175,6 +184,8 @@ export class Scenario {
   readonly #board: Board;
   readonly #samples: Map<number, Float64Array>;
   readonly #layout: Layout;
+  /** Process ids of the Python sinks (placement `python`), whose CPU time counts too. */
+  #peers: number[] = [];
   #phase = 0;
   /** An error an actor logged since the current phase began: any is fatal to the bench. */
   #error = '';
@@ -203,6 +214,12 @@ export class Scenario {
     if (options.placement === 'hosts' && hosts === undefined) {
       throw new TypeError('bench: placement hosts needs ScenarioOptions.hosts (the source and sink hosts)');
     }
+    const python = options.placement === 'python' ? options.python : undefined;
+    if (options.placement === 'python' && (python === undefined || options.transport !== 'zmq')) {
+      throw new TypeError(
+        'bench: placement python needs ScenarioOptions.python (interpreter, clock offset) and the zmq transport',
+      );
+    }
     const boardBuffer = new SharedArrayBuffer(BOARD_BYTES);
     const samples = new Map<number, Float64Array>();
     const actors: Record<string, Record<string, unknown>> = {};
@@ -214,8 +231,10 @@ export class Scenario {
         actorOptions.samples = buffer;
         actorOptions.sources = actor.sources ?? 1;
       }
+      const inPython = python !== undefined && actor.className === 'BenchSink';
+      if (inPython) actorOptions.clockOffsetUs = python.clockOffsetUs;
       actors[actor.name] = {
-        package: actorsFile,
+        package: inPython ? pythonActorsFile : actorsFile,
         class: actor.className,
         ...(options.placement === 'process' ? { method: 'process' } : {}),
         ...(hosts === undefined ? {} : { host: (actor.className === 'BenchSource' ? hosts.source : hosts.sink).key }),
@@ -245,7 +264,12 @@ export class Scenario {
     let nexus: Nexus;
     try {
       nexus = await createNexus({
-        config: { settings: { store_size: options.storeBytes }, ...hostsSection, actors, connections },
+        config: {
+          settings: { store_size: options.storeBytes, ...(python === undefined ? {} : { python: python.interpreter }) },
+          ...hostsSection,
+          actors,
+          connections,
+        },
         // Imported only here: a run without hosts never loads the agent's client.
         ...(hosts === undefined ? {} : { agents: (await import('@improv/transport-zmq/agent')).connectAgent }),
         store: options.store ?? createMemoryStore(),
@@ -275,6 +299,11 @@ export class Scenario {
       await nexus.quit();
       throw new Error(`bench: the ${options.topology} pipeline did not start: ${describe(error)}`, { cause: error });
     }
+    if (python !== undefined) {
+      scenario.#peers = nexus
+        .status()
+        .actors.flatMap((actor) => (actor.process?.runtime === 'python' ? [actor.process.pid] : []));
+    }
     return scenario;
   }
 
@@ -301,12 +330,15 @@ export class Scenario {
     const errorsBefore = this.#errors();
     this.#error = '';
     const cpuBefore = process.cpuUsage();
+    const peerBefore = this.#peerCpuUs();
     Atomics.store(words, W_PHASE, phase);
     Atomics.notify(words, W_PHASE);
     const expectedUs = spec.mode === 'latency' ? (spec.count ?? 0) * (spec.intervalUs ?? 1000) : (spec.durationUs ?? 0);
     const what = `${spec.mode} of ${spec.path} ${spec.size} B through ${this.topology}`;
     await this.#waitDone(phase, 30_000 + (expectedUs / 1000) * 4, what, spec.onTick);
     const cpu = process.cpuUsage(cpuBefore);
+    const peerAfter = this.#peerCpuUs();
+    const peerCpuUs = peerBefore === undefined || peerAfter === undefined ? undefined : peerAfter - peerBefore;
     const errors = this.#errors() - errorsBefore;
     if (errors > 0) {
       throw new Error(
@@ -334,16 +366,62 @@ export class Scenario {
     if (received !== perSink * sinks) {
       throw new Error(`bench: ${what}: ${sent} messages sent but ${received} received (expected ${perSink * sinks})`);
     }
-    return { samples: concat(collected), sent, received, wallUs: end - firstSend, cpuUs: cpu.user + cpu.system };
+    return {
+      samples: concat(collected),
+      sent,
+      received,
+      wallUs: end - firstSend,
+      cpuUs: cpu.user + cpu.system + (peerCpuUs ?? 0),
+      ...(peerCpuUs === undefined ? {} : { peerCpuUs }),
+    };
   }
 
-  /** CPU use of the whole process (every thread) while the pipeline runs and nothing is sent, in % of one core. */
+  /**
+   * CPU use of the whole process (every thread) while the pipeline runs and nothing is sent, in % of
+   * one core; with Python sinks, their processes' added.
+   */
   async idleCpu(ms: number): Promise<number> {
     const before = process.cpuUsage();
+    const peerBefore = this.#peerCpuUs();
     const start = performance.now();
     await new Promise((resolve) => setTimeout(resolve, ms));
     const cpu = process.cpuUsage(before);
-    return ((cpu.user + cpu.system) / 1000 / (performance.now() - start)) * 100;
+    const peerAfter = this.#peerCpuUs();
+    const peer = peerBefore === undefined || peerAfter === undefined ? 0 : peerAfter - peerBefore;
+    return ((cpu.user + cpu.system + peer) / 1000 / (performance.now() - start)) * 100;
+  }
+
+  /** RSS of the Python sinks' processes (`VmRSS` of /proc), bytes; undefined without them or where /proc does not tell it. */
+  peerRssBytes(): number | undefined {
+    if (this.#peers.length === 0) return undefined;
+    let total = 0;
+    for (const pid of this.#peers) {
+      try {
+        const kib = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+        if (kib === undefined) return undefined;
+        total += Number(kib) * 1024;
+      } catch {
+        return undefined;
+      }
+    }
+    return total;
+  }
+
+  /**
+   * CPU time of the Python sinks' processes so far, µs: the first field of `/proc/<pid>/schedstat`
+   * (ns on a CPU, every thread). Undefined without Python sinks, or where /proc does not tell it.
+   */
+  #peerCpuUs(): number | undefined {
+    if (this.#peers.length === 0) return undefined;
+    let total = 0;
+    for (const pid of this.#peers) {
+      try {
+        total += Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1000;
+      } catch {
+        return undefined;
+      }
+    }
+    return Number.isFinite(total) ? total : undefined;
   }
 
   /** Wakes the sources, then stops and quits the pipeline. */
@@ -397,6 +475,7 @@ export class Scenario {
 }
 
 const actorsFile = fileURLToPath(new URL('./actors.ts', import.meta.url));
+const pythonActorsFile = fileURLToPath(new URL('./actors.py', import.meta.url));
 
 function concat(arrays: Float64Array[]): Float64Array {
   const out = new Float64Array(arrays.reduce((total, array) => total + array.length, 0));

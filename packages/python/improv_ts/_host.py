@@ -277,7 +277,13 @@ class ActorHost(_loop.Loop):
                 self.links[name] = open_link(descriptor, self, hooks)
             links = {name: _tracked(link, self) if self.track else link for name, link in self.links.items()}
             cls = load_class(actor["moduleUrl"], actor["className"], actor.get("package"))
-            context = {"name": self.name, "options": actor.get("options") or {}, "links": links, "store": self.store}
+            context = {
+                "name": self.name,
+                "options": actor.get("options") or {},
+                "links": links,
+                "store": self.store,
+                "loop": self,
+            }
             self.actor = cls._improv_create(context)
             self.run_step = step_method(self.actor, actor["className"])
             self.set_state("waiting")

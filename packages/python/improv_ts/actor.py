@@ -21,6 +21,7 @@ pipeline runs, stop when it stops.
 """
 
 import logging
+import time
 
 
 class Actor:
@@ -43,6 +44,22 @@ class Actor:
         self.links = dict(context["links"])
         self.store = context["store"]
         self.log = logging.getLogger(f"improv.actor.{self.name}")
+        self._improv_loop = context.get("loop")
+
+    def sleep(self, seconds):
+        """Waits `seconds` (0: none) while the process goes on serving Nexus — unlike `time.sleep`,
+        which holds every signal back until it returns. Changes this actor made to shared memory
+        (a SharedArrayBuffer in its options) are published first."""
+        loop = self.__dict__.get("_improv_loop")
+        if loop is None:
+            time.sleep(seconds)
+            return
+        loop.flush()
+        until = time.monotonic() + seconds
+        while True:
+            loop.wait([], max(0.0, until - time.monotonic()))
+            if time.monotonic() >= until:
+                return
 
     def __getattr__(self, name):
         # Links by name, as attributes: self.q_in, self.q_out. Only reached when nothing else has the name.
