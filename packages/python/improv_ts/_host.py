@@ -432,9 +432,6 @@ class ActorHost(_loop.Loop):
                     self.call(self.run_step)
                 finally:
                     self.step_ended("run_step()")
-                    # Credit and drop reports go out now, not at the link's next call.
-                    for link in self.links.values():
-                        link.flush()
                 self.steps += 1
                 backoff = 0.0
             except Exception as error:
@@ -448,8 +445,11 @@ class ActorHost(_loop.Loop):
                         backoff = BACKOFF_FIRST_S if backoff == 0 else min(backoff * 2, BACKOFF_MAX_S)
                         self.sleep(backoff)
                         last_yield = time.monotonic()
-            # Signals arrive on the channel, read when the loop waits: every few ms at least.
+            # Signals arrive on the channel, read when the loop waits: every few ms at least. Credit and
+            # drop reports of the links go out then too, not only at their next call.
             if time.monotonic() - last_yield >= YIELD_EVERY_S:
+                for link in self.links.values():
+                    link.flush()
                 self.wait([], 0)
                 last_yield = time.monotonic()
 

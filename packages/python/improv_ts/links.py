@@ -123,6 +123,11 @@ LINGER_MS = 1000
 RECONNECT_IVL_MS = 10
 RECONNECT_IVL_MAX_MS = 250
 
+# pyzmq's flags are enums, whose operators cost more than the call they go into: plain ints.
+_NOBLOCK = int(zmq.NOBLOCK)
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+
 _F64 = struct.Struct("<d")
 _I32 = struct.Struct("<i")
 _ACK = struct.Struct("<II")
@@ -250,15 +255,23 @@ def _handshake_reason(event, value):
 def _monitor_events(monitor):
     """Every event waiting on a monitor socket, as (event, value, endpoint)."""
     events = []
-    while True:
+    while _readable(monitor):
         try:
-            frames = monitor.recv_multipart(zmq.NOBLOCK)
-        except zmq.Again:
-            return events
+            frames = monitor.recv_multipart(_NOBLOCK)
         except zmq.ZMQError:
             return events
         parsed = parse_monitor_message(frames)
         events.append((int(parsed["event"]), int(parsed["value"]), parsed["endpoint"].decode(errors="replace")))
+    return events
+
+
+def _readable(socket):
+    """Whether a message waits on `socket`: asked of libzmq, not learnt from a failing read (an
+    exception per empty read cost more than the rest of a hop)."""
+    try:
+        return socket.getsockopt(_EVENTS) & _POLLIN
+    except zmq.ZMQError:
+        return False
 
 
 def _close_socket(socket, monitor, linger):
@@ -526,9 +539,9 @@ class InLink(_Endpoint):
     def _receive(self):
         """Takes every message that has arrived into the edges' queues (dropping the oldest where the policy says)."""
         socket = self._socket
-        while True:
+        while _readable(socket):
             try:
-                frames = socket.recv_multipart(zmq.NOBLOCK)
+                frames = socket.recv_multipart(_NOBLOCK)
             except zmq.Again:
                 break
             self._on_message(frames)
@@ -602,7 +615,7 @@ class InLink(_Endpoint):
         edge.taken = 0
         edge.dropped = 0
         try:
-            self._socket.send_multipart([edge.routing_id, FRAME_ACK, payload], zmq.NOBLOCK)
+            self._socket.send_multipart([edge.routing_id, FRAME_ACK, payload], _NOBLOCK)
         except zmq.Again:
             # A source that is not connected: a ROUTER drops what it cannot route, as in TypeScript.
             pass
@@ -890,7 +903,7 @@ class OutLink(_Endpoint):
                 self._report(body, "sink-gone", False)
 
     def _transmit(self, edge, body):
-        edge.socket.send_multipart([FRAME_MESSAGE, body], zmq.NOBLOCK, copy=False)
+        edge.socket.send_multipart([FRAME_MESSAGE, body], _NOBLOCK, copy=False)
         edge.unacked.append(body)
         edge.words.add(SENT)
 
@@ -916,7 +929,7 @@ class OutLink(_Endpoint):
         if replaced and not gone:
             # A restarted sink: everything the old one had not acknowledged goes to the new one, in order.
             for body in waiting:
-                edge.socket.send_multipart([FRAME_MESSAGE, body], zmq.NOBLOCK, copy=False)
+                edge.socket.send_multipart([FRAME_MESSAGE, body], _NOBLOCK, copy=False)
                 edge.unacked.append(body)
             return
         # Gone: nobody reads these. Back (a revived sink): they were reported when it went.
@@ -928,9 +941,9 @@ class OutLink(_Endpoint):
     def _take_acks(self):
         for edge in self._edges:
             socket = edge.socket
-            while True:
+            while _readable(socket):
                 try:
-                    frames = socket.recv_multipart(zmq.NOBLOCK)
+                    frames = socket.recv_multipart(_NOBLOCK)
                 except zmq.Again:
                     break
                 self._on_ack(edge, frames)
