@@ -389,8 +389,7 @@ class NexusImpl implements Nexus {
 
   private fromWorker(entry: ActorEntry, message: FromWorker): void {
     if (message.type === 'log') {
-      // A process in another language may send its time as a 64-bit integer (a bigint here).
-      this.record({ ...message.record, time: Number(message.record.time) });
+      this.record(message.record);
       return;
     }
     if (message.type === 'store-owner') {

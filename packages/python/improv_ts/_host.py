@@ -18,6 +18,8 @@ One thread does everything: the steps, the links' waits and the control channel 
 """
 
 import asyncio
+import importlib
+import importlib.util
 import inspect
 import logging
 import os
@@ -29,8 +31,13 @@ import traceback
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import zmq
+
 from . import _loop
+from .actor import Actor
 from .errors import LinkClosedError
+from .links import open_link
+from .stores import connect_store, keys_in
 
 CONTROL_HEARTBEAT = 1
 #: How often a loop of steps that never waits still reads the control channel.
@@ -179,8 +186,6 @@ class ActorHost(_loop.Loop):
             limit = min(limit, timeout)
         limit = max(0.0, limit)
         if sockets:
-            import zmq
-
             poller = zmq.Poller()
             poller.register(self.channel.fileno(), zmq.POLLIN)
             for socket in sockets:
@@ -266,9 +271,6 @@ class ActorHost(_loop.Loop):
         self.heartbeat_s = message.get("heartbeatMs", 100) / 1000
         self.track = bool(message.get("storeUse", {}).get("trackMessages"))
         try:
-            from .links import open_link
-            from .stores import connect_store
-
             self.store = connect_store(message["store"])
             if getattr(self.store, "owner_id", None) is not None:
                 self.post({"type": "store-owner", "ownerId": self.store.owner_id})
@@ -479,8 +481,6 @@ class _LinkHooks:
         store = self.host.store
         if store is None:
             return
-        from .stores import keys_in
-
         for key in keys_in(message, store):
             try:
                 store.delete(key)
@@ -491,8 +491,6 @@ class _LinkHooks:
         """Fan-out: one sink will not read `message` (others may): its keys are counted out once."""
         if not self.host.track or self.host.store is None:
             return
-        from .stores import keys_in
-
         keys = keys_in(message, self.host.store)
         if keys:
             try:
@@ -515,8 +513,6 @@ class _TrackedIn:
         return getattr(self._link, name)
 
     def _taken(self, message):
-        from .stores import keys_in
-
         self._host.taken.extend(keys_in(message, self._host.store))
         return message
 
@@ -538,8 +534,6 @@ class _TrackedOut:
         return getattr(self._link, name)
 
     def _count(self, message):
-        from .stores import keys_in
-
         keys = keys_in(message, self._host.store)
         if keys:
             self._host.store.track(keys, max(1, getattr(self._link, "sinks", 1)))
@@ -565,8 +559,6 @@ def module_path(module_url):
 
 def load_class(module_url, class_name, package=None):
     """Imports the actor's file and returns its class (as improv does: the config's folder is on the path)."""
-    import importlib
-
     path = module_path(module_url)
     dotted = package is not None and not package.endswith(".py") and "/" not in package and "." in package
     if dotted:
@@ -592,8 +584,6 @@ def load_class(module_url, class_name, package=None):
         raise NoSuchClass(
             f"{path} has no class {class_name!r}" + (f" (its classes: {', '.join(classes)})" if classes else ""), classes
         )
-    from .actor import Actor
-
     if not (isinstance(cls, type) and issubclass(cls, Actor)):
         raise NotAnActor(
             f"{class_name} of {path} is not an actor class: subclass improv_ts.Actor "

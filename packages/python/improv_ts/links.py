@@ -255,23 +255,22 @@ def _handshake_reason(event, value):
 def _monitor_events(monitor):
     """Every event waiting on a monitor socket, as (event, value, endpoint)."""
     events = []
-    while _readable(monitor):
-        try:
-            frames = monitor.recv_multipart(_NOBLOCK)
-        except zmq.ZMQError:
-            return events
+    for frames in _waiting(monitor):
         parsed = parse_monitor_message(frames)
         events.append((int(parsed["event"]), int(parsed["value"]), parsed["endpoint"].decode(errors="replace")))
     return events
 
 
-def _readable(socket):
-    """Whether a message waits on `socket`: asked of libzmq, not learnt from a failing read (an
-    exception per empty read cost more than the rest of a hop)."""
-    try:
-        return socket.getsockopt(_EVENTS) & _POLLIN
-    except zmq.ZMQError:
-        return False
+def _waiting(socket):
+    """Every message waiting on `socket`, without blocking. Whether one waits is asked of libzmq, not
+    learnt from a failing read: an exception per empty read cost more than the rest of a hop."""
+    while True:
+        try:
+            if not socket.getsockopt(_EVENTS) & _POLLIN:
+                return
+            yield socket.recv_multipart(_NOBLOCK)
+        except zmq.ZMQError:  # zmq.Again included
+            return
 
 
 def _close_socket(socket, monitor, linger):
@@ -538,12 +537,7 @@ class InLink(_Endpoint):
 
     def _receive(self):
         """Takes every message that has arrived into the edges' queues (dropping the oldest where the policy says)."""
-        socket = self._socket
-        while _readable(socket):
-            try:
-                frames = socket.recv_multipart(_NOBLOCK)
-            except zmq.Again:
-                break
+        for frames in _waiting(self._socket):
             self._on_message(frames)
         # Drops are acknowledged once per batch read (the TypeScript sink: once per turn).
         for edge in self._edges:
@@ -940,12 +934,7 @@ class OutLink(_Endpoint):
 
     def _take_acks(self):
         for edge in self._edges:
-            socket = edge.socket
-            while _readable(socket):
-                try:
-                    frames = socket.recv_multipart(_NOBLOCK)
-                except zmq.Again:
-                    break
+            for frames in _waiting(edge.socket):
                 self._on_ack(edge, frames)
 
     def _on_ack(self, edge, frames):

@@ -5,7 +5,7 @@
  * @module
  */
 import type { PythonCheck } from '../runtime/adapter.ts';
-import { pythonInstallHelp } from '../runtime/node-binaries.ts';
+import { pythonInstallHelp } from '../runtime/current.ts';
 import type { ModuleContext } from './_modules.ts';
 import { moduleCandidates } from './_modules.ts';
 import { isMapping, type Reporter } from './_report.ts';

@@ -9,7 +9,8 @@ import path from 'node:path';
 import process from 'node:process';
 import { RuntimeUnavailableError } from '../errors.ts';
 import type { PythonCheck, PythonCheckOptions } from './adapter.ts';
-import { findExecutable, pythonInstallHelp } from './node-binaries.ts';
+import { pythonInstallHelp } from './current.ts';
+import { findExecutable } from './node-binaries.ts';
 
 /** A command line to run. */
 export interface Command {

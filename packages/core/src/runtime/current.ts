@@ -14,6 +14,10 @@ export const runtimeInstallHelp: Readonly<Record<RuntimeName, string>> = {
   deno: 'npm install -D deno (or see https://deno.com)',
 };
 
+/** How to get a Python for Python actors, as every message that misses one says it. */
+export const pythonInstallHelp =
+  'install Python 3 with numpy, pyzmq and msgpack (Debian/Ubuntu: sudo apt-get install python3 python3-numpy python3-zmq python3-msgpack), or set  python: /path/to/python3  under settings';
+
 /** Name of the runtime this code runs in. */
 export function currentRuntimeName(): RuntimeName | 'unknown' {
   const global = globalThis as { Bun?: unknown; Deno?: unknown; process?: { versions?: { node?: string } } };

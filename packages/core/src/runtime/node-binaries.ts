@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { currentRuntimeName, type RuntimeName } from './current.ts';
 
 /** How to install each runtime, as every message that misses one says it. */
-export { runtimeInstallHelp } from './current.ts';
+export { pythonInstallHelp, runtimeInstallHelp } from './current.ts';
 
 /** Where to look for a runtime's binary. */
 export interface RuntimeSearch {
@@ -39,10 +39,6 @@ export function findRuntimeBinary(name: RuntimeName, search: RuntimeSearch = {})
   }
   return findExecutable(name, search);
 }
-
-/** How to get a Python for Python actors, as every message that misses one says it. */
-export const pythonInstallHelp =
-  'install Python 3 with numpy, pyzmq and msgpack (Debian/Ubuntu: sudo apt-get install python3 python3-numpy python3-zmq python3-msgpack), or set  python: /path/to/python3  under settings';
 
 /** The path of `command`: itself when it names a file (has a `/`), else the first executable of that name on `PATH`. */
 export function findExecutable(command: string, search: Pick<RuntimeSearch, 'path'> = {}): string | undefined {
