@@ -440,8 +440,12 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       );
       await nexus.setup();
       await nexus.run();
-      // Messages flow first (a link between processes connects after run).
-      await until(() => (nexus.status().links[0]?.sent ?? 0) > 0, 'the first message');
+      // Messages flow first: the sink has taken one (a link between processes connects after run,
+      // and a sink still starting is reached at the source's next reconnect).
+      await until(() => {
+        const link = nexus.status().links[0];
+        return link !== undefined && link.sent > link.depth;
+      }, 'the first message to reach the sink');
       for (let cycle = 0; cycle < 6; cycle++) {
         await sleep(10);
         await nexus.pause();
