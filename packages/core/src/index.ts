@@ -33,6 +33,7 @@ export { HOST_ACTOR, type HostEndpoint, type HostLinkOptions } from './link/host
 export type { LinkStatus } from './link/monitor.ts';
 export type * from './link/transport.ts';
 export * from './log.ts';
+export type { ActorMetrics, LinkMetrics, Percentiles, PipelineMetrics, TapRecord } from './nexus-api.ts';
 export {
   type ActorStatus,
   createNexus,

@@ -15,7 +15,7 @@ import type { LogRecord } from './log.ts';
 import type { RuntimeAdapter } from './runtime/adapter.ts';
 import type { ActorState, PipelineState, Signal } from './signals.ts';
 import type { StoreChoice } from './store/_open.ts';
-import type { StoreClient } from './store/driver.ts';
+import type { StoreClient, StoreUsage } from './store/driver.ts';
 
 /** Options of {@link createNexus}. */
 export interface NexusOptions {
@@ -89,6 +89,69 @@ export interface PipelineStatus {
   links: LinkStatus[];
 }
 
+/** p50 and p99 of a duration, in milliseconds, over the last reporting window. */
+export interface Percentiles {
+  p50: number;
+  p99: number;
+}
+
+/** One actor's metrics: its status, plus rates and costs measured over the last second or so. */
+export interface ActorMetrics extends ActorStatus {
+  /** runStep() calls per second. */
+  stepsPerSecond: number;
+  /** runStep() errors per second. */
+  errorsPerSecond: number;
+  /** Time in runStep(), over the last reporting window (absent before the first step). */
+  stepMs?: Percentiles;
+  /** Event-loop utilisation of its worker or process, 0..1 (absent where the runtime cannot measure it). */
+  elu?: number;
+  /** CPU time of its own OS process, in cores (1 = one core busy); absent for a worker, which shares the process. */
+  cpu?: number;
+  /** Bytes of JavaScript (or Python) heap in use. */
+  heapBytes?: number;
+}
+
+/** One edge's metrics: its status, plus rates and latency. */
+export interface LinkMetrics extends LinkStatus {
+  /** Bytes put into the edge since the plan (the encoded messages), where the transport counts them. */
+  bytes?: number;
+  /** Messages put per second, and bytes per second, over the last second or so. */
+  messagesPerSecond: number;
+  bytesPerSecond?: number;
+  /** Drops per second. */
+  droppedPerSecond: number;
+  /**
+   * Time from send to read, sampled, for messages that carry their send time (an object with a
+   * numeric `t` in milliseconds since the Unix epoch, as `Date.now()` gives).
+   */
+  latencyMs?: Percentiles;
+}
+
+/** Everything Nexus measures, at one moment: what the control server, TUI and dashboard show. */
+export interface PipelineMetrics {
+  /** When this was taken, in milliseconds since the Unix epoch. */
+  time: number;
+  state: PipelineState;
+  actors: ActorMetrics[];
+  links: LinkMetrics[];
+  /** The store's use as last sampled (absent until the first sample, or when it cannot say). */
+  store?: StoreUsage & { driver: string };
+}
+
+/** One message seen on a tapped connection, summarised (never the data itself). */
+export interface TapRecord {
+  /** When it was read, in milliseconds since the Unix epoch. */
+  time: number;
+  connection: string;
+  /** `Actor.link` of the producer and of the consumer. */
+  from: string;
+  to: string;
+  /** The message summarised in one line: keys, types, typed arrays' dtype and shape, store keys, short strings. */
+  summary: string;
+  /** Messages on this edge since the last record that were not summarised (the tap samples at most ~20 a second). */
+  skipped: number;
+}
+
 /** What Nexus reports as it happens. */
 export type NexusEvent =
   | { type: 'actor-state'; actor: string; state: ActorState; previous: ActorState; error?: SerializedError }
@@ -107,6 +170,18 @@ export interface Nexus {
   readonly closed: Promise<void>;
   /** The state of the pipeline and of every actor. */
   status(): PipelineStatus;
+  /**
+   * Every actor's and every edge's counters, rates, step times, load and latency, and the store's
+   * use. Cheap: it reads counters Nexus keeps anyway (sampled a few times a second); call it as often as you like.
+   */
+  metrics(): PipelineMetrics;
+  /**
+   * Watches the messages of `connection` (its YAML name, as in `LinkStats.connection`) as they pass:
+   * `listener` gets each one summarised (sampled to ~20 a second; the rest are counted in `skipped`).
+   * Returns the function that stops the tap. Throws `CommandRefusedError` for an unknown connection
+   * (naming the ones there are). Nothing is summarised while no tap is on.
+   */
+  tap(connection: string, listener: (record: TapRecord) => void): () => void;
   /** Calls every actor's `setup()`. Rejects with `ActorFailedError` if one throws. */
   setup(): Promise<void>;
   /** Starts the run. Refused (`CommandRefusedError`) unless every actor is ready (or stopped). */
