@@ -9,13 +9,8 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
 import {
-  ActorFailedError,
   type AppendFile,
-  type Command,
-  CommandRefusedError,
   ConfigError,
-  commandHelp,
-  commands,
   currentRuntimeName,
   DEFAULT_AGENT_TOKEN_FILE,
   detectRuntime,
@@ -35,13 +30,28 @@ import {
   transportNames,
 } from '@improv/core';
 import type { RuntimeSearch } from '@improv/core/runtime/binaries';
-import { CommanderError, Option, Command as Program } from 'commander';
+import { CommanderError, InvalidArgumentError, Option, Command as Program } from 'commander';
 import { createDefaultNexus, type DefaultNexusOptions, defaultStoreSizeLimits, transportsFor } from './defaults.ts';
 import { improvHint } from './improv-compat.ts';
 import { newProject } from './new-project.ts';
 import { formatRecord, formatStatus, type Output } from './output.ts';
 import { ownManifest, packageRoot } from './own-package.ts';
+import { connectRun } from './control/client.ts';
+import { LogHistory } from './control/log-history.ts';
+import { executeCommandLine } from './control/commands.ts';
+import { type ControlSession, type ControlSessionOptions, startControlSession } from './control/session.ts';
+import { commandHelpText } from './command-line.ts';
+import { graphCommand, graphHelp } from './graph.ts';
 import { startPrompt } from './prompt.ts';
+import {
+  attachCommand,
+  cleanupCommand,
+  cmdCommand,
+  listCommand,
+  type LogsOptions,
+  logsCommand,
+  tapCommand,
+} from './remote.ts';
 import { denoPermissionProblem, type RuntimeName, runtimeNames, runUnder } from './runtime-switch.ts';
 import { parseScript, type ScriptStep } from './script.ts';
 
@@ -70,6 +80,11 @@ interface RunOptions {
   store?: StoreName;
   transport?: TransportName;
   hosts?: 'local';
+  /** false with --no-ui: the plain prompt even in a terminal. */
+  ui?: boolean;
+  /** --bind and --port of the control server. */
+  bind?: string;
+  port?: number;
 }
 
 /** Options of {@link main} beyond the command line. */
@@ -119,48 +134,179 @@ export async function main(
       writeErr: (text) => output.write(text.trimEnd()),
     });
 
-  program
-    .command('run')
-    .description('start a pipeline and drive it: interactively, or with --script')
-    .argument('<pipeline>', 'pipeline YAML file')
-    .option('-s, --script <steps>', 'run these steps, then quit, e.g. "setup; run; wait 2s; stop; quit"')
-    .option('--run-dir <dir>', 'folder for this run’s log (default: runs/<pipeline>-<time>)')
-    .option('--no-log-files', 'write no run folder')
-    .option(
-      '-f, --logfile <file>',
-      'also append every log record to this file, as improv’s -f does (written with --no-log-files too)',
-    )
-    .addOption(
-      new Option('--log-level <level>', 'lowest level shown in the terminal (the run log keeps all)')
-        .choices(logLevels)
-        .default('info'),
-    )
-    .addOption(
-      new Option(
-        '--hosts <where>',
-        'local: every host of hosts: is this machine (their actors run in processes here)',
-      ).choices(['local']),
-    )
-    .addOption(runtimeOption())
-    .addOption(
-      new Option('--store <driver>', 'use this store whatever settings.store says (memory, lmdb, redis)').choices(
-        storeNames,
-      ),
-    )
-    .addOption(
-      new Option(
-        '--transport <name>',
-        'links of connections that name no transport use this one, whatever settings.transport says (local, zmq)',
-      ).choices(transportNames),
-    )
+  /** The options `run` and `server` share: how the pipeline runs, and where its control server listens. */
+  const pipelineOptions = (command: Program): Program =>
+    command
+      .argument('<pipeline>', 'pipeline YAML file')
+      .option('--run-dir <dir>', 'folder for this run’s log and token (default: runs/<pipeline>-<time>)')
+      .option('--no-log-files', 'write no run folder')
+      .option(
+        '-f, --logfile <file>',
+        'also append every log record to this file, as improv’s -f does (written with --no-log-files too)',
+      )
+      .addOption(
+        new Option('--log-level <level>', 'lowest level shown in the terminal (the run log keeps all)')
+          .choices(logLevels)
+          .default('info'),
+      )
+      .addOption(
+        new Option(
+          '--hosts <where>',
+          'local: every host of hosts: is this machine (their actors run in processes here)',
+        ).choices(['local']),
+      )
+      .addOption(runtimeOption())
+      .addOption(
+        new Option('--store <driver>', 'use this store whatever settings.store says (memory, lmdb, redis)').choices(
+          storeNames,
+        ),
+      )
+      .addOption(
+        new Option(
+          '--transport <name>',
+          'links of connections that name no transport use this one, whatever settings.transport says (local, zmq)',
+        ).choices(transportNames),
+      )
+      .option(
+        '--bind <address>',
+        'address the control server listens on (default 127.0.0.1; another one lets other machines in, with the token)',
+      )
+      .option('--port <port>', 'port of the control server (default: a free one)', parsePort);
+
+  pipelineOptions(
+    program
+      .command('run')
+      .description('start a pipeline and drive it: the live UI in a terminal, the prompt, or --script')
+      .option('-s, --script <steps>', 'run these steps, then quit, e.g. "setup; run; wait 2s; stop; quit"')
+      .option('--no-ui', 'the plain prompt instead of the live UI (also without a terminal, or with --script)'),
+  )
     .addHelpText(
       'after',
-      `\nCommands at the prompt (and in --script):\n${commands.map((name) => `  ${name.padEnd(8)} ${commandHelp[name]}`).join('\n')}\n  revive <actor>  start a failed actor again (its links reattached, brought to the pipeline's state)\n  help     list these commands\n  wait 2s  (scripts only) wait before the next step\n\nExamples:\n  improv run apps/minimal/minimal.yaml\n  improv run apps/minimal/minimal.yaml --script "setup; run; wait 2s; stop; quit"\n  improv run apps/minimal/minimal.yaml --runtime deno\n  improv run apps/minimal/minimal.yaml --store lmdb\n  improv run apps/minimal/minimal.yaml --transport zmq`,
+      `\n${commandHelpText()}\n  wait 2s  (scripts only) wait before the next step\n\nEvery run serves its control plane on 127.0.0.1 (see improv server --help): improv list,\nimprov client, improv top, improv logs, improv tap and improv quit reach it from another terminal.\n\nExamples:\n  improv run apps/minimal/minimal.yaml\n  improv run apps/minimal/minimal.yaml --script "setup; run; wait 2s; stop; quit"\n  improv run apps/minimal/minimal.yaml --runtime deno\n  improv run apps/minimal/minimal.yaml --store lmdb\n  improv run apps/minimal/minimal.yaml --transport zmq`,
     )
     .action(async (pipeline: string, options: RunOptions) => {
       if (await switched(options.runtime)) return;
       if (!permitted('run')) return;
       exitCode = await runCommand(pipeline, options, output);
+    });
+
+  pipelineOptions(
+    program
+      .command('server')
+      .description('start a pipeline headless: driven only through its control server (improv client, cmd, curl)'),
+  )
+    .addHelpText(
+      'after',
+      `\nIt prints the run's id, its URL and where its token is, and serves until the pipeline quits\n(improv quit <id>, Ctrl-C or SIGTERM). The token is written readable by you only, in the run folder\n(or ~/.improv/runs/ with --no-log-files), and the run is listed in ~/.improv/runs/ for improv list;\nboth are removed when it quits. The protocol (HTTP + WebSocket) is in the @improv/cli README.\n\nExamples:\n  improv server apps/minimal/minimal.yaml\n  improv client                   # the live UI, attached (several clients at once)\n  improv cmd <id> setup; improv cmd <id> run; improv quit <id>\n  curl -H "Authorization: Bearer $(cat <token file>)" <url>/api/v1/status`,
+    )
+    .action(async (pipeline: string, options: RunOptions) => {
+      if (await switched(options.runtime)) return;
+      if (!permitted('run')) return;
+      exitCode = await runCommand(pipeline, options, output, true);
+    });
+
+  const tokenOption = () =>
+    new Option('--token-file <file>', 'the token of a run named by its URL (else IMPROV_TOKEN, or the registry)');
+  const runArgument = '[run]';
+  const runHelp = 'run id (improv list shows them; a unique start is enough), or the server URL; default: the only run';
+
+  program
+    .command('list')
+    .description('the pipelines running on this host: id, pipeline, state, uptime, CPU, memory, URL')
+    .option('--json', 'one JSON object per run')
+    .action(async (options: { json?: boolean }) => {
+      exitCode = await listCommand(options, output);
+    });
+
+  program
+    .command('client')
+    .description('the live UI, attached to a running pipeline (several clients at once)')
+    .argument(runArgument, runHelp)
+    .addOption(tokenOption())
+    .action(async (run: string | undefined, options: { tokenFile?: string }) => {
+      exitCode = await attachCommand('full', run, options, output);
+    });
+
+  program
+    .command('top')
+    .description('the live table of actors and links of a running pipeline (one table without a terminal)')
+    .argument(runArgument, runHelp)
+    .addOption(tokenOption())
+    .action(async (run: string | undefined, options: { tokenFile?: string }) => {
+      exitCode = await attachCommand('top', run, options, output);
+    });
+
+  program
+    .command('cmd')
+    .description('give a running pipeline a command: setup, run, pause, resume, stop, quit, status, revive <actor>')
+    .argument('<run>', runHelp)
+    .argument('<command...>', 'the command, as typed at the prompt')
+    .addOption(tokenOption())
+    .addHelpText('after', `\n${commandHelpText()}\n\nExamples:\n  improv cmd minimal-3fa2 setup\n  improv cmd minimal-3fa2 revive Processor`)
+    .action(async (run: string, words: string[], options: { tokenFile?: string }) => {
+      exitCode = await cmdCommand(run, words.join(' '), options, output);
+    });
+
+  for (const [name, help] of [
+    ['stop', 'stop a running pipeline’s run (improv cmd <run> stop)'],
+    ['quit', 'quit a running pipeline and wait until it has ended'],
+    ['pause', 'pause a running pipeline'],
+    ['resume', 'resume a paused pipeline'],
+  ] as const) {
+    program
+      .command(name)
+      .description(help)
+      .argument(runArgument, runHelp)
+      .addOption(tokenOption())
+      .action(async (run: string | undefined, options: { tokenFile?: string }) => {
+        exitCode = await cmdCommand(run, name, options, output, name);
+      });
+  }
+
+  program
+    .command('logs')
+    .description('the log of a running pipeline; --follow goes on as it is written')
+    .argument(runArgument, runHelp)
+    .option('-F, --follow', 'keep printing new records until the run quits (or Ctrl-C)')
+    .option('--actor <name>', 'only this actor’s records (or nexus)')
+    .option('--grep <regex>', 'only records whose "source: message" matches (case-insensitive)')
+    .addOption(new Option('--level <level>', 'only this level and above').choices(logLevels))
+    .option('--json', 'one JSON object per record: time, level, source, message, stack')
+    .option('-n, --lines <count>', 'how many past records (default 100)', (value) => Number(value), 100)
+    .addOption(tokenOption())
+    .action(async (run: string | undefined, options: LogsOptions) => {
+      exitCode = await logsCommand(run, options, output);
+    });
+
+  program
+    .command('tap')
+    .description('the messages on a connection as they pass (summarised: keys, dtypes, shapes), and its rate')
+    .argument('<run>', runHelp)
+    .argument('<connection>', 'the connection’s name in the YAML (Generator.q_out in improv’s short form)')
+    .option('-c, --count <n>', 'stop after this many messages', (value) => Number(value))
+    .option('--json', 'one JSON object per message, no rate lines')
+    .addOption(tokenOption())
+    .action(async (run: string, connection: string, options: { count?: number; json?: boolean; tokenFile?: string }) => {
+      exitCode = await tapCommand(run, connection, options, output);
+    });
+
+  program
+    .command('graph')
+    .description(graphHelp.description)
+    .argument('<pipeline>', 'pipeline YAML file')
+    .option('--format <format>', graphHelp.format, 'mermaid')
+    .option('-o, --out <file>', graphHelp.out)
+    .addHelpText('after', graphHelp.after)
+    .action(async (pipeline: string, options: { format?: string; out?: string }) => {
+      exitCode = await graphCommand(pipeline, options, output);
+    });
+
+  program
+    .command('cleanup')
+    .description('end what crashed runs left behind (processes, sockets, temporary stores, registry entries) and say what')
+    .option('--dry-run', 'only say what would be removed')
+    .action(async (options: { dryRun?: boolean }) => {
+      exitCode = await cleanupCommand(options, output);
     });
 
   program
@@ -445,7 +591,7 @@ async function checkTransports(config: PipelineConfig): Promise<ConfigError | st
   }
 }
 
-async function runCommand(pipeline: string, options: RunOptions, output: Output): Promise<number> {
+async function runCommand(pipeline: string, options: RunOptions, output: Output, headless = false): Promise<number> {
   let steps: ScriptStep[] | undefined;
   if (options.script !== undefined) {
     try {
@@ -476,28 +622,50 @@ async function runCommand(pipeline: string, options: RunOptions, output: Output)
     }
   }
   try {
-    return await drive(pipeline, options, output, { runtime, steps, logFile });
+    return await drive(pipeline, options, output, { runtime, steps, logFile, headless });
   } finally {
     await logFile?.close();
   }
 }
 
-/** Starts the pipeline and drives it from `steps` or the prompt; resolves to the exit code. */
+/** How a run is driven once it has started. */
+type FrontEnd = 'script' | 'prompt' | 'ui' | 'server';
+
+/**
+ * Starts the pipeline and its control server, and drives it from `steps`, the live UI, the prompt,
+ * or (`improv server`) only from clients; resolves to the exit code.
+ */
 async function drive(
   pipeline: string,
   options: RunOptions,
   output: Output,
-  context: { runtime: RuntimeAdapter; steps: ScriptStep[] | undefined; logFile: AppendFile | undefined },
+  context: {
+    runtime: RuntimeAdapter;
+    steps: ScriptStep[] | undefined;
+    logFile: AppendFile | undefined;
+    headless?: boolean;
+  },
 ): Promise<number> {
   const { runtime, steps, logFile } = context;
   const minimum = logLevels.indexOf(options.logLevel);
+  const frontEnd: FrontEnd = context.headless
+    ? 'server'
+    : steps
+      ? 'script'
+      : options.ui !== false && process.stdin.isTTY && process.stdout.isTTY
+        ? 'ui'
+        : 'prompt';
   let print = (line: string) => output.write(line);
+  // The live UI shows the log itself: nothing is printed under it.
+  let printLogs = frontEnd !== 'ui';
+  const logs = new LogHistory();
   let nexus: Nexus;
   let failures = 0;
   const onEvent = (event: NexusEvent) => {
-    if (event.type === 'log') logFile?.write(`${formatLogRecord(event.record, { stack: true })}\n`);
-    if (event.type === 'log' && logLevels.indexOf(event.record.level) >= minimum) {
-      print(formatRecord(event.record, output));
+    if (event.type === 'log') {
+      logFile?.write(`${formatLogRecord(event.record, { stack: true })}\n`);
+      logs.push(event.record);
+      if (printLogs && logLevels.indexOf(event.record.level) >= minimum) print(formatRecord(event.record, output));
     }
     if (event.type === 'actor-state' && event.state === 'failed') failures += 1;
   };
@@ -530,87 +698,102 @@ async function drive(
     return failures > 0 ? exitCodes.failure : exitCodes.ok;
   }
 
-  const give = async (command: Command): Promise<void> => {
-    if (command === 'status') {
-      print(formatStatus(nexus.status()));
+  let session: ControlSession;
+  try {
+    const sessionOptions: ControlSessionOptions = { pipeline };
+    if (options.bind !== undefined) sessionOptions.bind = options.bind;
+    if (options.port !== undefined) sessionOptions.port = options.port;
+    session = await startControlSession(nexus, logs, sessionOptions);
+  } catch (error) {
+    output.write(
+      `improv ${frontEnd === 'server' ? 'server' : 'run'}: the control server could not start: ${(error as Error).message}; give another --port, or --bind an address of this machine`,
+    );
+    await nexus.quit();
+    return exitCodes.usage;
+  }
+  const { info } = session;
+  if (options.bind !== undefined && !['127.0.0.1', 'localhost', '::1'].includes(options.bind)) {
+    print(
+      `improv: the control server listens on ${info.url}, beyond this machine: whoever reaches it with the token (in ${info.tokenFile}) drives the pipeline`,
+    );
+  }
+  const announce = `run ${info.id}: control ${info.url} (token in ${info.tokenFile}); improv client ${info.id} attaches, improv quit ${info.id} quits`;
+
+  const give = async (line: string, by: string): Promise<void> => {
+    const result = await executeCommandLine(nexus, line, by);
+    if (result.ok) {
+      // Hints and confirmations are for the person at the prompt; a script prints only what it asks for.
+      if (result.message !== '' && (frontEnd !== 'script' || /^\s*status\s*$/i.test(line))) print(result.message);
       return;
     }
-    try {
-      await nexus.command(command);
-      // Hints for the person at the prompt only: scripts and embedding programs never see them.
-      if (!steps && command !== 'quit') print(`type ${promptHints[command]}`);
-    } catch (error) {
-      if (CommandRefusedError.isInstance(error)) print(`refused: ${(error as Error).message}`);
-      else if (ActorFailedError.isInstance(error)) print(`failed: ${(error as Error).message}`);
-      else throw error;
-      if (steps) failures += 1;
-    }
+    print(result.code === 'unknown' ? result.message : `${result.code}: ${result.message}`);
+    if (frontEnd === 'script') failures += 1;
   };
-
-  const revive = async (actor: string): Promise<void> => {
-    try {
-      await nexus.revive(actor);
-    } catch (error) {
-      if (!CommandRefusedError.isInstance(error)) throw error;
-      print(`refused: ${(error as Error).message}`);
-      if (steps) failures += 1;
-    }
-  };
-
-  if (steps) {
-    for (const step of steps) {
-      if (nexus.status().state === 'quitting' || nexus.status().state === 'exited') break;
-      // A wait ends early when the pipeline quits (Ctrl-C, SIGTERM): its timer must not keep us alive.
-      if (step.kind === 'wait') await sleepUnless(step.ms, nexus.closed);
-      else if (step.kind === 'revive') await revive(step.actor);
-      else await give(step.command);
-    }
-    await nexus.quit();
-  } else {
-    const prompt = startPrompt({
-      // status and quit are answered at once, even while another command is under way.
-      urgent: (line) => ['status', 'quit', 'exit', 'help', '?'].includes(line.trim()),
-      onLine: async (line) => {
-        const word = line.trim();
-        if (word === '') return;
-        if (word === 'help' || word === '?') {
-          print(helpText());
-          return;
-        }
-        if (word === 'exit') return give('quit');
-        const [first, ...rest] = word.split(/\s+/);
-        if (first === 'revive') {
-          if (rest.length !== 1) print('revive takes one actor name: revive <actor>');
-          else await revive(rest[0]!);
-          return;
-        }
-        if (!(commands as readonly string[]).includes(word)) {
-          print(`unknown command "${word}"\n${helpText()}`);
-          return;
-        }
-        await give(word as Command);
-      },
-      onEnd: () => void nexus.quit(),
+  const prompt = () =>
+    promptUntilClosed(nexus, give, announce, (printer) => {
+      print = printer;
     });
-    print = prompt.print;
-    print(`type help for the commands; setup, then run`);
+
+  try {
+    if (frontEnd === 'script') {
+      for (const step of steps ?? []) {
+        if (nexus.status().state === 'quitting' || nexus.status().state === 'exited') break;
+        // A wait ends early when the pipeline quits (Ctrl-C, SIGTERM): its timer must not keep us alive.
+        if (step.kind === 'wait') await sleepUnless(step.ms, nexus.closed);
+        else if (step.kind === 'revive') await give(`revive ${step.actor}`, 'script');
+        else await give(step.command, 'script');
+      }
+      await nexus.quit();
+    } else if (frontEnd === 'server') {
+      print(`improv server: serving ${pipeline} as ${announce}`);
+      await nexus.closed;
+    } else if (frontEnd === 'ui') {
+      const { startTui } = await import('./tui/index.ts');
+      const source = await connectRun({ url: info.url, token: session.token, info });
+      await Promise.race([startTui(source, { mode: 'full', logLevel: options.logLevel, title: info.id }), nexus.closed]);
+      source.close();
+      // Leaving the UI (detach) keeps the pipeline going, at the plain prompt.
+      if (nexus.status().state !== 'exited') {
+        printLogs = true;
+        await prompt();
+      }
+    } else {
+      await prompt();
+    }
+  } finally {
     await nexus.closed;
-    prompt.close();
+    await session.close();
   }
   return failures > 0 ? exitCodes.failure : exitCodes.ok;
 }
 
-/** What a person at the prompt can type next, after each command. */
-const promptHints: Record<Exclude<Command, 'status' | 'quit'>, string> = {
-  setup: 'run to start',
-  run: 'pause, stop or status',
-  pause: 'resume to go on, or stop',
-  resume: 'pause, stop or status',
-  stop: 'run to start again, or quit',
-};
+/** The plain prompt, until the pipeline has quit. `usePrint` receives the prompt's printer. */
+async function promptUntilClosed(
+  nexus: Nexus,
+  give: (line: string, by: string) => Promise<void>,
+  announce: string,
+  usePrint: (print: (line: string) => void) => void,
+): Promise<void> {
+  const prompt = startPrompt({
+    // status and quit are answered at once, even while another command is under way.
+    urgent: (line) => ['status', 'quit', 'exit', 'help', '?'].includes(line.trim().toLowerCase()),
+    onLine: (line) => give(line, 'prompt'),
+    onEnd: () => void nexus.quit(),
+  });
+  usePrint(prompt.print);
+  prompt.print(announce);
+  prompt.print('type help for the commands; setup, then run');
+  await nexus.closed;
+  prompt.close();
+}
 
-function helpText(): string {
-  return `commands:\n${commands.map((name) => `  ${name.padEnd(8)} ${commandHelp[name]}`).join('\n')}\n  revive <actor>  start a failed actor again (its links reattached, brought to the pipeline's state)\n  help     this list`;
+/** `--port`: a port number, 0 for a free one. */
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new InvalidArgumentError('give a port number from 1 to 65535 (or 0 for a free one)');
+  }
+  return port;
 }
 
 /** Waits `ms`, or until `done` settles, whichever comes first; the timer never outlives the wait. */

@@ -24,6 +24,7 @@ export {
   type OptionTypes,
 } from './actor.ts';
 export * from './codec.ts';
+export { closest, didYouMean } from './config/_suggest.ts';
 export { isLoopbackAddress } from './config/_transport-settings.ts';
 export * from './config/load.ts';
 export * from './config/types.ts';
@@ -33,7 +34,7 @@ export { HOST_ACTOR, type HostEndpoint, type HostLinkOptions } from './link/host
 export type { LinkStatus } from './link/monitor.ts';
 export type * from './link/transport.ts';
 export * from './log.ts';
-export type { ActorMetrics, LinkMetrics, Percentiles, PipelineMetrics, TapRecord } from './nexus-api.ts';
+export type { ActorMetrics, CommandOptions, LinkMetrics, Percentiles, PipelineMetrics, TapRecord } from './nexus-api.ts';
 export {
   type ActorStatus,
   createNexus,

@@ -64,6 +64,16 @@ export interface NexusOptions {
   agents?: AgentConnector;
   /** Every host of `hosts:` is this machine: actors with `host:` run in processes of their own here (`--hosts local`). */
   hostsLocal?: boolean;
+  /**
+   * Measure as the pipeline runs (default true): every actor host times its `runStep()` calls,
+   * samples the latency of messages that carry `t`, and reads its load (event-loop utilisation, CPU,
+   * heap) twice a second; Nexus samples the counters of every actor, edge and the store twice a
+   * second for {@link Nexus.metrics}. `false` turns all of that off (the bench measures what it
+   * costs): `metrics()` then gives the counters (steps, errors, messages, bytes), rates from the
+   * counters as they stood at the previous `metrics()` call (0 on the first), and none of
+   * `stepMs`, `elu`, `cpu`, `heapBytes`, `latencyMs` or `store`. Taps work either way.
+   */
+  metrics?: boolean;
 }
 
 /** One actor as Nexus sees it. */
@@ -95,34 +105,65 @@ export interface Percentiles {
   p99: number;
 }
 
-/** One actor's metrics: its status, plus rates and costs measured over the last second or so. */
+/**
+ * One actor's metrics: its status, plus rates and costs measured over the last second or so. The
+ * costs are measured by the actor's own host (the TypeScript host, or the Python one) and reported
+ * with its counters, at most twice a second; what a runtime cannot measure is absent, never 0.
+ */
 export interface ActorMetrics extends ActorStatus {
-  /** runStep() calls per second. */
+  /** runStep() calls that returned per second, over the last second or so (from Nexus's samples of `steps`). */
   stepsPerSecond: number;
-  /** runStep() errors per second. */
+  /** runStep() calls that threw per second, likewise. */
   errorsPerSecond: number;
-  /** Time in runStep(), over the last reporting window (absent before the first step). */
+  /**
+   * Time in runStep() (from the call to the settling of what it returned), over the last reporting
+   * window (half a second) in which a step ended: a step that waits in `get()` counts its wait. From a
+   * log-scaled histogram: each figure is within ±7% (below 16 µs: within 1 µs). Absent before the
+   * first step ends, and with `metrics: false`.
+   */
   stepMs?: Percentiles;
-  /** Event-loop utilisation of its worker or process, 0..1 (absent where the runtime cannot measure it). */
+  /**
+   * Event-loop utilisation of its worker or process over the last reporting window, 0..1: the share
+   * of the time its event loop was not idle (`performance.eventLoopUtilization()`). Node has it for
+   * workers and processes; Bun and Deno only have a stub that counts nothing, so it is absent there.
+   * For a Python actor: the share of the time its host was not waiting in its poll (steps, link
+   * calls that did not wait, the control channel).
+   */
   elu?: number;
-  /** CPU time of its own OS process, in cores (1 = one core busy); absent for a worker, which shares the process. */
+  /**
+   * CPU time over the last reporting window, in cores (1 = one core busy): of its own OS process
+   * (every thread: `process.cpuUsage()`; Python: `time.process_time()`), or, for a worker, of the
+   * worker's own thread where the runtime tells it (`process.threadCpuUsage()`: Bun, Deno — to
+   * 10 ms a reading there — and Node ≥ 23.9). Absent for a worker on Node 20 and 22, which share
+   * the process and cannot tell their own part.
+   */
   cpu?: number;
-  /** Bytes of JavaScript (or Python) heap in use. */
+  /**
+   * Bytes of JavaScript heap in use by its own isolate (`process.memoryUsage().heapUsed`, which is
+   * per worker on Node, Bun and Deno alike). For a Python actor, the resident set size of its
+   * process (`/proc/self/statm`; `resource.getrusage` peak RSS where there is no /proc), since
+   * Python has no cheap count of its heap.
+   */
   heapBytes?: number;
 }
 
-/** One edge's metrics: its status, plus rates and latency. */
+/** One edge's metrics: its status (with `bytes` where the transport counts them), plus rates and latency. */
 export interface LinkMetrics extends LinkStatus {
-  /** Bytes put into the edge since the plan (the encoded messages), where the transport counts them. */
-  bytes?: number;
-  /** Messages put per second, and bytes per second, over the last second or so. */
+  /** Messages put per second, over the last second or so (from Nexus's samples of `sent`). */
   messagesPerSecond: number;
+  /** Encoded bytes put per second, likewise; absent where the transport does not count bytes. */
   bytesPerSecond?: number;
-  /** Drops per second. */
+  /** Drops per second, likewise. */
   droppedPerSecond: number;
   /**
-   * Time from send to read, sampled, for messages that carry their send time (an object with a
-   * numeric `t` in milliseconds since the Unix epoch, as `Date.now()` gives).
+   * Time from send to read, for messages that carry their send time: an object with a numeric `t`
+   * in milliseconds since the Unix epoch, as `Date.now()` gives (a `t` more than an hour from the
+   * reader's clock is taken for another clock and ignored). The sink's host samples at most one
+   * message every 5 ms as the actor reads it and reports p50/p99 over its last reporting window
+   * with messages; resolution 1 ms with `Date.now()` stamps, and across hosts it is only as good
+   * as their clocks agree (negative differences count as 0). Measured per sink link: for a sink fed
+   * by several sources (fan-in) every edge into it shows the link's figures. Absent for edges into
+   * the embedding program (`host: inputs`), and with `metrics: false`.
    */
   latencyMs?: Percentiles;
 }
@@ -143,10 +184,19 @@ export interface TapRecord {
   /** When it was read, in milliseconds since the Unix epoch. */
   time: number;
   connection: string;
-  /** `Actor.link` of the producer and of the consumer. */
+  /**
+   * `Actor.link` of the producer and of the consumer. Messages are summarised where they are read,
+   * and a sink cannot tell which of several sources (fan-in) sent one: then `from` lists them all,
+   * comma-separated.
+   */
   from: string;
   to: string;
-  /** The message summarised in one line: keys, types, typed arrays' dtype and shape, store keys, short strings. */
+  /**
+   * The message summarised in one line of at most 200 characters: fields one level deep, typed
+   * arrays as their class and length (`Float32Array[262144]`, or `[512×512]` when a sibling `shape`
+   * field says so), store keys marked `(store key)`, numbers, and strings cut at 24 characters, e.g.
+   * `{ key: "m1b2c3.4" (store key), t: 1733312345678, frame: Float32Array[512×512] }`.
+   */
   summary: string;
   /** Messages on this edge since the last record that were not summarised (the tap samples at most ~20 a second). */
   skipped: number;
@@ -157,6 +207,12 @@ export type NexusEvent =
   | { type: 'actor-state'; actor: string; state: ActorState; previous: ActorState; error?: SerializedError }
   | { type: 'pipeline-state'; state: PipelineState; previous: PipelineState }
   | { type: 'log'; record: LogRecord };
+
+/** Options of {@link Nexus.command} and {@link Nexus.revive}. */
+export interface CommandOptions {
+  /** Who gave the command (`prompt`, `script`, `client 2`), for the run log, which records every command, its result and every refusal. */
+  by?: string;
+}
 
 /** A running pipeline. */
 export interface Nexus {
@@ -208,9 +264,9 @@ export interface Nexus {
    * and it is brought to the pipeline's state. Refused (`CommandRefusedError`) for an actor that is
    * not failed or exited, or is restarting already.
    */
-  revive(actor: string): Promise<void>;
+  revive(actor: string, options?: CommandOptions): Promise<void>;
   /** Gives a command by name (what the CLI uses). */
-  command(name: Signal): Promise<void>;
+  command(name: Signal, options?: CommandOptions): Promise<void>;
   /** Subscribes to events; returns the function that unsubscribes. */
   on(listener: (event: NexusEvent) => void): () => void;
   /** Events from now on, as an async iterable; it ends when the pipeline has quit. */

@@ -24,6 +24,7 @@ import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync } fr
 import { createConnection, createServer, isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import process from 'node:process';
 import { formatBytes } from './_redis-codec.ts';
 
 /** How the store's own redis-server is started (`createRedisStore({ server })`). */
@@ -150,7 +151,7 @@ export async function startRedisServer(options: RedisServerOptions, maxmemoryByt
     const port = options.port === undefined ? await freePort() : options.port + attempt;
     if (port > 65_535) break;
     // A folder per attempt: the watchdog of a failed one removes its own.
-    const temp = mkdtempSync(path.join(tmpdir(), 'improv-redis-'));
+    const temp = mkdtempSync(path.join(tmpdir(), `improv-redis-${process.pid}-`));
     const dataDir = options.persistence === undefined ? temp : path.resolve(options.persistence.dir ?? process.cwd());
     const logFile = path.join(temp, 'redis.log');
     let outcome: LaunchOutcome;

@@ -26,6 +26,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import process from 'node:process';
 import {
   type DetachOptions,
   type DrainedMessages,
@@ -128,7 +129,7 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
 
   const ipcAddress = (): string => {
     if (runDir === undefined) {
-      ownDir = mkdtempSync(join(tmpdir(), 'improv-zmq-'));
+      ownDir = mkdtempSync(join(tmpdir(), `improv-zmq-${process.pid}-`));
       runDir = ownDir;
     }
     const path = join(runDir, `link-${sinkCount++}.sock`);

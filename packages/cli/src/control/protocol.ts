@@ -30,8 +30,17 @@ export interface RunInfo {
   runDir?: string;
 }
 
+/** The server process's own load, in `GET /api/v1/info` (actors in processes of their own are in the metrics). */
+export interface RunUsage {
+  /** CPU over the last second or so, in cores (1 = one core busy): Nexus and its workers. */
+  cpu: number;
+  /** Resident memory of the process, in bytes. */
+  rssBytes: number;
+}
+
 /** The graph as clients draw it: actors and the edges between their links. */
 export interface GraphInfo {
+  /** `runtime`: set for an actor in a process of its own (node, bun, deno, python; `process` on Nexus's runtime); `host`: its machine. */
   actors: { name: string; className: string; package: string; runtime?: string; host?: string }[];
   connections: { name: string; sources: string[]; sinks: string[]; capacity: number; policy: string }[];
 }
