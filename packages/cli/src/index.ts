@@ -2,6 +2,7 @@
  * @improv/cli — the `improv` command, and the defaults it wires.
  * @module
  */
+export { commandHelpText, completions, type ParsedCommandLine, parseCommandLine } from './command-line.ts';
 export { createDefaultNexus, type DefaultNexusOptions } from './defaults.ts';
 export { exitCodes, main } from './main.ts';
 export { type RuntimeName, type RunUnderOptions, runtimeNames, runUnder } from './runtime-switch.ts';

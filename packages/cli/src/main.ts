@@ -40,7 +40,7 @@ import { connectRun } from './control/client.ts';
 import { LogHistory } from './control/log-history.ts';
 import { executeCommandLine } from './control/commands.ts';
 import { type ControlSession, type ControlSessionOptions, startControlSession } from './control/session.ts';
-import { commandHelpText } from './command-line.ts';
+import { commandHelpText, completions, resolveCommandWord } from './command-line.ts';
 import { graphCommand, graphHelp } from './graph.ts';
 import { startPrompt } from './prompt.ts';
 import {
@@ -776,8 +776,13 @@ async function promptUntilClosed(
 ): Promise<void> {
   const prompt = startPrompt({
     // status and quit are answered at once, even while another command is under way.
-    urgent: (line) => ['status', 'quit', 'exit', 'help', '?'].includes(line.trim().toLowerCase()),
+    urgent: (line) => ['status', 'quit', 'help'].includes(resolveCommandWord(line.trim()) ?? ''),
     onLine: (line) => give(line, 'prompt'),
+    complete: (line) =>
+      completions(
+        line,
+        nexus.config.actors.map((actor) => actor.name),
+      ),
     onEnd: () => void nexus.quit(),
   });
   usePrint(prompt.print);

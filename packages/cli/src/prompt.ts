@@ -17,6 +17,11 @@ export interface PromptOptions {
   urgent?(line: string): boolean;
   /** Called at end of input (Ctrl-D, or the pipe closed). */
   onEnd(): void;
+  /**
+   * Tab completion in a terminal: whole lines that complete `line`, e.g.
+   * `(line) => completions(line, actors)` from `command-line.ts`.
+   */
+  complete?(line: string): string[];
 }
 
 /** A running prompt. */
@@ -32,7 +37,14 @@ export const URGENT_AFTER_MS = 1000;
 /** Starts the prompt on stdin/stdout. */
 export function startPrompt(options: PromptOptions): Prompt {
   const terminal = Boolean(process.stdin.isTTY && process.stdout.isTTY);
-  const rl: Interface = createInterface({ input: process.stdin, output: process.stdout, terminal, prompt: 'improv> ' });
+  const complete = options.complete;
+  const rl: Interface = createInterface({
+    input: process.stdin,
+    output: process.stdout,
+    terminal,
+    prompt: 'improv> ',
+    ...(complete ? { completer: (line: string): [string[], string] => [complete(line), line] } : {}),
+  });
   let closed = false;
   let queue = Promise.resolve();
   const handle = (line: string) =>

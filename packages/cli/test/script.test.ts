@@ -25,3 +25,24 @@ describe('--script', () => {
     expect(() => parseScript(' ; ')).toThrow(/--script is empty/);
   });
 });
+
+describe('--script reads steps as the prompt reads commands', () => {
+  it('takes any case, and exit for quit', () => {
+    expect(parseScript('Setup; RUN; Wait 1s; exit')).toEqual([
+      { kind: 'command', command: 'setup' },
+      { kind: 'command', command: 'run' },
+      { kind: 'wait', ms: 1000, text: '1s' },
+      { kind: 'command', command: 'quit' },
+    ]);
+    expect(parseScript('REVIVE Processor')).toEqual([{ kind: 'revive', actor: 'Processor' }]);
+  });
+
+  it('answers a typo with did you mean, and a missing ; with how to separate steps', () => {
+    expect(() => parseScript('setup; rnu')).toThrow(/step 2 \("rnu"\): unknown step; did you mean "run"\? use setup/);
+    expect(() => parseScript('wiat 2s')).toThrow(/unknown step; did you mean "wait"\?/);
+    expect(() => parseScript('setup run')).toThrow(
+      /step 1 \("setup run"\): setup takes nothing after it; separate steps with ";", e\.g\. "setup; run"/,
+    );
+    expect(() => parseScript('help')).toThrow(/help is for the prompt/);
+  });
+});

@@ -83,10 +83,47 @@ function formatDetail(detail: unknown): string {
  */
 export function formatLogRecord(record: LogRecord, options: { stack?: boolean; date?: boolean } = {}): string {
   const date = new Date(record.time);
-  const clock = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${String(date.getMilliseconds()).padStart(3, '0')}`;
-  const time = options.date ? `${formatDay(date)}T${clock}${formatOffset(date)}` : clock;
+  const time = options.date ? formatTimestamp(date) : formatClock(date);
   const line = `${time} ${record.level.toUpperCase().padEnd(5)} ${record.source}: ${record.message}`;
   return options.stack && record.stack ? `${line}\n${indent(record.stack)}` : line;
+}
+
+/** A log record as one JSON object (see {@link formatLogJson}). */
+export interface LogRecordJson {
+  /** ISO 8601 with the UTC offset, local time: `2025-05-01T14:03:07.042+02:00`. */
+  time: string;
+  level: LogLevel;
+  source: string;
+  message: string;
+  /** Present when the record has a stack trace. */
+  stack?: string;
+}
+
+/**
+ * The record as one line of JSON, without the newline:
+ * `{"time":"2025-05-01T14:03:07.042+02:00","level":"info","source":"Processor","message":"…"}`,
+ * plus `"stack"` for an error that has one. Newlines inside the message or stack are escaped, so
+ * one record is always one line (`improv logs --json`, jq, log shippers).
+ */
+export function formatLogJson(record: LogRecord): string {
+  const json: LogRecordJson = {
+    time: formatTimestamp(new Date(record.time)),
+    level: record.level,
+    source: record.source,
+    message: record.message,
+  };
+  if (record.stack !== undefined) json.stack = record.stack;
+  return JSON.stringify(json);
+}
+
+/** `HH:MM:SS.mmm`, local. */
+function formatClock(date: Date): string {
+  return `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${String(date.getMilliseconds()).padStart(3, '0')}`;
+}
+
+/** `YYYY-MM-DDTHH:MM:SS.mmm+HH:MM`, local, with the offset. */
+function formatTimestamp(date: Date): string {
+  return `${formatDay(date)}T${formatClock(date)}${formatOffset(date)}`;
 }
 
 /** `YYYY-MM-DD`, local. */

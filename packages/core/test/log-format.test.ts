@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatLogRecord, type LogRecord } from '../src/log.ts';
+import { formatLogJson, formatLogRecord, type LogRecord } from '../src/log.ts';
 import { formatLogArguments } from '../src/runtime/_node-format.ts';
 
 describe('formatLogArguments (an actor console line)', () => {
@@ -73,5 +73,32 @@ describe('formatLogRecord', () => {
       '    Error: hot',
       '        at x',
     ]);
+  });
+});
+
+describe('formatLogJson', () => {
+  const record: LogRecord = {
+    time: Date.UTC(2025, 4, 1, 12, 3, 7, 42),
+    level: 'info',
+    source: 'Cam',
+    message: 'a "b"\nc',
+  };
+
+  it('writes one JSON object on one line: time with its offset, level, source and message', () => {
+    const line = formatLogJson(record);
+    expect(line).not.toContain('\n');
+    const parsed = JSON.parse(line) as Record<string, unknown>;
+    expect(Object.keys(parsed)).toEqual(['time', 'level', 'source', 'message']);
+    expect(parsed).toMatchObject({ level: 'info', source: 'Cam', message: 'a "b"\nc' });
+    expect(parsed.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.042(?:Z|[+-]\d{2}:\d{2})$/);
+    expect(new Date(parsed.time as string).getTime()).toBe(record.time);
+    // The same timestamp as the run log's text line.
+    expect(formatLogRecord(record, { date: true }).startsWith(parsed.time as string)).toBe(true);
+  });
+
+  it('adds the stack only when the record has one', () => {
+    const parsed = JSON.parse(formatLogJson({ ...record, level: 'error', stack: 'Error: x\n    at y' }));
+    expect(parsed).toMatchObject({ level: 'error', stack: 'Error: x\n    at y' });
+    expect('stack' in JSON.parse(formatLogJson(record))).toBe(false);
   });
 });
