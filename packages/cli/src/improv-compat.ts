@@ -1,59 +1,70 @@
 /**
- * Python improv's command line, answered. Users of improv type `improv server demo.yaml`,
- * `improv run -c 5555 -a actors demo.yaml` or `improv cleanup`; whatever of that has no counterpart
- * here gets a line on what it did in improv and what to use instead, and a `fix:` line with the
- * command to type (exit 2), never commander's bare "unknown option" or "unknown command".
+ * Python improv's flags, answered. improv's commands are all here (`run`, `server`, `client`,
+ * `list`, `cleanup`: commander parses them), but some of their flags are not: improv users type
+ * `improv run -c 5555 -a actors demo.yaml` or `improv client -c 127.0.0.1:5555 -s 5556`. Each such
+ * flag gets a line on what it did in improv and what it is here, and a `fix:` line with the command
+ * to type (exit 2), never commander's bare "unknown option":
  *
- * Supported as in improv, and so never answered here: `run`, and `-f/--logfile` after `run`.
+ * - on `run` and `server`, `-c/--control-port [IP:]port`: one control port here serves commands,
+ *   logs and metrics (HTTP and WebSocket): the fix has `--port port`, and `--bind IP` for an IP;
+ *   `-o/--output-port`, `-l/--logging-port` (and `--server-port`) are left out of the fix, since the
+ *   same port carries output and logs;
+ * - on `client`, `-c/--control-port [IP:]port`, `-s/--server-port` and `-l/--logging-port`: the fix
+ *   is `improv client http://IP:port --token-file <the run's token file>` when -c gave a port, else
+ *   `improv client` (the only run on this host; `improv list` shows every run's id);
+ * - on any other command the port flags are left out, with where the control port is set;
+ * - `-a/--actor-path`: not needed (an actor's `package:` is a path relative to the YAML file);
+ * - `-f/--logfile` before the command word: moved after it (run and server take it).
+ *
+ * Supported as in improv, and so never answered here: `-f/--logfile` after `run` or `server`.
  *
  * @example
- * const hint = improvHint(['run', '-c', '5555', 'demo.yaml'], program);
- * // improv run: -c/--control-port: no control port yet: the server/client control plane is not built; …
- * //   fix: improv run demo.yaml   (then type setup and run at its prompt)
+ * const hint = improvHint(['run', '-c', '127.0.0.1:5555', 'demo.yaml'], program);
+ * // improv run: -c/--control-port: one control port here serves commands, logs and metrics (…)
+ * //   fix: improv run demo.yaml --bind 127.0.0.1 --port 5555   (then type setup and run at its prompt)
  * @module
  */
 import type { Command } from 'commander';
 import { listed, shellLine } from './text.ts';
 
-/** improv's commands that have no counterpart here. */
-export const improvOnlyCommands = ['server', 'client', 'list', 'cleanup'] as const;
-type ImprovOnlyCommand = (typeof improvOnlyCommands)[number];
-
 /** improv's flags (cli.py): each takes a value. */
 interface ImprovFlag {
   short?: string;
   long: string;
+  /** The short form only on this command (improv client's -s: here -s is --script of improv run). */
+  shortOn?: string;
 }
 
 const controlPort: ImprovFlag = { short: '-c', long: '--control-port' };
 const outputPort: ImprovFlag = { short: '-o', long: '--output-port' };
 const loggingPort: ImprovFlag = { short: '-l', long: '--logging-port' };
-// improv client's -s: not matched as a short flag, since -s is --script of improv run here.
-const serverPort: ImprovFlag = { long: '--server-port' };
+const serverPort: ImprovFlag = { short: '-s', long: '--server-port', shortOn: 'client' };
 const logfile: ImprovFlag = { short: '-f', long: '--logfile' };
 const actorPath: ImprovFlag = { short: '-a', long: '--actor-path' };
 const portFlags = [controlPort, outputPort, loggingPort, serverPort];
 const improvFlags = [...portFlags, logfile, actorPath];
 
-const scriptExample = '--script "setup; run; wait 10s; stop; quit"';
+/** The commands that start a pipeline, and so take --port, --bind and -f. */
+const pipelineCommands = ['run', 'server'];
 
-/** One improv flag as the user typed it, with the words it took. */
+/** One improv flag as the user typed it, with the words it took and its value. */
 interface FlagUse {
   flag: ImprovFlag;
   words: string[];
+  value?: string;
 }
 
 /**
- * The hint for `argv` when it uses a command or flag of Python improv that this CLI has not (lines
- * ending in a `fix:` line), or undefined when there is none and commander should parse it. `program`
- * tells which options take a value, so their values are never mistaken for commands or flags.
+ * The hint for `argv` when it uses a flag of Python improv that this CLI has not (lines ending in a
+ * `fix:` line), or undefined when there is none and commander should parse it. `program` tells
+ * which options take a value, so their values are never mistaken for commands or flags.
  */
 export function improvHint(argv: readonly string[], program: Command): string | undefined {
   const end = argv.indexOf('--');
   const words = end < 0 ? argv : argv.slice(0, end);
   let commandName: string | undefined;
   let command: Command | undefined;
-  const operands: string[] = [];
+  let hasOperand = end >= 0 && end + 1 < argv.length;
   const uses: FlagUse[] = [];
   /** The words that stay when the improv flags are left out (operands after `--` included). */
   const kept: string[] = [];
@@ -65,7 +76,7 @@ export function improvHint(argv: readonly string[], program: Command): string | 
         commandName = word;
         command = program.commands.find((each) => each.name() === word || each.aliases().includes(word));
       } else {
-        operands.push(word);
+        hasOperand = true;
       }
       kept.push(word);
       continue;
@@ -76,34 +87,32 @@ export function improvHint(argv: readonly string[], program: Command): string | 
       if (own === 'with next' && index + 1 < words.length) kept.push(words[++index]!);
       continue;
     }
-    const flag = improvFlags.find((each) => word === each.short || word === each.long);
-    const attached = improvFlags.find(
-      (each) => (each.short !== undefined && word.startsWith(each.short)) || word.startsWith(`${each.long}=`),
-    );
+    const flag = improvFlags.find((each) => word === shortOf(each, commandName) || word === each.long);
+    const attached = improvFlags.find((each) => {
+      const short = shortOf(each, commandName);
+      return (short !== undefined && word.startsWith(short)) || word.startsWith(`${each.long}=`);
+    });
     if (flag !== undefined) {
+      // Its value is the next word, unless that is a flag (as argparse reads it).
       const taken = words[index + 1];
-      uses.push({ flag, words: taken === undefined ? [word] : [word, taken] });
-      index++;
+      if (taken === undefined || (taken.startsWith('-') && taken !== '-')) {
+        uses.push({ flag, words: [word] });
+      } else {
+        uses.push({ flag, words: [word, taken], value: taken });
+        index++;
+      }
     } else if (attached !== undefined) {
-      uses.push({ flag: attached, words: [word] });
+      const value = word.startsWith(`${attached.long}=`) ? word.slice(attached.long.length + 1) : word.slice(2);
+      uses.push({ flag: attached, words: [word], value });
     } else {
       kept.push(word); // not ours, not improv's: commander answers it
     }
   }
-  if (end >= 0) {
-    kept.push(...argv.slice(end));
-    operands.push(...argv.slice(end + 1));
-  }
+  if (end >= 0) kept.push(...argv.slice(end));
 
-  if (isImprovOnly(commandName)) return commandHint(commandName, operands);
-  if (commandName === 'help' && isImprovOnly(operands[0])) return commandHint(operands[0], operands.slice(1));
   // An unknown command is commander's to answer (with its list of commands).
   if (uses.length === 0 || (commandName !== undefined && command === undefined)) return undefined;
-  return flagHint(commandName, uses, kept, operands.length > 0);
-}
-
-function isImprovOnly(word: string | undefined): word is ImprovOnlyCommand {
-  return (improvOnlyCommands as readonly string[]).includes(word ?? '');
+  return flagHint(commandName, uses, kept, hasOperand);
 }
 
 /**
@@ -122,71 +131,155 @@ function ownOption(command: Command, word: string, next: string | undefined): 'a
   return 'with next';
 }
 
-/** What each of improv's commands did, and what to use here. */
-function commandHint(name: ImprovOnlyCommand, operands: string[]): string {
-  const pipeline = operands.find((word) => /\.ya?ml$/i.test(word)) ?? '<pipeline.yaml>';
-  const [problem, fix] = {
-    server: [
-      'not built yet: there is no separate server process here; improv run starts the pipeline and takes its commands in the same terminal',
-      `improv ${shellLine(['run', pipeline])}   (then type setup and run at its prompt; or, without a prompt: ${scriptExample})`,
-    ],
-    client: [
-      'not built yet: there is no server to connect to; improv run prints the log and takes the commands (setup, run, stop, quit, status) in its own terminal',
-      `improv ${shellLine(['run', pipeline])}   (then type setup and run at its prompt)`,
-    ],
-    list: [
-      'there are no improv processes to list: improv run keeps its actors in worker threads of its own process and starts no store server',
-      'to see a running pipeline’s actors, type status at its prompt (or add status to --script)',
-    ],
-    cleanup: [
-      'there is nothing to clean up: improv run ends every actor and frees the store when it quits (quit, Ctrl-C, SIGTERM, or when its terminal closes), and leaves no process behind',
-      'to stop a running pipeline, type quit at its prompt or press Ctrl-C (a second Ctrl-C ends every actor at once)',
-    ],
-  }[name];
-  return `improv ${name}: ${problem}\n  fix: ${fix}`;
+/** An address and port as improv's `[IP:]port` gives them. */
+interface PortSpec {
+  host?: string;
+  port: string;
+}
+
+/** improv's `[IP:]port` (an IPv6 address in brackets), or undefined when `value` is not one. */
+function portSpec(value: string): PortSpec | undefined {
+  const match = /^(?:\[([^\]\s]+)\]:|([^:\s]+):)?(\d{1,5})$/.exec(value);
+  if (match === null || Number(match[3]) > 65_535) return undefined;
+  const port = String(Number(match[3]));
+  const host = match[1] ?? match[2];
+  return host === undefined ? { port } : { host, port };
+}
+
+/** Where the control port was asked for: the last -c, and its `[IP:]port` when it is one. */
+interface ControlAsked {
+  use: FlagUse;
+  spec: PortSpec | undefined;
 }
 
 /**
- * One line per kind of improv flag used (the port flags together), then the command without them:
- * `-f` before `run` is moved after it, the others are left out.
+ * One line per kind of improv flag used (the port flags together, but on run and server the
+ * control port apart from the others), then the command without them: the control port becomes
+ * --port (and --bind) on run and server and a URL on client, `-f` before run or server is moved
+ * after it, the others are left out.
  */
 function flagHint(commandName: string | undefined, uses: FlagUse[], kept: string[], hasOperand: boolean): string {
   const prefix = commandName === undefined ? 'improv' : `improv ${commandName}`;
-  const used = [...new Set(uses.map((use) => use.flag))];
-  const ports = used.filter((flag) => portFlags.includes(flag));
-  const lines: string[] = [];
-  for (const flag of used) {
-    if (flag === logfile) lines.push(`${prefix}: ${flagName(flag)}: ${logfileProblem(commandName)}`);
-    else if (flag === actorPath) lines.push(`${prefix}: ${flagName(flag)}: ${actorPathProblem}`);
-    else if (flag === ports[0]) lines.push(`${prefix}: ${listed(ports.map(flagName))}: ${portProblem(ports)}`);
+  const starts = commandName === undefined || pipelineCommands.includes(commandName);
+  const lastControl = uses.filter((use) => use.flag === controlPort).at(-1);
+  const control: ControlAsked | undefined =
+    lastControl === undefined
+      ? undefined
+      : { use: lastControl, spec: lastControl.value === undefined ? undefined : portSpec(lastControl.value) };
+  /** The flags of each line, in the order they were first used. */
+  const groups = new Map<string, ImprovFlag[]>();
+  for (const flag of new Set(uses.map((use) => use.flag))) {
+    const group = !portFlags.includes(flag) ? flag.long : starts && flag !== controlPort ? 'shared' : 'ports';
+    groups.set(group, [...(groups.get(group) ?? []), flag]);
   }
-  const runs = commandName === undefined || commandName === 'run';
-  const moved = runs ? uses.filter((use) => use.flag === logfile).flatMap((use) => use.words) : [];
-  const command = commandName === undefined ? ['run', ...kept] : [...kept];
-  // run and validate need their pipeline: <pipeline.yaml> after the command word when none was given.
-  const at = command.findIndex((word) => word === 'run' || word === 'validate');
-  if (!hasOperand && at >= 0) command.splice(at + 1, 0, '<pipeline.yaml>');
-  lines.push(
-    `  fix: improv ${shellLine([...command, ...moved])}${runs ? '   (then type setup and run at its prompt)' : ''}`,
-  );
+  const lines = [...groups].map(([group, flags]) => {
+    const problem =
+      group === logfile.long
+        ? logfileProblem(commandName)
+        : group === actorPath.long
+          ? actorPathProblem
+          : group === 'shared'
+            ? sharedPortProblem
+            : commandName === 'client'
+              ? clientPortProblem + badValue(control)
+              : starts
+                ? controlPortProblem + badValue(control)
+                : otherPortProblem(commandName);
+    return `${prefix}: ${listed(flags.map((flag) => flagName(flag, commandName)))}: ${problem}`;
+  });
+  const fix =
+    commandName === 'client'
+      ? clientFix(kept, hasOperand, control)
+      : commandFix(commandName, uses, kept, hasOperand, control);
+  lines.push(`  fix: ${fix}`);
   return lines.join('\n');
 }
 
-function flagName(flag: ImprovFlag): string {
-  return flag.short === undefined ? flag.long : `${flag.short}/${flag.long}`;
+/** The fix of every command but client: run or server with --port and --bind, -f moved after the command word. */
+function commandFix(
+  commandName: string | undefined,
+  uses: FlagUse[],
+  kept: string[],
+  hasOperand: boolean,
+  control: ControlAsked | undefined,
+): string {
+  const starts = commandName === undefined || pipelineCommands.includes(commandName);
+  const moved = starts ? uses.filter((use) => use.flag === logfile).flatMap((use) => use.words) : [];
+  const command = commandName === undefined ? ['run', ...kept] : [...kept];
+  // run, server and validate need their pipeline: <pipeline.yaml> after the command word when none was given.
+  const at = command.findIndex((word) => [...pipelineCommands, 'validate'].includes(word));
+  if (!hasOperand && at >= 0) command.splice(at + 1, 0, '<pipeline.yaml>');
+  const port: string[] = [];
+  if (starts && control !== undefined) {
+    if (control.spec?.host !== undefined && !hasOption(kept, '--bind')) port.push('--bind', control.spec.host);
+    if (!hasOption(kept, '--port')) port.push('--port', control.spec?.port ?? '<port>');
+  }
+  const then =
+    commandName === 'server'
+      ? '   (then improv client attaches, from another terminal)'
+      : starts
+        ? '   (then type setup and run at its prompt)'
+        : '';
+  return `improv ${shellLine([...command, ...moved, ...port])}${then}`;
+}
+
+/** The fix of improv client: the run's URL from -c, or the only run. */
+function clientFix(kept: string[], hasOperand: boolean, control: ControlAsked | undefined): string {
+  const spec = control?.spec;
+  // A run named as well (id or URL): that one.
+  if (hasOperand || spec === undefined) {
+    const line = `improv ${shellLine(kept)}`;
+    return hasOperand
+      ? line
+      : `${line}   (the only run on this host; improv list shows every run’s id: improv ${shellLine([...kept, '<id>'])})`;
+  }
+  const host = spec.host ?? '127.0.0.1';
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${spec.port}`;
+  const command = [...kept];
+  command.splice(command.indexOf('client') + 1, 0, url);
+  const token = hasOption(kept, '--token-file') ? '' : ' --token-file <the run’s token file>';
+  return `improv ${shellLine(command)}${token}   (the run printed where its token is: “token in …”; or set IMPROV_TOKEN)`;
+}
+
+/** Whether `words` hold the option `name` (with its value next or attached). */
+function hasOption(words: string[], name: string): boolean {
+  return words.some((word) => word === name || word.startsWith(`${name}=`));
+}
+
+/** The short form of `flag` on `commandName`, if it has one there. */
+function shortOf(flag: ImprovFlag, commandName: string | undefined): string | undefined {
+  return flag.shortOn === undefined || flag.shortOn === commandName ? flag.short : undefined;
+}
+
+function flagName(flag: ImprovFlag, commandName: string | undefined): string {
+  const short = shortOf(flag, commandName);
+  return short === undefined ? flag.long : `${short}/${flag.long}`;
+}
+
+/** What is wrong with the value of -c, when it was given and is not `[IP:]port`. */
+function badValue(control: ControlAsked | undefined): string {
+  if (control?.use.value === undefined || control.spec !== undefined) return '';
+  return `; ${shellLine([control.use.value])} is not [IP:]port`;
+}
+
+const controlPortProblem =
+  'one control port here serves commands, logs and metrics (HTTP and WebSocket): give it as --port, and an IP as --bind';
+
+const sharedPortProblem =
+  'not needed here: the same port carries output and logs (the control port, --port; improv logs and improv tap read them)';
+
+const clientPortProblem =
+  'one control port here serves commands, output and logs: improv client takes the run’s URL (http://IP:port) or its id';
+
+function otherPortProblem(commandName: string | undefined): string {
+  return `not an option of improv ${commandName}: a run’s one control port is the --port of improv run and improv server`;
 }
 
 function logfileProblem(commandName: string | undefined): string {
-  return commandName === 'run'
-    ? 'options go after the command word: improv run <pipeline.yaml> -f <file>'
-    : 'an option of improv run: improv run <pipeline.yaml> -f <file> appends every log record to that file';
+  return commandName !== undefined && pipelineCommands.includes(commandName)
+    ? `options go after the command word: improv ${commandName} <pipeline.yaml> -f <file>`
+    : 'an option of improv run and improv server: improv run <pipeline.yaml> -f <file> appends every log record to that file';
 }
 
 const actorPathProblem =
   'not needed here: an actor’s package: is a file path relative to the pipeline YAML file (improv’s dotted actors.generator is read as actors/generator.ts there), an absolute path, or an installed package name; no search path is used';
-
-function portProblem(ports: ImprovFlag[]): string {
-  const names = { [controlPort.long]: 'control', [outputPort.long]: 'output', [loggingPort.long]: 'logging' };
-  const which = listed(ports.map((flag) => names[flag.long] ?? 'server'));
-  return `no ${which} port${ports.length > 1 ? 's' : ''} yet: the server/client control plane is not built; improv run takes its commands in its own terminal, or from ${scriptExample}`;
-}

@@ -1,7 +1,9 @@
 /**
- * The `improv` command: `improv run <pipeline.yaml>` and `improv validate <pipeline.yaml | folder>`,
- * each with `--runtime node|bun|deno` to run under another runtime than the one it was started with.
- * Python improv's other commands and flags are answered with what to use here (improv-compat.ts).
+ * The `improv` command: `run` and `server` (a pipeline with its control server), `validate`, the
+ * clients of a running pipeline (`client`, `top`, `list`, `logs`, `cmd`, `stop`/`quit`/…, `tap`),
+ * `graph`, `cleanup`, `new`, `keys`, `agent` and `store`; `run`, `server` and `validate` take
+ * `--runtime node|bun|deno` to run under another runtime than the one improv was started with.
+ * Python improv's flags that differ here are answered with what to type instead (improv-compat.ts).
  * Exit codes: 0 ok, 1 failure at run time, 2 usage or config error (or a runtime not found).
  * @module
  */
@@ -413,7 +415,7 @@ hosts: names the machines that run improv agent, each  <name>: { address, port, 
 
   program.addHelpText(
     'after',
-    '\nComing from Python improv? improv run <pipeline.yaml> is its server and client in one terminal;\nserver, client, list, cleanup and -c/-o/-l/-a say what to use instead.',
+    '\nComing from Python improv? server, client, list and cleanup are here; improv run is server and client\nin one terminal. improv’s -c is --port here (an IP part is --bind); -o, -l and -a are not needed.',
   );
 
   if (argv.length === 0) {

@@ -1,7 +1,8 @@
 /**
- * The CLI as users of the Python improv meet it: improv's commands and flags are supported or
- * answered with what to use here (exit 2, never commander's bare "unknown option"), `--version`,
- * help without arguments, `-f/--logfile`, and `validate <folder>`.
+ * The CLI as users of the Python improv meet it: improv's commands (server, client, list, cleanup)
+ * are commands here, its flags are supported or answered with what to use here (the control port is
+ * --port, or a client's URL; exit 2, never commander's bare "unknown option"), `--version`, help
+ * without arguments, `-f/--logfile`, and `validate <folder>`.
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -78,36 +79,29 @@ describe('improv without arguments, and --version', () => {
 });
 
 describe("improv's commands", () => {
-  it.each([
-    ['server', /^improv server: not built yet: .*improv run starts the pipeline/],
-    ['client', /^improv client: not built yet: .*improv run prints the log and takes the commands/],
-    ['list', /^improv list: there are no improv processes to list: .*worker threads/],
-    ['cleanup', /^improv cleanup: there is nothing to clean up: .*leaves no process behind/],
-  ])('improv %s says what to use instead, exit 2', async (command, first) => {
-    const result = await cli([command]);
-    expectHint(result, first);
-    expect(result.lines).toHaveLength(2);
+  it.each([['server'], ['client'], ['list'], ['cleanup']])(
+    'improv %s is a command here: its --help, exit 0',
+    async (command) => {
+      const { code, text } = await cli([command, '--help']);
+      expect(code).toBe(0);
+      expect(text).toMatch(new RegExp(`^Usage: improv ${command} `));
+      expect(text).not.toMatch(/not built yet|fix: /);
+    },
+  );
+
+  it('improv help server is commander’s help of improv server', async () => {
+    const { code, text } = await cli(['help', 'server']);
+    expect(code).toBe(0);
+    expect(text).toMatch(/^Usage: improv server \[options\] <pipeline>/);
   });
 
-  it('improv server <config> with its flags points at improv run <config>', async () => {
-    const result = await cli(['server', '-c', '5555', '-f', 'global.log', 'demo.yaml']);
-    expectHint(result, /^improv server: /);
-    expect(result.lines.at(-1)).toMatch(/^ {2}fix: improv run demo\.yaml {3}\(then type setup and run at its prompt/);
-  });
-
-  it('improv client with improv’s [IP:]port flags gets the same hint, not a port error', async () => {
-    const result = await cli(['client', '-c', '127.0.0.1:5555', '-s', '5556', '-l', '5557']);
-    expectHint(result, /^improv client: /);
-    expect(result.lines.at(-1)).toContain('improv run <pipeline.yaml>');
-  });
-
-  it('list and cleanup point at the prompt’s status and quit', async () => {
-    expect((await cli(['list'])).text).toMatch(/fix: to see a running pipeline’s actors, type status/);
-    expect((await cli(['cleanup'])).text).toMatch(/fix: to stop a running pipeline, type quit .* Ctrl-C/);
-  });
-
-  it('improv help server answers like improv server', async () => {
-    expect(await cli(['help', 'server'])).toEqual(await cli(['server']));
+  it('improv server with a missing pipeline file is a config error, exit 2', async () => {
+    const missing = join(tmpdir(), 'no-such-pipeline-for-improv.yaml');
+    const { code, text } = await cli(['server', missing, '--no-log-files']);
+    expect(code).toBe(2);
+    expect(text).toMatch(/no-such-pipeline-for-improv\.yaml: error: config file not found/);
+    expect(text).toMatch(/no-such-pipeline-for-improv\.yaml: not started; fix the errors above/);
+    expect(text).not.toMatch(/^improv server: |\n\s+at /m);
   });
 
   it('leaves a command improv never had to commander: unknown command, exit 2', async () => {
@@ -118,23 +112,109 @@ describe("improv's commands", () => {
 });
 
 describe("improv's flags", () => {
+  const control = /^improv (run|server): -c\/--control-port: one control port here serves commands, logs and metrics/;
+  const shared = /: not needed here: the same port carries output and logs/;
+  const prompt = ' {3}\\(then type setup and run at its prompt\\)';
+
   it.each([
-    [['run', '-c', '5555', 'demo.yaml'], /^improv run: -c\/--control-port: no control port yet: /],
-    [['run', 'demo.yaml', '--control-port=5555'], /^improv run: -c\/--control-port: no control port yet/],
-    [['run', 'demo.yaml', '-o', '5556'], /^improv run: -o\/--output-port: no output port yet/],
-    [['run', '-l5557', 'demo.yaml'], /^improv run: -l\/--logging-port: no logging port yet/],
-    [['run', 'demo.yaml', '--logging-port', '5557'], /^improv run: -l\/--logging-port: no logging port yet/],
-    [['run', 'demo.yaml', '--server-port', '5556'], /^improv run: --server-port: no server port yet/],
-  ])('%j: no such port here, exit 2, and the command without it', async (argv, first) => {
+    [['run', '-c', '5555', 'demo.yaml'], 'run demo.yaml --port 5555'],
+    [['run', 'demo.yaml', '--control-port=5555'], 'run demo.yaml --port 5555'],
+    [['run', '-c5555', 'demo.yaml'], 'run demo.yaml --port 5555'],
+    [['run', '-c', '127.0.0.1:5555', 'demo.yaml'], 'run demo.yaml --bind 127.0.0.1 --port 5555'],
+    [['run', 'demo.yaml', '--control-port', '0.0.0.0:5555'], 'run demo.yaml --bind 0.0.0.0 --port 5555'],
+    [['run', '-c', '[::1]:5555', 'demo.yaml'], 'run demo.yaml --bind ::1 --port 5555'],
+  ])('%j: the control port is --port (and its IP --bind), exit 2', async (argv, fixed) => {
+    const result = await cli(argv);
+    expectHint(result, control);
+    expect(result.lines).toHaveLength(2);
+    expect(result.lines[1]).toBe(`  fix: improv ${fixed}   (then type setup and run at its prompt)`);
+  });
+
+  it.each([
+    [['run', 'demo.yaml', '-o', '5556'], /^improv run: -o\/--output-port: /],
+    [['run', '-l5557', 'demo.yaml'], /^improv run: -l\/--logging-port: /],
+    [['run', 'demo.yaml', '--logging-port', '5557'], /^improv run: -l\/--logging-port: /],
+    [['run', 'demo.yaml', '--server-port', '5556'], /^improv run: --server-port: /],
+  ])('%j: the same port carries output and logs: dropped from the fix', async (argv, first) => {
     const result = await cli(argv);
     expectHint(result, first);
-    expect(result.text).toMatch(/control plane is not built; improv run takes its commands in its own terminal/);
-    expect(result.lines.at(-1)).toMatch(
-      /^ {2}fix: improv run demo\.yaml {3}\(then type setup and run at its prompt\)$/,
+    expect(result.lines[0]).toMatch(shared);
+    expect(result.lines.at(-1)).toMatch(new RegExp(`^ {2}fix: improv run demo\\.yaml${prompt}$`));
+  });
+
+  it('improv server -c -o -l: --port for -c, the others dropped', async () => {
+    const result = await cli(['server', '-c', '5555', '-o', '5556', '-l', '5557', 'demo.yaml']);
+    expectHint(result, control);
+    expect(result.lines).toHaveLength(3);
+    expect(result.lines[1]).toMatch(/^improv server: -o\/--output-port and -l\/--logging-port: not needed here: /);
+    expect(result.lines[2]).toBe(
+      '  fix: improv server demo.yaml --port 5555   (then improv client attaches, from another terminal)',
     );
   });
 
-  it('names all port flags on one line, -a on another, and drops them all from the fix', async () => {
+  it('a -c that is not [IP:]port says so, and the fix has --port <port>', async () => {
+    const result = await cli(['run', '-c', '99999', 'demo.yaml']);
+    expectHint(result, control);
+    expect(result.lines[0]).toMatch(/; 99999 is not \[IP:\]port$/);
+    expect(result.lines.at(-1)).toMatch(new RegExp(`^ {2}fix: improv run demo\\.yaml --port <port>${prompt}$`));
+  });
+
+  it('keeps a --port given as well, instead of the one of -c', async () => {
+    const result = await cli(['run', '--port', '6000', '-c', '5555', 'demo.yaml']);
+    expectHint(result, control);
+    expect(result.lines.at(-1)).toMatch(new RegExp(`^ {2}fix: improv run --port 6000 demo\\.yaml${prompt}$`));
+  });
+
+  it('improv client -c IP:port -s port: the run’s URL and its token file', async () => {
+    const result = await cli(['client', '-c', '127.0.0.1:5555', '-s', '5556']);
+    expectHint(
+      result,
+      /^improv client: -c\/--control-port and -s\/--server-port: one control port here serves commands, output and logs: improv client takes the run’s URL/,
+    );
+    expect(result.lines).toHaveLength(2);
+    expect(result.lines[1]).toMatch(
+      /^ {2}fix: improv client http:\/\/127\.0\.0\.1:5555 --token-file <the run’s token file> {3}\(the run printed where its token is/,
+    );
+  });
+
+  it('improv client -c port: the URL on 127.0.0.1, as improv read a bare port; a --token-file given is kept', async () => {
+    const result = await cli(['client', '-c', '5555', '-l', '5557', '--token-file', 'run/control.token']);
+    expectHint(result, /^improv client: -c\/--control-port and -l\/--logging-port: /);
+    expect(result.lines.at(-1)).toMatch(
+      /^ {2}fix: improv client http:\/\/127\.0\.0\.1:5555 --token-file run\/control\.token {3}\(/,
+    );
+  });
+
+  it('improv client without a control port: improv client (the only run), improv list for the ids', async () => {
+    const result = await cli(['client', '-s', '5556', '-l', '5557']);
+    expectHint(result, /^improv client: -s\/--server-port and -l\/--logging-port: /);
+    expect(result.lines.at(-1)).toBe(
+      '  fix: improv client   (the only run on this host; improv list shows every run’s id: improv client <id>)',
+    );
+  });
+
+  it('improv client with a run named: that run', async () => {
+    const result = await cli(['client', 'minimal-3fa2', '-c', '5555']);
+    expectHint(result, /^improv client: -c\/--control-port: /);
+    expect(result.lines.at(-1)).toBe('  fix: improv client minimal-3fa2');
+  });
+
+  it('port flags on another command are dropped, with where the control port is set', async () => {
+    const result = await cli(['validate', '-c', '5555', '-l', '5557', broken]);
+    expectHint(
+      result,
+      /^improv validate: -c\/--control-port and -l\/--logging-port: not an option of improv validate: .*--port of improv run and improv server/,
+    );
+    expect(result.lines.at(-1)).toBe(`  fix: improv validate ${broken}`);
+  });
+
+  it('-c on tap is its own --count, never improv’s control port', async () => {
+    const result = await cli(['tap', 'minimal-3fa2', 'Generator.q_out', '-c', '3', '-l', '5557']);
+    expectHint(result, /^improv tap: -l\/--logging-port: /);
+    expect(result.lines.at(-1)).toBe('  fix: improv tap minimal-3fa2 Generator.q_out -c 3');
+  });
+
+  it('names the control port, the other ports and -a on a line each, in the order used', async () => {
     const result = await cli([
       'run',
       '-c',
@@ -149,15 +229,13 @@ describe("improv's flags", () => {
       'lib',
       'demo.yaml',
     ]);
-    expectHint(
-      result,
-      /^improv run: -c\/--control-port, -o\/--output-port and -l\/--logging-port: no control, output and logging ports yet/,
-    );
-    expect(result.lines).toHaveLength(3);
-    expect(result.lines[1]).toMatch(
+    expectHint(result, control);
+    expect(result.lines).toHaveLength(4);
+    expect(result.lines[1]).toMatch(/^improv run: -o\/--output-port and -l\/--logging-port: not needed here: /);
+    expect(result.lines[2]).toMatch(
       /^improv run: -a\/--actor-path: not needed here: an actor’s package: is a file path relative to the pipeline YAML file/,
     );
-    expect(result.lines[2]).toBe('  fix: improv run demo.yaml   (then type setup and run at its prompt)');
+    expect(result.lines[3]).toBe('  fix: improv run demo.yaml --port 5555   (then type setup and run at its prompt)');
   });
 
   it('-a on validate: package: paths are relative to the YAML file', async () => {
@@ -166,24 +244,27 @@ describe("improv's flags", () => {
     expect(result.lines.at(-1)).toBe(`  fix: improv validate ${broken}`);
   });
 
-  it('a run without its pipeline gets <pipeline.yaml> in the fix', async () => {
+  it('a run without its pipeline gets <pipeline.yaml> in the fix, and -c without a value --port <port>', async () => {
     const result = await cli(['run', '-c']);
     expectHint(result, /^improv run: -c\/--control-port: /);
-    expect(result.lines.at(-1)).toMatch(/^ {2}fix: improv run <pipeline\.yaml> /);
+    expect(result.lines.at(-1)).toMatch(/^ {2}fix: improv run <pipeline\.yaml> --port <port> /);
   });
 
   it('flags before any command: the fix is an improv run with -f moved after it', async () => {
     const ports = await cli(['-c', '5555']);
-    expectHint(ports, /^improv: -c\/--control-port: no control port yet/);
-    expect(ports.lines.at(-1)).toMatch(/^ {2}fix: improv run <pipeline\.yaml> /);
+    expectHint(ports, /^improv: -c\/--control-port: one control port here/);
+    expect(ports.lines.at(-1)).toMatch(/^ {2}fix: improv run <pipeline\.yaml> --port 5555 /);
     const logfile = await cli(['-f', 'global.log', 'run', 'demo.yaml']);
     expectHint(logfile, /^improv run: -f\/--logfile: options go after the command word/);
     expect(logfile.lines.at(-1)).toMatch(/^ {2}fix: improv run demo\.yaml -f global\.log /);
+    const server = await cli(['-f', 'global.log', 'server', 'demo.yaml', '-c', '5555']);
+    expectHint(server, /^improv server: -f\/--logfile: options go after the command word: improv server /);
+    expect(server.lines.at(-1)).toMatch(/^ {2}fix: improv server demo\.yaml -f global\.log --port 5555 /);
   });
 
   it('-f on validate: it is an option of improv run', async () => {
     const result = await cli(['validate', '-f', 'global.log', 'demo.yaml']);
-    expectHint(result, /^improv validate: -f\/--logfile: an option of improv run: /);
+    expectHint(result, /^improv validate: -f\/--logfile: an option of improv run and improv server: /);
     expect(result.lines.at(-1)).toBe('  fix: improv validate demo.yaml');
   });
 
@@ -303,16 +384,21 @@ describe('improv validate <folder>', () => {
 });
 
 describe('as a process', () => {
-  it('exits 2 with the help when run without arguments, 2 for improv server, 0 for --version', () => {
+  it('exits 2 with the help when run without arguments, 2 for improv server with a missing file, 0 for --version', () => {
     const here = currentRuntimeName() as RuntimeName;
+    const cwd = mkdtempSync(join(tmpdir(), 'improv-process-')); // no demo.yaml there, and no runs/ left in the repo
     const run = (args: string[]) =>
-      spawnSync(process.execPath, [...scriptArguments(here, bin), ...args], { encoding: 'utf8', timeout: 20_000 });
+      spawnSync(process.execPath, [...scriptArguments(here, bin), ...args], {
+        cwd,
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
     const bare = run([]);
     expect(bare.status).toBe(2);
     expect(bare.stdout).toMatch(/^Usage: improv/);
     const server = run(['server', 'demo.yaml']);
     expect(server.status).toBe(2);
-    expect(server.stdout).toMatch(/^improv server: .*\n {2}fix: improv run demo\.yaml/);
+    expect(server.stdout).toMatch(/demo\.yaml: error: config file not found/);
     expect(server.stderr).toBe('');
     const shown = run(['--version']);
     expect(shown.status).toBe(0);
