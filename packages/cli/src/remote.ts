@@ -380,9 +380,9 @@ export async function attachCommand(
       for (const line of formatTop(await request<PipelineMetrics>(where, 'GET', '/metrics'))) output.write(line);
       return ok;
     }
-    const connection = await connectRun(where);
-    connection.subscribe({ metrics: true, logs: mode === 'full', history: 200 });
+    // startTui subscribes once it listens: nothing of the log history is missed.
     const { startTui } = await import('./tui/index.ts');
+    const connection = await connectRun(where);
     await startTui(connection, { mode, title: connection.info.id });
     connection.close();
     return ok;

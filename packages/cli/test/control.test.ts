@@ -112,7 +112,7 @@ describe('the control server', () => {
     expect(info).toMatchObject({ id: run.session.info.id, pid: process.pid, pipeline: minimal });
     expect(info.usage.rssBytes).toBeGreaterThan(1_000_000);
     const status = await request<PipelineStatus>(t, 'GET', '/status');
-    expect(status.state).toBe('loaded');
+    expect(status.state).toBe('waiting');
     expect(status.actors.map((actor) => actor.name)).toEqual(['Generator', 'Processor']);
     const graph = await request<{ connections: { sources: string[]; sinks: string[] }[] }>(t, 'GET', '/graph');
     expect(graph.connections).toEqual([

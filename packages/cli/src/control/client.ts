@@ -86,8 +86,6 @@ async function webSocketClass(): Promise<typeof WebSocket> {
 export interface RunConnection extends LiveSource {
   /** Opens a tap on `connection`; rejects with the server's refusal (an unknown connection). */
   tap(connection: string, listener: (record: TapRecord) => void): Promise<() => void>;
-  /** Asks for metrics and/or logs (`history`: past records first). */
-  subscribe(options: { metrics?: boolean; logs?: boolean; history?: number }): void;
 }
 
 /** Connects to a run's WebSocket; resolves after its hello. */
@@ -148,6 +146,7 @@ export async function connectRun(target: RunTarget): Promise<RunConnection> {
   return {
     info,
     graph,
+    status: hello.status,
     closed,
     latest: () => latest,
     on(listener) {

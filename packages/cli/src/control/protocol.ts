@@ -84,6 +84,10 @@ export type ClientMessage =
 export interface LiveSource {
   readonly info: RunInfo;
   readonly graph: GraphInfo;
+  /** The pipeline's status when this client connected (the hello's). */
+  readonly status: PipelineStatus;
+  /** Asks for metrics and/or logs (`history`: how many past records first); nothing streams until asked. */
+  subscribe(options: { metrics?: boolean; logs?: boolean; history?: number }): void;
   /** The latest metrics (undefined until the first arrive). */
   latest(): PipelineMetrics | undefined;
   /** Every server message from now on (metrics, events, logs, closed); returns the unsubscribe function. */
