@@ -10,10 +10,11 @@ import { type RuntimeName, runtimeNames, runUnder } from '@improv/cli';
 import { currentRuntimeName, detectRuntime, parseByteSize, type StoreName, storeNames } from '@improv/core';
 import { CommanderError, InvalidArgumentError, Option, Command as Program } from 'commander';
 import { hostsUnavailable } from './hosts.ts';
+import { renderMetricsOverhead, runMetricsOverhead } from './metrics-overhead.ts';
 import { findPython } from './python.ts';
 import { updateReadme, updateZmqReadmes } from './readme.ts';
 import { renderCsv, renderReport } from './report.ts';
-import { StoreOpenError } from './stores.ts';
+import { openBenchStore, StoreOpenError } from './stores.ts';
 import { runSuite } from './suite.ts';
 
 /** Where results go unless `--out` says otherwise. */
@@ -34,6 +35,8 @@ interface RunOptions {
   zmqSockets: 'auto' | 'zeromq' | 'zmtp';
   placement: 'worker' | 'process' | 'hosts' | 'python';
   python?: string;
+  metricsOverhead?: boolean;
+  rounds?: number;
   out: string;
 }
 
@@ -97,10 +100,15 @@ export async function main(argv: string[]): Promise<number> {
       '--python <interpreter>',
       'with --placement python: the interpreter of the Python sink and of raw pyzmq, which needs numpy, pyzmq and msgpack (default: python3 on PATH if it has them, else /usr/bin/python3)',
     )
+    .option(
+      '--metrics-overhead',
+      "only this: the pair's 8 B rows (put, allocate, inline) with metrics on (the default) and off (createNexus({ metrics: false })), in alternating rounds; prints the ratio on ÷ off and writes <out>/<runtime>-metrics-overhead-<time>.json (placement worker; --store and --transport apply)",
+    )
+    .option('--rounds <n>', 'with --metrics-overhead: rounds of on and off (default 5, quick 3)', positiveInteger)
     .option('--out <dir>', 'folder for the JSON and CSV results', defaultResultsDir)
     .addHelpText(
       'after',
-      '\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --runtime bun\n  npm run bench -- --store lmdb --sizes 8,4KiB,64KiB,1MiB,4MiB\n  npm run bench -- --transport zmq --sizes 8,4KiB,64KiB,4MiB\n  npm run bench -- --placement process --transport zmq --store lmdb --sizes 8,4KiB,64KiB\n  sudo npm run bench -- --placement hosts --quick\n  npm run bench -- --placement python --store lmdb --transport zmq --sizes 8,4KiB,4MiB --python /usr/bin/python3\n  npm run bench -- readme    # put the newest results into README.md',
+      '\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --runtime bun\n  npm run bench -- --store lmdb --sizes 8,4KiB,64KiB,1MiB,4MiB\n  npm run bench -- --transport zmq --sizes 8,4KiB,64KiB,4MiB\n  npm run bench -- --placement process --transport zmq --store lmdb --sizes 8,4KiB,64KiB\n  sudo npm run bench -- --placement hosts --quick\n  npm run bench -- --placement python --store lmdb --transport zmq --sizes 8,4KiB,4MiB --python /usr/bin/python3\n  npm run bench -- --metrics-overhead --quick\n  npm run bench -- readme    # put the newest results into README.md',
     )
     .action(async (options: RunOptions, command: Program) => {
       const given = (name: string) => command.getOptionValueSource(name) === 'cli';
@@ -130,6 +138,11 @@ export async function main(argv: string[]): Promise<number> {
         }
         options.transport = 'zmq';
         options.store = 'redis';
+      }
+      if (options.rounds !== undefined && options.metricsOverhead !== true) {
+        progress('improv-bench: --rounds is for --metrics-overhead; add --metrics-overhead, or drop --rounds');
+        exitCode = 2;
+        return;
       }
       if (options.runtime !== undefined && options.runtime !== currentRuntimeName()) {
         exitCode = await runUnder(options.runtime, argv, progress, { entry, program: 'improv-bench' });
@@ -183,6 +196,7 @@ async function runCommand(
   write: (line: string) => void,
   progress: (line: string) => void,
 ): Promise<number> {
+  if (options.metricsOverhead === true) return runOverhead(options, write, progress);
   if (options.placement === 'process' && (options.transport !== 'zmq' || options.store === 'memory')) {
     progress(
       'improv-bench: --placement process needs --transport zmq (links between processes) and --store lmdb or redis (a store every process reaches); e.g. npm run bench -- --placement process --transport zmq --store lmdb',
@@ -262,6 +276,71 @@ async function runCommand(
     return 1;
   }
   progress(`improv-bench: results in ${base}.json and ${base}.csv`);
+  return 0;
+}
+
+/** `--metrics-overhead`: the 8 B rows of the pair with metrics on and off, and their ratio. */
+async function runOverhead(
+  options: RunOptions,
+  write: (line: string) => void,
+  progress: (line: string) => void,
+): Promise<number> {
+  if (options.placement !== 'worker') {
+    progress(
+      `improv-bench: --metrics-overhead runs the pair in workers, not --placement ${options.placement}; drop --placement`,
+    );
+    return 2;
+  }
+  const out = path.resolve(options.out);
+  try {
+    await (await detectRuntime()).makeDirectory(out);
+  } catch (error) {
+    progress(
+      `improv-bench: ${error instanceof Error ? error.message : String(error)}; pass --out <dir> with a folder you can write to`,
+    );
+    return 2;
+  }
+  const quick = options.quick === true;
+  let results: Awaited<ReturnType<typeof runMetricsOverhead>>;
+  try {
+    let store: Awaited<ReturnType<typeof openBenchStore>>;
+    try {
+      store = await openBenchStore(options.store);
+    } catch (error) {
+      throw new StoreOpenError(options.store, error);
+    }
+    try {
+      results = await runMetricsOverhead(store, {
+        quick,
+        samples: options.samples ?? (quick ? 250 : 3000),
+        throughputUs: (options.throughputMs ?? (quick ? 150 : 1000)) * 1000,
+        ...(options.rounds === undefined ? {} : { rounds: options.rounds }),
+        transport: options.transport,
+        zmqSockets: options.zmqSockets,
+        log: progress,
+      });
+    } finally {
+      await store.close();
+    }
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    progress(`improv-bench: ${error instanceof StoreOpenError ? '' : 'the run failed: '}${message}`);
+    return 1;
+  }
+  write(renderMetricsOverhead(results));
+  const stamp = results.date.replace(/[:.]/g, '-');
+  const store = options.store === 'memory' ? '' : `${options.store}-`;
+  const links = options.transport === 'local' ? '' : `${options.transport}-`;
+  const file = path.join(out, `${results.runtime.name}-metrics-overhead-${store}${links}${stamp}.json`);
+  try {
+    await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  } catch (error) {
+    progress(
+      `improv-bench: could not write the results to ${out} (${error instanceof Error ? error.message : String(error)}); pass --out <dir> with a folder you can write to`,
+    );
+    return 1;
+  }
+  progress(`improv-bench: results in ${file}`);
   return 0;
 }
 

@@ -133,6 +133,8 @@ export interface ScenarioOptions {
   /** Largest inline message, so the rings are made big enough for it. */
   inlineBytes: number;
   epochMs: number;
+  /** `createNexus({ metrics })`: false turns measuring off in Nexus and every actor host (default on). */
+  metrics?: boolean;
 }
 
 /** A host of a `hosts` placement, as its `hosts:` entry says it. */
@@ -282,6 +284,7 @@ export class Scenario {
             : createLocalTransport({ bytesPerMessage: Math.max(128, options.inlineBytes + 64) }),
         runDir: false,
         handleSignals: false,
+        ...(options.metrics === false ? { metrics: false } : {}),
         onEvent: (event) => watch(event),
       });
     } catch (error) {

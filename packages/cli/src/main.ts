@@ -33,24 +33,23 @@ import {
 } from '@improv/core';
 import type { RuntimeSearch } from '@improv/core/runtime/binaries';
 import { CommanderError, InvalidArgumentError, Option, Command as Program } from 'commander';
+import { commandHelpText, completions, resolveCommandWord } from './command-line.ts';
+import { connectRun } from './control/client.ts';
+import { executeCommandLine } from './control/commands.ts';
+import { LogHistory } from './control/log-history.ts';
+import { type ControlSession, type ControlSessionOptions, startControlSession } from './control/session.ts';
 import { createDefaultNexus, type DefaultNexusOptions, defaultStoreSizeLimits, transportsFor } from './defaults.ts';
 import { improvHint } from './improv-compat.ts';
 import { newProject } from './new-project.ts';
-import { formatRecord, formatStatus, type Output } from './output.ts';
+import { formatRecord, type Output } from './output.ts';
 import { ownManifest, packageRoot } from './own-package.ts';
-import { connectRun } from './control/client.ts';
-import { LogHistory } from './control/log-history.ts';
-import { executeCommandLine } from './control/commands.ts';
-import { type ControlSession, type ControlSessionOptions, startControlSession } from './control/session.ts';
-import { commandHelpText, completions, resolveCommandWord } from './command-line.ts';
-import { graphCommand, graphHelp } from './graph.ts';
 import { startPrompt } from './prompt.ts';
 import {
   attachCommand,
   cleanupCommand,
   cmdCommand,
-  listCommand,
   type LogsOptions,
+  listCommand,
   logsCommand,
   tapCommand,
 } from './remote.ts';
@@ -244,7 +243,10 @@ export async function main(
     .argument('<run>', runHelp)
     .argument('<command...>', 'the command, as typed at the prompt')
     .addOption(tokenOption())
-    .addHelpText('after', `\n${commandHelpText()}\n\nExamples:\n  improv cmd minimal-3fa2 setup\n  improv cmd minimal-3fa2 revive Processor`)
+    .addHelpText(
+      'after',
+      `\n${commandHelpText()}\n\nExamples:\n  improv cmd minimal-3fa2 setup\n  improv cmd minimal-3fa2 revive Processor`,
+    )
     .action(async (run: string, words: string[], options: { tokenFile?: string }) => {
       exitCode = await cmdCommand(run, words.join(' '), options, output);
     });
@@ -288,24 +290,33 @@ export async function main(
     .option('-c, --count <n>', 'stop after this many messages', (value) => Number(value))
     .option('--json', 'one JSON object per message, no rate lines')
     .addOption(tokenOption())
-    .action(async (run: string, connection: string, options: { count?: number; json?: boolean; tokenFile?: string }) => {
-      exitCode = await tapCommand(run, connection, options, output);
-    });
+    .action(
+      async (run: string, connection: string, options: { count?: number; json?: boolean; tokenFile?: string }) => {
+        exitCode = await tapCommand(run, connection, options, output);
+      },
+    );
 
   program
     .command('graph')
-    .description(graphHelp.description)
+    .description('draw a pipeline’s graph: Mermaid (default), Graphviz dot, or a laid-out SVG')
     .argument('<pipeline>', 'pipeline YAML file')
-    .option('--format <format>', graphHelp.format, 'mermaid')
-    .option('-o, --out <file>', graphHelp.out)
-    .addHelpText('after', graphHelp.after)
+    .option('--format <format>', 'mermaid, dot or svg', 'mermaid')
+    .option('-o, --out <file>', 'write it to this file instead of printing it')
+    .addHelpText(
+      'after',
+      '\nActors are nodes (name and class, with their runtime or host when they have one); every source →\nsink pair of a connection is an edge, labelled with its links (q_out → q_in) and its capacity and\npolicy when not the default. Actor modules are not loaded.\n\nExamples:\n  improv graph apps/minimal/minimal.yaml\n  improv graph pipeline.yaml --format dot | dot -Tpng -o graph.png\n  improv graph pipeline.yaml --format svg -o graph.svg',
+    )
     .action(async (pipeline: string, options: { format?: string; out?: string }) => {
+      // Imported when used: the layout library loads for this command only.
+      const { graphCommand } = await import('./graph.ts');
       exitCode = await graphCommand(pipeline, options, output);
     });
 
   program
     .command('cleanup')
-    .description('end what crashed runs left behind (processes, sockets, temporary stores, registry entries) and say what')
+    .description(
+      'end what crashed runs left behind (processes, sockets, temporary stores, registry entries) and say what',
+    )
     .option('--dry-run', 'only say what would be removed')
     .action(async (options: { dryRun?: boolean }) => {
       exitCode = await cleanupCommand(options, output);
@@ -752,7 +763,10 @@ async function drive(
     } else if (frontEnd === 'ui') {
       const { startTui } = await import('./tui/index.ts');
       const source = await connectRun({ url: info.url, token: session.token, info });
-      await Promise.race([startTui(source, { mode: 'full', logLevel: options.logLevel, title: info.id }), nexus.closed]);
+      await Promise.race([
+        startTui(source, { mode: 'full', logLevel: options.logLevel, title: info.id }),
+        nexus.closed,
+      ]);
       source.close();
       // Leaving the UI (detach) keeps the pipeline going, at the plain prompt.
       if (nexus.status().state !== 'exited') {
@@ -769,12 +783,12 @@ async function drive(
   return failures > 0 ? exitCodes.failure : exitCodes.ok;
 }
 
-/** The plain prompt, until the pipeline has quit. `usePrint` receives the prompt's printer. */
+/** The plain prompt, until the pipeline has quit. `setPrint` receives the prompt's printer. */
 async function promptUntilClosed(
   nexus: Nexus,
   give: (line: string, by: string) => Promise<void>,
   announce: string,
-  usePrint: (print: (line: string) => void) => void,
+  setPrint: (print: (line: string) => void) => void,
 ): Promise<void> {
   const prompt = startPrompt({
     // status and quit are answered at once, even while another command is under way.
@@ -787,7 +801,7 @@ async function promptUntilClosed(
       ),
     onEnd: () => void nexus.quit(),
   });
-  usePrint(prompt.print);
+  setPrint(prompt.print);
   prompt.print(announce);
   prompt.print('type help for the commands; setup, then run');
   await nexus.closed;

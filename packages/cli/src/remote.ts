@@ -116,7 +116,9 @@ export async function listCommand(options: { json?: boolean }, output: Output): 
     return ok;
   }
   if (rows.length === 0) {
-    output.write('no pipeline is running on this host (improv run <pipeline.yaml> or improv server <pipeline.yaml> starts one)');
+    output.write(
+      'no pipeline is running on this host (improv run <pipeline.yaml> or improv server <pipeline.yaml> starts one)',
+    );
     return ok;
   }
   const now = Date.now();
@@ -201,8 +203,7 @@ export async function logsCommand(run: string | undefined, options: LogsOptions,
   }
   const where = target(output, 'logs', run, options.tokenFile);
   if (where === undefined) return usage;
-  const show = (record: LogRecord) =>
-    output.write(options.json ? formatLogJson(record) : formatRecord(record, output));
+  const show = (record: LogRecord) => output.write(options.json ? formatLogJson(record) : formatRecord(record, output));
   try {
     if (!options.follow) {
       const query = new URLSearchParams({ limit: String(options.lines) });
@@ -305,7 +306,8 @@ export async function tapCommand(
       // Metrics come twice a second: a rate line every other one.
       let tick = 0;
       connection.on((message) => {
-        if (message.type === 'metrics' && tick++ % 2 === 1) output.write(formatRate(connectionName, message.metrics.links));
+        if (message.type === 'metrics' && tick++ % 2 === 1)
+          output.write(formatRate(connectionName, message.metrics.links));
       });
       connection.subscribe({ metrics: true });
     }
@@ -331,7 +333,11 @@ export function formatTop(metrics: PipelineMetrics): string[] {
         String(actor.errors),
         actor.stepMs ? `${actor.stepMs.p50.toFixed(2)} ms` : '-',
         actor.stepMs ? `${actor.stepMs.p99.toFixed(2)} ms` : '-',
-        actor.cpu !== undefined ? `${(actor.cpu * 100).toFixed(0)}%` : actor.elu !== undefined ? `${(actor.elu * 100).toFixed(0)}% elu` : '-',
+        actor.cpu !== undefined
+          ? `${(actor.cpu * 100).toFixed(0)}%`
+          : actor.elu !== undefined
+            ? `${(actor.elu * 100).toFixed(0)}% elu`
+            : '-',
         actor.heapBytes !== undefined ? formatBytes(actor.heapBytes) : '-',
       ]),
     ]),

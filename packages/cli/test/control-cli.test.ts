@@ -47,7 +47,10 @@ function improv(args: string[], improvHome: string): Promise<{ code: number | nu
 }
 
 /** Starts `improv server` and waits for the line that names its run. */
-async function server(improvHome: string, extra: string[] = []): Promise<{ child: ChildProcess; id: string; url: string; out: () => string }> {
+async function server(
+  improvHome: string,
+  extra: string[] = [],
+): Promise<{ child: ChildProcess; id: string; url: string; out: () => string }> {
   const child = spawn(process.execPath, [...cliCommand, 'server', minimal, '--no-log-files', ...extra], {
     env: { ...process.env, IMPROV_HOME: improvHome, NO_COLOR: '1' },
   });
@@ -59,7 +62,11 @@ async function server(improvHome: string, extra: string[] = []): Promise<{ child
   child.stderr!.on('data', (chunk) => {
     out += chunk;
   });
-  await until(() => /serving .* as run (\S+): control (\S+)/.test(out) || child.exitCode !== null, 'the server line', 30_000);
+  await until(
+    () => /serving .* as run (\S+): control (\S+)/.test(out) || child.exitCode !== null,
+    'the server line',
+    30_000,
+  );
   const match = /serving .* as run (\S+): control (\S+)/.exec(out);
   if (!match) throw new Error(`improv server did not start:\n${out}`);
   return { child, id: match[1]!, url: match[2]!, out: () => out };
@@ -75,7 +82,7 @@ describe('improv server and its clients, in separate processes', () => {
     expect(listed.code).toBe(0);
     expect(listed.out).toMatch(/^ID\s+PIPELINE\s+STATE\s+UPTIME\s+CPU\s+MEMORY\s+URL/);
     expect(listed.out).toContain(run.id);
-    expect(listed.out).toMatch(/loaded/);
+    expect(listed.out).toMatch(/waiting/);
     expect(listed.out).toContain(run.url);
 
     expect(await improv(['cmd', run.id, 'setup'], where)).toMatchObject({ code: 0 });
@@ -181,7 +188,19 @@ describe('improv server and its clients, in separate processes', () => {
 
   it('gives every command a --help, and rejects a bad --port', async () => {
     const where = home();
-    for (const command of ['server', 'client', 'top', 'list', 'logs', 'cmd', 'stop', 'quit', 'tap', 'graph', 'cleanup']) {
+    for (const command of [
+      'server',
+      'client',
+      'top',
+      'list',
+      'logs',
+      'cmd',
+      'stop',
+      'quit',
+      'tap',
+      'graph',
+      'cleanup',
+    ]) {
       const help = await improv([command, '--help'], where);
       expect({ command, code: help.code }).toEqual({ command, code: 0 });
       expect(help.out).toMatch(/^Usage: improv /);

@@ -204,7 +204,9 @@ describe('the control server', () => {
           () =>
             seen[name]!.some(
               (message) =>
-                message.type === 'event' && message.event.type === 'pipeline-state' && message.event.state === 'running',
+                message.type === 'event' &&
+                message.event.type === 'pipeline-state' &&
+                message.event.state === 'running',
             ),
           `${name} sees running`,
         );
@@ -213,7 +215,8 @@ describe('the control server', () => {
       // Metrics keep coming, with rates once the pipeline runs.
       await until(
         () =>
-          (first.latest()?.links[0]?.messagesPerSecond ?? 0) > 0 && (second.latest()?.actors[0]?.stepsPerSecond ?? 0) > 0,
+          (first.latest()?.links[0]?.messagesPerSecond ?? 0) > 0 &&
+          (second.latest()?.actors[0]?.stepsPerSecond ?? 0) > 0,
         'rates',
       );
       // A tap: summaries of the messages on Generator.q_out.

@@ -34,7 +34,6 @@ export { HOST_ACTOR, type HostEndpoint, type HostLinkOptions } from './link/host
 export type { LinkStatus } from './link/monitor.ts';
 export type * from './link/transport.ts';
 export * from './log.ts';
-export type { ActorMetrics, CommandOptions, LinkMetrics, Percentiles, PipelineMetrics, TapRecord } from './nexus-api.ts';
 export {
   type ActorStatus,
   createNexus,
@@ -43,6 +42,14 @@ export {
   type NexusOptions,
   type PipelineStatus,
 } from './nexus.ts';
+export type {
+  ActorMetrics,
+  CommandOptions,
+  LinkMetrics,
+  Percentiles,
+  PipelineMetrics,
+  TapRecord,
+} from './nexus-api.ts';
 export type * from './runtime/adapter.ts';
 export { currentRuntimeName, detectRuntime } from './runtime/detect.ts';
 export { type DenoPermissionName, missingDenoPermissions, permissionFix } from './runtime/permissions.ts';

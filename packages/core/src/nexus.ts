@@ -29,8 +29,11 @@ import { describeExit, placeOf, runtimeOf, spawnActor } from './_actor-spawn.ts'
 import { Conditions } from './_conditions.ts';
 import { EventStream } from './_event-stream.ts';
 import { HostAgents } from './_host-agents.ts';
+import { PipelineMeter } from './_metrics.ts';
 import { type Ending, isGone, Restarts } from './_restarts.ts';
 import { RunLog } from './_run-log.ts';
+import { Taps } from './_taps.ts';
+import { closest } from './config/_suggest.ts';
 import { assertConfig, loadConfig, resolveConfig, toLinkGraph } from './config/load.ts';
 import { type ActorConfig, ConfigError, type PipelineConfig } from './config/types.ts';
 import {
@@ -48,7 +51,16 @@ import { LinkMonitor } from './link/monitor.ts';
 import { placeEdges } from './link/placement.ts';
 import type { InputLink, LinkEdge, LinkPlan, OutputLink, Transport } from './link/transport.ts';
 import { createLogRecord, type LogLevel, type LogRecord } from './log.ts';
-import type { ActorStatus, Nexus, NexusEvent, NexusOptions, PipelineStatus } from './nexus-api.ts';
+import type {
+  ActorStatus,
+  CommandOptions,
+  Nexus,
+  NexusEvent,
+  NexusOptions,
+  PipelineMetrics,
+  PipelineStatus,
+  TapRecord,
+} from './nexus-api.ts';
 import type { ProcessHandle, RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
 import { detectRuntime } from './runtime/detect.ts';
 import { type ActorState, type PipelineState, refusalAdvice, type Signal, signalGates } from './signals.ts';
@@ -77,6 +89,10 @@ interface ActorEntry {
   errors: number;
   /** The last signal the worker acknowledged before acting on it fully (stop: parked, stop() runs). */
   acked: Signal | undefined;
+  /** When its worker or process was asked for (`performance.now()`), for the debug log. */
+  startedAt: number;
+  /** The last signal sent to it and when, for the debug log's timings. */
+  signalled?: { signal: Signal; at: number };
   exited: Promise<void>;
   markExited: () => void;
 }
@@ -87,6 +103,7 @@ export type { ActorStatus, Nexus, NexusEvent, NexusOptions, PipelineStatus } fro
 export async function createNexus(options: NexusOptions): Promise<Nexus> {
   const runtime = options.runtime ?? (await detectRuntime());
   const storeSizeLimits = sizeLimitsOf(options.store);
+  const loadStarted = performance.now();
   const checks = {
     adapter: runtime,
     ...(storeSizeLimits ? { storeSizeLimits } : {}),
@@ -99,6 +116,7 @@ export async function createNexus(options: NexusOptions): Promise<Nexus> {
   // Before anything starts: a bad host endpoint is a config error, like a bad connection.
   const extraEdges = hostEdges(config, options.host);
   const nexus = new NexusImpl(config, runtime, options, extraEdges);
+  nexus.configLoadMs = performance.now() - loadStarted;
   await nexus.start();
   return nexus;
 }
@@ -118,6 +136,10 @@ class NexusImpl implements Nexus {
   private storeDriver: StoreDriver | undefined;
   private transport: Transport | undefined;
   private monitor: LinkMonitor | undefined;
+  /** Rates, step times, load, latency and the store's use for `metrics()` (`_metrics.ts`). */
+  private meter: PipelineMeter | undefined;
+  /** `tap()`: summaries from the hosts of a connection's sinks (`_taps.ts`). */
+  private taps: Taps | undefined;
   private supervisor: Supervisor | undefined;
   private runLog: RunLog | undefined;
   private hostLinks: HostLinks | undefined;
@@ -146,6 +168,8 @@ class NexusImpl implements Nexus {
   });
   private quitting: Promise<void> | undefined;
   private resolveClosed!: () => void;
+  /** How long loading and checking the config took, for the debug log. */
+  configLoadMs: number | undefined;
 
   constructor(config: PipelineConfig, runtime: RuntimeAdapter, options: NexusOptions, hostEdges: LinkEdge[]) {
     this.config = config;
@@ -178,6 +202,7 @@ class NexusImpl implements Nexus {
     if (this.options.runDir !== false) {
       this.runLog = await RunLog.open(runtime, this.config, this.options.runDir);
       this.runDir = this.runLog.dir;
+      this.log('debug', `run folder ${this.runDir}: ${this.runLog.files.join(', ')}`);
     }
     if (this.options.handleSignals !== false) {
       let signals = 0;
@@ -207,13 +232,28 @@ class NexusImpl implements Nexus {
     if (config.settings.store.chosenFor !== undefined) {
       this.log('info', `store: ${config.settings.store.driver}, because ${config.settings.store.chosenFor}`);
     }
+    this.log(
+      'debug',
+      `config ${config.source} loaded and checked${this.configLoadMs === undefined ? '' : ` (${Math.round(this.configLoadMs)} ms)`}: store ${config.settings.store.driver}, transport ${config.settings.transport.name}, signal_timeout ${formatMs(config.settings.signalTimeoutMs)}`,
+    );
+    for (const actor of config.actors) {
+      this.log(
+        'debug',
+        `config: actor "${actor.name}" is class ${actor.className} of ${actor.moduleUrl}, in a ${placeOf(actor)} (${runtimeOf(actor, runtime)}${actor.process?.host ? ` on ${actor.process.host}` : ''})`,
+      );
+    }
     try {
       // Hosts first: the store and the links must know where the hosts are and what reaches them.
       this.hosts = await HostAgents.connect(config, this.options.agents, (level, message) => this.log(level, message));
       const reachableAt = this.hosts.reachableAt;
+      const storeStarted = performance.now();
       const opened = await openPipelineStore(this.options.store, config, reachableAt ? { reachableAt } : {});
       this.storeDriver = opened.driver;
       this.openStore = opened.store;
+      this.log(
+        'debug',
+        `store opened: ${opened.driver.name}, store_size ${mebibytes(config.settings.storeSizeBytes)}, eviction ${config.settings.store.eviction} (${msSince(storeStarted)})`,
+      );
       if (opened.warning !== undefined) this.log('warn', opened.warning);
       const transport = await openPipelineTransport(this.options.transport, config);
       this.transport = transport;
@@ -226,6 +266,13 @@ class NexusImpl implements Nexus {
       if (placement) graph.placement = placement;
       const plan = await transport.plan(graph);
       this.plan = plan;
+      for (const edge of graph.edges) {
+        const over = edge.transport ?? (transport.name.includes('+') ? config.settings.transport.name : transport.name);
+        this.log(
+          'debug',
+          `link ${edge.from.actor}.${edge.from.link} → ${edge.to.actor}.${edge.to.link} (connection ${edge.connection}): ${over}, capacity ${edge.capacity}, policy ${edge.policy}`,
+        );
+      }
       this.hostLinks = await HostLinks.open(plan.endpoints.get(HOST_ACTOR), {
         dropped: (message) => {
           const store = this.openStore?.client;
@@ -243,6 +290,22 @@ class NexusImpl implements Nexus {
         everyMs: Math.min(1000, Math.max(50, (this.options.linkWarningMs ?? 5000) / 5)),
       });
       this.monitor.start();
+      this.meter = new PipelineMeter({
+        status: () => this.status(),
+        store: () => this.openStore?.client,
+        storeDriver: () => this.storeDriver?.name,
+        sampling: this.options.metrics !== false,
+      });
+      this.meter.start();
+      this.taps = new Taps({
+        edges: graph.edges.map((edge) => ({ ...edge })),
+        send: (actor, message) => {
+          const entry = this.actors.get(actor);
+          if (entry) this.toWorker(entry, message);
+        },
+        refused: () => (this.quitting ? 'the pipeline is quitting or has quit' : undefined),
+        warn: (message) => this.log('warn', message),
+      });
       this.supervisor = new Supervisor({
         config,
         transport,
@@ -282,6 +345,7 @@ class NexusImpl implements Nexus {
       worker: undefined,
       control: new Int32Array(new SharedArrayBuffer(CONTROL_BYTES)),
       acked: undefined,
+      startedAt: performance.now(),
       steps: 0,
       errors: 0,
       exited: new Promise((resolve) => {
@@ -322,6 +386,11 @@ class NexusImpl implements Nexus {
     }
     entry.worker = worker;
     this.restarts.started(actor.name);
+    const spawned = worker as Partial<ProcessHandle>;
+    this.log(
+      'debug',
+      `actor "${actor.name}": ${placeOf(actor)} started${spawned.pid === undefined ? '' : ` (${spawned.runtime ?? runtimeOf(actor, this.runtime)}, pid ${spawned.pid}${actor.process?.host ? `, on ${actor.process.host}` : ''})`} (${msSince(entry.startedAt)}); loading its module`,
+    );
     if (this.quitting) {
       // Quit came (Ctrl-C) while this worker was starting: it must not outlive the pipeline.
       this.setActorState(entry, 'exited');
@@ -367,8 +436,12 @@ class NexusImpl implements Nexus {
       },
       control: entry.control.buffer as SharedArrayBuffer,
       heartbeatMs: heartbeatPeriodMs(this.config.settings.signalTimeoutMs),
+      ...(this.options.metrics === false ? {} : { measure: { ownProcess: actor.process !== undefined } }),
     };
     this.toWorker(entry, init);
+    // A new host: what the previous one measured is gone, and it summarises what is tapped.
+    this.meter?.actorStarted(actor.name);
+    this.taps?.actorStarted(actor.name);
   }
 
   /** A worker that died may have held the store's lock or a half-written value: let the store reclaim them. */
@@ -383,7 +456,11 @@ class NexusImpl implements Nexus {
   }
 
   private toWorker(entry: ActorEntry, message: ToWorker): void {
-    if (message.type === 'signal') Atomics.add(entry.control, CONTROL_SIGNALS, 1);
+    if (message.type === 'signal') {
+      Atomics.add(entry.control, CONTROL_SIGNALS, 1);
+      entry.signalled = { signal: message.signal, at: performance.now() };
+      this.log('debug', `signal ${message.signal} → ${entry.name}`);
+    }
     entry.worker?.postMessage(message);
   }
 
@@ -398,12 +475,18 @@ class NexusImpl implements Nexus {
     }
     if (message.type === 'ack') {
       entry.acked = message.signal;
+      this.log('debug', `actor "${entry.name}" acknowledged ${message.signal}${afterSignal(entry)}`);
       this.conditions.changed();
       return;
     }
     if (message.type === 'counters') {
       entry.steps = message.steps;
       entry.errors = message.errors;
+      this.meter?.reported(entry.name, message);
+      return;
+    }
+    if (message.type === 'tap') {
+      this.taps?.record(entry.name, message);
       return;
     }
     if (message.state === 'failed') {
@@ -432,6 +515,12 @@ class NexusImpl implements Nexus {
     const previous = entry.state;
     if (previous === state) return;
     entry.state = state;
+    this.log(
+      'debug',
+      previous === 'starting' && state === 'waiting'
+        ? `actor "${entry.name}": loaded, waiting (${msSince(entry.startedAt)} after its start)`
+        : `actor "${entry.name}": ${previous} → ${state}${afterSignal(entry)}`,
+    );
     const event: NexusEvent = { type: 'actor-state', actor: entry.name, state, previous };
     if (state === 'failed' && entry.error) event.error = entry.error;
     this.stream.emit(event);
@@ -468,6 +557,16 @@ class NexusImpl implements Nexus {
     };
   }
 
+  metrics(): PipelineMetrics {
+    if (!this.meter) throw new Error('the pipeline has not started');
+    return this.meter.metrics(this.status());
+  }
+
+  tap(connection: string, listener: (record: TapRecord) => void): () => void {
+    if (!this.taps) throw new CommandRefusedError(`cannot tap "${connection}": the pipeline's links are not open`);
+    return this.taps.tap(connection, listener);
+  }
+
   setup(): Promise<void> {
     return this.command('setup');
   }
@@ -484,23 +583,27 @@ class NexusImpl implements Nexus {
     return this.command('stop');
   }
 
-  async command(signal: Signal): Promise<void> {
+  /**
+   * Gives a command; `options.by` says who gave it (`prompt`, `client 127.0.0.1:51234`, `script`)
+   * for the run log, which records every command, its result and every refusal.
+   */
+  async command(signal: Signal, options: CommandOptions = {}): Promise<void> {
+    this.log('info', `command ${signal}${givenBy(options)}`);
     if (signal === 'quit') return this.quit();
     const gate = signalGates[signal];
     const state = this.pipelineState;
     if (this.busy !== undefined) {
-      throw new CommandRefusedError(
-        `cannot ${signal}: "${this.busy}" is still in progress (the pipeline is ${state}); wait for it to finish`,
+      throw this.refused(
+        signal,
+        `"${this.busy}" is still in progress (the pipeline is ${state}); wait for it to finish`,
       );
     }
     if (!gate.from.includes(state)) {
-      throw new CommandRefusedError(`cannot ${signal}: the pipeline is ${state}; ${refusalAdvice(signal, state)}`);
+      throw this.refused(signal, `the pipeline is ${state}; ${refusalAdvice(signal, state)}`);
     }
     const failed = this.failedActors();
     if ((signal === 'setup' || signal === 'run') && failed.length > 0) {
-      throw new CommandRefusedError(
-        `cannot ${signal}: ${describeFailures(failed)}. Fix the actor, then quit and start the pipeline again`,
-      );
+      throw this.refused(signal, `${describeFailures(failed)}. Fix the actor, then quit and start the pipeline again`);
     }
     this.busy = signal;
     this.setPipelineState(gate.during);
@@ -526,7 +629,10 @@ class NexusImpl implements Nexus {
       this.busy = undefined;
       this.conditions.changed();
     }
-    if (this.quitting) return;
+    if (this.quitting) {
+      this.log('info', `${signal}: cut short by quit`);
+      return;
+    }
     // The actor states a command leads to are pipeline states too (ready, running, paused, stopped).
     this.setPipelineState(gate.to as PipelineState);
     const newlyFailed = live.filter((entry) => entry.state === 'failed');
@@ -536,7 +642,13 @@ class NexusImpl implements Nexus {
       this.log('error', message);
       throw new ActorFailedError(message);
     }
-    this.log('info', pipelineMessage(signal));
+    this.log('info', `${signal}: done (${pipelineMessage(signal)})`);
+  }
+
+  /** Logs a refused command at warn and returns the error to throw: `cannot <subject>: <reason>`. */
+  private refused(command: string, reason: string, subject: string = command): CommandRefusedError {
+    this.log('warn', `${command} refused: ${reason}`);
+    return new CommandRefusedError(`cannot ${subject}: ${reason}`);
   }
 
   /** An actor that did not acknowledge a signal in time, or stopped beating: its worker is ended and it is failed. */
@@ -562,19 +674,32 @@ class NexusImpl implements Nexus {
     await this.restarts.gone(entry, this.actorConfig(entry.name), ending);
   }
 
-  revive(name: string): Promise<void> {
+  /** `revive`; `options.by` says who gave it, for the run log (see {@link command}). */
+  async revive(name: string, options: CommandOptions = {}): Promise<void> {
+    const command = `revive ${name}`;
+    const subject = `revive "${name}"`;
+    this.log('info', `command ${command}${givenBy(options)}`);
     const entry = this.actors.get(name);
     if (!entry) {
-      return Promise.reject(
-        new CommandRefusedError(
-          `cannot revive "${name}": there is no such actor; the actors are ${[...this.actors.keys()].join(', ')}`,
-        ),
-      );
+      const actors = [...this.actors.keys()];
+      const near = closest(name, actors);
+      const hint = near === undefined ? '' : `did you mean "${near}"? `;
+      throw this.refused(command, `there is no such actor; ${hint}the actors are ${actors.join(', ')}`, subject);
     }
-    if (this.quitting) {
-      return Promise.reject(new CommandRefusedError(`cannot revive "${name}": the pipeline is quitting`));
+    if (this.quitting) throw this.refused(command, 'the pipeline is quitting', subject);
+    try {
+      await this.restarts.revive(entry, this.actorConfig(name));
+    } catch (error) {
+      if (CommandRefusedError.isInstance(error)) {
+        const reason = (error as Error).message.replace(/^cannot revive "[^"]*": /, '');
+        this.log('warn', `${command} refused: ${reason}`);
+      }
+      throw error;
     }
-    return this.restarts.revive(entry, this.actorConfig(name));
+    const state = this.actors.get(name)?.state ?? 'exited';
+    if (this.quitting) this.log('info', `${command}: cut short by quit`);
+    else if (isGone(state)) this.log('warn', `${command}: done, but the actor is ${state} again (see above)`);
+    else this.log('info', `${command}: done (actor ${state})`);
   }
 
   private actorConfig(name: string): ActorConfig {
@@ -597,6 +722,7 @@ class NexusImpl implements Nexus {
     this.setPipelineState('quitting');
     this.log('info', 'quitting: stopping every actor');
     const timeout = this.quitTimeoutMs;
+    const quitStarted = performance.now();
     const entries = [...this.actors.values()];
     for (const entry of entries) {
       if (entry.worker && entry.state !== 'exited') this.toWorker(entry, { type: 'signal', signal: 'quit' });
@@ -623,21 +749,30 @@ class NexusImpl implements Nexus {
         // A worker that sent `exited` has closed its channel; terminate() makes sure it is gone.
         await entry.worker.terminate();
         await entry.exited;
+        this.log('debug', `quit: actor "${entry.name}" ended (${msSince(quitStarted)} after quit)`);
       }),
     );
     // The program's own links close once every actor has ended: a get() waiting on one rejects.
     await this.hostLinks?.close();
     this.monitor?.stop();
+    this.meter?.stop();
+    this.taps?.close();
     this.supervisor?.stop();
     await this.supervisor?.drain();
+    this.log('debug', 'quit: every actor ended; supervisor and link monitor stopped');
     try {
       await this.transport?.close();
+      if (this.transport) this.log('debug', `quit: links closed (${this.transport.name})`);
     } catch (error) {
       this.log('warn', 'closing the links failed', error);
     }
     await this.hosts?.close();
+    if (this.config.actors.some((actor) => actor.process?.host !== undefined)) {
+      this.log('debug', 'quit: host agents closed');
+    }
     try {
       await this.openStore?.close();
+      if (this.openStore) this.log('debug', `quit: store closed (${this.storeDriver?.name ?? 'store'})`);
     } catch (error) {
       this.log('warn', 'closing the store failed', error);
     }
@@ -671,6 +806,26 @@ class NexusImpl implements Nexus {
   }
 }
 
+/** ` (given by prompt)`, or nothing when the caller did not say. */
+function givenBy(options: CommandOptions): string {
+  return options.by === undefined || options.by === '' ? '' : ` (given by ${options.by})`;
+}
+
+/** `12 ms` since `start` (a `performance.now()`), for the debug log. */
+function msSince(start: number): string {
+  return `${Math.round(performance.now() - start)} ms`;
+}
+
+/** ` (12 ms after "pause")` when the actor was sent a signal, else nothing. */
+function afterSignal(entry: ActorEntry): string {
+  return entry.signalled ? ` (${msSince(entry.signalled.at)} after "${entry.signalled.signal}")` : '';
+}
+
+/** Bytes in MiB, for the debug log. */
+function mebibytes(bytes: number): string {
+  return `${Number((bytes / 2 ** 20).toFixed(1))} MiB`;
+}
+
 function describeFailures(failed: readonly ActorEntry[]): string {
   return failed
     .map((entry) => `actor "${entry.name}" failed: ${entry.error ? describeError(entry.error) : 'unknown error'}`)
@@ -682,12 +837,12 @@ function pipelineMessage(signal: Exclude<Signal, 'quit'>): string {
     case 'setup':
       return 'all actors ready';
     case 'run':
-      return 'running';
+      return 'pipeline running';
     case 'pause':
-      return 'paused';
+      return 'pipeline paused';
     case 'resume':
-      return 'running again';
+      return 'pipeline running again';
     case 'stop':
-      return 'stopped';
+      return 'pipeline stopped';
   }
 }

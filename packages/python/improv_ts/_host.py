@@ -15,6 +15,8 @@ and log records. Signals, states and failures behave as for a TypeScript actor:
   stuck, as a TypeScript actor's event loop is; a crash of the interpreter ends only this process.
 
 One thread does everything: the steps, the links' waits and the control channel (see `_loop.py`).
+What the host measures for `nexus.metrics()` (step times, latency, load) and the summaries of
+`nexus.tap()` are `_meter.py`'s; they go up with the counters, at most twice a second.
 """
 
 import asyncio
@@ -33,7 +35,7 @@ from urllib.parse import unquote, urlparse
 
 import zmq
 
-from . import _loop
+from . import _loop, _meter
 from .actor import Actor
 from .errors import LinkClosedError
 from .links import open_link
@@ -175,6 +177,8 @@ class ActorHost(_loop.Loop):
         self.error_log = ErrorLog(self.emit, "run_step()")
         self.async_loop = None
         self.run_step = None
+        #: Step times, latency, load and taps (`_meter.py`).
+        self.meter = _meter.Meter(self.post)
 
     # -- the loop links wait in
 
@@ -185,6 +189,7 @@ class ActorHost(_loop.Loop):
         if timeout is not None:
             limit = min(limit, timeout)
         limit = max(0.0, limit)
+        waiting = time.perf_counter()
         if sockets:
             poller = zmq.Poller()
             poller.register(self.channel.fileno(), zmq.POLLIN)
@@ -194,6 +199,8 @@ class ActorHost(_loop.Loop):
             readable = self.channel.fileno() in ready
         else:
             readable = bool(select.select([self.channel], [], [], limit)[0])
+        # Time not spent here is the host's work: its "event-loop utilisation".
+        self.meter.waited += time.perf_counter() - waiting
         if readable:
             self.pump()
         self.tick()
@@ -211,7 +218,7 @@ class ActorHost(_loop.Loop):
             self.next_beat = now + self.heartbeat_s
             if now >= self.next_counters:
                 self.next_counters = now + COUNTERS_EVERY_S
-                self.report_counters()
+                self.report_counters(periodic=True)
                 self.error_log.flush(False)
         elif self.control is None:
             self.next_beat = now + 0.1
@@ -248,11 +255,17 @@ class ActorHost(_loop.Loop):
             message["phase"] = phase
         self.post(message)
 
-    def report_counters(self):
-        if (self.steps, self.errors) == self.reported:
+    def report_counters(self, periodic=False):
+        """Reports changed counters; `periodic` (twice a second) also ends the measuring window and sends what it measured."""
+        changed = (self.steps, self.errors) != self.reported
+        if periodic:
+            message = self.meter.report(self.steps, self.errors, changed)
+        else:
+            message = {"type": "counters", "steps": self.steps, "errors": self.errors} if changed else None
+        if message is None:
             return
         self.reported = (self.steps, self.errors)
-        self.post({"type": "counters", "steps": self.steps, "errors": self.errors})
+        self.post(message)
 
     def handle(self, message):
         kind = message.get("type") if isinstance(message, dict) else None
@@ -260,6 +273,8 @@ class ActorHost(_loop.Loop):
             self.init(message)
         elif kind == "signal":
             self.signal(message["signal"])
+        elif kind == "tap":
+            self.meter.tap(message.get("link"), message.get("on"))
 
     # -- init
 
@@ -274,10 +289,14 @@ class ActorHost(_loop.Loop):
             self.store = connect_store(message["store"])
             if getattr(self.store, "owner_id", None) is not None:
                 self.post({"type": "store-owner", "ownerId": self.store.owner_id})
+            self.meter.start(message.get("measure"), self.store)
             hooks = _LinkHooks(self)
             for name, descriptor in message["links"].items():
                 self.links[name] = open_link(descriptor, self, hooks)
-            links = {name: _tracked(link, self) if self.track else link for name, link in self.links.items()}
+            links = {
+                name: self.meter.wrap(name, _tracked(link, self) if self.track else link)
+                for name, link in self.links.items()
+            }
             cls = load_class(actor["moduleUrl"], actor["className"], actor.get("package"))
             context = {
                 "name": self.name,
@@ -430,9 +449,12 @@ class ActorHost(_loop.Loop):
                 self.wait([], None)
                 continue
             try:
+                started = time.perf_counter()
                 try:
                     self.call(self.run_step)
                 finally:
+                    if self.meter.measuring:
+                        self.meter.step_took(time.perf_counter() - started)
                     self.step_ended("run_step()")
                 self.steps += 1
                 backoff = 0.0

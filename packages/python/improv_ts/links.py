@@ -18,7 +18,7 @@ agree on (`packages/transport-zmq/src/_protocol.ts`, the README's wire format) h
   says so, and the source reports that message to `hooks.dropped`;
 - the shared words: each edge's `counters` (float64 counts at 8*i, int32 flags at 4*i) and the plan's
   `control` words, written by the same side as in TypeScript (a source: SENT, DROPPED_AT_SOURCE,
-  WAITING, SOURCE_GONE cleared at open; a sink: RECEIVED, TAKEN, DROPPED_AT_SINK, SINK_GONE,
+  BYTES_SENT, WAITING, SOURCE_GONE cleared at open; a sink: RECEIVED, TAKEN, DROPPED_AT_SINK, SINK_GONE,
   SINK_EPOCH). Across processes they are `bytearray`s that the control channel mirrors, so Nexus's
   metrics and link states read right for a Python actor.
 
@@ -92,7 +92,7 @@ FRAME_MESSAGE = b"\x01"
 FRAME_ACK = b"\x02"
 
 #: Bytes of one edge's counters.
-EDGE_BYTES = 64
+EDGE_BYTES = 72
 # float64 counts (index i at byte 8*i), each written by one side only.
 SENT = 0
 DROPPED_AT_SOURCE = 1
@@ -100,6 +100,8 @@ RECEIVED = 2
 TAKEN = 3
 DROPPED_AT_SINK = 4
 DROPPED_AT_DETACH = 5
+#: Bytes of the message bodies a source sent (float64 index 8, after the flags), for metrics.
+BYTES_SENT = 8
 # int32 flags (index i at byte 4*i).
 WAITING = 12
 SINK_GONE = 13
@@ -900,6 +902,7 @@ class OutLink(_Endpoint):
         edge.socket.send_multipart([FRAME_MESSAGE, body], _NOBLOCK, copy=False)
         edge.unacked.append(body)
         edge.words.add(SENT)
+        edge.words.add(BYTES_SENT, len(body))
 
     def _refresh_gone(self, edge):
         """Notices a sink that went away, came back, or was replaced (a restarted actor) while this source was not looking."""

@@ -87,7 +87,7 @@ class Plan:
             if out is None:
                 out = {**base, "direction": "out", "endpoint": endpoint(source), "edges": []}
                 self.descriptors[source] = out
-            counters = bytearray(64)
+            counters = bytearray(72)
             info = {"connection": f"c{index}", "capacity": capacity, "policy": policy, "id": f"{run}.{index}",
                     "counters": counters}
             into["edges"].append({**info, "peer": source})

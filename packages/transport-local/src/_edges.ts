@@ -11,6 +11,7 @@ import {
   copyRecord,
   DISCARDED,
   DROPPED,
+  PAYLOAD,
   PREFIX_BYTES,
   PRODUCER_CLOSED,
   PRODUCER_SLEEPING,
@@ -32,6 +33,13 @@ export class PlannedEdge {
   readonly #bell: Int32Array<SharedArrayBuffer>;
   /** Whether its source feeds this edge alone (no fan-out copy of its messages elsewhere). */
   sole = true;
+  /**
+   * Payload bytes so far, unwrapped from the ring's int32 `PAYLOAD` word at every {@link stats}
+   * call: exact as long as fewer than 4 GiB pass between two calls (Nexus calls it at least once a
+   * second).
+   */
+  #bytes = 0;
+  #payloadWord = 0;
 
   constructor(edge: LinkEdge, buffer: SharedArrayBuffer, doorbell: SharedArrayBuffer) {
     this.edge = edge;
@@ -42,6 +50,9 @@ export class PlannedEdge {
   stats(): LinkStats {
     const header = this.ring.header;
     const written = Atomics.load(header, WRITTEN);
+    const payload = Atomics.load(header, PAYLOAD);
+    this.#bytes += (payload - this.#payloadWord) >>> 0;
+    this.#payloadWord = payload;
     const { connection, from, to, capacity, policy } = this.edge;
     return {
       connection,
@@ -51,6 +62,7 @@ export class PlannedEdge {
       policy,
       depth: Math.max(0, (written - Atomics.load(header, READ_COUNT)) | 0),
       sent: written >>> 0,
+      bytes: this.#bytes,
       dropped: (Atomics.load(header, DROPPED) + Atomics.load(header, DISCARDED)) >>> 0,
       waiting: Atomics.load(header, PRODUCER_SLEEPING) !== 0,
     };

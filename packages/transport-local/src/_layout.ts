@@ -17,6 +17,11 @@ export const WRITTEN = 1;
 export const DROPPED = 2;
 /** Messages discarded because the sink is gone (sent after it, or left in the ring); producer and Nexus. */
 export const DISCARDED = 3;
+/**
+ * Payload bytes written (the encoded messages without their prefix and padding; a wrapping int32
+ * counter, for metrics); producer, with a plain store (only `Transport.stats` reads it).
+ */
+export const PAYLOAD = 4;
 /** Bytes consumed or dropped (wrapping); consumer, and the producer under `drop-oldest` (CAS). */
 export const READ = 16;
 /** Messages consumed or dropped (wrapping); as `READ`. */

@@ -20,6 +20,7 @@ import {
   DISCARDED,
   DROPPED,
   type LocalOutDescriptor,
+  PAYLOAD,
   PREFIX_BYTES,
   PRODUCER_CLOSED,
   PRODUCER_SLEEPING,
@@ -41,9 +42,10 @@ interface OutRing extends RingViews {
   capacity: number;
   dropOldest: boolean;
   peer: string;
-  /** Our own copies of WRITE and WRITTEN: only this producer writes them. */
+  /** Our own copies of WRITE, WRITTEN and PAYLOAD: only this producer writes them. */
   write: number;
   written: number;
+  payload: number;
   /** Last seen READ and READ_COUNT: reloaded only when they say the ring is full. */
   read: number;
   readCount: number;
@@ -99,6 +101,7 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
         peer: info.peer,
         write: Atomics.load(views.header, WRITE),
         written: Atomics.load(views.header, WRITTEN),
+        payload: Atomics.load(views.header, PAYLOAD),
         read: Atomics.load(views.header, READ),
         readCount: Atomics.load(views.header, READ_COUNT),
       };
@@ -346,6 +349,9 @@ function writeRecord(ring: OutRing, bytes: Uint8Array, record: number): void {
   }
   ring.written = (ring.written + 1) | 0;
   ring.write = (ring.write + record) | 0;
+  ring.payload = (ring.payload + bytes.length) | 0;
+  // A counter for metrics only: a plain store (no fence); the reader unwraps it (see PlannedEdge).
+  ring.header[PAYLOAD] = ring.payload;
   // Count before bytes, so size() (WRITTEN - READ_COUNT) never goes negative.
   Atomics.store(ring.header, WRITTEN, ring.written);
   Atomics.store(ring.header, WRITE, ring.write);

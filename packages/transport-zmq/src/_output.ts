@@ -19,6 +19,7 @@ import {
 } from '@improv/core';
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import {
+  BYTES_SENT,
   CONTROL_CLOSED,
   closedLinkError,
   DROPPED_AT_SOURCE,
@@ -260,6 +261,7 @@ export class ZmqOutputLink implements OutputLink {
     edge.socket.send([MESSAGE_FRAME, bytes]);
     edge.unacked.push(bytes);
     edge.counts[SENT]! += 1;
+    edge.counts[BYTES_SENT]! += bytes.length;
   }
 
   /**

@@ -26,8 +26,9 @@ export const ACK_FRAME = new Uint8Array([FRAME_ACK]);
 export type SocketChoice = 'auto' | 'zeromq' | 'zmtp';
 
 // Counters of one edge: a SharedArrayBuffer of EDGE_BYTES, float64 counts (each written by one side
-// only), then int32 flags.
-export const EDGE_BYTES = 64;
+// only) at float64 indices 0..5, int32 flags at int32 indices 12..15, then more float64 counts from
+// float64 index 8 on.
+export const EDGE_BYTES = 72;
 /** Messages the source sent into the edge. */
 export const SENT = 0;
 /** Messages the source dropped itself (sink gone, or a stalled sink's backlog overflowing). */
@@ -40,6 +41,8 @@ export const TAKEN = 3;
 export const DROPPED_AT_SINK = 4;
 /** Messages that waited for a sink when the planner detached it. */
 export const DROPPED_AT_DETACH = 5;
+/** Bytes of the message bodies (msgpack) the source sent into the edge (float64 index 8, after the flags). */
+export const BYTES_SENT = 8;
 /** int32 index: 1 while the source waits for room in this edge. */
 export const WAITING = 12;
 /** int32 index: 1 once the sink is gone (detached, or its link closed); a reopened sink clears it. */
@@ -102,8 +105,9 @@ export interface EdgeCounters {
   flags: Int32Array<SharedArrayBuffer>;
 }
 
+/** Views of `buffer`; `counts` covers float64 indices 0..8, of which 6 and 7 are the flags' words (never written as counts). */
 export function edgeCounters(buffer: SharedArrayBuffer): EdgeCounters {
-  return { counts: new Float64Array(buffer, 0, 6), flags: new Int32Array(buffer) };
+  return { counts: new Float64Array(buffer, 0, BYTES_SENT + 1), flags: new Int32Array(buffer) };
 }
 
 /** Bumps the plan's change counter and wakes whoever waits on it. */

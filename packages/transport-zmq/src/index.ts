@@ -47,6 +47,7 @@ import { ZmqInputLink } from './_input.ts';
 import { ZmqOutputLink } from './_output.ts';
 import {
   announce,
+  BYTES_SENT,
   CONTROL_BYTES,
   CONTROL_CLOSED,
   DROPPED_AT_DETACH,
@@ -217,6 +218,7 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
           ...copyEdge(edge),
           depth: gone ? 0 : Math.max(0, left),
           sent: counts[SENT]! + counts[DROPPED_AT_SOURCE]!,
+          bytes: counts[BYTES_SENT]!,
           dropped: counts[DROPPED_AT_SOURCE]! + counts[DROPPED_AT_SINK]! + counts[DROPPED_AT_DETACH]!,
           waiting: Atomics.load(flags, WAITING) !== 0,
         };

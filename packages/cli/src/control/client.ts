@@ -56,15 +56,24 @@ export async function request<T>(target: RunTarget, method: 'GET' | 'POST', rout
   try {
     json = JSON.parse(text);
   } catch {
-    throw new ControlError(`${describe(target)} answered ${response.status} with something that is not JSON: ${text.slice(0, 200)}`, response.status);
+    throw new ControlError(
+      `${describe(target)} answered ${response.status} with something that is not JSON: ${text.slice(0, 200)}`,
+      response.status,
+    );
   }
   if (response.status === 401 || response.status === 403) {
-    throw new ControlError(`${describe(target)} refused the token: ${(json as { error?: string }).error ?? response.statusText}`, response.status);
+    throw new ControlError(
+      `${describe(target)} refused the token: ${(json as { error?: string }).error ?? response.statusText}`,
+      response.status,
+    );
   }
   // A command's refusal or failure is its result (409, 400, 500 with { ok: false }), not an error.
   const isResult = route === '/command' && typeof json === 'object' && json !== null && 'ok' in json;
   if (!response.ok && !isResult) {
-    throw new ControlError(`${describe(target)}: ${(json as { error?: string }).error ?? response.statusText}`, response.status);
+    throw new ControlError(
+      `${describe(target)}: ${(json as { error?: string }).error ?? response.statusText}`,
+      response.status,
+    );
   }
   return json as T;
 }
@@ -118,12 +127,17 @@ export async function connectRun(target: RunTarget): Promise<RunConnection> {
       for (const listener of [...listeners]) listener(message);
     };
     socket.onerror = () => {
-      reject(new ControlError(`${describe(target)} does not answer on its WebSocket; is it still running? improv list shows what runs`));
+      reject(
+        new ControlError(
+          `${describe(target)} does not answer on its WebSocket; is it still running? improv list shows what runs`,
+        ),
+      );
     };
     socket.onclose = (event) => {
       const reason = event.code === 1006 ? 'the server went away' : event.reason || `code ${event.code}`;
       reject(new ControlError(`${describe(target)} closed the connection (${reason}); check the token`));
-      for (const resolve of pending.values()) resolve({ ok: false, code: 'failed', message: `the connection closed (${reason})` });
+      for (const resolve of pending.values())
+        resolve({ ok: false, code: 'failed', message: `the connection closed (${reason})` });
       pending.clear();
       endClosed();
     };

@@ -176,7 +176,15 @@ function addRoutes(
       let client: Client | undefined;
       return {
         onOpen: (_event, ws) => {
-          client = { ws, name: `client ${clients.size + 1}`, metrics: false, logs: false, pending: [], missed: 0, taps: new Map() };
+          client = {
+            ws,
+            name: `client ${clients.size + 1}`,
+            metrics: false,
+            logs: false,
+            pending: [],
+            missed: 0,
+            taps: new Map(),
+          };
           clients.add(client);
           send(client, { type: 'hello', info: info(), status: nexus.status(), graph });
         },
@@ -228,10 +236,16 @@ function addRoutes(
       }
       case 'tap': {
         try {
-          const untap = nexus.tap(message.connection, (record) => send(client, { type: 'tap', tap: message.tap, record }));
+          const untap = nexus.tap(message.connection, (record) =>
+            send(client, { type: 'tap', tap: message.tap, record }),
+          );
           client.taps.get(message.tap)?.();
           client.taps.set(message.tap, untap);
-          send(client, { type: 'result', id: message.tap, result: { ok: true, message: `tapping ${message.connection}` } });
+          send(client, {
+            type: 'result',
+            id: message.tap,
+            result: { ok: true, message: `tapping ${message.connection}` },
+          });
         } catch (error) {
           send(client, {
             type: 'result',
@@ -417,12 +431,10 @@ async function listenerFor(
 }
 
 interface BunLike {
-  serve(options: {
-    hostname: string;
+  serve(options: { hostname: string; port: number; fetch: Hono['fetch']; websocket: unknown }): {
     port: number;
-    fetch: Hono['fetch'];
-    websocket: unknown;
-  }): { port: number; stop(force?: boolean): void };
+    stop(force?: boolean): void;
+  };
 }
 
 interface DenoLike {

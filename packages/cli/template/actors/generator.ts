@@ -21,10 +21,11 @@ export class Generator extends Actor<GeneratorOptions> {
 
   override async runStep(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 1000 / (this.options.rate ?? 100)));
-    // The frame goes into the store; the link carries only its key.
+    // The frame goes into the store; the link carries only its key (and, in t, when it was sent:
+    // improv top and the live UI show the link's latency from it).
     const { key, array } = await this.store.allocate('float64', this.options.size ?? 8);
     for (let i = 0; i < array.length; i++) array[i] = Math.random();
-    await this.q_out.put({ key, frame: this.sent });
+    await this.q_out.put({ key, frame: this.sent, t: Date.now() });
     this.sent += 1;
   }
 

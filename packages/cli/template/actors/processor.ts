@@ -4,6 +4,8 @@ import { Actor } from '@improv/core';
 export interface FrameMessage {
   key: string;
   frame: number;
+  /** When it was sent, in milliseconds since the Unix epoch. */
+  t: number;
 }
 
 /** Averages every frame it gets: the place for your analysis. */

@@ -178,6 +178,12 @@ export interface LinkStats {
   depth: number;
   /** Messages put into the edge since the plan. */
   sent: number;
+  /**
+   * Bytes of the messages put into the edge since the plan, as encoded for it (msgpack), counted by
+   * the producer as it writes them, where the transport counts them cheaply (local and zmq do;
+   * absent otherwise). A message dropped before it was written (its sink was gone) is not in it.
+   */
+  bytes?: number;
   /** Messages that will never be read: dropped by `drop-oldest`, for a gone sink, or left at quit. */
   dropped: number;
   /** True while the producer waits for room in this edge (it is full and the policy is `block`). */

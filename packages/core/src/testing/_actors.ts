@@ -21,8 +21,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /**
  * Sends `{ source, n }` with n = 0, 1, 2, ... (at most `limit`, then idles), every `intervalMs`. With
  * `bytes`, each message also carries `key`: a store value of that many bytes, which the sink deletes.
+ * With `stamp`, each message carries its send time `t` (`Date.now()`), and `frame`: a 2×3 float32
+ * array with its `shape`.
  */
-export class Counter extends Actor<{ limit?: number; intervalMs?: number; bytes?: number }> {
+export class Counter extends Actor<{ limit?: number; intervalMs?: number; bytes?: number; stamp?: boolean }> {
   private readonly counts: Counts = { setup: 0, steps: 0, stops: 0 };
   private n = 0;
   override setup(): void {
@@ -36,7 +38,14 @@ export class Counter extends Actor<{ limit?: number; intervalMs?: number; bytes?
     }
     const bytes = this.options.bytes;
     const key = bytes === undefined ? undefined : await this.store.put(new Uint8Array(bytes).fill(this.n & 255));
-    await this.q_out.put(key === undefined ? { source: this.name, n: this.n } : { source: this.name, n: this.n, key });
+    const message: Record<string, unknown> = { source: this.name, n: this.n };
+    if (key !== undefined) message.key = key;
+    if (this.options.stamp) {
+      message.t = Date.now();
+      message.frame = new Float32Array(6).fill(this.n);
+      message.shape = [2, 3];
+    }
+    await this.q_out.put(message);
     this.n += 1;
     if (this.options.intervalMs) await sleep(this.options.intervalMs);
   }

@@ -20,6 +20,7 @@ import { ActorFailedError, CommandRefusedError } from '../errors.ts';
 import type { Transport } from '../link/transport.ts';
 import type { LogRecord } from '../log.ts';
 import { createNexus, type Nexus, type NexusOptions } from '../nexus.ts';
+import type { TapRecord } from '../nexus-api.ts';
 import type { RuntimeAdapter } from '../runtime/adapter.ts';
 import type { StoreDriver } from '../store/driver.ts';
 
@@ -636,6 +637,143 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       await nexus.quit();
       await reading;
       expect(seen).toEqual(['setting-up', 'ready', 'quitting', 'exited']);
+    });
+  });
+
+  describe('metrics and taps', () => {
+    // Where the actors run decides what their hosts can measure (see ActorMetrics).
+    const actorRuntime = (options.actorKeys?.runtime as string | undefined) ?? options.runtime.name;
+    const ownProcess = options.actorKeys?.method === 'process' || options.actorKeys?.runtime !== undefined;
+
+    it('measures what runs: steps and their rates, step times, load, messages, bytes and latency per edge, the store', async () => {
+      const sent = 400;
+      const { nexus } = await start(
+        {
+          Source: { class: 'Counter', limit: sent, intervalMs: 1, stamp: true, bytes: 64 },
+          Sink: { class: 'Collector' },
+        },
+        { frames: { sources: ['Source.q_out'], sinks: ['Sink.q_in'], capacity: 64 } },
+      );
+      await nexus.setup();
+      await nexus.run();
+      const sinkOf = () => nexus.metrics().actors.find((actor) => actor.name === 'Sink')!;
+      const edgeOf = () => nexus.metrics().links.find((link) => link.connection === 'frames')!;
+      // While messages flow, the rates say so.
+      await until(() => sinkOf().stepsPerSecond > 0 && edgeOf().messagesPerSecond > 0, 'rates above 0');
+      await until(() => edgeOf().latencyMs !== undefined && sinkOf().stepMs !== undefined, 'step times and latency');
+      const flowing = nexus.metrics();
+      const edge = flowing.links.find((link) => link.connection === 'frames')!;
+      expect(edge.from).toEqual({ actor: 'Source', link: 'q_out' });
+      expect(edge.bytesPerSecond).toBeGreaterThan(0);
+      expect(edge.latencyMs!.p50).toBeGreaterThanOrEqual(0);
+      expect(edge.latencyMs!.p99).toBeGreaterThanOrEqual(edge.latencyMs!.p50);
+      expect(edge.latencyMs!.p99).toBeLessThan(10_000);
+      expect(edge.droppedPerSecond).toBe(0);
+      const sink = flowing.actors.find((actor) => actor.name === 'Sink')!;
+      expect(sink.stepMs!.p99).toBeGreaterThanOrEqual(sink.stepMs!.p50);
+      expect(sink.errorsPerSecond).toBe(0);
+      // Every message read is a step of the sink; the edge counted each message and its bytes.
+      await until(() => sinkOf().steps === sent, `the sink's ${sent} steps to be reported`);
+      const done = nexus.metrics();
+      const link = done.links.find((entry) => entry.connection === 'frames')!;
+      expect(link.sent).toBe(sent);
+      // {source, n, key, t, frame (24 bytes), shape}: tens of bytes each, encoded.
+      expect(link.bytes).toBeGreaterThan(sent * 40);
+      expect(link.bytes).toBeLessThan(sent * 400);
+      expect(done.time).toBeGreaterThan(Date.now() - 60_000);
+      expect(done.state).toBe('running');
+      for (const actor of done.actors) {
+        expect(actor.heapBytes).toBeGreaterThan(0);
+        if (actor.elu !== undefined) {
+          expect(actor.elu).toBeGreaterThanOrEqual(0);
+          expect(actor.elu).toBeLessThanOrEqual(1);
+        }
+        if (actor.cpu !== undefined) expect(actor.cpu).toBeGreaterThanOrEqual(0);
+      }
+      const source = done.actors.find((actor) => actor.name === 'Source')!;
+      // Node measures event-loop utilisation; Bun's and Deno's are stubs, so it is absent there.
+      expect(source.elu !== undefined).toBe(actorRuntime === 'node');
+      // CPU: an actor's own process, or a worker's thread where the runtime tells it.
+      const threadCpu = typeof (globalThis as { process?: { threadCpuUsage?: unknown } }).process?.threadCpuUsage;
+      expect(source.cpu !== undefined).toBe(ownProcess || threadCpu === 'function');
+      await until(() => nexus.metrics().store !== undefined, "the store's usage");
+      const store = nexus.metrics().store!;
+      expect(store.driver).toBe(options.createStore().name);
+      expect(store.capacityBytes).toBeGreaterThan(0);
+      expect(store.objects).toBeGreaterThanOrEqual(0);
+      // Idle now: the rates fall to 0 within a second or so.
+      await until(() => edgeOf().messagesPerSecond === 0, 'the message rate to fall to 0');
+      await nexus.stop();
+    });
+
+    it('metrics: false measures nothing in the actors; counters and rates between reads remain', async () => {
+      const { nexus } = await start(
+        { Source: { class: 'Counter', limit: 50, intervalMs: 1, stamp: true }, Sink: { class: 'Collector' } },
+        { frames: { sources: ['Source.q_out'], sinks: ['Sink.q_in'] } },
+        { metrics: false },
+      );
+      await nexus.setup();
+      await nexus.run();
+      await until(() => nexus.metrics().actors.find((actor) => actor.name === 'Sink')!.steps === 50, '50 steps');
+      const metrics = nexus.metrics();
+      for (const actor of metrics.actors) {
+        expect(actor).not.toHaveProperty('stepMs');
+        expect(actor).not.toHaveProperty('elu');
+        expect(actor).not.toHaveProperty('heapBytes');
+      }
+      expect(metrics.links[0]).not.toHaveProperty('latencyMs');
+      expect(metrics.links[0]!.sent).toBe(50);
+      expect(metrics).not.toHaveProperty('store');
+      await nexus.stop();
+    });
+
+    it('taps a connection: one-line summaries where its sink reads, at most ~20 a second, until the tap ends', async () => {
+      const { nexus } = await start(
+        {
+          Source: { class: 'Counter', intervalMs: 1, stamp: true, bytes: 16 },
+          Sink: { class: 'Collector' },
+        },
+        { frames: { sources: ['Source.q_out'], sinks: ['Sink.q_in'], capacity: 64 } },
+      );
+      const refused = (() => {
+        try {
+          nexus.tap('frame', () => {});
+        } catch (error) {
+          return error;
+        }
+        return undefined;
+      })();
+      expect(CommandRefusedError.isInstance(refused)).toBe(true);
+      expect(messageOf(refused)).toMatch(
+        /cannot tap "frame": there is no such connection; did you mean "frames"\? the connections are frames/,
+      );
+      await nexus.setup();
+      await nexus.run();
+      const records: TapRecord[] = [];
+      const started = performance.now();
+      const stopTap = nexus.tap('frames', (record) => records.push(record));
+      await until(() => records.length >= 5, 'five tap records');
+      await sleep(300);
+      stopTap();
+      const elapsedS = (performance.now() - started) / 1000;
+      const [first] = records;
+      expect(first).toMatchObject({ connection: 'frames', from: 'Source.q_out', to: 'Sink.q_in' });
+      expect(first!.time).toBeGreaterThan(Date.now() - 60_000);
+      expect(first!.summary).toMatch(
+        /^\{ source: "Source", n: \d+, key: "[^"]+" \(store key\), t: \d{13}, frame: Float32Array\[2×3\], shape: \[2, 3\] \}$/,
+      );
+      // Sampled: ~20 a second (one per 50 ms), the rest counted as skipped.
+      expect(records.length).toBeLessThanOrEqual(Math.ceil(elapsedS * 20) + 2);
+      expect(records.some((record) => record.skipped > 0)).toBe(true);
+      // Each record is a message the sink read: n only grows.
+      const ns = records.map((record) => Number(/n: (\d+)/.exec(record.summary)![1]));
+      expect(ns).toEqual([...ns].sort((a, b) => a - b));
+      // Closed: no more records (one may have been on its way).
+      await sleep(100);
+      const after = records.length;
+      await sleep(400);
+      expect(records.length).toBe(after);
+      await nexus.stop();
     });
   });
 

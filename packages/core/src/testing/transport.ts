@@ -432,6 +432,25 @@ export function describeTransportConformance(options: TransportConformanceOption
         expect(byConnection().a).toMatchObject({ depth: 2, sent: 3, waiting: false });
       }));
 
+    it('counts the encoded bytes put into each edge, where it counts bytes (LinkStats.bytes)', () =>
+      withSetup(async (setup) => {
+        const plan = await setup.plan([edge('a', 'P.q_out', 'C.q_in'), edge('a', 'P.q_out', 'D.q_in')]);
+        const q_out = await openOut(plan, 'P', 'q_out');
+        const c = await openIn(plan, 'C', 'q_in');
+        const d = await openIn(plan, 'D', 'q_in');
+        setup.onDispose(() => closeAll(q_out, c, d));
+        const before = setup.transport.stats();
+        if (before.every((stats) => stats.bytes === undefined)) return;
+        expect(before.map((stats) => stats.bytes)).toEqual([0, 0]);
+        // 100 bytes of data each (msgpack adds a few); fan-out: each edge counts its copy.
+        for (let n = 0; n < 3; n++) await q_out.put(new Uint8Array(100));
+        await eventually(() => setup.transport.stats().every((stats) => stats.sent === 3));
+        for (const stats of setup.transport.stats()) {
+          expect(stats.bytes).toBeGreaterThanOrEqual(300);
+          expect(stats.bytes).toBeLessThanOrEqual(330);
+        }
+      }));
+
     it('detach: a gone sink stops holding its producer back and hands over what waited for it; a gone source ends its sinks', () =>
       withSetup(async (setup) => {
         const plan = await setup.plan([

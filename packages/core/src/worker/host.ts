@@ -15,15 +15,23 @@ import type { ActorState, Signal } from '../signals.ts';
 import type { ConnectStore, StoreClient, StoreDescriptor } from '../store/driver.ts';
 import { releaseKeys } from '../store/keys.ts';
 import { ErrorLog } from './_error-log.ts';
+import { ActorMeter } from './_meter.ts';
 import { StoreLinks } from './_store-links.ts';
-import { CONTROL_HEARTBEAT, CONTROL_SIGNALS, type FromWorker, type InitMessage, type ToWorker } from './protocol.ts';
+import {
+  CONTROL_HEARTBEAT,
+  CONTROL_SIGNALS,
+  type FromWorker,
+  type InitMessage,
+  type TapRequestMessage,
+  type ToWorker,
+} from './protocol.ts';
 
 /** How often a runStep loop that never awaits a macrotask still lets control messages and timers in. */
 const YIELD_EVERY_MS = 5;
 /** Back-off after a runStep() that threw: the first wait, doubled per error in a row up to the last. */
 const BACKOFF_FIRST_MS = 1;
 const BACKOFF_MAX_MS = 1000;
-/** How often changed counters (steps, errors) are reported to Nexus, on heartbeats: twice a second. */
+/** How often changed counters (steps, errors) and what was measured are reported to Nexus, on heartbeats: twice a second. */
 const COUNTERS_EVERY_MS = 500;
 /** How long quit waits for a step to settle once the links are closed, before closing the store. */
 const QUIT_STEP_GRACE_MS = 1000;
@@ -39,7 +47,10 @@ export function runWorker(endpoint: WorkerEndpoint): void {
   // Signals are handled strictly in order; each waits for the one before it.
   let queue: Promise<void> = Promise.resolve();
   endpoint.onMessage((message) => {
-    queue = queue.then(() => host.handle(message as ToWorker));
+    const request = message as ToWorker;
+    // A tap is no signal: it applies at once, also while a signal is under way (a long setup()).
+    if (request.type === 'tap') host.tap(request);
+    else queue = queue.then(() => host.handle(request));
   });
 }
 
@@ -65,6 +76,8 @@ class ActorHost {
   private steps = 0;
   private errors = 0;
   private reported = { steps: 0, errors: 0 };
+  /** Step times, latency, load and taps (`_meter.ts`). */
+  private readonly meter = new ActorMeter((message) => this.post(message));
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   /** Key releases under way, awaited before the store client closes. */
   private readonly releasing = new Set<Promise<unknown>>();
@@ -74,9 +87,14 @@ class ActorHost {
     this.errorLog = new ErrorLog(this.log, 'runStep()');
   }
 
-  async handle(message: ToWorker): Promise<void> {
+  async handle(message: Exclude<ToWorker, TapRequestMessage>): Promise<void> {
     if (message.type === 'init') await this.init(message);
     else await this.signal(message.signal);
+  }
+
+  /** `nexus.tap()`: start or stop summarising what an input link returns. */
+  tap(message: TapRequestMessage): void {
+    this.meter.tap(message.link, message.on);
   }
 
   private post(message: FromWorker): void {
@@ -92,10 +110,20 @@ class ActorHost {
     this.post({ type: 'state', state, ...extra });
   }
 
-  private reportCounters(): void {
-    if (this.steps === this.reported.steps && this.errors === this.reported.errors) return;
+  /**
+   * Reports changed counters; `periodic` (the twice-a-second report) also ends the measuring window
+   * and reports what it measured, when that says something new.
+   */
+  private reportCounters(periodic = false): void {
+    const changed = this.steps !== this.reported.steps || this.errors !== this.reported.errors;
+    const message = periodic
+      ? this.meter.report(this.steps, this.errors, changed)
+      : changed
+        ? ({ type: 'counters', steps: this.steps, errors: this.errors } as const)
+        : undefined;
+    if (message === undefined) return;
     this.reported = { steps: this.steps, errors: this.errors };
-    this.post({ type: 'counters', ...this.reported });
+    this.post(message);
   }
 
   private emit(level: LogLevel, message: string, details: unknown[]): void {
@@ -128,6 +156,7 @@ class ActorHost {
     this.name = message.actor.name;
     this.onError = message.actor.onError;
     this.control = new Int32Array(message.control);
+    this.meter.start(message.measure);
     captureConsole((level, text) => this.emit(level, text, []));
     try {
       const storeModule = (await import(message.store.module)) as { connectStore?: ConnectStore };
@@ -136,6 +165,8 @@ class ActorHost {
       }
       this.store = await storeModule.connectStore(message.store as StoreDescriptor);
       if (this.store.ownerId !== undefined) this.post({ type: 'store-owner', ownerId: this.store.ownerId });
+      const store = this.store;
+      this.meter.isKey = (value) => store.isKey(value);
       const storeLinks = new StoreLinks(this.store, message.storeUse);
       this.storeLinks = storeLinks;
       const hooks = { ...this.linkHooks, ...storeLinks.hooks() };
@@ -144,7 +175,7 @@ class ActorHost {
         links[linkName] = await openLink(descriptor, hooks);
       }
       this.links = Object.values(links);
-      for (const [linkName, link] of Object.entries(links)) links[linkName] = storeLinks.wrap(link);
+      for (const [linkName, link] of Object.entries(links)) links[linkName] = this.meter.wrap(storeLinks.wrap(link));
       const module = (await import(message.actor.moduleUrl)) as Record<string, unknown>;
       const ActorClass = module[message.actor.className];
       if (!isActorClass(ActorClass)) {
@@ -167,7 +198,7 @@ class ActorHost {
       this.heartbeatTimer = setInterval(() => {
         Atomics.add(this.control!, CONTROL_HEARTBEAT, 1);
         if (++beats % countersEvery !== 0) return;
-        this.reportCounters();
+        this.reportCounters(true);
         this.errorLog.flush(false);
       }, message.heartbeatMs);
       this.setState('waiting');
@@ -258,16 +289,22 @@ class ActorHost {
   private async runLoop(actor: Actor<unknown>): Promise<void> {
     const control = this.control!;
     const storeLinks = this.storeLinks!;
+    const meter = this.meter;
+    const measuring = meter.measuring;
     let seenControl = Atomics.load(control, CONTROL_SIGNALS);
     let lastYield = performance.now();
     let backoff = 0;
     try {
       while (this.running) {
         try {
+          // Timed: every step of a slow actor, a random sample of a fast one's (see _meter.ts).
+          const timed = measuring && meter.timeStep();
+          const started = timed ? performance.now() : 0;
           try {
             const step = actor.runStep();
             if (step !== undefined) await step;
           } finally {
+            if (timed) meter.stepTook(performance.now() - started);
             // Written, counted out and released also after a step that threw.
             await storeLinks.stepEnded();
           }

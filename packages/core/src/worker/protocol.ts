@@ -1,12 +1,14 @@
 /**
  * Messages on the control channel between Nexus and an actor's worker (MessagePort). Data never
- * travels here: only signals down, and state and log records up.
+ * travels here: only signals down, and state and log records up — and, while a tap is on, at most
+ * ~20 summaries a second per tapped link.
  * @module
  */
 import type { OnError } from '../config/types.ts';
 import type { SerializedError } from '../errors.ts';
 import type { LinkDescriptor } from '../link/transport.ts';
 import type { LogRecord } from '../log.ts';
+import type { Percentiles } from '../nexus-api.ts';
 import type { ActorState, Signal } from '../signals.ts';
 import type { StoreDescriptor } from '../store/driver.ts';
 
@@ -21,6 +23,15 @@ export interface StoreUse {
   flushBeforeSend: boolean;
   /** `store_eviction` is on: messages with keys are counted in and out of the store (`track`). */
   trackMessages: boolean;
+}
+
+/** What an actor host measures besides its counters (absent: nothing, `createNexus({ metrics: false })`). */
+export interface MeasureSettings {
+  /**
+   * The actor has an OS process of its own: its CPU is the process's (`process.cpuUsage()`); in a
+   * worker it is the thread's, where the runtime tells it (`process.threadCpuUsage()`).
+   */
+  ownProcess: boolean;
 }
 
 /** Nexus → worker, once after the handshake: what to load and how to reach links and store. */
@@ -47,6 +58,8 @@ export interface InitMessage {
   control: SharedArrayBuffer;
   /** How often the worker bumps its heartbeat (see {@link heartbeatPeriodMs}). */
   heartbeatMs: number;
+  /** What to measure for `nexus.metrics()` (see `worker/_meter.ts`); absent: metrics are off. */
+  measure?: MeasureSettings;
 }
 
 /**
@@ -82,13 +95,46 @@ export interface AckMessage {
   signal: Signal;
 }
 
-/** Worker → Nexus: the actor's counters, at most twice a second while they change. */
+/** Nexus → worker: start (`on`) or stop summarising the messages input link `link` returns (`nexus.tap()`). */
+export interface TapRequestMessage {
+  type: 'tap';
+  link: string;
+  on: boolean;
+}
+
+/**
+ * Worker → Nexus: the actor's counters, and what it measured over the window since its last report
+ * (`measure` in init), at most twice a second: when the counters changed, a step ended or a
+ * latency was sampled in the window, or the load moved (ELU or CPU by 0.01, heap by 1%). A state
+ * change sends the counters alone first. Fields measured nothing in the window are absent.
+ */
 export interface CountersMessage {
   type: 'counters';
   /** runStep() calls that returned. */
   steps: number;
   /** runStep() calls that threw. */
   errors: number;
+  /** Time in runStep() over the window, in ms (p50, p99 of a log-scaled histogram, ±7%). */
+  stepMs?: Percentiles;
+  /** By input link name: ms from the `t` (Date.now()) of sampled messages to their read. */
+  latencyMs?: Record<string, Percentiles>;
+  /** Event-loop utilisation of the worker or process over the window, 0..1 (Python: share of time not waiting in its poll). */
+  elu?: number;
+  /** CPU over the window, in cores: the process's (own process) or the worker thread's (where the runtime tells it). */
+  cpu?: number;
+  /** Heap in use by the worker's or process's isolate, bytes (Python: the process's resident set size). */
+  heapBytes?: number;
+}
+
+/** Worker → Nexus: one message an input link returned, summarised, while that link is tapped. */
+export interface TapRecordMessage {
+  type: 'tap';
+  link: string;
+  /** When it was read, ms since the Unix epoch. */
+  time: number;
+  summary: string;
+  /** Messages of this link read since the previous record and not summarised. */
+  skipped: number;
 }
 
 /** Worker → Nexus: the store client's owner id, right after connecting (see `StoreClient.ownerId`). */
@@ -103,5 +149,11 @@ export interface LogMessage {
   record: LogRecord;
 }
 
-export type ToWorker = InitMessage | SignalMessage;
-export type FromWorker = StateMessage | LogMessage | StoreOwnerMessage | CountersMessage | AckMessage;
+export type ToWorker = InitMessage | SignalMessage | TapRequestMessage;
+export type FromWorker =
+  | StateMessage
+  | LogMessage
+  | StoreOwnerMessage
+  | CountersMessage
+  | AckMessage
+  | TapRecordMessage;
