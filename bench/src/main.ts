@@ -228,15 +228,8 @@ async function runCommand(
     }
   }
   // The folder first: a run takes minutes, and its figures must have somewhere to go.
-  const out = path.resolve(options.out);
-  try {
-    await (await detectRuntime()).makeDirectory(out);
-  } catch (error) {
-    progress(
-      `improv-bench: ${error instanceof Error ? error.message : String(error)}; pass --out <dir> with a folder you can write to`,
-    );
-    return 2;
-  }
+  const out = await outputFolder(options.out, progress);
+  if (out === undefined) return 2;
   let results: Awaited<ReturnType<typeof runSuite>>;
   try {
     results = await runSuite({
@@ -291,15 +284,8 @@ async function runOverhead(
     );
     return 2;
   }
-  const out = path.resolve(options.out);
-  try {
-    await (await detectRuntime()).makeDirectory(out);
-  } catch (error) {
-    progress(
-      `improv-bench: ${error instanceof Error ? error.message : String(error)}; pass --out <dir> with a folder you can write to`,
-    );
-    return 2;
-  }
+  const out = await outputFolder(options.out, progress);
+  if (out === undefined) return 2;
   const quick = options.quick === true;
   let results: Awaited<ReturnType<typeof runMetricsOverhead>>;
   try {
@@ -410,4 +396,18 @@ function sizeList(value: string): number[] {
     }
     return size;
   });
+}
+
+/** Makes the folder the figures go to; undefined (after saying why) when it cannot be. */
+async function outputFolder(folder: string, progress: (line: string) => void): Promise<string | undefined> {
+  const out = path.resolve(folder);
+  try {
+    await (await detectRuntime()).makeDirectory(out);
+    return out;
+  } catch (error) {
+    progress(
+      `improv-bench: ${error instanceof Error ? error.message : String(error)}; pass --out <dir> with a folder you can write to`,
+    );
+    return undefined;
+  }
 }

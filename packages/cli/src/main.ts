@@ -39,6 +39,7 @@ import { executeCommandLine } from './control/commands.ts';
 import { LogHistory } from './control/log-history.ts';
 import { type ControlSession, type ControlSessionOptions, startControlSession } from './control/session.ts';
 import { createDefaultNexus, type DefaultNexusOptions, defaultStoreSizeLimits, transportsFor } from './defaults.ts';
+import { exitCodes } from './exit-codes.ts';
 import { improvHint } from './improv-compat.ts';
 import { newProject } from './new-project.ts';
 import { formatRecord, type Output } from './output.ts';
@@ -56,8 +57,7 @@ import {
 import { denoPermissionProblem, type RuntimeName, runtimeNames, runUnder } from './runtime-switch.ts';
 import { parseScript, type ScriptStep } from './script.ts';
 
-/** Exit codes. */
-export const exitCodes = { ok: 0, failure: 1, usage: 2 } as const;
+export { exitCodes };
 
 /** The actor keys improv-ts reads itself, for `improv validate --help`. */
 const actorKeyHelp: [string, string][] = [
@@ -105,6 +105,11 @@ export async function main(
     new Option('--runtime <name>', 'run under this runtime (default: the one improv was started with)').choices(
       runtimeNames,
     );
+  const hostsOption = () =>
+    new Option(
+      '--hosts <where>',
+      'local: every host of hosts: is this machine (their actors run in processes here)',
+    ).choices(['local']);
   /** Runs the CLI again under `--runtime`, when that is not the runtime we are in. */
   const switched = async (runtime: RuntimeName | undefined): Promise<boolean> => {
     if (runtime === undefined || runtime === currentRuntimeName()) return false;
@@ -150,12 +155,7 @@ export async function main(
           .choices(logLevels)
           .default('info'),
       )
-      .addOption(
-        new Option(
-          '--hosts <where>',
-          'local: every host of hosts: is this machine (their actors run in processes here)',
-        ).choices(['local']),
-      )
+      .addOption(hostsOption())
       .addOption(runtimeOption())
       .addOption(
         new Option('--store <driver>', 'use this store whatever settings.store says (memory, lmdb, redis)').choices(
@@ -219,23 +219,19 @@ export async function main(
       exitCode = await listCommand(options, output);
     });
 
-  program
-    .command('client')
-    .description('the live UI, attached to a running pipeline (several clients at once)')
-    .argument(runArgument, runHelp)
-    .addOption(tokenOption())
-    .action(async (run: string | undefined, options: { tokenFile?: string }) => {
-      exitCode = await attachCommand('full', run, options, output);
-    });
-
-  program
-    .command('top')
-    .description('the live table of actors and links of a running pipeline (one table without a terminal)')
-    .argument(runArgument, runHelp)
-    .addOption(tokenOption())
-    .action(async (run: string | undefined, options: { tokenFile?: string }) => {
-      exitCode = await attachCommand('top', run, options, output);
-    });
+  for (const [name, mode, help] of [
+    ['client', 'full', 'the live UI, attached to a running pipeline (several clients at once)'],
+    ['top', 'top', 'the live table of actors and links of a running pipeline (one table without a terminal)'],
+  ] as const) {
+    program
+      .command(name)
+      .description(help)
+      .argument(runArgument, runHelp)
+      .addOption(tokenOption())
+      .action(async (run: string | undefined, options: { tokenFile?: string }) => {
+        exitCode = await attachCommand(mode, run, options, output);
+      });
+  }
 
   program
     .command('cmd')
@@ -327,12 +323,7 @@ export async function main(
     .description('check a pipeline and report every error at once, with file:line:column')
     .argument('<pipeline>', 'pipeline YAML file, or a folder: every .yaml/.yml file in it (not in subfolders)')
     .option('--no-check-modules', 'do not import the actor modules (only check the YAML)')
-    .addOption(
-      new Option(
-        '--hosts <where>',
-        'local: every host of hosts: is this machine (their actors run in processes here)',
-      ).choices(['local']),
-    )
+    .addOption(hostsOption())
     .addOption(runtimeOption())
     .addHelpText(
       'after',

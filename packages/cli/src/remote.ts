@@ -22,12 +22,11 @@ import { ControlError, connectRun, request, sendCommand } from './control/client
 import { type LogFilter, matchesFilter } from './control/log-history.ts';
 import type { RunInfo } from './control/protocol.ts';
 import { listRuns, processAlive, type RunTarget, resolveRun } from './control/registry.ts';
+import { exitCodes } from './exit-codes.ts';
 import { formatRecord, type Output } from './output.ts';
+import { formatBytes, formatUptime } from './tui/format.ts';
 
-/** Exit codes, as main.ts has them. */
-const ok = 0;
-const failure = 1;
-const usage = 2;
+const { ok, failure, usage } = exitCodes;
 
 /** Finds the run, or says why not (exit 2). */
 function target(output: Output, command: string, run: string | undefined, tokenFile?: string): RunTarget | undefined {
@@ -46,28 +45,6 @@ function reported(output: Output, command: string, error: unknown): number {
     return failure;
   }
   throw error;
-}
-
-/** `1h 02m`, `3m 07s`, `12s`. */
-export function formatUptime(ms: number): string {
-  const s = Math.max(0, Math.floor(ms / 1000));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  if (h > 0) return `${h}h ${String(m).padStart(2, '0')}m`;
-  if (m > 0) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
-  return `${s}s`;
-}
-
-/** `12.3 MiB`. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** Lines of a table with columns padded to their widest cell. */

@@ -5,12 +5,14 @@
  * unexpected failure.
  * @module
  */
+
 import { Buffer } from 'node:buffer';
 import { writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { inspect } from 'node:util';
 import type { TypedArray, TypedArrayKind } from '@improv/core';
 import { formatBytes, type LmdbStoreEntry, type LmdbStoreReader, openLmdbStoreReader } from '@improv/store/lmdb';
+import { exitCodes } from './exit-codes.ts';
 import { shellLine } from './text.ts';
 
 /** Where the command writes: one call per line, without the newline. */
@@ -39,7 +41,6 @@ Examples:
   improv store get data/run.lmdb l3k9x2-1.4
   improv store get data/run.lmdb l3k9x2-1.4 --out frame.npy`;
 
-const exitCodes = { ok: 0, failure: 1, usage: 2 } as const;
 const outExtensions = ['.npy', '.bin', '.json'];
 /** Elements of an array `get` prints. */
 const SHOWN_ELEMENTS = 10;

@@ -172,6 +172,12 @@ function rowLine<T>(table: Table<T>, laid: Laid<T>, row: T): Line {
 
 const plain = (text: string): Segment => ({ text });
 
+/** A count, in `style` when above zero (errors red, restarts yellow). */
+function countCell(value: unknown, style: Omit<Segment, 'text'>): Segment {
+  const count = finite(value);
+  return count !== undefined && count > 0 ? { text: formatCount(count), ...style } : plain(formatCount(count));
+}
+
 /** The load column: CPU of the actor's own process, else its event-loop utilisation (marked `e`). */
 function loadCell(row: ActorRow): Segment {
   const cpu = finite(row.metrics?.cpu);
@@ -212,12 +218,7 @@ function actorTable(rows: ActorRow[]): Table<ActorRow> {
         width: 5,
         align: 'right',
         drop: 3,
-        cell: (row) => {
-          const errors = finite(row.metrics?.errors);
-          return errors !== undefined && errors > 0
-            ? { text: formatCount(errors), color: 'red', bold: true }
-            : plain(formatCount(errors));
-        },
+        cell: (row) => countCell(row.metrics?.errors, { color: 'red', bold: true }),
       },
       { header: 'P50ms', width: 6, align: 'right', drop: 7, cell: (row) => plain(formatMs(row.metrics?.stepMs?.p50)) },
       { header: 'P99ms', width: 6, align: 'right', drop: 5, cell: (row) => plain(formatMs(row.metrics?.stepMs?.p99)) },
@@ -228,12 +229,7 @@ function actorTable(rows: ActorRow[]): Table<ActorRow> {
         width: 3,
         align: 'right',
         drop: 9,
-        cell: (row) => {
-          const restarts = finite(row.metrics?.restarts);
-          return restarts !== undefined && restarts > 0
-            ? { text: formatCount(restarts), color: 'yellow' }
-            : plain(formatCount(restarts));
-        },
+        cell: (row) => countCell(row.metrics?.restarts, { color: 'yellow' }),
       },
     ],
   };
