@@ -18,7 +18,7 @@ const root = new URL('..', import.meta.url).pathname;
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 const resultsDir = join(root, 'test-results');
 
-/** The files every runtime runs: conformance suites and the examples' smoke tests. */
+/** The files every runtime runs: conformance suites, the control server and the live UI. */
 const portable = [
   'packages/core/test/runtime-node.test.ts',
   'packages/core/test/runtime-bun.test.ts',
@@ -33,6 +33,8 @@ const portable = [
   'packages/transport-zmq/test/zmtp.test.ts',
   'packages/cli/test/pipeline.test.ts',
   'packages/cli/test/process-actors.test.ts',
+  'packages/cli/test/control.test.ts',
+  'packages/cli/test/tui.test.ts',
 ].filter((file) => existsSync(join(root, file)));
 
 const only = (() => {

@@ -31,12 +31,12 @@ const REEXEC_ENV = 'IMPROV_RUNTIME_REEXEC';
 
 /**
  * What each command needs from Deno: files and the environment (read by libraries at load) to
- * validate; for a run also writing its log and system facts (`os.uid()` and friends, for the run
- * folder and workers).
+ * validate; for a run (and a server) also writing its log and token, system facts (`os.uid()` and
+ * friends, for the run folder and workers), and the network, for its control server on 127.0.0.1.
  */
 const denoNeeds: Record<'run' | 'validate', DenoPermissionName[]> = {
   validate: ['read', 'env'],
-  run: ['read', 'write', 'env', 'sys'],
+  run: ['read', 'write', 'env', 'sys', 'net'],
 };
 
 /**

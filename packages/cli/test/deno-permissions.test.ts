@@ -34,7 +34,7 @@ describe.skipIf(deno === undefined)('Deno without -A', () => {
     expect(output).not.toMatch(/\n\s+at /); // no stack trace
   });
 
-  it('run needs write and sys as well, and says so before it starts anything', () => {
+  it('run needs write, sys and net as well, and says so before it starts anything', () => {
     const { code, output } = denoRun(['--allow-read', '--allow-env'], bin, [
       'run',
       minimal,
@@ -42,7 +42,7 @@ describe.skipIf(deno === undefined)('Deno without -A', () => {
       'setup; run; quit',
     ]);
     expect(code).toBe(2);
-    expect(output).toContain('improv run: Deno was not given the write and sys permissions it needs');
+    expect(output).toContain('improv run: Deno was not given the write, sys and net permissions it needs');
     expect(output).toContain(`--script 'setup; run; quit'`);
     expect(output).not.toContain('INFO');
   });
