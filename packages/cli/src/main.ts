@@ -752,15 +752,13 @@ async function drive(
       print(`improv server: serving ${pipeline} as ${announce}`);
       await nexus.closed;
     } else if (frontEnd === 'ui') {
-      const { startTui } = await import('./tui/index.ts');
+      const { runTui } = await import('./tui/index.ts');
       const source = await connectRun({ url: info.url, token: session.token, info });
-      await Promise.race([
-        startTui(source, { mode: 'full', logLevel: options.logLevel, title: info.id }),
-        nexus.closed,
-      ]);
+      const left = await runTui(source, { mode: 'full', logLevel: options.logLevel, title: info.id });
       source.close();
-      // Leaving the UI (detach) keeps the pipeline going, at the plain prompt.
-      if (nexus.status().state !== 'exited') {
+      // Leaving the UI (detach) keeps the pipeline going, at the plain prompt; after quit, the end is awaited.
+      const state = nexus.status().state;
+      if (left === 'detach' && state !== 'quitting' && state !== 'exited') {
         printLogs = true;
         await prompt();
       }

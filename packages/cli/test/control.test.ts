@@ -139,7 +139,7 @@ describe('the control server', () => {
       ['resume', true, 200],
       ['stop', true, 200],
       ['revive Processor', false, 409], // not failed
-      ['revive Nobody', false, 400],
+      ['revive Nobody', false, 409], // no such actor: Nexus refuses, and logs it
       ['resme', false, 400],
       ['wait 2s', false, 400],
       ['status', true, 200],

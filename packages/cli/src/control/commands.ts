@@ -22,8 +22,8 @@ const nextHints: Record<string, string> = {
  * for the run log. Never throws for a refused or failed command: the result says so.
  */
 export async function executeCommandLine(nexus: Nexus, line: string, by: string): Promise<CommandResult> {
-  const actors = nexus.config.actors.map((actor) => actor.name);
-  const parsed = parseCommandLine(line, actors);
+  // No actor list: `revive` of an unknown actor goes to Nexus, whose refusal (with "did you mean") is in the run log.
+  const parsed = parseCommandLine(line);
   switch (parsed.kind) {
     case 'empty':
       return { ok: true, message: '' };
