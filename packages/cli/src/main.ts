@@ -219,18 +219,17 @@ export async function main(
       exitCode = await listCommand(options, output);
     });
 
+  /** A command that reaches one running pipeline: `[run]` and `--token-file`. */
+  const runClient = (name: string, help: string) =>
+    program.command(name).description(help).argument(runArgument, runHelp).addOption(tokenOption());
+
   for (const [name, mode, help] of [
     ['client', 'full', 'the live UI, attached to a running pipeline (several clients at once)'],
     ['top', 'top', 'the live table of actors and links of a running pipeline (one table without a terminal)'],
   ] as const) {
-    program
-      .command(name)
-      .description(help)
-      .argument(runArgument, runHelp)
-      .addOption(tokenOption())
-      .action(async (run: string | undefined, options: { tokenFile?: string }) => {
-        exitCode = await attachCommand(mode, run, options, output);
-      });
+    runClient(name, help).action(async (run: string | undefined, options: { tokenFile?: string }) => {
+      exitCode = await attachCommand(mode, run, options, output);
+    });
   }
 
   program
@@ -253,27 +252,18 @@ export async function main(
     ['pause', 'pause a running pipeline'],
     ['resume', 'resume a paused pipeline'],
   ] as const) {
-    program
-      .command(name)
-      .description(help)
-      .argument(runArgument, runHelp)
-      .addOption(tokenOption())
-      .action(async (run: string | undefined, options: { tokenFile?: string }) => {
-        exitCode = await cmdCommand(run, name, options, output, name);
-      });
+    runClient(name, help).action(async (run: string | undefined, options: { tokenFile?: string }) => {
+      exitCode = await cmdCommand(run, name, options, output, name);
+    });
   }
 
-  program
-    .command('logs')
-    .description('the log of a running pipeline; --follow goes on as it is written')
-    .argument(runArgument, runHelp)
+  runClient('logs', 'the log of a running pipeline; --follow goes on as it is written')
     .option('-F, --follow', 'keep printing new records until the run quits (or Ctrl-C)')
     .option('--actor <name>', 'only this actor’s records (or nexus)')
     .option('--grep <regex>', 'only records whose "source: message" matches (case-insensitive)')
     .addOption(new Option('--level <level>', 'only this level and above').choices(logLevels))
     .option('--json', 'one JSON object per record: time, level, source, message, stack')
-    .option('-n, --lines <count>', 'how many past records (default 100)', (value) => Number(value), 100)
-    .addOption(tokenOption())
+    .option('-n, --lines <count>', 'how many past records', (value) => Number(value), 100)
     .action(async (run: string | undefined, options: LogsOptions) => {
       exitCode = await logsCommand(run, options, output);
     });
