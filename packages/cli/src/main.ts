@@ -286,11 +286,25 @@ export async function main(
     .command('graph')
     .description('draw a pipeline’s graph: Mermaid (default), Graphviz dot, or a laid-out SVG')
     .argument('<pipeline>', 'pipeline YAML file')
-    .option('--format <format>', 'mermaid, dot or svg', 'mermaid')
+    .option(
+      '--format <format>',
+      'mermaid, dot or svg (default: mermaid; with --out, from its ending: .svg, .dot or .gv)',
+    )
     .option('-o, --out <file>', 'write it to this file instead of printing it')
     .addHelpText(
       'after',
-      '\nActors are nodes (name and class, with their runtime or host when they have one); every source →\nsink pair of a connection is an edge, labelled with its links (q_out → q_in) and its capacity and\npolicy when not the default. Actor modules are not loaded.\n\nExamples:\n  improv graph apps/minimal/minimal.yaml\n  improv graph pipeline.yaml --format dot | dot -Tpng -o graph.png\n  improv graph pipeline.yaml --format svg -o graph.svg',
+      [
+        '',
+        'Actors are nodes (name and class, with their runtime or host when they run in a process of their',
+        'own; Python actors in yellow); every source → sink pair of a connection is an edge, labelled with its',
+        'links (q_out → q_in) and its capacity, policy and transport when not the default. Actor modules are',
+        'not loaded: the graph needs only the YAML and the module files.',
+        '',
+        'Examples:',
+        '  improv graph apps/minimal/minimal.yaml',
+        '  improv graph pipeline.yaml --format dot | dot -Tpng -o graph.png',
+        '  improv graph pipeline.yaml -o graph.svg',
+      ].join('\n'),
     )
     .action(async (pipeline: string, options: { format?: string; out?: string }) => {
       // Imported when used: the layout library loads for this command only.
