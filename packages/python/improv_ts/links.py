@@ -70,6 +70,7 @@ q_out.put({"key": message["key"], "t": message["t"]})
 """
 
 import collections
+import itertools
 import datetime
 import math
 import os
@@ -83,6 +84,16 @@ from zmq.utils.monitor import parse_monitor_message
 from . import _codec
 from ._loop import context
 from .errors import Empty, ImprovError, LinkClosedError, LinkMessageTooLargeError, LinkSourcesGoneError
+
+#: Numbers for monitor addresses. pyzmq's default (`inproc://monitor.s-<fd>`) can meet the address of
+#: a socket just closed with the same file descriptor, whose monitor libzmq has not let go yet
+#: ("Address already in use" when a source reopens its dealer for a restarted sink).
+_monitor_ids = itertools.count()
+
+
+def _monitor_address():
+    return f"inproc://improv-monitor-{os.getpid()}-{next(_monitor_ids)}"
+
 
 __all__ = ["InLink", "LinkSourcesGoneError", "OutLink", "open_link"]
 
@@ -433,7 +444,7 @@ class InLink(_Endpoint):
             socket.setsockopt(zmq.SNDHWM, 0)
             socket.setsockopt(zmq.RCVHWM, 0)
             _secure(socket, self._curve, server=True)
-            self._monitor = socket.get_monitor_socket(_HANDSHAKE_FAILED)
+            self._monitor = socket.get_monitor_socket(_HANDSHAKE_FAILED, addr=_monitor_address())
             socket.bind(self._address)
         except zmq.ZMQError as error:
             self.close()
@@ -843,7 +854,7 @@ class OutLink(_Endpoint):
             socket.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
             socket.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
             _secure(socket, self._curve, server=False)
-            monitor = socket.get_monitor_socket(_SOURCE_EVENTS)
+            monitor = socket.get_monitor_socket(_SOURCE_EVENTS, addr=_monitor_address())
         except Exception:
             socket.close(linger=0)
             raise
