@@ -20,7 +20,7 @@ import {
 } from '@improv/core';
 import { ControlError, connectRun, request, sendCommand } from './control/client.ts';
 import { type LogFilter, matchesFilter } from './control/log-history.ts';
-import type { RunInfo } from './control/protocol.ts';
+import type { RunInfo, RunUsage } from './control/protocol.ts';
 import { listRuns, processAlive, type RunTarget, resolveRun } from './control/registry.ts';
 import { exitCodes } from './exit-codes.ts';
 import { formatRecord, type Output } from './output.ts';
@@ -62,6 +62,8 @@ export function table(rows: string[][]): string[] {
 export async function listCommand(options: { json?: boolean }, output: Output): Promise<number> {
   const runs = listRuns();
   const rows: { info: RunInfo; state: string; cpu: string; memory: string; alive: boolean }[] = [];
+  /** Why a run that is alive did not answer, printed under the table. */
+  const problems: string[] = [];
   await Promise.all(
     runs.map(async (entry, index) => {
       let state = 'gone (stale: improv cleanup removes it)';
@@ -72,7 +74,7 @@ export async function listCommand(options: { json?: boolean }, output: Output): 
           const run = resolveRun(entry.info.id);
           const [status, usage] = await Promise.all([
             request<PipelineStatus>(run, 'GET', '/status'),
-            request<{ usage?: { cpu: number; rssBytes: number } }>(run, 'GET', '/info'),
+            request<{ usage?: RunUsage }>(run, 'GET', '/info'),
           ]);
           state = status.state;
           if (usage.usage) {
@@ -80,7 +82,8 @@ export async function listCommand(options: { json?: boolean }, output: Output): 
             memory = formatBytes(usage.usage.rssBytes);
           }
         } catch (error) {
-          state = `not answering (${(error as Error).message.replace(/^.*?\(/, '').replace(/\).*$/, '')})`;
+          state = 'not answering';
+          problems.push(`${entry.info.id}: ${(error as Error).message}`);
         }
       }
       rows[index] = { info: entry.info, state, cpu, memory, alive: entry.alive };
@@ -113,6 +116,7 @@ export async function listCommand(options: { json?: boolean }, output: Output): 
     ]),
   ]))
     output.write(line);
+  for (const problem of problems) output.write(problem);
   return ok;
 }
 
@@ -433,7 +437,7 @@ export async function cleanupCommand(options: { dryRun?: boolean }, output: Outp
     const entry = stale.find((each) => each.info.pid === leftovers.pid);
     output.write(entry ? `run ${entry.info.id} (process ${leftovers.pid}, gone):` : `process ${leftovers.pid} (gone):`);
     for (const proc of leftovers.processes) {
-      if (!options.dryRun) endProcess(proc.pid);
+      if (!options.dryRun) await endProcess(proc.pid);
       output.write(`  ${verb} process ${proc.pid}: ${proc.what.slice(0, 100)}`);
     }
     const paths = entry ? [...leftovers.paths, entry.file, entry.info.tokenFile] : leftovers.paths;
@@ -446,17 +450,15 @@ export async function cleanupCommand(options: { dryRun?: boolean }, output: Outp
   return ok;
 }
 
-/** SIGTERM, then SIGKILL if it is still there a moment later. */
-function endProcess(pid: number): void {
+/** SIGTERM, then SIGKILL if it is still there 2 s later. */
+async function endProcess(pid: number): Promise<void> {
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
     return;
   }
   const deadline = Date.now() + 2000;
-  while (processAlive(pid) && Date.now() < deadline) {
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
-  }
+  while (processAlive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
   if (processAlive(pid)) {
     try {
       process.kill(pid, 'SIGKILL');
