@@ -21,6 +21,8 @@ const suites = {
   'zmtp.test': 'ZMTP',
   'pipeline.test': 'pipeline lifecycle',
   'process-actors.test': 'pipeline with every actor in its own process',
+  'control.test': 'control server (HTTP + WebSocket)',
+  'tui.test': 'live terminal UI',
 };
 
 const rows = [];
