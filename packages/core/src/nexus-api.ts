@@ -128,7 +128,7 @@ export interface ActorMetrics extends ActorStatus {
   /**
    * Event-loop utilisation of its worker or process over the last reporting window, 0..1: the share
    * of the time its event loop was not idle (`performance.eventLoopUtilization()`). Node has it for
-   * workers and processes; Bun and Deno only have a stub that counts nothing, so it is absent there.
+   * workers and processes; Bun's and Deno's eventLoopUtilization() always report zero, so it is absent there.
    * For a Python actor: the share of the time its host was not waiting in its poll (steps, link
    * calls that did not wait, the control channel).
    */

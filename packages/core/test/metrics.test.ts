@@ -108,7 +108,7 @@ describe('LoadProbe', () => {
     await sleep(60);
     const load = probe.read();
     expect(load.heapBytes).toBeGreaterThan(0);
-    // Node: real; Bun and Deno: a stub that counts no time, so absent.
+    // Node measures it; Bun's and Deno's always report zero time, so it is absent.
     if ('Bun' in globalThis || 'Deno' in globalThis) expect(load.elu).toBeUndefined();
     else {
       expect(load.elu).toBeGreaterThan(0.2);

@@ -691,7 +691,7 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
         if (actor.cpu !== undefined) expect(actor.cpu).toBeGreaterThanOrEqual(0);
       }
       const source = done.actors.find((actor) => actor.name === 'Source')!;
-      // Node measures event-loop utilisation; Bun's and Deno's are stubs, so it is absent there.
+      // Node measures event-loop utilisation; Bun's and Deno's always report zero, so it is absent there.
       expect(source.elu !== undefined).toBe(actorRuntime === 'node');
       // CPU: an actor's own process, or a worker's thread where the runtime tells it.
       const threadCpu = typeof (globalThis as { process?: { threadCpuUsage?: unknown } }).process?.threadCpuUsage;

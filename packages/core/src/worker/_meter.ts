@@ -123,7 +123,7 @@ export interface Load {
 
 /**
  * Reads the load of the worker or process it runs in, as deltas between two reads: event-loop
- * utilisation (Node; Bun's and Deno's `eventLoopUtilization` are stubs that count no time, which is
+ * utilisation (Node; Bun's and Deno's `eventLoopUtilization` always report zero time, which is
  * how they are told apart: no time counted, no figure), CPU in cores (the process's own with
  * `ownProcess`, else the thread's where `process.threadCpuUsage` exists), heap in use.
  */
