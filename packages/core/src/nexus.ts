@@ -27,6 +27,7 @@
 
 import { describeExit, placeOf, runtimeOf, spawnActor } from './_actor-spawn.ts';
 import { Conditions } from './_conditions.ts';
+import { describeConfig, describeEdges, givenBy, mebibytes, msSince } from './_debug-log.ts';
 import { EventStream } from './_event-stream.ts';
 import { HostAgents } from './_host-agents.ts';
 import { PipelineMeter } from './_metrics.ts';
@@ -232,16 +233,7 @@ class NexusImpl implements Nexus {
     if (config.settings.store.chosenFor !== undefined) {
       this.log('info', `store: ${config.settings.store.driver}, because ${config.settings.store.chosenFor}`);
     }
-    this.log(
-      'debug',
-      `config ${config.source} loaded and checked${this.configLoadMs === undefined ? '' : ` (${Math.round(this.configLoadMs)} ms)`}: store ${config.settings.store.driver}, transport ${config.settings.transport.name}, signal_timeout ${formatMs(config.settings.signalTimeoutMs)}`,
-    );
-    for (const actor of config.actors) {
-      this.log(
-        'debug',
-        `config: actor "${actor.name}" is class ${actor.className} of ${actor.moduleUrl}, in a ${placeOf(actor)} (${runtimeOf(actor, runtime)}${actor.process?.host ? ` on ${actor.process.host}` : ''})`,
-      );
-    }
+    for (const line of describeConfig(config, runtime, this.configLoadMs)) this.log('debug', line);
     try {
       // Hosts first: the store and the links must know where the hosts are and what reaches them.
       this.hosts = await HostAgents.connect(config, this.options.agents, (level, message) => this.log(level, message));
@@ -266,12 +258,8 @@ class NexusImpl implements Nexus {
       if (placement) graph.placement = placement;
       const plan = await transport.plan(graph);
       this.plan = plan;
-      for (const edge of graph.edges) {
-        const over = edge.transport ?? (transport.name.includes('+') ? config.settings.transport.name : transport.name);
-        this.log(
-          'debug',
-          `link ${edge.from.actor}.${edge.from.link} → ${edge.to.actor}.${edge.to.link} (connection ${edge.connection}): ${over}, capacity ${edge.capacity}, policy ${edge.policy}`,
-        );
+      for (const line of describeEdges(graph.edges, transport.name, config.settings.transport.name)) {
+        this.log('debug', line);
       }
       this.hostLinks = await HostLinks.open(plan.endpoints.get(HOST_ACTOR), {
         dropped: (message) => {
@@ -806,24 +794,9 @@ class NexusImpl implements Nexus {
   }
 }
 
-/** ` (given by prompt)`, or nothing when the caller did not say. */
-function givenBy(options: CommandOptions): string {
-  return options.by === undefined || options.by === '' ? '' : ` (given by ${options.by})`;
-}
-
-/** `12 ms` since `start` (a `performance.now()`), for the debug log. */
-function msSince(start: number): string {
-  return `${Math.round(performance.now() - start)} ms`;
-}
-
 /** ` (12 ms after "pause")` when the actor was sent a signal, else nothing. */
 function afterSignal(entry: ActorEntry): string {
   return entry.signalled ? ` (${msSince(entry.signalled.at)} after "${entry.signalled.signal}")` : '';
-}
-
-/** Bytes in MiB, for the debug log. */
-function mebibytes(bytes: number): string {
-  return `${Number((bytes / 2 ** 20).toFixed(1))} MiB`;
 }
 
 function describeFailures(failed: readonly ActorEntry[]): string {
