@@ -48,8 +48,12 @@ export type {
   LinkMetrics,
   Percentiles,
   PipelineMetrics,
+  Published,
+  PublishedLatest,
+  PublishedSeries,
   TapRecord,
 } from './nexus-api.ts';
+export { PUBLISH_SERIES_LIMIT } from './nexus-api.ts';
 export type * from './runtime/adapter.ts';
 export { currentRuntimeName, detectRuntime } from './runtime/detect.ts';
 export { type DenoPermissionName, missingDenoPermissions, permissionFix } from './runtime/permissions.ts';

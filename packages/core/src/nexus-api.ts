@@ -183,6 +183,44 @@ export interface PipelineMetrics {
 }
 
 /** One message seen on a tapped connection, summarised (never the data itself). */
+/**
+ * Numbers an actor published under one name since the last delivery (`this.publish(name, 3.2)` or
+ * `this.publish(name, { dff: 0.4, spikes: 2 })`): every point is kept, none is dropped for speed (up
+ * to {@link PUBLISH_SERIES_LIMIT} a delivery; past that the oldest go and `skipped` counts them).
+ */
+export interface PublishedSeries {
+  kind: 'series';
+  /** When each point was published, in milliseconds since the Unix epoch. */
+  times: number[];
+  /** By field name, one value per time (`value` for plain numbers); a field a point lacked is NaN. */
+  values: Record<string, number[]>;
+  /** Points published and not delivered (more than {@link PUBLISH_SERIES_LIMIT} in one delivery). */
+  skipped: number;
+}
+
+/**
+ * The newest of other values (typed arrays, `{ array, shape }` frames, `{ x, y }`, text): only the
+ * latest is delivered, at most ~60 times a second; `skipped` counts those replaced before delivery.
+ */
+export interface PublishedLatest {
+  kind: 'latest';
+  /** When it was published, in milliseconds since the Unix epoch. */
+  time: number;
+  /** A copy taken at `publish` (a zero-copy store view may be freed after the step). */
+  value: unknown;
+  skipped: number;
+}
+
+/** Points published since the last delivery that one delivery carries at most. */
+export const PUBLISH_SERIES_LIMIT = 10_000;
+
+/** What `nexus.watchPublished()` listeners get: one actor's stream of `this.publish(name, ...)`. */
+export interface Published {
+  actor: string;
+  name: string;
+  data: PublishedSeries | PublishedLatest;
+}
+
 export interface TapRecord {
   /** When it was read, in milliseconds since the Unix epoch. */
   time: number;
@@ -241,6 +279,13 @@ export interface Nexus {
    * (naming the ones there are). Nothing is summarised while no tap is on.
    */
   tap(connection: string, listener: (record: TapRecord) => void): () => void;
+  /**
+   * Receives what actors send with `this.publish(name, value)` (the dashboard's plots). Nothing is
+   * kept or sent while nobody watches: `publish` then returns at once. While one listener or more
+   * watch, each actor's host delivers numbers in batches and other values newest-only, at most ~60
+   * times a second per name. Returns the function that stops watching.
+   */
+  watchPublished(listener: (published: Published) => void): () => void;
   /** Calls every actor's `setup()`. Rejects with `ActorFailedError` if one throws. */
   setup(): Promise<void>;
   /** Starts the run. Refused (`CommandRefusedError`) unless every actor is ready (or stopped). */

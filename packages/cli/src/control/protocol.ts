@@ -4,7 +4,8 @@
  * cli README documents it for other languages (curl examples); these types are its one definition.
  * @module
  */
-import type { LogRecord, NexusEvent, PipelineMetrics, PipelineStatus, TapRecord } from '@improv/core';
+import type { LogRecord, NexusEvent, PipelineMetrics, PipelineStatus, Published, TapRecord } from '@improv/core';
+import type { GraphLayout } from '../graph.ts';
 
 /** Every route is under this prefix. */
 export const API_PREFIX = '/api/v1';
@@ -45,6 +46,11 @@ export interface GraphInfo {
   connections: { name: string; sources: string[]; sinks: string[]; capacity: number; policy: string }[];
 }
 
+/** `GET /api/v1/graph?layout=1`: the graph with where to draw it (dagre's layout, as `improv graph -f svg` draws it). */
+export interface GraphWithLayout extends GraphInfo {
+  layout: GraphLayout;
+}
+
 /** The answer to a command. */
 export type CommandResult =
   | { ok: true; message: string }
@@ -64,6 +70,13 @@ export type ServerMessage =
   | { type: 'tap'; tap: number; record: TapRecord }
   /** The answer to the client's `command` with the same `id`. */
   | { type: 'result'; id: number; result: CommandResult }
+  /**
+   * What actors published (`this.publish`), while this client asked for plots. The only message
+   * sent as a **binary** frame: msgpack with improv's extension types (`@improv/core/codec`), so
+   * typed arrays arrive as typed arrays. One at a time: the next comes after the client's `drawn`,
+   * holding everything published meanwhile (series in full, other values newest-only).
+   */
+  | { type: 'plots'; streams: Published[] }
   /** The pipeline has quit; the server closes the socket next. */
   | { type: 'closed' };
 
@@ -75,7 +88,11 @@ export type ClientMessage =
   | { type: 'subscribe'; metrics?: boolean; logs?: boolean; history?: number }
   /** Opens a tap on a connection; records come back with this `tap` number. */
   | { type: 'tap'; tap: number; connection: string }
-  | { type: 'untap'; tap: number };
+  | { type: 'untap'; tap: number }
+  /** Starts (`on: true`) or stops receiving `plots`. */
+  | { type: 'plots'; on: boolean }
+  /** The client has drawn the last `plots` message: the server may send the next. */
+  | { type: 'drawn' };
 
 /**
  * A connection to a running pipeline as the TUI and `improv top` use it: the WebSocket client
