@@ -43,6 +43,14 @@ export type OptionType = 'number' | 'string' | 'boolean' | 'list' | 'mapping' | 
 /** The options an actor class takes, by name, with their YAML types. */
 export type OptionTypes = Readonly<Record<string, OptionType>>;
 
+/** Where `Actor.publish` sends values: the actor host's (absent: publishing does nothing). */
+export interface PublishChannel {
+  /** Keeps `value` for whoever watches (see {@link Actor.publish}); does nothing while nobody does. */
+  publish(name: string, value: unknown): void;
+  /** True while somebody watches. */
+  readonly on: boolean;
+}
+
 /** What the actor host hands an actor's constructor. */
 export interface ActorContext<Options = Record<string, unknown>> {
   name: string;
@@ -50,7 +58,11 @@ export interface ActorContext<Options = Record<string, unknown>> {
   links: Readonly<Record<string, Link>>;
   store: StoreClient;
   log: Logger;
+  /** Where {@link Actor.publish} goes (the dashboard); absent, publishing does nothing. */
+  publisher?: PublishChannel;
 }
+
+const nobodyWatches: PublishChannel = { publish() {}, on: false };
 
 /** Base class of every actor. Subclasses implement `runStep()` and may override `setup()`/`stop()`. */
 export abstract class Actor<Options = Record<string, unknown>> {
@@ -81,6 +93,7 @@ export abstract class Actor<Options = Record<string, unknown>> {
   readonly store: StoreClient;
   /** Log records go to the pipeline's log. */
   readonly log: Logger;
+  readonly #publisher: PublishChannel;
 
   /** Subclasses that define a constructor pass the context on: `super(context)`. */
   constructor(context: ActorContext<Options>) {
@@ -89,6 +102,31 @@ export abstract class Actor<Options = Record<string, unknown>> {
     this.links = context.links;
     this.store = context.store;
     this.log = context.log;
+    this.#publisher = context.publisher ?? nobodyWatches;
+  }
+
+  /**
+   * Sends `value` to whoever watches this actor's stream `name` — the dashboard draws it in a panel
+   * of its own — without a link. While nobody watches, it returns at once and keeps nothing.
+   * - A number, or a record of numbers (`{ dff: 0.4, spikes: 2 }`): a point of a time series; every
+   *   point reaches the page.
+   * - Anything else (a typed array: a line; `{ array, shape: [rows, cols] }`: an image; `{ x, y }`
+   *   arrays: a scatter; other values: text): only the newest reaches the page, at most ~60 times a
+   *   second. It is copied at once, so a zero-copy view from the store may be published.
+   *
+   * @example
+   * ```ts
+   * this.publish('mean', mean);
+   * if (this.publishing) this.publish('frame', await this.store.getArray(key));
+   * ```
+   */
+  publish(name: string, value: unknown): void {
+    this.#publisher.publish(name, value);
+  }
+
+  /** True while somebody watches what this actor publishes: skip preparing values nobody sees. */
+  get publishing(): boolean {
+    return this.#publisher.on;
   }
 
   /** The input link `q_in`. */

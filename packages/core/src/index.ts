@@ -22,6 +22,7 @@ export {
   isActorClass,
   type OptionType,
   type OptionTypes,
+  type PublishChannel,
 } from './actor.ts';
 export * from './codec.ts';
 export { closest, didYouMean } from './config/_suggest.ts';

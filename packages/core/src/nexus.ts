@@ -33,6 +33,7 @@ import { HostAgents } from './_host-agents.ts';
 import { PipelineMeter } from './_metrics.ts';
 import { type Ending, isGone, Restarts } from './_restarts.ts';
 import { RunLog } from './_run-log.ts';
+import { PublishedValues } from './_published.ts';
 import { Taps } from './_taps.ts';
 import { closest } from './config/_suggest.ts';
 import { assertConfig, loadConfig, resolveConfig, toLinkGraph } from './config/load.ts';
@@ -60,6 +61,7 @@ import type {
   NexusOptions,
   PipelineMetrics,
   PipelineStatus,
+  Published,
   TapRecord,
 } from './nexus-api.ts';
 import type { ProcessHandle, RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
@@ -141,6 +143,8 @@ class NexusImpl implements Nexus {
   private meter: PipelineMeter | undefined;
   /** `tap()`: summaries from the hosts of a connection's sinks (`_taps.ts`). */
   private taps: Taps | undefined;
+  /** `watchPublished()`: what actors publish, while somebody watches (`_published.ts`). */
+  private published: PublishedValues | undefined;
   private supervisor: Supervisor | undefined;
   private runLog: RunLog | undefined;
   private hostLinks: HostLinks | undefined;
@@ -294,6 +298,14 @@ class NexusImpl implements Nexus {
         refused: () => (this.quitting ? 'the pipeline is quitting or has quit' : undefined),
         warn: (message) => this.log('warn', message),
       });
+      this.published = new PublishedValues({
+        actors: config.actors.map((actor) => actor.name),
+        send: (actor, message) => {
+          const entry = this.actors.get(actor);
+          if (entry) this.toWorker(entry, message);
+        },
+        warn: (message) => this.log('warn', message),
+      });
       this.supervisor = new Supervisor({
         config,
         transport,
@@ -430,6 +442,7 @@ class NexusImpl implements Nexus {
     // A new host: what the previous one measured is gone, and it summarises what is tapped.
     this.meter?.actorStarted(actor.name);
     this.taps?.actorStarted(actor.name);
+    this.published?.actorStarted(actor.name);
   }
 
   /** A worker that died may have held the store's lock or a half-written value: let the store reclaim them. */
@@ -475,6 +488,10 @@ class NexusImpl implements Nexus {
     }
     if (message.type === 'tap') {
       this.taps?.record(entry.name, message);
+      return;
+    }
+    if (message.type === 'published') {
+      this.published?.record(entry.name, message);
       return;
     }
     if (message.state === 'failed') {
@@ -553,6 +570,11 @@ class NexusImpl implements Nexus {
   tap(connection: string, listener: (record: TapRecord) => void): () => void {
     if (!this.taps) throw new CommandRefusedError(`cannot tap "${connection}": the pipeline's links are not open`);
     return this.taps.tap(connection, listener);
+  }
+
+  watchPublished(listener: (published: Published) => void): () => void {
+    if (!this.published) throw new CommandRefusedError("cannot watch what actors publish: the pipeline's links are not open");
+    return this.published.watch(listener);
   }
 
   setup(): Promise<void> {
@@ -745,6 +767,7 @@ class NexusImpl implements Nexus {
     this.monitor?.stop();
     this.meter?.stop();
     this.taps?.close();
+    this.published?.close();
     this.supervisor?.stop();
     await this.supervisor?.drain();
     this.log('debug', 'quit: every actor ended; supervisor and link monitor stopped');

@@ -16,12 +16,14 @@ import type { ConnectStore, StoreClient, StoreDescriptor } from '../store/driver
 import { releaseKeys } from '../store/keys.ts';
 import { ErrorLog } from './_error-log.ts';
 import { ActorMeter } from './_meter.ts';
+import { Publisher } from './_publisher.ts';
 import { StoreLinks } from './_store-links.ts';
 import {
   CONTROL_HEARTBEAT,
   CONTROL_SIGNALS,
   type FromWorker,
   type InitMessage,
+  type PublishRequestMessage,
   type TapRequestMessage,
   type ToWorker,
 } from './protocol.ts';
@@ -48,8 +50,9 @@ export function runWorker(endpoint: WorkerEndpoint): void {
   let queue: Promise<void> = Promise.resolve();
   endpoint.onMessage((message) => {
     const request = message as ToWorker;
-    // A tap is no signal: it applies at once, also while a signal is under way (a long setup()).
+    // A tap or publish request is no signal: it applies at once, also while a signal is under way (a long setup()).
     if (request.type === 'tap') host.tap(request);
+    else if (request.type === 'publish') host.publisher.set(request.on);
     else queue = queue.then(() => host.handle(request));
   });
 }
@@ -78,6 +81,8 @@ class ActorHost {
   private reported = { steps: 0, errors: 0 };
   /** Step times, latency, load and taps (`_meter.ts`). */
   private readonly meter = new ActorMeter((message) => this.post(message));
+  /** `this.publish()`: kept while watched and sent up (`_publisher.ts`). */
+  readonly publisher = new Publisher((message) => this.post(message));
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   /** Key releases under way, awaited before the store client closes. */
   private readonly releasing = new Set<Promise<unknown>>();
@@ -87,7 +92,7 @@ class ActorHost {
     this.errorLog = new ErrorLog(this.log, 'runStep()');
   }
 
-  async handle(message: Exclude<ToWorker, TapRequestMessage>): Promise<void> {
+  async handle(message: Exclude<ToWorker, TapRequestMessage | PublishRequestMessage>): Promise<void> {
     if (message.type === 'init') await this.init(message);
     else await this.signal(message.signal);
   }
@@ -189,6 +194,7 @@ class ActorHost {
         links,
         store: this.store,
         log: this.log,
+        publisher: this.publisher,
       }) as Actor<unknown>;
       if (typeof (this.actor as { runStep?: unknown }).runStep !== 'function') {
         throw new TypeError(`actor class "${message.actor.className}" has no runStep() method; add one`);
@@ -394,6 +400,7 @@ class ActorHost {
     }
     clearInterval(this.heartbeatTimer);
     this.errorLog.flush(true);
+    this.publisher.flush();
     await Promise.all(this.releasing);
     // Sockets must be released before the worker ends (an open zeromq socket aborts Node then).
     await closed;

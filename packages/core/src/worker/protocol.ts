@@ -8,7 +8,7 @@ import type { OnError } from '../config/types.ts';
 import type { SerializedError } from '../errors.ts';
 import type { LinkDescriptor } from '../link/transport.ts';
 import type { LogRecord } from '../log.ts';
-import type { Percentiles } from '../nexus-api.ts';
+import type { Percentiles, PublishedLatest, PublishedSeries } from '../nexus-api.ts';
 import type { ActorState, Signal } from '../signals.ts';
 import type { StoreDescriptor } from '../store/driver.ts';
 
@@ -103,6 +103,25 @@ export interface TapRequestMessage {
 }
 
 /**
+ * Nexus → worker: somebody watches (`on`) what the actor publishes (`nexus.watchPublished()`), or
+ * nobody does any more. While off, `this.publish()` keeps and sends nothing.
+ */
+export interface PublishRequestMessage {
+  type: 'publish';
+  on: boolean;
+}
+
+/**
+ * Worker → Nexus: what the actor published under `name` since the last delivery — numbers as a
+ * series, other values newest-only — at most ~60 times a second per name, while publishing is on.
+ */
+export interface PublishedMessage {
+  type: 'published';
+  name: string;
+  data: PublishedSeries | PublishedLatest;
+}
+
+/**
  * Worker → Nexus: the actor's counters, and what it measured over the window since its last report
  * (`measure` in init), at most twice a second: when the counters changed, a step ended or a
  * latency was sampled in the window, or the load moved (ELU or CPU by 0.01, heap by 1%). A state
@@ -149,11 +168,12 @@ export interface LogMessage {
   record: LogRecord;
 }
 
-export type ToWorker = InitMessage | SignalMessage | TapRequestMessage;
+export type ToWorker = InitMessage | SignalMessage | TapRequestMessage | PublishRequestMessage;
 export type FromWorker =
   | StateMessage
   | LogMessage
   | StoreOwnerMessage
   | CountersMessage
   | AckMessage
-  | TapRecordMessage;
+  | TapRecordMessage
+  | PublishedMessage;

@@ -1,0 +1,128 @@
+/**
+ * `this.publish(name, value)` in an actor host (package-private): what the dashboard plots. While
+ * nobody watches (`nexus.watchPublished()`), publishing is one boolean test. While somebody does,
+ * numbers (and records of numbers) are kept point by point and other values newest-only, and what
+ * was kept goes up the control channel at most every {@link PUBLISH_EVERY_MS} per actor.
+ * @module
+ */
+import { dtypeCodeOf, typedArrayConstructors } from '../codec.ts';
+import { PUBLISH_SERIES_LIMIT, type PublishedLatest, type PublishedSeries } from '../nexus-api.ts';
+import type { PublishedMessage } from './protocol.ts';
+
+/** Deliveries per actor at most this often (~60 a second: as often as a page draws). */
+export const PUBLISH_EVERY_MS = 16;
+/** Fields of a record of numbers at most (a wider record is a value, shown newest-only). */
+const MAX_FIELDS = 32;
+/** How deep {@link ownCopy} copies objects and arrays (`{ frame: { array, shape } }` is depth 2). */
+const COPY_DEPTH = 4;
+
+/** A plain object whose fields are all numbers (`{ dff: 0.4, spikes: 2 }`): a point of a series. */
+function numberFields(value: unknown): [string, number][] | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return undefined;
+  const entries = Object.entries(value);
+  if (entries.length === 0 || entries.length > MAX_FIELDS) return undefined;
+  for (const [, field] of entries) if (typeof field !== 'number') return undefined;
+  return entries as [string, number][];
+}
+
+/**
+ * A copy that owns its memory: typed arrays are sliced (a zero-copy store view may be freed or
+ * rewritten after the step, and a view of a SharedArrayBuffer would be shared, not copied, when
+ * posted); plain objects and arrays are copied around them; anything else is kept as it is.
+ */
+export function ownCopy(value: unknown, depth = COPY_DEPTH): unknown {
+  if (ArrayBuffer.isView(value)) {
+    // Through the kind's own class: a Node Buffer's slice() is a view, not a copy.
+    const code = dtypeCodeOf(value);
+    const bytes = () => new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    return code === 0 ? new Uint8Array(bytes()) : new typedArrayConstructors[code - 1]!(value as never);
+  }
+  if (depth === 0 || typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map((item) => ownCopy(item, depth - 1));
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return value;
+  const copy: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(value)) copy[key] = ownCopy(field, depth - 1);
+  return copy;
+}
+
+export class Publisher {
+  readonly #post: (message: PublishedMessage) => void;
+  #on = false;
+  readonly #series = new Map<string, PublishedSeries>();
+  readonly #latest = new Map<string, PublishedLatest>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(post: (message: PublishedMessage) => void) {
+    this.#post = post;
+  }
+
+  /** Whether somebody watches: `Actor.publishing`. */
+  get on(): boolean {
+    return this.#on;
+  }
+
+  /** Nexus says whether somebody watches; off drops whatever was kept. */
+  set(on: boolean): void {
+    this.#on = on;
+    if (on) return;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#series.clear();
+    this.#latest.clear();
+  }
+
+  /** `Actor.publish`. */
+  readonly publish = (name: string, value: unknown): void => {
+    if (!this.#on) return;
+    if (typeof name !== 'string' || name === '') {
+      throw new TypeError(`publish(name, value): name must be a non-empty string, not ${JSON.stringify(name)}`);
+    }
+    const time = Date.now();
+    const fields = typeof value === 'number' ? ([['value', value]] as [string, number][]) : numberFields(value);
+    if (fields !== undefined) this.#add(name, time, fields);
+    else {
+      const previous = this.#latest.get(name);
+      this.#latest.set(name, {
+        kind: 'latest',
+        time,
+        value: ownCopy(value),
+        skipped: previous === undefined ? 0 : previous.skipped + 1,
+      });
+    }
+    this.#timer ??= setTimeout(() => this.flush(), PUBLISH_EVERY_MS);
+  };
+
+  /** Sends what was kept (at the end of each period, and before the host quits). */
+  flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    for (const [name, data] of this.#series) this.#post({ type: 'published', name, data });
+    for (const [name, data] of this.#latest) this.#post({ type: 'published', name, data });
+    this.#series.clear();
+    this.#latest.clear();
+  }
+
+  #add(name: string, time: number, fields: [string, number][]): void {
+    let series = this.#series.get(name);
+    if (series === undefined) {
+      series = { kind: 'series', times: [], values: {}, skipped: 0 };
+      this.#series.set(name, series);
+    }
+    const { times, values } = series;
+    if (times.length >= PUBLISH_SERIES_LIMIT) {
+      times.shift();
+      for (const column of Object.values(values)) column.shift();
+      series.skipped += 1;
+    }
+    const length = times.length;
+    times.push(time);
+    for (const [field, number] of fields) {
+      // A field seen for the first time: NaN for the points before it.
+      (values[field] ??= new Array<number>(length).fill(Number.NaN)).push(number);
+    }
+    for (const column of Object.values(values)) if (column.length === length) column.push(Number.NaN);
+  }
+}

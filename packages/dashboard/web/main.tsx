@@ -1,0 +1,3 @@
+import { render } from 'preact';
+
+render(<p>improv dashboard</p>, document.getElementById('app')!);
