@@ -32,11 +32,13 @@ import {
   transportNames,
 } from '@improv/core';
 import type { RuntimeSearch } from '@improv/core/runtime/binaries';
+import { builtPage } from '@improv/dashboard';
 import { CommanderError, InvalidArgumentError, Option, Command as Program } from 'commander';
 import { commandHelpText, completions, resolveCommandWord } from './command-line.ts';
 import { connectRun } from './control/client.ts';
 import { executeCommandLine } from './control/commands.ts';
 import { LogHistory } from './control/log-history.ts';
+import { dashboardAddress } from './control/page.ts';
 import { type ControlSession, type ControlSessionOptions, startControlSession } from './control/session.ts';
 import { createDefaultNexus, type DefaultNexusOptions, defaultStoreSizeLimits, transportsFor } from './defaults.ts';
 import { exitCodes } from './exit-codes.ts';
@@ -49,6 +51,7 @@ import {
   attachCommand,
   cleanupCommand,
   cmdCommand,
+  dashboardCommand,
   type LogsOptions,
   listCommand,
   logsCommand,
@@ -86,6 +89,8 @@ interface RunOptions {
   /** --bind and --port of the control server. */
   bind?: string;
   port?: number;
+  /** --dashboard: print the web dashboard's address. */
+  dashboard?: boolean;
 }
 
 /** Options of {@link main} beyond the command line. */
@@ -172,7 +177,11 @@ export async function main(
         '--bind <address>',
         'address the control server listens on (default 127.0.0.1; another one lets other machines in, with the token)',
       )
-      .option('--port <port>', 'port of the control server (default: a free one)', parsePort);
+      .option('--port <port>', 'port of the control server (default: a free one)', parsePort)
+      .option(
+        '--dashboard',
+        'print the address of the web dashboard (live graph, metrics, log and plots); opens nothing',
+      );
 
   pipelineOptions(
     program
@@ -256,6 +265,15 @@ export async function main(
       exitCode = await cmdCommand(run, name, options, output, name);
     });
   }
+
+  runClient('dashboard', 'print the address of a running pipeline’s web dashboard (opens nothing)')
+    .addHelpText(
+      'after',
+      "\nOpen the address in a browser on this machine: the pipeline graph with states and link rates, the\nmetrics over time, the log, the command buttons and a panel per plotted stream (the Plot actor,\nor this.publish(name, value) in any actor). The address holds the run's token; do not share it.\n\nExamples:\n  improv run apps/minimal/minimal.yaml --dashboard\n  improv dashboard minimal-3fa2",
+    )
+    .action(async (run: string | undefined, options: { tokenFile?: string }) => {
+      exitCode = await dashboardCommand(run, options, output);
+    });
 
   runClient('logs', 'the log of a running pipeline; --follow goes on as it is written')
     .option('-F, --follow', 'keep printing new records until the run quits (or Ctrl-C)')
@@ -726,6 +744,12 @@ async function drive(
     );
   }
   const announce = `run ${info.id}: control ${info.url} (token in ${info.tokenFile}); improv client ${info.id} attaches, improv quit ${info.id} quits`;
+  if (options.dashboard === true) {
+    const page = builtPage();
+    print(
+      page.ok ? `dashboard: ${dashboardAddress(info.url, session.token)}` : `improv: no dashboard: ${page.message}`,
+    );
+  }
 
   const give = async (line: string, by: string): Promise<void> => {
     const result = await executeCommandLine(nexus, line, by);

@@ -20,6 +20,7 @@ import {
 } from '@improv/core';
 import { ControlError, connectRun, request, sendCommand } from './control/client.ts';
 import { type LogFilter, matchesFilter } from './control/log-history.ts';
+import { dashboardAddress } from './control/page.ts';
 import type { RunInfo, RunUsage } from './control/protocol.ts';
 import { listRuns, processAlive, type RunTarget, resolveRun } from './control/registry.ts';
 import { exitCodes } from './exit-codes.ts';
@@ -152,6 +153,29 @@ export async function cmdCommand(
   } catch (error) {
     return reported(output, name, error);
   }
+}
+
+/** `improv dashboard <run>`: the address of a running pipeline's dashboard page (checked to answer). */
+export async function dashboardCommand(
+  run: string | undefined,
+  options: { tokenFile?: string },
+  output: Output,
+): Promise<number> {
+  const where = target(output, 'dashboard', run, options.tokenFile);
+  if (where === undefined) return usage;
+  const address = dashboardAddress(where.url, where.token);
+  try {
+    const response = await fetch(address, { signal: AbortSignal.timeout(5000) });
+    if (!response.ok) {
+      output.write(`improv dashboard: ${(await response.text()).trim() || `the page answered ${response.status}`}`);
+      return failure;
+    }
+  } catch (error) {
+    output.write(`improv dashboard: the run at ${where.url} does not answer: ${(error as Error).message}`);
+    return failure;
+  }
+  output.write(`dashboard: ${address}`);
+  return ok;
 }
 
 /** Options of `improv logs`. */

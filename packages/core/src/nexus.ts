@@ -31,9 +31,9 @@ import { describeConfig, describeEdges, givenBy, mebibytes, msSince } from './_d
 import { EventStream } from './_event-stream.ts';
 import { HostAgents } from './_host-agents.ts';
 import { PipelineMeter } from './_metrics.ts';
+import { PublishedValues } from './_published.ts';
 import { type Ending, isGone, Restarts } from './_restarts.ts';
 import { RunLog } from './_run-log.ts';
-import { PublishedValues } from './_published.ts';
 import { Taps } from './_taps.ts';
 import { closest } from './config/_suggest.ts';
 import { assertConfig, loadConfig, resolveConfig, toLinkGraph } from './config/load.ts';
@@ -573,7 +573,8 @@ class NexusImpl implements Nexus {
   }
 
   watchPublished(listener: (published: Published) => void): () => void {
-    if (!this.published) throw new CommandRefusedError("cannot watch what actors publish: the pipeline's links are not open");
+    if (!this.published)
+      throw new CommandRefusedError("cannot watch what actors publish: the pipeline's links are not open");
     return this.published.watch(listener);
   }
 

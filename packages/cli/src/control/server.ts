@@ -14,18 +14,25 @@ import {
   type LogLevel,
   type LogRecord,
   logLevels,
+  msgpackOptions,
   type Nexus,
   type NexusEvent,
+  type Published,
 } from '@improv/core';
+import { Encoder } from '@msgpack/msgpack';
 import { Hono } from 'hono';
 import type { UpgradeWebSocket, WSContext } from 'hono/ws';
+import { graphOf, layoutGraph } from '../graph.ts';
 import { executeCommandLine } from './commands.ts';
 import type { LogHistory } from './log-history.ts';
+import { addPageRoutes } from './page.ts';
+import { PlotQueue } from './plots.ts';
 import {
   API_PREFIX,
   type ClientMessage,
   type CommandResult,
   type GraphInfo,
+  type GraphWithLayout,
   type RunInfo,
   type RunUsage,
   type ServerMessage,
@@ -93,6 +100,8 @@ interface Client {
   pending: LogRecord[];
   missed: number;
   taps: Map<number, () => void>;
+  /** While the client asked for plots: what was published since its last `plots` message. */
+  plots: PlotQueue | undefined;
 }
 
 /** The HTTP status of a command result. */
@@ -112,7 +121,12 @@ function addRoutes(
   const expected = Buffer.from(token);
   const clients = new Set<Client>();
   const graph = graphInfo(nexus);
+  let laidOut: GraphWithLayout | undefined;
   const load = processLoad();
+  const isToken = (given: string) => {
+    const buffer = Buffer.from(given);
+    return buffer.length === expected.length && timingSafeEqual(buffer, expected);
+  };
 
   app.use(`${API_PREFIX}/*`, async (c, next) => {
     const header = c.req.header('authorization');
@@ -125,8 +139,7 @@ function addRoutes(
         401,
       );
     }
-    const buffer = Buffer.from(given);
-    if (buffer.length !== expected.length || !timingSafeEqual(buffer, expected)) {
+    if (!isToken(given)) {
       return c.json({ error: `wrong token: the token of run ${info().id} is in ${info().tokenFile}` }, 403);
     }
     await next();
@@ -135,7 +148,11 @@ function addRoutes(
   app.get(`${API_PREFIX}/info`, (c) => c.json({ ...info(), usage: load.usage() }));
   app.get(`${API_PREFIX}/status`, (c) => c.json(nexus.status()));
   app.get(`${API_PREFIX}/metrics`, (c) => c.json(nexus.metrics()));
-  app.get(`${API_PREFIX}/graph`, (c) => c.json(graph));
+  app.get(`${API_PREFIX}/graph`, (c) => {
+    if (c.req.query('layout') === undefined) return c.json(graph);
+    laidOut ??= { ...graph, layout: layoutGraph(graphOf(nexus.config)) };
+    return c.json(laidOut);
+  });
   app.get(`${API_PREFIX}/logs`, (c) => {
     const limit = Number(c.req.query('limit') ?? 1000);
     const level = c.req.query('level');
@@ -184,6 +201,7 @@ function addRoutes(
             pending: [],
             missed: 0,
             taps: new Map(),
+            plots: undefined,
           };
           clients.add(client);
           send(client, { type: 'hello', info: info(), status: nexus.status(), graph });
@@ -203,6 +221,7 @@ function addRoutes(
           if (client === undefined) return;
           for (const untap of client.taps.values()) untap();
           clients.delete(client);
+          if (client.plots !== undefined) plotsFor(client, false);
         },
       };
     }),
@@ -260,8 +279,44 @@ function addRoutes(
         client.taps.delete(message.tap);
         return;
       }
+      case 'plots': {
+        plotsFor(client, message.on === true);
+        return;
+      }
+      case 'drawn': {
+        client.plots?.drawn();
+        sendPlots(client);
+        return;
+      }
       default:
         client.ws.close(1003, `unknown message type ${(message as { type?: unknown }).type}`);
+    }
+  };
+
+  addPageRoutes(app, { isToken, runId: options.info.id, tokenFile: options.info.tokenFile });
+
+  // One watch of what actors publish while any client wants plots; each client's queue paces it.
+  let unwatch: (() => void) | undefined;
+  const plotsFor = (client: Client, on: boolean) => {
+    if (on && client.plots === undefined) client.plots = new PlotQueue();
+    if (!on) client.plots = undefined;
+    const wanted = [...clients].some((each) => each.plots !== undefined);
+    if (wanted && unwatch === undefined) {
+      try {
+        unwatch = nexus.watchPublished(published);
+      } catch {
+        // The pipeline has quit: nothing will be published.
+      }
+    } else if (!wanted && unwatch !== undefined) {
+      unwatch();
+      unwatch = undefined;
+    }
+  };
+  const published = (value: Published) => {
+    for (const client of clients) {
+      if (client.plots === undefined) continue;
+      client.plots.add(value);
+      sendPlots(client);
     }
   };
 
@@ -305,6 +360,7 @@ function addRoutes(
   return {
     clients,
     stop() {
+      unwatch?.();
       load.stop();
       stopLogs();
       stopEvents();
@@ -335,6 +391,20 @@ function send(client: Client, message: ServerMessage): void {
   if (client.ws.readyState !== 1) return;
   try {
     client.ws.send(JSON.stringify(message));
+  } catch {
+    // A client gone mid-send is removed by its close event.
+  }
+}
+
+const plotEncoder = new Encoder(msgpackOptions);
+
+/** Sends a client what was published since its last `plots` message, unless it is still drawing that one. */
+function sendPlots(client: Client): void {
+  const streams = client.plots?.take();
+  if (streams === undefined || client.ws.readyState !== 1) return;
+  const message: ServerMessage = { type: 'plots', streams };
+  try {
+    client.ws.send(plotEncoder.encode(message));
   } catch {
     // A client gone mid-send is removed by its close event.
   }

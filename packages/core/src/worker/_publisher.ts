@@ -121,7 +121,9 @@ export class Publisher {
     times.push(time);
     for (const [field, number] of fields) {
       // A field seen for the first time: NaN for the points before it.
-      (values[field] ??= new Array<number>(length).fill(Number.NaN)).push(number);
+      const column = values[field] ?? new Array<number>(length).fill(Number.NaN);
+      values[field] = column;
+      column.push(number);
     }
     for (const column of Object.values(values)) if (column.length === length) column.push(Number.NaN);
   }
