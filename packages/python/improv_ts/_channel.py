@@ -18,6 +18,8 @@ import threading
 
 import msgpack
 
+from . import _codec
+
 EXT_SHARED = 0x51
 MAX_FRAME_BYTES = 64 * 2**20
 
@@ -91,7 +93,8 @@ class Channel:
         if isinstance(value, bytearray) and id(value) in self._ids:
             id_ = self._ids[id(value)]
             return msgpack.ExtType(EXT_SHARED, struct.pack("<I", id_) + bytes(value))
-        raise TypeError(f"control channel: cannot send a {type(value).__name__}")
+        # improv's codec otherwise: numpy arrays arrive in TypeScript as typed arrays of their dtype.
+        return _codec._default(value)
 
     # -- receiving
 
@@ -130,7 +133,7 @@ class Channel:
 
     def _ext_hook(self, code, data):
         if code != EXT_SHARED:
-            return msgpack.ExtType(code, data)
+            return _codec._ext_hook(code, data)
         (id_,) = struct.unpack_from("<I", data)
         known = self._by_id.get(id_)
         if known is not None:

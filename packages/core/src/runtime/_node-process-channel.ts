@@ -2,7 +2,7 @@
  * The control channel between Nexus and an actor that runs in another OS process (package-private):
  * what a `MessagePort` is to a worker, over a stream socket (a Unix socket on one host).
  *
- * - Framing: each message is `u32le length` + its msgpack body (the codec every store and link
+ * - Framing: each message is `u32le length` + its msgpack body (improv's codec, which every store and link
  *   uses, plus the extension below). Messages are delivered in order; `undefined` fields are left out.
  * - Shared memory, mirrored: a `SharedArrayBuffer` in a message (the control words of an actor, the
  *   counters of a link) cannot be shared with another process. It travels as msgpack extension
@@ -19,7 +19,8 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
-import { Decoder, Encoder, ExtensionCodec } from '@msgpack/msgpack';
+import { Decoder, Encoder, ExtData, type ExtensionCodecType } from '@msgpack/msgpack';
+import { msgpackOptions } from '../codec.ts';
 
 /** msgpack extension type of a mirrored `SharedArrayBuffer`: `u32le id` + its bytes. */
 export const EXT_SHARED = 0x51;
@@ -83,12 +84,16 @@ export class ProcessChannel {
   constructor(socket: ByteStream, side: 'parent' | 'child') {
     this.#socket = socket;
     this.#nextId = side === 'parent' ? 1 : 2;
-    const codec = new ExtensionCodec();
-    codec.register({
-      type: EXT_SHARED,
-      encode: (value) => (value instanceof SharedArrayBuffer ? this.#encodeShared(value) : null),
-      decode: (data) => this.#decodeShared(data),
-    });
+    // improv's codec (typed arrays keep their kind: what `this.publish` sends up), plus the mirror.
+    const improv = msgpackOptions.extensionCodec;
+    const codec: ExtensionCodecType<undefined> = {
+      tryToEncode: (value, context) =>
+        value instanceof SharedArrayBuffer
+          ? new ExtData(EXT_SHARED, this.#encodeShared(value))
+          : improv.tryToEncode(value, context),
+      decode: (data, type, context) =>
+        type === EXT_SHARED ? this.#decodeShared(data) : improv.decode(data, type, context),
+    };
     this.#encoder = new Encoder({ extensionCodec: codec, useBigInt64: true, ignoreUndefined: true });
     this.#decoder = new Decoder({ extensionCodec: codec, useBigInt64: true });
     socket.setNoDelay?.(true);

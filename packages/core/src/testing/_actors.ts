@@ -55,6 +55,24 @@ export class Counter extends Actor<{ limit?: number; intervalMs?: number; bytes?
   }
 }
 
+/**
+ * Publishes, every `intervalMs`, `count` (n = 0, 1, 2, ...: a series), `stats` (a record of numbers;
+ * field `late` from n = 10 on) and `frame` (a 4×4 uint16 array filled with n, as `{ array, shape }`,
+ * from one buffer it rewrites: what a watcher gets must be a copy).
+ */
+export class Publishing extends Actor<{ intervalMs?: number }> {
+  private n = 0;
+  private readonly frame = new Uint16Array(16);
+  override async runStep(): Promise<void> {
+    this.publish('count', this.n);
+    this.publish('stats', this.n >= 10 ? { twice: 2 * this.n, late: -this.n } : { twice: 2 * this.n });
+    this.frame.fill(this.n);
+    this.publish('frame', { array: this.frame, shape: [4, 4] });
+    this.n += 1;
+    await sleep(this.options.intervalMs ?? 1);
+  }
+}
+
 /** Receives messages and reports how many came from each source and whether each source was in order. */
 export class Collector extends Actor<{ delayMs?: number }> {
   private readonly counts: Counts = { setup: 0, steps: 0, stops: 0 };

@@ -20,7 +20,7 @@ import { ActorFailedError, CommandRefusedError } from '../errors.ts';
 import type { Transport } from '../link/transport.ts';
 import type { LogRecord } from '../log.ts';
 import { createNexus, type Nexus, type NexusOptions } from '../nexus.ts';
-import type { TapRecord } from '../nexus-api.ts';
+import type { Published, PublishedLatest, PublishedSeries, TapRecord } from '../nexus-api.ts';
 import type { RuntimeAdapter } from '../runtime/adapter.ts';
 import type { StoreDriver } from '../store/driver.ts';
 
@@ -724,6 +724,53 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       expect(metrics.links[0]).not.toHaveProperty('latencyMs');
       expect(metrics.links[0]!.sent).toBe(50);
       expect(metrics).not.toHaveProperty('store');
+      await nexus.stop();
+    });
+
+    it('publish: numbers arrive as series with every point, other values newest-only as copies; nothing while unwatched', async () => {
+      const { nexus } = await start({ Publisher: { class: 'Publishing', intervalMs: 1 } }, {});
+      await nexus.setup();
+      await nexus.run();
+      const got: Published[] = [];
+      const unwatch = nexus.watchPublished((published) => got.push(published));
+      const series = (name: string) =>
+        got.filter((entry) => entry.name === name).map((entry) => entry.data as PublishedSeries);
+      await until(() => series('count').reduce((sum, data) => sum + data.times.length, 0) >= 100, '100 counts');
+      unwatch();
+      const stoppedAt = got.length;
+      expect(new Set(got.map((entry) => entry.actor))).toEqual(new Set(['Publisher']));
+      // Every number published while watched arrived, in order, each with its time.
+      const counts = series('count').flatMap((data) => data.values.value!);
+      expect(series('count').every((data) => data.kind === 'series' && data.skipped === 0)).toBe(true);
+      for (let index = 1; index < counts.length; index++) expect(counts[index]).toBe(counts[index - 1]! + 1);
+      const times = series('count').flatMap((data) => data.times);
+      expect(times.length).toBe(counts.length);
+      expect(times.every((time, index) => index === 0 || time >= times[index - 1]!)).toBe(true);
+      // A record of numbers: one column per field; a field that came later is NaN before it.
+      const stats = series('stats');
+      const twice = stats.flatMap((data) => data.values.twice!);
+      const late = stats.flatMap((data) => data.values.late ?? new Array(data.times.length).fill(Number.NaN));
+      expect(twice.length).toBe(late.length);
+      twice.forEach((value, index) => {
+        expect(Number.isNaN(late[index]!) ? value < 20 : late[index] === -value / 2).toBe(true);
+      });
+      // Other values: the newest of each delivery, copied when published (the actor rewrites its buffer).
+      const frames = got.filter((entry) => entry.name === 'frame').map((entry) => entry.data as PublishedLatest);
+      expect(frames.length).toBeGreaterThan(0);
+      for (const data of frames) {
+        expect(data.kind).toBe('latest');
+        const { array, shape } = data.value as { array: Uint16Array; shape: number[] };
+        expect(array).toBeInstanceOf(Uint16Array);
+        expect(shape).toEqual([4, 4]);
+        expect(new Set(array).size).toBe(1);
+      }
+      const fills = frames.map((data) => (data.value as { array: Uint16Array }).array[0]!);
+      expect(fills.every((fill, index) => index === 0 || fill > fills[index - 1]!)).toBe(true);
+      // ~60 deliveries a second at most: with a step a millisecond or so, most frames were replaced.
+      expect(frames.reduce((sum, data) => sum + data.skipped, 0)).toBeGreaterThan(0);
+      // Unwatched: nothing more comes.
+      await sleep(300);
+      expect(got.length).toBe(stoppedAt);
       await nexus.stop();
     });
 
