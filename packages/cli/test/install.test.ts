@@ -26,6 +26,7 @@ const root = fileURLToPath(new URL('../../..', import.meta.url));
 const packages = [
   '@improv/python',
   '@improv/core',
+  '@improv/dashboard',
   '@improv/store',
   '@improv/transport-local',
   '@improv/transport-zmq',
@@ -114,6 +115,27 @@ describe('installed from the packed tarballs, outside the repository', () => {
     expect(run.code, run.output).toBe(0);
     expect(run.output).toContain(`runtime ${runtime}`);
     expect(run.output).toMatch(/Processor: processed [1-9]\d* frames/);
+  });
+
+  it('serves the dashboard page built into the installed package, and runs its Plot actor', () => {
+    expect(existsSync(join(lab, 'node_modules', '@improv', 'dashboard', 'page', 'index.html'))).toBe(true);
+    const yaml = readFileSync(join(lab, 'pipeline.yaml'), 'utf8');
+    // The frame numbers, plotted from the Generator's messages (whose store values the Processor deletes).
+    const plot =
+      "  Plot:\n    package: '@improv/dashboard/plot'\n    class: Plot\n    field: frame\n    keep_keys: true\n\n";
+    writeFileSync(
+      join(lab, 'plot.yaml'),
+      yaml
+        .replace(/^connections:\n/m, `${plot}connections:\n`)
+        .replace('Generator.q_out: [Processor.q_in]', 'Generator.q_out: [Processor.q_in, Plot.q_in]'),
+    );
+    const run = sh(
+      'npx',
+      ['improv', 'run', 'plot.yaml', '--dashboard', '--script', 'setup; run; wait 500ms; stop; quit'],
+      lab,
+    );
+    expect(run.code, run.output).toBe(0);
+    expect(run.output).toMatch(/dashboard: http:\/\/127\.0\.0\.1:\d+\/\?token=[0-9a-f]+/);
   });
 
   it('runs the project on the lmdb and redis stores from the installed packages (their subpath exports)', () => {
