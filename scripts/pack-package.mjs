@@ -58,6 +58,9 @@ if (mode === 'prepack') {
   pkg.exports = Object.fromEntries(Object.entries(pkg.exports).map(([path, target]) => [path, compiled(target)]));
   pkg.types = pkg.exports['.'].types;
   pkg.files = [...new Set(['dist', ...(pkg.files ?? [])])];
+  // `prepare` builds in the workspace (the dashboard's page); the tarball ships what it built, and a
+  // user's install must run nothing (npm would, for a tarball or a git dependency).
+  if (pkg.scripts !== undefined) delete pkg.scripts.prepare;
   writeFileSync(saved, workspace);
   writeFileSync(manifest, `${JSON.stringify(pkg, null, 2)}\n`);
   console.error(`${pkg.name}: compiled to ${relative(folder, join(folder, 'dist'))}/, exports point there`);

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { type RuntimeName, runtimeNames, runUnder } from '@improv/cli';
 import { currentRuntimeName, detectRuntime, parseByteSize, type StoreName, storeNames } from '@improv/core';
 import { CommanderError, InvalidArgumentError, Option, Command as Program } from 'commander';
+import { dashboardBenchProblem, renderDashboardOverhead, runDashboardOverhead } from './dashboard.ts';
 import { hostsUnavailable } from './hosts.ts';
 import { renderMetricsOverhead, runMetricsOverhead } from './metrics-overhead.ts';
 import { findPython } from './python.ts';
@@ -36,6 +37,7 @@ interface RunOptions {
   placement: 'worker' | 'process' | 'hosts' | 'python';
   python?: string;
   metricsOverhead?: boolean;
+  dashboard?: boolean;
   rounds?: number;
   out: string;
 }
@@ -104,11 +106,19 @@ export async function main(argv: string[]): Promise<number> {
       '--metrics-overhead',
       "only this: the pair's 8 B rows (put, allocate, inline) with metrics on (the default) and off (createNexus({ metrics: false })), in alternating rounds; prints the ratio on ÷ off and writes <out>/<runtime>-metrics-overhead-<time>.json (placement worker; --store and --transport apply)",
     )
-    .option('--rounds <n>', 'with --metrics-overhead: rounds of on and off (default 5, quick 3)', positiveInteger)
+    .option(
+      '--dashboard',
+      'only this: a camera → analysis → Plot pipeline (flat out at 256×256, and 512×512 at 30 Hz) without and with a real Chromium (headless, /usr/bin/chromium) drawing its dashboard, in alternating rounds; prints frames/s, latency and the ratio with ÷ without, and writes <out>/<runtime>-dashboard-<time>.json',
+    )
+    .option(
+      '--rounds <n>',
+      'with --metrics-overhead or --dashboard: rounds of each mode (default 5, quick 3)',
+      positiveInteger,
+    )
     .option('--out <dir>', 'folder for the JSON and CSV results', defaultResultsDir)
     .addHelpText(
       'after',
-      '\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --runtime bun\n  npm run bench -- --store lmdb --sizes 8,4KiB,64KiB,1MiB,4MiB\n  npm run bench -- --transport zmq --sizes 8,4KiB,64KiB,4MiB\n  npm run bench -- --placement process --transport zmq --store lmdb --sizes 8,4KiB,64KiB\n  sudo npm run bench -- --placement hosts --quick\n  npm run bench -- --placement python --store lmdb --transport zmq --sizes 8,4KiB,4MiB --python /usr/bin/python3\n  npm run bench -- --metrics-overhead --quick\n  npm run bench -- readme    # put the newest results into README.md',
+      '\nExamples:\n  npm run bench\n  npm run bench -- --quick\n  npm run bench -- --runtime bun\n  npm run bench -- --store lmdb --sizes 8,4KiB,64KiB,1MiB,4MiB\n  npm run bench -- --transport zmq --sizes 8,4KiB,64KiB,4MiB\n  npm run bench -- --placement process --transport zmq --store lmdb --sizes 8,4KiB,64KiB\n  sudo npm run bench -- --placement hosts --quick\n  npm run bench -- --placement python --store lmdb --transport zmq --sizes 8,4KiB,4MiB --python /usr/bin/python3\n  npm run bench -- --metrics-overhead --quick\n  npm run bench -- --dashboard\n  npm run bench -- readme    # put the newest results into README.md',
     )
     .action(async (options: RunOptions, command: Program) => {
       const given = (name: string) => command.getOptionValueSource(name) === 'cli';
@@ -139,8 +149,8 @@ export async function main(argv: string[]): Promise<number> {
         options.transport = 'zmq';
         options.store = 'redis';
       }
-      if (options.rounds !== undefined && options.metricsOverhead !== true) {
-        progress('improv-bench: --rounds is for --metrics-overhead; add --metrics-overhead, or drop --rounds');
+      if (options.rounds !== undefined && options.metricsOverhead !== true && options.dashboard !== true) {
+        progress('improv-bench: --rounds is for --metrics-overhead and --dashboard; add one of them, or drop --rounds');
         exitCode = 2;
         return;
       }
@@ -197,6 +207,7 @@ async function runCommand(
   progress: (line: string) => void,
 ): Promise<number> {
   if (options.metricsOverhead === true) return runOverhead(options, write, progress);
+  if (options.dashboard === true) return runDashboard(options, write, progress);
   if (options.placement === 'process' && (options.transport !== 'zmq' || options.store === 'memory')) {
     progress(
       'improv-bench: --placement process needs --transport zmq (links between processes) and --store lmdb or redis (a store every process reaches); e.g. npm run bench -- --placement process --transport zmq --store lmdb',
@@ -269,6 +280,45 @@ async function runCommand(
     return 1;
   }
   progress(`improv-bench: results in ${base}.json and ${base}.csv`);
+  return 0;
+}
+
+/** `--dashboard`: the pipeline's frames/s without and with a browser drawing its dashboard. */
+async function runDashboard(
+  options: RunOptions,
+  write: (line: string) => void,
+  progress: (line: string) => void,
+): Promise<number> {
+  const problem = dashboardBenchProblem();
+  if (problem !== undefined) {
+    progress(`improv-bench: ${problem}`);
+    return 2;
+  }
+  const out = await outputFolder(options.out, progress);
+  if (out === undefined) return 2;
+  const quick = options.quick === true;
+  let results: Awaited<ReturnType<typeof runDashboardOverhead>>;
+  try {
+    results = await runDashboardOverhead({
+      rounds: options.rounds ?? (quick ? 3 : 5),
+      seconds: quick ? 2 : 5,
+      log: progress,
+    });
+  } catch (error) {
+    progress(`improv-bench: the run failed: ${error instanceof Error ? error.message : String(error)}`);
+    return 1;
+  }
+  write(renderDashboardOverhead(results));
+  const file = path.join(out, `${results.runtime.name}-dashboard-${results.date.replace(/[:.]/g, '-')}.json`);
+  try {
+    await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
+  } catch (error) {
+    progress(
+      `improv-bench: could not write the results to ${out} (${error instanceof Error ? error.message : String(error)}); pass --out <dir> with a folder you can write to`,
+    );
+    return 1;
+  }
+  progress(`improv-bench: results in ${file}`);
   return 0;
 }
 

@@ -91,6 +91,8 @@ interface RunOptions {
   port?: number;
   /** --dashboard: print the web dashboard's address. */
   dashboard?: boolean;
+  /** --start: setup and run before the UI or prompt. */
+  start?: boolean;
 }
 
 /** Options of {@link main} beyond the command line. */
@@ -188,7 +190,8 @@ export async function main(
       .command('run')
       .description('start a pipeline and drive it: the live UI in a terminal, the prompt, or --script')
       .option('-s, --script <steps>', 'run these steps, then quit, e.g. "setup; run; wait 2s; stop; quit"')
-      .option('--no-ui', 'the plain prompt instead of the live UI (also without a terminal, or with --script)'),
+      .option('--no-ui', 'the plain prompt instead of the live UI (also without a terminal, or with --script)')
+      .option('--start', 'set up and run the pipeline at once, then the live UI or the prompt as usual'),
   )
     .addHelpText(
       'after',
@@ -619,6 +622,12 @@ async function checkTransports(config: PipelineConfig): Promise<ConfigError | st
 
 async function runCommand(pipeline: string, options: RunOptions, output: Output, headless = false): Promise<number> {
   let steps: ScriptStep[] | undefined;
+  if (options.start === true && options.script !== undefined) {
+    output.write(
+      'improv run: --start and --script both say what to do first; put setup; run at the start of the script instead',
+    );
+    return exitCodes.usage;
+  }
   if (options.script !== undefined) {
     try {
       steps = parseScript(options.script);
@@ -767,6 +776,12 @@ async function drive(
     });
 
   try {
+    if (options.start === true && frontEnd !== 'script') {
+      for (const command of ['setup', 'run']) {
+        if (nexus.status().state === 'quitting' || nexus.status().state === 'exited') break;
+        await give(command, '--start');
+      }
+    }
     if (frontEnd === 'script') {
       for (const step of steps ?? []) {
         if (nexus.status().state === 'quitting' || nexus.status().state === 'exited') break;

@@ -1,0 +1,217 @@
+/**
+ * `npm run bench -- --dashboard`: does a browser on the dashboard slow the pipeline? The same
+ * pipeline (`dashboard-actors.ts`: camera → analysis → Plot, the analysis publishing a series point
+ * per frame and the Plot showing every frame it gets as an image) runs with no page and with a real
+ * Chromium (headless, Debian's) drawing the dashboard, in rounds that alternate which goes first,
+ * each pipeline opened afresh. Two scenarios: flat out (256×256 frames as fast as the camera can
+ * write them: the pipeline's own throughput) and paced (512×512 at 30 Hz, the live-imaging case:
+ * whether it keeps its rate). The figures are medians over the rounds; the ratio is with ÷ without.
+ * @module
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createDefaultNexus, dashboardAddress, LogHistory, startControlSession } from '@improv/cli';
+import { detectRuntime, type Nexus } from '@improv/core';
+import { perS, us, x } from './format.ts';
+
+/** Debian's Chromium, which the dashboard's browser tests drive too. */
+export const CHROMIUM = '/usr/bin/chromium';
+
+export interface DashboardOverheadOptions {
+  rounds: number;
+  /** Measuring window per round, seconds. */
+  seconds: number;
+  log: (line: string) => void;
+}
+
+interface Scenario {
+  name: string;
+  size: number;
+  rate?: number;
+}
+
+const SCENARIOS: Scenario[] = [
+  { name: 'flat out, 256×256 uint16', size: 256 },
+  { name: 'paced, 512×512 uint16 at 30 Hz', size: 512, rate: 30 },
+];
+
+/** One scenario's figures in one mode. */
+export interface ModeFigures {
+  /** Frames the analysis took per second (median over rounds), and every round's. */
+  framesPerS: number;
+  rounds: number[];
+  /** Camera → analysis latency, ms (median over rounds of each window's p50 and p99). */
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  /** Frames the page received as images per second (attached only). */
+  pageFramesPerS?: number;
+}
+
+export interface DashboardOverheadRow {
+  scenario: string;
+  without: ModeFigures;
+  with: ModeFigures;
+  /** with ÷ without, frames per second. */
+  ratio: number;
+}
+
+export interface DashboardOverheadResults {
+  kind: 'dashboard-overhead';
+  date: string;
+  runtime: { name: string; version: string };
+  browser: string;
+  rounds: number;
+  seconds: number;
+  rows: DashboardOverheadRow[];
+  elapsedSeconds: number;
+}
+
+const actors = fileURLToPath(new URL('./dashboard-actors.ts', import.meta.url));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+type Browser = Awaited<ReturnType<typeof import('playwright-core')['chromium']['launch']>>;
+
+/** Why the dashboard bench cannot run here, or undefined. */
+export function dashboardBenchProblem(): string | undefined {
+  if (!existsSync(CHROMIUM)) return `--dashboard drives Debian's Chromium at ${CHROMIUM}: apt-get install chromium`;
+  return undefined;
+}
+
+async function measureRound(
+  scenario: Scenario,
+  browser: Browser | undefined,
+  seconds: number,
+): Promise<{ framesPerS: number; p50: number; p99: number; pageFramesPerS?: number }> {
+  const nexus: Nexus = await createDefaultNexus({
+    config: {
+      settings: { store_size: '256MiB' },
+      actors: {
+        Camera: {
+          package: actors,
+          class: 'Camera',
+          size: scenario.size,
+          ...(scenario.rate ? { rate: scenario.rate } : {}),
+        },
+        Analysis: { package: actors, class: 'Analysis' },
+        Plot: { package: '@improv/dashboard/plot', class: 'Plot', name: 'frame' },
+      },
+      connections: {
+        frames: { sources: ['Camera.q_out'], sinks: ['Analysis.q_in'], capacity: 64 },
+        shown: { sources: ['Analysis.q_out'], sinks: ['Plot.q_in'], capacity: 4, policy: 'drop-oldest' },
+      },
+    },
+    baseDir: fileURLToPath(new URL('.', import.meta.url)),
+    runDir: false,
+    handleSignals: false,
+  });
+  const session = await startControlSession(nexus, new LogHistory(), { pipeline: 'bench-dashboard.yaml' });
+  const page = browser === undefined ? undefined : await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  try {
+    await nexus.setup();
+    await nexus.run();
+    if (page !== undefined) {
+      await page.goto(dashboardAddress(session.info.url, session.token));
+      // Drawing: the frame's panel has its image.
+      await page.waitForSelector('[data-stream="Plot/frame"] canvas', { timeout: 60_000 });
+    }
+    await sleep(1000); // warm: JIT, the page's first layout
+    const analysis = () => nexus.metrics().actors.find((actor) => actor.name === 'Analysis')!.steps;
+    const drawn = async () =>
+      page === undefined ? 0 : Number(await page.locator('[data-stream="Plot/frame"]').getAttribute('data-updates'));
+    const before = { steps: analysis(), at: performance.now(), drawn: await drawn() };
+    await sleep(seconds * 1000);
+    const after = { steps: analysis(), at: performance.now(), drawn: await drawn() };
+    const elapsed = (after.at - before.at) / 1000;
+    const latency = nexus.metrics().links.find((link) => link.connection === 'frames')?.latencyMs;
+    const result: { framesPerS: number; p50: number; p99: number; pageFramesPerS?: number } = {
+      framesPerS: (after.steps - before.steps) / elapsed,
+      p50: latency?.p50 ?? Number.NaN,
+      p99: latency?.p99 ?? Number.NaN,
+    };
+    if (page !== undefined) result.pageFramesPerS = (after.drawn - before.drawn) / elapsed;
+    return result;
+  } finally {
+    await page?.close();
+    await nexus.quit();
+    await session.close();
+  }
+}
+
+export async function runDashboardOverhead(options: DashboardOverheadOptions): Promise<DashboardOverheadResults> {
+  const started = performance.now();
+  const runtime = await detectRuntime();
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const version = browser.version();
+  options.log(
+    `dashboard overhead: ${runtime.name} ${runtime.version}, Chromium ${version} headless, ${options.rounds} rounds of ${options.seconds} s without and with a page`,
+  );
+  const rows: DashboardOverheadRow[] = [];
+  try {
+    for (const scenario of SCENARIOS) {
+      const figures = {
+        without: [] as Awaited<ReturnType<typeof measureRound>>[],
+        with: [] as Awaited<ReturnType<typeof measureRound>>[],
+      };
+      for (let round = 0; round < options.rounds; round++) {
+        const order = round % 2 === 0 ? [false, true] : [true, false];
+        for (const attached of order) {
+          const result = await measureRound(scenario, attached ? browser : undefined, options.seconds);
+          (attached ? figures.with : figures.without).push(result);
+          options.log(
+            `${scenario.name}, round ${round + 1}, ${attached ? 'with a page   ' : 'without a page'}: ${perS(result.framesPerS)} frames/s, latency p50 ${us(result.p50)} ms, p99 ${us(result.p99)} ms${
+              result.pageFramesPerS === undefined ? '' : `; the page got ${perS(result.pageFramesPerS)} images/s`
+            }`,
+          );
+        }
+      }
+      const mode = (list: Awaited<ReturnType<typeof measureRound>>[]): ModeFigures => {
+        const entry: ModeFigures = {
+          framesPerS: median(list.map((each) => each.framesPerS)),
+          rounds: list.map((each) => each.framesPerS),
+          latencyP50Ms: median(list.map((each) => each.p50)),
+          latencyP99Ms: median(list.map((each) => each.p99)),
+        };
+        const page = list.map((each) => each.pageFramesPerS).filter((value) => value !== undefined);
+        if (page.length > 0) entry.pageFramesPerS = median(page);
+        return entry;
+      };
+      const without = mode(figures.without);
+      const attached = mode(figures.with);
+      rows.push({ scenario: scenario.name, without, with: attached, ratio: attached.framesPerS / without.framesPerS });
+    }
+  } finally {
+    await browser.close();
+  }
+  return {
+    kind: 'dashboard-overhead',
+    date: new Date().toISOString(),
+    runtime: { name: runtime.name, version: runtime.version },
+    browser: `Chromium ${version}`,
+    rounds: options.rounds,
+    seconds: options.seconds,
+    rows,
+    elapsedSeconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** The results as a Markdown table. */
+export function renderDashboardOverhead(results: DashboardOverheadResults): string {
+  const lines = [
+    `Dashboard overhead: ${results.runtime.name} ${results.runtime.version}, ${results.browser} headless; medians of ${results.rounds} rounds of ${results.seconds} s each, without and with a page drawing the dashboard (alternating which goes first).`,
+    '',
+    '| pipeline | frames/s without | frames/s with | with ÷ without | latency p99 without → with (ms) | images the page got /s | rounds without | rounds with |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+  ];
+  for (const row of results.rows) {
+    lines.push(
+      `| ${row.scenario} | ${perS(row.without.framesPerS)} | ${perS(row.with.framesPerS)} | ${x(row.ratio)} | ${us(row.without.latencyP99Ms)} → ${us(row.with.latencyP99Ms)} | ${row.with.pageFramesPerS === undefined ? '–' : perS(row.with.pageFramesPerS)} | ${row.without.rounds.map(perS).join(', ')} | ${row.with.rounds.map(perS).join(', ')} |`,
+    );
+  }
+  return lines.join('\n');
+}
