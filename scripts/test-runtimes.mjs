@@ -18,7 +18,7 @@ const root = new URL('..', import.meta.url).pathname;
 const bin = (name) => join(root, 'node_modules', '.bin', name);
 const resultsDir = join(root, 'test-results');
 
-/** The files every runtime runs: conformance suites, the control server and the live UI. */
+/** The files every runtime runs: conformance suites, the control server, the live UI and the dashboard's server side. */
 const portable = [
   'packages/core/test/runtime-node.test.ts',
   'packages/core/test/runtime-bun.test.ts',
@@ -35,6 +35,7 @@ const portable = [
   'packages/cli/test/process-actors.test.ts',
   'packages/cli/test/control.test.ts',
   'packages/cli/test/tui.test.ts',
+  'packages/cli/test/dashboard-server.test.ts',
 ].filter((file) => existsSync(join(root, file)));
 
 const only = (() => {
