@@ -28,4 +28,29 @@ describe('apps/minimal', () => {
     for (const value of average) expect(value).toBeGreaterThan(0);
     for (const value of average) expect(value).toBeLessThan(100);
   });
+
+  it('publishes each frame’s mean and the running average for the dashboard while one watches', async () => {
+    const nexus = await createDefaultNexus({
+      config: fileURLToPath(new URL('../minimal.yaml', import.meta.url)),
+      runDir: false,
+      handleSignals: false,
+    });
+    const points: { frame: number; running: number }[] = [];
+    const unwatch = nexus.watchPublished((published) => {
+      if (published.actor !== 'Processor' || published.name !== 'mean' || published.data.kind !== 'series') return;
+      const { frame, running } = published.data.values;
+      published.data.times.forEach((_, index) => points.push({ frame: frame![index]!, running: running![index]! }));
+    });
+    await nexus.setup();
+    await nexus.run();
+    while (points.length < 20) await new Promise((resolve) => setTimeout(resolve, 50));
+    unwatch();
+    await nexus.quit();
+    // Random values in [0, 1): every mean within, the running average settling near a half.
+    for (const point of points) {
+      expect(point.frame).toBeGreaterThanOrEqual(0);
+      expect(point.frame).toBeLessThan(1);
+    }
+    expect(Math.abs(points.at(-1)!.running - 0.5)).toBeLessThan(0.25);
+  });
 });

@@ -17,10 +17,25 @@ export class Processor extends Actor {
     const { key } = (await this.q_in.get()) as FrameMessage;
     const frame = await this.store.get<Float64Array>(key);
     this.sum ??= new Float64Array(frame.length);
-    for (let i = 0; i < frame.length; i++) this.sum[i] = (this.sum[i] ?? 0) + (frame[i] ?? 0);
+    let total = 0;
+    for (let i = 0; i < frame.length; i++) {
+      this.sum[i] = (this.sum[i] ?? 0) + (frame[i] ?? 0);
+      total += frame[i] ?? 0;
+    }
     this.count += 1;
+    // On the dashboard (improv run --dashboard): this frame's mean and the running average, over time.
+    // `publishing` is false while no page watches: then nothing is computed or kept.
+    if (this.publishing) this.publish('mean', { frame: total / frame.length, running: this.average() });
     // Read and done with: free its room in the store.
     await this.store.delete(key);
+  }
+
+  /** The mean of every value of every frame so far. */
+  private average(): number {
+    if (!this.sum || this.count === 0) return Number.NaN;
+    let total = 0;
+    for (const value of this.sum) total += value;
+    return total / this.sum.length / this.count;
   }
 
   override stop(): void {
