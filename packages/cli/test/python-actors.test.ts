@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { createNexus } from '@improv/core';
+import { createNexus, type Published, type PublishedLatest, type PublishedSeries } from '@improv/core';
 import { createLmdbStore } from '@improv/store/lmdb';
 import { createRedisStore } from '@improv/store/redis';
 import { createLocalTransport } from '@improv/transport-local';
@@ -102,6 +102,39 @@ describe.skipIf(!hasPython)('Python actors', () => {
     expect(actorStatus(run, 'Double').steps).toBeGreaterThanOrEqual(500);
     await run.nexus.quit();
     expect(alive(where!.pid)).toBe(false);
+  });
+
+  it('publishes to the dashboard: every number as a series, numpy images newest-only as copies', async () => {
+    const run = await start({ Publisher: py('Publishing') }, {});
+    await run.nexus.setup();
+    await run.nexus.run();
+    const got: Published[] = [];
+    const unwatch = run.nexus.watchPublished((published) => got.push(published));
+    const counted = () =>
+      got
+        .filter((entry) => entry.name === 'count')
+        .reduce((sum, entry) => sum + (entry.data as PublishedSeries).times.length, 0);
+    await until(() => counted() >= 100, '100 counts from Python');
+    unwatch();
+    const counts = got
+      .filter((entry) => entry.name === 'count')
+      .flatMap((entry) => (entry.data as PublishedSeries).values.value!);
+    for (let index = 1; index < counts.length; index++) expect(counts[index]).toBe(counts[index - 1]! + 1);
+    const twice = got
+      .filter((entry) => entry.name === 'stats')
+      .flatMap((entry) => (entry.data as PublishedSeries).values.twice!);
+    expect(twice.length).toBeGreaterThan(0);
+    expect(twice.every((value) => value % 2 === 0)).toBe(true);
+    const frames = got.filter((entry) => entry.name === 'frame').map((entry) => entry.data as PublishedLatest);
+    expect(frames.length).toBeGreaterThan(0);
+    for (const data of frames) {
+      const { array, shape } = data.value as { array: Uint16Array; shape: number[] };
+      expect(array).toBeInstanceOf(Uint16Array);
+      expect(shape).toEqual([4, 4]);
+      expect(new Set(array).size).toBe(1);
+    }
+    expect(got.every((entry) => entry.actor === 'Publisher')).toBe(true);
+    await run.nexus.quit();
   });
 
   it('awaits an async def run_step', async () => {

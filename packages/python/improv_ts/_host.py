@@ -35,7 +35,7 @@ from urllib.parse import unquote, urlparse
 
 import zmq
 
-from . import _loop, _meter
+from . import _loop, _meter, _publish
 from .actor import Actor
 from .errors import LinkClosedError
 from .links import open_link
@@ -179,6 +179,8 @@ class ActorHost(_loop.Loop):
         self.run_step = None
         #: Step times, latency, load and taps (`_meter.py`).
         self.meter = _meter.Meter(self.post)
+        #: `self.publish()`: kept while watched and sent up (`_publish.py`).
+        self.publisher = _publish.Publisher(self.post)
 
     # -- the loop links wait in
 
@@ -222,6 +224,7 @@ class ActorHost(_loop.Loop):
                 self.error_log.flush(False)
         elif self.control is None:
             self.next_beat = now + 0.1
+        self.publisher.tick()
         if now - self.last_mirror >= MIRROR_EVERY_S:
             self.flush()
 
@@ -275,6 +278,8 @@ class ActorHost(_loop.Loop):
             self.signal(message["signal"])
         elif kind == "tap":
             self.meter.tap(message.get("link"), message.get("on"))
+        elif kind == "publish":
+            self.publisher.set(message.get("on"))
 
     # -- init
 
@@ -304,6 +309,7 @@ class ActorHost(_loop.Loop):
                 "links": links,
                 "store": self.store,
                 "loop": self,
+                "publisher": self.publisher,
             }
             self.actor = cls._improv_create(context)
             self.run_step = step_method(self.actor, actor["className"])
@@ -402,6 +408,7 @@ class ActorHost(_loop.Loop):
         if self.done:
             return
         self.error_log.flush(True)
+        self.publisher.flush()
         # What the links' sockets still send leaves before the process ends (each lingers 1 s at most).
         _loop.context().destroy(linger=1000)
         if self.store is not None:

@@ -15,7 +15,8 @@ class Analysis(Actor):
 
 An actor has `name`, `options` (its YAML keys besides package and class), `links` (by name, and each
 link as an attribute: `self.q_in`), `store` (the pipeline's store) and `log` (a `logging.Logger`;
-any `logging` record and anything printed reaches the pipeline's log). `setup()`, `run_step()` and
+any `logging` record and anything printed reaches the pipeline's log); `publish(name, value)` sends a
+value to the dashboard. `setup()`, `run_step()` and
 `stop()` are called as for a TypeScript actor: setup once, run_step again and again while the
 pipeline runs, stop when it stops.
 """
@@ -45,6 +46,23 @@ class Actor:
         self.store = context["store"]
         self.log = logging.getLogger(f"improv.actor.{self.name}")
         self._improv_loop = context.get("loop")
+        self._improv_publisher = context.get("publisher")
+
+    def publish(self, name, value):
+        """Sends `value` to whoever watches this actor's stream `name` (the dashboard draws it), without
+        a link; while nobody watches it returns at once and keeps nothing. A number or a dict of numbers
+        is a point of a time series (every point reaches the page); anything else (a 1-D numpy array: a
+        line; a 2-D one: an image; `{"x": ..., "y": ...}`: a scatter) is copied, and the newest reaches
+        the page, at most ~60 times a second."""
+        publisher = self.__dict__.get("_improv_publisher")
+        if publisher is not None:
+            publisher.publish(name, value)
+
+    @property
+    def publishing(self):
+        """True while somebody watches what this actor publishes: skip preparing values nobody sees."""
+        publisher = self.__dict__.get("_improv_publisher")
+        return publisher is not None and publisher.on
 
     def sleep(self, seconds):
         """Waits `seconds` (0: none) while the process goes on serving Nexus — unlike `time.sleep`,
