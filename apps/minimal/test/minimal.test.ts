@@ -39,7 +39,9 @@ describe('apps/minimal', () => {
     const unwatch = nexus.watchPublished((published) => {
       if (published.actor !== 'Processor' || published.name !== 'mean' || published.data.kind !== 'series') return;
       const { frame, running } = published.data.values;
-      published.data.times.forEach((_, index) => points.push({ frame: frame![index]!, running: running![index]! }));
+      for (let index = 0; index < published.data.times.length; index++) {
+        points.push({ frame: frame![index]!, running: running![index]! });
+      }
     });
     await nexus.setup();
     await nexus.run();

@@ -26,10 +26,17 @@ function appendSeries(into: PublishedSeries, more: PublishedSeries): PublishedSe
   return { kind: 'series', times, values, skipped: into.skipped + more.skipped + over };
 }
 
+/**
+ * `plots` messages a client may have unanswered (not yet `drawn`): two, so one is on its way while
+ * the page draws the other — with one, every message waits for the actor's next delivery after the
+ * page's answer and the page draws at half its frame rate.
+ */
+export const PLOTS_IN_FLIGHT = 2;
+
 export class PlotQueue {
   readonly #pending = new Map<string, Published>();
-  /** A message went out and the page has not said `drawn` yet. */
-  #waiting = false;
+  /** Messages sent that the page has not said `drawn` to yet. */
+  #inFlight = 0;
 
   /** Keeps what an actor published. */
   add(published: Published): void {
@@ -46,17 +53,17 @@ export class PlotQueue {
     this.#pending.set(key, { ...published, data });
   }
 
-  /** The streams to send now, or undefined while the page draws the last ones (or nothing is new). */
+  /** The streams to send now, or undefined while the page has enough to draw (or nothing is new). */
   take(): Published[] | undefined {
-    if (this.#waiting || this.#pending.size === 0) return undefined;
+    if (this.#inFlight >= PLOTS_IN_FLIGHT || this.#pending.size === 0) return undefined;
     const streams = [...this.#pending.values()];
     this.#pending.clear();
-    this.#waiting = true;
+    this.#inFlight += 1;
     return streams;
   }
 
-  /** The page has drawn the last message. */
+  /** The page has drawn one message. */
   drawn(): void {
-    this.#waiting = false;
+    this.#inFlight = Math.max(0, this.#inFlight - 1);
   }
 }

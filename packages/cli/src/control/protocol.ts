@@ -73,8 +73,9 @@ export type ServerMessage =
   /**
    * What actors published (`this.publish`), while this client asked for plots. The only message
    * sent as a **binary** frame: msgpack with improv's extension types (`@improv/core/codec`), so
-   * typed arrays arrive as typed arrays. One at a time: the next comes after the client's `drawn`,
-   * holding everything published meanwhile (series in full, other values newest-only).
+   * typed arrays arrive as typed arrays. At most two unanswered: the client answers each with `drawn`
+   * once it has drawn it, and what was published meanwhile waits, merged (series in full, other
+   * values newest-only), for the next.
    */
   | { type: 'plots'; streams: Published[] }
   /** The pipeline has quit; the server closes the socket next. */
@@ -91,7 +92,7 @@ export type ClientMessage =
   | { type: 'untap'; tap: number }
   /** Starts (`on: true`) or stops receiving `plots`. */
   | { type: 'plots'; on: boolean }
-  /** The client has drawn the last `plots` message: the server may send the next. */
+  /** The client has drawn one `plots` message (one `drawn` each): the server may send another. */
   | { type: 'drawn' };
 
 /**
