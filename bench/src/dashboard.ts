@@ -1,9 +1,11 @@
 /**
  * `npm run bench -- --dashboard`: does a browser on the dashboard slow the pipeline? The same
  * pipeline (`dashboard-actors.ts`: camera → analysis → Plot, the analysis publishing a series point
- * per frame and the Plot showing every frame it gets as an image) runs with no page and with a real
- * Chromium (headless, Debian's) drawing the dashboard, in rounds that alternate which goes first,
- * each pipeline opened afresh. Two scenarios: flat out (256×256 frames as fast as the camera can
+ * per frame and the Plot showing every frame it gets as an image) runs three ways, in rounds that
+ * rotate which goes first, each pipeline opened afresh: with no page; with a client of the protocol
+ * that takes every `plots` message and draws nothing (what improv itself spends: publishing, the
+ * server, the WebSocket); and with a real Chromium (headless, Debian's) drawing the dashboard (that,
+ * plus what the browser's own drawing takes from the same cores). Two scenarios: flat out (256×256 frames as fast as the camera can
  * write them: the pipeline's own throughput) and paced (512×512 at 30 Hz, the live-imaging case:
  * whether it keeps its rate). The figures are medians over the rounds; the ratio is with ÷ without.
  * @module
@@ -43,16 +45,25 @@ export interface ModeFigures {
   /** Camera → analysis latency, ms (median over rounds of each window's p50 and p99). */
   latencyP50Ms: number;
   latencyP99Ms: number;
-  /** Frames the page received as images per second (attached only). */
+  /** Frame messages per second that reached the client, or images the page drew (absent with no page). */
   pageFramesPerS?: number;
 }
 
 export interface DashboardOverheadRow {
   scenario: string;
-  without: ModeFigures;
-  with: ModeFigures;
-  /** with ÷ without, frames per second. */
-  ratio: number;
+  none: ModeFigures;
+  client: ModeFigures;
+  browser: ModeFigures;
+  /** frames per second with a client, and with a browser, ÷ with no page. */
+  ratio: { client: number; browser: number };
+}
+
+/** One round's figures. */
+interface RoundFigures {
+  framesPerS: number;
+  p50: number;
+  p99: number;
+  pageFramesPerS?: number;
 }
 
 export interface DashboardOverheadResults {
@@ -76,6 +87,28 @@ const median = (values: number[]) => {
 
 type Browser = Awaited<ReturnType<typeof import('playwright-core')['chromium']['launch']>>;
 
+/** Who watches: nobody, a protocol client that draws nothing, or a browser drawing the page. */
+export type Watcher = 'none' | 'client' | 'browser';
+const WATCHERS: Watcher[] = ['none', 'client', 'browser'];
+
+/** A WebSocket client of the control protocol that asks for plots and answers each at once. */
+async function plotsClient(url: string, token: string): Promise<{ received(): number; close(): void }> {
+  const { WebSocket } = await import('ws');
+  const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/api/v1/ws?token=${token}`);
+  let received = 0;
+  socket.on('message', (_data, binary) => {
+    if (!binary) return;
+    received += 1;
+    socket.send(JSON.stringify({ type: 'drawn' }));
+  });
+  await new Promise((resolve, reject) => {
+    socket.once('open', resolve);
+    socket.once('error', reject);
+  });
+  socket.send(JSON.stringify({ type: 'plots', on: true }));
+  return { received: () => received, close: () => socket.close() };
+}
+
 /** Why the dashboard bench cannot run here, or undefined. */
 export function dashboardBenchProblem(): string | undefined {
   if (!existsSync(CHROMIUM)) return `--dashboard drives Debian's Chromium at ${CHROMIUM}: apt-get install chromium`;
@@ -84,9 +117,10 @@ export function dashboardBenchProblem(): string | undefined {
 
 async function measureRound(
   scenario: Scenario,
-  browser: Browser | undefined,
+  watcher: Watcher,
+  browser: Browser,
   seconds: number,
-): Promise<{ framesPerS: number; p50: number; p99: number; pageFramesPerS?: number }> {
+): Promise<RoundFigures> {
   const nexus: Nexus = await createDefaultNexus({
     config: {
       settings: { store_size: '256MiB' },
@@ -110,7 +144,8 @@ async function measureRound(
     handleSignals: false,
   });
   const session = await startControlSession(nexus, new LogHistory(), { pipeline: 'bench-dashboard.yaml' });
-  const page = browser === undefined ? undefined : await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const page = watcher === 'browser' ? await browser.newPage({ viewport: { width: 1400, height: 900 } }) : undefined;
+  let client: Awaited<ReturnType<typeof plotsClient>> | undefined;
   try {
     await nexus.setup();
     await nexus.run();
@@ -119,23 +154,27 @@ async function measureRound(
       // Drawing: the frame's panel has its image.
       await page.waitForSelector('[data-stream="Plot/frame"] canvas', { timeout: 60_000 });
     }
+    if (watcher === 'client') client = await plotsClient(session.info.url, session.token);
     await sleep(1000); // warm: JIT, the page's first layout
     const analysis = () => nexus.metrics().actors.find((actor) => actor.name === 'Analysis')!.steps;
     const drawn = async () =>
-      page === undefined ? 0 : Number(await page.locator('[data-stream="Plot/frame"]').getAttribute('data-updates'));
+      page !== undefined
+        ? Number(await page.locator('[data-stream="Plot/frame"]').getAttribute('data-updates'))
+        : (client?.received() ?? 0);
     const before = { steps: analysis(), at: performance.now(), drawn: await drawn() };
     await sleep(seconds * 1000);
     const after = { steps: analysis(), at: performance.now(), drawn: await drawn() };
     const elapsed = (after.at - before.at) / 1000;
     const latency = nexus.metrics().links.find((link) => link.connection === 'frames')?.latencyMs;
-    const result: { framesPerS: number; p50: number; p99: number; pageFramesPerS?: number } = {
+    const result: RoundFigures = {
       framesPerS: (after.steps - before.steps) / elapsed,
       p50: latency?.p50 ?? Number.NaN,
       p99: latency?.p99 ?? Number.NaN,
     };
-    if (page !== undefined) result.pageFramesPerS = (after.drawn - before.drawn) / elapsed;
+    if (watcher !== 'none') result.pageFramesPerS = (after.drawn - before.drawn) / elapsed;
     return result;
   } finally {
+    client?.close();
     await page?.close();
     await nexus.quit();
     await session.close();
@@ -149,28 +188,31 @@ export async function runDashboardOverhead(options: DashboardOverheadOptions): P
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   const version = browser.version();
   options.log(
-    `dashboard overhead: ${runtime.name} ${runtime.version}, Chromium ${version} headless, ${options.rounds} rounds of ${options.seconds} s without and with a page`,
+    `dashboard overhead: ${runtime.name} ${runtime.version}, Chromium ${version} headless, ${options.rounds} rounds of ${options.seconds} s: no page, a protocol client drawing nothing, a browser drawing the page`,
   );
   const rows: DashboardOverheadRow[] = [];
+  const said: Record<Watcher, string> = {
+    none: 'no page       ',
+    client: 'a client      ',
+    browser: 'a browser page',
+  };
   try {
     for (const scenario of SCENARIOS) {
-      const figures = {
-        without: [] as Awaited<ReturnType<typeof measureRound>>[],
-        with: [] as Awaited<ReturnType<typeof measureRound>>[],
-      };
+      const figures: Record<Watcher, RoundFigures[]> = { none: [], client: [], browser: [] };
       for (let round = 0; round < options.rounds; round++) {
-        const order = round % 2 === 0 ? [false, true] : [true, false];
-        for (const attached of order) {
-          const result = await measureRound(scenario, attached ? browser : undefined, options.seconds);
-          (attached ? figures.with : figures.without).push(result);
+        // Rotate which goes first, so a machine that speeds up or slows down over the run favours none.
+        const order = WATCHERS.map((_, index) => WATCHERS[(index + round) % WATCHERS.length]!);
+        for (const watcher of order) {
+          const result = await measureRound(scenario, watcher, browser, options.seconds);
+          figures[watcher].push(result);
           options.log(
-            `${scenario.name}, round ${round + 1}, ${attached ? 'with a page   ' : 'without a page'}: ${perS(result.framesPerS)} frames/s, latency p50 ${us(result.p50)} ms, p99 ${us(result.p99)} ms${
-              result.pageFramesPerS === undefined ? '' : `; the page got ${perS(result.pageFramesPerS)} images/s`
+            `${scenario.name}, round ${round + 1}, ${said[watcher]}: ${perS(result.framesPerS)} frames/s, latency p50 ${us(result.p50)} ms, p99 ${us(result.p99)} ms${
+              result.pageFramesPerS === undefined ? '' : `; ${perS(result.pageFramesPerS)} images/s reached it`
             }`,
           );
         }
       }
-      const mode = (list: Awaited<ReturnType<typeof measureRound>>[]): ModeFigures => {
+      const mode = (list: RoundFigures[]): ModeFigures => {
         const entry: ModeFigures = {
           framesPerS: median(list.map((each) => each.framesPerS)),
           rounds: list.map((each) => each.framesPerS),
@@ -181,9 +223,16 @@ export async function runDashboardOverhead(options: DashboardOverheadOptions): P
         if (page.length > 0) entry.pageFramesPerS = median(page);
         return entry;
       };
-      const without = mode(figures.without);
-      const attached = mode(figures.with);
-      rows.push({ scenario: scenario.name, without, with: attached, ratio: attached.framesPerS / without.framesPerS });
+      const none = mode(figures.none);
+      const client = mode(figures.client);
+      const page = mode(figures.browser);
+      rows.push({
+        scenario: scenario.name,
+        none,
+        client,
+        browser: page,
+        ratio: { client: client.framesPerS / none.framesPerS, browser: page.framesPerS / none.framesPerS },
+      });
     }
   } finally {
     await browser.close();
@@ -203,14 +252,14 @@ export async function runDashboardOverhead(options: DashboardOverheadOptions): P
 /** The results as a Markdown table. */
 export function renderDashboardOverhead(results: DashboardOverheadResults): string {
   const lines = [
-    `Dashboard overhead: ${results.runtime.name} ${results.runtime.version}, ${results.browser} headless; medians of ${results.rounds} rounds of ${results.seconds} s each, without and with a page drawing the dashboard (alternating which goes first).`,
+    `Dashboard overhead: ${results.runtime.name} ${results.runtime.version}, ${results.browser} headless; medians of ${results.rounds} rounds of ${results.seconds} s each (rotating which goes first): no page, a protocol client that takes every plots message and draws nothing, and a browser drawing the page.`,
     '',
-    '| pipeline | frames/s without | frames/s with | with ÷ without | latency p99 without → with (ms) | images the page got /s | rounds without | rounds with |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+    '| pipeline | frames/s, no page | with a client (÷ none) | with a browser (÷ none) | latency p99 ms: none / client / browser | images/s reaching client / browser |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const row of results.rows) {
     lines.push(
-      `| ${row.scenario} | ${perS(row.without.framesPerS)} | ${perS(row.with.framesPerS)} | ${x(row.ratio)} | ${us(row.without.latencyP99Ms)} → ${us(row.with.latencyP99Ms)} | ${row.with.pageFramesPerS === undefined ? '–' : perS(row.with.pageFramesPerS)} | ${row.without.rounds.map(perS).join(', ')} | ${row.with.rounds.map(perS).join(', ')} |`,
+      `| ${row.scenario} | ${perS(row.none.framesPerS)} | ${perS(row.client.framesPerS)} (${x(row.ratio.client)}) | ${perS(row.browser.framesPerS)} (${x(row.ratio.browser)}) | ${us(row.none.latencyP99Ms)} / ${us(row.client.latencyP99Ms)} / ${us(row.browser.latencyP99Ms)} | ${perS(row.client.pageFramesPerS ?? Number.NaN)} / ${perS(row.browser.pageFramesPerS ?? Number.NaN)} |`,
     );
   }
   return lines.join('\n');

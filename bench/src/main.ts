@@ -108,7 +108,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .option(
       '--dashboard',
-      'only this: a camera → analysis → Plot pipeline (flat out at 256×256, and 512×512 at 30 Hz) without and with a real Chromium (headless, /usr/bin/chromium) drawing its dashboard, in alternating rounds; prints frames/s, latency and the ratio with ÷ without, and writes <out>/<runtime>-dashboard-<time>.json',
+      'only this: a camera → analysis → Plot pipeline (flat out at 256×256, and 512×512 at 30 Hz) with no page, with a protocol client that takes every plots message and draws nothing, and with a real Chromium (headless, /usr/bin/chromium) drawing its dashboard, in rotating rounds; prints frames/s, latency and the ratios to no page, and writes <out>/<runtime>-dashboard-<time>.json',
     )
     .option(
       '--rounds <n>',

@@ -54,7 +54,7 @@ export type {
   PublishedSeries,
   TapRecord,
 } from './nexus-api.ts';
-export { PUBLISH_SERIES_LIMIT } from './nexus-api.ts';
+export { PUBLISH_EVERY_MS, PUBLISH_SERIES_LIMIT } from './nexus-api.ts';
 export type * from './runtime/adapter.ts';
 export { currentRuntimeName, detectRuntime } from './runtime/detect.ts';
 export { type DenoPermissionName, missingDenoPermissions, permissionFix } from './runtime/permissions.ts';

@@ -211,6 +211,9 @@ export interface PublishedLatest {
   skipped: number;
 }
 
+/** An actor's host delivers what it published at most this often (~60 a second: as often as a page draws). */
+export const PUBLISH_EVERY_MS = 16;
+
 /** Points published since the last delivery that one delivery carries at most. */
 export const PUBLISH_SERIES_LIMIT = 10_000;
 

@@ -6,11 +6,9 @@
  * @module
  */
 import { dtypeCodeOf, typedArrayConstructors } from '../codec.ts';
-import { PUBLISH_SERIES_LIMIT, type PublishedLatest, type PublishedSeries } from '../nexus-api.ts';
+import { PUBLISH_EVERY_MS, PUBLISH_SERIES_LIMIT, type PublishedLatest, type PublishedSeries } from '../nexus-api.ts';
 import type { PublishedMessage } from './protocol.ts';
 
-/** Deliveries per actor at most this often (~60 a second: as often as a page draws). */
-export const PUBLISH_EVERY_MS = 16;
 /** Fields of a record of numbers at most (a wider record is a value, shown newest-only). */
 const MAX_FIELDS = 32;
 /** How deep {@link ownCopy} copies objects and arrays (`{ frame: { array, shape } }` is depth 2). */
