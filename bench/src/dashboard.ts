@@ -254,7 +254,7 @@ export function renderDashboardOverhead(results: DashboardOverheadResults): stri
   const lines = [
     `Dashboard overhead: ${results.runtime.name} ${results.runtime.version}, ${results.browser} headless; medians of ${results.rounds} rounds of ${results.seconds} s each (rotating which goes first): no page, a protocol client that takes every plots message and draws nothing, and a browser drawing the page.`,
     '',
-    '| pipeline | frames/s, no page | with a client (÷ none) | with a browser (÷ none) | latency p99 ms: none / client / browser | images/s reaching client / browser |',
+    '| pipeline | frames/s, no page | with a client (÷ none) | with a browser (÷ none) | latency p99 ms: none / client / browser | plots messages/s the client took / images/s the page drew |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const row of results.rows) {

@@ -35,17 +35,7 @@ export function ms(value: number | undefined): string {
 }
 
 /** A duration in whole seconds: `0:14`, `12:03`, `3:02:45`, `2d 03:02:45`. */
-export function uptime(milliseconds: number): string {
-  const total = Math.max(0, Math.floor(milliseconds / 1000));
-  const seconds = total % 60;
-  const minutes = Math.floor(total / 60) % 60;
-  const hours = Math.floor(total / 3600) % 24;
-  const days = Math.floor(total / 86_400);
-  const two = (n: number) => String(n).padStart(2, '0');
-  if (days > 0) return `${days}d ${two(hours)}:${two(minutes)}:${two(seconds)}`;
-  if (hours > 0) return `${hours}:${two(minutes)}:${two(seconds)}`;
-  return `${minutes}:${two(seconds)}`;
-}
+export { formatUptime as uptime } from '@improv/core/format';
 
 /** A local wall-clock time with milliseconds: `14:53:02.042`. */
 export function clock(time: number, withMs = true): string {
