@@ -75,6 +75,31 @@ type State = 'greeting' | 'handshake' | 'ready' | 'closed';
 const HANDSHAKE_FRAME_BYTES = 64 * 1024;
 /** Delay before a connection that sent ERROR is torn down if the peer does not close it first. */
 const ERROR_LINGER_MS = 1000;
+
+/**
+ * A peer that sends its last messages and closes with our credit still unread in its buffer resets
+ * the connection; our next write then fails (EPIPE, ECONNRESET), and node:net destroys the socket at
+ * once — dropping the peer's last messages, still unread in the kernel. libzmq goes on reading to the
+ * end; so does this: a write error only stops writing (`stopWriting`), and the socket is destroyed
+ * when reading ends (the peer's end of stream, or a read error; at most {@link ERROR_LINGER_MS} on). Errors node:net does not mark as a
+ * write's (`syscall`) are handled as before.
+ */
+function keepReadingAfterWriteErrors(socket: Socket, stopWriting: () => void): void {
+  const destroy = socket.destroy.bind(socket);
+  let writesFailed = false;
+  socket.destroy = (error?: Error) => {
+    const syscall = (error as NodeJS.ErrnoException | undefined)?.syscall;
+    if (!writesFailed && (syscall === 'write' || syscall === 'writev') && !socket.readableEnded) {
+      writesFailed = true;
+      stopWriting();
+      socket.once('end', () => destroy());
+      // A peer that reset the connection has nothing more on its way: what is left is read by then.
+      setTimeout(() => destroy(), ERROR_LINGER_MS).unref();
+      return socket;
+    }
+    return destroy(error);
+  };
+}
 const PING = new Uint8Array([4, 0x50, 0x49, 0x4e, 0x47]);
 const ERROR = new Uint8Array([5, 0x45, 0x52, 0x52, 0x4f, 0x52]);
 
@@ -113,6 +138,7 @@ export class ZmtpConnection {
       Math.min(HANDSHAKE_FRAME_BYTES, options.maxFrameBytes),
     );
     socket.setNoDelay(true);
+    keepReadingAfterWriteErrors(socket, () => this.#writer.close());
     socket.on('data', (chunk: Uint8Array) => this.#decoder.push(chunk));
     socket.on('error', (error: Error) => {
       this.#socketError ??= error.message;
