@@ -38,6 +38,8 @@ export class Microscope extends Actor<MicroscopeOptions> {
   private frame = 0;
   private size = 512;
   private background = new Float32Array(0);
+  /** The noise's scale at each pixel of the background (its shot-noise part: √(background / 220)). */
+  private noiseScale = new Float32Array(0);
   private bodies: { index: Int32Array; weight: Float32Array; brightness: number }[] = [];
   private calcium = new Float64Array(0);
   private noise = new Int16Array(1 << NOISE_BITS);
@@ -59,6 +61,7 @@ export class Microscope extends Actor<MicroscopeOptions> {
         this.background[y * size + x] = 220 * (1 - 0.6 * r * r) + 30 * Math.sin(x / 37) * Math.cos(y / 53);
       }
     }
+    this.noiseScale = this.background.map((value) => Math.sqrt(value / 220));
     this.next = random(seed + 1);
     for (let i = 0; i < this.noise.length; i++) {
       // Sum of four uniforms: near-Gaussian, mean 0, sd NOISE_SD.
@@ -70,31 +73,45 @@ export class Microscope extends Actor<MicroscopeOptions> {
 
   override async runStep(): Promise<void> {
     const rate = this.options.rate ?? 30;
-    // Paced to the clock, not to the step: a slow step does not slow the stream's average rate.
-    this.started ||= performance.now();
-    const due = this.started + (this.frame * 1000) / rate;
-    const wait = due - performance.now();
+    // Paced to the clock, not to the step: a slow step does not slow the stream's average rate. But
+    // a microscope does not image faster to make up for lost time: after a pause, a stop or a long
+    // stall the clock starts again from now (no burst of the frames that were never taken).
+    const period = 1000 / rate;
+    const now = performance.now();
+    if (this.started === 0 || now - (this.started + this.frame * period) > 4 * period) {
+      this.started = now - this.frame * period;
+    }
+    const wait = this.started + this.frame * period - now;
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
 
-    const size = this.size;
-    const { key, array } = await this.store.allocate('uint16', [size, size]);
+    const { key, array } = await this.store.allocate('uint16', [this.size, this.size]);
+    const background = this.background;
+    const noise = this.noise;
+    const mask = noise.length - 1;
+    const offset = Math.floor(this.next() * noise.length);
+    // The background with its noise, everywhere...
+    const scale = this.noiseScale;
+    for (let i = 0; i < array.length; i++) {
+      const value = background[i]! + noise[(offset + i) & mask]! * scale[i]!;
+      array[i] = Math.min(Math.max(value, 0), 65535);
+    }
+    // ...then each neuron's pixels again, with its calcium: brighter, and noisier (shot-like noise
+    // grows with the light). The bodies do not overlap (layNeurons keeps them 6 sigmas apart).
     const spikeChance = (this.options.firing ?? 0.6) / rate;
     const decay = Math.exp(-1 / (rate * TAU_S));
-    const image = this.background.slice();
     this.bodies.forEach((body, n) => {
       let c = this.calcium[n]! * decay;
       if (this.next() < spikeChance) c += 0.8 + this.next() * 1.2;
       this.calcium[n] = c;
       const gain = body.brightness * (1 + c);
-      for (let i = 0; i < body.index.length; i++) image[body.index[i]!]! += gain * body.weight[i]!;
+      const { index, weight } = body;
+      for (let j = 0; j < index.length; j++) {
+        const i = index[j]!;
+        const light = background[i]! + gain * weight[j]!;
+        const value = light + noise[(offset + i) & mask]! * Math.sqrt(light / 220);
+        array[i] = Math.min(Math.max(value, 0), 65535);
+      }
     });
-    const mask = this.noise.length - 1;
-    const offset = Math.floor(this.next() * this.noise.length);
-    for (let i = 0; i < image.length; i++) {
-      // Shot-like noise: larger where the image is brighter.
-      const value = image[i]! + this.noise[(offset + i) & mask]! * Math.sqrt(image[i]! / 220);
-      array[i] = value < 0 ? 0 : value > 65535 ? 65535 : value;
-    }
     await this.q_out.put({ key, frame: this.frame, t: Date.now() });
     this.frame += 1;
   }

@@ -36,23 +36,37 @@ describe('apps/minimal', () => {
       handleSignals: false,
     });
     const points: { frame: number; running: number }[] = [];
+    const streams = new Set<string>();
     const unwatch = nexus.watchPublished((published) => {
-      if (published.actor !== 'Processor' || published.name !== 'mean' || published.data.kind !== 'series') return;
+      streams.add(`${published.actor}.${published.name}: ${published.data.kind}`);
+      if (published.data.kind !== 'series') return;
       const { frame, running } = published.data.values;
       for (let index = 0; index < published.data.times.length; index++) {
         points.push({ frame: frame![index]!, running: running![index]! });
       }
     });
-    await nexus.setup();
-    await nexus.run();
-    while (points.length < 20) await new Promise((resolve) => setTimeout(resolve, 50));
-    unwatch();
-    await nexus.quit();
-    // Random values in [0, 1): every mean within, the running average settling near a half.
-    for (const point of points) {
-      expect(point.frame).toBeGreaterThanOrEqual(0);
-      expect(point.frame).toBeLessThan(1);
+    try {
+      await nexus.setup();
+      await nexus.run();
+      for (const deadline = Date.now() + 20_000; points.length < 20 && Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      unwatch();
+      // One stream, from the template's Processor: no extra actor needed for the plot.
+      expect([...streams]).toEqual(['Processor.mean: series']);
+      expect(points.length).toBeGreaterThanOrEqual(20);
+      // Random values in [0, 1): every mean within; watched from the first frame, the running average
+      // is the mean of the frames' means so far (equal-sized frames), settling near a half.
+      let sum = 0;
+      points.forEach((point, index) => {
+        expect(point.frame).toBeGreaterThanOrEqual(0);
+        expect(point.frame).toBeLessThan(1);
+        sum += point.frame;
+        expect(point.running).toBeCloseTo(sum / (index + 1), 9);
+      });
+      expect(Math.abs(points.at(-1)!.running - 0.5)).toBeLessThan(0.25);
+    } finally {
+      await nexus.quit();
     }
-    expect(Math.abs(points.at(-1)!.running - 0.5)).toBeLessThan(0.25);
   });
 });

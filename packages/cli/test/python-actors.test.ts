@@ -134,6 +134,10 @@ describe.skipIf(!hasPython)('Python actors', () => {
       expect(new Set(array).size).toBe(1);
     }
     expect(got.every((entry) => entry.actor === 'Publisher')).toBe(true);
+    // What cannot be encoded is dropped, said once; the actor and its other streams go on.
+    expect(got.some((entry) => entry.name === 'unsendable')).toBe(false);
+    expect(run.messages('Publisher', 'publish("unsendable")')).toHaveLength(1);
+    expect(actorStatus(run, 'Publisher')).toMatchObject({ state: 'running', errors: 0 });
     await run.nexus.quit();
   });
 

@@ -10,7 +10,8 @@ improv's actors use onto `improv_ts`:
   `getID(key)`, `get_list`/`getList`, `delete`, `reset`, `release`, on the pipeline's store;
 - `self.q_in` / `self.q_out` / `self.links[...]`: the pipeline's links, whose `get(timeout=...)`
   raises `queue.Empty` and `put(...)` waits for room, as improv's do;
-- `runStep` or `run_step`; `logging` reaches the pipeline's log.
+- `runStep` or `run_step`; `logging` reaches the pipeline's log;
+- `self.publish(name, value)` and `self.publishing` (not improv's: improv_ts's, for the dashboard).
 """
 
 __version__ = "0.3.0+improv-ts"

@@ -180,7 +180,7 @@ class ActorHost(_loop.Loop):
         #: Step times, latency, load and taps (`_meter.py`).
         self.meter = _meter.Meter(self.post)
         #: `self.publish()`: kept while watched and sent up (`_publish.py`).
-        self.publisher = _publish.Publisher(self.post)
+        self.publisher = _publish.Publisher(self.post, lambda text: self.emit("warn", text))
 
     # -- the loop links wait in
 
@@ -190,6 +190,10 @@ class ActorHost(_loop.Loop):
         limit = self.next_beat - time.monotonic()
         if timeout is not None:
             limit = min(limit, timeout)
+        # What the actor published goes up when due (~16 ms), also while it waits for a message.
+        due = self.publisher.due_in()
+        if due is not None:
+            limit = min(limit, due)
         limit = max(0.0, limit)
         waiting = time.perf_counter()
         if sockets:

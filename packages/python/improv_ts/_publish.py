@@ -7,6 +7,11 @@ every 16 ms: `{"type": "published", "name", "data"}` with `data` either
 `{"kind": "series", "times", "values": {field: [...]}, "skipped"}` or
 `{"kind": "latest", "time", "value", "skipped"}`. A 2-D numpy array goes as `{"array": <flat>, "shape"}`
 (an image on the page); other numpy arrays as they are (typed arrays in TypeScript).
+
+What cannot be sent is refused where it can be told cheaply, in the step that publishes it: a numpy
+array of a dtype TypeScript has no typed array for, or a value too big for one delivery. Anything
+else that cannot be encoded (an object of a class of one's own) is found when it is sent: that stream
+is then dropped with one warning in the log, and the rest go on.
 """
 
 import numbers
@@ -14,16 +19,28 @@ import time
 
 import numpy as np
 
+from . import _codec
+
 #: Deliveries at most this often (~60 a second, as often as a page draws).
 PUBLISH_EVERY_S = 0.016
 #: Points of one series in one delivery at most; past that the oldest go (and are counted as skipped).
 SERIES_LIMIT = 10_000
 #: Fields of a dict of numbers at most (a wider dict is a value, shown newest-only).
 MAX_FIELDS = 32
+#: How deep a value is copied (`{"frame": {"array", "shape"}}` is depth 2).
+COPY_DEPTH = 4
+#: Bytes of numpy data in one published value at most: a delivery is one frame of the control channel,
+#: which carries 64 MiB at most (a 4096×4096 float32 image is 64 MiB; no page shows that many pixels).
+MAX_VALUE_BYTES = 48 * 2**20
 
 
 def _is_number(value):
-    return isinstance(value, (numbers.Real, np.number)) and not isinstance(value, (bool, np.bool_))
+    """A real number: int, float, a numpy integer or float (or a 0-d array of one); not a bool."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (numbers.Real, np.integer, np.floating)):
+        return True
+    return isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"
 
 
 def _number_fields(value):
@@ -34,9 +51,14 @@ def _number_fields(value):
     return None
 
 
-def _own_copy(value, depth=4):
-    """A copy that owns its memory (an array may be rewritten after the step); 2-D arrays as images."""
+def _own_copy(value, sizes, depth=COPY_DEPTH):
+    """A copy that owns its memory (an array may be rewritten after the step); 2-D arrays as images.
+
+    `sizes` (a list) gets the bytes of every array copied. A numpy array of a dtype TypeScript has
+    no typed array for is a TypeError here, naming the fix."""
     if isinstance(value, np.ndarray):
+        _codec.dtype_code(value)
+        sizes.append(value.nbytes)
         if value.ndim >= 2:
             return {"array": np.ascontiguousarray(value).ravel().copy(), "shape": list(value.shape)}
         return np.array(value, copy=True)
@@ -45,9 +67,9 @@ def _own_copy(value, depth=4):
     if depth == 0:
         return value
     if isinstance(value, dict):
-        return {key: _own_copy(item, depth - 1) for key, item in value.items()}
+        return {key: _own_copy(item, sizes, depth - 1) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_own_copy(item, depth - 1) for item in value]
+        return [_own_copy(item, sizes, depth - 1) for item in value]
     return value
 
 
@@ -57,12 +79,16 @@ def _now_ms():
 
 
 class Publisher:
-    def __init__(self, post):
+    """What the host keeps of `publish()` and sends up; `post` sends a message to Nexus, `warn` logs."""
+
+    def __init__(self, post, warn=None):
         self._post = post
+        self._warn = warn
         self.on = False
         self._series = {}
         self._latest = {}
         self._due = None
+        self._refused = set()
 
     def set(self, on):
         """Nexus says whether somebody watches; off drops whatever was kept."""
@@ -71,6 +97,7 @@ class Publisher:
             self._series.clear()
             self._latest.clear()
             self._due = None
+            self._refused.clear()
 
     def publish(self, name, value):
         if not self.on:
@@ -82,16 +109,28 @@ class Publisher:
         if fields is not None:
             self._add(name, now, fields)
         else:
+            sizes = []
+            copy = _own_copy(value, sizes)
+            if sum(sizes) > MAX_VALUE_BYTES:
+                raise ValueError(
+                    f"publish({name!r}, value): {sum(sizes) / 2**20:.0f} MiB of arrays is more than one "
+                    f"delivery to the dashboard carries ({MAX_VALUE_BYTES // 2**20} MiB); publish a smaller "
+                    "view of it (e.g. frame[::2, ::2], a crop, or astype(np.float32))"
+                )
             previous = self._latest.get(name)
             self._latest[name] = {
                 "kind": "latest",
                 "time": now,
-                "value": _own_copy(value),
+                "value": copy,
                 "skipped": 0 if previous is None else previous["skipped"] + 1,
             }
         if self._due is None:
             self._due = time.monotonic() + PUBLISH_EVERY_S
         self.tick()
+
+    def due_in(self):
+        """Seconds until what was kept is due to be sent (0: now); None when nothing is kept."""
+        return None if self._due is None else max(0.0, self._due - time.monotonic())
 
     def tick(self):
         """Sends what was kept once it is due (the host calls it as its loop turns)."""
@@ -99,13 +138,27 @@ class Publisher:
             self.flush()
 
     def flush(self):
+        """Sends what was kept (when due, and before the host quits). Never raises: a value that
+        cannot be encoded drops its stream's delivery, with a warning once per stream."""
         self._due = None
-        for name, data in self._series.items():
-            self._post({"type": "published", "name": name, "data": data})
-        for name, data in self._latest.items():
-            self._post({"type": "published", "name": name, "data": data})
-        self._series = {}
-        self._latest = {}
+        series, latest = self._series, self._latest
+        self._series, self._latest = {}, {}
+        for kept in (series, latest):
+            for name, data in kept.items():
+                try:
+                    self._post({"type": "published", "name": name, "data": data})
+                except Exception as error:  # noqa: BLE001 - whatever the codec refuses; the host loop goes on
+                    self._refuse(name, error)
+
+    def _refuse(self, name, error):
+        if name in self._refused:
+            return
+        self._refused.add(name)
+        if self._warn is not None:
+            self._warn(
+                f'publish("{name}"): the value cannot be sent to the dashboard ({type(error).__name__}: {error}); '
+                "publish numbers, strings, lists, dicts and numpy arrays (said once per stream)"
+            )
 
     def _add(self, name, now, fields):
         series = self._series.get(name)

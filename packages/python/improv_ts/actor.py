@@ -53,7 +53,15 @@ class Actor:
         a link; while nobody watches it returns at once and keeps nothing. A number or a dict of numbers
         is a point of a time series (every point reaches the page); anything else (a 1-D numpy array: a
         line; a 2-D one: an image; `{"x": ..., "y": ...}`: a scatter) is copied, and the newest reaches
-        the page, at most ~60 times a second."""
+        the page, at most ~60 times a second. numpy scalars are numbers. A numpy array of a dtype
+        TypeScript has no typed array for (float16, complex) is a TypeError, and arrays of more than
+        48 MiB in one value a ValueError (publish a smaller view).
+
+        ```python
+        self.publish("dff", {"n0": 0.4, "n1": 0.1})
+        if self.publishing:
+            self.publish("frame", frame)   # a 2-D numpy array: an image
+        ```"""
         publisher = self.__dict__.get("_improv_publisher")
         if publisher is not None:
             publisher.publish(name, value)
