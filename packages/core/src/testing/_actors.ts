@@ -58,7 +58,8 @@ export class Counter extends Actor<{ limit?: number; intervalMs?: number; bytes?
 /**
  * Publishes, every `intervalMs`, `count` (n = 0, 1, 2, ...: a series), `stats` (a record of numbers;
  * field `late` from n = 10 on) and `frame` (a 4×4 uint16 array filled with n, as `{ array, shape }`,
- * from one buffer it rewrites: what a watcher gets must be a copy).
+ * from one buffer it rewrites: what a watcher gets must be a copy), and now and then `unsendable`, a
+ * value holding a function.
  */
 export class Publishing extends Actor<{ intervalMs?: number }> {
   private n = 0;
@@ -68,6 +69,8 @@ export class Publishing extends Actor<{ intervalMs?: number }> {
     this.publish('stats', this.n >= 10 ? { twice: 2 * this.n, late: -this.n } : { twice: 2 * this.n });
     this.frame.fill(this.n);
     this.publish('frame', { array: this.frame, shape: [4, 4] });
+    // A value no channel can carry: dropped with one warning, and the actor goes on.
+    if (this.n % 50 === 5) this.publish('unsendable', { f: () => this.n });
     this.n += 1;
     await sleep(this.options.intervalMs ?? 1);
   }

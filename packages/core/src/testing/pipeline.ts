@@ -728,7 +728,7 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
     });
 
     it('publish: numbers arrive as series with every point, other values newest-only as copies; nothing while unwatched', async () => {
-      const { nexus } = await start({ Publisher: { class: 'Publishing', intervalMs: 1 } }, {});
+      const { nexus, logs } = await start({ Publisher: { class: 'Publishing', intervalMs: 1 } }, {});
       await nexus.setup();
       await nexus.run();
       const got: Published[] = [];
@@ -771,6 +771,12 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       // Unwatched: nothing more comes.
       await sleep(300);
       expect(got.length).toBe(stoppedAt);
+      // A value that cannot be sent is dropped, said once, and the actor went on publishing.
+      expect(got.some((entry) => entry.name === 'unsendable')).toBe(false);
+      const warned = logs.filter((entry) => /publish\("unsendable", …\): the value cannot be sent/.test(entry.message));
+      expect(warned).toHaveLength(1);
+      expect(warned[0]!.source).toBe('Publisher');
+      expect(nexus.status().actors[0]!.state).toBe('running');
       await nexus.stop();
     });
 

@@ -48,13 +48,18 @@ export function ownCopy(value: unknown, depth = COPY_DEPTH): unknown {
 
 export class Publisher {
   readonly #post: (message: PublishedMessage) => void;
+  readonly #warn: (message: string) => void;
+  /** Streams whose delivery failed, each said once. */
+  readonly #failed = new Set<string>();
   #on = false;
   readonly #series = new Map<string, PublishedSeries>();
   readonly #latest = new Map<string, PublishedLatest>();
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(post: (message: PublishedMessage) => void) {
+  /** `post` sends a delivery up; `warn` says (once per stream) that one could not be sent. */
+  constructor(post: (message: PublishedMessage) => void, warn: (message: string) => void) {
     this.#post = post;
+    this.#warn = warn;
   }
 
   /** Whether somebody watches: `Actor.publishing`. */
@@ -97,10 +102,21 @@ export class Publisher {
   flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    for (const [name, data] of this.#series) this.#post({ type: 'published', name, data });
-    for (const [name, data] of this.#latest) this.#post({ type: 'published', name, data });
+    const kept = [...this.#series, ...this.#latest];
     this.#series.clear();
     this.#latest.clear();
+    for (const [name, data] of kept) {
+      try {
+        this.#post({ type: 'published', name, data });
+      } catch (error) {
+        // A value the channel cannot carry (a function, a class instance with one): dropped, said once.
+        if (this.#failed.has(name)) continue;
+        this.#failed.add(name);
+        this.#warn(
+          `publish("${name}", …): the value cannot be sent to the dashboard (${error instanceof Error ? error.message : String(error)}); publish numbers, typed arrays, { array, shape }, { x, y } or plain data (said once)`,
+        );
+      }
+    }
   }
 
   #add(name: string, time: number, fields: [string, number][]): void {

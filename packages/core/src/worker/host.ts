@@ -82,7 +82,10 @@ class ActorHost {
   /** Step times, latency, load and taps (`_meter.ts`). */
   private readonly meter = new ActorMeter((message) => this.post(message));
   /** `this.publish()`: kept while watched and sent up (`_publisher.ts`). */
-  readonly publisher = new Publisher((message) => this.post(message));
+  readonly publisher = new Publisher(
+    (message) => this.post(message),
+    (message) => this.log.warn(message),
+  );
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   /** Key releases under way, awaited before the store client closes. */
   private readonly releasing = new Set<Promise<unknown>>();
