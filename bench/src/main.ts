@@ -309,7 +309,22 @@ async function runDashboard(
     return 1;
   }
   write(renderDashboardOverhead(results));
-  const file = path.join(out, `${results.runtime.name}-dashboard-${results.date.replace(/[:.]/g, '-')}.json`);
+  return writeResults(
+    out,
+    `${results.runtime.name}-dashboard-${results.date.replace(/[:.]/g, '-')}.json`,
+    results,
+    progress,
+  );
+}
+
+/** Writes one run's results as JSON into `out`; the exit code (1 when the folder cannot be written). */
+async function writeResults(
+  out: string,
+  name: string,
+  results: unknown,
+  progress: (line: string) => void,
+): Promise<number> {
+  const file = path.join(out, name);
   try {
     await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
   } catch (error) {
@@ -367,17 +382,7 @@ async function runOverhead(
   const stamp = results.date.replace(/[:.]/g, '-');
   const store = options.store === 'memory' ? '' : `${options.store}-`;
   const links = options.transport === 'local' ? '' : `${options.transport}-`;
-  const file = path.join(out, `${results.runtime.name}-metrics-overhead-${store}${links}${stamp}.json`);
-  try {
-    await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
-  } catch (error) {
-    progress(
-      `improv-bench: could not write the results to ${out} (${error instanceof Error ? error.message : String(error)}); pass --out <dir> with a folder you can write to`,
-    );
-    return 1;
-  }
-  progress(`improv-bench: results in ${file}`);
-  return 0;
+  return writeResults(out, `${results.runtime.name}-metrics-overhead-${store}${links}${stamp}.json`, results, progress);
 }
 
 /**
