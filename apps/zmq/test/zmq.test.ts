@@ -28,7 +28,10 @@ describe('apps/zmq', () => {
     const sent = Number(/Publisher: published (\d+) readings/.exec(log)?.[1]);
     const got = /Subscriber: received (\d+) readings, (\d+) out of order; mean ([\d.]+)/.exec(log);
     expect(sent, log).toBeGreaterThan(20);
-    expect(Number(got?.[1]), log).toBe(sent);
+    // Every reading arrived, in order — but for one still on its way over the socket when stop came
+    // (stop keeps links' messages for the next run; at 200 readings a second, at most one is in flight).
+    expect(Number(got?.[1]), log).toBeLessThanOrEqual(sent);
+    expect(Number(got?.[1]), log).toBeGreaterThanOrEqual(sent - 1);
     expect(Number(got?.[2]), log).toBe(0);
     expect(Number(got?.[3]), log).toBeGreaterThan(0.2);
     expect(Number(got?.[3]), log).toBeLessThan(0.8);
