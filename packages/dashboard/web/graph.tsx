@@ -38,7 +38,7 @@ export function Graph({ live }: { live: Live }) {
   const graph = live.graph;
   if (graph === undefined) {
     const waiting = live.connection === 'open' || live.connection === 'connecting';
-    return <div class="placeholder">{waiting ? 'loading the graph…' : 'no graph'}</div>;
+    return <div class="empty-state">{waiting ? 'loading the graph…' : 'no graph'}</div>;
   }
   const { layout } = graph;
   const links = new Map<string, LinkMetrics>();

@@ -135,7 +135,7 @@ function LinkRow({ link, live }: { link: LinkMetrics; live: Live }) {
 
 export function Metrics({ live }: { live: Live }) {
   const metrics = live.metrics;
-  if (metrics === undefined) return <div class="placeholder">waiting for the first metrics…</div>;
+  if (metrics === undefined) return <div class="empty-state">waiting for the first metrics…</div>;
   const store = metrics.store;
   const used = store === undefined || store.capacityBytes === 0 ? 0 : store.usedBytes / store.capacityBytes;
   return (
