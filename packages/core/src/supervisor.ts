@@ -20,6 +20,9 @@ import type { StoreClient } from './store/driver.ts';
 import { releaseKeys } from './store/keys.ts';
 import { CONTROL_HEARTBEAT, heartbeatPeriodMs } from './worker/protocol.ts';
 
+/** Why messages are discarded at quit (the log line starts with it). */
+const QUIT = 'quit';
+
 /** An actor as the supervisor sees it. */
 export interface SupervisedActor {
   readonly name: string;
@@ -122,7 +125,7 @@ export class Supervisor {
 
   /** Quit, once every worker ended: whatever links still hold is discarded. */
   drain(): Promise<void> {
-    return this.#discard(this.#options.transport.drain(), 'quit');
+    return this.#discard(this.#options.transport.drain(), QUIT);
   }
 
   /** Messages nobody will read: counted, logged, the store keys of those no other sink got released. */
@@ -146,7 +149,9 @@ export class Supervisor {
         'warn',
         `${why}: ${count} message${count === 1 ? '' : 's'} waiting in ${batch.from.actor}.${batch.from.link} → ${batch.to.actor}.${batch.to.link} ${count === 1 ? 'was' : 'were'} dropped; ` +
           (elsewhere > 0
-            ? `${batch.from.actor} releases the store values they referred to (it kept a copy of each message until it was read)`
+            ? why === QUIT
+              ? 'they were on their way to the sink or waiting in it when it ended'
+              : `${batch.from.actor} releases the store values they referred to (it kept a copy of each message until it was read)`
             : batch.sole
               ? `${released} store value${released === 1 ? '' : 's'} they referred to released`
               : 'their store keys were kept (the source sent the same messages to other sinks, which may still read them)'),

@@ -539,9 +539,10 @@ class InLink(_Endpoint):
         if self._socket is not None:
             self._flush_acks()
             _close_socket(self._socket, self._monitor, LINGER_MS)
-        # Sources stop waiting for this sink and report what it never read.
+        # Sources stop waiting for this sink and report what it never read. What it had received but
+        # not read stays counted as unread: the planner counts it dropped when it detaches this actor
+        # or drains the links at quit (as the TypeScript sink does).
         for edge in self._edges:
-            edge.words.add(DROPPED_AT_SINK, len(edge.queue))
             edge.queue.clear()
             edge.words.set_flag(SINK_GONE, 1)
         self._announce()

@@ -226,9 +226,11 @@ export class ZmqInputLink implements InputLink {
     clearTimeout(this.#recheck);
     this.#flushAcks();
     this.#socket.close();
-    // Sources stop waiting for this sink and report what it never read.
+    // Sources stop waiting for this sink and report what it never read. What it had received but
+    // not read stays counted as unread: the planner counts it dropped when it detaches this actor or
+    // drains the links at quit, and a restarted sink gets it again from the sources, which kept a copy.
     for (const edge of this.#edges) {
-      edge.counts[DROPPED_AT_SINK]! += edge.queue.clear().length;
+      edge.queue.clear();
       Atomics.store(edge.flags, SINK_GONE, 1);
     }
     announce(this.#control);

@@ -142,6 +142,29 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
     return `ipc://${path}`;
   };
 
+  /**
+   * Counts what edge `entry`'s sink will never read (sent, not taken, not yet counted dropped) as
+   * dropped, and returns it as a batch for the supervisor's log; undefined when there is none.
+   */
+  const discardUnread = (entry: { edge: LinkEdge; counters: SharedArrayBuffer }): DrainedMessages | undefined => {
+    const { edge } = entry;
+    const { counts } = edgeCounters(entry.counters);
+    const left = unread(counts);
+    if (left === 0) return undefined;
+    counts[DROPPED_AT_DETACH]! += left;
+    const fanOut = planned.filter(
+      (other) => other.edge.from.actor === edge.from.actor && other.edge.from.link === edge.from.link,
+    ).length;
+    return {
+      connection: edge.connection,
+      from: copyEndpoint(edge.from),
+      to: copyEndpoint(edge.to),
+      messages: [],
+      droppedAtSource: left,
+      sole: fanOut === 1,
+    };
+  };
+
   return {
     specificationVersion: 1,
     name: 'zmq',
@@ -213,10 +236,9 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
       return planned.map(({ edge, counters }) => {
         const { counts, flags } = edgeCounters(counters);
         const gone = Atomics.load(flags, SINK_GONE) !== 0;
-        const left = counts[SENT]! - counts[TAKEN]! - counts[DROPPED_AT_SINK]! - counts[DROPPED_AT_DETACH]!;
         return {
           ...copyEdge(edge),
-          depth: gone ? 0 : Math.max(0, left),
+          depth: gone ? 0 : unread(counts),
           sent: counts[SENT]! + counts[DROPPED_AT_SOURCE]!,
           bytes: counts[BYTES_SENT]!,
           dropped: counts[DROPPED_AT_SOURCE]! + counts[DROPPED_AT_SINK]! + counts[DROPPED_AT_DETACH]!,
@@ -236,26 +258,14 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
     detach(actor: string, options: DetachOptions = {}): DrainedMessages[] {
       const touched = new Set<Int32Array<SharedArrayBuffer>>();
       const dropped: DrainedMessages[] = [];
-      for (const { edge, counters } of planned) {
-        const { counts, flags } = edgeCounters(counters);
+      for (const entry of planned) {
+        const { edge } = entry;
+        const { flags } = edgeCounters(entry.counters);
         // A sink that is restarted is not gone: its sources keep what it had not read (within their
         // credit, waiting for it) and send it again to its next incarnation.
         if (edge.to.actor === actor && !options.restarting && Atomics.load(flags, SINK_GONE) === 0) {
-          const left = counts[SENT]! - counts[TAKEN]! - counts[DROPPED_AT_SINK]! - counts[DROPPED_AT_DETACH]!;
-          if (left > 0) {
-            counts[DROPPED_AT_DETACH]! += left;
-            const fanOut = planned.filter(
-              (other) => other.edge.from.actor === edge.from.actor && other.edge.from.link === edge.from.link,
-            ).length;
-            dropped.push({
-              connection: edge.connection,
-              from: copyEndpoint(edge.from),
-              to: copyEndpoint(edge.to),
-              messages: [],
-              droppedAtSource: left,
-              sole: fanOut === 1,
-            });
-          }
+          const batch = discardUnread(entry);
+          if (batch !== undefined) dropped.push(batch);
           Atomics.store(flags, SINK_GONE, 1);
         }
         if (edge.from.actor === actor && !options.restarting) Atomics.store(flags, SOURCE_GONE, 1);
@@ -265,9 +275,13 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
       return dropped;
     },
 
-    /** Nothing to take out here: messages wait in the sinks' processes (see {@link detach}). */
+    /**
+     * Quit, once every actor ended: the messages themselves are gone with the endpoints' processes
+     * (those a sink had received but not read, and those still on their way to it), so what is
+     * returned counts them per edge (`droppedAtSource`), and they are counted dropped in the stats.
+     */
     drain(): DrainedMessages[] {
-      return [];
+      return planned.flatMap((entry) => discardUnread(entry) ?? []);
     },
 
     async close(): Promise<void> {
@@ -395,6 +409,11 @@ async function hostAddress(placement: NonNullable<LinkGraph['placement']>, actor
 
 function hostPart(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Messages of an edge its sink has not read and that are not counted dropped yet (on their way, or waiting in the sink). */
+function unread(counts: Float64Array): number {
+  return Math.max(0, counts[SENT]! - counts[TAKEN]! - counts[DROPPED_AT_SINK]! - counts[DROPPED_AT_DETACH]!);
 }
 
 function copyEdge(edge: LinkEdge): LinkEdge {
