@@ -602,25 +602,22 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       expect(nexus.status().state).toBe('stopped');
     });
 
-    it(
-      'on quit, drops what links still hold, says so, and releases the store keys those messages carried',
-      async () => {
-        const { nexus, logs } = await start(
-          { Source: { class: 'Counter', bytes: 1024 }, Deaf: { class: 'Counter', limit: 0 } },
-          { ignored: { sources: ['Source.q_out'], sinks: ['Deaf.q_in'], capacity: 16 } },
-        );
-        await nexus.setup();
-        await nexus.run();
-        await until(() => nexus.status().links[0]?.waiting === true, 'the link to fill');
-        // 16 values behind the messages in the link, and one behind the put that waits for room.
-        expect((await nexus.store.usage()).objects).toBe(17);
-        await nexus.quit();
-        const said = logs.find((entry) => /^quit: \d+ messages? waiting in/.test(entry.message))?.message;
-        expect(said).toMatch(/^quit: 16 messages waiting in Source\.q_out → Deaf\.q_in were dropped; /);
-        // Where the messages ended with the sink's process, only their count comes back.
-        if (options.drainsAtQuit !== false) expect(said).toMatch(/; 16 store values they referred to released/);
-      },
-    );
+    it('on quit, drops what links still hold, says so, and releases the store keys those messages carried', async () => {
+      const { nexus, logs } = await start(
+        { Source: { class: 'Counter', bytes: 1024 }, Deaf: { class: 'Counter', limit: 0 } },
+        { ignored: { sources: ['Source.q_out'], sinks: ['Deaf.q_in'], capacity: 16 } },
+      );
+      await nexus.setup();
+      await nexus.run();
+      await until(() => nexus.status().links[0]?.waiting === true, 'the link to fill');
+      // 16 values behind the messages in the link, and one behind the put that waits for room.
+      expect((await nexus.store.usage()).objects).toBe(17);
+      await nexus.quit();
+      const said = logs.find((entry) => /^quit: \d+ messages? waiting in/.test(entry.message))?.message;
+      expect(said).toMatch(/^quit: 16 messages waiting in Source\.q_out → Deaf\.q_in were dropped; /);
+      // Where the messages ended with the sink's process, only their count comes back.
+      if (options.drainsAtQuit !== false) expect(said).toMatch(/; 16 store values they referred to released/);
+    });
 
     it('streams events as an async iterable that ends when the pipeline has quit', async () => {
       const { nexus } = await start({ Source: { class: 'Counter', limit: 0 } });
