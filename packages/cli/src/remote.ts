@@ -18,11 +18,12 @@ import {
   type PipelineStatus,
   type TapRecord,
 } from '@improv/core';
+import { processAlive } from '@improv/core/runtime/pid';
 import { ControlError, connectRun, request, sendCommand } from './control/client.ts';
 import { type LogFilter, matchesFilter } from './control/log-history.ts';
 import { dashboardAddress } from './control/page.ts';
 import type { RunInfo, RunUsage } from './control/protocol.ts';
-import { listRuns, processAlive, type RunTarget, resolveRun } from './control/registry.ts';
+import { listRuns, type RunTarget, resolveRun } from './control/registry.ts';
 import { exitCodes } from './exit-codes.ts';
 import { formatRecord, type Output } from './output.ts';
 import { formatBytes, formatUptime } from './tui/format.ts';

@@ -10,8 +10,8 @@ import { Buffer } from 'node:buffer';
 import { writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { inspect } from 'node:util';
-import type { TypedArray, TypedArrayKind } from '@improv/core';
-import { formatBytes, type LmdbStoreEntry, type LmdbStoreReader, openLmdbStoreReader } from '@improv/store/lmdb';
+import { formatBytes, type TypedArray, type TypedArrayKind } from '@improv/core';
+import { type LmdbStoreEntry, type LmdbStoreReader, openLmdbStoreReader } from '@improv/store/lmdb';
 import { exitCodes } from './exit-codes.ts';
 import { shellLine } from './text.ts';
 

@@ -1,7 +1,7 @@
 // The control plane across processes, as a user drives it from a second terminal: improv server in
 // one process; improv list, cmd, logs, tap, top, quit and cleanup in others.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -10,6 +10,7 @@ import { currentRuntimeName } from '@improv/core';
 import { scriptArguments } from '@improv/core/runtime/binaries';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RuntimeName } from '../src/runtime-switch.ts';
+import { newImprovHome } from './_home.ts';
 import { alive, until } from './_run.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
@@ -23,11 +24,6 @@ afterEach(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
 });
-
-/** A fresh IMPROV_HOME: each test has its own registry. */
-function home(): string {
-  return mkdtempSync(join(tmpdir(), 'improv-home-'));
-}
 
 /** Runs `improv …` to its end. */
 function improv(args: string[], improvHome: string): Promise<{ code: number | null; out: string }> {
@@ -74,7 +70,7 @@ async function server(
 
 describe('improv server and its clients, in separate processes', () => {
   it('list, cmd, logs, tap, top and quit reach a headless run by its id', async () => {
-    const where = home();
+    const where = newImprovHome();
     const run = await server(where);
     expect(run.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
 
@@ -126,7 +122,7 @@ describe('improv server and its clients, in separate processes', () => {
   });
 
   it('logs --follow prints records as they come, until the run quits', async () => {
-    const where = home();
+    const where = newImprovHome();
     const run = await server(where);
     const follower = spawn(process.execPath, [...cliCommand, 'logs', run.id, '--follow', '--grep', 'command'], {
       env: { ...process.env, IMPROV_HOME: where, NO_COLOR: '1' },
@@ -145,7 +141,7 @@ describe('improv server and its clients, in separate processes', () => {
   });
 
   it('names what is wrong: no run, an unknown id, a stale entry, a wrong token; cleanup removes what a SIGKILLed run left', async () => {
-    const where = home();
+    const where = newImprovHome();
     const none = await improv(['cmd', 'nope', 'setup'], where);
     expect(none.code).toBe(2);
     expect(none.out).toMatch(/no run "nope"; no pipeline is running on this host/);
@@ -187,7 +183,7 @@ describe('improv server and its clients, in separate processes', () => {
   });
 
   it('gives every command a --help, and rejects a bad --port', async () => {
-    const where = home();
+    const where = newImprovHome();
     for (const command of [
       'server',
       'client',

@@ -6,27 +6,20 @@ import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import type { LogRecord, Nexus, PipelineStatus } from '@improv/core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { connectRun, request, sendCommand } from '../src/control/client.ts';
 import { LogHistory } from '../src/control/log-history.ts';
 import type { RunInfo, ServerMessage } from '../src/control/protocol.ts';
 import { listRuns, resolveRun } from '../src/control/registry.ts';
 import { type ControlSession, startControlSession } from '../src/control/session.ts';
 import { createDefaultNexus } from '../src/defaults.ts';
+import { isolateImprovHome } from './_home.ts';
 import { until } from './_run.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const minimal = join(root, 'apps/minimal/minimal.yaml');
 
-const home = mkdtempSync(join(tmpdir(), 'improv-home-'));
-const previousHome = process.env.IMPROV_HOME;
-beforeAll(() => {
-  process.env.IMPROV_HOME = home;
-});
-afterAll(() => {
-  if (previousHome === undefined) delete process.env.IMPROV_HOME;
-  else process.env.IMPROV_HOME = previousHome;
-});
+const home = isolateImprovHome();
 
 interface Started {
   nexus: Nexus;

@@ -1,33 +1,23 @@
 // The dashboard's server side, in process: the page behind the token (and its cookie), the graph
 // with its layout, and what actors publish as paced binary `plots` messages — a page that has not
 // drawn the last message gets no next one, and what was published meanwhile is merged, not lost.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { msgpackOptions, type Nexus, type PublishedLatest, type PublishedSeries } from '@improv/core';
 import { Decoder } from '@msgpack/msgpack';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { LogHistory } from '../src/control/log-history.ts';
 import type { GraphWithLayout, ServerMessage } from '../src/control/protocol.ts';
 import { type ControlSession, startControlSession } from '../src/control/session.ts';
 import { createDefaultNexus } from '../src/defaults.ts';
 import { main } from '../src/main.ts';
+import { isolateImprovHome } from './_home.ts';
 import { until } from './_run.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const actors = join(root, 'packages/core/src/testing/_actors.ts');
-const home = mkdtempSync(join(tmpdir(), 'improv-home-'));
-const previousHome = process.env.IMPROV_HOME;
-beforeAll(() => {
-  process.env.IMPROV_HOME = home;
-});
-afterAll(() => {
-  if (previousHome === undefined) delete process.env.IMPROV_HOME;
-  else process.env.IMPROV_HOME = previousHome;
-});
+isolateImprovHome();
 
 const running: { nexus: Nexus; session: ControlSession }[] = [];
 afterEach(async () => {

@@ -267,7 +267,7 @@ describe('the live UI (full)', () => {
     expect(text).toMatch(/^Processor +running +10\.0 +10\.0 +10\.0 +0 .* 50% /m);
     expect(text).toMatch(/^Sink +running +20\.0 +- +10\.0/m);
     expect(text).toMatch(/Generator\.q_out → Processor\.q_in +████░░░░ +32\/64 +10\.0/);
-    expect(text).toMatch(/store memory .*1\.0 MiB \/ 1\.0 GiB .*12 objects/);
+    expect(text).toMatch(/store memory .*1\.00 MiB \/ 1\.00 GiB .*12 objects/);
 
     source.emit({ type: 'metrics', metrics: snapshot(250) });
     text = await until((screen) => screen.includes('500'));

@@ -30,7 +30,7 @@ export { isLoopbackAddress } from './config/_transport-settings.ts';
 export * from './config/load.ts';
 export * from './config/types.ts';
 export * from './errors.ts';
-export { formatUptime } from './format.ts';
+export { formatBytes, formatUptime } from './format.ts';
 export { combineTransports, openPipelineTransport, type TransportChoice } from './link/combine.ts';
 export { HOST_ACTOR, type HostEndpoint, type HostLinkOptions } from './link/host.ts';
 export type { LinkStatus } from './link/monitor.ts';

@@ -5,6 +5,9 @@
  * The pipeline moves through the same states as a whole; commands are gated as in improv (setup once
  * every actor is waiting, run once every actor is ready) and a command given in the wrong state is
  * refused with a message that says what state the pipeline is in and what to do.
+ *
+ * No imports, so a browser bundle can take it (`@improv/core/signals`: the dashboard's page greys
+ * out the commands the gates refuse).
  * @module
  */
 

@@ -1,4 +1,5 @@
 /** Number, size and time formatting for the page's dense tables and labels. @module */
+import { formatBytes } from '@improv/core/format';
 
 /** A rate or count in at most 4 significant characters: `0`, `3.20`, `184`, `12.4k`, `1.20M`. */
 export function compact(value: number | undefined): string {
@@ -13,17 +14,10 @@ export function compact(value: number | undefined): string {
   return `${(value / 1e9).toFixed(2)}G`;
 }
 
-/** Bytes as B, KiB, MiB, GiB. */
+/** Bytes as B, KiB, MiB, GiB, as the CLI and the store's messages write them (core's `formatBytes`). */
 export function bytes(value: number | undefined): string {
   if (value === undefined || !Number.isFinite(value)) return '–';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let scaled = value;
-  let unit = 0;
-  while (Math.abs(scaled) >= 1024 && unit < units.length - 1) {
-    scaled /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${scaled.toFixed(0)} B` : `${scaled.toFixed(scaled < 10 ? 1 : 0)} ${units[unit]}`;
+  return formatBytes(value);
 }
 
 /** Milliseconds with a precision fit for step times and latencies. */

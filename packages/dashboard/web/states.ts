@@ -3,7 +3,7 @@
  * and which command applies in which pipeline state.
  * @module
  */
-import type { ActorState, PipelineState } from '@improv/core';
+import { type ActorState, type PipelineState, signalGates } from '@improv/core/signals';
 
 /** What the page's connection can be in, besides the pipeline's own states. */
 export type ConnectionState = 'connecting' | 'closed' | 'lost' | 'refused' | 'no-token';
@@ -49,20 +49,12 @@ export const commandButtons = ['setup', 'run', 'pause', 'resume', 'stop', 'quit'
 export type CommandButton = (typeof commandButtons)[number];
 
 /**
- * The pipeline states each command is accepted in (as core's `signalGates` say; the server decides,
- * this only greys out the buttons that it would refuse). `quit` is always accepted.
+ * Whether `command` is accepted in pipeline `state`, as core's `signalGates` say (the server decides;
+ * this only greys out the buttons that it would refuse). `quit` is accepted until the pipeline quits.
  */
-const acceptedIn: Readonly<Record<Exclude<CommandButton, 'quit'>, readonly string[]>> = {
-  setup: ['waiting'],
-  run: ['ready', 'stopped'],
-  pause: ['running'],
-  resume: ['paused'],
-  stop: ['running', 'paused'],
-};
-
 export function commandApplies(command: CommandButton, state: string): boolean {
   if (command === 'quit') return state !== 'quitting' && state !== 'exited';
-  return acceptedIn[command].includes(state);
+  return (signalGates[command].from as readonly string[]).includes(state);
 }
 
 /** An actor that `revive` can start again. */

@@ -160,15 +160,3 @@ function describeType(value: unknown): string {
   const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
   return typeof name === 'string' && name !== '' ? name : 'object';
 }
-
-/** `4.00 MiB`, `512 B`: sizes in messages. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let index = 0;
-  while (value >= 1024 && index < units.length - 1) {
-    value /= 1024;
-    index++;
-  }
-  return index === 0 ? `${bytes} B` : `${value.toFixed(2)} ${units[index]}`;
-}

@@ -25,7 +25,7 @@ import { createConnection, createServer, isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
-import { formatBytes } from './_redis-codec.ts';
+import { processAlive } from '@improv/core/runtime/pid';
 
 /** How the store's own redis-server is started (`createRedisStore({ server })`). */
 export interface RedisServerOptions {
@@ -353,16 +353,7 @@ async function stopChild(child: ChildProcess, pid: number, exited: Promise<void>
     await Promise.race([exited, delay(1000)]);
   }
   // The watchdog has exited once its server has; make sure the server's port is free too.
-  for (let index = 0; index < 50 && pid !== 0 && isAlive(pid); index++) await delay(20);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  for (let index = 0; index < 50 && pid !== 0 && processAlive(pid, { othersCount: false }); index++) await delay(20);
 }
 
 /** Sends PING on a fresh connection: `PONG`, `LOADING` (still reading its files) or '' (no answer). */
@@ -477,5 +468,3 @@ export function serverMaxmemory(sizeBytes: number): number {
   // bytes of metadata, and a put briefly holds a value that may be refused: 1.5 × + 64 MiB.
   return Math.ceil(sizeBytes * 1.5) + 64 * 1024 * 1024;
 }
-
-export { formatBytes };

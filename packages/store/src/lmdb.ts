@@ -49,6 +49,7 @@ import {
   dtypeCodeOfKind,
   EVICTION_HIGH_WATER,
   EVICTION_LOW_WATER,
+  formatBytes,
   ImprovError,
   type MissingReason,
   msgpackOptions,
@@ -72,6 +73,7 @@ import {
   typedArrayConstructors,
   typedArrayKinds,
 } from '@improv/core';
+import { processAlive } from '@improv/core/runtime/pid';
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { type Database, open as openEnvironment, type RootDatabase } from 'lmdb';
 import {
@@ -758,17 +760,6 @@ function removeStoreFiles(path: string, createdFolder: boolean): void {
     } catch {
       // Something else was put into the folder: leave it.
     }
-  }
-}
-
-function processAlive(pid: number): boolean {
-  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as { code?: string }).code === 'EPERM';
   }
 }
 
@@ -1574,17 +1565,8 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&');
 }
 
-/** `4.00 MiB`, `512 B`: sizes in messages. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let index = 0;
-  while (value >= 1024 && index < units.length - 1) {
-    value /= 1024;
-    index++;
-  }
-  return index === 0 ? `${bytes} B` : `${value.toFixed(2)} ${units[index]}`;
-}
+/** Sizes in messages; exported for code that took it from here before core had it. */
+export { formatBytes };
 
 function describeFull(report: FullReport): string {
   const free = Math.max(0, report.capacity - report.used);

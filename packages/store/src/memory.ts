@@ -21,6 +21,7 @@ import {
   DEFAULT_STORE_LEASE_MS,
   dtypeCodeOf,
   dtypeCodeOfKind,
+  formatBytes,
   type ObjectNotFoundError,
   type OpenStore,
   objectNotFound,
@@ -793,18 +794,6 @@ function checkShape(shape: readonly number[], length: number | undefined, method
     throw new RangeError(`memory store: ${method}: shape [${shape.join(', ')}] holds over 2^32 elements`);
   }
   return product;
-}
-
-/** `4.00 MiB`, `512 B`: sizes in messages. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let index = 0;
-  while (value >= 1024 && index < units.length - 1) {
-    value /= 1024;
-    index++;
-  }
-  return index === 0 ? `${bytes} B` : `${value.toFixed(2)} ${units[index]}`;
 }
 
 function describeFull(report: FullReport, valueBytes: number): string {

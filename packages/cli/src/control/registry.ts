@@ -10,6 +10,7 @@ import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync 
 import { homedir } from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
+import { processAlive } from '@improv/core/runtime/pid';
 import type { RunInfo } from './protocol.ts';
 
 /** improv's folder in the user's home (`$IMPROV_HOME`, default `~/.improv`). */
@@ -77,17 +78,6 @@ export interface RegistryEntry {
   alive: boolean;
   /** The entry's file. */
   file: string;
-}
-
-/** Is process `pid` running (on this machine)? */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists but belongs to someone else.
-    return (error as { code?: string }).code === 'EPERM';
-  }
 }
 
 /** Every entry, oldest first; unreadable files are skipped. */

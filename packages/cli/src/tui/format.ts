@@ -3,6 +3,7 @@
  * width its column gives: rates and counts in 6 characters, durations in 6, heaps in 6).
  * @module
  */
+import { formatBytes as formatSize } from '@improv/core/format';
 
 /** `value` when it is a finite number, else `undefined` (metrics fields may be absent or null). */
 export function finite(value: unknown): number | undefined {
@@ -65,18 +66,10 @@ export function formatMiB(bytes: unknown): string {
   return `${(mib / 1024).toFixed(1)}G`;
 }
 
-/** Bytes for the store line: `512 B`, `12.3 KiB`, `1.0 GiB`. */
+/** Bytes for the store line and `improv list` (core's `formatBytes`: `512 B`, `1.00 GiB`), `?` when unknown. */
 export function formatBytes(bytes: unknown): string {
   const v = finite(bytes);
-  if (v === undefined) return '?';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let scaled = v;
-  let unit = 0;
-  while (scaled >= 1024 && unit < units.length - 1) {
-    scaled /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${Math.round(scaled)} B` : `${scaled.toFixed(1)} ${units[unit]}`;
+  return v === undefined ? '?' : formatSize(v);
 }
 
 /** Load as a percentage: CPU in cores (1 = 100 %), or event-loop utilisation (0..1). */
