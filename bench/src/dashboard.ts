@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { createDefaultNexus, dashboardAddress, LogHistory, startControlSession } from '@improv/cli';
 import { detectRuntime, type Nexus } from '@improv/core';
 import { perS, us, x } from './format.ts';
+import { median } from './stats.ts';
 
 /** Debian's Chromium, which the dashboard's browser tests drive too. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -79,11 +80,6 @@ export interface DashboardOverheadResults {
 
 const actors = fileURLToPath(new URL('./dashboard-actors.ts', import.meta.url));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 
 type Browser = Awaited<ReturnType<typeof import('playwright-core')['chromium']['launch']>>;
 

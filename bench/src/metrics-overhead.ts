@@ -10,9 +10,10 @@
  */
 import { detectRuntime, type StoreName } from '@improv/core';
 import { label, perS, us, x } from './format.ts';
+import { type MeterCost, measureMeterCost } from './meter-cost.ts';
 import type { PathName } from './pipeline/board.ts';
 import { Scenario } from './pipeline/scenario.ts';
-import { summarize } from './stats.ts';
+import { median, summarize } from './stats.ts';
 import type { BenchStore } from './stores.ts';
 
 /** What to run. */
@@ -35,8 +36,12 @@ export interface MetricsOverheadRow {
   size: number;
   on: ModeFigures;
   off: ModeFigures;
-  /** on ÷ off. */
+  /** on ÷ off, of the medians. */
   ratio: { msgsPerS: number; p50: number; p99: number };
+  /** The median of each round's on ÷ off throughput (each round measures both, back to back). */
+  pairedRatio: number;
+  /** What measuring's own code costs per message ({@link MeterCost}) as a share of this row's time per message (metrics off). */
+  meterShare: number;
 }
 
 /** Medians over the rounds. */
@@ -59,6 +64,8 @@ export interface MetricsOverheadResults {
   rounds: number;
   settings: { latencyMessages: number; intervalUs: number; throughputSeconds: number };
   rows: MetricsOverheadRow[];
+  /** The host's measuring code timed on its own, on and off, in this process. */
+  meterCost: MeterCost;
   elapsedSeconds: number;
 }
 
@@ -73,7 +80,7 @@ export async function runMetricsOverhead(
 ): Promise<MetricsOverheadResults> {
   const started = performance.now();
   const runtime = await detectRuntime();
-  const rounds = options.rounds ?? (options.quick ? 3 : 5);
+  const rounds = options.rounds ?? (options.quick ? 3 : 9);
   const epochMs = Date.now();
   options.log(
     `metrics overhead: ${runtime.name} ${runtime.version}, ${store.name} store, ${options.transport} links, the pair at ${label(SIZE)}, ${rounds} rounds of metrics on and off`,
@@ -143,6 +150,14 @@ export async function runMetricsOverhead(
       }
     }
   }
+  options.log("timing the hosts' measuring code on its own, on and off");
+  const meterCost = measureMeterCost({
+    rounds: options.quick ? 4 : 10,
+    stepsPerRound: options.quick ? 200_000 : 2_000_000,
+  });
+  options.log(
+    `measuring costs ${meterCost.perMessageNs.toFixed(1)} ns per message (a source step ${meterCost.stepNs.on.toFixed(1)} ns on, ${meterCost.stepNs.off.toFixed(1)} off; a reading sink step ${meterCost.readingStepNs.on.toFixed(1)} on, ${meterCost.readingStepNs.off.toFixed(1)} off)`,
+  );
   const rows = PATHS.map((path): MetricsOverheadRow => {
     const mode = (metrics: boolean): ModeFigures => {
       const entry = figures(metrics, path);
@@ -161,6 +176,8 @@ export async function runMetricsOverhead(
       on,
       off,
       ratio: { msgsPerS: on.msgsPerS / off.msgsPerS, p50: on.p50 / off.p50, p99: on.p99 / off.p99 },
+      pairedRatio: median(on.rounds.map((value, round) => value / off.rounds[round]!)),
+      meterShare: meterCost.perMessageNs / (1e9 / off.msgsPerS),
     };
   });
   return {
@@ -177,6 +194,7 @@ export async function runMetricsOverhead(
       throughputSeconds: options.throughputUs / 1e6,
     },
     rows,
+    meterCost,
     elapsedSeconds: (performance.now() - started) / 1000,
   };
 }
@@ -186,14 +204,14 @@ export function renderMetricsOverhead(results: MetricsOverheadResults): string {
   const lines = [
     `### What metrics cost: the pair at 8 B, ${results.runtime.name} ${results.runtime.version}, ${results.store} store, ${results.transport} links`,
     '',
-    `Medians of ${results.rounds} rounds, metrics on (the default) and off (\`createNexus({ metrics: false })\`), each round opening both pipelines afresh and alternating which goes first; ratio = on ÷ off.`,
+    `Medians of ${results.rounds} rounds, metrics on (the default) and off (\`createNexus({ metrics: false })\`), each round opening both pipelines afresh and alternating which goes first; ratio = on ÷ off (of the medians; "per round": the median of each round's ratio). "Measuring's code": what the hosts' measuring adds per message, timed on its own (${results.meterCost.perMessageNs.toFixed(1)} ns: a source step ${results.meterCost.stepNs.on.toFixed(1)} ns on, ${results.meterCost.stepNs.off.toFixed(1)} off; a reading sink step ${results.meterCost.readingStepNs.on.toFixed(1)} on, ${results.meterCost.readingStepNs.off.toFixed(1)} off), as a share of the row's time per message.`,
     '',
-    '| path | msgs/s on | msgs/s off | ratio | p50 on (µs) | p50 off (µs) | ratio | p99 on (µs) | p99 off (µs) | ratio |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    "| path | msgs/s on | msgs/s off | ratio | per round | measuring's code | p50 on (µs) | p50 off (µs) | ratio | p99 on (µs) | p99 off (µs) | ratio |",
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const row of results.rows) {
     lines.push(
-      `| ${row.path} | ${perS(row.on.msgsPerS)} | ${perS(row.off.msgsPerS)} | ${x(row.ratio.msgsPerS)} | ${us(row.on.p50)} | ${us(row.off.p50)} | ${x(row.ratio.p50)} | ${us(row.on.p99)} | ${us(row.off.p99)} | ${x(row.ratio.p99)} |`,
+      `| ${row.path} | ${perS(row.on.msgsPerS)} | ${perS(row.off.msgsPerS)} | ${x(row.ratio.msgsPerS)} | ${x(row.pairedRatio)} | ${percent(row.meterShare)} | ${us(row.on.p50)} | ${us(row.off.p50)} | ${x(row.ratio.p50)} | ${us(row.on.p99)} | ${us(row.off.p99)} | ${x(row.ratio.p99)} |`,
     );
   }
   lines.push(
@@ -203,8 +221,8 @@ export function renderMetricsOverhead(results: MetricsOverheadResults): string {
   return lines.join('\n');
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+/** `0.21%`, `3.4%`. */
+function percent(share: number): string {
+  const value = share * 100;
+  return `${value < 1 ? value.toFixed(2) : value.toFixed(1)}%`;
 }

@@ -28,12 +28,24 @@ it('measures the 8 B rows with metrics on and off in one run, and reports on ÷ 
         expect(mode.rounds).toHaveLength(1);
       }
       expect(row.ratio.msgsPerS).toBeCloseTo(row.on.msgsPerS / row.off.msgsPerS, 10);
+      expect(row.pairedRatio).toBeCloseTo(row.on.rounds[0]! / row.off.rounds[0]!, 10);
+      // Measuring's own cost per message, as a share of the row's time per message with metrics off.
+      expect(row.meterShare).toBeCloseTo(results.meterCost.perMessageNs / (1e9 / row.off.msgsPerS), 10);
     }
+    // The host's measuring code, timed on its own: every figure measured, the difference added up.
+    const cost = results.meterCost;
+    for (const figure of [cost.stepNs.on, cost.stepNs.off, cost.readingStepNs.on, cost.readingStepNs.off]) {
+      expect(figure).toBeGreaterThan(0);
+    }
+    expect(cost.perMessageNs).toBeCloseTo(
+      Math.max(0, cost.stepNs.on - cost.stepNs.off) + Math.max(0, cost.readingStepNs.on - cost.readingStepNs.off),
+      10,
+    );
     // Every row of each mode was logged as it was measured.
     expect(lines.filter((line) => /^round 1 metrics (on |off) (put|allocate|inline) 8 B:/.test(line))).toHaveLength(6);
     const table = renderMetricsOverhead(results);
     expect(table).toMatch(/^### What metrics cost: the pair at 8 B/);
-    expect(table).toMatch(/\n\| put \| [\d.]+( [kM])? \| [\d.]+( [kM])? \| [\d.]+× \|/);
+    expect(table).toMatch(/\n\| put \| [\d.]+( [kM])? \| [\d.]+( [kM])? \| [\d.]+× \| [\d.]+× \| [\d.]+% \|/);
     expect(table.split('\n').filter((line) => /^\| (put|allocate|inline) \|/.test(line))).toHaveLength(3);
   } finally {
     await store.close();

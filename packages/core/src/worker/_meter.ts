@@ -242,17 +242,21 @@ export class ActorMeter {
     this.#isKey = isKey;
   }
 
-  /** Called before every step while measuring: whether to time this one. */
-  timeStep(): boolean {
+  /**
+   * Called before every step: the clock now when this step is timed (measuring, and its turn), else
+   * -1. Pass it to {@link stepEnded} when the step has settled.
+   */
+  stepStarts(): number {
+    if (!this.measuring) return -1;
     this.#stepsInWindow += 1;
-    if (--this.#stepCountdown > 0) return false;
+    if (--this.#stepCountdown > 0) return -1;
     this.#stepCountdown = jittered(this.#stepStride);
-    return true;
+    return performance.now();
   }
 
-  /** A timed step took `ms` (from the call to runStep() to the settling of what it returned). */
-  stepTook(ms: number): void {
-    this.#steps.add(ms);
+  /** A step that {@link stepStarts} began has settled (returned, or what it returned settled, or it threw). */
+  stepEnded(started: number): void {
+    if (started >= 0) this.#steps.add(performance.now() - started);
   }
 
   /**

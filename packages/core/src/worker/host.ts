@@ -299,7 +299,6 @@ class ActorHost {
     const control = this.control!;
     const storeLinks = this.storeLinks!;
     const meter = this.meter;
-    const measuring = meter.measuring;
     let seenControl = Atomics.load(control, CONTROL_SIGNALS);
     let lastYield = performance.now();
     let backoff = 0;
@@ -307,13 +306,12 @@ class ActorHost {
       while (this.running) {
         try {
           // Timed: every step of a slow actor, a random sample of a fast one's (see _meter.ts).
-          const timed = measuring && meter.timeStep();
-          const started = timed ? performance.now() : 0;
+          const started = meter.stepStarts();
           try {
             const step = actor.runStep();
             if (step !== undefined) await step;
           } finally {
-            if (timed) meter.stepTook(performance.now() - started);
+            meter.stepEnded(started);
             // Written, counted out and released also after a step that threw.
             await storeLinks.stepEnded();
           }
