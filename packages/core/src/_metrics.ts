@@ -8,6 +8,7 @@
  * the metrics costs nothing however often a client asks.
  * @module
  */
+import type { HostChannel } from './_host-channels.ts';
 import type { ActorMetrics, LinkMetrics, Percentiles, PipelineMetrics, PipelineStatus } from './nexus-api.ts';
 import type { StoreClient, StoreUsage } from './store/driver.ts';
 import type { CountersMessage } from './worker/protocol.ts';
@@ -92,6 +93,11 @@ export class PipelineMeter {
   #usagePending = false;
   #lastSample = Number.NEGATIVE_INFINITY;
   #timer: ReturnType<typeof setInterval> | undefined;
+  /** How Nexus's host channels reach it (`_host-channels.ts`): counters reports, and hosts that start. */
+  readonly channel: HostChannel<CountersMessage> = {
+    record: (actor, message) => this.reported(actor, message),
+    actorStarted: (actor) => this.actorStarted(actor),
+  };
 
   constructor(options: PipelineMeterOptions) {
     this.#options = options;

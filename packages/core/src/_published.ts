@@ -4,59 +4,37 @@
  * to stop. A host started meanwhile (a revive, a restart) is told at its start.
  * @module
  */
+import { type HostChannel, type HostLine, Listeners } from './_host-channels.ts';
 import type { Published } from './nexus-api.ts';
 import type { PublishedMessage, PublishRequestMessage } from './worker/protocol.ts';
 
-/** What watching needs from Nexus. */
-export interface PublishedOptions {
+/** What watching needs from Nexus (and its line to the hosts, see `_host-channels.ts`). */
+export interface PublishedOptions extends HostLine<PublishRequestMessage> {
   /** Every actor's name. */
   actors: readonly string[];
-  /** Posts a request to an actor's host (ignored while the actor has none). */
-  send: (actor: string, message: PublishRequestMessage) => void;
-  /** A listener threw: said once per watcher. */
-  warn: (message: string) => void;
 }
 
-type Listener = (published: Published) => void;
-
-export class PublishedValues {
+export class PublishedValues implements HostChannel<PublishedMessage> {
   readonly #options: PublishedOptions;
-  readonly #listeners = new Set<Listener>();
+  readonly #listeners: Listeners<Published>;
 
   constructor(options: PublishedOptions) {
     this.#options = options;
+    this.#listeners = new Listeners(options.warn, 'watchPublished()');
   }
 
   /** Starts watching; returns the function that ends it (safe to call more than once). */
-  watch(listener: Listener): () => void {
-    let warned = false;
-    // Its own function per watcher, so the same listener given twice watches twice.
-    const entry: Listener = (published) => {
-      try {
-        listener(published);
-      } catch (error) {
-        if (warned) return;
-        warned = true;
-        this.#options.warn(
-          `a listener of watchPublished() threw (said once): ${error instanceof Error ? error.message : String(error)}`,
-        );
-      }
-    };
-    this.#listeners.add(entry);
-    if (this.#listeners.size === 1) this.#tellAll(true);
-    let open = true;
-    return () => {
-      if (!open) return;
-      open = false;
-      this.#listeners.delete(entry);
+  watch(listener: (published: Published) => void): () => void {
+    const stop = this.#listeners.add(listener, () => {
       if (this.#listeners.size === 0) this.#tellAll(false);
-    };
+    });
+    if (this.#listeners.size === 1) this.#tellAll(true);
+    return stop;
   }
 
   /** A host delivered what its actor published. */
   record(actor: string, message: PublishedMessage): void {
-    const published: Published = { actor, name: message.name, data: message.data };
-    for (const listener of [...this.#listeners]) listener(published);
+    this.#listeners.emit({ actor, name: message.name, data: message.data });
   }
 
   /** An actor's host (re)started: it keeps what its actor publishes while somebody watches. */

@@ -150,16 +150,22 @@ export class Restarts {
     await this.#restart(entry, actor, decision.delayMs);
   }
 
-  /** `revive`: starts a failed or ended actor again at once; the count in a row starts over. */
-  async revive(entry: RestartableActor, actor: ActorConfig): Promise<void> {
-    if (this.#restarting.has(actor.name)) {
-      throw new CommandRefusedError(`cannot revive "${actor.name}": it is restarting already`);
-    }
+  /** Why `revive` of `entry` is refused now (it is restarting already, or neither failed nor ended), or undefined. */
+  reviveRefusal(entry: RestartableActor): string | undefined {
+    if (this.#restarting.has(entry.name)) return 'it is restarting already';
     if (entry.state !== 'failed' && entry.state !== 'exited') {
-      throw new CommandRefusedError(
-        `cannot revive "${actor.name}": it is ${entry.state}, not failed; revive starts an actor that failed or ended again`,
-      );
+      return `it is ${entry.state}, not failed; revive starts an actor that failed or ended again`;
     }
+    return undefined;
+  }
+
+  /**
+   * `revive`: starts a failed or ended actor again at once; the count in a row starts over. Throws a
+   * `CommandRefusedError` for a refusal (see {@link reviveRefusal}).
+   */
+  async revive(entry: RestartableActor, actor: ActorConfig): Promise<void> {
+    const refusal = this.reviveRefusal(entry);
+    if (refusal !== undefined) throw new CommandRefusedError(`cannot revive "${actor.name}": ${refusal}`);
     this.#counter.revived(actor.name);
     this.#host.log('info', `actor "${actor.name}" is revived by hand`);
     await this.#restart(entry, actor, 0);

@@ -6,6 +6,7 @@
  * and nothing travels, while no tap is on.
  * @module
  */
+import { type HostChannel, type HostLine, Listeners } from './_host-channels.ts';
 import { didYouMean } from './config/_suggest.ts';
 import { CommandRefusedError } from './errors.ts';
 import { HOST_ACTOR } from './link/host.ts';
@@ -13,26 +14,20 @@ import type { LinkEdge } from './link/transport.ts';
 import type { TapRecord } from './nexus-api.ts';
 import type { TapRecordMessage, TapRequestMessage } from './worker/protocol.ts';
 
-/** What taps need from Nexus. */
-export interface TapsOptions {
+/** What taps need from Nexus (and its line to the hosts, see `_host-channels.ts`). */
+export interface TapsOptions extends HostLine<TapRequestMessage> {
   /** Every edge of the pipeline graph, the embedding program's own included. */
   edges: readonly LinkEdge[];
-  /** Posts a tap request to an actor's host (ignored while the actor has none). */
-  send: (actor: string, message: TapRequestMessage) => void;
   /** Whether taps are refused now (the pipeline has quit), and why. */
   refused: () => string | undefined;
-  /** A listener threw: said once per tap. */
-  warn: (message: string) => void;
 }
-
-type Listener = (record: TapRecord) => void;
 
 const label = (endpoint: { actor: string; link: string }) => `${endpoint.actor}.${endpoint.link}`;
 
-export class Taps {
+export class Taps implements HostChannel<TapRecordMessage> {
   readonly #options: TapsOptions;
   /** The listeners of each tapped connection. */
-  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #listeners = new Map<string, Listeners<TapRecord>>();
   /** Sink links (by `Actor.link`) summarising now, and how many tapped connections they serve. */
   readonly #summarising = new Map<string, { actor: string; link: string; count: number }>();
 
@@ -41,7 +36,7 @@ export class Taps {
   }
 
   /** Starts a tap on `connection`; returns the function that ends it (safe to call more than once). */
-  tap(connection: string, listener: Listener): () => void {
+  tap(connection: string, listener: (record: TapRecord) => void): () => void {
     const refused = this.#options.refused();
     if (refused !== undefined) throw new CommandRefusedError(`cannot tap "${connection}": ${refused}`);
     const edges = this.#options.edges.filter((edge) => edge.connection === connection);
@@ -61,30 +56,12 @@ export class Taps {
     }
     let listeners = this.#listeners.get(connection);
     if (listeners === undefined) {
-      listeners = new Set();
+      listeners = new Listeners(this.#options.warn, `the tap on "${connection}"`);
       this.#listeners.set(connection, listeners);
       for (const sink of sinks) this.#summarise(sink, 1);
     }
-    let warned = false;
-    // Its own function per tap, so the same listener given twice is two taps.
-    const entry: Listener = (record) => {
-      try {
-        listener(record);
-      } catch (error) {
-        if (warned) return;
-        warned = true;
-        this.#options.warn(
-          `a listener of the tap on "${connection}" threw (said once): ${error instanceof Error ? error.message : String(error)}`,
-        );
-      }
-    };
-    listeners.add(entry);
-    let open = true;
-    return () => {
-      if (!open) return;
-      open = false;
-      this.#untap(connection, entry);
-    };
+    const tapped = listeners;
+    return tapped.add(listener, () => this.#untap(connection, tapped));
   }
 
   /** A host posted a summary of what its input link returned. */
@@ -95,15 +72,14 @@ export class Taps {
         .filter((edge) => edge.connection === connection && label(edge.to) === to)
         .map((edge) => label(edge.from));
       if (sources.length === 0) continue;
-      const record: TapRecord = {
+      listeners.emit({
         time: message.time,
         connection,
         from: sources.join(', '),
         to,
         summary: message.summary,
         skipped: message.skipped,
-      };
-      for (const listener of [...listeners]) listener(record);
+      });
     }
   }
 
@@ -129,9 +105,9 @@ export class Taps {
     return [...sinks.values()];
   }
 
-  #untap(connection: string, entry: Listener): void {
-    const listeners = this.#listeners.get(connection);
-    if (listeners === undefined || !listeners.delete(entry) || listeners.size > 0) return;
+  /** A tap on `connection` ended: with its last, its sinks stop summarising for it. */
+  #untap(connection: string, listeners: Listeners<TapRecord>): void {
+    if (listeners.size > 0 || this.#listeners.get(connection) !== listeners) return;
     this.#listeners.delete(connection);
     for (const sink of this.#sinksOf(connection)) this.#summarise(sink, -1);
   }

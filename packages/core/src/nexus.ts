@@ -30,6 +30,7 @@ import { Conditions } from './_conditions.ts';
 import { describeConfig, describeEdges, givenBy, mebibytes, msSince } from './_debug-log.ts';
 import { EventStream } from './_event-stream.ts';
 import { HostAgents } from './_host-agents.ts';
+import { HostChannels } from './_host-channels.ts';
 import { PipelineMeter } from './_metrics.ts';
 import { PublishedValues } from './_published.ts';
 import { type Ending, isGone, Restarts } from './_restarts.ts';
@@ -141,6 +142,14 @@ class NexusImpl implements Nexus {
   private monitor: LinkMonitor | undefined;
   /** Rates, step times, load, latency and the store's use for `metrics()` (`_metrics.ts`). */
   private meter: PipelineMeter | undefined;
+  /** The features that tell actor hosts something and hear back: meter, taps, published (`_host-channels.ts`). */
+  private readonly channels = new HostChannels({
+    send: (actor, message) => {
+      const entry = this.actors.get(actor);
+      if (entry) this.toWorker(entry, message);
+    },
+    warn: (message) => this.log('warn', message),
+  });
   /** `tap()`: summaries from the hosts of a connection's sinks (`_taps.ts`). */
   private taps: Taps | undefined;
   /** `watchPublished()`: what actors publish, while somebody watches (`_published.ts`). */
@@ -289,23 +298,20 @@ class NexusImpl implements Nexus {
         sampling: this.options.metrics !== false,
       });
       this.meter.start();
-      this.taps = new Taps({
-        edges: graph.edges.map((edge) => ({ ...edge })),
-        send: (actor, message) => {
-          const entry = this.actors.get(actor);
-          if (entry) this.toWorker(entry, message);
-        },
-        refused: () => (this.quitting ? 'the pipeline is quitting or has quit' : undefined),
-        warn: (message) => this.log('warn', message),
-      });
-      this.published = new PublishedValues({
-        actors: config.actors.map((actor) => actor.name),
-        send: (actor, message) => {
-          const entry = this.actors.get(actor);
-          if (entry) this.toWorker(entry, message);
-        },
-        warn: (message) => this.log('warn', message),
-      });
+      this.channels.add('counters', this.meter.channel);
+      const { line } = this.channels;
+      this.taps = this.channels.add(
+        'tap',
+        new Taps({
+          ...line,
+          edges: graph.edges.map((edge) => ({ ...edge })),
+          refused: () => (this.quitting ? 'the pipeline is quitting or has quit' : undefined),
+        }),
+      );
+      this.published = this.channels.add(
+        'published',
+        new PublishedValues({ ...line, actors: config.actors.map((actor) => actor.name) }),
+      );
       this.supervisor = new Supervisor({
         config,
         transport,
@@ -439,10 +445,8 @@ class NexusImpl implements Nexus {
       ...(this.options.metrics === false ? {} : { measure: { ownProcess: actor.process !== undefined } }),
     };
     this.toWorker(entry, init);
-    // A new host: what the previous one measured is gone, and it summarises what is tapped.
-    this.meter?.actorStarted(actor.name);
-    this.taps?.actorStarted(actor.name);
-    this.published?.actorStarted(actor.name);
+    // A new host: what the previous one measured is gone, and it is told what is tapped and watched.
+    this.channels.actorStarted(actor.name);
   }
 
   /** A worker that died may have held the store's lock or a half-written value: let the store reclaim them. */
@@ -483,17 +487,9 @@ class NexusImpl implements Nexus {
     if (message.type === 'counters') {
       entry.steps = message.steps;
       entry.errors = message.errors;
-      this.meter?.reported(entry.name, message);
-      return;
     }
-    if (message.type === 'tap') {
-      this.taps?.record(entry.name, message);
-      return;
-    }
-    if (message.type === 'published') {
-      this.published?.record(entry.name, message);
-      return;
-    }
+    // Counters (for the meter), tap records and what actors publish go to their features.
+    if (this.channels.deliver(entry.name, message)) return;
     if (message.state === 'failed') {
       const what =
         message.phase === 'setup'
@@ -698,15 +694,9 @@ class NexusImpl implements Nexus {
       throw this.refused(command, `there is no such actor; ${hint}the actors are ${actors.join(', ')}`, subject);
     }
     if (this.quitting) throw this.refused(command, 'the pipeline is quitting', subject);
-    try {
-      await this.restarts.revive(entry, this.actorConfig(name));
-    } catch (error) {
-      if (CommandRefusedError.isInstance(error)) {
-        const reason = (error as Error).message.replace(/^cannot revive "[^"]*": /, '');
-        this.log('warn', `${command} refused: ${reason}`);
-      }
-      throw error;
-    }
+    const refusal = this.restarts.reviveRefusal(entry);
+    if (refusal !== undefined) throw this.refused(command, refusal, subject);
+    await this.restarts.revive(entry, this.actorConfig(name));
     const state = this.actors.get(name)?.state ?? 'exited';
     if (this.quitting) this.log('info', `${command}: cut short by quit`);
     else if (isGone(state)) this.log('warn', `${command}: done, but the actor is ${state} again (see above)`);
@@ -767,8 +757,7 @@ class NexusImpl implements Nexus {
     await this.hostLinks?.close();
     this.monitor?.stop();
     this.meter?.stop();
-    this.taps?.close();
-    this.published?.close();
+    this.channels.close();
     this.supervisor?.stop();
     await this.supervisor?.drain();
     this.log('debug', 'quit: every actor ended; supervisor and link monitor stopped');
