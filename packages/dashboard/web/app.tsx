@@ -31,6 +31,16 @@ function useTick(): number {
   return now;
 }
 
+/** The run's uptime: ticks on its own, so the second hand re-renders this text and not the page. */
+function Uptime({ startedAt, end }: { startedAt: number; end: number | undefined }) {
+  const now = useTick();
+  return (
+    <span class="dim" title={`started ${new Date(startedAt).toLocaleString()}`}>
+      up {uptime((end ?? now) - startedAt)}
+    </span>
+  );
+}
+
 function statusOf(live: Live): { state: string; text: string } {
   switch (live.connection) {
     case 'open':
@@ -138,11 +148,9 @@ function Failures({ live }: { live: Live }) {
 
 export function App({ live }: { live: Live }) {
   useLive(live);
-  const now = useTick();
   const info = live.info;
   const status = statusOf(live);
   const pipelineFile = info?.pipeline.split(/[\\/]/).at(-1) ?? '';
-  const end = live.closedAt ?? now;
   return (
     <div class="app">
       <header class="top">
@@ -154,9 +162,7 @@ export function App({ live }: { live: Live }) {
             <span class="dim" title={`server process ${info.pid}`}>
               {info.runtime} · improv {info.version}
             </span>
-            <span class="dim" title={`started ${new Date(info.startedAt).toLocaleString()}`}>
-              up {uptime(end - info.startedAt)}
-            </span>
+            <Uptime startedAt={info.startedAt} end={live.closedAt} />
           </span>
         )}
         <span
@@ -175,7 +181,8 @@ export function App({ live }: { live: Live }) {
       </header>
       {live.connection === 'closed' && (
         <div class="banner closed">
-          The pipeline quit at {clock(live.closedAt ?? now, false)}. This is its last view; start it again to go on.
+          The pipeline quit at {clock(live.closedAt ?? Date.now(), false)}. This is its last view; start it again to go
+          on.
         </div>
       )}
       {live.problem !== undefined && live.connection !== 'open' && <div class="banner problem">{live.problem}</div>}

@@ -77,12 +77,61 @@ export function toPixels(
   max: number,
   table: Uint32Array,
   out: Uint32Array,
+  /** The smallest and largest of the values, when known (the automatic range): integers need no more. */
+  values?: { min: number; max: number },
 ): void {
   const scale = max > min ? 256 / (max - min) : 0;
+  const span = integerSpan(array, values);
+  if (span !== undefined && span.high - span.low < count) {
+    // Integers over a span smaller than the frame: each value's colour once, then a lookup per pixel.
+    const { low, high } = span;
+    const colours = spanColours(high - low + 1);
+    for (let value = low; value <= high; value++) {
+      const level = (value - min) * scale;
+      colours[value - low] = table[level >= 255 ? 255 : level > 0 ? level | 0 : 0]!;
+    }
+    indexPixels(array as SmallIntegers, count, low, colours, out);
+    return;
+  }
   for (let index = 0; index < count; index++) {
     const level = (array[index]! - min) * scale;
     out[index] = table[level >= 255 ? 255 : level > 0 ? level | 0 : 0]!;
   }
+}
+
+type SmallIntegers = Uint8Array | Uint8ClampedArray | Int8Array | Uint16Array | Int16Array;
+
+/** The values an array of 8- or 16-bit integers can hold (narrowed to `values` when given), else undefined. */
+function integerSpan(array: Numbers, values?: { min: number; max: number }): { low: number; high: number } | undefined {
+  let low: number;
+  let high: number;
+  if (array instanceof Uint8Array || array instanceof Uint8ClampedArray) [low, high] = [0, 255];
+  else if (array instanceof Int8Array) [low, high] = [-128, 127];
+  else if (array instanceof Uint16Array) [low, high] = [0, 65535];
+  else if (array instanceof Int16Array) [low, high] = [-32768, 32767];
+  else return undefined;
+  if (
+    values !== undefined &&
+    Number.isInteger(values.min) &&
+    Number.isInteger(values.max) &&
+    values.min <= values.max
+  ) {
+    low = Math.max(low, values.min);
+    high = Math.min(high, values.max);
+  }
+  return { low, high };
+}
+
+let spanTable = new Uint32Array(0);
+
+/** A scratch table of at least `length` colours (kept between frames). */
+function spanColours(length: number): Uint32Array {
+  if (spanTable.length < length) spanTable = new Uint32Array(Math.max(length, 256));
+  return spanTable;
+}
+
+function indexPixels(array: SmallIntegers, count: number, low: number, colours: Uint32Array, out: Uint32Array): void {
+  for (let index = 0; index < count; index++) out[index] = colours[array[index]! - low]!;
 }
 
 /** Writes an RGB(A) frame (`channels` values per pixel, interleaved), each scaled from [min, max] to 0..255. */

@@ -15,8 +15,6 @@ import type {
   PipelineStatus,
   SerializedError,
 } from '@improv/core';
-import { msgpackOptions } from '@improv/core/codec';
-import { Decoder } from '@msgpack/msgpack';
 import type {
   ClientMessage,
   CommandResult,
@@ -24,6 +22,7 @@ import type {
   RunInfo,
   ServerMessage,
 } from '../../cli/src/control/protocol.ts';
+import { BufferPool, pageDecoder } from './decode.ts';
 import { PlotStore } from './plot-store.ts';
 import type { ConnectionState } from './states.ts';
 
@@ -104,14 +103,15 @@ export class Live {
   #ws: WebSocket | undefined;
   #nextId = 1;
   #retryMs = 1000;
-  #decoder = new Decoder(msgpackOptions);
+  readonly #pool = new BufferPool();
+  readonly #decoder = pageDecoder(this.#pool);
   readonly #listeners = new Set<() => void>();
   readonly #logListeners = new Set<(records: LogRecord[], reset: boolean) => void>();
   readonly #metricsListeners = new Set<() => void>();
 
   constructor(token: string | undefined) {
     this.#token = token;
-    this.plots = new PlotStore(() => this.#send({ type: 'drawn' }));
+    this.plots = new PlotStore(() => this.#send({ type: 'drawn' }), this.#pool);
     if (token === undefined || token === '') {
       this.connection = 'no-token';
       this.problem =

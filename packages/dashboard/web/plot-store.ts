@@ -7,6 +7,7 @@
  */
 import type { Published } from '@improv/core';
 import { classify, type Shown } from './classify.ts';
+import type { BufferPool } from './decode.ts';
 
 /** How long a series panel shows, in seconds, and at most how many points per field. */
 export const SERIES_WINDOW_S = 30;
@@ -61,10 +62,13 @@ export class PlotStore {
   /** `plots` messages taken in and not yet answered with `drawn` (one answer each, after the frame that draws them). */
   #owed = 0;
   readonly #sendDrawn: () => void;
+  readonly #pool: BufferPool | undefined;
   readonly #listeners = new Set<() => void>();
 
-  constructor(sendDrawn: () => void) {
+  /** `pool`: where an image's buffer goes back once a newer frame replaced it (nothing else holds it). */
+  constructor(sendDrawn: () => void, pool?: BufferPool) {
     this.#sendDrawn = sendDrawn;
+    this.#pool = pool;
   }
 
   /** Called when streams are added or change kind or fields (the panels to show change). */
@@ -152,6 +156,8 @@ export class PlotStore {
         stream.series = undefined;
         changed = true;
       }
+      // The panel reads an image's array only through `latest` (charts keep theirs: lines are not given back).
+      if (stream.latest?.kind === 'image' && this.#pool !== undefined) this.#pool.release(stream.latest.array);
       stream.latest = shown;
       stream.time = data.time;
       stream.arrivals.push([now, 1]);

@@ -152,7 +152,8 @@ function SeriesPlot(props: KindProps) {
             ...fields.map((field, index) => ({
               label: field,
               stroke: colourFor(index),
-              width: 1.5,
+              // 1 px: Skia draws it as a hairline; a wider line goes through its stroker, several times the cost.
+              width: 1,
               value: (_chart: uPlot, value: number | null) => (value === null ? '–' : compact(value)),
             })),
           ],
@@ -189,7 +190,7 @@ function LinePlot(props: KindProps) {
         {
           width,
           height,
-          series: [{ label: 'index' }, { label: 'value', stroke: colourFor(0), width: 1.25, points: { show: false } }],
+          series: [{ label: 'index' }, { label: 'value', stroke: colourFor(0), width: 1, points: { show: false } }],
           scales: { x: { time: false } },
           axes: [axis({ values: shortValues }), axis({ values: shortValues, size: 46 })],
           legend: { show: false },
@@ -312,8 +313,9 @@ function ImagePlot(props: KindProps) {
     }
     const count = rows * cols;
     const fixed = settings.current;
-    const { min, max } = fixed.auto ? range(array, count * channels) : fixed;
-    if (channels === 1) toPixels(array, count, min, max, lut(fixed.map), held.pixels!);
+    const values = fixed.auto ? range(array, count * channels) : undefined;
+    const { min, max } = values ?? fixed;
+    if (channels === 1) toPixels(array, count, min, max, lut(fixed.map), held.pixels!, values);
     else toColourPixels(array, count, channels, min, max, held.pixels!);
     held.context!.putImageData(held.image, 0, 0);
     held.min = min;

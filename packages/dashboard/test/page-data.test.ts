@@ -1,0 +1,100 @@
+// The page's handling of frames (web/): decoding the server's msgpack without copying where it can,
+// and colour-mapping integer frames through a table of the values they hold — the same pixels as
+// mapping each value on its own.
+import { msgpackOptions } from '@improv/core/codec';
+import { Encoder } from '@msgpack/msgpack';
+import { describe, expect, it } from 'vitest';
+import { BufferPool, pageDecoder } from '../web/decode.ts';
+import { lut, range, toPixels } from '../web/image.ts';
+
+/** The colour of each value on its own (the mapping toPixels must match). */
+function direct(array: ArrayLike<number>, min: number, max: number, table: Uint32Array): Uint32Array {
+  const out = new Uint32Array(array.length);
+  const scale = max > min ? 256 / (max - min) : 0;
+  for (let index = 0; index < array.length; index++) {
+    const level = (array[index]! - min) * scale;
+    out[index] = table[level >= 255 ? 255 : level > 0 ? Math.floor(level) : 0]!;
+  }
+  return out;
+}
+
+/** Deterministic pseudo-random integers in [low, high]. */
+function noise(length: number, low: number, high: number, seed = 1): number[] {
+  let state = seed;
+  return Array.from({ length }, () => {
+    state = (state * 1103515245 + 12345) % 2147483648;
+    return low + (state % (high - low + 1));
+  });
+}
+
+describe('toPixels', () => {
+  const table = lut('viridis');
+  const cases: [string, ArrayLike<number> & { length: number }][] = [
+    ['uint16, narrow', Uint16Array.from(noise(4096, 900, 1400))],
+    ['uint16, full', Uint16Array.from(noise(70_000, 0, 65535))],
+    ['uint8', Uint8Array.from(noise(1000, 3, 250))],
+    ['int16 with negatives', Int16Array.from(noise(5000, -3000, 2000))],
+    ['int8', Int8Array.from(noise(600, -128, 127))],
+    ['float32', Float32Array.from(noise(3000, 0, 5000), (value) => value / 7)],
+  ];
+  for (const [name, array] of cases) {
+    it(`gives each value its own colour: ${name}, automatic and fixed ranges`, () => {
+      const values = range(array, array.length);
+      const ranges: [number, number, { min: number; max: number } | undefined][] = [
+        [values.min, values.max, values],
+        [values.min + 100, values.max - 100, undefined],
+        [-50, 10, undefined],
+        [values.min, values.min, undefined],
+      ];
+      for (const [min, max, given] of ranges) {
+        const out = new Uint32Array(array.length);
+        toPixels(array, array.length, min, max, table, out, given);
+        expect(out).toEqual(direct(array, min, max, table));
+      }
+    });
+  }
+});
+
+describe('pageDecoder', () => {
+  const encoder = new Encoder(msgpackOptions);
+  const frame = Uint16Array.from({ length: 64 * 1024 }, (_, index) => (index * 7) & 0xffff);
+  /** A message whose frame starts at an even or an odd byte (the name before it is one byte longer or not). */
+  const message = (name: string) =>
+    encoder.encode({ type: 'plots', streams: [{ name, value: { array: frame, shape: [256, 256] } }] }).slice();
+  const frameOf = (decoded: unknown) =>
+    (decoded as { streams: { value: { array: Uint16Array } }[] }).streams[0]!.value.array;
+
+  it('keeps typed arrays (aligned ones as views of the message, others copied) and their values', () => {
+    const pool = new BufferPool();
+    const decoder = pageDecoder(pool);
+    const byAlignment = new Map<boolean, Uint16Array>();
+    for (const name of ['a', 'ab']) {
+      const bytes = message(name);
+      const array = frameOf(decoder.decode(bytes));
+      expect(array).toBeInstanceOf(Uint16Array);
+      expect(array).toEqual(frame);
+      byAlignment.set(array.buffer === bytes.buffer, array);
+    }
+    // One of the two names put the frame at an odd byte: that one was copied, the other is a view.
+    expect([...byAlignment.keys()].sort()).toEqual([false, true]);
+  });
+
+  it('copies a misaligned array into a buffer given back to the pool, and into a new one otherwise', () => {
+    const pool = new BufferPool();
+    const decoder = pageDecoder(pool);
+    const misaligned = ['a', 'ab']
+      .map(message)
+      .find((bytes) => frameOf(decoder.decode(bytes)).buffer !== bytes.buffer)!;
+    const first = frameOf(decoder.decode(misaligned));
+    const second = frameOf(decoder.decode(misaligned));
+    expect(second.buffer).not.toBe(first.buffer);
+    pool.release(first);
+    const third = frameOf(decoder.decode(misaligned));
+    expect(third.buffer).toBe(first.buffer);
+    expect(third).toEqual(frame);
+    // A view of a message is not the pool's: releasing it gives nothing back.
+    const aligned = ['a', 'ab'].map(message).find((bytes) => frameOf(decoder.decode(bytes)).buffer === bytes.buffer)!;
+    pool.release(frameOf(decoder.decode(aligned)));
+    expect(frameOf(decoder.decode(misaligned)).buffer).not.toBe(first.buffer);
+  });
+});
