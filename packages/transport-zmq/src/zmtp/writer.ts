@@ -11,8 +11,15 @@ import { Buffer } from 'node:buffer';
 import type { Socket } from 'node:net';
 import { FLAG_LONG, SHORT_FRAME_MAX } from './frames.ts';
 
-/** Size of each arena. */
-const ARENA_BYTES = 64 * 1024;
+/** Size of a connection's first arena (most connections send little: acknowledgements, commands). */
+const FIRST_ARENA_BYTES = 16 * 1024;
+/**
+ * Size of each later arena: larger than a batch ({@link FLUSH_BYTES}), so that the bytes of a batch
+ * cut short by the end of an arena move to the next one and the batch goes out as one piece. Several
+ * pieces go out corked, which Node writes with one writev but Bun first concatenates (a copy of
+ * every byte).
+ */
+const ARENA_BYTES = 512 * 1024;
 /** Frame bodies this large are written by reference, not copied into the arena. */
 const ZERO_COPY_BYTES = 32 * 1024;
 /** A batch this large is written at once instead of at the end of the turn. */
@@ -23,7 +30,7 @@ const SMALL_COPY_BYTES = 24;
 /** The batching frame writer of one connection. */
 export class FrameWriter {
   readonly #socket: Socket;
-  #arena: Buffer = Buffer.allocUnsafe(ARENA_BYTES);
+  #arena: Buffer = Buffer.allocUnsafe(FIRST_ARENA_BYTES);
   /** Bytes of the arena filled. */
   #used = 0;
   /** Start of the arena's bytes not handed to the socket yet. */
@@ -128,13 +135,21 @@ export class FrameWriter {
     }
   }
 
-  /** Room for `length` bytes in the arena (a fresh arena when the current one is full): their offset. */
+  /**
+   * Room for `length` bytes in the arena: their offset. When the arena is full, a fresh one; the bytes
+   * queued at the end of the old one move along when they are no more than a batch (a socket that
+   * is blocked gathers more: those stay where they are, a piece of their own).
+   */
   #reserve(length: number): number {
     if (this.#used + length > this.#arena.length) {
-      this.#cut();
-      this.#arena = Buffer.allocUnsafe(Math.max(ARENA_BYTES, length));
-      this.#used = 0;
+      const pending = this.#used - this.#start;
+      const moving = pending <= FLUSH_BYTES ? pending : 0;
+      if (moving === 0) this.#cut();
+      const arena = Buffer.allocUnsafe(Math.max(ARENA_BYTES, moving + length));
+      if (moving > 0) arena.set(this.#arena.subarray(this.#start, this.#used), 0);
+      this.#arena = arena;
       this.#start = 0;
+      this.#used = moving;
     }
     const at = this.#used;
     this.#used += length;
