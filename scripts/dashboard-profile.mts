@@ -369,36 +369,18 @@ async function measurePlain(run: number): Promise<Result> {
 
     const pipelinePids = tree(child.pid!).map((each) => each.pid);
     const chromiumProcesses = tree(browser.pid!);
-    const renderers = chromiumProcesses.filter((each) => each.cmd.includes('--type=renderer')).map((each) => each.pid);
-    const gpus = chromiumProcesses.filter((each) => each.cmd.includes('--type=gpu-process')).map((each) => each.pid);
-    const others = chromiumProcesses
-      .map((each) => each.pid)
-      .filter((pid) => !renderers.includes(pid) && !gpus.includes(pid));
     const profiling = flag('--profile');
     if (profiling) {
       await cdp.send('Profiler.enable');
       await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
       await cdp.send('Profiler.start');
     }
-    const beforeEach = new Map(chromiumProcesses.map((each) => [each.pid, ticks(each.pid) ?? 0]));
+    const { renderers, gpus } = byType(chromiumProcesses);
     const beforeThreads = new Map([...renderers, ...gpus].map((pid) => [pid, threadTicks(pid)]));
-    const before = {
-      renderer: sumTicks(renderers),
-      gpu: sumTicks(gpus),
-      other: sumTicks(others),
-      pipeline: sumTicks(pipelinePids),
-      draws: await cdp.evaluate<Record<string, number>>(drawsExpression),
-      at: performance.now(),
-    };
-    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-    const after = {
-      renderer: sumTicks(renderers),
-      gpu: sumTicks(gpus),
-      other: sumTicks(others),
-      pipeline: sumTicks(pipelinePids),
-      draws: await cdp.evaluate<Record<string, number>>(drawsExpression),
-      at: performance.now(),
-    };
+    const open = cdp;
+    const { before, after, beforeEach } = await sampleWindow(chromiumProcesses, pipelinePids, () =>
+      open.evaluate<Record<string, number>>(drawsExpression),
+    );
     const elapsed = (after.at - before.at) / 1000;
     if (flag('--verbose')) {
       for (const each of chromiumProcesses) {
@@ -434,6 +416,35 @@ async function measurePlain(run: number): Promise<Result> {
       rmSync(profileDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
     } catch {}
   }
+}
+
+/** Chromium's processes by type: renderers, GPU processes, and the rest (the browser, utilities). */
+function byType(processes: { pid: number; cmd: string }[]): { renderers: number[]; gpus: number[]; others: number[] } {
+  const renderers = processes.filter((each) => each.cmd.includes('--type=renderer')).map((each) => each.pid);
+  const gpus = processes.filter((each) => each.cmd.includes('--type=gpu-process')).map((each) => each.pid);
+  const others = processes.map((each) => each.pid).filter((pid) => !renderers.includes(pid) && !gpus.includes(pid));
+  return { renderers, gpus, others };
+}
+
+/** The CPU of Chromium's processes and the pipeline's, and the page's draws, at the start and the end of the window. */
+async function sampleWindow(
+  chromiumProcesses: { pid: number; cmd: string }[],
+  pipelinePids: number[],
+  drawn: () => Promise<Record<string, number>>,
+): Promise<{ before: Sample & { at: number }; after: Sample & { at: number }; beforeEach: Map<number, number> }> {
+  const { renderers, gpus, others } = byType(chromiumProcesses);
+  const sample = async () => ({
+    renderer: sumTicks(renderers),
+    gpu: sumTicks(gpus),
+    other: sumTicks(others),
+    pipeline: sumTicks(pipelinePids),
+    draws: await drawn(),
+    at: performance.now(),
+  });
+  const beforeEach = new Map(chromiumProcesses.map((each) => [each.pid, ticks(each.pid) ?? 0]));
+  const before = await sample();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  return { before, after: await sample(), beforeEach };
 }
 
 interface Sample {
@@ -488,11 +499,6 @@ async function measure(run: number): Promise<Result> {
     const chromiumProcesses = tree(process.pid).filter(
       (each) => each.pid !== process.pid && !pipelinePids.includes(each.pid) && each.cmd.includes('chromium'),
     );
-    const renderers = chromiumProcesses.filter((each) => each.cmd.includes('--type=renderer')).map((each) => each.pid);
-    const gpus = chromiumProcesses.filter((each) => each.cmd.includes('--type=gpu-process')).map((each) => each.pid);
-    const others = chromiumProcesses
-      .map((each) => each.pid)
-      .filter((pid) => !renderers.includes(pid) && !gpus.includes(pid));
 
     const cdp = flag('--profile') ? await page.context().newCDPSession(page) : undefined;
     if (cdp !== undefined) {
@@ -508,25 +514,7 @@ async function measure(run: number): Promise<Result> {
         ).split(','),
       });
     }
-
-    const beforeEach = new Map(chromiumProcesses.map((each) => [each.pid, ticks(each.pid) ?? 0]));
-    const before = {
-      renderer: sumTicks(renderers),
-      gpu: sumTicks(gpus),
-      other: sumTicks(others),
-      pipeline: sumTicks(pipelinePids),
-      draws: await draws(page),
-      at: performance.now(),
-    };
-    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-    const after = {
-      renderer: sumTicks(renderers),
-      gpu: sumTicks(gpus),
-      other: sumTicks(others),
-      pipeline: sumTicks(pipelinePids),
-      draws: await draws(page),
-      at: performance.now(),
-    };
+    const { before, after, beforeEach } = await sampleWindow(chromiumProcesses, pipelinePids, () => draws(page));
     const elapsed = (after.at - before.at) / 1000;
     if (flag('--verbose')) {
       for (const each of chromiumProcesses) {
