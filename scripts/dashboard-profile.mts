@@ -550,7 +550,13 @@ async function measure(run: number): Promise<Result> {
 
 const results: Result[] = [];
 const viaPlaywright = flag('--playwright') || flag('--trace');
-for (let run = 1; run <= runs; run++) results.push(await (viaPlaywright ? measure(run) : measurePlain(run)));
+try {
+  for (let run = 1; run <= runs; run++) results.push(await (viaPlaywright ? measure(run) : measurePlain(run)));
+} catch (error) {
+  // What went wrong is in the message (the pipeline's own error, with its file and fix): no stack.
+  console.error(`dashboard-profile: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+}
 if (runs > 1) {
   const median = (pick: (result: Result) => number) => {
     const sorted = results.map(pick).sort((a, b) => a - b);

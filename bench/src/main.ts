@@ -104,7 +104,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .option(
       '--metrics-overhead',
-      "only this: the pair's 8 B rows (put, allocate, inline) with metrics on (the default) and off (createNexus({ metrics: false })), in alternating rounds; prints the ratio on ÷ off and writes <out>/<runtime>-metrics-overhead-<time>.json (placement worker; --store and --transport apply)",
+      "only this: the pair's 8 B rows (put, allocate, inline) with metrics on (the default) and off (createNexus({ metrics: false })), in alternating rounds, then times the hosts' measuring code on its own; prints the ratio on ÷ off and measuring's share of each row's time per message, and writes <out>/<runtime>-metrics-overhead-<time>.json (placement worker; --store and --transport apply)",
     )
     .option(
       '--dashboard',
