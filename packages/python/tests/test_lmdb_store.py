@@ -470,8 +470,8 @@ def test_the_records_follow_the_documented_layout(open_store):
     assert raw(client, "gone", key_bytes) == b"\x02" + f64(tombstone)
     assert raw(client, "gone_order", struct.pack(">Q", int(tombstone))) == key_bytes
     assert raw(client, "meta", b"usedBytes") == f64(0)
-    # A read marks the record read (flag 1) and holds the value for this client.
-    kept = client.put("kept")
+    # A read of a value its TTL (or eviction) could free marks the record read (flag 1) and holds it.
+    kept = client.put("kept", ttl_ms=3_600_000)
     client.get(kept)
     assert struct.unpack_from("<d", raw(client, "objects", kept.encode()), 32)[0] == 1
     hold_key = kept.encode() + b"\0" + struct.pack(">I", client.client_id)
@@ -484,8 +484,8 @@ def test_the_records_follow_the_documented_layout(open_store):
     assert listed == [kept, *keys]
 
 
-def test_holds_are_entries_of_the_holds_database_ended_by_release(store):
-    _, client = store
+def test_holds_are_entries_of_the_holds_database_ended_by_release(open_store):
+    client = open_store.connect(open_store(eviction="oldest"))
     key = client.put([1])
     holds_key = key.encode() + b"\0" + client.client_id.to_bytes(4, "big")
 
@@ -505,6 +505,25 @@ def test_holds_are_entries_of_the_holds_database_ended_by_release(store):
     assert hold() is None
     with pytest.raises(TypeError, match="integer delta"):
         client.track([key], 0.5)
+
+
+def test_a_read_holds_only_where_eviction_or_a_ttl_could_free_the_value(store):
+    _, client = store  # no eviction
+
+    def holds():
+        return entries(client, "holds")
+
+    def read_flag(key):
+        return int(struct.unpack_from("<d", raw(client, "objects", key.encode()), 32)[0]) & 1
+
+    plain = client.put([1])
+    timed = client.put([2], ttl_ms=60_000)
+    assert client.get(plain) == [1]
+    assert holds() == [] and read_flag(plain) == 0  # only a delete can free it: the read wrote nothing
+    assert client.get(timed) == [2]
+    assert len(holds()) == 1 and read_flag(timed) == 1
+    client.release()
+    assert holds() == []
 
 
 # ---- lifetimes ------------------------------------------------------------------------------------

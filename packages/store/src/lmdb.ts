@@ -306,10 +306,13 @@ function openHandles(path: string, options: { sync: boolean; mapSize?: number; r
     // Python) without it.
     noSync: !options.sync,
     overlappingSync: false,
-    // Not MDB_WRITEMAP: it would make small writes about a third cheaper, but LMDB then sizes
-    // data.mdb to the map as a sparse file whose blocks are taken as pages are first written, and a
-    // disk that runs full under a running store (after the free-space check at open) would stop the
-    // writing process with SIGBUS instead of failing one put with an error.
+    // Not MDB_WRITEMAP: it would make commits several times cheaper, but LMDB then sizes data.mdb
+    // to the map as a sparse file whose blocks are taken as pages are first written, and a disk that
+    // runs full under a running store (after the free-space check at open) would stop the writing
+    // process with SIGBUS instead of failing one put with an error. Reserving the blocks first
+    // (fallocate) would answer that, but LMDB's WRITEMAP freelist code aborts
+    // ("Assertion 'x <= dl[0].mid' failed in mdb_freelist_save()") under this store's several
+    // writing processes: tried, and the conformance suite's multi-process case caught it.
     useWritemap: false,
     readOnly: options.readOnly,
   };
@@ -805,6 +808,7 @@ interface FullReport {
 }
 
 type Lookup = { missing: MissingReason } | { record: ObjectRecord };
+type ReadResult = { missing: MissingReason } | { value: unknown; header: ValueHeader };
 
 class LmdbClient implements LmdbStoreClient {
   readonly clientId: number;
@@ -1255,38 +1259,59 @@ class LmdbClient implements LmdbStoreClient {
     if (pending !== undefined) return this.readPending(pending, asArray);
     if (!this.isKey(key)) throw objectNotFound(DRIVER, key, 'foreign');
     const keyBytes = utf8Bytes(key);
-    const result = this.write(asArray ? 'getArray()' : 'get()', () => {
-      const now = Date.now();
-      const { objects, values, holds } = this.handles;
-      const raw = copyOf(objects, keyBytes);
-      if (raw === undefined) return { missing: this.goneReason(keyBytes) };
-      const record = decodeObjectRecord(raw, raw.byteLength, `key "${key}"`);
-      if (record.expiresAt > 0 && record.expiresAt <= now && !this.heldByMe(keyBytes, now)) {
-        // Past its TTL: freed now unless some reader still holds it; unreadable either way.
-        if (!this.heldByAnyone(keyBytes, now)) this.free(keyBytes, record, GONE_EXPIRED);
-        return { missing: 'expired' as const };
-      }
-      if (asArray && record.header.code === 0) return { notArray: true as const };
-      const view = peek(values, keyBytes);
-      if (view === undefined) throw new Error(`lmdb store: key "${key}" has an object record but no value`);
-      const header = readHeader(view, view.byteLength, `lmdb store: key "${key}"`);
-      const value = decodePayload(view, header, key);
-      if ((record.flags & RECORD_READ) === 0) {
-        new DataView(raw.buffer).setFloat64(32, record.flags | RECORD_READ, true);
-        objects.putSync(keyBytes, raw);
-      }
-      holds.putSync(holdKey(keyBytes, this.clientId), this.holdUntil());
-      return { value, header };
-    });
+    // A hold and the "read" mark only matter to what can free a value behind its reader's back:
+    // eviction, and the TTL of a value that has one. Without both, a read is read-only.
+    const unheld = this.eviction === 'none' ? this.snapshot(() => this.readUnheld(key, keyBytes)) : undefined;
+    const result =
+      unheld ?? this.write(asArray ? 'getArray()' : 'get()', () => this.readHolding(key, keyBytes, asArray));
     if ('missing' in result) throw objectNotFound(DRIVER, key, result.missing);
-    if ('notArray' in result) {
+    if (asArray && result.header.code === 0) {
       throw new TypeError(
         `lmdb store: key "${key}" holds a msgpack value, not a typed array; read it with get(), or check info(key).kind first`,
       );
     }
-    this.held.add(key);
+    if (unheld === undefined) this.held.add(key);
     if (!asArray) return result.value;
     return { array: result.value, dtype: kindOfCode(result.header.code), shape: result.header.shape };
+  }
+
+  /** A read that needs no hold (inside a snapshot), or undefined when the value has a TTL. */
+  private readUnheld(key: StoreKey, keyBytes: Bytes): ReadResult | undefined {
+    const raw = peek(this.handles.objects, keyBytes);
+    if (raw === undefined) return { missing: this.goneReason(keyBytes) };
+    const record = decodeObjectRecord(raw, raw.byteLength, `key "${key}"`);
+    if (record.expiresAt > 0) return undefined;
+    return this.readValue(key, keyBytes);
+  }
+
+  /** get()'s read, marking the value read and holding it (inside a write transaction). */
+  private readHolding(key: StoreKey, keyBytes: Bytes, asArray: boolean): ReadResult {
+    const now = Date.now();
+    const { objects, holds } = this.handles;
+    const raw = copyOf(objects, keyBytes);
+    if (raw === undefined) return { missing: this.goneReason(keyBytes) };
+    const record = decodeObjectRecord(raw, raw.byteLength, `key "${key}"`);
+    if (record.expiresAt > 0 && record.expiresAt <= now && !this.heldByMe(keyBytes, now)) {
+      // Past its TTL: freed now unless some reader still holds it; unreadable either way.
+      if (!this.heldByAnyone(keyBytes, now)) this.free(keyBytes, record, GONE_EXPIRED);
+      return { missing: 'expired' };
+    }
+    if (asArray && record.header.code === 0) return { value: undefined, header: record.header };
+    const result = this.readValue(key, keyBytes);
+    if ((record.flags & RECORD_READ) === 0) {
+      new DataView(raw.buffer).setFloat64(32, record.flags | RECORD_READ, true);
+      objects.putSync(keyBytes, raw);
+    }
+    holds.putSync(holdKey(keyBytes, this.clientId), this.holdUntil());
+    return result;
+  }
+
+  /** The value under a key whose object record exists (inside a transaction or snapshot). */
+  private readValue(key: StoreKey, keyBytes: Bytes): ReadResult {
+    const view = peek(this.handles.values, keyBytes);
+    if (view === undefined) throw new Error(`lmdb store: key "${key}" has an object record but no value`);
+    const header = readHeader(view, view.byteLength, `lmdb store: key "${key}"`);
+    return { value: decodePayload(view, header, key), header };
   }
 
   /** This client's own allocation before its flush: a copy of the local array. */

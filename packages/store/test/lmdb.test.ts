@@ -302,6 +302,31 @@ describe('lmdb store', () => {
     expect((error as Error).message).toMatch(/deleted, or never stored/);
   });
 
+  it('a read takes a hold and marks the value read only where eviction or a TTL could free it', async () => {
+    const { openLmdbStoreReader } = await import('../src/lmdb.ts');
+    const plainPath = freshPath();
+    const plain = await open(plainPath);
+    const kept = await plain.client.put(new Float32Array([1, 2]));
+    const timed = await plain.client.put(new Float32Array([3]), { ttlMs: 60_000 });
+    expect(Array.from(await plain.client.get<Float32Array>(kept))).toEqual([1, 2]);
+    expect(Array.from(await plain.client.get<Float32Array>(timed))).toEqual([3]);
+    const evictingPath = freshPath();
+    const evicting = await open(evictingPath, { eviction: 'oldest' });
+    const read = await evicting.client.put(new Float32Array([4]));
+    expect(Array.from(await evicting.client.get<Float32Array>(read))).toEqual([4]);
+    const plainReader = await openLmdbStoreReader(plainPath);
+    const evictingReader = await openLmdbStoreReader(evictingPath);
+    try {
+      // Nothing can free `kept` but a delete: its read wrote nothing.
+      expect(plainReader.entry(kept)?.read).toBe(false);
+      expect(plainReader.entry(timed)?.read).toBe(true);
+      expect(evictingReader.entry(read)?.read).toBe(true);
+    } finally {
+      await plainReader.close();
+      await evictingReader.close();
+    }
+  });
+
   it('refuses an unwritable path with the path and the fix', async () => {
     const file = join(scratch, 'a-file');
     writeFileSync(file, 'not a folder');

@@ -219,8 +219,10 @@ class LmdbStoreClient:
 
     def get(self, key):
         """The value under `key`: a numpy array with its dtype and shape (a writable copy of its own), or
-        the decoded msgpack value. Holds it for this client (eviction and TTL leave it alone) until
-        `release()` or the end of its lease (the descriptor's `leaseMs`), like the TypeScript `get`.
+        the decoded msgpack value. Where eviction (`store_eviction: oldest`) or the value's TTL could free
+        it, holds it for this client (they leave it alone) until `release()` or the end of its lease (the
+        descriptor's `leaseMs`), like the TypeScript `get`; otherwise only a delete frees it, and the read
+        writes nothing.
         Raises `ObjectNotFoundError` (saying evicted, expired, unknown, or another store's key).
         """
         with self._lock:
@@ -229,10 +231,16 @@ class LmdbStoreClient:
             if not self.is_key(key):
                 raise object_not_found(DRIVER, key, "foreign")
             key_bytes = key.encode()
-            result = self._write("get()", lambda txn: self._read(txn, key, key_bytes))
+            # A hold and the "read" mark only matter to what can free a value behind its reader's back:
+            # eviction, and the TTL of a value that has one. Without both, a read is read-only.
+            unheld = None
+            if self._eviction == "none":
+                unheld = self._snapshot(lambda txn: self._read_unheld(txn, key, key_bytes))
+            result = unheld if unheld is not None else self._write("get()", lambda txn: self._read(txn, key, key_bytes))
             if "missing" in result:
                 raise object_not_found(DRIVER, key, result["missing"])
-            self._held.add(key)
+            if unheld is None:
+                self._held.add(key)
             return result["value"]
 
     def info(self, key):
@@ -502,10 +510,26 @@ class LmdbStoreClient:
                     return True
         return False
 
+    def _read_unheld(self, txn, key, key_bytes):
+        """get() without a hold (inside a snapshot), or None when the value has a TTL."""
+        raw = txn.get(self._db["objects"], key_bytes)
+        if raw is None:
+            return {"missing": self._gone_reason(txn, key_bytes)}
+        if _decode_object_record(raw, f'key "{key}"')["expires_at"] > 0:
+            return None
+        return {"value": self._read_value(txn, key, key_bytes)}
+
+    def _read_value(self, txn, key, key_bytes):
+        """The value under a key whose object record exists (inside a transaction or snapshot)."""
+        found = txn.locate(self._db["values"], key_bytes)
+        if found is None:
+            raise RuntimeError(f'lmdb store: key "{key}" has an object record but no value')
+        return _decode_value(found[0], found[1], key)
+
     def _read(self, txn, key, key_bytes):
         """The body of get(): reads, marks read and holds (inside the write transaction)."""
         now = _now()
-        objects, values, holds = self._db["objects"], self._db["values"], self._db["holds"]
+        objects, holds = self._db["objects"], self._db["holds"]
         raw = txn.get(objects, key_bytes)
         if raw is None:
             return {"missing": self._gone_reason(txn, key_bytes)}
@@ -515,10 +539,7 @@ class LmdbStoreClient:
             if not self._held_by_anyone(txn, key_bytes, now):
                 self._free(txn, key_bytes, record, GONE_EXPIRED)
             return {"missing": "expired"}
-        found = txn.locate(values, key_bytes)
-        if found is None:
-            raise RuntimeError(f'lmdb store: key "{key}" has an object record but no value')
-        value = _decode_value(found[0], found[1], key)
+        value = self._read_value(txn, key, key_bytes)
         if (int(record["flags"]) & RECORD_READ) == 0:
             updated = bytearray(raw)
             _F64.pack_into(updated, 32, int(record["flags"]) | RECORD_READ)
