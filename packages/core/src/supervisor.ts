@@ -20,9 +20,6 @@ import type { StoreClient } from './store/driver.ts';
 import { releaseKeys } from './store/keys.ts';
 import { CONTROL_HEARTBEAT, heartbeatPeriodMs } from './worker/protocol.ts';
 
-/** Why messages are discarded at quit (the log line starts with it). */
-const QUIT = 'quit';
-
 /** An actor as the supervisor sees it. */
 export interface SupervisedActor {
   readonly name: string;
@@ -125,7 +122,7 @@ export class Supervisor {
 
   /** Quit, once every worker ended: whatever links still hold is discarded. */
   drain(): Promise<void> {
-    return this.#discard(this.#options.transport.drain(), QUIT);
+    return this.#discard(this.#options.transport.drain(), 'quit');
   }
 
   /** Messages nobody will read: counted, logged, the store keys of those no other sink got released. */
@@ -149,7 +146,7 @@ export class Supervisor {
         'warn',
         `${why}: ${count} message${count === 1 ? '' : 's'} waiting in ${batch.from.actor}.${batch.from.link} → ${batch.to.actor}.${batch.to.link} ${count === 1 ? 'was' : 'were'} dropped; ` +
           (elsewhere > 0
-            ? why === QUIT
+            ? batch.where === 'on-the-way'
               ? 'they were on their way to the sink or waiting in it when it ended'
               : `${batch.from.actor} releases the store values they referred to (it kept a copy of each message until it was read)`
             : batch.sole

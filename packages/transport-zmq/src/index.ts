@@ -145,8 +145,12 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
   /**
    * Counts what edge `entry`'s sink will never read (sent, not taken, not yet counted dropped) as
    * dropped, and returns it as a batch for the supervisor's log; undefined when there is none.
+   * `where`: kept by the live source (detach), or gone with the endpoints' processes (quit).
    */
-  const discardUnread = (entry: { edge: LinkEdge; counters: SharedArrayBuffer }): DrainedMessages | undefined => {
+  const discardUnread = (
+    entry: { edge: LinkEdge; counters: SharedArrayBuffer },
+    where: 'source' | 'on-the-way',
+  ): DrainedMessages | undefined => {
     const { edge } = entry;
     const { counts } = edgeCounters(entry.counters);
     const left = unread(counts);
@@ -161,6 +165,7 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
       to: copyEndpoint(edge.to),
       messages: [],
       droppedAtSource: left,
+      where,
       sole: fanOut === 1,
     };
   };
@@ -264,7 +269,7 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
         // A sink that is restarted is not gone: its sources keep what it had not read (within their
         // credit, waiting for it) and send it again to its next incarnation.
         if (edge.to.actor === actor && !options.restarting && Atomics.load(flags, SINK_GONE) === 0) {
-          const batch = discardUnread(entry);
+          const batch = discardUnread(entry, 'source');
           if (batch !== undefined) dropped.push(batch);
           Atomics.store(flags, SINK_GONE, 1);
         }
@@ -281,7 +286,7 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
      * returned counts them per edge (`droppedAtSource`), and they are counted dropped in the stats.
      */
     drain(): DrainedMessages[] {
-      return planned.flatMap((entry) => discardUnread(entry) ?? []);
+      return planned.flatMap((entry) => discardUnread(entry, 'on-the-way') ?? []);
     },
 
     async close(): Promise<void> {

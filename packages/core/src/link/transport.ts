@@ -203,10 +203,16 @@ export interface DrainedMessages {
   to: Endpoint;
   messages: unknown[];
   /**
-   * Messages dropped where they were (in the source's process, which kept a copy of each until the
-   * sink read it), counted here but not in `messages`: their source releases their store keys itself.
+   * Messages dropped where they were, counted here but not in `messages` (see `where`).
    */
   droppedAtSource?: number;
+  /**
+   * Where the messages of `droppedAtSource` were: `source` (the default) — in the source's process,
+   * which kept a copy of each until the sink read it and releases their store keys itself;
+   * `on-the-way` — on their way to the sink or received and unread in it when the endpoints ended
+   * (quit), gone with those processes.
+   */
+  where?: 'source' | 'on-the-way';
   /** False when the source also sent these messages to other sinks (fan-out): their keys must be kept. */
   sole: boolean;
 }
