@@ -20,21 +20,29 @@
 //   --playwright       drive Chromium with playwright instead of a bare DevTools connection. Playwright
 //                      enables the Network domain, and the renderer then base64-encodes every binary
 //                      WebSocket frame for it: this costs the renderer and the browser process a lot
-//                      (npm run bench -- --dashboard and the tests drive Chromium this way). --trace
-//                      implies it.
+//                      (the dashboard's browser tests drive Chromium this way; npm run bench --
+//                      --dashboard no longer does). --trace implies it.
 //   --out FILE         with --profile: save the .cpuprofile; with --trace: FILE.trace.json
+//   --help             print this
 // Usage: npx tsx scripts/dashboard-profile.mts [pipeline.yaml] [--runs 3] [--seconds 20] [--profile] [--trace]
 // Same machine, same load: alternate before/after runs to compare (the 2 cores are shared).
+// The bare DevTools client is bench/src/cdp.ts, which `npm run bench -- --dashboard` uses too.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { type Browser, chromium } from 'playwright-core';
-import WebSocket from 'ws';
+import type { Browser, Page as PlaywrightPage } from 'playwright-core';
+import { Chromium, type Page } from '../bench/src/cdp.ts';
 
 const argv = process.argv.slice(2);
+if (argv.includes('--help') || argv.includes('-h')) {
+  // The comment at the top of this file, without its `// `.
+  const source = readFileSync(fileURLToPath(import.meta.url), 'utf8');
+  const header = source.slice(0, source.search(/^import /m)).trimEnd();
+  console.log(header.replace(/^\/\/ ?/gm, ''));
+  process.exit(0);
+}
 const option = (name: string, fallback: string) => {
   const at = argv.indexOf(name);
   return at >= 0 && argv[at + 1] !== undefined ? argv[at + 1]! : fallback;
@@ -149,7 +157,7 @@ interface Result {
 }
 
 /** Counts of draws per panel kind, from the panels' `data-updates`. */
-async function draws(page: import('playwright-core').Page): Promise<Record<string, number>> {
+async function draws(page: PlaywrightPage): Promise<Record<string, number>> {
   return page.$$eval('[data-stream]', (panels) => {
     const counts: Record<string, number> = {};
     for (const panel of panels) {
@@ -248,54 +256,6 @@ function printTrace(events: TraceEvent[], windowS: number): void {
   }
 }
 
-/** A bare DevTools connection to one target: commands only, no domain enabled unless asked. */
-class Cdp {
-  readonly #socket: WebSocket;
-  #next = 1;
-  readonly #waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
-
-  private constructor(socket: WebSocket) {
-    this.#socket = socket;
-    socket.on('message', (data) => {
-      const message = JSON.parse(data.toString()) as { id?: number; result?: unknown; error?: { message: string } };
-      const waiting = message.id === undefined ? undefined : this.#waiting.get(message.id);
-      if (waiting === undefined) return;
-      this.#waiting.delete(message.id!);
-      if (message.error !== undefined) waiting.reject(new Error(message.error.message));
-      else waiting.resolve(message.result);
-    });
-  }
-
-  static open(url: string): Promise<Cdp> {
-    const socket = new WebSocket(url, { perMessageDeflate: false, maxPayload: 1 << 30 });
-    return new Promise((resolve, reject) => {
-      socket.once('open', () => resolve(new Cdp(socket)));
-      socket.once('error', reject);
-    });
-  }
-
-  send<T = unknown>(method: string, params: object = {}): Promise<T> {
-    const id = this.#next++;
-    this.#socket.send(JSON.stringify({ id, method, params }));
-    return new Promise((resolve, reject) =>
-      this.#waiting.set(id, { resolve: resolve as (value: unknown) => void, reject }),
-    );
-  }
-
-  async evaluate<T>(expression: string): Promise<T> {
-    const answer = await this.send<{ result: { value: T }; exceptionDetails?: { text: string } }>('Runtime.evaluate', {
-      expression,
-      returnByValue: true,
-    });
-    if (answer.exceptionDetails !== undefined) throw new Error(answer.exceptionDetails.text);
-    return answer.result.value;
-  }
-
-  close(): void {
-    this.#socket.close();
-  }
-}
-
 const drawsExpression = `(() => {
   const counts = {};
   for (const panel of document.querySelectorAll('[data-stream]')) {
@@ -306,50 +266,19 @@ const drawsExpression = `(() => {
 })()`;
 
 /**
- * Chromium started by hand (not by playwright, whose driver enables the Network domain on every page:
+ * Chromium started by hand (bench/src/cdp.ts, not by playwright, whose driver enables the Network domain on every page:
  * the renderer then base64-encodes each binary WebSocket frame for it — half a megabyte per image here).
  * The page is read through a bare DevTools connection at the start and the end of the window only.
  */
 async function measurePlain(run: number): Promise<Result> {
   const { child, address } = await startPipeline();
-  const profileDir = mkdtempSync(join(tmpdir(), 'improv-chromium-'));
-  const browser = spawn(
-    '/usr/bin/chromium',
-    [
-      '--headless',
-      '--no-sandbox',
-      '--remote-debugging-port=0',
-      `--user-data-dir=${profileDir}`,
-      '--window-size=1400,900',
-      '--no-first-run',
-      '--no-default-browser-check',
-      '--disable-background-networking',
-      '--disable-extensions',
-      '--mute-audio',
-      'about:blank',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let cdp: Cdp | undefined;
+  let browser: Chromium | undefined;
+  let cdp: Page | undefined;
   try {
-    const endpoint = await new Promise<string>((resolve, reject) => {
-      let seen = '';
-      browser.stderr!.on('data', (chunk: Buffer) => {
-        seen += chunk.toString();
-        const match = /DevTools listening on (ws:\/\/\S+)/.exec(seen);
-        if (match !== null) resolve(match[1]!);
-      });
-      browser.once('exit', (code) => reject(new Error(`chromium exited (${code}):\n${seen}`)));
-    });
-    const { host } = new URL(endpoint);
-    const targets = (await (await fetch(`http://${host}/json/list`)).json()) as {
-      type: string;
-      webSocketDebuggerUrl: string;
-    }[];
-    const target = targets.find((each) => each.type === 'page');
-    if (target === undefined) throw new Error('chromium has no page');
-    cdp = await Cdp.open(target.webSocketDebuggerUrl);
-    await cdp.send('Page.navigate', { url: address });
+    browser = await Chromium.launch({ width: 1400, height: 900 });
+    // The tab Chromium opened at start: no second page, and its renderer is the only one.
+    cdp = await browser.firstPage();
+    await cdp.navigate(address);
     const started = Date.now();
     for (;;) {
       const counts = await cdp
@@ -368,7 +297,7 @@ async function measurePlain(run: number): Promise<Result> {
     await new Promise((resolve) => setTimeout(resolve, warmupMs));
 
     const pipelinePids = tree(child.pid!).map((each) => each.pid);
-    const chromiumProcesses = tree(browser.pid!);
+    const chromiumProcesses = tree(browser.process.pid!);
     const profiling = flag('--profile');
     if (profiling) {
       await cdp.send('Profiler.enable');
@@ -405,16 +334,9 @@ async function measurePlain(run: number): Promise<Result> {
     }
     return result;
   } finally {
-    cdp?.close();
-    const exited = new Promise((resolve) => browser.once('exit', resolve));
-    if (browser.exitCode === null) browser.kill('SIGTERM');
-    await exited;
+    cdp?.session.close();
+    await browser?.close();
     await stopPipeline(child);
-    // Chromium's helpers may write into the profile a moment longer.
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    try {
-      rmSync(profileDir, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
-    } catch {}
   }
 }
 
@@ -484,6 +406,7 @@ async function measure(run: number): Promise<Result> {
   const { child, address } = await startPipeline();
   let browser: Browser | undefined;
   try {
+    const { chromium } = await import('playwright-core');
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.on('pageerror', (error) => console.log(`page error: ${error.message}`));

@@ -7,13 +7,21 @@
  */
 import { Actor, type OptionTypes } from '@improv/core';
 
-/** Frames of `size`×`size` uint16, flat out (no `rate`) or `rate` a second. */
+/**
+ * Frames of `size`×`size` uint16, flat out (no `rate`) or `rate` a second. Paced on an absolute
+ * schedule (frame n is due n / rate s after the first), so neither the time a frame takes to write
+ * nor timers' whole-millisecond granularity slows it: 60 Hz gives 60 frames a second (a
+ * setTimeout(1000 / rate) after each frame's work gave fewer). A camera that falls more than a
+ * frame behind skips ahead (as a real one drops frames) rather than sending a burst to catch up.
+ */
 export class Camera extends Actor<{ size?: number; rate?: number }> {
   static override optionTypes: OptionTypes = { size: 'number', rate: 'number' };
   private n = 0;
+  /** When the next frame is due (performance.now() ms), once pacing has started. */
+  private due: number | undefined;
 
   override async runStep(): Promise<void> {
-    if (this.options.rate !== undefined) await new Promise((resolve) => setTimeout(resolve, 1000 / this.options.rate!));
+    if (this.options.rate !== undefined) await this.pace(1000 / this.options.rate);
     const size = this.options.size ?? 256;
     const { key, array } = await this.store.allocate('uint16', [size, size]);
     // A moving gradient: cheap to write, and a picture that changes.
@@ -21,6 +29,16 @@ export class Camera extends Actor<{ size?: number; rate?: number }> {
     for (let row = 0; row < size; row++) array.fill((row + shift) * 64, row * size, (row + 1) * size);
     await this.q_out.put({ key, n: this.n, t: Date.now() });
     this.n += 1;
+  }
+
+  /** Waits until the next frame is due, then schedules the one after it `period` ms later. */
+  private async pace(period: number): Promise<void> {
+    const now = performance.now();
+    this.due ??= now;
+    if (now - this.due > period) this.due = now; // more than a frame late: skip, no burst
+    const wait = this.due - now;
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    this.due += period;
   }
 }
 

@@ -5,20 +5,23 @@
  * rotate which goes first, each pipeline opened afresh: with no page; with a client of the protocol
  * that takes every `plots` message and draws nothing (what improv itself spends: publishing, the
  * server, the WebSocket); and with a real Chromium (headless, Debian's) drawing the dashboard (that,
- * plus what the browser's own drawing takes from the same cores). Two scenarios: flat out (256×256 frames as fast as the camera can
- * write them: the pipeline's own throughput) and paced (512×512 at 30 Hz, the live-imaging case:
- * whether it keeps its rate). The figures are medians over the rounds; the ratio is with ÷ without.
+ * plus what the browser's own drawing takes from the same cores). Chromium is driven over a bare
+ * DevTools connection (`cdp.ts`: one browser per run, a page of its own per round, only
+ * `Page.navigate` and `Runtime.evaluate`), not through a driver such as playwright: a driver enables
+ * DevTools' Network domain, and the renderer then base64-encodes every binary WebSocket frame for
+ * it, a cost a page on its own does not have. Three scenarios: flat out (256×256 frames as fast as
+ * the camera can write them: the pipeline's own throughput), and paced 512×512 at 30 Hz (the
+ * live-imaging case: whether it keeps its rate) and at 60 Hz (whether the page keeps up with 60
+ * frames a second). The figures are medians over the rounds; the ratio is with ÷ without.
  * @module
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createDefaultNexus, dashboardAddress, LogHistory, startControlSession } from '@improv/cli';
 import { detectRuntime, type Nexus } from '@improv/core';
+import { CHROMIUM, Chromium, type Page } from './cdp.ts';
 import { perS, us, x } from './format.ts';
 import { median } from './stats.ts';
-
-/** Debian's Chromium, which the dashboard's browser tests drive too. */
-export const CHROMIUM = '/usr/bin/chromium';
 
 export interface DashboardOverheadOptions {
   rounds: number;
@@ -36,7 +39,13 @@ interface Scenario {
 const SCENARIOS: Scenario[] = [
   { name: 'flat out, 256×256 uint16', size: 256 },
   { name: 'paced, 512×512 uint16 at 30 Hz', size: 512, rate: 30 },
+  { name: 'paced, 512×512 uint16 at 60 Hz', size: 512, rate: 60 },
 ];
+
+/** The page's viewport, as the earlier playwright-driven runs had it. */
+const VIEWPORT = { width: 1400, height: 900 };
+/** The frame's panel; its `data-updates` counts the images it drew. */
+const FRAME_PANEL = '[data-stream="Plot/frame"]';
 
 /** One scenario's figures in one mode. */
 export interface ModeFigures {
@@ -81,8 +90,6 @@ export interface DashboardOverheadResults {
 const actors = fileURLToPath(new URL('./dashboard-actors.ts', import.meta.url));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-type Browser = Awaited<ReturnType<typeof import('playwright-core')['chromium']['launch']>>;
-
 /** Who watches: nobody, a protocol client that draws nothing, or a browser drawing the page. */
 export type Watcher = 'none' | 'client' | 'browser';
 const WATCHERS: Watcher[] = ['none', 'client', 'browser'];
@@ -105,6 +112,15 @@ async function plotsClient(url: string, token: string): Promise<{ received(): nu
   return { received: () => received, close: () => socket.close() };
 }
 
+/** The images the page's frame panel drew so far (its `data-updates`). */
+async function imagesDrawn(page: Page): Promise<number> {
+  const updates = await page.evaluate<string | null>(
+    `document.querySelector(${JSON.stringify(FRAME_PANEL)})?.getAttribute('data-updates') ?? null`,
+  );
+  if (updates === null) throw new Error(`the dashboard has no ${FRAME_PANEL} panel with data-updates`);
+  return Number(updates);
+}
+
 /** Why the dashboard bench cannot run here, or undefined. */
 export function dashboardBenchProblem(): string | undefined {
   if (!existsSync(CHROMIUM)) return `--dashboard drives Debian's Chromium at ${CHROMIUM}: apt-get install chromium`;
@@ -114,7 +130,7 @@ export function dashboardBenchProblem(): string | undefined {
 async function measureRound(
   scenario: Scenario,
   watcher: Watcher,
-  browser: Browser,
+  browser: Chromium,
   seconds: number,
 ): Promise<RoundFigures> {
   const nexus: Nexus = await createDefaultNexus({
@@ -140,23 +156,24 @@ async function measureRound(
     handleSignals: false,
   });
   const session = await startControlSession(nexus, new LogHistory(), { pipeline: 'bench-dashboard.yaml' });
-  const page = watcher === 'browser' ? await browser.newPage({ viewport: { width: 1400, height: 900 } }) : undefined;
+  let page: Page | undefined;
   let client: Awaited<ReturnType<typeof plotsClient>> | undefined;
   try {
+    if (watcher === 'browser') page = await browser.newPage({ viewport: VIEWPORT });
     await nexus.setup();
     await nexus.run();
     if (page !== undefined) {
-      await page.goto(dashboardAddress(session.info.url, session.token));
+      await page.navigate(dashboardAddress(session.info.url, session.token));
       // Drawing: the frame's panel has its image.
-      await page.waitForSelector('[data-stream="Plot/frame"] canvas', { timeout: 60_000 });
+      await page.waitFor(`document.querySelector(${JSON.stringify(`${FRAME_PANEL} canvas`)}) !== null`, {
+        what: `the dashboard's frame panel (${FRAME_PANEL} canvas)`,
+        timeoutMs: 60_000,
+      });
     }
     if (watcher === 'client') client = await plotsClient(session.info.url, session.token);
     await sleep(1000); // warm: JIT, the page's first layout
     const analysis = () => nexus.metrics().actors.find((actor) => actor.name === 'Analysis')!.steps;
-    const drawn = async () =>
-      page !== undefined
-        ? Number(await page.locator('[data-stream="Plot/frame"]').getAttribute('data-updates'))
-        : (client?.received() ?? 0);
+    const drawn = async () => (page !== undefined ? imagesDrawn(page) : (client?.received() ?? 0));
     const before = { steps: analysis(), at: performance.now(), drawn: await drawn() };
     await sleep(seconds * 1000);
     const after = { steps: analysis(), at: performance.now(), drawn: await drawn() };
@@ -180,12 +197,8 @@ async function measureRound(
 export async function runDashboardOverhead(options: DashboardOverheadOptions): Promise<DashboardOverheadResults> {
   const started = performance.now();
   const runtime = await detectRuntime();
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
-  const version = browser.version();
-  options.log(
-    `dashboard overhead: ${runtime.name} ${runtime.version}, Chromium ${version} headless, ${options.rounds} rounds of ${options.seconds} s: no page, a protocol client drawing nothing, a browser drawing the page`,
-  );
+  const browser = await Chromium.launch({ executable: CHROMIUM, ...VIEWPORT });
+  let version: string;
   const rows: DashboardOverheadRow[] = [];
   const said: Record<Watcher, string> = {
     none: 'no page       ',
@@ -193,6 +206,10 @@ export async function runDashboardOverhead(options: DashboardOverheadOptions): P
     browser: 'a browser page',
   };
   try {
+    version = await browser.version();
+    options.log(
+      `dashboard overhead: ${runtime.name} ${runtime.version}, Chromium ${version} headless over a bare DevTools connection, ${options.rounds} rounds of ${options.seconds} s: no page, a protocol client drawing nothing, a browser drawing the page`,
+    );
     for (const scenario of SCENARIOS) {
       const figures: Record<Watcher, RoundFigures[]> = { none: [], client: [], browser: [] };
       for (let round = 0; round < options.rounds; round++) {
@@ -248,7 +265,7 @@ export async function runDashboardOverhead(options: DashboardOverheadOptions): P
 /** The results as a Markdown table. */
 export function renderDashboardOverhead(results: DashboardOverheadResults): string {
   const lines = [
-    `Dashboard overhead: ${results.runtime.name} ${results.runtime.version}, ${results.browser} headless; medians of ${results.rounds} rounds of ${results.seconds} s each (rotating which goes first): no page, a protocol client that takes every plots message and draws nothing, and a browser drawing the page.`,
+    `Dashboard overhead: ${results.runtime.name} ${results.runtime.version}, ${results.browser} headless over a bare DevTools connection (no driver, no Network domain); medians of ${results.rounds} rounds of ${results.seconds} s each (rotating which goes first): no page, a protocol client that takes every plots message and draws nothing, and a browser drawing the page.`,
     '',
     '| pipeline | frames/s, no page | with a client (÷ none) | with a browser (÷ none) | latency p99 ms: none / client / browser | plots messages/s the client took / images/s the page drew |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
