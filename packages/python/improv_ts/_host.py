@@ -439,7 +439,8 @@ class ActorHost(_loop.Loop):
             self.depth -= 1
 
     def step_ended(self, after):
-        """After a step (and setup/stop): messages taken are counted out, what was read is released."""
+        """After a step (and setup/stop): messages taken are counted out, what was read is released, and
+        what was published goes up if due."""
         try:
             if self.taken:
                 taken, self.taken = self.taken, []
@@ -447,6 +448,7 @@ class ActorHost(_loop.Loop):
             self.store.release()
         except Exception as error:
             self.emit("warn", f"the store could not release what {after} left: {error}")
+        self.publisher.tick()
 
     def serve(self):
         """The process's loop: steps while running, else waits for the control channel."""

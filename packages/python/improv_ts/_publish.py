@@ -88,6 +88,8 @@ class Publisher:
         self._series = {}
         self._latest = {}
         self._due = None
+        #: When the last delivery went (time.monotonic()).
+        self._sent_at = float("-inf")
         self._refused = set()
 
     def set(self, on):
@@ -125,8 +127,10 @@ class Publisher:
                 "skipped": 0 if previous is None else previous["skipped"] + 1,
             }
         if self._due is None:
-            self._due = time.monotonic() + PUBLISH_EVERY_S
-        self.tick()
+            # After a quiet period at once (at the host's next tick: the step's end, or when it waits,
+            # so what one step publishes goes together); after a delivery, once PUBLISH_EVERY_S has
+            # passed. Waiting a whole period after the first value lost frames of a 60 Hz stream.
+            self._due = self._sent_at + PUBLISH_EVERY_S
 
     def due_in(self):
         """Seconds until what was kept is due to be sent (0: now); None when nothing is kept."""
@@ -141,6 +145,7 @@ class Publisher:
         """Sends what was kept (when due, and before the host quits). Never raises: a value that
         cannot be encoded drops its stream's delivery, with a warning once per stream."""
         self._due = None
+        self._sent_at = time.monotonic()
         series, latest = self._series, self._latest
         self._series, self._latest = {}, {}
         for kept in (series, latest):

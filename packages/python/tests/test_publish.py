@@ -137,18 +137,27 @@ def test_a_value_the_codec_refuses_drops_its_stream_with_one_warning_and_the_res
     assert len(warnings) == 1 and 'publish("odd")' in warnings[0] and "cannot be sent" in warnings[0]
 
 
-def test_a_delivery_is_due_16_ms_after_the_first_value_kept():
+def test_a_first_value_is_due_at_once_and_the_next_16_ms_after_that_delivery():
     publisher, sent = make()
     assert publisher.due_in() is None
     publisher.set(True)
     assert publisher.due_in() is None
     publisher.publish("count", 1)
+    publisher.publish("count", 2)
+    # After a quiet period: due now, sent at the host's next tick (with the rest of the step's values).
+    assert publisher.due_in() == 0 and sent == []
+    publisher.tick()
+    assert [message["data"]["values"]["value"] for message in sent] == [[1.0, 2.0]]
+    assert publisher.due_in() is None
+    publisher.publish("count", 3)
     due = publisher.due_in()
     assert due is not None and 0 < due <= _publish.PUBLISH_EVERY_S
-    assert sent == []
+    publisher.tick()
+    assert len(sent) == 1  # not yet: a delivery went less than 16 ms ago
     time.sleep(due)
     publisher.tick()
-    assert [message["name"] for message in sent] == ["count"] and publisher.due_in() is None
+    assert [message["data"]["values"]["value"] for message in sent] == [[1.0, 2.0], [3.0]]
+    assert publisher.due_in() is None
 
 
 def test_the_host_waits_no_longer_than_until_a_delivery_is_due(monkeypatch):
@@ -165,6 +174,9 @@ def test_the_host_waits_no_longer_than_until_a_delivery_is_due(monkeypatch):
         assert waited[-1] > _publish.PUBLISH_EVERY_S
         host.publisher.set(True)
         host.publisher.publish("count", 1)
+        host.wait([], None)  # due at once after a quiet period: sent before it waits
+        assert host.publisher.due_in() is None
+        host.publisher.publish("count", 2)  # 16 ms after that delivery
         host.wait([], None)
         assert waited[-1] <= _publish.PUBLISH_EVERY_S
     finally:

@@ -55,6 +55,10 @@ export class Publisher {
   readonly #series = new Map<string, PublishedSeries>();
   readonly #latest = new Map<string, PublishedLatest>();
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** A flush is queued as a microtask (the first value after a quiet period). */
+  #soon = false;
+  /** When the last delivery went (performance.now() ms). */
+  #sentAt = Number.NEGATIVE_INFINITY;
 
   /** `post` sends a delivery up; `warn` says (once per stream) that one could not be sent. */
   constructor(post: (message: PublishedMessage) => void, warn: (message: string) => void) {
@@ -73,6 +77,7 @@ export class Publisher {
     if (on) return;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#soon = false;
     this.#series.clear();
     this.#latest.clear();
   }
@@ -95,13 +100,35 @@ export class Publisher {
         skipped: previous === undefined ? 0 : previous.skipped + 1,
       });
     }
-    this.#timer ??= setTimeout(() => this.flush(), PUBLISH_EVERY_MS);
+    this.#schedule();
   };
 
-  /** Sends what was kept (at the end of each period, and before the host quits). */
+  /**
+   * Sends what was kept (when its period is up, and before the host quits). A value published after
+   * a quiet period goes at once (with whatever else the same turn publishes); after a delivery, the
+   * next goes when {@link PUBLISH_EVERY_MS} has passed. Waiting a whole period after the first value
+   * instead lost frames of a 60 Hz stream whenever the timer fired late: the next frame replaced the
+   * kept one before it went.
+   */
+  #schedule(): void {
+    if (this.#timer !== undefined || this.#soon) return;
+    const wait = this.#sentAt + PUBLISH_EVERY_MS - performance.now();
+    if (wait > 0) {
+      this.#timer = setTimeout(() => this.flush(), wait);
+      return;
+    }
+    this.#soon = true;
+    queueMicrotask(() => {
+      if (this.#soon) this.flush();
+    });
+  }
+
+  /** Sends what was kept now. */
   flush(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#soon = false;
+    this.#sentAt = performance.now();
     const kept = [...this.#series, ...this.#latest];
     this.#series.clear();
     this.#latest.clear();
