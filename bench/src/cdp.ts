@@ -229,6 +229,8 @@ export interface LaunchOptions {
   args?: string[];
   /** How long to wait for Chromium's DevTools address (default 30 s). */
   timeoutMs?: number;
+  /** A command that runs Chromium, e.g. `['taskset', '-c', '1']` to keep it on CPU 1. */
+  prefix?: string[];
 }
 
 /** A headless Chromium started by hand, with a fresh profile folder, and a DevTools connection to it. */
@@ -261,9 +263,12 @@ export class Chromium {
     const size = { width: options.width ?? 1400, height: options.height ?? 900 };
     const timeoutMs = options.timeoutMs ?? 30_000;
     const profileDir = mkdtempSync(join(tmpdir(), 'improv-chromium-'));
+    // With a prefix, Chromium is an argument of the prefix's command (`taskset -c 1 chromium …`).
+    const [command, ...before] = options.prefix?.length ? [...options.prefix, executable] : [executable];
     const child = spawn(
-      executable,
+      command,
       [
+        ...before,
         '--headless',
         '--no-sandbox',
         '--remote-debugging-port=0',

@@ -15,7 +15,10 @@
  * frames a second). The figures are medians over the rounds; the ratio is with ÷ without.
  * @module
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { createDefaultNexus, dashboardAddress, LogHistory, startControlSession } from '@improv/cli';
 import { detectRuntime, type Nexus } from '@improv/core';
@@ -34,12 +37,18 @@ interface Scenario {
   name: string;
   size: number;
   rate?: number;
+  /**
+   * The pipeline (this process: Nexus, its workers, the dashboard's server, the protocol client) on
+   * CPU 0 and the browser on CPU 1: whether a page slows a pipeline that does not share its cores.
+   */
+  pinned?: boolean;
 }
 
 const SCENARIOS: Scenario[] = [
   { name: 'flat out, 256×256 uint16', size: 256 },
   { name: 'paced, 512×512 uint16 at 30 Hz', size: 512, rate: 30 },
   { name: 'paced, 512×512 uint16 at 60 Hz', size: 512, rate: 60 },
+  { name: 'flat out, 256×256 uint16; pipeline on core 0, browser on core 1', size: 256, pinned: true },
 ];
 
 /** The page's viewport, as the earlier playwright-driven runs had it. */
@@ -211,19 +220,35 @@ export async function runDashboardOverhead(options: DashboardOverheadOptions): P
       `dashboard overhead: ${runtime.name} ${runtime.version}, Chromium ${version} headless over a bare DevTools connection, ${options.rounds} rounds of ${options.seconds} s: no page, a protocol client drawing nothing, a browser drawing the page`,
     );
     for (const scenario of SCENARIOS) {
-      const figures: Record<Watcher, RoundFigures[]> = { none: [], client: [], browser: [] };
-      for (let round = 0; round < options.rounds; round++) {
-        // Rotate which goes first, so a machine that speeds up or slows down over the run favours none.
-        const order = WATCHERS.map((_, index) => WATCHERS[(index + round) % WATCHERS.length]!);
-        for (const watcher of order) {
-          const result = await measureRound(scenario, watcher, browser, options.seconds);
-          figures[watcher].push(result);
-          options.log(
-            `${scenario.name}, round ${round + 1}, ${said[watcher]}: ${perS(result.framesPerS)} frames/s, latency p50 ${us(result.p50)} ms, p99 ${us(result.p99)} ms${
-              result.pageFramesPerS === undefined ? '' : `; ${perS(result.pageFramesPerS)} images/s reached it`
-            }`,
-          );
+      let drawing = browser;
+      let unpin: (() => void) | undefined;
+      if (scenario.pinned) {
+        const problem = pinningProblem();
+        if (problem !== undefined) {
+          options.log(`${scenario.name}: skipped (${problem})`);
+          continue;
         }
+        drawing = await Chromium.launch({ executable: CHROMIUM, ...VIEWPORT, prefix: ['taskset', '-c', '1'] });
+        unpin = pinThisProcess(0);
+      }
+      const figures: Record<Watcher, RoundFigures[]> = { none: [], client: [], browser: [] };
+      try {
+        for (let round = 0; round < options.rounds; round++) {
+          // Rotate which goes first, so a machine that speeds up or slows down over the run favours none.
+          const order = WATCHERS.map((_, index) => WATCHERS[(index + round) % WATCHERS.length]!);
+          for (const watcher of order) {
+            const result = await measureRound(scenario, watcher, drawing, options.seconds);
+            figures[watcher].push(result);
+            options.log(
+              `${scenario.name}, round ${round + 1}, ${said[watcher]}: ${perS(result.framesPerS)} frames/s, latency p50 ${us(result.p50)} ms, p99 ${us(result.p99)} ms${
+                result.pageFramesPerS === undefined ? '' : `; ${perS(result.pageFramesPerS)} images/s reached it`
+              }`,
+            );
+          }
+        }
+      } finally {
+        unpin?.();
+        if (drawing !== browser) await drawing.close();
       }
       const mode = (list: RoundFigures[]): ModeFigures => {
         const entry: ModeFigures = {
@@ -260,6 +285,29 @@ export async function runDashboardOverhead(options: DashboardOverheadOptions): P
     rows,
     elapsedSeconds: (performance.now() - started) / 1000,
   };
+}
+
+/** Why this machine cannot keep the pipeline and the browser on cores of their own, or undefined. */
+function pinningProblem(): string | undefined {
+  if (process.platform !== 'linux') return 'pinning to cores needs Linux';
+  if (availableParallelism() < 2) return 'it needs two cores';
+  if (spawnSync('taskset', ['--version'], { stdio: 'ignore' }).status !== 0) return 'no taskset (util-linux)';
+  return undefined;
+}
+
+/**
+ * Keeps every thread of this process, and the threads it starts from now on (workers inherit it),
+ * on CPU `cpu`; returns what puts them back on every CPU.
+ */
+function pinThisProcess(cpu: number): () => void {
+  const taskset = (cpus: string) => {
+    const done = spawnSync('taskset', ['--all-tasks', '--cpu-list', '--pid', cpus, String(process.pid)], {
+      encoding: 'utf8',
+    });
+    if (done.status !== 0) throw new Error(`taskset --cpu-list ${cpus} failed: ${done.stderr.trim()}`);
+  };
+  taskset(String(cpu));
+  return () => taskset(`0-${availableParallelism() - 1}`);
 }
 
 /** The results as a Markdown table. */

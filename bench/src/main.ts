@@ -108,7 +108,7 @@ export async function main(argv: string[]): Promise<number> {
     )
     .option(
       '--dashboard',
-      "only this: a camera → analysis → Plot pipeline (flat out at 256×256, and 512×512 at 30 Hz and at 60 Hz) with no page, with a protocol client that takes every plots message and draws nothing, and with a real Chromium (headless, /usr/bin/chromium) drawing its dashboard, driven over a bare DevTools connection (no driver's Network domain, which would make the renderer base64-encode every frame), in rotating rounds; prints frames/s, latency, the images/s the page drew and the ratios to no page, and writes <out>/<runtime>-dashboard-<time>.json",
+      "only this: a camera → analysis → Plot pipeline (flat out at 256×256; 512×512 at 30 Hz and at 60 Hz; and flat out again with this process pinned to core 0 and Chromium to core 1 with taskset, on Linux with two cores or more) with no page, with a protocol client that takes every plots message and draws nothing, and with a real Chromium (headless, /usr/bin/chromium) drawing its dashboard, driven over a bare DevTools connection (no driver's Network domain, which would make the renderer base64-encode every frame), in rotating rounds; prints frames/s, latency, the images/s the page drew and the ratios to no page, and writes <out>/<runtime>-dashboard-<time>.json",
     )
     .option(
       '--rounds <n>',
