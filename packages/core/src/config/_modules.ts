@@ -61,7 +61,7 @@ export async function resolveActorModule(
   if (actor.process?.runtime === 'python')
     return resolvePythonActor({ ...actor, package: specifier }, context, reporter);
   const packagePath = ['actors', actor.name, 'package'];
-  const { dotted, absolute, candidates } = moduleCandidates(specifier, baseDir, adapter);
+  const { dotted, candidates } = moduleCandidates(specifier, baseDir, adapter);
 
   for (const candidate of candidates) {
     const found = await adapter.isFile(candidate).catch((error: unknown) => {
@@ -100,19 +100,19 @@ export async function resolveActorModule(
     reporter.error(
       packagePath,
       `actor "${actor.name}": module "${specifier}" not found (looked in ${tried}, and for an installed package "${specifier}")`,
-      `${await notFoundFix(specifier, dotted, absolute, context)}; or, if it is a package, npm install ${specifier} (in the project of ${context.baseDir})`,
+      `${await notFoundFix(specifier, dotted, context)}; or, if it is a package, npm install ${specifier} (in the project of ${context.baseDir})`,
     );
     return undefined;
   }
   reporter.error(
     packagePath,
     `actor "${actor.name}": module "${specifier}" not found (looked in ${tried})`,
-    await notFoundFix(specifier, dotted, absolute, context),
+    await notFoundFix(specifier, dotted, context),
   );
   return undefined;
 }
 
-async function notFoundFix(specifier: string, dotted: boolean, absolute: string, context: ModuleContext) {
+async function notFoundFix(specifier: string, dotted: boolean, context: ModuleContext) {
   if (dotted) {
     return `improv's dotted form "${specifier}" is read as the file ${specifier.replaceAll('.', '/')}.ts (or .mts, .js, .mjs) in ${context.baseDir}; create it or correct the package`;
   }
