@@ -26,6 +26,7 @@
  */
 
 import { describeExit, placeOf, runtimeOf, spawnActor } from './_actor-spawn.ts';
+import { type ActorEntry, ActorTable, describeFailures } from './_actor-table.ts';
 import { Conditions } from './_conditions.ts';
 import { describeConfig, describeEdges, givenBy, mebibytes, msSince } from './_debug-log.ts';
 import { EventStream } from './_event-stream.ts';
@@ -43,7 +44,6 @@ import {
   ActorFailedError,
   ActorUnresponsiveError,
   CommandRefusedError,
-  describeError,
   type SerializedError,
   serializeError,
 } from './errors.ts';
@@ -67,39 +67,12 @@ import type {
 } from './nexus-api.ts';
 import type { ProcessHandle, RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
 import { detectRuntime } from './runtime/detect.ts';
-import { type ActorState, type PipelineState, refusalAdvice, type Signal, signalGates } from './signals.ts';
+import { type PipelineState, refusalAdvice, type Signal, signalGates } from './signals.ts';
 import { openPipelineStore, sizeLimitsOf } from './store/_open.ts';
 import type { OpenStore, StoreClient, StoreDriver } from './store/driver.ts';
 import { releaseKeys } from './store/keys.ts';
 import { formatMs, Supervisor } from './supervisor.ts';
-import {
-  CONTROL_BYTES,
-  CONTROL_SIGNALS,
-  type FromWorker,
-  heartbeatPeriodMs,
-  type InitMessage,
-  type ToWorker,
-} from './worker/protocol.ts';
-
-interface ActorEntry {
-  name: string;
-  state: ActorState;
-  error?: SerializedError;
-  worker: WorkerHandle | undefined;
-  control: Int32Array;
-  /** The owner id of the worker's store client, for recovery when the worker dies. */
-  storeOwner?: number;
-  steps: number;
-  errors: number;
-  /** The last signal the worker acknowledged before acting on it fully (stop: parked, stop() runs). */
-  acked: Signal | undefined;
-  /** When its worker or process was asked for (`performance.now()`), for the debug log. */
-  startedAt: number;
-  /** The last signal sent to it and when, for the debug log's timings. */
-  signalled?: { signal: Signal; at: number };
-  exited: Promise<void>;
-  markExited: () => void;
-}
+import { type FromWorker, heartbeatPeriodMs, type InitMessage } from './worker/protocol.ts';
 
 export type { ActorStatus, Nexus, NexusEvent, NexusOptions, PipelineStatus } from './nexus-api.ts';
 
@@ -131,7 +104,16 @@ class NexusImpl implements Nexus {
   readonly closed: Promise<void>;
   private readonly runtime: RuntimeAdapter;
   private readonly options: NexusOptions;
-  private readonly actors = new Map<string, ActorEntry>();
+  /** Every actor's entry and what its host says (`_actor-table.ts`). */
+  private readonly actors = new ActorTable({
+    log: (level, message, ...details) => this.log(level, message, ...details),
+    record: (record) => this.record(record),
+    emit: (event) => this.stream.emit(event),
+    changed: () => this.conditions.changed(),
+    deliver: (actor, message) => this.channels.deliver(actor, message),
+    gone: (entry, ending) => void this.actorGone(entry, ending),
+    store: () => this.openStore,
+  });
   private readonly stream = new EventStream<NexusEvent>();
   /** Re-checked on every actor state change: what commands and start wait for. */
   private readonly conditions = new Conditions();
@@ -146,7 +128,7 @@ class NexusImpl implements Nexus {
   private readonly channels = new HostChannels({
     send: (actor, message) => {
       const entry = this.actors.get(actor);
-      if (entry) this.toWorker(entry, message);
+      if (entry) this.actors.send(entry, message);
     },
     warn: (message) => this.log('warn', message),
   });
@@ -170,7 +152,7 @@ class NexusImpl implements Nexus {
     start: async (actor) => {
       if (this.plan) await this.startActor(actor, this.plan);
     },
-    signal: (entry, signal) => this.toWorker(entry as ActorEntry, { type: 'signal', signal }),
+    signal: (entry, signal) => this.actors.send(entry as ActorEntry, { type: 'signal', signal }),
     detach: (name, options) =>
       this.supervisor?.detach(name, (other) => isGone(this.actors.get(other)?.state ?? 'exited'), options),
     pipelineState: () => this.pipelineState,
@@ -335,7 +317,7 @@ class NexusImpl implements Nexus {
     await this.conditions.until(() => [...this.actors.values()].every((entry) => entry.state !== 'starting'));
     if (this.quitting) return;
     this.setPipelineState('waiting');
-    const failed = this.failedActors();
+    const failed = this.actors.failedActors();
     if (failed.length > 0) {
       this.log('error', `${describeFailures(failed)}; setup is refused until the pipeline is restarted`);
     } else {
@@ -344,22 +326,7 @@ class NexusImpl implements Nexus {
   }
 
   private async startActor(actor: PipelineConfig['actors'][number], plan: LinkPlan): Promise<void> {
-    let markExited!: () => void;
-    const entry: ActorEntry = {
-      name: actor.name,
-      state: 'starting',
-      worker: undefined,
-      control: new Int32Array(new SharedArrayBuffer(CONTROL_BYTES)),
-      acked: undefined,
-      startedAt: performance.now(),
-      steps: 0,
-      errors: 0,
-      exited: new Promise((resolve) => {
-        markExited = resolve;
-      }),
-      markExited: () => markExited(),
-    };
-    this.actors.set(actor.name, entry);
+    const entry = this.actors.add(actor.name);
     // A worker's heap limit is its runtime's to enforce; a process's is V8's flag, which Bun has not.
     const ignoredOn =
       actor.process === undefined
@@ -385,7 +352,7 @@ class NexusImpl implements Nexus {
         this.hosts?.launcherOf(actor.name),
       );
     } catch (error) {
-      this.actorFailed(entry, serializeError(error), `could not start its ${placeOf(actor)}`);
+      this.actors.failed(entry, serializeError(error), `could not start its ${placeOf(actor)}`);
       entry.markExited();
       void this.actorGone(entry, { clean: false });
       return;
@@ -399,13 +366,13 @@ class NexusImpl implements Nexus {
     );
     if (this.quitting) {
       // Quit came (Ctrl-C) while this worker was starting: it must not outlive the pipeline.
-      this.setActorState(entry, 'exited');
+      this.actors.setState(entry, 'exited');
       await worker.terminate();
       entry.markExited();
       return;
     }
     let lastError: SerializedError | undefined;
-    worker.onMessage((message) => this.fromWorker(entry, message as FromWorker));
+    worker.onMessage((message) => this.actors.receive(entry, message as FromWorker));
     worker.onError((error) => {
       lastError = serializeError(error);
     });
@@ -413,8 +380,8 @@ class NexusImpl implements Nexus {
       if (entry.state !== 'exited' && entry.state !== 'failed') {
         const error = lastError ?? { name: 'Error', message: describeExit(actor, code) };
         // The store first: the dead worker may hold its lock, and releasing keys needs it.
-        this.recoverStore(entry);
-        this.actorFailed(entry, error, `its ${placeOf(actor)} died`);
+        this.actors.recoverStore(entry);
+        this.actors.failed(entry, error, `its ${placeOf(actor)} died`);
         entry.markExited();
         void this.actorGone(entry, { clean: code === 0 });
       } else {
@@ -444,88 +411,9 @@ class NexusImpl implements Nexus {
       heartbeatMs: heartbeatPeriodMs(this.config.settings.signalTimeoutMs),
       ...(this.options.metrics === false ? {} : { measure: { ownProcess: actor.process !== undefined } }),
     };
-    this.toWorker(entry, init);
+    this.actors.send(entry, init);
     // A new host: what the previous one measured is gone, and it is told what is tapped and watched.
     this.channels.actorStarted(actor.name);
-  }
-
-  /** A worker that died may have held the store's lock or a half-written value: let the store reclaim them. */
-  private recoverStore(entry: ActorEntry): void {
-    if (entry.storeOwner === undefined || !this.openStore?.recoverFromDeadOwner) return;
-    try {
-      const report = this.openStore.recoverFromDeadOwner(entry.storeOwner);
-      this.log('debug', `store recovered after actor "${entry.name}" died:`, report);
-    } catch (error) {
-      this.log('error', `the store could not be recovered after actor "${entry.name}" died`, error);
-    }
-  }
-
-  private toWorker(entry: ActorEntry, message: ToWorker): void {
-    if (message.type === 'signal') {
-      Atomics.add(entry.control, CONTROL_SIGNALS, 1);
-      entry.signalled = { signal: message.signal, at: performance.now() };
-      this.log('debug', `signal ${message.signal} → ${entry.name}`);
-    }
-    entry.worker?.postMessage(message);
-  }
-
-  private fromWorker(entry: ActorEntry, message: FromWorker): void {
-    if (message.type === 'log') {
-      this.record(message.record);
-      return;
-    }
-    if (message.type === 'store-owner') {
-      entry.storeOwner = message.ownerId;
-      return;
-    }
-    if (message.type === 'ack') {
-      entry.acked = message.signal;
-      this.log('debug', `actor "${entry.name}" acknowledged ${message.signal}${afterSignal(entry)}`);
-      this.conditions.changed();
-      return;
-    }
-    if (message.type === 'counters') {
-      entry.steps = message.steps;
-      entry.errors = message.errors;
-    }
-    // Counters (for the meter), tap records and what actors publish go to their features.
-    if (this.channels.deliver(entry.name, message)) return;
-    if (message.state === 'failed') {
-      const what =
-        message.phase === 'setup'
-          ? 'setup() threw'
-          : message.phase === 'run'
-            ? 'runStep() threw (on_error: fail)'
-            : 'it could not be loaded';
-      this.actorFailed(entry, message.error ?? { name: 'Error', message: 'unknown error' }, what);
-      void this.actorGone(entry, { clean: false });
-      return;
-    }
-    // A failed actor stays failed when its worker ends, so its status keeps saying why.
-    if (entry.state === 'failed') return;
-    this.setActorState(entry, message.state);
-  }
-
-  private actorFailed(entry: ActorEntry, error: SerializedError, what: string): void {
-    entry.error = error;
-    this.setActorState(entry, 'failed');
-    this.log('error', `actor "${entry.name}" failed: ${what}: ${describeError(error)}`);
-  }
-
-  private setActorState(entry: ActorEntry, state: ActorState): void {
-    const previous = entry.state;
-    if (previous === state) return;
-    entry.state = state;
-    this.log(
-      'debug',
-      previous === 'starting' && state === 'waiting'
-        ? `actor "${entry.name}": loaded, waiting (${msSince(entry.startedAt)} after its start)`
-        : `actor "${entry.name}": ${previous} → ${state}${afterSignal(entry)}`,
-    );
-    const event: NexusEvent = { type: 'actor-state', actor: entry.name, state, previous };
-    if (state === 'failed' && entry.error) event.error = entry.error;
-    this.stream.emit(event);
-    this.conditions.changed();
   }
 
   private setPipelineState(state: PipelineState): void {
@@ -608,7 +496,7 @@ class NexusImpl implements Nexus {
     if (!gate.from.includes(state)) {
       throw this.refused(signal, `the pipeline is ${state}; ${refusalAdvice(signal, state)}`);
     }
-    const failed = this.failedActors();
+    const failed = this.actors.failedActors();
     if ((signal === 'setup' || signal === 'run') && failed.length > 0) {
       throw this.refused(signal, `${describeFailures(failed)}. Fix the actor, then quit and start the pipeline again`);
     }
@@ -617,7 +505,7 @@ class NexusImpl implements Nexus {
     const live = [...this.actors.values()].filter((entry) => entry.state !== 'failed' && entry.state !== 'exited');
     for (const entry of live) {
       entry.acked = undefined;
-      this.toWorker(entry, { type: 'signal', signal });
+      this.actors.send(entry, { type: 'signal', signal });
     }
     try {
       const done = (entry: ActorEntry) => entry.state === gate.to || isGone(entry.state);
@@ -665,10 +553,10 @@ class NexusImpl implements Nexus {
     );
     this.log('error', `actor "${entry.name}" is unresponsive; ending its worker`);
     entry.error = serializeError(error);
-    this.setActorState(entry, 'failed');
+    this.actors.setState(entry, 'failed');
     this.log('error', `actor "${entry.name}" failed: ${error.message}`);
     await entry.worker?.terminate();
-    this.recoverStore(entry);
+    this.actors.recoverStore(entry);
     await this.actorGone(entry, { clean: false });
   }
 
@@ -726,7 +614,7 @@ class NexusImpl implements Nexus {
     const quitStarted = performance.now();
     const entries = [...this.actors.values()];
     for (const entry of entries) {
-      if (entry.worker && entry.state !== 'exited') this.toWorker(entry, { type: 'signal', signal: 'quit' });
+      if (entry.worker && entry.state !== 'exited') this.actors.send(entry, { type: 'signal', signal: 'quit' });
     }
     await Promise.all(
       entries.map(async (entry) => {
@@ -801,21 +689,6 @@ class NexusImpl implements Nexus {
     this.runLog?.write(record);
     this.stream.emit({ type: 'log', record });
   }
-
-  private failedActors(): ActorEntry[] {
-    return [...this.actors.values()].filter((entry) => entry.state === 'failed');
-  }
-}
-
-/** ` (12 ms after "pause")` when the actor was sent a signal, else nothing. */
-function afterSignal(entry: ActorEntry): string {
-  return entry.signalled ? ` (${msSince(entry.signalled.at)} after "${entry.signalled.signal}")` : '';
-}
-
-function describeFailures(failed: readonly ActorEntry[]): string {
-  return failed
-    .map((entry) => `actor "${entry.name}" failed: ${entry.error ? describeError(entry.error) : 'unknown error'}`)
-    .join('; ');
 }
 
 function pipelineMessage(signal: Exclude<Signal, 'quit'>): string {
