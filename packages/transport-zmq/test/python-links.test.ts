@@ -213,11 +213,14 @@ async function open<T extends InputLink | OutputLink>(descriptor: LinkDescriptor
 }
 
 /** The next message on `input`, or a failure that shows what the Python actor printed. */
-async function next<T>(input: InputLink<T>, actor: PythonActor): Promise<T> {
+async function next<T>(input: InputLink<T>, actor: PythonActor, what?: string): Promise<T> {
   try {
     return await input.get({ timeoutMs: PATIENCE_MS });
   } catch (error) {
-    throw new Error(`${(error as Error).message}\nthe Python actor printed:\n${actor.output()}`, { cause: error });
+    const waitingFor = what === undefined ? '' : ` (waiting for ${what})`;
+    throw new Error(`${(error as Error).message}${waitingFor}\nthe Python actor printed:\n${actor.output()}`, {
+      cause: error,
+    });
   }
 }
 
@@ -383,7 +386,9 @@ suite('Python links (improv_ts.links) against the TypeScript links', () => {
           await output.put({ value, text: '', samples: new Float64Array([value]) });
         }
       })();
-      for (let value = 0; value < 100; value++) expect((await next(input, actor)).value).toBe(value * 2);
+      for (let value = 0; value < 100; value++) {
+        expect((await next(input, actor, `relayed message ${value} of 100`)).value).toBe(value * 2);
+      }
       await within(sending, actor, 'every put');
       expect(await actor.exited, actor.output()).toBe(0);
 
