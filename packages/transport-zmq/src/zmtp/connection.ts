@@ -81,8 +81,8 @@ const ERROR_LINGER_MS = 1000;
  * the connection; our next write then fails (EPIPE, ECONNRESET), and node:net destroys the socket at
  * once — dropping the peer's last messages, still unread in the kernel. libzmq goes on reading to the
  * end; so does this: a write error only stops writing (`stopWriting`), and the socket is destroyed
- * when reading ends (the peer's end of stream, or a read error; at most {@link ERROR_LINGER_MS} on). Errors node:net does not mark as a
- * write's (`syscall`) are handled as before.
+ * when reading ends: the peer's end of stream, a read error, or {@link ERROR_LINGER_MS} without any
+ * data. Errors node:net does not mark as a write's (`syscall`) are handled as before.
  */
 function keepReadingAfterWriteErrors(socket: Socket, stopWriting: () => void): void {
   const destroy = socket.destroy.bind(socket);
@@ -93,8 +93,22 @@ function keepReadingAfterWriteErrors(socket: Socket, stopWriting: () => void): v
       writesFailed = true;
       stopWriting();
       socket.once('end', () => destroy());
-      // A peer that reset the connection has nothing more on its way: what is left is read by then.
-      setTimeout(() => destroy(), ERROR_LINGER_MS).unref();
+      // A peer that reset the connection has nothing more on its way, but what it sent may still be
+      // unread in the kernel: the socket ends once nothing has come for ERROR_LINGER_MS, judged after
+      // a poll phase (setImmediate). A fixed deadline lost a peer's last messages on a loaded machine:
+      // an event loop blocked past it runs its timers before it reads the socket again.
+      let lastData = performance.now();
+      socket.on('data', () => {
+        lastData = performance.now();
+      });
+      const check = () =>
+        setImmediate(() => {
+          if (socket.destroyed) return;
+          const quiet = performance.now() - lastData;
+          if (quiet >= ERROR_LINGER_MS) destroy();
+          else setTimeout(check, ERROR_LINGER_MS - quiet).unref();
+        });
+      setTimeout(check, ERROR_LINGER_MS).unref();
       return socket;
     }
     return destroy(error);
