@@ -9,10 +9,12 @@
  * DevTools connection (`cdp.ts`: one browser per run, a page of its own per round, only
  * `Page.navigate` and `Runtime.evaluate`), not through a driver such as playwright: a driver enables
  * DevTools' Network domain, and the renderer then base64-encodes every binary WebSocket frame for
- * it, a cost a page on its own does not have. Three scenarios: flat out (256×256 frames as fast as
- * the camera can write them: the pipeline's own throughput), and paced 512×512 at 30 Hz (the
+ * it, a cost a page on its own does not have. Four scenarios: flat out (256×256 frames as fast as
+ * the camera can write them: the pipeline's own throughput); paced 512×512 at 30 Hz (the
  * live-imaging case: whether it keeps its rate) and at 60 Hz (whether the page keeps up with 60
- * frames a second). The figures are medians over the rounds; the ratio is with ÷ without.
+ * frames a second); and flat out again with this process on core 0 and Chromium on core 1
+ * (`taskset`, Linux with two cores or more): whether a page slows a pipeline whose cores it does not
+ * share. The figures are medians over the rounds; the ratio is with ÷ without.
  * @module
  */
 import { spawnSync } from 'node:child_process';
@@ -206,7 +208,7 @@ async function measureRound(
 export async function runDashboardOverhead(options: DashboardOverheadOptions): Promise<DashboardOverheadResults> {
   const started = performance.now();
   const runtime = await detectRuntime();
-  const browser = await Chromium.launch({ executable: CHROMIUM, ...VIEWPORT });
+  const browser = await Chromium.launch(VIEWPORT);
   let version: string;
   const rows: DashboardOverheadRow[] = [];
   const said: Record<Watcher, string> = {
@@ -228,7 +230,7 @@ export async function runDashboardOverhead(options: DashboardOverheadOptions): P
           options.log(`${scenario.name}: skipped (${problem})`);
           continue;
         }
-        drawing = await Chromium.launch({ executable: CHROMIUM, ...VIEWPORT, prefix: ['taskset', '-c', '1'] });
+        drawing = await Chromium.launch({ ...VIEWPORT, prefix: ['taskset', '-c', '1'] });
         unpin = pinThisProcess(0);
       }
       const figures: Record<Watcher, RoundFigures[]> = { none: [], client: [], browser: [] };
