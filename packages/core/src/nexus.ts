@@ -25,8 +25,9 @@
  * @module
  */
 
-import { describeExit, placeOf, runtimeOf, spawnActor } from './_actor-spawn.ts';
+import { runtimeOf } from './_actor-spawn.ts';
 import { type ActorEntry, ActorTable, describeFailures } from './_actor-table.ts';
+import { ActorWorkers } from './_actor-workers.ts';
 import { Conditions } from './_conditions.ts';
 import { describeConfig, describeEdges, givenBy, mebibytes, msSince } from './_debug-log.ts';
 import { EventStream } from './_event-stream.ts';
@@ -40,14 +41,7 @@ import { Taps } from './_taps.ts';
 import { closest } from './config/_suggest.ts';
 import { assertConfig, loadConfig, resolveConfig, toLinkGraph } from './config/load.ts';
 import { type ActorConfig, ConfigError, type PipelineConfig } from './config/types.ts';
-import {
-  ActorFailedError,
-  ActorUnresponsiveError,
-  CommandRefusedError,
-  type SerializedError,
-  serializeError,
-} from './errors.ts';
-import { actorHostEntry as hostEntry } from './hosts.ts';
+import { ActorFailedError, CommandRefusedError } from './errors.ts';
 import { openPipelineTransport } from './link/combine.ts';
 import { HOST_ACTOR, HostLinks, hostEdges } from './link/host.ts';
 import { LinkMonitor } from './link/monitor.ts';
@@ -65,14 +59,13 @@ import type {
   Published,
   TapRecord,
 } from './nexus-api.ts';
-import type { ProcessHandle, RuntimeAdapter, WorkerHandle } from './runtime/adapter.ts';
+import type { ProcessHandle, RuntimeAdapter } from './runtime/adapter.ts';
 import { detectRuntime } from './runtime/detect.ts';
 import { type PipelineState, refusalAdvice, type Signal, signalGates } from './signals.ts';
 import { openPipelineStore, sizeLimitsOf } from './store/_open.ts';
 import type { OpenStore, StoreClient, StoreDriver } from './store/driver.ts';
 import { releaseKeys } from './store/keys.ts';
 import { formatMs, Supervisor } from './supervisor.ts';
-import { type FromWorker, heartbeatPeriodMs, type InitMessage } from './worker/protocol.ts';
 
 export type { ActorStatus, Nexus, NexusEvent, NexusOptions, PipelineStatus } from './nexus-api.ts';
 
@@ -114,6 +107,8 @@ class NexusImpl implements Nexus {
     gone: (entry, ending) => void this.actorGone(entry, ending),
     store: () => this.openStore,
   });
+  /** Each actor's worker or process from its start to its end (`_actor-workers.ts`). */
+  private readonly workers: ActorWorkers;
   private readonly stream = new EventStream<NexusEvent>();
   /** Re-checked on every actor state change: what commands and start wait for. */
   private readonly conditions = new Conditions();
@@ -150,7 +145,7 @@ class NexusImpl implements Nexus {
   private readonly restarts = new Restarts({
     entry: (name) => this.actors.get(name),
     start: async (actor) => {
-      if (this.plan) await this.startActor(actor, this.plan);
+      if (this.plan) await this.workers.start(actor, this.plan);
     },
     signal: (entry, signal) => this.actors.send(entry as ActorEntry, { type: 'signal', signal }),
     detach: (name, options) =>
@@ -176,6 +171,22 @@ class NexusImpl implements Nexus {
       this.resolveClosed = resolve;
     });
     if (options.onEvent) this.stream.on(options.onEvent);
+    this.workers = new ActorWorkers({
+      runtime,
+      config,
+      actors: this.actors,
+      metrics: options.metrics !== false,
+      store: () => this.openStore,
+      storeDriver: () => this.storeDriver,
+      launcherOf: (actor) => this.hosts?.launcherOf(actor),
+      started: (actor) => this.restarts.started(actor),
+      initialized: (actor) => this.channels.actorStarted(actor),
+      gone: (entry, ending) => this.actorGone(entry, ending),
+      quitting: () => this.quitting !== undefined,
+      changed: () => this.conditions.changed(),
+      record: (record) => this.record(record),
+      log: (level, message, ...details) => this.log(level, message, ...details),
+    });
   }
 
   input<T = unknown>(endpoint: string): InputLink<T> {
@@ -302,12 +313,12 @@ class NexusImpl implements Nexus {
         watching: () => this.busy === undefined && !this.quitting,
         unresponsive: (name, what) => {
           const entry = this.actors.get(name);
-          if (entry && !isGone(entry.state)) void this.endUnresponsive(entry, what);
+          if (entry && !isGone(entry.state)) void this.workers.endUnresponsive(entry, what);
         },
         log: (level, message, ...details) => this.log(level, message, ...details),
       });
       this.supervisor.start();
-      await Promise.all(config.actors.map((actor) => this.startActor(actor, plan)));
+      await Promise.all(config.actors.map((actor) => this.workers.start(actor, plan)));
     } catch (error) {
       // A config error (a store that cannot open, at its setting) is the caller's to show, once.
       if (!ConfigError.isInstance(error)) this.log('error', 'the pipeline could not start', error);
@@ -323,97 +334,6 @@ class NexusImpl implements Nexus {
     } else {
       this.log('info', 'all actors loaded');
     }
-  }
-
-  private async startActor(actor: PipelineConfig['actors'][number], plan: LinkPlan): Promise<void> {
-    const entry = this.actors.add(actor.name);
-    // A worker's heap limit is its runtime's to enforce; a process's is V8's flag, which Bun has not.
-    const ignoredOn =
-      actor.process === undefined
-        ? this.runtime.heapLimit
-          ? undefined
-          : this.runtime.name
-        : runtimeOf(actor, this.runtime) === 'bun'
-          ? 'bun'
-          : undefined;
-    if (actor.maxHeapMb !== undefined && ignoredOn !== undefined) {
-      this.log(
-        'debug',
-        `actor "${actor.name}": max_heap_mb is ignored on ${ignoredOn}, which has no heap limit to set for ${actor.process === undefined ? 'a worker' : 'a process'}`,
-      );
-    }
-    let worker: WorkerHandle;
-    try {
-      worker = await spawnActor(
-        this.runtime,
-        actor,
-        hostEntry,
-        (record) => this.record(record),
-        this.hosts?.launcherOf(actor.name),
-      );
-    } catch (error) {
-      this.actors.failed(entry, serializeError(error), `could not start its ${placeOf(actor)}`);
-      entry.markExited();
-      void this.actorGone(entry, { clean: false });
-      return;
-    }
-    entry.worker = worker;
-    this.restarts.started(actor.name);
-    const spawned = worker as Partial<ProcessHandle>;
-    this.log(
-      'debug',
-      `actor "${actor.name}": ${placeOf(actor)} started${spawned.pid === undefined ? '' : ` (${spawned.runtime ?? runtimeOf(actor, this.runtime)}, pid ${spawned.pid}${actor.process?.host ? `, on ${actor.process.host}` : ''})`} (${msSince(entry.startedAt)}); loading its module`,
-    );
-    if (this.quitting) {
-      // Quit came (Ctrl-C) while this worker was starting: it must not outlive the pipeline.
-      this.actors.setState(entry, 'exited');
-      await worker.terminate();
-      entry.markExited();
-      return;
-    }
-    let lastError: SerializedError | undefined;
-    worker.onMessage((message) => this.actors.receive(entry, message as FromWorker));
-    worker.onError((error) => {
-      lastError = serializeError(error);
-    });
-    worker.onExit((code) => {
-      if (entry.state !== 'exited' && entry.state !== 'failed') {
-        const error = lastError ?? { name: 'Error', message: describeExit(actor, code) };
-        // The store first: the dead worker may hold its lock, and releasing keys needs it.
-        this.actors.recoverStore(entry);
-        this.actors.failed(entry, error, `its ${placeOf(actor)} died`);
-        entry.markExited();
-        void this.actorGone(entry, { clean: code === 0 });
-      } else {
-        if (entry.state === 'failed' && lastError && !entry.error) entry.error = lastError;
-        entry.markExited();
-      }
-      this.conditions.changed();
-    });
-    const links = plan.endpoints.get(actor.name);
-    const init: InitMessage = {
-      type: 'init',
-      actor: {
-        name: actor.name,
-        moduleUrl: actor.moduleUrl,
-        className: actor.className,
-        options: actor.options,
-        onError: actor.onError,
-        package: actor.package,
-      },
-      links: links ? Object.fromEntries(links) : {},
-      store: this.openStore!.descriptor,
-      storeUse: {
-        flushBeforeSend: this.storeDriver?.zeroCopy !== true,
-        trackMessages: this.config.settings.store.eviction !== 'none',
-      },
-      control: entry.control.buffer as SharedArrayBuffer,
-      heartbeatMs: heartbeatPeriodMs(this.config.settings.signalTimeoutMs),
-      ...(this.options.metrics === false ? {} : { measure: { ownProcess: actor.process !== undefined } }),
-    };
-    this.actors.send(entry, init);
-    // A new host: what the previous one measured is gone, and it is told what is tapped and watched.
-    this.channels.actorStarted(actor.name);
   }
 
   private setPipelineState(state: PipelineState): void {
@@ -516,7 +436,7 @@ class NexusImpl implements Nexus {
       if (!(await this.conditions.until(() => live.every(acknowledged), timeout)) && !this.quitting) {
         const what = `it did not acknowledge "${signal}" within ${formatMs(timeout!)}`;
         await Promise.all(
-          live.filter((entry) => !acknowledged(entry)).map((entry) => this.endUnresponsive(entry, what)),
+          live.filter((entry) => !acknowledged(entry)).map((entry) => this.workers.endUnresponsive(entry, what)),
         );
       }
       await this.conditions.until(() => live.every(done));
@@ -544,20 +464,6 @@ class NexusImpl implements Nexus {
   private refused(command: string, reason: string, subject: string = command): CommandRefusedError {
     this.log('warn', `${command} refused: ${reason}`);
     return new CommandRefusedError(`cannot ${subject}: ${reason}`);
-  }
-
-  /** An actor that did not acknowledge a signal in time, or stopped beating: its worker is ended and it is failed. */
-  private async endUnresponsive(entry: ActorEntry, what: string): Promise<void> {
-    const error = new ActorUnresponsiveError(
-      `${what} (settings.signal_timeout): its runStep() never yields — a loop that never awaits — or awaits something that never settles. Its worker was ended; make runStep() return or await regularly`,
-    );
-    this.log('error', `actor "${entry.name}" is unresponsive; ending its worker`);
-    entry.error = serializeError(error);
-    this.actors.setState(entry, 'failed');
-    this.log('error', `actor "${entry.name}" failed: ${error.message}`);
-    await entry.worker?.terminate();
-    this.actors.recoverStore(entry);
-    await this.actorGone(entry, { clean: false });
   }
 
   /**
@@ -610,37 +516,7 @@ class NexusImpl implements Nexus {
   private async shutdown(): Promise<void> {
     this.setPipelineState('quitting');
     this.log('info', 'quitting: stopping every actor');
-    const timeout = this.quitTimeoutMs;
-    const quitStarted = performance.now();
-    const entries = [...this.actors.values()];
-    for (const entry of entries) {
-      if (entry.worker && entry.state !== 'exited') this.actors.send(entry, { type: 'signal', signal: 'quit' });
-    }
-    await Promise.all(
-      entries.map(async (entry) => {
-        if (!entry.worker) {
-          // Still starting (or it could not start): startActor ends it and marks it exited.
-          await entry.exited;
-          return;
-        }
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const timedOut = new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(true), timeout);
-        });
-        const late = await Promise.race([entry.exited.then(() => false), timedOut]);
-        clearTimeout(timer);
-        if (late) {
-          this.log(
-            'warn',
-            `actor "${entry.name}" did not end within ${timeout} ms (is runStep() or stop() stuck?); terminating its worker`,
-          );
-        }
-        // A worker that sent `exited` has closed its channel; terminate() makes sure it is gone.
-        await entry.worker.terminate();
-        await entry.exited;
-        this.log('debug', `quit: actor "${entry.name}" ended (${msSince(quitStarted)} after quit)`);
-      }),
-    );
+    await this.workers.quit(this.quitTimeoutMs);
     // The program's own links close once every actor has ended: a get() waiting on one rejects.
     await this.hostLinks?.close();
     this.monitor?.stop();
