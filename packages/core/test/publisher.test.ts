@@ -7,14 +7,18 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-function watched(): { publisher: Publisher; sent: PublishedMessage[] } {
+function watched(): { publisher: Publisher; sent: PublishedMessage[]; moved: (readonly ArrayBuffer[])[] } {
   const sent: PublishedMessage[] = [];
+  const moved: (readonly ArrayBuffer[])[] = [];
   const publisher = new Publisher(
-    (message) => sent.push(message),
+    (message, transfer) => {
+      sent.push(message);
+      moved.push(transfer);
+    },
     () => {},
   );
   publisher.set(true);
-  return { publisher, sent };
+  return { publisher, sent, moved };
 }
 
 it('sends what a turn publishes after a quiet period at once, and the next values a period after that delivery', async () => {
@@ -50,4 +54,21 @@ it('drops what was kept, timer and all, when nobody watches any more', async () 
   await Promise.resolve();
   vi.advanceTimersByTime(2 * PUBLISH_EVERY_MS);
   expect(sent).toEqual([]);
+});
+
+it("moves the buffers of its own copies of a value's typed arrays up, never the actor's, and none with a series", async () => {
+  const { publisher, sent, moved } = watched();
+  const frame = new Uint16Array([1, 2, 3, 4]);
+  const trace = new Float32Array([0.5]);
+  publisher.publish('image', { array: frame, shape: [2, 2], trace });
+  publisher.publish('image', 7); // the same name as a series point as well
+  await Promise.resolve();
+  const image = sent.findIndex((message) => message.data.kind === 'latest');
+  const series = sent.findIndex((message) => message.data.kind === 'series');
+  expect(moved[series]).toEqual([]);
+  const value = (sent[image]!.data as { value: { array: Uint16Array; trace: Float32Array } }).value;
+  expect(moved[image]).toEqual([value.array.buffer, value.trace.buffer]);
+  expect(moved[image]).not.toContain(frame.buffer);
+  expect(value.array).toEqual(frame);
+  expect(value.array.buffer).not.toBe(frame.buffer);
 });

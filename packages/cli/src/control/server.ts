@@ -285,7 +285,6 @@ function addRoutes(
       }
       case 'drawn': {
         client.plots?.drawn();
-        sendPlots(client);
         return;
       }
       default:
@@ -298,8 +297,11 @@ function addRoutes(
   // One watch of what actors publish while any client wants plots; each client's queue paces it.
   let unwatch: (() => void) | undefined;
   const plotsFor = (client: Client, on: boolean) => {
-    if (on && client.plots === undefined) client.plots = new PlotQueue();
-    if (!on) client.plots = undefined;
+    if (on && client.plots === undefined) client.plots = new PlotQueue((streams) => sendPlots(client, streams));
+    if (!on) {
+      client.plots?.close();
+      client.plots = undefined;
+    }
     const wanted = [...clients].some((each) => each.plots !== undefined);
     if (wanted && unwatch === undefined) {
       try {
@@ -316,7 +318,6 @@ function addRoutes(
     for (const client of clients) {
       if (client.plots === undefined) continue;
       client.plots.add(value);
-      sendPlots(client);
     }
   };
 
@@ -398,10 +399,9 @@ function send(client: Client, message: ServerMessage): void {
 
 const plotEncoder = new Encoder(msgpackOptions);
 
-/** Sends a client what was published since its last `plots` message, unless it is still drawing that one. */
-function sendPlots(client: Client): void {
-  const streams = client.plots?.take();
-  if (streams === undefined || client.ws.readyState !== 1) return;
+/** Sends a client one `plots` message (its {@link PlotQueue} decides when). */
+function sendPlots(client: Client, streams: Published[]): void {
+  if (client.ws.readyState !== 1) return;
   const message: ServerMessage = { type: 'plots', streams };
   try {
     client.ws.send(plotEncoder.encode(message));

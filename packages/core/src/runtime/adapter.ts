@@ -139,8 +139,12 @@ export interface WorkerHandle {
  * alone keeps no worker alive, on Node, Bun or Deno).
  */
 export interface WorkerEndpoint {
-  /** Posts a structured-clonable message to the parent. */
-  postMessage(message: unknown): void;
+  /**
+   * Posts a structured-clonable message to the parent. The `ArrayBuffer`s in `transfer` change
+   * hands without a copy where the channel is a worker's (they are unusable here afterwards); a
+   * process's channel copies them as it encodes.
+   */
+  postMessage(message: unknown, transfer?: readonly ArrayBuffer[]): void;
   /**
    * Sets the one listener for the parent's messages; messages that arrived before it was set are
    * delivered to it first, in order.

@@ -12,7 +12,7 @@ import { serializeError } from '../errors.ts';
 import type { WorkerEndpoint } from './adapter.ts';
 
 interface WorkerScope {
-  postMessage(message: unknown): void;
+  postMessage(message: unknown, transfer?: readonly ArrayBuffer[]): void;
   addEventListener(type: string, listener: (event: never) => void): void;
   removeEventListener(type: string, listener: (event: never) => void): void;
 }
@@ -40,7 +40,7 @@ scope.addEventListener('error', (event: { error?: unknown; message?: string }) =
 scope.addEventListener('unhandledrejection', (event: { reason?: unknown }) => reportError(event.reason));
 
 const endpoint: WorkerEndpoint = {
-  postMessage: (message) => scope.postMessage(message),
+  postMessage: (message, transfer) => scope.postMessage(message, transfer),
   onMessage(listener) {
     deliver = listener;
     for (const message of buffered.splice(0)) listener(message);

@@ -16,8 +16,8 @@ parentPort.on('message', onMessage);
 
 /** @type {import('./adapter.ts').WorkerEndpoint} */
 const endpoint = {
-  postMessage(message) {
-    parentPort.postMessage(message);
+  postMessage(message, transfer) {
+    parentPort.postMessage(message, transfer);
   },
   onMessage(listener) {
     deliver = listener;

@@ -28,40 +28,52 @@ function numberFields(value: unknown): [string, number][] | undefined {
 /**
  * A copy that owns its memory: typed arrays are sliced (a zero-copy store view may be freed or
  * rewritten after the step, and a view of a SharedArrayBuffer would be shared, not copied, when
- * posted); plain objects and arrays are copied around them; anything else is kept as it is.
+ * posted); plain objects and arrays are copied around them; anything else is kept as it is. The
+ * buffers of the copies are added to `owned`: nothing else refers to them, so they can be
+ * transferred when posted rather than copied again.
  */
-export function ownCopy(value: unknown, depth = COPY_DEPTH): unknown {
+export function ownCopy(value: unknown, owned: ArrayBuffer[] = [], depth = COPY_DEPTH): unknown {
   if (ArrayBuffer.isView(value)) {
     // Through the kind's own class: a Node Buffer's slice() is a view, not a copy.
     const code = dtypeCodeOf(value);
     const bytes = () => new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
-    return code === 0 ? new Uint8Array(bytes()) : new typedArrayConstructors[code - 1]!(value as never);
+    const copy = code === 0 ? new Uint8Array(bytes()) : new typedArrayConstructors[code - 1]!(value as never);
+    owned.push(copy.buffer as ArrayBuffer);
+    return copy;
   }
   if (depth === 0 || typeof value !== 'object' || value === null) return value;
-  if (Array.isArray(value)) return value.map((item) => ownCopy(item, depth - 1));
+  if (Array.isArray(value)) return value.map((item) => ownCopy(item, owned, depth - 1));
   const prototype = Object.getPrototypeOf(value);
   if (prototype !== Object.prototype && prototype !== null) return value;
   const copy: Record<string, unknown> = {};
-  for (const [key, field] of Object.entries(value)) copy[key] = ownCopy(field, depth - 1);
+  for (const [key, field] of Object.entries(value)) copy[key] = ownCopy(field, owned, depth - 1);
   return copy;
 }
 
 export class Publisher {
-  readonly #post: (message: PublishedMessage) => void;
+  readonly #post: (message: PublishedMessage, transfer: readonly ArrayBuffer[]) => void;
   readonly #warn: (message: string) => void;
   /** Streams whose delivery failed, each said once. */
   readonly #failed = new Set<string>();
   #on = false;
   readonly #series = new Map<string, PublishedSeries>();
   readonly #latest = new Map<string, PublishedLatest>();
+  /** The buffers of each kept value's typed arrays: its own copies, moved to Nexus, not copied again. */
+  readonly #buffers = new Map<string, ArrayBuffer[]>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** A flush is queued as a microtask (the first value after a quiet period). */
   #soon = false;
   /** When the last delivery went (performance.now() ms). */
   #sentAt = Number.NEGATIVE_INFINITY;
 
-  /** `post` sends a delivery up; `warn` says (once per stream) that one could not be sent. */
-  constructor(post: (message: PublishedMessage) => void, warn: (message: string) => void) {
+  /**
+   * `post` sends a delivery up, moving the buffers in its second argument (a worker's channel) or
+   * copying them (a process's); `warn` says (once per stream) that one could not be sent.
+   */
+  constructor(
+    post: (message: PublishedMessage, transfer: readonly ArrayBuffer[]) => void,
+    warn: (message: string) => void,
+  ) {
     this.#post = post;
     this.#warn = warn;
   }
@@ -80,6 +92,7 @@ export class Publisher {
     this.#soon = false;
     this.#series.clear();
     this.#latest.clear();
+    this.#buffers.clear();
   }
 
   /** `Actor.publish`. */
@@ -93,12 +106,14 @@ export class Publisher {
     if (fields !== undefined) this.#add(name, time, fields);
     else {
       const previous = this.#latest.get(name);
+      const buffers: ArrayBuffer[] = [];
       this.#latest.set(name, {
         kind: 'latest',
         time,
-        value: ownCopy(value),
+        value: ownCopy(value, buffers),
         skipped: previous === undefined ? 0 : previous.skipped + 1,
       });
+      this.#buffers.set(name, buffers);
     }
     this.#schedule();
   };
@@ -129,12 +144,20 @@ export class Publisher {
     this.#timer = undefined;
     this.#soon = false;
     this.#sentAt = performance.now();
-    const kept = [...this.#series, ...this.#latest];
+    const kept: [string, PublishedSeries | PublishedLatest, ArrayBuffer[]][] = [
+      ...[...this.#series].map(([name, data]): [string, PublishedSeries, ArrayBuffer[]] => [name, data, []]),
+      ...[...this.#latest].map(([name, data]): [string, PublishedLatest, ArrayBuffer[]] => [
+        name,
+        data,
+        this.#buffers.get(name) ?? [],
+      ]),
+    ];
     this.#series.clear();
     this.#latest.clear();
-    for (const [name, data] of kept) {
+    this.#buffers.clear();
+    for (const [name, data, transfer] of kept) {
       try {
-        this.#post({ type: 'published', name, data });
+        this.#post({ type: 'published', name, data }, transfer);
       } catch (error) {
         // A value the channel cannot carry (a function, a class instance with one): dropped, said once.
         if (this.#failed.has(name)) continue;

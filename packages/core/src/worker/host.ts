@@ -83,7 +83,7 @@ class ActorHost {
   private readonly meter = new ActorMeter((message) => this.post(message));
   /** `this.publish()`: kept while watched and sent up (`_publisher.ts`). */
   readonly publisher = new Publisher(
-    (message) => this.post(message),
+    (message, transfer) => this.post(message, transfer),
     (message) => this.log.warn(message),
   );
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
@@ -105,8 +105,8 @@ class ActorHost {
     this.meter.tap(message.link, message.on);
   }
 
-  private post(message: FromWorker): void {
-    this.endpoint.postMessage(message);
+  private post(message: FromWorker, transfer?: readonly ArrayBuffer[]): void {
+    this.endpoint.postMessage(message, transfer);
   }
 
   private setState(
