@@ -3,8 +3,8 @@
  * pipeline (`dashboard-actors.ts`: camera → analysis → Plot, the analysis publishing a series point
  * per frame and the Plot showing every frame it gets as an image) runs three ways, in rounds that
  * rotate which goes first, each pipeline opened afresh: with no page; with a client of the protocol
- * that takes every `plots` message and draws nothing (what improv itself spends: publishing, the
- * server, the WebSocket); and with a real Chromium (headless, Debian's) drawing the dashboard (that,
+ * that takes every `plots` message and draws nothing, in a process of its own as a browser is
+ * (`dashboard-client.mjs`: what improv itself spends — publishing, the server, the WebSocket); and with a real Chromium (headless, Debian's) drawing the dashboard (that,
  * plus what the browser's own drawing takes from the same cores). Chromium is driven over a bare
  * DevTools connection (`cdp.ts`: one browser per run, a page of its own per round, only
  * `Page.navigate` and `Runtime.evaluate`), not through a driver such as playwright: a driver enables
@@ -12,15 +12,16 @@
  * it, a cost a page on its own does not have. Four scenarios: flat out (256×256 frames as fast as
  * the camera can write them: the pipeline's own throughput); paced 512×512 at 30 Hz (the
  * live-imaging case: whether it keeps its rate) and at 60 Hz (whether the page keeps up with 60
- * frames a second); and flat out again with this process on core 0 and Chromium on core 1
+ * frames a second); and flat out again with this process on core 0 and Chromium (or the client) on core 1
  * (`taskset`, Linux with two cores or more): whether a page slows a pipeline whose cores it does not
  * share. The figures are medians over the rounds; the ratio is with ÷ without.
  * @module
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import process from 'node:process';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createDefaultNexus, dashboardAddress, LogHistory, startControlSession } from '@improv/cli';
 import { detectRuntime, type Nexus } from '@improv/core';
@@ -40,8 +41,8 @@ interface Scenario {
   size: number;
   rate?: number;
   /**
-   * The pipeline (this process: Nexus, its workers, the dashboard's server, the protocol client) on
-   * CPU 0 and the browser on CPU 1: whether a page slows a pipeline that does not share its cores.
+   * The pipeline (this process: Nexus, its workers, the dashboard's server) on CPU 0 and the
+   * browser (or the protocol client) on CPU 1: whether a page slows a pipeline that does not share its cores.
    */
   pinned?: boolean;
 }
@@ -99,28 +100,53 @@ export interface DashboardOverheadResults {
 }
 
 const actors = fileURLToPath(new URL('./dashboard-actors.ts', import.meta.url));
+const clientScript = fileURLToPath(new URL('./dashboard-client.mjs', import.meta.url));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Who watches: nobody, a protocol client that draws nothing, or a browser drawing the page. */
 export type Watcher = 'none' | 'client' | 'browser';
 const WATCHERS: Watcher[] = ['none', 'client', 'browser'];
 
-/** A WebSocket client of the control protocol that asks for plots and answers each at once. */
-async function plotsClient(url: string, token: string): Promise<{ received(): number; close(): void }> {
-  const { WebSocket } = await import('ws');
-  const socket = new WebSocket(`${url.replace(/^http/, 'ws')}/api/v1/ws?token=${token}`);
-  let received = 0;
-  socket.on('message', (_data, binary) => {
-    if (!binary) return;
-    received += 1;
-    socket.send(JSON.stringify({ type: 'drawn' }));
-  });
-  await new Promise((resolve, reject) => {
-    socket.once('open', resolve);
-    socket.once('error', reject);
-  });
-  socket.send(JSON.stringify({ type: 'plots', on: true }));
-  return { received: () => received, close: () => socket.close() };
+/**
+ * A client of the control protocol that asks for plots and answers each at once, drawing nothing
+ * (`dashboard-client.mjs`), in a process of its own as a browser is: its receiving and garbage
+ * collection are not the pipeline's. Pinned, it runs on `cpus` (the browser's core).
+ */
+async function plotsClient(
+  url: string,
+  token: string,
+  cpus: string | undefined,
+): Promise<{ received(): Promise<number>; close(): void }> {
+  const address = `${url.replace(/^http/, 'ws')}/api/v1/ws?token=${token}`;
+  // The client's runtime is not what is measured: Node, also when the bench runs on Bun or Deno.
+  const node = detectedNode();
+  const command =
+    cpus === undefined ? [node, clientScript, address] : ['taskset', '-c', cpus, node, clientScript, address];
+  const child = spawn(command[0]!, command.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const waiting: ((line: string) => void)[] = [];
+  lines.on('line', (line) => waiting.shift()?.(line));
+  const next = () =>
+    new Promise<string>((resolve, reject) => {
+      waiting.push(resolve);
+      child.once('exit', (code) => reject(new Error(`the dashboard bench's client ended (exit ${code})`)));
+    });
+  const opened = await next();
+  if (opened !== 'open') throw new Error(`the dashboard bench's client said "${opened}", not "open"`);
+  return {
+    async received() {
+      const answer = next();
+      child.stdin!.write('count\n');
+      return Number(await answer);
+    },
+    close: () => child.stdin!.end(),
+  };
+}
+
+/** Node for the protocol client: this process's runtime when it is Node, else the one on PATH. */
+function detectedNode(): string {
+  const versions = process.versions as Record<string, string | undefined>;
+  return versions.bun === undefined && versions.deno === undefined ? process.execPath : 'node';
 }
 
 /** The images the page's frame panel drew so far (its `data-updates`). */
@@ -181,7 +207,9 @@ async function measureRound(
         timeoutMs: 60_000,
       });
     }
-    if (watcher === 'client') client = await plotsClient(session.info.url, session.token);
+    if (watcher === 'client') {
+      client = await plotsClient(session.info.url, session.token, scenario.pinned ? '1' : undefined);
+    }
     await sleep(1000); // warm: JIT, the page's first layout
     const analysis = () => nexus.metrics().actors.find((actor) => actor.name === 'Analysis')!.steps;
     const drawn = async () => (page !== undefined ? imagesDrawn(page) : (client?.received() ?? 0));
