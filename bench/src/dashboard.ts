@@ -25,6 +25,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createDefaultNexus, dashboardAddress, LogHistory, startControlSession } from '@improv/cli';
 import { detectRuntime, type Nexus } from '@improv/core';
+import { findRuntime } from '@improv/core/runtime/binaries';
 import { CHROMIUM, Chromium, type Page } from './cdp.ts';
 import { perS, us, x } from './format.ts';
 import { median } from './stats.ts';
@@ -119,7 +120,7 @@ async function plotsClient(
 ): Promise<{ received(): Promise<number>; close(): void }> {
   const address = `${url.replace(/^http/, 'ws')}/api/v1/ws?token=${token}`;
   // The client's runtime is not what is measured: Node, also when the bench runs on Bun or Deno.
-  const node = detectedNode();
+  const node = findRuntime('node') ?? 'node';
   const command =
     cpus === undefined ? [node, clientScript, address] : ['taskset', '-c', cpus, node, clientScript, address];
   const child = spawn(command[0]!, command.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -141,12 +142,6 @@ async function plotsClient(
     },
     close: () => child.stdin!.end(),
   };
-}
-
-/** Node for the protocol client: this process's runtime when it is Node, else the one on PATH. */
-function detectedNode(): string {
-  const versions = process.versions as Record<string, string | undefined>;
-  return versions.bun === undefined && versions.deno === undefined ? process.execPath : 'node';
 }
 
 /** The images the page's frame panel drew so far (its `data-updates`). */

@@ -57,9 +57,8 @@ export class Publisher {
   readonly #failed = new Set<string>();
   #on = false;
   readonly #series = new Map<string, PublishedSeries>();
-  readonly #latest = new Map<string, PublishedLatest>();
-  /** The buffers of each kept value's typed arrays: its own copies, moved to Nexus, not copied again. */
-  readonly #buffers = new Map<string, ArrayBuffer[]>();
+  /** Each kept value, with the buffers of its typed arrays: its own copies, moved to Nexus, not copied again. */
+  readonly #latest = new Map<string, { data: PublishedLatest; transfer: ArrayBuffer[] }>();
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** A flush is queued as a microtask (the first value after a quiet period). */
   #soon = false;
@@ -92,7 +91,6 @@ export class Publisher {
     this.#soon = false;
     this.#series.clear();
     this.#latest.clear();
-    this.#buffers.clear();
   }
 
   /** `Actor.publish`. */
@@ -106,14 +104,14 @@ export class Publisher {
     if (fields !== undefined) this.#add(name, time, fields);
     else {
       const previous = this.#latest.get(name);
-      const buffers: ArrayBuffer[] = [];
-      this.#latest.set(name, {
+      const transfer: ArrayBuffer[] = [];
+      const data: PublishedLatest = {
         kind: 'latest',
         time,
-        value: ownCopy(value, buffers),
-        skipped: previous === undefined ? 0 : previous.skipped + 1,
-      });
-      this.#buffers.set(name, buffers);
+        value: ownCopy(value, transfer),
+        skipped: previous === undefined ? 0 : previous.data.skipped + 1,
+      };
+      this.#latest.set(name, { data, transfer });
     }
     this.#schedule();
   };
@@ -144,18 +142,13 @@ export class Publisher {
     this.#timer = undefined;
     this.#soon = false;
     this.#sentAt = performance.now();
-    const kept: [string, PublishedSeries | PublishedLatest, ArrayBuffer[]][] = [
-      ...[...this.#series].map(([name, data]): [string, PublishedSeries, ArrayBuffer[]] => [name, data, []]),
-      ...[...this.#latest].map(([name, data]): [string, PublishedLatest, ArrayBuffer[]] => [
-        name,
-        data,
-        this.#buffers.get(name) ?? [],
-      ]),
+    const kept = [
+      ...[...this.#series].map(([name, data]) => ({ name, data, transfer: [] as ArrayBuffer[] })),
+      ...[...this.#latest].map(([name, { data, transfer }]) => ({ name, data, transfer })),
     ];
     this.#series.clear();
     this.#latest.clear();
-    this.#buffers.clear();
-    for (const [name, data, transfer] of kept) {
+    for (const { name, data, transfer } of kept) {
       try {
         this.#post({ type: 'published', name, data }, transfer);
       } catch (error) {
