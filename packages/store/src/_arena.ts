@@ -38,7 +38,7 @@ export const MIN_BLOCK_UNITS = 4;
 /** Largest arena: block offsets and sizes are positive Int32 numbers of units. */
 export const MAX_ARENA_BYTES = 0x7fffffff * UNIT;
 /** Format version, checked when a worker attaches. */
-const MAGIC = 0x494d5303;
+const MAGIC = 0x494d5304;
 
 // Header words of `meta`, by cache line (16 words): fixed at creation, read on every call; written
 // under the lock; and the retired-stack head, which every delete writes.
@@ -48,6 +48,11 @@ const H_TOTAL_UNITS = 2;
 const H_SLOT_COUNT = 3;
 const H_EVICTION = 4;
 const H_NEXT_OWNER = 5;
+/**
+ * 1 once any value was given a TTL (never reset): until then no read or delete looks at `times`,
+ * whose entry for the slot the putting thread has just written (a cache miss on the other core).
+ */
+const H_TTL_EVER = 6;
 const H_LOCK = 16;
 const H_WAITERS = 17;
 const H_OBJECTS = 18;
@@ -68,7 +73,17 @@ const H_HEADS = H_BITMAP + BITMAP_WORDS;
 // Sizes below 16 units have a class each; above, 8 classes per power of two (TLSF-style), so a
 // request rounded up to the next class fits any block of that class without a search.
 const CLASS_COUNT = 240;
-const HEADER_WORDS = H_HEADS + CLASS_COUNT;
+/**
+ * The table of reservation caches (see {@link CACHED}): one entry of a cache line per client that
+ * caches — its owner id (0: entry free), and how many slots and units it holds CACHED.
+ */
+const H_CACHES = H_HEADS + CLASS_COUNT + 8;
+const CACHE_ENTRIES = 64;
+const CACHE_ENTRY_WORDS = 16;
+const E_OWNER = 0;
+const E_OBJECTS = 1;
+const E_UNITS = 2;
+const HEADER_WORDS = H_CACHES + CACHE_ENTRIES * CACHE_ENTRY_WORDS;
 
 /** Words per slot in the slot table. */
 export const SLOT_WORDS = 8;
@@ -102,6 +117,13 @@ export const RESERVED = 1;
 export const LIVE = 2;
 export const CLAIMED = 3;
 export const RETIRED = 4;
+/**
+ * Reserved ahead for one client's small puts (owner id in the slot's owner word): its block and
+ * slot are allocated and counted like any value's, but it holds nothing yet. The client takes one
+ * without the lock (CACHED → RESERVED by compare-and-swap); under the lock, a reservation that finds
+ * the store full takes it back (CACHED → FREE), and so does recovery when its client died.
+ */
+export const CACHED = 5;
 export const STATE_BITS = 3;
 export const STATE_MASK = 7;
 export const GENERATION_MASK = 0x1fffffff;
@@ -140,6 +162,10 @@ const SPIN_LIMIT = 64;
  * cache miss each, and a longer chain is freed in one go.
  */
 const DRAIN_EVERY = 32;
+/** Slots a client reserves ahead in one lock acquisition, per block size (see {@link CACHED}). */
+const CACHE_BATCH = 32;
+/** Blocks of up to this many units (values of up to 88 bytes) come from the client's cache. */
+const CACHE_MAX_UNITS = 16;
 
 /** The buffers that make up a store, as they travel in the descriptor. */
 export interface ArenaBuffers {
@@ -247,6 +273,19 @@ export class Arena {
   private readonly lowUnits: number;
   /** Reservations of this thread, to drain the retired stack on every {@link DRAIN_EVERY}th one. */
   private reservations = 0;
+  /**
+   * The slots this thread reserved ahead for {@link cacheOwner}, per block size in units: a stack
+   * of CACHED slots each (a slot taken back meanwhile fails its compare-and-swap and is skipped).
+   */
+  private readonly cacheSlots: Int32Array[] = [];
+  /** The CACHED state word each cached slot had when reserved (a slot taken back has another). */
+  private readonly cacheWords: Int32Array[] = [];
+  /** Per block size: next cached slot to take, and how many the cache holds. */
+  private readonly cacheAt = new Int32Array(CACHE_MAX_UNITS + 1);
+  private readonly cacheEnd = new Int32Array(CACHE_MAX_UNITS + 1);
+  /** The owner whose cache this is (0: none yet), and its entry in the header's table. */
+  private cacheOwner = 0;
+  private cacheEntry = NIL;
 
   constructor(buffers: ArenaBuffers) {
     this.buffer = buffers.arena;
@@ -283,7 +322,14 @@ export class Arena {
     this.lock(owner, timeoutMs);
     try {
       this.drain();
-      return { usedUnits: this.meta[H_USED_UNITS]!, objects: this.meta[H_OBJECTS]! };
+      // Reserved ahead but holding nothing: not values, and free for whoever needs them.
+      let cachedObjects = 0;
+      let cachedUnits = 0;
+      for (let entry = H_CACHES; entry < HEADER_WORDS; entry += CACHE_ENTRY_WORDS) {
+        cachedObjects += Atomics.load(this.meta, entry + E_OBJECTS);
+        cachedUnits += Atomics.load(this.meta, entry + E_UNITS);
+      }
+      return { usedUnits: this.meta[H_USED_UNITS]! - cachedUnits, objects: this.meta[H_OBJECTS]! - cachedObjects };
     } finally {
       this.unlock(owner);
     }
@@ -365,6 +411,196 @@ export class Arena {
    * read and unheld values. Calls `onFull` (which throws) when no block or slot is free even so.
    */
   reserve(owner: number, units: number, timeoutMs: number, onFull: FullHandler, expiresAt = 0, heldUntil = 0): number {
+    // A small value with no TTL and no hold, in a store without eviction (whose put-order list must
+    // follow the puts): from this client's cache, without the lock.
+    if (
+      units <= CACHE_MAX_UNITS &&
+      expiresAt === 0 &&
+      heldUntil === 0 &&
+      !this.evictOldest &&
+      (owner === this.cacheOwner || this.cacheOwner === 0)
+    ) {
+      const slot = this.takeCached(owner, units, timeoutMs);
+      if (slot !== NIL) return slot;
+    }
+    return this.reserveOne(owner, units, timeoutMs, onFull, expiresAt, heldUntil);
+  }
+
+  /**
+   * Lock-free: a cached slot of `units` turned RESERVED for `owner`, refilling the cache (one lock
+   * acquisition for {@link CACHE_BATCH} slots) when it is empty; -1 when the store has no room to
+   * spare for caches (then the caller reserves one under the lock, as without a cache).
+   */
+  private takeCached(owner: number, units: number, timeoutMs: number): number {
+    const meta = this.meta;
+    for (;;) {
+      let at = this.cacheAt[units]!;
+      if (at === this.cacheEnd[units]) {
+        if (this.refill(owner, units, timeoutMs) === 0) return NIL;
+        at = 0;
+      }
+      const slot = this.cacheSlots[units]![at]!;
+      const word = this.cacheWords[units]![at]!;
+      this.cacheAt[units] = at + 1;
+      const base = this.slotBase(slot);
+      // Fails when a full store or recovery took it back meanwhile (its word changed): skipped.
+      if (Atomics.compareExchange(meta, base + S_STATE, word, (word & ~STATE_MASK) | RESERVED) === word) {
+        Atomics.sub(meta, this.cacheEntry + E_OBJECTS, 1);
+        Atomics.sub(meta, this.cacheEntry + E_UNITS, meta[base + S_SIZE]!);
+        return slot;
+      }
+    }
+  }
+
+  /**
+   * Fills the cache of `units` with up to {@link CACHE_BATCH} CACHED slots under one lock
+   * acquisition (after a drain of the retired stack); returns how many. None while the store has
+   * less than a quarter of its slots or space free: near full, every block stays free for whoever
+   * needs it. The first call claims an entry in the header's table of caches (none free: no cache).
+   */
+  private refill(owner: number, units: number, timeoutMs: number): number {
+    const meta = this.meta;
+    const spare = (): boolean =>
+      meta[H_SLOT_FREE]! >= (this.slotCount >>> 2) + CACHE_BATCH &&
+      this.totalUnits - meta[H_USED_UNITS]! >= (this.totalUnits >>> 2) + CACHE_BATCH * units;
+    // A first look without the lock, so a store short of room costs no second lock per put.
+    if (!spare()) return 0;
+    if (this.cacheOwner === 0) {
+      for (let entry = H_CACHES; entry < HEADER_WORDS; entry += CACHE_ENTRY_WORDS) {
+        if (Atomics.compareExchange(meta, entry + E_OWNER, 0, owner) === 0) {
+          this.cacheEntry = entry;
+          break;
+        }
+      }
+      // No entry free: this client reserves under the lock, as without a cache.
+      this.cacheOwner = this.cacheEntry === NIL ? -1 : owner;
+      if (this.cacheEntry === NIL) return 0;
+    }
+    if (this.cacheSlots[units] === undefined) {
+      this.cacheSlots[units] = new Int32Array(CACHE_BATCH);
+      this.cacheWords[units] = new Int32Array(CACHE_BATCH);
+    }
+    const slots = this.cacheSlots[units]!;
+    const words = this.cacheWords[units]!;
+    let count = 0;
+    let cachedUnits = 0;
+    this.lock(owner, timeoutMs);
+    try {
+      this.drain();
+      for (; count < CACHE_BATCH && spare(); count++) {
+        const block = this.allocate(units);
+        if (block === NIL) break;
+        const slot = this.popSlot();
+        const base = this.slotBase(slot);
+        const generation = Atomics.load(meta, base + S_STATE) >>> STATE_BITS;
+        // What reserve() writes for a value with no TTL and no hold; the state word last.
+        meta[base + S_OWNER] = owner;
+        meta[base + S_OFFSET] = block;
+        meta[base + S_SIZE] = this.words[2 * block]!;
+        meta[base + S_HOLD] = tagged(generation, 0);
+        meta[base + S_FLIGHT] = tagged(generation, 0);
+        meta[base + S_MARK] = 0;
+        meta[base + S_GENERATION] = generation;
+        this.times[T_SLOTS + 2 * slot] = 0;
+        meta[H_OBJECTS]! += 1;
+        cachedUnits += meta[base + S_SIZE]!;
+        const word = (generation << STATE_BITS) | CACHED;
+        Atomics.store(meta, base + S_STATE, word);
+        slots[count] = slot;
+        words[count] = word;
+      }
+      Atomics.add(meta, this.cacheEntry + E_OBJECTS, count);
+      Atomics.add(meta, this.cacheEntry + E_UNITS, cachedUnits);
+    } finally {
+      this.unlock(owner);
+    }
+    this.cacheAt[units] = 0;
+    this.cacheEnd[units] = count;
+    return count;
+  }
+
+  /** Frees what is left in this thread's cache for `owner` and gives up its entry (client close). */
+  dropCache(owner: number, timeoutMs: number): void {
+    if (this.cacheOwner !== owner || this.cacheEntry === NIL) return;
+    const meta = this.meta;
+    this.lock(owner, timeoutMs);
+    try {
+      for (let units = 0; units <= CACHE_MAX_UNITS; units++) {
+        const slots = this.cacheSlots[units];
+        const words = this.cacheWords[units];
+        if (slots === undefined || words === undefined) continue;
+        for (let at = this.cacheAt[units]!; at < this.cacheEnd[units]!; at++) this.uncacheSlot(slots[at]!, words[at]!);
+        this.cacheAt[units] = 0;
+        this.cacheEnd[units] = 0;
+      }
+      const entry = this.cacheEntry;
+      Atomics.store(meta, entry + E_OBJECTS, 0);
+      Atomics.store(meta, entry + E_UNITS, 0);
+      Atomics.compareExchange(meta, entry + E_OWNER, owner, 0);
+    } finally {
+      this.unlock(owner);
+    }
+    this.cacheOwner = 0;
+    this.cacheEntry = NIL;
+  }
+
+  /**
+   * Under the lock: frees a CACHED slot whose state word is `word` and takes it out of its owner's
+   * count; false when its owner took it (or it changed) first.
+   */
+  private uncacheSlot(slot: number, word: number): boolean {
+    const meta = this.meta;
+    const base = this.slotBase(slot);
+    const units = meta[base + S_SIZE]!;
+    const owner = meta[base + S_OWNER]!;
+    if (Atomics.compareExchange(meta, base + S_STATE, word, this.freedWord(slot)) !== word) return false;
+    this.freeSlot(slot);
+    this.forgetCached(owner, units);
+    return true;
+  }
+
+  /** A CACHED slot of `owner`, of `units`, was freed: out of its entry's count. */
+  private forgetCached(owner: number, units: number): void {
+    const entry = this.entryOf(owner);
+    if (entry === NIL) return;
+    Atomics.sub(this.meta, entry + E_OBJECTS, 1);
+    Atomics.sub(this.meta, entry + E_UNITS, units);
+  }
+
+  private entryOf(owner: number): number {
+    for (let entry = H_CACHES; entry < HEADER_WORDS; entry += CACHE_ENTRY_WORDS) {
+      if (Atomics.load(this.meta, entry + E_OWNER) === owner) return entry;
+    }
+    return NIL;
+  }
+
+  /**
+   * Under the lock, when the store is full: frees every client's CACHED slots (a client that takes
+   * one meanwhile wins its compare-and-swap, and this skips it). Returns how many.
+   */
+  private takeBackCaches(): number {
+    const meta = this.meta;
+    let cached = 0;
+    for (let entry = H_CACHES; entry < HEADER_WORDS; entry += CACHE_ENTRY_WORDS) {
+      cached += Atomics.load(meta, entry + E_OBJECTS);
+    }
+    if (cached <= 0) return 0;
+    let freed = 0;
+    for (let slot = 0; slot < this.slotCount; slot++) {
+      const word = Atomics.load(meta, this.slotBase(slot) + S_STATE);
+      if ((word & STATE_MASK) === CACHED && this.uncacheSlot(slot, word)) freed++;
+    }
+    return freed;
+  }
+
+  private reserveOne(
+    owner: number,
+    units: number,
+    timeoutMs: number,
+    onFull: FullHandler,
+    expiresAt: number,
+    heldUntil: number,
+  ): number {
     const meta = this.meta;
     this.lock(owner, timeoutMs);
     let full: FullReport | undefined;
@@ -383,6 +619,8 @@ export class Arena {
         }
         block = this.evictOldest ? this.evict(units, now) : this.allocate(units);
       }
+      // What clients reserved ahead for their small puts comes back before the store is full.
+      if (block === NIL && this.takeBackCaches() > 0) block = this.allocate(units);
       if (block === NIL) {
         full = this.fullReport(meta[H_SLOT_FREE] === 0 ? 'objects' : 'space', units);
       } else {
@@ -402,6 +640,8 @@ export class Arena {
         this.times[times] = expiresAt;
         if (heldUntil > 0) this.times[times + 1] = heldUntil;
         if (expiresAt > 0) {
+          // Before the value is published, so whoever gets its key sees the flag.
+          if (meta[H_TTL_EVER] === 0) Atomics.store(meta, H_TTL_EVER, 1);
           this.linkTail(TTL, slot);
           Atomics.add(meta, H_TTL_VALUES, 1);
           if (expiresAt < this.times[T_NEXT_EXPIRY]!) this.times[T_NEXT_EXPIRY] = expiresAt;
@@ -482,10 +722,20 @@ export class Arena {
   }
 
   /**
+   * Lock-free: true when TTL or eviction may free the value in `slot` (it has a TTL, or the store
+   * evicts): only then do holds and read marks matter for it. A slot reused meanwhile fails the
+   * caller's seqlock check anyway.
+   */
+  mayFree(slot: number): boolean {
+    return this.evictOldest || (Atomics.load(this.meta, H_TTL_EVER) !== 0 && this.times[T_SLOTS + 2 * slot]! > 0);
+  }
+
+  /**
    * Lock-free: true when the live value of `slot`/`generation` is past its TTL and nobody holds it —
    * it reads as gone from then on, before an expiry pass frees it.
    */
   isExpired(slot: number, generation: number): boolean {
+    if (Atomics.load(this.meta, H_TTL_EVER) === 0) return false;
     const expiresAt = this.times[T_SLOTS + 2 * slot]!;
     if (!(expiresAt > 0)) return false;
     const now = Date.now();
@@ -1020,6 +1270,10 @@ export class Arena {
           reservationsFreed++;
           if (lockReleased) Atomics.store(meta, base + S_STATE, this.freedWord(slot));
           else this.releaseSlot(slot, word);
+        } else if ((word & STATE_MASK) === CACHED && meta[base + S_OWNER] === deadOwner) {
+          // Reserved ahead by the dead client and never used: freed, not counted (it held nothing).
+          if (lockReleased) Atomics.store(meta, base + S_STATE, this.freedWord(slot));
+          else this.uncacheSlot(slot, word);
         } else if (word === retiredByDead) {
           stacked ??= this.stackedSlots();
           if (stacked[slot] === 1) continue;
@@ -1029,6 +1283,13 @@ export class Arena {
         }
       }
       if (lockReleased) this.rebuild();
+      // Its entry in the table of caches: counts and all (it may have died between a take and its count).
+      const entry = this.entryOf(deadOwner);
+      if (entry !== NIL) {
+        Atomics.store(meta, entry + E_OBJECTS, 0);
+        Atomics.store(meta, entry + E_UNITS, 0);
+        Atomics.compareExchange(meta, entry + E_OWNER, deadOwner, 0);
+      }
     } finally {
       this.unlock(owner);
     }
@@ -1080,6 +1341,7 @@ export class Arena {
         blocks.push({ offset, units, slot });
       } else {
         // A slot that was half written when its owner died: it never held a readable value.
+        if ((word & STATE_MASK) === CACHED) this.forgetCached(meta[base + S_OWNER]!, meta[base + S_SIZE]!);
         Atomics.store(meta, base + S_STATE, this.freedWord(slot));
       }
     }
@@ -1094,8 +1356,12 @@ export class Arena {
         const base = this.slotBase(slot);
         // Its block is not its own. A RETIRED one stays RETIRED (its delete may still be pushing
         // it) with size 0, which the drain frees without a block.
-        if ((Atomics.load(meta, base + S_STATE) & STATE_MASK) === RETIRED) meta[base + S_SIZE] = 0;
-        else Atomics.store(meta, base + S_STATE, this.freedWord(slot));
+        const state = Atomics.load(meta, base + S_STATE) & STATE_MASK;
+        if (state === RETIRED) meta[base + S_SIZE] = 0;
+        else {
+          if (state === CACHED) this.forgetCached(meta[base + S_OWNER]!, units);
+          Atomics.store(meta, base + S_STATE, this.freedWord(slot));
+        }
         continue;
       }
       if (offset > cursor) this.insertGap(cursor, offset - cursor);
@@ -1213,12 +1479,18 @@ export class Arena {
       let taken = 0;
       let retired = 0;
       let withTtl = 0;
+      let cached = 0;
+      let cachedUnits = 0;
       for (let slot = 0; slot < this.slotCount; slot++) {
         const state = Atomics.load(meta, this.slotBase(slot) + S_STATE) & STATE_MASK;
         if (state === CLAIMED) problems.push(`slot ${slot} is claimed outside the lock`);
         if (state === FREE) continue;
         taken++;
         if (state === RETIRED) retired++;
+        if (state === CACHED) {
+          cached++;
+          cachedUnits += meta[this.slotBase(slot) + S_SIZE]!;
+        }
         if (this.times[T_SLOTS + 2 * slot]! > 0) withTtl++;
       }
       if (taken !== usedBlocks) problems.push(`${taken} slots in use but ${usedBlocks} used blocks`);
@@ -1233,6 +1505,17 @@ export class Arena {
       }
       if (stacked !== retired) problems.push(`${retired} slots retired but ${stacked} on the retired stack`);
       if (meta[H_DRAINING] !== NIL) problems.push('a drain was left unfinished');
+      let counted = 0;
+      let countedUnits = 0;
+      for (let entry = H_CACHES; entry < HEADER_WORDS; entry += CACHE_ENTRY_WORDS) {
+        counted += meta[entry + E_OBJECTS]!;
+        countedUnits += meta[entry + E_UNITS]!;
+      }
+      if (counted !== cached || countedUnits !== cachedUnits) {
+        problems.push(
+          `${cached} slots (${cachedUnits} units) cached, but the caches count ${counted} (${countedUnits})`,
+        );
+      }
       if (withTtl !== meta[H_TTL_VALUES])
         problems.push(`values with a TTL: counter ${meta[H_TTL_VALUES]}, slots ${withTtl}`);
       this.checkList(TTL, withTtl, problems);

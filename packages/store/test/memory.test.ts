@@ -433,6 +433,63 @@ describe('memory store', () => {
     });
   });
 
+  describe('small puts: blocks and slots reserved ahead per client', () => {
+    it('counts only values in usage(), and gives the rest back when the client closes', async () => {
+      const store = await open(MiB);
+      const client = await connect(store);
+      const key = await client.put(new Uint8Array(8));
+      expect(problems(store)).toEqual([]);
+      expect((await store.client.usage()).objects).toBe(1);
+      await client.delete(key);
+      expect(await store.client.usage()).toEqual({ usedBytes: 0, capacityBytes: MiB, objects: 0 });
+      await client.put(new Float64Array([1, 2]));
+      await client.close();
+      expect(problems(store)).toEqual([]);
+      expect((await store.client.usage()).objects).toBe(1);
+    });
+
+    it('takes back what other clients reserved ahead before the store is full', async () => {
+      const store = await open(MiB, { maxObjects: 256 });
+      const other = await connect(store);
+      const first = await other.put(new Uint8Array([7]));
+      const keys: string[] = [];
+      const full = await rejection(
+        (async () => {
+          for (;;) keys.push(await store.client.put(new Uint8Array(8)));
+        })(),
+      );
+      expect(full).toBeInstanceOf(StoreFullError);
+      // Every slot but the other client's value went to this client.
+      expect(keys.length).toBe(255);
+      expect(problems(store)).toEqual([]);
+      for (const key of keys) await store.client.delete(key);
+      // The other client's cache was taken back: its next puts reserve afresh.
+      const again = await other.put(new Uint8Array([9]));
+      expect(Array.from(await store.client.get<Uint8Array>(again))).toEqual([9]);
+      expect(Array.from(await store.client.get<Uint8Array>(first))).toEqual([7]);
+      expect(problems(store)).toEqual([]);
+    });
+
+    it('frees what a dead client reserved ahead, without counting it as a reservation', async () => {
+      for (const holdingLock of [false, true]) {
+        const store = await open(MiB);
+        const dead = await connect(store);
+        const kept = await dead.put(new Int16Array([1, 2, 3]));
+        if (holdingLock) new Arena(store.descriptor).lock(dead.ownerId, 100);
+        expect(store.recoverFromDeadOwner(dead.ownerId)).toEqual({
+          lockReleased: holdingLock,
+          reservationsFreed: 0,
+          deletesFinished: 0,
+        });
+        expect(problems(store)).toEqual([]);
+        expect(Array.from(await store.client.get<Int16Array>(kept))).toEqual([1, 2, 3]);
+        expect((await store.client.usage()).objects).toBe(1);
+        await store.client.delete(kept);
+        expect(await store.client.usage()).toEqual({ usedBytes: 0, capacityBytes: MiB, objects: 0 });
+      }
+    });
+  });
+
   describe('lock-free delete: the retired stack', () => {
     it('frees deleted values at the next put, at usage() or on the timer, exactly once', async () => {
       const store = await open(MiB);
