@@ -38,7 +38,7 @@ import zmq
 from . import _loop, _meter, _publish
 from .actor import Actor
 from .errors import LinkClosedError
-from .links import open_link
+from .links import OutLink, open_link
 from .stores import connect_store, keys_in
 
 CONTROL_HEARTBEAT = 1
@@ -402,7 +402,7 @@ class ActorHost(_loop.Loop):
         # Closing makes a parked get() raise and ends a parked put(), so a step in a link unwinds.
         for link in self.links.values():
             try:
-                link.close()
+                _close_at_end(link)
             except Exception as error:
                 self.emit("warn", f"closing link {getattr(link, 'name', '?')} failed: {error}")
         if self.depth == 0:
@@ -502,8 +502,16 @@ class ActorHost(_loop.Loop):
     def fail_run(self, error):
         self.running = False
         for link in self.links.values():
-            link.close()
+            _close_at_end(link)
         self.fail("run_step() threw; the actor fails (on_error: fail)", error, "run")
+
+
+def _close_at_end(link):
+    """Closes a link at quit or failure: a source does not wait for acknowledgements (see `OutLink.close`)."""
+    if isinstance(link, OutLink):
+        link.close(settle=False)
+    else:
+        link.close()
 
 
 class _LinkHooks:

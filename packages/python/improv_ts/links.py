@@ -36,6 +36,8 @@ Where this end differs from the TypeScript one (each on purpose):
   `put` handed it may not be on the wire yet, and linger 0 would drop the last messages of a source
   that closes right after its last `put` (the TypeScript sockets write synchronously). The process
   should terminate the zmq context when it ends (`context().term()`) so lingering messages go out.
+  Before that, a source waits (up to `LINGER_MS`, while the pipeline runs) until its live sinks have
+  acknowledged everything it sent, as the TypeScript sources do: see `_settle`.
 - ROUTER_HANDOVER is on: a source that reconnects with the same routing id (a restarted source, or
   a fresh DEALER after its sink was replaced) takes over at once instead of being refused by libzmq
   while the old connection is not yet torn down.
@@ -815,11 +817,20 @@ class OutLink(_Endpoint):
             self._refresh_gone(edge)
         self._watch_connections()
 
-    def close(self):
-        """Closes the link: sockets released (lingering up to LINGER_MS for what was sent); a waiting `put` ends."""
+    def close(self, settle=True):
+        """Closes the link: sockets released (lingering up to LINGER_MS for what was sent); a waiting `put` ends.
+
+        With `settle` (a source that ends on its own while the pipeline runs), it first waits, up to
+        LINGER_MS, until every live sink has acknowledged what was sent (see `_settle`); not while a
+        `put` of this link waits (the close ends it) or once the transport is closed. The actor host
+        closes with `settle=False` at quit, from inside its loop, where the sinks stop reading anyway
+        and what is on its way is counted drained.
+        """
         if self._closed_here:
             return
         self._closed_here = True
+        if settle and not self._busy and self._control.flag(CONTROL_CLOSED) == 0:
+            self._settle(time.monotonic() + LINGER_MS / 1000)
         for edge in self._edges:
             if edge.socket is not None:
                 _close_socket(edge.socket, edge.monitor, LINGER_MS)
@@ -829,6 +840,31 @@ class OutLink(_Endpoint):
         self._loop.flush()
 
     # -- inside
+
+    def _settle(self, deadline):
+        """Takes acknowledgements until every live sink has acknowledged every message sent, or `deadline`.
+
+        Closing a socket while a sink still acknowledges loses messages on a busy machine: an
+        acknowledgement that reaches the closed socket resets the TCP connection, and the reset drops
+        whatever the kernel had not sent yet — the source's last messages. Once a sink has
+        acknowledged everything, it sends nothing more, and the connection ends cleanly.
+        """
+        while True:
+            self._take_acks()
+            waiting = [
+                edge
+                for edge in self._edges
+                if edge.socket is not None
+                and (edge.unacked or edge.backlog)
+                and edge.words.flag(SINK_GONE) == 0
+            ]
+            left = deadline - time.monotonic()
+            if not waiting or left <= 0 or self._control.flag(CONTROL_CLOSED) != 0:
+                return
+            sockets = []
+            for edge in waiting:
+                sockets.append(edge.socket)
+            self._loop.wait(sockets, left)
 
     def _encode(self, message):
         try:

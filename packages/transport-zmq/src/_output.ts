@@ -40,6 +40,11 @@ import {
 } from './_protocol.ts';
 import type { DealerSocket, SocketEvent, SocketFactory } from './_socket.ts';
 
+/** Longest a closing source waits for its sinks to acknowledge what it sent (see `#settle`). */
+const CLOSE_LINGER_MS = 1000;
+/** How often that wait looks at the shared flags (a sink gone, the plan closed). */
+const SETTLE_POLL_MS = 20;
+
 interface OutEdge extends EdgeCounters {
   connection: string;
   peer: string;
@@ -100,6 +105,8 @@ export class ZmqOutputLink implements OutputLink {
   #onHeld: (() => void) | undefined;
   /** Resolves the pump's current wait (an acknowledgement came, a flag changed, a release). */
   #wakeUp: (() => void) | undefined;
+  /** Resolves the wait of {@link #settle} at close (an acknowledgement came). */
+  #acknowledged: (() => void) | undefined;
   #warnedPilingUp = false;
   /** When a sink last acknowledged anything (or the link opened). */
   #lastAck = Date.now();
@@ -200,7 +207,7 @@ export class ZmqOutputLink implements OutputLink {
     this.#wakeUp?.();
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     if (this.#closedHere) return socketsReleased();
     this.#closedHere = true;
     clearTimeout(this.#silenceTimer);
@@ -209,6 +216,7 @@ export class ZmqOutputLink implements OutputLink {
       pending.resolve();
     }
     this.#wakeUp?.();
+    await this.#settle(performance.now() + CLOSE_LINGER_MS);
     // Sockets first, on every path: ending a worker with an open zeromq socket aborts Node.
     for (const edge of this.#edges) {
       edge.socket.close();
@@ -219,6 +227,38 @@ export class ZmqOutputLink implements OutputLink {
 
   #isClosed(): boolean {
     return this.#closedHere || Atomics.load(this.#control, CONTROL_CLOSED) !== 0;
+  }
+
+  /**
+   * At close while the pipeline runs (a source that ends on its own): waits until every live sink
+   * has acknowledged everything sent, or `deadline`. Closing while a sink still acknowledges loses
+   * the last messages on a busy machine: an acknowledgement that reaches the closed socket resets
+   * the TCP connection, and the reset drops what the kernel (or the socket's own buffer) had not
+   * sent yet. Once a sink has acknowledged everything, it sends nothing more.
+   */
+  async #settle(deadline: number): Promise<void> {
+    for (;;) {
+      if (Atomics.load(this.#control, CONTROL_CLOSED) !== 0) return;
+      const waiting = this.#edges.some(
+        (edge) =>
+          (edge.unacked.length > 0 || edge.backlog.length > 0) &&
+          Atomics.load(edge.flags, SINK_GONE) === 0 &&
+          // A sink known to be unreachable or refusing this source will not acknowledge anything.
+          !edge.state.startsWith('refused') &&
+          !edge.state.startsWith('cannot connect'),
+      );
+      const left = deadline - performance.now();
+      if (!waiting || left <= 0) return;
+      // An acknowledgement wakes it; the flags (a sink gone, the plan closed) are looked at every few ms.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => this.#acknowledged?.(), Math.min(left, SETTLE_POLL_MS));
+        this.#acknowledged = () => {
+          clearTimeout(timer);
+          this.#acknowledged = undefined;
+          resolve();
+        };
+      });
+    }
   }
 
   /** Whether every live `block` sink has credit left (refreshing which sinks are gone). */
@@ -321,6 +361,7 @@ export class ZmqOutputLink implements OutputLink {
       this.#transmit(edge, edge.backlog.shift()!);
     }
     this.#wakeUp?.();
+    this.#acknowledged?.();
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
-import type { OutputLink } from '@improv/core';
+import type { InputLink, OutputLink } from '@improv/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createZeromqSockets } from '../src/_zeromq.ts';
 import { createZmqTransport, openLink } from '../src/index.ts';
@@ -58,6 +58,69 @@ describe.each(implementations)('faults, sockets: %s', (sockets) => {
         `link "Camera\\.q_out" → Gone\\.q_in \\(connection "frames", ${address.replace(/[.]/g, '\\.')}\\): waiting for room since \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z — 2 messages unacknowledged, 1 put\\(\\) waiting; connection: `,
       ),
     );
+  });
+
+  it('a source that closes right after its last put waits until its sink has taken every message, then lets go', {
+    timeout: 20_000,
+  }, async () => {
+    const transport = createZmqTransport({ protocol: 'tcp', sockets });
+    cleanup.push(() => transport.close());
+    const { endpoints } = await transport.plan({
+      edges: [
+        {
+          connection: 'frames',
+          from: { actor: 'Camera', link: 'q_out' },
+          to: { actor: 'Analysis', link: 'q_in' },
+          capacity: 4,
+          policy: 'block',
+        },
+      ],
+    });
+    const input = (await openLink(endpoints.get('Analysis')!.get('q_in')!)) as InputLink<{ n: number }>;
+    cleanup.push(() => input.close());
+    const output = (await openLink(endpoints.get('Camera')!.get('q_out')!)) as OutputLink;
+    for (let n = 0; n < 4; n++) await output.put({ n, frame: new Uint8Array(64 * 1024) });
+    let closed = false;
+    const closing = output.close().then(() => {
+      closed = true;
+    });
+    // The sink has not taken them: an acknowledgement could still come, so the source holds on.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(closed).toBe(false);
+    for (let n = 0; n < 4; n++) expect((await input.get({ timeoutMs: 5000 })).n).toBe(n);
+    await closing;
+    expect(closed).toBe(true);
+  });
+
+  it('a closing source does not wait for a sink that closed without reading', {
+    timeout: 20_000,
+  }, async () => {
+    const transport = createZmqTransport({ protocol: 'tcp', sockets });
+    cleanup.push(() => transport.close());
+    const { endpoints } = await transport.plan({
+      edges: [
+        {
+          connection: 'frames',
+          from: { actor: 'Camera', link: 'q_out' },
+          to: { actor: 'Analysis', link: 'q_in' },
+          capacity: 4,
+          policy: 'block',
+        },
+      ],
+    });
+    const input = (await openLink(endpoints.get('Analysis')!.get('q_in')!)) as InputLink;
+    const output = (await openLink(endpoints.get('Camera')!.get('q_out')!)) as OutputLink;
+    for (let n = 0; n < 2; n++) await output.put({ n });
+    let closed = false;
+    const closing = output.close().then(() => {
+      closed = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(closed).toBe(false);
+    // The sink closes without reading (its actor ended): what it never took is no reason to wait.
+    await input.close();
+    await closing;
+    expect(closed).toBe(true);
   });
 
   it('binding an address in use is an error naming it', async () => {

@@ -250,13 +250,7 @@ interface Frame {
   via?: string;
 }
 
-// Retried once: twice in this file (and once in zmtp.test.ts's pyzmq CURVE echo), a libzmq peer's
-// last messages to the TypeScript ZMTP sink never arrived on the loaded 2-core CI machine, right after
-// the Python side closed its socket; never reproduced alone. The likely cause is mended (connection.ts:
-// after a failed write the socket was destroyed at a fixed deadline, which a blocked event loop could
-// reach before reading what was left); the retry stays until CI runs confirm it. Two failures in a
-// row still fail.
-suite('Python links (improv_ts.links) against the TypeScript links', { retry: 1 }, () => {
+suite('Python links (improv_ts.links) against the TypeScript links', () => {
   for (const sockets of socketChoices) {
     for (const protocol of ['ipc', 'tcp'] as const) {
       it(`TypeScript → Python → TypeScript: 2,000 messages with typed arrays, in order, credit 4 (${sockets}, ${protocol})`, {

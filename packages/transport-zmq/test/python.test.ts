@@ -182,14 +182,8 @@ print('received', n, flush=True); s.close(0); ctx.term()`,
         expect(fourth).toBe(false);
       });
 
-      // Retried once, for the open bug python-links.test.ts describes: on the loaded 2-core CI machine a
-      // libzmq peer's messages to the TypeScript ZMTP sink sometimes never arrive (here, with zmtp
-      // sockets, the relay printed "relayed 100" and the sink saw nothing within 20 s, CI of 3ef8288).
-      // The mend in connection.ts (read on after a failed write) did not end it. Two failures in a row
-      // still fail.
       it('CURVE: the right key pair relays; a peer with the wrong server key is refused and the log says so', {
         timeout: 60_000,
-        retry: 1,
       }, async () => {
         const curve = generateKeyPair();
         const ends = await plan(createZmqTransport({ protocol: 'tcp', curve, sockets }), 8);
