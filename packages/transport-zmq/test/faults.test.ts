@@ -21,23 +21,29 @@ afterEach(async () => {
   cleanup = [];
 });
 
+/** A tcp plan of one `block` edge, Camera.q_out → `sink`.q_in, closed after the test. */
+async function planFrames(sockets: 'zeromq' | 'zmtp', sink: string, capacity: number) {
+  const transport = createZmqTransport({ protocol: 'tcp', sockets });
+  cleanup.push(() => transport.close());
+  const { endpoints } = await transport.plan({
+    edges: [
+      {
+        connection: 'frames',
+        from: { actor: 'Camera', link: 'q_out' },
+        to: { actor: sink, link: 'q_in' },
+        capacity,
+        policy: 'block',
+      },
+    ],
+  });
+  return endpoints;
+}
+
 describe.each(implementations)('faults, sockets: %s', (sockets) => {
   it('a sink that never listens: put waits once the credit is used, and the log says which link, peer, address and since when', {
     timeout: 20_000,
   }, async () => {
-    const transport = createZmqTransport({ protocol: 'tcp', sockets });
-    cleanup.push(() => transport.close());
-    const { endpoints } = await transport.plan({
-      edges: [
-        {
-          connection: 'frames',
-          from: { actor: 'Camera', link: 'q_out' },
-          to: { actor: 'Gone', link: 'q_in' },
-          capacity: 2,
-          policy: 'block',
-        },
-      ],
-    });
+    const endpoints = await planFrames(sockets, 'Gone', 2);
     const warnings: string[] = [];
     const output = (await openLink(endpoints.get('Camera')!.get('q_out')!, {
       warn: (message) => warnings.push(message),
@@ -63,25 +69,13 @@ describe.each(implementations)('faults, sockets: %s', (sockets) => {
   it('a source that closes right after its last put waits until its sink has taken every message, then lets go', {
     timeout: 20_000,
   }, async () => {
-    const transport = createZmqTransport({ protocol: 'tcp', sockets });
-    cleanup.push(() => transport.close());
-    const { endpoints } = await transport.plan({
-      edges: [
-        {
-          connection: 'frames',
-          from: { actor: 'Camera', link: 'q_out' },
-          to: { actor: 'Analysis', link: 'q_in' },
-          capacity: 4,
-          policy: 'block',
-        },
-      ],
-    });
+    const endpoints = await planFrames(sockets, 'Analysis', 4);
     const input = (await openLink(endpoints.get('Analysis')!.get('q_in')!)) as InputLink<{ n: number }>;
     cleanup.push(() => input.close());
     const output = (await openLink(endpoints.get('Camera')!.get('q_out')!)) as OutputLink;
     for (let n = 0; n < 4; n++) await output.put({ n, frame: new Uint8Array(64 * 1024) });
     let closed = false;
-    const closing = output.close().then(() => {
+    const closing = Promise.resolve(output.close()).then(() => {
       closed = true;
     });
     // The sink has not taken them: an acknowledgement could still come, so the source holds on.
@@ -95,24 +89,12 @@ describe.each(implementations)('faults, sockets: %s', (sockets) => {
   it('a closing source does not wait for a sink that closed without reading', {
     timeout: 20_000,
   }, async () => {
-    const transport = createZmqTransport({ protocol: 'tcp', sockets });
-    cleanup.push(() => transport.close());
-    const { endpoints } = await transport.plan({
-      edges: [
-        {
-          connection: 'frames',
-          from: { actor: 'Camera', link: 'q_out' },
-          to: { actor: 'Analysis', link: 'q_in' },
-          capacity: 4,
-          policy: 'block',
-        },
-      ],
-    });
+    const endpoints = await planFrames(sockets, 'Analysis', 4);
     const input = (await openLink(endpoints.get('Analysis')!.get('q_in')!)) as InputLink;
     const output = (await openLink(endpoints.get('Camera')!.get('q_out')!)) as OutputLink;
     for (let n = 0; n < 2; n++) await output.put({ n });
     let closed = false;
-    const closing = output.close().then(() => {
+    const closing = Promise.resolve(output.close()).then(() => {
       closed = true;
     });
     await new Promise((resolve) => setTimeout(resolve, 100));
