@@ -110,8 +110,9 @@ class TrackedOutput implements OutputLink {
     this.link.release();
   }
 
-  close(): void {
-    this.link.close();
+  close(): void | Promise<void> {
+    // The link's own promise: the host awaits it before the worker ends (sockets released).
+    return this.link.close();
   }
 }
 
@@ -155,7 +156,8 @@ class TrackedInput implements InputLink {
     this.link.release();
   }
 
-  close(): void {
-    this.link.close();
+  close(): void | Promise<void> {
+    // The link's own promise: the host awaits it before the worker ends (sockets released).
+    return this.link.close();
   }
 }
