@@ -861,10 +861,7 @@ class OutLink(_Endpoint):
             left = deadline - time.monotonic()
             if not waiting or left <= 0 or self._control.flag(CONTROL_CLOSED) != 0:
                 return
-            sockets = []
-            for edge in waiting:
-                sockets.append(edge.socket)
-            self._loop.wait(sockets, left)
+            self._loop.wait([edge.socket for edge in waiting], left)
 
     def _encode(self, message):
         try:

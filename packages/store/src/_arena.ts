@@ -323,13 +323,8 @@ export class Arena {
     try {
       this.drain();
       // Reserved ahead but holding nothing: not values, and free for whoever needs them.
-      let cachedObjects = 0;
-      let cachedUnits = 0;
-      for (let entry = H_CACHES; entry < HEADER_WORDS; entry += CACHE_ENTRY_WORDS) {
-        cachedObjects += Atomics.load(this.meta, entry + E_OBJECTS);
-        cachedUnits += Atomics.load(this.meta, entry + E_UNITS);
-      }
-      return { usedUnits: this.meta[H_USED_UNITS]! - cachedUnits, objects: this.meta[H_OBJECTS]! - cachedObjects };
+      const cached = this.cachedTotals();
+      return { usedUnits: this.meta[H_USED_UNITS]! - cached.units, objects: this.meta[H_OBJECTS]! - cached.objects };
     } finally {
       this.unlock(owner);
     }
@@ -522,7 +517,6 @@ export class Arena {
   /** Frees what is left in this thread's cache for `owner` and gives up its entry (client close). */
   dropCache(owner: number, timeoutMs: number): void {
     if (this.cacheOwner !== owner || this.cacheEntry === NIL) return;
-    const meta = this.meta;
     this.lock(owner, timeoutMs);
     try {
       for (let units = 0; units <= CACHE_MAX_UNITS; units++) {
@@ -533,10 +527,7 @@ export class Arena {
         this.cacheAt[units] = 0;
         this.cacheEnd[units] = 0;
       }
-      const entry = this.cacheEntry;
-      Atomics.store(meta, entry + E_OBJECTS, 0);
-      Atomics.store(meta, entry + E_UNITS, 0);
-      Atomics.compareExchange(meta, entry + E_OWNER, owner, 0);
+      this.releaseEntry(this.cacheEntry, owner);
     } finally {
       this.unlock(owner);
     }
@@ -567,6 +558,24 @@ export class Arena {
     Atomics.sub(this.meta, entry + E_UNITS, units);
   }
 
+  /** What every client's cache holds, by the counts of the table of caches. */
+  private cachedTotals(): { objects: number; units: number } {
+    let objects = 0;
+    let units = 0;
+    for (let entry = H_CACHES; entry < HEADER_WORDS; entry += CACHE_ENTRY_WORDS) {
+      objects += Atomics.load(this.meta, entry + E_OBJECTS);
+      units += Atomics.load(this.meta, entry + E_UNITS);
+    }
+    return { objects, units };
+  }
+
+  /** Gives up `owner`'s entry in the table of caches, its counts cleared. */
+  private releaseEntry(entry: number, owner: number): void {
+    Atomics.store(this.meta, entry + E_OBJECTS, 0);
+    Atomics.store(this.meta, entry + E_UNITS, 0);
+    Atomics.compareExchange(this.meta, entry + E_OWNER, owner, 0);
+  }
+
   private entryOf(owner: number): number {
     for (let entry = H_CACHES; entry < HEADER_WORDS; entry += CACHE_ENTRY_WORDS) {
       if (Atomics.load(this.meta, entry + E_OWNER) === owner) return entry;
@@ -580,11 +589,7 @@ export class Arena {
    */
   private takeBackCaches(): number {
     const meta = this.meta;
-    let cached = 0;
-    for (let entry = H_CACHES; entry < HEADER_WORDS; entry += CACHE_ENTRY_WORDS) {
-      cached += Atomics.load(meta, entry + E_OBJECTS);
-    }
-    if (cached <= 0) return 0;
+    if (this.cachedTotals().objects <= 0) return 0;
     let freed = 0;
     for (let slot = 0; slot < this.slotCount; slot++) {
       const word = Atomics.load(meta, this.slotBase(slot) + S_STATE);
@@ -1285,11 +1290,7 @@ export class Arena {
       if (lockReleased) this.rebuild();
       // Its entry in the table of caches: counts and all (it may have died between a take and its count).
       const entry = this.entryOf(deadOwner);
-      if (entry !== NIL) {
-        Atomics.store(meta, entry + E_OBJECTS, 0);
-        Atomics.store(meta, entry + E_UNITS, 0);
-        Atomics.compareExchange(meta, entry + E_OWNER, deadOwner, 0);
-      }
+      if (entry !== NIL) this.releaseEntry(entry, deadOwner);
     } finally {
       this.unlock(owner);
     }
@@ -1505,15 +1506,10 @@ export class Arena {
       }
       if (stacked !== retired) problems.push(`${retired} slots retired but ${stacked} on the retired stack`);
       if (meta[H_DRAINING] !== NIL) problems.push('a drain was left unfinished');
-      let counted = 0;
-      let countedUnits = 0;
-      for (let entry = H_CACHES; entry < HEADER_WORDS; entry += CACHE_ENTRY_WORDS) {
-        counted += meta[entry + E_OBJECTS]!;
-        countedUnits += meta[entry + E_UNITS]!;
-      }
-      if (counted !== cached || countedUnits !== cachedUnits) {
+      const counted = this.cachedTotals();
+      if (counted.objects !== cached || counted.units !== cachedUnits) {
         problems.push(
-          `${cached} slots (${cachedUnits} units) cached, but the caches count ${counted} (${countedUnits})`,
+          `${cached} slots (${cachedUnits} units) cached, but the caches count ${counted.objects} (${counted.units})`,
         );
       }
       if (withTtl !== meta[H_TTL_VALUES])
