@@ -361,6 +361,23 @@ def test_eviction_frees_the_oldest_read_values_that_nobody_holds(small_store):
     store.track([keys[1]], -1)
 
 
+def test_a_read_holds_only_where_a_ttl_or_eviction_could_free_the_value(ts_store, store):
+    def holds():
+        return len(ts_store.raw().keys(f"{ts_store.descriptor['prefix']}h:*"))
+
+    before = holds()
+    lasting = store.put(np.arange(4, dtype=np.int32))
+    assert store.get(lasting).tolist() == [0, 1, 2, 3]
+    assert holds() == before  # only a delete can free it: no hold, nothing to release
+    timed = store.put(np.arange(4, dtype=np.int32), ttl_ms=60_000)
+    store.get(timed)
+    assert holds() == before + 1
+    store.release()
+    assert holds() == before
+    store.delete(lasting)
+    store.delete(timed)
+
+
 def test_a_value_with_a_ttl_expires_unless_held(ts_store, store):
     key = store.put({"short": True}, ttl_ms=50)
     deadline = time.monotonic() + 30  # a guard, not a bound: the value goes once 50 ms have passed

@@ -208,10 +208,14 @@ return {1}
 
 /**
  * Looks a key up for a read: frees it first when its TTL has passed and nobody holds it; with a
- * client id, holds it for that client and marks it read. With an inline limit, a value of at most
- * that many bytes comes back too (a larger one the client GETs next: its hold keeps it).
- * ARGV: P, k, client id ('' = only look), leaseMs, inline limit ('' = no data).
- * Returns {1, header[, data]} when the value is there; {0, reason} when not.
+ * client id, marks it read, and holds it for that client where something other than a delete could
+ * free it: the store evicts, or the value has a TTL (otherwise a hold would protect nothing, and the
+ * client's release would be a round trip for nothing). With an inline limit, a value of at most
+ * that many bytes comes back too (a larger one the client GETs next: its hold, where it needs one,
+ * keeps it).
+ * ARGV: P, k, client id ('' = only look), leaseMs, inline limit ('' = no data), '1' when the store
+ * evicts.
+ * Returns {1, header, held (1/0)[, data]} when the value is there; {0, reason} when not.
  */
 const READ = `
 local k = ARGV[2]
@@ -220,18 +224,22 @@ local m = redis.call('HMGET', mk, 'h', 'e')
 if not m[1] then return {0, missing(k)} end
 if m[2] and expire_if_due(k, m[2]) then return {0, 'expired'} end
 local client = ARGV[3]
+local held = 0
 if client ~= '' then
-  redis.call('HSET', P .. 'h:' .. k, client, NOW + tonumber(ARGV[4]))
-  redis.call('SADD', P .. 'held:' .. client, k)
   redis.call('HSET', mk, 'r', 1)
+  if ARGV[6] == '1' or m[2] then
+    redis.call('HSET', P .. 'h:' .. k, client, NOW + tonumber(ARGV[4]))
+    redis.call('SADD', P .. 'held:' .. client, k)
+    held = 1
+  end
 end
 if ARGV[5] and ARGV[5] ~= '' then
   local vk = P .. 'v:' .. k
   if redis.call('STRLEN', vk) <= tonumber(ARGV[5]) then
-    return {1, m[1], redis.call('GET', vk) or ''}
+    return {1, m[1], held, redis.call('GET', vk) or ''}
   end
 end
-return {1, m[1]}
+return {1, m[1], held}
 `;
 
 /** ARGV: P, k. Returns 1 when a value was freed, else 0. */

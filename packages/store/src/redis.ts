@@ -385,6 +385,8 @@ class RedisClient implements RedisStoreClient {
   private readonly tag: string;
   private readonly ownerArg: string;
   private readonly leaseArg: string;
+  /** '1' when the store evicts (a read then holds what it reads), else ''. */
+  private readonly evictingArg: string;
   private counter = 0;
   private closed = false;
   /** Allocations not yet written to Redis. */
@@ -408,6 +410,7 @@ class RedisClient implements RedisStoreClient {
     this.ownerId = ownerId;
     this.ownerArg = String(ownerId);
     this.leaseArg = String(descriptor.leaseMs);
+    this.evictingArg = descriptor.eviction === 'oldest' ? '1' : '';
     this.tag = `${ownerId.toString(36)}${randomSalt()}`;
   }
 
@@ -757,8 +760,16 @@ class RedisClient implements RedisStoreClient {
     const local = this.pending.get(key);
     if (local !== undefined) {
       // Not flushed yet: this client reads its own array (a copy, like every read of this driver).
-      const status = await this.script<unknown[]>(scripts.read, [this.prefix, name, this.ownerArg, this.leaseArg]);
+      const status = await this.script<unknown[]>(scripts.read, [
+        this.prefix,
+        name,
+        this.ownerArg,
+        this.leaseArg,
+        '',
+        this.evictingArg,
+      ]);
       this.checkFound(key, status);
+      if (Number(status[2]) === 1) this.holding = true;
       const array = local.array.slice();
       return asArray ? { array, dtype: kindOf(local.code), shape: [...local.shape] } : array;
     }
@@ -768,12 +779,13 @@ class RedisClient implements RedisStoreClient {
       this.ownerArg,
       this.leaseArg,
       INLINE_LIMIT,
+      this.evictingArg,
     ]);
     this.checkFound(key, status);
-    this.holding = true;
-    // A small value came with the look-up; a large one is fetched now (this client's hold keeps it
-    // from eviction and TTL; only a delete can take it away in between).
-    let value = status[2];
+    if (Number(status[2]) === 1) this.holding = true;
+    // A small value came with the look-up; a large one is fetched now (this client's hold, or the
+    // absence of eviction and TTL, keeps it: only a delete can take it away in between).
+    let value = status[3];
     if (value === undefined) {
       const header = this.headerOf(key, status);
       const direct = header.code === 0 ? undefined : await this.readDirect(key, name, header);

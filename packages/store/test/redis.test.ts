@@ -548,6 +548,28 @@ setInterval(() => {}, 1000);`,
     }
   });
 
+  it("holds what it reads only where eviction or the value's TTL could free it", async () => {
+    const holdsOf = async (store: RedisOpenStore) => (await keysOf(shared.port, `${store.descriptor.prefix}h:`)).length;
+    const plain = await open(4 * MiB);
+    // Nothing but a delete can free this one: the read takes no hold (and release() has nothing to do).
+    const lasting = await plain.client.put(new Uint8Array(8));
+    expect(await plain.client.get(lasting)).toEqual(new Uint8Array(8));
+    expect(await holdsOf(plain)).toBe(0);
+    // A TTL could: held until release().
+    const timed = await plain.client.put(new Uint8Array(8), { ttlMs: 60_000 });
+    await plain.client.get(timed);
+    expect(await holdsOf(plain)).toBe(1);
+    await plain.client.release();
+    expect(await holdsOf(plain)).toBe(0);
+    // Eviction could: every read holds, large values (read with a GET of their own) too.
+    const evicting = await open(4 * MiB, {}, { eviction: 'oldest' });
+    await evicting.client.get(await evicting.client.put(new Uint8Array(8)));
+    await evicting.client.get(await evicting.client.put(new Uint8Array(MiB)));
+    expect(await holdsOf(evicting)).toBe(2);
+    await evicting.client.release();
+    expect(await holdsOf(evicting)).toBe(0);
+  });
+
   it('evicts the oldest read, unheld values (not those in flight, never unread ones) when store_eviction is oldest', async () => {
     const store = await open(MiB, {}, { eviction: 'oldest' });
     const client = store.client;

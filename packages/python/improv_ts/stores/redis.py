@@ -203,6 +203,7 @@ class RedisStoreClient:
         self._key_prefix = descriptor["keyPrefix"]
         self._capacity = int(descriptor["capacityBytes"])
         self._eviction = descriptor.get("eviction", "none")
+        self._evicting_arg = "1" if self._eviction == "oldest" else ""
         self._owner_arg = str(owner_id)
         self._lease_arg = str(js_number(descriptor.get("leaseMs", DEFAULT_LEASE_MS)))
         # Part of every key this client makes: its id and a random salt (ids restart with a wiped server).
@@ -272,15 +273,19 @@ class RedisStoreClient:
         """
         self._assert_open()
         name = self._name_of(key)
-        status = self._script("read", name, self._owner_arg, self._lease_arg, str(INLINE_BYTES))
+        status = self._script(
+            "read", name, self._owner_arg, self._lease_arg, str(INLINE_BYTES), self._evicting_arg
+        )
         self._check_found(key, status)
-        self._holding = True
+        # Held only where eviction or the value's TTL could free it (else a hold protects nothing).
+        if int(status[2]) == 1:
+            self._holding = True
         code, shape, byte_length = self._header_of(key, status)
-        if len(status) > 2:
-            data = status[2]
+        if len(status) > 3:
+            data = status[3]
         else:
-            # A large value is fetched now: this client's hold keeps it from eviction and TTL (only a
-            # delete can take it away in between).
+            # A large value is fetched now: this client's hold, or the absence of eviction and TTL,
+            # keeps it (only a delete can take it away in between).
             data = self._connection.call(lambda r: r.get(f"{self._prefix}v:{name}"))
             if data is None:
                 raise object_not_found("redis", key, "unknown")
