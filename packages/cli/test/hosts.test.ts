@@ -21,6 +21,16 @@ const pythonActors = fileURLToPath(new URL('./fixtures/python/actors.py', import
 const hasPython = spawnSync('/usr/bin/python3', ['-c', 'import numpy, zmq, msgpack, redis']).status === 0;
 const folder = mkdtempSync(join(tmpdir(), 'improv-hosts-'));
 const redisInstalled = spawnSync('redis-server', ['--version']).status === 0;
+/**
+ * Whether Sink has taken `count` messages from its link: sent, less what still waits or was dropped
+ * (a message counts as sent once its socket has it, possibly before the connection to Sink is up).
+ */
+function sinkHasTaken(run: Run, count: number): boolean {
+  return run.nexus
+    .status()
+    .links.some((link) => link.to.actor === 'Sink' && link.sent - link.depth - link.dropped >= count);
+}
+
 /** An agent running in `host`, and what it printed. */
 interface Agent {
   child: ChildProcess;
@@ -107,13 +117,7 @@ connections:
     expect(text()).toContain(`host scope: agent at ${scope.address}:7310 connected`);
     await run.nexus.setup();
     await run.nexus.run();
-    await until(
-      () =>
-        run.nexus
-          .status()
-          .links.some((link) => link.to.actor === 'Sink' && link.sent - link.depth - link.dropped >= 100),
-      '100 messages',
-    );
+    await until(() => sinkHasTaken(run, 100), '100 messages');
     const placed = [...run.where('Source'), ...run.where('Relay')];
     // Relay's input listens on scope's own address; Sink's, fed from scope, on this machine's
     // address on the hosts' network, as does the Redis server improv started (beside loopback).
@@ -162,13 +166,7 @@ connections:
       );
       await run.nexus.setup();
       await run.nexus.run();
-      await until(
-        () =>
-          run.nexus
-            .status()
-            .links.some((link) => link.to.actor === 'Sink' && link.sent - link.depth - link.dropped >= 100),
-        '100 messages through Python on rig',
-      );
+      await until(() => sinkHasTaken(run, 100), '100 messages through Python on rig');
       const [relay] = run.where('Relay');
       expect(relay!.runtime).toBe('python');
       expect(run.nexus.status().actors.find((actor) => actor.name === 'Relay')?.process).toMatchObject({

@@ -754,35 +754,36 @@ class RedisClient implements RedisStoreClient {
     );
   }
 
+  /**
+   * The read script for this client: `key` found (else `ObjectNotFoundError`), marked read, held
+   * where eviction or its TTL could free it; with `inline`, a value of at most that many bytes comes
+   * back too (`status[3]`).
+   */
+  private async lookUp(key: StoreKey, name: string, inline: string): Promise<unknown[]> {
+    const status = await this.script<unknown[]>(scripts.read, [
+      this.prefix,
+      name,
+      this.ownerArg,
+      this.leaseArg,
+      inline,
+      this.evictingArg,
+    ]);
+    this.checkFound(key, status);
+    if (Number(status[2]) === 1) this.holding = true;
+    return status;
+  }
+
   private async read(key: StoreKey, asArray: boolean): Promise<unknown> {
     this.assertOpen();
     const name = this.nameOf(key);
     const local = this.pending.get(key);
     if (local !== undefined) {
       // Not flushed yet: this client reads its own array (a copy, like every read of this driver).
-      const status = await this.script<unknown[]>(scripts.read, [
-        this.prefix,
-        name,
-        this.ownerArg,
-        this.leaseArg,
-        '',
-        this.evictingArg,
-      ]);
-      this.checkFound(key, status);
-      if (Number(status[2]) === 1) this.holding = true;
+      await this.lookUp(key, name, '');
       const array = local.array.slice();
       return asArray ? { array, dtype: kindOf(local.code), shape: [...local.shape] } : array;
     }
-    const status = await this.script<unknown[]>(scripts.read, [
-      this.prefix,
-      name,
-      this.ownerArg,
-      this.leaseArg,
-      INLINE_LIMIT,
-      this.evictingArg,
-    ]);
-    this.checkFound(key, status);
-    if (Number(status[2]) === 1) this.holding = true;
+    const status = await this.lookUp(key, name, INLINE_LIMIT);
     // A small value came with the look-up; a large one is fetched now (this client's hold, or the
     // absence of eviction and TTL, keeps it: only a delete can take it away in between).
     let value = status[3];
