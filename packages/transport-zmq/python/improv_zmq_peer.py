@@ -95,6 +95,9 @@ class Sink:
     def __init__(self, context, endpoint, curve=None):
         self.socket = context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.LINGER, 0)
+        # A ROUTER drops what it cannot queue at the high-water mark, and an acknowledgement lost is
+        # credit lost for good (the source would wait forever): credit already bounds the traffic.
+        self.socket.setsockopt(zmq.SNDHWM, 0)
         _secure(self.socket, curve, server=True)
         self.socket.bind(endpoint["address"])
         self.edges = {edge["id"].encode() for edge in endpoint["edges"]}
