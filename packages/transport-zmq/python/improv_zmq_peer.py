@@ -160,8 +160,40 @@ def send(spec):
     print("sent", spec["count"], flush=True)
 
 
+USAGE = "usage: improv_zmq_peer.py relay '<json: {in, out, count, curve?}>' | send '<json: {out, count, curve?}>'"
+
+
+def _spec(mode, text):
+    """The JSON argument of `mode`, checked: exits with what is wrong and how to fix it, never a traceback."""
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as error:
+        sys.exit(f"improv_zmq_peer.py {mode}: the argument is not JSON ({error}); {USAGE}")
+    needs = {"relay": ("in", "out", "count"), "send": ("out", "count")}[mode]
+    missing = [name for name in needs if not isinstance(spec, dict) or name not in spec]
+    if missing:
+        sys.exit(
+            f"improv_zmq_peer.py {mode}: the JSON argument lacks {', '.join(missing)}; give the endpoint "
+            f"descriptors of peerEndpoint() as in and out, and count as a whole number; {USAGE}"
+        )
+    if not isinstance(spec["count"], int) or not isinstance(spec["out"], dict) or "edges" not in spec["out"]:
+        sys.exit(f"improv_zmq_peer.py {mode}: count must be a whole number, out an endpoint with edges; {USAGE}")
+    return spec
+
+
 if __name__ == "__main__":
     modes = {"relay": relay, "send": send}
     if len(sys.argv) != 3 or sys.argv[1] not in modes:
-        sys.exit("usage: improv_zmq_peer.py relay '<json: {in, out, count, curve?}>' | send '<json: {out, count, curve?}>'")
-    modes[sys.argv[1]](json.loads(sys.argv[2]))
+        sys.exit(USAGE)
+    try:
+        modes[sys.argv[1]](_spec(sys.argv[1], sys.argv[2]))
+    except KeyError as error:
+        sys.exit(
+            f"improv_zmq_peer.py {sys.argv[1]}: the JSON argument lacks the field {error}; "
+            "pass peerEndpoint()'s descriptors unchanged"
+        )
+    except zmq.ZMQError as error:
+        sys.exit(
+            f"improv_zmq_peer.py {sys.argv[1]}: {error.strerror} (errno {error.errno}); "
+            "check the addresses and keys in the JSON argument"
+        )

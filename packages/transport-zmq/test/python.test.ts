@@ -116,6 +116,27 @@ async function open<T extends InputLink | OutputLink>(descriptor: LinkDescriptor
 }
 
 suite('a Python peer (pyzmq + msgpack, libzmq)', () => {
+  it('says what is wrong with its argument and how to fix it, never with a traceback', () => {
+    const cases: [string[], RegExp][] = [
+      [['send', '{not json'], /send: the argument is not JSON .*usage:/],
+      [
+        ['relay', '{"count": 1}'],
+        /relay: the JSON argument lacks in, out; give the endpoint descriptors of peerEndpoint/,
+      ],
+      [['send', '{"out": {"edges": []}, "count": "3"}'], /count must be a whole number/],
+      [
+        ['send', '{"out": {"edges": [{"address": "tcp://127.0.0.1:1"}]}, "count": 1}'],
+        /lacks the field 'id'; pass peerEndpoint/,
+      ],
+    ];
+    for (const [args, said] of cases) {
+      const result = spawnSync(python, [peerScript, ...args], { encoding: 'utf8' });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(said);
+      expect(result.stderr).not.toContain('Traceback');
+    }
+  });
+
   // Each socket implementation of this package against libzmq: zeromq.js (itself libzmq) and the
   // TypeScript ZMTP (the one Bun and Deno workers use).
   for (const sockets of socketChoices) {
