@@ -668,6 +668,11 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       expect(sink.errorsPerSecond).toBe(0);
       // Every message read is a step of the sink; the edge counted each message and its bytes.
       await until(() => sinkOf().steps === sent, `the sink's ${sent} steps to be reported`);
+      // Loads come with each host's twice-a-second report, which the Source's may not have sent yet.
+      await until(
+        () => nexus.metrics().actors.every((actor) => actor.heapBytes !== undefined),
+        "every actor's first load report",
+      );
       const done = nexus.metrics();
       const link = done.links.find((entry) => entry.connection === 'frames')!;
       expect(link.sent).toBe(sent);
