@@ -160,6 +160,8 @@ class LmdbStoreClient:
         #: Keys this client has a hold entry for.
         self._held = set()
         self._read_txn = None
+        #: The session record last found to be this client's session (its raw bytes).
+        self._session_record = None
         try:
             self._db = {attr: environment.open_db(name, create=True) for attr, name in DATABASES.items()}
         except _liblmdb.LmdbError as error:
@@ -413,6 +415,8 @@ class LmdbStoreClient:
 
     def _assert_session(self, txn):
         raw = txn.get(self._db["meta"], META_SESSION)
+        if raw is not None and raw == self._session_record:
+            return
         session = None
         if raw is not None:
             try:
@@ -424,6 +428,8 @@ class LmdbStoreClient:
                 f"lmdb store: the store at {self._path} was closed (the run that opened it ended); this client can "
                 "no longer use it"
             )
+        # Later calls compare the record's bytes with these before they parse anything.
+        self._session_record = raw
 
     def _write(self, what, body):
         """Runs `body(txn)` in a write transaction (all or nothing: an exception aborts it)."""
