@@ -356,6 +356,17 @@ describe('fast msgpack path', () => {
     ];
     const encoder = new FastEncoder();
     for (const value of declined) expect(encoder.encode(value)).toBe(-1);
+    // While some code has given Object.prototype an enumerable property, plain objects are the
+    // general codec's (which writes own keys only).
+    const prototype = Object.prototype as Record<string, unknown>;
+    prototype.polluted = 1;
+    try {
+      expect(encoder.encode({ a: 1 })).toBe(-1);
+      expect(encoder.encode([1, 2])).toBe(-1);
+    } finally {
+      delete prototype.polluted;
+    }
+    expect(encoder.encode({ a: 1 })).toBe(general.encoder.encode({ a: 1 }).length);
     // The first nine are written in formats the fast decoder leaves alone; the rest as plain maps and arrays.
     for (const value of declined.slice(0, 9)) expect(fastDecode(general.encoder.encode(value))).toBe(DECLINED);
     // Too big for the fast encoder's buffer; its bytes the fast decoder still reads.
