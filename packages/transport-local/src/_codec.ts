@@ -51,12 +51,6 @@ const MAX_CACHED_KEY = 16;
 /** Entries of the key cache (a power of two): a stream carries few distinct keys. */
 const KEY_CACHE_SIZE = 64;
 
-/**
- * Encodes plain data into its own buffer: a plain object (`Object.prototype`) or array of fewer
- * than 16 entries, whose values are such containers or numbers, ASCII strings of up to 255
- * characters, booleans, `null`, `undefined` or typed arrays — byte for byte what the general
- * encoder writes.
- */
 /** An empty plain object: a `for…in` over it finds whatever enumerable property `Object.prototype` was given. */
 const PLAIN: object = Object.freeze({});
 
@@ -70,6 +64,12 @@ function prototypeClean(): boolean {
   return true;
 }
 
+/**
+ * Encodes plain data into its own buffer: a plain object (`Object.prototype`) or array of fewer
+ * than 16 entries, whose values are such containers or numbers, ASCII strings of up to 255
+ * characters, booleans, `null`, `undefined` or typed arrays — byte for byte what the general
+ * encoder writes.
+ */
 export class FastEncoder {
   /** The encoding of the last successful {@link encode}, in `bytes[0, length)`. */
   readonly bytes = new Uint8Array(ENCODER_BYTES);

@@ -321,7 +321,8 @@ class Transaction:
     def reserve(self, dbi, key, size):
         """Makes room for a value of `size` bytes under `key`; returns its address, to be filled before the commit."""
         data = MDB_val(size, None)
-        _check(self.lib, self.lib.mdb_put(self.handle, dbi, ctypes.byref(_In(len(key), key)), ctypes.byref(data), MDB_RESERVE))
+        key_val = _In(len(key), key)
+        _check(self.lib, self.lib.mdb_put(self.handle, dbi, ctypes.byref(key_val), ctypes.byref(data), MDB_RESERVE))
         return data.mv_data
 
     def delete(self, dbi, key):
