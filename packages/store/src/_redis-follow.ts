@@ -6,6 +6,9 @@
  * whatever its size and, newest first, the ones flushed before it while they are alive (a
  * `WeakRef`), up to {@link MAX_FOLLOWED} of them and {@link OLDER_BUDGET_BYTES} of them in all — the
  * same rule as the lmdb driver, so a flush never compares more than that besides the last array.
+ * The client also asks the server, at most every 100 ms, which followed values are gone (their sink
+ * deleted them) and stops following those: an array stays alive to its `WeakRef` until a full
+ * garbage collection, long after its frame was read and deleted.
  * Snapshot buffers are recycled through a small pool: a fresh buffer for every frame would cost page
  * faults that take longer than the copy.
  * @module
@@ -42,6 +45,11 @@ export class Follower {
 
   get size(): number {
     return this.followed.size;
+  }
+
+  /** The keys followed now. */
+  keys(): StoreKey[] {
+    return [...this.followed.keys()];
   }
 
   /** Followed arrays that changed since they were last written; forgets the ones no longer alive. */

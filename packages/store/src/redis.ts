@@ -188,6 +188,8 @@ const MIN_SIZE_BYTES = 1024;
 const MAX_SIZE_BYTES = 2 ** 46;
 /** Keys per script call of release() and track(). */
 const KEYS_PER_CALL = 1000;
+/** How often, at most, a client asks the server which of its followed arrays' values are gone. */
+const PRUNE_EVERY_MS = 100;
 
 /**
  * Creates the `redis` driver.
@@ -401,6 +403,9 @@ class RedisClient implements RedisStoreClient {
   private reader: BulkReader | undefined;
   private readerRetryAt = 0;
   private flushing: Promise<void> = Promise.resolve();
+  /** When the followed arrays were last checked against the server (performance.now()), and whether a check is under way. */
+  private prunedAt = Number.NEGATIVE_INFINITY;
+  private pruning = false;
 
   private constructor(descriptor: RedisStoreDescriptor, connection: Connection, ownerId: number) {
     this.descriptor = descriptor;
@@ -492,10 +497,35 @@ class RedisClient implements RedisStoreClient {
   async flush(): Promise<void> {
     if (this.pending.size === 0 && this.follower.size === 0) return;
     this.assertOpen();
+    this.pruneFollowed();
     // One flush at a time: a snapshot being sent is not reused before its write has completed.
     const run = this.flushing.then(() => this.flushNow());
     this.flushing = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Stops following arrays whose values are gone (deleted by their reader, expired, evicted): at
+   * most every {@link PRUNE_EVERY_MS}, one round trip in the background. An array stays alive to its
+   * `WeakRef` until a full garbage collection, so without this every flush (each message the actor
+   * sends, each step's end) would compare up to 4 MiB of frames its sink deleted long ago: a source
+   * that had allocated 400 KiB frames then sent 8 B messages at 8 k a second instead of hundreds of k.
+   */
+  private pruneFollowed(): void {
+    const now = performance.now();
+    if (this.pruning || this.follower.size === 0 || now - this.prunedAt < PRUNE_EVERY_MS) return;
+    this.pruning = true;
+    this.prunedAt = now;
+    const keys = this.follower.keys();
+    this.transaction(keys.map((key) => ['EXISTS', `${this.prefix}v:${this.name(key)}`]))
+      .then((replies) => {
+        for (const [index, reply] of replies.entries()) if (Number(reply) === 0) this.follower.forget(keys[index]!);
+      })
+      // The server away: the arrays are compared a while longer, and checked again at a later flush.
+      .catch(() => {})
+      .finally(() => {
+        this.pruning = false;
+      });
   }
 
   private async flushNow(): Promise<void> {

@@ -510,6 +510,37 @@ setInterval(() => {}, 1000);`,
     }
   });
 
+  it('stops following a flushed array once another client deleted its value, so later flushes compare nothing', async () => {
+    const store = await open(64 * MiB);
+    const other = await connectStore(store.descriptor);
+    try {
+      const followed = () => (store.client as unknown as { follower: { size: number } }).follower.size;
+      const frames = [];
+      for (let index = 0; index < 4; index++) {
+        const frame = await store.client.allocate('uint8', 256 * 1024);
+        frame.array.fill(index);
+        await store.client.flush();
+        frames.push(frame); // alive: a WeakRef alone would keep them followed
+      }
+      expect(followed()).toBe(4);
+      const kept = frames[3]!;
+      for (const frame of frames.slice(0, 3)) expect(await other.delete(frame.key)).toBe(true);
+      // Checked against the server in the background, at most every 100 ms, when a flush comes.
+      const deadline = Date.now() + 10_000; // a guard against a hang, not a timing assertion
+      while (followed() !== 1) {
+        if (Date.now() > deadline) throw new Error(`still following ${followed()} arrays after 10 s of flushes`);
+        await store.client.flush();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // The one whose value is still there is followed as before.
+      kept.array[0] = 9;
+      await store.client.flush();
+      expect((await other.get<Uint8Array>(kept.key))[0]).toBe(9);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('frees a value whose TTL passed, saying it expired, but never while a reader holds it', async () => {
     const store = await open(4 * MiB);
     const client = store.client;
