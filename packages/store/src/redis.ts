@@ -190,6 +190,8 @@ const MAX_SIZE_BYTES = 2 ** 46;
 const KEYS_PER_CALL = 1000;
 /** How often, at most, a client asks the server which of its followed arrays' values are gone. */
 const PRUNE_EVERY_MS = 100;
+/** How long a flush waits for that answer before it goes on without it (the answer still applies when it comes). */
+const PRUNE_WAIT_MS = 50;
 
 /**
  * Creates the `redis` driver.
@@ -497,7 +499,8 @@ class RedisClient implements RedisStoreClient {
   async flush(): Promise<void> {
     if (this.pending.size === 0 && this.follower.size === 0) return;
     this.assertOpen();
-    this.pruneFollowed();
+    await this.pruneFollowed();
+    if (this.pending.size === 0 && this.follower.size === 0) return;
     // One flush at a time: a snapshot being sent is not reused before its write has completed.
     const run = this.flushing.then(() => this.flushNow());
     this.flushing = run.catch(() => {});
@@ -506,18 +509,20 @@ class RedisClient implements RedisStoreClient {
 
   /**
    * Stops following arrays whose values are gone (deleted by their reader, expired, evicted): at
-   * most every {@link PRUNE_EVERY_MS}, one round trip in the background. An array stays alive to its
-   * `WeakRef` until a full garbage collection, so without this every flush (each message the actor
-   * sends, each step's end) would compare up to 4 MiB of frames its sink deleted long ago: a source
-   * that had allocated 400 KiB frames then sent 8 B messages at 8 k a second instead of hundreds of k.
+   * most every {@link PRUNE_EVERY_MS}, one round trip, which the flush waits for up to
+   * {@link PRUNE_WAIT_MS} (an actor that sends flat out and never yields would otherwise not see
+   * the answer for a long while). An array stays alive to its `WeakRef` until a full garbage
+   * collection, so without this every flush (each message the actor sends, each step's end) would
+   * compare up to 4 MiB of frames its sink deleted long ago: a source that had allocated 400 KiB
+   * frames then sent 8 B messages at 8 k a second instead of hundreds of k.
    */
-  private pruneFollowed(): void {
+  private async pruneFollowed(): Promise<void> {
     const now = performance.now();
     if (this.pruning || this.follower.size === 0 || now - this.prunedAt < PRUNE_EVERY_MS) return;
     this.pruning = true;
     this.prunedAt = now;
     const keys = this.follower.keys();
-    this.transaction(keys.map((key) => ['EXISTS', `${this.prefix}v:${this.name(key)}`]))
+    const pruned = this.transaction(keys.map((key) => ['EXISTS', `${this.prefix}v:${this.name(key)}`]))
       .then((replies) => {
         for (const [index, reply] of replies.entries()) if (Number(reply) === 0) this.follower.forget(keys[index]!);
       })
@@ -526,6 +531,9 @@ class RedisClient implements RedisStoreClient {
       .finally(() => {
         this.pruning = false;
       });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([pruned, new Promise((resolve) => (timer = setTimeout(resolve, PRUNE_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 
   private async flushNow(): Promise<void> {
