@@ -499,7 +499,8 @@ class RedisClient implements RedisStoreClient {
   async flush(): Promise<void> {
     if (this.pending.size === 0 && this.follower.size === 0) return;
     this.assertOpen();
-    await this.pruneFollowed();
+    const pruning = this.pruneFollowed();
+    if (pruning !== undefined) await pruning;
     if (this.pending.size === 0 && this.follower.size === 0) return;
     // One flush at a time: a snapshot being sent is not reused before its write has completed.
     const run = this.flushing.then(() => this.flushNow());
@@ -511,14 +512,14 @@ class RedisClient implements RedisStoreClient {
    * Stops following arrays whose values are gone (deleted by their reader, expired, evicted): at
    * most every {@link PRUNE_EVERY_MS}, one round trip, which the flush waits for up to
    * {@link PRUNE_WAIT_MS} (an actor that sends flat out and never yields would otherwise not see
-   * the answer for a long while). An array stays alive to its `WeakRef` until a full garbage
+   * the answer for a long while); undefined when no check is due. An array stays alive to its `WeakRef` until a full garbage
    * collection, so without this every flush (each message the actor sends, each step's end) would
    * compare up to 4 MiB of frames its sink deleted long ago: a source that had allocated 400 KiB
    * frames then sent 8 B messages at 8 k a second instead of hundreds of k.
    */
-  private async pruneFollowed(): Promise<void> {
+  private pruneFollowed(): Promise<void> | undefined {
     const now = performance.now();
-    if (this.pruning || this.follower.size === 0 || now - this.prunedAt < PRUNE_EVERY_MS) return;
+    if (this.pruning || this.follower.size === 0 || now - this.prunedAt < PRUNE_EVERY_MS) return undefined;
     this.pruning = true;
     this.prunedAt = now;
     const keys = this.follower.keys();
@@ -532,8 +533,10 @@ class RedisClient implements RedisStoreClient {
         this.pruning = false;
       });
     let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([pruned, new Promise((resolve) => (timer = setTimeout(resolve, PRUNE_WAIT_MS)))]);
-    clearTimeout(timer);
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, PRUNE_WAIT_MS);
+    });
+    return Promise.race([pruned, waited]).finally(() => clearTimeout(timer));
   }
 
   private async flushNow(): Promise<void> {
