@@ -379,6 +379,16 @@ describe('fast msgpack path', () => {
     expect(fastDecode(general.encoder.encode(JSON.parse('{"__proto__": 1}')))).toBe(DECLINED);
   });
 
+  /** `value` with every NaN number (in maps and arrays, at any depth) replaced by the string 'NaN'. */
+  function nanMarked(value: unknown): unknown {
+    if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : value;
+    if (Array.isArray(value)) return value.map(nanMarked);
+    if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value)) {
+      return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, nanMarked(item)]));
+    }
+    return value;
+  }
+
   it('never throws on corrupt bytes, and what it does decode the general decoder decodes alike', () => {
     let seed = 7;
     const random = (below: number) => {
@@ -391,9 +401,12 @@ describe('fast msgpack path', () => {
       const cut = random(4) === 0 ? bytes.subarray(0, random(bytes.length + 1)) : bytes;
       const decoded = fastDecode(cut);
       // Compared as their encodings: flipped bytes make NaNs inside typed arrays, which bun's
-      // toEqual counts as unequal to themselves.
+      // toEqual counts as unequal to themselves. A NaN number is written as one marker: which NaN
+      // bits a re-encoded number keeps depends on the JIT tier (deno once differed), and a NaN's
+      // payload is not part of its value.
       if (decoded !== DECLINED) {
-        expect([...general.encoder.encode(decoded)]).toEqual([...general.encoder.encode(general.decoder.decode(cut))]);
+        const bytesOf = (value: unknown) => [...general.encoder.encode(nanMarked(value))];
+        expect(bytesOf(decoded)).toEqual(bytesOf(general.decoder.decode(cut)));
       }
     }
   });
