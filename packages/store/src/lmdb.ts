@@ -76,6 +76,7 @@ import {
 import { processAlive } from '@improv/core/runtime/pid';
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { type Database, open as openEnvironment, type RootDatabase } from 'lmdb';
+import { FollowedArrays } from './_follow.ts';
 import {
   DB,
   decodeObjectRecord,
@@ -186,13 +187,6 @@ const MAX_SIZE_BYTES = 2 ** 43;
 const MAX_VALUE_BYTES = 0xffffffff - 4096;
 const MAX_ELEMENTS = 2 ** 32;
 const DEFAULT_REAP_INTERVAL_MS = 100;
-/** Most flushed allocations a client follows for changes (the oldest are dropped first). */
-const MAX_WRITTEN = 64;
-/**
- * Most payload bytes of the flushed allocations a client follows besides the newest one: every
- * flush compares each followed array with the store, so this bounds what a flush reads.
- */
-const MAX_WRITTEN_BYTES = 4 * 1024 * 1024;
 const MAX_DBS = 16;
 const MiB = 1024 * 1024;
 
@@ -786,14 +780,6 @@ interface Pending {
   shape: number[];
 }
 
-/** An allocation flushed before: written again by a later flush when its array changed. */
-interface Written {
-  /** Weak: an array its owner dropped is no longer followed. */
-  ref: WeakRef<TypedArray>;
-  code: number;
-  shape: number[];
-}
-
 /** Why the store cannot take a value, for the message of a StoreFullError. */
 interface FullReport {
   asked: number;
@@ -822,7 +808,8 @@ class LmdbClient implements LmdbStoreClient {
   private sequence = 0;
   private closed = false;
   private readonly pending = new Map<StoreKey, Pending>();
-  private readonly written = new Map<StoreKey, Written>();
+  /** Allocations flushed before: written again by a later flush when they differ from the store. */
+  private readonly followed = new FollowedArrays();
   /** Keys this client has a hold entry for. */
   private readonly held = new Set<StoreKey>();
 
@@ -928,28 +915,25 @@ class LmdbClient implements LmdbStoreClient {
   }
 
   async flush(): Promise<void> {
-    if (this.pending.size === 0 && this.written.size === 0) return;
+    if (this.pending.size === 0 && this.followed.size === 0) return;
     this.assertOpen();
     const { values, objects, holds } = this.handles;
-    const changes: { key: StoreKey; array: TypedArray; code: number; shape: number[]; first: boolean }[] = [];
+    const changes: { key: StoreKey; array: TypedArray; code: number; shape: readonly number[]; first: boolean }[] = [];
     for (const [key, { array, code, shape }] of this.pending) changes.push({ key, array, code, shape, first: true });
-    if (this.written.size > 0) {
-      // Arrays flushed before and still alive: written again when they differ from the store.
-      const stale: StoreKey[] = [];
+    if (this.followed.size > 0) {
+      // Arrays flushed before and still alive: written again when they differ from the store; the
+      // ones whose values are gone (deleted by their reader) are no longer followed.
+      const gone: StoreKey[] = [];
       this.snapshot(() => {
-        for (const [key, written] of this.written) {
-          const array = written.ref.deref();
-          const view = array === undefined ? undefined : peek(values, utf8Bytes(key));
-          if (array === undefined || view === undefined) {
-            stale.push(key);
-            continue;
-          }
-          if (!sameBytes(view.subarray(headerBytes(written.shape.length)), bytesOf(array))) {
-            changes.push({ key, array, code: written.code, shape: written.shape, first: false });
+        for (const { key, array, entry } of this.followed.alive()) {
+          const view = peek(values, utf8Bytes(key));
+          if (view === undefined) gone.push(key);
+          else if (!sameBytes(view.subarray(headerBytes(entry.shape.length)), bytesOf(array))) {
+            changes.push({ key, array, code: entry.code, shape: entry.shape, first: false });
           }
         }
       });
-      for (const key of stale) this.written.delete(key);
+      for (const key of gone) this.followed.forget(key);
     }
     if (changes.length === 0) return;
     this.write('flush()', () => {
@@ -975,23 +959,7 @@ class LmdbClient implements LmdbStoreClient {
         this.pending.delete(key);
         this.held.delete(key);
       }
-      this.written.delete(key);
-      this.written.set(key, { ref: new WeakRef(array), code, shape });
-    }
-    // Newest first: the newest array is always followed, older ones while they fit the budgets.
-    const keys = [...this.written.keys()];
-    let followed = 0;
-    let bytes = 0;
-    for (let index = keys.length - 1; index >= 0; index--) {
-      const key = keys[index]!;
-      const array = this.written.get(key)!.ref.deref();
-      const size = array === undefined ? 0 : array.byteLength;
-      if (array === undefined || (followed > 0 && (followed >= MAX_WRITTEN || bytes + size > MAX_WRITTEN_BYTES))) {
-        this.written.delete(key);
-        continue;
-      }
-      if (followed > 0) bytes += size;
-      followed++;
+      this.followed.follow(key, { ref: new WeakRef(array), code, shape, byteLength: array.byteLength });
     }
   }
 
@@ -1024,7 +992,7 @@ class LmdbClient implements LmdbStoreClient {
     checkKeyType(key);
     if (!this.isKey(key)) return false;
     this.pending.delete(key);
-    this.written.delete(key);
+    this.followed.forget(key);
     this.held.delete(key);
     const keyBytes = utf8Bytes(key);
     return this.write('delete()', () => {

@@ -487,29 +487,6 @@ setInterval(() => {}, 1000);`,
     }
   });
 
-  it('flush() follows the last flushed array whatever its size, and older ones within 4 MiB in all', async () => {
-    const store = await open(64 * MiB);
-    const other = await connectStore(store.descriptor);
-    try {
-      const big = await store.client.allocate('uint8', 5 * MiB);
-      big.array[0] = 1;
-      await store.client.flush();
-      big.array[0] = 2;
-      await store.client.flush(); // the last flushed array: followed though it is over 4 MiB
-      expect((await other.get<Uint8Array>(big.key))[0]).toBe(2);
-      const small = await store.client.allocate('float32', 4);
-      small.array[0] = 1;
-      await store.client.flush();
-      small.array[0] = 3;
-      big.array[0] = 4; // no longer the last, and over the budget: not followed any more
-      await store.client.flush();
-      expect((await other.get<Float32Array>(small.key))[0]).toBe(3);
-      expect((await other.get<Uint8Array>(big.key))[0]).toBe(2);
-    } finally {
-      await other.close();
-    }
-  });
-
   it('stops following a flushed array once another client deleted its value, so later flushes compare nothing', async () => {
     const store = await open(64 * MiB);
     const other = await connectStore(store.descriptor);

@@ -169,6 +169,10 @@ export interface StoreClient {
    * Writes into the store every array from {@link allocate} that this client has not written yet,
    * and releases their holds (the arrays stay usable; write again and flush again to update the
    * value). Resolves at once when there is nothing to write (always, for a zero-copy driver).
+   * A copying driver bounds what each flush compares: it writes again the array it flushed last,
+   * whatever its size, and older ones while they are alive, up to 16 arrays and 4 MiB in all besides
+   * the last (the oldest go first). An older array written after that is not flushed again:
+   * allocate a new one per frame, as sources do.
    */
   flush(): Promise<void>;
   /**

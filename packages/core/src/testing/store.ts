@@ -362,6 +362,26 @@ export function describeStoreConformance(options: StoreConformanceOptions): void
       await store.flush(); // nothing to write: resolves
     });
 
+    it('flush() writes again the last flushed array whatever its size, and older ones within 4 MiB in all', async () => {
+      const other = await connect(open);
+      extraClients.push(other);
+      const big = await store.allocate('uint8', 5 * MiB);
+      big.array[0] = 1;
+      await store.flush();
+      big.array[0] = 2;
+      await store.flush(); // the last flushed array: followed though it is over 4 MiB
+      expect((await other.get<Uint8Array>(big.key))[0]).toBe(2);
+      const small = await store.allocate('float32', 4);
+      small.array[0] = 1;
+      await store.flush();
+      small.array[0] = 3;
+      big.array[0] = 4; // no longer the last, and over the budget: a copying driver follows it no more
+      await store.flush();
+      expect((await other.get<Float32Array>(small.key))[0]).toBe(3);
+      // A zero-copy driver has nothing to follow: every reader sees the array itself.
+      expect((await other.get<Uint8Array>(big.key))[0]).toBe(zeroCopy ? 4 : 2);
+    });
+
     it('expires a value after its ttlMs, saying so, and frees its space', async () => {
       const before = await store.usage();
       const key = await store.put(new Float32Array(1000), { ttlMs: 40 });
