@@ -430,7 +430,7 @@ class ActorHost(_loop.Loop):
         self.depth += 1
         try:
             result = method()
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 if self.async_loop is None:
                     self.async_loop = asyncio.new_event_loop()
                 result = self.async_loop.run_until_complete(result)
@@ -462,11 +462,12 @@ class ActorHost(_loop.Loop):
                 self.wait([], None)
                 continue
             try:
-                started = time.perf_counter()
+                # The clock is read only while step times are measured.
+                started = time.perf_counter() if self.meter.measuring else None
                 try:
                     self.call(self.run_step)
                 finally:
-                    if self.meter.measuring:
+                    if started is not None and self.meter.measuring:
                         self.meter.step_took(time.perf_counter() - started)
                     self.step_ended("run_step()")
                 self.steps += 1

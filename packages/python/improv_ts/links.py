@@ -277,19 +277,20 @@ def _monitor_events(monitor):
     return events
 
 
-def _waiting(socket, until_fails=False):
+def _waiting(socket, until_fails=False, routed=False):
     """Every message waiting on `socket`, without blocking. Whether one waits is asked of libzmq, not
     learnt from a failing read: an exception costs more than the rest of a hop. With `until_fails`,
     once one message came the reads go on until one fails: one exception per batch instead of a
     readiness check per message, cheaper when messages come in batches. The frames are read one by
-    one (pyzmq's `recv_multipart` costs twice as much for a short message)."""
+    one (pyzmq's `recv_multipart` costs twice as much for a short message); `routed`: a ROUTER's,
+    whose routing id is always followed by the message's own first frame."""
     get, recv = socket.get, socket.recv
     ask = True
     while True:
         try:
             if ask and not get(_EVENTS) & _POLLIN:
                 return
-            frames = [recv(_NOBLOCK)]
+            frames = [recv(_NOBLOCK), recv(_NOBLOCK)] if routed else [recv(_NOBLOCK)]
             while get(_RCVMORE):
                 frames.append(recv(_NOBLOCK))
         except zmq.ZMQError:  # zmq.Again included
@@ -586,7 +587,7 @@ class InLink(_Endpoint):
     def _receive(self):
         """Takes every message that has arrived into the edges' queues (dropping the oldest where the policy says)."""
         count = 0
-        for frames in _waiting(self._socket, until_fails=self._batches):
+        for frames in _waiting(self._socket, until_fails=self._batches, routed=True):
             self._on_message(frames)
             count += 1
         # Several messages at once now: most likely so at the next read too.
