@@ -403,6 +403,44 @@ def test_hold_parks_a_waiting_get_until_release(plan, opened):
     assert sink.get_nowait() == {"n": 2}
 
 
+def test_reads_what_is_queued_first_and_a_held_get_waits_without_spinning(plan, opened):
+    """A sink with messages queued leaves what arrived since in the socket (read once the queue runs
+    empty); a held get() must read that too before it waits, or its wait would return at once, again
+    and again, until its timeout."""
+    graph = plan(("A.q_out", "B.q_in", 8, "block"))
+    counters = graph.counters[("A.q_out", "B.q_in")]
+    timeouts = []
+
+    class TimingLoop(Loop):
+        def wait(self, sockets, timeout):
+            timeouts.append(timeout)
+            super().wait(sockets, timeout)
+
+    sink = opened(graph["B.q_in"], TimingLoop())
+    source = opened(graph["A.q_out"])
+    for n in range(3):
+        source.put(n)
+    eventually(lambda: sink.qsize() == 3, what="the first three messages")
+    assert sink.get(timeout=0) == 0
+    source.put(3)
+    source.put(4)
+    eventually(lambda: sink._socket.get(zmq.EVENTS) & zmq.POLLIN, what="two more messages in the socket")
+    # Two are queued: one is taken without reading the socket, so the two there are not received yet.
+    assert sink.get(timeout=0) == 1
+    assert count(counters, RECEIVED) == 3
+    # Held with one message queued and two in the socket.
+    sink.hold(lambda: None)
+    timeouts.clear()
+    with pytest.raises(Empty):
+        sink.get(timeout=0.3)
+    assert count(counters, RECEIVED) == 5
+    # The first wait lasts (nearly) all of the 0.3 s; more follow only in its last moments.
+    long_waits = [timeout for timeout in timeouts if timeout is not None and timeout > 0.01]
+    assert len(long_waits) <= 2, f"a held get() began {len(long_waits)} waits of over 10 ms in 0.3 s: it spins"
+    sink.release()
+    assert [sink.get(timeout=0) for _ in range(3)] == [2, 3, 4]
+
+
 def test_hold_parks_a_put_and_release_lets_it_go_on(plan, opened):
     graph = plan(("A.q_out", "B.q_in", 1, "block"))
     counters = graph.counters[("A.q_out", "B.q_in")]
