@@ -512,10 +512,11 @@ class RedisClient implements RedisStoreClient {
    * Stops following arrays whose values are gone (deleted by their reader, expired, evicted): at
    * most every {@link PRUNE_EVERY_MS}, one round trip, which the flush waits for up to
    * {@link PRUNE_WAIT_MS} (an actor that sends flat out and never yields would otherwise not see
-   * the answer for a long while); undefined when no check is due. An array stays alive to its `WeakRef` until a full garbage
-   * collection, so without this every flush (each message the actor sends, each step's end) would
-   * compare up to 4 MiB of frames its sink deleted long ago: a source that had allocated 400 KiB
-   * frames then sent 8 B messages at 8 k a second instead of hundreds of k.
+   * the answer for a long while); undefined when no check is due, so such a flush awaits nothing
+   * extra. An array stays alive to its `WeakRef` until a full garbage collection, so without this
+   * every flush (each message the actor sends, each step's end) would compare up to 4 MiB of frames
+   * its sink deleted long ago: a source that had allocated 400 KiB frames then sent 8 B messages at
+   * 8 k a second instead of hundreds of k.
    */
   private pruneFollowed(): Promise<void> | undefined {
     const now = performance.now();
