@@ -232,6 +232,29 @@ describe.skipIf(!hasPython)('Python actors', () => {
     );
   }
 
+  it("commits a Python actor's deletes for every other reader: before its next message leaves, and while it waits", async () => {
+    const run = await start(
+      {
+        Arrays: ts('Arrays'),
+        Echo: py('ArrayEcho', { delete: true }),
+        Sink: ts('Tally'),
+        Watched: ts('Arrays', { watch: true }),
+        Consumer: py('Consumer'),
+      },
+      { 'Arrays.q_out': ['Echo.q_in'], 'Echo.q_out': ['Sink.q_in'], 'Watched.q_out': ['Consumer.q_in'] },
+    );
+    await run.nexus.setup();
+    await run.nexus.run();
+    await until(() => run.messages('Sink', 'DELETED-HAS ').length >= 11, 'every result back from Python');
+    // The reader of each result finds the key that Python deleted before sending it gone.
+    expect(run.messages('Sink', 'DELETED-HAS ').map((record) => record.message)).toEqual(
+      Array(11).fill('DELETED-HAS false'),
+    );
+    // The consumer sends nothing and then only waits: its deletes reach the other clients all the same.
+    await until(() => run.messages('Watched', 'GONE 11').length > 0, "every key Consumer deleted gone for TypeScript");
+    await run.nexus.stop();
+  });
+
   it('pauses, resumes, stops and runs again; a message in hand is never lost', async () => {
     const run = await start(
       { Source: ts('Numbers', { intervalMs: 1 }), Double: py('Doubler'), Sink: ts('Tally') },

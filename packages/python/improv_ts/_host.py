@@ -50,6 +50,8 @@ COUNTERS_EVERY_S = 0.5
 #: How often changed shared words are sent when nothing else sends them.
 MIRROR_EVERY_S = 0.01
 SUMMARY_EVERY_S = 1.0
+#: The store's batched deletes (lmdb) are committed at most this long after the oldest was made.
+DELETES_WAIT_S = 0.002
 MAX_PLACES = 200
 
 _LEVELS = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn", logging.ERROR: "error"}
@@ -194,6 +196,9 @@ class ActorHost(_loop.Loop):
         due = self.publisher.due_in()
         if due is not None:
             limit = min(limit, due)
+        staged = self.store.staged_for() if self.store is not None else None
+        if staged is not None:
+            limit = min(limit, DELETES_WAIT_S - staged)
         limit = max(0.0, limit)
         waiting = time.perf_counter()
         if sockets:
@@ -229,8 +234,22 @@ class ActorHost(_loop.Loop):
         elif self.control is None:
             self.next_beat = now + 0.1
         self.publisher.tick()
+        self.commit_deletes(DELETES_WAIT_S)
         if now - self.last_mirror >= MIRROR_EVERY_S:
             self.flush()
+
+    def commit_deletes(self, after):
+        """Commits the store's batched deletes once the oldest has waited `after` seconds (0: now)."""
+        store = self.store
+        if store is None:
+            return
+        staged = store.staged_for()
+        if staged is None or staged < after:
+            return
+        try:
+            store.flush()
+        except Exception as error:
+            self.emit("warn", f"the store could not commit the deletes of this actor: {error}")
 
     def pump(self):
         """Acts on every control message that has arrived."""
@@ -295,17 +314,15 @@ class ActorHost(_loop.Loop):
         self.heartbeat_s = message.get("heartbeatMs", 100) / 1000
         self.track = bool(message.get("storeUse", {}).get("trackMessages"))
         try:
-            self.store = connect_store(message["store"])
+            # Deletes are batched: the host commits them (`commit_deletes`, `before_send`, `finish`).
+            self.store = connect_store(message["store"], batch_deletes=True)
             if getattr(self.store, "owner_id", None) is not None:
                 self.post({"type": "store-owner", "ownerId": self.store.owner_id})
             self.meter.start(message.get("measure"), self.store)
             hooks = _LinkHooks(self)
             for name, descriptor in message["links"].items():
                 self.links[name] = open_link(descriptor, self, hooks)
-            links = {
-                name: self.meter.wrap(name, _tracked(link, self) if self.track else link)
-                for name, link in self.links.items()
-            }
+            links = {name: self.meter.wrap(name, _store_side(link, self)) for name, link in self.links.items()}
             cls = load_class(actor["moduleUrl"], actor["className"], actor.get("package"))
             context = {
                 "name": self.name,
@@ -448,7 +465,17 @@ class ActorHost(_loop.Loop):
             self.store.release()
         except Exception as error:
             self.emit("warn", f"the store could not release what {after} left: {error}")
+        self.commit_deletes(DELETES_WAIT_S)
         self.publisher.tick()
+
+    def before_send(self, message, link):
+        """Before a message leaves the actor: its reader sees the actor's deletes, and with `store_eviction`
+        on, the message's keys are counted in flight once per sink."""
+        self.commit_deletes(0)
+        if self.track:
+            keys = keys_in(message, self.store)
+            if keys:
+                self.store.track(keys, max(1, getattr(link, "sinks", 1)))
 
     def serve(self):
         """The process's loop: steps while running, else waits for the control channel."""
@@ -567,8 +594,8 @@ class _TrackedIn:
         return self._taken(self._link.get_nowait())
 
 
-class _TrackedOut:
-    """`store_eviction` on: a message with keys is counted in flight once per sink before it leaves."""
+class _StoreOut:
+    """The host minds the store before a message leaves (`ActorHost.before_send`)."""
 
     def __init__(self, link, host):
         self._link = link
@@ -577,22 +604,20 @@ class _TrackedOut:
     def __getattr__(self, name):
         return getattr(self._link, name)
 
-    def _count(self, message):
-        keys = keys_in(message, self._host.store)
-        if keys:
-            self._host.store.track(keys, max(1, getattr(self._link, "sinks", 1)))
-
     def put(self, message):
-        self._count(message)
+        self._host.before_send(message, self._link)
         return self._link.put(message)
 
     def put_nowait(self, message):
-        self._count(message)
+        self._host.before_send(message, self._link)
         return self._link.put_nowait(message)
 
 
-def _tracked(link, host):
-    return _TrackedIn(link, host) if hasattr(link, "get") else _TrackedOut(link, host)
+def _store_side(link, host):
+    """The link as the actor sees it: outputs always mind the store; inputs count keys out with `store_eviction`."""
+    if not hasattr(link, "get"):
+        return _StoreOut(link, host)
+    return _TrackedIn(link, host) if host.track else link
 
 
 def module_path(module_url):

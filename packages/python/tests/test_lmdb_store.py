@@ -70,8 +70,8 @@ def open_store(tmp_path):
         opened.append(store)
         return store
 
-    def connect(store):
-        client = lmdb_store.connect(store.descriptor)
+    def connect(store, **options):
+        client = lmdb_store.connect(store.descriptor, **options)
         clients.append(client)
         return client
 
@@ -308,6 +308,75 @@ def test_typescript_deletes_are_seen_by_python_and_the_other_way(store):
     assert ts.ask("value", key) == {"value": {"a": 1}}
     client.delete(key)
     assert ts.ask("value", key)["error"] == "ObjectNotFoundError"
+
+
+def test_batched_deletes_are_gone_here_at_once_and_for_typescript_once_committed(store, open_store):
+    ts, client = store
+    batching = open_store.connect(ts, batch_deletes=True)
+    keys = [client.put(np.full(4, index, np.int32)) for index in range(3)]
+    assert batching.staged_for() is None
+    assert batching.delete(keys[0]) is True
+    staged = batching.staged_for()
+    assert staged is not None and staged >= 0
+    # Gone for the client that deleted it, and deleting it again says so.
+    assert not batching.has(keys[0])
+    assert batching.delete(keys[0]) is False
+    with pytest.raises(ObjectNotFoundError, match="it was deleted, or never stored"):
+        batching.get(keys[0])
+    with pytest.raises(ObjectNotFoundError, match="it was deleted, or never stored"):
+        batching.info(keys[0])
+    # Not committed: the other clients still read it, and it still counts.
+    assert "value" in ts.ask("value", keys[0])
+    assert client.has(keys[0])
+    assert ts.ask("usage")["objects"] == 3
+    batching.flush()
+    assert batching.staged_for() is None
+    assert ts.ask("value", keys[0])["error"] == "ObjectNotFoundError"
+    assert not client.has(keys[0])
+    assert ts.ask("usage")["objects"] == 2
+    # A write of the client commits what it staged in the same transaction.
+    assert batching.delete(keys[1]) is True
+    added = batching.put([1, 2])
+    assert batching.staged_for() is None
+    assert ts.ask("value", keys[1])["error"] == "ObjectNotFoundError"
+    # usage() commits first, so it counts what this client deleted.
+    assert batching.delete(keys[2]) is True
+    assert batching.delete(added) is True
+    assert batching.usage()["objects"] == 0
+    assert ts.ask("usage")["objects"] == 0
+
+
+def test_batched_deletes_commit_at_64_at_1_mib_and_at_close(store, open_store):
+    ts, client = store
+    batching = open_store.connect(ts, batch_deletes=True)
+    keys = [client.put(index) for index in range(lmdb_store.BATCH_MAX_DELETES + 1)]
+    for key in keys[:-2]:
+        batching.delete(key)
+    assert ts.ask("usage")["objects"] == len(keys)
+    batching.delete(keys[-2])  # the 64th: committed at once
+    assert batching.staged_for() is None
+    assert ts.ask("usage")["objects"] == 1
+    # A large value's delete is not held back.
+    large = client.put(np.zeros(MiB, np.uint8))
+    batching.delete(large)
+    assert batching.staged_for() is None
+    assert ts.ask("value", large)["error"] == "ObjectNotFoundError"
+    # What is staged when the client closes is committed.
+    batching.delete(keys[-1])
+    assert ts.ask("value", keys[-1])["value"] == lmdb_store.BATCH_MAX_DELETES
+    batching.close()
+    assert ts.ask("usage")["objects"] == 0
+
+
+def test_a_batched_delete_of_a_value_evicted_meanwhile_commits_cleanly(open_store):
+    ts = open_store()
+    client = open_store.connect(ts)
+    batching = open_store.connect(ts, batch_deletes=True)
+    key = client.put(np.ones(8, np.float32))
+    batching.delete(key)
+    client.delete(key)  # another client frees it first
+    batching.flush()
+    assert batching.usage() == {"used_bytes": 0, "capacity_bytes": 64 * MiB, "objects": 0}
 
 
 def test_clients_get_ids_of_their_own_and_keys_never_collide(store, open_store):

@@ -1,13 +1,14 @@
 """The pipeline's store, from its descriptor: the same data, layout and lifetimes as the TypeScript drivers."""
 
 
-def connect_store(descriptor):
-    """A client of the store `descriptor` describes (`driver`: lmdb or redis)."""
+def connect_store(descriptor, *, batch_deletes=False):
+    """A client of the store `descriptor` describes (`driver`: lmdb or redis). `batch_deletes`: an lmdb
+    client commits deletes together (see `lmdb.py`); a redis client deletes at once either way."""
     driver = descriptor.get("driver")
     if driver == "lmdb":
         from . import lmdb
 
-        return lmdb.connect(descriptor)
+        return lmdb.connect(descriptor, batch_deletes=batch_deletes)
     if driver == "redis":
         from . import redis
 

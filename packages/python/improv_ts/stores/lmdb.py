@@ -24,6 +24,13 @@ frame = store.get(key)            # float32, shape (512, 512); held until releas
 store.release(key)
 store.close()
 ```
+
+An actor host's client batches its deletes (`connect(descriptor, batch_deletes=True)`): `delete()`
+stages the key (this client sees it gone at once) and one write transaction later commits many. A
+write transaction is most of what a small value's delete costs, and the TypeScript writers wait for
+the same lock. The host commits what is staged ~2 ms after the oldest delete at the latest, before
+any message leaves the actor, and when it stops; the client commits at once when 64 deletes or
+1 MiB of values are staged, in any write of its own, and in `usage()` and `close()`.
 """
 
 import contextlib
@@ -87,6 +94,10 @@ MAX_DBS = 16
 MAX_VALUE_BYTES = 0xFFFFFFFF - 4096
 EVICTION_HIGH_WATER = 0.95
 EVICTION_LOW_WATER = 0.85
+#: A client that batches deletes commits them at once when this many are staged,
+BATCH_MAX_DELETES = 64
+#: or when the staged values hold this many bytes in all (a large value's delete is not held back).
+BATCH_MAX_BYTES = 1 << 20
 
 _F64 = struct.Struct("<d")
 _HEADER = struct.Struct("<IBBBBQ")
@@ -95,7 +106,7 @@ _SORT_KEY = struct.Struct(">Q")
 _SORT_KEY2 = struct.Struct(">QQ")
 
 
-def connect(descriptor):
+def connect(descriptor, *, batch_deletes=False):
     """A client of the lmdb store `descriptor` describes (the descriptor of `createLmdbStore().open()`, unchanged)."""
     d = descriptor if isinstance(descriptor, dict) else {}
     if (
@@ -134,7 +145,7 @@ def connect(descriptor):
     except _liblmdb.LmdbError as error:
         raise StoreUnavailableError(f"lmdb store: cannot open the LMDB environment at {path}: {error}") from error
     try:
-        return LmdbStoreClient(environment, d)
+        return LmdbStoreClient(environment, d, batch_deletes=batch_deletes)
     except BaseException:
         environment.close()
         raise
@@ -143,7 +154,7 @@ def connect(descriptor):
 class LmdbStoreClient:
     """A client of an lmdb store (from `connect`). One thread at a time uses it (calls are serialised)."""
 
-    def __init__(self, environment, descriptor):
+    def __init__(self, environment, descriptor, *, batch_deletes=False):
         self._environment = environment
         self._path = descriptor["path"]
         self._key_prefix = descriptor["keyPrefix"]
@@ -160,6 +171,12 @@ class LmdbStoreClient:
         #: Keys this client has a hold entry for.
         self._held = set()
         self._read_txn = None
+        self._batch_deletes = batch_deletes
+        #: Deletes staged, not committed yet (`batch_deletes`): key → its bytes, in the order made.
+        self._staged = {}
+        #: The bytes the staged values hold, and when the oldest was staged (time.monotonic()).
+        self._staged_bytes = 0
+        self._staged_at = 0.0
         #: The session record last found to be this client's session (its raw bytes).
         self._session_record = None
         try:
@@ -232,6 +249,8 @@ class LmdbStoreClient:
             _check_key_type(key)
             if not self.is_key(key):
                 raise object_not_found(DRIVER, key, "foreign")
+            if key in self._staged:
+                raise object_not_found(DRIVER, key, "deleted")
             key_bytes = key.encode()
             # A hold and the "read" mark only matter to what can free a value behind its reader's back:
             # eviction, and the TTL of a value that has one. Without both, a read is read-only.
@@ -251,6 +270,8 @@ class LmdbStoreClient:
         with self._lock:
             self._assert_open()
             _check_key_type(key)
+            if key in self._staged:
+                raise object_not_found(DRIVER, key, "deleted")
             found = self._snapshot(lambda txn: self._lookup(txn, key, _now()))
             if "missing" in found:
                 raise object_not_found(DRIVER, key, found["missing"])
@@ -264,20 +285,23 @@ class LmdbStoreClient:
         with self._lock:
             self._assert_open()
             _check_key_type(key)
-            if not self.is_key(key):
+            if not self.is_key(key) or key in self._staged:
                 return False
             found = self._snapshot(lambda txn: self._lookup(txn, key, _now()))
             return "missing" not in found
 
     def delete(self, key):
-        """Frees the value under `key` now, held or not; whether there was one."""
+        """Frees the value under `key` now, held or not; whether there was one. A client that batches
+        deletes stages it: gone for this client at once, for the others once committed (`flush()`)."""
         with self._lock:
             self._assert_open()
             _check_key_type(key)
-            if not self.is_key(key):
+            if not self.is_key(key) or key in self._staged:
                 return False
             self._held.discard(key)
             key_bytes = key.encode()
+            if self._batch_deletes:
+                return self._stage_delete(key, key_bytes)
 
             def delete(txn):
                 raw = txn.get(self._db["objects"], key_bytes)
@@ -287,6 +311,18 @@ class LmdbStoreClient:
                 return True
 
             return self._write("delete()", delete)
+
+    def flush(self):
+        """Commits the deletes this client has staged (`batch_deletes`), in one write transaction."""
+        if not self._staged:
+            return
+        with self._lock:
+            if self._staged and not self._closed:
+                self._write("delete()", lambda txn: None)
+
+    def staged_for(self):
+        """How long (seconds) the oldest staged delete has waited for its commit; None when none waits."""
+        return time.monotonic() - self._staged_at if self._staged else None
 
     def is_key(self, key):
         """Whether `key` is a key of this store (its prefix and form), whether or not it still holds a value."""
@@ -347,6 +383,7 @@ class LmdbStoreClient:
         (`usedBytes`: payload + value header + 64 bytes of index per value)."""
         with self._lock:
             self._assert_open()
+            self.flush()
             meta = self._db["meta"]
 
             def usage(txn):
@@ -364,6 +401,7 @@ class LmdbStoreClient:
             if self._closed:
                 return
             try:
+                self.flush()
                 self.release()
             except Exception:
                 pass  # The store may be gone already; what is left lapses with the lease.
@@ -437,13 +475,19 @@ class LmdbStoreClient:
         self._assert_files()
         try:
             txn = self._environment.begin(write=True)
+            staged = self._staged
             try:
                 self._assert_session(txn)
+                if staged:
+                    self._commit_staged(txn)
                 result = body(txn)
             except BaseException:
                 txn.abort()
                 raise
             txn.commit()
+            if staged:
+                self._staged = {}
+                self._staged_bytes = 0
             return result
         except Exception as error:
             translated = self._translate(error, what)
@@ -644,6 +688,28 @@ class LmdbStoreClient:
         for key_bytes, record in due:
             self._free(txn, key_bytes, record, GONE_EXPIRED)
         return len(due), _read_number(txn, self._db["meta"], META_USED_BYTES)
+
+    def _stage_delete(self, key, key_bytes):
+        """delete() of a client that batches deletes: stages `key` if it holds a value now."""
+        raw = self._snapshot(lambda txn: txn.get(self._db["objects"], key_bytes))
+        if raw is None:
+            return False
+        if not self._staged:
+            self._staged_at = time.monotonic()
+        self._staged[key] = key_bytes
+        self._staged_bytes += int(_decode_object_record(raw, f'key "{key}"')["charged"])
+        if len(self._staged) >= BATCH_MAX_DELETES or self._staged_bytes >= BATCH_MAX_BYTES:
+            self._write("delete()", lambda txn: None)
+        return True
+
+    def _commit_staged(self, txn):
+        """Frees every staged value still there (inside a write transaction; another client may have
+        evicted one meanwhile)."""
+        objects = self._db["objects"]
+        for key, key_bytes in self._staged.items():
+            raw = txn.get(objects, key_bytes)
+            if raw is not None:
+                self._free(txn, key_bytes, _decode_object_record(raw, f'key "{key}"'), 0)
 
     def _free(self, txn, key_bytes, record, reason):
         """Removes a value and everything about it (inside a write transaction); `reason` 0: no tombstone."""

@@ -323,6 +323,14 @@ class RedisStoreClient:
             return False
         return int(self._script("delete", self._name(key))) == 1
 
+    def flush(self):
+        """Nothing to commit: each call of a redis client is done on the server when it returns (the lmdb
+        client's `flush()` commits batched deletes)."""
+
+    def staged_for(self):
+        """None: a redis client stages nothing (see `flush()`)."""
+        return None
+
     def is_key(self, value):
         """Whether `value` is a key of this store (a string with its key prefix and a key's form)."""
         if not isinstance(value, str) or not value.startswith(self._key_prefix):
