@@ -251,7 +251,7 @@ describe.skipIf(!hasPython)('Python actors', () => {
       Array(11).fill('DELETED-HAS false'),
     );
     // The consumer sends nothing and then only waits: its deletes reach the other clients all the same.
-    await until(() => run.messages('Watched', 'GONE 11').length > 0, "every key Consumer deleted gone for TypeScript");
+    await until(() => run.messages('Watched', 'GONE 11').length > 0, 'every key Consumer deleted gone for TypeScript');
     await run.nexus.stop();
   });
 
