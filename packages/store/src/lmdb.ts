@@ -44,6 +44,7 @@ import {
   type AllocateOptions,
   type Allocation,
   type ConnectStore,
+  type ConnectStoreOptions,
   DEFAULT_STORE_LEASE_MS,
   dtypeCodeOf,
   dtypeCodeOfKind,
@@ -51,6 +52,7 @@ import {
   EVICTION_LOW_WATER,
   formatBytes,
   ImprovError,
+  type FlushOptions,
   type MissingReason,
   msgpackOptions,
   type OpenStore,
@@ -187,6 +189,12 @@ const MAX_SIZE_BYTES = 2 ** 43;
 const MAX_VALUE_BYTES = 0xffffffff - 4096;
 const MAX_ELEMENTS = 2 ** 32;
 const DEFAULT_REAP_INTERVAL_MS = 100;
+/** A client that batches deletes commits them at most this long after the first one, */
+const BATCH_WAIT_MS = 2;
+/** at once when this many are staged, */
+const BATCH_MAX_DELETES = 64;
+/** or when their values hold this many bytes in all (a large value's delete is not held back). */
+const BATCH_MAX_BYTES = 1024 * 1024;
 const MAX_DBS = 16;
 const MiB = 1024 * 1024;
 
@@ -236,7 +244,7 @@ export function createLmdbStore(options: LmdbStoreOptions): LmdbStoreDriver {
 }
 
 /** Builds a client from an lmdb store descriptor, in any worker or process of the host. */
-export const connectStore: ConnectStore = async (descriptor) => {
+export const connectStore: ConnectStore = async (descriptor, options?: ConnectStoreOptions) => {
   const d = descriptor as Partial<LmdbStoreDescriptor>;
   if (
     d.driver !== 'lmdb' ||
@@ -257,7 +265,7 @@ export const connectStore: ConnectStore = async (descriptor) => {
   }
   const handles = openHandles(d.path, { sync: d.sync === true, mapSize: d.mapSize, readOnly: false });
   try {
-    return new LmdbClient(handles, d as LmdbStoreDescriptor);
+    return new LmdbClient(handles, d as LmdbStoreDescriptor, options?.batchDeletes === true);
   } catch (error) {
     await handles.root.close().catch(() => {});
     throw error;
@@ -812,9 +820,16 @@ class LmdbClient implements LmdbStoreClient {
   private readonly followed = new FollowedArrays();
   /** Keys this client has a hold entry for. */
   private readonly held = new Set<StoreKey>();
+  /** Whether deletes are staged and committed together (`ConnectStoreOptions.batchDeletes`). */
+  private readonly batchDeletes: boolean;
+  /** Deletes staged, not committed yet: key → its bytes; the bytes their values hold; the timer that commits them. */
+  private staged = new Map<StoreKey, Bytes>();
+  private stagedBytes = 0;
+  private stagedTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(handles: Handles, descriptor: LmdbStoreDescriptor) {
+  constructor(handles: Handles, descriptor: LmdbStoreDescriptor, batchDeletes = false) {
     this.handles = handles;
+    this.batchDeletes = batchDeletes;
     this.path = descriptor.path;
     this.keyPrefix = descriptor.keyPrefix;
     this.session = descriptor.session;
@@ -914,7 +929,13 @@ class LmdbClient implements LmdbStoreClient {
     return { key, array, dtype: kind, shape: [...shape] };
   }
 
-  async flush(): Promise<void> {
+  async flush(options?: FlushOptions): Promise<void> {
+    this.writeAllocations();
+    if (this.staged.size > 0 && options?.deletes !== false) this.write('delete()', () => undefined);
+  }
+
+  /** flush() of the arrays from allocate(). */
+  private writeAllocations(): void {
     if (this.pending.size === 0 && this.followed.size === 0) return;
     this.assertOpen();
     const { values, objects, holds } = this.handles;
@@ -974,6 +995,7 @@ class LmdbClient implements LmdbStoreClient {
   async info(key: StoreKey): Promise<StoredInfo> {
     this.assertOpen();
     checkKeyType(key);
+    if (this.staged.has(key)) throw objectNotFound(DRIVER, key, 'unknown');
     const found = this.snapshot(() => this.lookup(key, Date.now()));
     if ('missing' in found) throw objectNotFound(DRIVER, key, found.missing);
     return infoOf(key, found.record.header);
@@ -982,7 +1004,7 @@ class LmdbClient implements LmdbStoreClient {
   async has(key: StoreKey): Promise<boolean> {
     this.assertOpen();
     checkKeyType(key);
-    if (!this.isKey(key)) return false;
+    if (!this.isKey(key) || this.staged.has(key)) return false;
     const found = this.snapshot(() => this.lookup(key, Date.now()));
     return !('missing' in found);
   }
@@ -990,11 +1012,12 @@ class LmdbClient implements LmdbStoreClient {
   async delete(key: StoreKey): Promise<boolean> {
     this.assertOpen();
     checkKeyType(key);
-    if (!this.isKey(key)) return false;
+    if (!this.isKey(key) || this.staged.has(key)) return false;
     this.pending.delete(key);
     this.followed.forget(key);
     this.held.delete(key);
     const keyBytes = utf8Bytes(key);
+    if (this.batchDeletes) return this.stageDelete(key, keyBytes);
     return this.write('delete()', () => {
       const raw = copyOf(this.handles.objects, keyBytes);
       if (raw === undefined) return false;
@@ -1048,6 +1071,8 @@ class LmdbClient implements LmdbStoreClient {
 
   async usage(): Promise<StoreUsage> {
     this.assertOpen();
+    // What this client deleted counts as gone.
+    if (this.staged.size > 0) this.write('delete()', () => undefined);
     return this.snapshot(() => ({
       usedBytes: readNumber(this.handles.meta, META.usedBytes),
       capacityBytes: readNumber(this.handles.meta, META.capacityBytes),
@@ -1063,6 +1088,7 @@ class LmdbClient implements LmdbStoreClient {
     } catch {
       // The store may be gone already; what is left lapses with the lease.
     }
+    clearTimeout(this.stagedTimer);
     this.closed = true;
     await this.handles.root.close().catch(() => {});
   }
@@ -1142,17 +1168,63 @@ class LmdbClient implements LmdbStoreClient {
     }
   }
 
-  /** Runs `body` in a write transaction (all or nothing: a throw aborts it). */
+  /**
+   * Runs `body` in a write transaction (all or nothing: a throw aborts it), after the staged deletes,
+   * which it commits with it.
+   */
   private write<T>(what: string, body: () => T): T {
     this.assertOpen();
     this.assertFiles();
+    const staged = this.staged;
+    let result: T;
     try {
-      return this.handles.root.transactionSync(() => {
+      result = this.handles.root.transactionSync(() => {
         this.assertSession();
+        if (staged.size > 0) this.freeStaged(staged);
         return body();
       });
     } catch (error) {
       throw this.translate(error, what);
+    }
+    if (staged.size > 0) {
+      this.staged = new Map();
+      this.stagedBytes = 0;
+      clearTimeout(this.stagedTimer);
+      this.stagedTimer = undefined;
+    }
+    return result;
+  }
+
+  /** delete() of a client that batches deletes: stages `key` if it holds a value now. */
+  private stageDelete(key: StoreKey, keyBytes: Bytes): boolean {
+    const raw = this.snapshot(() => copyOf(this.handles.objects, keyBytes));
+    if (raw === undefined) return false;
+    this.staged.set(key, keyBytes);
+    this.stagedBytes += decodeObjectRecord(raw, raw.byteLength, key).charged;
+    if (this.staged.size >= BATCH_MAX_DELETES || this.stagedBytes >= BATCH_MAX_BYTES) {
+      this.write('delete()', () => undefined);
+    } else {
+      this.stagedTimer ??= setTimeout(() => this.commitStaged(), BATCH_WAIT_MS);
+    }
+    return true;
+  }
+
+  /** The timer's commit of the staged deletes; when it fails (the store is gone), they wait for the next write. */
+  private commitStaged(): void {
+    this.stagedTimer = undefined;
+    if (this.staged.size === 0 || this.closed) return;
+    try {
+      this.write('delete()', () => undefined);
+    } catch {
+      // close() or the next write tries again; a store that is gone took the values with it.
+    }
+  }
+
+  /** Frees every staged value still there (inside a write transaction; another client may have freed one). */
+  private freeStaged(staged: ReadonlyMap<StoreKey, Bytes>): void {
+    for (const [key, keyBytes] of staged) {
+      const raw = copyOf(this.handles.objects, keyBytes);
+      if (raw !== undefined) this.free(keyBytes, decodeObjectRecord(raw, raw.byteLength, key), 0);
     }
   }
 
@@ -1226,6 +1298,7 @@ class LmdbClient implements LmdbStoreClient {
     const pending = this.pending.get(key);
     if (pending !== undefined) return this.readPending(pending, asArray);
     if (!this.isKey(key)) throw objectNotFound(DRIVER, key, 'foreign');
+    if (this.staged.has(key)) throw objectNotFound(DRIVER, key, 'unknown');
     const keyBytes = utf8Bytes(key);
     // A hold and the "read" mark only matter to what can free a value behind its reader's back:
     // eviction, and the TTL of a value that has one. Without both, a read is read-only.

@@ -35,6 +35,7 @@ const lmdbModule = new URL('../src/lmdb.ts', import.meta.url).href;
 const scratch = mkdtempSync(join(tmpdir(), 'improv-lmdb-test-'));
 let stores = 0;
 const freshPath = () => join(scratch, `store-${++stores}`);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 afterAll(() => {
   rmSync(scratch, { recursive: true, force: true });
@@ -280,6 +281,61 @@ describe('lmdb store', () => {
     const error = await client.get(deleted).catch((caught: unknown) => caught);
     expect(ObjectNotFoundError.isInstance(error)).toBe(true);
     expect((error as Error).message).toMatch(/deleted, or never stored/);
+  });
+
+  it('batchDeletes: a delete is gone for its client at once, for the others once committed, many in one commit', async () => {
+    const store = await open(freshPath());
+    const other = store.client;
+    const client = await connectStore(store.descriptor, { batchDeletes: true });
+    try {
+      const keys = await Promise.all(Array.from({ length: 3 }, (_, index) => other.put(new Int32Array([index]))));
+      expect(await client.delete(keys[0]!)).toBe(true);
+      // Gone here at once; deleting it again says so.
+      expect(await client.has(keys[0]!)).toBe(false);
+      expect(await client.delete(keys[0]!)).toBe(false);
+      await expect(client.get(keys[0]!)).rejects.toThrow(/deleted, or never stored/);
+      await expect(client.info(keys[0]!)).rejects.toThrow(/deleted, or never stored/);
+      // Not committed yet: the other clients still read it.
+      expect(await other.has(keys[0]!)).toBe(true);
+      // flush() without deletes leaves it staged; a flush commits it.
+      await client.flush({ deletes: false });
+      expect(await other.has(keys[0]!)).toBe(true);
+      await client.flush();
+      expect(await other.has(keys[0]!)).toBe(false);
+      // A write of the client commits what it staged with it.
+      await client.delete(keys[1]!);
+      await client.put('x');
+      expect(await other.has(keys[1]!)).toBe(false);
+      // On its own, a few ms later.
+      await client.delete(keys[2]!);
+      const staged = Date.now();
+      while ((await other.has(keys[2]!)) && Date.now() - staged < 10_000) await sleep(1);
+      expect(await other.has(keys[2]!)).toBe(false);
+      // usage() counts what this client deleted as gone.
+      expect((await client.usage()).objects).toBe(1);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('batchDeletes: 64 deletes or 1 MiB of values commit at once, and close() commits the rest', async () => {
+    const store = await open(freshPath());
+    const other = store.client;
+    const client = await connectStore(store.descriptor, { batchDeletes: true });
+    const keys: string[] = [];
+    for (let index = 0; index < 66; index++) keys.push(await other.put(index));
+    for (const key of keys.slice(0, 63)) await client.delete(key);
+    expect((await other.usage()).objects).toBe(66);
+    await client.delete(keys[63]!); // the 64th
+    expect((await other.usage()).objects).toBe(2);
+    const large = await other.put(new Uint8Array(MiB));
+    await client.delete(large);
+    expect(await other.has(large)).toBe(false);
+    await client.delete(keys[64]!);
+    await other.delete(keys[65]!);
+    await client.delete(keys[65]!).catch(() => undefined);
+    await client.close();
+    expect((await other.usage()).objects).toBe(0);
   });
 
   it('a read takes a hold and marks the value read only where eviction or a TTL could free it', async () => {

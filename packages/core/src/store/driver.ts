@@ -140,7 +140,12 @@ export interface StoreClient {
   info(key: StoreKey): Promise<StoredInfo>;
   /** True when `key` holds a value. */
   has(key: StoreKey): Promise<boolean>;
-  /** Frees the value under `key`. Returns false when there was none. */
+  /**
+   * Frees the value under `key`. Returns false when there was none. A client connected with
+   * `batchDeletes` (see {@link ConnectStoreOptions}) commits deletes together: the key is gone for
+   * this client at once, and for the others after the next {@link flush}, at its next write, or a
+   * few ms later on its own.
+   */
   delete(key: StoreKey): Promise<boolean>;
   /**
    * True when `value` has the form of a key this store handed out (no look-up: the value may have
@@ -173,8 +178,9 @@ export interface StoreClient {
    * whatever its size, and older ones while they are alive, up to 16 arrays and 4 MiB in all besides
    * the last (the oldest go first). An older array written after that is not flushed again:
    * allocate a new one per frame, as sources do.
+   * A client that batches deletes commits them too, unless `options.deletes` is false.
    */
-  flush(): Promise<void>;
+  flush(options?: FlushOptions): Promise<void>;
   /**
    * Ends this client's hold on `key` (every hold, when `key` is omitted): from now on TTL and
    * eviction may free it. A zero-copy view of a released value must not be used after it may have
@@ -216,8 +222,29 @@ export interface StoreDescriptor {
   [key: string]: unknown;
 }
 
+/** Options of {@link StoreClient.flush}. */
+export interface FlushOptions {
+  /**
+   * Whether batched deletes are committed too (default true). The actor host passes false after each
+   * step: the client commits them within a few ms on its own, and the host flushes them before a
+   * message leaves the actor, so its reader finds the keys the actor deleted gone.
+   */
+  deletes?: boolean;
+}
+
+/** Options of {@link ConnectStore}. */
+export interface ConnectStoreOptions {
+  /**
+   * Commit deletes together, where each write is a transaction of its own (lmdb; the other drivers
+   * delete at once either way). A delete is then gone for this client at once, and for the others
+   * after the next {@link StoreClient.flush}, in the client's next write, or within ~2 ms on its own;
+   * many deletes share one commit. The actor host asks for it.
+   */
+  batchDeletes?: boolean;
+}
+
 /** What a store module exports as `connectStore`: builds a client from a descriptor in any worker. */
-export type ConnectStore = (descriptor: StoreDescriptor) => Promise<StoreClient>;
+export type ConnectStore = (descriptor: StoreDescriptor, options?: ConnectStoreOptions) => Promise<StoreClient>;
 
 /** {@link StoreDriver.reach}. */
 export type StoreReach = 'process' | 'host' | 'network';

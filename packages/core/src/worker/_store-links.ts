@@ -4,9 +4,11 @@
  *
  * - After each `runStep`: writes allocated arrays of a copying driver (`flush`), counts the
  *   messages the step took out of the store's in-flight counts, and ends the step's holds
- *   (`release`), so TTL and eviction may free what the step read.
+ *   (`release`), so TTL and eviction may free what the step read. Batched deletes are left to the
+ *   client (it commits them within ~2 ms), except after `setup()` and `stop()`.
  * - A copying driver: before a message leaves the actor, arrays from `allocate` are flushed, so a key
- *   always reaches its reader with its frame written.
+ *   always reaches its reader with its frame written, and batched deletes are committed, so its
+ *   reader finds the keys the actor deleted gone.
  * - `store_eviction` on: a message with keys is counted in flight once per sink when sent, and out
  *   when taken (at the end of the step that took it) or dropped, so eviction never frees a value
  *   whose message still waits in a link.
@@ -65,9 +67,12 @@ export class StoreLinks {
     for (const key of storeKeysIn(message, this.store)) this.#taken.push(key);
   }
 
-  /** After each `runStep` (and when the actor stops): flush, count taken messages out, release holds. */
-  async stepEnded(): Promise<void> {
-    await this.store.flush();
+  /**
+   * After each `runStep` (and after `setup()` and `stop()`, with `commitDeletes`): flush, count taken
+   * messages out, release holds.
+   */
+  async stepEnded(options?: { commitDeletes?: boolean }): Promise<void> {
+    await this.store.flush({ deletes: options?.commitDeletes === true });
     if (this.#taken.length > 0) {
       const taken = this.#taken;
       this.#taken = [];

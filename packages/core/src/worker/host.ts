@@ -171,7 +171,8 @@ class ActorHost {
       if (typeof storeModule.connectStore !== 'function') {
         throw new TypeError(`store module ${message.store.module} does not export connectStore()`);
       }
-      this.store = await storeModule.connectStore(message.store as StoreDescriptor);
+      // Deletes are batched where that saves commits: the store links flush them before a message leaves.
+      this.store = await storeModule.connectStore(message.store as StoreDescriptor, { batchDeletes: true });
       if (this.store.ownerId !== undefined) this.post({ type: 'store-owner', ownerId: this.store.ownerId });
       const store = this.store;
       this.meter.isKey = (value) => store.isKey(value);
@@ -379,7 +380,7 @@ class ActorHost {
   /** After setup() and stop(), as after each step: what they allocated is written, what they read released. */
   private async storeStepEnded(after: string): Promise<void> {
     try {
-      await this.storeLinks?.stepEnded();
+      await this.storeLinks?.stepEnded({ commitDeletes: true });
     } catch (error) {
       this.log.warn(`the store could not write or release what ${after} left`, error);
     }
