@@ -61,7 +61,16 @@ describe('the actor host minds store keys in messages', () => {
     const out = links.wrap(output(calls, 1)) as OutputLink;
     await out.put({ key: 'k:1' });
     await links.stepEnded();
-    expect(calls).toEqual(['flush()', 'put({"key":"k:1"})', 'flush()', 'release()']);
+    // Batched deletes go before a message leaves, and after setup() and stop(); after a step the client's timer commits them.
+    await links.stepEnded({ commitDeletes: true });
+    expect(calls).toEqual([
+      'flush()',
+      'put({"key":"k:1"})',
+      'flush({"deletes":false})',
+      'release()',
+      'flush({"deletes":true})',
+      'release()',
+    ]);
   });
 
   it('eviction on: a message with keys is counted in once per sink when sent, and out when its step ends', async () => {
@@ -78,10 +87,10 @@ describe('the actor host minds store keys in messages', () => {
     expect(calls).toEqual(['track(["k:1"], 3)', 'put({"key":"k:1","label":"not-a-key"})', 'put({"t":5})']);
     calls.length = 0;
     await links.stepEnded();
-    expect(calls).toEqual(['flush()', 'track(["k:2","k:3","k:4"], -1)', 'release()']);
+    expect(calls).toEqual(['flush({"deletes":false})', 'track(["k:2","k:3","k:4"], -1)', 'release()']);
     calls.length = 0;
     await links.stepEnded();
-    expect(calls).toEqual(['flush()', 'release()']);
+    expect(calls).toEqual(['flush({"deletes":false})', 'release()']);
     calls.length = 0;
     links.hooks().droppedForOneSink?.({ key: 'k:9' }, 'drop-oldest');
     await Promise.resolve();
