@@ -299,6 +299,16 @@ describe.skipIf(!hasPython)('Python actors', () => {
     expect(run.state('Thrower')).toBe('stopped');
   });
 
+  it("places a repeated error at the actor's own line, not inside improv_ts", async () => {
+    const run = await start({ Careless: py('BadKey') }, {});
+    await run.nexus.setup();
+    await run.nexus.run();
+    await until(() => run.messages('Careless', 'run_step() threw TypeError at ').length >= 1, 'a summary', 5000);
+    const summary = run.messages('Careless', 'run_step() threw TypeError at ')[0]!.message;
+    expect(summary).toMatch(/at \S*fixtures\/python\/actors\.py:\d+ .*a key must be a string, got int/);
+    await run.nexus.stop();
+  });
+
   it('fails the actor at the first exception under on_error: fail, with the traceback; the others run on', async () => {
     const run = await start({ Thrower: py('Throws', { on_error: 'fail' }), Fine: py('Doubler') }, {});
     await run.nexus.setup();

@@ -66,12 +66,18 @@ def serialize_error(error):
     return {"name": type(error).__name__, "message": message, "stack": stack.rstrip()}
 
 
+#: The folder of this package and of the `improv` compatibility package beside it.
+_OWN_FILES = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
 def place_of(error):
-    """`ValueError at actors/x.py:12`: the error's class and the innermost frame of its traceback."""
+    """`ValueError at actors/x.py:12`: the error's class and the innermost frame of its traceback outside
+    improv_ts and improv (where the actor called what raised), or else the innermost one."""
     frames = traceback.extract_tb(error.__traceback__)
     if not frames:
         return type(error).__name__
-    frame = frames[-1]
+    outside = [frame for frame in frames if not os.path.abspath(frame.filename).startswith(_OWN_FILES)]
+    frame = (outside or frames)[-1]
     return f"{type(error).__name__} at {frame.filename}:{frame.lineno}"
 
 
