@@ -620,9 +620,10 @@ class _StoreOut:
 
 
 def _store_side(link, host):
-    """The link as the actor sees it: outputs always mind the store; inputs count keys out with `store_eviction`."""
+    """The link as the actor sees it: outputs mind the store where it batches deletes or `store_eviction` is on;
+    inputs count keys out with `store_eviction`. Otherwise the link itself, with nothing on the hot path."""
     if not hasattr(link, "get"):
-        return _StoreOut(link, host)
+        return _StoreOut(link, host) if host.track or host.store.batches_deletes else link
     return _TrackedIn(link, host) if host.track else link
 
 

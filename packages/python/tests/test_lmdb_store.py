@@ -368,6 +368,12 @@ def test_batched_deletes_commit_at_64_at_1_mib_and_at_close(store, open_store):
     assert ts.ask("usage")["objects"] == 0
 
 
+def test_batch_deletes_takes_true_or_false(store):
+    ts, _ = store
+    with pytest.raises(TypeError, match=r"connect\(batch_deletes=\.\.\.\) takes True or False, not 'yes'; True commits"):
+        lmdb_store.connect(ts.descriptor, batch_deletes="yes")
+
+
 def test_a_batched_delete_of_a_value_evicted_meanwhile_commits_cleanly(open_store):
     ts = open_store()
     client = open_store.connect(ts)

@@ -245,6 +245,12 @@ export function createLmdbStore(options: LmdbStoreOptions): LmdbStoreDriver {
 
 /** Builds a client from an lmdb store descriptor, in any worker or process of the host. */
 export const connectStore: ConnectStore = async (descriptor, options?: ConnectStoreOptions) => {
+  const batchDeletes: unknown = options?.batchDeletes;
+  if (batchDeletes !== undefined && typeof batchDeletes !== 'boolean') {
+    throw new TypeError(
+      `lmdb store: connectStore(descriptor, { batchDeletes }) takes true or false, not ${String(batchDeletes)}; true commits deletes in batches (as an actor's client does), false commits each delete as it is made`,
+    );
+  }
   const d = descriptor as Partial<LmdbStoreDescriptor>;
   if (
     d.driver !== 'lmdb' ||
@@ -265,7 +271,7 @@ export const connectStore: ConnectStore = async (descriptor, options?: ConnectSt
   }
   const handles = openHandles(d.path, { sync: d.sync === true, mapSize: d.mapSize, readOnly: false });
   try {
-    return new LmdbClient(handles, d as LmdbStoreDescriptor, options?.batchDeletes === true);
+    return new LmdbClient(handles, d as LmdbStoreDescriptor, batchDeletes === true);
   } catch (error) {
     await handles.root.close().catch(() => {});
     throw error;

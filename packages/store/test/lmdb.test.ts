@@ -318,6 +318,13 @@ describe('lmdb store', () => {
     }
   });
 
+  it('batchDeletes: anything but true or false is refused, naming the option and what each value does', async () => {
+    const store = await open(freshPath());
+    await expect(connectStore(store.descriptor, { batchDeletes: 'yes' as never })).rejects.toThrow(
+      /connectStore\(descriptor, \{ batchDeletes \}\) takes true or false, not yes; true commits deletes in batches/,
+    );
+  });
+
   it('batchDeletes: 64 deletes or 1 MiB of values commit at once, and close() commits the rest', async () => {
     const store = await open(freshPath());
     const other = store.client;

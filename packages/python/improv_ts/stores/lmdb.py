@@ -108,6 +108,11 @@ _SORT_KEY2 = struct.Struct(">QQ")
 
 def connect(descriptor, *, batch_deletes=False):
     """A client of the lmdb store `descriptor` describes (the descriptor of `createLmdbStore().open()`, unchanged)."""
+    if not isinstance(batch_deletes, bool):
+        raise TypeError(
+            f"lmdb store: connect(batch_deletes=...) takes True or False, not {batch_deletes!r}; True commits "
+            "deletes in batches (as an actor's client does), False commits each delete as it is made"
+        )
     d = descriptor if isinstance(descriptor, dict) else {}
     if (
         d.get("driver") != "lmdb"
@@ -171,7 +176,8 @@ class LmdbStoreClient:
         #: Keys this client has a hold entry for.
         self._held = set()
         self._read_txn = None
-        self._batch_deletes = batch_deletes
+        #: Whether deletes are staged and committed together (the actor host asks for it).
+        self.batches_deletes = batch_deletes
         #: Deletes staged, not committed yet (`batch_deletes`): key → its bytes, in the order made.
         self._staged = {}
         #: The bytes the staged values hold, and when the oldest was staged (time.monotonic()).
@@ -300,7 +306,7 @@ class LmdbStoreClient:
                 return False
             self._held.discard(key)
             key_bytes = key.encode()
-            if self._batch_deletes:
+            if self.batches_deletes:
                 return self._stage_delete(key, key_bytes)
 
             def delete(txn):

@@ -192,6 +192,9 @@ class RedisStoreClient:
     threads of one process, as redis-py's connection pool is.
     """
 
+    #: Each delete is done on the server at once (the lmdb client's `batches_deletes` can be True).
+    batches_deletes = False
+
     def __init__(self, descriptor, connection, owner_id):
         """Use `connect(descriptor)`."""
         self.descriptor = descriptor
