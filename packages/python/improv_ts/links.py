@@ -44,7 +44,7 @@ Where this end differs from the TypeScript one (each on purpose):
 - The descriptor's `sockets` choice (TypeScript ZMTP or zeromq.js) does not apply: this end is
   always libzmq (pyzmq), which speaks the same ZMTP.
 - Acknowledgements: the TypeScript sink sends them at least once per turn of its event loop; here a
-  sink sends them per quarter of the capacity, whenever an edge's queue runs empty, before it waits,
+  sink sends them per half of the capacity, whenever an edge's queue runs empty, before it waits,
   and at `flush()`. A sink reads its socket only in these calls too, so RECEIVED and `drop-oldest`
   move when the actor calls its link (a `drop-oldest` source sees a sink whose actor does not call
   for long as stalled, as it sees a TypeScript sink whose event loop is blocked).
@@ -417,8 +417,8 @@ class _InEdge:
         # Received by the read under way, not counted in the shared RECEIVED word yet.
         self.arrived = 0
         self.dropped = 0
-        # Acknowledge at once from this many messages read (a quarter of the capacity).
-        self.ack_batch = max(1, math.ceil(self.capacity / 4))
+        # Acknowledge at once from this many messages read (half the capacity).
+        self.ack_batch = max(1, math.ceil(self.capacity / 2))
         self.gone_since = None
 
 
@@ -650,7 +650,7 @@ class InLink(_Endpoint):
             if edge.dropped > 0:
                 self._send_ack(edge)
             edge.taken += 1
-            # In batches of a quarter of the capacity, and whenever this edge's queue runs empty, so a
+            # In batches of half the capacity, and whenever this edge's queue runs empty, so a
             # consumer that reads what there is and then works a while does not hold its producer back.
             if edge.taken >= edge.ack_batch or not edge.queue:
                 self._send_ack(edge)

@@ -69,7 +69,8 @@ function firstDifference(got: Uint8Array[], expected: Uint8Array[]): string | un
   return index < 0 ? undefined : `frame ${index}: ${got[index]!.length} bytes, expected ${expected[index]!.length}`;
 }
 
-const flushed = () => new Promise<void>((resolve) => queueMicrotask(resolve));
+/** Until the microtasks are done: a batch goes out once its sender pauses, within them. */
+const flushed = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 describe('FrameWriter', () => {
   it('writes frames of every size whole and in order, batches crossing arenas included, each batch in one piece', async () => {
@@ -112,5 +113,46 @@ describe('FrameWriter', () => {
     expect(socket.chunks.length).toBe(before);
     socket.drain();
     expect(firstDifference(written(socket), bodies)).toBeUndefined();
+  });
+
+  it('gathers the frames of a sender that awaits between them into one write, and sends a lone frame within the microtasks', async () => {
+    const socket = new FakeSocket();
+    const writer = new FrameWriter(socket as unknown as Socket);
+    const bodies = frames(Array.from({ length: 200 }, () => 8));
+    // A sender that awaits a settled promise per message (as an actor awaits `put`), one await deep
+    // and two deep: the frames gather while it keeps on.
+    const send = async (body: Uint8Array) => {
+      writer.frame(0, body);
+      await Promise.resolve();
+    };
+    for (const body of bodies.slice(0, 100)) await send(body);
+    for (const body of bodies.slice(100)) await (async () => await send(body))();
+    await flushed();
+    expect(firstDifference(written(socket), bodies)).toBeUndefined();
+    expect(socket.chunks.length).toBe(1);
+    // A lone frame does not wait for the event loop: it is out once the microtasks are.
+    writer.frame(0, new Uint8Array([1, 2, 3]));
+    let out = false;
+    void new Promise<void>((resolve) => queueMicrotask(resolve)).then(async () => {
+      for (let turn = 0; turn < 10; turn++) await Promise.resolve();
+      out = socket.chunks.length === 2;
+    });
+    await flushed();
+    expect(out).toBe(true);
+  });
+
+  it('sends a batch that grows while its sender keeps on once it is 16 KiB', async () => {
+    const socket = new FakeSocket();
+    const writer = new FrameWriter(socket as unknown as Socket);
+    const bodies = frames(Array.from({ length: 64 }, () => 1024));
+    for (const body of bodies) {
+      writer.frame(0, body);
+      await Promise.resolve();
+    }
+    await flushed();
+    expect(firstDifference(written(socket), bodies)).toBeUndefined();
+    // 64 KiB in all, out in pieces of about 16 KiB, not in one nor frame by frame.
+    expect(socket.chunks.length).toBeGreaterThanOrEqual(4);
+    expect(socket.chunks.length).toBeLessThanOrEqual(5);
   });
 });

@@ -153,7 +153,11 @@ export class ZmtpConnection {
     );
     socket.setNoDelay(true);
     keepReadingAfterWriteErrors(socket, () => this.#writer.close());
-    socket.on('data', (chunk: Uint8Array) => this.#decoder.push(chunk));
+    // As a plain Uint8Array: frames are views of the chunk, and a Buffer's subarray() is a slower,
+    // species-built Buffer; a `bin` value decoded from a message is then a Uint8Array, as on a local link.
+    socket.on('data', (chunk: Uint8Array) =>
+      this.#decoder.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)),
+    );
     socket.on('error', (error: Error) => {
       this.#socketError ??= error.message;
     });

@@ -1,8 +1,10 @@
 /**
  * Writes ZMTP frames to a stream socket in batches. Frames are encoded straight into an arena (a
  * large buffer filled front to back; bytes handed to the socket are never written again, so the
- * socket may hold them), and everything queued before the current microtasks end goes out in one write
- * — or sooner, once a batch is large. Large frame bodies are not copied: they are written as they
+ * socket may hold them), and everything queued while the sender keeps producing goes out in one
+ * write: once {@link QUIET_TURNS} microtask turns pass without a new frame (the sender awaits
+ * something that is not settled yet: a timer, an acknowledgement, its next input), or once the batch
+ * is {@link BUSY_FLUSH_BYTES}. Large frame bodies are not copied: they are written as they
  * are, between the arena's pieces (so a caller must not change a large frame after sending it).
  * While the socket's own buffer is full, frames keep gathering and go out at its `drain`.
  * @module
@@ -22,8 +24,21 @@ const FIRST_ARENA_BYTES = 16 * 1024;
 const ARENA_BYTES = 512 * 1024;
 /** Frame bodies this large are written by reference, not copied into the arena. */
 const ZERO_COPY_BYTES = 32 * 1024;
-/** A batch this large is written at once instead of at the end of the turn. */
+/** A batch this large is written at once. */
 const FLUSH_BYTES = 256 * 1024;
+/**
+ * While frames keep coming, a batch goes out at this size: large enough that a flood of small
+ * messages costs one write per many, small enough that the receiver works on one batch while the
+ * next gathers.
+ */
+const BUSY_FLUSH_BYTES = 16 * 1024;
+/**
+ * Microtask turns without a new frame after which the batch goes out. A sender whose messages go out
+ * one after another, each `put` awaited (a settled promise), takes a turn or two between frames
+ * (one per `await` between its loop and the `put`); a sender that waits for something else gives
+ * the turns up at once. So a lone message waits a few microtasks, well under a microsecond.
+ */
+const QUIET_TURNS = 4;
 /** Bodies up to this size are copied byte by byte (faster than `set` for a few bytes). */
 const SMALL_COPY_BYTES = 24;
 
@@ -38,8 +53,13 @@ export class FrameWriter {
   /** Pieces queued before `#arena[#start..#used)`, in order. */
   #pieces: Uint8Array[] = [];
   #queuedBytes = 0;
-  /** A flush is scheduled for the end of this turn's microtasks. */
+  /** A flush is scheduled: {@link #turn} is queued as a microtask. */
   #scheduled = false;
+  /** Frames queued so far, and their number when {@link #turn} last looked. */
+  #frames = 0;
+  #seenFrames = 0;
+  /** Turns in a row without a new frame. */
+  #quietTurns = 0;
   /** The socket's buffer is full: wait for `drain`. */
   #blocked = false;
   #closed = false;
@@ -123,17 +143,29 @@ export class FrameWriter {
 
   #queued(bytes: number): void {
     this.#queuedBytes += bytes;
+    this.#frames += 1;
     if (this.#queuedBytes >= FLUSH_BYTES && !this.#blocked) this.flush();
     else if (!this.#scheduled) {
-      // At the end of this turn's microtasks, not at the next macrotask: an actor whose steps await
-      // only settled promises may not give the event loop a turn for a long time.
+      // In microtasks, not at the next macrotask: an actor whose steps await only settled promises
+      // may not give the event loop a turn for a long time.
       this.#scheduled = true;
-      queueMicrotask(() => {
-        this.#scheduled = false;
-        this.flush();
-      });
+      this.#seenFrames = this.#frames;
+      this.#quietTurns = 0;
+      queueMicrotask(this.#turn);
     }
   }
+
+  /** A microtask turn while a batch gathers: it goes out once the sender pauses, or once it is large. */
+  readonly #turn = (): void => {
+    if (this.#frames !== this.#seenFrames) {
+      this.#seenFrames = this.#frames;
+      this.#quietTurns = 0;
+    } else this.#quietTurns += 1;
+    if (this.#quietTurns >= QUIET_TURNS || this.#queuedBytes >= BUSY_FLUSH_BYTES || this.#closed) {
+      this.#scheduled = false;
+      this.flush();
+    } else queueMicrotask(this.#turn);
+  };
 
   /**
    * Room for `length` bytes in the arena: their offset. When the arena is full, a fresh one; the bytes
