@@ -1,10 +1,13 @@
 /**
  * Writes ZMTP frames to a stream socket in batches. Frames are encoded straight into an arena (a
  * large buffer filled front to back; bytes handed to the socket are never written again, so the
- * socket may hold them), and everything queued while the sender keeps producing goes out in one
- * write: once {@link QUIET_TURNS} microtask turns pass without a new frame (the sender awaits
- * something that is not settled yet: a timer, an acknowledgement, its next input), or once the batch
- * is {@link BUSY_FLUSH_BYTES}. Large frame bodies are not copied: they are written as they
+ * socket may hold them). A frame after a pause goes out at the end of the microtask it was queued in,
+ * with whatever that microtask queued. A sender that writes again within {@link BUSY_GAP_MS} of its
+ * last write is flooding: its frames gather into one write until {@link QUIET_TURNS} microtask turns
+ * pass without a new frame (it awaits something not settled yet: a timer, an acknowledgement, its
+ * next input), or the batch is {@link BUSY_FLUSH_BYTES} — one write per many small messages instead
+ * of one each (0.4 → 0.6 M msgs/s for 8 B). A sender that blocks its thread between messages
+ * (`Atomics.wait`, a busy loop) while it floods holds its last batch back until it sends again. Large frame bodies are not copied: they are written as they
  * are, between the arena's pieces (so a caller must not change a large frame after sending it).
  * While the socket's own buffer is full, frames keep gathering and go out at its `drain`.
  * @module
@@ -33,12 +36,14 @@ const FLUSH_BYTES = 256 * 1024;
  */
 const BUSY_FLUSH_BYTES = 16 * 1024;
 /**
- * Microtask turns without a new frame after which the batch goes out. A sender whose messages go out
- * one after another, each `put` awaited (a settled promise), takes a turn or two between frames
- * (one per `await` between its loop and the `put`); a sender that waits for something else gives
- * the turns up at once. So a lone message waits a few microtasks, well under a microsecond.
+ * Microtask turns without a new frame after which a flood's batch goes out. A sender whose messages
+ * go out one after another, each `put` awaited (a settled promise), takes a turn or two between
+ * frames (one per `await` between its loop and the `put`); a sender that waits for something else
+ * gives the turns up at once.
  */
 const QUIET_TURNS = 4;
+/** A write this soon after the last one starts a batch that gathers while the sender keeps on. */
+const BUSY_GAP_MS = 0.05;
 /** Bodies up to this size are copied byte by byte (faster than `set` for a few bytes). */
 const SMALL_COPY_BYTES = 24;
 
@@ -60,6 +65,10 @@ export class FrameWriter {
   #seenFrames = 0;
   /** Turns in a row without a new frame. */
   #quietTurns = 0;
+  /** The batch being gathered goes out at its first turn (the sender had paused). */
+  #eager = true;
+  /** When the last batch was handed to the socket. */
+  #lastFlushAt = -Infinity;
   /** The socket's buffer is full: wait for `drain`. */
   #blocked = false;
   #closed = false;
@@ -121,6 +130,7 @@ export class FrameWriter {
     if (pieces.length === 0) return;
     this.#pieces = [];
     this.#queuedBytes = 0;
+    this.#lastFlushAt = performance.now();
     const socket = this.#socket;
     if (socket.destroyed) return;
     let flowing: boolean;
@@ -151,6 +161,7 @@ export class FrameWriter {
       this.#scheduled = true;
       this.#seenFrames = this.#frames;
       this.#quietTurns = 0;
+      this.#eager = performance.now() - this.#lastFlushAt > BUSY_GAP_MS;
       queueMicrotask(this.#turn);
     }
   }
@@ -161,7 +172,12 @@ export class FrameWriter {
       this.#seenFrames = this.#frames;
       this.#quietTurns = 0;
     } else this.#quietTurns += 1;
-    if (this.#quietTurns >= QUIET_TURNS || this.#queuedBytes >= BUSY_FLUSH_BYTES || this.#closed) {
+    if (
+      this.#eager ||
+      this.#quietTurns >= QUIET_TURNS ||
+      this.#queuedBytes >= BUSY_FLUSH_BYTES ||
+      this.#closed
+    ) {
       this.#scheduled = false;
       this.flush();
     } else queueMicrotask(this.#turn);
