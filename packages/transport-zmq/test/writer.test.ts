@@ -143,7 +143,7 @@ describe('FrameWriter', () => {
     expect(socket.chunks.length).toBe(before + 1);
   });
 
-  it('sends a flood\'s batch once it is 16 KiB', async () => {
+  it("sends a flood's batch once it is 16 KiB", async () => {
     const socket = new FakeSocket();
     const writer = new FrameWriter(socket as unknown as Socket);
     const bodies = frames(Array.from({ length: 65 }, () => 1024));

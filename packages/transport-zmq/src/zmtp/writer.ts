@@ -172,12 +172,7 @@ export class FrameWriter {
       this.#seenFrames = this.#frames;
       this.#quietTurns = 0;
     } else this.#quietTurns += 1;
-    if (
-      this.#eager ||
-      this.#quietTurns >= QUIET_TURNS ||
-      this.#queuedBytes >= BUSY_FLUSH_BYTES ||
-      this.#closed
-    ) {
+    if (this.#eager || this.#quietTurns >= QUIET_TURNS || this.#queuedBytes >= BUSY_FLUSH_BYTES || this.#closed) {
       this.#scheduled = false;
       this.flush();
     } else queueMicrotask(this.#turn);
