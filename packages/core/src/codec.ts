@@ -123,7 +123,7 @@ const extensionCodec: ExtensionCodecType<undefined> = {
       if (ctor === Uint8Array) return copyBytes(data);
       const buffer = new ArrayBuffer(data.byteLength);
       new Uint8Array(buffer).set(data);
-      return new ctor(buffer);
+      return new ctor(buffer, 0, data.byteLength / ctor.BYTES_PER_ELEMENT);
     }
     if (type === EXT_MAP) return new Map(decoder.decode(data) as [unknown, unknown][]);
     if (type === EXT_SET) return new Set(decoder.decode(data) as unknown[]);
