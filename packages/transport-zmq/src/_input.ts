@@ -50,9 +50,12 @@ interface InEdge extends EdgeCounters {
   queue: Queue<Uint8Array>;
   /** Not yet acknowledged: first `taken` read, then `dropped` dropped. */
   taken: number;
+  /** Bytes of the messages taken since the last acknowledgement. */
+  takenBytes: number;
   dropped: number;
-  /** Acknowledge at once from this many messages read. */
+  /** Acknowledge at once from this many messages read, or from `ackBatchLarge` of {@link LARGE_ACK_BYTES}. */
   ackBatch: number;
+  ackBatchLarge: number;
   /** When this sink first saw the source gone with messages it counted as sent still missing. */
   goneSince?: number;
 }
@@ -62,6 +65,8 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
+/** Messages taken that add up to this many bytes are acknowledged from a quarter of the capacity. */
+const LARGE_ACK_BYTES = 256 * 1024;
 const latin1 = new TextDecoder('latin1');
 /** How often a peer that keeps failing the handshake is reported again. */
 const REFUSAL_REPEAT_MS = 30_000;
@@ -112,8 +117,10 @@ export class ZmqInputLink implements InputLink {
         routingId: encoder.encode(info.id),
         queue: new Queue(),
         taken: 0,
+        takenBytes: 0,
         dropped: 0,
         ackBatch: Math.max(1, Math.ceil(info.capacity / 2)),
+        ackBatchLarge: Math.max(1, Math.ceil(info.capacity / 4)),
       };
       this.#byId.set(info.id, edge);
       return edge;
@@ -351,7 +358,7 @@ export class ZmqInputLink implements InputLink {
       if (bytes === undefined) continue;
       this.#next = index + 1 === count ? 0 : index + 1;
       edge.counts[TAKEN]! += 1;
-      this.#acknowledge(edge, true);
+      this.#acknowledge(edge, true, bytes.length);
       return this.#decoder.decode(bytes);
     }
     return undefined;
@@ -359,17 +366,22 @@ export class ZmqInputLink implements InputLink {
 
   /**
    * Counts one message out of `edge`'s queue for its source. Reads are acknowledged in batches of
-   * half the capacity, and always before the event loop turns, so a producer never waits while its
-   * sink has room for long: a consumer that reads one message and then awaits something else must not
-   * starve it. Not more often: an acknowledgement is a write that wakes the producer's thread, which
-   * costs a busy sink as much as a dozen small messages (a quarter of the capacity cost an 8 B flood
-   * an eighth of its rate).
+   * half the capacity (a quarter once that quarter carried {@link LARGE_ACK_BYTES}), and always
+   * before the event loop turns, so a producer never waits while its sink has room for long: a
+   * consumer that reads one message and then awaits something else must not starve it. Not more
+   * often: an acknowledgement is a write that wakes the producer's thread, which costs a busy sink as
+   * much as a dozen small messages (a quarter of the capacity cost an 8 B flood an eighth of its
+   * rate). Larger messages get their credit back sooner: with half the capacity, 4 KiB messages
+   * moved a fifth fewer a second, the producer waiting on credit with the socket idle.
    */
-  #acknowledge(edge: InEdge, taken: boolean): void {
+  #acknowledge(edge: InEdge, taken: boolean, size = 0): void {
     if (taken) {
       if (edge.dropped > 0) this.#sendAck(edge);
       edge.taken += 1;
-      if (edge.taken >= edge.ackBatch) this.#sendAck(edge);
+      edge.takenBytes += size;
+      if (edge.taken >= edge.ackBatch || (edge.taken >= edge.ackBatchLarge && edge.takenBytes >= LARGE_ACK_BYTES)) {
+        this.#sendAck(edge);
+      }
     } else {
       edge.dropped += 1;
     }
@@ -390,6 +402,7 @@ export class ZmqInputLink implements InputLink {
     view.setUint32(0, edge.taken, true);
     view.setUint32(4, edge.dropped, true);
     edge.taken = 0;
+    edge.takenBytes = 0;
     edge.dropped = 0;
     this.#socket.send([edge.routingId, ACK_FRAME, payload]);
   }
