@@ -8,9 +8,10 @@
  * acknowledgement, its next input), or the batch is {@link BUSY_FLUSH_BYTES} or
  * {@link BUSY_WAIT_MS} old — one write per many small messages instead of one each (0.4 → 0.6 M
  * msgs/s for 8 B). A sender that blocks its thread right after a flood (`Atomics.wait`, a busy loop:
- * no microtask runs) holds the flood's last frames back until it sends again, and no longer. Large frame bodies are not copied: they are written as they
- * are, between the arena's pieces (so a caller must not change a large frame after sending it).
- * While the socket's own buffer is full, frames keep gathering and go out at its `drain`.
+ * no microtask runs) holds the flood's last frames back until it sends again, and no longer. Large
+ * frame bodies are not copied: they are written as they are, between the arena's pieces (so a
+ * caller must not change a large frame after sending it). While the socket's own buffer is full,
+ * frames keep gathering and go out at its `drain`.
  * @module
  */
 import { Buffer } from 'node:buffer';
