@@ -100,7 +100,9 @@ class ZeromqSocket {
     void (async () => {
       try {
         for await (const frames of this.#socket) {
-          this.#onMessage(frames);
+          // As plain Uint8Arrays, as the TypeScript sockets hand them on: a `bin` value decoded from
+          // a message is then a Uint8Array, not a Buffer, whichever sockets carried it.
+          this.#onMessage(frames.map((frame) => new Uint8Array(frame.buffer, frame.byteOffset, frame.byteLength)));
         }
       } catch (error) {
         if (!this.#closed) this.#onEvent({ type: 'disconnected', address: `receive failed: ${String(error)}` });

@@ -716,7 +716,7 @@ export function describeTransportConformance(options: TransportConformanceOption
         expect(q_in.tryGet()).toBeUndefined();
       }));
 
-    it('carries msgpack values unchanged', () =>
+    it('carries msgpack values unchanged, typed arrays of their own kind and binary as a plain Uint8Array', () =>
       withSetup(async (setup) => {
         const plan = await setup.plan([edge('c', 'P.q_out', 'C.q_in')]);
         const q_out = await openOut(plan, 'P', 'q_out');
@@ -732,9 +732,20 @@ export function describeTransportConformance(options: TransportConformanceOption
           [1, [2, 3]],
           { key: 'frame-17', t: 123.25, nested: { ok: true } },
           new Uint8Array([1, 2, 3]),
+          new Float32Array([1.5, -2]),
         ];
         for (const value of values) await q_out.put(value);
-        for (const value of values) expect(await q_in.get()).toEqual(value);
+        for (const value of values) {
+          const got = await q_in.get();
+          expect(got).toEqual(value);
+          // Of the sent kind exactly: a plain Uint8Array, not a Buffer of the transport's own.
+          if (ArrayBuffer.isView(value)) expect(Object.getPrototypeOf(got)).toBe(Object.getPrototypeOf(value));
+        }
+        // A DataView travels as plain binary and arrives as a plain Uint8Array of its bytes.
+        await q_out.put({ raw: new DataView(new Uint8Array([7, 8, 9]).buffer) });
+        const { raw } = (await q_in.get()) as { raw: Uint8Array };
+        expect(Object.getPrototypeOf(raw)).toBe(Uint8Array.prototype);
+        expect(Array.from(raw)).toEqual([7, 8, 9]);
       }));
   });
 }
