@@ -66,8 +66,12 @@ def serialize_error(error):
     return {"name": type(error).__name__, "message": message, "stack": stack.rstrip()}
 
 
-#: The folder of this package and of the `improv` compatibility package beside it.
-_OWN_FILES = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+#: The folders of this package and of the `improv` compatibility package beside it (only these two:
+#: their parent may be site-packages, whose other packages are the actor's business).
+_OWN_FOLDERS = tuple(
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), name) + os.sep
+    for name in ("improv_ts", "improv")
+)
 
 
 def place_of(error):
@@ -76,7 +80,7 @@ def place_of(error):
     frames = traceback.extract_tb(error.__traceback__)
     if not frames:
         return type(error).__name__
-    outside = [frame for frame in frames if not os.path.abspath(frame.filename).startswith(_OWN_FILES)]
+    outside = [frame for frame in frames if not os.path.abspath(frame.filename).startswith(_OWN_FOLDERS)]
     frame = (outside or frames)[-1]
     return f"{type(error).__name__} at {frame.filename}:{frame.lineno}"
 
