@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { InputLink, OutputLink } from '../src/link/transport.ts';
 import type { StoreClient } from '../src/store/driver.ts';
-import { StoreLinks } from '../src/worker/_store-links.ts';
+import { BATCH_MAX_MESSAGES, StoreLinks } from '../src/worker/_store-links.ts';
 
 /** A store that records the calls the actor host makes; its keys start with `k:`. */
 function recordingStore(calls: string[]): StoreClient {
@@ -95,5 +95,133 @@ describe('the actor host minds store keys in messages', () => {
     links.hooks().droppedForOneSink?.({ key: 'k:9' }, 'drop-oldest');
     await Promise.resolve();
     expect(calls).toEqual(['track(["k:9"], -1)']);
+  });
+});
+
+describe('a flood of messages shares one flush of a copying store (group commit)', () => {
+  // The clock is the test's: what is a flood depends on time between sends only.
+  let clock = 0;
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+  const setUp = () => {
+    clock = 1000;
+    vi.spyOn(performance, 'now').mockImplementation(() => clock);
+    const calls: string[] = [];
+    const links = new StoreLinks(recordingStore(calls), { flushBeforeSend: true, trackMessages: false });
+    const out = links.wrap(output(calls, 1)) as OutputLink;
+    return { calls, links, out };
+  };
+  const puts = (from: number, to: number) => Array.from({ length: to - from }, (_, index) => `put(${from + index})`);
+
+  it('a lone message is flushed and sent at once; the next ones within 50 µs wait, up to a batch, for one flush', async () => {
+    const { calls, out } = setUp();
+    await out.put(0);
+    expect(calls).toEqual(['flush()', 'put(0)']);
+    calls.length = 0;
+    clock += 0.01;
+    for (let index = 1; index < BATCH_MAX_MESSAGES; index++) await out.put(index);
+    expect(calls).toEqual([]); // each put resolved; the messages wait
+    await out.put(BATCH_MAX_MESSAGES);
+    expect(calls).toEqual(['flush()', ...puts(1, BATCH_MAX_MESSAGES + 1)]);
+    // After a pause, a message goes on its own again.
+    calls.length = 0;
+    clock += 5;
+    await out.put('alone');
+    expect(calls).toEqual(['flush()', 'put("alone")']);
+  });
+
+  it('waiting messages go at the end of a step longer than the gap, after 1 ms, on the next event-loop turn, and before a park', async () => {
+    const { calls, links, out } = setUp();
+    await out.put(0);
+    await links.stepEnded();
+    calls.length = 0;
+    // Short steps: the messages wait across them, and the step end does not flush.
+    await out.put(1);
+    clock += 0.01;
+    await links.stepEnded();
+    await out.put(2);
+    clock += 0.01;
+    await links.stepEnded();
+    expect(calls).toEqual(['release()', 'release()']);
+    // A long step: they go with its flush.
+    await out.put(3);
+    clock += 0.2;
+    await links.stepEnded();
+    expect(calls.slice(2)).toEqual(['flush()', ...puts(1, 4), 'flush({"deletes":false})', 'release()']);
+    // The first waited 1 ms: the next send takes them all.
+    calls.length = 0;
+    await out.put('alone'); // after the long step: on its own
+    clock += 0.01;
+    await out.put(4);
+    clock += 0.04;
+    await out.put(5);
+    clock += 0.04;
+    await out.put(6);
+    expect(calls).toEqual(['flush()', 'put("alone")']);
+    clock += 1;
+    await out.put(7);
+    expect(calls.slice(2)).toEqual(['flush()', ...puts(4, 8)]);
+    // The event loop turns.
+    calls.length = 0;
+    clock += 0.01;
+    await out.put(8);
+    expect(calls).toEqual([]);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(calls).toEqual(['flush()', 'put(8)']);
+    // The host parks the actor.
+    calls.length = 0;
+    clock += 0.01;
+    await out.put(9);
+    await links.handOver();
+    expect(calls).toEqual(['flush()', 'put(9)']);
+    // A step that ends as the actor parks, and setup() and stop(), hand them over too.
+    for (const options of [{ handOver: true }, { commitDeletes: true }]) {
+      calls.length = 0;
+      clock += 0.01;
+      await out.put(10);
+      await links.stepEnded(options);
+      expect(calls[0]).toBe('flush()');
+      expect(calls[1]).toBe('put(10)');
+    }
+  });
+
+  it('a flush that fails keeps the messages for the next; a link that refuses one fails the next send', async () => {
+    const calls: string[] = [];
+    clock = 1000;
+    vi.spyOn(performance, 'now').mockImplementation(() => clock);
+    let failFlush = false;
+    const store = {
+      ...recordingStore(calls),
+      flush: async () => {
+        if (failFlush) throw new Error('store is full');
+        calls.push('flush()');
+      },
+    } as StoreClient;
+    const links = new StoreLinks(store, { flushBeforeSend: true, trackMessages: false });
+    let refuse = false;
+    const link = output(calls, 1);
+    const out = links.wrap({
+      ...link,
+      put: (message: unknown) => (refuse ? Promise.reject(new TypeError('cannot encode')) : link.put(message)),
+    }) as OutputLink;
+    await out.put(0);
+    clock += 0.01;
+    await out.put(1);
+    failFlush = true;
+    await expect(links.handOver()).rejects.toThrow('store is full');
+    failFlush = false;
+    await links.handOver();
+    expect(calls).toEqual(['flush()', 'put(0)', 'flush()', 'put(1)']);
+    clock += 0.01;
+    await out.put(2);
+    refuse = true;
+    await links.handOver();
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    refuse = false;
+    clock += 5;
+    await expect(out.put(3)).rejects.toThrow('cannot encode');
+    await out.put(3);
+    expect(calls.slice(4)).toEqual(['flush()', 'flush()', 'put(3)']);
   });
 });

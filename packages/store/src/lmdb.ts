@@ -189,11 +189,16 @@ const MAX_SIZE_BYTES = 2 ** 43;
 const MAX_VALUE_BYTES = 0xffffffff - 4096;
 const MAX_ELEMENTS = 2 ** 32;
 const DEFAULT_REAP_INTERVAL_MS = 100;
-/** A client that batches deletes commits them at most this long after the first one, */
+/** A client that batches deletes or puts commits them at most this long after the first one, */
 const BATCH_WAIT_MS = 2;
-/** at once when this many are staged, */
+/** at once when this many deletes are staged, */
 const BATCH_MAX_DELETES = 64;
-/** or when their values hold this many bytes in all (a large value's delete is not held back). */
+/** or this many puts, */
+const BATCH_MAX_PUTS = 256;
+/**
+ * or when their values hold this many bytes in all (a large value's delete is not held back, and a
+ * large value's put is written at once).
+ */
 const BATCH_MAX_BYTES = 1024 * 1024;
 const MAX_DBS = 16;
 const MiB = 1024 * 1024;
@@ -245,11 +250,16 @@ export function createLmdbStore(options: LmdbStoreOptions): LmdbStoreDriver {
 
 /** Builds a client from an lmdb store descriptor, in any worker or process of the host. */
 export const connectStore: ConnectStore = async (descriptor, options?: ConnectStoreOptions) => {
-  const batchDeletes: unknown = options?.batchDeletes;
-  if (batchDeletes !== undefined && typeof batchDeletes !== 'boolean') {
-    throw new TypeError(
-      `lmdb store: connectStore(descriptor, { batchDeletes }) takes true or false, not ${String(batchDeletes)}; true commits deletes in batches (as an actor's client does), false commits each delete as it is made`,
-    );
+  for (const [option, what] of [
+    ['batchDeletes', 'deletes'],
+    ['batchPuts', 'puts'],
+  ] as const) {
+    const value: unknown = options?.[option];
+    if (value !== undefined && typeof value !== 'boolean') {
+      throw new TypeError(
+        `lmdb store: connectStore(descriptor, { ${option} }) takes true or false, not ${String(value)}; true commits ${what} in batches (as an actor's client does), false commits each as it is made`,
+      );
+    }
   }
   const d = descriptor as Partial<LmdbStoreDescriptor>;
   if (
@@ -271,7 +281,10 @@ export const connectStore: ConnectStore = async (descriptor, options?: ConnectSt
   }
   const handles = openHandles(d.path, { sync: d.sync === true, mapSize: d.mapSize, readOnly: false });
   try {
-    return new LmdbClient(handles, d as LmdbStoreDescriptor, batchDeletes === true);
+    return new LmdbClient(handles, d as LmdbStoreDescriptor, {
+      batchDeletes: options?.batchDeletes === true,
+      batchPuts: options?.batchPuts === true,
+    });
   } catch (error) {
     await handles.root.close().catch(() => {});
     throw error;
@@ -794,6 +807,17 @@ interface Pending {
   shape: number[];
 }
 
+/** A put of a client that batches puts, not written yet. */
+interface StagedPut {
+  keyBytes: Bytes;
+  /** The value's record (header and bytes): the client's own copy. */
+  record: Bytes;
+  header: ValueHeader;
+  ttlMs: number | undefined;
+  /** What the value will take of the store's capacity. */
+  charged: number;
+}
+
 /** Why the store cannot take a value, for the message of a StoreFullError. */
 interface FullReport {
   asked: number;
@@ -828,14 +852,32 @@ class LmdbClient implements LmdbStoreClient {
   private readonly held = new Set<StoreKey>();
   /** Whether deletes are staged and committed together (`ConnectStoreOptions.batchDeletes`). */
   private readonly batchDeletes: boolean;
-  /** Deletes staged, not committed yet: key → its bytes; the bytes their values hold; the timer that commits them. */
+  /** Deletes staged, not committed yet: key → its bytes; the bytes their values hold. */
   private staged = new Map<StoreKey, Bytes>();
   private stagedBytes = 0;
+  /** Whether puts are staged and written together (`ConnectStoreOptions.batchPuts`). */
+  private readonly batchPuts: boolean;
+  /** Puts staged, not written yet, in the order they were made; what their values will take. */
+  private stagedPuts = new Map<StoreKey, StagedPut>();
+  private stagedPutBytes = 0;
+  /**
+   * Free space at this client's last write, less what it staged since (undefined before its first
+   * write): a put that may not fit is written at once, so that a full store throws from `put()`.
+   */
+  private room: number | undefined;
+  /** Staged puts the last write left staged because the store was full, for flush() to report. */
+  private unwrittenFull: FullReport | undefined;
+  /** The timer that commits staged deletes and puts. */
   private stagedTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(handles: Handles, descriptor: LmdbStoreDescriptor, batchDeletes = false) {
+  constructor(
+    handles: Handles,
+    descriptor: LmdbStoreDescriptor,
+    batching: { batchDeletes: boolean; batchPuts: boolean } = { batchDeletes: false, batchPuts: false },
+  ) {
     this.handles = handles;
-    this.batchDeletes = batchDeletes;
+    this.batchDeletes = batching.batchDeletes;
+    this.batchPuts = batching.batchPuts;
     this.path = descriptor.path;
     this.keyPrefix = descriptor.keyPrefix;
     this.session = descriptor.session;
@@ -884,6 +926,22 @@ class LmdbClient implements LmdbStoreClient {
     }
     const key = this.newKey();
     const keyBytes = utf8Bytes(key);
+    const charged = header.headerBytes + header.byteLength + INDEX_OVERHEAD_BYTES;
+    if (
+      this.batchPuts &&
+      this.eviction === 'none' &&
+      this.room !== undefined &&
+      charged <= this.room &&
+      this.stagedPutBytes + charged < BATCH_MAX_BYTES
+    ) {
+      // Staged: the record is the client's own copy, written with the next commit.
+      this.stagedPuts.set(key, { keyBytes, record: record.slice(), header, ttlMs, charged });
+      this.stagedPutBytes += charged;
+      this.room -= charged;
+      if (this.stagedPuts.size >= BATCH_MAX_PUTS) this.write('put()', () => undefined);
+      else this.stagedTimer ??= setTimeout(() => this.commitStaged(), BATCH_WAIT_MS);
+      return key;
+    }
     const full = this.write('put()', () => this.insert(keyBytes, record, header, ttlMs, 0));
     if (full !== undefined) throw new StoreFullError(describeFull(full));
     return key;
@@ -937,7 +995,15 @@ class LmdbClient implements LmdbStoreClient {
 
   async flush(options?: FlushOptions): Promise<void> {
     this.writeAllocations();
-    if (this.staged.size > 0 && options?.deletes !== false) this.write('delete()', () => undefined);
+    if (this.stagedPuts.size > 0 || (this.staged.size > 0 && options?.deletes !== false)) {
+      this.write('flush()', () => undefined);
+    }
+    const full = this.unwrittenFull;
+    if (full !== undefined && this.stagedPuts.size > 0) {
+      throw new StoreFullError(
+        `${describeFull(full)} (${this.stagedPuts.size} value(s) put by this client wait to be written; the messages that carry their keys wait with them)`,
+      );
+    }
   }
 
   /** flush() of the arrays from allocate(). */
@@ -1001,6 +1067,7 @@ class LmdbClient implements LmdbStoreClient {
   async info(key: StoreKey): Promise<StoredInfo> {
     this.assertOpen();
     checkKeyType(key);
+    this.writeStagedPut(key);
     if (this.staged.has(key)) throw objectNotFound(DRIVER, key, 'unknown');
     const found = this.snapshot(() => this.lookup(key, Date.now()));
     if ('missing' in found) throw objectNotFound(DRIVER, key, found.missing);
@@ -1011,6 +1078,7 @@ class LmdbClient implements LmdbStoreClient {
     this.assertOpen();
     checkKeyType(key);
     if (!this.isKey(key) || this.staged.has(key)) return false;
+    if (this.stagedPuts.has(key)) return true;
     const found = this.snapshot(() => this.lookup(key, Date.now()));
     return !('missing' in found);
   }
@@ -1019,6 +1087,14 @@ class LmdbClient implements LmdbStoreClient {
     this.assertOpen();
     checkKeyType(key);
     if (!this.isKey(key) || this.staged.has(key)) return false;
+    const put = this.stagedPuts.get(key);
+    if (put !== undefined) {
+      // Never written: nothing to free.
+      this.stagedPuts.delete(key);
+      this.stagedPutBytes -= put.charged;
+      if (this.room !== undefined) this.room += put.charged;
+      return true;
+    }
     this.pending.delete(key);
     this.followed.forget(key);
     this.held.delete(key);
@@ -1077,8 +1153,8 @@ class LmdbClient implements LmdbStoreClient {
 
   async usage(): Promise<StoreUsage> {
     this.assertOpen();
-    // What this client deleted counts as gone.
-    if (this.staged.size > 0) this.write('delete()', () => undefined);
+    // What this client deleted counts as gone, what it put as there.
+    if (this.staged.size > 0 || this.stagedPuts.size > 0) this.write('usage()', () => undefined);
     return this.snapshot(() => ({
       usedBytes: readNumber(this.handles.meta, META.usedBytes),
       capacityBytes: readNumber(this.handles.meta, META.capacityBytes),
@@ -1182,12 +1258,27 @@ class LmdbClient implements LmdbStoreClient {
     this.assertOpen();
     this.assertFiles();
     const staged = this.staged;
+    const puts = this.stagedPuts;
+    let written = 0;
+    let full: FullReport | undefined;
     let result: T;
     try {
       result = this.handles.root.transactionSync(() => {
         this.assertSession();
         if (staged.size > 0) this.freeStaged(staged);
-        return body();
+        written = 0;
+        full = undefined;
+        for (const { keyBytes, record, header, ttlMs } of puts.values()) {
+          // In put order; when one does not fit, it and the ones after it stay staged.
+          full = this.insert(keyBytes, record, header, ttlMs, 0);
+          if (full !== undefined) break;
+          written += 1;
+        }
+        const value = body();
+        if (this.batchPuts) {
+          this.room = readNumber(this.handles.meta, META.capacityBytes) - readNumber(this.handles.meta, META.usedBytes);
+        }
+        return value;
       });
     } catch (error) {
       throw this.translate(error, what);
@@ -1195,10 +1286,24 @@ class LmdbClient implements LmdbStoreClient {
     if (staged.size > 0) {
       this.staged = new Map();
       this.stagedBytes = 0;
+    }
+    if (written > 0) {
+      if (written === puts.size) this.stagedPuts = new Map();
+      else for (const key of [...puts.keys()].slice(0, written)) puts.delete(key);
+      this.stagedPutBytes = 0;
+      for (const put of this.stagedPuts.values()) this.stagedPutBytes += put.charged;
+    }
+    this.unwrittenFull = full;
+    if (this.staged.size === 0 && this.stagedPuts.size === 0) {
       clearTimeout(this.stagedTimer);
       this.stagedTimer = undefined;
     }
     return result;
+  }
+
+  /** Writes the staged puts, when `key` is one of them: reads see what this client put. */
+  private writeStagedPut(key: StoreKey): void {
+    if (this.stagedPuts.has(key)) this.write('flush()', () => undefined);
   }
 
   /** delete() of a client that batches deletes: stages `key` if it holds a value now. */
@@ -1215,10 +1320,10 @@ class LmdbClient implements LmdbStoreClient {
     return true;
   }
 
-  /** The timer's commit of the staged deletes; when it fails (the store is gone), they wait for the next write. */
+  /** The timer's commit of the staged deletes and puts; when it fails (the store is gone or full), they wait for the next write. */
   private commitStaged(): void {
     this.stagedTimer = undefined;
-    if (this.staged.size === 0 || this.closed) return;
+    if ((this.staged.size === 0 && this.stagedPuts.size === 0) || this.closed) return;
     try {
       this.write('delete()', () => undefined);
     } catch {
@@ -1301,6 +1406,7 @@ class LmdbClient implements LmdbStoreClient {
   private read(key: StoreKey, asArray: boolean): unknown {
     this.assertOpen();
     checkKeyType(key);
+    this.writeStagedPut(key);
     const pending = this.pending.get(key);
     if (pending !== undefined) return this.readPending(pending, asArray);
     if (!this.isKey(key)) throw objectNotFound(DRIVER, key, 'foreign');

@@ -345,6 +345,77 @@ describe('lmdb store', () => {
     expect((await other.usage()).objects).toBe(0);
   });
 
+  it('batchPuts: a put is read by its client at once, by the others once written, many in one commit', async () => {
+    const store = await open(freshPath());
+    const other = store.client;
+    const client = await connectStore(store.descriptor, { batchPuts: true });
+    try {
+      const staged = await client.put(new Float32Array([1, 2]), { shape: [1, 2] });
+      const dropped = await client.put('never written');
+      // Staged: the others do not see it yet; this client does, and deleting one means it never lands.
+      expect(await other.has(staged)).toBe(false);
+      expect(await client.has(staged)).toBe(true);
+      expect(await client.delete(dropped)).toBe(true);
+      expect(await client.has(dropped)).toBe(false);
+      await client.flush({ deletes: false });
+      const read = await other.getArray<Float32Array>(staged);
+      expect(Array.from(read.array)).toEqual([1, 2]);
+      expect(read.shape).toEqual([1, 2]);
+      expect(await other.has(dropped)).toBe(false);
+      // A read of this client writes what it staged first.
+      const own = await client.put({ own: true });
+      expect(await client.get(own)).toEqual({ own: true });
+      expect(await other.get(own)).toEqual({ own: true });
+      // On its own, a few ms later.
+      const later = await client.put('later');
+      const since = Date.now();
+      while (!(await other.has(later)) && Date.now() - since < 10_000) await sleep(1);
+      expect(await other.get(later)).toBe('later');
+      // 256 puts are written in one commit, without a flush.
+      const many: string[] = [];
+      for (let index = 0; index < 256; index++) many.push(await client.put(index));
+      expect(await other.get(many[255]!)).toBe(255);
+      // A value of 1 MiB or more is written at once.
+      const large = await client.put(new Uint8Array(MiB));
+      expect((await other.info(large)).byteLength).toBe(MiB);
+      // close() writes what is left.
+      await client.put('last');
+    } finally {
+      await client.close();
+    }
+    expect((await other.usage()).objects).toBe(261);
+  });
+
+  it('batchPuts: a put that may not fit throws at once; one the store had no room for at its commit waits, and flush() says so', async () => {
+    const store = await open(freshPath(), { sizeBytes: MiB });
+    const other = store.client;
+    const client = await connectStore(store.descriptor, { batchPuts: true });
+    try {
+      const free = (await other.usage()).capacityBytes - (await other.usage()).usedBytes;
+      await expect(client.put(new Uint8Array(free + 1))).rejects.toThrow(/lmdb store is full/);
+      // Staged while there was room; another client takes the room before the commit.
+      const waiting = await client.put(new Uint8Array(300 * 1024));
+      const filler = await other.put(new Uint8Array(free - 200 * 1024));
+      await expect(client.flush()).rejects.toThrow(
+        /lmdb store is full: .* \(1 value\(s\) put by this client wait to be written; the messages that carry their keys wait with them\)/,
+      );
+      expect(await other.has(waiting)).toBe(false);
+      // Room again: the next flush writes it.
+      await other.delete(filler);
+      await client.flush();
+      expect((await other.info(waiting)).byteLength).toBe(300 * 1024);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('batchPuts: anything but true or false is refused, naming the option', async () => {
+    const store = await open(freshPath());
+    await expect(connectStore(store.descriptor, { batchPuts: 1 as never })).rejects.toThrow(
+      /connectStore\(descriptor, \{ batchPuts \}\) takes true or false, not 1; true commits puts in batches/,
+    );
+  });
+
   it('a read takes a hold and marks the value read only where eviction or a TTL could free it', async () => {
     const { openLmdbStoreReader } = await import('../src/lmdb.ts');
     const plainPath = freshPath();

@@ -178,7 +178,8 @@ export interface StoreClient {
    * whatever its size, and older ones while they are alive, up to 16 arrays and 4 MiB in all besides
    * the last (the oldest go first). An older array written after that is not flushed again:
    * allocate a new one per frame, as sources do.
-   * A client that batches deletes commits them too, unless `options.deletes` is false.
+   * A client that batches puts writes their values too, and one that batches deletes commits them,
+   * unless `options.deletes` is false.
    */
   flush(options?: FlushOptions): Promise<void>;
   /**
@@ -241,6 +242,14 @@ export interface ConnectStoreOptions {
    * many deletes share one commit. The actor host asks for it.
    */
   batchDeletes?: boolean;
+  /**
+   * Commit puts together, where each write is a transaction of its own (lmdb; the other drivers
+   * write at once either way). `put()` then returns its key at once, and the value is written at the
+   * client's next {@link StoreClient.flush} or next write, or within ~2 ms on its own; until then
+   * only this client reads it. The actor host asks for it, and keeps a message from leaving the
+   * actor until the values its keys name are written.
+   */
+  batchPuts?: boolean;
 }
 
 /** What a store module exports as `connectStore`: builds a client from a descriptor in any worker. */

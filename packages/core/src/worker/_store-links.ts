@@ -6,9 +6,15 @@
  *   messages the step took out of the store's in-flight counts, and ends the step's holds
  *   (`release`), so TTL and eviction may free what the step read. Batched deletes are left to the
  *   client (it commits them within ~2 ms), except after `setup()` and `stop()`.
- * - A copying driver: before a message leaves the actor, arrays from `allocate` are flushed, so a key
- *   always reaches its reader with its frame written, and batched deletes are committed, so its
- *   reader finds the keys the actor deleted gone.
+ * - A copying driver: a message leaves the actor only after what the actor put and allocated is
+ *   written (`flush`), so a key always reaches its reader with its value written, and batched
+ *   deletes are committed, so its reader finds the keys the actor deleted gone.
+ * - Group commit: a message sent within {@link FLOOD_GAP_MS} of the actor's last send is part of a
+ *   flood. Its `put` resolves at once and the message waits here, in order, for one flush with the
+ *   others: until {@link BATCH_MAX_MESSAGES} wait, the first has waited {@link BATCH_MAX_WAIT_MS}
+ *   (looked at on each send and step end), a step runs longer than the gap, the event loop turns,
+ *   or the actor is parked or stopped. A lone message is flushed and sent at once, as before. One
+ *   commit of a copying store costs tens of µs: a flood of small messages pays it once a batch.
  * - `store_eviction` on: a message with keys is counted in flight once per sink when sent, and out
  *   when taken (at the end of the step that took it) or dropped, so eviction never frees a value
  *   whose message still waits in a link.
@@ -22,10 +28,37 @@ import type { StoreClient, StoreKey } from '../store/driver.ts';
 import { storeKeysIn } from '../store/keys.ts';
 import type { StoreUse } from './protocol.ts';
 
+/** A message sent within this long (ms) of the end of the actor's last send is part of a flood. */
+export const FLOOD_GAP_MS = 0.05;
+/** A flood's messages wait for one flush together: at most this many, */
+export const BATCH_MAX_MESSAGES = 64;
+/** and the first at most this long (ms) once the actor sends or ends a step again. */
+export const BATCH_MAX_WAIT_MS = 1;
+
+const nextTurn: (run: () => void) => void =
+  typeof setImmediate === 'function' ? (run) => setImmediate(run) : (run) => setTimeout(run, 0);
+
+interface HeldMessage {
+  link: OutputLink;
+  message: unknown;
+}
+
 /** The store side of one actor's links. */
 export class StoreLinks {
   /** Keys of the messages taken during the current step, counted out at its end. */
   #taken: StoreKey[] = [];
+  /** Messages of a flood waiting for the store's next flush, in the order they were sent. */
+  #held: HeldMessage[] = [];
+  /** When the first of them was sent, and when the actor's last send or step ended. */
+  #heldSince = 0;
+  #lastSent = Number.NEGATIVE_INFINITY;
+  #lastStepEnded = Number.NEGATIVE_INFINITY;
+  /** The flush and hand-over of the held messages while it runs; the links taking the last batch. */
+  #handing: Promise<void> | undefined;
+  #inLinks: Promise<void> | undefined;
+  #turnScheduled = false;
+  /** What a release on a later event-loop turn failed with: thrown at the actor's next send or step end. */
+  #failure: { error: unknown } | undefined;
 
   private readonly store: StoreClient;
   private readonly use: StoreUse;
@@ -54,9 +87,87 @@ export class StoreLinks {
     };
   }
 
-  /** Before `message` is sent over a link of `sinks` sinks. */
-  async beforeSend(message: unknown, sinks: number): Promise<void> {
-    if (this.use.flushBeforeSend) await this.store.flush();
+  /** Sends `message` over `link` (a wrapped output link's `put`). */
+  async send(link: OutputLink, message: unknown): Promise<void> {
+    if (!this.use.flushBeforeSend) {
+      await this.#track(message, link.sinks);
+      return link.put(message);
+    }
+    this.#throwFailure();
+    const now = performance.now();
+    if (this.#held.length === 0 && this.#handing === undefined && now - this.#lastSent >= FLOOD_GAP_MS) {
+      // On its own: written and sent at once.
+      try {
+        await this.store.flush();
+        await this.#track(message, link.sinks);
+        await link.put(message);
+      } finally {
+        this.#lastSent = performance.now();
+      }
+      return;
+    }
+    if (this.#held.length === 0) this.#heldSince = now;
+    this.#held.push({ link, message });
+    this.#lastSent = now;
+    if (this.#held.length >= BATCH_MAX_MESSAGES || now - this.#heldSince >= BATCH_MAX_WAIT_MS) {
+      // The actor waits until its links took the batch: a full link holds the producer back.
+      await this.handOver();
+      await this.#inLinks;
+      this.#throwFailure();
+    } else if (!this.#turnScheduled) {
+      this.#turnScheduled = true;
+      nextTurn(() => {
+        this.#turnScheduled = false;
+        if (this.#held.length > 0) this.handOver().catch((error: unknown) => (this.#failure ??= { error }));
+      });
+    }
+  }
+
+  /**
+   * Flushes the store, then hands the held messages to their links, each link's in order (a full
+   * link queues them, as it does a waiting `put`); resolves once they are handed over. The host calls
+   * it before it parks the actor, so that what the actor sent is in its links, not here. A flush
+   * that fails keeps the messages held, for the next try.
+   */
+  handOver(): Promise<void> {
+    this.#handing ??= this.#handOverAll().finally(() => {
+      this.#handing = undefined;
+    });
+    return this.#handing;
+  }
+
+  async #handOverAll(): Promise<void> {
+    while (this.#held.length > 0) {
+      const batch = this.#held;
+      this.#held = [];
+      try {
+        await this.store.flush();
+        if (this.use.trackMessages) for (const { link, message } of batch) await this.#track(message, link.sinks);
+      } catch (error) {
+        this.#held = batch.concat(this.#held);
+        this.#heldSince = performance.now();
+        throw error;
+      }
+      const puts = batch.map(({ link, message }) => link.put(message));
+      this.#inLinks = Promise.allSettled(puts).then((results) => {
+        for (const result of results) {
+          if (result.status === 'rejected') {
+            this.#failure ??= { error: result.reason };
+            return;
+          }
+        }
+      });
+    }
+  }
+
+  #throwFailure(): void {
+    const failure = this.#failure;
+    if (failure === undefined) return;
+    this.#failure = undefined;
+    throw failure.error;
+  }
+
+  async #track(message: unknown, sinks: number): Promise<void> {
     if (!this.use.trackMessages) return;
     const keys = storeKeysIn(message, this.store);
     if (keys.length > 0) await this.store.track(keys, sinks);
@@ -69,10 +180,27 @@ export class StoreLinks {
 
   /**
    * After each `runStep` (and after `setup()` and `stop()`, with `commitDeletes`): flush, count taken
-   * messages out, release holds.
+   * messages out, release holds. Held messages go with the flush (always with `handOver`, when the
+   * actor is about to park) unless the step was as short as a
+   * flood's gap and the first waited less than {@link BATCH_MAX_WAIT_MS}: then the next steps'
+   * messages join them.
    */
-  async stepEnded(options?: { commitDeletes?: boolean }): Promise<void> {
-    await this.store.flush({ deletes: options?.commitDeletes === true });
+  async stepEnded(options?: { commitDeletes?: boolean; handOver?: boolean }): Promise<void> {
+    const now = performance.now();
+    const stepTook = now - this.#lastStepEnded;
+    this.#lastStepEnded = now;
+    this.#throwFailure();
+    const waiting = this.#held.length > 0 || this.#handing !== undefined;
+    if (
+      !waiting ||
+      options?.commitDeletes === true ||
+      options?.handOver === true ||
+      stepTook >= FLOOD_GAP_MS ||
+      now - this.#heldSince >= BATCH_MAX_WAIT_MS
+    ) {
+      if (waiting) await this.handOver();
+      await this.store.flush({ deletes: options?.commitDeletes === true });
+    }
     if (this.#taken.length > 0) {
       const taken = this.#taken;
       this.#taken = [];
@@ -102,9 +230,8 @@ class TrackedOutput implements OutputLink {
     return this.link.sinks;
   }
 
-  async put(message: unknown): Promise<void> {
-    await this.store.beforeSend(message, this.link.sinks);
-    return this.link.put(message);
+  put(message: unknown): Promise<void> {
+    return this.store.send(this.link, message);
   }
 
   hold(onHeld: () => void): void {

@@ -171,8 +171,12 @@ class ActorHost {
       if (typeof storeModule.connectStore !== 'function') {
         throw new TypeError(`store module ${message.store.module} does not export connectStore()`);
       }
-      // Deletes are batched where that saves commits: the store links flush them before a message leaves.
-      this.store = await storeModule.connectStore(message.store as StoreDescriptor, { batchDeletes: true });
+      // Deletes and puts are batched where that saves commits: the store links flush them before a
+      // message leaves (a flood's messages share one flush).
+      this.store = await storeModule.connectStore(message.store as StoreDescriptor, {
+        batchDeletes: true,
+        batchPuts: true,
+      });
       if (this.store.ownerId !== undefined) this.post({ type: 'store-owner', ownerId: this.store.ownerId });
       const store = this.store;
       this.meter.isKey = (value) => store.isKey(value);
@@ -278,10 +282,17 @@ class ActorHost {
    * has returned, or it waits in a held get()/put(). Nothing is interrupted, so no message an actor
    * has in hand is lost: a parked step goes on where it stood on resume or the next run.
    */
-  private park(): Promise<void> {
+  private async park(): Promise<void> {
     this.running = false;
     this.wakeBackoff?.();
     const loop = this.loop;
+    // Messages of a flood that wait for the store's next commit go into their links first.
+    await this.storeLinks?.handOver().catch((error: unknown) => {
+      this.log.warn(
+        'the store could not write what messages waiting to leave the actor carry; they leave once it can',
+        error,
+      );
+    });
     return new Promise((resolve) => {
       let parked = false;
       const done = () => {
@@ -313,8 +324,9 @@ class ActorHost {
             if (step !== undefined) await step;
           } finally {
             meter.stepEnded(started);
-            // Written, counted out and released also after a step that threw.
-            await storeLinks.stepEnded();
+            // Written, counted out and released also after a step that threw; what it sent goes
+            // into its links before the actor parks.
+            await storeLinks.stepEnded(this.running ? undefined : { handOver: true });
           }
           this.steps += 1;
           backoff = 0;
