@@ -104,11 +104,12 @@ describe('a flood of messages shares one flush of a copying store (group commit)
   afterEach(() => {
     vi.restoreAllMocks();
   });
-  const setUp = () => {
+  const setUp = (unflushed = () => true) => {
     clock = 1000;
     vi.spyOn(performance, 'now').mockImplementation(() => clock);
     const calls: string[] = [];
-    const links = new StoreLinks(recordingStore(calls), { flushBeforeSend: true, trackMessages: false });
+    const store = { ...recordingStore(calls), hasUnflushed: unflushed } as StoreClient;
+    const links = new StoreLinks(store, { flushBeforeSend: true, trackMessages: false });
     const out = links.wrap(output(calls, 1)) as OutputLink;
     return { calls, links, out };
   };
@@ -129,6 +130,35 @@ describe('a flood of messages shares one flush of a copying store (group commit)
     clock += 5;
     await out.put('alone');
     expect(calls).toEqual(['flush()', 'put("alone")']);
+  });
+
+  it('a message that waits is a copy; one the store has nothing to write for, or that cannot be copied, goes at once', async () => {
+    let unflushed = true;
+    const { calls, links, out } = setUp(() => unflushed);
+    await out.put('first');
+    clock += 0.01;
+    const reused = { frame: 'k:1', d: new Uint8Array([1]) };
+    await out.put(reused);
+    reused.frame = 'k:2';
+    reused.d[0] = 2;
+    await links.handOver();
+    expect(calls.slice(2)).toEqual(['flush()', 'put({"frame":"k:1","d":{"0":1}})']);
+    // Nothing to write: a flood of inline messages is sent as it comes, no copy, no wait.
+    unflushed = false;
+    calls.length = 0;
+    clock += 0.01;
+    await out.put(1);
+    clock += 0.01;
+    await out.put(2);
+    expect(calls).toEqual(['flush()', 'put(1)', 'flush()', 'put(2)']);
+    // What cannot be copied goes to the link after the ones waiting: the link's error names it.
+    unflushed = true;
+    calls.length = 0;
+    clock += 0.01;
+    await out.put(3);
+    const unclonable = { run: () => 1 };
+    await out.put(unclonable);
+    expect(calls).toEqual(['flush()', 'put(3)', 'flush()', 'put({})']);
   });
 
   it('waiting messages go at the end of a step longer than the gap, after 1 ms, on the next event-loop turn, and before a park', async () => {
@@ -193,6 +223,7 @@ describe('a flood of messages shares one flush of a copying store (group commit)
     let failFlush = false;
     const store = {
       ...recordingStore(calls),
+      hasUnflushed: () => true,
       flush: async () => {
         if (failFlush) throw new Error('store is full');
         calls.push('flush()');

@@ -1006,6 +1006,10 @@ class LmdbClient implements LmdbStoreClient {
     }
   }
 
+  hasUnflushed(): boolean {
+    return this.stagedPuts.size > 0 || this.pending.size > 0 || this.followed.size > 0 || this.staged.size > 0;
+  }
+
   /** flush() of the arrays from allocate(). */
   private writeAllocations(): void {
     if (this.pending.size === 0 && this.followed.size === 0) return;

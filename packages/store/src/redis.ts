@@ -496,6 +496,10 @@ class RedisClient implements RedisStoreClient {
     return { key, array, dtype: kind, shape: [...shape] };
   }
 
+  hasUnflushed(): boolean {
+    return this.pending.size > 0 || this.follower.size > 0;
+  }
+
   async flush(): Promise<void> {
     if (this.pending.size === 0 && this.follower.size === 0) return;
     this.assertOpen();

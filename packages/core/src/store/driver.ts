@@ -183,6 +183,13 @@ export interface StoreClient {
    */
   flush(options?: FlushOptions): Promise<void>;
   /**
+   * True when {@link flush} has something to write or commit now (a copying driver: puts, arrays or
+   * deletes of this client not written yet, or arrays it follows). The actor host then lets a flood
+   * of messages wait for one flush instead of flushing before each; without it, it flushes before
+   * each message.
+   */
+  hasUnflushed?(): boolean;
+  /**
    * Ends this client's hold on `key` (every hold, when `key` is omitted): from now on TTL and
    * eviction may free it. A zero-copy view of a released value must not be used after it may have
    * been freed. Holds also lapse after the store's lease time (`StoreOpenOptions.leaseMs`), so a

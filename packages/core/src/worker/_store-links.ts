@@ -9,9 +9,9 @@
  * - A copying driver: a message leaves the actor only after what the actor put and allocated is
  *   written (`flush`), so a key always reaches its reader with its value written, and batched
  *   deletes are committed, so its reader finds the keys the actor deleted gone.
- * - Group commit: a message sent within {@link FLOOD_GAP_MS} of the actor's last send is part of a
- *   flood. Its `put` resolves at once and the message waits here, in order, for one flush with the
- *   others: until {@link BATCH_MAX_MESSAGES} wait, the first has waited {@link BATCH_MAX_WAIT_MS}
+ * - Group commit: a message sent within {@link FLOOD_GAP_MS} of the actor's last send, while the
+ *   store has something to write (`hasUnflushed`), is part of a flood. Its `put` resolves at once
+ *   and a copy of the message waits here, in order, for one flush with the others: until {@link BATCH_MAX_MESSAGES} wait, the first has waited {@link BATCH_MAX_WAIT_MS}
  *   (looked at on each send and step end), a step runs longer than the gap, the event loop turns,
  *   or the actor is parked or stopped. A lone message is flushed and sent at once, as before. One
  *   commit of a copying store costs tens of µs: a flood of small messages pays it once a batch.
@@ -95,7 +95,22 @@ export class StoreLinks {
     }
     this.#throwFailure();
     const now = performance.now();
-    if (this.#held.length === 0 && this.#handing === undefined && now - this.#lastSent >= FLOOD_GAP_MS) {
+    let copy: unknown;
+    if (
+      this.#held.length === 0 &&
+      this.#handing === undefined &&
+      (now - this.#lastSent >= FLOOD_GAP_MS || this.store.hasUnflushed?.() !== true)
+    ) {
+      copy = undefined;
+    } else {
+      // It waits: a copy, since the actor may reuse what it sent once its put resolved.
+      try {
+        copy = structuredClone(message);
+      } catch {
+        await this.handOver(); // so that the link's own error names what cannot be sent
+      }
+    }
+    if (copy === undefined) {
       // On its own: written and sent at once.
       try {
         await this.store.flush();
@@ -107,7 +122,7 @@ export class StoreLinks {
       return;
     }
     if (this.#held.length === 0) this.#heldSince = now;
-    this.#held.push({ link, message });
+    this.#held.push({ link, message: copy });
     this.#lastSent = now;
     if (this.#held.length >= BATCH_MAX_MESSAGES || now - this.#heldSince >= BATCH_MAX_WAIT_MS) {
       // The actor waits until its links took the batch: a full link holds the producer back.
