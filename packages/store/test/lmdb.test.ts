@@ -257,6 +257,13 @@ describe('lmdb store', () => {
     const removed = await open(path);
     const key2 = await removed.client.put(2);
     rmSync(path, { recursive: true, force: true });
+    // A write notices at once; a read within a few ms (reads check the files at most every 2 ms).
+    const writeError = await removed.client.put(3).catch((caught: unknown) => caught);
+    expect(
+      StoreUnavailableError.isInstance(writeError),
+      `expected StoreUnavailableError, got ${String(writeError)}`,
+    ).toBe(true);
+    await sleep(5);
     const error = await removed.client.get(key2).catch((caught: unknown) => caught);
     expect(StoreUnavailableError.isInstance(error), `expected StoreUnavailableError, got ${String(error)}`).toBe(true);
     expect((error as Error).message).toContain(path);
