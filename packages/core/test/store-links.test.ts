@@ -101,16 +101,19 @@ describe('the actor host minds store keys in messages', () => {
 describe('a flood of messages shares one flush of a copying store (group commit)', () => {
   // The clock is the test's: what is a flood depends on time between sends only.
   let clock = 0;
+  /** What the link says it has room for. */
+  let room = Number.POSITIVE_INFINITY;
   afterEach(() => {
     vi.restoreAllMocks();
   });
   const setUp = (unflushed = () => true) => {
     clock = 1000;
+    room = Number.POSITIVE_INFINITY;
     vi.spyOn(performance, 'now').mockImplementation(() => clock);
     const calls: string[] = [];
     const store = { ...recordingStore(calls), hasUnflushed: unflushed } as StoreClient;
     const links = new StoreLinks(store, { flushBeforeSend: true, trackMessages: false });
-    const out = links.wrap(output(calls, 1)) as OutputLink;
+    const out = links.wrap({ ...output(calls, 1), room: () => room }) as OutputLink;
     return { calls, links, out };
   };
   const puts = (from: number, to: number) => Array.from({ length: to - from }, (_, index) => `put(${from + index})`);
@@ -159,6 +162,28 @@ describe('a flood of messages shares one flush of a copying store (group commit)
     const unclonable = { run: () => 1 };
     await out.put(unclonable);
     expect(calls).toEqual(['flush()', 'put(3)', 'flush()', 'put({})']);
+  });
+
+  it('no more messages wait than the link has room for: then the actor waits for the link, as without the store', async () => {
+    const { calls, out } = setUp();
+    await out.put(0);
+    room = 2;
+    clock += 0.01;
+    await out.put(1);
+    await out.put(2);
+    expect(calls).toEqual(['flush()', 'put(0)']);
+    // A third would not fit: the two go, then it is sent as a lone message (its put waits while the link is full).
+    await out.put(3);
+    expect(calls.slice(2)).toEqual(['flush()', 'put(1)', 'put(2)', 'flush()', 'put(3)']);
+    // A link without room(): every message on its own.
+    const plain = setUp();
+    const bare = new StoreLinks({ ...recordingStore(plain.calls), hasUnflushed: () => true } as StoreClient, {
+      flushBeforeSend: true,
+      trackMessages: false,
+    }).wrap(output(plain.calls, 1)) as OutputLink;
+    await bare.put(0);
+    await bare.put(1);
+    expect(plain.calls).toEqual(['flush()', 'put(0)', 'flush()', 'put(1)']);
   });
 
   it('waiting messages go at the end of a step longer than the gap, after 1 ms, on the next event-loop turn, and before a park', async () => {
@@ -231,7 +256,7 @@ describe('a flood of messages shares one flush of a copying store (group commit)
     } as StoreClient;
     const links = new StoreLinks(store, { flushBeforeSend: true, trackMessages: false });
     let refuse = false;
-    const link = output(calls, 1);
+    const link = { ...output(calls, 1), room: () => Number.POSITIVE_INFINITY };
     const out = links.wrap({
       ...link,
       put: (message: unknown) => (refuse ? Promise.reject(new TypeError('cannot encode')) : link.put(message)),

@@ -7,7 +7,8 @@
  *
  * Durability: a value whose `put()` (or `flush()`) has resolved is in a committed LMDB transaction,
  * written to the file with `pwrite` before the promise resolves, so it survives the writer being
- * killed (SIGKILL included). It survives a power loss or OS crash only with `sync: true` (each commit
+ * killed (SIGKILL included) — except for a client connected with `batchPuts` (an actor's, when the
+ * store is not kept), whose puts are written at its next flush, within ~2 ms. It survives a power loss or OS crash only with `sync: true` (each commit
  * then waits for `fsync`). A transaction is all or nothing: a value is never seen torn.
  *
  * @example
@@ -143,6 +144,11 @@ export interface LmdbStoreDescriptor extends StoreDescriptor {
   /** Id of the run that opened the store; a client of another run is refused. */
   session: string;
   sync: boolean;
+  /**
+   * Whether the store outlives its run (`keep: true`). A client then writes each put before it
+   * resolves (`batchPuts` is ignored), so that every value whose put returned survives a crash.
+   */
+  keep?: boolean;
   leaseMs: number;
   eviction: StoreEviction;
   /** LMDB map size every client opens the environment with. */
@@ -285,7 +291,8 @@ export const connectStore: ConnectStore = async (descriptor, options?: ConnectSt
   try {
     return new LmdbClient(handles, d as LmdbStoreDescriptor, {
       batchDeletes: options?.batchDeletes === true,
-      batchPuts: options?.batchPuts === true,
+      // A kept store's values must survive a crash once their put returned.
+      batchPuts: options?.batchPuts === true && d.keep !== true,
     });
   } catch (error) {
     await handles.root.close().catch(() => {});
@@ -641,6 +648,7 @@ async function openStore(
     keyPrefix,
     session: session.id,
     sync,
+    keep,
     leaseMs,
     eviction,
     mapSize,

@@ -156,6 +156,17 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
     });
   }
 
+  room(): number {
+    if (this.isClosed() || this.held || this.#queue.length > 0) return 0;
+    let room = Number.POSITIVE_INFINITY;
+    for (const ring of this.#rings) {
+      if (ring.dropOldest || Atomics.load(ring.header, CONSUMER_CLOSED) !== 0) continue;
+      ring.readCount = Atomics.load(ring.header, READ_COUNT);
+      room = Math.min(room, ring.capacity - ((ring.written - ring.readCount) | 0));
+    }
+    return Math.max(0, room);
+  }
+
   hold(onHeld: () => void): void {
     if (this.closedHere) return;
     this.onHeld = onHeld;

@@ -262,6 +262,16 @@ export class ZmqOutputLink implements OutputLink {
   }
 
   /** Whether every live `block` sink has credit left (refreshing which sinks are gone). */
+  room(): number {
+    if (this.#isClosed() || this.#onHeld !== undefined || this.#queue.length > 0) return 0;
+    let room = Number.POSITIVE_INFINITY;
+    for (const edge of this.#edges) {
+      this.#refreshGone(edge);
+      if (!edge.gone && !edge.dropOldest) room = Math.min(room, edge.capacity - edge.unacked.length);
+    }
+    return Math.max(0, room);
+  }
+
   #hasRoom(): boolean {
     for (const edge of this.#edges) {
       this.#refreshGone(edge);

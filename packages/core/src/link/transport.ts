@@ -159,6 +159,13 @@ export interface OutputLink<T = unknown> extends LinkBase {
    * a sink is full. Throws `LinkMessageTooLargeError` for a message larger than the link can hold.
    */
   put(message: T): Promise<void>;
+  /**
+   * How many more messages `put` would send now without waiting, as far as the link knows (every
+   * sink has room for them; `Infinity` where no sink makes a put wait, as under `drop-oldest`). The
+   * actor host lets at most this many messages wait for one store flush. Optional: without it, each
+   * message is flushed and sent on its own.
+   */
+  room?(): number;
 }
 
 /** Either side of a link. */

@@ -47,8 +47,9 @@ interface HeldMessage {
 export class StoreLinks {
   /** Keys of the messages taken during the current step, counted out at its end. */
   #taken: StoreKey[] = [];
-  /** Messages of a flood waiting for the store's next flush, in the order they were sent. */
+  /** Messages of a flood waiting for the store's next flush, in the order they were sent; how many per link. */
   #held: HeldMessage[] = [];
+  #heldOn = new Map<OutputLink, number>();
   /** When the first of them was sent, and when the actor's last send or step ended. */
   #heldSince = 0;
   #lastSent = Number.NEGATIVE_INFINITY;
@@ -102,6 +103,9 @@ export class StoreLinks {
       (now - this.#lastSent >= FLOOD_GAP_MS || this.store.hasUnflushed?.() !== true)
     ) {
       copy = undefined;
+    } else if ((this.#heldOn.get(link) ?? 0) >= (link.room?.() ?? 0)) {
+      // No room for one more in the link: the actor waits for it as it would without the store.
+      await this.handOver();
     } else {
       // It waits: a copy, since the actor may reuse what it sent once its put resolved.
       try {
@@ -123,6 +127,7 @@ export class StoreLinks {
     }
     if (this.#held.length === 0) this.#heldSince = now;
     this.#held.push({ link, message: copy });
+    this.#heldOn.set(link, (this.#heldOn.get(link) ?? 0) + 1);
     this.#lastSent = now;
     if (this.#held.length >= BATCH_MAX_MESSAGES || now - this.#heldSince >= BATCH_MAX_WAIT_MS) {
       // The actor waits until its links took the batch: a full link holds the producer back.
@@ -155,11 +160,13 @@ export class StoreLinks {
     while (this.#held.length > 0) {
       const batch = this.#held;
       this.#held = [];
+      this.#heldOn.clear();
       try {
         await this.store.flush();
         if (this.use.trackMessages) for (const { link, message } of batch) await this.#track(message, link.sinks);
       } catch (error) {
         this.#held = batch.concat(this.#held);
+        for (const { link } of this.#held) this.#heldOn.set(link, (this.#heldOn.get(link) ?? 0) + 1);
         this.#heldSince = performance.now();
         throw error;
       }
