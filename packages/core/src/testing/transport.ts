@@ -693,6 +693,36 @@ export function describeTransportConformance(options: TransportConformanceOption
         );
       }));
 
+    it('room() counts what a put would send without waiting: capacity less what waits, Infinity under drop-oldest', () =>
+      withSetup(async (setup) => {
+        const plan = await setup.plan([
+          edge('full', 'P.q_out', 'C.q_in', 4, 'block'),
+          edge('latest', 'Q.q_out', 'D.q_in', 4, 'drop-oldest'),
+        ]);
+        const p = await openOut(plan, 'P', 'q_out');
+        const q = await openOut(plan, 'Q', 'q_out');
+        const c = await openIn(plan, 'C', 'q_in');
+        const d = await openIn(plan, 'D', 'q_in');
+        setup.onDispose(() => closeAll(p, q, c, d));
+        // Optional in the contract; a transport that has it must get it right.
+        if (p.room === undefined) return;
+        await eventually(() => p.room!() === 4);
+        await p.put(1);
+        await p.put(2);
+        expect(p.room()).toBe(2);
+        await p.put(3);
+        await p.put(4);
+        expect(p.room()).toBe(0);
+        expect(q.room!()).toBe(Number.POSITIVE_INFINITY);
+        for (let n = 0; n < 6; n++) await q.put(n);
+        expect(q.room!()).toBe(Number.POSITIVE_INFINITY);
+        await arrived(c, 4);
+        for (let n = 0; n < 4; n++) await c.get();
+        await eventually(() => p.room!() === 4);
+        p.close();
+        expect(p.room()).toBe(0);
+      }));
+
     it('tryGet returns undefined when empty, size() counts waiting messages', () =>
       withSetup(async (setup) => {
         const plan = await setup.plan([edge('a', 'P.q_out', 'C.q_in'), edge('b', 'Q.q_out', 'C.q_in')]);
