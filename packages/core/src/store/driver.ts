@@ -254,7 +254,8 @@ export interface ConnectStoreOptions {
    * write at once either way). `put()` then returns its key at once, and the value is written at the
    * client's next {@link StoreClient.flush} or next write, or within ~2 ms on its own; until then
    * only this client reads it. The actor host asks for it, and keeps a message from leaving the
-   * actor until the values its keys name are written.
+   * actor until the values its keys name are written. A driver ignores it where a put must be
+   * written before it resolves (lmdb with `keep: true`: such values survive a crash).
    */
   batchPuts?: boolean;
 }
