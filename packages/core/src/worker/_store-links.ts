@@ -11,10 +11,13 @@
  *   deletes are committed, so its reader finds the keys the actor deleted gone.
  * - Group commit: a message sent within {@link FLOOD_GAP_MS} of the actor's last send, while the
  *   store has something to write (`hasUnflushed`), is part of a flood. Its `put` resolves at once
- *   and a copy of the message waits here, in order, for one flush with the others: until {@link BATCH_MAX_MESSAGES} wait, the first has waited {@link BATCH_MAX_WAIT_MS}
- *   (looked at on each send and step end), a step runs longer than the gap, the event loop turns,
- *   or the actor is parked or stopped. A lone message is flushed and sent at once, as before. One
- *   commit of a copying store costs tens of µs: a flood of small messages pays it once a batch.
+ *   and a copy of the message waits here, in order, for one flush with the others: until
+ *   {@link BATCH_MAX_MESSAGES} wait, the first has waited {@link BATCH_MAX_WAIT_MS} (looked at on
+ *   each send and step end), a step runs longer than the gap or throws, the event loop turns, or
+ *   the actor parks. No more wait than their link has room for (`OutputLink.room()`), so a full
+ *   `block` link holds the actor back as before. A lone message is flushed and sent at once, as
+ *   before. One commit of a copying store costs tens of µs: a flood of small messages pays it once
+ *   a batch.
  * - `store_eviction` on: a message with keys is counted in flight once per sink when sent, and out
  *   when taken (at the end of the step that took it) or dropped, so eviction never frees a value
  *   whose message still waits in a link.
@@ -202,8 +205,8 @@ export class StoreLinks {
 
   /**
    * After each `runStep` (and after `setup()` and `stop()`, with `commitDeletes`): flush, count taken
-   * messages out, release holds. Held messages go with the flush (always with `handOver`, when the
-   * actor is about to park) unless the step was as short as a
+   * messages out, release holds. Held messages go with the flush (always with `handOver`: the
+   * actor is about to park, or its step threw) unless the step was as short as a
    * flood's gap and the first waited less than {@link BATCH_MAX_WAIT_MS}: then the next steps'
    * messages join them.
    */

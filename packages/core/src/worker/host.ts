@@ -319,14 +319,16 @@ class ActorHost {
         try {
           // Timed: every step of a slow actor, a random sample of a fast one's (see _meter.ts).
           const started = meter.stepStarts();
+          let threw = true;
           try {
             const step = actor.runStep();
             if (step !== undefined) await step;
+            threw = false;
           } finally {
             meter.stepEnded(started);
             // Written, counted out and released also after a step that threw; what it sent goes
-            // into its links before the actor parks.
-            await storeLinks.stepEnded(this.running ? undefined : { handOver: true });
+            // into its links before the actor parks or fails.
+            await storeLinks.stepEnded(this.running && !threw ? undefined : { handOver: true });
           }
           this.steps += 1;
           backoff = 0;
