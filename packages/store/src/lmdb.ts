@@ -880,6 +880,8 @@ class LmdbClient implements LmdbStoreClient {
   /** The bytes of the session record the last check found this client's; when reads last checked the files. */
   private sessionRecord: Bytes | undefined;
   private filesCheckedAt = Number.NEGATIVE_INFINITY;
+  /** The key this client last read without a hold, and what its value takes of the capacity. */
+  private lastRead: { key: StoreKey; charged: number } | undefined;
   /** The timer that commits staged deletes and puts. */
   private stagedTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -1328,12 +1330,22 @@ class LmdbClient implements LmdbStoreClient {
     if (this.stagedPuts.has(key)) this.write('flush()', () => undefined);
   }
 
-  /** delete() of a client that batches deletes: stages `key` if it holds a value now. */
+  /**
+   * delete() of a client that batches deletes: stages `key` if it holds a value now (or held it when
+   * this client last read it: a sink deletes what it just read, without another look).
+   */
   private stageDelete(key: StoreKey, keyBytes: Bytes): boolean {
-    const raw = this.snapshot(() => copyOf(this.handles.objects, keyBytes));
-    if (raw === undefined) return false;
+    let charged: number;
+    if (this.lastRead?.key === key) {
+      charged = this.lastRead.charged;
+    } else {
+      const raw = this.snapshot(() => copyOf(this.handles.objects, keyBytes));
+      if (raw === undefined) return false;
+      charged = decodeObjectRecord(raw, raw.byteLength, key).charged;
+    }
+    this.lastRead = undefined;
     this.staged.set(key, keyBytes);
-    this.stagedBytes += decodeObjectRecord(raw, raw.byteLength, key).charged;
+    this.stagedBytes += charged;
     if (this.staged.size >= BATCH_MAX_DELETES || this.stagedBytes >= BATCH_MAX_BYTES) {
       this.write('delete()', () => undefined);
     } else {
@@ -1355,10 +1367,12 @@ class LmdbClient implements LmdbStoreClient {
 
   /** Frees every staged value still there (inside a write transaction; another client may have freed one). */
   private freeStaged(staged: ReadonlyMap<StoreKey, Bytes>): void {
+    const freed = { values: 0, charged: 0 };
     for (const [key, keyBytes] of staged) {
       const raw = copyOf(this.handles.objects, keyBytes);
-      if (raw !== undefined) this.free(keyBytes, decodeObjectRecord(raw, raw.byteLength, key), 0);
+      if (raw !== undefined) this.free(keyBytes, decodeObjectRecord(raw, raw.byteLength, key), 0, freed);
     }
+    if (freed.values > 0) this.countFreed(freed);
   }
 
   /** Runs `body` on the latest committed state, read-only. */
@@ -1462,7 +1476,9 @@ class LmdbClient implements LmdbStoreClient {
     if (raw === undefined) return { missing: this.goneReason(keyBytes) };
     const record = decodeObjectRecord(raw, raw.byteLength, `key "${key}"`);
     if (record.expiresAt > 0) return undefined;
-    return this.readValue(key, keyBytes);
+    const result = this.readValue(key, keyBytes);
+    this.lastRead = { key, charged: record.charged };
+    return result;
   }
 
   /** get()'s read, marking the value read and holding it (inside a write transaction). */
@@ -1605,18 +1621,39 @@ class LmdbClient implements LmdbStoreClient {
   }
 
   /** Removes a value and everything about it (inside a write transaction); `reason` 0: no tombstone. */
-  private free(keyBytes: Bytes, record: ObjectRecord, reason: number): void {
-    const { values, objects, order, expiry, holds, meta } = this.handles;
+  /**
+   * Removes a value and everything about it (inside a write transaction); `reason` 0: no tombstone.
+   * With `freed`, the meta counters are left to the caller, which frees many.
+   */
+  private free(
+    keyBytes: Bytes,
+    record: ObjectRecord,
+    reason: number,
+    freed?: { values: number; charged: number },
+  ): void {
+    const { values, objects, order, expiry, holds } = this.handles;
     values.removeSync(keyBytes);
     objects.removeSync(keyBytes);
     order.removeSync(sortKey(record.sequence));
     if (record.expiresAt > 0) expiry.removeSync(sortKey(record.expiresAt, record.sequence));
-    const stale: Bytes[] = [];
-    for (const { key } of holds.getRange(holdRange(keyBytes))) stale.push(copyBytes(key));
-    for (const key of stale) holds.removeSync(key);
-    writeNumber(meta, META.usedBytes, Math.max(0, readNumber(meta, META.usedBytes) - record.charged));
-    writeNumber(meta, META.objects, Math.max(0, readNumber(meta, META.objects) - 1));
+    // Holds exist only where eviction or a TTL could free the value, or while it is unwritten.
+    if (this.eviction !== 'none' || record.expiresAt > 0 || (record.flags & RECORD_UNWRITTEN) !== 0) {
+      const stale: Bytes[] = [];
+      for (const { key } of holds.getRange(holdRange(keyBytes))) stale.push(copyBytes(key));
+      for (const key of stale) holds.removeSync(key);
+    }
+    if (freed === undefined) this.countFreed({ values: 1, charged: record.charged });
+    else {
+      freed.values += 1;
+      freed.charged += record.charged;
+    }
     if (reason !== 0) this.tombstone(keyBytes, reason);
+  }
+
+  private countFreed(freed: { values: number; charged: number }): void {
+    const { meta } = this.handles;
+    writeNumber(meta, META.usedBytes, Math.max(0, readNumber(meta, META.usedBytes) - freed.charged));
+    writeNumber(meta, META.objects, Math.max(0, readNumber(meta, META.objects) - freed.values));
   }
 
   private tombstone(keyBytes: Bytes, reason: number): void {

@@ -176,6 +176,8 @@ class LmdbStoreClient:
         #: Keys this client has a hold entry for.
         self._held = set()
         self._read_txn = None
+        #: (key, bytes charged) of the value this client last read without a hold.
+        self._last_read = None
         #: Whether deletes are staged and committed together (the actor host asks for it).
         self.batches_deletes = batch_deletes
         #: Deletes staged, not committed yet (`batch_deletes`): key → its bytes, in the order made.
@@ -571,9 +573,12 @@ class LmdbStoreClient:
         raw = txn.get(self._db["objects"], key_bytes)
         if raw is None:
             return {"missing": self._gone_reason(txn, key_bytes)}
-        if _decode_object_record(raw, f'key "{key}"')["expires_at"] > 0:
+        record = _decode_object_record(raw, f'key "{key}"')
+        if record["expires_at"] > 0:
             return None
-        return {"value": self._read_value(txn, key, key_bytes)}
+        value = self._read_value(txn, key, key_bytes)
+        self._last_read = (key, int(record["charged"]))
+        return {"value": value}
 
     def _read_value(self, txn, key, key_bytes):
         """The value under a key whose object record exists (inside a transaction or snapshot)."""
@@ -696,14 +701,21 @@ class LmdbStoreClient:
         return len(due), _read_number(txn, self._db["meta"], META_USED_BYTES)
 
     def _stage_delete(self, key, key_bytes):
-        """delete() of a client that batches deletes: stages `key` if it holds a value now."""
-        raw = self._snapshot(lambda txn: txn.get(self._db["objects"], key_bytes))
-        if raw is None:
-            return False
+        """delete() of a client that batches deletes: stages `key` if it holds a value now (or held
+        it when this client last read it: a sink deletes what it just read, without another look)."""
+        last = self._last_read
+        if last is not None and last[0] == key:
+            charged = last[1]
+        else:
+            raw = self._snapshot(lambda txn: txn.get(self._db["objects"], key_bytes))
+            if raw is None:
+                return False
+            charged = int(_decode_object_record(raw, f'key "{key}"')["charged"])
+        self._last_read = None
         if not self._staged:
             self._staged_at = time.monotonic()
         self._staged[key] = key_bytes
-        self._staged_bytes += int(_decode_object_record(raw, f'key "{key}"')["charged"])
+        self._staged_bytes += charged
         if len(self._staged) >= BATCH_MAX_DELETES or self._staged_bytes >= BATCH_MAX_BYTES:
             self._write("delete()", lambda txn: None)
         return True
@@ -712,29 +724,42 @@ class LmdbStoreClient:
         """Frees every staged value still there (inside a write transaction; another client may have
         evicted one meanwhile)."""
         objects = self._db["objects"]
+        freed = [0, 0]
         for key, key_bytes in self._staged.items():
             raw = txn.get(objects, key_bytes)
             if raw is not None:
-                self._free(txn, key_bytes, _decode_object_record(raw, f'key "{key}"'), 0)
+                self._free(txn, key_bytes, _decode_object_record(raw, f'key "{key}"'), 0, freed)
+        if freed[0] > 0:
+            self._count_freed(txn, *freed)
 
-    def _free(self, txn, key_bytes, record, reason):
-        """Removes a value and everything about it (inside a write transaction); `reason` 0: no tombstone."""
+    def _free(self, txn, key_bytes, record, reason, freed=None):
+        """Removes a value and everything about it (inside a write transaction); `reason` 0: no tombstone.
+        With `freed` ([values, bytes]), the meta counters are left to the caller, which frees many."""
         db = self._db
         txn.delete(db["values"], key_bytes)
         txn.delete(db["objects"], key_bytes)
         txn.delete(db["order"], _SORT_KEY.pack(int(record["sequence"])))
         if record["expires_at"] > 0:
             txn.delete(db["expiry"], _SORT_KEY2.pack(int(record["expires_at"]), int(record["sequence"])))
-        start, end = _hold_range(key_bytes)
-        with contextlib.closing(txn.range(db["holds"], start, end)) as holds:
-            stale = [hold for hold, _ in holds]
-        for hold in stale:
-            txn.delete(db["holds"], hold)
-        meta = db["meta"]
-        _write_number(txn, meta, META_USED_BYTES, max(0, _read_number(txn, meta, META_USED_BYTES) - record["charged"]))
-        _write_number(txn, meta, META_OBJECTS, max(0, _read_number(txn, meta, META_OBJECTS) - 1))
+        # Holds exist only where eviction or a TTL could free the value, or while it is unwritten.
+        if self._eviction != "none" or record["expires_at"] > 0 or int(record["flags"]) & RECORD_UNWRITTEN:
+            start, end = _hold_range(key_bytes)
+            with contextlib.closing(txn.range(db["holds"], start, end)) as holds:
+                stale = [hold for hold, _ in holds]
+            for hold in stale:
+                txn.delete(db["holds"], hold)
+        if freed is None:
+            self._count_freed(txn, 1, record["charged"])
+        else:
+            freed[0] += 1
+            freed[1] += record["charged"]
         if reason != 0:
             self._tombstone(txn, key_bytes, reason)
+
+    def _count_freed(self, txn, values, charged):
+        meta = self._db["meta"]
+        _write_number(txn, meta, META_USED_BYTES, max(0, _read_number(txn, meta, META_USED_BYTES) - charged))
+        _write_number(txn, meta, META_OBJECTS, max(0, _read_number(txn, meta, META_OBJECTS) - values))
 
     def _tombstone(self, txn, key_bytes, reason):
         gone, gone_order, meta = self._db["gone"], self._db["gone_order"], self._db["meta"]
