@@ -261,7 +261,6 @@ export class ZmqOutputLink implements OutputLink {
     }
   }
 
-  /** Whether every live `block` sink has credit left (refreshing which sinks are gone). */
   room(): number {
     if (this.#isClosed() || this.#onHeld !== undefined || this.#queue.length > 0) return 0;
     let room = Number.POSITIVE_INFINITY;
@@ -272,6 +271,7 @@ export class ZmqOutputLink implements OutputLink {
     return Math.max(0, room);
   }
 
+  /** Whether every live `block` sink has credit left (refreshing which sinks are gone). */
   #hasRoom(): boolean {
     for (const edge of this.#edges) {
       this.#refreshGone(edge);
