@@ -815,6 +815,8 @@ interface Pending {
   array: TypedArray;
   code: number;
   shape: number[];
+  /** An allocation of a client that batches puts: not in the store at all until its first flush. */
+  staged?: { ttlMs: number | undefined; charged: number };
 }
 
 /** A put of a client that batches puts, not written yet. */
@@ -870,6 +872,8 @@ class LmdbClient implements LmdbStoreClient {
   /** Puts staged, not written yet, in the order they were made; what their values will take. */
   private stagedPuts = new Map<StoreKey, StagedPut>();
   private stagedPutBytes = 0;
+  /** Puts and allocations staged since the last commit. */
+  private stagedCount = 0;
   /**
    * Free space at this client's last write, less what it staged since (undefined before its first
    * write): a put that may not fit is written at once, so that a full store throws from `put()`.
@@ -942,19 +946,10 @@ class LmdbClient implements LmdbStoreClient {
     const key = this.newKey();
     const keyBytes = utf8Bytes(key);
     const charged = header.headerBytes + header.byteLength + INDEX_OVERHEAD_BYTES;
-    if (
-      this.batchPuts &&
-      this.eviction === 'none' &&
-      this.room !== undefined &&
-      charged <= this.room &&
-      this.stagedPutBytes + charged < BATCH_MAX_BYTES
-    ) {
+    if (this.stages(charged)) {
       // Staged: the record is the client's own copy, written with the next commit.
       this.stagedPuts.set(key, { keyBytes, record: record.slice(), header, ttlMs, charged });
-      this.stagedPutBytes += charged;
-      this.room -= charged;
-      if (this.stagedPuts.size >= BATCH_MAX_PUTS) this.write('put()', () => undefined);
-      else this.stagedTimer ??= setTimeout(() => this.commitStaged(), BATCH_WAIT_MS);
+      this.staging(charged);
       return key;
     }
     const full = this.write('put()', () => this.insert(keyBytes, record, header, ttlMs, 0));
@@ -996,6 +991,13 @@ class LmdbClient implements LmdbStoreClient {
     const header: ValueHeader = { code, shape, byteLength, flags: FLAG_UNWRITTEN, headerBytes: record.byteLength };
     const array = new typedArrayConstructors[code - 1]!(length) as TypedArrayKinds[K];
     const key = this.newKey();
+    const charged = record.byteLength + byteLength + INDEX_OVERHEAD_BYTES;
+    if (this.stages(charged)) {
+      // Staged like a put: inserted, written, by the first flush (or the next write).
+      this.pending.set(key, { array, code, shape, staged: { ttlMs, charged } });
+      this.staging(charged);
+      return { key, array, dtype: kind, shape: [...shape] };
+    }
     const keyBytes = utf8Bytes(key);
     const full = this.write('allocate()', () => {
       const report = this.insert(keyBytes, record, header, ttlMs, RECORD_UNWRITTEN);
@@ -1014,11 +1016,37 @@ class LmdbClient implements LmdbStoreClient {
       this.write('flush()', () => undefined);
     }
     const full = this.unwrittenFull;
-    if (full !== undefined && this.stagedPuts.size > 0) {
+    if (full !== undefined && this.stagedCount > 0) {
       throw new StoreFullError(
-        `${describeFull(full)} (${this.stagedPuts.size} value(s) put by this client wait to be written; the messages that carry their keys wait with them)`,
+        `${describeFull(full)} (${this.stagedCount} value(s) put or allocated by this client wait to be written; the messages that carry their keys wait with them)`,
       );
     }
+  }
+
+  /** Whether a put or allocation that takes `charged` bytes is staged (`batchPuts`) rather than written at once. */
+  private stages(charged: number): boolean {
+    return (
+      this.batchPuts &&
+      this.eviction === 'none' &&
+      this.room !== undefined &&
+      charged <= this.room &&
+      this.stagedPutBytes + charged < BATCH_MAX_BYTES
+    );
+  }
+
+  /** Counts a staged put or allocation; commits at once when the batch is full. */
+  private staging(charged: number): void {
+    this.stagedPutBytes += charged;
+    this.stagedCount += 1;
+    this.room! -= charged;
+    if (this.stagedCount >= BATCH_MAX_PUTS) this.flushStaged();
+    else this.stagedTimer ??= setTimeout(() => this.commitStaged(), BATCH_WAIT_MS);
+  }
+
+  /** Writes the staged puts and allocations (and commits the staged deletes). */
+  private flushStaged(): void {
+    this.writeAllocations();
+    if (this.stagedPuts.size > 0 || this.staged.size > 0) this.write('flush()', () => undefined);
   }
 
   hasUnflushed(): boolean {
@@ -1030,8 +1058,17 @@ class LmdbClient implements LmdbStoreClient {
     if (this.pending.size === 0 && this.followed.size === 0) return;
     this.assertOpen();
     const { values, objects, holds } = this.handles;
-    const changes: { key: StoreKey; array: TypedArray; code: number; shape: readonly number[]; first: boolean }[] = [];
-    for (const [key, { array, code, shape }] of this.pending) changes.push({ key, array, code, shape, first: true });
+    const changes: {
+      key: StoreKey;
+      array: TypedArray;
+      code: number;
+      shape: readonly number[];
+      first: boolean;
+      staged?: Pending['staged'];
+    }[] = [];
+    for (const [key, { array, code, shape, staged }] of this.pending) {
+      changes.push({ key, array, code, shape, first: true, staged });
+    }
     if (this.followed.size > 0) {
       // Arrays flushed before and still alive: written again when they differ from the store; the
       // ones whose values are gone (deleted by their reader) are no longer followed.
@@ -1048,9 +1085,26 @@ class LmdbClient implements LmdbStoreClient {
       for (const key of gone) this.followed.forget(key);
     }
     if (changes.length === 0) return;
+    const unwritten = new Set<StoreKey>();
+    let fullReport: FullReport | undefined;
     this.write('flush()', () => {
-      for (const { key, array, code, shape, first } of changes) {
+      unwritten.clear();
+      fullReport = undefined;
+      for (const { key, array, code, shape, first, staged } of changes) {
         const keyBytes = utf8Bytes(key);
+        if (staged !== undefined) {
+          // Not in the store yet: inserted whole, written; when it does not fit, it stays pending.
+          const record = scratch(headerBytes(shape.length) + array.byteLength);
+          const size = writeHeader(record, code, shape, array.byteLength, 0);
+          record.set(bytesOf(array), size);
+          const header = { code, shape: [...shape], byteLength: array.byteLength, flags: 0, headerBytes: size };
+          const full = unwritten.size > 0 ? undefined : this.insert(keyBytes, record, header, staged.ttlMs, 0);
+          if (full !== undefined || unwritten.size > 0) {
+            fullReport ??= full;
+            unwritten.add(key);
+          }
+          continue;
+        }
         const raw = copyOf(objects, keyBytes);
         if (raw === undefined) continue; // deleted (or expired after its hold lapsed) before the flush
         const record = scratch(headerBytes(shape.length) + array.byteLength);
@@ -1066,13 +1120,30 @@ class LmdbClient implements LmdbStoreClient {
         holds.removeSync(holdKey(keyBytes, this.clientId));
       }
     });
+    if (fullReport !== undefined) this.unwrittenFull = fullReport;
     for (const { key, array, code, shape, first } of changes) {
+      if (unwritten.has(key)) continue;
       if (first) {
         this.pending.delete(key);
         this.held.delete(key);
       }
       this.followed.follow(key, { ref: new WeakRef(array), code, shape, byteLength: array.byteLength });
     }
+    this.recountStaged();
+  }
+
+  /** What is staged, after a commit wrote some of it. */
+  private recountStaged(): void {
+    let bytes = 0;
+    let count = this.stagedPuts.size;
+    for (const put of this.stagedPuts.values()) bytes += put.charged;
+    for (const { staged } of this.pending.values()) {
+      if (staged === undefined) continue;
+      bytes += staged.charged;
+      count += 1;
+    }
+    this.stagedPutBytes = bytes;
+    this.stagedCount = count;
   }
 
   async get<T = unknown>(key: StoreKey): Promise<T> {
@@ -1087,6 +1158,8 @@ class LmdbClient implements LmdbStoreClient {
     this.assertOpen();
     checkKeyType(key);
     this.writeStagedPut(key);
+    // A staged allocation is in the store once written.
+    if (this.pending.get(key)?.staged !== undefined) this.writeAllocations();
     if (this.staged.has(key)) throw objectNotFound(DRIVER, key, 'unknown');
     const found = this.snapshot(() => this.lookup(key, Date.now()));
     if ('missing' in found) throw objectNotFound(DRIVER, key, found.missing);
@@ -1097,7 +1170,7 @@ class LmdbClient implements LmdbStoreClient {
     this.assertOpen();
     checkKeyType(key);
     if (!this.isKey(key) || this.staged.has(key)) return false;
-    if (this.stagedPuts.has(key)) return true;
+    if (this.stagedPuts.has(key) || this.pending.get(key)?.staged !== undefined) return true;
     const found = this.snapshot(() => this.lookup(key, Date.now()));
     return !('missing' in found);
   }
@@ -1106,12 +1179,14 @@ class LmdbClient implements LmdbStoreClient {
     this.assertOpen();
     checkKeyType(key);
     if (!this.isKey(key) || this.staged.has(key)) return false;
-    const put = this.stagedPuts.get(key);
-    if (put !== undefined) {
+    const charged = this.stagedPuts.get(key)?.charged ?? this.pending.get(key)?.staged?.charged;
+    if (charged !== undefined) {
       // Never written: nothing to free.
       this.stagedPuts.delete(key);
-      this.stagedPutBytes -= put.charged;
-      if (this.room !== undefined) this.room += put.charged;
+      this.pending.delete(key);
+      this.stagedPutBytes -= charged;
+      this.stagedCount -= 1;
+      if (this.room !== undefined) this.room += charged;
       return true;
     }
     this.pending.delete(key);
@@ -1173,6 +1248,7 @@ class LmdbClient implements LmdbStoreClient {
   async usage(): Promise<StoreUsage> {
     this.assertOpen();
     // What this client deleted counts as gone, what it put as there.
+    if (this.stagedCount > this.stagedPuts.size) this.writeAllocations();
     if (this.staged.size > 0 || this.stagedPuts.size > 0) this.write('usage()', () => undefined);
     return this.snapshot(() => ({
       usedBytes: readNumber(this.handles.meta, META.usedBytes),
@@ -1314,8 +1390,7 @@ class LmdbClient implements LmdbStoreClient {
     if (written > 0) {
       if (written === puts.size) this.stagedPuts = new Map();
       else for (const key of [...puts.keys()].slice(0, written)) puts.delete(key);
-      this.stagedPutBytes = 0;
-      for (const put of this.stagedPuts.values()) this.stagedPutBytes += put.charged;
+      this.recountStaged();
     }
     this.unwrittenFull = full;
     if (this.staged.size === 0 && this.stagedPuts.size === 0) {

@@ -393,6 +393,39 @@ describe('lmdb store', () => {
     expect((await other.usage()).objects).toBe(261);
   });
 
+  it('batchPuts: an allocation is staged too: in the store, written, from the first flush; dropped if deleted before', async () => {
+    const store = await open(freshPath());
+    const other = store.client;
+    const client = await connectStore(store.descriptor, { batchPuts: true });
+    try {
+      const { key, array } = await client.allocate('float32', [2, 2]);
+      array.set([1, 2, 3, 4]);
+      // Not in the store yet: the others do not see it; this client reads its own array.
+      expect(await other.has(key)).toBe(false);
+      expect(await client.has(key)).toBe(true);
+      expect(Array.from(await client.get<Float32Array>(key))).toEqual([1, 2, 3, 4]);
+      await client.flush();
+      const read = await other.getArray<Float32Array>(key);
+      expect(Array.from(read.array)).toEqual([1, 2, 3, 4]);
+      expect(read.shape).toEqual([2, 2]);
+      // Written again when it changes, as any flushed allocation.
+      array[0] = 9;
+      await client.flush();
+      expect(Array.from(await other.get<Float32Array>(key))).toEqual([9, 2, 3, 4]);
+      // info() writes it first; a delete before any flush means it never lands.
+      const seen = await client.allocate('uint8', 3);
+      expect((await client.info(seen.key)).byteLength).toBe(3);
+      expect(await other.has(seen.key)).toBe(true);
+      const dropped = await client.allocate('uint8', 3);
+      expect(await client.delete(dropped.key)).toBe(true);
+      await client.flush();
+      expect(await other.has(dropped.key)).toBe(false);
+      expect((await other.usage()).objects).toBe(2);
+    } finally {
+      await client.close();
+    }
+  });
+
   it('batchPuts: a put that may not fit throws at once; one the store had no room for at its commit waits, and flush() says so', async () => {
     const store = await open(freshPath(), { sizeBytes: MiB });
     const other = store.client;
@@ -404,7 +437,7 @@ describe('lmdb store', () => {
       const waiting = await client.put(new Uint8Array(300 * 1024));
       const filler = await other.put(new Uint8Array(free - 200 * 1024));
       await expect(client.flush()).rejects.toThrow(
-        /lmdb store is full: .* \(1 value\(s\) put by this client wait to be written; the messages that carry their keys wait with them\)/,
+        /lmdb store is full: .* \(1 value\(s\) put or allocated by this client wait to be written; the messages that carry their keys wait with them\)/,
       );
       expect(await other.has(waiting)).toBe(false);
       // Room again: the next flush writes it.
