@@ -163,7 +163,9 @@ export interface StoreClient {
    * - A copying driver (`lmdb`, `redis`) hands out an array of this process and writes it into the
    *   store at {@link flush} — which the actor host calls before any message leaves the actor and
    *   after each `runStep` (a flood's messages and steps share one), so a key sent over a link
-   *   always reaches its reader with the frame written. Until then other clients read zeros; this client reads its own array.
+   *   always reaches its reader with the frame written. Until then other clients read zeros (or,
+   *   from a client connected with `batchPuts`, do not find the key at all); this client reads its
+   *   own array.
    */
   allocate<K extends TypedArrayKind>(
     kind: K,
