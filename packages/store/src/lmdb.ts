@@ -1034,19 +1034,17 @@ class LmdbClient implements LmdbStoreClient {
     );
   }
 
-  /** Counts a staged put or allocation; commits at once when the batch is full. */
+  /**
+   * Counts a staged put or allocation. Puts are written at once when the batch is full, and on the
+   * timer; allocations only by a flush (the actor may still be filling the array), so the bytes
+   * staged, not a timer, bound them.
+   */
   private staging(charged: number): void {
     this.stagedPutBytes += charged;
     this.stagedCount += 1;
     this.room! -= charged;
-    if (this.stagedCount >= BATCH_MAX_PUTS) this.flushStaged();
-    else this.stagedTimer ??= setTimeout(() => this.commitStaged(), BATCH_WAIT_MS);
-  }
-
-  /** Writes the staged puts and allocations (and commits the staged deletes). */
-  private flushStaged(): void {
-    this.writeAllocations();
-    if (this.stagedPuts.size > 0 || this.staged.size > 0) this.write('flush()', () => undefined);
+    if (this.stagedPuts.size >= BATCH_MAX_PUTS) this.write('put()', () => undefined);
+    else if (this.stagedPuts.size > 0) this.stagedTimer ??= setTimeout(() => this.commitStaged(), BATCH_WAIT_MS);
   }
 
   hasUnflushed(): boolean {
