@@ -162,6 +162,13 @@ describe('a flood of messages shares one flush of a copying store (group commit)
     const unclonable = { run: () => 1 };
     await out.put(unclonable);
     expect(calls).toEqual(['flush()', 'put(3)', 'flush()', 'put({})']);
+    // An undefined message waits in its place like any other.
+    calls.length = 0;
+    await out.put(4);
+    await out.put(undefined);
+    await out.put(5);
+    await links.handOver();
+    expect(calls).toEqual(['flush()', 'put(4)', 'put(undefined)', 'put(5)']);
   });
 
   it('no more messages wait than the link has room for: then the actor waits for the link, as without the store', async () => {

@@ -99,25 +99,25 @@ export class StoreLinks {
     }
     this.#throwFailure();
     const now = performance.now();
-    let copy: unknown;
+    let held: { copy: unknown } | undefined;
     if (
       this.#held.length === 0 &&
       this.#handing === undefined &&
       (now - this.#lastSent >= FLOOD_GAP_MS || this.store.hasUnflushed?.() !== true)
     ) {
-      copy = undefined;
+      held = undefined;
     } else if ((this.#heldOn.get(link) ?? 0) >= (link.room?.() ?? 0)) {
       // No room for one more in the link: the actor waits for it as it would without the store.
       await this.handOver();
     } else {
       // It waits: a copy, since the actor may reuse what it sent once its put resolved.
       try {
-        copy = structuredClone(message);
+        held = { copy: structuredClone(message) };
       } catch {
         await this.handOver(); // so that the link's own error names what cannot be sent
       }
     }
-    if (copy === undefined) {
+    if (held === undefined) {
       // On its own: written and sent at once.
       try {
         await this.store.flush();
@@ -129,7 +129,7 @@ export class StoreLinks {
       return;
     }
     if (this.#held.length === 0) this.#heldSince = now;
-    this.#held.push({ link, message: copy });
+    this.#held.push({ link, message: held.copy });
     this.#heldOn.set(link, (this.#heldOn.get(link) ?? 0) + 1);
     this.#lastSent = now;
     if (this.#held.length >= BATCH_MAX_MESSAGES || now - this.#heldSince >= BATCH_MAX_WAIT_MS) {
@@ -206,9 +206,8 @@ export class StoreLinks {
   /**
    * After each `runStep` (and after `setup()` and `stop()`, with `commitDeletes`): flush, count taken
    * messages out, release holds. Held messages go with the flush (always with `handOver`: the
-   * actor is about to park, or its step threw) unless the step was as short as a
-   * flood's gap and the first waited less than {@link BATCH_MAX_WAIT_MS}: then the next steps'
-   * messages join them.
+   * actor is about to park, or its step threw) unless the step was as short as a flood's gap and
+   * the first waited less than {@link BATCH_MAX_WAIT_MS}: then the next steps' messages join them.
    */
   async stepEnded(options?: { commitDeletes?: boolean; handOver?: boolean }): Promise<void> {
     const now = performance.now();
