@@ -419,6 +419,21 @@ let scratchBuffer: Bytes = new Uint8Array(0);
  * (for a 1 MiB record that took longer than the rest of the flush). Not zeroed: the caller
  * overwrites it whole.
  */
+/**
+ * The record of a written typed array (its header, then its bytes), in the scratch buffer: valid
+ * until the next call, so write it (LMDB copies it) or copy it first.
+ */
+function arrayRecord(
+  code: number,
+  shape: readonly number[],
+  array: TypedArray,
+): { record: Bytes; header: ValueHeader } {
+  const record = scratch(headerBytes(shape.length) + array.byteLength);
+  const size = writeHeader(record, code, shape, array.byteLength, 0);
+  record.set(bytesOf(array), size);
+  return { record, header: { code, shape: [...shape], byteLength: array.byteLength, flags: 0, headerBytes: size } };
+}
+
 function scratch(byteLength: number): Bytes {
   if (byteLength > MAX_SCRATCH_BYTES) return uninitialized(byteLength);
   if (scratchBuffer.byteLength < byteLength) {
@@ -938,10 +953,7 @@ class LmdbClient implements LmdbStoreClient {
         shape = [...options.shape];
       }
       checkValueSize(array.byteLength, shape.length);
-      record = scratch(headerBytes(shape.length) + array.byteLength);
-      const size = writeHeader(record, code, shape, array.byteLength, 0);
-      record.set(bytesOf(array), size);
-      header = { code, shape, byteLength: array.byteLength, flags: 0, headerBytes: size };
+      ({ record, header } = arrayRecord(code, shape, array));
     }
     const key = this.newKey();
     const keyBytes = utf8Bytes(key);
@@ -1092,10 +1104,7 @@ class LmdbClient implements LmdbStoreClient {
         const keyBytes = utf8Bytes(key);
         if (staged !== undefined) {
           // Not in the store yet: inserted whole, written; when it does not fit, it stays pending.
-          const record = scratch(headerBytes(shape.length) + array.byteLength);
-          const size = writeHeader(record, code, shape, array.byteLength, 0);
-          record.set(bytesOf(array), size);
-          const header = { code, shape: [...shape], byteLength: array.byteLength, flags: 0, headerBytes: size };
+          const { record, header } = arrayRecord(code, shape, array);
           const full = unwritten.size > 0 ? undefined : this.insert(keyBytes, record, header, staged.ttlMs, 0);
           if (full !== undefined || unwritten.size > 0) {
             fullReport ??= full;
@@ -1105,10 +1114,7 @@ class LmdbClient implements LmdbStoreClient {
         }
         const raw = copyOf(objects, keyBytes);
         if (raw === undefined) continue; // deleted (or expired after its hold lapsed) before the flush
-        const record = scratch(headerBytes(shape.length) + array.byteLength);
-        const size = writeHeader(record, code, shape, array.byteLength, 0);
-        record.set(bytesOf(array), size);
-        values.putSync(keyBytes, record);
+        values.putSync(keyBytes, arrayRecord(code, shape, array).record);
         if (!first) continue;
         const view = new DataView(raw.buffer);
         view.setFloat64(32, view.getFloat64(32, true) & ~RECORD_UNWRITTEN, true);

@@ -352,10 +352,14 @@ describe('lmdb store', () => {
     expect((await other.usage()).objects).toBe(0);
   });
 
+  /** A store, its owner's client (`other`) and a client that batches puts, as an actor's does. */
+  const batching = async (options: { sizeBytes?: number } = {}) => {
+    const store = await open(freshPath(), options);
+    return { other: store.client, client: await connectStore(store.descriptor, { batchPuts: true }) };
+  };
+
   it('batchPuts: a put is read by its client at once, by the others once written, many in one commit', async () => {
-    const store = await open(freshPath());
-    const other = store.client;
-    const client = await connectStore(store.descriptor, { batchPuts: true });
+    const { other, client } = await batching();
     try {
       const staged = await client.put(new Float32Array([1, 2]), { shape: [1, 2] });
       const dropped = await client.put('never written');
@@ -394,9 +398,7 @@ describe('lmdb store', () => {
   });
 
   it('batchPuts: an allocation is staged too: in the store, written, from the first flush; dropped if deleted before', async () => {
-    const store = await open(freshPath());
-    const other = store.client;
-    const client = await connectStore(store.descriptor, { batchPuts: true });
+    const { other, client } = await batching();
     try {
       const { key, array } = await client.allocate('float32', [2, 2]);
       array.set([1, 2, 3, 4]);
@@ -427,9 +429,7 @@ describe('lmdb store', () => {
   });
 
   it('batchPuts: a put that may not fit throws at once; one the store had no room for at its commit waits, and flush() says so', async () => {
-    const store = await open(freshPath(), { sizeBytes: MiB });
-    const other = store.client;
-    const client = await connectStore(store.descriptor, { batchPuts: true });
+    const { other, client } = await batching({ sizeBytes: MiB });
     try {
       const free = (await other.usage()).capacityBytes - (await other.usage()).usedBytes;
       await expect(client.put(new Uint8Array(free + 1))).rejects.toThrow(/lmdb store is full/);

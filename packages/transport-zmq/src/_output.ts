@@ -263,21 +263,22 @@ export class ZmqOutputLink implements OutputLink {
 
   room(): number {
     if (this.#isClosed() || this.#onHeld !== undefined || this.#queue.length > 0) return 0;
-    let room = Number.POSITIVE_INFINITY;
-    for (const edge of this.#edges) {
-      this.#refreshGone(edge);
-      if (!edge.gone && !edge.dropOldest) room = Math.min(room, edge.capacity - edge.unacked.length);
-    }
-    return Math.max(0, room);
+    return this.#credit();
   }
 
   /** Whether every live `block` sink has credit left (refreshing which sinks are gone). */
   #hasRoom(): boolean {
+    return this.#credit() > 0;
+  }
+
+  /** The least credit a live `block` sink has left (Infinity without one), refreshing which sinks are gone. */
+  #credit(): number {
+    let credit = Number.POSITIVE_INFINITY;
     for (const edge of this.#edges) {
       this.#refreshGone(edge);
-      if (!edge.gone && !edge.dropOldest && edge.unacked.length >= edge.capacity) return false;
+      if (!edge.gone && !edge.dropOldest) credit = Math.min(credit, edge.capacity - edge.unacked.length);
     }
-    return true;
+    return Math.max(0, credit);
   }
 
   /** Sends one message to every sink (room was checked). */

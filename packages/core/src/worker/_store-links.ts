@@ -29,6 +29,7 @@
 import type { GetOptions, InputLink, Link, LinkHooks, OutputLink } from '../link/transport.ts';
 import type { StoreClient, StoreKey } from '../store/driver.ts';
 import { storeKeysIn } from '../store/keys.ts';
+import { nextTurn } from './_next-turn.ts';
 import type { StoreUse } from './protocol.ts';
 
 /** A message sent within this long (ms) of the end of the actor's last send is part of a flood. */
@@ -37,9 +38,6 @@ export const FLOOD_GAP_MS = 0.05;
 export const BATCH_MAX_MESSAGES = 64;
 /** and the first at most this long (ms) once the actor sends or ends a step again. */
 export const BATCH_MAX_WAIT_MS = 1;
-
-const nextTurn: (run: () => void) => void =
-  typeof setImmediate === 'function' ? (run) => setImmediate(run) : (run) => setTimeout(run, 0);
 
 interface HeldMessage {
   link: OutputLink;

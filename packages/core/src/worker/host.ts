@@ -16,6 +16,7 @@ import type { ConnectStore, StoreClient, StoreDescriptor } from '../store/driver
 import { releaseKeys } from '../store/keys.ts';
 import { ErrorLog } from './_error-log.ts';
 import { ActorMeter } from './_meter.ts';
+import { nextTurn } from './_next-turn.ts';
 import { Publisher } from './_publisher.ts';
 import { StoreLinks } from './_store-links.ts';
 import {
@@ -38,10 +39,7 @@ const COUNTERS_EVERY_MS = 500;
 /** How long quit waits for a step to settle once the links are closed, before closing the store. */
 const QUIT_STEP_GRACE_MS = 1000;
 
-const yieldToEventLoop: () => Promise<void> =
-  typeof setImmediate === 'function'
-    ? () => new Promise((resolve) => setImmediate(resolve))
-    : () => new Promise((resolve) => setTimeout(resolve, 0));
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => nextTurn(resolve));
 
 /** Entry point called by the runtime adapter's worker bootstrap. */
 export function runWorker(endpoint: WorkerEndpoint): void {
