@@ -287,4 +287,39 @@ describe('a flood of messages shares one flush of a copying store (group commit)
     await out.put(3);
     expect(calls.slice(4)).toEqual(['flush()', 'flush()', 'put(3)']);
   });
+
+  it('at quit, messages whose flush keeps failing are dropped and counted per link, never sent', async () => {
+    const calls: string[] = [];
+    clock = 1000;
+    vi.spyOn(performance, 'now').mockImplementation(() => clock);
+    let failFlush = false;
+    const store = {
+      ...recordingStore(calls),
+      hasUnflushed: () => true,
+      flush: async () => {
+        if (failFlush) throw new Error('store is full');
+        calls.push('flush()');
+      },
+    } as StoreClient;
+    const links = new StoreLinks(store, { flushBeforeSend: true, trackMessages: false });
+    const out = links.wrap({ ...output(calls, 1), room: () => Number.POSITIVE_INFINITY }) as OutputLink;
+    const other = links.wrap({ ...output(calls, 1), name: 'q_plot', room: () => Number.POSITIVE_INFINITY }) as OutputLink;
+    expect(await links.dropHeld()).toEqual(new Map());
+    await out.put(0);
+    failFlush = true;
+    clock += 0.01;
+    await out.put(1);
+    await other.put(2);
+    await out.put(3);
+    await expect(links.handOver()).rejects.toThrow('store is full');
+    expect(await links.dropHeld()).toEqual(
+      new Map([
+        ['q_out', 2],
+        ['q_plot', 1],
+      ]),
+    );
+    failFlush = false;
+    await links.handOver();
+    expect(calls).toEqual(['flush()', 'put(0)']);
+  });
 });

@@ -183,6 +183,20 @@ export class StoreLinks {
     }
   }
 
+  /**
+   * At quit, once the last flush failed: drops the messages still waiting for it (what they carry
+   * was never written, so no reader could use them) and returns how many waited on each link, by
+   * name, for the host to report. Nothing was counted in flight for them: that happens as they leave.
+   */
+  async dropHeld(): Promise<Map<string, number>> {
+    await this.#handing?.catch(() => undefined);
+    const dropped = new Map<string, number>();
+    for (const { link } of this.#held) dropped.set(link.name, (dropped.get(link.name) ?? 0) + 1);
+    this.#held = [];
+    this.#heldOn.clear();
+    return dropped;
+  }
+
   #throwFailure(): void {
     const failure = this.#failure;
     if (failure === undefined) return;

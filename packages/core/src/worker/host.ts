@@ -398,12 +398,26 @@ class ActorHost {
     }
   }
 
+  /**
+   * Messages of a flood that still wait for the store at quit (its last flushes failed: the store
+   * is full or gone) never leave: said as an error, with how many and on which links, not lost in silence.
+   */
+  private async reportDroppedHeld(): Promise<void> {
+    const dropped = await this.storeLinks?.dropHeld();
+    if (dropped === undefined || dropped.size === 0) return;
+    const counts = [...dropped].map(([link, count]) => `${count} on ${link}`).join(', ');
+    this.log.error(
+      `quit dropped messages the actor had sent (${counts}): the store never wrote the values they carry (see the warnings before), so they did not leave the actor`,
+    );
+  }
+
   private async quit(): Promise<void> {
     if (this.actor && this.setUp && ['ready', 'running', 'paused'].includes(this.state)) {
       await this.park();
       await this.callStop(this.actor);
     }
     this.running = false;
+    await this.reportDroppedHeld();
     // Closing rejects a parked get() and ends a parked put() (its message counted as dropped), so
     // the step settles; one that waits on something else is given a moment, then left behind.
     const closed = Promise.all(this.links.map((link) => link.close()));
