@@ -303,7 +303,11 @@ describe('a flood of messages shares one flush of a copying store (group commit)
     } as StoreClient;
     const links = new StoreLinks(store, { flushBeforeSend: true, trackMessages: false });
     const out = links.wrap({ ...output(calls, 1), room: () => Number.POSITIVE_INFINITY }) as OutputLink;
-    const other = links.wrap({ ...output(calls, 1), name: 'q_plot', room: () => Number.POSITIVE_INFINITY }) as OutputLink;
+    const other = links.wrap({
+      ...output(calls, 1),
+      name: 'q_plot',
+      room: () => Number.POSITIVE_INFINITY,
+    }) as OutputLink;
     expect(await links.dropHeld()).toEqual(new Map());
     await out.put(0);
     failFlush = true;
