@@ -34,6 +34,7 @@ interface RunOptions {
   store: StoreName;
   transport: 'local' | 'zmq';
   zmqSockets: 'auto' | 'zeromq' | 'zmtp';
+  zmqProtocol: 'ipc' | 'tcp';
   placement: 'worker' | 'process' | 'hosts' | 'python';
   python?: string;
   metricsOverhead?: boolean;
@@ -77,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(
       new Option(
         '--transport <name>',
-        "the pipeline's links: local (SharedArrayBuffer rings) or zmq (ZeroMQ over ipc, with raw zeromq.js and raw TCP between two processes as baselines)",
+        "the pipeline's links: local (SharedArrayBuffer rings) or zmq (ZeroMQ over ipc, or tcp with --zmq-protocol, with raw zeromq.js and raw TCP between two processes as baselines)",
       )
         .choices(['local', 'zmq'])
         .default('local'),
@@ -89,6 +90,14 @@ export async function main(argv: string[]): Promise<number> {
       )
         .choices(['auto', 'zeromq', 'zmtp'])
         .default('auto'),
+    )
+    .addOption(
+      new Option(
+        '--zmq-protocol <protocol>',
+        "with --transport zmq: the links between this host's processes over ipc (unix sockets, the transport's default) or tcp (loopback, as the raw baselines are)",
+      )
+        .choices(['ipc', 'tcp'])
+        .default('ipc'),
     )
     .addOption(
       new Option(
@@ -253,6 +262,7 @@ async function runCommand(
       store: options.store,
       transport: options.transport,
       zmqSockets: options.zmqSockets,
+      zmqProtocol: options.zmqProtocol,
       placement: options.placement,
       ...(python === undefined ? {} : { python }),
     });
@@ -267,7 +277,7 @@ async function runCommand(
   const links =
     options.transport === 'local'
       ? ''
-      : `${options.transport}-${options.zmqSockets === 'auto' ? '' : `${options.zmqSockets}-`}`;
+      : `${options.transport}-${options.zmqSockets === 'auto' ? '' : `${options.zmqSockets}-`}${options.zmqProtocol === 'tcp' ? 'tcp-' : ''}`;
   const placement = options.placement === 'worker' ? '' : `${options.placement}-`;
   const base = path.join(out, `${results.runtime.name}-${placement}${store}${links}${stamp}`);
   try {

@@ -99,7 +99,7 @@ export async function newestZmqResults(dir: string): Promise<BenchResults[]> {
   }
   const newest = new Map<string, BenchResults>();
   for (const run of all.sort((a, b) => Number(b.quick) - Number(a.quick) || a.date.localeCompare(b.date))) {
-    newest.set(`${run.runtime.name} ${socketsOfRun(run)}`, run);
+    newest.set(`${run.runtime.name} ${socketsOfRun(run)} ${run.transport?.protocol ?? 'ipc'}`, run);
   }
   return [...newest.values()];
 }
@@ -121,18 +121,19 @@ export async function updateZmqReadmes(readmePaths: string[], dir: string): Prom
   }
   return zmq.map(
     (run) =>
-      `${run.runtime.name} ${run.runtime.version} zmq ${socketsOfRun(run)} (${run.date}${run.quick ? ', quick' : ''})`,
+      `${run.runtime.name} ${run.runtime.version} zmq ${socketsOfRun(run)} ${run.transport?.protocol ?? 'ipc'} (${run.date}${run.quick ? ', quick' : ''})`,
   );
 }
 
 /** The zmq tables: one hop of a pair (inline up to 4 KiB, then put) and flat-out msgs/s, by size. */
 export function renderZmq(zmq: BenchResults[], local: BenchResults | undefined): string {
-  const order = (run: BenchResults) => `${run.runtime.name === 'node' ? 0 : 1}${run.runtime.name}${socketsOfRun(run)}`;
+  const order = (run: BenchResults) =>
+    `${run.transport?.protocol === 'tcp' ? 1 : 0}${run.runtime.name === 'node' ? 0 : 1}${run.runtime.name}${socketsOfRun(run)}`;
   const runs = [...zmq].sort((a, b) => order(a).localeCompare(order(b)));
   const columns: { name: string; run: BenchResults }[] = [
     ...(local ? [{ name: `local, ${local.runtime.name}`, run: local }] : []),
     ...runs.map((run) => ({
-      name: `zmq ${socketsOfRun(run) === 'zmtp' ? 'ZMTP (TS)' : 'zeromq.js'}, ${run.runtime.name}`,
+      name: `zmq ${socketsOfRun(run) === 'zmtp' ? 'ZMTP (TS)' : 'zeromq.js'}${run.transport?.protocol === 'tcp' ? ' over tcp' : ''}, ${run.runtime.name}`,
       run,
     })),
   ];
@@ -153,7 +154,7 @@ export function renderZmq(zmq: BenchResults[], local: BenchResults | undefined):
     .map(({ name, run }) => `${name}: ${run.date.slice(0, 10)}${run.quick ? ' (quick)' : ''}`)
     .join('; ');
   out.push(
-    `One hop between two actors (each in its own worker), paced at 1 kHz, p50 µs · msgs/s flat out. Payloads up to 4 KiB travel in the message; larger ones go into the memory store and the link carries the key. Raw: two processes, no improv (zeromq.js PUSH → PULL; \`node:net\` with a length prefix), one way as half a round trip. Runs: ${dates}.`,
+    `One hop between two actors (each in its own worker), paced at 1 kHz, p50 µs · msgs/s flat out. Payloads up to 4 KiB travel in the message; larger ones go into the memory store and the link carries the key. The zmq links go over ipc (unix sockets, the transport's default) or, where the column says so, over tcp on loopback (\`settings.zmq.protocol: tcp\`). Raw: two processes over tcp on loopback, no improv (zeromq.js PUSH → PULL; \`node:net\` with a length prefix), one way as half a round trip. Runs: ${dates}.`,
   );
   out.push('');
   const rawNames = raw.map((baseline) => (baseline.name === 'zeromq' ? 'raw zeromq.js' : 'raw TCP'));

@@ -152,6 +152,8 @@ export interface TransportRun {
   detail: string;
   /** The sockets of the links: zeromq.js (libzmq) or the TypeScript ZMTP. */
   sockets: 'zeromq' | 'zmtp';
+  /** Between the processes of one host: unix sockets or tcp on loopback (results written before the field: ipc). */
+  protocol?: 'ipc' | 'tcp';
   /** Raw zeromq.js PUSH → PULL and raw TCP, between two processes (zeromq absent on Bun). */
   baselines: NetBaseline[];
   /**

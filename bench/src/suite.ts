@@ -62,6 +62,8 @@ export interface SuiteOptions {
   transport?: 'local' | 'zmq';
   /** The zmq links' sockets (default auto: the TypeScript ZMTP; zeromq: zeromq.js, Node only). */
   zmqSockets?: 'auto' | 'zeromq' | 'zmtp';
+  /** The zmq links on this host: ipc (default, unix sockets) or tcp (loopback, as the raw baselines). */
+  zmqProtocol?: 'ipc' | 'tcp';
   /**
    * `process`: every actor in an OS process of its own (needs the zmq links and a store other than
    * memory). `hosts`: the pair across two hosts (needs the zmq links, the redis store, Node as root).
@@ -367,6 +369,7 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
         store: await store.driver(),
         transport,
         zmqSockets: options.zmqSockets ?? 'auto',
+        zmqProtocol: options.zmqProtocol ?? 'ipc',
         placement: options.placement ?? 'worker',
         ...(hosts === undefined ? {} : { hosts: { source: hosts.source, sink: hosts.sink } }),
         ...(python === undefined ? {} : { python }),
@@ -415,8 +418,9 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
       ? {
           transport: {
             name: 'zmq' as const,
-            detail: `${hosts ? 'tcp with CURVE between the two hosts (keys made for the run)' : 'ipc sockets in a temporary folder'}, ${socketsOf(options.zmqSockets ?? 'auto') === 'zmtp' ? 'ZMTP 3.1 in TypeScript' : 'zeromq.js (libzmq)'}${python ? ' at the source, pyzmq (libzmq) at the Python sink' : ''}`,
+            detail: `${hosts ? 'tcp with CURVE between the two hosts (keys made for the run)' : options.zmqProtocol === 'tcp' ? 'tcp on loopback' : 'ipc sockets in a temporary folder'}, ${socketsOf(options.zmqSockets ?? 'auto') === 'zmtp' ? 'ZMTP 3.1 in TypeScript' : 'zeromq.js (libzmq)'}${python ? ' at the source, pyzmq (libzmq) at the Python sink' : ''}`,
             sockets: socketsOf(options.zmqSockets ?? 'auto'),
+            protocol: hosts ? 'tcp' : (options.zmqProtocol ?? 'ipc'),
             baselines: net,
             ...(options.placement === 'process' ? { placement: 'process' as const } : {}),
             ...(hosts ? { placement: 'hosts' as const, hosts: hostsRun(hosts) } : {}),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderRuntimes, renderStores } from '../src/readme.ts';
+import { renderRuntimes, renderStores, renderZmq } from '../src/readme.ts';
 import { checkTargets, floorOf, IMPROV_PYTHON_REDIS, renderCsv, renderReport } from '../src/report.ts';
 import type { BenchResults, PipelineRow, Rate } from '../src/results.ts';
 import type { LatencySummary } from '../src/stats.ts';
@@ -387,5 +387,23 @@ describe('report', () => {
     expect(text).toMatch(/Target missed on 12 of 24 figures: bun pair put 8 B p50 2\.00×, .* Node's\./);
     const within = renderRuntimes([fixture('node'), fixture('deno', 1.2)]);
     expect(within).toMatch(/Every row of deno is within 1\.5× of Node/);
+  });
+
+  it('sets zmq links over tcp beside the same links over ipc, each its own column, ipc first', () => {
+    const zmqRun = (protocol: 'ipc' | 'tcp' | undefined, scale: number): BenchResults => {
+      const results = fixture('node', scale);
+      results.transport = {
+        name: 'zmq',
+        detail: 'a test transport, ZMTP 3.1 in TypeScript',
+        sockets: 'zmtp',
+        ...(protocol === undefined ? {} : { protocol }),
+        baselines: [],
+      };
+      return results;
+    };
+    // A run from before the field is ipc.
+    const text = renderZmq([zmqRun('tcp', 0.5), zmqRun(undefined, 1)], undefined);
+    expect(text).toContain('| size | zmq ZMTP (TS), node | zmq ZMTP (TS) over tcp, node |');
+    expect(text).toContain('over tcp on loopback (`settings.zmq.protocol: tcp`)');
   });
 });

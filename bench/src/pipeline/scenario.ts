@@ -115,6 +115,8 @@ export interface ScenarioOptions {
   transport?: 'local' | 'zmq';
   /** The zmq links' sockets (default auto). */
   zmqSockets?: 'auto' | 'zeromq' | 'zmtp';
+  /** The zmq links between the processes of this host: unix sockets (default) or tcp on loopback. */
+  zmqProtocol?: 'ipc' | 'tcp';
   /**
    * `process`: each actor in an OS process of its own (`method: process`; its board is mirrored).
    * `hosts`: each actor in a process on another host (`host:`, through its agent): the sources on
@@ -278,7 +280,7 @@ export class Scenario {
         transport:
           options.transport === 'zmq'
             ? [
-                createZmqTransport({ sockets: options.zmqSockets ?? 'auto' }),
+                createZmqTransport({ sockets: options.zmqSockets ?? 'auto', protocol: options.zmqProtocol ?? 'ipc' }),
                 createLocalTransport({ bytesPerMessage: Math.max(128, options.inlineBytes + 64) }),
               ]
             : createLocalTransport({ bytesPerMessage: Math.max(128, options.inlineBytes + 64) }),
