@@ -137,11 +137,15 @@ export function renderZmq(zmq: BenchResults[], local: BenchResults | undefined):
       run,
     })),
   ];
-  // The raw baselines of the newest Node run that measured raw zeromq.js.
-  const node = runs
-    .filter((run) => run.runtime.name === 'node' && run.transport?.baselines.some((b) => b.name === 'zeromq'))
-    .sort((a, b) => b.date.localeCompare(a.date))[0];
-  const raw = node?.transport?.baselines ?? [];
+  // The raw baselines of the newest Node run that measured raw zeromq.js, over ipc and over tcp.
+  const raw = (['ipc', 'tcp'] as const).flatMap((protocol) => {
+    const over = (run: BenchResults) =>
+      run.transport?.baselines.filter((baseline) => (baseline.protocol ?? 'tcp') === protocol) ?? [];
+    const node = runs
+      .filter((run) => run.runtime.name === 'node' && over(run).some((baseline) => baseline.name === 'zeromq'))
+      .sort((a, b) => b.date.localeCompare(a.date))[0];
+    return node === undefined ? [] : over(node);
+  });
   const sizes = [
     ...new Set(runs.flatMap((run) => run.pipeline.filter((row) => row.topology === 'pair').map((row) => row.size))),
   ].sort((a, b) => a - b);
@@ -154,10 +158,14 @@ export function renderZmq(zmq: BenchResults[], local: BenchResults | undefined):
     .map(({ name, run }) => `${name}: ${run.date.slice(0, 10)}${run.quick ? ' (quick)' : ''}`)
     .join('; ');
   out.push(
-    `One hop between two actors (each in its own worker), paced at 1 kHz, p50 µs · msgs/s flat out. Payloads up to 4 KiB travel in the message; larger ones go into the memory store and the link carries the key. The zmq links go over ipc (unix sockets, the transport's default) or, where the column says so, over tcp on loopback (\`settings.zmq.protocol: tcp\`). Raw: two processes over tcp on loopback, no improv (zeromq.js PUSH → PULL; \`node:net\` with a length prefix), one way as half a round trip. Runs: ${dates}.`,
+    `One hop between two actors (each in its own worker), paced at 1 kHz, p50 µs · msgs/s flat out. Payloads up to 4 KiB travel in the message; larger ones go into the memory store and the link carries the key. The zmq links go over ipc (unix sockets, the transport's default) or, where the column says so, over tcp on loopback (\`settings.zmq.protocol: tcp\`). Raw: two processes, no improv (zeromq.js PUSH → PULL over ipc or tcp on loopback; \`node:net\` with a length prefix over a unix socket or tcp on loopback), one way as half a round trip. Runs: ${dates}.`,
   );
   out.push('');
-  const rawNames = raw.map((baseline) => (baseline.name === 'zeromq' ? 'raw zeromq.js' : 'raw TCP'));
+  const rawNames = raw.map((baseline) => {
+    const ipc = (baseline.protocol ?? 'tcp') === 'ipc';
+    if (baseline.name === 'zeromq') return `raw zeromq.js over ${ipc ? 'ipc' : 'tcp'}`;
+    return ipc ? 'raw unix socket' : 'raw TCP';
+  });
   out.push(`| size | ${[...columns.map((column) => column.name), ...rawNames].join(' | ')} |`);
   out.push(`|--:|${[...columns, ...raw].map(() => '--:').join('|')}|`);
   for (const size of sizes) {

@@ -301,6 +301,8 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
         intervalUs: INTERVAL_US,
         floodMs: Math.round(throughputUs / 1000),
         ...(peer === undefined ? {} : { peer }),
+        // Like for like: the raw sockets between two processes of this host go as the links go.
+        ipc: (options.zmqProtocol ?? 'ipc') === 'ipc',
       });
       if (baseline === undefined) {
         log(`raw ${name}: not measured on ${runtime.name} (zeromq.js runs on Node only); compare with a Node run`);

@@ -389,7 +389,13 @@ describe('report', () => {
     expect(within).toMatch(/Every row of deno is within 1\.5× of Node/);
   });
 
-  it('sets zmq links over tcp beside the same links over ipc, each its own column, ipc first', () => {
+  it('sets zmq links over tcp beside the same links over ipc, each its own column, and the raw sockets of each', () => {
+    const raw = (name: 'zeromq' | 'tcp', protocol: 'ipc' | undefined, msgsPerS: number) => ({
+      name,
+      detail: 'a test baseline',
+      ...(protocol === undefined ? {} : { protocol }),
+      rows: [{ size: 8, oneWay: latency(50), msgsPerS, mbPerS: (msgsPerS * 8) / 1e6 }],
+    });
     const zmqRun = (protocol: 'ipc' | 'tcp' | undefined, scale: number): BenchResults => {
       const results = fixture('node', scale);
       results.transport = {
@@ -397,13 +403,20 @@ describe('report', () => {
         detail: 'a test transport, ZMTP 3.1 in TypeScript',
         sockets: 'zmtp',
         ...(protocol === undefined ? {} : { protocol }),
-        baselines: [],
+        // Baselines written before their field are tcp; an ipc run's are ipc.
+        baselines:
+          protocol === 'tcp'
+            ? [raw('zeromq', undefined, 3e5), raw('tcp', undefined, 4e5)]
+            : [raw('zeromq', 'ipc', 1e5), raw('tcp', 'ipc', 2e5)],
       };
       return results;
     };
     // A run from before the field is ipc.
     const text = renderZmq([zmqRun('tcp', 0.5), zmqRun(undefined, 1)], undefined);
-    expect(text).toContain('| size | zmq ZMTP (TS), node | zmq ZMTP (TS) over tcp, node |');
+    expect(text).toContain(
+      '| size | zmq ZMTP (TS), node | zmq ZMTP (TS) over tcp, node | raw zeromq.js over ipc | raw unix socket | raw zeromq.js over tcp | raw TCP |',
+    );
+    expect(text).toContain('· 100.0 k/s | 50.0 µs · 200.0 k/s | 50.0 µs · 300.0 k/s | 50.0 µs · 400.0 k/s |');
     expect(text).toContain('over tcp on loopback (`settings.zmq.protocol: tcp`)');
   });
 });

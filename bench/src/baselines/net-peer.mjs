@@ -2,8 +2,8 @@
 // run it as it is. It connects to the bench process and, per command, echoes messages back (for
 // round trips) or floods it with messages of one size for a while (for throughput).
 //
-// Usage: <runtime> net-peer.mjs zeromq <push-address> <pull-address> | tcp <port> [<host>]
-// (host: default 127.0.0.1). With IMPROV_BENCH_CURVE set to JSON { serverKey, publicKey, secretKey }
+// Usage: <runtime> net-peer.mjs zeromq <push-address> <pull-address> | tcp <port> [<host>] | unix <path>
+// (host: default 127.0.0.1; unix: the same stream over a unix socket file). With IMPROV_BENCH_CURVE set to JSON { serverKey, publicKey, secretKey }
 // (Z85), the zeromq sockets are CURVE clients of the bench process's sockets.
 //
 // Commands from the bench process, first byte: 1 = echo this message; 2 = flood: u32 size, u32 ms.
@@ -51,8 +51,9 @@ if (mode === 'zeromq') {
   }
   pull.close();
   push.close();
-} else if (mode === 'tcp') {
-  const socket = net.connect(Number(rest[0]), rest[1] ?? '127.0.0.1');
+} else if (mode === 'tcp' || mode === 'unix') {
+  const socket =
+    mode === 'unix' ? net.connect({ path: rest[0] }) : net.connect(Number(rest[0]), rest[1] ?? '127.0.0.1');
   socket.setNoDelay(true);
   const write = (payload) =>
     new Promise((resolve) => {
@@ -97,6 +98,6 @@ if (mode === 'zeromq') {
   });
   socket.on('error', () => process.exit(1));
 } else {
-  console.error('usage: net-peer.mjs zeromq <push-address> <pull-address> | tcp <port> [<host>]');
+  console.error('usage: net-peer.mjs zeromq <push-address> <pull-address> | tcp <port> [<host>] | unix <path>');
   process.exit(2);
 }

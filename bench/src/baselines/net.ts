@@ -12,7 +12,10 @@
  */
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RuntimeAdapter } from '@improv/core';
 import { type LatencySummary, summarize } from '../stats.ts';
@@ -33,6 +36,11 @@ export interface NetRow {
 export interface NetBaseline {
   name: 'zeromq' | 'tcp';
   detail: string;
+  /**
+   * Between two processes of this host: unix sockets (`ipc`: zeromq's `ipc://`, node:net on a socket
+   * file) or tcp on loopback (absent: tcp, as results written before the field).
+   */
+  protocol?: 'ipc' | 'tcp';
   /** zeromq across hosts: whether both sockets used CURVE. Absent: loopback, no CURVE. */
   curve?: boolean;
   rows: NetRow[];
@@ -85,7 +93,17 @@ interface Opened {
   curve: boolean;
 }
 
-async function zeromqChannel(runtime: RuntimeAdapter, placement: NetPeerPlacement | undefined): Promise<Opened> {
+/** A fresh folder for the socket files of a baseline over ipc, removed by the returned function. */
+function socketFolder(): { folder: string; remove: () => void } {
+  const folder = mkdtempSync(path.join(tmpdir(), 'improv-bench-raw-'));
+  return { folder, remove: () => rmSync(folder, { recursive: true, force: true }) };
+}
+
+async function zeromqChannel(
+  runtime: RuntimeAdapter,
+  placement: NetPeerPlacement | undefined,
+  ipc: boolean,
+): Promise<Opened> {
   const zmq = await import('zeromq');
   const curve = placement?.curve === true && zmq.capability.curve === true;
   // This process serves (it binds); the peer proves it holds the key pair this process expects.
@@ -97,8 +115,9 @@ async function zeromqChannel(runtime: RuntimeAdapter, placement: NetPeerPlacemen
   const push = new zmq.Push({ linger: 0, sendHighWaterMark: 1000, ...serving });
   const pull = new zmq.Pull({ linger: 0, receiveHighWaterMark: 1000, ...serving });
   const address = placement?.address ?? '127.0.0.1';
-  await push.bind(`tcp://${address}:*`);
-  await pull.bind(`tcp://${address}:*`);
+  const sockets = ipc ? socketFolder() : undefined;
+  await push.bind(sockets ? `ipc://${path.join(sockets.folder, 'push')}` : `tcp://${address}:*`);
+  await pull.bind(sockets ? `ipc://${path.join(sockets.folder, 'pull')}` : `tcp://${address}:*`);
   // Keys in the environment, not on the command line (where every user's `ps` shows them).
   const env =
     server && client
@@ -126,17 +145,29 @@ async function zeromqChannel(runtime: RuntimeAdapter, placement: NetPeerPlacemen
       close: async () => {
         push.close();
         pull.close();
+        sockets?.remove();
       },
     },
   };
 }
 
-async function tcpChannel(runtime: RuntimeAdapter, placement: NetPeerPlacement | undefined): Promise<Opened> {
+async function tcpChannel(
+  runtime: RuntimeAdapter,
+  placement: NetPeerPlacement | undefined,
+  ipc: boolean,
+): Promise<Opened> {
   const address = placement?.address ?? '127.0.0.1';
   const server = net.createServer();
-  server.listen(0, address);
+  const sockets = ipc ? socketFolder() : undefined;
+  const socketPath = sockets ? path.join(sockets.folder, 'stream') : undefined;
+  if (socketPath) server.listen(socketPath);
+  else server.listen(0, address);
   await once(server, 'listening');
-  const peer = startPeer(runtime, ['tcp', String((server.address() as AddressInfo).port), address], placement);
+  const peer = startPeer(
+    runtime,
+    socketPath ? ['unix', socketPath] : ['tcp', String((server.address() as AddressInfo).port), address],
+    placement,
+  );
   const [socket] = (await once(server, 'connection')) as [net.Socket];
   socket.setNoDelay(true);
   const messages: Uint8Array[] = [];
@@ -186,6 +217,7 @@ async function tcpChannel(runtime: RuntimeAdapter, placement: NetPeerPlacement |
       close: async () => {
         socket.destroy();
         server.close();
+        sockets?.remove();
       },
     },
   };
@@ -243,12 +275,20 @@ export async function measureNetBaseline(
   name: 'zeromq' | 'tcp',
   runtime: RuntimeAdapter,
   sizes: readonly number[],
-  options: { count: (size: number) => number; intervalUs: number; floodMs: number; peer?: NetPeerPlacement },
+  options: {
+    count: (size: number) => number;
+    intervalUs: number;
+    floodMs: number;
+    peer?: NetPeerPlacement;
+    /** Beside this process (no `peer`): over unix sockets rather than tcp on loopback. */
+    ipc?: boolean;
+  },
 ): Promise<NetBaseline | undefined> {
   if (name === 'zeromq' && runtime.name !== 'node') return undefined;
   const placement = options.peer;
+  const ipc = placement === undefined && options.ipc === true;
   const { channel, peer, curve } =
-    name === 'zeromq' ? await zeromqChannel(runtime, placement) : await tcpChannel(runtime, placement);
+    name === 'zeromq' ? await zeromqChannel(runtime, placement, ipc) : await tcpChannel(runtime, placement, ipc);
   const exited = once(peer, 'exit');
   // A peer that dies (or never connects, and gives up) would leave a receive waiting for ever.
   let done = false;
@@ -274,11 +314,12 @@ export async function measureNetBaseline(
     const rows = await Promise.race([measure(), died.then(() => [] as NetRow[])]);
     done = true;
     if (placement === undefined) {
+      const over = ipc ? 'a unix socket' : 'tcp loopback';
       const detail =
         name === 'zeromq'
-          ? 'zeromq.js PUSH → PULL over tcp loopback, two processes'
-          : 'node:net, u32 length + payload, tcp loopback, two processes';
-      return { name, detail, rows };
+          ? `zeromq.js PUSH → PULL over ${ipc ? 'ipc' : 'tcp loopback'}, two processes`
+          : `node:net, u32 length + payload, ${over}, two processes`;
+      return { name, detail, protocol: ipc ? 'ipc' : 'tcp', rows };
     }
     const detail =
       name === 'zeromq'
