@@ -222,9 +222,14 @@ export class StoreLinks {
    * the first waited less than {@link BATCH_MAX_WAIT_MS}: then the next steps' messages join them.
    */
   async stepEnded(options?: { commitDeletes?: boolean; handOver?: boolean }): Promise<void> {
-    const now = performance.now();
-    const stepTook = now - this.#lastStepEnded;
-    this.#lastStepEnded = now;
+    // Only messages to a copying store ever wait: the clock is read for those alone.
+    let now = 0;
+    let stepTook = 0;
+    if (this.use.flushBeforeSend) {
+      now = performance.now();
+      stepTook = now - this.#lastStepEnded;
+      this.#lastStepEnded = now;
+    }
     this.#throwFailure();
     const waiting = this.#held.length > 0 || this.#handing !== undefined;
     if (
