@@ -117,6 +117,22 @@ describe('a flood of messages shares one flush of a copying store (group commit)
     return { calls, links, out };
   };
   const puts = (from: number, to: number) => Array.from({ length: to - from }, (_, index) => `put(${from + index})`);
+  /** A copying store whose flush fails while `failing.flush` is set. */
+  const setUpFailing = () => {
+    clock = 1000;
+    vi.spyOn(performance, 'now').mockImplementation(() => clock);
+    const calls: string[] = [];
+    const failing = { flush: false };
+    const store = {
+      ...recordingStore(calls),
+      hasUnflushed: () => true,
+      flush: async () => {
+        if (failing.flush) throw new Error('store is full');
+        calls.push('flush()');
+      },
+    } as StoreClient;
+    return { calls, failing, links: new StoreLinks(store, { flushBeforeSend: true, trackMessages: false }) };
+  };
 
   it('a lone message is flushed and sent at once; the next ones within 50 µs wait, up to a batch, for one flush', async () => {
     const { calls, out } = setUp();
@@ -249,19 +265,7 @@ describe('a flood of messages shares one flush of a copying store (group commit)
   });
 
   it('a flush that fails keeps the messages for the next; a link that refuses one fails the next send', async () => {
-    const calls: string[] = [];
-    clock = 1000;
-    vi.spyOn(performance, 'now').mockImplementation(() => clock);
-    let failFlush = false;
-    const store = {
-      ...recordingStore(calls),
-      hasUnflushed: () => true,
-      flush: async () => {
-        if (failFlush) throw new Error('store is full');
-        calls.push('flush()');
-      },
-    } as StoreClient;
-    const links = new StoreLinks(store, { flushBeforeSend: true, trackMessages: false });
+    const { calls, failing, links } = setUpFailing();
     let refuse = false;
     const link = { ...output(calls, 1), room: () => Number.POSITIVE_INFINITY };
     const out = links.wrap({
@@ -271,9 +275,9 @@ describe('a flood of messages shares one flush of a copying store (group commit)
     await out.put(0);
     clock += 0.01;
     await out.put(1);
-    failFlush = true;
+    failing.flush = true;
     await expect(links.handOver()).rejects.toThrow('store is full');
-    failFlush = false;
+    failing.flush = false;
     await links.handOver();
     expect(calls).toEqual(['flush()', 'put(0)', 'flush()', 'put(1)']);
     clock += 0.01;
@@ -289,19 +293,7 @@ describe('a flood of messages shares one flush of a copying store (group commit)
   });
 
   it('at quit, messages whose flush keeps failing are dropped and counted per link, never sent', async () => {
-    const calls: string[] = [];
-    clock = 1000;
-    vi.spyOn(performance, 'now').mockImplementation(() => clock);
-    let failFlush = false;
-    const store = {
-      ...recordingStore(calls),
-      hasUnflushed: () => true,
-      flush: async () => {
-        if (failFlush) throw new Error('store is full');
-        calls.push('flush()');
-      },
-    } as StoreClient;
-    const links = new StoreLinks(store, { flushBeforeSend: true, trackMessages: false });
+    const { calls, failing, links } = setUpFailing();
     const out = links.wrap({ ...output(calls, 1), room: () => Number.POSITIVE_INFINITY }) as OutputLink;
     const other = links.wrap({
       ...output(calls, 1),
@@ -310,7 +302,7 @@ describe('a flood of messages shares one flush of a copying store (group commit)
     }) as OutputLink;
     expect(await links.dropHeld()).toEqual(new Map());
     await out.put(0);
-    failFlush = true;
+    failing.flush = true;
     clock += 0.01;
     await out.put(1);
     await other.put(2);
@@ -322,7 +314,7 @@ describe('a flood of messages shares one flush of a copying store (group commit)
         ['q_plot', 1],
       ]),
     );
-    failFlush = false;
+    failing.flush = false;
     await links.handOver();
     expect(calls).toEqual(['flush()', 'put(0)']);
   });
