@@ -78,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(
       new Option(
         '--transport <name>',
-        "the pipeline's links: local (SharedArrayBuffer rings) or zmq (ZeroMQ over ipc, or tcp with --zmq-protocol, with raw zeromq.js and raw TCP between two processes as baselines)",
+        "the pipeline's links: local (SharedArrayBuffer rings) or zmq (ZeroMQ over ipc, or tcp with --zmq-protocol, with raw zeromq.js and raw node:net sockets between two processes as baselines)",
       )
         .choices(['local', 'zmq'])
         .default('local'),
@@ -94,7 +94,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(
       new Option(
         '--zmq-protocol <protocol>',
-        "with --transport zmq: the links between this host's processes over ipc (unix sockets, the transport's default) or tcp (loopback, as the raw baselines are)",
+        "with --transport zmq: the links between this host's processes over ipc (unix sockets, the transport's default) or tcp (loopback); the raw baselines go over the same",
       )
         .choices(['ipc', 'tcp'])
         .default('ipc'),
@@ -157,6 +157,19 @@ export async function main(argv: string[]): Promise<number> {
         }
         options.transport = 'zmq';
         options.store = 'redis';
+      }
+      if (options.transport !== 'zmq' && (given('zmqSockets') || given('zmqProtocol'))) {
+        const flag = given('zmqSockets') ? '--zmq-sockets' : '--zmq-protocol';
+        progress(`improv-bench: ${flag} is for the zmq links; add --transport zmq, or drop ${flag}`);
+        exitCode = 2;
+        return;
+      }
+      if (options.placement === 'hosts' && given('zmqProtocol') && options.zmqProtocol !== 'tcp') {
+        progress(
+          'improv-bench: --placement hosts links the hosts over tcp (with CURVE), not --zmq-protocol ipc; drop it',
+        );
+        exitCode = 2;
+        return;
       }
       if (options.rounds !== undefined && options.metricsOverhead !== true && options.dashboard !== true) {
         progress('improv-bench: --rounds is for --metrics-overhead and --dashboard; add one of them, or drop --rounds');

@@ -290,6 +290,12 @@ describe('npm run bench', () => {
     const store = await bench(['--store', 'foo']);
     expect(store.code).toBe(2);
     expect(store.stderr).toMatch(/'foo' is invalid\. Allowed choices are memory, lmdb, redis/);
+    const protocol = await bench(['--transport', 'zmq', '--zmq-protocol', 'udp']);
+    expect(protocol.code).toBe(2);
+    expect(protocol.stderr).toMatch(/'udp' is invalid\. Allowed choices are ipc, tcp/);
+    const noZmq = await bench(['--zmq-protocol', 'tcp']);
+    expect(noZmq.code).toBe(2);
+    expect(noZmq.stderr).toContain('--zmq-protocol is for the zmq links; add --transport zmq, or drop --zmq-protocol');
     // Before the run, not after minutes of it.
     const file = join(out, 'a-file');
     await writeFile(file, '');
