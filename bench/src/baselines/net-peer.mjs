@@ -3,8 +3,9 @@
 // round trips) or floods it with messages of one size for a while (for throughput).
 //
 // Usage: <runtime> net-peer.mjs zeromq <push-address> <pull-address> | tcp <port> [<host>] | unix <path>
-// (host: default 127.0.0.1; unix: the same stream over a unix socket file). With IMPROV_BENCH_CURVE set to JSON { serverKey, publicKey, secretKey }
-// (Z85), the zeromq sockets are CURVE clients of the bench process's sockets.
+// (host: default 127.0.0.1; unix: the tcp mode's stream over a unix socket file). With
+// IMPROV_BENCH_CURVE set to JSON { serverKey, publicKey, secretKey } (Z85), the zeromq sockets are
+// CURVE clients of the bench process's sockets.
 //
 // Commands from the bench process, first byte: 1 = echo this message; 2 = flood: u32 size, u32 ms.
 // The flood ends with one message whose first byte is 3, carrying the count sent (u32).
