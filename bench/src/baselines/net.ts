@@ -314,11 +314,10 @@ export async function measureNetBaseline(
     const rows = await Promise.race([measure(), died.then(() => [] as NetRow[])]);
     done = true;
     if (placement === undefined) {
-      const over = ipc ? 'a unix socket' : 'tcp loopback';
       const detail =
         name === 'zeromq'
           ? `zeromq.js PUSH → PULL over ${ipc ? 'ipc' : 'tcp loopback'}, two processes`
-          : `node:net, u32 length + payload, ${over}, two processes`;
+          : `node:net, u32 length + payload, ${ipc ? 'a unix socket' : 'tcp loopback'}, two processes`;
       return { name, detail, protocol: ipc ? 'ipc' : 'tcp', rows };
     }
     const detail =

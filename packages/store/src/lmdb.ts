@@ -414,12 +414,6 @@ const MAX_SCRATCH_BYTES = 32 * 1024 * 1024;
 let scratchBuffer: Bytes = new Uint8Array(0);
 
 /**
- * A buffer of `byteLength` bytes to build a record in, valid until the next call: reused, because
- * LMDB copies a record when it is put, and fresh memory costs a page fault per page on first touch
- * (for a 1 MiB record that took longer than the rest of the flush). Not zeroed: the caller
- * overwrites it whole.
- */
-/**
  * The record of a written typed array (its header, then its bytes), in the scratch buffer: valid
  * until the next call, so write it (LMDB copies it) or copy it first.
  */
@@ -434,6 +428,12 @@ function arrayRecord(
   return { record, header: { code, shape: [...shape], byteLength: array.byteLength, flags: 0, headerBytes: size } };
 }
 
+/**
+ * A buffer of `byteLength` bytes to build a record in, valid until the next call: reused, because
+ * LMDB copies a record when it is put, and fresh memory costs a page fault per page on first touch
+ * (for a 1 MiB record that took longer than the rest of the flush). Not zeroed: the caller
+ * overwrites it whole.
+ */
 function scratch(byteLength: number): Bytes {
   if (byteLength > MAX_SCRATCH_BYTES) return uninitialized(byteLength);
   if (scratchBuffer.byteLength < byteLength) {
@@ -884,8 +884,9 @@ class LmdbClient implements LmdbStoreClient {
   private stagedBytes = 0;
   /** Whether puts are staged and written together (`ConnectStoreOptions.batchPuts`). */
   private readonly batchPuts: boolean;
-  /** Puts staged, not written yet, in the order they were made; what their values will take. */
+  /** Puts staged, not written yet, in the order they were made. */
   private stagedPuts = new Map<StoreKey, StagedPut>();
+  /** What the staged puts and allocations will take of the store's capacity. */
   private stagedPutBytes = 0;
   /** Puts and allocations staged since the last commit. */
   private stagedCount = 0;
@@ -1699,7 +1700,6 @@ class LmdbClient implements LmdbStoreClient {
     return { freed: due.length, used: readNumber(meta, META.usedBytes) };
   }
 
-  /** Removes a value and everything about it (inside a write transaction); `reason` 0: no tombstone. */
   /**
    * Removes a value and everything about it (inside a write transaction); `reason` 0: no tombstone.
    * With `freed`, the meta counters are left to the caller, which frees many.
