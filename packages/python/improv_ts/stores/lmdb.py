@@ -102,6 +102,13 @@ BATCH_MAX_BYTES = 1 << 20
 _F64 = struct.Struct("<d")
 _HEADER = struct.Struct("<IBBBBQ")
 _OBJECT_RECORD = struct.Struct("<6d")
+#: The shape of a value header with N dimensions, by N.
+_SHAPES = tuple(struct.Struct(f"<{ndim}Q") for ndim in range(MAX_DIMENSIONS + 1))
+#: numpy's dtype of each dtype code (None: a msgpack value).
+_NP_DTYPES = tuple(None if name is None else np.dtype(name) for name in _codec.DTYPES)
+#: Values (header included) up to this size are read with one copy of the whole record, which the
+#: array then lives in; a larger one is copied once, straight into an array of its own.
+SMALL_VALUE_BYTES = 65536
 _SORT_KEY = struct.Struct(">Q")
 _SORT_KEY2 = struct.Struct(">QQ")
 
@@ -573,11 +580,15 @@ class LmdbStoreClient:
         raw = txn.get(self._db["objects"], key_bytes)
         if raw is None:
             return {"missing": self._gone_reason(txn, key_bytes)}
-        record = _decode_object_record(raw, f'key "{key}"')
-        if record["expires_at"] > 0:
+        if len(raw) < OBJECT_RECORD_BYTES + HEADER_FIXED_BYTES:
+            raise RuntimeError(f'key "{key}": object record too short')
+        sequence, charged, expires_at, _, flags, _ = _OBJECT_RECORD.unpack_from(raw)
+        if expires_at > 0:
             return None
         value = self._read_value(txn, key, key_bytes)
-        self._last_read = (key, int(record["charged"]))
+        # A delete of this key that follows needs no second look (see _stage_delete), unless the value
+        # is still unwritten (its holds go with it).
+        self._last_read = (key, int(charged), None if int(flags) & RECORD_UNWRITTEN else int(sequence))
         return {"value": value}
 
     def _read_value(self, txn, key, key_bytes):
@@ -704,8 +715,9 @@ class LmdbStoreClient:
         """delete() of a client that batches deletes: stages `key` if it holds a value now (or held
         it when this client last read it: a sink deletes what it just read, without another look)."""
         last = self._last_read
+        sequence = None
         if last is not None and last[0] == key:
-            charged = last[1]
+            _, charged, sequence = last
         else:
             raw = self._snapshot(lambda txn: txn.get(self._db["objects"], key_bytes))
             if raw is None:
@@ -714,7 +726,7 @@ class LmdbStoreClient:
         self._last_read = None
         if not self._staged:
             self._staged_at = time.monotonic()
-        self._staged[key] = key_bytes
+        self._staged[key] = (key_bytes, sequence, charged)
         self._staged_bytes += charged
         if len(self._staged) >= BATCH_MAX_DELETES or self._staged_bytes >= BATCH_MAX_BYTES:
             self._write("delete()", lambda txn: None)
@@ -722,10 +734,24 @@ class LmdbStoreClient:
 
     def _commit_staged(self, txn):
         """Frees every staged value still there (inside a write transaction; another client may have
-        evicted one meanwhile)."""
-        objects = self._db["objects"]
+        deleted one meanwhile).
+
+        A value this client read just before it deleted it (a sink's get and delete) was read with no
+        TTL, no eviction and written: its object record, value and order entry are all there is to
+        remove, and the record's sequence and charge were kept at the read. Removing the record is
+        then also the look whether it is still there. Any other staged key is looked up first.
+        """
+        db = self._db
+        objects, values, order = db["objects"], db["values"], db["order"]
         freed = [0, 0]
-        for key, key_bytes in self._staged.items():
+        for key, (key_bytes, sequence, charged) in self._staged.items():
+            if sequence is not None:
+                if txn.delete(objects, key_bytes):
+                    txn.delete(values, key_bytes)
+                    txn.delete(order, _SORT_KEY.pack(sequence))
+                    freed[0] += 1
+                    freed[1] += charged
+                continue
             raw = txn.get(objects, key_bytes)
             if raw is not None:
                 self._free(txn, key_bytes, _decode_object_record(raw, f'key "{key}"'), 0, freed)
@@ -835,7 +861,7 @@ def _read_header(data, what):
     size = HEADER_FIXED_BYTES + 8 * ndim
     if len(data) < size:
         raise RuntimeError(f"{what}: value header cut short")
-    shape = list(struct.unpack_from(f"<{ndim}Q", data, HEADER_FIXED_BYTES))
+    shape = list(_SHAPES[ndim].unpack_from(data, HEADER_FIXED_BYTES))
     return code, shape, byte_length, flags, size
 
 
@@ -855,25 +881,38 @@ def _decode_object_record(raw, what):
 
 
 def _decode_value(address, size, key):
-    """The value of the record at `address` (inside the map), in memory of its own."""
-    fixed = ctypes.string_at(address, min(size, HEADER_FIXED_BYTES + 8 * MAX_DIMENSIONS))
-    code, shape, byte_length, flags, start = _read_header(fixed, f'lmdb store: key "{key}"')
+    """The value of the record at `address` (inside the map), in memory of its own.
+
+    A small record is copied whole, header and payload in one call, and the array is a view of that
+    copy (writable, and nothing else refers to it); a large one is copied once, into a new array.
+    """
+    small = size <= SMALL_VALUE_BYTES
+    if small:
+        data = bytearray(ctypes.string_at(address, size))
+    else:
+        data = ctypes.string_at(address, HEADER_FIXED_BYTES + 8 * MAX_DIMENSIONS)
+    code, shape, byte_length, flags, start = _read_header(data, f'lmdb store: key "{key}"')
     unwritten = (flags & FLAG_UNWRITTEN) != 0
     if not unwritten and start + byte_length > size:
         raise RuntimeError(f'lmdb store: the value of key "{key}" is shorter than its header says')
     if code == 0:
-        return _codec.unpackb(ctypes.string_at(address + start, byte_length))
-    dtype = np.dtype(_codec.DTYPES[code])
+        payload = data[start : start + byte_length] if small else ctypes.string_at(address + start, byte_length)
+        return _codec.unpackb(payload)
+    dtype = _NP_DTYPES[code]
     if byte_length % dtype.itemsize != 0:
         raise RuntimeError(
             f'lmdb store: the value of key "{key}" is not a whole number of {_codec.KINDS[code]} elements'
         )
     if unwritten:
         return np.zeros(shape, dtype)
-    array = np.empty(byte_length // dtype.itemsize, dtype)
-    if byte_length > 0:
-        ctypes.memmove(array.ctypes.data, address + start, byte_length)
-    return array.reshape(shape)
+    count = byte_length // dtype.itemsize
+    if small and count > 0:
+        array = np.frombuffer(data, dtype, count, start)
+    else:
+        array = np.empty(count, dtype)
+        if byte_length > 0:
+            ctypes.memmove(array.ctypes.data, address + start, byte_length)
+    return array if len(shape) == 1 and shape[0] == count else array.reshape(shape)
 
 
 def _address_of(payload):
