@@ -385,6 +385,36 @@ def test_a_batched_delete_of_a_value_evicted_meanwhile_commits_cleanly(open_stor
     assert batching.usage() == {"used_bytes": 0, "capacity_bytes": 64 * MiB, "objects": 0}
 
 
+def test_a_sink_that_reads_then_deletes_frees_everything_once(open_store):
+    """The delete of a key just read commits without another lookup; a value another client freed
+    between the read and the commit is not counted twice."""
+    ts = open_store()
+    client = open_store.connect(ts)
+    sink = open_store.connect(ts, batch_deletes=True)
+    # One value stays, so a double count would show (the counters never go below zero).
+    client.put(np.zeros(64, np.uint8))
+    kept = client.usage()
+    frames = [client.put(np.full((2, 3), index, np.uint16)) for index in range(3)]
+    scalar = client.put({"n": 7})
+    big = client.put(np.arange(40_000, dtype=np.float32))  # past the one-copy read
+    for index, key in enumerate(frames):
+        frame = sink.get(key)
+        assert frame.shape == (2, 3) and frame.dtype == np.uint16 and int(frame[1, 2]) == index
+        frame[0, 0] = 99  # its own copy: writable, and the store keeps what was put
+        assert sink.delete(key) is True
+    assert client.get(frames[0])[0, 0] == 0
+    assert sink.get(scalar) == {"n": 7}
+    client.delete(scalar)  # freed by another client before the sink's delete commits
+    assert sink.delete(scalar) is True
+    assert np.array_equal(sink.get(big), np.arange(40_000, dtype=np.float32))
+    assert sink.delete(big) is True
+    sink.flush()
+    assert client.usage() == kept
+    assert ts.ask("usage") == {"usedBytes": kept["used_bytes"], "capacityBytes": 64 * MiB, "objects": 1}
+    for key in [*frames, scalar, big]:
+        assert ts.ask("value", key)["error"] == "ObjectNotFoundError"
+
+
 def test_clients_get_ids_of_their_own_and_keys_never_collide(store, open_store):
     ts, first = store
     second = open_store.connect(ts)
