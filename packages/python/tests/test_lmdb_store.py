@@ -48,12 +48,14 @@ LMDB_PACKAGE = ROOT / "node_modules" / "lmdb"
 class TsStore(_ts_store.TsStore):
     """An lmdb store opened by the TypeScript driver in a Node process, and its client there."""
 
-    def __init__(self, folder, size_bytes=64 * MiB, eviction=None, reap_interval_ms=None):
+    def __init__(self, folder, size_bytes=64 * MiB, eviction=None, reap_interval_ms=None, keep=False):
         self.path = os.path.join(folder, "store")
         open_options = {"sizeBytes": size_bytes}
         if eviction is not None:
             open_options["eviction"] = eviction
         create = {"path": self.path}
+        if keep:
+            create["keep"] = True
         if reap_interval_ms is not None:
             create["reapIntervalMs"] = reap_interval_ms
         super().__init__("lmdb", create, open_options)
@@ -649,6 +651,19 @@ def test_a_closed_client_and_a_closed_store_are_unavailable(open_store):
         other.get(key)
     with pytest.raises(StoreUnavailableError, match="there is no store"):
         lmdb_store.connect(ts.descriptor)
+
+
+def test_a_reader_notices_the_end_of_the_run_of_a_kept_store(open_store):
+    """Reads of one snapshot look at the session once; the run's end (its files stay) is a new one."""
+    ts = open_store(keep=True)
+    client = open_store.connect(ts)
+    key = client.put(np.arange(4, dtype=np.int32))
+    for _ in range(3):
+        assert client.get(key).tolist() == [0, 1, 2, 3]
+    ts.close()
+    assert os.path.exists(os.path.join(ts.path, "data.mdb"))
+    with pytest.raises(StoreUnavailableError, match="was closed \\(the run that opened it ended\\)"):
+        client.get(key)
 
 
 def test_a_descriptor_of_another_session_is_refused(store):

@@ -97,6 +97,7 @@ _SIGNATURES = (
     ("mdb_txn_abort", None, [_p]),
     ("mdb_txn_reset", None, [_p]),
     ("mdb_txn_renew", _int, [_p]),
+    ("mdb_txn_id", ctypes.c_size_t, [_p]),
     ("mdb_dbi_open", _int, [_p, ctypes.c_char_p, _uint, ctypes.POINTER(_uint)]),
     ("mdb_get", _int, [_p, _uint, _pval, _pval]),
     ("mdb_put", _int, [_p, _uint, _pval, _pval, _uint]),
@@ -298,6 +299,10 @@ class Transaction:
     def renew(self):
         """Starts a reset read transaction again on the latest committed state."""
         _check(self.lib, self.lib.mdb_txn_renew(self.handle))
+
+    def id(self):
+        """The transaction's id: for a read transaction, that of the last write committed before it began."""
+        return self.lib.mdb_txn_id(self.handle)
 
     def locate(self, dbi, key):
         """(address, size) of the value under `key` inside the map, or None: valid until the transaction

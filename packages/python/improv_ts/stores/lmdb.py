@@ -194,6 +194,9 @@ class LmdbStoreClient:
         self._staged_at = 0.0
         #: The session record last found to be this client's session (its raw bytes).
         self._session_record = None
+        # The id of the last read transaction that found the session open: a snapshot of the same id
+        # sees the same committed state, so it needs no second look.
+        self._session_seen = None
         try:
             self._db = {attr: environment.open_db(name, create=True) for attr, name in DATABASES.items()}
         except _liblmdb.LmdbError as error:
@@ -520,7 +523,10 @@ class LmdbStoreClient:
             else:
                 self._read_txn.renew()
             try:
-                self._assert_session(self._read_txn)
+                seen = self._read_txn.id()
+                if seen != self._session_seen:
+                    self._assert_session(self._read_txn)
+                    self._session_seen = seen
                 return body(self._read_txn)
             finally:
                 self._read_txn.reset()
