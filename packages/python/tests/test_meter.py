@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 from improv_ts import _meter
-from improv_ts._meter import Histogram, Meter, summarize
+from improv_ts._meter import TIMED_STEPS_PER_WINDOW, Histogram, Meter, summarize
 
 
 def is_key(value):
@@ -86,6 +86,38 @@ def test_latency_step_times_load_and_what_a_report_says():
     # The windows start over: no latency or step times in the next report (if the load moved, there is one).
     following = meter.report(1, 0, False)
     assert following is None or ("latencyMs" not in following and "stepMs" not in following)
+
+
+def test_every_step_of_a_slow_actor_is_timed_and_a_sample_of_a_fast_ones():
+    meter = Meter(lambda message: None)
+    meter.start({"ownProcess": True})
+    # A first window of ten steps: each one timed.
+    for _ in range(10):
+        started = meter.step_starts()
+        assert started is not None
+        meter.step_took(time.perf_counter() - started)
+    assert meter.steps.total == 10
+    meter.report(10, 0, True)
+    # A fast actor: 100 times the steps a window that are timed.
+    steps = 100 * TIMED_STEPS_PER_WINDOW
+    for _ in range(steps):
+        started = meter.step_starts()
+        if started is not None:
+            meter.step_took(time.perf_counter() - started)
+    assert meter.steps.total == steps  # the stride follows the last window: every step still timed
+    meter.report(10 + steps, 0, True)
+    timed = 0
+    for _ in range(steps):
+        started = meter.step_starts()
+        if started is not None:
+            meter.step_took(time.perf_counter() - started)
+            timed += 1
+    # About TIMED_STEPS_PER_WINDOW, each countdown random from 1 to 2 × stride − 1.
+    assert TIMED_STEPS_PER_WINDOW / 2 < timed < 2 * TIMED_STEPS_PER_WINDOW
+    assert "stepMs" in meter.report(10 + 2 * steps, 0, True)
+    # Metrics off: no step is timed.
+    meter.start(None)
+    assert meter.step_starts() is None
 
 
 def test_metrics_off_reports_the_counters_alone():
