@@ -134,6 +134,9 @@ SILENCE = 5.0
 REFUSAL_REPEAT = 30.0
 #: How long a closed link's sockets may still send what was handed to libzmq (see the module docstring).
 LINGER_MS = 1000
+#: Messages taken that add up to this many bytes are acknowledged from a quarter of the capacity (the
+#: TypeScript sink's `LARGE_ACK_BYTES`).
+LARGE_ACK_BYTES = 256 * 1024
 #: A source's DEALER retries a sink that is not there every 10 ms, backing off to 250 ms (as the TypeScript sockets do).
 RECONNECT_IVL_MS = 10
 RECONNECT_IVL_MAX_MS = 250
@@ -402,7 +405,7 @@ class _Endpoint:
 
 class _InEdge:
     __slots__ = ("words", "connection", "peer", "capacity", "drop_oldest", "routing_id", "queue", "taken",
-                 "dropped", "ack_batch", "gone_since", "arrived")
+                 "taken_bytes", "dropped", "ack_batch", "ack_batch_large", "gone_since", "arrived")
 
     def __init__(self, info, words):
         self.words = words
@@ -414,11 +417,15 @@ class _InEdge:
         self.queue = collections.deque()
         # Not yet acknowledged: first `taken` read, then `dropped` dropped.
         self.taken = 0
+        # Bytes of the messages taken since the last acknowledgement.
+        self.taken_bytes = 0
         # Received by the read under way, not counted in the shared RECEIVED word yet.
         self.arrived = 0
         self.dropped = 0
-        # Acknowledge at once from this many messages read (half the capacity).
+        # Acknowledge at once from this many messages read (half the capacity), or from a quarter of the
+        # capacity once those carried LARGE_ACK_BYTES (as the TypeScript sink).
         self.ack_batch = max(1, math.ceil(self.capacity / 2))
+        self.ack_batch_large = max(1, math.ceil(self.capacity / 4))
         self.gone_since = None
 
 
@@ -650,9 +657,16 @@ class InLink(_Endpoint):
             if edge.dropped > 0:
                 self._send_ack(edge)
             edge.taken += 1
-            # In batches of half the capacity, and whenever this edge's queue runs empty, so a
-            # consumer that reads what there is and then works a while does not hold its producer back.
-            if edge.taken >= edge.ack_batch or not edge.queue:
+            edge.taken_bytes += len(body)
+            # In batches of half the capacity (a quarter once that quarter carried LARGE_ACK_BYTES: larger
+            # messages get their credit back sooner, or the source waits for credit with the socket
+            # idle), and whenever this edge's queue runs empty, so a consumer that reads what there is
+            # and then works a while does not hold its producer back.
+            if (
+                edge.taken >= edge.ack_batch
+                or (edge.taken >= edge.ack_batch_large and edge.taken_bytes >= LARGE_ACK_BYTES)
+                or not edge.queue
+            ):
                 self._send_ack(edge)
             return _codec.unpackb(body)
         return _NOTHING
@@ -665,6 +679,7 @@ class InLink(_Endpoint):
     def _send_ack(self, edge):
         payload = _ACK.pack(edge.taken, edge.dropped)
         edge.taken = 0
+        edge.taken_bytes = 0
         edge.dropped = 0
         try:
             self._socket.send_multipart([edge.routing_id, FRAME_ACK, payload], _NOBLOCK)

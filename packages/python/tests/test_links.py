@@ -325,6 +325,30 @@ def test_block_holds_the_producer_back_until_the_sink_reads(plan, opened):
     assert flag(counters, WAITING) == 0
 
 
+@pytest.mark.parametrize(("size", "batch"), [(1024, 4), (100 * 1024, 3)])
+def test_a_sink_acknowledges_half_its_capacity_or_a_quarter_that_carried_256_kib(plan, opened, size, batch):
+    """As the TypeScript sink: small messages get their credit back in batches of half the capacity;
+    large ones from a quarter of it, once the messages taken carried 256 KiB (here 3 × 100 KiB)."""
+    graph = plan(("A.q_out", "B.q_in", 8, "block"))
+    sink = opened(graph["B.q_in"])
+    source = opened(graph["A.q_out"])
+    [edge] = source._edges
+
+    def unacknowledged():
+        source.flush()
+        return len(edge.unacked)
+
+    for n in range(8):
+        source.put({"n": n, "data": bytes(size)})
+    eventually(lambda: sink.qsize() == 8, what="eight messages at the sink")
+    for n in range(batch - 1):
+        assert sink.get(timeout=0)["n"] == n
+    time.sleep(0.1)
+    assert unacknowledged() == 8, "acknowledged before the batch was complete"
+    assert sink.get(timeout=0)["n"] == batch - 1
+    eventually(lambda: unacknowledged() == 8 - batch, what=f"an acknowledgement of {batch} messages")
+
+
 def test_drop_oldest_never_waits_and_reports_what_the_sink_dropped(plan, opened):
     graph = plan(("A.q_out", "B.q_in", 4, "drop-oldest"))
     counters = graph.counters[("A.q_out", "B.q_in")]
