@@ -9,6 +9,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { StoreName } from '@improv/core';
+import type { NetBaseline } from './baselines/net.ts';
 import { label, perS, us, x } from './format.ts';
 import { checkTargets, pathNames, renderReport } from './report.ts';
 import { type BenchResults, type PipelineRow, RESULTS_VERSION, storeOf, transportOf } from './results.ts';
@@ -88,6 +89,16 @@ function socketsOfRun(run: BenchResults): 'zeromq' | 'zmtp' {
   return run.transport?.sockets ?? (run.transport?.detail.includes('ZMTP') ? 'zmtp' : 'zeromq');
 }
 
+/** How a zmq run's links went between the processes of one host (results written before the field: ipc). */
+function protocolOfRun(run: BenchResults): 'ipc' | 'tcp' {
+  return run.transport?.protocol ?? 'ipc';
+}
+
+/** How a raw baseline went (results written before the field: tcp, the only one then). */
+function protocolOfBaseline(baseline: NetBaseline): 'ipc' | 'tcp' {
+  return baseline.protocol ?? 'tcp';
+}
+
 /** The newest zmq run of each runtime and socket implementation (a full run over a newer quick one). */
 export async function newestZmqResults(dir: string): Promise<BenchResults[]> {
   const all: BenchResults[] = [];
@@ -99,7 +110,7 @@ export async function newestZmqResults(dir: string): Promise<BenchResults[]> {
   }
   const newest = new Map<string, BenchResults>();
   for (const run of all.sort((a, b) => Number(b.quick) - Number(a.quick) || a.date.localeCompare(b.date))) {
-    newest.set(`${run.runtime.name} ${socketsOfRun(run)} ${run.transport?.protocol ?? 'ipc'}`, run);
+    newest.set(`${run.runtime.name} ${socketsOfRun(run)} ${protocolOfRun(run)}`, run);
   }
   return [...newest.values()];
 }
@@ -121,26 +132,26 @@ export async function updateZmqReadmes(readmePaths: string[], dir: string): Prom
   }
   return zmq.map(
     (run) =>
-      `${run.runtime.name} ${run.runtime.version} zmq ${socketsOfRun(run)} ${run.transport?.protocol ?? 'ipc'} (${run.date}${run.quick ? ', quick' : ''})`,
+      `${run.runtime.name} ${run.runtime.version} zmq ${socketsOfRun(run)} ${protocolOfRun(run)} (${run.date}${run.quick ? ', quick' : ''})`,
   );
 }
 
 /** The zmq tables: one hop of a pair (inline up to 4 KiB, then put) and flat-out msgs/s, by size. */
 export function renderZmq(zmq: BenchResults[], local: BenchResults | undefined): string {
   const order = (run: BenchResults) =>
-    `${run.transport?.protocol === 'tcp' ? 1 : 0}${run.runtime.name === 'node' ? 0 : 1}${run.runtime.name}${socketsOfRun(run)}`;
+    `${protocolOfRun(run) === 'tcp' ? 1 : 0}${run.runtime.name === 'node' ? 0 : 1}${run.runtime.name}${socketsOfRun(run)}`;
   const runs = [...zmq].sort((a, b) => order(a).localeCompare(order(b)));
   const columns: { name: string; run: BenchResults }[] = [
     ...(local ? [{ name: `local, ${local.runtime.name}`, run: local }] : []),
     ...runs.map((run) => ({
-      name: `zmq ${socketsOfRun(run) === 'zmtp' ? 'ZMTP (TS)' : 'zeromq.js'}${run.transport?.protocol === 'tcp' ? ' over tcp' : ''}, ${run.runtime.name}`,
+      name: `zmq ${socketsOfRun(run) === 'zmtp' ? 'ZMTP (TS)' : 'zeromq.js'}${protocolOfRun(run) === 'tcp' ? ' over tcp' : ''}, ${run.runtime.name}`,
       run,
     })),
   ];
   // The raw baselines of the newest Node run that measured raw zeromq.js, over ipc and over tcp.
   const raw = (['ipc', 'tcp'] as const).flatMap((protocol) => {
     const over = (run: BenchResults) =>
-      run.transport?.baselines.filter((baseline) => (baseline.protocol ?? 'tcp') === protocol) ?? [];
+      run.transport?.baselines.filter((baseline) => protocolOfBaseline(baseline) === protocol) ?? [];
     const node = runs
       .filter((run) => run.runtime.name === 'node' && over(run).some((baseline) => baseline.name === 'zeromq'))
       .sort((a, b) => b.date.localeCompare(a.date))[0];
@@ -162,7 +173,7 @@ export function renderZmq(zmq: BenchResults[], local: BenchResults | undefined):
   );
   out.push('');
   const rawNames = raw.map((baseline) => {
-    const ipc = (baseline.protocol ?? 'tcp') === 'ipc';
+    const ipc = protocolOfBaseline(baseline) === 'ipc';
     if (baseline.name === 'zeromq') return `raw zeromq.js over ${ipc ? 'ipc' : 'tcp'}`;
     return ipc ? 'raw unix socket' : 'raw TCP';
   });

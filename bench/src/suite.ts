@@ -186,6 +186,7 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
   });
 
   const transport = options.transport ?? 'local';
+  const zmqProtocol = options.zmqProtocol ?? 'ipc';
   const hosts = options.hosts;
   // Python sinks: the interpreter, and their clock (CLOCK_MONOTONIC made this thread's clock).
   const python: ScenarioOptions['python'] =
@@ -302,7 +303,7 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
         floodMs: Math.round(throughputUs / 1000),
         ...(peer === undefined ? {} : { peer }),
         // Like for like: the raw sockets between two processes of this host go as the links go.
-        ipc: (options.zmqProtocol ?? 'ipc') === 'ipc',
+        ipc: zmqProtocol === 'ipc',
       });
       if (baseline === undefined) {
         log(`raw ${name}: not measured on ${runtime.name} (zeromq.js runs on Node only); compare with a Node run`);
@@ -371,7 +372,7 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
         store: await store.driver(),
         transport,
         zmqSockets: options.zmqSockets ?? 'auto',
-        zmqProtocol: options.zmqProtocol ?? 'ipc',
+        zmqProtocol,
         placement: options.placement ?? 'worker',
         ...(hosts === undefined ? {} : { hosts: { source: hosts.source, sink: hosts.sink } }),
         ...(python === undefined ? {} : { python }),
@@ -420,9 +421,9 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
       ? {
           transport: {
             name: 'zmq' as const,
-            detail: `${hosts ? 'tcp with CURVE between the two hosts (keys made for the run)' : options.zmqProtocol === 'tcp' ? 'tcp on loopback' : 'ipc sockets in a temporary folder'}, ${socketsOf(options.zmqSockets ?? 'auto') === 'zmtp' ? 'ZMTP 3.1 in TypeScript' : 'zeromq.js (libzmq)'}${python ? ' at the source, pyzmq (libzmq) at the Python sink' : ''}`,
+            detail: `${hosts ? 'tcp with CURVE between the two hosts (keys made for the run)' : zmqProtocol === 'tcp' ? 'tcp on loopback' : 'ipc sockets in a temporary folder'}, ${socketsOf(options.zmqSockets ?? 'auto') === 'zmtp' ? 'ZMTP 3.1 in TypeScript' : 'zeromq.js (libzmq)'}${python ? ' at the source, pyzmq (libzmq) at the Python sink' : ''}`,
             sockets: socketsOf(options.zmqSockets ?? 'auto'),
-            protocol: hosts ? 'tcp' : (options.zmqProtocol ?? 'ipc'),
+            protocol: hosts ? 'tcp' : zmqProtocol,
             baselines: net,
             ...(options.placement === 'process' ? { placement: 'process' as const } : {}),
             ...(hosts ? { placement: 'hosts' as const, hosts: hostsRun(hosts) } : {}),
