@@ -586,9 +586,7 @@ class LmdbStoreClient:
         raw = txn.get(self._db["objects"], key_bytes)
         if raw is None:
             return {"missing": self._gone_reason(txn, key_bytes)}
-        if len(raw) < OBJECT_RECORD_BYTES + HEADER_FIXED_BYTES:
-            raise RuntimeError(f'key "{key}": object record too short')
-        sequence, charged, expires_at, _, flags, _ = _OBJECT_RECORD.unpack_from(raw)
+        sequence, charged, expires_at, _, flags, _ = _object_record_fields(raw, f'key "{key}"')
         if expires_at > 0:
             return None
         value = self._read_value(txn, key, key_bytes)
@@ -871,10 +869,15 @@ def _read_header(data, what):
     return code, shape, byte_length, flags, size
 
 
-def _decode_object_record(raw, what):
+def _object_record_fields(raw, what):
+    """(sequence, charged, expires_at, in_flight, flags, created) of an object record, unpacked in place."""
     if len(raw) < OBJECT_RECORD_BYTES + HEADER_FIXED_BYTES:
         raise RuntimeError(f"{what}: object record too short")
-    sequence, charged, expires_at, in_flight, flags, created = _OBJECT_RECORD.unpack_from(raw)
+    return _OBJECT_RECORD.unpack_from(raw)
+
+
+def _decode_object_record(raw, what):
+    sequence, charged, expires_at, in_flight, flags, created = _object_record_fields(raw, what)
     return {
         "sequence": sequence,
         "charged": charged,
