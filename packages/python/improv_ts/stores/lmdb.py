@@ -978,7 +978,8 @@ def _describe_full(report):
 
 def _check_key_type(key):
     if not isinstance(key, str):
-        raise TypeError(f"lmdb store: a key must be a string, got {'None' if key is None else type(key).__name__}")
+        got = "None" if key is None else type(key).__name__
+        raise TypeError(f"lmdb store: a key must be a string, got {got}: pass the key that put() returned")
 
 
 def _is_number(value):

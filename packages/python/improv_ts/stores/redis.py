@@ -409,7 +409,8 @@ class RedisStoreClient:
     def _name_of(self, key):
         """`_name(key)`, or `ObjectNotFoundError` for a key that is not of this store."""
         if not isinstance(key, str):
-            raise TypeError(f"redis store: a key must be a string, got {'None' if key is None else type(key).__name__}")
+            got = "None" if key is None else type(key).__name__
+            raise TypeError(f"redis store: a key must be a string, got {got}: pass the key that put() returned")
         if not self.is_key(key):
             raise object_not_found("redis", key, "foreign")
         return self._name(key)
