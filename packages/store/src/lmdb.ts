@@ -1829,7 +1829,9 @@ function describeType(value: unknown): string {
 
 function checkKeyType(key: unknown): void {
   if (typeof key !== 'string') {
-    throw new TypeError(`lmdb store: a key must be a string, got ${key === null ? 'null' : typeof key}: pass the key that put() or allocate() returned`);
+    throw new TypeError(
+      `lmdb store: a key must be a string, got ${key === null ? 'null' : typeof key}: pass the key that put() or allocate() returned`,
+    );
   }
 }
 

@@ -607,7 +607,9 @@ class SharedMemoryClient implements MemoryStoreClient {
    */
   private parseKey(key: StoreKey): boolean {
     if (typeof key !== 'string') {
-      throw new TypeError(`memory store: a key must be a string, got ${key === null ? 'null' : typeof key}: pass the key that put() or allocate() returned`);
+      throw new TypeError(
+        `memory store: a key must be a string, got ${key === null ? 'null' : typeof key}: pass the key that put() or allocate() returned`,
+      );
     }
     // `indexOf` rather than `startsWith`, which costs twice as much on every read and delete; the
     // length check first bounds its search (up to 7 digits of slot, a dot, 6 of generation).

@@ -735,7 +735,9 @@ class RedisClient implements RedisStoreClient {
   /** `name(key)`, or `ObjectNotFoundError` for a key that is not of this store. */
   private nameOf(key: StoreKey): string {
     if (typeof key !== 'string') {
-      throw new TypeError(`redis store: a key must be a string, got ${key === null ? 'null' : typeof key}: pass the key that put() or allocate() returned`);
+      throw new TypeError(
+        `redis store: a key must be a string, got ${key === null ? 'null' : typeof key}: pass the key that put() or allocate() returned`,
+      );
     }
     if (!this.isKey(key)) throw objectNotFound('redis', key, 'foreign');
     return this.name(key);
