@@ -29,7 +29,6 @@ import {
   closeSync,
   constants,
   existsSync,
-  mkdirSync,
   openSync,
   readFileSync,
   readSync,
@@ -76,6 +75,7 @@ import {
   typedArrayConstructors,
   typedArrayKinds,
 } from '@improv/core';
+import { makeFolder } from '@improv/core/runtime/folders';
 import { processAlive } from '@improv/core/runtime/pid';
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { type Database, open as openEnvironment, type RootDatabase } from 'lmdb';
@@ -748,21 +748,13 @@ function checkSize(sizeBytes: unknown): number {
 
 /** Creates the store's folder if needed; returns whether it did. Throws a clear error when it cannot. */
 function prepareFolder(path: string): boolean {
-  let created = false;
   try {
-    if (existsSync(path)) {
-      if (!statSync(path).isDirectory()) {
-        throw Object.assign(new Error('it is a file, not a folder'), { code: 'ENOTDIR' });
-      }
-    } else {
-      mkdirSync(path, { recursive: true });
-      created = true;
-    }
-    accessSync(path, constants.W_OK | constants.R_OK | constants.X_OK);
+    const created = makeFolder(path);
+    accessSync(path, constants.R_OK);
+    return created;
   } catch (error) {
     throw unwritable(path, error);
   }
-  return created;
 }
 
 function unwritable(path: string, error: unknown): Error {

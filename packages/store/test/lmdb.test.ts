@@ -492,6 +492,13 @@ describe('lmdb store', () => {
       expect((error as Error).message).toContain(path);
       expect((error as Error).message).toMatch(/Give a folder this process can create and write/);
     }
+    if (existsSync('/proc/self/status')) {
+      // A place where no folder can be made: refused at once (Node's recursive mkdir never returns
+      // under /proc, at 100% CPU).
+      await expect(createLmdbStore({ path: '/proc/improv-test/run.lmdb' }).open({ sizeBytes: MiB })).rejects.toThrow(
+        'cannot create or write the store folder /proc/improv-test/run.lmdb (cannot use /proc/improv-test/run.lmdb as a folder: it cannot be created there)',
+      );
+    }
     if (process.getuid?.() !== 0) {
       // Not root: a folder without write permission (root writes anywhere).
       const locked = freshPath();

@@ -9,8 +9,9 @@
  * ```
  * @module
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { makeFolder } from '@improv/core/runtime/folders';
 import nacl from 'tweetnacl';
 import type { CurveKeyPair } from './_socket.ts';
 
@@ -100,7 +101,7 @@ export function keyFiles(prefix: string): { publicFile: string; secretFile: stri
 export async function writeKeyPair(prefix: string, options: { force?: boolean } = {}): Promise<CurveKeyPair> {
   const { publicFile, secretFile } = keyFiles(prefix);
   const pair = generateKeyPair();
-  await mkdir(dirname(publicFile), { recursive: true });
+  makeFolder(dirname(publicFile));
   const flag = options.force ? 'w' : 'wx';
   const stamp = new Date().toISOString();
   const certificate = (kind: string, secret: boolean) =>

@@ -6,10 +6,11 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
+import { makeFolder } from '@improv/core/runtime/folders';
 import { processAlive } from '@improv/core/runtime/pid';
 import type { RunInfo } from './protocol.ts';
 
@@ -40,7 +41,7 @@ export function newToken(): string {
 
 /** Writes `token` to `file`, readable by this user only. */
 export function writeToken(file: string, token: string): void {
-  mkdirSync(path.dirname(file), { recursive: true });
+  makeFolder(path.dirname(file));
   writeFileSync(file, `${token}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
 }
@@ -61,7 +62,7 @@ export function readToken(file: string): string {
 /** Adds (or replaces) a run's entry. */
 export function register(info: RunInfo): void {
   const dir = registryDir();
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeFolder(dir, { mode: 0o700 });
   const file = path.join(dir, `${info.id}.json`);
   writeFileSync(file, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
 }

@@ -4,12 +4,13 @@
  * process signals instead of one per adapter. Package-private; the adapters compose it.
  * @module
  */
-import { constants, createWriteStream } from 'node:fs';
-import { access, mkdir, readFile, stat } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
 import { pathToFileURL } from 'node:url';
 import type { AppendFile, PathApi, RuntimeAdapter } from './adapter.ts';
+import { makeFolder } from './node-folders.ts';
 
 /** Path helpers over `node:path`. */
 export const nodePath: PathApi = {
@@ -40,42 +41,9 @@ export const nodeFiles: Pick<RuntimeAdapter, 'readTextFile' | 'isFile' | 'makeDi
   cwd: () => process.cwd(),
 };
 
-/**
- * Creates `folder` and its missing parents one level at a time, and checks it is a folder this
- * process can write to. Not `mkdir({ recursive: true })`: on Node 20 that never returns for a path
- * under /proc. Rejects with an error that names the path and what is wrong with it.
- */
+/** The run folder and its log folders: {@link makeFolder}'s walk, as the adapter's promise. */
 async function makeDirectory(folder: string): Promise<void> {
-  const missing: string[] = [];
-  try {
-    for (let dir = path.resolve(folder); ; dir = path.dirname(dir)) {
-      let isDirectory: boolean;
-      try {
-        isDirectory = (await stat(dir)).isDirectory();
-      } catch (error) {
-        // ENOTDIR: a file stands somewhere above; the walk up finds it and names it.
-        const code = (error as { code?: string }).code;
-        if ((code !== 'ENOENT' && code !== 'ENOTDIR') || path.dirname(dir) === dir) throw error;
-        missing.unshift(dir);
-        continue;
-      }
-      if (!isDirectory) throw new Error(`${dir} is a file, not a folder`);
-      break;
-    }
-    for (const dir of missing) await mkdir(dir);
-    await access(folder, constants.W_OK);
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    const reason =
-      code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
-        ? 'no permission to write there'
-        : code === 'ENOENT'
-          ? 'it cannot be created there'
-          : error instanceof Error
-            ? error.message
-            : String(error);
-    throw new Error(`cannot use ${folder} as a folder: ${reason}`, { cause: error });
-  }
+  makeFolder(folder);
 }
 
 /** SIGINT/SIGTERM through `process.on` (Node and Bun). */

@@ -14,10 +14,11 @@
  * @module
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { SerializedError } from '@improv/core';
+import { makeFolder } from '@improv/core/runtime/folders';
 import nacl from 'tweetnacl';
 import type { CurveKeyPair } from '../_socket.ts';
 import { z85Encode } from '../keys.ts';
@@ -128,7 +129,7 @@ export function readOrMakeToken(path: string): { token: string; made: boolean; f
     return { token: readToken(file, AGENT), made: false, file };
   }
   const token = randomBytes(32).toString('hex');
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  makeFolder(dirname(file), { mode: 0o700 });
   writeFileSync(
     file,
     `# improv agent token: whoever has this file may start actors on this machine. Keep it secret;\n# copy it to the Nexus machine and name it in hosts.<name>.token_file.\n${token}\n`,
