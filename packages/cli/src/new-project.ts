@@ -6,6 +6,7 @@
  */
 import { cpSync, existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { makeFolder } from '@improv/core/runtime/folders';
 import { ownManifest, packageRoot } from './own-package.ts';
 
 const template = path.join(packageRoot, 'template');
@@ -34,6 +35,9 @@ export function newProject(dir: string, cwd: string = process.cwd()): NewProject
   const cli = ownManifest();
   const name = packageName(path.basename(target));
   try {
+    // The folder first, level by level: cpSync makes missing ones with Node's recursive mkdir, which
+    // never returns under /proc.
+    makeFolder(target);
     cpSync(template, target, { recursive: true, errorOnExist: true, force: false });
     // npm leaves .gitignore files out of packages; the template's is stored without its dot.
     renameSync(path.join(target, 'gitignore'), path.join(target, '.gitignore'));
