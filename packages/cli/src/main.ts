@@ -195,7 +195,7 @@ export async function main(
   )
     .addHelpText(
       'after',
-      `\n${commandHelpText()}\n  wait 2s  (scripts only) wait before the next step\n\nEvery run serves its control plane on 127.0.0.1 (see improv server --help): improv list,\nimprov client, improv top, improv logs, improv tap and improv quit reach it from another terminal.\n\nExamples:\n  improv run apps/minimal/minimal.yaml\n  improv run apps/minimal/minimal.yaml --script "setup; run; wait 2s; stop; quit"\n  improv run apps/minimal/minimal.yaml --runtime deno\n  improv run apps/minimal/minimal.yaml --store lmdb\n  improv run apps/minimal/minimal.yaml --transport zmq`,
+      `\n${commandHelpText()}\n  wait 2s  (scripts only) wait before the next step\n\nEvery run serves its control plane on 127.0.0.1 (see improv server --help): improv list,\nimprov client, improv top, improv logs, improv tap and improv quit reach it from another terminal.\n\nExit code: 0; 1 when an actor failed during the run (even if it was restarted) or a command of\n--script was refused, said in the last line; 2 for a bad pipeline or option.\n\nExamples:\n  improv run apps/minimal/minimal.yaml\n  improv run apps/minimal/minimal.yaml --script "setup; run; wait 2s; stop; quit"\n  improv run apps/minimal/minimal.yaml --runtime deno\n  improv run apps/minimal/minimal.yaml --store lmdb\n  improv run apps/minimal/minimal.yaml --transport zmq`,
     )
     .action(async (pipeline: string, options: RunOptions) => {
       if (await switched(options.runtime)) return;
@@ -695,14 +695,18 @@ async function drive(
   let printLogs = frontEnd !== 'ui';
   const logs = new LogHistory();
   let nexus: Nexus;
-  let failures = 0;
+  // What makes the exit code 1, said in the last line: actors that failed (how often), refused commands.
+  const failedActors = new Map<string, number>();
+  let refusedCommands = 0;
   const onEvent = (event: NexusEvent) => {
     if (event.type === 'log') {
       logFile?.write(`${formatLogRecord(event.record, { stack: true })}\n`);
       logs.push(event.record);
       if (printLogs && logLevels.indexOf(event.record.level) >= minimum) print(formatRecord(event.record, output));
     }
-    if (event.type === 'actor-state' && event.state === 'failed') failures += 1;
+    if (event.type === 'actor-state' && event.state === 'failed') {
+      failedActors.set(event.actor, (failedActors.get(event.actor) ?? 0) + 1);
+    }
   };
   try {
     const nexusOptions: DefaultNexusOptions = { config: pipeline, runtime, onEvent: (event) => onEvent(event) };
@@ -730,7 +734,7 @@ async function drive(
   // Ctrl-C or SIGTERM while the actors were loading: the pipeline has quit already; no prompt.
   if (nexus.status().state === 'quitting' || nexus.status().state === 'exited') {
     await nexus.closed;
-    return failures > 0 ? exitCodes.failure : exitCodes.ok;
+    return runExitCode(failedActors, refusedCommands, output);
   }
 
   let session: ControlSession;
@@ -768,7 +772,7 @@ async function drive(
       return;
     }
     print(result.code === 'unknown' ? result.message : `${result.code}: ${result.message}`);
-    if (frontEnd === 'script') failures += 1;
+    if (frontEnd === 'script') refusedCommands += 1;
   };
   const prompt = () =>
     promptUntilClosed(nexus, give, announce, (printer) => {
@@ -812,7 +816,27 @@ async function drive(
     await nexus.closed;
     await session.close();
   }
-  return failures > 0 ? exitCodes.failure : exitCodes.ok;
+  return runExitCode(failedActors, refusedCommands, output);
+}
+
+/**
+ * 1 when an actor failed during the run (restarted or not: a restart may have cost the message it
+ * was working on) or a scripted command was refused, with a last line that says which; else 0.
+ */
+function runExitCode(failedActors: Map<string, number>, refusedCommands: number, output: Output): number {
+  if (failedActors.size === 0 && refusedCommands === 0) return exitCodes.ok;
+  const reasons = [...failedActors].map(
+    ([actor, times]) => `actor "${actor}" failed${times > 1 ? ` ${times} times` : ''} during the run`,
+  );
+  if (refusedCommands > 0) {
+    reasons.push(
+      refusedCommands === 1
+        ? 'a command of the script was refused'
+        : `${refusedCommands} commands of the script were refused`,
+    );
+  }
+  output.write(`improv: exit code 1: ${reasons.join('; ')} (see the log above)`);
+  return exitCodes.failure;
 }
 
 /** The plain prompt, until the pipeline has quit. `setPrint` receives the prompt's printer. */

@@ -343,4 +343,25 @@ actors:
     expect(unknown.output).toMatch(/unknown\.yaml:2:10/);
     expect(unknown.output).toMatch(/store must be one of memory, lmdb, redis/);
   });
+
+  it('--store memory with an actor in its own process: refused at the pipeline with the fix, no stack', {
+    timeout: 120_000,
+  }, () => {
+    const folder = project({
+      'pipeline.yaml': `actors:
+  Generator:
+    package: ${join(root, 'packages/cli/template/actors/generator.ts')}
+    class: Generator
+    method: process
+`,
+    });
+    const run = improv(['run', 'pipeline.yaml', '--store', 'memory', '--no-log-files', '--script', 'quit'], folder);
+    expect(run.status, run.output).toBe(2);
+    expect(run.output).toContain(
+      `pipeline.yaml: error: the memory store lives in this process's memory, which actor "Generator" cannot reach: it runs in its own process. Use store: lmdb (one machine) or store: redis (several machines) — --store lmdb or redis on the command line`,
+    );
+    expect(run.output).not.toMatch(/\n\s+at /);
+    // The store the settings would have chosen is not announced: --store replaced it.
+    expect(run.output).not.toContain('store: lmdb, because');
+  });
 });

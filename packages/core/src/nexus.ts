@@ -236,9 +236,6 @@ class NexusImpl implements Nexus {
         `in processes of their own: ${apart.map((actor) => `${actor.name} (${runtimeOf(actor, runtime)}${actor.process?.host ? ` on ${actor.process.host}` : ''})`).join(', ')}; their links go over zmq`,
       );
     }
-    if (config.settings.store.chosenFor !== undefined) {
-      this.log('info', `store: ${config.settings.store.driver}, because ${config.settings.store.chosenFor}`);
-    }
     for (const line of describeConfig(config, runtime, this.configLoadMs)) this.log('debug', line);
     try {
       // Hosts first: the store and the links must know where the hosts are and what reaches them.
@@ -248,6 +245,11 @@ class NexusImpl implements Nexus {
       const opened = await openPipelineStore(this.options.store, config, reachableAt ? { reachableAt } : {});
       this.storeDriver = opened.driver;
       this.openStore = opened.store;
+      // Only when it is the store the settings chose (not one `--store` or the program named instead).
+      const { chosenFor, driver } = config.settings.store;
+      if (chosenFor !== undefined && opened.driver.name === driver) {
+        this.log('info', `store: ${driver}, because ${chosenFor}`);
+      }
       this.log(
         'debug',
         `store opened: ${opened.driver.name}, store_size ${mebibytes(config.settings.storeSizeBytes)}, eviction ${config.settings.store.eviction} (${msSince(storeStarted)})`,

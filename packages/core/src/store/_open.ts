@@ -35,28 +35,34 @@ export async function openPipelineStore(
   context: StoreContext = {},
 ): Promise<{ driver: StoreDriver; store: OpenStore; warning?: string }> {
   const settings = config.settings.store;
+  // A store the settings do not name (`--store`, or the program's driver) fails at the pipeline's
+  // file, still as a config error: what to change is said, not a stack.
+  const pipeline = { path: [], file: config.source };
   let driver: StoreDriver;
   try {
     driver = typeof choice === 'function' ? await choice(settings, config, context) : choice;
   } catch (error) {
-    throw settingError(error, settings.origins.store ?? settings.origins[settings.driver as 'lmdb' | 'redis']);
+    throw settingError(
+      error,
+      settings.origins.store ?? settings.origins[settings.driver as 'lmdb' | 'redis'] ?? pipeline,
+    );
   }
   const remote = config.actors.find((actor) => actor.process?.host !== undefined);
   if (remote !== undefined && driver.reach !== 'network') {
     throw settingError(
       new Error(
-        `the ${driver.name} store lives on this machine, which actor "${remote.name}" cannot reach: it runs on host ${remote.process?.host}. Use store: redis — createRedisStore() when embedding`,
+        `the ${driver.name} store lives on this machine, which actor "${remote.name}" cannot reach: it runs on host ${remote.process?.host}. Use store: redis (--store redis on the command line; createRedisStore() when embedding)`,
       ),
-      settings.origins.store,
+      settings.origins.store ?? pipeline,
     );
   }
   const apart = config.actors.find((actor) => actor.process !== undefined);
   if (apart !== undefined && driver.reach === 'process') {
     throw settingError(
       new Error(
-        `the ${driver.name} store lives in this process's memory, which actor "${apart.name}" cannot reach: it runs in its own process. Use store: lmdb (one machine) or store: redis (several machines) — createLmdbStore() / createRedisStore() when embedding`,
+        `the ${driver.name} store lives in this process's memory, which actor "${apart.name}" cannot reach: it runs in its own process. Use store: lmdb (one machine) or store: redis (several machines) — --store lmdb or redis on the command line; createLmdbStore() / createRedisStore() when embedding`,
       ),
-      settings.origins.store,
+      settings.origins.store ?? pipeline,
     );
   }
   try {
@@ -72,6 +78,6 @@ export async function openPipelineStore(
       error instanceof RangeError && /store_size/.test(error.message)
         ? settings.origins.store_size
         : (settings.origins[driver.name as 'lmdb' | 'redis'] ?? settings.origins.store);
-    throw settingError(error, origin);
+    throw settingError(error, origin ?? pipeline);
   }
 }
