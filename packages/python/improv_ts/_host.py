@@ -28,6 +28,7 @@ import os
 import select
 import struct
 import sys
+import sysconfig
 import time
 import traceback
 from pathlib import Path
@@ -74,14 +75,29 @@ _OWN_FOLDERS = tuple(
 )
 
 
+#: Where libraries are: the standard library and the folders packages install to.
+_LIBRARY_FOLDERS = tuple(
+    {os.path.join(os.path.abspath(sysconfig.get_paths()[key]), "") for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+)
+
+
+def _is_users(filename):
+    path = os.path.abspath(filename)
+    if path.startswith(_OWN_FOLDERS) or path.startswith(_LIBRARY_FOLDERS):
+        return False
+    parts = path.split(os.sep)
+    return "site-packages" not in parts and "dist-packages" not in parts
+
+
 def place_of(error):
-    """`ValueError at actors/x.py:12`: the error's class and the innermost frame of its traceback outside
-    improv_ts and improv (where the actor called what raised), or else the innermost one."""
+    """`ValueError at actors/x.py:12`: the error's class and the innermost frame of its traceback in the
+    user's code (not improv_ts or improv, the standard library or an installed package: where the actor
+    called what raised), or else the innermost one."""
     frames = traceback.extract_tb(error.__traceback__)
     if not frames:
         return type(error).__name__
-    outside = [frame for frame in frames if not os.path.abspath(frame.filename).startswith(_OWN_FOLDERS)]
-    frame = (outside or frames)[-1]
+    users = [frame for frame in frames if _is_users(frame.filename)]
+    frame = (users or frames)[-1]
     return f"{type(error).__name__} at {frame.filename}:{frame.lineno}"
 
 

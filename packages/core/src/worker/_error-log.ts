@@ -70,17 +70,36 @@ export class ErrorLog {
   }
 }
 
-/** `TypeError at actors/x.ts:12:5`: the error's class and the first frame of its stack. */
+/**
+ * Where improv's own packages are (`packages/` of this repository, or `node_modules/@improv/` once
+ * installed): the folder that holds this package's folder.
+ */
+const OWN_PACKAGES = decodeURIComponent(new URL('../../..', import.meta.url).pathname);
+
+/**
+ * `TypeError at actors/x.ts:12:5`: the error's class and the first frame of its stack in the user's
+ * code — not in improv's packages (their `src/` or `dist/`), a library in `node_modules`, or the
+ * runtime — so a `StoreFullError` thrown inside the store names the actor's line that called `put`.
+ * The first frame when no frame is the user's.
+ */
 export function placeOf(error: unknown): string {
   if (!(error instanceof Error)) return `a ${error === null ? 'null' : typeof error} value`;
-  const frame = error.stack
-    ?.split('\n')
+  const locations = (error.stack ?? '')
+    .split('\n')
     .map((line) => line.trim())
-    .find((line) => line.startsWith('at '));
-  if (frame === undefined) return error.name;
-  // `at fn (file:line:col)` or `at file:line:col`; keep the location only.
-  const location = /\(([^()]+)\)$/.exec(frame)?.[1] ?? frame.slice(3);
-  return `${error.name} at ${location.replace(/^file:\/\//, '')}`;
+    .filter((line) => line.startsWith('at '))
+    // `at fn (file:line:col)` or `at file:line:col`; keep the location only.
+    .map((frame) => (/\(([^()]+)\)$/.exec(frame)?.[1] ?? frame.slice(3)).replace(/^file:\/\//, ''));
+  const location = locations.find(isUsersCode) ?? locations[0];
+  return location === undefined ? error.name : `${error.name} at ${location}`;
+}
+
+function isUsersCode(location: string): boolean {
+  if (!location.startsWith('/')) return false; // node:…, internal/…, <anonymous>, native
+  if (location.includes('/node_modules/')) return false; // libraries, and improv once installed
+  if (!location.startsWith(OWN_PACKAGES)) return true;
+  // In this repository only the packages' code (src/, dist/) is improv's; `improv new`'s template is the user's.
+  return !/^[^/]+\/(src|dist)\//.test(location.slice(OWN_PACKAGES.length));
 }
 
 function messageOf(error: unknown): string {
