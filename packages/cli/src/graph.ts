@@ -485,12 +485,19 @@ export function formatSvg(graph: PipelineGraph, options: SvgOptions = {}): strin
   return out.join('\n');
 }
 
-/** The format `--out`'s ending implies: `.svg`, `.dot`/`.gv`, else Mermaid. */
-function formatForFile(file: string): GraphFormat {
+/** Endings of `--out` for Mermaid text (none is one too). */
+const mermaidEndings = ['mmd', 'mermaid', 'md', 'txt'];
+
+/**
+ * The format `--out`'s ending implies: `.svg`; `.dot`/`.gv`; Mermaid for `.mmd`, `.mermaid`, `.md`,
+ * `.txt` or no ending; `undefined` for any other (`.png`: improv writes no images of its own).
+ */
+function formatForFile(file: string): GraphFormat | undefined {
   const ending = /\.([^./\\]+)$/.exec(file)?.[1]?.toLowerCase();
+  if (ending === undefined || mermaidEndings.includes(ending)) return 'mermaid';
   if (ending === 'svg') return 'svg';
   if (ending === 'dot' || ending === 'gv') return 'dot';
-  return 'mermaid';
+  return undefined;
 }
 
 /**
@@ -510,6 +517,12 @@ export async function graphCommand(
         ? 'mermaid'
         : formatForFile(options.out)
       : options.format.toLowerCase();
+  if (format === undefined) {
+    output.write(
+      `improv graph: cannot tell what to write into ${options.out} from its ending: -o takes .svg (a drawing), .dot or .gv (Graphviz), or .mmd, .md or .txt (Mermaid); for a PNG, improv graph ${pipeline} --format dot | dot -Tpng -o graph.png`,
+    );
+    return exitCodes.usage;
+  }
   if (!(graphFormats as readonly string[]).includes(format)) {
     output.write(
       `improv graph: unknown format "${options.format}"; ${didYouMean(format, graphFormats)}use mermaid, dot or svg`,

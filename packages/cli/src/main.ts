@@ -309,7 +309,7 @@ export async function main(
     .argument('<pipeline>', 'pipeline YAML file')
     .option(
       '--format <format>',
-      'mermaid, dot or svg (default: mermaid; with --out, from its ending: .svg, .dot or .gv)',
+      'mermaid, dot or svg (default: mermaid; with --out, from its ending: .svg, .dot or .gv, else .mmd, .md, .txt or none for mermaid)',
     )
     .option('-o, --out <file>', 'write it to this file instead of printing it')
     .addHelpText(

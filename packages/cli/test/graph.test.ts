@@ -383,6 +383,13 @@ describe('graphCommand', () => {
       text: 'improv graph: unknown format "svgg"; did you mean "svg"? use mermaid, dot or svg',
     });
     expect((await graph(minimal, { format: 'Mermiad' })).text).toContain('did you mean "mermaid"?');
+    // An --out whose ending names no format it writes: nothing is written into it.
+    const png = join(mkdtempSync(join(tmpdir(), 'improv-graph-')), 'graph.png');
+    expect(await graph(minimal, { out: png })).toEqual({
+      code: 2,
+      text: `improv graph: cannot tell what to write into ${png} from its ending: -o takes .svg (a drawing), .dot or .gv (Graphviz), or .mmd, .md or .txt (Mermaid); for a PNG, improv graph ${minimal} --format dot | dot -Tpng -o graph.png`,
+    });
+    expect(existsSync(png)).toBe(false);
   });
 
   it("prints a config's errors and draws nothing", async () => {
