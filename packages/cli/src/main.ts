@@ -329,6 +329,11 @@ export async function main(
     )
     .action(async (pipeline: string, options: { format?: string; out?: string }) => {
       // Imported when used: the layout library loads for this command only.
+      const folder = await refuseFolder('graph', pipeline, output);
+      if (folder !== undefined) {
+        exitCode = folder;
+        return;
+      }
       const { graphCommand } = await import('./graph.ts');
       exitCode = await graphCommand(pipeline, options, output);
     });
@@ -541,19 +546,49 @@ function cliVersion(): string {
 /** Validates one pipeline file, or every .yaml/.yml file of a folder (sorted, not recursive). */
 type ValidateOptions = { checkModules: boolean; hosts?: 'local' };
 
-async function validateCommand(target: string, options: ValidateOptions, output: Output): Promise<number> {
+/** The `.yaml`/`.yml` files of `folder` (sorted), or `undefined` when `target` is no folder. */
+async function pipelineFilesIn(target: string): Promise<string[] | undefined> {
   const isFolder = await stat(target).then(
     (info) => info.isDirectory(),
-    () => false, // missing or unreadable: validating it as a file says what is wrong
+    () => false, // missing or unreadable: loading it as a file says what is wrong
   );
-  if (!isFolder) return validateFile(target, options, output);
-  let names: string[];
+  if (!isFolder) return undefined;
+  const entries = await readdir(target, { withFileTypes: true });
+  return entries
+    .filter((entry) => /\.ya?ml$/i.test(entry.name) && (entry.isFile() || entry.isSymbolicLink()))
+    .map((entry) => entry.name)
+    .sort();
+}
+
+/**
+ * For a command that runs one pipeline: when `target` is a folder, says so and names its pipeline
+ * files (the exit code 2); else `undefined`.
+ */
+async function refuseFolder(command: string, target: string, output: Output): Promise<number | undefined> {
+  const folder = target.replace(/\/+$/, '');
+  let names: string[] | undefined;
   try {
-    const entries = await readdir(target, { withFileTypes: true });
-    names = entries
-      .filter((entry) => /\.ya?ml$/i.test(entry.name) && (entry.isFile() || entry.isSymbolicLink()))
-      .map((entry) => entry.name)
-      .sort();
+    names = await pipelineFilesIn(target);
+  } catch (error) {
+    output.write(`improv ${command}: ${folder} is a folder, and it cannot be read: ${(error as Error).message}`);
+    output.write('  fix: give the path of a pipeline file');
+    return exitCodes.usage;
+  }
+  if (names === undefined) return undefined;
+  output.write(`improv ${command}: ${folder} is a folder; give one pipeline file`);
+  output.write(
+    names.length === 0
+      ? `  fix: ${folder} has no .yaml or .yml files; give the path of a pipeline file`
+      : `  fix: improv ${command} ${path.join(folder, names[0]!)}${names.length > 1 ? ` (its pipeline files: ${names.join(', ')})` : ''}`,
+  );
+  return exitCodes.usage;
+}
+
+async function validateCommand(target: string, options: ValidateOptions, output: Output): Promise<number> {
+  let names: string[] | undefined;
+  try {
+    names = await pipelineFilesIn(target);
+    if (names === undefined) return validateFile(target, options, output);
   } catch (error) {
     output.write(`improv validate: cannot read the folder ${target}: ${(error as Error).message}`);
     output.write('  fix: give a folder you can read, or one pipeline file');
@@ -636,6 +671,8 @@ async function runCommand(pipeline: string, options: RunOptions, output: Output,
       return exitCodes.usage;
     }
   }
+  const folder = await refuseFolder(headless ? 'server' : 'run', pipeline, output);
+  if (folder !== undefined) return folder;
   const runtime = await detectRuntime();
   // The run folder first: a bad one is a usage error, found before any worker starts.
   if (options.logFiles && options.runDir !== undefined) {

@@ -375,6 +375,21 @@ describe('improv validate <folder>', () => {
     );
   });
 
+  it('run, server and graph given a folder name its pipeline files, exit 2', async () => {
+    const folder = folderWith({ 'one.yaml': goodPipeline(), 'two.yml': goodPipeline(), 'notes.txt': 'x' });
+    for (const command of ['run', 'server', 'graph']) {
+      const result = await cli([command, `${folder}/`]);
+      expect(result.code, result.text).toBe(2);
+      expect(result.lines).toEqual([
+        `improv ${command}: ${folder} is a folder; give one pipeline file`,
+        `  fix: improv ${command} ${join(folder, 'one.yaml')} (its pipeline files: one.yaml, two.yml)`,
+      ]);
+    }
+    const empty = await cli(['run', folderWith({ 'README.md': '# nothing' })]);
+    expect(empty.code).toBe(2);
+    expect(empty.lines.at(-1)).toMatch(/^ {2}fix: .* has no \.yaml or \.yml files; give the path of a pipeline file$/);
+  });
+
   it('still validates a single file, and reports a missing path as before', async () => {
     expect((await cli(['validate', minimal])).code).toBe(0);
     const missing = await cli(['validate', join(tmpdir(), 'no-such-folder-for-improv')]);

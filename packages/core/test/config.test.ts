@@ -1630,7 +1630,9 @@ describe('loadConfig', () => {
   it('reports a folder given as the config file', async () => {
     const result = await loadConfig(fixtures, { adapter });
     expect(only(result).message).toBe(`${fixtures} is a folder, not a config file`);
-    expect(result.diagnostics[0]?.fix).toBe(`pass the pipeline's YAML file, e.g. ${fixture('pipeline.yaml')}`);
+    expect(result.diagnostics[0]?.fix).toBe(
+      `pass one of its pipeline files (improv validate ${fixtures} lists and checks them all)`,
+    );
   });
 });
 

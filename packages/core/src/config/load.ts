@@ -125,7 +125,7 @@ export async function loadConfig(path: string, options: LoadConfigOptions): Prom
       diagnostic.fix = `check the path (a relative path starts from ${adapter.cwd()})`;
     } else if (code === 'EISDIR') {
       diagnostic.message = `${file} is a folder, not a config file`;
-      diagnostic.fix = `pass the pipeline's YAML file, e.g. ${adapter.path.join(path, 'pipeline.yaml')}`;
+      diagnostic.fix = `pass one of its pipeline files (improv validate ${path} lists and checks them all)`;
     } else {
       diagnostic.message = `cannot read config file ${file}: ${error instanceof Error ? error.message : String(error)}`;
       diagnostic.fix = permissionFix(error, file) ?? 'check that the file exists and is readable';
