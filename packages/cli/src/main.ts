@@ -896,7 +896,15 @@ async function promptUntilClosed(
   });
   setPrint(prompt.print);
   prompt.print(announce);
-  prompt.print('type help for the commands; setup, then run');
+  // What to type next depends on where the pipeline is (--start has set it up and run it already).
+  const state = nexus.status().state;
+  prompt.print(
+    state === 'running'
+      ? 'type help for the commands; it runs: pause, stop or quit'
+      : state === 'ready' || state === 'stopped'
+        ? 'type help for the commands; run starts it'
+        : 'type help for the commands; setup, then run',
+  );
   await nexus.closed;
   prompt.close();
 }

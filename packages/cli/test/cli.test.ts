@@ -131,6 +131,14 @@ describe('improv (as a process)', () => {
     const { code, out } = await spawnCli(['run', minimal, '--no-log-files'], 'setup\nrun\njump\nstop\nquit\n');
     expect(out).toMatch(/unknown command "jump"\ncommands:/);
     expect(out).toMatch(/processed \d+ frames/);
+    expect(out).toContain('type help for the commands; setup, then run');
+    expect(code).toBe(0);
+  });
+
+  it('with --start, the prompt says what comes next from where the pipeline is: running', async () => {
+    const { code, out } = await spawnCli(['run', minimal, '--no-log-files', '--start'], 'stop\nquit\n');
+    expect(out).toContain('type help for the commands; it runs: pause, stop or quit');
+    expect(out).not.toContain('setup, then run');
     expect(code).toBe(0);
   });
 
