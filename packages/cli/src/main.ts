@@ -40,7 +40,13 @@ import { executeCommandLine } from './control/commands.ts';
 import { LogHistory } from './control/log-history.ts';
 import { dashboardAddress } from './control/page.ts';
 import { type ControlSession, type ControlSessionOptions, startControlSession } from './control/session.ts';
-import { createDefaultNexus, type DefaultNexusOptions, defaultStoreSizeLimits, transportsFor } from './defaults.ts';
+import {
+  checkStore,
+  createDefaultNexus,
+  type DefaultNexusOptions,
+  defaultStoreSizeLimits,
+  transportsFor,
+} from './defaults.ts';
 import { exitCodes } from './exit-codes.ts';
 import { improvHint } from './improv-compat.ts';
 import { newProject } from './new-project.ts';
@@ -627,6 +633,13 @@ async function validateFile(pipeline: string, options: ValidateOptions, output: 
       result.config = undefined;
     } else if (problem !== undefined) {
       result.diagnostics.push({ severity: 'error', message: problem, path: ['settings', 'transport'] });
+      result.config = undefined;
+    }
+  }
+  if (result.config) {
+    const storeProblem = await checkStore(result.config);
+    if (storeProblem !== undefined) {
+      result.diagnostics.push(storeProblem);
       result.config = undefined;
     }
   }

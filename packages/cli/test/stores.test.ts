@@ -338,6 +338,17 @@ actors:
     expect(redis.output).toMatch(/redis\.yaml:3:10/);
     expect(redis.output).toMatch(/127\.0\.0\.1:1/);
     expect(redis.output).not.toMatch(/\n\s+at /);
+    // validate finds both first, and creates nothing.
+    const lmdbChecked = improv(['validate', 'pipeline.yaml', '--no-check-modules'], folder);
+    expect(lmdbChecked.status, lmdbChecked.output).toBe(2);
+    expect(lmdbChecked.output).toMatch(
+      /pipeline\.yaml:3:9: error: lmdb store: cannot create or write the store folder .*store\.lmdb \(cannot use .* as a folder: .*a-file is a file, not a folder\)/,
+    );
+    const redisChecked = improv(['validate', 'redis.yaml', '--no-check-modules'], folder);
+    expect(redisChecked.status, redisChecked.output).toBe(2);
+    expect(redisChecked.output).toContain(
+      'redis.yaml:3:10: error: redis store: nothing answers at 127.0.0.1:1 (connection refused: no server listens there)',
+    );
     const unknown = improv(['validate', 'unknown.yaml', '--no-check-modules'], folder);
     expect(unknown.status, unknown.output).toBe(2);
     expect(unknown.output).toMatch(/unknown\.yaml:2:10/);

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
-import { makeFolder } from '../src/runtime/node-folders.ts';
+import { folderProblem, makeFolder } from '../src/runtime/node-folders.ts';
 
 const scratch: string[] = [];
 afterEach(() => {
@@ -40,4 +40,17 @@ it('makeFolder names the file in the way, and refuses a place where no folder ca
       'cannot use /proc/improv-test/run as a folder: it cannot be created there',
     );
   }
+});
+
+it('folderProblem says what makeFolder would refuse, and creates nothing', () => {
+  const base = fresh();
+  const file = join(base, 'notes.txt');
+  writeFileSync(file, 'x');
+  expect(folderProblem(join(file, 'store.lmdb'))).toBe(
+    `cannot use ${join(file, 'store.lmdb')} as a folder: ${file} is a file, not a folder`,
+  );
+  const deep = join(base, 'a', 'b');
+  expect(folderProblem(deep)).toBeUndefined();
+  expect(existsSync(join(base, 'a'))).toBe(false);
+  expect(folderProblem(base)).toBeUndefined();
 });

@@ -75,7 +75,7 @@ import {
   typedArrayConstructors,
   typedArrayKinds,
 } from '@improv/core';
-import { makeFolder } from '@improv/core/runtime/folders';
+import { folderProblem, makeFolder } from '@improv/core/runtime/folders';
 import { processAlive } from '@improv/core/runtime/pid';
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { type Database, open as openEnvironment, type RootDatabase } from 'lmdb';
@@ -755,6 +755,15 @@ function prepareFolder(path: string): boolean {
   } catch (error) {
     throw unwritable(path, error);
   }
+}
+
+/**
+ * What opening an lmdb store at `path` would refuse about its folder, found without creating
+ * anything (for `improv validate`): the error's message, or `undefined` when the folder looks usable.
+ */
+export function lmdbFolderProblem(path: string): string | undefined {
+  const problem = folderProblem(path);
+  return problem === undefined ? undefined : unwritable(path, new Error(problem)).message;
 }
 
 function unwritable(path: string, error: unknown): Error {

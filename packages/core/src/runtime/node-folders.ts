@@ -28,22 +28,8 @@ export interface MakeFolderOptions {
  * file, not a folder", "… it cannot be created there"), with the system's error as its `cause`.
  */
 export function makeFolder(folder: string, options: MakeFolderOptions = {}): boolean {
-  const missing: string[] = [];
   try {
-    for (let dir = path.resolve(folder); ; dir = path.dirname(dir)) {
-      let isDirectory: boolean;
-      try {
-        isDirectory = statSync(dir).isDirectory();
-      } catch (error) {
-        // ENOTDIR: a file stands somewhere above; the walk up finds it and names it.
-        const code = (error as { code?: string }).code;
-        if ((code !== 'ENOENT' && code !== 'ENOTDIR') || path.dirname(dir) === dir) throw error;
-        missing.unshift(dir);
-        continue;
-      }
-      if (!isDirectory) throw new Error(`${dir} is a file, not a folder`);
-      break;
-    }
+    const missing = missingLevels(folder);
     for (const dir of missing) {
       try {
         mkdirSync(dir, options.mode === undefined ? undefined : { mode: options.mode });
@@ -53,17 +39,55 @@ export function makeFolder(folder: string, options: MakeFolderOptions = {}): boo
       }
     }
     accessSync(folder, constants.W_OK | constants.X_OK);
+    return missing.length > 0;
   } catch (error) {
-    const code = (error as { code?: string }).code;
-    const reason =
-      code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
-        ? 'no permission to write there'
-        : code === 'ENOENT'
-          ? 'it cannot be created there'
-          : error instanceof Error
-            ? error.message
-            : String(error);
-    throw new Error(`cannot use ${folder} as a folder: ${reason}`, { cause: error });
+    throw folderError(folder, error);
   }
-  return missing.length > 0;
+}
+
+/**
+ * What {@link makeFolder} would refuse, found without creating anything (for `improv validate`): a
+ * file in the way, or a nearest existing folder this process cannot write. `undefined` when it looks
+ * fine — making it can still fail where only trying tells (a place such as /proc).
+ */
+export function folderProblem(folder: string): string | undefined {
+  try {
+    const missing = missingLevels(folder);
+    accessSync(missing.length > 0 ? path.dirname(missing[0]!) : folder, constants.W_OK | constants.X_OK);
+    return undefined;
+  } catch (error) {
+    return folderError(folder, error).message;
+  }
+}
+
+/** The levels of `folder` that do not exist yet, outermost first; throws when a file is in the way. */
+function missingLevels(folder: string): string[] {
+  const missing: string[] = [];
+  for (let dir = path.resolve(folder); ; dir = path.dirname(dir)) {
+    let isDirectory: boolean;
+    try {
+      isDirectory = statSync(dir).isDirectory();
+    } catch (error) {
+      // ENOTDIR: a file stands somewhere above; the walk up finds it and names it.
+      const code = (error as { code?: string }).code;
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR') || path.dirname(dir) === dir) throw error;
+      missing.unshift(dir);
+      continue;
+    }
+    if (!isDirectory) throw new Error(`${dir} is a file, not a folder`);
+    return missing;
+  }
+}
+
+function folderError(folder: string, error: unknown): Error {
+  const code = (error as { code?: string }).code;
+  const reason =
+    code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+      ? 'no permission to write there'
+      : code === 'ENOENT'
+        ? 'it cannot be created there'
+        : error instanceof Error
+          ? error.message
+          : String(error);
+  return new Error(`cannot use ${folder} as a folder: ${reason}`, { cause: error });
 }
