@@ -561,6 +561,27 @@ describe('actor errors', () => {
     expect(result.config?.actors[0]).toMatchObject({ options: { rate: 3 }, process: {} });
   });
 
+  it('warns about an option a letter or two away from a key improv-ts reads, and still passes it on', async () => {
+    const result = await check(yaml`
+      actors:
+        Generator:
+          package: actors/generator.ts
+          class: Generator
+          on_eror: fail
+          methd: process
+          rate: 3
+    `);
+    expect(list(result, 'warning')).toEqual([
+      '5:5 actor "Generator": "on_eror" is passed to the actor as an option; did you mean "on_error"?',
+      '6:5 actor "Generator": "methd" is passed to the actor as an option; did you mean "method"?',
+    ]);
+    expect(result.diagnostics[0]?.fix).toBe(
+      'rename it to on_error, or keep it if the actor reads an option named on_eror',
+    );
+    expect(result.config?.actors[0]).toMatchObject({ options: { on_eror: 'fail', methd: 'process', rate: 3 } });
+    expect(result.config?.actors[0]?.onError).toBe('continue');
+  });
+
   it('takes max_heap_mb as the worker heap limit, out of options, and reports a bad one', async () => {
     const good = await check(yaml`
       actors:

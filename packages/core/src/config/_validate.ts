@@ -98,6 +98,9 @@ const improvSettingsKeys = [
 const connectionKeys = ['sources', 'sinks', 'capacity', 'policy', 'transport'];
 const policies = ['block', 'drop-oldest'] as const satisfies readonly LinkPolicy[];
 
+/** The keys of an actor that improv-ts reads itself (every other is an option of the actor). */
+const readActorKeys = ['package', 'class', 'max_heap_mb', 'on_error', ...actorProcessKeys];
+
 const exampleActors = 'actors:\n    Generator:\n      package: actors/generator.ts\n      class: Generator';
 
 /** Checks everything that needs no module import. */
@@ -484,6 +487,17 @@ function validateActors(
           { part: 'key' },
         );
         continue;
+      }
+      // Every other key is the actor's option; one a letter or two away from a key improv-ts reads
+      // is most likely that key misspelt, silently without effect.
+      const meant = closest(key, readActorKeys);
+      if (meant !== undefined) {
+        reporter.warning(
+          [...path, key],
+          `actor "${name}": "${key}" is passed to the actor as an option; did you mean "${meant}"?`,
+          `rename it to ${meant}, or keep it if the actor reads an option named ${key}`,
+          { part: 'key' },
+        );
       }
       actor.options[key] = option;
     }
