@@ -207,7 +207,7 @@ export class FailingConstructor extends Actor {
 }
 
 /** Kills its own worker during the run: `how` is `exit` (process.exit), `throw` (uncaught error) or `oom`. */
-export class Dying extends Actor<{ how: 'exit' | 'throw' | 'oom' | 'loop'; afterSteps?: number }> {
+export class Dying extends Actor<{ how: 'exit' | 'throw' | 'oom' | 'loop'; afterSteps?: number; stepMs?: number }> {
   private steps = 0;
   override async runStep(): Promise<void> {
     this.steps += 1;
@@ -215,7 +215,7 @@ export class Dying extends Actor<{ how: 'exit' | 'throw' | 'oom' | 'loop'; after
       // A dying source sends a little first; a dying sink reads (and then stops reading).
       if (this.links.q_out) await this.output('q_out').put({ source: this.name, n: this.steps });
       if (this.links.q_in) await this.input('q_in').get();
-      await sleep(2);
+      await sleep(this.options.stepMs ?? 2);
       return;
     }
     switch (this.options.how) {
