@@ -180,11 +180,13 @@ export class LocalInputLink extends LinkSide implements InputLink {
   hold(onHeld: () => void): void {
     if (this.closedHere) return;
     this.onHeld = onHeld;
-    if (this.#waiters.length === 0) return;
-    // Pending gets take no message while held; the sleeping loop is woken and ends.
-    this.#held.push(...this.#waiters.splice(0));
-    if (this.#looping) wake(this.#bell, BELL_SEQ);
-    onHeld();
+    if (this.#waiters.length > 0) {
+      // Pending gets take no message while held; the sleeping loop is woken and ends.
+      this.#held.push(...this.#waiters.splice(0));
+      if (this.#looping) wake(this.#bell, BELL_SEQ);
+    }
+    // Also when held already (a stop after a pause): the get parked then still waits.
+    if (this.#held.length > 0) onHeld();
   }
 
   release(): void {

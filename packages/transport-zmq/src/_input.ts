@@ -216,9 +216,9 @@ export class ZmqInputLink implements InputLink {
   hold(onHeld: () => void): void {
     if (this.#closedHere) return;
     this.#onHeld = onHeld;
-    if (this.#waiters.length === 0) return;
     this.#held.push(...this.#waiters.splice(0));
-    onHeld();
+    // Also when held already (a stop after a pause): the get parked then still waits.
+    if (this.#held.length > 0) onHeld();
   }
 
   release(): void {

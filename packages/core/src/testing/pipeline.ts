@@ -434,6 +434,34 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       await nexus.quit();
     });
 
+    it('stops a paused pipeline: actors parked in a get() acknowledge at once, every stop() runs, and run goes on', async () => {
+      const limit = 400;
+      const { nexus, results, logs } = await start(
+        { Source: { class: 'Counter', limit, bytes: 64, intervalMs: 1 }, Sink: { class: 'Collector' } },
+        { 'Source.q_out': ['Sink.q_in'] },
+      );
+      await nexus.setup();
+      await nexus.run();
+      await sleep(30);
+      await nexus.pause();
+      // The sink waits in get() (its source is paused too): parked by pause, and told so again by stop.
+      await nexus.stop();
+      expect(states(nexus)).toEqual({ Source: 'stopped', Sink: 'stopped' });
+      expect(results('Sink')).toHaveLength(1); // its stop() ran
+      await nexus.run();
+      const received = () =>
+        (results('Sink').at(-1) as { received: { Source?: number } } | undefined)?.received.Source ?? 0;
+      for (let i = 0; i < 200 && received() < limit; i++) {
+        await sleep(20);
+        await nexus.pause();
+        await nexus.stop();
+        if (received() < limit) await nexus.run();
+      }
+      expect(received()).toBe(limit);
+      expect(logs.filter((entry) => entry.level === 'error')).toEqual([]);
+      await nexus.quit();
+    });
+
     it('a forgotten await before put() does not fail the actor on pause or stop, and loses nothing', async () => {
       const { nexus, results } = await start(
         { Careless: { class: 'Careless' }, Sink: { class: 'Collector' } },

@@ -257,9 +257,15 @@ export function describeTransportConformance(options: TransportConformanceOption
         const first = q_in.get();
         q_in.hold(() => heldCalls++);
         expect(heldCalls).toBe(1); // a get was already waiting: parked at once
+        // Held again while held (the host's stop after a pause): the parked get is told at once.
+        let heldAgain = 0;
+        q_in.hold(() => heldAgain++);
+        expect(heldAgain).toBe(1);
+        q_in.hold(() => heldCalls++);
+        expect(heldCalls).toBe(2);
         await q_out.put({ n: 1 });
         const second = q_in.get();
-        expect(heldCalls).toBe(2);
+        expect(heldCalls).toBe(3);
         await q_out.put({ n: 2 });
         expect(q_in.tryGet()).toBeUndefined(); // a held link hands out nothing
         await arrived(q_in, 2);
@@ -291,8 +297,13 @@ export function describeTransportConformance(options: TransportConformanceOption
         const waiting = q_out.put(3);
         q_out.hold(() => heldCalls++);
         expect(heldCalls).toBe(1);
-        const later = q_out.put(4);
+        let heldAgain = 0;
+        q_out.hold(() => heldAgain++);
+        expect(heldAgain).toBe(1); // held again while held: the waiting put is told at once
+        q_out.hold(() => heldCalls++);
         expect(heldCalls).toBe(2);
+        const later = q_out.put(4);
+        expect(heldCalls).toBe(3);
         await arrived(q_c, 2);
         expect(q_c.tryGet()).toBe(1); // room in C now, but the link is held
         await new Promise((resolve) => setTimeout(resolve, 20));
