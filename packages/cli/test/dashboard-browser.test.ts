@@ -179,6 +179,10 @@ describe.skipIf(!haveChromium)(
       expect(page.url()).not.toContain('token');
       expect(page.url()).toBe(`${session.info.url}/`);
       await expect.poll(() => page.textContent('.top'), POLL).toContain(session.info.id);
+      // Reloaded (the address has no token now): the tab kept it, and the page connects again.
+      await page.reload();
+      await page.waitForSelector('[data-status][data-state="waiting"]', WAIT);
+      await expect.poll(() => page.textContent('.top'), POLL).toContain(session.info.id);
 
       // A browser that was never given the token: refused, and told where the token is.
       const stranger = await browser.newPage();

@@ -2,7 +2,7 @@
  * The page's connection to the run's control server, and everything it knows about the run: one
  * object outside the components (they re-render when it says it changed). HTTP for the laid-out
  * graph; the WebSocket for the rest — JSON text frames, and binary msgpack `plots` frames.
- * The token is kept in memory only.
+ * The token is given by the page's entry (`main.tsx`: from the address, or the tab's storage after a reload).
  * @module
  */
 
