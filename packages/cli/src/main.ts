@@ -404,6 +404,15 @@ hosts: names the machines that run improv agent, each  <name>: { address, port, 
     .action(async (options: { out: string; force?: boolean }) => {
       // Imported when used, like every zmq piece: a pipeline on local links never loads it.
       const { keyFiles, writeKeyPair } = await import('@improv/transport-zmq/keys');
+      // A path whose last part names the pair: `''` or `keys/` would write the hidden `.key` files.
+      const name = path.basename(options.out.trim());
+      if (name === '' || name === '.' || name === '..' || /[/\\]$/.test(options.out)) {
+        output.write(
+          `improv keys: --out ${JSON.stringify(options.out)} names no file; give a path without the ending, e.g. --out keys/pipeline (writes keys/pipeline.key and keys/pipeline.key_secret)`,
+        );
+        exitCode = exitCodes.usage;
+        return;
+      }
       try {
         const pair = await writeKeyPair(options.out, { force: options.force === true });
         const { publicFile, secretFile } = keyFiles(options.out);

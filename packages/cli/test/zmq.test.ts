@@ -4,7 +4,7 @@
  * the errors of bad transport settings at their file:line:column.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -107,6 +107,13 @@ describe('zmq links through the CLI', () => {
     const again = improv(['keys', '--out', 'keys/pipeline'], dir);
     expect(again.status).toBe(2);
     expect(again.output).toContain('already exists; pass --force');
+    // An --out that names no file (it would write hidden ".key" files) is refused, writing nothing.
+    for (const out of ['', 'keys/', '..']) {
+      const nameless = improv(['keys', '--out', out], dir);
+      expect(nameless.status, nameless.output).toBe(2);
+      expect(nameless.output).toContain(`improv keys: --out ${JSON.stringify(out)} names no file`);
+    }
+    expect(readdirSync(join(dir, 'keys')).sort()).toEqual(['pipeline.key', 'pipeline.key_secret']);
     const run = improv(['run', 'pipeline.yaml', ...script], dir);
     expect(run.status, run.output).toBe(0);
     expectDelivered(run.output);
