@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import {
+  didYouMean,
   formatLogJson,
   formatLogRecord,
   type LinkMetrics,
@@ -211,6 +212,17 @@ export async function logsCommand(run: string | undefined, options: LogsOptions,
   if (where === undefined) return usage;
   const show = (record: LogRecord) => output.write(options.json ? formatLogJson(record) : formatRecord(record, output));
   try {
+    if (options.actor !== undefined) {
+      // An actor the run does not have would match nothing, and --follow would wait in silence.
+      const { actors } = await request<PipelineStatus>(where, 'GET', '/status');
+      const names = actors.map((actor) => actor.name);
+      if (!names.includes(options.actor) && options.actor !== 'nexus') {
+        output.write(
+          `improv logs: run ${where.info?.id ?? where.url} has no actor "${options.actor}"; ${didYouMean(options.actor, names)}its actors are ${names.join(', ')} (and nexus for Nexus's own records)`,
+        );
+        return usage;
+      }
+    }
     if (!options.follow) {
       const query = new URLSearchParams({ limit: String(options.lines) });
       if (options.actor !== undefined) query.set('actor', options.actor);

@@ -124,7 +124,7 @@ describe('improv server and its clients, in separate processes', () => {
   it('logs --follow prints records as they come, until the run quits', async () => {
     const where = newImprovHome();
     const run = await server(where);
-    const follower = spawn(process.execPath, [...cliCommand, 'logs', run.id, '--follow', '--grep', 'command'], {
+    const follower = spawn(process.execPath, [...cliCommand, 'logs', run.id, '--follow', '--grep', 'command|exited'], {
       env: { ...process.env, IMPROV_HOME: where, NO_COLOR: '1' },
     });
     children.push(follower);
@@ -135,9 +135,16 @@ describe('improv server and its clients, in separate processes', () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     await improv(['cmd', run.id, 'setup'], where);
     await until(() => /setup/.test(out), 'the followed setup record');
+    // An actor the run does not have: said at once, with the ones it has (not an empty wait).
+    const nosuch = await improv(['logs', run.id, '--actor', 'Nosuch', '--follow'], where);
+    expect(nosuch.code).toBe(2);
+    expect(nosuch.out).toMatch(/improv logs: run .* has no actor "Nosuch"; its actors are /);
     await improv(['quit', run.id], where);
     await until(() => follower.exitCode !== null, 'logs --follow to end with the run');
     expect(follower.exitCode).toBe(0);
+    // The run's last records too, written as it quit.
+    expect(out).toMatch(/command quit/);
+    expect(out).toMatch(/nexus: pipeline exited\n$/);
   });
 
   it('names what is wrong: no run, an unknown id, a stale entry, a wrong token; cleanup removes what a SIGKILLed run left', async () => {

@@ -340,7 +340,7 @@ function addRoutes(
       send(client, { type: 'metrics', metrics });
     }
   }, METRICS_EVERY_MS);
-  const logsTimer = setInterval(() => {
+  const flushLogs = () => {
     for (const client of clients) {
       if (client.pending.length === 0) continue;
       const records = client.pending;
@@ -356,7 +356,8 @@ function addRoutes(
       }
       send(client, { type: 'logs', records });
     }
-  }, LOGS_EVERY_MS);
+  };
+  const logsTimer = setInterval(flushLogs, LOGS_EVERY_MS);
   for (const timer of [metricsTimer, logsTimer]) (timer as { unref?: () => void }).unref?.();
   return {
     clients,
@@ -367,6 +368,8 @@ function addRoutes(
       stopEvents();
       clearInterval(metricsTimer);
       clearInterval(logsTimer);
+      // The last records (the actors' stop() output, "pipeline exited") still reach the followers.
+      flushLogs();
     },
   };
 }
