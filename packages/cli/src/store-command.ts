@@ -32,7 +32,8 @@ Commands:
   get <path> <key> [--out file]  print one value (an array: dtype, shape, first elements), or export it:
                                    file.npy   a NumPy file (numpy.load) — arrays
                                    file.bin   the raw bytes: an array's little-endian elements, a value's msgpack
-                                   file.json  JSON — msgpack values, and arrays as { dtype, shape, data }
+                                   file.json  JSON — msgpack values, and arrays as { dtype, shape, data };
+                                              NaN and ±Infinity become null (JSON has none; it says how many)
 
 <path> is the store's folder (settings.lmdb.path), the one holding data.mdb and lock.mdb.
 
@@ -185,7 +186,24 @@ function get(reader: LmdbStoreReader, path: string, key: string, out: string | u
       entry.kind === 'array'
         ? { dtype: entry.dtype, shape: entry.shape, data: (value as { array: TypedArray }).array }
         : value;
-    bytes = new TextEncoder().encode(`${JSON.stringify(json, jsonReplacer, 2)}\n`);
+    let nonFinite = 0;
+    // Every number passes here, also each element of an array the replacer made of a typed array.
+    const text = JSON.stringify(
+      json,
+      (name, item: unknown) => {
+        const replaced = jsonReplacer(name, item);
+        if (typeof replaced === 'number' && !Number.isFinite(replaced)) nonFinite += 1;
+        return replaced;
+      },
+      2,
+    );
+    bytes = new TextEncoder().encode(`${text}\n`);
+    if (nonFinite > 0) {
+      // JSON has no NaN or Infinity: said, not silently turned into null.
+      io.stderr(
+        `improv store get: ${nonFinite} number${nonFinite === 1 ? ' is' : 's are'} NaN or ±Infinity, which JSON cannot hold: written as null${entry.kind === 'array' ? `; --out ${replaceExtension(out, '.npy')} keeps them` : ''}`,
+      );
+    }
   }
   try {
     writeFileSync(out, bytes);

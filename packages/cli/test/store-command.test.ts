@@ -237,6 +237,27 @@ describe('improv store', () => {
     expect(unknown.stderr).toBe(`improv store get: no value under key "nope" in ${small}: its keys: ${only}`);
   });
 
+  it('get --out x.json says how many numbers were NaN or ±Infinity (JSON has none: null), and .npy keeps them', async () => {
+    const path = join(scratch, 'nan.lmdb');
+    const store = await createLmdbStore({ path, keep: true }).open({ sizeBytes: MiB });
+    const array = await store.client.put(new Float64Array([Number.NaN, Number.POSITIVE_INFINITY, -0, 1.5]));
+    const value = await store.client.put({ f: Number.NaN, inf: Number.NEGATIVE_INFINITY, ok: 2 });
+    const finite = await store.client.put(new Float32Array([1, 2]));
+    await store.close();
+    const arrayJson = join(scratch, 'nan.json');
+    const arrayRun = await run('get', path, array, '--out', arrayJson);
+    expect(arrayRun.code).toBe(0);
+    expect(arrayRun.stderr).toBe(
+      `improv store get: 2 numbers are NaN or ±Infinity, which JSON cannot hold: written as null; --out ${join(scratch, 'nan.npy')} keeps them`,
+    );
+    expect(JSON.parse(readFileSync(arrayJson, 'utf8')).data).toEqual([null, null, 0, 1.5]);
+    const valueRun = await run('get', path, value, '--out', join(scratch, 'nan-value.json'));
+    expect(valueRun.stderr).toBe(
+      'improv store get: 2 numbers are NaN or ±Infinity, which JSON cannot hold: written as null',
+    );
+    expect((await run('get', path, finite, '--out', join(scratch, 'finite.json'))).stderr).toBe('');
+  });
+
   it('writes NPY headers that are valid for every shape', () => {
     for (const shape of [[], [0], [3], [2, 3, 4]]) {
       const file = npyFile('uint8', shape, new Uint8Array(shape.reduce((a, b) => a * b, 1)));
