@@ -201,7 +201,7 @@ export async function main(
   )
     .addHelpText(
       'after',
-      `\n${commandHelpText()}\n  wait 2s  (scripts only) wait before the next step\n\nEvery run serves its control plane on 127.0.0.1 (see improv server --help): improv list,\nimprov client, improv top, improv logs, improv tap and improv quit reach it from another terminal.\n\nExit code: 0; 1 when an actor failed during the run (even if it was restarted) or a command of\n--script was refused, said in the last line; 2 for a bad pipeline or option.\n\nExamples:\n  improv run apps/minimal/minimal.yaml\n  improv run apps/minimal/minimal.yaml --script "setup; run; wait 2s; stop; quit"\n  improv run apps/minimal/minimal.yaml --runtime deno\n  improv run apps/minimal/minimal.yaml --store lmdb\n  improv run apps/minimal/minimal.yaml --transport zmq`,
+      `\n${commandHelpText()}\n  wait 2s  (scripts only) wait before the next step\n\nEvery run serves its control plane on 127.0.0.1 (see improv server --help): improv list,\nimprov client, improv top, improv logs, improv tap and improv quit reach it from another terminal.\n\nExit code: 0; 1 when an actor failed during the run (even if it was restarted) or a command of\n--script did not succeed (refused, or an actor failed in it), said in the last line; 2 for a\nbad pipeline or option.\n\nExamples:\n  improv run apps/minimal/minimal.yaml\n  improv run apps/minimal/minimal.yaml --script "setup; run; wait 2s; stop; quit"\n  improv run apps/minimal/minimal.yaml --runtime deno\n  improv run apps/minimal/minimal.yaml --store lmdb\n  improv run apps/minimal/minimal.yaml --transport zmq`,
     )
     .action(async (pipeline: string, options: RunOptions) => {
       if (await switched(options.runtime)) return;
@@ -880,7 +880,7 @@ async function drive(
 
 /**
  * 1 when an actor failed during the run (restarted or not: a restart may have cost the message it
- * was working on) or a scripted command was refused, with a last line that says which; else 0.
+ * was working on) or a scripted command did not succeed, with a last line that says which; else 0.
  */
 function runExitCode(failedActors: Map<string, number>, refusedCommands: number, output: Output): number {
   if (failedActors.size === 0 && refusedCommands === 0) return exitCodes.ok;
@@ -890,8 +890,8 @@ function runExitCode(failedActors: Map<string, number>, refusedCommands: number,
   if (refusedCommands > 0) {
     reasons.push(
       refusedCommands === 1
-        ? 'a command of the script was refused'
-        : `${refusedCommands} commands of the script were refused`,
+        ? 'a command of the script did not succeed'
+        : `${refusedCommands} commands of the script did not succeed`,
     );
   }
   output.write(`improv: exit code 1: ${reasons.join('; ')} (see the log above)`);

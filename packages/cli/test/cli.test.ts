@@ -241,7 +241,7 @@ describe('improv (as a process)', () => {
     expect(out).toMatch(/refused: cannot run: actor "Bad" failed: setup exploded on purpose/);
     // The last line says why the exit code is 1.
     expect(out.trimEnd().split('\n').at(-1)).toBe(
-      'improv: exit code 1: actor "Bad" failed during the run; 2 commands of the script were refused (see the log above)',
+      'improv: exit code 1: actor "Bad" failed during the run; 2 commands of the script did not succeed (see the log above)',
     );
     expect(code).toBe(1);
   });

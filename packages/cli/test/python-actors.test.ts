@@ -394,6 +394,28 @@ describe.skipIf(!hasPython)('Python actors', () => {
     expect(alive(where!.pid)).toBe(false);
   });
 
+  it("says what keeps a stuck Python actor from answering in Python's words, and ends its process", async () => {
+    const run = await start({ Stuck: py('Crasher', { how: 'spin', after: 0.05 }) }, {}, 'lmdb', {
+      signal_timeout: '1s',
+    });
+    await run.nexus.setup();
+    await run.nexus.run();
+    await until(() => run.messages('Stuck', 'CRASHING').length > 0, 'the loop to start');
+    await until(
+      () => run.messages('nexus', 'actor "Stuck": its run_step() has not returned for 1 s').length > 0,
+      'the warning',
+    );
+    const [late] = run.messages('nexus', 'actor "Stuck": its run_step()');
+    expect(late!.message).toContain('wait with self.sleep(seconds) rather than time.sleep()');
+    await run.nexus.pause().catch(() => undefined);
+    await until(() => run.messages('nexus', 'actor "Stuck" failed: ').length > 0, 'the stuck actor to be ended');
+    expect(run.messages('nexus', 'actor "Stuck" is unresponsive; ending its process')).toHaveLength(1);
+    const [failed] = run.messages('nexus', 'actor "Stuck" failed: ');
+    expect(failed!.message).toContain('its run_step() does not return');
+    expect(failed!.message).toContain('Its process was ended; make run_step() return regularly');
+    expect(failed!.message).not.toMatch(/runStep|event loop|worker/);
+  });
+
   it("runs improv's minimal demo unchanged (its YAML, sample_generator.py and sample_processor.py)", async () => {
     const cwd = mkdtempSync(join(folder, 'minimal-'));
     // improv's users run `python3` from their PATH: here the Debian one, with numpy.

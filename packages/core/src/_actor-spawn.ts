@@ -29,6 +29,35 @@ export function placeOf(actor: Pick<ActorConfig, 'process'>): 'worker' | 'proces
   return actor.process === undefined ? 'worker' : 'process';
 }
 
+/**
+ * A stuck step in the words of the actor's own language: what is late (`late`), what keeps it
+ * from answering (`cause`), and what to do, once it was ended (`fix`) or while it is only late
+ * (`meanwhile`).
+ */
+export function stuckAdvice(actor: Pick<ActorConfig, 'process'> | undefined): {
+  late: string;
+  cause: string;
+  fix: string;
+  meanwhile: string;
+} {
+  if (actor?.process?.runtime === 'python') {
+    return {
+      late: 'its run_step() has not returned',
+      cause:
+        'its run_step() does not return — a loop, or a call that blocks, such as time.sleep() or a get() without a timeout',
+      fix: 'Its process was ended; make run_step() return regularly: wait with self.sleep(seconds), and give get() a timeout',
+      meanwhile:
+        'wait with self.sleep(seconds) rather than time.sleep(), give get() a timeout, or return from run_step() more often',
+    };
+  }
+  return {
+    late: 'it has not returned to its event loop',
+    cause: 'its runStep() never yields — a loop that never awaits — or awaits something that never settles',
+    fix: `Its ${actor === undefined ? 'worker' : placeOf(actor)} was ended; make runStep() return or await regularly`,
+    meanwhile: "await something that yields, e.g. a link's get(), or return from runStep() more often",
+  };
+}
+
 /** The runtime an actor runs on: its own `runtime:`, else the one Nexus runs in. */
 export function runtimeOf(actor: Pick<ActorConfig, 'process'>, runtime: RuntimeAdapter): ActorRuntime {
   return actor.process?.runtime ?? (runtime.name as ProcessRuntime);

@@ -17,7 +17,7 @@
  * ```
  * @module
  */
-import { describeExit, placeOf, runtimeOf, spawnActor } from './_actor-spawn.ts';
+import { describeExit, placeOf, runtimeOf, spawnActor, stuckAdvice } from './_actor-spawn.ts';
 import type { ActorEntry, ActorTable } from './_actor-table.ts';
 import { msSince } from './_debug-log.ts';
 import type { Ending } from './_restarts.ts';
@@ -162,13 +162,14 @@ export class ActorWorkers {
     this.#options.initialized(actor.name);
   }
 
-  /** An actor that did not acknowledge a signal in time, or stopped beating: its worker is ended and it is failed. */
+  /** An actor that did not acknowledge a signal in time, or stopped beating: its worker or process is ended and it is failed. */
   async endUnresponsive(entry: ActorEntry, what: string): Promise<void> {
     const { actors } = this.#options;
-    const error = new ActorUnresponsiveError(
-      `${what} (settings.signal_timeout): its runStep() never yields — a loop that never awaits — or awaits something that never settles. Its worker was ended; make runStep() return or await regularly`,
-    );
-    this.#options.log('error', `actor "${entry.name}" is unresponsive; ending its worker`);
+    const actor = this.#options.config.actors.find((config) => config.name === entry.name);
+    const advice = stuckAdvice(actor);
+    const error = new ActorUnresponsiveError(`${what} (settings.signal_timeout): ${advice.cause}. ${advice.fix}`);
+    const place = actor === undefined ? 'worker' : placeOf(actor);
+    this.#options.log('error', `actor "${entry.name}" is unresponsive; ending its ${place}`);
     entry.error = serializeError(error);
     actors.setState(entry, 'failed');
     this.#options.log('error', `actor "${entry.name}" failed: ${error.message}`);

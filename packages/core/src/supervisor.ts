@@ -12,6 +12,7 @@
  *   store keys of messages no other sink got released.
  * @module
  */
+import { stuckAdvice } from './_actor-spawn.ts';
 import type { PipelineConfig } from './config/types.ts';
 import type { DetachOptions, DrainedMessages, Transport } from './link/transport.ts';
 import type { LogLevel } from './log.ts';
@@ -76,7 +77,8 @@ export class Supervisor {
         continue;
       }
       if (now - last.since < timeout) continue;
-      const stuckFor = `it has not returned to its event loop for ${formatMs(timeout)}`;
+      const advice = stuckAdvice(this.#options.config.actors.find((config) => config.name === actor.name));
+      const stuckFor = `${advice.late} for ${formatMs(timeout)}`;
       holding ??= new Set(
         this.#options.transport
           .stats()
@@ -90,7 +92,7 @@ export class Supervisor {
         last.warned = true;
         this.#options.log(
           'warn',
-          `actor "${actor.name}": ${stuckFor}; it takes no signal until it does (await something that yields, e.g. a link's get(), or return from runStep() more often)`,
+          `actor "${actor.name}": ${stuckFor}; it takes no signal until it does (${advice.meanwhile})`,
         );
       }
     }
