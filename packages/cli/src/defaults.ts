@@ -165,8 +165,8 @@ export async function storeFor(
 
 /**
  * What opening the pipeline's store would refuse, found without opening it (for `improv validate`):
- * an lmdb folder that a file is in the way of or that cannot be written, a Redis address where no
- * server answers (within {@link REDIS_PROBE_MS}). An error diagnostic at the setting, or `undefined`.
+ * an lmdb folder that a file is in the way of or that cannot be written, or whose store another run
+ * has open or was kept while `keep` is false; a Redis address where no server answers (within {@link REDIS_PROBE_MS}). An error diagnostic at the setting, or `undefined`.
  * Nothing is created, and the probe only connects and hangs up.
  */
 export async function checkStore(config: PipelineConfig): Promise<Diagnostic | undefined> {
@@ -179,8 +179,8 @@ export async function checkStore(config: PipelineConfig): Promise<Diagnostic | u
     ...origin,
   });
   if (settings.driver === 'lmdb' && (settings.lmdb.path !== undefined || settings.lmdb.keep)) {
-    const { lmdbFolderProblem } = await import('@improv/store/lmdb');
-    const problem = lmdbFolderProblem(lmdbPath(settings, config));
+    const { lmdbStoreProblem } = await import('@improv/store/lmdb');
+    const problem = await lmdbStoreProblem(lmdbPath(settings, config), settings.lmdb.keep);
     if (problem !== undefined) return at(problem, settings.origins.lmdb ?? settings.origins.store);
   }
   if (settings.driver === 'redis') {

@@ -585,16 +585,8 @@ async function openStore(
       const store = readJson<StoreRecord>(handles.meta, META.store);
       const previous = readJson<SessionRecord>(handles.meta, META.session);
       if (store !== undefined) {
-        if (store.format !== LAYOUT_FORMAT || store.version !== LAYOUT_VERSION) {
-          throw new Error(
-            `lmdb store: ${path} holds an LMDB environment of format ${String(store.format)} version ${String(store.version)}, not an improv store of layout ${LAYOUT_VERSION}; give another path (settings.lmdb.path)`,
-          );
-        }
-        if (previous !== undefined && processAlive(previous.pid)) {
-          throw new Error(
-            `lmdb store: the store at ${path} is in use by another run (process ${previous.pid}, opened ${previous.opened}); give this run another path (settings.lmdb.path), or wait for that run to end`,
-          );
-        }
+        const refusal = storeRefusal(path, store, previous, keep);
+        if (refusal !== undefined) throw new Error(refusal);
         const leftover = previous !== undefined && !previous.keep;
         if (leftover) {
           // A run with keep: false that died before closing: its values were never meant to stay.
@@ -610,10 +602,6 @@ async function openStore(
           ]) {
             db.clearSync();
           }
-        } else if (!keep) {
-          throw new Error(
-            `lmdb store: ${path} holds a store kept by an earlier run (keep: true); a run with keep: false would delete it at its end. Reopen it with keep: true, move or delete it, or give another path (settings.lmdb.path)`,
-          );
         }
         if (!leftover) {
           writeNumber(handles.meta, META.capacityBytes, sizeBytes);
@@ -758,12 +746,58 @@ function prepareFolder(path: string): boolean {
 }
 
 /**
- * What opening an lmdb store at `path` would refuse about its folder, found without creating
- * anything (for `improv validate`): the error's message, or `undefined` when the folder looks usable.
+ * Why a run may not open the store found at `path` (its records `store` and `previous` session),
+ * or `undefined`: another layout, a run that has it open now, or a kept store and `keep: false`
+ * (which would delete it at its end). A store left by a run with `keep: false` that died is no
+ * refusal: its values were never meant to stay, and the run clears them.
  */
-export function lmdbFolderProblem(path: string): string | undefined {
-  const problem = folderProblem(path);
-  return problem === undefined ? undefined : unwritable(path, new Error(problem)).message;
+function storeRefusal(
+  path: string,
+  store: StoreRecord,
+  previous: SessionRecord | undefined,
+  keep: boolean,
+): string | undefined {
+  if (store.format !== LAYOUT_FORMAT || store.version !== LAYOUT_VERSION) {
+    return `lmdb store: ${path} holds an LMDB environment of format ${String(store.format)} version ${String(store.version)}, not an improv store of layout ${LAYOUT_VERSION}; give another path (settings.lmdb.path)`;
+  }
+  if (previous !== undefined && processAlive(previous.pid)) {
+    return `lmdb store: the store at ${path} is in use by another run (process ${previous.pid}, opened ${previous.opened}); give this run another path (settings.lmdb.path), or wait for that run to end`;
+  }
+  const leftover = previous !== undefined && !previous.keep;
+  if (!leftover && !keep) {
+    return `lmdb store: ${path} holds a store kept by an earlier run (keep: true); a run with keep: false would delete it at its end. Reopen it with keep: true, move or delete it, or give another path (settings.lmdb.path)`;
+  }
+  return undefined;
+}
+
+/**
+ * What opening an lmdb store at `path` with `keep` would refuse, found without creating or changing
+ * anything (for `improv validate`): a folder that cannot be made or written, a file that is not a
+ * store, or a store that another run has open or that was kept while `keep` is false. The error's
+ * message, or `undefined` when it looks usable.
+ */
+export async function lmdbStoreProblem(path: string, keep: boolean): Promise<string | undefined> {
+  const folder = folderProblem(path);
+  if (folder !== undefined) return unwritable(path, new Error(folder)).message;
+  const dataFile = join(path, 'data.mdb');
+  if (!existsSync(dataFile) || statSync(dataFile).size === 0) return undefined;
+  const problem = dataFileProblem(dataFile);
+  if (problem !== undefined) return `lmdb store: ${problem}; give another path for the store, or move that file away`;
+  let handles: Handles;
+  try {
+    handles = openHandles(path, { sync: false, readOnly: true });
+  } catch {
+    return undefined; // opening it for the run says what is wrong, with LMDB's own words
+  }
+  try {
+    const store = readJson<StoreRecord>(handles.meta, META.store);
+    const previous = readJson<SessionRecord>(handles.meta, META.session);
+    return store === undefined ? undefined : storeRefusal(path, store, previous, keep);
+  } catch {
+    return undefined;
+  } finally {
+    await handles.root.close().catch(() => {});
+  }
 }
 
 function unwritable(path: string, error: unknown): Error {

@@ -24,7 +24,7 @@ import {
 } from '@improv/core';
 import { describeStoreConformance } from '@improv/core/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { connectStore, createLmdbStore, type LmdbOpenStore } from '../src/lmdb.ts';
+import { connectStore, createLmdbStore, type LmdbOpenStore, lmdbStoreProblem } from '../src/lmdb.ts';
 import { spawnStoreProcess } from './_process.ts';
 
 // The adapter of the runtime this file runs in: the suite runs on Node, Bun and Deno.
@@ -479,6 +479,30 @@ describe('lmdb store', () => {
       await plainReader.close();
       await evictingReader.close();
     }
+  });
+
+  it('lmdbStoreProblem finds what opening would refuse, changing nothing: a store in use, a kept one with keep: false', async () => {
+    const path = freshPath();
+    expect(await lmdbStoreProblem(path, false)).toBeUndefined();
+    expect(existsSync(path)).toBe(false); // nothing made
+    const kept = await createLmdbStore({ path, keep: true }).open({ sizeBytes: MiB });
+    const key = await kept.client.put(new Float64Array([1, 2]));
+    // Open now: another run may not open it, whatever its keep.
+    expect(await lmdbStoreProblem(path, true)).toMatch(
+      new RegExp(`^lmdb store: the store at ${path} is in use by another run \\(process ${process.pid}, `),
+    );
+    await kept.close();
+    expect(await lmdbStoreProblem(path, true)).toBeUndefined();
+    expect(await lmdbStoreProblem(path, false)).toBe(
+      `lmdb store: ${path} holds a store kept by an earlier run (keep: true); a run with keep: false would delete it at its end. Reopen it with keep: true, move or delete it, or give another path (settings.lmdb.path)`,
+    );
+    // The same refusals as opening it.
+    await expect(createLmdbStore({ path, keep: false }).open({ sizeBytes: MiB })).rejects.toThrow(
+      'holds a store kept by an earlier run',
+    );
+    const again = await createLmdbStore({ path, keep: true }).open({ sizeBytes: MiB });
+    expect(await again.client.get(key)).toEqual(new Float64Array([1, 2]));
+    await again.close();
   });
 
   it('refuses an unwritable path with the path and the fix', async () => {
