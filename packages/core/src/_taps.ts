@@ -35,16 +35,22 @@ export class Taps implements HostChannel<TapRecordMessage> {
     this.#options = options;
   }
 
-  /** Starts a tap on `connection`; returns the function that ends it (safe to call more than once). */
-  tap(connection: string, listener: (record: TapRecord) => void): () => void {
+  /**
+   * Starts a tap on `connection` (its name, or an endpoint of it such as `Camera.q_out` when only one
+   * connection has that endpoint); returns the function that ends it (safe to call more than once).
+   */
+  tap(named: string, listener: (record: TapRecord) => void): () => void {
     const refused = this.#options.refused();
-    if (refused !== undefined) throw new CommandRefusedError(`cannot tap "${connection}": ${refused}`);
+    if (refused !== undefined) throw new CommandRefusedError(`cannot tap "${named}": ${refused}`);
+    const connection = this.#connectionOf(named);
     const edges = this.#options.edges.filter((edge) => edge.connection === connection);
     if (edges.length === 0) {
       const names = [...new Set(this.#options.edges.map((edge) => edge.connection))];
       throw new CommandRefusedError(
         `cannot tap "${connection}": there is no such connection; ${didYouMean(connection, names)}${
-          names.length === 0 ? 'the pipeline has no connections' : `the connections are ${names.join(', ')}`
+          names.length === 0
+            ? 'the pipeline has no connections'
+            : `the connections are ${names.join(', ')} (an endpoint of one, e.g. ${label(this.#options.edges[0]!.from)}, names it too)`
         }`,
       );
     }
@@ -62,6 +68,16 @@ export class Taps implements HostChannel<TapRecordMessage> {
     }
     const tapped = listeners;
     return tapped.add(listener, () => this.#untap(connection, tapped));
+  }
+
+  /** The connection `named` names: itself, or the one connection that has `named` as an endpoint. */
+  #connectionOf(named: string): string {
+    const edges = this.#options.edges;
+    if (edges.some((edge) => edge.connection === named)) return named;
+    const through = new Set(
+      edges.filter((edge) => label(edge.from) === named || label(edge.to) === named).map((edge) => edge.connection),
+    );
+    return through.size === 1 ? [...through][0]! : named;
   }
 
   /** A host posted a summary of what its input link returned. */

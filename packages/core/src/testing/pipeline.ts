@@ -840,6 +840,12 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       const elapsedS = (performance.now() - started) / 1000;
       const [first] = records;
       expect(first).toMatchObject({ connection: 'frames', from: 'Source.q_out', to: 'Sink.q_in' });
+      // An endpoint of the connection names it too.
+      const byEndpoint: TapRecord[] = [];
+      const stopByEndpoint = nexus.tap('Sink.q_in', (record) => byEndpoint.push(record));
+      await until(() => byEndpoint.length >= 1, 'a tap record through an endpoint');
+      stopByEndpoint();
+      expect(byEndpoint[0]).toMatchObject({ connection: 'frames', from: 'Source.q_out', to: 'Sink.q_in' });
       expect(first!.time).toBeGreaterThan(Date.now() - 60_000);
       expect(first!.summary).toMatch(
         /^\{ source: "Source", n: \d+, key: "[^"]+" \(store key\), t: \d{13}, frame: Float32Array\[2×3\], shape: \[2, 3\] \}$/,
