@@ -166,8 +166,9 @@ export async function storeFor(
 /**
  * What opening the pipeline's store would refuse, found without opening it (for `improv validate`):
  * an lmdb folder that a file is in the way of or that cannot be written, or whose store another run
- * has open or was kept while `keep` is false; a Redis address where no server answers (within {@link REDIS_PROBE_MS}). An error diagnostic at the setting, or `undefined`.
- * Nothing is created, and the probe only connects and hangs up.
+ * has open or was kept while `keep` is false; a Redis address where no server answers (within
+ * {@link REDIS_PROBE_MS}). An error diagnostic at the setting, or `undefined`. Nothing is created,
+ * and the probe only connects and hangs up.
  */
 export async function checkStore(config: PipelineConfig): Promise<Diagnostic | undefined> {
   const settings = config.settings.store;

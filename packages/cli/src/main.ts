@@ -334,12 +334,12 @@ export async function main(
       ].join('\n'),
     )
     .action(async (pipeline: string, options: { format?: string; out?: string }) => {
-      // Imported when used: the layout library loads for this command only.
       const folder = await refuseFolder('graph', pipeline, output);
       if (folder !== undefined) {
         exitCode = folder;
         return;
       }
+      // Imported when used: the layout library loads for this command only.
       const { graphCommand } = await import('./graph.ts');
       exitCode = await graphCommand(pipeline, options, output);
     });
@@ -754,9 +754,9 @@ async function drive(
   let printLogs = frontEnd !== 'ui';
   const logs = new LogHistory();
   let nexus: Nexus;
-  // What makes the exit code 1, said in the last line: actors that failed (how often), refused commands.
+  // What makes the exit code 1, said in the last line: actors that failed (how often), script commands that did not succeed.
   const failedActors = new Map<string, number>();
-  let refusedCommands = 0;
+  let failedCommands = 0;
   const onEvent = (event: NexusEvent) => {
     if (event.type === 'log') {
       logFile?.write(`${formatLogRecord(event.record, { stack: true })}\n`);
@@ -793,7 +793,7 @@ async function drive(
   // Ctrl-C or SIGTERM while the actors were loading: the pipeline has quit already; no prompt.
   if (nexus.status().state === 'quitting' || nexus.status().state === 'exited') {
     await nexus.closed;
-    return runExitCode(failedActors, refusedCommands, output);
+    return runExitCode(failedActors, failedCommands, output);
   }
 
   let session: ControlSession;
@@ -831,7 +831,7 @@ async function drive(
       return;
     }
     print(result.code === 'unknown' ? result.message : `${result.code}: ${result.message}`);
-    if (frontEnd === 'script') refusedCommands += 1;
+    if (frontEnd === 'script') failedCommands += 1;
   };
   const prompt = () =>
     promptUntilClosed(nexus, give, announce, (printer) => {
@@ -875,23 +875,23 @@ async function drive(
     await nexus.closed;
     await session.close();
   }
-  return runExitCode(failedActors, refusedCommands, output);
+  return runExitCode(failedActors, failedCommands, output);
 }
 
 /**
  * 1 when an actor failed during the run (restarted or not: a restart may have cost the message it
  * was working on) or a scripted command did not succeed, with a last line that says which; else 0.
  */
-function runExitCode(failedActors: Map<string, number>, refusedCommands: number, output: Output): number {
-  if (failedActors.size === 0 && refusedCommands === 0) return exitCodes.ok;
+function runExitCode(failedActors: Map<string, number>, failedCommands: number, output: Output): number {
+  if (failedActors.size === 0 && failedCommands === 0) return exitCodes.ok;
   const reasons = [...failedActors].map(
     ([actor, times]) => `actor "${actor}" failed${times > 1 ? ` ${times} times` : ''} during the run`,
   );
-  if (refusedCommands > 0) {
+  if (failedCommands > 0) {
     reasons.push(
-      refusedCommands === 1
+      failedCommands === 1
         ? 'a command of the script did not succeed'
-        : `${refusedCommands} commands of the script did not succeed`,
+        : `${failedCommands} commands of the script did not succeed`,
     );
   }
   output.write(`improv: exit code 1: ${reasons.join('; ')} (see the log above)`);
