@@ -34,12 +34,9 @@ it("placeOf names the user's line, not improv's, a library's or the runtime's", 
   expect(placeOf(template)).toBe(`TypeError at ${packages}cli/template/actors/generator.ts:20:9`);
 });
 
-it('placeOf names the class alone when no frame is the user’s, or there is no stack', () => {
-  const inside = thrown('LinkSourcesGoneError', [
-    `wake (${packages}transport-local/src/_input.ts:234:12)`,
-    'node:internal/x:1:1',
-  ]);
-  expect(placeOf(inside)).toBe('LinkSourcesGoneError');
+it('placeOf falls back to the first frame when none is the user’s, and to the class without a stack', () => {
+  const inside = thrown('RangeError', [`grow (${packages}store/src/_arena.ts:10:3)`, 'node:internal/x:1:1']);
+  expect(placeOf(inside)).toBe(`RangeError at ${packages}store/src/_arena.ts:10:3`);
   const bare = new TypeError('no stack');
   bare.stack = 'TypeError: no stack';
   expect(placeOf(bare)).toBe('TypeError');

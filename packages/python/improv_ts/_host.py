@@ -92,12 +92,13 @@ def _is_users(filename):
 def place_of(error):
     """`ValueError at actors/x.py:12`: the error's class and the innermost frame of its traceback in the
     user's code (not improv_ts or improv, the standard library or an installed package: where the actor
-    called what raised), or the class alone when no frame is the user's (a line inside a library would
-    tell the user nothing; the first error of each place is logged whole, with its traceback)."""
-    users = [frame for frame in traceback.extract_tb(error.__traceback__) if _is_users(frame.filename)]
-    if not users:
+    called what raised), or else the innermost one."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
         return type(error).__name__
-    return f"{type(error).__name__} at {users[-1].filename}:{users[-1].lineno}"
+    users = [frame for frame in frames if _is_users(frame.filename)]
+    frame = (users or frames)[-1]
+    return f"{type(error).__name__} at {frame.filename}:{frame.lineno}"
 
 
 class ErrorLog:

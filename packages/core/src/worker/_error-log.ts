@@ -80,9 +80,7 @@ const OWN_PACKAGES = decodeURIComponent(new URL('../../..', import.meta.url).pat
  * `TypeError at actors/x.ts:12:5`: the error's class and the first frame of its stack in the user's
  * code — not in improv's packages (their `src/` or `dist/`), a library in `node_modules`, or the
  * runtime — so a `StoreFullError` thrown inside the store names the actor's line that called `put`.
- * The class alone when no frame is the user's (an error made in a callback of a link, say, whose
- * stack holds only improv's frames: a line inside improv would tell the user nothing; the first
- * error of each place is logged whole, with its stack).
+ * The first frame when no frame is the user's.
  */
 export function placeOf(error: unknown): string {
   if (!(error instanceof Error)) return `a ${error === null ? 'null' : typeof error} value`;
@@ -92,7 +90,7 @@ export function placeOf(error: unknown): string {
     .filter((line) => line.startsWith('at '))
     // `at fn (file:line:col)` or `at file:line:col`; keep the location only.
     .map((frame) => (/\(([^()]+)\)$/.exec(frame)?.[1] ?? frame.slice(3)).replace(/^file:\/\//, ''));
-  const location = locations.find(isUsersCode);
+  const location = locations.find(isUsersCode) ?? locations[0];
   return location === undefined ? error.name : `${error.name} at ${location}`;
 }
 
