@@ -7,7 +7,6 @@
  * a Redis client.
  * @module
  */
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -166,9 +165,9 @@ export async function storeFor(
 /**
  * What opening the pipeline's store would refuse, found without opening it (for `improv validate`):
  * an lmdb folder that a file is in the way of or that cannot be written, or whose store another run
- * has open or was kept while `keep` is false; a Redis address where no server answers (within
- * {@link REDIS_PROBE_MS}). An error diagnostic at the setting, or `undefined`. Nothing is created,
- * and the probe only connects and hangs up.
+ * has open or was kept while `keep` is false; a Redis address where no server answers. An error
+ * diagnostic at the setting, or `undefined`. Nothing is created, and the probe only connects and
+ * hangs up.
  */
 export async function checkStore(config: PipelineConfig): Promise<Diagnostic | undefined> {
   const settings = config.settings.store;
@@ -185,50 +184,16 @@ export async function checkStore(config: PipelineConfig): Promise<Diagnostic | u
     if (problem !== undefined) return at(problem, settings.origins.lmdb ?? settings.origins.store);
   }
   if (settings.driver === 'redis') {
+    const { redisAddressProblem } = await import('@improv/store/redis');
     const { host, port, url } = settings.redis;
-    let address: { host: string; port: number } | undefined;
-    if (url !== undefined) {
-      const parsed = URL.canParse(url) ? new URL(url) : undefined;
-      const hostname = parsed?.hostname.replace(/^\[|\]$/g, '');
-      if (hostname) address = { host: hostname, port: Number(parsed?.port || 6379) };
-    } else if (host !== undefined) address = { host, port: port ?? 6379 };
-    if (address !== undefined) {
-      const failure = await connectFailure(address.host, address.port);
-      if (failure !== undefined) {
-        return at(
-          `redis store: nothing answers at ${address.host}:${address.port} (${failure}); start Redis there, or leave host and url out and improv-ts starts a server of its own`,
-          settings.origins.redis ?? settings.origins.store,
-        );
-      }
-    }
+    const problem = await redisAddressProblem({
+      ...(url === undefined ? {} : { url }),
+      ...(host === undefined ? {} : { host }),
+      ...(port === undefined ? {} : { port }),
+    });
+    if (problem !== undefined) return at(problem, settings.origins.redis ?? settings.origins.store);
   }
   return undefined;
-}
-
-/** How long `improv validate` waits for a Redis address to accept a connection. */
-const REDIS_PROBE_MS = 2000;
-
-/** Why a TCP connection to `host:port` fails (refused, timed out, unknown host), or `undefined`. */
-function connectFailure(host: string, port: number): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host, port });
-    const done = (failure: string | undefined) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(failure);
-    };
-    const timer = setTimeout(() => done(`no answer within ${REDIS_PROBE_MS / 1000} s`), REDIS_PROBE_MS);
-    socket.once('connect', () => done(undefined));
-    socket.once('error', (error: NodeJS.ErrnoException) =>
-      done(
-        error.code === 'ECONNREFUSED'
-          ? 'connection refused: no server listens there'
-          : error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
-            ? 'the host name does not resolve'
-            : error.message,
-      ),
-    );
-  });
 }
 
 /**

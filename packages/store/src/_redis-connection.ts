@@ -326,7 +326,7 @@ function isNoScript(value: unknown): boolean {
 }
 
 /** A node-redis connection error in words. */
-function describeCause(message: string): string {
+export function describeCause(message: string): string {
   if (/ECONNREFUSED/.test(message)) return 'connection refused: no server listens there';
   if (/NOAUTH|WRONGPASS|invalid password|AUTH/i.test(message)) {
     return `it wants the right password — settings.redis.password, or redis://:password@host:port (${message})`;

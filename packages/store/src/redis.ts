@@ -25,6 +25,7 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
+import { createConnection } from 'node:net';
 import { totalmem } from 'node:os';
 import { setInterval as setRepeating } from 'node:timers';
 import {
@@ -70,7 +71,14 @@ import {
   MAX_VALUE_BYTES,
   readHeader,
 } from './_redis-codec.ts';
-import { type Arg, Connection, describeAddress, parseRedisUrl, type RedisAddress } from './_redis-connection.ts';
+import {
+  type Arg,
+  Connection,
+  describeAddress,
+  describeCause,
+  parseRedisUrl,
+  type RedisAddress,
+} from './_redis-connection.ts';
 import { Follower } from './_redis-follow.ts';
 import { BulkReader, isNode, ReaderTimeout } from './_redis-reader.ts';
 import { allScripts, type Script, scripts } from './_redis-scripts.ts';
@@ -192,6 +200,46 @@ const KEYS_PER_CALL = 1000;
 const PRUNE_EVERY_MS = 100;
 /** How long a flush waits for that answer before it goes on without it (the answer still applies when it comes). */
 const PRUNE_WAIT_MS = 50;
+
+/** How long {@link redisAddressProblem} waits for the address to accept a connection. */
+const PROBE_MS = 2000;
+
+/**
+ * Whether a Redis server's address (a `url`, or a `host` and `port`) accepts a connection, found
+ * without a command (for `improv validate`): it connects and hangs up. Why not, in the words the
+ * store's own errors use, or `undefined` when it answers or when there is no address to try.
+ */
+export function redisAddressProblem(given: {
+  url?: string;
+  host?: string;
+  port?: number;
+}): Promise<string | undefined> {
+  let address: RedisAddress;
+  try {
+    if (given.url !== undefined) address = parseRedisUrl(given.url);
+    else if (given.host !== undefined) address = { host: given.host, port: given.port ?? 6379 };
+    else return Promise.resolve(undefined);
+  } catch (error) {
+    return Promise.resolve((error as Error).message);
+  }
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: address.host, port: address.port });
+    const done = (cause: string | undefined) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(
+        cause === undefined
+          ? undefined
+          : `redis store: nothing answers at ${describeAddress(address)} (${cause}); start Redis there, or leave host and url out and improv-ts starts a server of its own`,
+      );
+    };
+    const timer = setTimeout(() => done(`no answer within ${PROBE_MS / 1000} s`), PROBE_MS);
+    socket.once('connect', () => done(undefined));
+    socket.once('error', (error) =>
+      done(describeCause(`${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`)),
+    );
+  });
+}
 
 /**
  * Creates the `redis` driver.
