@@ -6,6 +6,7 @@
  * @module
  */
 import { type TypedArrayKind, typedArrayConstructors, typedArrayKinds } from '@improv/core';
+import { MAX_DIMENSIONS } from './_codec.ts';
 
 /** Version of this layout, in every value header and in the `store` meta entry. */
 export const LAYOUT_VERSION = 1;
@@ -75,8 +76,6 @@ export const MAGIC = 0x56504d49; // 'I' 'M' 'P' 'V' read as a little-endian u32
 export const HEADER_FIXED_BYTES = 16;
 /** Header flag: the value was allocated and not written yet; its payload is absent and reads as zeros. */
 export const FLAG_UNWRITTEN = 1;
-/** Most dimensions of a shape. */
-export const MAX_DIMENSIONS = 32;
 /**
  * Bytes charged per value on top of its header and payload in `usage()` and the capacity check: the
  * object record, the order entry and the B-tree nodes that index the value.

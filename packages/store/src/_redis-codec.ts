@@ -21,23 +21,13 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
-import {
-  msgpackOptions,
-  type TypedArray,
-  type TypedArrayKind,
-  typedArrayConstructors,
-  typedArrayKinds,
-} from '@improv/core';
-import { Decoder, Encoder } from '@msgpack/msgpack';
+import { type TypedArray, type TypedArrayKind, typedArrayConstructors, typedArrayKinds } from '@improv/core';
+import { decodeValue as decodeMsgpack, encodeOwn, MAX_DIMENSIONS } from './_codec.ts';
 
 /** Format version in byte 0. */
 export const FORMAT_VERSION = 1;
 /** Fixed part of the header. */
 export const HEADER_BYTES = 16;
-/** Most dimensions of a shape. */
-export const MAX_DIMENSIONS = 32;
-/** Largest dimension (and element count) of an array. */
-export const MAX_ELEMENTS = 2 ** 32;
 /**
  * Largest Redis string: Redis refuses a bulk string over `proto-max-bulk-len`, 512 MiB by default,
  * and no string can be larger.
@@ -127,23 +117,12 @@ export function kindOf(code: number): TypedArrayKind {
   return typedArrayKinds[code - 1]!;
 }
 
-const encoder = new Encoder(msgpackOptions);
-const decoder = new Decoder(msgpackOptions);
-
 /**
  * Encodes a msgpack value into a buffer of its own (it may still be on its way to the server when
  * the next value is encoded). Throws `TypeError` for values msgpack cannot represent.
  */
 export function encodeValue(value: unknown): Buffer {
-  try {
-    return bytesOf(encoder.encode(value));
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new TypeError(
-      `redis store: cannot store a value of type ${describeType(value)}: ${reason}. Store typed arrays, or plain data that msgpack can encode (objects, arrays, strings, numbers, bigints, booleans, null, Date, Map, Set, typed arrays); functions and symbols cannot be stored`,
-      { cause: error },
-    );
-  }
+  return bytesOf(encodeOwn(value, 'redis store'));
 }
 
 /**
@@ -151,12 +130,5 @@ export function encodeValue(value: unknown): Buffer {
  * arrays with `slice()`, which on a Buffer would be a view of the socket's memory.
  */
 export function decodeValue(data: Buffer): unknown {
-  return decoder.decode(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-}
-
-function describeType(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value !== 'object') return typeof value;
-  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === 'string' && name !== '' ? name : 'object';
+  return decodeMsgpack(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
 }

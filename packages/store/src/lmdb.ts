@@ -54,7 +54,6 @@ import {
   formatBytes,
   ImprovError,
   type MissingReason,
-  msgpackOptions,
   type OpenStore,
   objectNotFound,
   type PutOptions,
@@ -77,8 +76,8 @@ import {
 } from '@improv/core';
 import { folderProblem, makeFolder } from '@improv/core/runtime/folders';
 import { processAlive } from '@improv/core/runtime/pid';
-import { Decoder, Encoder } from '@msgpack/msgpack';
 import { type Database, open as openEnvironment, type RootDatabase } from 'lmdb';
+import { checkDimension, checkShape, decodeValue, encodeShared } from './_codec.ts';
 import { FollowedArrays } from './_follow.ts';
 import {
   DB,
@@ -93,7 +92,6 @@ import {
   kindOfCode,
   LAYOUT_FORMAT,
   LAYOUT_VERSION,
-  MAX_DIMENSIONS,
   MAX_TOMBSTONES,
   META,
   OBJECT_RECORD_BYTES,
@@ -193,7 +191,7 @@ const MIN_SIZE_BYTES = 4096;
 const MAX_SIZE_BYTES = 2 ** 43;
 /** LMDB stores a value's length in 32 bits. */
 const MAX_VALUE_BYTES = 0xffffffff - 4096;
-const MAX_ELEMENTS = 2 ** 32;
+const STORE = 'lmdb store';
 const DEFAULT_REAP_INTERVAL_MS = 100;
 /** A client that batches deletes or puts commits them at most this long after the first one, */
 const BATCH_WAIT_MS = 2;
@@ -210,9 +208,6 @@ const MAX_DBS = 16;
 /** Reads check that the store's files are still there at most this often (ms); writes, every time. */
 const READ_FILES_CHECK_MS = 2;
 const MiB = 1024 * 1024;
-
-const encoder = new Encoder(msgpackOptions);
-const decoder = new Decoder(msgpackOptions);
 
 /**
  * Creates the `lmdb` driver for the store at `options.path`.
@@ -975,7 +970,7 @@ class LmdbClient implements LmdbStoreClient {
           `lmdb store: put() got a shape for a value of type ${typeof value}; shapes describe typed arrays only. Drop the shape, or store a typed array`,
         );
       }
-      const payload = encodeValue(value);
+      const payload = encodeShared(value, STORE);
       checkValueSize(payload.byteLength, 0);
       record = scratch(headerBytes(0) + payload.byteLength);
       const size = writeHeader(record, 0, [], payload.byteLength, 0);
@@ -985,7 +980,7 @@ class LmdbClient implements LmdbStoreClient {
       const array = value as TypedArray;
       let shape = [array.length];
       if (options?.shape !== undefined) {
-        checkShape(options.shape, array.length, 'put()');
+        checkShape(options.shape, array.length, 'put()', STORE);
         shape = [...options.shape];
       }
       checkValueSize(array.byteLength, shape.length);
@@ -1021,11 +1016,11 @@ class LmdbClient implements LmdbStoreClient {
     let length: number;
     let shape: number[];
     if (typeof shapeOrLength === 'number') {
-      checkDimension(shapeOrLength, 'length', 'allocate()');
+      checkDimension(shapeOrLength, 'length', 'allocate()', STORE);
       length = shapeOrLength;
       shape = [length];
     } else if (Array.isArray(shapeOrLength)) {
-      length = checkShape(shapeOrLength, undefined, 'allocate()');
+      length = checkShape(shapeOrLength, undefined, 'allocate()', STORE);
       shape = [...shapeOrLength];
     } else {
       throw new TypeError(
@@ -1797,18 +1792,6 @@ class LmdbClient implements LmdbStoreClient {
 
 // ---- values -----------------------------------------------------------------------------------
 
-function encodeValue(value: unknown): Bytes {
-  try {
-    return encoder.encodeSharedRef(value);
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new TypeError(
-      `lmdb store: cannot store a value of type ${describeType(value)}: ${reason}. Store typed arrays, or plain data that msgpack can encode (objects, arrays, strings, numbers, bigints, booleans, null, Date, Map, Set, typed arrays); functions and symbols cannot be stored`,
-      { cause: error },
-    );
-  }
-}
-
 /** The value of a record, in memory of its own (never a view of lmdb-js's buffers or the map). */
 function decodePayload(view: Bytes, header: ValueHeader, key: StoreKey): unknown {
   const { code, byteLength, headerBytes: start, flags } = header;
@@ -1818,7 +1801,7 @@ function decodePayload(view: Bytes, header: ValueHeader, key: StoreKey): unknown
   }
   if (code === 0) {
     const bytes = view.slice(start, start + byteLength);
-    return decoder.decode(bytes);
+    return decodeValue(bytes);
   }
   const ctor = typedArrayConstructors[code - 1]!;
   const length = byteLength / ctor.BYTES_PER_ELEMENT;
@@ -1855,13 +1838,6 @@ function infoOf(key: StoreKey, header: ValueHeader): StoredInfo {
   };
 }
 
-function describeType(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value !== 'object') return typeof value;
-  const name = (value as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === 'string' && name !== '' ? name : 'object';
-}
-
 function checkKeyType(key: unknown): void {
   if (typeof key !== 'string') {
     throw new TypeError(
@@ -1886,38 +1862,6 @@ function checkValueSize(byteLength: number, ndim: number): void {
       `lmdb store: a value of ${formatBytes(byteLength)} is over LMDB's limit of 4 GiB per value; split it into several values`,
     );
   }
-}
-
-function checkDimension(size: unknown, what: string, method: string): void {
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || size > MAX_ELEMENTS) {
-    throw new RangeError(`lmdb store: ${method}: ${what} must be an integer from 0 to 2^32, got ${String(size)}`);
-  }
-}
-
-/** Validates a shape; returns the product. With `length`, the product must equal it. */
-function checkShape(shape: readonly number[], length: number | undefined, method: string): number {
-  if (!Array.isArray(shape)) {
-    throw new TypeError(`lmdb store: ${method}: shape must be an array of lengths, got ${typeof shape}`);
-  }
-  if (shape.length > MAX_DIMENSIONS) {
-    throw new RangeError(`lmdb store: ${method}: shape [${shape.join(', ')}] has over ${MAX_DIMENSIONS} dimensions`);
-  }
-  let product = 1;
-  for (const size of shape) {
-    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || size > MAX_ELEMENTS) {
-      checkDimension(size, `every dimension of shape [${shape.join(', ')}]`, method);
-    }
-    product *= size;
-  }
-  if (length !== undefined && product !== length) {
-    throw new RangeError(
-      `lmdb store: ${method}: shape [${shape.join(', ')}] holds ${product} elements but the array has length ${length}; pass a shape whose product is the length`,
-    );
-  }
-  if (product > MAX_ELEMENTS) {
-    throw new RangeError(`lmdb store: ${method}: shape [${shape.join(', ')}] holds over 2^32 elements`);
-  }
-  return product;
 }
 
 function escapeRegExp(text: string): string {

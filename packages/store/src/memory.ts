@@ -53,7 +53,7 @@ import {
   type RecoveryReport,
   UNIT,
 } from './_arena.ts';
-import { decodeValue, encodeShared } from './_codec.ts';
+import { checkDimension, checkShape, decodeValue, encodeShared } from './_codec.ts';
 
 export type { RecoveryReport } from './_arena.ts';
 
@@ -125,8 +125,7 @@ export interface MemoryStoreDriver {
 
 const DEFAULT_LOCK_TIMEOUT_MS = 10_000;
 const MIN_SIZE_BYTES = 64;
-const MAX_DIMENSIONS = 32;
-const MAX_ELEMENTS = 2 ** 32;
+const STORE = 'memory store';
 /** Value header: kind/ndim word, spare word, byte length (2 words); then one unit per dimension. */
 const VALUE_HEADER_UNITS = 2;
 /**
@@ -328,7 +327,7 @@ class SharedMemoryClient implements MemoryStoreClient {
           `memory store: put() got a shape for a value of type ${typeof value}; shapes describe typed arrays only. Drop the shape, or store a typed array`,
         );
       }
-      const bytes = encodeShared(value);
+      const bytes = encodeShared(value, STORE);
       const slot = this.reserve(bytes.byteLength, 0, expiresAt, 0);
       const data = this.writeHeader(slot, 0, bytes.byteLength, undefined, 0);
       try {
@@ -341,7 +340,7 @@ class SharedMemoryClient implements MemoryStoreClient {
     }
     const array = value as TypedArray;
     const shape = options?.shape;
-    if (shape !== undefined) checkShape(shape, array.length, 'put()');
+    if (shape !== undefined) checkShape(shape, array.length, 'put()', STORE);
     const ndim = shape === undefined ? 1 : shape.length;
     const slot = this.reserve(array.byteLength, ndim, expiresAt, 0);
     const data = this.writeHeader(slot, code, array.byteLength, shape, array.length);
@@ -376,10 +375,10 @@ class SharedMemoryClient implements MemoryStoreClient {
     let shape: readonly number[] | undefined;
     if (typeof shapeOrLength === 'number') {
       length = shapeOrLength;
-      checkDimension(length, 'length', 'allocate()');
+      checkDimension(length, 'length', 'allocate()', STORE);
     } else if (Array.isArray(shapeOrLength)) {
       shape = shapeOrLength;
-      length = checkShape(shapeOrLength, undefined, 'allocate()');
+      length = checkShape(shapeOrLength, undefined, 'allocate()', STORE);
     } else {
       throw new TypeError(
         `memory store: allocate() takes a length or a shape (array of lengths), got ${typeof shapeOrLength}`,
@@ -785,39 +784,6 @@ function base36(char: number): number {
   if (char >= 48 && char <= 57) return char - 48;
   if (char >= 97 && char <= 122) return char - 87;
   return -1;
-}
-
-function checkDimension(size: unknown, what: string, method: string): void {
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || size > MAX_ELEMENTS) {
-    throw new RangeError(`memory store: ${method}: ${what} must be an integer from 0 to 2^32, got ${String(size)}`);
-  }
-}
-
-/** Validates a shape; returns the product. With `length`, the product must equal it. */
-function checkShape(shape: readonly number[], length: number | undefined, method: string): number {
-  if (!Array.isArray(shape)) {
-    throw new TypeError(`memory store: ${method}: shape must be an array of lengths, got ${typeof shape}`);
-  }
-  if (shape.length > MAX_DIMENSIONS) {
-    throw new RangeError(`memory store: ${method}: shape [${shape.join(', ')}] has over ${MAX_DIMENSIONS} dimensions`);
-  }
-  let product = 1;
-  for (const size of shape) {
-    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || size > MAX_ELEMENTS) {
-      // The message is built only on failure: this runs on every put and allocate with a shape.
-      checkDimension(size, `every dimension of shape [${shape.join(', ')}]`, method);
-    }
-    product *= size;
-  }
-  if (length !== undefined && product !== length) {
-    throw new RangeError(
-      `memory store: ${method}: shape [${shape.join(', ')}] holds ${product} elements but the array has length ${length}; pass a shape whose product is the length`,
-    );
-  }
-  if (product > MAX_ELEMENTS) {
-    throw new RangeError(`memory store: ${method}: shape [${shape.join(', ')}] holds over 2^32 elements`);
-  }
-  return product;
 }
 
 function describeFull(report: FullReport, valueBytes: number): string {

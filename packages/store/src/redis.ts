@@ -58,6 +58,7 @@ import {
   typedArrayConstructors,
   typedArrayKinds,
 } from '@improv/core';
+import { checkDimension, checkShape } from './_codec.ts';
 import {
   arrayOf,
   bytesOf,
@@ -66,8 +67,6 @@ import {
   encodeValue,
   type Header,
   kindOf,
-  MAX_DIMENSIONS,
-  MAX_ELEMENTS,
   MAX_VALUE_BYTES,
   readHeader,
 } from './_redis-codec.ts';
@@ -193,6 +192,7 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const DEFAULT_REAP_INTERVAL_MS = 250;
 const MIN_SIZE_BYTES = 1024;
 /** 64 TiB: beyond any one Redis server. The real bound is checked at open: the server's memory. */
+const STORE = 'redis store';
 const MAX_SIZE_BYTES = 2 ** 46;
 /** Keys per script call of release() and track(). */
 const KEYS_PER_CALL = 1000;
@@ -493,7 +493,7 @@ class RedisClient implements RedisStoreClient {
       header = encodeHeader(0, data.byteLength, undefined);
     } else {
       const array = value as TypedArray;
-      if (options?.shape !== undefined) checkShape(options.shape, array.length, 'put()');
+      if (options?.shape !== undefined) checkShape(options.shape, array.length, 'put()', STORE);
       // Checked before anything is sent: a value over Redis's limit never leaves this process.
       checkValueSize(array.byteLength, 'put()');
       header = encodeHeader(code, array.byteLength, options?.shape ?? [array.length]);
@@ -520,11 +520,11 @@ class RedisClient implements RedisStoreClient {
     let shape: readonly number[];
     let length: number;
     if (typeof shapeOrLength === 'number') {
-      checkDimension(shapeOrLength, 'length', 'allocate()');
+      checkDimension(shapeOrLength, 'length', 'allocate()', STORE);
       length = shapeOrLength;
       shape = [length];
     } else if (Array.isArray(shapeOrLength)) {
-      length = checkShape(shapeOrLength, undefined, 'allocate()');
+      length = checkShape(shapeOrLength, undefined, 'allocate()', STORE);
       shape = [...shapeOrLength];
     } else {
       throw new TypeError(
@@ -1036,36 +1036,6 @@ function checkValueSize(dataBytes: number, method: string): void {
       `redis store: ${method}: a value of ${formatBytes(dataBytes)} (${dataBytes} bytes) is over Redis's limit of 512 MiB (${MAX_VALUE_BYTES} bytes) per value: a value is one Redis string, and Redis refuses larger ones (proto-max-bulk-len). Split it into several values`,
     );
   }
-}
-
-function checkDimension(size: unknown, what: string, method: string): void {
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0 || size > MAX_ELEMENTS) {
-    throw new RangeError(`redis store: ${method}: ${what} must be an integer from 0 to 2^32, got ${String(size)}`);
-  }
-}
-
-/** Validates a shape; returns the product. With `length`, the product must equal it. */
-function checkShape(shape: readonly number[], length: number | undefined, method: string): number {
-  if (!Array.isArray(shape)) {
-    throw new TypeError(`redis store: ${method}: shape must be an array of lengths, got ${typeof shape}`);
-  }
-  if (shape.length > MAX_DIMENSIONS) {
-    throw new RangeError(`redis store: ${method}: shape [${shape.join(', ')}] has over ${MAX_DIMENSIONS} dimensions`);
-  }
-  let product = 1;
-  for (const size of shape) {
-    checkDimension(size, `every dimension of shape [${shape.join(', ')}]`, method);
-    product *= size;
-  }
-  if (length !== undefined && product !== length) {
-    throw new RangeError(
-      `redis store: ${method}: shape [${shape.join(', ')}] holds ${product} elements but the array has length ${length}; pass a shape whose product is the length`,
-    );
-  }
-  if (product > MAX_ELEMENTS) {
-    throw new RangeError(`redis store: ${method}: shape [${shape.join(', ')}] holds over 2^32 elements`);
-  }
-  return product;
 }
 
 function ttlArg(ttlMs: number | undefined, method: string): string {
