@@ -3,7 +3,7 @@
  * descriptor shapes and the record framing. Package-private.
  * @module
  */
-import { LinkClosedError, type LinkDescriptor, type LinkPolicy } from '@improv/core';
+import type { LinkDescriptor, LinkPolicy } from '@improv/core';
 
 // Ring header (Int32 slots), three 64-byte cache lines: what the producer writes per message, what
 // the consumer writes per message, and flags written only around sleeping and closing. Each side
@@ -160,18 +160,4 @@ export function copyRecord(ring: RingViews, start: number, length: number): Uint
     bytes.set(ring.data8.subarray(0, length - first), first);
   }
   return bytes;
-}
-
-/** `Actor.link`. */
-export function endpointLabel(endpoint: { actor: string; link: string }): string {
-  return `${endpoint.actor}.${endpoint.link}`;
-}
-
-/** The error of a closed link: closed by its own actor (`closedHere`), or by the end of the run. */
-export function closedLinkError(label: string, closedHere: boolean): LinkClosedError {
-  return new LinkClosedError(
-    closedHere
-      ? `link "${label}" is closed (its actor quit); a closed link cannot be used again — a revived actor opens a new one from its descriptor`
-      : `link "${label}" is closed because its transport was closed (the pipeline run ended); start a new run to get new links`,
-  );
 }

@@ -4,7 +4,8 @@
  * @module
  */
 import type { Endpoint, LinkClosedError, LinkHooks } from '@improv/core';
-import { CONTROL_CLOSED, closedLinkError, endpointLabel } from './_layout.ts';
+import { closedLinkError, endpointLabel } from '@improv/core';
+import { CONTROL_CLOSED } from './_layout.ts';
 
 /** The descriptor fields both sides are built from. */
 interface SideDescriptor {

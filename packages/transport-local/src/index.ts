@@ -29,16 +29,18 @@
  * @module
  */
 import {
+  checkLinkGraph,
+  copyEdge,
+  copyEndpoint,
   type DetachOptions,
   type DrainedMessages,
   type Endpoint,
+  endpointLabel,
   type Link,
   type LinkDescriptor,
-  type LinkEdge,
   type LinkGraph,
   type LinkHooks,
   type LinkPlan,
-  MAX_LINK_CAPACITY,
   type OpenLink,
   type Transport,
 } from '@improv/core';
@@ -49,7 +51,6 @@ import {
   BELL_SEQ,
   CONTROL_BYTES,
   CONTROL_CLOSED,
-  endpointLabel,
   HEADER_BYTES,
   type InRingDescriptor,
   type LocalInDescriptor,
@@ -126,21 +127,15 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
     name: 'local',
 
     async plan(graph: LinkGraph): Promise<LinkPlan> {
+      checkLinkGraph(graph);
       const sinks = new Map<string, LocalInDescriptor>();
       const sources = new Map<string, LocalOutDescriptor>();
       const control = new SharedArrayBuffer(CONTROL_BYTES);
       const edges: PlannedEdge[] = [];
       controls.push(new Int32Array(control));
       for (const edge of graph.edges) {
-        checkEdge(edge);
         const from = endpointLabel(edge.from);
         const to = endpointLabel(edge.to);
-        if (sinks.has(from) || sources.has(to)) {
-          const both = sinks.has(from) ? from : to;
-          throw new TypeError(
-            `link "${both}" is both a source and a sink (connection "${edge.connection}"); an endpoint either sends or receives — give each direction its own link name`,
-          );
-        }
         let sink = sinks.get(to);
         if (sink === undefined) {
           sink = {
@@ -254,31 +249,10 @@ function describe(descriptor: LinkDescriptor): string {
   return `${String(endpoint?.actor)}.${String(endpoint?.link)}`;
 }
 
-function copyEdge(edge: LinkEdge): LinkEdge {
-  const { connection, capacity, policy } = edge;
-  return { connection, from: copyEndpoint(edge.from), to: copyEndpoint(edge.to), capacity, policy };
-}
-
-function copyEndpoint(endpoint: Endpoint): Endpoint {
-  return { actor: endpoint.actor, link: endpoint.link };
-}
-
 function checkRingBytes(name: string, bytes: number): void {
   if (!Number.isInteger(bytes) || bytes < 256 || bytes > MAX_RING_BYTES || (bytes & (bytes - 1)) !== 0) {
     throw new RangeError(
       `createLocalTransport: ${name} must be a power of two from 256 to ${MAX_RING_BYTES}, got ${bytes}`,
     );
-  }
-}
-
-function checkEdge(edge: LinkEdge): void {
-  const label = `connection "${edge.connection}" (${endpointLabel(edge.from)} → ${endpointLabel(edge.to)})`;
-  if (!Number.isInteger(edge.capacity) || edge.capacity < 1 || edge.capacity > MAX_LINK_CAPACITY) {
-    throw new RangeError(
-      `${label}: capacity must be a whole number of messages from 1 to ${MAX_LINK_CAPACITY}, got ${edge.capacity}`,
-    );
-  }
-  if (edge.policy !== 'block' && edge.policy !== 'drop-oldest') {
-    throw new TypeError(`${label}: policy must be "block" or "drop-oldest", got ${JSON.stringify(edge.policy)}`);
   }
 }

@@ -6,6 +6,8 @@
  * @module
  */
 import {
+  closedLinkError,
+  endpointLabel,
   type GetOptions,
   type InputLink,
   type LinkHooks,
@@ -18,11 +20,9 @@ import {
   ACK_FRAME,
   announce,
   CONTROL_CLOSED,
-  closedLinkError,
   DROPPED_AT_SINK,
   type EdgeCounters,
   edgeCounters,
-  endpointLabel,
   FRAME_MESSAGE,
   Queue,
   RECEIVED,

@@ -11,7 +11,9 @@
  * @module
  */
 import {
+  closedLinkError,
   type DropReason,
+  endpointLabel,
   type LinkHooks,
   LinkMessageTooLargeError,
   msgpackOptions,
@@ -21,11 +23,9 @@ import { Decoder, Encoder } from '@msgpack/msgpack';
 import {
   BYTES_SENT,
   CONTROL_CLOSED,
-  closedLinkError,
   DROPPED_AT_SOURCE,
   type EdgeCounters,
   edgeCounters,
-  endpointLabel,
   FRAME_ACK,
   MESSAGE_FRAME,
   Queue,

@@ -11,7 +11,7 @@
  *   and each acknowledged message gives one back.
  * @module
  */
-import { type Endpoint, LinkClosedError, type LinkDescriptor, type LinkPolicy } from '@improv/core';
+import type { LinkDescriptor, LinkPolicy } from '@improv/core';
 import type { CurveKeyPair } from './_socket.ts';
 
 /** First frame of a message from a source. */
@@ -114,19 +114,6 @@ export function edgeCounters(buffer: SharedArrayBuffer): EdgeCounters {
 export function announce(control: Int32Array<SharedArrayBuffer>): void {
   Atomics.add(control, CONTROL_SEQ, 1);
   Atomics.notify(control, CONTROL_SEQ);
-}
-
-export function endpointLabel(endpoint: Endpoint): string {
-  return `${endpoint.actor}.${endpoint.link}`;
-}
-
-/** The error of a closed link: closed by its own actor (`closedHere`), or by the end of the run. */
-export function closedLinkError(label: string, closedHere: boolean): LinkClosedError {
-  return new LinkClosedError(
-    closedHere
-      ? `link "${label}" is closed (its actor quit); a closed link cannot be used again — a revived actor opens a new one from its descriptor`
-      : `link "${label}" is closed because its transport was closed (the pipeline run ended); start a new run to get new links`,
-  );
 }
 
 /**

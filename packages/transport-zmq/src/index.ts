@@ -28,9 +28,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import {
+  checkLinkGraph,
+  copyEdge,
+  copyEndpoint,
   type DetachOptions,
   type DrainedMessages,
   type Endpoint,
+  endpointLabel,
   isLoopbackAddress,
   type Link,
   type LinkDescriptor,
@@ -39,7 +43,6 @@ import {
   type LinkHooks,
   type LinkPlan,
   type LinkStats,
-  MAX_LINK_CAPACITY,
   type Transport,
 } from '@improv/core';
 import { freePort } from './_free-port.ts';
@@ -56,7 +59,6 @@ import {
   EDGE_BYTES,
   type EdgeInfo,
   edgeCounters,
-  endpointLabel,
   loadSockets,
   SENT,
   SINK_GONE,
@@ -175,6 +177,7 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
     name: 'zmq',
 
     async plan(graph: LinkGraph): Promise<LinkPlan> {
+      checkLinkGraph(graph);
       const shared = new SharedArrayBuffer(CONTROL_BYTES);
       control.push(new Int32Array(shared));
       const base = { module: import.meta.url, transport: 'zmq' as const, control: shared, sockets, maxMessageBytes };
@@ -187,15 +190,8 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
       const run = Math.random().toString(36).slice(2, 8);
       let index = 0;
       for (const edge of graph.edges) {
-        checkEdge(edge);
         const from = endpointLabel(edge.from);
         const to = endpointLabel(edge.to);
-        if (sinks.has(from) || sources.has(to)) {
-          const both = sinks.has(from) ? from : to;
-          throw new TypeError(
-            `link "${both}" is both a source and a sink (connection "${edge.connection}"); an endpoint either sends or receives — give each direction its own link name`,
-          );
-        }
         let sink = sinks.get(to);
         if (sink === undefined) {
           const address = acrossHosts.has(to)
@@ -419,25 +415,4 @@ function hostPart(host: string): string {
 /** Messages of an edge its sink has not read and that are not counted dropped yet (on their way, or waiting in the sink). */
 function unread(counts: Float64Array): number {
   return Math.max(0, counts[SENT]! - counts[TAKEN]! - counts[DROPPED_AT_SINK]! - counts[DROPPED_AT_DETACH]!);
-}
-
-function copyEdge(edge: LinkEdge): LinkEdge {
-  const { connection, capacity, policy } = edge;
-  return { connection, from: copyEndpoint(edge.from), to: copyEndpoint(edge.to), capacity, policy };
-}
-
-function copyEndpoint(endpoint: Endpoint): Endpoint {
-  return { actor: endpoint.actor, link: endpoint.link };
-}
-
-function checkEdge(edge: LinkEdge): void {
-  const label = `connection "${edge.connection}" (${endpointLabel(edge.from)} → ${endpointLabel(edge.to)})`;
-  if (!Number.isInteger(edge.capacity) || edge.capacity < 1 || edge.capacity > MAX_LINK_CAPACITY) {
-    throw new RangeError(
-      `${label}: capacity must be a whole number of messages from 1 to ${MAX_LINK_CAPACITY}, got ${edge.capacity}`,
-    );
-  }
-  if (edge.policy !== 'block' && edge.policy !== 'drop-oldest') {
-    throw new TypeError(`${label}: policy must be "block" or "drop-oldest", got ${JSON.stringify(edge.policy)}`);
-  }
 }
