@@ -38,7 +38,15 @@ export function newProject(dir: string, cwd: string = process.cwd()): NewProject
     // The folder first, level by level: cpSync makes missing ones with Node's recursive mkdir, which
     // never returns under /proc.
     makeFolder(target);
-    cpSync(template, target, { recursive: true, errorOnExist: true, force: false });
+    // Entry by entry into the folder, which now exists: Node 22's and 24's cpSync refuse to copy a
+    // folder onto an existing one with errorOnExist, even an empty one.
+    for (const entry of readdirSync(template)) {
+      cpSync(path.join(template, entry), path.join(target, entry), {
+        recursive: true,
+        errorOnExist: true,
+        force: false,
+      });
+    }
     // npm leaves .gitignore files out of packages; the template's is stored without its dot.
     renameSync(path.join(target, 'gitignore'), path.join(target, '.gitignore'));
     const readme = path.join(target, 'README.md');

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
@@ -26,3 +26,16 @@ it.runIf(existsSync('/proc/self/status'))(
     );
   },
 );
+
+it('improv new fills an existing empty folder', () => {
+  const base = mkdtempSync(join(tmpdir(), 'improv-new-'));
+  try {
+    mkdirSync(join(base, 'lab'));
+    const result = newProject('lab', base);
+    expect(result.lines.join('\n')).toMatch(/^created lab: /);
+    expect(result.ok).toBe(true);
+    expect(existsSync(join(base, 'lab', '.gitignore'))).toBe(true);
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+});
