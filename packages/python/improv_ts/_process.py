@@ -13,6 +13,10 @@ import socket
 import sys
 
 
+def _left_to_nexus(_number, _frame):
+    """SIGINT and SIGTERM: Nexus quits the actor (see main)."""
+
+
 def main():
     path = os.environ.pop("IMPROV_PROCESS_SOCKET", None)
     token = os.environ.pop("IMPROV_PROCESS_TOKEN", None)
@@ -20,9 +24,12 @@ def main():
         os.environ.pop(name, None)
     if not path or not token:
         sys.exit("improv_ts._process is the entry of an improv actor process; Nexus starts it, not you")
-    # A Ctrl-C in the terminal reaches the whole process group: Nexus takes it and quits every actor
-    # in order, so the actor process must not end on it by itself.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A Ctrl-C in the terminal, and the SIGTERM of `timeout`, systemd or `docker stop`, reach the
+    # whole process group: Nexus takes them and quits every actor in order (each stop() runs), so the
+    # actor process must not end on them by itself. Nexus ends it with SIGKILL if it must. A handler
+    # that does nothing, not SIG_IGN: a program the actor starts gets the default back at exec.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, _left_to_nexus)
 
     # `python -m` put the working directory first on the path: an actor imports from its own folder
     # (as improv's actors do from their config's), not from wherever Nexus was started.

@@ -58,9 +58,11 @@ function report(error) {
   end(1);
 }
 process.on('uncaughtException', report);
-// A Ctrl-C in the terminal reaches the whole process group: Nexus takes it and quits every actor in
-// order, so the actor process must not end on it by itself. (SIGTERM and SIGKILL still end it.)
+// A Ctrl-C in the terminal, and the SIGTERM of `timeout`, systemd or `docker stop`, reach the whole
+// process group: Nexus takes them and quits every actor in order (each stop() runs), so the actor
+// process must not end on them by itself. Nexus ends it with SIGKILL if it must.
 process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
 process.on('unhandledRejection', report);
 
 /** @type {import('./adapter.ts').WorkerEndpoint} */
