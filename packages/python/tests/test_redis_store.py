@@ -289,7 +289,9 @@ def test_reading_a_missing_key_says_why(ts_store, store):
             read(key)
         assert str(caught.value) == (
             f'redis store: no value under key "{key}": it was deleted, or never stored. A key stays readable until '
-            "delete(key); keep it until every reader is done"
+            "delete(key); keep it until every reader is done. Under fan-out (one message to several sinks) only one "
+            "actor may delete it, or let the store free it: a time to live at put (ttlMs; ttl_ms in Python), or "
+            "settings.store_eviction: oldest"
         )
         assert isinstance(caught.value, KeyError)
         with pytest.raises(ObjectNotFoundError, match="is not a key of this store"):

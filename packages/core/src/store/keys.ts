@@ -63,7 +63,7 @@ export function objectNotFound(driver: string, key: StoreKey, reason: MissingRea
       );
     case 'expired':
       return new ObjectNotFoundError(
-        `${driver} store: the value under key "${key}" expired (its ttlMs passed before it was read). Give it a longer ttlMs, or read it sooner`,
+        `${driver} store: the value under key "${key}" expired (its time to live, ttlMs, passed before it was read). Give it a longer time to live, or read it sooner`,
       );
     case 'foreign':
       return new ObjectNotFoundError(
@@ -71,7 +71,7 @@ export function objectNotFound(driver: string, key: StoreKey, reason: MissingRea
       );
     default:
       return new ObjectNotFoundError(
-        `${driver} store: no value under key "${key}": it was deleted, or never stored. A key stays readable until delete(key); keep it until every reader is done`,
+        `${driver} store: no value under key "${key}": it was deleted, or never stored. A key stays readable until delete(key); keep it until every reader is done. Under fan-out (one message to several sinks) only one actor may delete it, or let the store free it: a time to live at put (ttlMs; ttl_ms in Python), or settings.store_eviction: oldest`,
       );
   }
 }

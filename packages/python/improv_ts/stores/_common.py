@@ -26,8 +26,8 @@ def object_not_found(driver, key, reason):
         )
     elif reason == "expired":
         message = (
-            f'{driver} store: the value under key "{key}" expired (its ttlMs passed before it was read). Give it a '
-            "longer ttlMs, or read it sooner"
+            f'{driver} store: the value under key "{key}" expired (its time to live, ttlMs, passed before it was '
+            "read). Give it a longer time to live, or read it sooner"
         )
     elif reason == "foreign":
         message = (
@@ -37,7 +37,9 @@ def object_not_found(driver, key, reason):
     else:
         message = (
             f'{driver} store: no value under key "{key}": it was deleted, or never stored. A key stays readable until '
-            "delete(key); keep it until every reader is done"
+            "delete(key); keep it until every reader is done. Under fan-out (one message to several sinks) only one "
+            "actor may delete it, or let the store free it: a time to live at put (ttlMs; ttl_ms in Python), or "
+            "settings.store_eviction: oldest"
         )
     return ObjectNotFoundError(message)
 
