@@ -23,10 +23,13 @@ const suites = {
   'process-actors.test': 'pipeline with every actor in its own process',
   'control.test': 'control server (HTTP + WebSocket)',
   'tui.test': 'live terminal UI',
+  'dashboard-server.test': 'dashboard server',
+  'new-project.test': 'improv new',
+  'install.test': 'install from the packed tarballs',
 };
 
 const rows = [];
-for (const runtime of ['node', 'bun', 'deno', 'python']) {
+for (const runtime of ['node', 'node22', 'node24', 'bun', 'deno', 'python']) {
   const file = join(root, 'test-results', `${runtime}.json`);
   if (!existsSync(file)) {
     console.error(`support-matrix: ${file} is missing; run  npm run test:runtimes  first`);
@@ -43,7 +46,7 @@ for (const runtime of ['node', 'bun', 'deno', 'python']) {
             .join(', ');
   const outcome = result.ok ? 'all pass' : `${result.failed} failing`;
   rows.push(
-    `| ${runtime} | ${result.version} | ${covered} | ${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped | ${outcome} | ${result.date.slice(0, 10)} |`,
+    `| ${runtime.startsWith('node') ? 'node' : runtime} | ${result.version} | ${covered} | ${result.passed} passed, ${result.failed} failed, ${result.skipped} skipped | ${outcome} | ${result.date.slice(0, 10)} |`,
   );
 }
 

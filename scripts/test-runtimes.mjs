@@ -3,16 +3,19 @@
 // - Node: every test of every package (vitest).
 // - Bun:  the portable conformance files (`bun test`, which runs vitest-style files natively).
 // - Deno: the same files, with vitest itself running under Deno.
+// - Node 22 and Node 24 (node22, node24): the same files, with vitest under that Node. The suite's own
+//   Node is the one that runs this script (20 here); the others are Node's official builds, published
+//   on the npm registry as node-<platform>-<arch>, fetched once into node_modules/.cache/improv-node.
 // - Python: the Python package's own tests (pytest, with the interpreter Python actors use in the
 //   tests: IMPROV_TEST_PYTHON, default /usr/bin/python3).
 //
 // Each runtime's counts go to test-results/<runtime>.json; `npm run support-matrix` turns them into
 // the README's support matrix. Exits 1 if any runtime has a failure or ran no test.
 //
-// Usage: node scripts/test-runtimes.mjs [--only node,bun,deno,python]
-import { spawn } from 'node:child_process';
+// Usage: node scripts/test-runtimes.mjs [--only node,python,bun,deno,node22,node24]
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const bin = (name) => join(root, 'node_modules', '.bin', name);
@@ -40,7 +43,7 @@ const portable = [
 
 const only = (() => {
   const index = process.argv.indexOf('--only');
-  return index === -1 ? ['node', 'python', 'bun', 'deno'] : process.argv[index + 1].split(',');
+  return index === -1 ? ['node', 'python', 'bun', 'deno', 'node22', 'node24'] : process.argv[index + 1].split(',');
 })();
 
 function run(command, args, env = {}) {
@@ -73,6 +76,39 @@ function version(command, args) {
     child.on('error', () => resolve(undefined));
     child.on('exit', () => resolve(text.trim().split('\n')[0]));
   });
+}
+
+/**
+ * The Node releases tried beside the suite's own, pinned (each is fetched once, by exactly this
+ * version), with the files they run beyond the portable ones: `improv new`, and on the newest an
+ * install from the packed tarballs into a project of its own, as a user of that Node does.
+ */
+const otherNodes = {
+  node22: { release: '22.23.5', extra: ['packages/cli/test/new-project.test.ts'] },
+  node24: { release: '24.22.3', extra: ['packages/cli/test/new-project.test.ts', 'packages/cli/test/install.test.ts'] },
+};
+
+/**
+ * The `node` binary of release `version`: Node's official build, from the npm registry's
+ * `node-<platform>-<arch>` package (what the `node` package installs), unpacked once into
+ * node_modules/.cache/improv-node/<version>.
+ */
+function nodeBinary(version) {
+  const folder = join(root, 'node_modules', '.cache', 'improv-node', version);
+  const binary = join(folder, 'package', 'bin', 'node');
+  if (existsSync(binary)) return binary;
+  const name = `node-${process.platform}-${process.arch}@${version}`;
+  console.log(`fetching Node ${version} (${name}) from the npm registry, once`);
+  mkdirSync(folder, { recursive: true });
+  const tarball = execFileSync('npm', ['pack', '--silent', '--pack-destination', folder, name], {
+    cwd: folder,
+    encoding: 'utf8',
+  })
+    .trim()
+    .split('\n')
+    .at(-1);
+  execFileSync('tar', ['-xzf', join(folder, tarball), '-C', folder]);
+  return binary;
 }
 
 /** Counts from vitest's JSON report. */
@@ -196,22 +232,62 @@ const runtimes = {
     };
   },
 };
+for (const [name, { release, extra }] of Object.entries(otherNodes)) {
+  runtimes[name] = async () => {
+    let node;
+    try {
+      node = nodeBinary(release);
+    } catch (error) {
+      return {
+        code: 127,
+        version: release,
+        failures: [{ where: '', test: `fetching Node ${release}`, why: String(error) }],
+      };
+    }
+    const report = join(resultsDir, `${name}.vitest.json`);
+    // Its own directory first on PATH: the workers, child processes and tsx it starts run on it too.
+    const { code } = await run(
+      node,
+      [
+        join(root, 'node_modules/vitest/vitest.mjs'),
+        'run',
+        '--reporter=default',
+        '--reporter=json',
+        `--outputFile.json=${report}`,
+        ...portable,
+        ...extra,
+      ],
+      { PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ''}` },
+    );
+    return {
+      code,
+      version: await version(node, ['--version']).then((text) => text?.replace(/^v/, '')),
+      ...(existsSync(report) ? { ...vitestCounts(report), failures: vitestFailures(report) } : {}),
+    };
+  };
+}
 
 mkdirSync(resultsDir, { recursive: true });
 const summary = [];
 for (const name of only) {
   const runner = runtimes[name];
   if (!runner) {
-    console.error(`test-runtimes: unknown runtime "${name}"; use node, bun, deno or python`);
+    console.error(`test-runtimes: unknown runtime "${name}"; use ${Object.keys(runtimes).join(', ')}`);
     process.exit(2);
   }
   const what =
-    { node: 'every test', python: 'the Python package (pytest)' }[name] ?? `${portable.length} portable test files`;
+    { node: 'every test', python: 'the Python package (pytest)' }[name] ??
+    `${portable.length + (otherNodes[name]?.extra.length ?? 0)} test files`;
   console.log(`\n=== ${name}: ${what} ===\n`);
   const result = {
     runtime: name,
     date: new Date().toISOString(),
-    files: name === 'node' ? 'all' : name === 'python' ? ['packages/python/tests'] : portable,
+    files:
+      name === 'node'
+        ? 'all'
+        : name === 'python'
+          ? ['packages/python/tests']
+          : [...portable, ...(otherNodes[name]?.extra ?? [])],
     ...(await runner()),
   };
   const ok = result.code === 0 && result.failed === 0 && result.passed > 0;

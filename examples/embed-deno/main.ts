@@ -10,6 +10,11 @@ import { createMemoryStore } from '@improv/store';
 import { createLocalTransport } from '@improv/transport-local';
 
 const target = Number(Deno.args[0] ?? 3);
+if (!Number.isFinite(target)) {
+  console.error(`embed-deno: the target must be a number, not ${JSON.stringify(Deno.args[0])}`);
+  console.error('  fix: deno run -A examples/embed-deno/main.ts 3');
+  Deno.exit(2);
+}
 const tolerance = 1e-6;
 
 const nexus = await createNexus({

@@ -5,16 +5,28 @@
 import { existsSync } from 'node:fs';
 
 const compiled = new URL('../dist/main.js', import.meta.url);
-/** Deno without --allow-read may not look; the sources then run, and main names the permissions. */
+/**
+ * Deno without --allow-read may not look (undefined). In the workspace the sources then run, and
+ * main names the permissions; installed, the sources are not there to run (Deno strips no types
+ * under node_modules), so this says it.
+ */
 const isCompiled = () => {
   try {
     return existsSync(compiled);
   } catch {
-    return false;
+    return undefined;
   }
 };
+const compiledThere = isCompiled();
+if (compiledThere === undefined && import.meta.url.includes('/node_modules/')) {
+  const script = new URL(import.meta.url).pathname;
+  console.error(
+    `improv: Deno was not given the read permission it needs (validate needs --allow-read --allow-env; run also --allow-write --allow-sys --allow-net)\n  fix: run it as  deno run -A ${script} ${process.argv.slice(2).join(' ')}`,
+  );
+  process.exit(2);
+}
 let main;
-if (isCompiled()) {
+if (compiledThere) {
   ({ main } = await import(compiled.href));
 } else {
   if (!globalThis.Bun && !globalThis.Deno) {

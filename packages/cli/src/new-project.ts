@@ -8,6 +8,7 @@ import { cpSync, existsSync, readdirSync, readFileSync, renameSync, statSync, wr
 import path from 'node:path';
 import { makeFolder } from '@improv/core/runtime/folders';
 import { ownManifest, packageRoot } from './own-package.ts';
+import { shellLine } from './text.ts';
 
 const template = path.join(packageRoot, 'template');
 
@@ -83,7 +84,7 @@ export function newProject(dir: string, cwd: string = process.cwd()): NewProject
     lines: [
       `created ${shown}: package.json, pipeline.yaml, actors/generator.ts, actors/processor.ts, test/pipeline.test.ts, README.md`,
       'next:',
-      ...(shown === '.' ? [] : [`  cd ${shown}`]),
+      ...(shown === '.' ? [] : [`  cd ${shellLine([shown])}`]),
       '  npm install',
       '  npx improv run pipeline.yaml --script "setup; run; wait 2s; stop; quit"',
       '  npm test',

@@ -588,6 +588,19 @@ describe.skipIf(!hasPython)('Python actors', () => {
       expect(text).toMatch(/is a Python actor, which runs in a Python process of its own, not runtime: bun/);
     });
 
+    it('max_heap_mb on a Python actor', async () => {
+      write(
+        'fine.py',
+        'from improv_ts import Actor\n\nclass Analysis(Actor):\n    def run_step(self):\n        pass\n',
+      );
+      const { code, text } = await cli([
+        'validate',
+        pipeline('heap', '{ package: fine.py, class: Analysis, max_heap_mb: 64 }'),
+      ]);
+      expect(code).toBe(2);
+      expect(text).toMatch(/max_heap_mb limits the heap of a JavaScript actor; fine\.py is a Python actor/);
+    });
+
     it("accepts improv's minimal demo", async () => {
       // Its YAML names no interpreter: python3 from PATH, here the Debian one, with numpy.
       const path = process.env.PATH;

@@ -637,6 +637,21 @@ describe('actor errors', () => {
     expect(result.diagnostics[0]?.fix).toMatch(/install Python 3 with numpy, pyzmq and msgpack/);
   });
 
+  it("says where improv's dotted form was looked for, the Python file first", async () => {
+    const result = await check(yaml`
+      actors:
+        Gone:
+          package: actors.no_such_actor
+          class: Processor
+    `);
+    expect(list(result)[0]).toMatch(
+      /^3:14 actor "Gone": module "actors\.no_such_actor" not found \(looked in \S+\/actors\/no_such_actor\.py, \S+\/actors\/no_such_actor\.ts, /,
+    );
+    expect(result.diagnostics[0]?.fix).toMatch(
+      /read as the file actors\/no_such_actor\.py \(a Python actor\) or actors\/no_such_actor\.ts/,
+    );
+  });
+
   it('falls back to an installed package for a bare name, and reports one that is not installed', async () => {
     const result = await check(yaml`
       actors:

@@ -41,4 +41,5 @@ it('placeOf falls back to the first frame when none is the user’s, and to the 
   bare.stack = 'TypeError: no stack';
   expect(placeOf(bare)).toBe('TypeError');
   expect(placeOf('text')).toBe('a string value');
+  expect(placeOf(undefined)).toBe('an undefined value');
 });

@@ -64,6 +64,13 @@ export function readActorPlacement(
         `remove  ${key}: ${String(spec[key])}  (the interpreter is settings.python, python3 by default)`,
       );
     }
+    if (spec.max_heap_mb !== undefined) {
+      reporter.error(
+        [...path, 'max_heap_mb'],
+        `actor "${name}": max_heap_mb limits the heap of a JavaScript actor; ${String(spec.package)} is a Python actor, whose interpreter has no such limit`,
+        'remove  max_heap_mb  (limit a Python process from outside, e.g. with ulimit -v or a cgroup)',
+      );
+    }
     result.process = { runtime: 'python', ...(host === undefined ? {} : { host }) };
     result.placedBy = `package: ${String(spec.package)} is a Python actor`;
     readRestart(name, spec, path, result.restart, reporter);

@@ -86,7 +86,8 @@ export async function resolveActorModule(
     // Only the YAML is checked: an improv config can be checked before its actors are ported.
     return looksLikePackageName(specifier) && !dotted ? specifier : adapter.path.toFileUrl(candidates[0]!);
   }
-  const tried = candidates.join(', ');
+  // The dotted form names a Python file as well (resolved before this, when it is there).
+  const tried = [...(dotted ? [`${candidates[0]!.slice(0, -'.ts'.length)}.py`] : []), ...candidates].join(', ');
   if (looksLikePackageName(specifier)) {
     const outcome = await context.prober.import(specifier);
     if (outcome.ok) {
@@ -114,7 +115,8 @@ export async function resolveActorModule(
 
 async function notFoundFix(specifier: string, dotted: boolean, context: ModuleContext) {
   if (dotted) {
-    return `improv's dotted form "${specifier}" is read as the file ${specifier.replaceAll('.', '/')}.ts (or .mts, .js, .mjs) in ${context.baseDir}; create it or correct the package`;
+    const file = specifier.replaceAll('.', '/');
+    return `improv's dotted form "${specifier}" is read as the file ${file}.py (a Python actor) or ${file}.ts (or .mts, .js, .mjs) in ${context.baseDir}, the config file's folder; create it or correct the package`;
   }
   return `correct the path: relative packages start from the config file's folder, ${context.baseDir}`;
 }
@@ -170,7 +172,7 @@ function reportImportError(actor: DraftActor, where: string, error: ImportError,
     code === 'ERR_MODULE_NOT_FOUND' && missing
       ? `npm install ${missing} (in the project ${where} belongs to), or correct that import`
       : loadedAsCommonJs(code, message)
-        ? `${where} was loaded as CommonJS because the package.json nearest to it does not say "type": "module" (or there is none); add "type": "module" to that package.json (or create one next to your pipeline with {"type": "module"}), or name the file .mts`
+        ? `${where} was loaded as CommonJS because the package.json nearest to it does not say "type": "module" (or there is none); add "type": "module" to that package.json (or create one next to your pipeline with {"type": "module"}), or name the file .mts (.mjs for JavaScript)`
         : `fix the error in ${where} (importing it on its own shows the full stack)`,
   );
 }

@@ -83,7 +83,10 @@ const OWN_PACKAGES = decodeURIComponent(new URL('../../..', import.meta.url).pat
  * The first frame when no frame is the user's.
  */
 export function placeOf(error: unknown): string {
-  if (!(error instanceof Error)) return `a ${error === null ? 'null' : typeof error} value`;
+  if (!(error instanceof Error)) {
+    const kind = error === null ? 'null' : typeof error;
+    return `${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} value`;
+  }
   const locations = (error.stack ?? '')
     .split('\n')
     .map((line) => line.trim())
