@@ -11,6 +11,27 @@ import os
 import signal
 import socket
 import sys
+import threading
+import time
+
+
+def _end_with_parent():
+    """Ends this process when its parent, Nexus, is gone, even while the actor never yields.
+
+    The process also ends when its control channel closes, but only the thread that serves the
+    actor sees that, and an actor stuck in a loop never lets it. A thread of its own looks at the
+    parent twice a second. (Not the kernel's PR_SET_PDEATHSIG: that fires when the thread that
+    started this process ends, and a runtime may start it from a thread of a pool.)
+    """
+    parent = os.getppid()
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="improv-parent-watch", daemon=True).start()
 
 
 def _left_to_nexus(_number, _frame):
@@ -30,6 +51,7 @@ def main():
     # that does nothing, not SIG_IGN: a program the actor starts gets the default back at exec.
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, _left_to_nexus)
+    _end_with_parent()
 
     # `python -m` put the working directory first on the path: an actor imports from its own folder
     # (as improv's actors do from their config's), not from wherever Nexus was started.

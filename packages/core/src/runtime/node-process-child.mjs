@@ -6,6 +6,7 @@
 // Nexus. An uncaught error is reported on the channel before the process ends with code 1.
 import { connect } from 'node:net';
 import process from 'node:process';
+import { Worker } from 'node:worker_threads';
 
 const env = process.env;
 const socketPath = env.IMPROV_PROCESS_SOCKET;
@@ -25,6 +26,12 @@ for (const name of [
 ]) {
   delete env[name];
 }
+
+// A Nexus that dies takes this process with it, even while the actor never yields (see the watchdog).
+const watchdog = new Worker(new URL('./process-watchdog.mjs', import.meta.url), {
+  workerData: { parent: process.ppid },
+});
+watchdog.unref();
 
 if (globalThis.Deno === undefined && globalThis.Bun === undefined) {
   const { register } = await import('tsx/esm/api');
