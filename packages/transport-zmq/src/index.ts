@@ -84,7 +84,7 @@ export interface ZmqTransportOptions {
   /** Folder of the ipc socket files (the run folder). Default: a fresh temporary folder, removed on close. */
   runDir?: string;
   /**
-   * The address tcp listeners bind. Default `127.0.0.1`. Anything else (another interface, `0.0.0.0`)
+   * The address tcp listeners bind. Default `127.0.0.1`. Anything else (another interface, `0.0.0.0` or `*`)
    * exposes the pipeline to the network, and is refused unless `curve` is given.
    */
   bind?: string;
@@ -103,7 +103,8 @@ const MAX_IPC_PATH = 100;
 /** Creates the zmq transport. Pass it to `createNexus({ transport })`, alone or beside the local one. */
 export function createZmqTransport(options: ZmqTransportOptions = {}): Transport {
   const protocol = options.protocol ?? 'ipc';
-  const bind = options.bind ?? '127.0.0.1';
+  // `*` (every interface, as ZeroMQ and the YAML write it) is the address Node listens on for that.
+  const bind = options.bind === '*' ? '0.0.0.0' : (options.bind ?? '127.0.0.1');
   const sockets = options.sockets ?? 'auto';
   const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   if (protocol !== 'ipc' && protocol !== 'tcp') {

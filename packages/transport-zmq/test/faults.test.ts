@@ -10,6 +10,7 @@ import type { InputLink, OutputLink } from '@improv/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createZeromqSockets } from '../src/_zeromq.ts';
 import { createZmqTransport, openLink } from '../src/index.ts';
+import { generateKeyPair } from '../src/keys.ts';
 import { createZmtpSockets } from '../src/zmtp/index.ts';
 
 const onNode = !('Bun' in globalThis) && !('Deno' in globalThis);
@@ -103,6 +104,29 @@ describe.each(implementations)('faults, sockets: %s', (sockets) => {
     await input.close();
     await closing;
     expect(closed).toBe(true);
+  });
+
+  it("bind '*' (every interface, as the YAML and ZeroMQ write it) listens on 0.0.0.0, and messages go through", async () => {
+    const transport = createZmqTransport({ protocol: 'tcp', sockets, bind: '*', curve: generateKeyPair() });
+    cleanup.push(() => transport.close());
+    const { endpoints } = await transport.plan({
+      edges: [
+        {
+          connection: 'c',
+          from: { actor: 'A', link: 'q_out' },
+          to: { actor: 'B', link: 'q_in' },
+          capacity: 4,
+          policy: 'block',
+        },
+      ],
+    });
+    expect(String(endpoints.get('B')!.get('q_in')!.address)).toMatch(/^tcp:\/\/0\.0\.0\.0:\d+$/);
+    const input = (await openLink(endpoints.get('B')!.get('q_in')!)) as InputLink<{ n: number }>;
+    cleanup.push(() => input.close());
+    const output = (await openLink(endpoints.get('A')!.get('q_out')!)) as OutputLink;
+    cleanup.push(() => output.close());
+    await output.put({ n: 7 });
+    expect(await input.get({ timeoutMs: 10_000 })).toEqual({ n: 7 });
   });
 
   it('binding an address in use is an error naming it', async () => {
