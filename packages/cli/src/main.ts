@@ -7,6 +7,7 @@
  * Exit codes: 0 ok, 1 failure at run time, 2 usage or config error (or a runtime not found).
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
@@ -950,16 +951,45 @@ function sleepUnless(ms: number, done: Promise<unknown>): Promise<void> {
 
 /**
  * Calls `gone` once when the process that started improv has ended (npx killed by SIGTERM or
- * SIGKILL; a terminal closed): the process is then re-parented, so its parent id changes. Polled
- * once a second, on a timer that never keeps the process alive. Returns the function that stops it.
+ * SIGKILL; a terminal closed): the process is then re-parented, so its parent id changes. npm 11's
+ * npx starts improv through `sh -c`, and that shell outlives a killed npx: so when the parent is a
+ * shell that npm started, the shell's own parent is watched too (Linux, through /proc). Polled once
+ * a second, on a timer that never keeps the process alive. Returns the function that stops it.
  */
 function watchParent(gone: () => void): () => void {
   const parent = process.ppid;
+  const npm = npmAbove(parent);
   const timer = setInterval(() => {
-    if (process.ppid === parent) return;
+    if (process.ppid === parent && (npm === undefined || parentOf(parent) === npm)) return;
     clearInterval(timer);
     gone();
   }, 1000);
   (timer as { unref?: () => void }).unref?.();
   return () => clearInterval(timer);
+}
+
+/** The pid of npm (npx, `npm exec`) when `shell` is a shell it started improv through; else undefined. */
+function npmAbove(shell: number): number | undefined {
+  try {
+    const name = readFileSync(`/proc/${shell}/comm`, 'utf8').trim();
+    if (!['sh', 'dash', 'bash', 'zsh'].includes(name)) return undefined;
+    const above = parentOf(shell);
+    if (above === undefined) return undefined;
+    const command = readFileSync(`/proc/${above}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    return /^npm\b|\bnpx\b|npm-cli\.js|npx-cli\.js/.test(command) ? above : undefined;
+  } catch {
+    return undefined; // no /proc (macOS), or the process is gone already
+  }
+}
+
+/** The parent pid of `pid` (Linux, /proc), undefined when it cannot be read. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    return Number.isInteger(ppid) ? ppid : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -111,6 +111,39 @@ describe('improv run when things go wrong around it', () => {
     await seen(/parent process is gone; quitting[\s\S]*pipeline exited/);
   });
 
+  it('quits cleanly when npx is killed while the shell npm started it through lives on (npm 11)', async () => {
+    // npm-cli.js stands in for npx: like npm 11 it runs improv through `sh -c`, and that shell outlives
+    // a SIGKILL of npm, so improv's own parent stays the same.
+    const improv = `"${process.execPath}" ${cliCommand.map((arg) => `"${arg}"`).join(' ')} run "${minimal}" --no-log-files --script "setup; run; wait 120s; quit"`;
+    const folder = project({
+      'npm-cli.js': `const { spawn } = require('node:child_process');\nconst shell = spawn('sh', ['-c', ${JSON.stringify(`${improv} & echo "pid $!"; wait`)}], { stdio: 'inherit' });\nshell.on('exit', (code) => process.exit(code ?? 1));\n`,
+    });
+    const npm = spawn(process.execPath, [join(folder, 'npm-cli.js')], {
+      cwd: folder,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const seen = (pattern: RegExp) =>
+      new Promise<void>((resolve) => {
+        const check = () => (pattern.test(out) ? resolve() : undefined);
+        npm.stdout.on('data', (chunk) => {
+          out += chunk;
+          check();
+        });
+        check();
+      });
+    await seen(/running/);
+    const pid = Number(/pid (\d+)/.exec(out)![1]);
+    npm.kill('SIGKILL');
+    await withinMs(
+      (async () => {
+        while (alive(pid)) await new Promise((resolve) => setTimeout(resolve, 100));
+      })(),
+      20_000,
+      'improv to quit after npx was killed',
+    );
+  });
+
   it('shows no prompt after Ctrl-C while the actors load', async () => {
     const folder = project({
       'package.json': '{ "type": "module" }',
