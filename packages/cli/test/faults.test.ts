@@ -177,6 +177,28 @@ describe('improv run when things go wrong around it', () => {
     expect(run.output()).toMatch(/did not end within 10000 ms[\s\S]*pipeline exited/);
   });
 
+  it('Ctrl-C while an actor is still in a long setup(): the log says so, and quitting is no failure (exit 0)', {
+    timeout: 40_000,
+  }, async () => {
+    const folder = project({
+      'package.json': '{ "type": "module" }',
+      'slow.ts': `import { Actor } from ${JSON.stringify(core)};\nexport class SlowSetup extends Actor { override async setup() { await new Promise((r) => setTimeout(r, 60_000)); } override async runStep() { await new Promise((r) => setTimeout(r, 5)); } }\n`,
+      'pipeline.yaml': 'actors:\n  Slow:\n    package: slow.ts\n    class: SlowSetup\n',
+    });
+    const run = start(
+      ['run', join(folder, 'pipeline.yaml'), '--no-log-files', '--script', 'setup; run; wait 60s; quit'],
+      folder,
+    );
+    await run.seen(/command setup/);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    process.kill(run.child.pid!, 'SIGINT');
+    expect(await withinMs(run.exited, 30_000, 'quitting during setup')).toBe(0);
+    expect(run.output()).toMatch(
+      /actor "Slow" did not end within 10000 ms of quit: its setup\(\) had not returned \([\d.]+ m?s after "setup"\), and an actor takes no signal until it does; ending its worker/,
+    );
+    expect(run.output()).not.toMatch(/failed/);
+  });
+
   it('ends quietly when stdout closes (improv … | head)', async () => {
     const folder = project({});
     const shell = spawn(

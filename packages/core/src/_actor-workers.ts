@@ -186,6 +186,13 @@ export class ActorWorkers {
     const { actors } = this.#options;
     const quitStarted = performance.now();
     const entries = [...actors.values()];
+    // What each actor was still doing: a signal it had not acknowledged (setup() not returned yet).
+    const busy = new Map(
+      entries.map((entry) => [
+        entry,
+        entry.signalled !== undefined && entry.acked !== entry.signalled.signal ? entry.signalled : undefined,
+      ]),
+    );
     for (const entry of entries) {
       if (entry.worker && entry.state !== 'exited') actors.send(entry, { type: 'signal', signal: 'quit' });
     }
@@ -202,11 +209,20 @@ export class ActorWorkers {
         });
         const late = await Promise.race([entry.exited.then(() => false), timedOut]);
         clearTimeout(timer);
-        if (late) {
+        if (late && entry.state !== 'exited' && entry.state !== 'failed') {
+          const actor = this.#options.config.actors.find((config) => config.name === entry.name);
+          const doing = busy.get(entry);
+          const why =
+            doing?.signal === 'setup'
+              ? `its setup() had not returned (${msSince(doing.at)} after "setup"), and an actor takes no signal until it does`
+              : 'its runStep() or stop() had not returned (is it stuck?)';
           this.#options.log(
             'warn',
-            `actor "${entry.name}" did not end within ${timeoutMs} ms (is runStep() or stop() stuck?); terminating its worker`,
+            `actor "${entry.name}" did not end within ${timeoutMs} ms of quit: ${why}; ending its ${actor === undefined ? 'worker' : placeOf(actor)}`,
           );
+          // Ended by the quit the user gave, not failed: its store locks are recovered as for a death.
+          actors.recoverStore(entry);
+          actors.setState(entry, 'exited');
         }
         // A worker that sent `exited` has closed its channel; terminate() makes sure it is gone.
         await entry.worker.terminate();
