@@ -199,6 +199,20 @@ describe('improv run when things go wrong around it', () => {
     expect(run.output()).not.toMatch(/failed/);
   });
 
+  it('an error thrown outside runStep() (in a timer) ends the actor, and the log names its line', async () => {
+    const folder = project({
+      'package.json': '{ "type": "module" }',
+      'timer.ts': `import { Actor } from ${JSON.stringify(core)};\nexport class TimerThrow extends Actor {\n  override async runStep() {\n    await new Promise((r) => setTimeout(r, 100));\n    setTimeout(() => JSON.parse('{bad json'), 0);\n  }\n}\n`,
+      'pipeline.yaml': 'actors:\n  T:\n    package: timer.ts\n    class: TimerThrow\n',
+    });
+    const run = start(
+      ['run', join(folder, 'pipeline.yaml'), '--no-log-files', '--script', 'setup; run; wait 2s; quit'],
+      folder,
+    );
+    expect(await withinMs(run.exited, 30_000, 'the run')).toBe(1);
+    expect(run.output()).toMatch(/actor "T" failed: its worker died: SyntaxError: .* \(at \S+\/timer\.ts:5:\d+\)/);
+  });
+
   it('ends quietly when stdout closes (improv … | head)', async () => {
     const folder = project({});
     const shell = spawn(

@@ -16,6 +16,7 @@ import type { NexusEvent } from './nexus-api.ts';
 import type { WorkerHandle } from './runtime/adapter.ts';
 import type { ActorState, Signal } from './signals.ts';
 import type { OpenStore } from './store/driver.ts';
+import { stackPlace } from './worker/_error-log.ts';
 import { CONTROL_BYTES, CONTROL_SIGNALS, type FromWorker, type ToWorker } from './worker/protocol.ts';
 
 export interface ActorEntry {
@@ -149,7 +150,13 @@ export class ActorTable {
   failed(entry: ActorEntry, error: SerializedError, what: string): void {
     entry.error = error;
     this.setState(entry, 'failed');
-    this.#options.log('error', `actor "${entry.name}" failed: ${what}: ${describeError(error)}`);
+    // Where in the user's code it was thrown, when its stack says: an error thrown outside runStep()
+    // (a timer, a promise nobody awaited) ends the worker with no log of its own.
+    const place = stackPlace(error.stack, true);
+    this.#options.log(
+      'error',
+      `actor "${entry.name}" failed: ${what}: ${describeError(error)}${place === undefined ? '' : ` (at ${place})`}`,
+    );
   }
 
   setState(entry: ActorEntry, state: ActorState): void {

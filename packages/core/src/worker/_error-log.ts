@@ -87,14 +87,22 @@ export function placeOf(error: unknown): string {
     const kind = error === null ? 'null' : typeof error;
     return `${/^[aeiou]/.test(kind) ? 'an' : 'a'} ${kind} value`;
   }
-  const locations = (error.stack ?? '')
+  const location = stackPlace(error.stack);
+  return location === undefined ? error.name : `${error.name} at ${location}`;
+}
+
+/**
+ * The place (`/lab/actors/x.ts:12:5`) that {@link placeOf} names, from a stack's text: the first
+ * frame in the user's code, else (unless `usersOnly`) the first frame; undefined for none.
+ */
+export function stackPlace(stack: string | undefined, usersOnly = false): string | undefined {
+  const locations = (stack ?? '')
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line.startsWith('at '))
     // `at fn (file:line:col)` or `at file:line:col`; keep the location only.
     .map((frame) => (/\(([^()]+)\)$/.exec(frame)?.[1] ?? frame.slice(3)).replace(/^file:\/\//, ''));
-  const location = locations.find(isUsersCode) ?? locations[0];
-  return location === undefined ? error.name : `${error.name} at ${location}`;
+  return locations.find(isUsersCode) ?? (usersOnly ? undefined : locations[0]);
 }
 
 function isUsersCode(location: string): boolean {
