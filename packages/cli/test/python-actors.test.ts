@@ -4,7 +4,7 @@
 // through the store both ways, errors and crashes that fail only that actor, improv's own minimal
 // demo running unchanged, and a clear error for each kind of bad input.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -586,6 +586,19 @@ describe.skipIf(!hasPython)('Python actors', () => {
       ]);
       expect(code).toBe(2);
       expect(text).toMatch(/is a Python actor, which runs in a Python process of its own, not runtime: bun/);
+    });
+
+    it('an actor file named like a module of Python’s own (random.py, beside a queue.py) hides nothing', async () => {
+      const actor = 'from improv_ts import Actor\n\nclass Analysis(Actor):\n    def run_step(self):\n        pass\n';
+      mkdirSync(join(folder, 'shadow'), { recursive: true });
+      write('shadow/random.py', actor);
+      write('shadow/queue.py', actor);
+      const { code, text } = await cli([
+        'validate',
+        pipeline('shadowing', '{ package: shadow/random.py, class: Analysis }'),
+      ]);
+      expect(text).toMatch(/valid — 1 actor/);
+      expect(code).toBe(0);
     });
 
     it('max_heap_mb on a Python actor', async () => {

@@ -666,10 +666,15 @@ def load_class(module_url, class_name, package=None):
         root = path.parent
         module_name = path.stem
     if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
+        # After the standard library and the installed packages: an actor's folder with a file named like
+        # one of them (random.py, queue.py) must not hide it from numpy, zmq or improv_ts.
+        sys.path.append(str(root))
     if dotted:
         module = importlib.import_module(module_name)
     else:
+        if module_name in sys.modules or module_name in getattr(sys, "stdlib_module_names", ()):
+            # actors/random.py: loaded from its file under a name of its own, not in place of Python's random.
+            module_name = f"_improv_actor_{module_name}"
         spec = importlib.util.spec_from_file_location(module_name, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module

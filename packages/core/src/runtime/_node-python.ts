@@ -38,7 +38,21 @@ export async function pythonCommand(name: string, interpreter = 'python3'): Prom
     );
   }
   const { entryModule } = await import('@improv/python');
-  return { binary, args: ['-u', '-X', 'faulthandler', '-m', entryModule], env: await pythonEnv() };
+  return { binary, args: ['-u', '-X', 'faulthandler', ...runModule(entryModule)], env: await pythonEnv() };
+}
+
+/**
+ * The arguments that run Python module `name` as `python -m` would, but without the working
+ * directory on the module path: `-m` puts it first before anything is imported, so a file there
+ * named like a module of Python's own (random.py, queue.py: an actor's own folder) would hide that
+ * module from numpy, pyzmq and improv_ts. (`-P` does this from Python 3.11 on only.)
+ */
+function runModule(name: string): string[] {
+  return [
+    '-c',
+    'import sys; del sys.path[0]; name = sys.argv.pop(1); import runpy; runpy.run_module(name, run_name="__main__", alter_sys=True)',
+    name,
+  ];
 }
 
 /** Imports a Python actor's file with its interpreter and says what is wrong with it, within a time limit. */
@@ -48,8 +62,7 @@ export async function checkPythonActor(options: PythonCheckOptions): Promise<Pyt
   if (binary === undefined)
     return { ok: false, kind: 'no-interpreter', message: `no Python interpreter "${interpreter}" found` };
   const args = [
-    '-m',
-    'improv_ts._check',
+    ...runModule('improv_ts._check'),
     options.file,
     options.className,
     ...(options.package ? [options.package] : []),
