@@ -30,8 +30,12 @@ const edgeName = (stats: LinkStats) => `${stats.from.actor}.${stats.from.link} â
 
 export class LinkMonitor {
   readonly #options: LinkMonitorOptions;
-  /** When each waiting edge was first seen waiting, and whether it was warned about. */
-  readonly #waiting = new Map<string, { since: number; warned: boolean }>();
+  /**
+   * When each waiting edge was first seen waiting (with its `sent` count then), and whether it was
+   * warned about. A message that got in since means the producer's wait ended and a new one began:
+   * a slow reader, not one that does not read.
+   */
+  readonly #waiting = new Map<string, { since: number; sent: number; warned: boolean }>();
   readonly #deadlocks = new Set<string>();
   #timer: ReturnType<typeof setInterval> | undefined;
 
@@ -72,8 +76,8 @@ export class LinkMonitor {
         continue;
       }
       let waiting = this.#waiting.get(name);
-      if (waiting === undefined) {
-        waiting = { since: now, warned: false };
+      if (waiting === undefined || edge.sent !== waiting.sent) {
+        waiting = { since: now, sent: edge.sent, warned: false };
         this.#waiting.set(name, waiting);
       }
       if (now - waiting.since < warnAfterMs) continue;
