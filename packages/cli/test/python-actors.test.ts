@@ -467,6 +467,29 @@ describe.skipIf(!hasPython)('Python actors', () => {
     expect(out).not.toMatch(/died|failed/);
   });
 
+  it('self.sleep() parks the step on pause and stop, as a link call does, and quit ends it at once', async () => {
+    const yaml = join(folder, 'sleeper.yaml');
+    writeFileSync(
+      yaml,
+      `settings:\n  python: ${python}\n  store: lmdb\nactors:\n  S: { package: ${join(fixtures, 'actors.py')}, class: Sleeper }\n`,
+    );
+    const started = performance.now();
+    const { code, out } = await improv([
+      'run',
+      yaml,
+      '--no-log-files',
+      '--script',
+      'setup; run; wait 1s; pause; wait 1s; resume; wait 1s; stop; wait 1s; quit',
+    ]);
+    expect(code, out).toBe(0);
+    // Not the 10 s a quit waits for a step that does not end.
+    expect(performance.now() - started).toBeLessThan(9000);
+    expect(out.match(/STOPPED python/g)).toHaveLength(1);
+    // The step slept through pause and resume, stayed parked after stop, and ended with the quit.
+    expect(out).not.toContain('STEP goes on');
+    expect(out).not.toMatch(/did not end within|failed/);
+  });
+
   for (const runtime of ['bun', 'deno'] as const) {
     it.skipIf(!redisInstalled)(
       `runs Python actors under a Nexus on ${runtime} (improv run --runtime ${runtime})`,

@@ -38,7 +38,7 @@ import zmq
 
 from . import _loop, _meter, _publish
 from .actor import Actor
-from .errors import LinkClosedError
+from .errors import LinkClosedError, _Quitting
 from .links import OutLink, open_link
 from .stores import connect_store, keys_in
 
@@ -478,6 +478,8 @@ class ActorHost(_loop.Loop):
                     self.async_loop = asyncio.new_event_loop()
                 result = self.async_loop.run_until_complete(result)
             return result
+        except _Quitting:
+            return None  # quit came while it slept: it ends here
         finally:
             self.depth -= 1
 

@@ -24,6 +24,8 @@ pipeline runs, stop when it stops.
 import logging
 import time
 
+from .errors import _Quitting
+
 
 class Actor:
     """Subclass it, and define `run_step()` (and `setup()`/`stop()` when needed)."""
@@ -74,8 +76,10 @@ class Actor:
 
     def sleep(self, seconds):
         """Waits `seconds` (0: none) while the process goes on serving Nexus — unlike `time.sleep`,
-        which holds every signal back until it returns. Changes this actor made to shared memory
-        (a SharedArrayBuffer in its options) are published first."""
+        which holds every signal back until it returns. Like a link call, it is a place where pause
+        and stop park the step (it goes on after run or resume) and where quit ends it (the rest of
+        the step does not run).
+        Changes this actor made to shared memory (a SharedArrayBuffer in its options) are published first."""
         loop = self.__dict__.get("_improv_loop")
         if loop is None:
             time.sleep(seconds)
@@ -83,9 +87,14 @@ class Actor:
         loop.flush()
         until = time.monotonic() + seconds
         while True:
-            loop.wait([], max(0.0, until - time.monotonic()))
-            if time.monotonic() >= until:
+            # Quit: the step unwinds now. Pause or stop: the step stays parked here, as in a link call,
+            # until run or resume (stop() runs meanwhile, and no more of this step after it).
+            if loop.quitting:
+                raise _Quitting
+            left = until - time.monotonic()
+            if loop.running and left <= 0:
                 return
+            loop.wait([], max(0.0, left) if loop.running else None)
 
     def __getattr__(self, name):
         # Links by name, as attributes: self.q_in, self.q_out. Only reached when nothing else has the name.

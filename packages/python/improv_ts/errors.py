@@ -36,3 +36,8 @@ class LinkMessageTooLargeError(ImprovError, ValueError):
 
 #: What `link.get(timeout=...)` raises when no message came in time: `queue.Empty`, as improv's links do.
 Empty = queue.Empty
+
+
+class _Quitting(BaseException):
+    """Raised by `Actor.sleep()` when the pipeline quits: the step unwinds as a step in a closed link does.
+    A BaseException, so an actor's `except Exception` does not hold it; the actor host ends the step quietly."""
