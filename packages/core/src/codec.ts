@@ -3,15 +3,31 @@
  * contract names. One definition, so a value put into a store and a message sent over a link mean
  * the same thing everywhere.
  *
+ * Integers mean what they say in either language: a 64-bit integer in a message (Python writes one
+ * for any int of 2³² or more, such as `int(time.time() * 1000)`) decodes as a `number` when it is a
+ * safe integer (|n| ≤ 2⁵³ − 1) and as a `bigint` only beyond that, and a `number` that is a safe
+ * integer outside the 32-bit range (such as `Date.now()`) is written as a 64-bit integer, so Python
+ * reads an int, not a float. Bigints are written as 64-bit integers as before, so a bigint within the
+ * safe range comes back as a number. BigInt64Array and BigUint64Array are typed arrays and unaffected.
+ *
  * @example
  * ```ts
- * import { Decoder, Encoder } from '@msgpack/msgpack';
- * import { msgpackOptions } from '@improv/core';
- * const encoder = new Encoder(msgpackOptions);
+ * import { MsgpackDecoder, MsgpackEncoder } from '@improv/core';
+ * const encoder = new MsgpackEncoder();
+ * const decoder = new MsgpackDecoder();
+ * decoder.decode(encoder.encode({ t: Date.now() })); // { t: 1796583342026 }, a number both ways
  * ```
  * @module
  */
-import { Decoder, Encoder, ExtData, ExtensionCodec, type ExtensionCodecType } from '@msgpack/msgpack';
+import {
+  Decoder,
+  type DecoderOptions,
+  Encoder,
+  type EncoderOptions,
+  ExtData,
+  ExtensionCodec,
+  type ExtensionCodecType,
+} from '@msgpack/msgpack';
 import type { TypedArray, TypedArrayKind } from './store/driver.ts';
 
 /** A typed array class. */
@@ -139,14 +155,118 @@ function copyBytes(data: Uint8Array): Uint8Array<ArrayBuffer> {
   return copy;
 }
 
-// The Map and Set extensions encode their entries with these (msgpack clones an instance when it
-// is re-entered, so sharing them is safe).
-const encoder = new Encoder({ extensionCodec, useBigInt64: true });
-const decoder = new Decoder({ extensionCodec, useBigInt64: true });
-
 /**
- * Options for `new Encoder()` / `new Decoder()` of @msgpack/msgpack that every store and transport
- * uses, so a value means the same in a store and on a link: typed arrays keep their kind, Map, Set
- * and ArrayBuffer survive (plain msgpack turns them into `{}`), and 64-bit integers are bigints.
+ * Options for `new Encoder()` / `new Decoder()` of @msgpack/msgpack: improv's extension types, so
+ * typed arrays keep their kind and Map, Set and ArrayBuffer survive (plain msgpack turns them into
+ * `{}`), and `useBigInt64`, so bigints are written as 64-bit integers. They cannot carry improv's
+ * integer rule (see the module): with them a plain `Decoder` returns every 64-bit integer as a
+ * bigint, and a plain `Encoder` writes an integer beyond 32 bits as a float. {@link MsgpackEncoder}
+ * and {@link MsgpackDecoder} take the same options and follow the rule; every store and transport
+ * uses them.
  */
 export const msgpackOptions = { extensionCodec, useBigInt64: true } as const;
+
+/** 2⁵³ / 2³²: a 64-bit integer whose high word (as a signed or unsigned 32-bit number) is below this in magnitude is safe. */
+const SAFE_HIGH = 0x200000;
+const TWO_32 = 0x100000000;
+
+/** The members of @msgpack/msgpack 3's Decoder that the integer rule replaces or uses (private in its types). */
+interface DecoderInternals {
+  view: DataView;
+  pos: number;
+  clone(): Decoder<undefined>;
+  readU64AsBigInt(): number | bigint;
+  readI64AsBigInt(): number | bigint;
+}
+
+/** The members of @msgpack/msgpack 3's Encoder that the integer rule replaces or uses (private in its types). */
+interface EncoderInternals {
+  forceIntegerToFloat: boolean;
+  clone(): Encoder<undefined>;
+  encodeNumber(value: number): void;
+  writeU8(value: number): void;
+  writeU64(value: number): void;
+  writeI64(value: number): void;
+}
+
+/**
+ * @msgpack/msgpack's `Decoder` with improv's integer rule: a 64-bit integer decodes as a `number`
+ * when it is a safe integer, as a `bigint` only beyond (a plain `Decoder` with `useBigInt64` returns
+ * a bigint for every one). Options default to {@link msgpackOptions}; `useBigInt64` is always on.
+ */
+export class MsgpackDecoder extends Decoder<undefined> {
+  constructor(options: DecoderOptions<undefined> = msgpackOptions) {
+    super({ ...options, useBigInt64: true });
+  }
+}
+
+/**
+ * @msgpack/msgpack's `Encoder` with improv's integer rule: a `number` that is a safe integer outside
+ * the 32-bit range is written as int 64 / uint 64 (a plain `Encoder` with `useBigInt64` writes a
+ * float 64), so Python reads an int. Options default to {@link msgpackOptions}; `useBigInt64` is
+ * always on.
+ */
+export class MsgpackEncoder extends Encoder<undefined> {
+  constructor(options: EncoderOptions<undefined> = msgpackOptions) {
+    super({ ...options, useBigInt64: true });
+  }
+}
+
+// The rule replaces private methods of msgpack's classes, which a class body cannot declare again in
+// TypeScript. codec.test.ts fails if a msgpack release renames them.
+const decoderBase = Decoder.prototype as unknown as DecoderInternals;
+const decoderRule = MsgpackDecoder.prototype as unknown as DecoderInternals;
+if (typeof decoderBase.readU64AsBigInt !== 'function' || typeof decoderBase.readI64AsBigInt !== 'function') {
+  throw new Error('@improv/core: this @msgpack/msgpack has no readU64AsBigInt/readI64AsBigInt to refine');
+}
+decoderRule.readU64AsBigInt = function (this: DecoderInternals): number | bigint {
+  const { view, pos } = this;
+  // Both words read before pos moves: a short buffer throws with pos where it was, as msgpack's own.
+  const high = view.getUint32(pos);
+  const low = view.getUint32(pos + 4);
+  this.pos = pos + 8;
+  return high < SAFE_HIGH ? high * TWO_32 + low : view.getBigUint64(pos);
+};
+decoderRule.readI64AsBigInt = function (this: DecoderInternals): number | bigint {
+  const { view, pos } = this;
+  const high = view.getInt32(pos);
+  const low = view.getUint32(pos + 4);
+  this.pos = pos + 8;
+  if (high < SAFE_HIGH && high >= -SAFE_HIGH) {
+    const value = high * TWO_32 + low;
+    // -2⁵³ has a high word of -SAFE_HIGH too, and is not safe.
+    if (value >= -Number.MAX_SAFE_INTEGER) return value;
+  }
+  return view.getBigInt64(pos);
+};
+// msgpack clones a decoder it re-enters (a Map inside a Map) as a plain Decoder: keep the rule.
+decoderRule.clone = function (this: DecoderInternals): Decoder<undefined> {
+  return Object.setPrototypeOf(decoderBase.clone.call(this), Object.getPrototypeOf(this)) as Decoder<undefined>;
+};
+
+const encoderBase = Encoder.prototype as unknown as EncoderInternals;
+const encoderRule = MsgpackEncoder.prototype as unknown as EncoderInternals;
+if (typeof encoderBase.encodeNumber !== 'function' || typeof encoderBase.writeU64 !== 'function') {
+  throw new Error('@improv/core: this @msgpack/msgpack has no encodeNumber/writeU64 to refine');
+}
+encoderRule.encodeNumber = function (this: EncoderInternals, value: number): void {
+  if ((value >= TWO_32 || value < -0x80000000) && Number.isSafeInteger(value) && !this.forceIntegerToFloat) {
+    if (value >= 0) {
+      this.writeU8(0xcf); // uint 64
+      this.writeU64(value);
+    } else {
+      this.writeU8(0xd3); // int 64
+      this.writeI64(value);
+    }
+    return;
+  }
+  encoderBase.encodeNumber.call(this, value);
+};
+encoderRule.clone = function (this: EncoderInternals): Encoder<undefined> {
+  return Object.setPrototypeOf(encoderBase.clone.call(this), Object.getPrototypeOf(this)) as Encoder<undefined>;
+};
+
+// The Map and Set extensions encode their entries with these (msgpack clones an instance when it
+// is re-entered, so sharing them is safe).
+const encoder = new MsgpackEncoder({ extensionCodec });
+const decoder = new MsgpackDecoder({ extensionCodec });

@@ -1,12 +1,81 @@
 import { Decoder, Encoder, ExtData } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
-import { msgpackOptions, typedArrayConstructors, typedArrayKinds } from '../src/codec.ts';
+import {
+  MsgpackDecoder,
+  MsgpackEncoder,
+  msgpackOptions,
+  typedArrayConstructors,
+  typedArrayKinds,
+} from '../src/codec.ts';
 
-const encoder = new Encoder(msgpackOptions);
-const decoder = new Decoder(msgpackOptions);
+const encoder = new MsgpackEncoder();
+const decoder = new MsgpackDecoder();
 const roundTrip = (value: unknown) => decoder.decode(encoder.encode(value));
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+const fromHex = (text: string) => new Uint8Array(Buffer.from(text, 'hex'));
 
-describe('msgpackOptions', () => {
+describe('integers beyond 32 bits', () => {
+  it('decodes a 64-bit integer within the safe range as a number, beyond it as a bigint', () => {
+    // What Python's msgpack writes for 2**32 + 1, int(time.time() * 1000) and -(2**40).
+    expect(decoder.decode(fromHex('cf0000000100000001'))).toBe(2 ** 32 + 1);
+    expect(decoder.decode(fromHex('cf000001a24cd4267d'))).toBe(1_796_585_301_629);
+    expect(decoder.decode(fromHex('d3ffffff0000000000'))).toBe(-(2 ** 40));
+    expect(decoder.decode(fromHex('cf0000000000000005'))).toBe(5);
+    expect(decoder.decode(fromHex('d3fffffffffffffffb'))).toBe(-5);
+    expect(decoder.decode(fromHex('cf001fffffffffffff'))).toBe(Number.MAX_SAFE_INTEGER);
+    expect(decoder.decode(fromHex('d3ffe0000000000001'))).toBe(-Number.MAX_SAFE_INTEGER);
+    // Beyond 2**53 - 1: exact, so a bigint.
+    expect(decoder.decode(fromHex('cf0020000000000000'))).toBe(2n ** 53n);
+    expect(decoder.decode(fromHex('cf0020000000000001'))).toBe(2n ** 53n + 1n);
+    expect(decoder.decode(fromHex('cf7fffffffffffffff'))).toBe(2n ** 63n - 1n);
+    expect(decoder.decode(fromHex('cfffffffffffffffff'))).toBe(2n ** 64n - 1n);
+    expect(decoder.decode(fromHex('d3ffe0000000000000'))).toBe(-(2n ** 53n));
+    expect(decoder.decode(fromHex('d38000000000000000'))).toBe(-(2n ** 63n));
+    // Also inside a Map (a re-entered decoder is a clone) and a message like a Python actor's.
+    expect(roundTrip(new Map([[1, new Map([[2, 2 ** 40]])]]))).toEqual(new Map([[1, new Map([[2, 2 ** 40]])]]));
+    const now = Date.now();
+    expect(Date.now() - (roundTrip({ t: now }) as { t: number }).t).toBeGreaterThanOrEqual(0);
+  });
+
+  it('writes a safe integer outside the 32-bit range as int 64 / uint 64, so Python reads an int', () => {
+    expect(hex(encoder.encode(2 ** 32 + 1))).toBe('cf0000000100000001');
+    expect(hex(encoder.encode(2 ** 40))).toBe('cf0000010000000000');
+    expect(hex(encoder.encode(Number.MAX_SAFE_INTEGER))).toBe('cf001fffffffffffff');
+    expect(hex(encoder.encode(-(2 ** 31) - 1))).toBe('d3ffffffff7fffffff');
+    expect(hex(encoder.encode(-(2 ** 40)))).toBe('d3ffffff0000000000');
+    // Up to 32 bits the smallest format, beyond the safe range and fractions a float, as before.
+    expect(hex(encoder.encode(2 ** 32 - 1))).toBe('ceffffffff');
+    expect(hex(encoder.encode(-(2 ** 31)))).toBe('d280000000');
+    expect(hex(encoder.encode(2 ** 53))).toBe('cb4340000000000000');
+    expect(hex(encoder.encode(1.5))).toBe('cb3ff8000000000000');
+    // Bigints stay 64-bit integers; within the safe range they come back as numbers.
+    expect(hex(encoder.encode(5n))).toBe('cf0000000000000005');
+    expect(roundTrip(5n)).toBe(5);
+    expect(roundTrip(-(2n ** 40n))).toBe(-(2 ** 40));
+    for (const value of [2 ** 40, Date.now(), -Date.now(), Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER]) {
+      expect(roundTrip(value)).toBe(value);
+    }
+    for (const value of [2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 64n - 1n]) {
+      expect(roundTrip(value)).toBe(value);
+    }
+    // Typed arrays of bigints are raw typed arrays, unaffected.
+    expect(roundTrip(new BigInt64Array([5n, -(2n ** 63n)]))).toEqual(new BigInt64Array([5n, -(2n ** 63n)]));
+  });
+
+  it('keeps the rule with options of its own, and msgpackOptions still serve a plain Decoder', () => {
+    const withUndefined = new MsgpackEncoder({ ...msgpackOptions, ignoreUndefined: true });
+    expect(
+      new MsgpackDecoder({ ...msgpackOptions }).decode(withUndefined.encode({ t: 2 ** 40, u: undefined })),
+    ).toEqual({
+      t: 2 ** 40,
+    });
+    const plain = new Decoder(msgpackOptions);
+    expect(plain.decode(new Encoder(msgpackOptions).encode(new Float32Array([1.5])))).toEqual(new Float32Array([1.5]));
+    expect(plain.decode(fromHex('cf0000000100000001'))).toBe(2n ** 32n + 1n);
+  });
+});
+
+describe('the codec (MsgpackEncoder, MsgpackDecoder with msgpackOptions)', () => {
   it('keeps every typed array kind, with its values, as its own extension type', () => {
     typedArrayConstructors.forEach((ctor, index) => {
       const array = new ctor(4);

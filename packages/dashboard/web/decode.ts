@@ -7,8 +7,8 @@
  * zeroed, copied into, and collected again — at 30 to 60 frames a second.
  * @module
  */
-import { msgpackOptions, typedArrayConstructors } from '@improv/core/codec';
-import { Decoder, type ExtensionCodecType } from '@msgpack/msgpack';
+import { MsgpackDecoder, msgpackOptions, typedArrayConstructors } from '@improv/core/codec';
+import type { Decoder, ExtensionCodecType } from '@msgpack/msgpack';
 
 /** Arrays smaller than this are copied as the codec does (a buffer from the pool is not worth it). */
 const POOL_FROM_BYTES = 64 * 1024;
@@ -71,5 +71,6 @@ export function pageDecoder(pool: BufferPool): Decoder<undefined> {
       return base.decode(data, type, context);
     },
   };
-  return new Decoder({ ...msgpackOptions, extensionCodec });
+  // improv's integer rule too: the server's MsgpackEncoder writes a timestamp beyond 32 bits as a 64-bit integer.
+  return new MsgpackDecoder({ ...msgpackOptions, extensionCodec });
 }

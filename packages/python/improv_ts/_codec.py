@@ -5,7 +5,9 @@
   does), and one comes back as a 1-D array that owns its memory.
 - 11 is a Map (a msgpack array of [key, value] pairs), 12 a Set (an array of items), 13 an
   ArrayBuffer (its bytes), -1 msgpack's own timestamp (a Date).
-- 64-bit integers are plain msgpack integers (TypeScript reads them as bigints).
+- 64-bit integers are plain msgpack integers: TypeScript reads one as a number when it is a safe
+  integer (|n| <= 2**53 - 1) and as a bigint beyond, and writes its integral numbers beyond 32 bits
+  (Date.now()) as 64-bit integers, so they arrive here as ints.
 """
 
 import datetime

@@ -291,7 +291,7 @@ class ActorHost(_loop.Loop):
         self.channel.send(message)
 
     def emit(self, level, message, stack=None):
-        # A float: msgpack sends an int above 2**32 as a 64-bit integer, which TypeScript reads as a bigint.
+        # A float, as Date.now() is sent from TypeScript (an int would do too: TypeScript reads a 64-bit integer in the safe range as a number).
         record = {"time": float(round(time.time() * 1000)), "level": level, "source": self.name, "message": message}
         if stack:
             record["stack"] = stack

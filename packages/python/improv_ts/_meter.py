@@ -204,7 +204,7 @@ class Meter:
             summary = summarize(message, self.is_key)
         except Exception as error:  # noqa: BLE001 - a summary must never break the actor
             summary = f"(could not be summarised: {error})"
-        # A float: msgpack sends an int above 2**32 as a 64-bit integer, which TypeScript reads as a bigint.
+        # A float, as Date.now() is sent from TypeScript (an int would do too: TypeScript reads a 64-bit integer in the safe range as a number).
         self.post({"type": "tap", "link": watch.name, "time": float(round(time.time() * 1000)), "summary": summary,
                    "skipped": watch.skipped})
         watch.skipped = 0

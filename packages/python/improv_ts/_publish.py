@@ -74,7 +74,7 @@ def _own_copy(value, sizes, depth=COPY_DEPTH):
 
 
 def _now_ms():
-    # A float: msgpack sends an int above 2**32 as a 64-bit integer, which TypeScript reads as a bigint.
+    # A float, as Date.now() is sent from TypeScript (an int would do too: TypeScript reads a 64-bit integer in the safe range as a number).
     return float(round(time.time() * 1000))
 
 

@@ -4,16 +4,15 @@
  * store's name (`memory store`, …) for its messages.
  * @module
  */
-import { msgpackOptions } from '@improv/core';
-import { Decoder, Encoder } from '@msgpack/msgpack';
+import { MsgpackDecoder, MsgpackEncoder } from '@improv/core';
 
 /** Most dimensions a stored array may have. */
 export const MAX_DIMENSIONS = 32;
 /** Most elements a stored array (or one of its dimensions) may have. */
 export const MAX_ELEMENTS = 2 ** 32;
 
-const encoder = new Encoder(msgpackOptions);
-const decoder = new Decoder(msgpackOptions);
+const encoder = new MsgpackEncoder();
+const decoder = new MsgpackDecoder();
 
 /**
  * Encodes `value` into the shared encoder buffer. The result is only valid until the next encode:

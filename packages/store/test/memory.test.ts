@@ -250,6 +250,22 @@ describe('memory store', () => {
     expect(await store.client.get(await store.client.put(value))).toEqual(value);
   });
 
+  it('keeps integers beyond 32 bits as numbers, and beyond 2**53 as bigints', async () => {
+    const store = await open(MiB);
+    const now = Date.now();
+    const value = { t: now, big: 2 ** 40, neg: -(2 ** 40), safe: Number.MAX_SAFE_INTEGER };
+    const back = (await store.client.get(await store.client.put(value))) as typeof value;
+    expect(back).toEqual(value);
+    expect(Date.now() - back.t).toBeGreaterThanOrEqual(0);
+    const bigints = [2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n), 5n];
+    expect(await store.client.get(await store.client.put(bigints))).toEqual([
+      2n ** 53n + 1n,
+      2n ** 63n - 1n,
+      -(2n ** 63n),
+      5,
+    ]);
+  });
+
   it('validates settings.store_size and options with clear errors', async () => {
     await expect(createMemoryStore().open({ sizeBytes: 8 })).rejects.toThrow(/store_size.*at least 64/);
     await expect(createMemoryStore().open({ sizeBytes: Number.NaN })).rejects.toThrow(RangeError);

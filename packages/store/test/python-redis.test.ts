@@ -26,7 +26,7 @@ const MiB = 1024 * 1024;
  * JSON with tags for what JSON lacks.
  */
 const PEER = `
-import datetime, hashlib, json, os, sys
+import datetime, hashlib, json, os, sys, time
 import numpy as np
 from improv_ts.errors import ObjectNotFoundError
 from improv_ts.stores.redis import connect
@@ -77,7 +77,8 @@ if mode == "put":
         arrays.append({"key": store.put(array), **described(array)})
     values = [
         {"n": 1, "list": [1, 2.5, "tö", None, True], "nested": {"deeper": [[], {}]}},
-        [2**53 + 1, 2**63 - 1, -(2**63), 2**64 - 1, 2**32, -1],
+        [2**53 + 1, 2**63 - 1, -(2**63), 2**64 - 1, 2**32, -1, 2**32 + 1, -(2**40), 2**53 - 1],
+        {"t": int(time.time() * 1000)},
         {"frames": [np.arange(4, dtype=np.int16), np.array([0.5, -1.0], np.float32), np.zeros(0, np.uint64)]},
         {3, "three"},
         b"raw bytes",
@@ -275,9 +276,14 @@ suite('the redis store with a Python client (improv_ts.stores.redis)', () => {
     expect(stored.arrays.at(-1)!.shape).toEqual([1024, 1024]);
 
     const values = await Promise.all(stored.values.map((key) => store.client.get(key)));
+    // Python writes an int of 2**32 or more as a 64-bit integer: a number when safe, a bigint beyond.
+    const { t } = values.splice(2, 1)[0] as { t: number };
+    expect(typeof t).toBe('number');
+    expect(Date.now() - t).toBeGreaterThanOrEqual(0);
+    expect(Date.now() - t).toBeLessThan(60_000);
     expect(values).toEqual([
       { n: 1, list: [1, 2.5, 'tö', null, true], nested: { deeper: [[], {}] } },
-      [2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 64n - 1n, 2n ** 32n, -1],
+      [2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n), 2n ** 64n - 1n, 2 ** 32, -1, 2 ** 32 + 1, -(2 ** 40), 2 ** 53 - 1],
       { frames: [Int16Array.of(0, 1, 2, 3), Float32Array.of(0.5, -1), new BigUint64Array(0)] },
       new Set([3, 'three']),
       new Uint8Array(Buffer.from('raw bytes')),
@@ -305,9 +311,10 @@ suite('the redis store with a Python client (improv_ts.stores.redis)', () => {
         expected.push({ dtype: numpyDtype[kind], shape, sha256: sha256(array) });
       }
     }
+    const now = Date.now();
     const values = [
       { n: 1, text: 'tö', list: [null, true, 2.5], nested: { deeper: [[], {}] } },
-      [2n ** 53n + 1n, -(2n ** 63n), 2n ** 64n - 1n, 7n],
+      [2n ** 53n + 1n, -(2n ** 63n), 2n ** 64n - 1n, 7n, 2 ** 40, now, -(2 ** 40), 2 ** 32 + 1],
       new Map<unknown, unknown>([
         [1, 'one'],
         ['two', [2]],
@@ -344,6 +351,11 @@ suite('the redis store with a Python client (improv_ts.stores.redis)', () => {
           { int: String(-(2n ** 63n)) },
           { int: String(2n ** 64n - 1n) },
           { int: '7' },
+          // Numbers that are integers beyond 32 bits reach Python as ints, not floats.
+          { int: String(2 ** 40) },
+          { int: String(now) },
+          { int: String(-(2 ** 40)) },
+          { int: String(2 ** 32 + 1) },
         ],
       },
       {

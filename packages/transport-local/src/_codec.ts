@@ -3,9 +3,9 @@
  * objects and arrays of numbers, ASCII strings, booleans, `null` and typed arrays, such as
  * `{ k: storeKey, t, i }` or `{ t, v: Float32Array }`.
  *
- * The general codec (`@msgpack/msgpack` with core's `msgpackOptions`) spends most of a message's
- * cost on machinery such messages do not need: every object is offered to each extension of the
- * codec first, every string goes through a general UTF-8 path, and each decode builds fresh views.
+ * The general codec (core's `MsgpackEncoder` and `MsgpackDecoder`) spends most of a message's cost
+ * on machinery such messages do not need: every object is offered to each extension of the codec
+ * first, every string goes through a general UTF-8 path, and each decode builds fresh views.
  * This fast path writes exactly the bytes that codec writes and reads them back to exactly the
  * values that codec returns; for anything else it declines, and the caller uses the general codec.
  * @module
@@ -26,7 +26,7 @@ const MAX_NUMBER_BYTES = 9;
 const ENCODER_BYTES = 4096;
 /**
  * Bytes after the head byte of each scalar format the fast decoder reads (0: not one of them): the
- * numbers of up to 32 bits, float 32 and 64, and the length byte of `str 8`.
+ * integers, float 32 and 64, and the length byte of `str 8`.
  */
 const SCALAR_BYTES = new Uint8Array(256);
 for (const [head, size] of [
@@ -35,9 +35,11 @@ for (const [head, size] of [
   [0xcc, 1],
   [0xcd, 2],
   [0xce, 4],
+  [0xcf, 8],
   [0xd0, 1],
   [0xd1, 2],
   [0xd2, 4],
+  [0xd3, 8],
   [0xd9, 1],
 ] as const) {
   SCALAR_BYTES[head] = size;
@@ -185,14 +187,26 @@ export class FastEncoder {
   }
 
   /**
-   * The general encoder's choice: the smallest integer format, else float 64 — also for integers
-   * beyond 32 bits, since with `useBigInt64` it keeps the 64-bit formats for bigints.
+   * The general encoder's choice (core's `MsgpackEncoder`): the smallest integer format for a safe
+   * integer — uint 64 / int 64 beyond 32 bits, so Python reads an int — else float 64.
    */
   #number(value: number): void {
     const bytes = this.bytes;
     const view = this.#view;
     let pos = this.#pos;
-    if (Number.isSafeInteger(value) && value < 0x100000000 && value >= -0x80000000) {
+    if (!Number.isSafeInteger(value)) {
+      bytes[pos++] = 0xcb;
+      view.setFloat64(pos, value);
+      pos += 8;
+    } else if (value >= 0x100000000 || value < -0x80000000) {
+      // Two 32-bit words: the high one floored (two's complement for a negative value), the low one
+      // as its remainder.
+      const high = Math.floor(value / 0x100000000);
+      bytes[pos++] = value >= 0 ? 0xcf : 0xd3;
+      view.setUint32(pos, high >>> 0);
+      view.setUint32(pos + 4, value - high * 0x100000000);
+      pos += 8;
+    } else {
       if (value >= 0) {
         if (value < 0x80) {
           bytes[pos++] = value;
@@ -222,10 +236,6 @@ export class FastEncoder {
         view.setInt32(pos, value);
         pos += 4;
       }
-    } else {
-      bytes[pos++] = 0xcb;
-      view.setFloat64(pos, value);
-      pos += 8;
     }
     this.#pos = pos;
   }
@@ -319,6 +329,19 @@ export class FastDecoder {
         return view.getInt16(at);
       case 0xd2:
         return view.getInt32(at);
+      case 0xcf: {
+        // As core's MsgpackDecoder: a number when safe (high word below 2²¹), else a bigint.
+        const high = view.getUint32(at);
+        return high < 0x200000 ? high * 0x100000000 + view.getUint32(at + 4) : view.getBigUint64(at);
+      }
+      case 0xd3: {
+        const high = view.getInt32(at);
+        if (high < 0x200000 && high >= -0x200000) {
+          const value = high * 0x100000000 + view.getUint32(at + 4);
+          if (value >= -Number.MAX_SAFE_INTEGER) return value;
+        }
+        return view.getBigInt64(at);
+      }
       default:
         // 0xd9, str 8: the byte read is the string's length.
         return this.#string(view.getUint8(at));

@@ -3,8 +3,7 @@
  * what `detach` and `drain` do to a ring from outside its two endpoints.
  * @module
  */
-import { type DrainedMessages, type LinkEdge, type LinkStats, msgpackOptions } from '@improv/core';
-import { Decoder } from '@msgpack/msgpack';
+import { type DrainedMessages, type LinkEdge, type LinkStats, MsgpackDecoder } from '@improv/core';
 import {
   BELL_SEQ,
   CONSUMER_CLOSED,
@@ -88,7 +87,7 @@ export class PlannedEdge {
     const { ring } = this;
     const header = ring.header;
     const messages: unknown[] = [];
-    const decoder = new Decoder(msgpackOptions);
+    const decoder = new MsgpackDecoder();
     for (;;) {
       const read = Atomics.load(header, READ);
       if (read === Atomics.load(header, WRITE)) break;

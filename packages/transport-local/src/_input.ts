@@ -9,9 +9,8 @@ import {
   type LinkHooks,
   LinkSourcesGoneError,
   LinkTimeoutError,
-  msgpackOptions,
+  MsgpackDecoder,
 } from '@improv/core';
-import { Decoder } from '@msgpack/msgpack';
 import { DECLINED, FastDecoder } from './_codec.ts';
 import {
   BELL_SEQ,
@@ -56,7 +55,7 @@ export class LocalInputLink extends LinkSide implements InputLink {
   readonly #bell: Int32Array<SharedArrayBuffer>;
   /** Typical messages, read in place; the general {@link #decoder} takes what it declines. */
   readonly #fast = new FastDecoder();
-  readonly #decoder = new Decoder(msgpackOptions);
+  readonly #decoder = new MsgpackDecoder();
   #slab = new Uint8Array(SLAB_BYTES);
   #slabUsed = 0;
   /** Ring to try first: fan-in is served round-robin so no source starves the others. */

@@ -7,10 +7,10 @@ import {
   type DropReason,
   type LinkHooks,
   LinkMessageTooLargeError,
-  msgpackOptions,
+  MsgpackDecoder,
+  MsgpackEncoder,
   type OutputLink,
 } from '@improv/core';
-import { Decoder, Encoder } from '@msgpack/msgpack';
 import { FastEncoder } from './_codec.ts';
 import {
   BELL_SEQ,
@@ -74,7 +74,7 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
   readonly #maxLength: number;
   /** Typical messages; the general {@link #encoder} takes what it declines. */
   readonly #fast = new FastEncoder();
-  #encoder = new Encoder(msgpackOptions);
+  #encoder = new MsgpackEncoder();
   /** Puts waiting for room, in call order (FIFO also across concurrent puts). */
   readonly #queue: PendingPut[] = [];
   #pumping = false;
@@ -134,7 +134,7 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
     if (bytes.length > this.#maxLength) {
       const error = this.#tooLarge(bytes.length);
       // The encoder grew to hold the huge message; do not keep that memory for the link's lifetime.
-      this.#encoder = new Encoder(msgpackOptions);
+      this.#encoder = new MsgpackEncoder();
       return Promise.reject(error);
     }
     if (this.#queue.length === 0 && !this.held) {
@@ -204,7 +204,7 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
     const hook = whole ? this.hooks.dropped : this.hooks.droppedForOneSink;
     if (hook === undefined) return;
     try {
-      hook(new Decoder(msgpackOptions).decode(bytes), reason);
+      hook(new MsgpackDecoder().decode(bytes), reason);
     } catch {
       // A hook's failure must not break the link; the drop is counted either way.
     }

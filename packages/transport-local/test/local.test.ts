@@ -4,11 +4,11 @@ import {
   LinkClosedError,
   type LinkEdge,
   type LinkPlan,
-  msgpackOptions,
+  MsgpackDecoder,
+  MsgpackEncoder,
   type OutputLink,
 } from '@improv/core';
 import { describeTransportConformance } from '@improv/core/testing';
-import { Decoder, Encoder } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { DECLINED, FastDecoder, FastEncoder } from '../src/_codec.ts';
 import { createLocalTransport, type LocalTransportOptions, openLink } from '../src/index.ts';
@@ -128,6 +128,23 @@ describe('local transport specifics', () => {
     );
     await q_out.put({ after: true });
     expect(q_in.tryGet()).toEqual({ after: true });
+  });
+
+  it('carries integers beyond 32 bits as numbers, and beyond 2**53 as bigints', async () => {
+    const { input, output } = await setup([edge('P.out', 'C.in', 8)]);
+    const q_out = output('P.out');
+    const q_in = input('C.in');
+    const now = Date.now();
+    // A typical message (the fast path) and one with a Map (the general codec).
+    await q_out.put({ t: now, big: 2 ** 40, neg: -(2 ** 40) });
+    const fast = q_in.tryGet() as { t: number; big: number; neg: number };
+    expect(fast).toEqual({ t: now, big: 2 ** 40, neg: -(2 ** 40) });
+    expect(Date.now() - fast.t).toBeGreaterThanOrEqual(0);
+    await q_out.put({ t: now, index: new Map([[1, 2 ** 40]]) });
+    expect(q_in.tryGet()).toEqual({ t: now, index: new Map([[1, 2 ** 40]]) });
+    // Bigints: exact beyond the safe range, numbers within it.
+    await q_out.put({ a: 2n ** 53n + 1n, b: 2n ** 63n - 1n, c: 5n });
+    expect(q_in.tryGet()).toEqual({ a: 2n ** 53n + 1n, b: 2n ** 63n - 1n, c: 5 });
   });
 
   it('honours capacity as a message count even when bytes are left', async () => {
@@ -278,7 +295,7 @@ describe('local transport specifics', () => {
 });
 
 describe('fast msgpack path', () => {
-  const general = { encoder: new Encoder(msgpackOptions), decoder: new Decoder(msgpackOptions) };
+  const general = { encoder: new MsgpackEncoder(), decoder: new MsgpackDecoder() };
 
   /** The fast decoder's result for `bytes`, read from shared memory at an offset as in a ring. */
   function fastDecode(bytes: Uint8Array): unknown {
@@ -291,6 +308,9 @@ describe('fast msgpack path', () => {
     { k: 'mabc123-1f.3', t: 12345.678, i: 42 },
     ...[0, 127, 128, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, 2 ** 53, -0, 0.5, Number.NaN, -Infinity],
     ...[-1, -32, -33, -128, -129, -32_768, -32_769, -(2 ** 31), -(2 ** 31) - 1],
+    // Safe integers beyond 32 bits: int 64 / uint 64, as Python writes them.
+    ...[2 ** 32 + 1, 2 ** 40, Date.now(), Number.MAX_SAFE_INTEGER, -(2 ** 40), -Date.now(), -Number.MAX_SAFE_INTEGER],
+    { t: Date.now(), i: 2 ** 33 },
     '',
     'x'.repeat(31),
     'y'.repeat(32),
@@ -345,8 +365,8 @@ describe('fast msgpack path', () => {
       new DataView(new ArrayBuffer(4)),
       new Map([[1, 2]]),
       new Date(0),
-      2n ** 60n,
       Object.create(null),
+      2n ** 60n,
       new (class Point {
         x = 1;
       })(),
@@ -367,8 +387,9 @@ describe('fast msgpack path', () => {
       delete prototype.polluted;
     }
     expect(encoder.encode({ a: 1 })).toBe(general.encoder.encode({ a: 1 }).length);
-    // The first nine are written in formats the fast decoder leaves alone; the rest as plain maps and arrays.
-    for (const value of declined.slice(0, 9)) expect(fastDecode(general.encoder.encode(value))).toBe(DECLINED);
+    // The first eight are written in formats the fast decoder leaves alone; the rest as plain maps and
+    // arrays, or (a bigint) as a 64-bit integer it reads.
+    for (const value of declined.slice(0, 8)) expect(fastDecode(general.encoder.encode(value))).toBe(DECLINED);
     // Too big for the fast encoder's buffer; its bytes the fast decoder still reads.
     const big = new Float32Array(1100).fill(0.25);
     expect(encoder.encode(big)).toBe(-1);
@@ -377,6 +398,28 @@ describe('fast msgpack path', () => {
     expect(fastDecode(new Uint8Array([...typical, 0]))).toBe(DECLINED);
     expect(fastDecode(typical.subarray(0, typical.length - 1))).toBe(DECLINED);
     expect(fastDecode(general.encoder.encode(JSON.parse('{"__proto__": 1}')))).toBe(DECLINED);
+  });
+
+  it('reads 64-bit integers as the general decoder does: numbers when safe, else bigints', () => {
+    const cases: [string, number | bigint][] = [
+      ['cf0000000100000001', 2 ** 32 + 1], // Python's 2**32 + 1
+      ['cf000001a24cd4267d', 1_796_585_301_629], // Python's int(time.time() * 1000)
+      ['cf0000000000000005', 5],
+      ['d3fffffffffffffffb', -5],
+      ['cf001fffffffffffff', Number.MAX_SAFE_INTEGER],
+      ['d3ffe0000000000001', -Number.MAX_SAFE_INTEGER],
+      ['cf0020000000000001', 2n ** 53n + 1n],
+      ['cf7fffffffffffffff', 2n ** 63n - 1n],
+      ['cfffffffffffffffff', 2n ** 64n - 1n],
+      ['d3ffe0000000000000', -(2n ** 53n)],
+      ['d38000000000000000', -(2n ** 63n)],
+    ];
+    for (const [text, value] of cases) {
+      const bytes = new Uint8Array(Buffer.from(text, 'hex'));
+      expect(fastDecode(bytes), text).toBe(value);
+      expect(general.decoder.decode(bytes), text).toBe(value);
+    }
+    expect(new FastEncoder().encode(2n ** 60n)).toBe(-1);
   });
 
   /** `value` with every NaN number (in maps and arrays, at any depth) replaced by the string 'NaN'. */

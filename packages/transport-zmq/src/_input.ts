@@ -13,9 +13,8 @@ import {
   type LinkHooks,
   LinkSourcesGoneError,
   LinkTimeoutError,
-  msgpackOptions,
+  MsgpackDecoder,
 } from '@improv/core';
-import { Decoder } from '@msgpack/msgpack';
 import {
   ACK_FRAME,
   announce,
@@ -81,7 +80,7 @@ export class ZmqInputLink implements InputLink {
   readonly #hooks: LinkHooks;
   readonly #control: Int32Array<SharedArrayBuffer>;
   readonly #maxMessageBytes: number;
-  readonly #decoder = new Decoder(msgpackOptions);
+  readonly #decoder = new MsgpackDecoder();
   /** The edge the last message came in on. */
   #lastEdge: InEdge | undefined;
   readonly #waiters: Waiter[] = [];

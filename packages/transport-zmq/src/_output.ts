@@ -16,10 +16,10 @@ import {
   endpointLabel,
   type LinkHooks,
   LinkMessageTooLargeError,
-  msgpackOptions,
+  MsgpackDecoder,
+  MsgpackEncoder,
   type OutputLink,
 } from '@improv/core';
-import { Decoder, Encoder } from '@msgpack/msgpack';
 import {
   BYTES_SENT,
   CONTROL_CLOSED,
@@ -98,7 +98,7 @@ export class ZmqOutputLink implements OutputLink {
   readonly #openDealer: (edge: OutEdge) => DealerSocket;
   readonly #control: Int32Array<SharedArrayBuffer>;
   readonly #maxMessageBytes: number;
-  #encoder = new Encoder(msgpackOptions);
+  #encoder = new MsgpackEncoder();
   readonly #queue: PendingPut[] = [];
   #pumping = false;
   #closedHere = false;
@@ -176,7 +176,7 @@ export class ZmqOutputLink implements OutputLink {
       );
     }
     if (bytes.length > this.#maxMessageBytes) {
-      this.#encoder = new Encoder(msgpackOptions);
+      this.#encoder = new MsgpackEncoder();
       return Promise.reject(
         new LinkMessageTooLargeError(
           `link "${this.#label}": a message of ${bytes.length} bytes is larger than the ${this.#maxMessageBytes} bytes a zmq link takes (maxMessageBytes); put large data in the store and send its key`,
@@ -472,7 +472,7 @@ export class ZmqOutputLink implements OutputLink {
     const hook = whole ? this.#hooks.dropped : this.#hooks.droppedForOneSink;
     if (hook === undefined) return;
     try {
-      hook(new Decoder(msgpackOptions).decode(bytes), reason);
+      hook(new MsgpackDecoder().decode(bytes), reason);
     } catch {
       // A hook's failure must not break the link.
     }

@@ -14,12 +14,11 @@ import {
   type LogLevel,
   type LogRecord,
   logLevels,
-  msgpackOptions,
+  MsgpackEncoder,
   type Nexus,
   type NexusEvent,
   type Published,
 } from '@improv/core';
-import { Encoder } from '@msgpack/msgpack';
 import { Hono } from 'hono';
 import type { UpgradeWebSocket, WSContext } from 'hono/ws';
 import { graphOf, layoutGraph } from '../graph.ts';
@@ -400,7 +399,7 @@ function send(client: Client, message: ServerMessage): void {
   }
 }
 
-const plotEncoder = new Encoder(msgpackOptions);
+const plotEncoder = new MsgpackEncoder();
 
 /** Sends a client one `plots` message (its {@link PlotQueue} decides when). */
 function sendPlots(client: Client, streams: Published[]): void {

@@ -19,8 +19,8 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
-import { Decoder, Encoder, ExtData, type ExtensionCodecType } from '@msgpack/msgpack';
-import { msgpackOptions } from '../codec.ts';
+import { type Decoder, type Encoder, ExtData, type ExtensionCodecType } from '@msgpack/msgpack';
+import { MsgpackDecoder, MsgpackEncoder, msgpackOptions } from '../codec.ts';
 
 /** msgpack extension type of a mirrored `SharedArrayBuffer`: `u32le id` + its bytes. */
 export const EXT_SHARED = 0x51;
@@ -94,8 +94,8 @@ export class ProcessChannel {
       decode: (data, type, context) =>
         type === EXT_SHARED ? this.#decodeShared(data) : improv.decode(data, type, context),
     };
-    this.#encoder = new Encoder({ extensionCodec: codec, useBigInt64: true, ignoreUndefined: true });
-    this.#decoder = new Decoder({ extensionCodec: codec, useBigInt64: true });
+    this.#encoder = new MsgpackEncoder({ extensionCodec: codec, ignoreUndefined: true });
+    this.#decoder = new MsgpackDecoder({ extensionCodec: codec });
     socket.setNoDelay?.(true);
     socket.on('data', (chunk: Uint8Array) => this.#receive(chunk));
     socket.on('error', () => {}); // 'close' follows; what went wrong matters less than that it is gone
