@@ -74,6 +74,12 @@ if mode == "relay":
             sys.exit(f"samples arrived as {type(samples).__name__}, not a float64 numpy array")
         q_out.put({**message, "value": message["value"] * 2, "samples": samples * 2, "via": "python"})
     say("relayed", spec["count"])
+elif mode == "integers":
+    q_in, q_out = link("in"), link("out")
+    say("ready")
+    message = q_in.get()
+    say("types", json.dumps({key: [type(value).__name__, str(value)] for key, value in message.items()}))
+    q_out.put({"t": int(time.time() * 1000), "a": 2**32 + 1, "neg": -(2**40), "b": 2**53 + 1, "c": 2**63 - 1})
 elif mode == "fan-in":
     q_in = link("in")
     say("ready")
@@ -290,6 +296,36 @@ suite('Python links (improv_ts.links) against the TypeScript links', () => {
       });
     }
   }
+
+  it('integers: one beyond 32 bits reaches Python as an int, a Python int reaches TypeScript as a number (a bigint beyond 2**53)', {
+    timeout: 60_000,
+  }, async () => {
+    const descriptor = await plan(createZmqTransport({ protocol: 'ipc', sockets: socketChoices[0] }), {
+      edges: [edge('Node.q_out', 'Python.q_in', 4), edge('Python.q_out', 'Node.q_in', 4)],
+    });
+    const input = await open<InputLink<Record<string, number | bigint>>>(descriptor('Node.q_in'));
+    const actor = startPython({ mode: 'integers', in: descriptor('Python.q_in'), out: descriptor('Python.q_out') });
+    await actor.line(/^ready$/);
+    const output = await open<OutputLink<Record<string, number | bigint>>>(descriptor('Node.q_out'));
+    const now = Date.now();
+    await within(output.put({ now, big: 2 ** 40, neg: -(2 ** 40), small: 7, huge: 2n ** 63n - 1n }), actor, 'the put');
+    const types = JSON.parse((await actor.line(/^types /)).slice('types '.length)) as Record<string, [string, string]>;
+    expect(types).toEqual({
+      now: ['int', String(now)],
+      big: ['int', String(2 ** 40)],
+      neg: ['int', String(-(2 ** 40))],
+      small: ['int', '7'],
+      huge: ['int', String(2n ** 63n - 1n)],
+    });
+    const message = await next(input, actor);
+    const t = message.t as number;
+    expect(typeof t).toBe('number');
+    expect(Date.now() - t).toBeGreaterThanOrEqual(0);
+    expect(Date.now() - t).toBeLessThan(60_000);
+    expect(message).toEqual({ t, a: 2 ** 32 + 1, neg: -(2 ** 40), b: 2n ** 53n + 1n, c: 2n ** 63n - 1n });
+    await actor.line(/^done$/);
+    expect(await actor.exited, actor.output()).toBe(0);
+  });
 
   it('fan-in: two TypeScript sources into a Python sink, none lost, each in order', { timeout: 60_000 }, async () => {
     const count = 1000;
