@@ -4,4 +4,5 @@ declare const Deno: {
   readonly args: string[];
   readonly version: { readonly deno: string };
   exitCode: number;
+  exit(code?: number): never;
 };

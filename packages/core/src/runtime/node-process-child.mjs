@@ -28,7 +28,7 @@ for (const name of [
 }
 
 // A Nexus that dies takes this process with it, even while the actor never yields (see the watchdog).
-const watchdog = new Worker(new URL('./process-watchdog.mjs', import.meta.url), {
+const watchdog = new Worker(new URL('./node-process-watchdog.mjs', import.meta.url), {
   workerData: { parent: process.ppid },
 });
 watchdog.unref();
