@@ -85,7 +85,7 @@ export function newProject(dir: string, cwd: string = process.cwd()): NewProject
       `created ${shown}: package.json, pipeline.yaml, actors/generator.ts, actors/processor.ts, test/pipeline.test.ts, README.md`,
       'next:',
       ...(shown === '.' ? [] : [`  cd ${shellLine([shown])}`]),
-      '  npm install',
+      '  npm install      (until @improv is on the npm registry: npm install <folder>/*.tgz, the packed packages; see its README)',
       '  npx improv run pipeline.yaml --script "setup; run; wait 2s; stop; quit"',
       '  npm test',
     ],
