@@ -20,7 +20,7 @@ import {
   type TapRecord,
 } from '@improv/core';
 import { processAlive } from '@improv/core/runtime/pid';
-import { ControlError, connectRun, request, sendCommand } from './control/client.ts';
+import { ControlError, connectRun, type RunConnection, request, sendCommand } from './control/client.ts';
 import { type LogFilter, matchesFilter } from './control/log-history.ts';
 import { dashboardAddress } from './control/page.ts';
 import type { RunInfo, RunUsage } from './control/protocol.ts';
@@ -243,22 +243,22 @@ export async function logsCommand(run: string | undefined, options: LogsOptions,
       for (const record of records) show(record);
     });
     connection.subscribe({ logs: true, history: 5000 });
-    await untilInterrupted(connection.closed, () => connection.close());
-    return ok;
+    if (await untilInterrupted(connection.closed, () => connection.close())) return ok;
+    return ended(output, 'logs', connection);
   } catch (error) {
     return reported(output, 'logs', error);
   }
 }
 
-/** Resolves when `closed` does, or at Ctrl-C/SIGTERM (then `stop` runs). */
-async function untilInterrupted(closed: Promise<void>, stop: () => void): Promise<void> {
+/** Resolves when `closed` does (false), or at Ctrl-C/SIGTERM (true; then `stop` runs). */
+async function untilInterrupted(closed: Promise<void>, stop: () => void): Promise<boolean> {
   let onSignal: (() => void) | undefined;
-  await Promise.race([
-    closed,
-    new Promise<void>((resolve) => {
+  const interrupted = await Promise.race([
+    closed.then(() => false),
+    new Promise<boolean>((resolve) => {
       onSignal = () => {
         stop();
-        resolve();
+        resolve(true);
       };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
@@ -268,6 +268,23 @@ async function untilInterrupted(closed: Promise<void>, stop: () => void): Promis
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+  return interrupted;
+}
+
+/**
+ * The run closed the connection: says why, and exits 0 when its pipeline quit, 1 when the run was
+ * lost (its process died, or the network went).
+ */
+function ended(output: Output, command: string, connection: RunConnection): number {
+  const why = connection.ending();
+  if (why?.how === 'quit') {
+    output.write(`improv ${command}: run ${connection.info.id} has quit`);
+    return ok;
+  }
+  output.write(
+    `improv ${command}: lost run ${connection.info.id}: ${why?.reason ?? 'the connection closed'}; its process may have died (improv list shows whether it still runs)`,
+  );
+  return failure;
 }
 
 /** One tap record as a line. */
@@ -408,6 +425,8 @@ export async function attachCommand(
     const { startTui } = await import('./tui/index.ts');
     const connection = await connectRun(where);
     await startTui(connection, { mode, title: connection.info.id });
+    // Closed by the run (not left with q or F10): say why once the UI is gone.
+    if (connection.ending() !== undefined) return ended(output, name, connection);
     connection.close();
     return ok;
   } catch (error) {

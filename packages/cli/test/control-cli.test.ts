@@ -144,7 +144,25 @@ describe('improv server and its clients, in separate processes', () => {
     expect(follower.exitCode).toBe(0);
     // The run's last records too, written as it quit.
     expect(out).toMatch(/command quit/);
-    expect(out).toMatch(/nexus: pipeline exited\n$/);
+    expect(out).toMatch(new RegExp(`nexus: pipeline exited\\nimprov logs: run ${run.id} has quit\\n$`));
+  });
+
+  it('logs --follow says so, and exits 1, when the run is lost (its server killed)', async () => {
+    const where = newImprovHome();
+    const run = await server(where);
+    const follower = spawn(process.execPath, [...cliCommand, 'logs', run.id, '--follow'], {
+      env: { ...process.env, IMPROV_HOME: where, NO_COLOR: '1' },
+    });
+    children.push(follower);
+    let out = '';
+    follower.stdout!.on('data', (chunk) => {
+      out += chunk;
+    });
+    await until(() => /all actors loaded/.test(out), 'the followed history');
+    run.child.kill('SIGKILL');
+    await until(() => follower.exitCode !== null, 'logs --follow to end');
+    expect(follower.exitCode).toBe(1);
+    expect(out).toMatch(new RegExp(`improv logs: lost run ${run.id}: .*its process may have died`));
   });
 
   it('names what is wrong: no run, an unknown id, a stale entry, a wrong token; cleanup removes what a SIGKILLed run left', async () => {

@@ -95,6 +95,12 @@ async function webSocketClass(): Promise<typeof WebSocket> {
 export interface RunConnection extends LiveSource {
   /** Opens a tap on `connection`; rejects with the server's refusal (an unknown connection). */
   tap(connection: string, listener: (record: TapRecord) => void): Promise<() => void>;
+  /**
+   * Once `closed` has settled: why the run closed the connection — `quit` (its pipeline quit, or
+   * this side closed it) or `lost` (the server went away: its process died, or the network), with
+   * what the close said. Undefined while open.
+   */
+  ending(): { how: 'quit' | 'lost'; reason: string } | undefined;
 }
 
 /** Connects to a run's WebSocket; resolves after its hello. */
@@ -107,6 +113,7 @@ export async function connectRun(target: RunTarget): Promise<RunConnection> {
   const taps = new Map<number, (record: TapRecord) => void>();
   let nextId = 1;
   let latest: PipelineMetrics | undefined;
+  let ending: { how: 'quit' | 'lost'; reason: string } | undefined;
   let endClosed: () => void = () => {};
   const closed = new Promise<void>((resolve) => {
     endClosed = resolve;
@@ -135,6 +142,7 @@ export async function connectRun(target: RunTarget): Promise<RunConnection> {
     };
     socket.onclose = (event) => {
       const reason = event.code === 1006 ? 'the server went away' : event.reason || `code ${event.code}`;
+      ending = { how: event.code === 1000 ? 'quit' : 'lost', reason };
       reject(new ControlError(`${describe(target)} closed the connection (${reason}); check the token`));
       for (const resolve of pending.values())
         resolve({ ok: false, code: 'failed', message: `the connection closed (${reason})` });
@@ -162,6 +170,7 @@ export async function connectRun(target: RunTarget): Promise<RunConnection> {
     graph,
     status: hello.status,
     closed,
+    ending: () => ending,
     latest: () => latest,
     on(listener) {
       listeners.add(listener);
