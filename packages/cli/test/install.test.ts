@@ -168,7 +168,7 @@ describe('installed from the packed tarballs, outside the repository', () => {
       lab,
     );
     expect(run.code, run.output).toBe(0);
-    expect(run.output).toContain('links: zmq transport');
+    expect(run.output).toContain('links: 1 link over zmq');
     expect(run.output).toMatch(/Processor: processed [1-9]\d* frames/);
     const keys = sh('npx', ['improv', 'keys', '--out', 'keys/lab'], lab);
     expect(keys.code, keys.output).toBe(0);

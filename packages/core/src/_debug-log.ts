@@ -26,9 +26,26 @@ export function describeConfig(config: PipelineConfig, runtime: RuntimeAdapter, 
 /** One line per edge: its transport (`transportName`, or the connection's own when combined), capacity and policy. */
 export function describeEdges(edges: readonly LinkEdge[], transportName: string, defaultName: string): string[] {
   return edges.map((edge) => {
-    const over = edge.transport ?? (transportName.includes('+') ? defaultName : transportName);
+    const over = transportOf(edge, transportName, defaultName);
     return `link ${edge.from.actor}.${edge.from.link} → ${edge.to.actor}.${edge.to.link} (connection ${edge.connection}): ${over}, capacity ${edge.capacity}, policy ${edge.policy}`;
   });
+}
+
+/** `2 links over zmq` or `1 link over local, 2 over zmq`: which transport carries how many edges. */
+export function summarizeTransports(edges: readonly LinkEdge[], transportName: string, defaultName: string): string {
+  const counts = new Map<string, number>();
+  for (const edge of edges) {
+    const over = transportOf(edge, transportName, defaultName);
+    counts.set(over, (counts.get(over) ?? 0) + 1);
+  }
+  return [...counts]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([over, count], index) => `${count}${index === 0 ? ` link${count === 1 ? '' : 's'}` : ''} over ${over}`)
+    .join(', ');
+}
+
+function transportOf(edge: LinkEdge, transportName: string, defaultName: string): string {
+  return edge.transport ?? (transportName.includes('+') ? defaultName : transportName);
 }
 
 /** ` (given by prompt)`, or nothing when the caller did not say. */

@@ -29,7 +29,7 @@ import { runtimeOf } from './_actor-spawn.ts';
 import { type ActorEntry, ActorTable, describeFailures } from './_actor-table.ts';
 import { ActorWorkers } from './_actor-workers.ts';
 import { Conditions } from './_conditions.ts';
-import { describeConfig, describeEdges, givenBy, mebibytes, msSince } from './_debug-log.ts';
+import { describeConfig, describeEdges, givenBy, mebibytes, msSince, summarizeTransports } from './_debug-log.ts';
 import { EventStream } from './_event-stream.ts';
 import { HostAgents } from './_host-agents.ts';
 import { HostChannels } from './_host-channels.ts';
@@ -257,7 +257,6 @@ class NexusImpl implements Nexus {
       if (opened.warning !== undefined) this.log('warn', opened.warning);
       const transport = await openPipelineTransport(this.options.transport, config);
       this.transport = transport;
-      if (transport.name !== 'local') this.log('info', `links: ${transport.name} transport`);
       const graph = toLinkGraph(config);
       graph.edges.push(...this.hostEdges);
       // Edges into and out of actors in their own processes go over zmq, decided here from the graph.
@@ -266,6 +265,9 @@ class NexusImpl implements Nexus {
       if (placement) graph.placement = placement;
       const plan = await transport.plan(graph);
       this.plan = plan;
+      if (transport.name !== 'local' && graph.edges.length > 0) {
+        this.log('info', `links: ${summarizeTransports(graph.edges, transport.name, config.settings.transport.name)}`);
+      }
       for (const line of describeEdges(graph.edges, transport.name, config.settings.transport.name)) {
         this.log('debug', line);
       }
