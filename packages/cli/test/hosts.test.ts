@@ -274,6 +274,50 @@ connections:
     expect(run.state('Watcher')).toBe('running');
   }, 120_000);
 
+  it('keeps restarting the actor of a host whose agent is down at the first retries (restart: on-failure), with the backoff doubled', async () => {
+    const run = await start(
+      pipeline(
+        'agent-down',
+        `${hostsYaml}actors:
+  Src: { package: ACTORS, class: Ticker, host: rig, restart: on-failure, restart_backoff: 300ms, max_restarts: 6 }
+  Watcher: { package: ACTORS, class: Tally }
+connections:
+  Src.q_out: [Watcher.q_in]
+`,
+      ),
+    );
+    try {
+      await run.nexus.setup();
+      await run.nexus.run();
+      await until(() => run.state('Src') === 'running', 'the actor on its host');
+      // The agent ends (and its actor process with it); it comes back 3 s later.
+      agents[0]!.child.kill('SIGTERM');
+      await new Promise((resolve) => agents[0]!.child.once('exit', resolve));
+      await until(
+        () => run.logs.some((record) => record.message.includes('could not start its process')),
+        'a failed restart',
+      );
+      await sleep(3000);
+      agents[0] = await startAgent(rig, join(folder, 'rig-agent.token'));
+      await until(
+        () => run.where('Src').length >= 2 && run.state('Src') === 'running',
+        'the actor back on its host',
+        30_000,
+      );
+      const messages = run.logs.map((record) => record.message);
+      // Each failed start is one more restart of the row, after twice the wait.
+      expect(messages).toContain(
+        'actor "Src" restarts in 300 ms (restart: on-failure; restart 1 of at most 6 in a row)',
+      );
+      expect(messages).toContain(
+        'actor "Src" restarts in 600 ms (restart: on-failure; restart 2 of at most 6 in a row)',
+      );
+      expect(messages.join('\n')).not.toContain('is not restarted');
+    } finally {
+      await run.nexus.quit();
+    }
+  }, 90_000);
+
   it('restarts a crashed actor on its host (restart: on-failure), and revive starts it there by hand', async () => {
     const run = await start(
       pipeline(

@@ -62,6 +62,9 @@ class RestartCounter {
     const since = this.#startedAt.get(actor.name);
     const settled = since !== undefined && performance.now() - since >= SETTLED_AFTER_MS;
     const previous = settled ? 0 : (this.#inRow.get(actor.name) ?? 0);
+    // Until it starts again: a restart whose start fails (its host is still down, its process
+    // cannot be spawned) is one more failure of the row, not a first one again.
+    this.#startedAt.delete(actor.name);
     if (previous >= maxRestarts) {
       return {
         restart: false,
@@ -179,6 +182,7 @@ export class Restarts {
   async #restart(entry: RestartableActor, actor: ActorConfig, delayMs: number): Promise<void> {
     const host = this.#host;
     this.#restarting.add(actor.name);
+    let revived: RestartableActor | undefined;
     try {
       if (entry.worker) {
         // A failed actor's host may still run (setup() threw): let it close its links and store first.
@@ -195,20 +199,22 @@ export class Restarts {
       if (host.quitting()) return;
       this.#total.set(actor.name, this.count(actor.name) + 1);
       await host.start(actor);
-      const revived = host.entry(actor.name);
-      if (revived === undefined || revived === entry) return;
-      await host.conditions.until(() => revived.state !== 'starting');
-      if (isGone(revived.state) || host.quitting()) return;
-      await this.#catchUp(revived);
-      if (!isGone(revived.state) && !host.quitting())
-        host.log('info', `actor "${actor.name}" restarted: ${revived.state}`);
+      const started = host.entry(actor.name);
+      if (started === undefined || started === entry) return;
+      revived = started;
+      await host.conditions.until(() => started.state !== 'starting');
+      if (!isGone(started.state) && !host.quitting()) {
+        await this.#catchUp(started);
+        if (!isGone(started.state) && !host.quitting())
+          host.log('info', `actor "${actor.name}" restarted: ${started.state}`);
+      }
     } finally {
       this.#restarting.delete(actor.name);
     }
-    // It failed again while it was being restarted (it could not load, setup() threw): its policy decides again.
-    const now = host.entry(actor.name);
-    if (now !== undefined && now !== entry && isGone(now.state) && !host.quitting()) {
-      await this.gone(now, actor, { clean: false });
+    // It failed again while it was being restarted (its start failed, it could not load, setup()
+    // threw): one more failure of the row, and its policy decides again.
+    if (revived !== undefined && host.entry(actor.name) === revived && isGone(revived.state) && !host.quitting()) {
+      await this.gone(revived, actor, { clean: false });
     }
   }
 
