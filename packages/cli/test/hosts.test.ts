@@ -318,6 +318,41 @@ connections:
     }
   }, 90_000);
 
+  it('quits cleanly while a host does not answer (its agent stopped), and says the host was lost', async () => {
+    const run = await start(
+      pipeline(
+        'agent-stopped',
+        `${hostsYaml}actors:
+  Src: { package: ACTORS, class: Ticker, host: rig }
+  Watcher: { package: ACTORS, class: Tally }
+connections:
+  Src.q_out: [Watcher.q_in]
+`,
+      ),
+    );
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    const agent = agents[0]!.child;
+    try {
+      await run.nexus.setup();
+      await run.nexus.run();
+      await until(() => run.state('Src') === 'running', 'the actor on its host');
+      agent.kill('SIGSTOP');
+      await run.nexus.quit();
+      await sleep(500);
+      const text = run.logs.map((record) => record.message).join('\n');
+      expect(text).toMatch(/host rig \(198\.18\.\d+\.\d+\) lost:/);
+      expect(text).toContain('pipeline exited');
+      // The store outlives what the actor's end needs of it (its recovery), then closes: nothing rejects unhandled.
+      expect(text).not.toContain('could not be recovered');
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      agent.kill('SIGCONT');
+    }
+  }, 60_000);
+
   it('restarts a crashed actor on its host (restart: on-failure), and revive starts it there by hand', async () => {
     const run = await start(
       pipeline(

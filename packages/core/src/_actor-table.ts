@@ -57,6 +57,8 @@ export interface ActorTableOptions {
 export class ActorTable {
   readonly #entries = new Map<string, ActorEntry>();
   readonly #options: ActorTableOptions;
+  /** Store recoveries under way (a driver's recovery may be a call to its server): quit awaits them. */
+  readonly #recoveries = new Set<Promise<void>>();
 
   constructor(options: ActorTableOptions) {
     this.#options = options;
@@ -179,12 +181,29 @@ export class ActorTable {
   recoverStore(entry: ActorEntry): void {
     const store = this.#options.store();
     if (entry.storeOwner === undefined || !store?.recoverFromDeadOwner) return;
-    try {
-      const report = store.recoverFromDeadOwner(entry.storeOwner);
-      this.#options.log('debug', `store recovered after actor "${entry.name}" died:`, report);
-    } catch (error) {
+    const failed = (error: unknown) =>
       this.#options.log('error', `the store could not be recovered after actor "${entry.name}" died`, error);
+    const recovered = (report: unknown) =>
+      this.#options.log('debug', `store recovered after actor "${entry.name}" died:`, report);
+    let report: unknown;
+    try {
+      report = store.recoverFromDeadOwner(entry.storeOwner);
+    } catch (error) {
+      failed(error);
+      return;
     }
+    if (!(report instanceof Promise)) {
+      recovered(report);
+      return;
+    }
+    // A recovery the server does (redis): its outcome is logged, and quit waits for it before the store closes.
+    const recovery: Promise<void> = report.then(recovered, failed).finally(() => this.#recoveries.delete(recovery));
+    this.#recoveries.add(recovery);
+  }
+
+  /** Resolves once every store recovery under way has ended (quit, before the store closes). */
+  async recoveries(): Promise<void> {
+    await Promise.allSettled([...this.#recoveries]);
   }
 }
 

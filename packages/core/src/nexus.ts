@@ -539,6 +539,8 @@ class NexusImpl implements Nexus {
     if (this.config.actors.some((actor) => actor.process?.host !== undefined)) {
       this.log('debug', 'quit: host agents closed');
     }
+    // A store recovery after an actor died at quit (a host lost meanwhile) ends before the store closes.
+    await this.actors.recoveries();
     try {
       await this.openStore?.close();
       if (this.openStore) this.log('debug', `quit: store closed (${this.storeDriver?.name ?? 'store'})`);
