@@ -10,6 +10,7 @@
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
+  ConfigError,
   createNexus,
   type DenoPermissionName,
   type Diagnostic,
@@ -194,6 +195,27 @@ export async function checkStore(config: PipelineConfig): Promise<Diagnostic | u
     if (problem !== undefined) return at(problem, settings.origins.redis ?? settings.origins.store);
   }
   return undefined;
+}
+
+/**
+ * The token files of the hosts actors run on, read as `improv run` reads them (missing, a folder, not
+ * an agent token file): a diagnostic at each `token_file` that would stop the run.
+ */
+export async function checkHosts(config: PipelineConfig): Promise<Diagnostic[]> {
+  const used = new Set(config.actors.map((actor) => actor.process?.host).filter((host) => host !== undefined));
+  const hosts = config.hosts.filter((host) => used.has(host.name));
+  if (hosts.length === 0) return [];
+  const { readHostToken } = await import('@improv/transport-zmq/agent');
+  const diagnostics: Diagnostic[] = [];
+  for (const host of hosts) {
+    try {
+      readHostToken(host);
+    } catch (error) {
+      if (!ConfigError.isInstance(error)) throw error;
+      diagnostics.push(...(error as ConfigError).diagnostics);
+    }
+  }
+  return diagnostics;
 }
 
 /**

@@ -42,6 +42,7 @@ import { LogHistory } from './control/log-history.ts';
 import { dashboardAddress } from './control/page.ts';
 import { type ControlSession, type ControlSessionOptions, startControlSession } from './control/session.ts';
 import {
+  checkHosts,
   checkStore,
   createDefaultNexus,
   type DefaultNexusOptions,
@@ -643,6 +644,13 @@ async function validateFile(pipeline: string, options: ValidateOptions, output: 
       result.config = undefined;
     } else if (problem !== undefined) {
       result.diagnostics.push({ severity: 'error', message: problem, path: ['settings', 'transport'] });
+      result.config = undefined;
+    }
+  }
+  if (result.config) {
+    const hostProblems = await checkHosts(result.config);
+    if (hostProblems.length > 0) {
+      result.diagnostics.push(...hostProblems);
       result.config = undefined;
     }
   }

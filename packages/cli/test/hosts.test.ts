@@ -4,8 +4,8 @@
 // hosts, with a password). A host whose cable is pulled is reported lost and the rest run on; a
 // Nexus that dies takes its actors on the hosts with it; an agent refuses a Nexus without its token.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
@@ -453,10 +453,15 @@ connections:
       write: (line) => lines.push(line),
       colour: false,
     });
-    expect(code).toBe(1);
+    // A config error at the token_file (exit 2, nothing started): said once, without a stack.
+    expect(code).toBe(2);
+    const refusedLines = lines.filter((line) => line.includes('the agent refused this Nexus'));
+    expect(refusedLines).toHaveLength(1);
+    expect(refusedLines[0]).toMatch(/stolen\.yaml:2:\d+: error: host rig \(/);
     expect(lines.join('\n')).toContain(
       `host rig (${rig.address}:7310): the agent refused this Nexus (the CURVE handshake failed): the token in ${join(folder, 'stolen.token')} is not that agent's`,
     );
+    expect(lines.join('\n')).not.toMatch(/^\s+at /m);
     await until(
       () => agents[0]!.lines.some((line) => line.includes('refused a connection')),
       'the agent to log it',
@@ -473,7 +478,7 @@ connections:
         write: (line) => lines.push(line),
         colour: false,
       }),
-    ).toBe(1);
+    ).toBe(2);
     expect(lines.join('\n')).toContain(
       `host rig: cannot read the token file ${join(folder, 'nowhere.token')} (ENOENT)`,
     );
@@ -512,9 +517,18 @@ describe('hosts on one machine, and the agent command', () => {
     expect(text).toContain('because actor "Source" runs in its own process');
     expect(text).not.toContain('agent');
     expect(text).toMatch(/Sink: TALLY \{"counts":\{"Source":\d+/);
-    // Without --hosts local, validate checks the same file as it is: valid.
+    // validate --hosts local checks it as that run does: valid.
     const validated: string[] = [];
-    expect(await main(['validate', file], { write: (line) => validated.push(line), colour: false })).toBe(0);
+    expect(
+      await main(['validate', file, '--hosts', 'local'], { write: (line) => validated.push(line), colour: false }),
+    ).toBe(0);
+    // Without it, as improv run reads it: the token file run would read (the default one, not made
+    // on this machine under a test home) is checked at the host's entry.
+    if (!existsSync(join(homedir(), '.improv', 'agent.token'))) {
+      const remote: string[] = [];
+      expect(await main(['validate', file], { write: (line) => remote.push(line), colour: false })).toBe(2);
+      expect(remote.join('\n')).toContain(`${file}:2:3: error: host rig: cannot read the token file`);
+    }
   }, 60_000);
 
   it.skipIf(process.platform !== 'linux' || !redisInstalled)(
@@ -559,6 +573,38 @@ describe('hosts on one machine, and the agent command', () => {
     },
     60_000,
   );
+
+  it('a token file that is missing, a folder or not a token: run says so once at token_file (exit 2), and validate refuses it too', async () => {
+    writeFileSync(join(folder, 'garbled.token'), 'not a token\n', { mode: 0o600 });
+    const cases = [
+      { token: 'absent.token', says: `host rig: cannot read the token file ${join(folder, 'absent.token')} (ENOENT)` },
+      { token: '.', says: `host rig: cannot read the token file ${folder} (EISDIR)` },
+      {
+        token: 'garbled.token',
+        says: `host rig: ${join(folder, 'garbled.token')} is not an agent token file (a line of 64 hex digits)`,
+      },
+    ];
+    for (const [index, { token, says }] of cases.entries()) {
+      const file = pipeline(
+        `bad-token-${index}`,
+        `hosts:\n  rig: { address: 198.18.254.254, token_file: ${token} }\nactors:\n  Source: { package: ACTORS, class: Ticker, host: rig }\n`,
+      );
+      const where = `${file}:2:47: error: ${says}`;
+      const ran: string[] = [];
+      const code = await main(['run', file, '--no-log-files', '--script', 'quit'], {
+        write: (line) => ran.push(line),
+        colour: false,
+      });
+      const text = ran.join('\n');
+      expect(code, text).toBe(2);
+      expect(ran.filter((line) => line.includes(says))).toEqual([expect.stringContaining(where)]);
+      expect(text).not.toContain('could not start');
+      expect(text).not.toMatch(/^\s+at /m);
+      const validated: string[] = [];
+      expect(await main(['validate', file], { write: (line) => validated.push(line), colour: false })).toBe(2);
+      expect(validated.join('\n')).toContain(where);
+    }
+  });
 
   it('improv agent --help says what each flag does; a bad --listen is a clear error', async () => {
     const help: string[] = [];

@@ -5,7 +5,7 @@
  * end with it, and Nexus reports them as it reports any process that died.
  * @module
  */
-import type { HostConfig, PipelineConfig } from './config/types.ts';
+import { ConfigError, type HostConfig, type PipelineConfig } from './config/types.ts';
 import type { AgentConnector, HostAgent } from './hosts.ts';
 import type { LinkPlacement } from './link/transport.ts';
 import type { LogLevel } from './log.ts';
@@ -48,7 +48,15 @@ export class HostAgents {
     const failed = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failed.length > 0) {
       await agents.close();
-      throw new Error(failed.map((result) => (result.reason as Error).message ?? String(result.reason)).join('\n'));
+      const message = failed.map((result) => (result.reason as Error).message ?? String(result.reason)).join('\n');
+      // Token files that cannot be read or that an agent refused: config errors, at their token_file.
+      if (failed.every((result) => ConfigError.isInstance(result.reason))) {
+        throw new ConfigError(
+          message,
+          failed.flatMap((result) => (result.reason as ConfigError).diagnostics),
+        );
+      }
+      throw new Error(message);
     }
     return agents;
   }

@@ -15,7 +15,7 @@
  * @module
  */
 import { siblingModule } from './_module-url.ts';
-import type { HostConfig } from './config/types.ts';
+import { ConfigError, type HostConfig } from './config/types.ts';
 import type { LogLevel } from './log.ts';
 import type { ProcessHandle, SpawnProcessOptions } from './runtime/adapter.ts';
 
@@ -45,3 +45,17 @@ export interface HostAgent {
 
 /** Reaches the agent of `host`; rejects with a clear error (no agent there, wrong token). */
 export type AgentConnector = (host: HostConfig, log: (level: LogLevel, message: string) => void) => Promise<HostAgent>;
+
+/**
+ * A problem with `host`'s token file — it cannot be read, is not an agent token file, or the agent
+ * refused the token — as a config error at the host's `token_file` (nothing was started; the CLI
+ * shows it as it shows any config error). `message` says what to do.
+ */
+export function tokenFileError(host: HostConfig, message: string): ConfigError {
+  const origin = host.tokenFileOrigin ?? { path: ['hosts', host.name, 'token_file'] };
+  const where =
+    origin.file === undefined
+      ? ''
+      : `${origin.file}${origin.line === undefined ? '' : `:${origin.line}:${origin.column}`}: `;
+  return new ConfigError(`${where}${message}`, [{ severity: 'error', message, ...origin, path: origin.path }]);
+}

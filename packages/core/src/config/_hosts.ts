@@ -89,8 +89,11 @@ export function readHosts(value: unknown, reporter: Reporter): HostsRead {
         );
       }
     }
-    if (reporter.diagnostics.length === before) read.hosts.push({ name, address: address.trim(), port, tokenFile });
-    else read.broken.add(name);
+    if (reporter.diagnostics.length === before) {
+      const tokenFileOrigin =
+        spec.token_file === undefined ? reporter.origin(path, 'key') : reporter.origin([...path, 'token_file']);
+      read.hosts.push({ name, address: address.trim(), port, tokenFile, tokenFileOrigin });
+    } else read.broken.add(name);
   }
   for (const name of Object.keys(value as Record<string, unknown>)) {
     if (!read.hosts.some((host) => host.name === name)) read.broken.add(name);

@@ -225,6 +225,11 @@ export interface HostConfig {
    * config's folder; `~/` is the home folder. Default {@link DEFAULT_AGENT_TOKEN_FILE}.
    */
   tokenFile: string;
+  /**
+   * Where `token_file` is written (the host's entry when it is not): a problem with the token file
+   * (unreadable, not a token, refused by the agent) is reported there.
+   */
+  tokenFileOrigin?: SettingOrigin;
 }
 
 /** A validated pipeline. */

@@ -15,7 +15,7 @@ import {
   type ProcessHandle,
   type SpawnProcessOptions,
 } from '@improv/core';
-import type { HostAgent } from '@improv/core/hosts';
+import { type HostAgent, tokenFileError } from '@improv/core/hosts';
 import { createWorkerEvents, ProcessChannel } from '@improv/core/runtime/process-channel';
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { loadSockets } from '../_protocol.ts';
@@ -40,13 +40,26 @@ interface Remote {
   gone: () => void;
 }
 
+/**
+ * The token in `host`'s token file; throws a `ConfigError` at its `token_file` when the file cannot
+ * be read (missing, a folder) or is not an agent token file. `connectAgent` reads it so, and
+ * `improv validate` checks it so.
+ */
+export function readHostToken(host: HostConfig): string {
+  try {
+    return readToken(host.tokenFile, `host ${host.name}`);
+  } catch (error) {
+    throw tokenFileError(host, (error as Error).message);
+  }
+}
+
 /** Reaches the agent of `host` (see `hosts:`); rejects with what to do when it cannot. */
 export async function connectAgent(
   host: HostConfig,
   log: (level: LogLevel, message: string) => void,
 ): Promise<HostAgent> {
   const where = `host ${host.name} (${host.address}:${host.port})`;
-  const token = readToken(host.tokenFile, `host ${host.name}`);
+  const token = readHostToken(host);
   const localAddress = await addressTowards(host, where);
   const sockets = await loadSockets('auto');
   const routingId = randomBytes(8);
@@ -141,17 +154,22 @@ export async function connectAgent(
   // Connect and prove the token, within the bound.
   await new Promise<void>((resolve, reject) => {
     let handshakeFailed = false;
-    const fail = (message: string) => {
+    const fail = (error: Error) => {
       clearTimeout(deadline);
       dealer.close();
-      reject(new Error(message));
+      reject(error);
     };
     const deadline = setTimeout(
       () =>
         fail(
           handshakeFailed
-            ? `${where}: the agent refused this Nexus (the CURVE handshake failed): the token in ${host.tokenFile} is not that agent's; copy its token file again`
-            : `${where}: no agent answered within ${CONNECT_TIMEOUT_MS / 1000} s; start  improv agent --listen ${host.address}:${host.port}  there`,
+            ? tokenFileError(
+                host,
+                `${where}: the agent refused this Nexus (the CURVE handshake failed): the token in ${host.tokenFile} is not that agent's; copy its token file again`,
+              )
+            : new Error(
+                `${where}: no agent answered within ${CONNECT_TIMEOUT_MS / 1000} s; start  improv agent --listen ${host.address}:${host.port}  there`,
+              ),
         ),
       CONNECT_TIMEOUT_MS,
     );
@@ -160,7 +178,12 @@ export async function connectAgent(
       resolve();
     };
     refuse = (reason) =>
-      fail(`${where}: the agent refused this Nexus (${reason}); the token in ${host.tokenFile} is not that agent's`);
+      fail(
+        tokenFileError(
+          host,
+          `${where}: the agent refused this Nexus (${reason}); the token in ${host.tokenFile} is not that agent's`,
+        ),
+      );
     dealer.onEvent((event) => {
       if (event.type === 'handshake-failed') handshakeFailed = true;
       if (event.type === 'retrying') log('debug', `${where}: ${event.reason}; trying again`);

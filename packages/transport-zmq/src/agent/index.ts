@@ -11,5 +11,5 @@
  * ```
  * @module
  */
-export { connectAgent } from './client.ts';
+export { connectAgent, readHostToken } from './client.ts';
 export { type AgentOptions, parseListen, type RunningAgent, serveAgent } from './server.ts';
