@@ -606,6 +606,24 @@ describe('hosts on one machine, and the agent command', () => {
     }
   });
 
+  it('a host whose agent cannot be reached: run says so in one line each, without a stack (exit 1)', async () => {
+    writeFileSync(join(folder, 'unreached.token'), `${'cd'.repeat(32)}\n`, { mode: 0o600 });
+    const file = pipeline(
+      'unreached',
+      `hosts:\n  rig: { address: 127.0.0.1, port: 1, token_file: unreached.token }\nactors:\n  Source: { package: ACTORS, class: Ticker, host: rig }\n`,
+    );
+    const lines: string[] = [];
+    const code = await main(['run', file, '--no-log-files', '--script', 'quit'], {
+      write: (line) => lines.push(line),
+      colour: false,
+    });
+    const text = lines.join('\n');
+    expect(code, text).toBe(1);
+    expect(text).toContain('nexus: the pipeline could not start: host rig (127.0.0.1:1): nothing listens there');
+    expect(text).not.toMatch(/^\s+at /m);
+    expect(text).not.toMatch(/^\s+Error: /m);
+  });
+
   it('improv agent --help says what each flag does; a bad --listen is a clear error', async () => {
     const help: string[] = [];
     expect(await main(['agent', '--help'], { write: (line) => help.push(line), colour: false })).toBe(0);

@@ -325,7 +325,14 @@ class NexusImpl implements Nexus {
       await Promise.all(config.actors.map((actor) => this.workers.start(actor, plan)));
     } catch (error) {
       // A config error (a store that cannot open, at its setting) is the caller's to show, once.
-      if (!ConfigError.isInstance(error)) this.log('error', 'the pipeline could not start', error);
+      if (ConfigError.isInstance(error)) {
+        // shown by the caller
+      } else if (this.hosts === undefined && error instanceof Error) {
+        // A host whose agent could not be reached: the message says which and what to do; no stack.
+        this.log('error', `the pipeline could not start: ${error.message}`);
+      } else {
+        this.log('error', 'the pipeline could not start', error);
+      }
       await this.shutdown();
       throw error;
     }
