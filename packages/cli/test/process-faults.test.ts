@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
-import { createNexus } from '@improv/core';
+import { createNexus, type RuntimeAdapter } from '@improv/core';
+import { createNodeRuntime } from '@improv/core/runtime/node';
 import { createLmdbStore } from '@improv/store/lmdb';
 import { createLocalTransport } from '@improv/transport-local';
 import { createZmqTransport } from '@improv/transport-zmq';
@@ -24,9 +25,11 @@ function start(
   actors: Record<string, Record<string, unknown>>,
   connections: Record<string, unknown>,
   settings: Record<string, unknown> = {},
+  runtime?: RuntimeAdapter,
 ): Promise<Run> {
   return startRun((events) =>
     createNexus({
+      ...(runtime === undefined ? {} : { runtime }),
       config: {
         settings: { store_size: '64MiB', ...settings },
         actors: Object.fromEntries(
@@ -205,6 +208,38 @@ describe('restart policies', () => {
     await run.nexus.stop();
     // Each incarnation delivered through the same link.
     expect(run.tally('Sink')!.counts.Flaky).toBeGreaterThanOrEqual(3);
+  });
+
+  it('on-failure: a process that cannot be started is tried again with the doubled backoff, each failed start one more of the row', async () => {
+    const node = createNodeRuntime();
+    // This machine cannot start the process (as if its runtime were gone): every start fails.
+    const runtime: RuntimeAdapter = {
+      ...node,
+      spawnProcess: () => Promise.reject(new Error('spawn failed (test)')),
+    };
+    const run = await start(
+      {
+        Flaky: { class: 'Ticker', method: 'process', restart: 'on-failure', restart_backoff: '100ms', max_restarts: 3 },
+      },
+      {},
+      {},
+      runtime,
+    );
+    await until(
+      () => run.logs.some((record) => /actor "Flaky" is not restarted: .*max_restarts: 3/.test(record.message)),
+      'the restarts to run out',
+    );
+    const restarts = run.logs
+      .filter((record) => /actor "Flaky" restarts in/.test(record.message))
+      .map((r) => r.message);
+    expect(restarts).toEqual([
+      expect.stringContaining('restarts in 100 ms (restart: on-failure; restart 1 of at most 3 in a row)'),
+      expect.stringContaining('restarts in 200 ms (restart: on-failure; restart 2 of at most 3 in a row)'),
+      expect.stringContaining('restarts in 400 ms (restart: on-failure; restart 3 of at most 3 in a row)'),
+    ]);
+    expect(run.state('Flaky')).toBe('failed');
+    expect(run.nexus.status().actors.find((actor) => actor.name === 'Flaky')?.restarts).toBe(3);
+    await run.nexus.quit();
   });
 
   it('always restarts an actor that ended cleanly; on-failure does not; never leaves it failed; revive starts it by hand', async () => {
