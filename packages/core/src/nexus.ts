@@ -61,7 +61,7 @@ import type {
 } from './nexus-api.ts';
 import type { ProcessHandle, RuntimeAdapter } from './runtime/adapter.ts';
 import { detectRuntime } from './runtime/detect.ts';
-import { type PipelineState, refusalAdvice, type Signal, signalGates } from './signals.ts';
+import { type PipelineState, refusalAdvice, refusedWhileFailed, type Signal, signalGates } from './signals.ts';
 import { openPipelineStore, sizeLimitsOf } from './store/_open.ts';
 import type { OpenStore, StoreClient, StoreDriver } from './store/driver.ts';
 import { releaseKeys } from './store/keys.ts';
@@ -428,7 +428,7 @@ class NexusImpl implements Nexus {
       throw this.refused(signal, `the pipeline is ${state}; ${refusalAdvice(signal, state)}`);
     }
     const failed = this.actors.failedActors();
-    if ((signal === 'setup' || signal === 'run') && failed.length > 0) {
+    if (refusedWhileFailed(signal) && failed.length > 0) {
       throw this.refused(signal, `${describeFailures(failed)}. Fix the actor, then quit and start the pipeline again`);
     }
     this.busy = signal;

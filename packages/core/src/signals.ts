@@ -60,6 +60,14 @@ export const signalGates: Readonly<
   stop: { from: ['running', 'paused'], during: 'stopping', to: 'stopped' },
 };
 
+/**
+ * Whether a failed actor keeps `signal` from being given: setup and run are refused while any actor
+ * has failed (it must be fixed, or revived); pause, resume and stop still apply to the rest.
+ */
+export function refusedWhileFailed(signal: Exclude<Signal, 'quit'>): boolean {
+  return signal === 'setup' || signal === 'run';
+}
+
 /** What to do instead, when `signal` is given while the pipeline is `state`. */
 export function refusalAdvice(signal: Exclude<Signal, 'quit'>, state: PipelineState): string {
   switch (state) {

@@ -98,3 +98,15 @@ describe('pageDecoder', () => {
     expect(frameOf(decoder.decode(misaligned)).buffer).not.toBe(first.buffer);
   });
 });
+
+describe('command buttons', () => {
+  it('grey out setup and run while an actor has failed (the server refuses them), not pause, stop or quit', async () => {
+    const { commandApplies } = await import('../web/states.ts');
+    expect(commandApplies('run', 'ready')).toBe(true);
+    expect(commandApplies('run', 'ready', true)).toBe(false);
+    expect(commandApplies('setup', 'waiting', true)).toBe(false);
+    expect(commandApplies('stop', 'running', true)).toBe(true);
+    expect(commandApplies('pause', 'running', true)).toBe(true);
+    expect(commandApplies('quit', 'ready', true)).toBe(true);
+  });
+});

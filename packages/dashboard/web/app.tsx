@@ -59,6 +59,7 @@ function statusOf(live: Live): { state: string; text: string } {
 }
 
 function CommandButtons({ live, state }: { live: Live; state: string }) {
+  const anyFailed = [...live.actors.values()].some((actor) => actor.state === 'failed');
   const [confirming, setConfirming] = useState(false);
   const timer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const open = live.connection === 'open';
@@ -77,7 +78,7 @@ function CommandButtons({ live, state }: { live: Live; state: string }) {
   return (
     <div class="commands">
       {commandButtons.map((command) => {
-        const applies = open && commandApplies(command, state);
+        const applies = open && commandApplies(command, state, anyFailed);
         return (
           <button
             type="button"
@@ -85,7 +86,13 @@ function CommandButtons({ live, state }: { live: Live; state: string }) {
             data-command={command}
             class={`command ${command}${confirming && command === 'quit' ? ' confirm' : ''}${busy.has(command) ? ' busy' : ''}`}
             disabled={!applies}
-            title={applies ? `${command} the pipeline` : `not while the pipeline is ${state}`}
+            title={
+              applies
+                ? `${command} the pipeline`
+                : anyFailed && commandApplies(command, state)
+                  ? 'not while an actor has failed: revive it, or quit and start again'
+                  : `not while the pipeline is ${state}`
+            }
             onClick={() => click(command)}
           >
             {command === 'quit' && confirming ? 'quit? click again' : command}

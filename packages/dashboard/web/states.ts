@@ -3,7 +3,7 @@
  * and which command applies in which pipeline state.
  * @module
  */
-import { type ActorState, type PipelineState, signalGates } from '@improv/core/signals';
+import { type ActorState, type PipelineState, refusedWhileFailed, signalGates } from '@improv/core/signals';
 
 /** What the page's connection can be in, besides the pipeline's own states. */
 export type ConnectionState = 'connecting' | 'closed' | 'lost' | 'refused' | 'no-token';
@@ -50,10 +50,12 @@ export type CommandButton = (typeof commandButtons)[number];
 
 /**
  * Whether `command` is accepted in pipeline `state`, as core's `signalGates` say (the server decides;
- * this only greys out the buttons that it would refuse). `quit` is accepted until the pipeline quits.
+ * this only greys out the buttons that it would refuse): setup and run not while an actor has failed
+ * (`anyFailed`). `quit` is accepted until the pipeline quits.
  */
-export function commandApplies(command: CommandButton, state: string): boolean {
+export function commandApplies(command: CommandButton, state: string, anyFailed = false): boolean {
   if (command === 'quit') return state !== 'quitting' && state !== 'exited';
+  if (anyFailed && refusedWhileFailed(command)) return false;
   return (signalGates[command].from as readonly string[]).includes(state);
 }
 
