@@ -637,6 +637,19 @@ describe('actor errors', () => {
     expect(result.diagnostics[0]?.fix).toMatch(/install Python 3 with numpy, pyzmq and msgpack/);
   });
 
+  it('warns that process: true is an option, not a placement', async () => {
+    const result = await check(yaml`
+      actors:
+        Gen:
+          package: actors/sample_generator.ts
+          class: Generator
+          process: true
+    `);
+    const warning = result.diagnostics.find((d) => d.severity === 'warning' && /process: true/.test(d.message));
+    expect(warning?.message).toMatch(/it does not put the actor in a process of its own/);
+    expect(warning?.fix).toMatch(/method: process/);
+  });
+
   it("says where improv's dotted form was looked for, the Python file first", async () => {
     const result = await check(yaml`
       actors:

@@ -490,6 +490,17 @@ function validateActors(
       }
       // Every other key is the actor's option; one a letter or two away from a key improv-ts reads
       // is most likely that key misspelt, silently without effect.
+      if ((key === 'process' || key === 'processes') && (option === true || option === 'true')) {
+        // `process: true` reads like a placement, but is only an option: the actor would run as a worker.
+        reporter.warning(
+          [...path, key],
+          `actor "${name}": "${key}: ${String(option)}" is passed to the actor as an option; it does not put the actor in a process of its own`,
+          'write  method: process  for that (or runtime: bun / deno / node); keep it if the actor reads an option named process',
+          { part: 'key' },
+        );
+        actor.options[key] = option;
+        continue;
+      }
       const meant = closest(key, readActorKeys);
       if (meant !== undefined) {
         reporter.warning(
