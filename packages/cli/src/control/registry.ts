@@ -55,7 +55,11 @@ export function readToken(file: string): string {
     throw new Error(`cannot read the run's token file ${file}: ${(error as Error).message}`);
   }
   const token = text.trim();
-  if (!/^[0-9a-f]{16,}$/i.test(token)) throw new Error(`the token file ${file} holds no token`);
+  if (!/^[0-9a-f]{16,}$/i.test(token)) {
+    throw new Error(
+      `the token file ${file} holds no run token (${token === '' ? 'it is empty' : 'a run token is one line of at least 16 hex digits'}); give the token file improv server printed when it started`,
+    );
+  }
   return token;
 }
 

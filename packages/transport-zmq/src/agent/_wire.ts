@@ -16,7 +16,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { SerializedError } from '@improv/core';
 import { makeFolder } from '@improv/core/runtime/folders';
 import nacl from 'tweetnacl';
@@ -120,6 +120,11 @@ export function readOrMakeToken(path: string): { token: string; made: boolean; f
     exists = false;
   }
   if (exists) {
+    if (statSync(file).isDirectory()) {
+      throw new Error(
+        `improv agent: the token file ${file} is a folder; give the path of a file (--token-file ${join(file, 'agent.token')}, made if missing)`,
+      );
+    }
     const mode = statSync(file).mode & 0o077;
     if (mode !== 0) {
       throw new Error(
