@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
-import { placeOf } from '../src/worker/_error-log.ts';
+import { placeOf, stackPlace } from '../src/worker/_error-log.ts';
 
 const packages = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -42,4 +42,20 @@ it('placeOf falls back to the first frame when none is the user’s, and to the 
   expect(placeOf(bare)).toBe('TypeError');
   expect(placeOf('text')).toBe('a string value');
   expect(placeOf(undefined)).toBe('an undefined value');
+});
+
+it('stackPlace reads a Python traceback: the innermost frame of the user’s, not improv_ts, the standard library or packages', () => {
+  const traceback = [
+    'Traceback (most recent call last):',
+    '  File "/usr/lib/improv/packages/python/improv_ts/_host.py", line 512, in serve',
+    '    self.call(self.run_step)',
+    '  File "/home/lab/exp/actors/analysis.py", line 14, in run_step',
+    '    sys.exit(3)',
+    '  File "/usr/lib/python3.11/some.py", line 3, in helper',
+    'SystemExit: 3',
+  ].join('\n');
+  expect(stackPlace(traceback, true)).toBe('/home/lab/exp/actors/analysis.py:14');
+  const inside = '  File "/usr/lib/python3/dist-packages/numpy/core.py", line 9, in f\nValueError: x';
+  expect(stackPlace(inside, true)).toBeUndefined();
+  expect(stackPlace(inside)).toBe('/usr/lib/python3/dist-packages/numpy/core.py:9');
 });

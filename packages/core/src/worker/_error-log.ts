@@ -96,6 +96,16 @@ export function placeOf(error: unknown): string {
  * frame in the user's code, else (unless `usersOnly`) the first frame; undefined for none.
  */
 export function stackPlace(stack: string | undefined, usersOnly = false): string | undefined {
+  // A Python traceback (a Python actor's): `File "/lab/analysis.py", line 12, in run_step`, the
+  // innermost frame last; its own package, the standard library and installed packages are not the user's.
+  const python = [...(stack ?? '').matchAll(/^\s*File "([^"]+)", line (\d+)/gm)].map(([, file, line]) => ({
+    location: `${file}:${line}`,
+    users: file!.startsWith('/') && !/\/(improv_ts|improv)\/|\/lib\/python3[^/]*\/|-packages\//.test(file!),
+  }));
+  if (python.length > 0) {
+    const users = python.filter((frame) => frame.users).at(-1);
+    return users?.location ?? (usersOnly ? undefined : python.at(-1)!.location);
+  }
   const locations = (stack ?? '')
     .split('\n')
     .map((line) => line.trim())
