@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connectRun, request, sendCommand } from '../src/control/client.ts';
 import { LogHistory } from '../src/control/log-history.ts';
 import type { RunInfo, ServerMessage } from '../src/control/protocol.ts';
-import { listRuns, resolveRun } from '../src/control/registry.ts';
+import { listRuns, register, resolveRun, unregister } from '../src/control/registry.ts';
 import { type ControlSession, startControlSession } from '../src/control/session.ts';
 import { createDefaultNexus } from '../src/defaults.ts';
 import { isolateImprovHome } from './_home.ts';
@@ -68,6 +68,13 @@ describe('the control server', () => {
     expect(entry?.alive).toBe(true);
     expect(entry?.info.url).toBe(info.url);
     expect(resolveRun(info.id.slice(0, 10)).url).toBe(info.url);
+    // A run of the same pipeline that is gone (its process dead) does not make the name ambiguous.
+    register({ ...info, id: 'minimal-dead', pid: 2 ** 22 + 1, url: 'http://127.0.0.1:1' });
+    try {
+      expect(resolveRun('minimal').url).toBe(info.url);
+    } finally {
+      unregister('minimal-dead');
+    }
 
     await run.nexus.quit();
     await run.session.close();

@@ -143,7 +143,10 @@ export function resolveRun(target: string | undefined, tokenFile?: string): RunT
     throw new Error(`${running.length} pipelines are running; name one: ${names.join(', ')}`);
   }
   const exact = all.find((entry) => entry.info.id === target);
-  const matches = exact ? [exact] : all.filter((entry) => entry.info.id.startsWith(target));
+  const started = all.filter((entry) => entry.info.id.startsWith(target));
+  // A start of an id that one run going and some gone runs share names the one going.
+  const live = started.filter((entry) => entry.alive);
+  const matches = exact ? [exact] : live.length === 1 ? live : started;
   if (matches.length === 1) {
     const entry = matches[0]!;
     if (!entry.alive) {
