@@ -16,6 +16,7 @@ import type { ConnectStore, StoreClient, StoreDescriptor } from '../store/driver
 import { releaseKeys } from '../store/keys.ts';
 import { ErrorLog } from './_error-log.ts';
 import { ActorMeter } from './_meter.ts';
+import { ModuleNotHereError, notHere } from './_module-not-here.ts';
 import { nextTurn } from './_next-turn.ts';
 import { Publisher } from './_publisher.ts';
 import { StoreLinks } from './_store-links.ts';
@@ -187,7 +188,9 @@ class ActorHost {
       }
       this.links = Object.values(links);
       for (const [linkName, link] of Object.entries(links)) links[linkName] = this.meter.wrap(storeLinks.wrap(link));
-      const module = (await import(message.actor.moduleUrl)) as Record<string, unknown>;
+      const module = (await import(message.actor.moduleUrl).catch((error: unknown) => {
+        throw notHere(error, message.actor.moduleUrl);
+      })) as Record<string, unknown>;
       const ActorClass = module[message.actor.className];
       if (!isActorClass(ActorClass)) {
         throw new TypeError(
@@ -215,7 +218,9 @@ class ActorHost {
       }, message.heartbeatMs);
       this.setState('waiting');
     } catch (error) {
-      this.log.error('failed to load', error);
+      // A module that is not there needs no stack: the message says it all.
+      if (error instanceof ModuleNotHereError) this.log.error(`failed to load: ${error.message}`);
+      else this.log.error('failed to load', error);
       this.setState('failed', { error: serializeError(error), phase: 'load' });
     }
   }
