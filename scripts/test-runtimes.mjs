@@ -14,7 +14,7 @@
 //
 // Usage: node scripts/test-runtimes.mjs [--only node,python,bun,deno,node22,node24]
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -111,6 +111,30 @@ function nodeBinary(version) {
   return binary;
 }
 
+/**
+ * Vitest under `command` (with `before` ahead of vitest's own arguments) on `files` (none: every
+ * test); its exit code and, from its JSON report, its counts and failures.
+ */
+async function vitestUnder(name, command, before, files, env = {}) {
+  const report = join(resultsDir, `${name}.vitest.json`);
+  // An earlier run's report must not stand in for one this run failed to write.
+  rmSync(report, { force: true });
+  const { code } = await run(
+    command,
+    [
+      ...before,
+      join(root, 'node_modules/vitest/vitest.mjs'),
+      'run',
+      '--reporter=default',
+      '--reporter=json',
+      `--outputFile.json=${report}`,
+      ...files,
+    ],
+    env,
+  );
+  return { code, ...(existsSync(report) ? { ...vitestCounts(report), failures: vitestFailures(report) } : {}) };
+}
+
 /** Counts from vitest's JSON report. */
 function vitestCounts(file) {
   const report = JSON.parse(readFileSync(file, 'utf8'));
@@ -167,18 +191,7 @@ function bunCounts(output) {
 
 const runtimes = {
   async node() {
-    const report = join(resultsDir, 'node.vitest.json');
-    const { code } = await run(bin('vitest'), [
-      'run',
-      '--reporter=default',
-      '--reporter=json',
-      `--outputFile.json=${report}`,
-    ]);
-    return {
-      code,
-      version: process.versions.node,
-      ...(existsSync(report) ? { ...vitestCounts(report), failures: vitestFailures(report) } : {}),
-    };
+    return { ...(await vitestUnder('node', process.execPath, [], [])), version: process.versions.node };
   },
   async bun() {
     const { code, output } = await run(bin('bun'), [
@@ -213,23 +226,8 @@ const runtimes = {
     };
   },
   async deno() {
-    const report = join(resultsDir, 'deno.vitest.json');
-    const { code } = await run(bin('deno'), [
-      'run',
-      '-A',
-      join(root, 'node_modules/vitest/vitest.mjs'),
-      'run',
-      '--reporter=default',
-      '--reporter=json',
-      `--outputFile.json=${report}`,
-      ...portable,
-    ]);
     const raw = await version(bin('deno'), ['--version']);
-    return {
-      code,
-      version: raw?.split(' ')[1],
-      ...(existsSync(report) ? { ...vitestCounts(report), failures: vitestFailures(report) } : {}),
-    };
+    return { ...(await vitestUnder('deno', bin('deno'), ['run', '-A'], portable)), version: raw?.split(' ')[1] };
   },
 };
 for (const [name, { release, extra }] of Object.entries(otherNodes)) {
@@ -244,25 +242,11 @@ for (const [name, { release, extra }] of Object.entries(otherNodes)) {
         failures: [{ where: '', test: `fetching Node ${release}`, why: String(error) }],
       };
     }
-    const report = join(resultsDir, `${name}.vitest.json`);
     // Its own directory first on PATH: the workers, child processes and tsx it starts run on it too.
-    const { code } = await run(
-      node,
-      [
-        join(root, 'node_modules/vitest/vitest.mjs'),
-        'run',
-        '--reporter=default',
-        '--reporter=json',
-        `--outputFile.json=${report}`,
-        ...portable,
-        ...extra,
-      ],
-      { PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ''}` },
-    );
+    const env = { PATH: `${dirname(node)}${delimiter}${process.env.PATH ?? ''}` };
     return {
-      code,
+      ...(await vitestUnder(name, node, [], [...portable, ...extra], env)),
       version: await version(node, ['--version']).then((text) => text?.replace(/^v/, '')),
-      ...(existsSync(report) ? { ...vitestCounts(report), failures: vitestFailures(report) } : {}),
     };
   };
 }
