@@ -43,7 +43,9 @@ export interface NexusOptions {
    * the working directory. `false`: write no files.
    */
   runDir?: string | false;
-  /** Quit cleanly on SIGINT/SIGTERM (a second signal ends the workers at once). Default: true. */
+  /**
+   * Quit cleanly on SIGINT/SIGTERM/SIGHUP (a second signal ends the workers at once). Default: true.
+   */
   handleSignals?: boolean;
   /** Receives every event from the very start (loading included); `nexus.on()` only sees later ones. */
   onEvent?: (event: NexusEvent) => void;

@@ -1,8 +1,8 @@
 /**
  * Nexus: loads a pipeline, starts every actor in its own worker, wires links and store, and drives
  * the actors through setup → run → pause/resume → stop → quit. It gathers every actor's log records
- * into one log (a file in the run folder plus a live stream) and shuts down cleanly on quit, SIGINT
- * and SIGTERM.
+ * into one log (a file in the run folder plus a live stream) and shuts down cleanly on quit, SIGINT,
+ * SIGTERM and SIGHUP (the terminal closed).
  *
  * @example
  * ```ts

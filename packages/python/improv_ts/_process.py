@@ -35,7 +35,7 @@ def _end_with_parent():
 
 
 def _left_to_nexus(_number, _frame):
-    """SIGINT and SIGTERM: Nexus quits the actor (see main)."""
+    """SIGINT, SIGTERM and SIGHUP: Nexus quits the actor (see main)."""
 
 
 def main():
@@ -45,11 +45,15 @@ def main():
         os.environ.pop(name, None)
     if not path or not token:
         sys.exit("improv_ts._process is the entry of an improv actor process; Nexus starts it, not you")
-    # A Ctrl-C in the terminal, and the SIGTERM of `timeout`, systemd or `docker stop`, reach the
-    # whole process group: Nexus takes them and quits every actor in order (each stop() runs), so the
-    # actor process must not end on them by itself. Nexus ends it with SIGKILL if it must. A handler
-    # that does nothing, not SIG_IGN: a program the actor starts gets the default back at exec.
-    for number in (signal.SIGINT, signal.SIGTERM):
+    # A Ctrl-C in the terminal, the SIGTERM of `timeout`, systemd or `docker stop`, and the SIGHUP of
+    # a closed terminal reach the whole process group: Nexus takes them and quits every actor in order
+    # (each stop() runs), so the actor process must not end on them by itself. Nexus ends it with
+    # SIGKILL if it must. A handler that does nothing, not SIG_IGN: a program the actor starts gets
+    # the default back at exec. (Windows has no SIGHUP.)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is None:
+            continue
         signal.signal(number, _left_to_nexus)
     _end_with_parent()
 

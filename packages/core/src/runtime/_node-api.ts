@@ -9,7 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
 import { pathToFileURL } from 'node:url';
-import type { AppendFile, PathApi, RuntimeAdapter } from './adapter.ts';
+import type { AppendFile, PathApi, RuntimeAdapter, ShutdownSignal } from './adapter.ts';
 import { makeFolder } from './node-folders.ts';
 
 /** Path helpers over `node:path`. */
@@ -46,15 +46,15 @@ async function makeDirectory(folder: string): Promise<void> {
   makeFolder(folder);
 }
 
-/** SIGINT/SIGTERM through `process.on` (Node and Bun). */
-export function onProcessSignal(handler: (signal: 'SIGINT' | 'SIGTERM') => void): () => void {
-  const onInt = () => handler('SIGINT');
-  const onTerm = () => handler('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
+/** The signals {@link RuntimeAdapter.onShutdownSignal} takes, in every adapter. */
+export const shutdownSignals: readonly ShutdownSignal[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** SIGINT/SIGTERM/SIGHUP through `process.on` (Node and Bun). */
+export function onProcessSignal(handler: (signal: ShutdownSignal) => void): () => void {
+  const listeners = shutdownSignals.map((signal) => [signal, () => handler(signal)] as const);
+  for (const [signal, listener] of listeners) process.on(signal, listener);
   return () => {
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
+    for (const [signal, listener] of listeners) process.off(signal, listener);
   };
 }
 

@@ -35,6 +35,12 @@ export interface SpawnWorkerOptions {
   maxHeapMb?: number;
 }
 
+/**
+ * The signals that quit a pipeline cleanly: Ctrl-C, `kill`/`timeout`/systemd, and the terminal
+ * closing (a hang-up).
+ */
+export type ShutdownSignal = 'SIGINT' | 'SIGTERM' | 'SIGHUP';
+
 /** The JavaScript runtimes an actor process can run on. */
 export type ProcessRuntime = 'node' | 'bun' | 'deno';
 /** What an actor process runs on: a JavaScript runtime, or Python (an actor in a `.py` file). */
@@ -208,10 +214,10 @@ export interface RuntimeAdapter {
    */
   checkPythonActor(options: PythonCheckOptions): Promise<PythonCheck>;
   /**
-   * Calls `handler` on SIGINT or SIGTERM instead of the default exit. Returns a function that removes
-   * the handler again.
+   * Calls `handler` on SIGINT, SIGTERM or SIGHUP (the terminal closed) instead of the default exit.
+   * Returns a function that removes the handler again.
    */
-  onShutdownSignal(handler: (signal: 'SIGINT' | 'SIGTERM') => void): () => void;
+  onShutdownSignal(handler: (signal: ShutdownSignal) => void): () => void;
   /** Reads a UTF-8 file. Rejects with the runtime's error (`code: 'ENOENT'`, ...). */
   readTextFile(path: string): Promise<string>;
   /**

@@ -24,11 +24,11 @@
  * @module
  */
 import { RuntimeUnavailableError } from '../errors.ts';
-import { nodeFiles, nodePath } from './_node-api.ts';
+import { nodeFiles, nodePath, shutdownSignals } from './_node-api.ts';
 import { spawnProcess } from './_node-processes.ts';
 import { checkPythonActor } from './_node-python.ts';
 import { spawnThreadWorker } from './_node-workers.ts';
-import type { RuntimeAdapter } from './adapter.ts';
+import type { RuntimeAdapter, ShutdownSignal } from './adapter.ts';
 import { currentRuntimeName } from './current.ts';
 import { findRuntime } from './node-binaries.ts';
 
@@ -38,8 +38,8 @@ const DENO_TERMINATE_GRACE_MS = 250;
 /** The members of Deno's global this adapter uses (core is type-checked without Deno's types). */
 interface DenoGlobal {
   version: { deno: string };
-  addSignalListener(signal: 'SIGINT' | 'SIGTERM', handler: () => void): void;
-  removeSignalListener(signal: 'SIGINT' | 'SIGTERM', handler: () => void): void;
+  addSignalListener(signal: ShutdownSignal, handler: () => void): void;
+  removeSignalListener(signal: ShutdownSignal, handler: () => void): void;
 }
 
 /** Creates the Deno adapter. Throws `RuntimeUnavailableError` when not running in Deno. */
@@ -61,13 +61,10 @@ export function createDenoRuntime(): RuntimeAdapter {
     findRuntime,
     spawnWorker: (options) => spawnThreadWorker(options, { terminateGraceMs: DENO_TERMINATE_GRACE_MS }),
     onShutdownSignal(handler) {
-      const onInt = () => handler('SIGINT');
-      const onTerm = () => handler('SIGTERM');
-      deno.addSignalListener('SIGINT', onInt);
-      deno.addSignalListener('SIGTERM', onTerm);
+      const listeners = shutdownSignals.map((signal) => [signal, () => handler(signal)] as const);
+      for (const [signal, listener] of listeners) deno.addSignalListener(signal, listener);
       return () => {
-        deno.removeSignalListener('SIGINT', onInt);
-        deno.removeSignalListener('SIGTERM', onTerm);
+        for (const [signal, listener] of listeners) deno.removeSignalListener(signal, listener);
       };
     },
     ...nodeFiles,

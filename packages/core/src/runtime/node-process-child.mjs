@@ -65,11 +65,13 @@ function report(error) {
   end(1);
 }
 process.on('uncaughtException', report);
-// A Ctrl-C in the terminal, and the SIGTERM of `timeout`, systemd or `docker stop`, reach the whole
-// process group: Nexus takes them and quits every actor in order (each stop() runs), so the actor
-// process must not end on them by itself. Nexus ends it with SIGKILL if it must.
+// A Ctrl-C in the terminal, the SIGTERM of `timeout`, systemd or `docker stop`, and the SIGHUP of a
+// closed terminal reach the whole process group: Nexus takes them and quits every actor in order
+// (each stop() runs), so the actor process must not end on them by itself. Nexus ends it with
+// SIGKILL if it must.
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => {});
+process.on('SIGHUP', () => {});
 process.on('unhandledRejection', report);
 
 /** @type {import('./adapter.ts').WorkerEndpoint} */
