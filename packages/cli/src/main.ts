@@ -7,10 +7,11 @@
  * Exit codes: 0 ok, 1 failure at run time, 2 usage or config error (or a runtime not found).
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import process from 'node:process';
+import { isatty } from 'node:tty';
 import {
   type AppendFile,
   ConfigError,
@@ -488,7 +489,7 @@ hosts: names the machines that run improv agent, each  <name>: { address, port, 
   return exitCode;
 }
 
-/** `improv agent`: serves until SIGINT or SIGTERM, then ends what it started. */
+/** `improv agent`: serves until SIGINT, SIGTERM or SIGHUP, then ends what it started. */
 async function agentCommand(
   options: { listen: string; tokenFile: string; logLevel: LogLevel },
   output: Output,
@@ -517,27 +518,46 @@ async function agentCommand(
     );
   log('info', `listening on ${agent.address.replace(/^tcp:\/\//, '')} (token ${agent.tokenFile}); Ctrl-C stops`);
   await new Promise<void>((resolve) => {
+    const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
     const stop = (signal: string) => {
       log('info', `${signal}: stopping, ending every actor process started here`);
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
+      for (const each of signals) process.off(each, stop);
       resolve();
     };
-    const onInt = () => stop('SIGINT');
-    const onTerm = () => stop('SIGTERM');
-    process.on('SIGINT', onInt);
-    process.on('SIGTERM', onTerm);
+    for (const each of signals) process.on(each, stop);
   });
   await agent.close();
   return exitCodes.ok;
 }
 
+/**
+ * At exit, closes the standard streams that were a terminal which has since been closed (a hang-up:
+ * it answers no longer, `isatty` says no). Node (20, 22) restores the terminal's settings on exit
+ * and aborts (exit 134) when the terminal is gone; it skips a stream that is closed.
+ */
+function releaseClosedTerminalAtExit(): void {
+  const wasTerminal = [0, 1, 2].filter((fd) => isatty(fd));
+  if (wasTerminal.length === 0) return;
+  process.once('exit', () => {
+    for (const fd of wasTerminal) {
+      if (isatty(fd)) continue;
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed, or the runtime does not let it be
+      }
+    }
+  });
+}
+
 function defaultOutput(): Output {
-  // A reader that went away (`improv … | head`) ends the output quietly: no EPIPE stack trace, and
-  // the pipeline goes on to its end (a script still quits cleanly).
+  releaseClosedTerminalAtExit();
+  // A reader that went away (`improv … | head`: EPIPE) or a terminal that was closed (EIO, while the
+  // SIGHUP quits the pipeline) ends the output quietly: no stack trace, and the pipeline goes on to
+  // its end (a script still quits cleanly, every stop() runs).
   let closed = false;
   process.stdout.on('error', (error: { code?: string }) => {
-    if (error.code !== 'EPIPE') throw error;
+    if (error.code !== 'EPIPE' && error.code !== 'EIO') throw error;
     closed = true;
   });
   return {

@@ -34,9 +34,17 @@ export interface Prompt {
 /** How long an urgent line waits behind earlier ones before it is handled anyway. */
 export const URGENT_AFTER_MS = 1000;
 
+/** A read from a terminal that was closed (EIO) ends the input; any other error is thrown. */
+export function endOfInputError(error: { code?: string }): void {
+  if (error.code !== 'EIO' && error.code !== 'EPIPE' && error.code !== 'ECONNRESET') throw error;
+}
+
 /** Starts the prompt on stdin/stdout. */
 export function startPrompt(options: PromptOptions): Prompt {
   const terminal = Boolean(process.stdin.isTTY && process.stdout.isTTY);
+  // A closed terminal fails reads with EIO (while its SIGHUP quits the pipeline): the end of input.
+  // Left on after close(): the error may come while the pipeline still quits.
+  if (!process.stdin.listeners('error').includes(endOfInputError)) process.stdin.on('error', endOfInputError);
   const complete = options.complete;
   const rl: Interface = createInterface({
     input: process.stdin,
@@ -67,6 +75,8 @@ export function startPrompt(options: PromptOptions): Prompt {
     const timer = setTimeout(() => void start(), URGENT_AFTER_MS);
     queue = queue.then(start);
   });
+  // readline resets the terminal when the input ends: a closed terminal fails that with EIO.
+  rl.on('error', endOfInputError);
   rl.on('close', () => {
     if (!closed) {
       closed = true;

@@ -250,8 +250,9 @@ export async function logsCommand(run: string | undefined, options: LogsOptions,
   }
 }
 
-/** Resolves when `closed` does (false), or at Ctrl-C/SIGTERM (true; then `stop` runs). */
+/** Resolves when `closed` does (false), or at Ctrl-C/SIGTERM/SIGHUP (true; then `stop` runs). */
 async function untilInterrupted(closed: Promise<void>, stop: () => void): Promise<boolean> {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   let onSignal: (() => void) | undefined;
   const interrupted = await Promise.race([
     closed.then(() => false),
@@ -260,14 +261,10 @@ async function untilInterrupted(closed: Promise<void>, stop: () => void): Promis
         stop();
         resolve(true);
       };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      for (const signal of signals) process.once(signal, onSignal);
     }),
   ]);
-  if (onSignal) {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  if (onSignal) for (const signal of signals) process.off(signal, onSignal);
   return interrupted;
 }
 

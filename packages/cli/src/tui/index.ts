@@ -9,6 +9,7 @@ import type { LogLevel } from '@improv/core';
 import { render } from 'ink';
 import React from 'react';
 import type { LiveSource } from '../control/protocol.ts';
+import { endOfInputError } from '../prompt.ts';
 import { App } from './app.ts';
 import { TuiController, type TuiExit } from './controller.ts';
 
@@ -80,6 +81,9 @@ export async function runTui(source: LiveSource, options: TuiOptions): Promise<T
   const left = new Promise<TuiExit>((resolve) => controller.onLeave(resolve));
   // A terminal gets the alternate screen (what was there before comes back at the end).
   const fullScreen = !debug && stdout.isTTY === true;
+  // A closed terminal fails reads with EIO while its SIGHUP quits the pipeline: not a crash.
+  // Left on after the UI: the error may come while the pipeline still quits.
+  if (!stdin.listeners('error').includes(endOfInputError)) stdin.on('error', endOfInputError);
   if (fullScreen) stdout.write('\x1b[?1049h\x1b[H');
   const instance = render(React.createElement(App, { controller }), {
     stdout,
