@@ -145,8 +145,11 @@ describe('improv (as a process)', () => {
   it.each([
     ['SIGINT', []],
     ['SIGTERM', []],
+    // A closed terminal: quits like SIGTERM (improv's README promises it).
+    ['SIGHUP', []],
     ['SIGINT', ['--runtime', other]],
     ['SIGTERM', ['--runtime', other]],
+    ['SIGHUP', ['--runtime', other]],
   ] as const)('quits cleanly on %s %j: every stop() runs once, exit 0', async (signal, extra) => {
     const child = spawn(process.execPath, [...cliCommand, 'run', minimal, '--no-log-files', ...extra], {
       stdio: ['pipe', 'pipe', 'pipe'],

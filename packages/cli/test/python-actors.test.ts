@@ -432,40 +432,46 @@ describe.skipIf(!hasPython)('Python actors', () => {
     expect(existsSync(join(cwd, 'sample_generator_data.npy'))).toBe(true);
   });
 
-  it('quits cleanly on a SIGTERM to the whole process group (timeout, systemd): every actor process’s stop() runs, exit 0', async () => {
-    const yaml = join(folder, 'group-term.yaml');
-    writeFileSync(
-      yaml,
-      `settings:\n  python: ${python}\n  store: lmdb\nactors:\n` +
-        `  Source: { package: ${join(fixtures, 'actors.ts')}, class: Numbers, intervalMs: 1 }\n` +
-        `  Double: { package: ${join(fixtures, 'actors.py')}, class: Stopping }\n` +
-        `  Sink: { package: ${join(fixtures, 'actors.ts')}, class: Tally, method: process }\n` +
-        'connections:\n  Source.q_out: [Double.q_in]\n  Double.q_out: [Sink.q_in]\n',
-    );
-    // A group of its own, as a shell gives a job: the signal goes to every process in it.
-    const script = 'setup; run; wait 60s; quit';
-    const child = spawn(process.execPath, [bin, 'run', yaml, '--no-log-files', '--script', script], {
-      cwd: folder,
-      detached: true,
-      env: { ...process.env, PATH: `/usr/bin:${process.env.PATH}` },
-    });
-    let out = '';
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    child.stderr.on('data', (chunk) => (out += chunk));
-    await new Promise<void>((resolve) =>
-      child.stdout.on('data', (chunk) => {
-        out += chunk;
-        if (/run: done/.test(out)) resolve();
-      }),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    process.kill(-child.pid!, 'SIGTERM');
-    expect(await exited, out).toBe(0);
-    expect(out).toMatch(/SIGTERM received: quitting/);
-    expect(out).toContain('STOPPED python');
-    expect(out).toMatch(/Sink: TALLY/);
-    expect(out).not.toMatch(/died|failed/);
-  });
+  it.each([
+    ['SIGTERM', 'timeout, systemd'],
+    ['SIGHUP', 'the terminal closed'],
+  ] as const)(
+    'quits cleanly on a %s to the whole process group (%s): every actor process’s stop() runs, exit 0',
+    async (signal) => {
+      const yaml = join(folder, `group-${signal}.yaml`);
+      writeFileSync(
+        yaml,
+        `settings:\n  python: ${python}\n  store: lmdb\nactors:\n` +
+          `  Source: { package: ${join(fixtures, 'actors.ts')}, class: Numbers, intervalMs: 1 }\n` +
+          `  Double: { package: ${join(fixtures, 'actors.py')}, class: Stopping }\n` +
+          `  Sink: { package: ${join(fixtures, 'actors.ts')}, class: Tally, method: process }\n` +
+          'connections:\n  Source.q_out: [Double.q_in]\n  Double.q_out: [Sink.q_in]\n',
+      );
+      // A group of its own, as a shell gives a job: the signal goes to every process in it.
+      const script = 'setup; run; wait 60s; quit';
+      const child = spawn(process.execPath, [bin, 'run', yaml, '--no-log-files', '--script', script], {
+        cwd: folder,
+        detached: true,
+        env: { ...process.env, PATH: `/usr/bin:${process.env.PATH}` },
+      });
+      let out = '';
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      child.stderr.on('data', (chunk) => (out += chunk));
+      await new Promise<void>((resolve) =>
+        child.stdout.on('data', (chunk) => {
+          out += chunk;
+          if (/run: done/.test(out)) resolve();
+        }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      process.kill(-child.pid!, signal);
+      expect(await exited, out).toBe(0);
+      expect(out).toMatch(new RegExp(`${signal} received: quitting`));
+      expect(out).toContain('STOPPED python');
+      expect(out).toMatch(/Sink: TALLY/);
+      expect(out).not.toMatch(/died|failed/);
+    },
+  );
 
   it('self.sleep() parks the step on pause and stop, as a link call does, and quit ends it at once', async () => {
     const yaml = join(folder, 'sleeper.yaml');
