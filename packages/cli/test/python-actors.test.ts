@@ -437,7 +437,7 @@ describe.skipIf(!hasPython)('Python actors', () => {
     ['SIGHUP', 'the terminal closed'],
   ] as const)(
     'quits cleanly on a %s to the whole process group (%s): every actor process’s stop() runs, exit 0',
-    async (signal) => {
+    async (signal, _why) => {
       const yaml = join(folder, `group-${signal}.yaml`);
       writeFileSync(
         yaml,
