@@ -4,6 +4,7 @@
  * ends what crashed runs left behind.
  * @module
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -473,6 +474,15 @@ export async function cleanupCommand(options: { dryRun?: boolean }, output: Outp
     if (processAlive(pid)) continue;
     leftoversOf(pid).paths.push(path.join(temp, name));
   }
+  // The redis-server a run that is gone started for itself, which outlived its watchdog.
+  for (const leftovers of dead.values()) {
+    for (const folder of leftovers.paths) {
+      const server = ownRedisServer(folder);
+      if (server !== undefined && !leftovers.processes.some((each) => each.pid === server.pid)) {
+        leftovers.processes.push(server);
+      }
+    }
+  }
   // Processes started by a run that is gone: they name its socket or folder.
   for (const proc of processesOnLinux()) {
     const mark = /improv-(?:zmq-|redis-)?(\d+)-/.exec(proc.marks);
@@ -501,6 +511,50 @@ export async function cleanupCommand(options: { dryRun?: boolean }, output: Outp
     }
   }
   return ok;
+}
+
+/** The record the redis store keeps in its server's folder (`SERVER_RECORD` in @improv/store). */
+const REDIS_SERVER_RECORD = 'redis-server.json';
+
+/**
+ * The redis-server improv started in `folder` (an `improv-redis-<pid>-…` folder of a run that is
+ * gone), when it still runs: the pid of its record, checked to be that server — a redis-server
+ * whose title names the record's port — so that no other process (a reused pid, another
+ * redis-server) is ever ended.
+ */
+function ownRedisServer(folder: string): { pid: number; what: string } | undefined {
+  if (!/^improv-redis-\d+-/.test(path.basename(folder))) return undefined;
+  let record: { pid?: unknown; port?: unknown };
+  try {
+    record = JSON.parse(readFileSync(path.join(folder, REDIS_SERVER_RECORD), 'utf8'));
+  } catch {
+    return undefined; // no record: the server has ended (it goes with its folder), or never started
+  }
+  const { pid, port } = record;
+  if (!Number.isInteger(pid) || !Number.isInteger(port) || (pid as number) <= 1) return undefined;
+  if (!processAlive(pid as number, { othersCount: false })) return undefined;
+  const title = processTitle(pid as number);
+  if (title === undefined || !/redis-server/.test(title) || !new RegExp(`:${port}(?!\\d)`).test(title)) {
+    return undefined;
+  }
+  return { pid: pid as number, what: `${title} (improv's own, for ${folder})` };
+}
+
+/** What `ps` shows for a process (redis-server shows `redis-server 127.0.0.1:<port>`), if it can tell. */
+function processTitle(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    // not Linux, or gone
+  }
+  try {
+    return execFileSync('ps', ['-p', String(pid), '-o', 'args='], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+  } catch {
+    return undefined;
+  }
 }
 
 /** SIGTERM, then SIGKILL if it is still there 2 s later. */

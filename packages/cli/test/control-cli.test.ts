@@ -1,7 +1,7 @@
 // The control plane across processes, as a user drives it from a second terminal: improv server in
 // one process; improv list, cmd, logs, tap, top, quit and cleanup in others.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -11,12 +11,37 @@ import { scriptArguments } from '@improv/core/runtime/binaries';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RuntimeName } from '../src/runtime-switch.ts';
 import { newImprovHome } from './_home.ts';
-import { alive, until } from './_run.ts';
+import { alive, sleep, until } from './_run.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const bin = join(root, 'packages/cli/bin/improv.mjs');
 const minimal = join(root, 'apps/minimal/minimal.yaml');
 const cliCommand = [...scriptArguments(currentRuntimeName() as RuntimeName, bin)];
+const redisInstalled = spawnSync('redis-server', ['--version']).status === 0;
+
+/** This user's processes (Linux /proc) whose `what` (`cmdline` or `cwd`) passes `test`. */
+function processesWhere(what: 'cmdline' | 'cwd', test: (value: string) => boolean): number[] {
+  const found: number[] = [];
+  for (const name of readdirSync('/proc').filter((each) => /^\d+$/.test(each))) {
+    try {
+      const value = what === 'cwd' ? readlinkSync(`/proc/${name}/cwd`) : readFileSync(`/proc/${name}/cmdline`, 'utf8');
+      if (test(value)) found.push(Number(name));
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return found;
+}
+
+/** Alive and not a zombie (an orphan ended here may wait a while for a PID 1 that reaps it). */
+function running(pid: number): boolean {
+  if (!alive(pid)) return false;
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
 
 const children: ChildProcess[] = [];
 afterEach(async () => {
@@ -206,6 +231,59 @@ describe('improv server and its clients, in separate processes', () => {
     expect((await improv(['list'], where)).out).toMatch(/no pipeline is running/);
     expect((await improv(['cleanup'], where)).out).toMatch(/nothing to clean up/);
   });
+
+  it.skipIf(process.platform !== 'linux' || !redisInstalled)(
+    'cleanup ends the redis-server a dead run started for itself, and no other (--dry-run only says so)',
+    async () => {
+      const where = newImprovHome();
+      const run = await server(where, ['--store', 'redis']);
+      await until(() => /all actors loaded/.test(run.out()), 'the pipeline to start');
+      const pid = run.child.pid!;
+      const folders = () => readdirSync(tmpdir()).filter((name) => name.startsWith(`improv-redis-${pid}-`));
+      await until(() => folders().length === 1, 'the run’s redis folder');
+      const folder = join(tmpdir(), folders()[0]!);
+      // redis-server runs in its folder (--dir); its watchdog (/bin/sh) names the folder.
+      await until(() => processesWhere('cwd', (cwd) => cwd === folder).length === 1, 'the run’s redis-server');
+      const [redis] = processesWhere('cwd', (cwd) => cwd === folder);
+      // Another redis-server, not improv's: cleanup must leave it alone.
+      const socket = join(where, 'other-redis.sock');
+      const other = spawn('redis-server', ['--port', '0', '--unixsocket', socket, '--save', '', '--appendonly', 'no'], {
+        stdio: 'ignore',
+      });
+      children.push(other);
+      try {
+        // What a hang-up to the whole process group left before Nexus handled SIGHUP: the watchdog
+        // and Nexus gone, the server (which ignores SIGHUP) still running under PID 1.
+        for (const watchdog of processesWhere(
+          'cmdline',
+          (line) => line.startsWith('/bin/sh') && line.includes(folder),
+        )) {
+          process.kill(watchdog, 'SIGKILL');
+        }
+        run.child.kill('SIGKILL');
+        await until(() => !alive(pid), 'the server to die');
+        await sleep(300);
+        expect(running(redis!), 'the leftover redis-server').toBe(true);
+
+        const dry = await improv(['cleanup', '--dry-run'], where);
+        expect(dry.code).toBe(0);
+        expect(dry.out).toMatch(new RegExp(`would end process ${redis}: \\S*redis-server 127\\.0\\.0\\.1:\\d+`));
+        await sleep(300);
+        expect(running(redis!)).toBe(true);
+
+        const cleaned = await improv(['cleanup'], where);
+        expect(cleaned.code).toBe(0);
+        expect(cleaned.out).toContain(`run ${run.id} (process ${pid}, gone):`);
+        expect(cleaned.out).toMatch(new RegExp(`ended process ${redis}: \\S*redis-server`));
+        expect(cleaned.out).toContain(`removed ${folder}`);
+        await until(() => !running(redis!), 'the leftover redis-server to end', 5000);
+        expect(folders()).toEqual([]);
+        expect(running(other.pid!), 'a redis-server improv did not start').toBe(true);
+      } finally {
+        if (running(redis!)) process.kill(redis!, 'SIGKILL');
+      }
+    },
+  );
 
   it('gives every command a --help, and rejects a bad --port', async () => {
     const where = newImprovHome();

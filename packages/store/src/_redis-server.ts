@@ -20,7 +20,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -310,6 +310,7 @@ async function launch(plan: LaunchPlan): Promise<LaunchOutcome> {
   }
   entry.pid = pid;
   running.add(entry);
+  recordServer(temp, pid, port);
   installExitHandler();
   let stopped: Promise<void> | undefined;
   return {
@@ -329,6 +330,22 @@ async function launch(plan: LaunchPlan): Promise<LaunchOutcome> {
       },
     },
   };
+}
+
+/**
+ * The record of a running server in its temporary folder, `{ "pid", "port" }`: when this process
+ * dies together with its watchdog (a signal to the whole process group that ends both), the server
+ * lives on, and `improv cleanup` finds it here — its pid, and the port it announces in its process
+ * title, so that no other redis-server is ever taken for it.
+ */
+export const SERVER_RECORD = 'redis-server.json';
+
+function recordServer(temp: string, pid: number, port: number): void {
+  try {
+    writeFileSync(path.join(temp, SERVER_RECORD), `${JSON.stringify({ pid, port })}\n`);
+  } catch {
+    // the folder went away: nothing to find later either
+  }
 }
 
 /** Stops the server: SIGTERM (Redis shuts down cleanly), SIGKILL after 5 s; waits for the watchdog. */
