@@ -219,7 +219,7 @@ export async function main(
   )
     .addHelpText(
       'after',
-      `\nIt prints the run's id, its URL and where its token is, and serves until the pipeline quits\n(improv quit <id>, Ctrl-C or SIGTERM). The token is written readable by you only, in the run folder\n(or ~/.improv/runs/ with --no-log-files), and the run is listed in ~/.improv/runs/ for improv list;\nboth are removed when it quits. The protocol (HTTP + WebSocket) is in the @improv/cli README.\n\nExamples:\n  improv server apps/minimal/minimal.yaml\n  improv client                   # the live UI, attached (several clients at once)\n  improv cmd <id> setup; improv cmd <id> run; improv quit <id>\n  curl -H "Authorization: Bearer $(cat <token file>)" <url>/api/v1/status`,
+      `\nIt prints the run's id, its URL and where its token is, and serves until the pipeline quits\n(improv quit <id>, Ctrl-C, SIGTERM or SIGHUP). The token is written readable by you only, in the run folder\n(or ~/.improv/runs/ with --no-log-files), and the run is listed in ~/.improv/runs/ for improv list;\nboth are removed when it quits. The protocol (HTTP + WebSocket) is in the @improv/cli README.\n\nExamples:\n  improv server apps/minimal/minimal.yaml\n  improv client                   # the live UI, attached (several clients at once)\n  improv cmd <id> setup; improv cmd <id> run; improv quit <id>\n  curl -H "Authorization: Bearer $(cat <token file>)" <url>/api/v1/status`,
     )
     .action(async (pipeline: string, options: RunOptions) => {
       if (await switched(options.runtime)) return;
