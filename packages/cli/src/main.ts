@@ -489,6 +489,20 @@ hosts: names the machines that run improv agent, each  <name>: { address, port, 
   return exitCode;
 }
 
+let lateHangUpsIgnored = false;
+
+/**
+ * Nexus quits on SIGHUP while it runs; once it has quit, a late one (a closed terminal sends several:
+ * the shell passes its own on, the kernel sends one to the foreground group) must not end improv
+ * before it has removed its run from the registry. Called once the pipeline is loaded and Nexus
+ * listens.
+ */
+function ignoreLateHangUps(): void {
+  if (lateHangUpsIgnored) return;
+  lateHangUpsIgnored = true;
+  process.on('SIGHUP', () => {});
+}
+
 /** `improv agent`: serves until SIGINT, SIGTERM or SIGHUP, then ends what it started. */
 async function agentCommand(
   options: { listen: string; tokenFile: string; logLevel: LogLevel },
@@ -814,6 +828,7 @@ async function drive(
     return exitCodes.failure;
   }
 
+  ignoreLateHangUps();
   const stopWatching = watchParent(() => {
     print('improv: its parent process is gone; quitting');
     void nexus.quit();

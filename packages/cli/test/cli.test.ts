@@ -183,6 +183,31 @@ describe('improv (as a process)', () => {
     expect(out).toMatch(/pipeline exited/);
   });
 
+  it('a second SIGHUP (a closed terminal sends several: the shell’s and the kernel’s) does not end the actors at once: every stop() runs, exit 0', async () => {
+    const child = spawn(process.execPath, [...cliCommand, 'run', minimal, '--no-log-files', '--start'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      out += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const end = Date.now() + 20_000;
+    while (!/run: done/.test(out) && Date.now() < end) await new Promise((resolve) => setTimeout(resolve, 20));
+    process.kill(child.pid!, 'SIGHUP');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    process.kill(child.pid!, 'SIGHUP');
+    expect(await exited, out).toBe(0);
+    expect(out).toMatch(/SIGHUP received: quitting/);
+    expect(out).not.toMatch(/ending every actor now/);
+    expect(out).toMatch(/processed \d+ frames/);
+    expect(out).toMatch(/sent \d+ frames/);
+    expect(out).toMatch(/pipeline exited/);
+  });
+
   it('either loads an actor file outside a "type": "module" package or explains how to fix it', async () => {
     const folder = mkdtempSync(join(tmpdir(), 'improv-cjs-'));
     const core = join(root, 'packages/core/src/index.ts');

@@ -44,7 +44,8 @@ export interface NexusOptions {
    */
   runDir?: string | false;
   /**
-   * Quit cleanly on SIGINT/SIGTERM/SIGHUP (a second signal ends the workers at once). Default: true.
+   * Quit cleanly on SIGINT/SIGTERM/SIGHUP (a second SIGINT or SIGTERM ends the workers at once; a
+   * second SIGHUP does not: one closed terminal sends several). Default: true.
    */
   handleSignals?: boolean;
   /** Receives every event from the very start (loading included); `nexus.on()` only sees later ones. */

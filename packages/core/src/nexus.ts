@@ -216,8 +216,17 @@ class NexusImpl implements Nexus {
       this.removeSignalHandler = runtime.onShutdownSignal((signal) => {
         signals += 1;
         if (signals === 1) {
-          this.log('warn', `${signal} received: quitting (send it again to end every actor at once)`);
+          this.log(
+            'warn',
+            signal === 'SIGHUP'
+              ? 'SIGHUP received: quitting (the terminal was closed; SIGINT or SIGTERM ends every actor at once)'
+              : `${signal} received: quitting (send it again to end every actor at once)`,
+          );
           void this.quit();
+        } else if (signal === 'SIGHUP') {
+          // One closed terminal sends several: the shell passes its SIGHUP on to its jobs, and the
+          // kernel sends one to the foreground group when the shell has gone. Never the "again".
+          this.log('debug', 'SIGHUP received again: still quitting (a closed terminal sends several)');
         } else {
           this.log('warn', `${signal} received again: ending every actor now`);
           for (const entry of this.actors.values()) void entry.worker?.terminate();
