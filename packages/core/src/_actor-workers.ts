@@ -122,6 +122,11 @@ export class ActorWorkers {
       lastError = serializeError(error);
     });
     worker.onExit((code) => {
+      if (code === 0 && entry.state !== 'exited' && entry.state !== 'failed' && this.#options.quitting()) {
+        // Ended as quit asked: a process's exit can be seen before its last message (`exited`)
+        // is read from its channel, which comes from another source.
+        actors.setState(entry, 'exited');
+      }
       if (entry.state !== 'exited' && entry.state !== 'failed') {
         const error = lastError ?? { name: 'Error', message: describeExit(actor, code) };
         // The store first: the dead worker may hold its lock, and releasing keys needs it.
