@@ -23,8 +23,13 @@ afterEach(async () => {
 });
 
 /** A tcp plan of one `block` edge, Camera.q_out → `sink`.q_in, closed after the test. */
-async function planFrames(sockets: 'zeromq' | 'zmtp', sink: string, capacity: number) {
-  const transport = createZmqTransport({ protocol: 'tcp', sockets });
+async function planFrames(
+  sockets: 'zeromq' | 'zmtp',
+  sink: string,
+  capacity: number,
+  options: Parameters<typeof createZmqTransport>[0] = {},
+) {
+  const transport = createZmqTransport({ protocol: 'tcp', sockets, ...options });
   cleanup.push(() => transport.close());
   const { endpoints } = await transport.plan({
     edges: [
@@ -107,23 +112,11 @@ describe.each(implementations)('faults, sockets: %s', (sockets) => {
   });
 
   it("bind '*' (every interface, as the YAML and ZeroMQ write it) listens on 0.0.0.0, and messages go through", async () => {
-    const transport = createZmqTransport({ protocol: 'tcp', sockets, bind: '*', curve: generateKeyPair() });
-    cleanup.push(() => transport.close());
-    const { endpoints } = await transport.plan({
-      edges: [
-        {
-          connection: 'c',
-          from: { actor: 'A', link: 'q_out' },
-          to: { actor: 'B', link: 'q_in' },
-          capacity: 4,
-          policy: 'block',
-        },
-      ],
-    });
+    const endpoints = await planFrames(sockets, 'B', 4, { bind: '*', curve: generateKeyPair() });
     expect(String(endpoints.get('B')!.get('q_in')!.address)).toMatch(/^tcp:\/\/0\.0\.0\.0:\d+$/);
     const input = (await openLink(endpoints.get('B')!.get('q_in')!)) as InputLink<{ n: number }>;
     cleanup.push(() => input.close());
-    const output = (await openLink(endpoints.get('A')!.get('q_out')!)) as OutputLink;
+    const output = (await openLink(endpoints.get('Camera')!.get('q_out')!)) as OutputLink;
     cleanup.push(() => output.close());
     await output.put({ n: 7 });
     expect(await input.get({ timeoutMs: 10_000 })).toEqual({ n: 7 });
