@@ -1614,6 +1614,21 @@ describe('placement of links and hosts', () => {
     );
   });
 
+  it('refuses an address with a port in it, saying where the port goes', async () => {
+    const result = await check(yaml`
+      hosts:
+        rig: { address: "198.18.5.2:7310" }
+        v6: { address: "[::1]:7311" }
+        bare6: { address: "::1" }
+    `);
+    expect(list(result).filter((line) => line.includes('host'))).toEqual([
+      '2:19 host "rig": address "198.18.5.2:7310" has a port in it; the port is a key of its own',
+      '3:18 host "v6": address "[::1]:7311" has a port in it; the port is a key of its own',
+    ]);
+    const fixes = result.diagnostics.filter((d) => d.message.includes('port in it')).map((d) => d.fix);
+    expect(fixes).toEqual(['write  address: 198.18.5.2  and  port: 7310', 'write  address: ::1  and  port: 7311']);
+  });
+
   it('refuses host: without a hosts: section, and a store only this machine reaches', async () => {
     const missing = only(
       await check(yaml`

@@ -66,6 +66,16 @@ export function readHosts(value: unknown, reporter: Reporter): HostsRead {
       );
       continue;
     }
+    // `10.0.0.2:7310` or `[::1]:7310`: the port belongs in its own key (it would be added again).
+    const withPort = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(address.trim());
+    if (withPort !== null) {
+      reporter.error(
+        [...path, 'address'],
+        `host "${name}": address ${showValue(address)} has a port in it; the port is a key of its own`,
+        `write  address: ${withPort[1]!.replace(/^\[|\]$/g, '')}  and  port: ${withPort[2]}`,
+      );
+      continue;
+    }
     let port = DEFAULT_AGENT_PORT;
     if (spec.port !== undefined) {
       if (typeof spec.port === 'number' && Number.isInteger(spec.port) && spec.port >= 1 && spec.port <= 65_535) {
