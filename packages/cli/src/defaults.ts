@@ -186,11 +186,12 @@ export async function checkStore(config: PipelineConfig): Promise<Diagnostic | u
   }
   if (settings.driver === 'redis') {
     const { redisAddressProblem } = await import('@improv/store/redis');
-    const { host, port, url } = settings.redis;
+    const { host, port, url, password } = settings.redis;
     const problem = await redisAddressProblem({
       ...(url === undefined ? {} : { url }),
       ...(host === undefined ? {} : { host }),
       ...(port === undefined ? {} : { port }),
+      ...(password === undefined ? {} : { password }),
     });
     if (problem !== undefined) return at(problem, settings.origins.redis ?? settings.origins.store);
   }

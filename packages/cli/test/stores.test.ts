@@ -355,6 +355,54 @@ actors:
     expect(unknown.output).toMatch(/store must be one of memory, lmdb, redis/);
   });
 
+  it('validate logs in to the Redis server as run would: a wrong or missing password is refused at settings.redis', {
+    timeout: 60_000,
+  }, async () => {
+    const port = await freePort();
+    const redis = spawn(
+      'redis-server',
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', 'secret'],
+      { stdio: 'ignore' },
+    );
+    try {
+      await until(
+        () =>
+          spawnSync('redis-cli', ['-p', String(port), '-a', 'secret', '--no-auth-warning', 'ping'], {
+            encoding: 'utf8',
+          }).stdout?.trim() === 'PONG',
+        'redis-server to answer',
+      );
+      const pipeline = (password: string) => `settings:
+  store: redis
+  redis: { host: 127.0.0.1, port: ${port}${password} }
+actors:
+  Generator:
+    package: ${join(root, 'packages/cli/template/actors/generator.ts')}
+    class: Generator
+`;
+      const folder = project({
+        'wrong.yaml': pipeline(', password: wrong'),
+        'none.yaml': pipeline(''),
+        'right.yaml': pipeline(', password: secret'),
+      });
+      const wrong = improv(['validate', 'wrong.yaml', '--no-check-modules'], folder);
+      expect(wrong.status, wrong.output).toBe(2);
+      expect(wrong.output).toMatch(
+        new RegExp(
+          `wrong\\.yaml:3:10: error: redis store: the Redis server at 127\\.0\\.0\\.1:${port} refused the login \\(WRONGPASS`,
+        ),
+      );
+      expect(wrong.output).toContain('give the right password');
+      const none = improv(['validate', 'none.yaml', '--no-check-modules'], folder);
+      expect(none.status, none.output).toBe(2);
+      expect(none.output).toMatch(/NOAUTH/);
+      const right = improv(['validate', 'right.yaml', '--no-check-modules'], folder);
+      expect(right.status, right.output).toBe(0);
+    } finally {
+      redis.kill('SIGKILL');
+    }
+  });
+
   it('--store memory with an actor in its own process: refused at the pipeline with the fix, no stack', {
     timeout: 120_000,
   }, () => {

@@ -154,8 +154,11 @@ export class Connection {
     connection.client.destroy();
     await connecting;
     const reason = outcome === 'timeout' ? connection.lastError : String((outcome as Error)?.message ?? outcome);
+    const login = reason !== undefined && /NOAUTH|WRONGPASS|invalid password|AUTH/i.test(reason);
     throw new StoreUnavailableError(
-      `redis store: cannot connect to the Redis server at ${connection.where} within ${times.connectTimeoutMs} ms${reason ? ` (${describeCause(reason)})` : ''}. Start redis-server there, or fix the address (settings.redis.host/port or url; --store redis with an address); without an address improv-ts starts its own redis-server`,
+      login
+        ? `redis store: the Redis server at ${connection.where} refused the login (${reason}); give the right password (settings.redis.password, or redis://:password@host:port)`
+        : `redis store: cannot connect to the Redis server at ${connection.where} within ${times.connectTimeoutMs} ms${reason ? ` (${describeCause(reason)})` : ''}. Start redis-server there, or fix the address (settings.redis.host/port or url; --store redis with an address); without an address improv-ts starts its own redis-server`,
       { cause: outcome === 'timeout' ? undefined : outcome },
     );
   }

@@ -205,24 +205,27 @@ const PRUNE_WAIT_MS = 50;
 const PROBE_MS = 2000;
 
 /**
- * Whether a Redis server's address (a `url`, or a `host` and `port`) accepts a connection, found
- * without a command (for `improv validate`): it connects and hangs up. Why not, in the words the
- * store's own errors use, or `undefined` when it answers or when there is no address to try.
+ * Whether the store could use a Redis server's address (a `url`, or a `host` and `port`, with its
+ * `password`), found as the store would (for `improv validate`): something must accept a connection
+ * there, take the login and answer a PING. Why not, in the words the store's own errors use, or
+ * `undefined` when it answers or when there is no address to try.
  */
-export function redisAddressProblem(given: {
+export async function redisAddressProblem(given: {
   url?: string;
   host?: string;
   port?: number;
+  password?: string;
 }): Promise<string | undefined> {
   let address: RedisAddress;
   try {
     if (given.url !== undefined) address = parseRedisUrl(given.url);
     else if (given.host !== undefined) address = { host: given.host, port: given.port ?? 6379 };
-    else return Promise.resolve(undefined);
+    else return undefined;
   } catch (error) {
-    return Promise.resolve((error as Error).message);
+    return (error as Error).message;
   }
-  return new Promise((resolve) => {
+  if (address.password === undefined && given.password !== undefined) address.password = given.password;
+  const unreachable = await new Promise<string | undefined>((resolve) => {
     const socket = createConnection({ host: address.host, port: address.port });
     const done = (cause: string | undefined) => {
       clearTimeout(timer);
@@ -239,6 +242,19 @@ export function redisAddressProblem(given: {
       done(describeCause(`${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`)),
     );
   });
+  if (unreachable !== undefined) return unreachable;
+  // Something listens: log in as the store will and ask it something (a wrong or missing password,
+  // or a service that is not Redis, shows here).
+  let connection: Connection | undefined;
+  try {
+    connection = await Connection.open(address, { commandTimeoutMs: PROBE_MS, connectTimeoutMs: PROBE_MS });
+    await connection.command(['PING']);
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  } finally {
+    await connection?.close().catch(() => {});
+  }
 }
 
 /**
