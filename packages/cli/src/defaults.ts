@@ -136,12 +136,8 @@ export async function storeFor(
     const { createRedisStore } = await import('@improv/store/redis');
     const { host, port, url, password, saving, fsync, aofDir } = settings.redis;
     const secret = password === undefined ? {} : { password };
-    const given = host ?? (url === undefined ? undefined : redisUrlHost(url));
-    if (context.reachableAt !== undefined && given !== undefined && isLoopbackAddress(given)) {
-      throw new Error(
-        `settings.redis names ${given}, a loopback address, which actors on other hosts cannot reach; give an address of the Redis server that they reach, or remove host/url so that improv starts a server they reach`,
-      );
-    }
+    const loopback = context.reachableAt === undefined ? undefined : loopbackRedisProblem(settings);
+    if (loopback !== undefined) throw new Error(loopback);
     if (url !== undefined) return createRedisStore({ url, ...secret });
     if (host !== undefined) return createRedisStore({ host, ...(port === undefined ? {} : { port }), ...secret });
     return createRedisStore({
@@ -163,12 +159,20 @@ export async function storeFor(
   return createMemoryStore();
 }
 
+/** `settings.redis` names a loopback address, which actors on other hosts cannot reach: why, or undefined. */
+function loopbackRedisProblem(settings: StoreSettings): string | undefined {
+  const { host, url } = settings.redis;
+  const given = host ?? (url === undefined ? undefined : redisUrlHost(url));
+  if (given === undefined || !isLoopbackAddress(given)) return undefined;
+  return `settings.redis names ${given}, a loopback address, which actors on other hosts cannot reach; give an address of the Redis server that they reach, or remove host/url so that improv starts a server they reach`;
+}
+
 /**
  * What opening the pipeline's store would refuse, found without opening it (for `improv validate`):
  * an lmdb folder that a file is in the way of or that cannot be written, or whose store another run
- * has open or was kept while `keep` is false; a Redis address where no server answers. An error
- * diagnostic at the setting, or `undefined`. Nothing is created, and the probe only connects and
- * hangs up.
+ * has open or was kept while `keep` is false; a Redis address that actors on other hosts cannot
+ * reach, where no server answers, or whose server refuses the login. An error diagnostic at the
+ * setting, or `undefined`. Nothing is created or stored: the Redis probe logs in and asks for a PING.
  */
 export async function checkStore(config: PipelineConfig): Promise<Diagnostic | undefined> {
   const settings = config.settings.store;
@@ -185,6 +189,9 @@ export async function checkStore(config: PipelineConfig): Promise<Diagnostic | u
     if (problem !== undefined) return at(problem, settings.origins.lmdb ?? settings.origins.store);
   }
   if (settings.driver === 'redis') {
+    const onOtherHosts = config.actors.some((actor) => actor.process?.host !== undefined);
+    const loopback = onOtherHosts ? loopbackRedisProblem(settings) : undefined;
+    if (loopback !== undefined) return at(loopback, settings.origins.redis ?? settings.origins.store);
     const { redisAddressProblem } = await import('@improv/store/redis');
     const { host, port, url, password } = settings.redis;
     const problem = await redisAddressProblem({

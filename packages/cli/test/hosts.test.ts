@@ -497,6 +497,12 @@ connections:
     expect(lines.join('\n')).toMatch(
       /loopback-redis\.yaml:2:10: error: settings\.redis names 127\.0\.0\.1, a loopback address, which actors on other hosts cannot reach/,
     );
+    // validate says it first, at the redis setting itself.
+    lines.length = 0;
+    expect(await main(['validate', loopback], { write: (line) => lines.push(line), colour: false })).toBe(2);
+    expect(lines.join('\n')).toMatch(
+      /loopback-redis\.yaml:3:10: error: settings\.redis names 127\.0\.0\.1, a loopback address, which actors on other hosts cannot reach/,
+    );
   }, 60_000);
 });
 
