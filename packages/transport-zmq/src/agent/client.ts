@@ -309,11 +309,16 @@ function addressTowards(host: HostConfig, where: string): Promise<string> {
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(
-        new Error(
-          `${where}: ${error.code === 'ECONNREFUSED' ? 'nothing listens there' : (error.code ?? error.message)}; start  improv agent --listen ${host.address}:${host.port}  on that machine`,
-        ),
-      );
+      const start = `start  improv agent --listen ${host.address}:${host.port}  on that machine`;
+      const why =
+        error.code === 'ECONNREFUSED'
+          ? `nothing listens there; ${start}`
+          : error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH'
+            ? `no route to that machine (${error.code}): it is down, or not on a network this machine reaches; check the address and the network, then ${start}`
+            : error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN'
+              ? `the name ${host.address} does not resolve (${error.code}); give the machine's address or a name that resolves`
+              : `${error.code ?? error.message}; ${start}`;
+      reject(new Error(`${where}: ${why}`));
     });
   });
 }
