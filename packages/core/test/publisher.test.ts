@@ -72,3 +72,17 @@ it("moves the buffers of its own copies of a value's typed arrays up, never the 
   expect(value.array).toEqual(frame);
   expect(value.array.buffer).not.toBe(frame.buffer);
 });
+
+it('refuses in the step an { array, shape } whose shape does not hold the array (the page could show only text)', () => {
+  const { publisher } = watched();
+  expect(() => publisher.publish('frame', { array: new Uint8Array(10), shape: [100, 100] })).toThrow(
+    'publish("frame", { array, shape }): shape [100, 100] holds 10000 elements but the array has 10; give the shape of the array (rows, columns)',
+  );
+  expect(() => publisher.publish('frame', { array: new Uint16Array(6), shape: [2, 3] })).not.toThrow();
+  expect(() => publisher.publish('frame', { array: new Uint16Array(6), shape: [2, 'x'] })).toThrow(
+    /is not a list of whole numbers/,
+  );
+  // Nobody watches: publishing stays one boolean test, nothing is checked.
+  publisher.set(false);
+  expect(() => publisher.publish('frame', { array: new Uint8Array(10), shape: [100, 100] })).not.toThrow();
+});

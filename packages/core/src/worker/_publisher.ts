@@ -50,6 +50,24 @@ export function ownCopy(value: unknown, owned: ArrayBuffer[] = [], depth = COPY_
   return copy;
 }
 
+/**
+ * `{ array, shape }` whose shape does not hold the array's elements: the page could only show it as
+ * text, so the step hears of it (as a Python actor's does).
+ */
+function checkShaped(name: string, value: unknown): void {
+  if (typeof value !== 'object' || value === null || !('array' in value) || !('shape' in value)) return;
+  const { array, shape } = value as { array: unknown; shape: unknown };
+  if (!ArrayBuffer.isView(array) || !Array.isArray(shape)) return;
+  const length = (array as unknown as { length?: number }).length ?? array.byteLength;
+  const elements = shape.every((size) => Number.isInteger(size) && size >= 0)
+    ? shape.reduce((product: number, size: number) => product * size, 1)
+    : Number.NaN;
+  if (elements === length) return;
+  throw new TypeError(
+    `publish("${name}", { array, shape }): shape [${shape.join(', ')}] ${Number.isNaN(elements) ? 'is not a list of whole numbers' : `holds ${elements} elements`} but the array has ${length}; give the shape of the array (rows, columns)`,
+  );
+}
+
 export class Publisher {
   readonly #post: (message: PublishedMessage, transfer: readonly ArrayBuffer[]) => void;
   readonly #warn: (message: string) => void;
@@ -99,6 +117,7 @@ export class Publisher {
     if (typeof name !== 'string' || name === '') {
       throw new TypeError(`publish(name, value): name must be a non-empty string, not ${JSON.stringify(name)}`);
     }
+    checkShaped(name, value);
     const time = Date.now();
     const fields = typeof value === 'number' ? ([['value', value]] as [string, number][]) : numberFields(value);
     if (fields !== undefined) this.#add(name, time, fields);
