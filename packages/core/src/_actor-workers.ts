@@ -219,7 +219,7 @@ export class ActorWorkers {
           const doing = busy.get(entry);
           const why =
             doing?.signal === 'setup'
-              ? `its setup() had not returned (${msSince(doing.at)} after "setup"), and an actor takes no signal until it does`
+              ? `its setup() had not returned (${Math.round((performance.now() - doing.at) / 1000)} s after "setup"), and an actor takes no signal until it does`
               : 'its runStep() or stop() had not returned (is it stuck?)';
           this.#options.log(
             'warn',

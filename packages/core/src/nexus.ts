@@ -67,6 +67,9 @@ import type { OpenStore, StoreClient, StoreDriver } from './store/driver.ts';
 import { releaseKeys } from './store/keys.ts';
 import { formatMs, Supervisor } from './supervisor.ts';
 
+/** How often a setup that goes on is reported in the log (which actors' setup() has not returned). */
+const SETUP_NEWS_EVERY_MS = 15_000;
+
 export type { ActorStatus, Nexus, NexusEvent, NexusOptions, PipelineStatus } from './nexus-api.ts';
 
 /** Loads and validates the pipeline, starts every actor's worker, and resolves once all are loaded. */
@@ -447,6 +450,19 @@ class NexusImpl implements Nexus {
       entry.acked = undefined;
       this.actors.send(entry, { type: 'signal', signal });
     }
+    // setup() has no time limit: while it goes on, the log says every 15 s whose has not returned.
+    const setupStarted = performance.now();
+    const setupNews =
+      signal === 'setup'
+        ? setInterval(() => {
+            const waiting = live.filter((entry) => entry.state !== gate.to && !isGone(entry.state));
+            if (waiting.length === 0 || this.quitting) return;
+            this.log(
+              'info',
+              `setup: waiting for ${waiting.map((entry) => `"${entry.name}"`).join(', ')}: setup() has not returned after ${Math.round((performance.now() - setupStarted) / 1000)} s (quit ends it)`,
+            );
+          }, SETUP_NEWS_EVERY_MS)
+        : undefined;
     try {
       const done = (entry: ActorEntry) => entry.state === gate.to || isGone(entry.state);
       // setup() may take as long as it needs (loading a model, opening a device), and so may stop()
@@ -461,6 +477,7 @@ class NexusImpl implements Nexus {
       }
       await this.conditions.until(() => live.every(done));
     } finally {
+      clearInterval(setupNews);
       this.busy = undefined;
       this.conditions.changed();
     }
