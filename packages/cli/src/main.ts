@@ -958,7 +958,15 @@ async function promptUntilClosed(
         line,
         nexus.config.actors.map((actor) => actor.name),
       ),
-    onEnd: () => void nexus.quit(),
+    onEnd: () => {
+      const { state } = nexus.status();
+      if (state !== 'quitting' && state !== 'exited') {
+        prompt.print(
+          'improv: the input ended (stdin closed): quitting; to keep a run going without input, give --script, or run improv server',
+        );
+      }
+      void nexus.quit();
+    },
   });
   setPrint(prompt.print);
   prompt.print(announce);

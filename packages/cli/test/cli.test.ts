@@ -135,6 +135,15 @@ describe('improv (as a process)', () => {
     expect(code).toBe(0);
   });
 
+  it('says why it quits when its input ends without quit', async () => {
+    const { code, out } = await spawnCli(['run', minimal, '--no-log-files'], 'setup\n');
+    expect(out).toContain(
+      'improv: the input ended (stdin closed): quitting; to keep a run going without input, give --script',
+    );
+    expect(out).toMatch(/pipeline exited/);
+    expect(code).toBe(0);
+  });
+
   it('with --start, the prompt says what comes next from where the pipeline is: running', async () => {
     const { code, out } = await spawnCli(['run', minimal, '--no-log-files', '--start'], 'stop\nquit\n');
     expect(out).toContain('type help for the commands; it runs: pause, stop or quit');
