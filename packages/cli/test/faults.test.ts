@@ -76,22 +76,16 @@ describe('improv run when things go wrong around it', () => {
     expect(run.output()).toMatch(/pipeline exited/);
   });
 
-  it('quits cleanly when the process that started it dies (SIGKILL), instead of running on as an orphan', async () => {
-    // A shell stands in for npx: it starts improv, and is then killed without a chance to pass anything on.
-    const folder = project({});
-    const shell = spawn(
-      'sh',
-      [
-        '-c',
-        `"${process.execPath}" ${cliCommand.map((arg) => `"${arg}"`).join(' ')} run "${minimal}" --no-log-files --script "setup; run; wait 120s; quit" & echo "pid $!"; wait`,
-      ],
-      { cwd: folder, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+  /** improv run, started in the background through `sh -c` by `launcher`, which prints its pid. */
+  const improvInBackground = `"${process.execPath}" ${cliCommand.map((arg) => `"${arg}"`).join(' ')} run "${minimal}" --no-log-files --script "setup; run; wait 120s; quit" & echo "pid $!"; wait`;
+
+  /** Runs `launcher` until improv runs, SIGKILLs the launcher, and waits for improv to quit on its own. */
+  async function killLauncher(launcher: ReturnType<typeof spawn>): Promise<string> {
     let out = '';
     const seen = (pattern: RegExp) =>
       new Promise<void>((resolve) => {
         const check = () => (pattern.test(out) ? resolve() : undefined);
-        shell.stdout.on('data', (chunk) => {
+        launcher.stdout!.on('data', (chunk) => {
           out += chunk;
           check();
         });
@@ -100,7 +94,7 @@ describe('improv run when things go wrong around it', () => {
     await seen(/running/);
     const pid = Number(/pid (\d+)/.exec(out)![1]);
     expect(alive(pid)).toBe(true);
-    shell.kill('SIGKILL');
+    launcher.kill('SIGKILL');
     await withinMs(
       (async () => {
         while (alive(pid)) await new Promise((resolve) => setTimeout(resolve, 100));
@@ -108,40 +102,28 @@ describe('improv run when things go wrong around it', () => {
       20_000,
       'the orphan to quit',
     );
-    await seen(/parent process is gone; quitting[\s\S]*pipeline exited/);
+    await seen(/pipeline exited/);
+    return out;
+  }
+
+  it('quits cleanly when the process that started it dies (SIGKILL), instead of running on as an orphan', async () => {
+    // A shell stands in for npx: it starts improv, and is then killed without a chance to pass anything on.
+    const folder = project({});
+    const shell = spawn('sh', ['-c', improvInBackground], { cwd: folder, stdio: ['ignore', 'pipe', 'pipe'] });
+    expect(await killLauncher(shell)).toMatch(/parent process is gone; quitting[\s\S]*pipeline exited/);
   });
 
   it('quits cleanly when npx is killed while the shell npm started it through lives on (npm 11)', async () => {
     // npm-cli.js stands in for npx: like npm 11 it runs improv through `sh -c`, and that shell outlives
     // a SIGKILL of npm, so improv's own parent stays the same.
-    const improv = `"${process.execPath}" ${cliCommand.map((arg) => `"${arg}"`).join(' ')} run "${minimal}" --no-log-files --script "setup; run; wait 120s; quit"`;
     const folder = project({
-      'npm-cli.js': `const { spawn } = require('node:child_process');\nconst shell = spawn('sh', ['-c', ${JSON.stringify(`${improv} & echo "pid $!"; wait`)}], { stdio: 'inherit' });\nshell.on('exit', (code) => process.exit(code ?? 1));\n`,
+      'npm-cli.js': `const { spawn } = require('node:child_process');\nconst shell = spawn('sh', ['-c', ${JSON.stringify(improvInBackground)}], { stdio: 'inherit' });\nshell.on('exit', (code) => process.exit(code ?? 1));\n`,
     });
     const npm = spawn(process.execPath, [join(folder, 'npm-cli.js')], {
       cwd: folder,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let out = '';
-    const seen = (pattern: RegExp) =>
-      new Promise<void>((resolve) => {
-        const check = () => (pattern.test(out) ? resolve() : undefined);
-        npm.stdout.on('data', (chunk) => {
-          out += chunk;
-          check();
-        });
-        check();
-      });
-    await seen(/running/);
-    const pid = Number(/pid (\d+)/.exec(out)![1]);
-    npm.kill('SIGKILL');
-    await withinMs(
-      (async () => {
-        while (alive(pid)) await new Promise((resolve) => setTimeout(resolve, 100));
-      })(),
-      20_000,
-      'improv to quit after npx was killed',
-    );
+    await killLauncher(npm);
   });
 
   it('shows no prompt after Ctrl-C while the actors load', async () => {
