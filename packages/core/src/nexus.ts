@@ -422,6 +422,23 @@ class NexusImpl implements Nexus {
   }
 
   /**
+   * setup() has no time limit: while it goes on, the log says every {@link SETUP_NEWS_EVERY_MS} whose
+   * setup() has not returned. Returns the function that stops it.
+   */
+  #reportSetup(live: readonly ActorEntry[]): () => void {
+    const started = performance.now();
+    const timer = setInterval(() => {
+      const waiting = live.filter((entry) => entry.state !== signalGates.setup.to && !isGone(entry.state));
+      if (waiting.length === 0 || this.quitting) return;
+      this.log(
+        'info',
+        `setup: waiting for ${waiting.map((entry) => `"${entry.name}"`).join(', ')}: setup() has not returned after ${Math.round((performance.now() - started) / 1000)} s (quit ends it)`,
+      );
+    }, SETUP_NEWS_EVERY_MS);
+    return () => clearInterval(timer);
+  }
+
+  /**
    * Gives a command; `options.by` says who gave it (`prompt`, `client 127.0.0.1:51234`, `script`)
    * for the run log, which records every command, its result and every refusal.
    */
@@ -450,19 +467,7 @@ class NexusImpl implements Nexus {
       entry.acked = undefined;
       this.actors.send(entry, { type: 'signal', signal });
     }
-    // setup() has no time limit: while it goes on, the log says every 15 s whose has not returned.
-    const setupStarted = performance.now();
-    const setupNews =
-      signal === 'setup'
-        ? setInterval(() => {
-            const waiting = live.filter((entry) => entry.state !== gate.to && !isGone(entry.state));
-            if (waiting.length === 0 || this.quitting) return;
-            this.log(
-              'info',
-              `setup: waiting for ${waiting.map((entry) => `"${entry.name}"`).join(', ')}: setup() has not returned after ${Math.round((performance.now() - setupStarted) / 1000)} s (quit ends it)`,
-            );
-          }, SETUP_NEWS_EVERY_MS)
-        : undefined;
+    const setupNews = signal === 'setup' ? this.#reportSetup(live) : undefined;
     try {
       const done = (entry: ActorEntry) => entry.state === gate.to || isGone(entry.state);
       // setup() may take as long as it needs (loading a model, opening a device), and so may stop()
@@ -477,7 +482,7 @@ class NexusImpl implements Nexus {
       }
       await this.conditions.until(() => live.every(done));
     } finally {
-      clearInterval(setupNews);
+      setupNews?.();
       this.busy = undefined;
       this.conditions.changed();
     }
