@@ -254,12 +254,16 @@ describe('improv server and its clients, in separate processes', () => {
       try {
         // What a hang-up to the whole process group left before Nexus handled SIGHUP: the watchdog
         // and Nexus gone, the server (which ignores SIGHUP) still running under PID 1.
-        for (const watchdog of processesWhere(
-          'cmdline',
-          (line) => line.startsWith('/bin/sh') && line.includes(folder),
-        )) {
-          process.kill(watchdog, 'SIGKILL');
+        // Until none is left: the watchdog forks its watcher subshell right after it starts the
+        // server, and a fork under way while the watchdog is killed would survive one sweep, then
+        // end the server when Nexus dies.
+        const watchdogs = () =>
+          processesWhere('cmdline', (line) => line.startsWith('/bin/sh') && line.includes(folder));
+        for (let sweep = 0; sweep < 50 && watchdogs().length > 0; sweep++) {
+          for (const watchdog of watchdogs()) process.kill(watchdog, 'SIGKILL');
+          await sleep(50);
         }
+        expect(watchdogs(), 'the watchdog and its watcher').toEqual([]);
         run.child.kill('SIGKILL');
         await until(() => !alive(pid), 'the server to die');
         await sleep(300);
