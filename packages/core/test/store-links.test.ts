@@ -55,6 +55,27 @@ describe('the actor host minds store keys in messages', () => {
     expect(links.hooks()).toEqual({});
   });
 
+  it('a step that leaves an idle store (isIdle) and took no keys ends without a promise or a store call', async () => {
+    const calls: string[] = [];
+    let idle = true;
+    const store = { ...recordingStore(calls), isIdle: () => idle };
+    const links = new StoreLinks(store, { flushBeforeSend: false, trackMessages: true });
+    const into = links.wrap(input([{ frame: 'k:2' }, { t: 1 }])) as InputLink;
+    expect(links.stepEnded()).toBeUndefined();
+    expect(calls).toEqual([]);
+    // A step that took a key counts it out; one after setup() or stop() commits; a held value is released.
+    await into.get();
+    await links.stepEnded();
+    expect(calls).toEqual(['flush({"deletes":false})', 'track(["k:2"], -1)', 'release()']);
+    calls.length = 0;
+    await into.get();
+    expect(links.stepEnded()).toBeUndefined();
+    await links.stepEnded({ commitDeletes: true });
+    idle = false;
+    await links.stepEnded();
+    expect(calls).toEqual(['flush({"deletes":true})', 'release()', 'flush({"deletes":false})', 'release()']);
+  });
+
   it('a copying store: allocated arrays are flushed before a message leaves, and after each step', async () => {
     const calls: string[] = [];
     const links = new StoreLinks(recordingStore(calls), { flushBeforeSend: true, trackMessages: false });

@@ -91,6 +91,7 @@ export interface MemoryStoreDescriptor extends StoreDescriptor {
 export interface MemoryStoreClient extends StoreClient {
   /** Id of this client in the store's lock and reservations (≥ 1, unique within the store). */
   readonly ownerId: number;
+  isIdle(): boolean;
 }
 
 /** A memory store opened by {@link createMemoryStore}. */
@@ -467,6 +468,11 @@ class SharedMemoryClient implements MemoryStoreClient {
         this.holds.delete(key);
       }
     }
+  }
+
+  isIdle(): boolean {
+    // Zero copy: nothing is ever waiting to be written; flush() and release() only end holds.
+    return this.holds.size === 0;
   }
 
   async release(key?: StoreKey): Promise<void> {

@@ -289,6 +289,23 @@ describe('memory store', () => {
     await expect(connectStore({ module: 'x', driver: 'memory' })).rejects.toThrow(/not an open memory store/);
   });
 
+  it('isIdle() says when flush() and release() have nothing to do: no value held', async () => {
+    // With eviction on, a read holds the value until release().
+    const store = await open(MiB, {}, { eviction: 'oldest' });
+    const client = store.client as MemoryStoreClient;
+    expect(client.isIdle()).toBe(true);
+    const key = await client.put(new Uint8Array(8));
+    expect(client.isIdle()).toBe(true);
+    await client.get(key);
+    expect(client.isIdle()).toBe(false);
+    await client.release();
+    expect(client.isIdle()).toBe(true);
+    await client.allocate('uint8', 8);
+    expect(client.isIdle()).toBe(false);
+    await client.flush();
+    expect(client.isIdle()).toBe(true);
+  });
+
   it('rejects put() with a shape for a non-array and allocate() with bad shapes', async () => {
     const store = await open(MiB);
     await expect(store.client.put({ a: 1 }, { shape: [1] })).rejects.toThrow(TypeError);

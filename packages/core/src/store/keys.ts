@@ -11,14 +11,37 @@ import type { StoreClient, StoreKey, StoreOpenOptions } from './driver.ts';
 
 /** Every key of `store` found in `message`, once each. */
 export function storeKeysIn(message: unknown, store: Pick<StoreClient, 'isKey'>): StoreKey[] {
-  const keys = new Set<StoreKey>();
+  const keys: StoreKey[] = [];
+  if (typeof message === 'string') {
+    if (store.isKey(message)) keys.push(message);
+    return keys;
+  }
+  if (!isContainer(message)) return keys;
+  // The typical message, a plain object of numbers and strings such as `{ k: key, t, i }`, is read
+  // in one pass that allocates nothing but the result: every link message goes through here.
+  if (Object.getPrototypeOf(message) === Object.prototype) {
+    let flat = true;
+    for (const field in message) {
+      if (!Object.hasOwn(message, field)) continue;
+      const value = (message as Record<string, unknown>)[field];
+      if (typeof value === 'string') {
+        if (store.isKey(value) && !keys.includes(value)) keys.push(value);
+      } else if (isContainer(value)) {
+        flat = false;
+        break;
+      }
+    }
+    if (flat) return keys;
+    keys.length = 0;
+  }
+  const found = new Set<StoreKey>();
   const seen = new Set<object>();
   const visit = (value: unknown): void => {
     if (typeof value === 'string') {
-      if (store.isKey(value)) keys.add(value);
+      if (store.isKey(value)) found.add(value);
       return;
     }
-    if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value) || seen.has(value)) return;
+    if (!isContainer(value) || seen.has(value)) return;
     seen.add(value);
     if (Array.isArray(value) || value instanceof Set) for (const item of value) visit(item);
     else if (value instanceof Map) {
@@ -29,7 +52,13 @@ export function storeKeysIn(message: unknown, store: Pick<StoreClient, 'isKey'>)
     } else for (const item of Object.values(value)) visit(item);
   };
   visit(message);
-  return [...keys];
+  for (const key of found) keys.push(key);
+  return keys;
+}
+
+/** An object whose contents may hold keys: anything but `null` and typed arrays (binary data). */
+function isContainer(value: unknown): value is object {
+  return value !== null && typeof value === 'object' && !ArrayBuffer.isView(value);
 }
 
 /** Deletes every key of `store` found in `message`; resolves to how many values were freed. */

@@ -221,7 +221,24 @@ export class StoreLinks {
    * actor is about to park, or its step threw) unless the step was as short as a flood's gap and
    * the first waited less than {@link BATCH_MAX_WAIT_MS}: then the next steps' messages join them.
    */
-  async stepEnded(options?: { commitDeletes?: boolean; handOver?: boolean }): Promise<void> {
+  stepEnded(options?: { commitDeletes?: boolean; handOver?: boolean }): Promise<void> | undefined {
+    // Nothing waits, nothing was taken, the store has nothing to flush or release: done, without a
+    // promise (the common step of an actor on the memory store).
+    if (
+      this.#held.length === 0 &&
+      this.#handing === undefined &&
+      this.#taken.length === 0 &&
+      this.#failure === undefined &&
+      options?.commitDeletes !== true &&
+      this.store.isIdle?.() === true
+    ) {
+      if (this.use.flushBeforeSend) this.#lastStepEnded = performance.now();
+      return undefined;
+    }
+    return this.#stepEnded(options);
+  }
+
+  async #stepEnded(options?: { commitDeletes?: boolean; handOver?: boolean }): Promise<void> {
     // Only messages to a copying store ever wait: the clock is read for those alone.
     let now = 0;
     let stepTook = 0;

@@ -331,7 +331,8 @@ class ActorHost {
             meter.stepEnded(started);
             // Written, counted out and released also after a step that threw; what it sent goes
             // into its links before the actor parks or fails.
-            await storeLinks.stepEnded(this.running && !threw ? undefined : { handOver: true });
+            const ended = storeLinks.stepEnded(this.running && !threw ? undefined : { handOver: true });
+            if (ended !== undefined) await ended;
           }
           this.steps += 1;
           backoff = 0;
