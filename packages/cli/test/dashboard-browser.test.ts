@@ -338,6 +338,54 @@ describe.skipIf(!haveChromium)(
       expect(errors).toEqual([]);
     });
 
+    it('draws the finite values of a series, line and image holding NaN or ±Infinity, and says what it left out', async () => {
+      const { page, address, nexus, errors } = await start({ NotFinite: { class: 'NotFinite' } });
+      await page.goto(address);
+      await nexus.setup();
+      await nexus.run();
+      const note = (stream: string) => page.textContent(`[data-stream="${stream}"] .plot-note`);
+      // A series with NaN and ±Infinity among its numbers: its finite points are drawn, the rest counted.
+      await page.waitForSelector('[data-stream="NotFinite/level"][data-kind="series"] .u-wrap canvas', WAIT);
+      await expect.poll(() => chartPixelsNear(page, 'NotFinite/level', [0x6f, 0x9f, 0xd8]), POLL).toBeGreaterThan(50);
+      await expect
+        .poll(() => note('NotFinite/level'), POLL)
+        .toMatch(/^[1-9]\d* values? not finite \(NaN\/±Infinity\) not drawn$/);
+      // Only NaN: an empty chart, and the note says why.
+      await expect
+        .poll(() => note('NotFinite/blank'), POLL)
+        .toMatch(/^[1-9]\d* values? not finite \(NaN\/±Infinity\) not drawn$/);
+      // A line of 16 values, 3 of them not finite: the other 13 are drawn, over their own range.
+      await page.waitForSelector('[data-stream="NotFinite/profile"][data-kind="line"] .u-wrap canvas', WAIT);
+      await expect.poll(() => chartPixelsNear(page, 'NotFinite/profile', [0x6f, 0x9f, 0xd8]), POLL).toBeGreaterThan(20);
+      await expect.poll(() => note('NotFinite/profile'), POLL).toBe('3 values not finite (NaN/±Infinity) not drawn');
+      expect(await page.textContent('[data-stream="NotFinite/profile"] .plot-detail')).toBe('16 values, 0 … 15.0');
+      // An 8×8 float32 gradient 0 … 14 with 4 values not finite: the colour range is that of the
+      // finite values (0 and 14 are viridis's ends), and the note counts the others.
+      const stream = 'NotFinite/frame';
+      await page.waitForSelector(`[data-stream="${stream}"] canvas.image`, WAIT);
+      await expect
+        .poll(() => note(stream), POLL)
+        .toMatch(/^4 values not finite \(NaN\/±Infinity\) left out of the range/);
+      await expect
+        .poll(async () => (await framePixels(page, stream, [[0, 0]]))?.pixels[0], POLL)
+        .toEqual([0x44, 0x01, 0x54, 255]);
+      const corners = (await framePixels(page, stream, [
+        [0, 0],
+        [7, 7],
+        [4, 3],
+        [2, 0],
+      ]))!.pixels;
+      expect(corners[1]).toEqual([0xfd, 0xe7, 0x25, 255]);
+      // Half way (7 of 14) is neither end; +Infinity (column 2 of row 0) takes the last colour.
+      expect(corners[2]).not.toEqual(corners[0]);
+      expect(corners[2]).not.toEqual(corners[1]);
+      expect(corners[3]).toEqual([0xfd, 0xe7, 0x25, 255]);
+      expect(await page.inputValue(`[data-stream="${stream}"] input[title^="highest"]`)).toBe('14');
+      // Publishing them failed nowhere.
+      expect(nexus.status().state).toBe('running');
+      expect(errors).toEqual([]);
+    });
+
     it('shows a failed actor in red with its error, and offers to revive it', async () => {
       const { page, address, errors } = await start({ Gradient: { class: 'Gradient' }, Broken: { class: 'Broken' } });
       await page.goto(address);

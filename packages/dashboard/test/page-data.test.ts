@@ -6,6 +6,7 @@ import { Encoder } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { BufferPool, pageDecoder } from '../web/decode.ts';
 import { lut, range, toPixels } from '../web/image.ts';
+import { appendSeries, type SeriesData } from '../web/series.ts';
 
 /** The colour of each value on its own (the mapping toPixels must match). */
 function direct(array: ArrayLike<number>, min: number, max: number, table: Uint32Array): Uint32Array {
@@ -53,6 +54,31 @@ describe('toPixels', () => {
       }
     });
   }
+});
+
+describe('values not finite', () => {
+  it('leave the range of a frame or line, and are counted', () => {
+    const values = Float32Array.from([3, Number.NaN, -2, Number.POSITIVE_INFINITY, 7, Number.NEGATIVE_INFINITY]);
+    expect(range(values, values.length)).toEqual({ min: -2, max: 7, notFinite: 3 });
+    expect(range([Number.NaN, Number.POSITIVE_INFINITY], 2)).toEqual({ min: 0, max: 0, notFinite: 2 });
+    expect(range(Uint16Array.from([5, 1, 9]), 3)).toEqual({ min: 1, max: 9, notFinite: 0 });
+  });
+
+  it('are gaps in a series, counted while in its window', () => {
+    const series: SeriesData = { times: [], fields: [], columns: new Map(), notFiniteAt: [], notFinite: 0 };
+    appendSeries(series, [1000, 2000, 3000], { value: [1, Number.NaN, Number.POSITIVE_INFINITY] });
+    expect(series.columns.get('value')).toEqual([1, null, null]);
+    expect(series.notFinite).toBe(2);
+    // A field absent from a delivery is a gap, not a value that was not finite.
+    appendSeries(series, [4000], { other: [Number.NEGATIVE_INFINITY] });
+    expect(series.columns.get('value')).toEqual([1, null, null, null]);
+    expect(series.columns.get('other')).toEqual([null, null, null, null]);
+    expect(series.notFinite).toBe(3);
+    // 40 s later the first four points have left the 30 s window, and their count with them.
+    appendSeries(series, [44_000], { value: [5], other: [6] });
+    expect(series.times).toEqual([44]);
+    expect(series.notFinite).toBe(0);
+  });
 });
 
 describe('pageDecoder', () => {

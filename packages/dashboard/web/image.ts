@@ -53,22 +53,45 @@ export function lut(map: ColourMap): Uint32Array {
   return table;
 }
 
-/** The smallest and largest finite values of the first `count` of `array` (NaN skipped). */
-export function range(array: Numbers, count: number): { min: number; max: number } {
+/**
+ * The smallest and largest finite values of the first `count` of `array` (0 and 0 when none is),
+ * and how many were not finite (NaN, +Infinity or -Infinity: left out of the range).
+ */
+export function range(array: Numbers, count: number): { min: number; max: number; notFinite: number } {
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
+  let notFinite = 0;
   for (let index = 0; index < count; index++) {
     const value = array[index]!;
+    // NaN - NaN and Infinity - Infinity are NaN: only a finite value gives 0.
+    if (value - value !== 0) {
+      notFinite += 1;
+      continue;
+    }
     if (value < min) min = value;
     if (value > max) max = value;
   }
-  if (min > max) return { min: 0, max: 0 };
-  return { min, max };
+  if (min > max) return { min: 0, max: 0, notFinite };
+  return { min, max, notFinite };
+}
+
+/** Whether `array` can hold values that are not finite (an integer typed array cannot). */
+export function mayHoldNotFinite(array: Numbers): boolean {
+  return !(
+    array instanceof Uint8Array ||
+    array instanceof Uint8ClampedArray ||
+    array instanceof Int8Array ||
+    array instanceof Uint16Array ||
+    array instanceof Int16Array ||
+    array instanceof Uint32Array ||
+    array instanceof Int32Array
+  );
 }
 
 /**
  * Writes `count` values of one channel through `table` into `out` (the ImageData's Uint32 view).
- * Values at or below `min` take the first colour, at or above `max` the last; NaN the first.
+ * Values at or below `min` take the first colour, at or above `max` the last; NaN and -Infinity
+ * the first, +Infinity the last.
  */
 export function toPixels(
   array: Numbers,

@@ -8,19 +8,7 @@
 import type { Published } from '@improv/core';
 import { classify, type Shown } from './classify.ts';
 import type { BufferPool } from './decode.ts';
-
-/** How long a series panel shows, in seconds, and at most how many points per field. */
-export const SERIES_WINDOW_S = 30;
-export const SERIES_MAX_POINTS = 20_000;
-
-export interface SeriesData {
-  /** Seconds since the epoch (uPlot's time unit), oldest first. */
-  times: number[];
-  /** Fields in the order they first came. */
-  fields: string[];
-  /** By field, one value per time; null where a point lacked the field. */
-  columns: Map<string, (number | null)[]>;
-}
+import { appendSeries, type SeriesData } from './series.ts';
 
 export type StreamKind = 'series' | Shown['kind'];
 
@@ -143,7 +131,7 @@ export class PlotStore {
       if (stream.kind !== 'series' || stream.series === undefined) {
         stream.kind = 'series';
         stream.latest = undefined;
-        stream.series = { times: [], fields: [], columns: new Map() };
+        stream.series = { times: [], fields: [], columns: new Map(), notFiniteAt: [], notFinite: 0 };
         changed = true;
       }
       changed = appendSeries(stream.series, data.times, data.values) || changed;
@@ -164,33 +152,4 @@ export class PlotStore {
     }
     return changed;
   }
-}
-
-/** Appends points and keeps the window; true when a field is new. */
-export function appendSeries(series: SeriesData, times: number[], values: Record<string, number[]>): boolean {
-  let newField = false;
-  const before = series.times.length;
-  for (const field of Object.keys(values)) {
-    if (series.columns.has(field)) continue;
-    series.fields.push(field);
-    series.columns.set(field, new Array<number | null>(before).fill(null));
-    newField = true;
-  }
-  for (const time of times) series.times.push(time / 1000);
-  for (const field of series.fields) {
-    const column = series.columns.get(field)!;
-    const incoming = values[field];
-    for (let index = 0; index < times.length; index++) {
-      const value = incoming?.[index];
-      column.push(value === undefined || Number.isNaN(value) ? null : value);
-    }
-  }
-  const newest = series.times.at(-1) ?? 0;
-  let start = Math.max(0, series.times.length - SERIES_MAX_POINTS);
-  while (start < series.times.length && series.times[start]! < newest - SERIES_WINDOW_S) start += 1;
-  if (start > 0) {
-    series.times.splice(0, start);
-    for (const column of series.columns.values()) column.splice(0, start);
-  }
-  return newField;
 }

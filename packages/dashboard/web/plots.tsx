@@ -9,12 +9,40 @@ import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preac
 import { axis, clockValues, colourFor, shortValues, uPlot, useChart } from './chart.ts';
 import type { Numbers } from './classify.ts';
 import { compact } from './format.ts';
-import { type ColourMap, colourMaps, lut, range, toColourPixels, toPixels } from './image.ts';
+import { type ColourMap, colourMaps, lut, mayHoldNotFinite, range, toColourPixels, toPixels } from './image.ts';
 import type { Live } from './live.ts';
-import { type PlotStore, rateOf, type SeriesData, type Stream } from './plot-store.ts';
+import { type PlotStore, rateOf, type Stream } from './plot-store.ts';
+import type { SeriesData } from './series.ts';
 
-/** Called by a kind's drawing after it drew; `detail` is a short description (`uint16 512×512`). */
-type Drawn = (detail?: string) => void;
+/**
+ * Called by a kind's drawing after it drew; `detail` is a short description (`uint16 512×512`),
+ * `note` what the panel could not show as given (empty: nothing).
+ */
+type Drawn = (detail?: string, note?: string) => void;
+
+/** The note of a panel that left out `count` values: `3 values not finite (NaN/±Infinity) not drawn`. */
+function notFiniteNote(count: number, what = 'not drawn'): string {
+  if (count === 0) return '';
+  return `${count} value${count === 1 ? '' : 's'} not finite (NaN/±Infinity) ${what}`;
+}
+
+/** The first `count` points of `x` and `y` whose x and y are both finite. */
+function finitePoints(x: ArrayLike<number>, y: ArrayLike<number>, count: number): [number[], number[]] {
+  const keptX: number[] = [];
+  const keptY: number[] = [];
+  for (let index = 0; index < count; index++) {
+    if (Number.isFinite(x[index]) && Number.isFinite(y[index])) {
+      keptX.push(x[index]!);
+      keptY.push(y[index]!);
+    }
+  }
+  return [keptX, keptY];
+}
+
+/** `y` with each value that is not finite as null (a gap, as uPlot draws one). */
+function withGaps(y: ArrayLike<number>): (number | null)[] {
+  return Array.from(y, (value) => (Number.isFinite(value) ? value : null));
+}
 
 interface KindProps {
   stream: Stream;
@@ -75,6 +103,7 @@ function PlotPanel({ stream, store }: { stream: Stream; store: PlotStore }) {
   const root = useRef<HTMLElement>(null);
   const meta = useRef<HTMLSpanElement>(null);
   const detail = useRef<HTMLSpanElement>(null);
+  const note = useRef<HTMLDivElement>(null);
   const shownAt = useRef(0);
   const showMeta = useCallback(() => {
     const unit = stream.kind === 'series' ? ' points/s' : '/s';
@@ -82,9 +111,16 @@ function PlotPanel({ stream, store }: { stream: Stream; store: PlotStore }) {
       meta.current.textContent = `${compact(rateOf(stream))}${unit} · skipped ${stream.skipped}`;
   }, [stream]);
   const drawn = useCallback<Drawn>(
-    (text) => {
+    (text, warning = '') => {
       stream.updates += 1;
       root.current?.setAttribute('data-updates', String(stream.updates));
+      // The note follows every frame (written only when it changes): it says why a chart is empty.
+      const element = note.current;
+      if (element !== null && element.textContent !== warning) {
+        element.textContent = warning;
+        element.title = warning;
+        element.hidden = warning === '';
+      }
       const now = performance.now();
       if (now - shownAt.current < 250) return;
       shownAt.current = now;
@@ -116,6 +152,7 @@ function PlotPanel({ stream, store }: { stream: Stream; store: PlotStore }) {
         <span class="plot-detail dim" ref={detail} />
         <span class="plot-meta" ref={meta} />
       </header>
+      <div class="plot-note" ref={note} hidden />
       <div class="plot-body">
         {stream.kind === 'series' ? (
           <SeriesPlot {...props} />
@@ -171,7 +208,12 @@ function SeriesPlot(props: KindProps) {
     const series = stream.series;
     if (series === undefined || chart.current === undefined) return;
     chart.current.setData(seriesData(series));
-    props.drawn(`${series.fields.length} field${series.fields.length === 1 ? '' : 's'}, last 30 s`);
+    // A field a point lacked comes as NaN too: with several fields, the note says so.
+    const absent = series.fields.length > 1 ? ' or absent,' : '';
+    props.drawn(
+      `${series.fields.length} field${series.fields.length === 1 ? '' : 's'}, last 30 s`,
+      notFiniteNote(series.notFinite, `${absent} not drawn`.trimStart()),
+    );
   }, [fieldsKey]);
   return <div class="chart" ref={box} />;
 }
@@ -205,9 +247,10 @@ function LinePlot(props: KindProps) {
     const shown = stream.latest;
     if (shown?.kind !== 'line' || chart.current === undefined) return;
     const x = indexAxis(shown.y.length);
-    chart.current.setData([x, shown.y as number[]]);
-    const { min, max } = range(shown.y, shown.y.length);
-    props.drawn(`${shown.y.length} values, ${compact(min)} … ${compact(max)}`);
+    const { min, max, notFinite } = range(shown.y, shown.y.length);
+    // uPlot draws a gap for null; NaN or ±Infinity would spoil the scale and leave the chart empty.
+    chart.current.setData([x, notFinite === 0 ? (shown.y as number[]) : withGaps(shown.y)]);
+    props.drawn(`${shown.y.length} values, ${compact(min)} … ${compact(max)}`, notFiniteNote(notFinite));
   }, []);
   return <div class="chart" ref={box} />;
 }
@@ -249,8 +292,11 @@ function ScatterPlot(props: KindProps) {
     const shown = stream.latest;
     if (shown?.kind !== 'scatter' || chart.current === undefined) return;
     const count = Math.min(shown.x.length, shown.y.length);
-    chart.current.setData([null, [shown.x, shown.y]] as unknown as uPlot.AlignedData);
-    props.drawn(`${count} points`);
+    const notFinite = range(shown.x, count).notFinite + range(shown.y, count).notFinite;
+    // Only points whose x and y are both finite (NaN or ±Infinity would spoil the scales).
+    const [x, y] = notFinite === 0 ? [shown.x, shown.y] : finitePoints(shown.x, shown.y, count);
+    chart.current.setData([null, [x, y]] as unknown as uPlot.AlignedData);
+    props.drawn(`${count} points`, notFiniteNote(notFinite));
   }, []);
   return <div class="chart" ref={box} />;
 }
@@ -313,9 +359,10 @@ function ImagePlot(props: KindProps) {
     }
     const count = rows * cols;
     const fixed = settings.current;
-    const values = fixed.auto ? range(array, count * channels) : undefined;
-    const { min, max } = values ?? fixed;
-    if (channels === 1) toPixels(array, count, min, max, lut(fixed.map), held.pixels!, values);
+    // The automatic range is that of the finite values; a fixed one still counts the others for the note.
+    const values = fixed.auto || mayHoldNotFinite(array) ? range(array, count * channels) : undefined;
+    const { min, max } = fixed.auto ? values! : fixed;
+    if (channels === 1) toPixels(array, count, min, max, lut(fixed.map), held.pixels!, fixed.auto ? values : undefined);
     else toColourPixels(array, count, channels, min, max, held.pixels!);
     held.context!.putImageData(held.image, 0, 0);
     held.min = min;
@@ -331,7 +378,13 @@ function ImagePlot(props: KindProps) {
         if (input !== null && document.activeElement !== input) input.value = String(+value.toPrecision(6));
       }
     }
-    props.drawn(`${shown.dtype} ${rows}×${cols}${channels === 1 ? '' : `×${channels}`}`);
+    props.drawn(
+      `${shown.dtype} ${rows}×${cols}${channels === 1 ? '' : `×${channels}`}`,
+      notFiniteNote(
+        values?.notFinite ?? 0,
+        'left out of the range (NaN and -Infinity drawn in its first colour, +Infinity in its last)',
+      ),
+    );
   }, []);
 
   // The colour bar under the image, and a redraw of the frame in the new map.
