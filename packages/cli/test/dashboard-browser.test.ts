@@ -163,6 +163,74 @@ function chartPixelsNear(page: Page, stream: string, rgb: [number, number, numbe
   );
 }
 
+/** What the layout check below uses of an element and of the page (typed without the DOM library). */
+interface Box {
+  tagName: string;
+  textContent: string | null;
+  title?: string;
+  parentElement: Box | null;
+  scrollWidth: number;
+  clientWidth: number;
+  closest(selector: string): Box | null;
+  getAttribute(name: string): string | null;
+  getBoundingClientRect(): { left: number; right: number; width: number };
+}
+interface LayoutWindow {
+  document: { querySelectorAll(selector: string): Iterable<Box>; documentElement: Box };
+  getComputedStyle(element: Box): { overflowX: string; textOverflow: string; display: string };
+}
+
+/**
+ * What spills out of its box on the page, as sentences (none: an empty list). An element must lie
+ * across inside its panel (the innermost), unless an element between them clips or scrolls it —
+ * then that one is checked instead; an element that cuts its text must end it with an ellipsis and
+ * have every word of it in its title; only `.metrics` (the tables) may scroll sideways; and the
+ * page itself must not.
+ */
+function layoutProblems(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const { document, getComputedStyle } = globalThis as unknown as LayoutWindow;
+    const problems: string[] = [];
+    const name = (element: Box) =>
+      `<${element.tagName.toLowerCase()} class="${element.getAttribute('class') ?? ''}"> "${(element.textContent ?? '').trim().slice(0, 40)}"`;
+    const root = document.documentElement;
+    if (root.scrollWidth > root.clientWidth)
+      problems.push(`the page scrolls sideways (${root.scrollWidth} > ${root.clientWidth})`);
+    for (const element of document.querySelectorAll('.panel, .panel *')) {
+      const style = getComputedStyle(element);
+      if (style.display === 'none') continue;
+      const box = element.getBoundingClientRect();
+      const panel = element.parentElement?.closest('.panel') ?? element.parentElement?.closest('.main');
+      // Clipped or scrolled by an element inside its panel: that element is what must fit.
+      let confined = false;
+      for (let up = element.parentElement; up !== null && up !== panel; up = up.parentElement) {
+        if (getComputedStyle(up).overflowX !== 'visible') confined = true;
+      }
+      if (panel !== null && panel !== undefined && !confined && box.width > 0) {
+        const outer = panel.getBoundingClientRect();
+        if (box.left < outer.left - 1 || box.right > outer.right + 1) {
+          problems.push(
+            `${name(element)} spans ${box.left}…${box.right}, outside ${name(panel)} at ${outer.left}…${outer.right}`,
+          );
+        }
+      }
+      if (element.scrollWidth > element.clientWidth + 1) {
+        if (style.overflowX === 'auto' || style.overflowX === 'scroll') {
+          if (!(element.getAttribute('class') ?? '').split(' ').includes('metrics'))
+            problems.push(`${name(element)} scrolls sideways`);
+        } else if (style.overflowX !== 'visible') {
+          const words = (element.textContent ?? '').trim().split(/\s+/);
+          const title = element.title ?? '';
+          if (style.textOverflow !== 'ellipsis') problems.push(`${name(element)} is cut without an ellipsis`);
+          else if (!words.every((word) => title.includes(word)))
+            problems.push(`${name(element)} is cut and its title "${title}" lacks some of it`);
+        }
+      }
+    }
+    return problems;
+  });
+}
+
 describe.skipIf(!haveChromium)(
   haveChromium
     ? 'the dashboard in Chromium (headless)'
@@ -385,6 +453,46 @@ describe.skipIf(!haveChromium)(
       expect(nexus.status().state).toBe('running');
       expect(errors).toEqual([]);
     });
+
+    it('keeps long names, long titles and big numbers inside their panels, at 800 px wide and at 1400', async () => {
+      const long = 'AnActorWhoseNameIsLongerThanAnyColumnOfTheMetricsTableCouldHold';
+      const { page, address, nexus, errors } = await start(
+        {
+          [long]: { class: 'Wide' },
+          [`${long}Too`]: { class: 'Sink' },
+          Gradient: { class: 'Gradient', size: 16 },
+        },
+        {
+          [`a_connection_whose_name_is_long_as_well_${'x'.repeat(40)}`]: {
+            sources: ['Gradient.q_out'],
+            sinks: [`${long}Too.q_in`],
+          },
+        },
+      );
+      await page.setViewportSize({ width: 800, height: 900 });
+      await page.goto(address);
+      await nexus.setup();
+      await nexus.run();
+      for (const kind of ['image', 'series', 'line', 'scatter', 'text']) {
+        await page.waitForSelector(`[data-kind="${kind}"]`, WAIT);
+      }
+      await page.waitForSelector(`[data-stream^="${long}/"][data-kind="series"] .u-wrap canvas`, WAIT);
+      await page.waitForSelector('.metrics [data-link]', WAIT);
+      await expect.poll(() => layoutProblems(page), POLL).toEqual([]);
+      // The long names are there, cut: their whole text on hover.
+      const plotName = page.locator(`[data-stream^="${long}/"][data-kind="series"] .plot-name`);
+      expect(await plotName.getAttribute('title')).toContain(`${long}/a_published_stream_whose_name_goes_on_`);
+      expect(await page.locator('.metrics td.name').first().getAttribute('title')).toContain(long);
+      // Numbers past the billions are written short: 1.47e21, not 1468000000000.00G.
+      await expect
+        .poll(() => page.textContent(`[data-stream^="${long}/"][data-kind="line"] .plot-detail`), POLL)
+        .toMatch(/^32 values, \d\.\d\de\d+ … \d\.\d\de\d+$/);
+      // Wide: the same page, nothing spilling either.
+      await page.setViewportSize({ width: 1400, height: 900 });
+      await expect.poll(() => layoutProblems(page), POLL).toEqual([]);
+      expect(errors).toEqual([]);
+      // Longer than the test's own 30 s: a failing poll then reports what spills, not a timeout.
+    }, 120_000);
 
     it('shows a failed actor in red with its error, and offers to revive it', async () => {
       const { page, address, errors } = await start({ Gradient: { class: 'Gradient' }, Broken: { class: 'Broken' } });

@@ -5,6 +5,7 @@ import { msgpackOptions } from '@improv/core/codec';
 import { Encoder } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import { BufferPool, pageDecoder } from '../web/decode.ts';
+import { compact } from '../web/format.ts';
 import { lut, range, toPixels } from '../web/image.ts';
 import { appendSeries, type SeriesData } from '../web/series.ts';
 
@@ -54,6 +55,21 @@ describe('toPixels', () => {
       }
     });
   }
+});
+
+describe('compact', () => {
+  it('writes numbers in a few characters, past the billions as powers of ten', () => {
+    expect([0, 3.2, 184, 12_400, 1_200_000, 3.5e9].map(compact)).toEqual([
+      '0',
+      '3.20',
+      '184',
+      '12.4k',
+      '1.20M',
+      '3.50G',
+    ]);
+    expect(compact(123_456_789_012_345)).toBe('1.23e14');
+    expect(compact(-9.87e21)).toBe('-9.87e21');
+  });
 });
 
 describe('values not finite', () => {

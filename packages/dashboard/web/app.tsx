@@ -215,7 +215,9 @@ export function App({ live }: { live: Live }) {
           <section class="panel metrics-panel">
             <header class="panel-head">
               <span class="panel-title">metrics</span>
-              <span class="dim">every 0.5 s; charts: last 2 minutes</span>
+              <span class="dim cut" title="every 0.5 s; charts: last 2 minutes">
+                every 0.5 s; charts: last 2 minutes
+              </span>
             </header>
             <Metrics live={live} />
           </section>
@@ -224,7 +226,9 @@ export function App({ live }: { live: Live }) {
         <section class="panel plots-panel">
           <header class="panel-head">
             <span class="panel-title">plots</span>
-            <span class="dim">what actors publish; drawn at most once a frame</span>
+            <span class="dim cut" title="what actors publish; drawn at most once a frame">
+              what actors publish; drawn at most once a frame
+            </span>
           </header>
           <PlotsArea live={live} />
         </section>

@@ -6,6 +6,7 @@
 import type { RefObject } from 'preact';
 import { useLayoutEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
+import { exponent } from './format.ts';
 
 /** Tableau 10, lightened: distinct on a dark background, in the order series come. */
 const brighter = [
@@ -42,10 +43,11 @@ export function axis(options: Partial<uPlot.Axis> = {}): uPlot.Axis {
   };
 }
 
-/** Tick labels of a value axis: short numbers (12.4k). */
+/** Tick labels of a value axis: short numbers (12.4k; 1.2e15 past the billions, 1e-7 below a millionth). */
 export function shortValues(_chart: uPlot, ticks: number[]): string[] {
   return ticks.map((tick) => {
     const magnitude = Math.abs(tick);
+    if (magnitude >= 1e12) return exponent(+tick.toPrecision(4));
     if (magnitude >= 1e9) return `${+(tick / 1e9).toFixed(2)}G`;
     if (magnitude >= 1e6) return `${+(tick / 1e6).toFixed(2)}M`;
     if (magnitude >= 1e4) return `${+(tick / 1e3).toFixed(1)}k`;

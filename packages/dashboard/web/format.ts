@@ -1,7 +1,7 @@
 /** Number, size and time formatting for the page's dense tables and labels. @module */
 import { formatBytes } from '@improv/core/format';
 
-/** A rate or count in at most 4 significant characters: `0`, `3.20`, `184`, `12.4k`, `1.20M`. */
+/** A rate or count in at most 4 significant characters: `0`, `3.20`, `184`, `12.4k`, `1.20M`, `3.14e15`. */
 export function compact(value: number | undefined): string {
   if (value === undefined || !Number.isFinite(value)) return '–';
   const magnitude = Math.abs(value);
@@ -11,7 +11,13 @@ export function compact(value: number | undefined): string {
   if (magnitude < 10_000) return value.toFixed(0);
   if (magnitude < 1e6) return `${(value / 1e3).toFixed(1)}k`;
   if (magnitude < 1e9) return `${(value / 1e6).toFixed(2)}M`;
-  return `${(value / 1e9).toFixed(2)}G`;
+  if (magnitude < 1e12) return `${(value / 1e9).toFixed(2)}G`;
+  return exponent(value, 2);
+}
+
+/** A number as `1.23e15` (`-4.5e-7`; `digits` after the point, or as many as it needs). */
+export function exponent(value: number, digits?: number): string {
+  return value.toExponential(digits).replace('e+', 'e');
 }
 
 /** Bytes as B, KiB, MiB, GiB, as the CLI and the store's messages write them (core's `formatBytes`). */

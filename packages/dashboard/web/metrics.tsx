@@ -49,7 +49,7 @@ function ActorRow({ actor: sampled, live }: { actor: ActorMetrics; live: Live })
     <tr class={actor.state === 'failed' ? 'failed' : ''}>
       <td
         class="name"
-        title={actor.process === undefined ? 'a worker' : `${actor.process.runtime} process ${actor.process.pid}`}
+        title={`${actor.name}: ${actor.process === undefined ? 'a worker' : `${actor.process.runtime} process ${actor.process.pid}`}`}
       >
         {actor.name}
       </td>

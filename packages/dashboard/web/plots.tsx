@@ -39,6 +39,12 @@ function finitePoints(x: ArrayLike<number>, y: ArrayLike<number>, count: number)
   return [keptX, keptY];
 }
 
+/** Sets the text of a header's element and its title (the whole text, where the element cuts it). */
+function show(element: HTMLElement, text: string): void {
+  element.textContent = text;
+  element.title = text;
+}
+
 /** `y` with each value that is not finite as null (a gap, as uPlot draws one). */
 function withGaps(y: ArrayLike<number>): (number | null)[] {
   return Array.from(y, (value) => (Number.isFinite(value) ? value : null));
@@ -107,8 +113,7 @@ function PlotPanel({ stream, store }: { stream: Stream; store: PlotStore }) {
   const shownAt = useRef(0);
   const showMeta = useCallback(() => {
     const unit = stream.kind === 'series' ? ' points/s' : '/s';
-    if (meta.current !== null)
-      meta.current.textContent = `${compact(rateOf(stream))}${unit} · skipped ${stream.skipped}`;
+    if (meta.current !== null) show(meta.current, `${compact(rateOf(stream))}${unit} · skipped ${stream.skipped}`);
   }, [stream]);
   const drawn = useCallback<Drawn>(
     (text, warning = '') => {
@@ -117,15 +122,14 @@ function PlotPanel({ stream, store }: { stream: Stream; store: PlotStore }) {
       // The note follows every frame (written only when it changes): it says why a chart is empty.
       const element = note.current;
       if (element !== null && element.textContent !== warning) {
-        element.textContent = warning;
-        element.title = warning;
+        show(element, warning);
         element.hidden = warning === '';
       }
       const now = performance.now();
       if (now - shownAt.current < 250) return;
       shownAt.current = now;
       showMeta();
-      if (text !== undefined && detail.current !== null) detail.current.textContent = text;
+      if (text !== undefined && detail.current !== null) show(detail.current, text);
     },
     [stream, showMeta],
   );
@@ -144,15 +148,15 @@ function PlotPanel({ stream, store }: { stream: Stream; store: PlotStore }) {
       ref={root}
     >
       <header class="panel-head">
-        <span class="plot-name" title={`published by ${stream.actor} as "${stream.name}"`}>
+        <span class="plot-name cut" title={`${stream.key}: published by ${stream.actor} as "${stream.name}"`}>
           <span class="dim">{stream.actor}/</span>
           {stream.name}
         </span>
         <span class="tag">{kindNames[stream.kind]}</span>
-        <span class="plot-detail dim" ref={detail} />
-        <span class="plot-meta" ref={meta} />
+        <span class="plot-detail dim cut" ref={detail} />
+        <span class="plot-meta cut" ref={meta} />
       </header>
-      <div class="plot-note" ref={note} hidden />
+      <div class="plot-note cut" ref={note} hidden />
       <div class="plot-body">
         {stream.kind === 'series' ? (
           <SeriesPlot {...props} />
@@ -481,7 +485,7 @@ function ImagePlot(props: KindProps) {
           title="highest value (last colour)"
           onChange={fix}
         />
-        <span class="readout dim" ref={readout} />
+        <span class="readout dim cut" ref={readout} />
       </div>
     </div>
   );
