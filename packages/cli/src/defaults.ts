@@ -22,7 +22,6 @@ import {
   type SettingOrigin,
   type StoreContext,
   type StoreDriver,
-  type StoreName,
   type StoreSettings,
   type StoreSizeLimits,
   type Transport,
@@ -32,21 +31,22 @@ import {
 import { createMemoryStore } from '@improv/store';
 import { createLocalTransport } from '@improv/transport-local';
 
-/** Options of {@link createDefaultNexus}: those of `createNexus`, with store and transport optional. */
+/**
+ * Options of {@link createDefaultNexus}: those of `createNexus` (`storeOverride` is `--store`), with
+ * store and transport optional.
+ */
 export type DefaultNexusOptions = Omit<NexusOptions, 'store' | 'transport'> &
   Partial<Pick<NexusOptions, 'store' | 'transport'>> & {
-    /** `--store`: use this driver whatever `settings.store` says. */
-    storeOverride?: StoreName;
     /** `--transport`: connections that name no transport of their own use this one. */
     transportOverride?: TransportName;
   };
 
 /** `createNexus` with the store and the transports of the pipeline's settings unless others are given. */
 export function createDefaultNexus(options: DefaultNexusOptions): Promise<Nexus> {
-  const { storeOverride, transportOverride, ...rest } = options;
+  const { transportOverride, ...rest } = options;
   return createNexus({
     ...rest,
-    store: options.store ?? ((settings, config, context) => storeFor(settings, config, storeOverride, context)),
+    store: options.store ?? ((settings, config, context) => storeFor(settings, config, context)),
     transport: options.transport ?? ((settings, config) => transportsFor(settings, config, transportOverride)),
     // Imported when used: a pipeline without hosts never loads the agent's client.
     agents:
@@ -111,14 +111,13 @@ function redisUrlHost(url: string): string | undefined {
   }
 }
 
-/** The driver for a pipeline's store settings (`override`: `--store`). */
+/** The driver for a pipeline's store settings (`--store` is already in them: `storeOverride` of the config). */
 export async function storeFor(
   settings: StoreSettings,
   config: Pick<PipelineConfig, 'source' | 'baseDir'>,
-  override?: StoreName,
   context: StoreContext = {},
 ): Promise<StoreDriver> {
-  const name = override ?? settings.driver;
+  const name = settings.driver;
   const remote = settings.redis.host !== undefined || settings.redis.url !== undefined;
   checkDenoPermissions(
     `the ${name} store`,

@@ -126,6 +126,10 @@ export async function main(
       '--hosts <where>',
       'local: every host of hosts: is this machine (their actors run in processes here)',
     ).choices(['local']);
+  const storeOption = () =>
+    new Option('--store <driver>', 'use this store whatever settings.store says (memory, lmdb, redis)').choices(
+      storeNames,
+    );
   /** Runs the CLI again under `--runtime`, when that is not the runtime we are in. */
   const switched = async (runtime: RuntimeName | undefined): Promise<boolean> => {
     if (runtime === undefined || runtime === currentRuntimeName()) return false;
@@ -173,11 +177,7 @@ export async function main(
       )
       .addOption(hostsOption())
       .addOption(runtimeOption())
-      .addOption(
-        new Option('--store <driver>', 'use this store whatever settings.store says (memory, lmdb, redis)').choices(
-          storeNames,
-        ),
-      )
+      .addOption(storeOption())
       .addOption(
         new Option(
           '--transport <name>',
@@ -363,6 +363,7 @@ export async function main(
     .argument('<pipeline>', 'pipeline YAML file, or a folder: every .yaml/.yml file in it (not in subfolders)')
     .option('--no-check-modules', 'do not import the actor modules (only check the YAML)')
     .addOption(hostsOption())
+    .addOption(storeOption())
     .addOption(runtimeOption())
     .addHelpText(
       'after',
@@ -378,7 +379,7 @@ hosts: names the machines that run improv agent, each  <name>: { address, port, 
   port        its port (default 7310)
   token_file  a copy of the agent's token file (default ~/.improv/agent.token), relative to the YAML`,
     )
-    .action(async (pipeline: string, options: { checkModules: boolean; runtime?: RuntimeName; hosts?: 'local' }) => {
+    .action(async (pipeline: string, options: ValidateOptions & { runtime?: RuntimeName }) => {
       if (await switched(options.runtime)) return;
       if (!permitted('validate')) return;
       exitCode = await validateCommand(pipeline, options, output);
@@ -595,7 +596,7 @@ function cliVersion(): string {
 }
 
 /** Validates one pipeline file, or every .yaml/.yml file of a folder (sorted, not recursive). */
-type ValidateOptions = { checkModules: boolean; hosts?: 'local' };
+type ValidateOptions = { checkModules: boolean; hosts?: 'local'; store?: StoreName };
 
 /** The `.yaml`/`.yml` files of `folder` (sorted), or `undefined` when `target` is no folder. */
 async function pipelineFilesIn(target: string): Promise<string[] | undefined> {
@@ -670,6 +671,7 @@ async function validateFile(pipeline: string, options: ValidateOptions, output: 
     checkModules: options.checkModules,
     storeSizeLimits: defaultStoreSizeLimits(),
     hostsLocal: options.hosts === 'local',
+    ...(options.store === undefined ? {} : { storeOverride: options.store }),
   });
   if (result.config) {
     const problem = await checkTransports(result.config);
@@ -821,7 +823,8 @@ async function drive(
   } catch (error) {
     if (ConfigError.isInstance(error)) {
       output.write(formatDiagnostics((error as ConfigError).diagnostics, { cwd: runtime.cwd() }));
-      output.write(`${pipeline}: not started; fix the errors above (improv validate ${pipeline} checks again)`);
+      const again = `improv validate ${pipeline}${options.store === undefined ? '' : ` --store ${options.store}`}`;
+      output.write(`${pipeline}: not started; fix the errors above (${again} checks again)`);
       return exitCodes.usage;
     }
     output.write(`improv run: the pipeline could not start: ${(error as Error).message}`);

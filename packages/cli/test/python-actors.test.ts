@@ -600,8 +600,28 @@ describe.skipIf(!hasPython)('Python actors', () => {
       );
       const { code, text } = await cli(['validate', file]);
       expect(code).toBe(2);
-      expect(text).toMatch(/store: memory cannot be reached by actor "Analysis"/);
+      expect(text).toMatch(/memory\.yaml:3:10: error: store: memory cannot be reached by actor "Analysis"/);
       expect(text).toMatch(/fine\.py is a Python actor/);
+    });
+
+    it('a Python actor with --store memory: the flag and the actor, not the store: line', async () => {
+      write(
+        'fine.py',
+        'from improv_ts import Actor\n\nclass Analysis(Actor):\n    def run_step(self):\n        pass\n',
+      );
+      // The YAML says store: lmdb (line 3); the actor is at line 5.
+      const file = pipeline('flag-memory', '{ package: fine.py, class: Analysis }');
+      for (const command of [['run', '--no-log-files', '--script', 'quit'], ['validate']]) {
+        const { code, text } = await cli([command[0]!, file, ...command.slice(1), '--store', 'memory']);
+        expect(code, text).toBe(2);
+        expect(text).toMatch(
+          /flag-memory\.yaml:5:3: error: --store memory \(given on the command line\) cannot be reached by actor "Analysis", which runs in its own process \(package: fine\.py is a Python actor\)/,
+        );
+        expect(text).toMatch(/fix: run with {2}--store lmdb .* or {2}--store redis/);
+        expect(text).not.toMatch(/flag-memory\.yaml:3:/);
+      }
+      const { text } = await cli(['run', file, '--no-log-files', '--script', 'quit', '--store', 'memory']);
+      expect(text).toContain(`(improv validate ${file} --store memory checks again)`);
     });
 
     it('runtime: on a Python actor', async () => {

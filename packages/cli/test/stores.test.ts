@@ -403,7 +403,7 @@ actors:
     }
   });
 
-  it('--store memory with an actor in its own process: refused at the pipeline with the fix, no stack', {
+  it('--store memory with an actor in its own process: refused at that actor, naming the flag and the fix, no stack', {
     timeout: 120_000,
   }, () => {
     const folder = project({
@@ -417,8 +417,9 @@ actors:
     const run = improv(['run', 'pipeline.yaml', '--store', 'memory', '--no-log-files', '--script', 'quit'], folder);
     expect(run.status, run.output).toBe(2);
     expect(run.output).toContain(
-      `pipeline.yaml: error: the memory store lives in this process's memory, which actor "Generator" cannot reach: it runs in its own process. Use store: lmdb (one machine) or store: redis (several machines) — --store lmdb or redis on the command line`,
+      `pipeline.yaml:2:3: error: --store memory (given on the command line) cannot be reached by actor "Generator", which runs in its own process (method: process): the memory store lives in improv's own process`,
     );
+    expect(run.output).toMatch(/fix: run with {2}--store lmdb .* or {2}--store redis/);
     expect(run.output).not.toMatch(/\n\s+at /);
     // The store the settings would have chosen is not announced: --store replaced it.
     expect(run.output).not.toContain('store: lmdb, because');

@@ -4,7 +4,7 @@
  * `nexus.ts`.
  * @module
  */
-import type { PipelineConfig } from './config/types.ts';
+import type { PipelineConfig, StoreName } from './config/types.ts';
 import type { SerializedError } from './errors.ts';
 import type { AgentConnector } from './hosts.ts';
 import type { TransportChoice } from './link/combine.ts';
@@ -67,6 +67,11 @@ export interface NexusOptions {
   agents?: AgentConnector;
   /** Every host of `hosts:` is this machine: actors with `host:` run in processes of their own here (`--hosts local`). */
   hostsLocal?: boolean;
+  /**
+   * The store the pipeline uses whatever `settings.store` says (`--store`): `store` is called with
+   * settings that name it, and an actor that cannot reach it is a config error at that actor.
+   */
+  storeOverride?: StoreName;
   /**
    * Measure as the pipeline runs (default true): every actor host times its `runStep()` calls,
    * samples the latency of messages that carry `t`, and reads its load (event-loop utilisation, CPU,

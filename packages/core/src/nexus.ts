@@ -81,6 +81,7 @@ export async function createNexus(options: NexusOptions): Promise<Nexus> {
     adapter: runtime,
     ...(storeSizeLimits ? { storeSizeLimits } : {}),
     ...(options.hostsLocal ? { hostsLocal: true } : {}),
+    ...(options.storeOverride === undefined ? {} : { storeOverride: options.storeOverride }),
   };
   const config =
     typeof options.config === 'string'

@@ -15,7 +15,7 @@ import {
   resolveConfig,
   toLinkGraph,
 } from '../src/config/load.ts';
-import { ConfigError, type Diagnostic } from '../src/config/types.ts';
+import { ConfigError, type Diagnostic, type StoreName } from '../src/config/types.ts';
 import type { RuntimeAdapter } from '../src/runtime/adapter.ts';
 import { createNodeRuntime } from '../src/runtime/node.ts';
 
@@ -38,7 +38,10 @@ function yaml(strings: TemplateStringsArray, ...values: unknown[]): string {
     .join('\n');
 }
 
-function check(text: string, options: { checkModules?: boolean; hostsLocal?: boolean } = {}): Promise<ConfigResult> {
+function check(
+  text: string,
+  options: { checkModules?: boolean; hostsLocal?: boolean; storeOverride?: StoreName } = {},
+): Promise<ConfigResult> {
   return parseConfig(text, { file: fixture('inline.yaml'), adapter, ...options });
 }
 
@@ -1454,6 +1457,28 @@ describe('actors in processes of their own, and restarts', () => {
     expect(list(await check(`settings:\n  store: memory\n${actorWith('method: worker')}`))).toEqual([]);
   });
 
+  it('refuses --store memory (storeOverride) with an actor in its own process, at that actor, naming the flag', async () => {
+    // Written or not, the store: line is not what chose the store: the error is at the actor.
+    for (const settings of ['', 'settings:\n  store: lmdb\n']) {
+      const result = await check(`${settings}${actorWith('method: process')}`, { storeOverride: 'memory' });
+      const error = only(result);
+      expect(error).toMatchObject({
+        line: settings === '' ? 2 : 4,
+        column: 3,
+        path: ['actors', 'Camera'],
+        message:
+          '--store memory (given on the command line) cannot be reached by actor "Camera", which runs in its own process (method: process): the memory store lives in improv\'s own process',
+      });
+      expect(error.fix).toMatch(/^run with {2}--store lmdb .* or {2}--store redis/);
+    }
+    // --store lmdb over a written store: memory: the flag decides, and the store: line is no origin.
+    const fixed = await check(`settings:\n  store: memory\n${actorWith('method: process')}`, { storeOverride: 'lmdb' });
+    expect(fixed.diagnostics).toEqual([]);
+    expect(fixed.config?.settings.store.driver).toBe('lmdb');
+    expect(fixed.config?.settings.store.origins.store).toBeUndefined();
+    expect(fixed.config?.settings.store).not.toHaveProperty('chosenFor');
+  });
+
   it('picks lmdb when store is not written and an actor runs in its own process, saying why', async () => {
     const result = await check(`settings:\n  lmdb: { keep: true, path: data/run.lmdb }\n${actorWith('method: fork')}`);
     expect(result.diagnostics).toEqual([]);
@@ -1666,6 +1691,27 @@ describe('placement of links and hosts', () => {
         message: `store: ${store} cannot be reached by actor "Generator", which runs on host rig: it lives on this machine only`,
       });
       expect(error.fix).toMatch(/^use {2}store: redis/);
+      // From --store instead: at the actor on the host, naming the flag.
+      const flagged = only(
+        await check(
+          yaml`
+          hosts:
+            rig: { address: 10.0.0.2 }
+          actors:
+            Generator:
+              package: actors/generator.ts
+              class: Generator
+              host: rig
+        `,
+          { storeOverride: store as StoreName },
+        ),
+      );
+      expect(flagged).toMatchObject({
+        line: 4,
+        column: 3,
+        message: `--store ${store} (given on the command line) cannot be reached by actor "Generator", which runs on host rig: the ${store} store lives on this machine only`,
+      });
+      expect(flagged.fix).toMatch(/^run with {2}--store redis/);
     }
   });
 });

@@ -50,22 +50,28 @@ export function defaultStoreSettings(): StoreSettings {
 /**
  * Reads the store settings out of `settings` (a mapping) and the top-level `redisConfig`
  * (improv's `redis_config:`, or undefined). `processActor` is the first actor that runs in a process
- * of its own, if any.
+ * of its own, if any. `storeOverride` (the CLI's `--store`) is the store whatever `store` says: an
+ * actor that cannot reach it is an error at that actor, which names the flag, and `origins.store`
+ * is kept only when `store` names the same store.
  */
 export function validateStoreSettings(
   settings: Record<string, unknown>,
   redisConfig: unknown,
   reporter: Reporter,
   processActor?: ProcessActor,
+  storeOverride?: StoreName,
 ): StoreSettings {
   const result = defaultStoreSettings();
   const origins = result.origins;
   if (settings.store !== undefined) {
-    origins.store = reporter.origin(['settings', 'store']);
     const name = oneOf(settings.store, storeNames, ['settings', 'store'], reporter, 'store: lmdb');
     if (name !== undefined) result.driver = name;
+    if (storeOverride === undefined || storeOverride === name) origins.store = reporter.origin(['settings', 'store']);
   }
-  if (processActor?.host !== undefined) {
+  if (storeOverride !== undefined) {
+    result.driver = storeOverride;
+    if (processActor !== undefined) checkOverrideReach(storeOverride, processActor, reporter);
+  } else if (processActor?.host !== undefined) {
     const { name, host } = processActor;
     if (settings.store === undefined) {
       result.driver = 'redis';
@@ -120,7 +126,7 @@ export function validateStoreSettings(
       if (result.driver !== 'redis') {
         reporter.warning(
           ['redis_config'],
-          `"redis_config" configures a Redis store, but this pipeline uses the ${result.driver} store${storeWhy(result)}`,
+          `"redis_config" configures a Redis store, but this pipeline uses the ${result.driver} store${storeWhy(result, storeOverride)}`,
           'add  store: redis  under settings to use Redis, or remove redis_config',
           { part: 'key' },
         );
@@ -134,8 +140,33 @@ export function validateStoreSettings(
   return result;
 }
 
-/** Why the store is the one it is, when `store` is not written. */
-function storeWhy(result: StoreSettings): string {
+/**
+ * `--store` names a store that `processActor` cannot reach: an error at that actor (its key in the
+ * YAML), since the store did not come from the file.
+ */
+function checkOverrideReach(store: StoreName, processActor: ProcessActor, reporter: Reporter): void {
+  const { name, placedBy, host } = processActor;
+  const given = `--store ${store} (given on the command line)`;
+  if (host !== undefined && store !== 'redis') {
+    reporter.error(
+      ['actors', name],
+      `${given} cannot be reached by actor "${name}", which runs on host ${host}: the ${store} store lives on this machine only`,
+      'run with  --store redis  (improv-ts starts a Redis server that the hosts reach, with a password), or with --hosts local to keep every actor on this machine',
+      { part: 'key' },
+    );
+  } else if (host === undefined && store === 'memory') {
+    reporter.error(
+      ['actors', name],
+      `${given} cannot be reached by actor "${name}", which runs in its own process (${placedBy}): the memory store lives in improv's own process`,
+      'run with  --store lmdb  (one machine; a temporary database, removed at quit, unless lmdb: { path, keep: true } is set) or  --store redis  (several machines)',
+      { part: 'key' },
+    );
+  }
+}
+
+/** Why the store is the one it is, when `store` is not written or `--store` overrides it. */
+function storeWhy(result: StoreSettings, storeOverride?: StoreName): string {
+  if (storeOverride !== undefined) return ` (--store ${storeOverride})`;
   if (result.origins.store !== undefined) return '';
   return result.chosenFor === undefined ? " (improv-ts's default)" : ` (chosen because ${result.chosenFor})`;
 }

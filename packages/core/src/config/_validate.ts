@@ -39,6 +39,7 @@ import {
   MAX_LINK_CAPACITY,
   type OnError,
   type PipelineSettings,
+  type StoreName,
 } from './types.ts';
 
 /** An actor whose `package` and `class` still have to be resolved and imported. */
@@ -111,6 +112,7 @@ export function validateStructure(
   storeSizeLimits?: StoreSizeLimits,
   hostsLocal = false,
   pythonActors: ReadonlySet<string> = new Set(),
+  storeOverride?: StoreName,
 ): Draft {
   const draft: Draft = { settings: defaultSettings(), actors: [], connections: [], hosts: [] };
   if (value === null || value === undefined) {
@@ -171,7 +173,14 @@ export function validateStructure(
             apart.process?.host !== undefined ? `host: ${apart.process.host}` : (apart.placedBy ?? 'method: process'),
           ...(apart.process?.host === undefined ? {} : { host: apart.process.host }),
         };
-  draft.settings = validateSettings(value.settings, value.redis_config, reporter, storeSizeLimits, processActor);
+  draft.settings = validateSettings(
+    value.settings,
+    value.redis_config,
+    reporter,
+    storeSizeLimits,
+    processActor,
+    storeOverride,
+  );
   reporter.diagnostics.push(...actorReporter.diagnostics);
   draft.connections = validateConnections(value.connections, actorNames, reporter);
   checkOneTransportPerLink(draft.connections, reporter);
@@ -272,10 +281,11 @@ function validateSettings(
   reporter: Reporter,
   limits: StoreSizeLimits | undefined,
   processActor: ProcessActor | undefined,
+  storeOverride: StoreName | undefined,
 ): PipelineSettings {
   const defaults = defaultSettings();
   if (settings === undefined || settings === null) {
-    defaults.store = validateStoreSettings({}, redisConfig, reporter, processActor);
+    defaults.store = validateStoreSettings({}, redisConfig, reporter, processActor, storeOverride);
     return defaults;
   }
   if (!isMapping(settings)) {
@@ -318,7 +328,7 @@ function validateSettings(
       );
     }
   }
-  const store = validateStoreSettings(settings, redisConfig, reporter, processActor);
+  const store = validateStoreSettings(settings, redisConfig, reporter, processActor, storeOverride);
   defaults.store = store;
   const transport = validateTransportSettings(settings, reporter);
   defaults.transport = transport;

@@ -49,7 +49,7 @@ import { noPositions, Reporter } from './_report.ts';
 import { type DraftActor, validateStructure } from './_validate.ts';
 import { readYaml } from './_yaml.ts';
 import { type FormatDiagnosticOptions, formatDiagnostics } from './format.ts';
-import { type ActorConfig, ConfigError, type Diagnostic, type PipelineConfig } from './types.ts';
+import { type ActorConfig, ConfigError, type Diagnostic, type PipelineConfig, type StoreName } from './types.ts';
 
 export { evictionPolicies, storeNames } from './_store-settings.ts';
 export { transportNames } from './_transport-settings.ts';
@@ -85,6 +85,12 @@ export interface LoadConfigOptions {
    * `host:` run in processes of their own here, and `config.hosts` is empty.
    */
   hostsLocal?: boolean;
+  /**
+   * The store the pipeline uses whatever `settings.store` says (the CLI's `--store`): it becomes
+   * `settings.store.driver`, and an actor that cannot reach it (one in a process of its own with
+   * `memory`, one on another host with anything but `redis`) is an error at that actor, naming the flag.
+   */
+  storeOverride?: StoreName;
 }
 
 /** Options of {@link parseConfig}. */
@@ -160,6 +166,7 @@ export async function parseConfig(text: string, options: ParseConfigOptions): Pr
     checkModules: options.checkModules ?? true,
     storeSizeLimits: options.storeSizeLimits,
     hostsLocal: options.hostsLocal ?? false,
+    storeOverride: options.storeOverride,
     emptyMessage: 'the config file is empty',
   });
 }
@@ -193,6 +200,7 @@ export async function resolveConfig(value: unknown, options: ResolveConfigOption
     checkModules: options.checkModules ?? true,
     storeSizeLimits: options.storeSizeLimits,
     hostsLocal: options.hostsLocal ?? false,
+    storeOverride: options.storeOverride,
     emptyMessage: 'the config is empty',
   });
 }
@@ -232,6 +240,7 @@ interface ValidateOptions {
   checkModules: boolean;
   emptyMessage: string;
   hostsLocal: boolean;
+  storeOverride: StoreName | undefined;
 }
 
 async function validate(value: unknown, reporter: Reporter, options: ValidateOptions): Promise<ConfigResult> {
@@ -243,6 +252,7 @@ async function validate(value: unknown, reporter: Reporter, options: ValidateOpt
     options.storeSizeLimits,
     options.hostsLocal ?? false,
     python,
+    options.storeOverride,
   );
   // Like a module file, a runtime an actor names must be here: found now, not when the actor starts.
   checkRuntimesInstalled(draft.actors, options.adapter, reporter);
