@@ -4,7 +4,7 @@
 // through the store both ways, errors and crashes that fail only that actor, improv's own minimal
 // demo running unchanged, and a clear error for each kind of bad input.
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -414,6 +414,32 @@ describe.skipIf(!hasPython)('Python actors', () => {
     expect(failed!.message).toContain('its run_step() does not return');
     expect(failed!.message).toContain('Its process was ended; make run_step() return regularly');
     expect(failed!.message).not.toMatch(/runStep|event loop|worker/);
+  });
+
+  it('shows the control sequences actors print escaped, in the terminal and the run log: worker, process and Python', async () => {
+    const cwd = mkdtempSync(join(folder, 'noisy-'));
+    writeFileSync(
+      join(cwd, 'noisy.yaml'),
+      `settings:\n  python: ${python}\n  store: lmdb\nactors:\n` +
+        `  Worker: { package: ${fixtures}actors.ts, class: Noisy }\n` +
+        `  Process: { package: ${fixtures}actors.ts, class: Noisy, method: process, raw: true }\n` +
+        `  Python: { package: ${fixtures}actors.py, class: Noisy }\n`,
+    );
+    const { code, out } = await improv(['run', 'noisy.yaml', '--run-dir', 'run', '--script', 'setup; quit'], cwd);
+    expect(code, out).toBe(0);
+    const log = readFileSync(join(cwd, 'run', 'improv.log'), 'utf8');
+    for (const text of [out, log]) {
+      // Not one control character but newlines reaches the terminal or the file…
+      expect(text).not.toMatch(/[^\P{Cc}\n]/u);
+      // …each is shown as \xNN instead, and the UTF-8 text around it is unchanged.
+      expect(text).toContain('Worker: NOISY console \\x1b[2J\\x1b]0;title\\x07\\x1b[5A héllo ✓');
+      expect(text).toContain('Process: NOISY console \\x1b[2J\\x1b]0;title\\x07\\x1b[5A héllo ✓');
+      expect(text).toContain('Process: NOISY stdout \\x1b[31mred\\x1b[0m');
+      expect(text).toMatch(/WARN {2}Process: NOISY stderr \\x1b\[H\\x9b2J$/m);
+      expect(text).toContain('Python: NOISY print \\x1b[2J\\x1b]0;title\\x07 héllo ✓');
+      expect(text).toContain('Python: NOISY stderr \\x1b[31mred\\x1b[0m');
+      expect(text).toContain('Python: NOISY log \\x1b[1;1H');
+    }
   });
 
   it("runs improv's minimal demo unchanged (its YAML, sample_generator.py and sample_processor.py)", async () => {

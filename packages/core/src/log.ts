@@ -76,6 +76,37 @@ function formatDetail(detail: unknown): string {
 }
 
 /**
+ * The control characters (Unicode's Cc: C0, DEL and the C1 controls U+0080–U+009F, which some
+ * terminals read as ESC sequences too) but tab and newline.
+ */
+const controlCharacters = /[^\P{Cc}\t\n]/gu;
+const anyControlCharacter = /[^\P{Cc}\t\n]/u;
+
+/**
+ * `text` safe to write to a terminal: each control character is shown escaped as `\xNN`, so that an
+ * actor printing `\x1b[2J` (clear screen), `\x1b]0;title\x07` or a cursor move shows that text
+ * instead of doing it. Tabs and newlines stay, and so does every printable character (UTF-8 text
+ * included); a carriage return that ends a line (`\r\n` line endings) is dropped.
+ */
+export function escapeControls(text: string): string {
+  if (!anyControlCharacter.test(text)) return text;
+  return text
+    .replace(/\r(?=\n|$)/g, '')
+    .replace(controlCharacters, (character) => `\\x${character.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/**
+ * The record with {@link escapeControls} applied to its message and stack (the same record when
+ * there is nothing to escape). Nexus passes every record through this before it is logged or sent.
+ */
+export function escapeLogRecord(record: LogRecord): LogRecord {
+  const message = escapeControls(record.message);
+  const stack = record.stack === undefined ? undefined : escapeControls(record.stack);
+  if (message === record.message && stack === record.stack) return record;
+  return stack === undefined ? { ...record, message } : { ...record, message, stack };
+}
+
+/**
  * `HH:MM:SS.mmm LEVEL source: message`, the form the CLI prints, in local time. With `date`, the time
  * is a full ISO 8601 timestamp with the UTC offset (`2025-05-01T14:03:07.042+02:00`), the form the
  * run log uses so a line can be placed after midnight or next to another machine's log. With

@@ -47,7 +47,7 @@ import { HOST_ACTOR, HostLinks, hostEdges } from './link/host.ts';
 import { LinkMonitor } from './link/monitor.ts';
 import { placeEdges } from './link/placement.ts';
 import type { InputLink, LinkEdge, LinkPlan, OutputLink, Transport } from './link/transport.ts';
-import { createLogRecord, type LogLevel, type LogRecord } from './log.ts';
+import { createLogRecord, escapeLogRecord, type LogLevel, type LogRecord } from './log.ts';
 import type {
   ActorStatus,
   CommandOptions,
@@ -606,9 +606,15 @@ class NexusImpl implements Nexus {
     this.record(createLogRecord('nexus', level, message, details));
   }
 
+  /**
+   * Every record, Nexus's and each actor's (its log, console and the output of its process), is
+   * logged and sent from here, its terminal control characters escaped: an actor's output must not
+   * clear the screen of the live UI or a terminal showing the log.
+   */
   private record(record: LogRecord): void {
-    this.runLog?.write(record);
-    this.stream.emit({ type: 'log', record });
+    const safe = escapeLogRecord(record);
+    this.runLog?.write(safe);
+    this.stream.emit({ type: 'log', record: safe });
   }
 }
 

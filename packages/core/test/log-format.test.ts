@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatLogJson, formatLogRecord, type LogRecord } from '../src/log.ts';
+import { escapeControls, escapeLogRecord, formatLogJson, formatLogRecord, type LogRecord } from '../src/log.ts';
 import { formatLogArguments } from '../src/runtime/_node-format.ts';
 
 describe('formatLogArguments (an actor console line)', () => {
@@ -100,5 +100,28 @@ describe('formatLogJson', () => {
     const parsed = JSON.parse(formatLogJson({ ...record, level: 'error', stack: 'Error: x\n    at y' }));
     expect(parsed).toMatchObject({ level: 'error', stack: 'Error: x\n    at y' });
     expect('stack' in JSON.parse(formatLogJson(record))).toBe(false);
+  });
+});
+
+describe('escapeControls and escapeLogRecord (what an actor prints, made safe for a terminal)', () => {
+  it('shows each control character as \\xNN and leaves text, UTF-8, tabs and newlines as they are', () => {
+    expect(escapeControls('clear \x1b[2J title \x1b]0;t\x07 up \x1b[5A csi \x9b2J del \x7f nul \0')).toBe(
+      'clear \\x1b[2J title \\x1b]0;t\\x07 up \\x1b[5A csi \\x9b2J del \\x7f nul \\x00',
+    );
+    const plain = 'héllo ✓ 日本語 🙂\tcolumn\nnext line \\x1b stays';
+    expect(escapeControls(plain)).toBe(plain);
+    // \r\n line endings lose their \r; a carriage return inside a line (overwriting it) is shown.
+    expect(escapeControls('a\r\nb\r')).toBe('a\nb');
+    expect(escapeControls('50%\r100%')).toBe('50%\\x0d100%');
+  });
+
+  it('escapes message and stack, and returns the same record when there is nothing to escape', () => {
+    const record: LogRecord = { time: 0, level: 'error', source: 'A', message: 'ok', stack: 'Error\n    at x' };
+    expect(escapeLogRecord(record)).toBe(record);
+    expect(escapeLogRecord({ ...record, message: 'bad \x1b[2J', stack: 'Error: \x1b[H\n    at x' })).toEqual({
+      ...record,
+      message: 'bad \\x1b[2J',
+      stack: 'Error: \\x1b[H\n    at x',
+    });
   });
 });
