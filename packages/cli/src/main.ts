@@ -909,6 +909,12 @@ async function drive(
       const source = await connectRun({ url: info.url, token: session.token, info });
       const left = await runTui(source, { mode: 'full', logLevel: options.logLevel, title: info.id });
       source.close();
+      // Its terminal went away and no SIGHUP came to say so: quit as that SIGHUP would have made us.
+      if (left === 'terminal-gone') {
+        await nexus
+          .command('quit', { by: 'the live UI: its terminal is gone, closed without a SIGHUP' })
+          .catch(() => {});
+      }
       // Leaving the UI (detach) keeps the pipeline going, at the plain prompt; after quit, the end is awaited.
       const state = nexus.status().state;
       if (left === 'detach' && state !== 'quitting' && state !== 'exited') {

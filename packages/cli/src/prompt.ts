@@ -34,9 +34,14 @@ export interface Prompt {
 /** How long an urgent line waits behind earlier ones before it is handled anyway. */
 export const URGENT_AFTER_MS = 1000;
 
+/** Whether a read or write failed because the terminal (or the reader) at its end is gone. */
+export function isHangUpError(error: { code?: string }): boolean {
+  return error.code === 'EIO' || error.code === 'EPIPE' || error.code === 'ECONNRESET';
+}
+
 /** A read from a terminal that was closed (EIO) ends the input; any other error is thrown. */
 export function endOfInputError(error: { code?: string }): void {
-  if (error.code !== 'EIO' && error.code !== 'EPIPE' && error.code !== 'ECONNRESET') throw error;
+  if (!isHangUpError(error)) throw error;
 }
 
 /** Starts the prompt on stdin/stdout. */

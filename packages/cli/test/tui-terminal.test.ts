@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { until } from './_run.ts';
+import { alive, until } from './_run.ts';
 
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const bin = join(root, 'packages/cli/bin/improv.mjs');
@@ -74,5 +74,37 @@ describe('the live UI in a terminal', () => {
     tmux('send-keys', '-t', session, 'F10');
     await until(() => existsSync(exitFile), 'improv to exit after F10 (quit)', 30_000);
     expect(readFileSync(exitFile, 'utf8').trim()).toBe('0');
+  });
+
+  it('quits cleanly when its terminal goes and no SIGHUP reaches it: every stop() runs, exit 0', {
+    timeout: 120_000,
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'improv-terminal-gone-'));
+    const pidFile = join(dir, 'pid');
+    const exit = join(dir, 'exit-code');
+    const runDir = join(dir, 'run');
+    // improv in a session of its own (setsid) on the pane's terminal (fd 3 to its stdin, since a
+    // background job's stdin would be /dev/null): closing the terminal sends the kernel's SIGHUP to
+    // the pane's session only, so improv learns of it from its reads and writes alone.
+    const improv = `env -u CI IMPROV_HOME=${home} NO_COLOR=1 ${process.execPath} ${bin} run ${minimal} --run-dir ${runDir}`;
+    const inner = `${improv} <&3 3<&- & echo $! > ${pidFile}; wait $!; echo $? > ${exit}`;
+    tmux('new-session', '-d', '-s', 'gone', '-x', '80', '-y', '24', `setsid sh -c '${inner}' 3<&0; sleep 600`);
+    const pane = () => tmux('capture-pane', '-p', '-t', 'gone');
+    await until(() => existsSync(pidFile) && /^Processor /m.test(pane()), 'the UI to draw', 30_000);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    try {
+      tmux('send-keys', '-t', 'gone', 'F2');
+      await until(() => /^improv \S+\s+ready/m.test(pane()), 'ready after F2 (setup)');
+      // The pane's terminal goes away (its master closed); improv's process gets no SIGHUP.
+      tmux('kill-session', '-t', 'gone');
+      await until(() => existsSync(exit), 'improv to quit once its terminal is gone', 30_000);
+      expect(readFileSync(exit, 'utf8').trim()).toBe('0');
+      const log = readFileSync(join(runDir, 'improv.log'), 'utf8');
+      expect(log).toContain('command quit (given by the live UI: its terminal is gone, closed without a SIGHUP)');
+      expect(log).toMatch(/Processor: processed \d+ frames/);
+      expect(log).toContain('nexus: pipeline exited');
+    } finally {
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
   });
 });

@@ -16,8 +16,11 @@ import { type Line, logMatcher, renderScreen, type ViewState } from './view.ts';
 /** How often the UI looks whether the model changed (and redraws): at most 10 times a second. */
 export const REDRAW_MS = 100;
 
-/** Why the UI ended. */
-export type TuiExit = 'quit' | 'detach' | 'closed';
+/**
+ * Why the UI ended: `quit` and `detach` by the user, `closed` by the source, `terminal-gone` when its
+ * terminal went away (reads or writes fail with EIO, or the input ended) without a SIGHUP to say so.
+ */
+export type TuiExit = 'quit' | 'detach' | 'closed' | 'terminal-gone';
 
 export interface ControllerOptions {
   mode: 'full' | 'top';

@@ -9,7 +9,7 @@ import type { LogLevel } from '@improv/core';
 import { render } from 'ink';
 import React from 'react';
 import type { LiveSource } from '../control/protocol.ts';
-import { endOfInputError } from '../prompt.ts';
+import { endOfInputError, isHangUpError } from '../prompt.ts';
 import { App } from './app.ts';
 import { TuiController, type TuiExit } from './controller.ts';
 
@@ -84,6 +84,16 @@ export async function runTui(source: LiveSource, options: TuiOptions): Promise<T
   // A closed terminal fails reads with EIO while its SIGHUP quits the pipeline: not a crash.
   // Left on after the UI: the error may come while the pipeline still quits.
   if (!stdin.listeners('error').includes(endOfInputError)) stdin.on('error', endOfInputError);
+  // A terminal can go without a SIGHUP reaching us (a tmux pane or ssh session killed while improv is
+  // in another process group or ignores SIGHUP): reads and writes then fail with EIO, or the input
+  // ends (a terminal's input has no end of its own: Ctrl-D is a key). The UI ends, saying so.
+  const terminalGone = () => controller.leave('terminal-gone');
+  const failed = (error: { code?: string }) => {
+    if (isHangUpError(error)) terminalGone();
+  };
+  stdin.on('end', terminalGone);
+  stdin.on('error', failed);
+  stdout.on('error', failed);
   if (fullScreen) stdout.write('\x1b[?1049h\x1b[H');
   const instance = render(React.createElement(App, { controller }), {
     stdout,
@@ -103,10 +113,13 @@ export async function runTui(source: LiveSource, options: TuiOptions): Promise<T
   try {
     why = await left;
   } finally {
+    stdin.off('end', terminalGone);
+    stdin.off('error', failed);
+    stdout.off('error', failed);
     controller.dispose();
     instance.unmount();
     await exited;
-    if (fullScreen) stdout.write('\x1b[?1049l');
+    if (fullScreen && controller.exit !== 'terminal-gone') stdout.write('\x1b[?1049l');
   }
   return why;
 }
