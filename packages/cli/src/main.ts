@@ -230,7 +230,8 @@ export async function main(
   const tokenOption = () =>
     new Option('--token-file <file>', 'the token of a run named by its URL (else IMPROV_TOKEN, or the registry)');
   const runArgument = '[run]';
-  const runHelp = 'run id (improv list shows them; a unique start is enough), or the server URL; default: the only run';
+  const runHelpRequired = 'run id (improv list shows them; a unique start is enough), or the server URL';
+  const runHelp = `${runHelpRequired}; default: the only run`;
 
   program
     .command('list')
@@ -256,7 +257,7 @@ export async function main(
   program
     .command('cmd')
     .description('give a running pipeline a command: setup, run, pause, resume, stop, quit, status, revive <actor>')
-    .argument('<run>', runHelp)
+    .argument('<run>', runHelpRequired)
     .argument('<command...>', 'the command, as typed at the prompt')
     .addOption(tokenOption())
     .addHelpText(
@@ -301,7 +302,7 @@ export async function main(
   program
     .command('tap')
     .description('the messages on a connection as they pass (summarised: keys, dtypes, shapes), and its rate')
-    .argument('<run>', runHelp)
+    .argument('<run>', runHelpRequired)
     .argument('<connection>', 'the connection’s name in the YAML (Generator.q_out in improv’s short form)')
     .option('-c, --count <n>', 'stop after this many messages', (value) => Number(value))
     .option('--json', 'one JSON object per message, no rate lines')

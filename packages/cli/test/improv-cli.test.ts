@@ -89,6 +89,21 @@ describe("improv's commands", () => {
     },
   );
 
+  it.each([['cmd'], ['tap']])('improv %s --help offers no default run: its <run> is required', async (command) => {
+    const { code, text } = await cli([command, '--help']);
+    expect(code).toBe(0);
+    expect(text).toMatch(new RegExp(`^Usage: improv ${command} \\[options\\] <run> `));
+    expect(text).not.toMatch(/default: the only run/);
+  });
+
+  it.each([['client'], ['top'], ['logs'], ['quit']])(
+    'improv %s --help names the only run as the default',
+    async (command) => {
+      const { text } = await cli([command, '--help']);
+      expect(text).toMatch(/default: the only run/);
+    },
+  );
+
   it('improv help server is commander’s help of improv server', async () => {
     const { code, text } = await cli(['help', 'server']);
     expect(code).toBe(0);
