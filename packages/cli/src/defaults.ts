@@ -158,6 +158,19 @@ export async function storeFor(
   return createMemoryStore();
 }
 
+/** A size limit in its largest whole binary unit: `4 KiB`, `8 TiB`. */
+function wholeSize(bytes: number): string {
+  for (const [unit, size] of [
+    ['TiB', 2 ** 40],
+    ['GiB', 2 ** 30],
+    ['MiB', 2 ** 20],
+    ['KiB', 2 ** 10],
+  ] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size} ${unit}`;
+  }
+  return `${bytes} B`;
+}
+
 /** `settings.redis` names a loopback address, which actors on other hosts cannot reach: why, or undefined. */
 function loopbackRedisProblem(settings: StoreSettings): string | undefined {
   const { host, url } = settings.redis;
@@ -168,7 +181,7 @@ function loopbackRedisProblem(settings: StoreSettings): string | undefined {
 
 /**
  * What opening the pipeline's store would refuse, found without opening it (for `improv validate`):
- * an lmdb folder that a file is in the way of or that cannot be written, or whose store another run
+ * a `store_size` outside the lmdb or redis driver's limits; an lmdb folder that a file is in the way of or that cannot be written, or whose store another run
  * has open or was kept while `keep` is false; a Redis address that actors on other hosts cannot
  * reach, where no server answers, or whose server refuses the login. An error diagnostic at the
  * setting, or `undefined`. Nothing is created or stored: the Redis probe logs in and asks for a PING.
@@ -182,6 +195,24 @@ export async function checkStore(config: PipelineConfig): Promise<Diagnostic | u
     ...(config.source.startsWith('<') ? {} : { file: config.source }),
     ...origin,
   });
+  // The loader checked store_size against the memory store's limits only; lmdb and redis have their own.
+  if (settings.driver === 'lmdb' || settings.driver === 'redis') {
+    const limits =
+      settings.driver === 'lmdb'
+        ? (await import('@improv/store/lmdb')).createLmdbStore({ path: tmpdir() }).sizeLimits
+        : (await import('@improv/store/redis')).createRedisStore().sizeLimits;
+    const size = config.settings.storeSizeBytes;
+    if (size < limits.minBytes || size > limits.maxBytes) {
+      return {
+        severity: 'error',
+        message: `settings: store_size of ${size} bytes is ${size < limits.minBytes ? 'less' : 'more'} than the ${limits.driver} store can hold (${limits.minBytes} to ${limits.maxBytes} bytes)`,
+        fix: `give a size from ${wholeSize(limits.minBytes)} to ${wholeSize(limits.maxBytes)}, e.g. store_size: 512MiB`,
+        path: ['settings', 'store_size'],
+        ...(config.source.startsWith('<') ? {} : { file: config.source }),
+        ...(settings.origins.store_size ?? settings.origins.store),
+      };
+    }
+  }
   if (settings.driver === 'lmdb' && (settings.lmdb.path !== undefined || settings.lmdb.keep)) {
     const { lmdbStoreProblem } = await import('@improv/store/lmdb');
     const problem = await lmdbStoreProblem(lmdbPath(settings, config), settings.lmdb.keep);
@@ -255,7 +286,7 @@ function configFolder(config: Pick<PipelineConfig, 'source' | 'baseDir'>): strin
   return config.source.startsWith('<') ? config.baseDir : path.dirname(config.source);
 }
 
-/** The sizes the default store can open, for `improv validate` (the other drivers check theirs when they open). */
+/** The sizes the default store can open, for `improv validate` ({@link checkStore} checks lmdb's and redis's). */
 export function defaultStoreSizeLimits(): StoreSizeLimits {
   return createMemoryStore().sizeLimits;
 }

@@ -355,6 +355,39 @@ actors:
     expect(unknown.output).toMatch(/store must be one of memory, lmdb, redis/);
   });
 
+  it('validate refuses a store_size the lmdb or redis store cannot hold, at its line, as run does', {
+    timeout: 120_000,
+  }, () => {
+    const generator = join(root, 'packages/cli/template/actors/generator.ts');
+    const folder = project({
+      'small.yaml': `settings:\n  store: lmdb\n  store_size: 1KiB\nactors:\n  G: { package: ${generator}, class: Generator }\n`,
+      'process.yaml': `settings:\n  store_size: 9TiB\nactors:\n  G: { package: ${generator}, class: Generator, method: process }\n`,
+      'redis.yaml': `settings:\n  store: redis\n  store_size: 100TiB\nactors:\n  G: { package: ${generator}, class: Generator }\n`,
+    });
+    const small = improv(['validate', 'small.yaml', '--no-check-modules'], folder);
+    expect(small.status, small.output).toBe(2);
+    expect(small.output).toContain(
+      'small.yaml:3:15: error: settings: store_size of 1024 bytes is less than the lmdb store can hold (4096 to 8796093022208 bytes)',
+    );
+    expect(small.output).toContain('fix: give a size from 4 KiB to 8 TiB');
+    // An actor in its own process makes the store lmdb: its limits apply.
+    const processes = improv(['validate', 'process.yaml', '--no-check-modules'], folder);
+    expect(processes.status, processes.output).toBe(2);
+    expect(processes.output).toMatch(
+      /process\.yaml:2:15: error: settings: store_size of \d+ bytes is more than the lmdb store/,
+    );
+    const redis = improv(['validate', 'redis.yaml', '--no-check-modules'], folder);
+    expect(redis.status, redis.output).toBe(2);
+    expect(redis.output).toMatch(
+      /redis\.yaml:3:15: error: settings: store_size of \d+ bytes is more than the redis store/,
+    );
+    expect(redis.output).toContain('fix: give a size from 1 KiB to 64 TiB');
+    // run refuses the same, before any actor starts.
+    const run = improv(['run', 'small.yaml', '--no-log-files', '--script', 'quit'], folder);
+    expect(run.status, run.output).toBe(2);
+    expect(run.output).toMatch(/small\.yaml:3:15: error: .*store_size/);
+  });
+
   it('validate logs in to the Redis server as run would: a wrong or missing password is refused at settings.redis', {
     timeout: 60_000,
   }, async () => {
