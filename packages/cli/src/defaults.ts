@@ -7,13 +7,14 @@
  * a Redis client.
  * @module
  */
-import { tmpdir } from 'node:os';
+import { tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import {
   ConfigError,
   createNexus,
   type DenoPermissionName,
   type Diagnostic,
+  formatBytes,
   isLoopbackAddress,
   missingDenoPermissions,
   type Nexus,
@@ -181,7 +182,8 @@ function loopbackRedisProblem(settings: StoreSettings): string | undefined {
 
 /**
  * What opening the pipeline's store would refuse, found without opening it (for `improv validate`):
- * a `store_size` outside the lmdb or redis driver's limits; an lmdb folder that a file is in the way of or that cannot be written, or whose store another run
+ * a `store_size` outside the lmdb or redis driver's limits, or beyond this machine's memory for the
+ * redis-server improv starts; an lmdb folder that a file is in the way of or that cannot be written, or whose store another run
  * has open or was kept while `keep` is false; a Redis address that actors on other hosts cannot
  * reach, where no server answers, or whose server refuses the login. An error diagnostic at the
  * setting, or `undefined`. Nothing is created or stored: the Redis probe logs in and asks for a PING.
@@ -217,6 +219,20 @@ export async function checkStore(config: PipelineConfig): Promise<Diagnostic | u
     const { lmdbStoreProblem } = await import('@improv/store/lmdb');
     const problem = await lmdbStoreProblem(lmdbPath(settings, config), settings.lmdb.keep);
     if (problem !== undefined) return at(problem, settings.origins.lmdb ?? settings.origins.store);
+  }
+  if (settings.driver === 'redis' && settings.redis.host === undefined && settings.redis.url === undefined) {
+    // improv starts its own redis-server, which open() refuses to size beyond this machine's memory.
+    const memory = totalmem();
+    if (config.settings.storeSizeBytes > memory) {
+      return {
+        severity: 'error',
+        message: `settings: store_size of ${config.settings.storeSizeBytes} bytes is more than the ${formatBytes(memory)} of memory this machine has, which the redis-server improv starts must hold`,
+        fix: 'lower settings.store_size, or use a Redis server on a larger machine (settings.redis: { host, port })',
+        path: ['settings', 'store_size'],
+        ...(config.source.startsWith('<') ? {} : { file: config.source }),
+        ...(settings.origins.store_size ?? settings.origins.store),
+      };
+    }
   }
   if (settings.driver === 'redis') {
     const onOtherHosts = config.actors.some((actor) => actor.process?.host !== undefined);

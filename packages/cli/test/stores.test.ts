@@ -363,6 +363,7 @@ actors:
       'small.yaml': `settings:\n  store: lmdb\n  store_size: 1KiB\nactors:\n  G: { package: ${generator}, class: Generator }\n`,
       'process.yaml': `settings:\n  store_size: 9TiB\nactors:\n  G: { package: ${generator}, class: Generator, method: process }\n`,
       'redis.yaml': `settings:\n  store: redis\n  store_size: 100TiB\nactors:\n  G: { package: ${generator}, class: Generator }\n`,
+      'memory.yaml': `settings:\n  store: redis\n  store_size: 60TiB\nactors:\n  G: { package: ${generator}, class: Generator }\n`,
     });
     const small = improv(['validate', 'small.yaml', '--no-check-modules'], folder);
     expect(small.status, small.output).toBe(2);
@@ -382,6 +383,12 @@ actors:
       /redis\.yaml:3:15: error: settings: store_size of \d+ bytes is more than the redis store/,
     );
     expect(redis.output).toContain('fix: give a size from 1 KiB to 64 TiB');
+    // Within the driver's limits, but more than this machine's memory for the redis-server improv starts.
+    const memory = improv(['validate', 'memory.yaml', '--no-check-modules'], folder);
+    expect(memory.status, memory.output).toBe(2);
+    expect(memory.output).toMatch(
+      /memory\.yaml:3:15: error: settings: store_size of \d+ bytes is more than the .* of memory this machine has/,
+    );
     // run refuses the same, before any actor starts.
     const run = improv(['run', 'small.yaml', '--no-log-files', '--script', 'quit'], folder);
     expect(run.status, run.output).toBe(2);
