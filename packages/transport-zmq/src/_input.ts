@@ -23,6 +23,7 @@ import {
   type EdgeCounters,
   edgeCounters,
   FRAME_MESSAGE,
+  IN_FLIGHT_GRACE_MS,
   Queue,
   RECEIVED,
   SENT,
@@ -35,9 +36,6 @@ import {
   type ZmqInDescriptor,
 } from './_protocol.ts';
 import type { RouterSocket, SocketEvent, SocketFactory } from './_socket.ts';
-
-/** How long a sink waits for messages a source that is gone counted as sent (see `#sourcesGone`). */
-const IN_FLIGHT_GRACE_MS = 500;
 
 interface InEdge extends EdgeCounters {
   connection: string;

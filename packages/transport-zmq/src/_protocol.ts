@@ -55,6 +55,12 @@ export const SOURCE_GONE = 14;
  */
 export const SINK_EPOCH = 15;
 
+/**
+ * How long after a source's process is gone what it counted as sent may still arrive at its sinks
+ * (from the socket's buffers); what has not arrived by then never will.
+ */
+export const IN_FLIGHT_GRACE_MS = 500;
+
 // The plan's control words: an int32 SharedArrayBuffer.
 export const CONTROL_BYTES = 8;
 /** 1 once the transport closed. */

@@ -59,7 +59,9 @@ import {
   EDGE_BYTES,
   type EdgeInfo,
   edgeCounters,
+  IN_FLIGHT_GRACE_MS,
   loadSockets,
+  RECEIVED,
   SENT,
   SINK_GONE,
   SOURCE_GONE,
@@ -130,6 +132,8 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
   let control: Int32Array<SharedArrayBuffer>[] = [];
   let planned: { edge: LinkEdge; counters: SharedArrayBuffer }[] = [];
   let sinkCount = 0;
+  /** Timers of {@link settleLost}, cleared at close. */
+  const settling = new Set<ReturnType<typeof setTimeout>>();
 
   const ipcAddress = (): string => {
     if (runDir === undefined) {
@@ -171,6 +175,29 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
       where,
       sole: fanOut === 1,
     };
+  };
+
+  /**
+   * Edge `entry`'s source is gone (its process died, or it failed): what it counted as sent and that
+   * never reached the sink — still in its socket's buffers or its batch when its process ended — will
+   * never arrive, also when the actor is restarted (its next process has none of it). Once what was
+   * on its way had {@link IN_FLIGHT_GRACE_MS} to arrive, the rest is counted dropped, so the link does
+   * not show it waiting for ever and what it says was read is what its sink got.
+   */
+  const settleLost = (entry: { edge: LinkEdge; counters: SharedArrayBuffer }): void => {
+    const { counts } = edgeCounters(entry.counters);
+    const sent = counts[SENT]!;
+    const timer = setTimeout(() => {
+      settling.delete(timer);
+      const { flags } = edgeCounters(entry.counters);
+      // A sink that is gone had what it never got counted when it was detached.
+      if (!planned.includes(entry) || Atomics.load(flags, SINK_GONE) !== 0) return;
+      // Messages of a restarted source that arrived since only make this smaller, never larger.
+      const lost = Math.min(unread(counts), Math.max(0, sent - counts[RECEIVED]!));
+      if (lost > 0) counts[DROPPED_AT_DETACH]! += lost;
+    }, IN_FLIGHT_GRACE_MS);
+    (timer as { unref?: () => void }).unref?.();
+    settling.add(timer);
   };
 
   return {
@@ -270,7 +297,10 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
           if (batch !== undefined) dropped.push(batch);
           Atomics.store(flags, SINK_GONE, 1);
         }
-        if (edge.from.actor === actor && !options.restarting) Atomics.store(flags, SOURCE_GONE, 1);
+        if (edge.from.actor === actor) {
+          if (!options.restarting) Atomics.store(flags, SOURCE_GONE, 1);
+          settleLost(entry);
+        }
       }
       for (const words of control) touched.add(words);
       for (const words of touched) announce(words);
@@ -287,6 +317,8 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
     },
 
     async close(): Promise<void> {
+      for (const timer of settling) clearTimeout(timer);
+      settling.clear();
       for (const words of control) {
         Atomics.store(words, CONTROL_CLOSED, 1);
         announce(words);

@@ -72,6 +72,43 @@ describe.each(implementations)('faults, sockets: %s', (sockets) => {
     );
   });
 
+  it('a restarted source: what its dead process counted as sent and never got out is counted dropped, not left waiting', {
+    timeout: 20_000,
+  }, async () => {
+    const transport = createZmqTransport({ protocol: 'tcp', sockets });
+    cleanup.push(() => transport.close());
+    const { endpoints } = await transport.plan({
+      edges: [
+        {
+          connection: 'frames',
+          from: { actor: 'Camera', link: 'q_out' },
+          to: { actor: 'Analysis', link: 'q_in' },
+          capacity: 8,
+          policy: 'block',
+        },
+      ],
+    });
+    const stats = () => transport.stats()[0]!;
+    // The sink does not listen yet: the source's three messages wait in its process, which ends.
+    const first = (await openLink(endpoints.get('Camera')!.get('q_out')!)) as OutputLink;
+    for (let n = 0; n < 3; n++) await first.put({ n });
+    await first.close();
+    transport.detach('Camera', { restarting: true });
+    expect(stats()).toMatchObject({ sent: 3, depth: 3, dropped: 0 });
+    // They never arrive: counted dropped once what was on its way had time to arrive.
+    const deadline = Date.now() + 10_000;
+    while (stats().dropped === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(stats()).toMatchObject({ sent: 3, depth: 0, dropped: 3 });
+    // Its next incarnation and the sink carry on; the counts stay exact.
+    const input = (await openLink(endpoints.get('Analysis')!.get('q_in')!)) as InputLink<{ n: number }>;
+    cleanup.push(() => input.close());
+    const second = (await openLink(endpoints.get('Camera')!.get('q_out')!)) as OutputLink;
+    cleanup.push(() => second.close());
+    await second.put({ n: 3 });
+    expect((await input.get({ timeoutMs: 5000 })).n).toBe(3);
+    expect(stats()).toMatchObject({ sent: 4, depth: 0, dropped: 3 });
+  });
+
   it('a source that closes right after its last put waits until its sink has taken every message, then lets go', {
     timeout: 20_000,
   }, async () => {
