@@ -149,6 +149,28 @@ describe('actors in processes of their own', () => {
     for (const pid of pids) expect(alive(pid)).toBe(false);
   });
 
+  it('quits while a worker and a process flood the log: the signals come first, and the lines dropped are counted', async () => {
+    const run = await start({ InWorker: { class: 'Chatter' }, InProcess: { class: 'Chatter', method: 'process' } }, {});
+    await run.nexus.setup();
+    await run.nexus.run();
+    const dropped = (actor: string) =>
+      run.logs.filter((record) => record.source === actor && /^\d+ log lines? dropped: /.test(record.message));
+    await until(() => dropped('InWorker').length > 0 && dropped('InProcess').length > 0, 'lines to be dropped');
+    await run.nexus.quit();
+    // Each actor ended on quit (stop() ran, its links and store closed), none had to be ended for it.
+    expect(run.logs.filter((record) => /did not end within/.test(record.message))).toEqual([]);
+    expect(
+      run.changes
+        .filter((change) => change.state === 'exited')
+        .map((change) => change.actor)
+        .sort(),
+    ).toEqual(['InProcess', 'InWorker']);
+    expect(dropped('InWorker')[0]!.message).toMatch(
+      /^\d+ log lines dropped: actor "InWorker" logged more than 1000 lines a second, and signals and states come first\. Log a summary now and then instead of every step, or send numbers with this\.publish\(\)$/,
+    );
+    expect(dropped('InProcess')[0]!.level).toBe('warn');
+  });
+
   it('when Nexus itself is killed, its actor processes end on their own within a few seconds, also one stuck in a loop', async () => {
     const script = join(fixtures, 'nexus-to-kill.ts');
     const child = spawn(process.execPath, ['--import', 'tsx', script, join(folder, `run-${++runs}`)], {

@@ -5,6 +5,7 @@
  * the runtime's crash reports) goes to the run log as the actor's records.
  * @module
  */
+import { LogBudget } from './_log-budget.ts';
 import type { ActorConfig } from './config/types.ts';
 import type { HostAgent } from './hosts.ts';
 import { createLogRecord, type LogRecord } from './log.ts';
@@ -88,9 +89,12 @@ export async function spawnActor(
   const interpreter = actor.process.interpreter === undefined ? {} : { interpreter: actor.process.interpreter };
   const options = { name: actor.name, entry, runtime: runtimeOf(actor, runtime), ...interpreter, ...heap };
   const handle = await (agent ?? runtime).spawnProcess(options);
+  // What the process writes itself goes by the same budget as its log (see _log-budget.ts).
+  const budget = new LogBudget(() => actor.name, record);
   handle.onOutput((line, stream) => {
-    if (line.trim() === '') return;
+    if (line.trim() === '' || !budget.take()) return;
     record(createLogRecord(actor.name, stream === 'stderr' ? 'warn' : 'info', line, []));
   });
+  handle.onExit(() => budget.flush());
   return handle;
 }

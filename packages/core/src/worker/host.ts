@@ -3,6 +3,7 @@
  * links and the store from their descriptors, and drives the actor through the signals Nexus sends.
  * @module
  */
+import { LogBudget } from '../_log-budget.ts';
 import { type Actor, isActorClass } from '../actor.ts';
 import type { OnError } from '../config/types.ts';
 import { LinkClosedError, serializeError } from '../errors.ts';
@@ -86,6 +87,11 @@ class ActorHost {
     (message) => this.log.warn(message),
   );
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  /** At most so many log lines a second go up: a flood must not hold up the states and signals behind it. */
+  private readonly logBudget = new LogBudget(
+    () => this.name,
+    (record) => this.post({ type: 'log', record }),
+  );
   /** Key releases under way, awaited before the store client closes. */
   private readonly releasing = new Set<Promise<unknown>>();
 
@@ -134,6 +140,7 @@ class ActorHost {
   }
 
   private emit(level: LogLevel, message: string, details: unknown[]): void {
+    if (!this.logBudget.take()) return;
     // Details as the runtime's console shows them (NaN, Map, class names), like console.* in an actor.
     const record = createLogRecord(this.name, level, message, details, (detail) => formatLogArguments([detail]));
     this.post({ type: 'log', record });
@@ -434,6 +441,7 @@ class ActorHost {
     }
     clearInterval(this.heartbeatTimer);
     this.errorLog.flush(true);
+    this.logBudget.flush();
     this.publisher.flush();
     await Promise.all(this.releasing);
     // Sockets must be released before the worker ends (an open zeromq socket aborts Node then).
