@@ -73,6 +73,14 @@ export class PlannedEdge {
     wake(this.ring.header, SPACE_SEQ);
   }
 
+  /**
+   * The source's worker is gone (also when it is restarted): a put it was waiting in died with it,
+   * so the edge no longer says its producer waits for room (the flag it left would say so for ever).
+   */
+  producerGone(): void {
+    Atomics.store(this.ring.header, PRODUCER_SLEEPING, 0);
+  }
+
   /** The source is gone: a sink waiting on this edge alone learns that nothing more comes. */
   closeSource(): void {
     Atomics.store(this.ring.header, PRODUCER_CLOSED, 1);

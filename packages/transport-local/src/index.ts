@@ -193,6 +193,7 @@ export function createLocalTransport(options: LocalTransportOptions = {}): Trans
     detach(actor: string, options: DetachOptions = {}): DrainedMessages[] {
       const drained: DrainedMessages[] = [];
       for (const edge of planned) {
+        if (edge.edge.from.actor === actor) edge.producerGone();
         // A restarted actor comes back to its rings: its sinks wait for it, and what waits for it
         // stays in the ring for it to read (its producers wait while the ring is full).
         if (options.restarting) continue;

@@ -298,6 +298,8 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
           Atomics.store(flags, SINK_GONE, 1);
         }
         if (edge.from.actor === actor) {
+          // A put it was waiting in died with it: the flag it left would say it waits for ever.
+          Atomics.store(flags, WAITING, 0);
           if (!options.restarting) Atomics.store(flags, SOURCE_GONE, 1);
           settleLost(entry);
         }

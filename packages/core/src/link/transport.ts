@@ -236,7 +236,8 @@ export interface Transport {
   stats(): LinkStats[];
   /**
    * `actor` is gone (failed, or its worker died or was ended): edges into it stop holding their
-   * producers back (what is sent to it from now on is dropped and counted), edges out of it are
+   * producers back (what is sent to it from now on is dropped and counted), edges out of it no
+   * longer say their producer waits for room (a put it waited in is gone with it) and are
    * marked ended (a sink whose every source is gone gets `LinkSourcesGoneError` once it has read
    * what is left), and the messages that were waiting for it are taken out and returned.
    * With `restarting`, the actor will be started again: edges out of it are not marked ended (its

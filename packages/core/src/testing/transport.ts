@@ -573,6 +573,29 @@ export function describeTransportConformance(options: TransportConformanceOption
         expect(a.dropped).toBe(dropped.length);
       }));
 
+    it('detach: the edges of a producer that died waiting for room no longer say it waits, restarted or not', () =>
+      withSetup(async (setup) => {
+        const plan = await setup.plan([edge('a', 'P.q_out', 'C.q_in', 2), edge('b', 'Q.q_out', 'D.q_in', 2)]);
+        const p = await openOut(plan, 'P', 'q_out');
+        const q = await openOut(plan, 'Q', 'q_out');
+        const c = await openIn(plan, 'C', 'q_in');
+        const d = await openIn(plan, 'D', 'q_in');
+        setup.onDispose(() => closeAll(p, q, c, d));
+        // Each producer fills its edge and waits in a third put; then its worker or process dies there.
+        for (const out of [p, q]) {
+          await out.put('m1');
+          await out.put('m2');
+          void out.put('m3').catch(() => undefined);
+        }
+        const waiting = (connection: string) =>
+          setup.transport.stats().find((stats) => stats.connection === connection)!.waiting;
+        await eventually(() => waiting('a') && waiting('b'), 'both producers to wait for room');
+        setup.transport.detach('P', { restarting: true });
+        setup.transport.detach('Q');
+        // Looked at before anything else runs: the producers here live on (a dead one would not).
+        expect([waiting('a'), waiting('b')]).toEqual([false, false]);
+      }));
+
     it('drain at quit accounts for what a sink received and never read, once', () =>
       withSetup(async (setup) => {
         const plan = await setup.plan([edge('a', 'P.q_out', 'C.q_in', 8)]);
