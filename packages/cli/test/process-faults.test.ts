@@ -149,13 +149,22 @@ describe('actors in processes of their own', () => {
     for (const pid of pids) expect(alive(pid)).toBe(false);
   });
 
-  it('quits while a worker and a process flood the log: the signals come first, and the lines dropped are counted', async () => {
-    const run = await start({ InWorker: { class: 'Chatter' }, InProcess: { class: 'Chatter', method: 'process' } }, {});
+  it('quits while a worker and a process flood the log or their stdout: the signals come first, and the lines dropped are counted', async () => {
+    const run = await start(
+      {
+        InWorker: { class: 'Chatter' },
+        InProcess: { class: 'Chatter', method: 'process' },
+        WorkerStdout: { class: 'Chatter', stdout: true },
+        ProcessStdout: { class: 'Chatter', stdout: true, method: 'process' },
+      },
+      {},
+    );
     await run.nexus.setup();
     await run.nexus.run();
     const dropped = (actor: string) =>
       run.logs.filter((record) => record.source === actor && /^\d+ log lines? dropped: /.test(record.message));
-    await until(() => dropped('InWorker').length > 0 && dropped('InProcess').length > 0, 'lines to be dropped');
+    const actors = ['InProcess', 'InWorker', 'ProcessStdout', 'WorkerStdout'];
+    await until(() => actors.every((actor) => dropped(actor).length > 0), 'lines to be dropped');
     await run.nexus.quit();
     // Each actor ended on quit (stop() ran, its links and store closed), none had to be ended for it.
     expect(run.logs.filter((record) => /did not end within/.test(record.message))).toEqual([]);
@@ -164,11 +173,15 @@ describe('actors in processes of their own', () => {
         .filter((change) => change.state === 'exited')
         .map((change) => change.actor)
         .sort(),
-    ).toEqual(['InProcess', 'InWorker']);
+    ).toEqual(actors);
     expect(dropped('InWorker')[0]!.message).toMatch(
       /^\d+ log lines dropped: actor "InWorker" logged more than 1000 lines a second, and signals and states come first\. Log a summary now and then instead of every step, or send numbers with this\.publish\(\)$/,
     );
     expect(dropped('InProcess')[0]!.level).toBe('warn');
+    // What a worker writes to its stdout itself is in the log, as a process's is.
+    expect(run.logs.some((record) => record.source === 'WorkerStdout' && /^chatter \d+$/.test(record.message))).toBe(
+      true,
+    );
   });
 
   it('when Nexus itself is killed, its actor processes end on their own within a few seconds, also one stuck in a loop', async () => {

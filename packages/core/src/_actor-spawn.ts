@@ -75,7 +75,7 @@ export function describeExit(actor: Pick<ActorConfig, 'process'>, code: number):
 
 /**
  * Starts the actor's worker or process with `entry` (the actor host), on this machine or, through
- * `agent`, on its host; `record` takes a process's own output.
+ * `agent`, on its host; `record` takes what the worker or process writes to stdout and stderr itself.
  */
 export async function spawnActor(
   runtime: RuntimeAdapter,
@@ -85,13 +85,16 @@ export async function spawnActor(
   agent?: Pick<HostAgent, 'spawnProcess'>,
 ): Promise<WorkerHandle> {
   const heap = actor.maxHeapMb === undefined ? {} : { maxHeapMb: actor.maxHeapMb };
-  if (actor.process === undefined) return runtime.spawnWorker({ name: actor.name, entry, ...heap });
-  const interpreter = actor.process.interpreter === undefined ? {} : { interpreter: actor.process.interpreter };
-  const options = { name: actor.name, entry, runtime: runtimeOf(actor, runtime), ...interpreter, ...heap };
-  const handle = await (agent ?? runtime).spawnProcess(options);
-  // What the process writes itself goes by the same budget as its log (see _log-budget.ts).
+  let handle: WorkerHandle;
+  if (actor.process === undefined) handle = await runtime.spawnWorker({ name: actor.name, entry, ...heap });
+  else {
+    const interpreter = actor.process.interpreter === undefined ? {} : { interpreter: actor.process.interpreter };
+    const options = { name: actor.name, entry, runtime: runtimeOf(actor, runtime), ...interpreter, ...heap };
+    handle = await (agent ?? runtime).spawnProcess(options);
+  }
+  // What the worker or process writes itself goes by the same budget as its log (see _log-budget.ts).
   const budget = new LogBudget(() => actor.name, record);
-  handle.onOutput((line, stream) => {
+  handle.onOutput?.((line, stream) => {
     if (line.trim() === '' || !budget.take()) return;
     record(createLogRecord(actor.name, stream === 'stderr' ? 'warn' : 'info', line, []));
   });

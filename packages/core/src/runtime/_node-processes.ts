@@ -24,6 +24,7 @@ import { siblingModule } from '../_module-url.ts';
 import { deserializeError, RuntimeUnavailableError, type SerializedError } from '../errors.ts';
 import { ProcessChannel } from './_node-process-channel.ts';
 import { type Command, pythonCommand } from './_node-python.ts';
+import { forwardLines } from './_output-lines.ts';
 import { createWorkerEvents } from './_worker-events.ts';
 import type { ProcessHandle, ProcessRuntime, SpawnProcessOptions } from './adapter.ts';
 import { runtimeInstallHelp } from './current.ts';
@@ -101,17 +102,8 @@ function attach(
   const outputListeners: ((line: string, stream: 'stdout' | 'stderr') => void)[] = [];
   const stderrTail: string[] = [];
   for (const stream of ['stdout', 'stderr'] as const) {
-    let partial = '';
-    child[stream]?.setEncoding('utf8');
-    child[stream]?.on('data', (text: string) => {
-      const lines = (partial + text).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) emitLine(line, stream);
-    });
-    child[stream]?.on('end', () => {
-      if (partial !== '') emitLine(partial, stream);
-      partial = '';
-    });
+    const output = child[stream];
+    if (output) forwardLines(output, (line) => emitLine(line, stream));
   }
   function emitLine(line: string, stream: 'stdout' | 'stderr') {
     if (stream === 'stderr') {

@@ -10,7 +10,9 @@
  * worker that awaits — after its `terminate()` has resolved (see {@link ThreadWorkerQuirks}).
  * @module
  */
+import process from 'node:process';
 import { Worker } from 'node:worker_threads';
+import { forwardLines } from './_output-lines.ts';
 import { createWorkerEvents } from './_worker-events.ts';
 import type { SpawnWorkerOptions, WorkerHandle } from './adapter.ts';
 
@@ -26,18 +28,35 @@ export interface ThreadWorkerQuirks {
    * a store the worker was writing to). 0 on Node, where the promise keeps its word.
    */
   terminateGraceMs: number;
+  /**
+   * Whether the worker's own stdout and stderr come to {@link WorkerHandle.onOutput} (Node). Where
+   * not, the runtime writes them to this process's as they come, and a worker that writes flat out
+   * keeps this thread busy with them.
+   */
+  captureOutput?: boolean;
 }
 
 /** Starts a `worker_threads` worker; resolves once its handshake arrived, rejects if it fails to load. */
 export function spawnThreadWorker(
   options: SpawnWorkerOptions,
-  quirks: ThreadWorkerQuirks = { terminateGraceMs: 0 },
+  quirks: ThreadWorkerQuirks = { terminateGraceMs: 0, captureOutput: true },
 ): Promise<WorkerHandle> {
+  const capture = quirks.captureOutput === true;
   const worker = new Worker(bootstrapUrl, {
     name: options.name,
     workerData: { entry: options.entry },
+    ...(capture ? { stdout: true, stderr: true } : {}),
     ...(options.maxHeapMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: options.maxHeapMb } }),
   });
+  const outputListeners: ((line: string, stream: 'stdout' | 'stderr') => void)[] = [];
+  if (capture) {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      forwardLines(worker[stream], (line) => {
+        if (outputListeners.length === 0) process[stream].write(`${line}\n`);
+        for (const listener of outputListeners) listener(line, stream);
+      });
+    }
+  }
   const events = createWorkerEvents(
     (message, transfer) => worker.postMessage(message, transfer as Parameters<Worker['postMessage']>[1]),
     async () => {
@@ -51,7 +70,9 @@ export function spawnThreadWorker(
     worker.on('message', (message: unknown) => {
       if (!ready && (message as { type?: unknown } | null)?.type === helloType) {
         ready = true;
-        resolve(events.handle);
+        resolve(
+          capture ? { ...events.handle, onOutput: (listener) => void outputListeners.push(listener) } : events.handle,
+        );
         return;
       }
       events.message(message);

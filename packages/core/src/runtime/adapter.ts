@@ -135,6 +135,12 @@ export interface WorkerHandle {
    * after an uncaught error or `terminate()`. A listener added after the end is called at once.
    */
   onExit(listener: (code: number) => void): void;
+  /**
+   * Where the runtime can capture them (Node): called for each line the worker writes to stdout or
+   * stderr itself (`process.stdout.write`; an actor's `console.*` goes to the log as records).
+   * Without a listener they go to this process's stdout and stderr, as they would uncaptured.
+   */
+  onOutput?(listener: (line: string, stream: 'stdout' | 'stderr') => void): void;
   /** Ends the worker at once and resolves when it is gone. Does nothing once it has ended. */
   terminate(): Promise<void>;
 }
