@@ -2,7 +2,8 @@
 // `improv agent` in it (see @improv/cli/testing/hosts), the Nexus runs here, in the root namespace. Links to the
 // hosts go over tcp with CURVE, the store is the Redis server improv starts (reachable from the
 // hosts, with a password). A host whose cable is pulled is reported lost and the rest run on; a
-// Nexus that dies takes its actors on the hosts with it; an agent refuses a Nexus without its token.
+// Nexus that dies takes its actors on the hosts with it; an agent refuses a Nexus without its token,
+// and an agent or a Nexus suspended and continued is a host lost and reached again, not a token refused.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -352,6 +353,68 @@ connections:
       agent.kill('SIGCONT');
     }
   }, 60_000);
+
+  it('an agent or a Nexus suspended (SIGSTOP) and continued: the host is lost and reached again, and no token is blamed', async () => {
+    const file = pipeline(
+      'suspended',
+      `${hostsYaml}actors:
+  Src: { package: ACTORS, class: Ticker, host: rig, restart: on-failure, restart_backoff: 500ms, max_restarts: 20 }
+  Watcher: { package: ACTORS, class: Tally }
+connections:
+  Src.q_out: [Watcher.q_in]
+`,
+    );
+    const child = spawn(
+      process.execPath,
+      [bin, 'run', file, '--no-log-files', '--script', 'setup; run; wait 120s; quit'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout?.on('data', (chunk) => {
+      output += chunk;
+    });
+    child.stderr?.on('data', (chunk) => {
+      output += chunk;
+    });
+    const count = (text: string) => output.split(text).length - 1;
+    const agent = agents[0]!;
+    const before = agent.lines.length;
+    try {
+      await until(() => output.includes('run: done'), 'the actor running on its host', 40_000);
+      // The agent is suspended: the Nexus loses the host, and its restart tries to reach it meanwhile.
+      agent.child.kill('SIGSTOP');
+      try {
+        await until(
+          () => output.includes('could not start its process'),
+          'a restart while the agent is stopped',
+          30_000,
+        );
+      } finally {
+        agent.child.kill('SIGCONT');
+      }
+      await until(() => count('restarted: running') === 1, 'the actor back on its host', 40_000);
+      // The Nexus is suspended: the agent ends its session; continued, it loses the host and comes back.
+      child.kill('SIGSTOP');
+      try {
+        await until(
+          () =>
+            agent.lines.slice(before).filter((line) => /Nexus \d+ was not heard from for 5 s/.test(line)).length >= 2,
+          'the agent to end the session of the suspended Nexus',
+          30_000,
+        );
+      } finally {
+        child.kill('SIGCONT');
+      }
+      await until(() => count('restarted: running') === 2, 'the actor back on its host again', 40_000);
+      const said = agent.lines.slice(before).join('\n');
+      expect(said).not.toContain('token');
+      expect(said).not.toContain('refused');
+      expect(output).not.toContain('token');
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(null)));
+    }
+  }, 150_000);
 
   it('restarts a crashed actor on its host (restart: on-failure), and revive starts it there by hand', async () => {
     const run = await start(

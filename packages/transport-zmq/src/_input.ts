@@ -36,6 +36,7 @@ import {
   type ZmqInDescriptor,
 } from './_protocol.ts';
 import type { RouterSocket, SocketEvent, SocketFactory } from './_socket.ts';
+import { ThrottledReport } from './_throttle.ts';
 
 interface InEdge extends EdgeCounters {
   connection: string;
@@ -87,8 +88,7 @@ export class ZmqInputLink implements InputLink {
   #next = 0;
   #closedHere = false;
   #ackScheduled = false;
-  #refusals = 0;
-  #refusedSaidAt = Number.NEGATIVE_INFINITY;
+  readonly #refusals = new ThrottledReport(REFUSAL_REPEAT_MS);
   readonly #strangers = new Set<string>();
   /** Resolves when bound; rejects with the bind error (port in use, ...). */
   readonly ready: Promise<void>;
@@ -308,12 +308,9 @@ export class ZmqInputLink implements InputLink {
   #onEvent(event: SocketEvent, address: string): void {
     if (event.type !== 'handshake-failed') return;
     // A refused peer retries every few milliseconds: said once, then at most every 30 s with a count.
-    const now = Date.now();
-    this.#refusals += 1;
-    if (now - this.#refusedSaidAt < REFUSAL_REPEAT_MS) return;
-    const again = this.#refusals > 1 ? ` (${this.#refusals} refusals since the last report)` : '';
-    this.#refusedSaidAt = now;
-    this.#refusals = 0;
+    const refusals = this.#refusals.note();
+    if (refusals === undefined) return;
+    const again = refusals > 1 ? ` (${refusals} refusals since the last report)` : '';
     this.#hooks.warn?.(
       `link "${this.#label}" (${address}): refused a peer at ${event.address}: ${event.reason} — it does not have the pipeline's CURVE keys${again}`,
     );

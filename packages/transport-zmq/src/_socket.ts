@@ -27,7 +27,20 @@ export type SocketEvent =
   /** A DEALER could not reach `address` (yet) and retries. */
   | { type: 'retrying'; address: string; reason: string }
   /** The handshake failed: wrong or missing CURVE key, or not a ZMTP peer. Nothing was delivered. */
-  | { type: 'handshake-failed'; address: string; reason: string };
+  | { type: 'handshake-failed'; address: string; reason: string; stage?: HandshakeStage };
+
+/**
+ * How far a failed handshake got (absent where the socket cannot tell: zeromq.js reports libzmq's
+ * protocol and other errors without it):
+ * - `greeting`: no ZMTP greeting with this side's security mechanism came: the peer hung up or went
+ *   silent first, is no ZeroMQ peer, or uses another mechanism;
+ * - `refused`: the security handshake itself failed: a key that does not match, a malformed or
+ *   unexpected command, or a side that refused the other (an ERROR command);
+ * - `cut`: the greetings matched, then the peer closed the connection (or went silent) before the
+ *   handshake was done, without saying why. A CURVE server that refuses a client's keys without an
+ *   ERROR (libzmq does so) looks like this to the client; to a server, it is a client that gave up.
+ */
+export type HandshakeStage = 'greeting' | 'refused' | 'cut';
 
 interface MessageSocket {
   /** Every incoming multipart message, in order, one call each. Set before bind/connect. */

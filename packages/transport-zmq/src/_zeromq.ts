@@ -82,6 +82,13 @@ class ZeromqSocket {
         handler({ type: 'retrying', address: event.address, reason: 'nobody listens there yet' });
         break;
       case 'handshake:error:auth':
+        handler({
+          type: 'handshake-failed',
+          address: event.address,
+          reason: event.error?.message ?? event.type,
+          stage: 'refused',
+        });
+        break;
       case 'handshake:error:protocol':
       case 'handshake:error:other':
         handler({ type: 'handshake-failed', address: event.address, reason: event.error?.message ?? event.type });

@@ -9,6 +9,8 @@
  * - Each side sends `ping` every {@link PING_EVERY_MS}; a side that hears nothing for
  *   {@link LOST_AFTER_MS} takes the other as gone: the Nexus reports the host lost (its actors end),
  *   the agent ends every process it started for that Nexus. A broken connection counts at once.
+ *   A Nexus that speaks again after its session ended (it was suspended, or cut off and back) is
+ *   told so once (`ended`) and takes its host as lost; the rest it sends is dropped.
  * - Each actor process is a stream of bytes (`data`, in order, `end`): the actor's control channel
  *   (`ProcessChannel` of `@improv/core/runtime/process-channel`), carried as it is.
  * @module
@@ -52,6 +54,8 @@ export type ToAgent =
 export type FromAgent =
   | { t: 'welcome'; hostname: string; pid: number; peer: string }
   | { t: 'refused'; reason: string }
+  /** Once, to a Nexus that sends after its session ended (the agent had not heard from it): it is lost. */
+  | { t: 'ended'; reason: string }
   | { t: 'ping' }
   | { t: 'port'; req: number; port?: number; error?: string }
   | { t: 'spawned'; id: number; pid: number }

@@ -113,6 +113,8 @@ export async function connectAgent(
         return welcome?.(message);
       case 'refused':
         return refuse?.(message.reason);
+      case 'ended':
+        return lose(`its agent has no session for this Nexus any more (${message.reason})`);
       case 'ping':
         return;
       case 'port': {

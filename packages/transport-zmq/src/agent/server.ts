@@ -15,6 +15,7 @@ import { Decoder, Encoder } from '@msgpack/msgpack';
 import { freePort } from '../_free-port.ts';
 import { loadSockets } from '../_protocol.ts';
 import type { RouterSocket } from '../_socket.ts';
+import { ThrottledReport } from '../_throttle.ts';
 import { RelayStream } from './_stream.ts';
 import {
   agentKeys,
@@ -57,10 +58,23 @@ interface ActorProcess {
 interface Session {
   id: Uint8Array;
   label: string;
-  proven: boolean;
   heard: number;
   actors: Map<number, ActorProcess>;
 }
+
+/** A routing id that has no session (any more): what it was, and whether it was told so. */
+interface Gone {
+  /** Why it has no session, as the Nexus is told: `it was not heard from for 5 s`, ... */
+  why: string;
+  /** Whether it was refused (a wrong token): what else it sends is dropped without a word. */
+  refused: boolean;
+  told: boolean;
+}
+
+/** How many routing ids without a session are remembered (the oldest is forgotten first). */
+const GONE_KEPT = 1024;
+/** How often connections refused at the CURVE handshake are reported again. */
+const REFUSAL_REPEAT_MS = 30_000;
 
 /** Parses `address[:port]` (IPv6 in brackets). */
 export function parseListen(listen: string): { host: string; port: number } {
@@ -85,16 +99,27 @@ export async function serveAgent(options: AgentOptions): Promise<RunningAgent> {
   const encoder = new Encoder({ ignoreUndefined: true });
   const decoder = new Decoder();
   const sessions = new Map<string, Session>();
+  const gone = new Map<string, Gone>();
+  const refusals = new ThrottledReport(REFUSAL_REPEAT_MS);
   let nextSession = 1;
   let closed = false;
 
-  const send = (session: Session, message: FromAgent) => router.send([session.id, encoder.encode(message)]);
+  const sendTo = (id: Uint8Array, message: FromAgent) => router.send([id, encoder.encode(message)]);
+  const send = (session: Session, message: FromAgent) => sendTo(session.id, message);
+
+  /** Remembers that `key` has no session, and why. */
+  const forget = (key: string, entry: Gone) => {
+    gone.delete(key);
+    gone.set(key, entry);
+    if (gone.size > GONE_KEPT) gone.delete(gone.keys().next().value!);
+  };
 
   const endSession = (session: Session, reason: string) => {
     const key = idKey(session.id);
     if (sessions.get(key) !== session) return;
     sessions.delete(key);
-    if (session.proven) log('info', `${session.label} ${reason}; ending its ${session.actors.size} actor process(es)`);
+    forget(key, { why: `it ${reason}`, refused: false, told: false });
+    log('info', `${session.label} ${reason}; ending its ${session.actors.size} actor process(es)`);
     for (const actor of session.actors.values()) {
       actor.killed = true;
       actor.stream.closed();
@@ -149,6 +174,40 @@ export async function serveAgent(options: AgentOptions): Promise<RunningAgent> {
       (error: Error) => send(session, { t: 'port', req, error: error.message }),
     );
 
+  /** A Nexus's first message: with this agent's token it begins a session; without, it is refused. */
+  const hello = (id: Uint8Array, key: string, given: unknown) => {
+    if (!sameToken(given, token)) {
+      // Said once per Nexus: what else it sends is dropped.
+      if (gone.get(key)?.refused !== true) log('warn', `refused a Nexus that did not present this agent's token`);
+      forget(key, { why: 'it was refused: wrong token', refused: true, told: true });
+      sendTo(id, { t: 'refused', reason: 'wrong token' });
+      return;
+    }
+    gone.delete(key);
+    const session: Session = { id: id.slice(), label: `Nexus ${nextSession++}`, heard: Date.now(), actors: new Map() };
+    sessions.set(key, session);
+    log('info', `${session.label} connected`);
+    send(session, { t: 'welcome', hostname: hostname(), pid: process.pid, peer: '' });
+  };
+
+  /**
+   * A message other than hello from a Nexus without a session: one whose session ended (it was not
+   * heard from for a while: stopped, suspended, or cut off, and back now). It passed the CURVE
+   * handshake, so it holds the token: it is told once that its session is over, and what else it
+   * sends is dropped.
+   */
+  const sessionless = (id: Uint8Array, key: string) => {
+    const past = gone.get(key);
+    if (past?.told === true) return;
+    const why = past?.why ?? 'its first message was not hello';
+    forget(key, { why, refused: false, told: true });
+    log(
+      'info',
+      `a Nexus ${past === undefined ? `without a session here (${why})` : `whose session here ended (${why})`} is still sending; told it so, and ignoring what it sends`,
+    );
+    sendTo(id, { t: 'ended', reason: why });
+  };
+
   router.onMessage((frames) => {
     const id = frames[0]!;
     const key = idKey(id);
@@ -158,30 +217,13 @@ export async function serveAgent(options: AgentOptions): Promise<RunningAgent> {
     } catch {
       return;
     }
-    let session = sessions.get(key);
+    const session = sessions.get(key);
     if (session === undefined) {
-      session = {
-        id: id.slice(),
-        label: `Nexus ${nextSession++}`,
-        proven: false,
-        heard: Date.now(),
-        actors: new Map(),
-      };
-      sessions.set(key, session);
-    }
-    session.heard = Date.now();
-    if (!session.proven) {
-      if (message?.t === 'hello' && sameToken(message.token, token)) {
-        session.proven = true;
-        log('info', `${session.label} connected`);
-        send(session, { t: 'welcome', hostname: hostname(), pid: process.pid, peer: '' });
-      } else {
-        log('warn', `refused a Nexus that did not present this agent's token`);
-        send(session, { t: 'refused', reason: 'wrong token' });
-        endSession(session, 'was refused');
-      }
+      if (message?.t === 'hello') hello(id, key, message.token);
+      else sessionless(id, key);
       return;
     }
+    session.heard = Date.now();
     switch (message.t) {
       case 'ping':
         return;
@@ -206,19 +248,27 @@ export async function serveAgent(options: AgentOptions): Promise<RunningAgent> {
     }
   });
   router.onEvent((event) => {
-    if (event.type === 'handshake-failed' && !/closed before|greeting/i.test(event.reason)) {
-      log(
-        'warn',
-        `refused a connection: ${event.reason} (a Nexus without this agent's token cannot complete the CURVE handshake)`,
-      );
+    if (event.type !== 'handshake-failed') return;
+    // A peer that hung up during the handshake (a Nexus that gave up waiting, e.g. while this agent
+    // was suspended) or that is no ZeroMQ peer at all was refused nothing: only keys are reported.
+    if (event.stage !== 'refused') {
+      log('debug', `a connection ended during its handshake: ${event.reason}`);
+      return;
     }
+    // A refused Nexus tries again every few hundred milliseconds: said once, then at most every 30 s.
+    const count = refusals.note();
+    if (count === undefined) return;
+    log(
+      'warn',
+      `refused a connection: ${event.reason} (a Nexus without this agent's token cannot complete the CURVE handshake)${count > 1 ? `; ${count} refused since the last report` : ''}`,
+    );
   });
 
   const timer = setInterval(() => {
     const now = Date.now();
     for (const session of [...sessions.values()]) {
       if (now - session.heard > LOST_AFTER_MS) endSession(session, `was not heard from for ${LOST_AFTER_MS / 1000} s`);
-      else if (session.proven) send(session, { t: 'ping' });
+      else send(session, { t: 'ping' });
     }
   }, PING_EVERY_MS);
 

@@ -7,6 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import { clearTimeout, setTimeout } from 'node:timers';
+import type { HandshakeStage } from '../_socket.ts';
 import {
   CURVE_COMMAND,
   CURVE_MORE,
@@ -53,6 +54,12 @@ export interface ConnectionOptions {
 /** The limits every connection of a socket shares. */
 export type Limits = Pick<ConnectionOptions, 'handshakeTimeoutMs' | 'maxFrameBytes'>;
 
+/** Why a handshake failed, and how far it got. */
+export interface HandshakeFailure {
+  reason: string;
+  stage: HandshakeStage;
+}
+
 /** What a connection reports to its socket. */
 export interface ConnectionHandlers {
   /**
@@ -63,10 +70,10 @@ export interface ConnectionHandlers {
   /** One whole multipart message. */
   message(frames: Uint8Array[]): void;
   /**
-   * The connection ended (reported once, also after `close()`): `ready` says whether its handshake
-   * had passed; if not, `reason` says why it failed.
+   * The connection ended (reported once, also after `close()`): `failure` is undefined when its
+   * handshake had passed, else why and where it failed.
    */
-  closed(ready: boolean, reason: string): void;
+  closed(failure: HandshakeFailure | undefined): void;
 }
 
 type State = 'greeting' | 'handshake' | 'ready' | 'closed';
@@ -134,7 +141,7 @@ export class ZmtpConnection {
   #prefix: Uint8Array | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Why the handshake failed, once known. */
-  #failure: string | undefined;
+  #failure: HandshakeFailure | undefined;
   #socketError: string | undefined;
 
   /** Starts the greeting on `socket`, which must be connected. */
@@ -147,7 +154,7 @@ export class ZmtpConnection {
       {
         greeting: (bytes) => this.#greeting(bytes),
         frame: (flags, body) => this.#frame(flags, body),
-        error: (reason) => this.#fail(reason, false),
+        error: (reason) => this.#fail(reason, false, this.#state === 'greeting' ? 'greeting' : 'refused'),
       },
       Math.min(HANDSHAKE_FRAME_BYTES, options.maxFrameBytes),
     );
@@ -163,7 +170,12 @@ export class ZmtpConnection {
     });
     socket.on('close', () => this.#closed());
     this.#timer = setTimeout(
-      () => this.#fail(`no ZMTP handshake within ${options.handshakeTimeoutMs} ms`, false),
+      () =>
+        this.#fail(
+          `no ZMTP handshake within ${options.handshakeTimeoutMs} ms`,
+          false,
+          this.#state === 'greeting' ? 'greeting' : 'cut',
+        ),
       options.handshakeTimeoutMs,
     );
     const curve = options.curve;
@@ -195,7 +207,7 @@ export class ZmtpConnection {
   /** Ends the connection at once; what was not written is dropped. Reports `closed` if not yet. */
   close(): void {
     if (this.#state === 'closed') return;
-    this.#failure ??= 'this side closed the connection during the handshake';
+    this.#failure ??= { reason: 'this side closed the connection during the handshake', stage: 'cut' };
     this.#teardown();
     this.#socket.destroy();
   }
@@ -204,10 +216,17 @@ export class ZmtpConnection {
     if (this.#state === 'closed') return;
     this.#failure ??=
       this.#state === 'greeting'
-        ? `the peer closed the connection before its greeting${this.#socketError ? ` (${this.#socketError})` : ''}`
-        : this.#options.curve?.server === false
-          ? 'the server closed the connection during the CURVE handshake: serverKey is likely not its public key (or it refused this client)'
-          : `the peer closed the connection during the handshake${this.#socketError ? ` (${this.#socketError})` : ''}`;
+        ? {
+            reason: `the peer closed the connection before its greeting${this.#socketError ? ` (${this.#socketError})` : ''}`,
+            stage: 'greeting',
+          }
+        : {
+            reason:
+              this.#options.curve?.server === false
+                ? 'the server closed the connection during the CURVE handshake: serverKey is likely not its public key (or it refused this client)'
+                : `the peer closed the connection during the handshake${this.#socketError ? ` (${this.#socketError})` : ''}`,
+            stage: 'cut',
+          };
     this.#teardown();
   }
 
@@ -219,13 +238,16 @@ export class ZmtpConnection {
     this.#timer = undefined;
     this.#decoder.stop();
     this.#writer.close();
-    this.#handlers.closed(wasReady, wasReady ? 'the connection closed' : (this.#failure ?? 'the handshake failed'));
+    this.#handlers.closed(wasReady ? undefined : (this.#failure ?? { reason: 'the handshake failed', stage: 'cut' }));
   }
 
-  /** Fails the connection; during the handshake, `tellPeer` sends an ERROR with the reason first. */
-  #fail(reason: string, tellPeer: boolean): void {
+  /**
+   * Fails the connection; during the handshake, `tellPeer` sends an ERROR with the reason first.
+   * `stage` says how far the handshake got (see `HandshakeStage`).
+   */
+  #fail(reason: string, tellPeer: boolean, stage: HandshakeStage): void {
     if (this.#state === 'closed') return;
-    this.#failure ??= reason;
+    this.#failure ??= { reason, stage };
     if (tellPeer && this.#state === 'handshake' && !this.#socket.destroyed) {
       this.#writer.frame(FLAG_COMMAND, encodeError(reason));
       this.#writer.flush();
@@ -242,7 +264,7 @@ export class ZmtpConnection {
   #greeting(bytes: Uint8Array): void {
     const peer = parseGreeting(bytes);
     if ('error' in peer) {
-      this.#fail(peer.error, false);
+      this.#fail(peer.error, false, 'greeting');
       return;
     }
     const curve = this.#options.curve;
@@ -251,7 +273,11 @@ export class ZmtpConnection {
     if (peer.mechanism !== ours) {
       const hint =
         ours === 'CURVE' ? 'give both ends CURVE keys, or neither' : 'the peer wants CURVE: give this side its keys';
-      this.#fail(`the peer uses the ${peer.mechanism} security mechanism and this side ${ours}; ${hint}`, true);
+      this.#fail(
+        `the peer uses the ${peer.mechanism} security mechanism and this side ${ours}; ${hint}`,
+        true,
+        'greeting',
+      );
       return;
     }
     const metadata = socketMetadata(this.#options.socketType, this.#options.identity);
@@ -277,22 +303,22 @@ export class ZmtpConnection {
       return;
     }
     if ((flags & FLAG_COMMAND) === 0) {
-      this.#fail('the peer sent a message before its handshake was done', true);
+      this.#fail('the peer sent a message before its handshake was done', true, 'refused');
       return;
     }
     const command = parseCommand(body);
     if (command === undefined) {
-      this.#fail('the peer sent a malformed command during the handshake', true);
+      this.#fail('the peer sent a malformed command during the handshake', true, 'refused');
       return;
     }
     if (command.name === 'ERROR') {
-      this.#fail(`the peer refused the handshake: ${errorReason(command.data)}`, false);
+      this.#fail(`the peer refused the handshake: ${errorReason(command.data)}`, false, 'refused');
       return;
     }
     if (this.#server !== undefined) this.#serverStep(command.name, command.data);
     else if (this.#client !== undefined) this.#clientStep(command.name, command.data);
     else if (command.name === 'READY') this.#peerReady(command.data);
-    else this.#fail(`the peer sent ${command.name} where READY was due`, true);
+    else this.#fail(`the peer sent ${command.name} where READY was due`, true, 'refused');
   }
 
   #serverStep(name: string, data: Uint8Array): void {
@@ -300,18 +326,18 @@ export class ZmtpConnection {
     if (name === 'HELLO') {
       const welcome = server.hello(data);
       if (welcome.ok) this.#command(welcome.value);
-      else this.#fail(welcome.error, true);
+      else this.#fail(welcome.error, true, 'refused');
     } else if (name === 'INITIATE') {
       const done = server.initiate(data);
       if (!done.ok) {
-        this.#fail(done.error, true);
+        this.#fail(done.error, true, 'refused');
         return;
       }
       this.#command(done.value.ready);
       this.#server = undefined;
       this.#cipher = done.value.cipher;
       this.#ready(done.value.metadata);
-    } else this.#fail(`the peer sent ${name} during the CURVE handshake`, true);
+    } else this.#fail(`the peer sent ${name} during the CURVE handshake`, true, 'refused');
   }
 
   #clientStep(name: string, data: Uint8Array): void {
@@ -319,22 +345,22 @@ export class ZmtpConnection {
     if (name === 'WELCOME') {
       const initiate = client.welcome(data);
       if (initiate.ok) this.#command(initiate.value);
-      else this.#fail(initiate.error, false);
+      else this.#fail(initiate.error, false, 'refused');
     } else if (name === 'READY') {
       const done = client.ready(data);
       if (!done.ok) {
-        this.#fail(done.error, false);
+        this.#fail(done.error, false, 'refused');
         return;
       }
       this.#client = undefined;
       this.#cipher = done.value.cipher;
       this.#ready(done.value.metadata);
-    } else this.#fail(`the peer sent ${name} during the CURVE handshake`, true);
+    } else this.#fail(`the peer sent ${name} during the CURVE handshake`, true, 'refused');
   }
 
   #peerReady(data: Uint8Array): void {
     const metadata = parseProperties(data);
-    if (metadata === undefined) this.#fail('the peer sent malformed metadata in READY', true);
+    if (metadata === undefined) this.#fail('the peer sent malformed metadata in READY', true, 'refused');
     else this.#ready(metadata);
   }
 
@@ -343,7 +369,11 @@ export class ZmtpConnection {
     const ours = this.#options.socketType;
     const type = bytesToText(metadata.get('socket-type') ?? new Uint8Array(0));
     if (!compatibleTypes(ours).includes(type)) {
-      this.#fail(`the peer is a ${type || 'socket of no type'} socket, which cannot talk to a ${ours}`, true);
+      this.#fail(
+        `the peer is a ${type || 'socket of no type'} socket, which cannot talk to a ${ours}`,
+        true,
+        'refused',
+      );
       return;
     }
     if (this.#timer !== undefined) clearTimeout(this.#timer);
@@ -362,9 +392,9 @@ export class ZmtpConnection {
   #readyCommand(body: Uint8Array, sealed: boolean): void {
     const cipher = this.#cipher;
     if (isCommand(body, ERROR)) {
-      this.#fail(`the peer ended the connection: ${errorReason(body.subarray(ERROR.length))}`, false);
+      this.#fail(`the peer ended the connection: ${errorReason(body.subarray(ERROR.length))}`, false, 'refused');
     } else if (cipher !== undefined && !sealed) {
-      this.#fail('the peer sent a command outside a CURVE MESSAGE', false);
+      this.#fail('the peer sent a command outside a CURVE MESSAGE', false, 'refused');
     } else if (isCommand(body, PING)) {
       const pong = pongFor(body.subarray(PING.length));
       if (cipher !== undefined) this.#writer.frame(0, cipher.seal(CURVE_COMMAND, pong));
@@ -380,7 +410,7 @@ export class ZmtpConnection {
     }
     const opened = this.#cipher!.open(body);
     if (!opened.ok) {
-      this.#fail(opened.error, false);
+      this.#fail(opened.error, false, 'refused');
       return;
     }
     const { flags, data } = opened.value;

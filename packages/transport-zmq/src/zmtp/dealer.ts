@@ -120,16 +120,16 @@ export class ZmtpDealer implements DealerSocket {
             return undefined;
           },
           message: (frames) => this.#onMessage(frames),
-          closed: (ready, reason) => {
+          closed: (failure) => {
             if (this.#connection === connection) this.#connection = undefined;
             if (this.#socket === socket) this.#socket = undefined;
             if (this.#closed) return;
             this.#onEvent(
-              ready
+              failure === undefined
                 ? { type: 'disconnected', address: this.#address }
-                : { type: 'handshake-failed', address: this.#address, reason },
+                : { type: 'handshake-failed', address: this.#address, reason: failure.reason, stage: failure.stage },
             );
-            this.#retry(ready);
+            this.#retry(failure === undefined);
           },
         },
       );

@@ -101,7 +101,7 @@ export class ZmtpRouter implements RouterSocket {
           return id;
         },
         message: (frames) => this.#onMessage(frames),
-        closed: (ready, reason) => {
+        closed: (failure) => {
           this.#connections.delete(connection);
           if (peer !== undefined) {
             const key = idKey(peer.id);
@@ -109,7 +109,11 @@ export class ZmtpRouter implements RouterSocket {
             if (this.#last === peer) this.#last = undefined;
           }
           if (this.#closed) return;
-          this.#onEvent(ready ? { type: 'disconnected', address } : { type: 'handshake-failed', address, reason });
+          this.#onEvent(
+            failure === undefined
+              ? { type: 'disconnected', address }
+              : { type: 'handshake-failed', address, reason: failure.reason, stage: failure.stage },
+          );
         },
       },
     );
