@@ -6,6 +6,7 @@
 // and an agent or a Nexus suspended and continued is a host lost and reached again, not a token refused.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -692,6 +693,53 @@ describe('hosts on one machine, and the agent command', () => {
     expect(text).not.toMatch(/^\s+at /m);
     expect(text).not.toMatch(/^\s+Error: /m);
   });
+
+  it('a host whose address answers but is no improv agent (a service that hangs up, or speaks something else): run says so, not that the token is wrong', async () => {
+    writeFileSync(join(folder, 'elsewhere.token'), `${'ef'.repeat(32)}\n`, { mode: 0o600 });
+    const services = [
+      {
+        name: 'hangs-up',
+        serve: (socket: Socket) => socket.destroy(),
+        says: 'the peer closed the connection before its greeting',
+      },
+      {
+        name: 'ssh',
+        serve: (socket: Socket) => socket.end('SSH-2.0-OpenSSH_9.6\r\n'),
+        says: 'the peer is not a ZeroMQ peer',
+      },
+    ];
+    for (const { name, serve, says } of services) {
+      const server = createServer((socket) => {
+        socket.on('error', () => {}); // the Nexus's greeting may meet a closed socket: a reset, expected
+        serve(socket);
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as AddressInfo).port;
+      try {
+        const file = pipeline(
+          `not-an-agent-${name}`,
+          `hosts:\n  rig: { address: 127.0.0.1, port: ${port}, token_file: elsewhere.token }\nactors:\n  Source: { package: ACTORS, class: Ticker, host: rig }\n`,
+        );
+        const lines: string[] = [];
+        const code = await main(['run', file, '--no-log-files', '--script', 'quit'], {
+          write: (line) => lines.push(line),
+          colour: false,
+        });
+        const text = lines.join('\n');
+        expect(code, text).toBe(1);
+        expect(text).toContain(
+          `nexus: the pipeline could not start: host rig (127.0.0.1:${port}): something answers there, but it is not an improv agent (${says}`,
+        );
+        expect(text).toContain(
+          `check the port of hosts.rig (${port}) and that  improv agent --listen 127.0.0.1:${port}  runs on that machine`,
+        );
+        expect(text).not.toContain('token');
+        expect(text).not.toMatch(/^\s+at /m);
+      } finally {
+        server.close();
+      }
+    }
+  }, 60_000);
 
   it('improv agent --help says what each flag does; a bad --listen is a clear error', async () => {
     const help: string[] = [];

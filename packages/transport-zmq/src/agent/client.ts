@@ -19,6 +19,7 @@ import { type HostAgent, tokenFileError } from '@improv/core/hosts';
 import { createWorkerEvents, ProcessChannel } from '@improv/core/runtime/process-channel';
 import { Decoder, Encoder } from '@msgpack/msgpack';
 import { loadSockets } from '../_protocol.ts';
+import type { HandshakeStage } from '../_socket.ts';
 import { generateKeyPair } from '../keys.ts';
 import { RelayStream } from './_stream.ts';
 import {
@@ -155,23 +156,28 @@ export async function connectAgent(
 
   // Connect and prove the token, within the bound.
   await new Promise<void>((resolve, reject) => {
-    let handshakeFailed = false;
+    /** The last failed handshake, if any: how far it got tells a wrong token from a wrong port. */
+    let handshake: { reason: string; stage?: HandshakeStage } | undefined;
     const fail = (error: Error) => {
       clearTimeout(deadline);
       dealer.close();
       reject(error);
     };
+    const run = `improv agent --listen ${host.address}:${host.port}`;
     const deadline = setTimeout(
       () =>
         fail(
-          handshakeFailed
-            ? tokenFileError(
-                host,
-                `${where}: the agent refused this Nexus (the CURVE handshake failed): the token in ${host.tokenFile} is not that agent's; copy its token file again`,
-              )
-            : new Error(
-                `${where}: no agent answered within ${CONNECT_TIMEOUT_MS / 1000} s; start  improv agent --listen ${host.address}:${host.port}  there`,
-              ),
+          handshake === undefined
+            ? new Error(`${where}: no agent answered within ${CONNECT_TIMEOUT_MS / 1000} s; start  ${run}  there`)
+            : handshake.stage === 'greeting'
+              ? // Accepted, then no ZeroMQ greeting with CURVE: another service has that port.
+                new Error(
+                  `${where}: something answers there, but it is not an improv agent (${handshake.reason}); check the port of hosts.${host.name} (${host.port}) and that  ${run}  runs on that machine`,
+                )
+              : tokenFileError(
+                  host,
+                  `${where}: the agent refused this Nexus (the CURVE handshake failed): the token in ${host.tokenFile} is not that agent's; copy its token file again`,
+                ),
         ),
       CONNECT_TIMEOUT_MS,
     );
@@ -187,7 +193,7 @@ export async function connectAgent(
         ),
       );
     dealer.onEvent((event) => {
-      if (event.type === 'handshake-failed') handshakeFailed = true;
+      if (event.type === 'handshake-failed') handshake = event;
       if (event.type === 'retrying') log('debug', `${where}: ${event.reason}; trying again`);
     });
     dealer.connect(`tcp://${host.address.includes(':') ? `[${host.address}]` : host.address}:${host.port}`);
