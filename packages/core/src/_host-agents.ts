@@ -97,6 +97,12 @@ export class HostAgents {
     return this.#hostOf.get(actor);
   }
 
+  /** How long nothing has come from the host `actor` runs on, in ms; 0 for an actor of this machine. */
+  silentFor(actor: string): number {
+    const host = this.#hostOf.get(actor);
+    return host === undefined ? 0 : (this.#agents.get(host)?.silentForMs() ?? 0);
+  }
+
   /**
    * What starts `actor` on its host, when it runs on another one. A host that was lost is reached
    * again first, so a restart policy brings the actor back once its host is back.

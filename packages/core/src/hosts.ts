@@ -39,6 +39,13 @@ export interface HostAgent {
   freePort(): Promise<number>;
   /** Called once when the host is lost (its agent stopped answering, or went away), with why. */
   onLost(listener: (reason: string) => void): void;
+  /**
+   * How long nothing has come from the host, in ms (its agent pings every second, so more than that
+   * means the host does not answer now). What its actors' control channels carry comes in order with
+   * the pings: an actor's heartbeat that stood still only while its host said nothing is the host's
+   * silence, which ends in `onLost` if it lasts, not the actor stuck.
+   */
+  silentForMs(): number;
   /** Ends every process started on the host and closes the connection. */
   close(): Promise<void>;
 }

@@ -332,6 +332,7 @@ class NexusImpl implements Nexus {
           const entry = this.actors.get(name);
           if (entry && !isGone(entry.state)) void this.workers.endUnresponsive(entry, what);
         },
+        silentFor: (name) => this.hosts?.silentFor(name) ?? 0,
         log: (level, message, ...details) => this.log(level, message, ...details),
       });
       this.supervisor.start();
@@ -430,7 +431,7 @@ class NexusImpl implements Nexus {
     const started = performance.now();
     const timer = setInterval(() => {
       const waiting = live.filter((entry) => entry.state !== signalGates.setup.to && !isGone(entry.state));
-      if (waiting.length === 0 || this.quitting) return;
+      if (waiting.length === 0 || this.quitting !== undefined) return;
       this.log(
         'info',
         `setup: waiting for ${waiting.map((entry) => `"${entry.name}"`).join(', ')}: setup() has not returned after ${Math.round((performance.now() - started) / 1000)} s (quit ends it)`,
@@ -468,6 +469,7 @@ class NexusImpl implements Nexus {
       entry.acked = undefined;
       this.actors.send(entry, { type: 'signal', signal });
     }
+    const sentAt = performance.now();
     const setupNews = signal === 'setup' ? this.#reportSetup(live) : undefined;
     try {
       const done = (entry: ActorEntry) => entry.state === gate.to || isGone(entry.state);
@@ -476,10 +478,7 @@ class NexusImpl implements Nexus {
       const acknowledged = (entry: ActorEntry) => done(entry) || entry.acked === signal;
       const timeout = signal === 'setup' ? undefined : this.config.settings.signalTimeoutMs;
       if (!(await this.conditions.until(() => live.every(acknowledged), timeout)) && !this.quitting) {
-        const what = `it did not acknowledge "${signal}" within ${formatMs(timeout!)}`;
-        await Promise.all(
-          live.filter((entry) => !acknowledged(entry)).map((entry) => this.workers.endUnresponsive(entry, what)),
-        );
+        await this.#endUnacknowledged(signal, live, acknowledged, sentAt, timeout!);
       }
       await this.conditions.until(() => live.every(done));
     } finally {
@@ -501,6 +500,33 @@ class NexusImpl implements Nexus {
       throw new ActorFailedError(message);
     }
     this.log('info', `${signal}: done (${pipelineMessage(signal)})`);
+  }
+
+  /**
+   * The signal's time is up: an actor that has not acknowledged it within `timeoutMs` of being heard
+   * from is unresponsive and ended. The time its host said nothing does not count (see
+   * `HostAgent.silentForMs`): such an actor is waited for until its host is heard again (then it has
+   * the rest of its time) or is lost (then it fails, as every actor of that host does).
+   */
+  async #endUnacknowledged(
+    signal: Signal,
+    live: readonly ActorEntry[],
+    acknowledged: (entry: ActorEntry) => boolean,
+    sentAt: number,
+    timeoutMs: number,
+  ): Promise<void> {
+    const what = `it did not acknowledge "${signal}" within ${formatMs(timeoutMs)}`;
+    const heardFor = (entry: ActorEntry) => performance.now() - sentAt - (this.hosts?.silentFor(entry.name) ?? 0);
+    for (;;) {
+      const late = live.filter((entry) => !acknowledged(entry));
+      const waiting = late.filter((entry) => heardFor(entry) < timeoutMs);
+      await Promise.all(
+        late.filter((entry) => !waiting.includes(entry)).map((entry) => this.workers.endUnresponsive(entry, what)),
+      );
+      if (waiting.length === 0 || this.quitting !== undefined) return;
+      const left = Math.max(10, timeoutMs - Math.max(...waiting.map(heardFor)));
+      await this.conditions.until(() => this.quitting !== undefined || waiting.every(acknowledged), left);
+    }
   }
 
   /** Logs a refused command at warn and returns the error to throw: `cannot <subject>: <reason>`. */

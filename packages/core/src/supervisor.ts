@@ -5,7 +5,8 @@
  *   loop turns). One that stood still for `settings.signal_timeout` is stuck in a loop that never
  *   yields to its event loop: it can take no signal. While it holds a producer back (a link into it
  *   is full and its producer waits) it is reported, so Nexus ends it; otherwise (a long acquisition
- *   loop, say) it is only warned about, once;
+ *   loop, say) it is only warned about, once. Only the time its host was heard from counts: an actor
+ *   on a host that says nothing (its cable pulled, its agent stopped) is that host's to report;
  * - detaches a failed or dead actor from its links (`Transport.detach`): its producers are no longer
  *   held back, and a sink whose every source is gone is told so in the log;
  * - discards what links hold that nobody will read (on detach and at quit): counted, logged, and the
@@ -40,6 +41,8 @@ export interface SupervisorOptions {
   watching: () => boolean;
   /** An actor whose heartbeat stood still: Nexus ends it. `what` says why, for its error. */
   unresponsive: (actor: string, what: string) => void;
+  /** How long nothing has come from the host `actor` runs on, in ms (0 for an actor of this machine). */
+  silentFor: (actor: string) => number;
   log: (level: LogLevel, message: string, ...details: unknown[]) => void;
 }
 
@@ -77,6 +80,9 @@ export class Supervisor {
         continue;
       }
       if (now - last.since < timeout) continue;
+      // What the actor's channel carries comes in order with its host's pings: the heartbeat stood
+      // still for certain only until its host was last heard from. A host that stays silent is lost.
+      if (now - this.#options.silentFor(actor.name) - last.since < timeout) continue;
       const advice = stuckAdvice(this.#options.config.actors.find((config) => config.name === actor.name));
       const stuckFor = `${advice.late} for ${formatMs(timeout)}`;
       holding ??= new Set(

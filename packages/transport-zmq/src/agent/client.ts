@@ -282,6 +282,10 @@ export async function connectAgent(
       lostListeners.push(listener);
     },
 
+    silentForMs() {
+      return Date.now() - heard;
+    },
+
     async close() {
       if (lost !== undefined) return;
       closing = true;
