@@ -44,6 +44,8 @@ export interface SupervisorOptions {
   /** How long nothing has come from the host `actor` runs on, in ms (0 for an actor of this machine). */
   silentFor: (actor: string) => number;
   log: (level: LogLevel, message: string, ...details: unknown[]) => void;
+  /** The clock, in ms (default `performance.now`). */
+  now?: () => number;
 }
 
 export class Supervisor {
@@ -51,14 +53,20 @@ export class Supervisor {
   /** The last heartbeat seen of each actor, when it last changed, and whether a warning was given. */
   readonly #heartbeats = new Map<string, { value: number; since: number; warned: boolean }>();
   #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #now: () => number;
+  /** When the heartbeats were last looked at, and how often they are meant to be. */
+  #checkedAt = Number.NaN;
+  #every = 0;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
+    this.#now = options.now ?? (() => performance.now());
   }
 
   start(): void {
-    const every = heartbeatPeriodMs(this.#options.config.settings.signalTimeoutMs);
-    this.#timer ??= setInterval(() => this.#checkHeartbeats(), every);
+    this.#every = heartbeatPeriodMs(this.#options.config.settings.signalTimeoutMs);
+    this.#checkedAt = this.#now();
+    this.#timer ??= setInterval(() => this.#checkHeartbeats(), this.#every);
   }
 
   stop(): void {
@@ -69,7 +77,13 @@ export class Supervisor {
   #checkHeartbeats(): void {
     const timeout = this.#options.config.settings.signalTimeoutMs;
     const watching = this.#options.watching();
-    const now = performance.now();
+    const now = this.#now();
+    // Nexus's own process was stopped (Ctrl-Z, SIGSTOP, a debugger) or its event loop blocked: the
+    // actors' heartbeats could not be seen meanwhile, and its workers were stopped with it. That
+    // time does not count against them.
+    const unseen = now - this.#checkedAt - 2 * this.#every;
+    this.#checkedAt = now;
+    if (unseen > 0) for (const last of this.#heartbeats.values()) last.since += unseen;
     let holding: Set<string> | undefined;
     for (const actor of this.#options.actors()) {
       const value = Atomics.load(actor.control, CONTROL_HEARTBEAT);
