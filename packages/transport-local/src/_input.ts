@@ -35,6 +35,13 @@ import { LinkSide } from './_link-side.ts';
 
 /** Bytes of a slab records are copied into before decoding (see `#copyOut`). */
 const SLAB_BYTES = 65_536;
+/**
+ * A sleep on the doorbell this short (ms) means a producer is streaming: the consumer outran it
+ * for a moment. Waking it costs the producer a notify of ~10 µs, more than its message, so the
+ * consumer's next wait spins longer before it sleeps — up to {@link SPIN_STREAMING}× the base spin.
+ */
+const SHORT_SLEEP_MS = 0.1;
+const SPIN_STREAMING = 16;
 
 interface InRing extends RingViews {
   dropOldest: boolean;
@@ -64,9 +71,12 @@ export class LocalInputLink extends LinkSide implements InputLink {
   /** `get()` calls made or parked while held, served in order on `release()`. */
   readonly #held: Waiter[] = [];
   #looping = false;
+  /** Spins of the next wait before it sleeps: the base spin, more while a producer streams. */
+  #spinBudget: number;
 
   constructor(descriptor: LocalInDescriptor, hooks: LinkHooks = {}) {
     super(descriptor, hooks);
+    this.#spinBudget = this.spin;
     this.#bell = new Int32Array(descriptor.doorbell);
     this.#rings = descriptor.rings.map((info) => {
       const views = ringViews(info.buffer);
@@ -97,7 +107,7 @@ export class LocalInputLink extends LinkSide implements InputLink {
         let value = this.#take();
         // Spin briefly before sleeping: a wake-up across cores costs ~25 µs, a message that is
         // about to arrive costs a few loads.
-        for (let i = 0; i < this.spin && value === undefined; i++) {
+        for (let i = 0; i < this.#spinBudget && value === undefined; i++) {
           relax();
           if (this.#hasData()) value = this.#take();
         }
@@ -373,7 +383,14 @@ export class LocalInputLink extends LinkSide implements InputLink {
           // A pending waitAsync does not keep a worker alive (Node, Bun and Deno alike); the actor's
           // control port does, so a waiting actor's worker does not exit under us.
           const result = Atomics.waitAsync(bell, BELL_SEQ, seq);
-          if (result.async) await result.value;
+          if (result.async) {
+            const slept = performance.now();
+            await result.value;
+            this.#spinBudget =
+              performance.now() - slept < SHORT_SLEEP_MS
+                ? Math.min(this.spin * SPIN_STREAMING, 2 * this.#spinBudget)
+                : this.spin;
+          }
         }
         Atomics.store(bell, BELL_SLEEPING, 0);
       }
