@@ -215,6 +215,21 @@ export async function checkStore(config: PipelineConfig): Promise<Diagnostic | u
       };
     }
   }
+  if (settings.driver === 'lmdb') {
+    // As opening it would: a store_size the disk cannot hold is refused at store_size.
+    const { lmdbFreeSpaceProblem } = await import('@improv/store/lmdb');
+    const space = lmdbFreeSpaceProblem(lmdbPath(settings, config), config.settings.storeSizeBytes);
+    if (space !== undefined) {
+      return {
+        severity: 'error',
+        message: space,
+        fix: 'lower settings.store_size, free disk space, or give settings.lmdb.path on another disk',
+        path: ['settings', 'store_size'],
+        ...(config.source.startsWith('<') ? {} : { file: config.source }),
+        ...(settings.origins.store_size ?? settings.origins.store),
+      };
+    }
+  }
   if (settings.driver === 'lmdb' && (settings.lmdb.path !== undefined || settings.lmdb.keep)) {
     const { lmdbStoreProblem } = await import('@improv/store/lmdb');
     const problem = await lmdbStoreProblem(lmdbPath(settings, config), settings.lmdb.keep);

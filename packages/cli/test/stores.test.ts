@@ -5,7 +5,7 @@
  * settings at their file:line:column.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -364,6 +364,8 @@ actors:
       'process.yaml': `settings:\n  store_size: 9TiB\nactors:\n  G: { package: ${generator}, class: Generator, method: process }\n`,
       'redis.yaml': `settings:\n  store: redis\n  store_size: 100TiB\nactors:\n  G: { package: ${generator}, class: Generator }\n`,
       'memory.yaml': `settings:\n  store: redis\n  store_size: 60TiB\nactors:\n  G: { package: ${generator}, class: Generator }\n`,
+      // Within lmdb's limits, and more than any disk this runs on has free.
+      'disk.yaml': `settings:\n  store: lmdb\n  store_size: 8TiB\n  lmdb: { path: data/run.lmdb, keep: true }\nactors:\n  G: { package: ${generator}, class: Generator }\n`,
     });
     const small = improv(['validate', 'small.yaml', '--no-check-modules'], folder);
     expect(small.status, small.output).toBe(2);
@@ -389,10 +391,23 @@ actors:
     expect(memory.output).toMatch(
       /memory\.yaml:3:15: error: settings: store_size of \d+ bytes is more than the .* of memory this machine has/,
     );
+    // A size the disk cannot hold, measured where the store's folder will be made (it is not made).
+    const disk = improv(['validate', 'disk.yaml', '--no-check-modules'], folder);
+    expect(disk.status, disk.output).toBe(2);
+    expect(disk.output).toMatch(
+      /disk\.yaml:3:15: error: lmdb store: settings\.store_size of 8\.00 TiB \(8796093022208 bytes\) does not fit on the filesystem of .*run\.lmdb: only .* is free/,
+    );
+    expect(disk.output).toContain(
+      'fix: lower settings.store_size, free disk space, or give settings.lmdb.path on another disk',
+    );
+    expect(existsSync(join(folder, 'data'))).toBe(false);
     // run refuses the same, before any actor starts.
     const run = improv(['run', 'small.yaml', '--no-log-files', '--script', 'quit'], folder);
     expect(run.status, run.output).toBe(2);
     expect(run.output).toMatch(/small\.yaml:3:15: error: .*store_size/);
+    const runDisk = improv(['run', 'disk.yaml', '--no-log-files', '--script', 'quit'], folder);
+    expect(runDisk.status, runDisk.output).toBe(2);
+    expect(runDisk.output).toMatch(/does not fit on the filesystem of .*run\.lmdb/);
   });
 
   it('validate logs in to the Redis server as run would: a wrong or missing password is refused at settings.redis', {

@@ -815,20 +815,36 @@ function describeOpenFailure(path: string, error: unknown): Error {
   return new Error(`lmdb store: cannot open the LMDB environment at ${path}: ${reason}`, { cause: error });
 }
 
+/**
+ * Why a store of `sizeBytes` at `path` would not fit on its filesystem (what opening it refuses), or
+ * undefined; for `improv validate`. Changes nothing.
+ */
+export function lmdbFreeSpaceProblem(path: string, sizeBytes: number): string | undefined {
+  const dataFile = join(path, 'data.mdb');
+  return freeSpaceProblem(path, sizeBytes, existsSync(dataFile) ? statSync(dataFile).size : 0);
+}
+
 function checkFreeSpace(path: string, sizeBytes: number, existingBytes: number): void {
+  const problem = freeSpaceProblem(path, sizeBytes, existingBytes);
+  if (problem !== undefined) throw new RangeError(problem);
+}
+
+/**
+ * Why a store of `sizeBytes` at `path` does not fit on its filesystem, or undefined. A folder not
+ * made yet is measured at its nearest existing parent (where it will be made).
+ */
+function freeSpaceProblem(path: string, sizeBytes: number, existingBytes: number): string | undefined {
   let free: number;
   try {
-    const stats = statfsSync(path);
+    let existing = path;
+    while (!existsSync(existing) && dirname(existing) !== existing) existing = dirname(existing);
+    const stats = statfsSync(existing);
     free = Number(stats.bavail) * Number(stats.bsize);
   } catch {
-    return; // No statfs here (or not for this filesystem): LMDB reports a full disk when it happens.
+    return undefined; // No statfs here (or not for this filesystem): LMDB reports a full disk when it happens.
   }
-  const needed = sizeBytes - existingBytes;
-  if (needed > free) {
-    throw new RangeError(
-      `lmdb store: settings.store_size of ${formatBytes(sizeBytes)} (${sizeBytes} bytes) does not fit on the filesystem of ${path}: only ${formatBytes(free)} (${free} bytes) is free${existingBytes > 0 ? ` besides the ${formatBytes(existingBytes)} the store already takes` : ''}. Lower settings.store_size, free disk space, or put the store on another disk`,
-    );
-  }
+  if (sizeBytes - existingBytes <= free) return undefined;
+  return `lmdb store: settings.store_size of ${formatBytes(sizeBytes)} (${sizeBytes} bytes) does not fit on the filesystem of ${path}: only ${formatBytes(free)} (${free} bytes) is free${existingBytes > 0 ? ` besides the ${formatBytes(existingBytes)} the store already takes` : ''}. Lower settings.store_size, free disk space, or put the store on another disk`;
 }
 
 function removeStoreFiles(path: string, createdFolder: boolean): void {
