@@ -145,14 +145,66 @@ class ErrorLog:
         self.places.clear()
 
 
+#: Lines a second one actor may log, on average; it may log as many at once (as TypeScript actors).
+LOG_LINES_PER_SECOND = 1000
+
+
+class LogBudget:
+    """How many log lines the actor may send up, as the TypeScript host's (`core/_log-budget.ts`).
+
+    Log records share the control channel with states and signals: an actor that logs in a tight
+    loop must not bury them. Past LOG_LINES_PER_SECOND, lines are dropped and counted, and one
+    warning says how many, a second after the first of them (the host's tick looks) and at the end.
+    """
+
+    def __init__(self, host, clock=time.monotonic):
+        self.host = host
+        self.clock = clock
+        self.tokens = float(LOG_LINES_PER_SECOND)
+        self.refilled = clock()
+        self.dropped = 0
+        self.first_drop = None
+
+    def take(self):
+        """Whether one more line may go now; when not, it is counted dropped."""
+        now = self.clock()
+        self.tokens = min(LOG_LINES_PER_SECOND, self.tokens + (now - self.refilled) * LOG_LINES_PER_SECOND)
+        self.refilled = now
+        if self.tokens < 1:
+            self.dropped += 1
+            if self.first_drop is None:
+                self.first_drop = now
+            return False
+        self.tokens -= 1
+        return True
+
+    def tick(self):
+        if self.first_drop is not None and self.clock() - self.first_drop >= 1:
+            self.flush()
+
+    def flush(self):
+        """Reports the lines dropped since the last report, if any."""
+        count, self.dropped, self.first_drop = self.dropped, 0, None
+        if count == 0:
+            return
+        self.host.emit(
+            "warn",
+            f'{count} log line{"" if count == 1 else "s"} dropped: actor "{self.host.name}" logged more than '
+            f"{LOG_LINES_PER_SECOND} lines a second, and signals and states come first. Log a summary now and "
+            "then instead of every step, or send numbers with self.publish()",
+        )
+
+
 class _Forward(logging.Handler):
-    """Every `logging` record of the process goes to the pipeline's log as the actor's."""
+    """Every `logging` record of the process goes to the pipeline's log as the actor's, within its budget."""
 
     def __init__(self, host):
         super().__init__()
         self.host = host
 
     def emit(self, record):
+        if not self.host.log_budget.take():
+            return
         try:
             message = record.getMessage()
             stack = None
@@ -209,6 +261,8 @@ class ActorHost(_loop.Loop):
         self.meter = _meter.Meter(self.post)
         #: `self.publish()`: kept while watched and sent up (`_publish.py`).
         self.publisher = _publish.Publisher(self.post, lambda text: self.emit("warn", text))
+        #: What the actor logs (not the host's own news) goes up within this budget.
+        self.log_budget = LogBudget(self)
 
     # -- the loop links wait in
 
@@ -260,6 +314,7 @@ class ActorHost(_loop.Loop):
         elif self.control is None:
             self.next_beat = now + 0.1
         self.publisher.tick()
+        self.log_budget.tick()
         self.commit_deletes(DELETES_WAIT_S)
         if now - self.last_mirror >= MIRROR_EVERY_S:
             self.flush()
@@ -455,6 +510,7 @@ class ActorHost(_loop.Loop):
         if self.done:
             return
         self.error_log.flush(True)
+        self.log_budget.flush()
         self.publisher.flush()
         # What the links' sockets still send leaves before the process ends (each lingers 1 s at most).
         _loop.context().destroy(linger=1000)
