@@ -255,13 +255,22 @@ export async function checkStore(config: PipelineConfig): Promise<Diagnostic | u
     if (loopback !== undefined) return at(loopback, settings.origins.redis ?? settings.origins.store);
     const { redisAddressProblem } = await import('@improv/store/redis');
     const { host, port, url, password } = settings.redis;
-    const problem = await redisAddressProblem({
-      ...(url === undefined ? {} : { url }),
-      ...(host === undefined ? {} : { host }),
-      ...(port === undefined ? {} : { port }),
-      ...(password === undefined ? {} : { password }),
-    });
-    if (problem !== undefined) return at(problem, settings.origins.redis ?? settings.origins.store);
+    const problem = await redisAddressProblem(
+      {
+        ...(url === undefined ? {} : { url }),
+        ...(host === undefined ? {} : { host }),
+        ...(port === undefined ? {} : { port }),
+        ...(password === undefined ? {} : { password }),
+      },
+      config.settings.storeSizeBytes,
+    );
+    if (problem?.setting === 'store_size') {
+      return {
+        ...at(problem.message, settings.origins.store_size ?? settings.origins.store),
+        path: ['settings', 'store_size'],
+      };
+    }
+    if (problem !== undefined) return at(problem.message, settings.origins.redis ?? settings.origins.store);
   }
   return undefined;
 }

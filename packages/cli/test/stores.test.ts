@@ -410,13 +410,26 @@ actors:
     expect(runDisk.output).toMatch(/does not fit on the filesystem of .*run\.lmdb/);
   });
 
-  it('validate logs in to the Redis server as run would: a wrong or missing password is refused at settings.redis', {
+  it('validate logs in to the Redis server as run would: a wrong or missing password is refused at settings.redis, a size beyond its maxmemory at store_size', {
     timeout: 60_000,
   }, async () => {
     const port = await freePort();
     const redis = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', 'secret'],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--requirepass',
+        'secret',
+        '--maxmemory',
+        '512mb',
+      ],
       { stdio: 'ignore' },
     );
     try {
@@ -439,6 +452,7 @@ actors:
         'wrong.yaml': pipeline(', password: wrong'),
         'none.yaml': pipeline(''),
         'right.yaml': pipeline(', password: secret'),
+        'big.yaml': pipeline(', password: secret').replace('  store: redis\n', '  store: redis\n  store_size: 1GiB\n'),
       });
       const wrong = improv(['validate', 'wrong.yaml', '--no-check-modules'], folder);
       expect(wrong.status, wrong.output).toBe(2);
@@ -453,6 +467,17 @@ actors:
       expect(none.output).toMatch(/NOAUTH/);
       const right = improv(['validate', 'right.yaml', '--no-check-modules'], folder);
       expect(right.status, right.output).toBe(0);
+      // More than the server's maxmemory: refused at store_size, as opening the store refuses it.
+      const big = improv(['validate', 'big.yaml', '--no-check-modules'], folder);
+      expect(big.status, big.output).toBe(2);
+      expect(big.output).toMatch(
+        new RegExp(
+          `big\\.yaml:3:15: error: redis store: settings\\.store_size of 1\\.00 GiB \\(1073741824 bytes\\) is more than the maxmemory of the Redis server at 127\\.0\\.0\\.1:${port}, 512\\.00 MiB`,
+        ),
+      );
+      const run = improv(['run', 'big.yaml', '--no-log-files', '--script', 'quit'], folder);
+      expect(run.status, run.output).toBe(2);
+      expect(run.output).toMatch(/is more than the maxmemory of the Redis server/);
     } finally {
       redis.kill('SIGKILL');
     }

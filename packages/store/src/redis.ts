@@ -204,25 +204,36 @@ const PRUNE_WAIT_MS = 50;
 /** How long {@link redisAddressProblem} waits for the address to accept a connection. */
 const PROBE_MS = 2000;
 
+/** What {@link redisAddressProblem} found: its words, and which setting is at fault. */
+export interface RedisProblem {
+  message: string;
+  /** `address`: the url, host, port or password; `store_size`: more than the server can hold. */
+  setting: 'address' | 'store_size';
+}
+
 /**
  * Whether the store could use a Redis server's address (a `url`, or a `host` and `port`, with its
  * `password`), found as the store would (for `improv validate`): something must accept a connection
- * there, take the login and answer a PING. Why not, in the words the store's own errors use, or
- * `undefined` when it answers or when there is no address to try.
+ * there, take the login and answer a PING; given `sizeBytes`, the server must also be one the store
+ * opens with that size (its version, `maxmemory` and memory, as opening checks). Why not, in the
+ * words the store's own errors use, or `undefined` when it answers or when there is no address to try.
  */
-export async function redisAddressProblem(given: {
-  url?: string;
-  host?: string;
-  port?: number;
-  password?: string;
-}): Promise<string | undefined> {
+export async function redisAddressProblem(
+  given: {
+    url?: string;
+    host?: string;
+    port?: number;
+    password?: string;
+  },
+  sizeBytes?: number,
+): Promise<RedisProblem | undefined> {
   let address: RedisAddress;
   try {
     if (given.url !== undefined) address = parseRedisUrl(given.url);
     else if (given.host !== undefined) address = { host: given.host, port: given.port ?? 6379 };
     else return undefined;
   } catch (error) {
-    return (error as Error).message;
+    return { message: (error as Error).message, setting: 'address' };
   }
   if (address.password === undefined && given.password !== undefined) address.password = given.password;
   const unreachable = await new Promise<string | undefined>((resolve) => {
@@ -242,16 +253,18 @@ export async function redisAddressProblem(given: {
       done(describeCause(`${(error as NodeJS.ErrnoException).code ?? ''} ${error.message}`)),
     );
   });
-  if (unreachable !== undefined) return unreachable;
+  if (unreachable !== undefined) return { message: unreachable, setting: 'address' };
   // Something listens: log in as the store will and ask it something (a wrong or missing password,
   // or a service that is not Redis, shows here).
   let connection: Connection | undefined;
   try {
     connection = await Connection.open(address, { commandTimeoutMs: PROBE_MS, connectTimeoutMs: PROBE_MS });
     await connection.command(['PING']);
+    if (sizeBytes !== undefined) await checkServer(connection, sizeBytes);
     return undefined;
   } catch (error) {
-    return (error as Error).message;
+    // checkServer says a size it cannot hold with a RangeError.
+    return { message: (error as Error).message, setting: error instanceof RangeError ? 'store_size' : 'address' };
   } finally {
     await connection?.close().catch(() => {});
   }
