@@ -311,14 +311,9 @@ export class LocalInputLink extends LinkSide implements InputLink {
       // Every freed slot wakes a sleeping producer: waking it only after a batch would keep a put
       // blocked while there is room, and a pipeline whose consumer reads one message and then waits
       // for that producer would deadlock. The producer's spin absorbs most wakes of a fast consumer.
-      // The flag is taken down here, by whoever wakes it: the producer needs ~10–25 µs to wake, and
-      // the records read meanwhile must not each pay for a notify of their own.
-      if (
-        Atomics.load(header, PRODUCER_SLEEPING) !== 0 &&
-        Atomics.compareExchange(header, PRODUCER_SLEEPING, 1, 0) === 1
-      ) {
-        wake(header, SPACE_SEQ);
-      }
+      // While the flag stays up, every read rings again: a wake-up is never left to one notify (a
+      // version that took the flag down at the first ring hung a fan-in test once under load).
+      if (Atomics.load(header, PRODUCER_SLEEPING) !== 0) wake(header, SPACE_SEQ);
       return bytes === undefined ? value : this.#decoder.decode(bytes);
     }
   }

@@ -366,13 +366,10 @@ function writeRecord(ring: OutRing, bytes: Uint8Array, record: number): void {
   // Count before bytes, so size() (WRITTEN - READ_COUNT) never goes negative.
   Atomics.store(ring.header, WRITTEN, ring.written);
   Atomics.store(ring.header, WRITE, ring.write);
-  // Ring the doorbell only when the consumer said it sleeps: the common case costs one load. The
-  // flag is taken down by whoever rings, so the records written while the consumer wakes (~10–25
-  // µs) do not each pay for a notify; it checks every ring once awake, and flags again before it
-  // sleeps again.
-  if (Atomics.load(ring.bell, BELL_SLEEPING) !== 0 && Atomics.compareExchange(ring.bell, BELL_SLEEPING, 1, 0) === 1) {
-    wake(ring.bell, BELL_SEQ);
-  }
+  // Ring the doorbell only when the consumer said it sleeps: the common case costs one load. Each
+  // record written while the flag stays up rings again (the consumer takes it down once it runs): a
+  // wake-up is never left to a single notify (see the consumer's side, `_input.ts`).
+  if (Atomics.load(ring.bell, BELL_SLEEPING) !== 0) wake(ring.bell, BELL_SEQ);
 }
 
 /** A message msgpack cannot carry, named with its link and the fix. */
