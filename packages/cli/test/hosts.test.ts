@@ -75,6 +75,14 @@ function start(file: string): Promise<Run> {
   );
 }
 
+/** {@link start}, then `setup()` and `run()`: the pipeline is running. */
+async function startRunning(file: string): Promise<Run> {
+  const run = await start(file);
+  await run.nexus.setup();
+  await run.nexus.run();
+  return run;
+}
+
 describe.skipIf(!canMakeHosts() || !redisInstalled)('actors on other hosts (network namespaces)', () => {
   let lab: Hosts;
   let rig: Host;
@@ -152,7 +160,7 @@ connections:
   it.skipIf(!hasPython)(
     'runs a Python actor on a host: its agent starts the interpreter there, links and Redis as for any actor',
     async () => {
-      const run = await start(
+      const run = await startRunning(
         pipeline(
           'python',
           `${hostsYaml}settings: { python: /usr/bin/python3 }
@@ -166,8 +174,6 @@ connections:
 `,
         ),
       );
-      await run.nexus.setup();
-      await run.nexus.run();
       await until(() => sinkHasTaken(run, 100), '100 messages through Python on rig');
       const [relay] = run.where('Relay');
       expect(relay!.runtime).toBe('python');
@@ -186,7 +192,7 @@ connections:
   );
 
   it('reports the actors of a host whose link goes down as failed within a bound; the rest run on, and quit exits', async () => {
-    const run = await start(
+    const run = await startRunning(
       pipeline(
         'cable',
         `${hostsYaml}actors:
@@ -200,8 +206,6 @@ connections:
 `,
       ),
     );
-    await run.nexus.setup();
-    await run.nexus.run();
     const sent = (actor: string) => run.nexus.status().links.find((link) => link.from.actor === actor)?.sent ?? 0;
     await until(() => sent('Remote') > 50 && sent('Local') > 50, 'messages on both links');
     const remotePid = run.where('Remote')[0]!.pid;
@@ -249,9 +253,7 @@ connections:
     );
     // While the pipeline runs; then while a command waits for the actors on rig to acknowledge it.
     for (const during of ['run', 'pause'] as const) {
-      const run = await start(file);
-      await run.nexus.setup();
-      await run.nexus.run();
+      const run = await startRunning(file);
       const sent = (actor: string) => run.nexus.status().links.find((link) => link.from.actor === actor)?.sent ?? 0;
       await until(() => sent('Remote') > 50 && sent('Local') > 50, 'messages on both links');
       rig.linkDown();
@@ -290,14 +292,12 @@ connections:
   }, 120_000);
 
   it('an actor stuck in a loop on a host that answers is still said stuck', async () => {
-    const run = await start(
+    const run = await startRunning(
       pipeline(
         'stuck-on-host',
         `${hostsYaml}settings: { signal_timeout: 1s }\nactors:\n  Spinner: { package: ACTORS, class: Crasher, how: spin, afterMs: 300, host: rig }\n`,
       ),
     );
-    await run.nexus.setup();
-    await run.nexus.run();
     await until(
       () =>
         run.logs.some((record) =>
@@ -310,7 +310,7 @@ connections:
   }, 60_000);
 
   it('brings the actor of a lost host back there once the host is back (restart: on-failure)', async () => {
-    const run = await start(
+    const run = await startRunning(
       pipeline(
         'comeback',
         `${hostsYaml}actors:
@@ -321,8 +321,6 @@ connections:
 `,
       ),
     );
-    await run.nexus.setup();
-    await run.nexus.run();
     const sent = () => run.nexus.status().links.find((link) => link.from.actor === 'Remote')?.sent ?? 0;
     await until(() => sent() > 50, 'messages from the host');
     const first = run.where('Remote')[0]!.pid;
@@ -496,7 +494,7 @@ connections:
   }, 150_000);
 
   it('restarts a crashed actor on its host (restart: on-failure), and revive starts it there by hand', async () => {
-    const run = await start(
+    const run = await startRunning(
       pipeline(
         'restarts',
         `${hostsYaml}actors:
@@ -507,8 +505,6 @@ connections:
 `,
       ),
     );
-    await run.nexus.setup();
-    await run.nexus.run();
     // Crashes, is restarted once on rig, crashes again: max_restarts reached, it stays failed.
     await until(() => run.where('Flaky').length === 2 && run.state('Flaky') === 'failed', 'two crashes', 30_000);
     const restarts = () => run.nexus.status().actors.find((actor) => actor.name === 'Flaky')!.restarts;
@@ -682,14 +678,12 @@ describe('hosts on one machine, and the agent command', () => {
   it.skipIf(process.platform !== 'linux' || !redisInstalled)(
     'without hosts:, nothing the pipeline starts listens beyond loopback (process actors, Redis of its own)',
     async () => {
-      const run = await start(
+      const run = await startRunning(
         pipeline(
           'loopback-only',
           'settings:\n  store: redis\nactors:\n  Source: { package: ACTORS, class: Ticker, method: process }\n  Sink: { package: ACTORS, class: Tally, runtime: bun }\nconnections:\n  Source.q_out: [Sink.q_in]\n',
         ),
       );
-      await run.nexus.setup();
-      await run.nexus.run();
       await until(() => run.nexus.status().links.some((link) => link.sent > 20), 'messages');
       // Every TCP listener of this process and its descendants (actor processes, redis-server).
       const parents = new Map<number, number>();
