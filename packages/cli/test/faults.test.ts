@@ -4,7 +4,7 @@
  * answer status and quit while a command hangs.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -230,5 +230,50 @@ describe('improv run when things go wrong around it', () => {
     const proc = start(['run', minimal, '--run-dir', '/proc/improv/run', '--script', 'setup; quit'], folder);
     expect(await withinMs(proc.exited, 15_000, '--run-dir under /proc')).toBe(2);
     expect(proc.output()).toContain('cannot use /proc/improv/run as a folder');
+  });
+});
+
+describe('Nexus stopped (Ctrl-Z) while a command waits for acknowledgements', () => {
+  /** Whether process `pid` is stopped (state T in /proc). */
+  const stopped = (pid: number) => / T /.test(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\)/, ')'));
+
+  it('does not end its actors for the time it was stopped, longer than signal_timeout: they were stopped with it', async () => {
+    // The program gives `pause` and stops itself at once; each actor's step takes 300 ms of CPU, so no
+    // acknowledgement can come before the process goes on, and the 1 s timeout has long passed then.
+    const child = spawn(
+      join(root, 'node_modules/.bin/tsx'),
+      [join(root, 'packages/cli/test/fixtures/ctrl-z/main.ts')],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    child.stderr.on('data', (chunk) => (out += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      // tsx runs the program in a child of its own: stop and continue the one that prints.
+      await withinMs(
+        (async () => {
+          while (!/STOPPING/.test(out)) await new Promise((resolve) => setTimeout(resolve, 20));
+        })(),
+        30_000,
+        'the program reaching pause',
+      );
+      const pids = () =>
+        readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
+      const program = [child.pid!, ...pids()].find(stopped);
+      expect(program, 'the program stopped itself').toBeDefined();
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      process.kill(program!, 'SIGCONT');
+      expect(await withinMs(exited, 30_000, 'the program ending')).toBe(0);
+      expect(out).toMatch(/PAUSED A=paused B=paused/);
+      expect(out).not.toMatch(/did not acknowledge|FAILED/);
+    } finally {
+      if (child.exitCode === null) {
+        for (const pid of [child.pid!]) process.kill(pid, 'SIGCONT');
+        child.kill('SIGKILL');
+      }
+    }
   });
 });

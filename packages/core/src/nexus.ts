@@ -470,6 +470,7 @@ class NexusImpl implements Nexus {
       this.actors.send(entry, { type: 'signal', signal });
     }
     const sentAt = performance.now();
+    const unseenAtSend = this.supervisor?.unseenMs() ?? 0;
     const setupNews = signal === 'setup' ? this.#reportSetup(live) : undefined;
     try {
       const done = (entry: ActorEntry) => entry.state === gate.to || isGone(entry.state);
@@ -478,7 +479,7 @@ class NexusImpl implements Nexus {
       const acknowledged = (entry: ActorEntry) => done(entry) || entry.acked === signal;
       const timeout = signal === 'setup' ? undefined : this.config.settings.signalTimeoutMs;
       if (!(await this.conditions.until(() => live.every(acknowledged), timeout)) && !this.quitting) {
-        await this.#endUnacknowledged(signal, live, acknowledged, sentAt, timeout!);
+        await this.#endUnacknowledged(signal, live, acknowledged, { sentAt, unseenAtSend }, timeout!);
       }
       await this.conditions.until(() => live.every(done));
     } finally {
@@ -506,17 +507,23 @@ class NexusImpl implements Nexus {
    * The signal's time is up: an actor that has not acknowledged it within `timeoutMs` of being heard
    * from is unresponsive and ended. The time its host said nothing does not count (see
    * `HostAgent.silentForMs`): such an actor is waited for until its host is heard again (then it has
-   * the rest of its time) or is lost (then it fails, as every actor of that host does).
+   * the rest of its time) or is lost (then it fails, as every actor of that host does). Nor does the
+   * time Nexus's own process was stopped (Ctrl-Z) or blocked: its workers were stopped with it, and
+   * their acknowledgements wait to be read (`Supervisor.unseenMs`, the heartbeat watch's clock).
    */
   async #endUnacknowledged(
     signal: Signal,
     live: readonly ActorEntry[],
     acknowledged: (entry: ActorEntry) => boolean,
-    sentAt: number,
+    sent: { sentAt: number; unseenAtSend: number },
     timeoutMs: number,
   ): Promise<void> {
     const what = `it did not acknowledge "${signal}" within ${formatMs(timeoutMs)}`;
-    const heardFor = (entry: ActorEntry) => performance.now() - sentAt - (this.hosts?.silentFor(entry.name) ?? 0);
+    const heardFor = (entry: ActorEntry) =>
+      performance.now() -
+      sent.sentAt -
+      // Both count time nothing could be heard; a stopped Nexus heard its hosts no more than its workers.
+      Math.max((this.supervisor?.unseenMs() ?? 0) - sent.unseenAtSend, this.hosts?.silentFor(entry.name) ?? 0);
     for (;;) {
       const late = live.filter((entry) => !acknowledged(entry));
       const waiting = late.filter((entry) => heardFor(entry) < timeoutMs);

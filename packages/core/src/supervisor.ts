@@ -57,6 +57,8 @@ export class Supervisor {
   /** When the heartbeats were last looked at, and how often they are meant to be. */
   #checkedAt = Number.NaN;
   #every = 0;
+  /** The time, in ms, Nexus's process was seen stopped or blocked (see {@link unseenMs}), up to `#checkedAt`. */
+  #unseen = 0;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -74,6 +76,23 @@ export class Supervisor {
     this.#timer = undefined;
   }
 
+  /**
+   * How long, in ms since the supervisor started, Nexus's own process could not look at its actors:
+   * it was stopped (Ctrl-Z, SIGSTOP, a debugger) or its event loop blocked, seen as a look that came
+   * more than two periods late, counted to now (a gap still under way counts before the next look).
+   * Its workers were stopped with it, so that time counts against no actor: the heartbeat watch and
+   * a command's acknowledgement time (Nexus) both leave it out, on this one clock.
+   */
+  unseenMs(): number {
+    if (Number.isNaN(this.#checkedAt)) return this.#unseen;
+    return this.#unseen + this.#gap(this.#now());
+  }
+
+  /** The part of the time since the last look beyond two periods: the time nobody could look. */
+  #gap(now: number): number {
+    return Math.max(0, now - this.#checkedAt - 2 * this.#every);
+  }
+
   #checkHeartbeats(): void {
     const timeout = this.#options.config.settings.signalTimeoutMs;
     const watching = this.#options.watching();
@@ -81,8 +100,9 @@ export class Supervisor {
     // Nexus's own process was stopped (Ctrl-Z, SIGSTOP, a debugger) or its event loop blocked: the
     // actors' heartbeats could not be seen meanwhile, and its workers were stopped with it. That
     // time does not count against them.
-    const unseen = now - this.#checkedAt - 2 * this.#every;
+    const unseen = this.#gap(now);
     this.#checkedAt = now;
+    this.#unseen += unseen;
     if (unseen > 0) for (const last of this.#heartbeats.values()) last.since += unseen;
     let holding: Set<string> | undefined;
     for (const actor of this.#options.actors()) {

@@ -37,7 +37,11 @@ function watch() {
     clock += ms;
     vi.advanceTimersByTime(EVERY_MS);
   };
-  return { supervisor, warnings, ended, pass, suspend };
+  /** The clock moves `ms` with no look at all (Nexus's process stopped, not yet going on). */
+  const stand = (ms: number) => {
+    clock += ms;
+  };
+  return { supervisor, warnings, ended, pass, suspend, stand };
 }
 
 afterEach(() => {
@@ -69,5 +73,22 @@ describe('the supervisor watches heartbeats', () => {
     supervisor.stop();
     expect(warnings).toEqual([]);
     expect(ended).toEqual([]);
+  });
+
+  it('unseenMs counts the time Nexus could not look, on one clock for heartbeats and commands, before the late look too', () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    const { supervisor, pass, suspend, stand } = watch();
+    supervisor.start();
+    pass(1000);
+    expect(supervisor.unseenMs()).toBe(0);
+    // Still stopped, or just gone on before the first look: the gap is counted already.
+    stand(TIMEOUT_MS * 3);
+    expect(supervisor.unseenMs()).toBe(TIMEOUT_MS * 3 - 2 * EVERY_MS);
+    // The late look takes it in; it is counted once.
+    suspend(0);
+    expect(supervisor.unseenMs()).toBe(TIMEOUT_MS * 3 - 2 * EVERY_MS);
+    pass(1000);
+    expect(supervisor.unseenMs()).toBe(TIMEOUT_MS * 3 - 2 * EVERY_MS);
+    supervisor.stop();
   });
 });
