@@ -200,8 +200,11 @@ export interface PublishedSeries {
   kind: 'series';
   /** When each point was published, in milliseconds since the Unix epoch. */
   times: number[];
-  /** By field name, one value per time (`value` for plain numbers); a field a point lacked is NaN. */
-  values: Record<string, number[]>;
+  /**
+   * By field name, one value per time (`value` for plain numbers); `null` where a point lacked the
+   * field (a published NaN stays NaN).
+   */
+  values: Record<string, (number | null)[]>;
   /** Points published and not delivered (more than {@link PUBLISH_SERIES_LIMIT} in one delivery). */
   skipped: number;
 }

@@ -1,5 +1,5 @@
 import { afterEach, expect, it, vi } from 'vitest';
-import { PUBLISH_EVERY_MS } from '../src/nexus-api.ts';
+import { PUBLISH_EVERY_MS, type PublishedSeries } from '../src/nexus-api.ts';
 import { Publisher } from '../src/worker/_publisher.ts';
 import type { PublishedMessage } from '../src/worker/protocol.ts';
 
@@ -85,4 +85,15 @@ it('refuses in the step an { array, shape } whose shape does not hold the array 
   // Nobody watches: publishing stays one boolean test, nothing is checked.
   publisher.set(false);
   expect(() => publisher.publish('frame', { array: new Uint8Array(10), shape: [100, 100] })).not.toThrow();
+});
+
+it('marks a field a series point lacked as null, and keeps a published NaN as NaN', async () => {
+  const { publisher, sent } = watched();
+  publisher.publish('stats', { a: 1 });
+  publisher.publish('stats', { a: 2, b: Number.NaN });
+  publisher.publish('stats', { b: 3 });
+  await Promise.resolve();
+  const data = sent.find((message) => message.name === 'stats')!.data as PublishedSeries;
+  expect(data.values.a).toEqual([1, 2, null]);
+  expect(data.values.b).toEqual([null, Number.NaN, 3]);
 });

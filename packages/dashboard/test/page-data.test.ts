@@ -90,7 +90,12 @@ describe('values not finite', () => {
     expect(series.columns.get('value')).toEqual([1, null, null, null]);
     expect(series.columns.get('other')).toEqual([null, null, null, null]);
     expect(series.notFinite).toBe(3);
-    // 40 s later the first four points have left the 30 s window, and their count with them.
+    // A field one point lacked within a delivery (null) is a gap, not counted; its NaN is counted.
+    appendSeries(series, [5000, 6000], { value: [null, Number.NaN], other: [2, null] });
+    expect(series.columns.get('value')).toEqual([1, null, null, null, null, null]);
+    expect(series.columns.get('other')).toEqual([null, null, null, null, 2, null]);
+    expect(series.notFinite).toBe(4);
+    // 40 s later the first six points have left the 30 s window, and their count with them.
     appendSeries(series, [44_000], { value: [5], other: [6] });
     expect(series.times).toEqual([44]);
     expect(series.notFinite).toBe(0);

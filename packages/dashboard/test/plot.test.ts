@@ -74,7 +74,7 @@ describe('the Plot actor', () => {
     const series = got[0]!.data as PublishedSeries;
     expect(got[0]!.name).toBe('means');
     expect(series.kind).toBe('series');
-    expect(series.values.value!.every((value) => value >= 0 && value < 1)).toBe(true);
+    expect(series.values.value!.every((value) => value !== null && value >= 0 && value < 1)).toBe(true);
   });
 
   it('says which fields a message has when the one asked for is missing', async () => {

@@ -15,7 +15,7 @@ export interface SeriesData {
   fields: string[];
   /** By field, one value per time; null where a point lacked the field or its value was not finite. */
   columns: Map<string, (number | null)[]>;
-  /** By time, how many of the point's values were NaN or ±Infinity (not drawn). */
+  /** By time, how many of the point's values were NaN or ±Infinity (not drawn; absent ones are not counted). */
   notFiniteAt: number[];
   /** The sum of {@link notFiniteAt}: values in the window that are not drawn. */
   notFinite: number;
@@ -23,10 +23,10 @@ export interface SeriesData {
 
 /**
  * Appends points and keeps the window; true when a field is new. A value that is NaN or ±Infinity
- * is a gap (null) in its column and is counted in `notFiniteAt` and `notFinite`; a field absent from
- * this delivery is a gap and not counted (one a point lacked within a delivery comes as NaN, and is).
+ * is a gap (null) in its column and is counted in `notFiniteAt` and `notFinite`; a field a point
+ * lacked (null, or absent from the delivery) is a gap and not counted.
  */
-export function appendSeries(series: SeriesData, times: number[], values: Record<string, number[]>): boolean {
+export function appendSeries(series: SeriesData, times: number[], values: Record<string, (number | null)[]>): boolean {
   let newField = false;
   const before = series.times.length;
   for (const field of Object.keys(values)) {
@@ -44,10 +44,10 @@ export function appendSeries(series: SeriesData, times: number[], values: Record
     const incoming = values[field];
     for (let index = 0; index < times.length; index++) {
       const value = incoming?.[index];
-      if (value !== undefined && Number.isFinite(value)) column.push(value);
+      if (typeof value === 'number' && Number.isFinite(value)) column.push(value);
       else {
         column.push(null);
-        if (value !== undefined) {
+        if (typeof value === 'number') {
           series.notFiniteAt[before + index]! += 1;
           series.notFinite += 1;
         }

@@ -180,8 +180,8 @@ class Publisher:
         for field, number in fields:
             column = values.get(field)
             if column is None:
-                column = values[field] = [float("nan")] * length
+                column = values[field] = [None] * length
             column.append(number)
         for column in values.values():
             if len(column) == length:
-                column.append(float("nan"))
+                column.append(None)

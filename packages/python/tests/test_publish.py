@@ -28,14 +28,16 @@ def test_numbers_and_dicts_of_numbers_are_series_with_every_point():
     for n in range(5):
         publisher.publish("count", np.int32(n))
         publisher.publish("stats", {"a": n} if n < 2 else {"a": n, "b": -n})
+    publisher.publish("stats", {"b": float("nan")})
     publisher.flush()
     data = {message["name"]: message["data"] for message in sent}
     assert data["count"]["kind"] == "series"
     assert data["count"]["values"]["value"] == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert len(data["count"]["times"]) == 5
-    assert data["stats"]["values"]["a"] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    # A field a point lacked is None (absent), told apart from a NaN that was published.
+    assert data["stats"]["values"]["a"] == [0.0, 1.0, 2.0, 3.0, 4.0, None]
     b = data["stats"]["values"]["b"]
-    assert math.isnan(b[0]) and math.isnan(b[1]) and b[2:] == [-2.0, -3.0, -4.0]
+    assert b[:5] == [None, None, -2.0, -3.0, -4.0] and math.isnan(b[5])
 
 
 def test_other_values_are_the_newest_copy_and_2d_arrays_images():

@@ -7,14 +7,14 @@
  */
 import { PUBLISH_EVERY_MS, PUBLISH_SERIES_LIMIT, type Published, type PublishedSeries } from '@improv/core';
 
-/** Appends `more` to `into` (fields new to either side are NaN where they were absent). */
+/** Appends `more` to `into` (fields new to either side are null where they were absent). */
 function appendSeries(into: PublishedSeries, more: PublishedSeries): PublishedSeries {
   const before = into.times.length;
   const added = more.times.length;
-  const values: Record<string, number[]> = {};
+  const values: Record<string, (number | null)[]> = {};
   for (const field of new Set([...Object.keys(into.values), ...Object.keys(more.values)])) {
-    const old = into.values[field] ?? new Array<number>(before).fill(Number.NaN);
-    const fresh = more.values[field] ?? new Array<number>(added).fill(Number.NaN);
+    const old = into.values[field] ?? new Array<number | null>(before).fill(null);
+    const fresh = more.values[field] ?? new Array<number | null>(added).fill(null);
     values[field] = old.concat(fresh);
   }
   const times = into.times.concat(more.times);

@@ -775,13 +775,13 @@ export function describePipelineConformance(options: PipelineConformanceOptions)
       const times = series('count').flatMap((data) => data.times);
       expect(times.length).toBe(counts.length);
       expect(times.every((time, index) => index === 0 || time >= times[index - 1]!)).toBe(true);
-      // A record of numbers: one column per field; a field that came later is NaN before it.
+      // A record of numbers: one column per field; a field that came later is null (absent) before it.
       const stats = series('stats');
       const twice = stats.flatMap((data) => data.values.twice!);
-      const late = stats.flatMap((data) => data.values.late ?? new Array(data.times.length).fill(Number.NaN));
+      const late = stats.flatMap((data) => data.values.late ?? new Array<null>(data.times.length).fill(null));
       expect(twice.length).toBe(late.length);
       twice.forEach((value, index) => {
-        expect(Number.isNaN(late[index]!) ? value < 20 : late[index] === -value / 2).toBe(true);
+        expect(late[index] === null ? value! < 20 : late[index] === -value! / 2).toBe(true);
       });
       // Other values: the newest of each delivery, copied when published (the actor rewrites its buffer).
       const frames = got.filter((entry) => entry.name === 'frame').map((entry) => entry.data as PublishedLatest);

@@ -196,11 +196,11 @@ export class Publisher {
     const length = times.length;
     times.push(time);
     for (const [field, number] of fields) {
-      // A field seen for the first time: NaN for the points before it.
-      const column = values[field] ?? new Array<number>(length).fill(Number.NaN);
+      // A field seen for the first time: absent (null) for the points before it.
+      const column = values[field] ?? new Array<number | null>(length).fill(null);
       values[field] = column;
       column.push(number);
     }
-    for (const column of Object.values(values)) if (column.length === length) column.push(Number.NaN);
+    for (const column of Object.values(values)) if (column.length === length) column.push(null);
   }
 }
