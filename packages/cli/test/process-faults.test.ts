@@ -164,7 +164,10 @@ describe('actors in processes of their own', () => {
     const dropped = (actor: string) =>
       run.logs.filter((record) => record.source === actor && /^\d+ log lines? dropped: /.test(record.message));
     const actors = ['InProcess', 'InWorker', 'ProcessStdout', 'WorkerStdout'];
-    await until(() => actors.every((actor) => dropped(actor).length > 0), 'lines to be dropped');
+    await until(
+      () => actors.every((actor) => dropped(actor).length > 0),
+      `lines to be dropped ${actors.filter((actor) => dropped(actor).length === 0)}`,
+    );
     await run.nexus.quit();
     // Each actor ended on quit (stop() ran, its links and store closed), none had to be ended for it.
     expect(run.logs.filter((record) => /did not end within/.test(record.message))).toEqual([]);

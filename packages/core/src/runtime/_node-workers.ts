@@ -10,9 +10,8 @@
  * worker that awaits — after its `terminate()` has resolved (see {@link ThreadWorkerQuirks}).
  * @module
  */
-import process from 'node:process';
 import { Worker } from 'node:worker_threads';
-import { forwardLines } from './_output-lines.ts';
+import { forwardLines, isWorkerOutput, workerOutputLines } from './_output-lines.ts';
 import { createWorkerEvents } from './_worker-events.ts';
 import type { SpawnWorkerOptions, WorkerHandle } from './adapter.ts';
 
@@ -29,32 +28,29 @@ export interface ThreadWorkerQuirks {
    */
   terminateGraceMs: number;
   /**
-   * Whether the worker's own stdout and stderr come to {@link WorkerHandle.onOutput} (Node). Where
-   * not, the runtime writes them to this process's as they come, and a worker that writes flat out
-   * keeps this thread busy with them.
+   * How the worker's own stdout and stderr come to {@link WorkerHandle.onOutput}: as the worker's
+   * streams (`stdout: true`, Node), or as messages its bootstrap posts (Deno, whose `stdout: true`
+   * also writes everything through to this process's terminal; see `worker-output.mjs`).
    */
-  captureOutput?: boolean;
+  output: 'streams' | 'messages';
 }
 
 /** Starts a `worker_threads` worker; resolves once its handshake arrived, rejects if it fails to load. */
 export function spawnThreadWorker(
   options: SpawnWorkerOptions,
-  quirks: ThreadWorkerQuirks = { terminateGraceMs: 0, captureOutput: true },
+  quirks: ThreadWorkerQuirks = { terminateGraceMs: 0, output: 'streams' },
 ): Promise<WorkerHandle> {
-  const capture = quirks.captureOutput === true;
+  const streams = quirks.output === 'streams';
   const worker = new Worker(bootstrapUrl, {
     name: options.name,
     workerData: { entry: options.entry },
-    ...(capture ? { stdout: true, stderr: true } : {}),
+    ...(streams ? { stdout: true, stderr: true } : {}),
     ...(options.maxHeapMb === undefined ? {} : { resourceLimits: { maxOldGenerationSizeMb: options.maxHeapMb } }),
   });
-  const outputListeners: ((line: string, stream: 'stdout' | 'stderr') => void)[] = [];
-  if (capture) {
+  const output = workerOutputLines();
+  if (streams) {
     for (const stream of ['stdout', 'stderr'] as const) {
-      forwardLines(worker[stream], (line) => {
-        if (outputListeners.length === 0) process[stream].write(`${line}\n`);
-        for (const listener of outputListeners) listener(line, stream);
-      });
+      forwardLines(worker[stream], (line) => output.line(line, stream));
     }
   }
   const events = createWorkerEvents(
@@ -70,12 +66,11 @@ export function spawnThreadWorker(
     worker.on('message', (message: unknown) => {
       if (!ready && (message as { type?: unknown } | null)?.type === helloType) {
         ready = true;
-        resolve(
-          capture ? { ...events.handle, onOutput: (listener) => void outputListeners.push(listener) } : events.handle,
-        );
+        resolve({ ...events.handle, onOutput: (listener) => void output.listeners.push(listener) });
         return;
       }
-      events.message(message);
+      if (isWorkerOutput(message)) output.take(message);
+      else events.message(message);
     });
     worker.on('error', (error: Error) => {
       if (!ready) reject(error);
@@ -83,6 +78,7 @@ export function spawnThreadWorker(
     });
     worker.on('exit', (code: number) => {
       if (!ready) reject(new Error(`worker "${options.name}" exited with code ${code} before it was ready`));
+      output.end();
       events.exit(code);
     });
   });

@@ -10,6 +10,7 @@
 import { workerData } from 'node:worker_threads';
 import { serializeError } from '../errors.ts';
 import type { WorkerEndpoint } from './adapter.ts';
+import { postWrites } from './worker-output.mjs';
 
 interface WorkerScope {
   postMessage(message: unknown, transfer?: readonly ArrayBuffer[]): void;
@@ -38,6 +39,9 @@ scope.addEventListener('error', (event: { error?: unknown; message?: string }) =
   reportError(event.error ?? event.message),
 );
 scope.addEventListener('unhandledrejection', (event: { reason?: unknown }) => reportError(event.reason));
+
+// Bun's web workers cannot hand their stdout and stderr to the parent: the writes come as messages.
+postWrites((message) => scope.postMessage(message));
 
 const endpoint: WorkerEndpoint = {
   postMessage: (message, transfer) => scope.postMessage(message, transfer),

@@ -22,6 +22,7 @@ import { deserializeError, RuntimeUnavailableError, type SerializedError } from 
 import { nodeFiles, nodePath, onProcessSignal } from './_node-api.ts';
 import { spawnProcess } from './_node-processes.ts';
 import { checkPythonActor } from './_node-python.ts';
+import { isWorkerOutput, workerOutputLines } from './_output-lines.ts';
 import { createWorkerEvents } from './_worker-events.ts';
 import type { RuntimeAdapter, SpawnWorkerOptions, Transferable, WorkerHandle } from './adapter.ts';
 import { currentRuntimeName } from './current.ts';
@@ -73,6 +74,7 @@ function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerHandle> {
   });
   let error: Error | undefined;
   let terminated = false;
+  const output = workerOutputLines();
   let markExited!: () => void;
   const exited = new Promise<void>((resolve) => {
     markExited = resolve;
@@ -96,11 +98,13 @@ function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerHandle> {
     };
     worker.addEventListener('message', (event) => {
       const message = event.data as { type?: unknown; error?: SerializedError } | null;
-      if (message?.type === '__improv_error' && message.error) {
+      if (isWorkerOutput(message)) {
+        output.take(message);
+      } else if (message?.type === '__improv_error' && message.error) {
         failed(deserializeError(message.error));
       } else if (!ready && message?.type === '__improv_hello') {
         ready = true;
-        resolve(events.handle);
+        resolve({ ...events.handle, onOutput: (listener) => void output.listeners.push(listener) });
       } else {
         events.message(message);
       }
@@ -115,6 +119,7 @@ function spawnWorker(options: SpawnWorkerOptions): Promise<WorkerHandle> {
       let code = terminated ? 1 : (event.code ?? 0);
       if (error && code === 0) code = 1;
       if (!ready) reject(new Error(`worker "${options.name}" exited with code ${code} before it was ready`));
+      output.end();
       events.exit(code);
       markExited();
     });

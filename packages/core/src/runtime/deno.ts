@@ -59,7 +59,8 @@ export function createDenoRuntime(): RuntimeAdapter {
     spawnProcess,
     checkPythonActor,
     findRuntime,
-    spawnWorker: (options) => spawnThreadWorker(options, { terminateGraceMs: DENO_TERMINATE_GRACE_MS }),
+    spawnWorker: (options) =>
+      spawnThreadWorker(options, { terminateGraceMs: DENO_TERMINATE_GRACE_MS, output: 'messages' }),
     onShutdownSignal(handler) {
       const listeners = shutdownSignals.map((signal) => [signal, () => handler(signal)] as const);
       for (const [signal, listener] of listeners) deno.addSignalListener(signal, listener);

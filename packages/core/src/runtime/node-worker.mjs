@@ -34,6 +34,10 @@ const endpoint = {
 if (globalThis.Deno === undefined) {
   const { register } = await import('tsx/esm/api');
   register();
+} else {
+  // Deno's `stdout: true` writes a worker's output through to the terminal as well: it comes as messages.
+  const { postWrites } = await import('./worker-output.mjs');
+  postWrites((message) => parentPort.postMessage(message));
 }
 const entry = await import(workerData.entry);
 if (typeof entry.runWorker !== 'function') {

@@ -18,7 +18,8 @@ export type RuntimeWorkerCommand =
   | { type: 'exit'; code: number }
   | { type: 'wait'; buffer: SharedArrayBuffer }
   | { type: 'busy' }
-  | { type: 'grow' };
+  | { type: 'grow' }
+  | { type: 'write'; stdout: string[]; stderr: string };
 
 /** What the worker posts back. */
 export type RuntimeWorkerReply =
@@ -26,9 +27,14 @@ export type RuntimeWorkerReply =
   | { type: 'burst'; index: number }
   | { type: 'waiting' }
   | { type: 'woken'; value: number }
-  | { type: 'busy' };
+  | { type: 'busy' }
+  | { type: 'written' };
 
 const retained: unknown[] = [];
+
+interface WritableLike {
+  write(chunk: string | Uint8Array): boolean;
+}
 
 /** Handles the suite's commands on `endpoint`. */
 export function answer(endpoint: WorkerEndpoint): void {
@@ -55,6 +61,14 @@ export function answer(endpoint: WorkerEndpoint): void {
       case 'reject':
         void Promise.reject(new TypeError('rejected on purpose'));
         return;
+      case 'write': {
+        // Straight to the streams, past the console: what native code or a library would do.
+        const { stdout, stderr } = (globalThis as unknown as { process: Record<string, WritableLike> }).process;
+        for (const piece of command.stdout) stdout!.write(piece);
+        stderr!.write(new TextEncoder().encode(command.stderr));
+        reply({ type: 'written' });
+        return;
+      }
       case 'exit':
         (globalThis as unknown as { process: { exit(code: number): never } }).process.exit(command.code);
         return;

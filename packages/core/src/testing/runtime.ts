@@ -195,6 +195,21 @@ export function describeRuntimeConformance(options: RuntimeConformanceOptions): 
       expect(worker.errors[0]?.message).toContain('rejected on purpose');
     });
 
+    it('hands what a worker writes to its own stdout and stderr to onOutput line by line, whole lines however written', async () => {
+      const worker = await spawn('writes');
+      const lines: string[] = [];
+      worker.handle.onOutput?.((line, stream) => void lines.push(`${stream}: ${line}`));
+      expect(worker.handle.onOutput, 'the handle offers onOutput').toBeTypeOf('function');
+      worker.send({ type: 'write', stdout: ['one\ntw', 'o\n', 'thr'], stderr: 'é ✓\n' });
+      await worker.next((message) => message.type === 'written');
+      worker.send({ type: 'quit' });
+      expect(await worker.exited).toBe(0);
+      // The last line, without its newline, comes at the worker's end.
+      for (let tries = 0; tries < 100 && lines.length < 4; tries++) await sleep(20);
+      expect(lines.filter((line) => line.startsWith('stdout'))).toEqual(['stdout: one', 'stdout: two', 'stdout: thr']);
+      expect(lines.filter((line) => line.startsWith('stderr'))).toEqual(['stderr: é ✓']);
+    });
+
     it('reports process.exit(code) in the worker as an exit with that code, without an error', async () => {
       const worker = await spawn('exit');
       worker.send({ type: 'exit', code: 7 });
