@@ -264,6 +264,7 @@ const numpyDtypes: Record<TypedArrayKind, string> = {
   float64: '<f8',
   bigint64: '<i8',
   biguint64: '<u8',
+  bool: '|b1',
 };
 
 /**

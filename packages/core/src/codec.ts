@@ -37,7 +37,10 @@ export type TypedArrayConstructor = {
   readonly BYTES_PER_ELEMENT: number;
 };
 
-/** Kinds in the order of their dtype codes (code = index + 1; 0 means "msgpack value"). */
+/**
+ * Kinds in the order of their dtype codes (code = index + 1; 0 means "msgpack value"). The last,
+ * `bool` (12), is numpy's: a `Uint8Array` here, never the code of a typed array TypeScript makes.
+ */
 export const typedArrayKinds: readonly TypedArrayKind[] = [
   'int8',
   'uint8',
@@ -50,6 +53,7 @@ export const typedArrayKinds: readonly TypedArrayKind[] = [
   'float64',
   'bigint64',
   'biguint64',
+  'bool',
 ];
 
 export const typedArrayConstructors: readonly TypedArrayConstructor[] = [
@@ -64,9 +68,15 @@ export const typedArrayConstructors: readonly TypedArrayConstructor[] = [
   Float64Array,
   BigInt64Array,
   BigUint64Array,
+  Uint8Array,
 ];
 
-const codeByConstructor = new Map<unknown, number>(typedArrayConstructors.map((ctor, index) => [ctor, index + 1]));
+/** The dtype code of `bool`, whose values are `Uint8Array`s here (see {@link typedArrayKinds}). */
+export const BOOL_DTYPE_CODE = 12;
+/** The typed array classes of TypeScript's own kinds (codes 1..11), by code - 1. */
+const ownConstructors = typedArrayConstructors.slice(0, BOOL_DTYPE_CODE - 1);
+
+const codeByConstructor = new Map<unknown, number>(ownConstructors.map((ctor, index) => [ctor, index + 1]));
 const codeByKind = new Map<string, number>(typedArrayKinds.map((kind, index) => [kind, index + 1]));
 
 /**
@@ -77,8 +87,8 @@ export function dtypeCodeOf(value: unknown): number {
   if (typeof value !== 'object' || value === null || !ArrayBuffer.isView(value)) return 0;
   const direct = codeByConstructor.get(value.constructor);
   if (direct !== undefined) return direct;
-  for (let index = 0; index < typedArrayConstructors.length; index++) {
-    if (value instanceof typedArrayConstructors[index]!) return index + 1;
+  for (let index = 0; index < ownConstructors.length; index++) {
+    if (value instanceof ownConstructors[index]!) return index + 1;
   }
   return 0;
 }
@@ -90,11 +100,13 @@ export function dtypeCodeOfKind(kind: unknown): number {
 
 // Extension types 0..10 are the typed-array kinds (one type per kind, so the raw bytes go into the
 // message without a tag byte and therefore without an extra copy); 11..13 keep Map, Set and
-// ArrayBuffer, which msgpack would otherwise turn into `{}` without a word; -1 is msgpack's own
+// ArrayBuffer, which msgpack would otherwise turn into `{}` without a word; 14 is numpy's bool array
+// (one byte each), which Python sends and TypeScript reads as a Uint8Array; -1 is msgpack's own
 // timestamp (Date).
 const EXT_MAP = 11;
 const EXT_SET = 12;
 const EXT_ARRAY_BUFFER = 13;
+const EXT_BOOL = 14;
 
 /** msgpack's own extensions (Date as a timestamp) and its handling of unknown types. */
 const builtIn = new ExtensionCodec();
@@ -122,7 +134,7 @@ const extensionCodec: ExtensionCodecType<undefined> = {
     return builtIn.tryToEncode(object, context);
   },
   decode(data, type, context) {
-    const ctor = type >= 0 ? typedArrayConstructors[type] : undefined;
+    const ctor = type >= 0 ? ownConstructors[type] : undefined;
     if (ctor !== undefined) {
       if (data.byteLength % ctor.BYTES_PER_ELEMENT !== 0) {
         throw new RangeError(
@@ -144,6 +156,7 @@ const extensionCodec: ExtensionCodecType<undefined> = {
     if (type === EXT_MAP) return new Map(decoder.decode(data) as [unknown, unknown][]);
     if (type === EXT_SET) return new Set(decoder.decode(data) as unknown[]);
     if (type === EXT_ARRAY_BUFFER) return copyBytes(data).buffer;
+    if (type === EXT_BOOL) return copyBytes(data);
     return builtIn.decode(data, type, context);
   },
 };

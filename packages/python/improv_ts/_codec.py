@@ -2,7 +2,8 @@
 
 - Typed arrays travel as msgpack extension types 0..10, one per dtype code - 1, holding the raw
   little-endian bytes: a numpy array is sent as its flat data (a message keeps no shape; the store
-  does), and one comes back as a 1-D array that owns its memory.
+  does), and one comes back as a 1-D array that owns its memory. A bool array (dtype code 12, one
+  byte per element) travels as extension type 14: TypeScript reads it as a Uint8Array, Python as bool.
 - 11 is a Map (a msgpack array of [key, value] pairs), 12 a Set (an array of items), 13 an
   ArrayBuffer (its bytes), -1 msgpack's own timestamp (a Date).
 - 64-bit integers are plain msgpack integers: TypeScript reads one as a number when it is a safe
@@ -16,14 +17,16 @@ import msgpack
 import numpy as np
 
 #: numpy dtypes by improv dtype code (1..11); code 0 is "a msgpack value".
-DTYPES = [None, "i1", "u1", "u1", "<i2", "<u2", "<i4", "<u4", "<f4", "<f8", "<i8", "<u8"]
+DTYPES = [None, "i1", "u1", "u1", "<i2", "<u2", "<i4", "<u4", "<f4", "<f8", "<i8", "<u8", "?"]
 #: The kind names of `@improv/core` by dtype code.
-KINDS = [None, "int8", "uint8", "uint8clamped", "int16", "uint16", "int32", "uint32", "float32", "float64", "bigint64", "biguint64"]
+KINDS = [None, "int8", "uint8", "uint8clamped", "int16", "uint16", "int32", "uint32", "float32", "float64", "bigint64", "biguint64", "bool"]
+#: numpy's bool: a Uint8Array in TypeScript, a bool array here again.
+BOOL_CODE = 12
 
 _CODE_BY_DTYPE = {
     np.dtype("i1"): 1,
     np.dtype("u1"): 2,
-    np.dtype("bool"): 2,
+    np.dtype("bool"): BOOL_CODE,
     np.dtype("<i2"): 4,
     np.dtype("<u2"): 5,
     np.dtype("<i4"): 6,
@@ -37,10 +40,11 @@ _CODE_BY_DTYPE = {
 EXT_MAP = 11
 EXT_SET = 12
 EXT_ARRAY_BUFFER = 13
+EXT_BOOL = 14
 
 
 def dtype_code(array):
-    """The improv dtype code (1..11) of a numpy array; TypeError for a dtype TypeScript has no typed array for."""
+    """The improv dtype code (1..12) of a numpy array; TypeError for a dtype TypeScript has no typed array for."""
     dtype = array.dtype
     if dtype.byteorder == ">":
         dtype = dtype.newbyteorder("<")
@@ -48,7 +52,7 @@ def dtype_code(array):
     if code is None:
         raise TypeError(
             f"improv: a numpy array of dtype {array.dtype} has no TypeScript typed array; "
-            "use int8/16/32/64, uint8/16/32/64, float32 or float64 (e.g. array.astype(np.float32))"
+            "use bool, int8/16/32/64, uint8/16/32/64, float32 or float64 (e.g. array.astype(np.float32))"
         )
     return code
 
@@ -74,7 +78,8 @@ def array_from_bytes(code, data, shape=None):
 
 def _default(value):
     if isinstance(value, np.ndarray):
-        return msgpack.ExtType(dtype_code(value) - 1, bytes(array_bytes(value)))
+        code = dtype_code(value)
+        return msgpack.ExtType(EXT_BOOL if code == BOOL_CODE else code - 1, bytes(array_bytes(value)))
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, (set, frozenset)):
@@ -110,6 +115,8 @@ def _ext_hook(code, data):
         return {_hashable(item) for item in unpackb(data)}
     if code == EXT_ARRAY_BUFFER:
         return bytes(data)
+    if code == EXT_BOOL:
+        return array_from_bytes(BOOL_CODE, data)
     if code == -1:
         return msgpack.Timestamp.from_bytes(data).to_datetime()
     return msgpack.ExtType(code, data)

@@ -37,6 +37,14 @@ def test_big_endian_and_bool_arrays_are_sent_as_little_endian_bytes():
     assert bytes(array_bytes(np.array([True, False]))) == b"\x01\x00"
 
 
+def test_a_bool_array_comes_back_a_bool_array_as_extension_type_14():
+    mask = np.array([True, False, True])
+    data = packb({"mask": mask})
+    assert b"\xc7\x03\x0e\x01\x00\x01" in data  # ext 8: 3 bytes of type 14
+    back = unpackb(data)["mask"]
+    assert back.dtype == np.bool_ and back.tolist() == [True, False, True]
+
+
 def test_a_dtype_typescript_has_no_array_for_is_a_clear_error():
     with pytest.raises(TypeError, match=r"dtype complex128 has no TypeScript typed array"):
         packb(np.zeros(2, complex))

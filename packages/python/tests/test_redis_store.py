@@ -183,7 +183,9 @@ def test_arrays_in_other_layouts_are_stored_as_their_values_in_c_order(ts_store,
         ts_sees(ts_store, key, array, "float64")
     flags = np.array([True, False, True])
     key = store.put(flags)
-    assert store.get(key).tolist() == [1, 0, 1] and store.info(key)["dtype"] == "uint8"
+    got = store.get(key)
+    assert got.dtype == np.bool_ and got.tolist() == [True, False, True] and store.info(key)["dtype"] == "bool"
+    ts_sees(ts_store, key, flags.view(np.uint8), "bool")
 
 
 def test_shape_gives_a_flat_array_its_shape(ts_store, store):

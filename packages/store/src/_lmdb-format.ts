@@ -84,7 +84,7 @@ export const INDEX_OVERHEAD_BYTES = 64;
 
 /** What the header of a value says. */
 export interface ValueHeader {
-  /** 0 for a msgpack value, 1..11 for a typed array (index + 1 in `typedArrayKinds`). */
+  /** 0 for a msgpack value, 1..12 for a typed array (index + 1 in `typedArrayKinds`; 12 is numpy's bool). */
   code: number;
   /** Empty for a msgpack value. */
   shape: number[];
@@ -142,12 +142,12 @@ export function readHeader(bytes: Uint8Array, length: number, what: string): Val
   return { code, shape, byteLength, flags, headerBytes: size };
 }
 
-/** Kind name of a dtype code (1..11). */
+/** Kind name of a dtype code (1..12). */
 export function kindOfCode(code: number): TypedArrayKind {
   return typedArrayKinds[code - 1]!;
 }
 
-/** Bytes per element of a dtype code (1..11). */
+/** Bytes per element of a dtype code (1..12). */
 export function elementBytes(code: number): number {
   return typedArrayConstructors[code - 1]!.BYTES_PER_ELEMENT;
 }

@@ -10,7 +10,7 @@
  * ```
  * offset  size        field
  * 0       1           format version (1)
- * 1       1           dtype code: 0 = msgpack value, 1..11 = typed array kind (core's typedArrayKinds order)
+ * 1       1           dtype code: 0 = msgpack value, 1..12 = typed array kind (core's typedArrayKinds order)
  * 2       1           ndim (0 for a msgpack value)
  * 3       5           zero
  * 8       8           byte length of the data (uint64 LE)

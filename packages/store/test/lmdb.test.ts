@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  BOOL_DTYPE_CODE,
   currentRuntimeName,
   detectRuntime,
   ObjectNotFoundError,
@@ -122,7 +123,8 @@ describe('lmdb store', () => {
     const client = store.client;
     const before = await client.usage();
     let charged = 0;
-    for (const [index, ctor] of typedArrayConstructors.entries()) {
+    // TypeScript's own kinds (bool, numpy's, is written by allocate or by Python: see those tests).
+    for (const [index, ctor] of typedArrayConstructors.slice(0, BOOL_DTYPE_CODE - 1).entries()) {
       const bytes = new Uint8Array(ctor.BYTES_PER_ELEMENT * 37);
       for (let byte = 0; byte < bytes.length; byte++) bytes[byte] = (byte * 151 + index * 7 + 255) & 0xff;
       const array = new ctor(bytes.buffer, 0, 37) as TypedArray;

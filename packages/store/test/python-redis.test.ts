@@ -205,6 +205,7 @@ const numpyDtype: Record<TypedArrayKind, string> = {
   float64: '<f8',
   bigint64: '<i8',
   biguint64: '<u8',
+  bool: '|b1',
 };
 const kindOfNumpy: Record<string, TypedArrayKind> = Object.fromEntries(
   Object.entries(numpyDtype)
@@ -307,10 +308,16 @@ suite('the redis store with a Python client (improv_ts.stores.redis)', () => {
           kind,
           shape.reduce((a, b) => a * b, 1),
         );
-        keys.push(await client.put(array, { shape }));
+        if (kind === 'bool') {
+          // A mask for Python: TypeScript writes numpy's bool through allocate.
+          const mask = await client.allocate('bool', shape);
+          mask.array.set(array as Uint8Array);
+          keys.push(mask.key);
+        } else keys.push(await client.put(array, { shape }));
         expected.push({ dtype: numpyDtype[kind], shape, sha256: sha256(array) });
       }
     }
+    await client.flush(); // the masks' contents (the allocation below stays unflushed)
     const now = Date.now();
     const values = [
       { n: 1, text: 'tö', list: [null, true, 2.5], nested: { deeper: [[], {}] } },

@@ -11,7 +11,7 @@
  * @module
  */
 import { Worker } from 'node:worker_threads';
-import { forwardLines, isWorkerOutput, workerOutputLines } from './_output-lines.ts';
+import { forwardLines, isWorkerOutput, workerOutputLines } from './_node-output-lines.ts';
 import { createWorkerEvents } from './_worker-events.ts';
 import type { SpawnWorkerOptions, WorkerHandle } from './adapter.ts';
 

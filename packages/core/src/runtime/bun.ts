@@ -20,9 +20,9 @@
 import { siblingModule } from '../_module-url.ts';
 import { deserializeError, RuntimeUnavailableError, type SerializedError } from '../errors.ts';
 import { nodeFiles, nodePath, onProcessSignal } from './_node-api.ts';
+import { isWorkerOutput, workerOutputLines } from './_node-output-lines.ts';
 import { spawnProcess } from './_node-processes.ts';
 import { checkPythonActor } from './_node-python.ts';
-import { isWorkerOutput, workerOutputLines } from './_output-lines.ts';
 import { createWorkerEvents } from './_worker-events.ts';
 import type { RuntimeAdapter, SpawnWorkerOptions, Transferable, WorkerHandle } from './adapter.ts';
 import { currentRuntimeName } from './current.ts';

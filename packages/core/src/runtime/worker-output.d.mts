@@ -1,4 +1,4 @@
-import type { WorkerOutputMessage } from './_output-lines.ts';
+import type { WorkerOutputMessage } from './_node-output-lines.ts';
 
 /** Posts what this worker writes to `process.stdout` and `process.stderr` (see `worker-output.mjs`). */
 export function postWrites(post: (message: WorkerOutputMessage) => void): void;

@@ -1,5 +1,5 @@
 // What a worker writes to its own process.stdout and process.stderr, posted to its parent as
-// `__improv_output` messages (see `_output-lines.ts`), so that it comes to the pipeline log line by
+// `__improv_output` messages (see `_node-output-lines.ts`), so that it comes to the pipeline log line by
 // line under the actor's log budget, as a Node worker's does (Node hands a worker's streams to its
 // parent itself: `stdout: true`). Used where the runtime cannot: Bun's web workers, and Deno, whose
 // `stdout: true` also writes everything through to the terminal. Plain JavaScript: the Deno branch

@@ -46,9 +46,15 @@ export interface TypedArrayKinds {
   float64: Float64Array;
   bigint64: BigInt64Array;
   biguint64: BigUint64Array;
+  /**
+   * numpy's `bool`: one byte per element, 0 or 1, read here as a `Uint8Array`. A value stored (or
+   * sent) as `bool`, by a Python actor or by `allocate('bool', …)`, comes to Python as a bool array
+   * (a mask); a `Uint8Array` put or sent from TypeScript is `uint8`.
+   */
+  bool: Uint8Array;
 }
 
-/** One of `int8`, `uint8`, ..., `float64`, `bigint64`, `biguint64`. */
+/** One of `int8`, `uint8`, ..., `float64`, `bigint64`, `biguint64`, `bool`. */
 export type TypedArrayKind = keyof TypedArrayKinds;
 
 /** A store key: an opaque string, safe to send over any link. */
