@@ -239,7 +239,7 @@ describe('Nexus stopped (Ctrl-Z) while a command waits for acknowledgements', ()
 
   it('does not end its actors for the time it was stopped, longer than signal_timeout: they were stopped with it', async () => {
     // The program gives `pause` and stops itself at once; each actor's step takes 300 ms of CPU, so no
-    // acknowledgement can come before the process goes on, and the 1 s timeout has long passed then.
+    // acknowledgement can come before the process goes on, and the 3 s timeout has long passed then (6 s stopped).
     const child = spawn(
       join(root, 'node_modules/.bin/tsx'),
       [join(root, 'packages/cli/test/fixtures/ctrl-z/main.ts')],
@@ -262,9 +262,14 @@ describe('Nexus stopped (Ctrl-Z) while a command waits for acknowledgements', ()
       );
       const pids = () =>
         readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number);
-      const program = [child.pid!, ...pids()].find(stopped);
+      // It prints, then stops itself: look until it has.
+      let program: number | undefined;
+      for (let tries = 0; tries < 500 && program === undefined; tries++) {
+        program = [child.pid!, ...pids()].find(stopped);
+        if (program === undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+      }
       expect(program, 'the program stopped itself').toBeDefined();
-      await new Promise((resolve) => setTimeout(resolve, 3000));
+      await new Promise((resolve) => setTimeout(resolve, 6000));
       process.kill(program!, 'SIGCONT');
       expect(await withinMs(exited, 30_000, 'the program ending')).toBe(0);
       expect(out).toMatch(/PAUSED A=paused B=paused/);
