@@ -24,6 +24,7 @@ import {
   edgeCounters,
   FRAME_MESSAGE,
   IN_FLIGHT_GRACE_MS,
+  messageEpoch,
   Queue,
   RECEIVED,
   SENT,
@@ -56,6 +57,8 @@ interface InEdge extends EdgeCounters {
   ackBatchLarge: number;
   /** When this sink first saw the source gone with messages it counted as sent still missing. */
   goneSince?: number;
+  /** This sink's epoch on the edge (1: the first sink the edge had); see `messageFrame`. */
+  epoch: number;
 }
 
 interface Waiter {
@@ -104,7 +107,7 @@ export class ZmqInputLink implements InputLink {
       const counters = edgeCounters(info.counters);
       // A revived actor reopens the descriptor of the one that quit: its sources deliver to it again.
       Atomics.store(counters.flags, SINK_GONE, 0);
-      Atomics.add(counters.flags, SINK_EPOCH, 1);
+      const epoch = Atomics.add(counters.flags, SINK_EPOCH, 1) + 1;
       const edge: InEdge = {
         ...counters,
         connection: info.connection,
@@ -118,6 +121,7 @@ export class ZmqInputLink implements InputLink {
         dropped: 0,
         ackBatch: Math.max(1, Math.ceil(info.capacity / 2)),
         ackBatchLarge: Math.max(1, Math.ceil(info.capacity / 4)),
+        epoch,
       };
       this.#byId.set(info.id, edge);
       return edge;
@@ -264,6 +268,10 @@ export class ZmqInputLink implements InputLink {
       this.#stranger(id, frames);
       return;
     }
+    // Sent for an earlier incarnation of this sink (an old connection of the source that came back on
+    // its own): not taken, not acknowledged. The source sends it again on a fresh connection once it
+    // sees this sink's epoch, as it does everything the earlier one did not acknowledge.
+    if ((type.length > 1 || edge.epoch > 1) && messageEpoch(type) !== edge.epoch) return;
     edge.counts[RECEIVED]! += 1;
     if (body.length > this.#maxMessageBytes) {
       edge.counts[DROPPED_AT_SINK]! += 1;

@@ -27,7 +27,7 @@ import {
   type EdgeCounters,
   edgeCounters,
   FRAME_ACK,
-  MESSAGE_FRAME,
+  messageFrame,
   Queue,
   SENT,
   SINK_EPOCH,
@@ -65,6 +65,8 @@ interface OutEdge extends EdgeCounters {
   gone: boolean;
   /** The sink's epoch when last looked at (0: no sink had opened yet). */
   epoch: number;
+  /** The first frame of each message: `messageFrame(epoch)`, which this sink's incarnation takes. */
+  header: Uint8Array;
   /** What the socket last said about the connection, for reports. */
   state: string;
 }
@@ -131,6 +133,7 @@ export class ZmqOutputLink implements OutputLink {
     };
     this.#edges = descriptor.edges.map((info) => {
       const counters = edgeCounters(info.counters);
+      const epoch = Atomics.load(counters.flags, SINK_EPOCH);
       const edge: OutEdge = {
         ...counters,
         connection: info.connection,
@@ -143,7 +146,8 @@ export class ZmqOutputLink implements OutputLink {
         unacked: new Queue(),
         backlog: new Queue(),
         gone: Atomics.load(counters.flags, SINK_GONE) !== 0,
-        epoch: Atomics.load(counters.flags, SINK_EPOCH),
+        epoch,
+        header: messageFrame(epoch),
         state: 'connecting',
       };
       Atomics.store(counters.flags, WAITING, 0);
@@ -154,7 +158,18 @@ export class ZmqOutputLink implements OutputLink {
     });
     watchControl(
       this.#control,
-      () => this.#wakeUp?.(),
+      () => {
+        // A sink replaced while this source sends nothing gets what it has to get again now, not at the
+        // next put: its new incarnation ignores what the old socket held. (Only a replacement: a sink
+        // that looks gone for a moment, because it closed on its way to a restart, is left to `put`.)
+        if (!this.#isClosed()) {
+          for (const edge of this.#edges) {
+            const epoch = Atomics.load(edge.flags, SINK_EPOCH);
+            if (epoch !== edge.epoch && Atomics.load(edge.flags, SINK_GONE) === 0) this.#refreshGone(edge);
+          }
+        }
+        this.#wakeUp?.();
+      },
       () => this.#closedHere || Atomics.load(this.#control, CONTROL_CLOSED) !== 0,
     );
   }
@@ -309,7 +324,7 @@ export class ZmqOutputLink implements OutputLink {
   }
 
   #transmit(edge: OutEdge, bytes: Uint8Array): void {
-    edge.socket.send([MESSAGE_FRAME, bytes]);
+    edge.socket.send([edge.header, bytes]);
     edge.unacked.push(bytes);
     edge.counts[SENT]! += 1;
     edge.counts[BYTES_SENT]! += bytes.length;
@@ -317,18 +332,24 @@ export class ZmqOutputLink implements OutputLink {
 
   /**
    * Notices a sink that went away, came back, or was replaced by a new one (a restarted actor) while
-   * this source was not looking: what the old one had not read is reported, once.
+   * this source was not looking: what the old one had not read is reported, once, or sent to the new one.
    */
   #refreshGone(edge: OutEdge): void {
     const gone = Atomics.load(edge.flags, SINK_GONE) !== 0;
     const epoch = Atomics.load(edge.flags, SINK_EPOCH);
-    // The first sink to open is not a replacement; any later one is.
-    const replaced = edge.epoch !== 0 && epoch !== edge.epoch && !edge.gone;
-    edge.epoch = epoch;
+    // The first sink to open (epoch 1) is not a replacement; any later one is, also one this source
+    // sees first (the first sink came and went unseen: 0 → 2).
+    const replaced = Math.max(edge.epoch, 1) !== Math.max(epoch, 1) && !edge.gone;
+    if (epoch !== edge.epoch) {
+      edge.epoch = epoch;
+      edge.header = messageFrame(epoch);
+    }
     if (gone === edge.gone && !replaced) return;
     edge.gone = gone;
     if (gone || replaced) {
-      // A fresh socket: nothing queued for the old sink reaches a sink that takes its place twice.
+      // A fresh socket, and messages stamped with the new epoch: what the old socket still holds for
+      // the old sink may reach the new one (the old socket reconnects by itself, and may have done so
+      // before this source looked), and the new sink ignores it; it gets each message once, from here.
       edge.socket.close();
       edge.socket = this.#openDealer(edge);
       edge.state = 'connecting';
@@ -338,7 +359,7 @@ export class ZmqOutputLink implements OutputLink {
       // goes to the new one, in order — what it never got, and what it got but had not read. A
       // message it read in its last moment (acknowledgements go out once per turn) comes again.
       for (const bytes of [...edge.unacked.clear(), ...edge.backlog.clear()]) {
-        edge.socket.send([MESSAGE_FRAME, bytes]);
+        edge.socket.send([edge.header, bytes]);
         edge.unacked.push(bytes);
       }
       return;

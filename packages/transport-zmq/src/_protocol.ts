@@ -4,7 +4,9 @@
  *
  * On the wire (documented for other languages in the package README):
  * - a source connects one DEALER per edge to its sink's ROUTER, with the edge's routing id;
- * - a message is two frames: `[0x01]` and the msgpack body;
+ * - a message is two frames: `[0x01]` and the msgpack body; to a sink opened again from the same
+ *   descriptor (a restarted actor: its epoch is 2 or more), `[0x01, u32le epoch]` and the body, and
+ *   such a sink takes only the messages stamped with its own epoch (see {@link messageFrame});
  * - the sink acknowledges what left its queue with `[0x02]` and 8 bytes: `u32le taken`, `u32le
  *   dropped` — first `taken` messages read by the actor, then `dropped` dropped by `drop-oldest`,
  *   both from the head of that edge's queue. A source has `capacity` messages of credit per edge,
@@ -20,6 +22,31 @@ export const FRAME_MESSAGE = 0x01;
 export const FRAME_ACK = 0x02;
 
 export const MESSAGE_FRAME = new Uint8Array([FRAME_MESSAGE]);
+
+/**
+ * The first frame of a message a source sends for the sink of epoch `epoch` (its view of
+ * {@link SINK_EPOCH}): `[0x01]` for the first sink an edge has (epoch 0, none opened yet, or 1), so
+ * plain ZeroMQ peers see the documented format; `[0x01, u32le epoch]` for every later one.
+ *
+ * Why: a source's DEALER reconnects on its own. When a sink process dies and its restarted
+ * incarnation binds the same address, the old connection comes back to the new sink and delivers
+ * what was queued for the old one, before the source has seen the new epoch (it crosses processes
+ * on the control channel) and sent everything unacknowledged again on a fresh socket. The new sink
+ * ignores what is stamped for another epoch, so each message reaches it once: from the fresh socket.
+ */
+export function messageFrame(epoch: number): Uint8Array {
+  if (epoch <= 1) return MESSAGE_FRAME;
+  const frame = new Uint8Array(5);
+  frame[0] = FRAME_MESSAGE;
+  new DataView(frame.buffer).setUint32(1, epoch, true);
+  return frame;
+}
+
+/** The sink epoch a message's first frame was sent for: 1 for a bare `[0x01]` (the first sink). */
+export function messageEpoch(frame: Uint8Array): number {
+  if (frame.length < 5) return 1;
+  return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(1, true);
+}
 export const ACK_FRAME = new Uint8Array([FRAME_ACK]);
 
 /** Which socket implementation a link opens: by runtime (`auto`), or one by name. */

@@ -189,6 +189,10 @@ export function createZeromqSockets(): SocketFactory {
     router(options: RouterOptions = {}): RouterSocket {
       const socket = new zmq.Router({
         linger: 0,
+        // A source that reconnects with a routing id still held (its old connection not yet seen
+        // closed: a restarted source, or a fresh socket after its sink was replaced) takes it over,
+        // as the TypeScript ROUTER and the Python links do; libzmq would otherwise ignore the newcomer.
+        handover: true,
         sendHighWaterMark: HIGH_WATER_MARK,
         receiveHighWaterMark: HIGH_WATER_MARK,
         ...(options.curve && {
