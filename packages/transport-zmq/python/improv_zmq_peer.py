@@ -4,7 +4,8 @@ The wire format (the package README has it in full):
 
 - a sink binds a ROUTER; each source of an edge into it connects a DEALER whose routing id is the
   edge's id;
-- a message is two frames: b'\\x01' and the msgpack body;
+- a message is two frames: b'\\x01' and the msgpack body (to a restarted improv sink, improv's sources
+  add the sink's epoch to the first frame: b'\\x01' + u32le epoch; a sink reads the first byte);
 - the sink acknowledges with b'\\x02' and 8 bytes: u32le taken, u32le dropped, counted from the head
   of that edge's queue; a source has `capacity` messages of credit per edge, and each acknowledged
   message gives one back. A source never sends without credit: that is how `block` holds a producer
@@ -109,7 +110,7 @@ class Sink:
                 self.flush()
             frames = self.socket.recv_multipart()
             routing_id = frames[0]
-            if routing_id not in self.edges or len(frames) != 3 or frames[1] != MESSAGE:
+            if routing_id not in self.edges or len(frames) != 3 or frames[1][:1] != MESSAGE:
                 continue
             self.unacked[routing_id] = self.unacked.get(routing_id, 0) + 1
             return msgpack.unpackb(frames[2], raw=False)
