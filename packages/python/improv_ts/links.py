@@ -9,7 +9,9 @@ agree on (`packages/transport-zmq/src/_protocol.ts`, the README's wire format) h
 - a sink (`InLink`) binds one ROUTER; each source (`OutLink`) connects one DEALER per edge, with
   the edge's id as its routing id; CURVE when the descriptor has `curve` (sinks serve with the
   pipeline's key pair, sources trust its public key);
-- a message is `[b'\\x01', msgpack body]` (improv's codec, `_codec.py`); a sink acknowledges what
+- a message is `[b'\\x01', msgpack body]` (improv's codec, `_codec.py`), or `[b'\\x01' + u32le epoch,
+  msgpack body]` to a sink opened again from the same descriptor (a restarted actor: epoch 2 or more),
+  which takes only the messages stamped with its own epoch (`_message_frame`); a sink acknowledges what
   left its queue with `[b'\\x02', u32le taken, u32le dropped]`, first `taken` read by the actor,
   then `dropped` dropped by `drop-oldest`, both from the head of that edge's queue;
 - credit: a source has `capacity` messages of an edge that its sink has not taken out of its queue,
@@ -158,6 +160,24 @@ _NOTHING = object()
 
 
 # -- shared words
+
+
+def _message_frame(epoch):
+    """The first frame of a message a source sends for the sink of epoch `epoch` (its view of SINK_EPOCH).
+
+    `b'\\x01'` for the first sink an edge has (epoch 0: none opened yet, or 1), so plain ZeroMQ peers see
+    the documented format; `b'\\x01'` and u32le epoch for every later one. A source's DEALER reconnects
+    by itself: when a sink process dies and its restarted incarnation binds the same address, the old
+    connection delivers to the new sink what was queued for the old one, before the source has seen the
+    new epoch and sent everything unacknowledged again on a fresh DEALER. The new sink ignores what is
+    stamped for another epoch, so each message reaches it once (as in `_protocol.ts`).
+    """
+    return FRAME_MESSAGE if epoch <= 1 else FRAME_MESSAGE + struct.pack("<I", epoch)
+
+
+def _message_epoch(frame):
+    """The sink epoch a message's first frame was sent for: 1 for a bare `b'\\x01'` (the first sink)."""
+    return 1 if len(frame) < 5 else struct.unpack_from("<I", frame, 1)[0]
 
 
 def _shared(value, size, what):
@@ -405,7 +425,7 @@ class _Endpoint:
 
 class _InEdge:
     __slots__ = ("words", "connection", "peer", "capacity", "drop_oldest", "routing_id", "queue", "taken",
-                 "taken_bytes", "dropped", "ack_batch", "ack_batch_large", "gone_since", "arrived")
+                 "taken_bytes", "dropped", "ack_batch", "ack_batch_large", "gone_since", "arrived", "epoch")
 
     def __init__(self, info, words):
         self.words = words
@@ -427,6 +447,8 @@ class _InEdge:
         self.ack_batch = max(1, math.ceil(self.capacity / 2))
         self.ack_batch_large = max(1, math.ceil(self.capacity / 4))
         self.gone_since = None
+        # This sink's epoch on the edge (1: the first sink the edge had); see `_message_frame`.
+        self.epoch = words.flag(SINK_EPOCH)
 
 
 class InLink(_Endpoint):
@@ -614,6 +636,12 @@ class InLink(_Endpoint):
         if edge is None or len(frames) < 3 or frames[1][:1] != FRAME_MESSAGE:
             self._stranger(frames)
             return
+        # Sent for an earlier incarnation of this sink (an old connection of the source that came back on
+        # its own): not taken, not acknowledged. The source sends it again on a fresh DEALER once it sees
+        # this sink's epoch, as it does everything the earlier one did not acknowledge.
+        kind = frames[1]
+        if (len(kind) > 1 or edge.epoch > 1) and _message_epoch(kind) != edge.epoch:
+            return
         body = frames[2]
         edge.arrived += 1
         if len(body) > self._max_message_bytes:
@@ -740,7 +768,7 @@ class InLink(_Endpoint):
 
 class _OutEdge:
     __slots__ = ("words", "connection", "peer", "address", "routing_id", "capacity", "drop_oldest", "socket",
-                 "monitor", "unacked", "backlog", "gone", "epoch", "state")
+                 "monitor", "unacked", "backlog", "gone", "epoch", "header", "state")
 
     def __init__(self, info, words):
         self.words = words
@@ -759,6 +787,8 @@ class _OutEdge:
         # The sink was gone when last looked at; its epoch then (0: no sink had opened yet).
         self.gone = words.flag(SINK_GONE) != 0
         self.epoch = words.flag(SINK_EPOCH)
+        # The first frame of each message: `_message_frame(epoch)`, which this sink's incarnation takes.
+        self.header = _message_frame(self.epoch)
         # What the socket last said about the connection, for reports.
         self.state = "connecting"
 
@@ -1001,7 +1031,7 @@ class OutLink(_Endpoint):
                 self._report(body, "sink-gone", False)
 
     def _transmit(self, edge, body):
-        edge.socket.send_multipart([FRAME_MESSAGE, body], _NOBLOCK, copy=False)
+        edge.socket.send_multipart([edge.header, body], _NOBLOCK, copy=False)
         edge.unacked.append(body)
         edge.words.add(SENT)
         edge.words.add(BYTES_SENT, len(body))
@@ -1010,14 +1040,19 @@ class OutLink(_Endpoint):
         """Notices a sink that went away, came back, or was replaced (a restarted actor) while this source was not looking."""
         gone = edge.words.flag(SINK_GONE) != 0
         epoch = edge.words.flag(SINK_EPOCH)
-        # The first sink to open is not a replacement; any later one is.
-        replaced = edge.epoch != 0 and epoch != edge.epoch and not edge.gone
-        edge.epoch = epoch
+        # The first sink to open (epoch 1) is not a replacement; any later one is, also one this source
+        # sees first (the first sink came and went unseen: 0 -> 2).
+        replaced = max(edge.epoch, 1) != max(epoch, 1) and not edge.gone
+        if epoch != edge.epoch:
+            edge.epoch = epoch
+            edge.header = _message_frame(epoch)
         if gone == edge.gone and not replaced:
             return
         edge.gone = gone
         if gone or replaced:
-            # A fresh socket: nothing queued for the old sink reaches a sink that takes its place twice.
+            # A fresh socket, and messages stamped with the new epoch: what the old socket still holds for the
+            # old sink may reach the new one (it reconnects by itself, maybe before this source looked), and
+            # the new sink ignores it; it gets each message once, from here.
             _close_socket(edge.socket, edge.monitor, 0)
             edge.socket = None
             edge.monitor = None
@@ -1028,7 +1063,7 @@ class OutLink(_Endpoint):
         if replaced and not gone:
             # A restarted sink: everything the old one had not acknowledged goes to the new one, in order.
             for body in waiting:
-                edge.socket.send_multipart([FRAME_MESSAGE, body], _NOBLOCK, copy=False)
+                edge.socket.send_multipart([edge.header, body], _NOBLOCK, copy=False)
                 edge.unacked.append(body)
             return
         # Gone: nobody reads these. Back (a revived sink): they were reported when it went.

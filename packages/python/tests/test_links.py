@@ -608,6 +608,38 @@ def test_a_replaced_sink_gets_what_the_old_one_had_not_read(plan, opened):
     assert hooks.drops == []
 
 
+def test_a_replaced_sink_ignores_what_the_old_connection_brings_back_and_gets_each_message_once(plan, opened):
+    graph = plan(("A.q_out", "B.q_in", 8, "block"))
+    counters = graph.counters[("A.q_out", "B.q_in")]
+    first = InLink(graph["B.q_in"], Loop())
+    source = opened(graph["A.q_out"])
+    for n in range(3):
+        source.put(n)
+    eventually(lambda: first.qsize() == 3, what="three messages at the first sink")
+    # The first sink's process dies; the source still has credit, and what it sends now waits in its
+    # DEALER, which reconnects by itself as soon as something listens at the address again.
+    first._socket.close(linger=0)
+    first._monitor.close(linger=0)
+    time.sleep(0.1)
+    source.put(3)
+    source.put(4)
+    # The restarted sink opens the descriptor in a process of its own: the epoch it bumps reaches the
+    # source later (the control channel mirrors it), long after the old connection came back.
+    descriptor = dict(graph["B.q_in"])
+    descriptor["edges"] = [{**edge, "counters": bytearray(edge["counters"])} for edge in descriptor["edges"]]
+    second = opened(descriptor)
+    assert flag(descriptor["edges"][0]["counters"], SINK_EPOCH) == 2
+    deadline = time.monotonic() + 0.8
+    while time.monotonic() < deadline:
+        second.flush()
+        time.sleep(0.01)
+    set_flag(counters, SINK_EPOCH, 2)
+    source.flush()
+    assert [second.get(timeout=PATIENCE) for _ in range(5)] == [0, 1, 2, 3, 4]
+    with pytest.raises(Empty):
+        second.get(timeout=0.3)
+
+
 def test_get_raises_once_every_source_is_gone_and_nothing_is_left(plan, opened):
     graph = plan(("A.q_out", "B.q_in", 4, "block"))
     counters = graph.counters[("A.q_out", "B.q_in")]
