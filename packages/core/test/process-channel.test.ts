@@ -110,6 +110,39 @@ describe('process control channel', () => {
     expect(new Set(seenAtMessage)).toEqual(new Set([0]));
   });
 
+  it('stores every word of a round before it wakes anyone: a waiter woken by one finds the others changed', async () => {
+    const { parent, child } = await pair();
+    // As a link's plan: the control words (announcements) and a large buffer of counters.
+    const control = new SharedArrayBuffer(8);
+    const counters = new SharedArrayBuffer(64 * 1024);
+    const got = collect(child);
+    parent.send({ control, counters });
+    await until(() => got.length === 1, 'the buffers');
+    const copies = got[0] as { control: SharedArrayBuffer; counters: SharedArrayBuffer };
+    // A thread of its own waits for an announcement, then reads the last counter, as a link's source does.
+    const { Worker } = await import('node:worker_threads');
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+      const control = new Int32Array(workerData.control);
+      const counters = new Int32Array(workerData.counters);
+      parentPort.postMessage('waiting');
+      Atomics.wait(control, 1, 0);
+      parentPort.postMessage(Atomics.load(counters, counters.length - 1));`,
+      { eval: true, workerData: copies },
+    );
+    cleanups.push(() => void worker.terminate());
+    const messages: unknown[] = [];
+    worker.on('message', (message) => messages.push(message));
+    await until(() => messages.length === 1, 'the waiter');
+    await sleep(20);
+    // One round: the announcement (its buffer goes first), then every counter, the last one included.
+    const words = new Int32Array(counters);
+    Atomics.store(new Int32Array(control), 1, 1);
+    for (let index = 0; index < words.length; index++) Atomics.store(words, index, 7);
+    await until(() => messages.length === 2, 'the waiter to wake');
+    expect(messages[1]).toBe(7);
+  });
+
   it('tells both sides when the socket closes, after what was sent before it', async () => {
     const { parent, child } = await pair();
     const got = collect(parent);

@@ -201,6 +201,13 @@ export class ProcessChannel {
     if (changes.length > 0) this.#write({ __mirror: changes } satisfies MirrorMessage);
   }
 
+  /**
+   * Applies one round of the other side's changes: every word first, then the wake-ups. A waiter
+   * woken by one word (a link's `CONTROL_SEQ`) runs on its own thread at once, and must find every
+   * word changed before it in that round (a restarted sink's `SINK_EPOCH`, written just before its
+   * announcement): woken before that word was stored, a source saw nothing new, went back to sleep,
+   * and never sent the new sink what it had to send it again.
+   */
   #applyChanges(changes: number[]): void {
     for (let at = 0; at + 2 < changes.length; at += 3) {
       const mirrored = this.#byId.get(changes[at]!);
@@ -209,7 +216,10 @@ export class ProcessChannel {
       const value = changes[at + 2]!;
       mirrored.seen[index] = value;
       Atomics.store(mirrored.words, index, value);
-      Atomics.notify(mirrored.words, index);
+    }
+    for (let at = 0; at + 2 < changes.length; at += 3) {
+      const mirrored = this.#byId.get(changes[at]!);
+      if (mirrored) Atomics.notify(mirrored.words, changes[at + 1]!);
     }
   }
 
