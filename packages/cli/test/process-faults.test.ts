@@ -248,7 +248,7 @@ describe('restart policies', () => {
     expect(run.tally('Sink')!.counts.Flaky).toBeGreaterThanOrEqual(3);
   });
 
-  it('on-failure: a process sink SIGKILLed while a source floods it gets every message, and each incarnation each one once, in order', async () => {
+  it('on-failure: a process sink SIGKILLed again and again while a source floods it gets every message, and each incarnation each one once, in order', async () => {
     const file = join(folder, `reads-${runs + 1}.txt`);
     const capacity = 16;
     const count = 3000;
@@ -277,7 +277,7 @@ describe('restart policies', () => {
     const link = () => run.nexus.status().links.find((entry) => entry.from.actor === 'Source')!;
     await run.nexus.setup();
     await run.nexus.run();
-    const kills = 2;
+    const kills = 3;
     for (let kill = 1; kill <= kills; kill++) {
       await until(() => run.where('Sink').length === kill, `incarnation ${kill} of the sink`);
       const pid = run.where('Sink').at(-1)!.pid;
