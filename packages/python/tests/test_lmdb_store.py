@@ -418,6 +418,123 @@ def test_a_sink_that_reads_then_deletes_frees_everything_once(open_store):
         assert ts.ask("value", key)["error"] == "ObjectNotFoundError"
 
 
+class StepByStep:
+    """Makes a client's improv_get (improv_lmdb.c) leave every read to the step-by-step path, and counts
+    the reads the one call did itself."""
+
+    def __init__(self, client, off):
+        self.done = 0
+        one_call = client._improv_get
+
+        def improv_get(*args):
+            if off:
+                return 1  # IMPROV_SLOW
+            code = one_call(*args)
+            self.done += code == _liblmdb.IMPROV_OK
+            return code
+
+        client._improv_get = improv_get
+
+
+def test_the_one_call_read_agrees_with_the_step_by_step_one(open_store):
+    """Every value a sink reads in one call into C comes back as the step-by-step read gives it: dtype,
+    shape, bytes, writable, its own; msgpack values too; and a delete after either frees the same."""
+    ts = open_store()
+    writer = open_store.connect(ts)
+    fast = open_store.connect(ts, batch_deletes=True)
+    slow = open_store.connect(ts, batch_deletes=True)
+    fast_calls, _ = StepByStep(fast, off=False), StepByStep(slow, off=True)
+    values = [random_array(dtype, shape, seed=i) for i, dtype in enumerate(DTYPES.values()) for shape in SHAPES]
+    values += [np.zeros(lmdb_store.SMALL_VALUE_BYTES // 8 - 6, np.float64)]  # just within the one copy
+    values += [{"n": 7, "list": [1.5, None, "x"]}, "text", 12, None, [], b"\x00\x01"]
+    keys = [writer.put(value) for value in values]
+    for value, key in zip(values, keys):
+        for reader in (fast, slow):
+            back = reader.get(key)
+            if isinstance(value, np.ndarray):
+                assert (back.dtype, back.shape) == (value.dtype, value.shape)
+                assert back.tobytes() == value.tobytes()
+                assert back.flags.writeable and back.flags.c_contiguous
+                if back.size:
+                    back.reshape(-1)[0] = 1  # its own copy: the next reader gets what was put
+            else:
+                assert back == value
+        # What the delete that follows uses: the key, its charge and its record's sequence.
+        assert fast._last_read == slow._last_read
+        assert fast._last_read[0] == key
+    # All but the first, which opens the client's read transaction (step by step).
+    assert fast_calls.done == len(values) - 1
+    for key in keys:
+        fast.get(key)  # then the delete uses what this read kept
+        assert fast.delete(key) is True
+    fast.flush()
+    assert writer.usage() == {"used_bytes": 0, "capacity_bytes": 64 * MiB, "objects": 0}
+    for database in ("values", "objects", "order"):
+        assert entries(writer, database) == [], database
+
+
+def test_the_one_call_read_leaves_what_it_does_not_do_to_the_steps(open_store):
+    """TTLs, big values, missing keys, corrupt records and a closed run go the step-by-step way, which
+    words the error, as before the one call."""
+    ts = open_store(keep=True)
+    writer = open_store.connect(ts)
+    reader = open_store.connect(ts, batch_deletes=True)
+    calls = StepByStep(reader, off=False)
+    timed = writer.put(np.arange(3, dtype=np.int32), ttl_ms=3_600_000)
+    assert reader.get(timed).tolist() == [0, 1, 2]
+    assert len(entries(writer, "holds")) == 1  # held: the step-by-step read did it
+    big = writer.put(np.arange(lmdb_store.SMALL_VALUE_BYTES, dtype=np.uint8))
+    assert np.array_equal(reader.get(big), np.arange(lmdb_store.SMALL_VALUE_BYTES, dtype=np.uint8))
+    assert calls.done == 0
+    with pytest.raises(ObjectNotFoundError, match="never stored"):
+        reader.get(f"{ts.descriptor['keyPrefix']}zz.zz")
+    # A value whose header lies about its length: the same error as the step-by-step read's.
+    key = writer.put(np.arange(4, dtype=np.uint16))
+    broken = raw(writer, "values", key.encode())
+    broken = broken[:8] + struct.pack("<Q", 100) + broken[16:]
+
+    def corrupt(txn):
+        txn.put(writer._db["values"], key.encode(), broken)
+
+    writer._write("test", corrupt)
+    with pytest.raises(StoreUnavailableError, match="shorter than its header says"):
+        reader.get(key)
+    assert calls.done == 0
+    fine = writer.put(np.arange(4, dtype=np.uint16))
+    assert reader.get(fine).tolist() == [0, 1, 2, 3] and calls.done == 1
+    ts.close()  # the run ends (the files stay): a new snapshot, a session record that is not ours
+    with pytest.raises(StoreUnavailableError, match="was closed \\(the run that opened it ended\\)"):
+        reader.get(fine)
+    assert calls.done == 1
+
+
+def test_deletes_of_keys_read_and_not_read_commit_together(open_store):
+    ts = open_store()
+    writer = open_store.connect(ts)
+    sink = open_store.connect(ts, batch_deletes=True)
+    kept = writer.put(np.zeros(5, np.uint8))
+    kept_usage = writer.usage()
+    read = [writer.put(np.full(3, i, np.int16)) for i in range(5)]
+    unread = [writer.put(np.full(2, i, np.float32)) for i in range(3)]
+    timed = writer.put([1], ttl_ms=3_600_000)
+    # A read that holds (a TTL) writes, and any write commits what is staged: first, then.
+    assert sink.get(timed) == [1]
+    for index, key in enumerate(read):
+        assert sink.get(key).tolist() == [index] * 3
+        if index == 2:
+            assert writer.delete(key) is True  # gone before the sink's delete commits
+        assert sink.delete(key) is True
+    for key in unread:
+        assert sink.delete(key) is True
+    assert sink.delete(timed) is True
+    assert len(sink._staged) == 9
+    sink.flush()
+    assert writer.usage() == kept_usage
+    assert [value for _, value in entries(writer, "order")] == [kept.encode()]
+    assert entries(writer, "expiry") == [] and entries(writer, "holds") == []
+    assert ts.ask("usage") == {"usedBytes": kept_usage["used_bytes"], "capacityBytes": 64 * MiB, "objects": 1}
+
+
 def test_clients_get_ids_of_their_own_and_keys_never_collide(store, open_store):
     ts, first = store
     second = open_store.connect(ts)
@@ -760,3 +877,69 @@ def test_two_processes_building_at_once_both_get_a_whole_library(tmp_path):
     assert name.startswith("liblmdb-3.") and name.endswith(".so")
     # lmdb-js's LMDB (0.9.90, data format 2), not the system's 0.9.2x.
     assert all(stdout.splitlines()[1].startswith("LMDB 0.9.90") for stdout, _ in outputs)
+
+
+def test_the_library_name_follows_improvs_own_c_source(tmp_path, monkeypatch):
+    """A library built before improv_lmdb.c changed (or before there was one) has another name: it is
+    never taken for this version's."""
+    names = [_liblmdb.library_name(str(LMDB_PACKAGE))]
+    source = tmp_path / "improv_lmdb.c"
+    source.write_text(Path(_liblmdb.OWN_SOURCE).read_text() + "/* another version */\n")
+    monkeypatch.setattr(_liblmdb, "OWN_SOURCE", str(source))
+    names.append(_liblmdb.library_name(str(LMDB_PACKAGE)))
+    assert names[0] != names[1]
+    assert all(name.startswith("liblmdb-3.") and name.endswith(".so") for name in names)
+    monkeypatch.setattr(_liblmdb, "OWN_SOURCE", str(tmp_path / "missing.c"))
+    with pytest.raises(FileNotFoundError, match="missing.c.*the improv_ts package is incomplete"):
+        _liblmdb.library_name(str(LMDB_PACKAGE))
+
+
+OLD_LIBRARY = """
+import ctypes, os, subprocess, sys
+sys.path.insert(0, sys.argv[1])
+from improv_ts.stores import _liblmdb
+folder = os.path.join(os.environ["XDG_CACHE_HOME"], "improv")
+os.makedirs(folder)
+name = sys.argv[3]
+sources = os.path.join(sys.argv[2], _liblmdb.SOURCE_DIR)
+# A library of LMDB alone, as improv_ts built it before improv_lmdb.c, under this version's name.
+subprocess.run(["cc", *_liblmdb.CFLAGS, "-o", os.path.join(folder, name),
+                *(os.path.join(sources, s) for s in _liblmdb.SOURCES), *_liblmdb.LIBS], check=True)
+assert not hasattr(ctypes.CDLL(os.path.join(folder, name)), "improv_get")
+"""
+
+LOAD = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from improv_ts.stores import _liblmdb
+library = _liblmdb.load(sys.argv[2])
+print(_liblmdb._build(sys.argv[2]))
+print(all(hasattr(library, name) for name in _liblmdb.OWN_SYMBOLS))
+"""
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler (cc)")
+def test_a_cached_library_without_improvs_functions_is_built_again(tmp_path):
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+    python = str(ROOT / "packages" / "python")
+    first = subprocess.run(
+        [sys.executable, "-c", LOAD, python, str(LMDB_PACKAGE)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert first.returncode == 0, first.stderr
+    path = first.stdout.splitlines()[0]
+    os.unlink(path)
+    os.rmdir(os.path.dirname(path))
+    old = subprocess.run(
+        [sys.executable, "-c", OLD_LIBRARY, python, str(LMDB_PACKAGE), os.path.basename(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert old.returncode == 0, old.stderr
+    again = subprocess.run(
+        [sys.executable, "-c", LOAD, python, str(LMDB_PACKAGE)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == [path, "True"]
+    assert os.listdir(os.path.dirname(path)) == [os.path.basename(path)]

@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,12 @@ import threading
 SOURCE_DIR = os.path.join("dependencies", "lmdb", "libraries", "liblmdb")
 SOURCES = ("mdb.c", "midl.c", "chacha8.c")
 HEADERS = ("lmdb.h", "midl.h", "chacha8.h")
+#: improv's own C beside this file, built into the same library: a store's hot calls, each whole in
+#: one crossing (`improv_lmdb.c`). Its text is part of the library's name, so a library built before
+#: it (or from an older version of it) is never taken for one with it.
+OWN_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "improv_lmdb.c")
+#: Functions of `OWN_SOURCE` a loaded library must have; one without them is built again.
+OWN_SYMBOLS = ("improv_get", "improv_delete_read")
 #: What lmdb-js's binding.gyp compiles LMDB with on Linux, minus what only concerns its C++ glue.
 #: These defines decide the data and lock formats; the optimisation level does not.
 CFLAGS = ("-O2", "-fPIC", "-shared", "-DMDB_MAXKEYSIZE=0", "-DMDB_USE_ROBUST")
@@ -74,6 +81,35 @@ class _In(ctypes.Structure):
     _fields_ = [("mv_size", ctypes.c_size_t), ("mv_data", ctypes.c_char_p)]
 
 
+class GetContext(ctypes.Structure):
+    """`struct improv_get_context` of improv_lmdb.c: what `improv_get` works with (lmdb.py sets it up)."""
+
+    _fields_ = [
+        ("txn", ctypes.c_void_p),
+        ("path", ctypes.c_void_p),
+        ("ino", ctypes.c_uint64),
+        ("dev", ctypes.c_uint64),
+        ("seen", ctypes.c_uint64),
+        ("session", ctypes.c_void_p),
+        ("session_size", ctypes.c_size_t),
+        ("out", ctypes.c_void_p),
+        ("capacity", ctypes.c_size_t),
+        ("meta", ctypes.c_uint),
+        ("objects", ctypes.c_uint),
+        ("values", ctypes.c_uint),
+        ("dtype_codes", ctypes.c_int32),
+        ("max_ndim", ctypes.c_int32),
+    ]
+
+
+#: `improv_get` copied the value (else the caller takes the step-by-step path).
+IMPROV_OK = 0
+#: `seen` of a GetContext before any snapshot was seen to have the session.
+SEEN_NONE = 2**64 - 1
+#: What `improv_get` writes before the value in `out`: INFO_FIELDS int64 (see improv_lmdb.c).
+GET_INFO = struct.Struct("=10q")
+
+
 _p = ctypes.c_void_p
 _uint = ctypes.c_uint
 _int = ctypes.c_int
@@ -105,6 +141,10 @@ _SIGNATURES = (
     ("mdb_cursor_open", _int, [_p, _uint, ctypes.POINTER(_p)]),
     ("mdb_cursor_close", None, [_p]),
     ("mdb_cursor_get", _int, [_p, _pval, _pval, _int]),
+    # improv_lmdb.c: the context (a `GetContext`), the key and its length.
+    ("improv_get", _int, [ctypes.POINTER(GetContext), ctypes.c_char_p, ctypes.c_size_t]),
+    # txn, objects, values, order, entries, count, found (a byte per entry)
+    ("improv_delete_read", _int, [_p, _uint, _uint, _uint, ctypes.c_char_p, ctypes.c_size_t, _p]),
 )
 
 _loaded = {}
@@ -129,7 +169,10 @@ def load(lmdb_package):
     with _load_lock:
         library = _loaded.get(folder)
         if library is None:
-            library = ctypes.CDLL(_build(folder))
+            path = _build(folder)
+            library = ctypes.CDLL(path)
+            if not all(hasattr(library, name) for name in OWN_SYMBOLS):
+                library = _rebuild(folder, path, library)
             for name, restype, argtypes in _SIGNATURES:
                 function = getattr(library, name)
                 function.restype = restype
@@ -138,8 +181,32 @@ def load(lmdb_package):
         return library
 
 
-def _build(package):
-    """Path of the shared library of `package`'s LMDB sources: from the cache, or compiled into it."""
+def _rebuild(package, path, library):
+    """The library of `package` built again, when the cached one at `path` (loaded as `library`)
+    lacks improv's functions: a file left under the name of this version's build by something else
+    (a copy, a hand-made build). It is unloaded, removed and compiled again."""
+    try:
+        import _ctypes
+
+        _ctypes.dlclose(library._handle)
+        os.unlink(path)
+    except (ImportError, AttributeError, OSError) as error:
+        raise OSError(
+            f"lmdb store: the LMDB library {path} lacks improv's functions ({', '.join(OWN_SYMBOLS)}) and could not "
+            f"be replaced ({error}); delete it, and it is built again"
+        ) from error
+    library = ctypes.CDLL(_build(package))
+    missing = [name for name in OWN_SYMBOLS if not hasattr(library, name)]
+    if missing:
+        raise OSError(
+            f"lmdb store: the LMDB library built at {path} lacks {', '.join(missing)}; delete it and try again"
+        )
+    return library
+
+
+def library_name(package):
+    """The file name of the library built from `package`'s LMDB sources and improv's own: the lmdb
+    package's version and a hash of every source, header and flag, so another build never has it."""
     sources = os.path.join(package, SOURCE_DIR)
     try:
         with open(os.path.join(package, "package.json"), encoding="utf-8") as file:
@@ -154,9 +221,24 @@ def _build(package):
             "the store's descriptor names the package its run loaded (lmdbPackage): install the pipeline's "
             "node_modules on this machine"
         ) from error
+    try:
+        with open(OWN_SOURCE, "rb") as file:
+            digest.update(b"improv_lmdb.c\0" + file.read() + b"\0")
+    except OSError as error:
+        raise FileNotFoundError(
+            f"lmdb store: cannot read {OWN_SOURCE} ({error}), which improv_ts builds into its LMDB library: "
+            "the improv_ts package is incomplete; install it again"
+        ) from error
     digest.update(" ".join(CFLAGS + LIBS).encode())
     safe_version = "".join(c if c.isalnum() or c in ".-" else "_" for c in version)
-    name = f"liblmdb-{safe_version}-{digest.hexdigest()[:16]}.so"
+    return f"liblmdb-{safe_version}-{digest.hexdigest()[:16]}.so"
+
+
+def _build(package):
+    """Path of the shared library of `package`'s LMDB sources and improv's own: from the cache, or
+    compiled into it."""
+    sources = os.path.join(package, SOURCE_DIR)
+    name = library_name(package)
     for folder in _cache_folders():
         target = os.path.join(folder, name)
         if os.path.exists(target):
@@ -172,7 +254,17 @@ def _build(package):
             continue
         os.close(descriptor)
         try:
-            command = [compiler, *CFLAGS, "-o", temporary, *(os.path.join(sources, s) for s in SOURCES), *LIBS]
+            command = [
+                compiler,
+                *CFLAGS,
+                "-I",
+                sources,
+                "-o",
+                temporary,
+                *(os.path.join(sources, s) for s in SOURCES),
+                OWN_SOURCE,
+                *LIBS,
+            ]
             result = subprocess.run(command, capture_output=True, text=True, check=False)
             if result.returncode != 0:
                 raise RuntimeError(
@@ -205,7 +297,8 @@ def _compiler():
     )
 
 
-def _check(lib, code):
+def check(lib, code):
+    """Raises LmdbError unless `code` is MDB_SUCCESS."""
     if code != MDB_SUCCESS:
         raise LmdbError(lib.mdb_strerror(code).decode("utf-8", "replace"), code)
 
@@ -222,17 +315,17 @@ class Environment:
         self.lib = lib
         self.path = path
         handle = ctypes.c_void_p()
-        _check(lib, lib.mdb_env_create(ctypes.byref(handle)))
+        check(lib, lib.mdb_env_create(ctypes.byref(handle)))
         self.handle = handle
         try:
-            _check(lib, lib.mdb_env_set_maxdbs(handle, max_dbs))
-            _check(lib, lib.mdb_env_set_maxreaders(handle, max_readers))
-            _check(lib, lib.mdb_env_set_mapsize(handle, map_size))
+            check(lib, lib.mdb_env_set_maxdbs(handle, max_dbs))
+            check(lib, lib.mdb_env_set_maxreaders(handle, max_readers))
+            check(lib, lib.mdb_env_set_mapsize(handle, map_size))
             # lmdb-js's defaults (runtime tuning of the free-page list, not part of the format).
-            _check(lib, lib.mdb_env_set_freespace_options(handle, 50000, 75000))
+            check(lib, lib.mdb_env_set_freespace_options(handle, 50000, 75000))
             # MDB_NOTLS as lmdb-js: read transactions are not tied to the thread that began them.
             flags = MDB_NOTLS | (0 if sync else MDB_NOSYNC)
-            _check(lib, lib.mdb_env_open(handle, os.fsencode(path), flags, 0o664))
+            check(lib, lib.mdb_env_open(handle, os.fsencode(path), flags, 0o664))
         except BaseException:
             lib.mdb_env_close(handle)
             self.handle = None
@@ -245,9 +338,9 @@ class Environment:
         code = self.lib.mdb_txn_begin(self.handle, None, flags, ctypes.byref(txn))
         if code == MDB_MAP_RESIZED:
             # Another process grew the map: adopt its size and try again.
-            _check(self.lib, self.lib.mdb_env_set_mapsize(self.handle, 0))
+            check(self.lib, self.lib.mdb_env_set_mapsize(self.handle, 0))
             code = self.lib.mdb_txn_begin(self.handle, None, flags, ctypes.byref(txn))
-        _check(self.lib, code)
+        check(self.lib, code)
         return Transaction(self.lib, txn)
 
     def open_db(self, name, create):
@@ -256,7 +349,7 @@ class Environment:
         try:
             dbi = _uint()
             flags = MDB_CREATE if create else 0
-            _check(self.lib, self.lib.mdb_dbi_open(txn.handle, name.encode(), flags, ctypes.byref(dbi)))
+            check(self.lib, self.lib.mdb_dbi_open(txn.handle, name.encode(), flags, ctypes.byref(dbi)))
             txn.commit()
         except BaseException:
             txn.abort()
@@ -285,7 +378,7 @@ class Transaction:
         handle, self.handle = self.handle, None
         code = self.lib.mdb_txn_commit(handle)
         if code != MDB_EMPTY_TXN:
-            _check(self.lib, code)
+            check(self.lib, code)
 
     def abort(self):
         if self.handle is not None:
@@ -298,7 +391,7 @@ class Transaction:
 
     def renew(self):
         """Starts a reset read transaction again on the latest committed state."""
-        _check(self.lib, self.lib.mdb_txn_renew(self.handle))
+        check(self.lib, self.lib.mdb_txn_renew(self.handle))
 
     def id(self):
         """The transaction's id: for a read transaction, that of the last write committed before it began."""
@@ -311,7 +404,7 @@ class Transaction:
         code = self.lib.mdb_get(self.handle, dbi, ctypes.byref(_In(len(key), key)), ctypes.byref(data))
         if code == MDB_NOTFOUND:
             return None
-        _check(self.lib, code)
+        check(self.lib, code)
         return data.mv_data or 0, data.mv_size
 
     def get(self, dbi, key):
@@ -321,13 +414,13 @@ class Transaction:
 
     def put(self, dbi, key, value):
         key_val, value_val = _In(len(key), key), _In(len(value), value)
-        _check(self.lib, self.lib.mdb_put(self.handle, dbi, ctypes.byref(key_val), ctypes.byref(value_val), 0))
+        check(self.lib, self.lib.mdb_put(self.handle, dbi, ctypes.byref(key_val), ctypes.byref(value_val), 0))
 
     def reserve(self, dbi, key, size):
         """Makes room for a value of `size` bytes under `key`; returns its address, to be filled before the commit."""
         data = MDB_val(size, None)
         key_val = _In(len(key), key)
-        _check(self.lib, self.lib.mdb_put(self.handle, dbi, ctypes.byref(key_val), ctypes.byref(data), MDB_RESERVE))
+        check(self.lib, self.lib.mdb_put(self.handle, dbi, ctypes.byref(key_val), ctypes.byref(data), MDB_RESERVE))
         return data.mv_data
 
     def delete(self, dbi, key):
@@ -335,13 +428,13 @@ class Transaction:
         code = self.lib.mdb_del(self.handle, dbi, ctypes.byref(_In(len(key), key)), None)
         if code == MDB_NOTFOUND:
             return False
-        _check(self.lib, code)
+        check(self.lib, code)
         return True
 
     def range(self, dbi, start=None, end=None):
         """(key, value) copies in key order from `start` (inclusive) to `end` (exclusive)."""
         cursor = ctypes.c_void_p()
-        _check(self.lib, self.lib.mdb_cursor_open(self.handle, dbi, ctypes.byref(cursor)))
+        check(self.lib, self.lib.mdb_cursor_open(self.handle, dbi, ctypes.byref(cursor)))
         try:
             key = MDB_val() if start is None else _val(start)
             data = MDB_val()
@@ -350,7 +443,7 @@ class Transaction:
                 code = self.lib.mdb_cursor_get(cursor, ctypes.byref(key), ctypes.byref(data), op)
                 if code == MDB_NOTFOUND:
                     return
-                _check(self.lib, code)
+                check(self.lib, code)
                 found = ctypes.string_at(key.mv_data, key.mv_size)
                 if end is not None and found >= end:
                     return

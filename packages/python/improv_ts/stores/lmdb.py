@@ -111,6 +111,21 @@ _NP_DTYPES = tuple(None if name is None else np.dtype(name) for name in _codec.D
 SMALL_VALUE_BYTES = 65536
 _SORT_KEY = struct.Struct(">Q")
 _SORT_KEY2 = struct.Struct(">QQ")
+#: improv_get's info fields, before the value it copies (improv_lmdb.c).
+_GET_INFO = _liblmdb.GET_INFO
+_GET_INFO_BYTES = _GET_INFO.size
+#: _decode_fast: a read to leave to the step-by-step path.
+_SLOW = object()
+#: The entry of a key in improv_delete_read's list, by key length: u32 key length, the key, u64 sequence
+#: (the machine's byte order, unpadded).
+_ENTRIES = {}
+
+
+def _entry(key_length):
+    entry = _ENTRIES.get(key_length)
+    if entry is None:
+        entry = _ENTRIES[key_length] = struct.Struct(f"=I{key_length}sQ")
+    return entry
 
 
 def connect(descriptor, *, batch_deletes=False):
@@ -174,6 +189,7 @@ class LmdbStoreClient:
         self._lease_ms = descriptor["leaseMs"]
         self._eviction = "oldest" if descriptor.get("eviction") == "oldest" else "none"
         self._key_pattern = re.compile(f"{re.escape(self._key_prefix)}[0-9a-z]{{1,7}}\\.[0-9a-z]{{1,11}}")
+        self._key_match = self._key_pattern.fullmatch
         self._data_file = os.path.join(self._path, "data.mdb")
         stat = os.stat(self._data_file)
         self._inode, self._device = stat.st_ino, stat.st_dev
@@ -202,6 +218,7 @@ class LmdbStoreClient:
         except _liblmdb.LmdbError as error:
             raise StoreUnavailableError(f"lmdb store: cannot open the store at {self._path}: {error}") from error
         environment.reader_check()
+        self._setup_fast_calls()
 
         def next_client(txn):
             client = _read_number(txn, self._db["meta"], META_NEXT_CLIENT) + 1
@@ -263,9 +280,11 @@ class LmdbStoreClient:
         Raises `ObjectNotFoundError` (saying evicted, expired, unknown, or another store's key).
         """
         with self._lock:
-            self._assert_open()
-            _check_key_type(key)
-            if not self.is_key(key):
+            if self._closed:
+                self._assert_open()
+            if type(key) is not str:
+                _check_key_type(key)
+            if self._key_match(key) is None:
                 raise object_not_found(DRIVER, key, "foreign")
             if key in self._staged:
                 raise object_not_found(DRIVER, key, "deleted")
@@ -274,6 +293,14 @@ class LmdbStoreClient:
             # eviction, and the TTL of a value that has one. Without both, a read is read-only.
             unheld = None
             if self._eviction == "none":
+                # Most reads: in one call into C (improv_get), unless it leaves the read to the steps below.
+                if (
+                    self._read_txn is not None
+                    and self._improv_get(self._get_context_ref, key_bytes, len(key_bytes)) == _liblmdb.IMPROV_OK
+                ):
+                    value = self._decode_fast(key, key_bytes)
+                    if value is not _SLOW:
+                        return value
                 unheld = self._snapshot(lambda txn: self._read_unheld(txn, key, key_bytes))
             result = unheld if unheld is not None else self._write("get()", lambda txn: self._read(txn, key, key_bytes))
             if "missing" in result:
@@ -312,6 +339,12 @@ class LmdbStoreClient:
         """Frees the value under `key` now, held or not; whether there was one. A client that batches
         deletes stages it: gone for this client at once, for the others once committed (`flush()`)."""
         with self._lock:
+            last = self._last_read
+            if last is not None and last[0] == key and type(key) is str and self.batches_deletes and not self._closed:
+                # The key this client just read (so one of this store's, not staged): staged with
+                # what the read kept, without another look (see _stage_delete).
+                self._held.discard(key)
+                return self._stage(key, last[3], last[2], last[1])
             self._assert_open()
             _check_key_type(key)
             if not self.is_key(key) or key in self._staged:
@@ -348,6 +381,8 @@ class LmdbStoreClient:
 
     def release(self, key=None):
         """Ends this client's hold on `key` (None: on every key it holds)."""
+        if key is None and not self._held and not self._closed:
+            return
         with self._lock:
             self._assert_open()
             holds = self._db["holds"]
@@ -425,6 +460,7 @@ class LmdbStoreClient:
                 pass  # The store may be gone already; what is left lapses with the lease.
             self._closed = True
             if self._read_txn is not None:
+                self._get_context.txn = None
                 self._read_txn.abort()
                 self._read_txn = None
             self._environment.close()
@@ -484,8 +520,11 @@ class LmdbStoreClient:
                 f"lmdb store: the store at {self._path} was closed (the run that opened it ended); this client can "
                 "no longer use it"
             )
-        # Later calls compare the record's bytes with these before they parse anything.
+        # Later calls compare the record's bytes with these before they parse anything (improv_get too).
         self._session_record = raw
+        self._session_buffer = ctypes.create_string_buffer(raw, len(raw))
+        self._get_context.session = ctypes.addressof(self._session_buffer)
+        self._get_context.session_size = len(raw)
 
     def _write(self, what, body):
         """Runs `body(txn)` in a write transaction (all or nothing: an exception aborts it)."""
@@ -520,6 +559,7 @@ class LmdbStoreClient:
         try:
             if self._read_txn is None:
                 self._read_txn = self._environment.begin(write=False)
+                self._get_context.txn = self._read_txn.handle.value
             else:
                 self._read_txn.renew()
             try:
@@ -527,6 +567,7 @@ class LmdbStoreClient:
                 if seen != self._session_seen:
                     self._assert_session(self._read_txn)
                     self._session_seen = seen
+                    self._get_context.seen = seen
                 return body(self._read_txn)
             finally:
                 self._read_txn.reset()
@@ -592,8 +633,61 @@ class LmdbStoreClient:
         value = self._read_value(txn, key, key_bytes)
         # A delete of this key that follows needs no second look (see _stage_delete), unless the value
         # is still unwritten (its holds go with it).
-        self._last_read = (key, int(charged), None if int(flags) & RECORD_UNWRITTEN else int(sequence))
+        self._last_read = (key, int(charged), None if int(flags) & RECORD_UNWRITTEN else int(sequence), key_bytes)
         return {"value": value}
+
+    def _setup_fast_calls(self):
+        """The context of `improv_get` (improv_lmdb.c): this client's read transaction, files, session and
+        databases, and the buffer it copies a value to (after its info fields)."""
+        lib = self._environment.lib
+        self._improv_get = lib.improv_get
+        self._path_buffer = ctypes.create_string_buffer(os.fsencode(self._data_file))
+        self._scratch = bytearray(_GET_INFO.size + SMALL_VALUE_BYTES)
+        self._scratch_c = (ctypes.c_char * len(self._scratch)).from_buffer(self._scratch)
+        self._session_buffer = None
+        db = self._db
+        self._get_context = _liblmdb.GetContext(
+            txn=None,
+            path=ctypes.addressof(self._path_buffer),
+            ino=self._inode,
+            dev=self._device,
+            seen=_liblmdb.SEEN_NONE,
+            session=None,
+            session_size=0,
+            out=ctypes.addressof(self._scratch_c),
+            capacity=SMALL_VALUE_BYTES,
+            meta=db["meta"],
+            objects=db["objects"],
+            values=db["values"],
+            dtype_codes=len(_codec.DTYPES),
+            max_ndim=MAX_DIMENSIONS,
+        )
+        self._get_context_ref = ctypes.byref(self._get_context)
+
+    def _decode_fast(self, key, key_bytes):
+        """The value `improv_get` (improv_lmdb.c) found and copied, as `_read_unheld` returns it; or _SLOW
+        where it is one to leave to that path (which finds the same and words the error)."""
+        scratch = self._scratch
+        txn_id, sequence, charged, code, ndim, _, byte_length, start, _, dim0 = _GET_INFO.unpack_from(scratch)
+        if txn_id != self._session_seen:
+            self._session_seen = txn_id
+            self._get_context.seen = txn_id
+        start += _GET_INFO_BYTES
+        try:
+            if code == 0:
+                value = _codec.unpackb(scratch[start : start + byte_length])
+            else:
+                dtype = _NP_DTYPES[code]
+                count, rest = divmod(byte_length, dtype.itemsize)
+                if rest != 0:
+                    return _SLOW
+                value = np.frombuffer(scratch[start : start + byte_length], dtype) if count > 0 else np.empty(0, dtype)
+                if ndim != 1 or dim0 != count:
+                    value = value.reshape(_SHAPES[ndim].unpack_from(scratch, _GET_INFO_BYTES + HEADER_FIXED_BYTES))
+        except Exception:
+            return _SLOW
+        self._last_read = (key, charged, sequence, key_bytes)
+        return value
 
     def _read_value(self, txn, key, key_bytes):
         """The value under a key whose object record exists (inside a transaction or snapshot)."""
@@ -721,18 +815,24 @@ class LmdbStoreClient:
         last = self._last_read
         sequence = None
         if last is not None and last[0] == key:
-            _, charged, sequence = last
+            _, charged, sequence, _ = last
         else:
             raw = self._snapshot(lambda txn: txn.get(self._db["objects"], key_bytes))
             if raw is None:
                 return False
             charged = int(_decode_object_record(raw, f'key "{key}"')["charged"])
+        return self._stage(key, key_bytes, sequence, charged)
+
+    def _stage(self, key, key_bytes, sequence, charged):
+        """Stages the delete of `key` (`sequence`: the record's, when this client just read it, else None);
+        commits what is staged when the batch is full."""
         self._last_read = None
-        if not self._staged:
+        staged = self._staged
+        if not staged:
             self._staged_at = time.monotonic()
-        self._staged[key] = (key_bytes, sequence, charged)
+        staged[key] = (key_bytes, sequence, charged)
         self._staged_bytes += charged
-        if len(self._staged) >= BATCH_MAX_DELETES or self._staged_bytes >= BATCH_MAX_BYTES:
+        if len(staged) >= BATCH_MAX_DELETES or self._staged_bytes >= BATCH_MAX_BYTES:
             self._write("delete()", lambda txn: None)
         return True
 
@@ -746,19 +846,32 @@ class LmdbStoreClient:
         then also the look whether it is still there. Any other staged key is looked up first.
         """
         db = self._db
-        objects, values, order = db["objects"], db["values"], db["order"]
+        objects = db["objects"]
         freed = [0, 0]
+        read = []
+        entries = []
         for key, (key_bytes, sequence, charged) in self._staged.items():
             if sequence is not None:
-                if txn.delete(objects, key_bytes):
-                    txn.delete(values, key_bytes)
-                    txn.delete(order, _SORT_KEY.pack(sequence))
-                    freed[0] += 1
-                    freed[1] += charged
+                entries.append(_entry(len(key_bytes)).pack(len(key_bytes), key_bytes, sequence))
+                read.append(charged)
                 continue
             raw = txn.get(objects, key_bytes)
             if raw is not None:
                 self._free(txn, key_bytes, _decode_object_record(raw, f'key "{key}"'), 0, freed)
+        if read:
+            # All of them in one call (improv_lmdb.c): per key, the record, the value, the order entry.
+            found = ctypes.create_string_buffer(len(read))
+            lib = self._environment.lib
+            _liblmdb.check(
+                lib,
+                lib.improv_delete_read(
+                    txn.handle, objects, db["values"], db["order"], b"".join(entries), len(read), found
+                ),
+            )
+            for charged, there in zip(read, found.raw):
+                if there:
+                    freed[0] += 1
+                    freed[1] += charged
         if freed[0] > 0:
             self._count_freed(txn, *freed)
 

@@ -1,0 +1,190 @@
+/*
+ * The hot path of a Python actor's lmdb store (improv_ts/stores/lmdb.py), one call each.
+ *
+ * Compiled into the same shared library as LMDB (see _liblmdb.py): through ctypes every call into C
+ * costs ~0.5 us, and a sink's get of a small value took seven (the file check, renew, txn id, the
+ * object record, the value, reset, and the copy), its delete's commit three per key. These do the
+ * common case whole and leave anything else to the Python code they stand in for: whenever one
+ * returns IMPROV_SLOW, the caller runs its step-by-step path, which finds the same thing and says
+ * what it is (a missing key, a TTL, a closed or replaced store, a corrupt record), so no error is
+ * worded here.
+ *
+ * The layout is packages/store/docs/lmdb.md's (version 1): an object record is six little-endian
+ * f64 (sequence, charged, expires at, in flight, flags, created) then the value header; a value is
+ * the header (u32 magic, u8 layout version, u8 dtype code, u8 ndim, u8 flags, u64 payload bytes,
+ * ndim u64 dimensions) then the payload. On a big-endian machine improv_get leaves every read to
+ * the Python path, which reads the little-endian fields as such.
+ */
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "lmdb.h"
+
+#define IMPROV_OK 0
+#define IMPROV_SLOW 1
+
+#define MAGIC 0x56504D49u
+#define LAYOUT_VERSION 1
+#define HEADER_FIXED_BYTES 16
+#define OBJECT_RECORD_BYTES 48
+#define FLAG_UNWRITTEN 1
+#define RECORD_UNWRITTEN 2
+
+/* What improv_get reports in `info` (int64 each). */
+enum {
+  INFO_TXN_ID,      /* the snapshot's transaction id */
+  INFO_SEQUENCE,    /* the object record's sequence */
+  INFO_CHARGED,     /* the bytes it is charged (truncated, as Python's int()) */
+  INFO_CODE,        /* the value header's dtype code */
+  INFO_NDIM,        /* its number of dimensions */
+  INFO_FLAGS,       /* its flags */
+  INFO_BYTE_LENGTH, /* its payload bytes */
+  INFO_START,       /* where the payload starts in the value (the header's bytes) */
+  INFO_SIZE,        /* the value's bytes, copied to `out` */
+  INFO_DIM0,        /* its first dimension (0 when it has none) */
+  INFO_FIELDS
+};
+
+/* A double that is a whole number in [0, 2^53]; its value in *out. */
+static int whole(double value, int64_t *out) {
+  if (!(value >= 0 && value <= 9007199254740992.0)) return 0;
+  *out = (int64_t)value;
+  return (double)*out == value;
+}
+
+/*
+ * What improv_get works with, set up once per client by lmdb.py (its `GetContext` mirrors it): the
+ * client's read transaction (reset between calls), the store's data file and the inode and device it
+ * had when opened, the snapshot whose session record was found to be this client's (`seen`, or
+ * UINT64_MAX for none yet) and that record's bytes, the named databases, the number of dtype codes
+ * and of dimensions a header may have, and `out`: INFO_FIELDS int64 then room for a value of
+ * `capacity` bytes.
+ */
+struct improv_get_context {
+  MDB_txn *txn;
+  const char *path;
+  uint64_t ino;
+  uint64_t dev;
+  uint64_t seen;
+  const char *session;
+  size_t session_size;
+  char *out;
+  size_t capacity;
+  MDB_dbi meta;
+  MDB_dbi objects;
+  MDB_dbi values;
+  int32_t dtype_codes;
+  int32_t max_ndim;
+};
+
+/*
+ * get() of a value nobody may free behind its reader's back (no eviction, no TTL), as lmdb.py's
+ * _snapshot(_read_unheld) does it: the store's data file is still the one opened, the reset read
+ * transaction renews, its snapshot is `seen` or has the session record `session`, the object record
+ * of `key` is there with no TTL and written, and its value is written, at most `capacity` bytes, with
+ * a well-formed header and as long as it says. Then the value is copied to `out` after the info
+ * fields and IMPROV_OK returned; otherwise IMPROV_SLOW, or an LMDB error (negative). The read
+ * transaction is reset again either way.
+ */
+int improv_get(struct improv_get_context *c, const char *key, size_t key_size) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+  (void)c, (void)key, (void)key_size;
+  return IMPROV_SLOW;
+#endif
+  struct stat file;
+  if (stat(c->path, &file) != 0 || (uint64_t)file.st_ino != c->ino || (uint64_t)file.st_dev != c->dev)
+    return IMPROV_SLOW;
+  MDB_txn *txn = c->txn;
+  int code = mdb_txn_renew(txn);
+  if (code != MDB_SUCCESS) return code;
+  int result = IMPROV_SLOW;
+  MDB_val k, v;
+  mdb_size_t id = mdb_txn_id(txn);
+  if ((uint64_t)id != c->seen) {
+    if (c->session == NULL) goto done;
+    k.mv_size = 7;
+    k.mv_data = "session";
+    code = mdb_get(txn, c->meta, &k, &v);
+    if (code != MDB_SUCCESS || v.mv_size != c->session_size || memcmp(v.mv_data, c->session, v.mv_size) != 0)
+      goto done;
+  }
+  k.mv_size = key_size;
+  k.mv_data = (void *)key;
+  code = mdb_get(txn, c->objects, &k, &v);
+  if (code != MDB_SUCCESS || v.mv_size < OBJECT_RECORD_BYTES + HEADER_FIXED_BYTES) goto done;
+  double fields[6];
+  memcpy(fields, v.mv_data, sizeof fields);
+  int64_t sequence, record_flags;
+  /* expires at: a TTL takes the held path */
+  if (!(fields[2] <= 0) || !whole(fields[0], &sequence) || !whole(fields[4], &record_flags) ||
+      (record_flags & RECORD_UNWRITTEN) || !(fields[1] >= 0 && fields[1] < 9007199254740992.0))
+    goto done;
+  int64_t charged = (int64_t)fields[1];
+  code = mdb_get(txn, c->values, &k, &v);
+  if (code != MDB_SUCCESS || v.mv_size < HEADER_FIXED_BYTES || v.mv_size > c->capacity) goto done;
+  const unsigned char *value = v.mv_data;
+  uint32_t magic;
+  uint64_t byte_length;
+  memcpy(&magic, value, 4);
+  memcpy(&byte_length, value + 8, 8);
+  int dtype = value[5], ndim = value[6], flags = value[7];
+  size_t start = HEADER_FIXED_BYTES + 8 * (size_t)ndim;
+  if (magic != MAGIC || value[4] != LAYOUT_VERSION || dtype >= c->dtype_codes || ndim > c->max_ndim ||
+      (dtype == 0 && ndim != 0) || (flags & FLAG_UNWRITTEN) || v.mv_size < start || byte_length > v.mv_size - start)
+    goto done;
+  int64_t *info = (int64_t *)c->out;
+  memcpy(c->out + INFO_FIELDS * sizeof(int64_t), value, v.mv_size);
+  info[INFO_TXN_ID] = (int64_t)id;
+  info[INFO_SEQUENCE] = sequence;
+  info[INFO_CHARGED] = charged;
+  info[INFO_CODE] = dtype;
+  info[INFO_NDIM] = ndim;
+  info[INFO_FLAGS] = flags;
+  info[INFO_BYTE_LENGTH] = (int64_t)byte_length;
+  info[INFO_START] = (int64_t)start;
+  info[INFO_SIZE] = (int64_t)v.mv_size;
+  uint64_t dim0 = 0;
+  if (ndim > 0) memcpy(&dim0, value + HEADER_FIXED_BYTES, 8);
+  info[INFO_DIM0] = (int64_t)dim0;
+  result = IMPROV_OK;
+done:
+  mdb_txn_reset(txn);
+  return code == MDB_SUCCESS || code == MDB_NOTFOUND ? result : code;
+}
+
+/*
+ * The commit's share of deletes of values read just before (lmdb.py's _commit_staged): for each of
+ * `count` entries, packed in `entries` as a u32 key length, the key, and the record's sequence (a
+ * u64), both in the machine's byte order, removes the object record in `objects` and, when there
+ * was one, the value in `values` and the order entry in `order` (key: the sequence, u64
+ * big-endian). found[i] is 1 where there was a record, else 0. Returns MDB_SUCCESS or the first
+ * LMDB error (the write transaction is then to be aborted).
+ */
+int improv_delete_read(MDB_txn *txn, MDB_dbi objects, MDB_dbi values, MDB_dbi order, const char *entries,
+                       size_t count, char *found) {
+  const char *at = entries;
+  for (size_t i = 0; i < count; i++) {
+    uint32_t key_size;
+    uint64_t sequence;
+    memcpy(&key_size, at, 4);
+    MDB_val k = {key_size, (void *)(at + 4)};
+    memcpy(&sequence, at + 4 + key_size, 8);
+    at += 4 + key_size + 8;
+    int code = mdb_del(txn, objects, &k, NULL);
+    if (code == MDB_NOTFOUND) {
+      found[i] = 0;
+      continue;
+    }
+    if (code != MDB_SUCCESS) return code;
+    found[i] = 1;
+    code = mdb_del(txn, values, &k, NULL);
+    if (code != MDB_SUCCESS && code != MDB_NOTFOUND) return code;
+    unsigned char sort_key[8];
+    for (int b = 0; b < 8; b++) sort_key[b] = (unsigned char)(sequence >> (56 - 8 * b));
+    MDB_val s = {8, sort_key};
+    code = mdb_del(txn, order, &s, NULL);
+    if (code != MDB_SUCCESS && code != MDB_NOTFOUND) return code;
+  }
+  return MDB_SUCCESS;
+}
