@@ -389,6 +389,33 @@ def test_get_with_a_timeout_raises_queue_empty(plan, opened):
     assert count(graph.counters[("A.q_out", "B.q_in")], TAKEN) == 1
 
 
+def test_a_queued_message_is_taken_at_once_but_not_past_a_bad_timeout_or_a_close(plan, opened):
+    """get() with a message queued takes it without reading the socket or waiting; the checks of the
+    call come first all the same."""
+    graph = plan(("A.q_out", "B.q_in", 8, "block"))
+    counters = graph.counters[("A.q_out", "B.q_in")]
+    sink = opened(graph["B.q_in"])
+    source = opened(graph["A.q_out"])
+    for n in range(3):
+        source.put(n)
+    eventually(lambda: sink.qsize() == 3, what="three messages")
+    for bad in (-1.0, float("nan"), float("inf"), "1", True):
+        with pytest.raises(ValueError, match="number of seconds"):
+            sink.get(timeout=bad)
+    assert [sink.get(), sink.get(timeout=1.0)] == [0, 1]
+    assert count(counters, TAKEN) == 2
+    graph.control[0:4] = struct.pack("<i", 1)  # the transport closed (CONTROL_CLOSED)
+    with pytest.raises(LinkClosedError):
+        sink.get(timeout=1.0)
+    graph.control[0:4] = struct.pack("<i", 0)
+    assert sink.get(timeout=1.0) == 2
+    source.put(3)
+    eventually(lambda: sink.qsize() == 1, what="one more message")
+    sink.close()
+    with pytest.raises(LinkClosedError):
+        sink.get(timeout=1.0)
+
+
 def test_hold_parks_a_waiting_get_until_release(plan, opened):
     graph = plan(("A.q_out", "B.q_in", 4, "block"))
     counters = graph.counters[("A.q_out", "B.q_in")]

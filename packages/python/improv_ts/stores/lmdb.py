@@ -114,6 +114,7 @@ _SORT_KEY2 = struct.Struct(">QQ")
 #: improv_get's info fields, before the value it copies (improv_lmdb.c).
 _GET_INFO = _liblmdb.GET_INFO
 _GET_INFO_BYTES = _GET_INFO.size
+_IMPROV_OK = _liblmdb.IMPROV_OK
 #: _decode_fast: a read to leave to the step-by-step path.
 _SLOW = object()
 #: The entry of a key in improv_delete_read's list, by key length: u32 key length, the key, u64 sequence
@@ -188,6 +189,8 @@ class LmdbStoreClient:
         self._session = descriptor["session"]
         self._lease_ms = descriptor["leaseMs"]
         self._eviction = "oldest" if descriptor.get("eviction") == "oldest" else "none"
+        #: Reads hold nothing unless the value has a TTL (no eviction): improv_get may do them.
+        self._unheld_reads = self._eviction == "none"
         self._key_pattern = re.compile(f"{re.escape(self._key_prefix)}[0-9a-z]{{1,7}}\\.[0-9a-z]{{1,11}}")
         self._key_match = self._key_pattern.fullmatch
         self._data_file = os.path.join(self._path, "data.mdb")
@@ -284,6 +287,15 @@ class LmdbStoreClient:
                 self._assert_open()
             if type(key) is not str:
                 _check_key_type(key)
+            # Most reads: in one call into C (improv_get), where nothing can free the value behind its
+            # reader's back (see below); a key it finds is one of this store's. Anything it leaves goes
+            # the steps below. Staged keys (all of them this store's) first: they are still there.
+            if self._unheld_reads and self._read_txn is not None and key.isascii() and key not in self._staged:
+                key_bytes = key.encode()
+                if self._improv_get(self._get_context_ref, key_bytes, len(key_bytes)) == _IMPROV_OK:
+                    value = self._decode_fast(key, key_bytes)
+                    if value is not _SLOW:
+                        return value
             if self._key_match(key) is None:
                 raise object_not_found(DRIVER, key, "foreign")
             if key in self._staged:
@@ -293,14 +305,6 @@ class LmdbStoreClient:
             # eviction, and the TTL of a value that has one. Without both, a read is read-only.
             unheld = None
             if self._eviction == "none":
-                # Most reads: in one call into C (improv_get), unless it leaves the read to the steps below.
-                if (
-                    self._read_txn is not None
-                    and self._improv_get(self._get_context_ref, key_bytes, len(key_bytes)) == _liblmdb.IMPROV_OK
-                ):
-                    value = self._decode_fast(key, key_bytes)
-                    if value is not _SLOW:
-                        return value
                 unheld = self._snapshot(lambda txn: self._read_unheld(txn, key, key_bytes))
             result = unheld if unheld is not None else self._write("get()", lambda txn: self._read(txn, key, key_bytes))
             if "missing" in result:
