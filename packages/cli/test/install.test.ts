@@ -231,6 +231,10 @@ describe('installed from the packed tarballs, outside the repository', () => {
     expect(run.output).toContain('in processes of their own: Mean (python)');
     expect(run.output).toMatch(/Mean: took [1-9]\d* messages/);
     expect(existsSync(join(lab, 'node_modules', '@improv', 'python', 'improv_ts', '_host.py'))).toBe(true);
+    // Built with LMDB's sources into the lmdb store's library (improv_ts/stores/_liblmdb.py).
+    expect(existsSync(join(lab, 'node_modules', '@improv', 'python', 'improv_ts', 'stores', 'improv_lmdb.c'))).toBe(
+      true,
+    );
   });
 
   it("passes the new project's own test (npm test)", () => {
