@@ -500,6 +500,11 @@ def test_the_one_call_read_leaves_what_it_does_not_do_to_the_steps(open_store):
     with pytest.raises(StoreUnavailableError, match="shorter than its header says"):
         reader.get(key)
     assert calls.done == 0
+    # An object record whose value header is not one: a delete says so, as before the one call.
+    record = raw(writer, "objects", key.encode())
+    writer._write("test", lambda txn: txn.put(writer._db["objects"], key.encode(), record[:48] + b"JUNK" + record[52:]))
+    with pytest.raises(RuntimeError, match="no value header \\(bad magic\\)"):
+        reader.delete(key)
     fine = writer.put(np.arange(4, dtype=np.uint16))
     assert reader.get(fine).tolist() == [0, 1, 2, 3] and calls.done == 1
     ts.close()  # the run ends (the files stay): a new snapshot, a session record that is not ours
@@ -528,6 +533,9 @@ def test_deletes_of_keys_read_and_not_read_commit_together(open_store):
         assert sink.delete(key) is True
     assert sink.delete(timed) is True
     assert len(sink._staged) == 9
+    # Read or not, a value with nothing else to remove is staged with its record's sequence (one
+    # call at the commit); the one with a TTL is looked up again then, its expiry entry and holds too.
+    assert [sequence is None for _, sequence, _ in sink._staged.values()] == [False] * 8 + [True]
     sink.flush()
     assert writer.usage() == kept_usage
     assert [value for _, value in entries(writer, "order")] == [kept.encode()]

@@ -40,7 +40,7 @@ HEADERS = ("lmdb.h", "midl.h", "chacha8.h")
 #: it (or from an older version of it) is never taken for one with it.
 OWN_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "improv_lmdb.c")
 #: Functions of `OWN_SOURCE` a loaded library must have; one without them is built again.
-OWN_SYMBOLS = ("improv_get", "improv_delete_read")
+OWN_SYMBOLS = ("improv_get", "improv_record", "improv_delete_read")
 #: What lmdb-js's binding.gyp compiles LMDB with on Linux, minus what only concerns its C++ glue.
 #: These defines decide the data and lock formats; the optimisation level does not.
 CFLAGS = ("-O2", "-fPIC", "-shared", "-DMDB_MAXKEYSIZE=0", "-DMDB_USE_ROBUST")
@@ -143,6 +143,7 @@ _SIGNATURES = (
     ("mdb_cursor_get", _int, [_p, _pval, _pval, _int]),
     # improv_lmdb.c: the context (a `GetContext`), the key and its length.
     ("improv_get", _int, [ctypes.POINTER(GetContext), ctypes.c_char_p, ctypes.c_size_t]),
+    ("improv_record", _int, [ctypes.POINTER(GetContext), ctypes.c_char_p, ctypes.c_size_t]),
     # txn, objects, values, order, entries, count, found (a byte per entry)
     ("improv_delete_read", _int, [_p, _uint, _uint, _uint, ctypes.c_char_p, ctypes.c_size_t, _p]),
 )

@@ -87,9 +87,35 @@ struct improv_get_context {
  * fields and IMPROV_OK returned; otherwise IMPROV_SLOW, or an LMDB error (negative). The read
  * transaction is reset again either way.
  */
+/* A value header at `value` (`size` bytes) as lmdb.py's _read_header accepts it; its ndim in *ndim. */
+static int header_ok(const struct improv_get_context *c, const unsigned char *value, size_t size, int *ndim) {
+  if (size < HEADER_FIXED_BYTES) return 0;
+  uint32_t magic;
+  memcpy(&magic, value, 4);
+  int dtype = value[5];
+  *ndim = value[6];
+  return magic == MAGIC && value[4] == LAYOUT_VERSION && dtype < c->dtype_codes &&
+         *ndim <= c->max_ndim && !(dtype == 0 && *ndim != 0) && size >= HEADER_FIXED_BYTES + 8 * (size_t)*ndim;
+}
+
+static int lookup(struct improv_get_context *c, const char *key, size_t key_size, int with_value);
+
 int improv_get(struct improv_get_context *c, const char *key, size_t key_size) {
+  return lookup(c, key, key_size, 1);
+}
+
+/*
+ * The object record of `key`, for the delete of a key this client did not just read (lmdb.py's
+ * _stage_delete): as improv_get, but only the record (its own copy of the value header checked), and
+ * only INFO_TXN_ID, INFO_SEQUENCE and INFO_CHARGED filled in.
+ */
+int improv_record(struct improv_get_context *c, const char *key, size_t key_size) {
+  return lookup(c, key, key_size, 0);
+}
+
+static int lookup(struct improv_get_context *c, const char *key, size_t key_size, int with_value) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-  (void)c, (void)key, (void)key_size;
+  (void)c, (void)key, (void)key_size, (void)with_value;
   return IMPROV_SLOW;
 #endif
   struct stat file;
@@ -121,6 +147,17 @@ int improv_get(struct improv_get_context *c, const char *key, size_t key_size) {
       (record_flags & RECORD_UNWRITTEN) || !(fields[1] >= 0 && fields[1] < 9007199254740992.0))
     goto done;
   int64_t charged = (int64_t)fields[1];
+  int64_t *info = (int64_t *)c->out;
+  if (!with_value) {
+    int ndim;
+    if (!header_ok(c, (const unsigned char *)v.mv_data + OBJECT_RECORD_BYTES, v.mv_size - OBJECT_RECORD_BYTES, &ndim))
+      goto done;
+    info[INFO_TXN_ID] = (int64_t)id;
+    info[INFO_SEQUENCE] = sequence;
+    info[INFO_CHARGED] = charged;
+    result = IMPROV_OK;
+    goto done;
+  }
   code = mdb_get(txn, c->values, &k, &v);
   if (code != MDB_SUCCESS || v.mv_size < HEADER_FIXED_BYTES || v.mv_size > c->capacity) goto done;
   const unsigned char *value = v.mv_data;
@@ -133,7 +170,6 @@ int improv_get(struct improv_get_context *c, const char *key, size_t key_size) {
   if (magic != MAGIC || value[4] != LAYOUT_VERSION || dtype >= c->dtype_codes || ndim > c->max_ndim ||
       (dtype == 0 && ndim != 0) || (flags & FLAG_UNWRITTEN) || v.mv_size < start || byte_length > v.mv_size - start)
     goto done;
-  int64_t *info = (int64_t *)c->out;
   memcpy(c->out + INFO_FIELDS * sizeof(int64_t), value, v.mv_size);
   info[INFO_TXN_ID] = (int64_t)id;
   info[INFO_SEQUENCE] = sequence;

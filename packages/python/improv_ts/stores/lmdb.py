@@ -115,6 +115,8 @@ _SORT_KEY2 = struct.Struct(">QQ")
 _GET_INFO = _liblmdb.GET_INFO
 _GET_INFO_BYTES = _GET_INFO.size
 _IMPROV_OK = _liblmdb.IMPROV_OK
+#: What improv_record fills in: the snapshot's transaction id, the record's sequence and charge.
+_RECORD_INFO = struct.Struct("=3q")
 #: _decode_fast: a read to leave to the step-by-step path.
 _SLOW = object()
 #: The entry of a key in improv_delete_read's list, by key length: u32 key length, the key, u64 sequence
@@ -645,6 +647,7 @@ class LmdbStoreClient:
         databases, and the buffer it copies a value to (after its info fields)."""
         lib = self._environment.lib
         self._improv_get = lib.improv_get
+        self._improv_record = lib.improv_record
         self._path_buffer = ctypes.create_string_buffer(os.fsencode(self._data_file))
         self._scratch = bytearray(_GET_INFO.size + SMALL_VALUE_BYTES)
         self._scratch_c = (ctypes.c_char * len(self._scratch)).from_buffer(self._scratch)
@@ -815,11 +818,24 @@ class LmdbStoreClient:
 
     def _stage_delete(self, key, key_bytes):
         """delete() of a client that batches deletes: stages `key` if it holds a value now (or held
-        it when this client last read it: a sink deletes what it just read, without another look)."""
+        it when this client last read it: a sink deletes what it just read, without another look).
+        Where nothing else is there to remove (no TTL, no eviction, written), the record's sequence is
+        kept for the commit, as for a key just read."""
         last = self._last_read
         sequence = None
         if last is not None and last[0] == key:
             _, charged, sequence, _ = last
+        elif (
+            self._unheld_reads
+            and self._read_txn is not None
+            and self._improv_record(self._get_context_ref, key_bytes, len(key_bytes)) == _IMPROV_OK
+        ):
+            # No TTL, no eviction, written (improv_record, improv_lmdb.c): as for a key just read, the
+            # record, value and order entry are all there is to remove.
+            txn_id, sequence, charged = _RECORD_INFO.unpack_from(self._scratch)
+            if txn_id != self._session_seen:
+                self._session_seen = txn_id
+                self._get_context.seen = txn_id
         else:
             raw = self._snapshot(lambda txn: txn.get(self._db["objects"], key_bytes))
             if raw is None:
@@ -828,8 +844,8 @@ class LmdbStoreClient:
         return self._stage(key, key_bytes, sequence, charged)
 
     def _stage(self, key, key_bytes, sequence, charged):
-        """Stages the delete of `key` (`sequence`: the record's, when this client just read it, else None);
-        commits what is staged when the batch is full."""
+        """Stages the delete of `key` (`sequence`: the record's, when its record, value and order entry are
+        all there is to remove, else None); commits what is staged when the batch is full."""
         self._last_read = None
         staged = self._staged
         if not staged:
@@ -844,10 +860,11 @@ class LmdbStoreClient:
         """Frees every staged value still there (inside a write transaction; another client may have
         deleted one meanwhile).
 
-        A value this client read just before it deleted it (a sink's get and delete) was read with no
-        TTL, no eviction and written: its object record, value and order entry are all there is to
-        remove, and the record's sequence and charge were kept at the read. Removing the record is
-        then also the look whether it is still there. Any other staged key is looked up first.
+        A value this client read just before it deleted it (a sink's get and delete), or whose record
+        the delete found with no TTL, no eviction and written: its object record, value and order
+        entry are all there is to remove, and the record's sequence and charge were kept at staging.
+        Removing the record is then also the look whether it is still there. Any other staged key is
+        looked up first.
         """
         db = self._db
         objects = db["objects"]
