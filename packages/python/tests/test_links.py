@@ -389,16 +389,22 @@ def test_get_with_a_timeout_raises_queue_empty(plan, opened):
     assert count(graph.counters[("A.q_out", "B.q_in")], TAKEN) == 1
 
 
-def test_a_queued_message_is_taken_at_once_but_not_past_a_bad_timeout_or_a_close(plan, opened):
-    """get() with a message queued takes it without reading the socket or waiting; the checks of the
-    call come first all the same."""
-    graph = plan(("A.q_out", "B.q_in", 8, "block"))
+def three_queued(plan, opened, capacity):
+    """A link A.q_out -> B.q_in of `capacity` (block) with messages 0, 1, 2 queued at the sink."""
+    graph = plan(("A.q_out", "B.q_in", capacity, "block"))
     counters = graph.counters[("A.q_out", "B.q_in")]
     sink = opened(graph["B.q_in"])
     source = opened(graph["A.q_out"])
     for n in range(3):
         source.put(n)
     eventually(lambda: sink.qsize() == 3, what="three messages")
+    return graph, counters, sink, source
+
+
+def test_a_queued_message_is_taken_at_once_but_not_past_a_bad_timeout_or_a_close(plan, opened):
+    """get() with a message queued takes it without reading the socket or waiting; the checks of the
+    call come first all the same."""
+    graph, counters, sink, source = three_queued(plan, opened, capacity=8)
     for bad in (-1.0, float("nan"), float("inf"), "1", True):
         with pytest.raises(ValueError, match="number of seconds"):
             sink.get(timeout=bad)
@@ -560,13 +566,7 @@ def test_close_rejects_a_waiting_get(plan, opened):
 def test_close_leaves_what_the_sink_never_read_unread(plan, opened):
     # The planner counts it dropped at detach or quit (sent - taken - dropped), and a restarted sink
     # gets it again from its sources: counting it here too would count it twice.
-    graph = plan(("A.q_out", "B.q_in", 4, "block"))
-    counters = graph.counters[("A.q_out", "B.q_in")]
-    sink = opened(graph["B.q_in"])
-    source = opened(graph["A.q_out"])
-    for n in range(3):
-        source.put(n)
-    eventually(lambda: sink.qsize() == 3, what="three messages")
+    graph, counters, sink, source = three_queued(plan, opened, capacity=4)
     assert sink.get(timeout=PATIENCE) == 0
     sink.close()
     assert [count(counters, i) for i in (SENT, RECEIVED, TAKEN, DROPPED_AT_SINK)] == [3, 3, 1, 0]
