@@ -11,7 +11,7 @@
  * @module
  */
 
-import { dtypeCodeOf, typedArrayConstructors } from '@improv/core';
+import { BOOL_DTYPE_CODE, dtypeCodeOf, typedArrayConstructors } from '@improv/core';
 
 /** Returned by {@link FastDecoder.decode} for bytes it leaves to the general decoder. */
 export const DECLINED: unique symbol = Symbol('declined');
@@ -363,7 +363,9 @@ export class FastDecoder {
       size = 1 << (head - 0xd4);
     }
     if (at + 1 + size > this.#end) return DECLINED;
-    const ctor = typedArrayConstructors[this.#bytes[at]!];
+    // Types 0..10 only: 11 and up are Map, Set, ArrayBuffer and numpy's bool, the general codec's.
+    const type = this.#bytes[at]!;
+    const ctor = type < BOOL_DTYPE_CODE - 1 ? typedArrayConstructors[type] : undefined;
     at++;
     if (ctor === undefined || size % ctor.BYTES_PER_ELEMENT !== 0) return DECLINED;
     this.#pos = at + size;

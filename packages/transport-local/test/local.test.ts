@@ -390,6 +390,9 @@ describe('fast msgpack path', () => {
     // The first eight are written in formats the fast decoder leaves alone; the rest as plain maps and
     // arrays, or (a bigint) as a 64-bit integer it reads.
     for (const value of declined.slice(0, 8)) expect(fastDecode(general.encoder.encode(value))).toBe(DECLINED);
+    // Extension types past the typed arrays' 0..10: a Set (12) and numpy's bool array (14, from Python).
+    expect(fastDecode(general.encoder.encode(new Set([1])))).toBe(DECLINED);
+    expect(fastDecode(Uint8Array.of(0xd5, 14, 1, 0))).toBe(DECLINED);
     // Too big for the fast encoder's buffer; its bytes the fast decoder still reads.
     const big = new Float32Array(1100).fill(0.25);
     expect(encoder.encode(big)).toBe(-1);
