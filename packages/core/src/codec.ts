@@ -93,6 +93,15 @@ export function dtypeCodeOf(value: unknown): number {
   return 0;
 }
 
+/**
+ * The typed array class a msgpack extension type of improv's codec carries (types 0..10, one per
+ * TypeScript kind: dtype code - 1), or undefined for any other type (Map, Set, ArrayBuffer, numpy's
+ * bool, timestamps), which the general codec decodes.
+ */
+export function typedArrayOfExtension(type: number): TypedArrayConstructor | undefined {
+  return type >= 0 ? ownConstructors[type] : undefined;
+}
+
 /** Dtype code of a kind name, or 0 when the name is not a kind. */
 export function dtypeCodeOfKind(kind: unknown): number {
   return typeof kind === 'string' ? (codeByKind.get(kind) ?? 0) : 0;
@@ -134,7 +143,7 @@ const extensionCodec: ExtensionCodecType<undefined> = {
     return builtIn.tryToEncode(object, context);
   },
   decode(data, type, context) {
-    const ctor = type >= 0 ? ownConstructors[type] : undefined;
+    const ctor = typedArrayOfExtension(type);
     if (ctor !== undefined) {
       if (data.byteLength % ctor.BYTES_PER_ELEMENT !== 0) {
         throw new RangeError(

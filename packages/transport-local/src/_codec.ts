@@ -11,7 +11,7 @@
  * @module
  */
 
-import { BOOL_DTYPE_CODE, dtypeCodeOf, typedArrayConstructors } from '@improv/core';
+import { dtypeCodeOf, typedArrayOfExtension } from '@improv/core';
 
 /** Returned by {@link FastDecoder.decode} for bytes it leaves to the general decoder. */
 export const DECLINED: unique symbol = Symbol('declined');
@@ -364,8 +364,7 @@ export class FastDecoder {
     }
     if (at + 1 + size > this.#end) return DECLINED;
     // Types 0..10 only: 11 and up are Map, Set, ArrayBuffer and numpy's bool, the general codec's.
-    const type = this.#bytes[at]!;
-    const ctor = type < BOOL_DTYPE_CODE - 1 ? typedArrayConstructors[type] : undefined;
+    const ctor = typedArrayOfExtension(this.#bytes[at]!);
     at++;
     if (ctor === undefined || size % ctor.BYTES_PER_ELEMENT !== 0) return DECLINED;
     this.#pos = at + size;
