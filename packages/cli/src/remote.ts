@@ -491,25 +491,28 @@ export async function cleanupCommand(options: { dryRun?: boolean }, output: Outp
     if (owner === proc.pid || processAlive(owner)) continue;
     leftoversOf(owner).processes.push({ pid: proc.pid, what: proc.command });
   }
-  if (dead.size === 0 && stale.length === 0) {
-    output.write('nothing to clean up: no crashed run left processes, files or registry entries');
-    return ok;
-  }
   const verb = options.dryRun ? 'would end' : 'ended';
+  let told = false;
   for (const leftovers of dead.values()) {
     const entry = stale.find((each) => each.info.pid === leftovers.pid);
-    output.write(entry ? `run ${entry.info.id} (process ${leftovers.pid}, gone):` : `process ${leftovers.pid} (gone):`);
+    const done: string[] = [];
     for (const proc of leftovers.processes) {
       if (!options.dryRun) await endProcess(proc.pid);
-      output.write(`  ${verb} process ${proc.pid}: ${proc.what.slice(0, 100)}`);
+      done.push(`  ${verb} process ${proc.pid}: ${proc.what.slice(0, 100)}`);
     }
     const paths = entry ? [...leftovers.paths, entry.file, entry.info.tokenFile] : leftovers.paths;
     for (const file of paths) {
+      // What went away since the look above (its own process removed it as it ended) is not told.
       if (!existsSync(file)) continue;
       if (!options.dryRun) rmSync(file, { recursive: true, force: true });
-      output.write(`  ${options.dryRun ? 'would remove' : 'removed'} ${file}`);
+      done.push(`  ${options.dryRun ? 'would remove' : 'removed'} ${file}`);
     }
+    if (done.length === 0) continue;
+    output.write(entry ? `run ${entry.info.id} (process ${leftovers.pid}, gone):` : `process ${leftovers.pid} (gone):`);
+    for (const line of done) output.write(line);
+    told = true;
   }
+  if (!told) output.write('nothing to clean up: no crashed run left processes, files or registry entries');
   return ok;
 }
 

@@ -1,8 +1,7 @@
 // The control plane across processes, as a user drives it from a second terminal: improv server in
 // one process; improv list, cmd, logs, tap, top, quit and cleanup in others.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
@@ -50,11 +49,22 @@ afterEach(async () => {
   }
 });
 
+/**
+ * The temporary folder (TMPDIR) of the improv processes a test starts with `improvHome`: a folder of
+ * its own, so that the `improv cleanup` of one test never ends what another test's dead run left
+ * (cleanup looks at every leftover of a gone improv process in the temporary folder).
+ */
+function tempOf(improvHome: string): string {
+  const folder = join(improvHome, 'tmp');
+  mkdirSync(folder, { recursive: true });
+  return folder;
+}
+
 /** Runs `improv …` to its end. */
 function improv(args: string[], improvHome: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [...cliCommand, ...args], {
-      env: { ...process.env, IMPROV_HOME: improvHome, NO_COLOR: '1' },
+      env: { ...process.env, IMPROV_HOME: improvHome, TMPDIR: tempOf(improvHome), NO_COLOR: '1' },
     });
     let out = '';
     child.stdout.on('data', (chunk) => {
@@ -73,7 +83,7 @@ async function server(
   extra: string[] = [],
 ): Promise<{ child: ChildProcess; id: string; url: string; out: () => string }> {
   const child = spawn(process.execPath, [...cliCommand, 'server', minimal, '--no-log-files', ...extra], {
-    env: { ...process.env, IMPROV_HOME: improvHome, NO_COLOR: '1' },
+    env: { ...process.env, IMPROV_HOME: improvHome, TMPDIR: tempOf(improvHome), NO_COLOR: '1' },
   });
   children.push(child);
   let out = '';
@@ -210,7 +220,7 @@ describe('improv server and its clients, in separate processes', () => {
 
     // SIGKILL: the entry stays, stale; its temporary store is left in the temp folder.
     const pid = run.child.pid!;
-    const leftovers = () => readdirSync(tmpdir()).filter((name) => name.startsWith(`improv-${pid}-`));
+    const leftovers = () => readdirSync(tempOf(where)).filter((name) => name.startsWith(`improv-${pid}-`));
     await until(() => leftovers().length > 0, 'the run’s temporary store');
     run.child.kill('SIGKILL');
     await until(() => !alive(pid), 'the server to die');
@@ -239,9 +249,9 @@ describe('improv server and its clients, in separate processes', () => {
       const run = await server(where, ['--store', 'redis']);
       await until(() => /all actors loaded/.test(run.out()), 'the pipeline to start');
       const pid = run.child.pid!;
-      const folders = () => readdirSync(tmpdir()).filter((name) => name.startsWith(`improv-redis-${pid}-`));
+      const folders = () => readdirSync(tempOf(where)).filter((name) => name.startsWith(`improv-redis-${pid}-`));
       await until(() => folders().length === 1, 'the run’s redis folder');
-      const folder = join(tmpdir(), folders()[0]!);
+      const folder = join(tempOf(where), folders()[0]!);
       // redis-server runs in its folder (--dir); its watchdog (/bin/sh) names the folder.
       await until(() => processesWhere('cwd', (cwd) => cwd === folder).length === 1, 'the run’s redis-server');
       const [redis] = processesWhere('cwd', (cwd) => cwd === folder);
@@ -254,20 +264,31 @@ describe('improv server and its clients, in separate processes', () => {
       try {
         // What a hang-up to the whole process group left before Nexus handled SIGHUP: the watchdog
         // and Nexus gone, the server (which ignores SIGHUP) still running under PID 1.
-        // Until none is left: the watchdog forks its watcher subshell right after it starts the
-        // server, and a fork under way while the watchdog is killed would survive one sweep, then
-        // end the server when Nexus dies.
+        // Both shells are stopped before either is killed: once Nexus sees the watchdog die, it
+        // closes the watchdog's stdin, and a watcher subshell still running then reads end-of-file
+        // and ends the server (traced with ftrace: under load, the test was preempted between the
+        // two SIGKILLs). Until none is left, for a fork under way.
         const watchdogs = () =>
           processesWhere('cmdline', (line) => line.startsWith('/bin/sh') && line.includes(folder));
         for (let sweep = 0; sweep < 50 && watchdogs().length > 0; sweep++) {
-          for (const watchdog of watchdogs()) process.kill(watchdog, 'SIGKILL');
+          const shells = watchdogs();
+          for (const shell of shells) process.kill(shell, 'SIGSTOP');
+          for (const shell of shells) process.kill(shell, 'SIGKILL');
           await sleep(50);
         }
         expect(watchdogs(), 'the watchdog and its watcher').toEqual([]);
         run.child.kill('SIGKILL');
         await until(() => !alive(pid), 'the server to die');
         await sleep(300);
-        expect(running(redis!), 'the leftover redis-server').toBe(true);
+        // Its log says what ended it (redis-server logs the signal it got) if it did not live on.
+        const log = () => {
+          try {
+            return readFileSync(join(folder, 'redis.log'), 'utf8').split('\n').slice(-8).join('\n');
+          } catch (error) {
+            return String(error);
+          }
+        };
+        expect(running(redis!), `the leftover redis-server; its log ends:\n${log()}`).toBe(true);
 
         const dry = await improv(['cleanup', '--dry-run'], where);
         expect(dry.code).toBe(0);
