@@ -20,7 +20,7 @@ agree on (`packages/transport-zmq/src/_protocol.ts`, the README's wire format) h
   says so, and the source reports that message to `hooks.dropped`;
 - the shared words: each edge's `counters` (float64 counts at 8*i, int32 flags at 4*i) and the plan's
   `control` words, written by the same side as in TypeScript (a source: SENT, DROPPED_AT_SOURCE,
-  BYTES_SENT, WAITING, SOURCE_GONE cleared at open; a sink: RECEIVED, TAKEN, DROPPED_AT_SINK, SINK_GONE,
+  BYTES_SENT, ACKED_TAKEN, ACKED_DROPPED, WAITING, SOURCE_GONE cleared at open; a sink: RECEIVED, TAKEN, DROPPED_AT_SINK, SINK_GONE,
   SINK_EPOCH). Across processes they are `bytearray`s that the control channel mirrors, so Nexus's
   metrics and link states read right for a Python actor.
 
@@ -107,7 +107,7 @@ FRAME_MESSAGE = b"\x01"
 FRAME_ACK = b"\x02"
 
 #: Bytes of one edge's counters.
-EDGE_BYTES = 72
+EDGE_BYTES = 88
 # float64 counts (index i at byte 8*i), each written by one side only.
 SENT = 0
 DROPPED_AT_SOURCE = 1
@@ -117,6 +117,11 @@ DROPPED_AT_SINK = 4
 DROPPED_AT_DETACH = 5
 #: Bytes of the message bodies a source sent (float64 index 8, after the flags), for metrics.
 BYTES_SENT = 8
+#: Messages the sink acknowledged as read / as dropped, summed by the source from its acknowledgements
+#: (float64 indices 9 and 10): a SIGKILLed sink process loses its last mirrored TAKEN, the live source
+#: still counts them; Nexus takes the larger of the two.
+ACKED_TAKEN = 9
+ACKED_DROPPED = 10
 # int32 flags (index i at byte 4*i).
 WAITING = 12
 SINK_GONE = 13
@@ -1100,6 +1105,8 @@ class OutLink(_Endpoint):
         if len(frames) < 2 or frames[0][:1] != FRAME_ACK or len(frames[1]) < 8:
             return
         taken, dropped = _ACK.unpack_from(frames[1])
+        edge.words.add(ACKED_TAKEN, taken)
+        edge.words.add(ACKED_DROPPED, dropped)
         self._last_ack = time.monotonic()
         self._last_ack_wall = time.time()
         if self._silence_reported:

@@ -37,7 +37,9 @@ from improv_ts._loop import Loop, context  # noqa: E402
 from improv_ts.links import InLink, LinkSourcesGoneError, OutLink, open_link  # noqa: E402
 
 # Counter offsets, as `_protocol.ts` lays them out (float64 counts at 8*i, int32 flags at 4*i).
+EDGE_BYTES = 88
 SENT, DROPPED_AT_SOURCE, RECEIVED, TAKEN, DROPPED_AT_SINK = 0, 1, 2, 3, 4
+ACKED_TAKEN, ACKED_DROPPED = 9, 10
 WAITING, SINK_GONE, SOURCE_GONE, SINK_EPOCH = 12, 13, 14, 15
 CONTROL_CLOSED = 0
 
@@ -87,7 +89,7 @@ class Plan:
             if out is None:
                 out = {**base, "direction": "out", "endpoint": endpoint(source), "edges": []}
                 self.descriptors[source] = out
-            counters = bytearray(72)
+            counters = bytearray(EDGE_BYTES)
             info = {"connection": f"c{index}", "capacity": capacity, "policy": policy, "id": f"{run}.{index}",
                     "counters": counters}
             into["edges"].append({**info, "peer": source})
@@ -251,6 +253,10 @@ def test_messages_arrive_in_order_under_credit(plan, opened, protocol):
     ]
     assert flag(counters, WAITING) == 0
     assert flag(counters, SINK_EPOCH) == 1
+    # The source sums the acknowledgements it got (closing waits for the last of them): Nexus counts
+    # a message read from these when a sink process dies before its own count crossed over.
+    source.close()
+    assert [count(counters, i) for i in (ACKED_TAKEN, ACKED_DROPPED)] == [total, 0]
 
 
 def test_fan_in_interleaves_two_sources_and_loses_none(plan, opened):

@@ -21,6 +21,8 @@ import {
   type OutputLink,
 } from '@improv/core';
 import {
+  ACKED_DROPPED,
+  ACKED_TAKEN,
   BYTES_SENT,
   CONTROL_CLOSED,
   DROPPED_AT_SOURCE,
@@ -382,6 +384,8 @@ export class ZmqOutputLink implements OutputLink {
       this.#silenceReported = false;
       this.#hooks.warn?.(`link "${this.#label}": ${edge.peer} acknowledges again; messages flow`);
     }
+    edge.counts[ACKED_TAKEN]! += taken;
+    edge.counts[ACKED_DROPPED]! += dropped;
     for (let n = 0; n < taken; n++) edge.unacked.shift();
     const sole = this.#edges.length === 1;
     for (let n = 0; n < dropped; n++) {

@@ -55,7 +55,7 @@ export type SocketChoice = 'auto' | 'zeromq' | 'zmtp';
 // Counters of one edge: a SharedArrayBuffer of EDGE_BYTES, float64 counts (each written by one side
 // only) at float64 indices 0..5, int32 flags at int32 indices 12..15, then more float64 counts from
 // float64 index 8 on.
-export const EDGE_BYTES = 72;
+export const EDGE_BYTES = 88;
 /** Messages the source sent into the edge. */
 export const SENT = 0;
 /** Messages the source dropped itself (sink gone, or a stalled sink's backlog overflowing). */
@@ -70,6 +70,15 @@ export const DROPPED_AT_SINK = 4;
 export const DROPPED_AT_DETACH = 5;
 /** Bytes of the message bodies (msgpack) the source sent into the edge (float64 index 8, after the flags). */
 export const BYTES_SENT = 8;
+/**
+ * Messages the sink acknowledged as read, summed by the source from the acknowledgements it got
+ * (all of the sink's incarnations). The sink's own {@link TAKEN} crosses processes in the control
+ * channel's rounds, so a sink process that is SIGKILLed loses its last round; the source, alive,
+ * still counts what was acknowledged. What an edge holds uses the larger of the two.
+ */
+export const ACKED_TAKEN = 9;
+/** Messages the sink acknowledged as dropped (`drop-oldest`), summed by the source: see {@link ACKED_TAKEN}. */
+export const ACKED_DROPPED = 10;
 /** int32 index: 1 while the source waits for room in this edge. */
 export const WAITING = 12;
 /** int32 index: 1 once the sink is gone (detached, or its link closed); a reopened sink clears it. */
@@ -138,9 +147,9 @@ export interface EdgeCounters {
   flags: Int32Array<SharedArrayBuffer>;
 }
 
-/** Views of `buffer`; `counts` covers float64 indices 0..8, of which 6 and 7 are the flags' words (never written as counts). */
+/** Views of `buffer`; `counts` covers float64 indices 0..10, of which 6 and 7 are the flags' words (never written as counts). */
 export function edgeCounters(buffer: SharedArrayBuffer): EdgeCounters {
-  return { counts: new Float64Array(buffer, 0, BYTES_SENT + 1), flags: new Int32Array(buffer) };
+  return { counts: new Float64Array(buffer, 0, ACKED_DROPPED + 1), flags: new Int32Array(buffer, 0, SINK_EPOCH + 1) };
 }
 
 /** Bumps the plan's change counter and wakes whoever waits on it. */

@@ -50,6 +50,8 @@ import { ZmqInputLink } from './_input.ts';
 import { ZmqOutputLink } from './_output.ts';
 import {
   announce,
+  ACKED_DROPPED,
+  ACKED_TAKEN,
   BYTES_SENT,
   CONTROL_BYTES,
   CONTROL_CLOSED,
@@ -270,7 +272,7 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
           depth: gone ? 0 : unread(counts),
           sent: counts[SENT]! + counts[DROPPED_AT_SOURCE]!,
           bytes: counts[BYTES_SENT]!,
-          dropped: counts[DROPPED_AT_SOURCE]! + counts[DROPPED_AT_SINK]! + counts[DROPPED_AT_DETACH]!,
+          dropped: counts[DROPPED_AT_SOURCE]! + droppedBy(counts) + counts[DROPPED_AT_DETACH]!,
           waiting: Atomics.load(flags, WAITING) !== 0,
         };
       });
@@ -449,5 +451,15 @@ function hostPart(host: string): string {
 
 /** Messages of an edge its sink has not read and that are not counted dropped yet (on their way, or waiting in the sink). */
 function unread(counts: Float64Array): number {
-  return Math.max(0, counts[SENT]! - counts[TAKEN]! - counts[DROPPED_AT_SINK]! - counts[DROPPED_AT_DETACH]!);
+  return Math.max(0, counts[SENT]! - takenBy(counts) - droppedBy(counts) - counts[DROPPED_AT_DETACH]!);
+}
+
+/** Messages the sink read: what it counted, or what it acknowledged to the source if more (see {@link ACKED_TAKEN}). */
+function takenBy(counts: Float64Array): number {
+  return Math.max(counts[TAKEN]!, counts[ACKED_TAKEN]!);
+}
+
+/** Messages the sink dropped (`drop-oldest`): what it counted, or what it acknowledged if more. */
+function droppedBy(counts: Float64Array): number {
+  return Math.max(counts[DROPPED_AT_SINK]!, counts[ACKED_DROPPED]!);
 }

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import net, { type AddressInfo } from 'node:net';
 import type { InputLink, LinkDescriptor, OutputLink } from '@improv/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { announce, SINK_EPOCH, WAITING } from '../src/_protocol.ts';
+import { announce, SINK_EPOCH, TAKEN, WAITING } from '../src/_protocol.ts';
 import { createZeromqSockets } from '../src/_zeromq.ts';
 import { createZmqTransport, openLink } from '../src/index.ts';
 import { generateKeyPair } from '../src/keys.ts';
@@ -130,6 +130,38 @@ describe.each(implementations)('faults, sockets: %s', (sockets) => {
     await second.put({ n: 3 });
     expect((await input.get({ timeoutMs: 5000 })).n).toBe(3);
     expect(stats()).toMatchObject({ sent: 4, depth: 0, dropped: 3 });
+  });
+
+  it('a sink process that dies before its counts crossed over: the link counts what its source got acknowledged as read, not as waiting', {
+    timeout: 20_000,
+  }, async () => {
+    const transport = createZmqTransport({ protocol: 'tcp', sockets });
+    cleanup.push(() => transport.close());
+    const { endpoints } = await transport.plan({
+      edges: [
+        {
+          connection: 'frames',
+          from: { actor: 'Camera', link: 'q_out' },
+          to: { actor: 'Analysis', link: 'q_in' },
+          capacity: 8,
+          policy: 'block',
+        },
+      ],
+    });
+    const sinkDescriptor = endpoints.get('Analysis')!.get('q_in')!;
+    const counters = (sinkDescriptor.edges as { counters: SharedArrayBuffer }[])[0]!.counters;
+    // The sink's own words never reach Nexus's (a SIGKILL ends its process before the next round).
+    const input = (await openLink(inProcessOfItsOwn(sinkDescriptor))) as InputLink<{ n: number }>;
+    cleanup.push(() => input.close());
+    Atomics.store(new Int32Array(counters), SINK_EPOCH, 1);
+    announce(new Int32Array(sinkDescriptor.control as SharedArrayBuffer));
+    const output = (await openLink(endpoints.get('Camera')!.get('q_out')!)) as OutputLink;
+    for (let n = 0; n < 5; n++) await output.put({ n });
+    for (let n = 0; n < 5; n++) expect((await input.get({ timeoutMs: 5000 })).n).toBe(n);
+    // Closing waits for the acknowledgements of all five.
+    await output.close();
+    expect(new Float64Array(counters)[TAKEN]).toBe(0);
+    expect(transport.stats()[0]).toMatchObject({ sent: 5, depth: 0, dropped: 0 });
   });
 
   it('a sink process killed and restarted while its source floods: the new one gets every message once, in order, also when the old connection comes back to it first', {
