@@ -293,8 +293,10 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
         const { edge } = entry;
         const { flags } = edgeCounters(entry.counters);
         // A sink that is restarted is not gone: its sources keep what it had not read (within their
-        // credit, waiting for it) and send it again to its next incarnation.
-        if (edge.to.actor === actor && !options.restarting && Atomics.load(flags, SINK_GONE) === 0) {
+        // credit, waiting for it) and send it again to its next incarnation. One that closed its
+        // link itself (its actor failed) already says it is gone; what it never read is counted
+        // here all the same, once (counted, it is no longer unread).
+        if (edge.to.actor === actor && !options.restarting) {
           const batch = discardUnread(entry, 'source');
           if (batch !== undefined) dropped.push(batch);
           Atomics.store(flags, SINK_GONE, 1);

@@ -164,6 +164,37 @@ describe.each(implementations)('faults, sockets: %s', (sockets) => {
     expect(transport.stats()[0]).toMatchObject({ sent: 5, depth: 0, dropped: 0 });
   });
 
+  it('a sink that closed its link itself (its actor failed) before it was detached: what it never read is counted dropped', {
+    timeout: 20_000,
+  }, async () => {
+    const transport = createZmqTransport({ protocol: 'tcp', sockets });
+    cleanup.push(() => transport.close());
+    const { endpoints } = await transport.plan({
+      edges: [
+        {
+          connection: 'frames',
+          from: { actor: 'Camera', link: 'q_out' },
+          to: { actor: 'Analysis', link: 'q_in' },
+          capacity: 8,
+          policy: 'block',
+        },
+      ],
+    });
+    const input = (await openLink(endpoints.get('Analysis')!.get('q_in')!)) as InputLink<{ n: number }>;
+    const output = (await openLink(endpoints.get('Camera')!.get('q_out')!)) as OutputLink;
+    cleanup.push(() => output.close());
+    for (let n = 0; n < 3; n++) await output.put({ n });
+    expect((await input.get({ timeoutMs: 5000 })).n).toBe(0);
+    await input.close();
+    const batches = transport.detach('Analysis');
+    expect(batches.map((batch) => batch.droppedAtSource)).toEqual([2]);
+    expect(transport.stats()[0]).toMatchObject({ sent: 3, depth: 0, dropped: 2 });
+    // Detached again (quit after the failure): counted once.
+    expect(transport.detach('Analysis')).toEqual([]);
+    expect(transport.drain()).toEqual([]);
+    expect(transport.stats()[0]).toMatchObject({ sent: 3, depth: 0, dropped: 2 });
+  });
+
   it('a sink process killed and restarted while its source floods: the new one gets every message once, in order, also when the old connection comes back to it first', {
     timeout: 30_000,
   }, async () => {
