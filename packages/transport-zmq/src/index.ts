@@ -49,9 +49,9 @@ import { freePort } from './_free-port.ts';
 import { ZmqInputLink } from './_input.ts';
 import { ZmqOutputLink } from './_output.ts';
 import {
-  announce,
   ACKED_DROPPED,
   ACKED_TAKEN,
+  announce,
   BYTES_SENT,
   CONTROL_BYTES,
   CONTROL_CLOSED,
