@@ -79,13 +79,34 @@ const ownConstructors = typedArrayConstructors.slice(0, BOOL_DTYPE_CODE - 1);
 const codeByConstructor = new Map<unknown, number>(ownConstructors.map((ctor, index) => [ctor, index + 1]));
 const codeByKind = new Map<string, number>(typedArrayKinds.map((kind, index) => [kind, index + 1]));
 
+/** The dtype code of `uint8`, the class numpy's bools are read into. */
+const UINT8_DTYPE_CODE = 2;
+
 /**
- * Dtype code (1..11) of a typed array, or 0 for anything else. The constructor lookup is the fast
- * path; the `instanceof` walk catches subclasses such as Node's `Buffer`.
+ * The `Uint8Array`s that hold numpy bools: read from a `bool` value or message, or made by
+ * `allocate('bool', …)`. Put or sent again as they are, they stay `bool` (a mask a TypeScript actor
+ * passes on reaches Python as a mask); a copy (`slice()`, `new Uint8Array(…)`) is plain `uint8`.
+ */
+const boolArrays = new WeakSet<object>();
+
+/**
+ * `array`, marked as numpy bools when `code` is {@link BOOL_DTYPE_CODE} (see `boolArrays`): what a
+ * store or codec returns for a value of dtype `code`.
+ */
+export function ofDtype<T extends object>(code: number, array: T): T {
+  if (code === BOOL_DTYPE_CODE) boolArrays.add(array);
+  return array;
+}
+
+/**
+ * Dtype code of a typed array — 1..11 by its class, 12 (`bool`) for a `Uint8Array` read as numpy
+ * bools (see {@link ofDtype}) — or 0 for anything else. The constructor lookup is the fast path; the
+ * `instanceof` walk catches subclasses such as Node's `Buffer`.
  */
 export function dtypeCodeOf(value: unknown): number {
   if (typeof value !== 'object' || value === null || !ArrayBuffer.isView(value)) return 0;
   const direct = codeByConstructor.get(value.constructor);
+  if (direct === UINT8_DTYPE_CODE) return boolArrays.has(value) ? BOOL_DTYPE_CODE : direct;
   if (direct !== undefined) return direct;
   for (let index = 0; index < ownConstructors.length; index++) {
     if (value instanceof ownConstructors[index]!) return index + 1;
@@ -100,6 +121,11 @@ export function dtypeCodeOf(value: unknown): number {
  */
 export function typedArrayOfExtension(type: number): TypedArrayConstructor | undefined {
   return type >= 0 ? ownConstructors[type] : undefined;
+}
+
+/** The msgpack extension type of improv's codec for a typed array of dtype `code` (1..12). */
+export function extensionTypeOf(code: number): number {
+  return code === BOOL_DTYPE_CODE ? EXT_BOOL : code - 1;
 }
 
 /** Dtype code of a kind name, or 0 when the name is not a kind. */
@@ -135,7 +161,7 @@ const extensionCodec: ExtensionCodecType<undefined> = {
       // Bytes as they are: a small array's `buffer` is costly to ask for (see decode).
       const bytes =
         object instanceof Uint8Array ? object : new Uint8Array(object.buffer, object.byteOffset, object.byteLength);
-      return new ExtData(code - 1, bytes);
+      return new ExtData(extensionTypeOf(code), bytes);
     }
     if (object instanceof Map) return new ExtData(EXT_MAP, encoder.encode(Array.from(object)));
     if (object instanceof Set) return new ExtData(EXT_SET, encoder.encode(Array.from(object)));
@@ -165,7 +191,7 @@ const extensionCodec: ExtensionCodecType<undefined> = {
     if (type === EXT_MAP) return new Map(decoder.decode(data) as [unknown, unknown][]);
     if (type === EXT_SET) return new Set(decoder.decode(data) as unknown[]);
     if (type === EXT_ARRAY_BUFFER) return copyBytes(data).buffer;
-    if (type === EXT_BOOL) return copyBytes(data);
+    if (type === EXT_BOOL) return ofDtype(BOOL_DTYPE_CODE, copyBytes(data));
     return builtIn.decode(data, type, context);
   },
 };

@@ -2,6 +2,7 @@ import { Decoder, Encoder, ExtData } from '@msgpack/msgpack';
 import { describe, expect, it } from 'vitest';
 import {
   BOOL_DTYPE_CODE,
+  dtypeCodeOf,
   MsgpackDecoder,
   MsgpackEncoder,
   msgpackOptions,
@@ -92,7 +93,7 @@ describe('the codec (MsgpackEncoder, MsgpackDecoder with msgpackOptions)', () =>
     });
   });
 
-  it("reads numpy's bool array (extension type 14, as Python sends it) as a Uint8Array, and sends a Uint8Array as uint8", () => {
+  it("reads numpy's bool array (extension type 14, as Python sends it) as a Uint8Array, sends it on as bool, and a Uint8Array of its own as uint8", () => {
     const fromPython = new Encoder().encode(new ExtData(14, Uint8Array.of(1, 0, 1)));
     const back = decoder.decode(fromPython);
     expect(back).toBeInstanceOf(Uint8Array);
@@ -100,6 +101,14 @@ describe('the codec (MsgpackEncoder, MsgpackDecoder with msgpackOptions)', () =>
     // Its own memory, not a view of the message.
     expect((back as Uint8Array).buffer.byteLength).toBe(3);
     expect(typedArrayKinds[BOOL_DTYPE_CODE - 1]).toBe('bool');
+    // Passed on as it came (a mask through a TypeScript actor): bool again, type 14.
+    expect(dtypeCodeOf(back)).toBe(BOOL_DTYPE_CODE);
+    expect(encoder.encode(back)).toEqual(fromPython);
+    expect(encoder.encode({ mask: back })).toEqual(
+      new Encoder().encode({ mask: new ExtData(14, Uint8Array.of(1, 0, 1)) }),
+    );
+    // A copy, or bytes of its own, are uint8.
+    expect(encoder.encode((back as Uint8Array).slice())[2]).toBe(1); // ext8, 3 bytes, type 1: uint8
     expect(encoder.encode(Uint8Array.of(1, 0))[1]).toBe(1); // fixext2, type 1: uint8
   });
 

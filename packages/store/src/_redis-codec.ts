@@ -21,7 +21,7 @@
  * @module
  */
 import { Buffer } from 'node:buffer';
-import { type TypedArray, type TypedArrayKind, typedArrayConstructors, typedArrayKinds } from '@improv/core';
+import { ofDtype, type TypedArray, type TypedArrayKind, typedArrayConstructors, typedArrayKinds } from '@improv/core';
 import { decodeValue as decodeMsgpack, encodeOwn, MAX_DIMENSIONS } from './_codec.ts';
 
 /** Format version in byte 0. */
@@ -104,9 +104,9 @@ export function arrayOf(data: Buffer, header: Header): TypedArray {
     data.buffer.byteLength === data.byteLength &&
     !(data.buffer instanceof SharedArrayBuffer)
   ) {
-    return new ctor(data.buffer, 0, length);
+    return ofDtype(header.code, new ctor(data.buffer, 0, length));
   }
-  const array = new ctor(length);
+  const array = ofDtype(header.code, new ctor(length));
   const copied = Math.min(data.byteLength, header.byteLength);
   if (copied > 0) new Uint8Array(array.buffer, 0, copied).set(data.subarray(0, copied));
   return array;

@@ -56,6 +56,7 @@ import {
   type MissingReason,
   type OpenStore,
   objectNotFound,
+  ofDtype,
   type PutOptions,
   type ShapedArray,
   type StoreClient,
@@ -1048,7 +1049,7 @@ class LmdbClient implements LmdbStoreClient {
     const record = new Uint8Array(headerBytes(shape.length));
     writeHeader(record, code, shape, byteLength, FLAG_UNWRITTEN);
     const header: ValueHeader = { code, shape, byteLength, flags: FLAG_UNWRITTEN, headerBytes: record.byteLength };
-    const array = new typedArrayConstructors[code - 1]!(length) as TypedArrayKinds[K];
+    const array = ofDtype(code, new typedArrayConstructors[code - 1]!(length)) as TypedArrayKinds[K];
     const key = this.newKey();
     const charged = record.byteLength + byteLength + INDEX_OVERHEAD_BYTES;
     if (this.stages(charged)) {
@@ -1821,11 +1822,11 @@ function decodePayload(view: Bytes, header: ValueHeader, key: StoreKey): unknown
   }
   const ctor = typedArrayConstructors[code - 1]!;
   const length = byteLength / ctor.BYTES_PER_ELEMENT;
-  if (unwritten) return new ctor(length);
+  if (unwritten) return ofDtype(code, new ctor(length));
   // An ArrayBuffer of its own (not a pooled slice), filled whole by the copy.
   const bytes = uninitialized(byteLength);
   bytes.set(view.subarray(start, start + byteLength));
-  return new ctor(bytes.buffer, 0, length);
+  return ofDtype(code, new ctor(bytes.buffer, 0, length));
 }
 
 /** The bytes of a typed array (a view, no copy). */

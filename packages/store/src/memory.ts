@@ -25,6 +25,7 @@ import {
   type ObjectNotFoundError,
   type OpenStore,
   objectNotFound,
+  ofDtype,
   type PutOptions,
   type ShapedArray,
   type StoreClient,
@@ -393,7 +394,7 @@ class SharedMemoryClient implements MemoryStoreClient {
     const until = now + this.leaseMs;
     const slot = this.reserve(byteLength, ndim, expiresAt, until);
     const data = this.writeHeader(slot, code, byteLength, shape, length);
-    const array = new ctor(this.buffer, data, length) as TypedArrayKinds[K];
+    const array = ofDtype(code, new ctor(this.buffer, data, length)) as TypedArrayKinds[K];
     const key = this.publish(slot);
     this.keep(key, { slot, generation: this.generation, until, read: false, allocated: true }, now);
     return { key, array, dtype: kind, shape: shape === undefined ? [length] : [...shape] };
@@ -775,7 +776,7 @@ class SharedMemoryClient implements MemoryStoreClient {
       return decodeValue(bytes);
     }
     const ctor = typedArrayConstructors[code - 1]!;
-    const array = new ctor(this.buffer, data, byteLength / ctor.BYTES_PER_ELEMENT);
+    const array = ofDtype(code, new ctor(this.buffer, data, byteLength / ctor.BYTES_PER_ELEMENT));
     if (!asArray) {
       this.confirm(key);
       return array;

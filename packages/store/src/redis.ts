@@ -41,6 +41,7 @@ import {
   ObjectNotFoundError,
   type OpenStore,
   objectNotFound,
+  ofDtype,
   type PutOptions,
   type ShapedArray,
   type StoreClient,
@@ -568,7 +569,7 @@ class RedisClient implements RedisStoreClient {
     const key = this.newKey();
     // Redis gets an empty string until flush(): readers elsewhere see zeros.
     await this.store(key, EMPTY, header, dataBytes + header.byteLength, ttl, this.ownerArg);
-    const array = new ctor(length) as TypedArrayKinds[K];
+    const array = ofDtype(code, new ctor(length)) as TypedArrayKinds[K];
     this.pending.set(key, { array, code, shape });
     return { key, array, dtype: kind, shape: [...shape] };
   }
@@ -944,7 +945,7 @@ class RedisClient implements RedisStoreClient {
     const reader = this.bulkReader();
     if (reader === undefined) return undefined;
     const ctor = typedArrayConstructors[header.code - 1]!;
-    const array = new ctor(header.byteLength / ctor.BYTES_PER_ELEMENT);
+    const array = ofDtype(header.code, new ctor(header.byteLength / ctor.BYTES_PER_ELEMENT));
     try {
       const outcome = await reader.read(
         `${this.prefix}v:${name}`,

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { dtypeCodeOf, typedArrayOfExtension } from '@improv/core';
+import { dtypeCodeOf, extensionTypeOf, typedArrayOfExtension } from '@improv/core';
 
 /** Returned by {@link FastDecoder.decode} for bytes it leaves to the general decoder. */
 export const DECLINED: unique symbol = Symbol('declined');
@@ -173,7 +173,7 @@ export class FastEncoder {
       this.#view.setUint16(pos, size);
       pos += 2;
     }
-    bytes[pos++] = code - 1;
+    bytes[pos++] = extensionTypeOf(code);
     // One-byte kinds copy as they are (int8 values wrap to the same bytes); for the others a byte
     // view of their memory (`.buffer` moves a small array off V8's heap once, then costs nothing).
     bytes.set(

@@ -49,7 +49,8 @@ export interface TypedArrayKinds {
   /**
    * numpy's `bool`: one byte per element, 0 or 1, read here as a `Uint8Array`. A value stored (or
    * sent) as `bool`, by a Python actor or by `allocate('bool', …)`, comes to Python as a bool array
-   * (a mask); a `Uint8Array` put or sent from TypeScript is `uint8`.
+   * (a mask), and so does the very array read as `bool` when it is put or sent on; any other
+   * `Uint8Array` put or sent from TypeScript (also a copy of one read as `bool`) is `uint8`.
    */
   bool: Uint8Array;
 }

@@ -292,6 +292,11 @@ export function describeStoreConformance(options: StoreConformanceOptions): void
       expect(read.dtype).toBe('bool');
       expect(Array.from(read.array as Uint8Array)).toEqual([1, 0, 0, 1]);
       expect(await store.info(mask.key)).toMatchObject({ kind: 'array', dtype: 'bool', shape: [2, 2], byteLength: 4 });
+      // Put again as it was read (a mask a TypeScript actor passes on): still bool; a copy is uint8.
+      const again = await store.put(await store.get(mask.key), { shape: [2, 2] });
+      expect(await store.info(again)).toMatchObject({ kind: 'array', dtype: 'bool', shape: [2, 2], byteLength: 4 });
+      const copy = await store.put((await store.get<Uint8Array>(mask.key)).slice());
+      expect(await store.info(copy)).toMatchObject({ kind: 'array', dtype: 'uint8', shape: [4] });
       await expect(store.allocate('float128' as TypedArrayKind, 3)).rejects.toThrow(TypeError);
       await expect(store.allocate('uint8', -1)).rejects.toThrow(RangeError);
     });
