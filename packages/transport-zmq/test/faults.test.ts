@@ -52,6 +52,16 @@ async function planFrames(
   capacity: number,
   options: Parameters<typeof createZmqTransport>[0] = {},
 ) {
+  return (await planEdge(sockets, sink, capacity, options)).endpoints;
+}
+
+/** {@link planFrames}, with the transport that planned it (its `stats()`, `detach()`). */
+async function planEdge(
+  sockets: 'zeromq' | 'zmtp',
+  sink: string,
+  capacity: number,
+  options: Parameters<typeof createZmqTransport>[0] = {},
+) {
   const transport = createZmqTransport({ protocol: 'tcp', sockets, ...options });
   cleanup.push(() => transport.close());
   const { endpoints } = await transport.plan({
@@ -65,7 +75,7 @@ async function planFrames(
       },
     ],
   });
-  return endpoints;
+  return { transport, endpoints };
 }
 
 describe.each(implementations)('faults, sockets: %s', (sockets) => {
@@ -98,19 +108,7 @@ describe.each(implementations)('faults, sockets: %s', (sockets) => {
   it('a restarted source: what its dead process counted as sent and never got out is counted dropped, not left waiting', {
     timeout: 20_000,
   }, async () => {
-    const transport = createZmqTransport({ protocol: 'tcp', sockets });
-    cleanup.push(() => transport.close());
-    const { endpoints } = await transport.plan({
-      edges: [
-        {
-          connection: 'frames',
-          from: { actor: 'Camera', link: 'q_out' },
-          to: { actor: 'Analysis', link: 'q_in' },
-          capacity: 8,
-          policy: 'block',
-        },
-      ],
-    });
+    const { transport, endpoints } = await planEdge(sockets, 'Analysis', 8);
     const stats = () => transport.stats()[0]!;
     // The sink does not listen yet: the source's three messages wait in its process, which ends.
     const first = (await openLink(endpoints.get('Camera')!.get('q_out')!)) as OutputLink;
@@ -135,19 +133,7 @@ describe.each(implementations)('faults, sockets: %s', (sockets) => {
   it('a sink process that dies before its counts crossed over: the link counts what its source got acknowledged as read, not as waiting', {
     timeout: 20_000,
   }, async () => {
-    const transport = createZmqTransport({ protocol: 'tcp', sockets });
-    cleanup.push(() => transport.close());
-    const { endpoints } = await transport.plan({
-      edges: [
-        {
-          connection: 'frames',
-          from: { actor: 'Camera', link: 'q_out' },
-          to: { actor: 'Analysis', link: 'q_in' },
-          capacity: 8,
-          policy: 'block',
-        },
-      ],
-    });
+    const { transport, endpoints } = await planEdge(sockets, 'Analysis', 8);
     const sinkDescriptor = endpoints.get('Analysis')!.get('q_in')!;
     const counters = (sinkDescriptor.edges as { counters: SharedArrayBuffer }[])[0]!.counters;
     // The sink's own words never reach Nexus's (a SIGKILL ends its process before the next round).
@@ -167,19 +153,7 @@ describe.each(implementations)('faults, sockets: %s', (sockets) => {
   it('a sink that closed its link itself (its actor failed) before it was detached: what it never read is counted dropped', {
     timeout: 20_000,
   }, async () => {
-    const transport = createZmqTransport({ protocol: 'tcp', sockets });
-    cleanup.push(() => transport.close());
-    const { endpoints } = await transport.plan({
-      edges: [
-        {
-          connection: 'frames',
-          from: { actor: 'Camera', link: 'q_out' },
-          to: { actor: 'Analysis', link: 'q_in' },
-          capacity: 8,
-          policy: 'block',
-        },
-      ],
-    });
+    const { transport, endpoints } = await planEdge(sockets, 'Analysis', 8);
     const input = (await openLink(endpoints.get('Analysis')!.get('q_in')!)) as InputLink<{ n: number }>;
     const output = (await openLink(endpoints.get('Camera')!.get('q_out')!)) as OutputLink;
     cleanup.push(() => output.close());
