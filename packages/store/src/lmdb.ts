@@ -495,6 +495,41 @@ function writeNumber(db: Db, name: string, value: number): void {
   db.putSync(metaKey(name), bytes);
 }
 
+/**
+ * The meta counters as one write transaction sees them: each read from the store at most once and
+ * the changed ones written back once, just before the commit. A batch of puts would otherwise read
+ * and write the same few entries once per value, each a call into LMDB. Safe because a write
+ * transaction holds LMDB's writer lock: no other client, process or Python changes them meanwhile.
+ */
+class MetaCounters {
+  private readonly values = new Map<string, number>();
+  private readonly changed = new Set<string>();
+  private readonly db: Db;
+  constructor(db: Db) {
+    this.db = db;
+  }
+
+  get(name: string): number {
+    let value = this.values.get(name);
+    if (value === undefined) {
+      value = readNumber(this.db, name);
+      this.values.set(name, value);
+    }
+    return value;
+  }
+
+  set(name: string, value: number): void {
+    this.values.set(name, value);
+    this.changed.add(name);
+  }
+
+  /** Writes the changed counters (inside the transaction, before it commits). */
+  writeBack(): void {
+    for (const name of this.changed) writeNumber(this.db, name, this.values.get(name)!);
+    this.changed.clear();
+  }
+}
+
 function readJson<T>(db: Db, name: string): T | undefined {
   const view = peek(db, metaKey(name));
   if (view === undefined) return undefined;
@@ -951,6 +986,8 @@ class LmdbClient implements LmdbStoreClient {
   private lastRead: { key: StoreKey; charged: number } | undefined;
   /** The timer that commits staged deletes and puts. */
   private stagedTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The meta counters of the write transaction under way (undefined outside one). */
+  private txnCounters: MetaCounters | undefined;
 
   constructor(
     handles: Handles,
@@ -967,8 +1004,8 @@ class LmdbClient implements LmdbStoreClient {
     this.eviction = descriptor.eviction === 'oldest' ? 'oldest' : 'none';
     this.keyPattern = new RegExp(`^${escapeRegExp(descriptor.keyPrefix)}[0-9a-z]{1,7}\\.[0-9a-z]{1,11}$`);
     this.clientId = this.write('connectStore', () => {
-      const id = readNumber(handles.meta, META.nextClient) + 1;
-      writeNumber(handles.meta, META.nextClient, id);
+      const id = this.counters.get(META.nextClient) + 1;
+      this.counters.set(META.nextClient, id);
       return id;
     });
   }
@@ -1416,6 +1453,8 @@ class LmdbClient implements LmdbStoreClient {
     let result: T;
     try {
       result = this.handles.root.transactionSync(() => {
+        const counters = new MetaCounters(this.handles.meta);
+        this.txnCounters = counters;
         this.assertSession();
         if (staged.size > 0) this.freeStaged(staged);
         written = 0;
@@ -1427,13 +1466,14 @@ class LmdbClient implements LmdbStoreClient {
           written += 1;
         }
         const value = body();
-        if (this.batchPuts) {
-          this.room = readNumber(this.handles.meta, META.capacityBytes) - readNumber(this.handles.meta, META.usedBytes);
-        }
+        if (this.batchPuts) this.room = counters.get(META.capacityBytes) - counters.get(META.usedBytes);
+        counters.writeBack();
         return value;
       });
     } catch (error) {
       throw this.translate(error, what);
+    } finally {
+      this.txnCounters = undefined;
     }
     if (staged.size > 0) {
       this.staged = new Map();
@@ -1450,6 +1490,13 @@ class LmdbClient implements LmdbStoreClient {
       this.stagedTimer = undefined;
     }
     return result;
+  }
+
+  /** The meta counters of the write transaction under way. */
+  private get counters(): MetaCounters {
+    const counters = this.txnCounters;
+    if (counters === undefined) throw new Error('lmdb store: meta counters outside a write transaction');
+    return counters;
   }
 
   /** Writes the staged puts, when `key` is one of them: reads see what this client put. */
@@ -1656,16 +1703,17 @@ class LmdbClient implements LmdbStoreClient {
     ttlMs: number | undefined,
     flags: number,
   ): FullReport | undefined {
-    const { meta, values, objects, order, expiry } = this.handles;
+    const { values, objects, order, expiry } = this.handles;
+    const counters = this.counters;
     const now = Date.now();
     const charged = header.headerBytes + header.byteLength + INDEX_OVERHEAD_BYTES;
-    const capacity = readNumber(meta, META.capacityBytes);
-    let used = readNumber(meta, META.usedBytes);
+    const capacity = counters.get(META.capacityBytes);
+    let used = counters.get(META.usedBytes);
     if (used + charged > capacity) used = this.reap(now, Number.POSITIVE_INFINITY).used;
     if (this.eviction === 'oldest' && used + charged > capacity * EVICTION_HIGH_WATER) {
       const report = this.evict(now, charged, capacity, header.byteLength);
       if (report !== undefined) return report;
-      used = readNumber(meta, META.usedBytes);
+      used = counters.get(META.usedBytes);
     }
     if (used + charged > capacity) {
       return {
@@ -1680,8 +1728,8 @@ class LmdbClient implements LmdbStoreClient {
         unwritten: 0,
       };
     }
-    const sequence = readNumber(meta, META.nextSequence) + 1;
-    writeNumber(meta, META.nextSequence, sequence);
+    const sequence = counters.get(META.nextSequence) + 1;
+    counters.set(META.nextSequence, sequence);
     const expiresAt = ttlMs === undefined ? 0 : Math.ceil(now + ttlMs);
     const headerCopy = record.subarray(0, header.headerBytes);
     values.putSync(keyBytes, record);
@@ -1691,8 +1739,8 @@ class LmdbClient implements LmdbStoreClient {
     );
     order.putSync(sortKey(sequence), keyBytes);
     if (expiresAt > 0) expiry.putSync(sortKey(expiresAt, sequence), keyBytes);
-    writeNumber(meta, META.usedBytes, used + charged);
-    writeNumber(meta, META.objects, readNumber(meta, META.objects) + 1);
+    counters.set(META.usedBytes, used + charged);
+    counters.set(META.objects, counters.get(META.objects) + 1);
     return undefined;
   }
 
@@ -1702,8 +1750,8 @@ class LmdbClient implements LmdbStoreClient {
    * report, when even all of them would not make it fit.
    */
   private evict(now: number, charged: number, capacity: number, valueBytes: number): FullReport | undefined {
-    const { meta, order, objects } = this.handles;
-    const used = readNumber(meta, META.usedBytes);
+    const { order, objects } = this.handles;
+    const used = this.counters.get(META.usedBytes);
     const target = capacity * EVICTION_LOW_WATER;
     const counts = { held: 0, unread: 0, inFlight: 0, unwritten: 0 };
     const victims: { keyBytes: Bytes; record: ObjectRecord }[] = [];
@@ -1732,7 +1780,7 @@ class LmdbClient implements LmdbStoreClient {
 
   /** Frees expired values nobody holds (inside a write transaction). */
   private reap(now: number, limit: number): { freed: number; used: number } {
-    const { expiry, objects, meta } = this.handles;
+    const { expiry, objects } = this.handles;
     const due: { keyBytes: Bytes; record: ObjectRecord }[] = [];
     for (const { key, value } of expiry.getRange({ end: sortKey(now + 1) })) {
       if (due.length >= limit) break;
@@ -1744,7 +1792,7 @@ class LmdbClient implements LmdbStoreClient {
       due.push({ keyBytes, record: decodeObjectRecord(raw, raw.byteLength, 'reaper') });
     }
     for (const { keyBytes, record } of due) this.free(keyBytes, record, GONE_EXPIRED);
-    return { freed: due.length, used: readNumber(meta, META.usedBytes) };
+    return { freed: due.length, used: this.counters.get(META.usedBytes) };
   }
 
   /**
@@ -1777,21 +1825,22 @@ class LmdbClient implements LmdbStoreClient {
   }
 
   private countFreed(freed: { values: number; charged: number }): void {
-    const { meta } = this.handles;
-    writeNumber(meta, META.usedBytes, Math.max(0, readNumber(meta, META.usedBytes) - freed.charged));
-    writeNumber(meta, META.objects, Math.max(0, readNumber(meta, META.objects) - freed.values));
+    const counters = this.counters;
+    counters.set(META.usedBytes, Math.max(0, counters.get(META.usedBytes) - freed.charged));
+    counters.set(META.objects, Math.max(0, counters.get(META.objects) - freed.values));
   }
 
   private tombstone(keyBytes: Bytes, reason: number): void {
-    const { gone, goneOrder, meta } = this.handles;
-    const sequence = readNumber(meta, META.nextTombstone) + 1;
-    writeNumber(meta, META.nextTombstone, sequence);
+    const { gone, goneOrder } = this.handles;
+    const counters = this.counters;
+    const sequence = counters.get(META.nextTombstone) + 1;
+    counters.set(META.nextTombstone, sequence);
     const entry = new Uint8Array(9);
     entry[0] = reason;
     new DataView(entry.buffer).setFloat64(1, sequence, true);
     gone.putSync(keyBytes, entry);
     goneOrder.putSync(sortKey(sequence), keyBytes);
-    let count = readNumber(meta, META.tombstones) + 1;
+    let count = counters.get(META.tombstones) + 1;
     if (count > MAX_TOMBSTONES) {
       const oldest: { order: Bytes; key: Bytes }[] = [];
       for (const { key, value } of goneOrder.getRange({ limit: count - MAX_TOMBSTONES })) {
@@ -1803,7 +1852,7 @@ class LmdbClient implements LmdbStoreClient {
         count--;
       }
     }
-    writeNumber(meta, META.tombstones, count);
+    counters.set(META.tombstones, count);
   }
 }
 
