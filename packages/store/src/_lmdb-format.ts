@@ -179,9 +179,18 @@ export const RECORD_UNWRITTEN = 2;
 /** Fixed part of an object record: six f64. */
 export const OBJECT_RECORD_BYTES = 48;
 
-export function encodeObjectRecord(record: Omit<ObjectRecord, 'header'>, header: Uint8Array): Uint8Array {
-  const bytes = new Uint8Array(OBJECT_RECORD_BYTES + header.byteLength);
-  const view = new DataView(bytes.buffer);
+/**
+ * An object record, in new memory or, given `target`, at its start (a buffer reused for records that
+ * are written, and so copied, at once: it must hold `OBJECT_RECORD_BYTES` and the header).
+ */
+export function encodeObjectRecord(
+  record: Omit<ObjectRecord, 'header'>,
+  header: Uint8Array,
+  target?: Uint8Array,
+): Uint8Array {
+  const size = OBJECT_RECORD_BYTES + header.byteLength;
+  const bytes = target === undefined ? new Uint8Array(size) : target.subarray(0, size);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, size);
   view.setFloat64(0, record.sequence, true);
   view.setFloat64(8, record.charged, true);
   view.setFloat64(16, record.expiresAt, true);
@@ -212,10 +221,14 @@ export const GONE_EXPIRED = 2;
 /** Most tombstones kept; the oldest go first. */
 export const MAX_TOMBSTONES = 10_000;
 
-/** An unsigned integer (< 2^53) as 8 big-endian bytes, optionally after another one: sort keys. */
-export function sortKey(first: number, second?: number): Uint8Array {
-  const bytes = new Uint8Array(second === undefined ? 8 : 16);
-  const view = new DataView(bytes.buffer);
+/**
+ * An unsigned integer (< 2^53) as 8 big-endian bytes, optionally after another one: sort keys. In
+ * new memory or, given `target`, at its start (as for {@link encodeObjectRecord}).
+ */
+export function sortKey(first: number, second?: number, target?: Uint8Array): Uint8Array {
+  const size = second === undefined ? 8 : 16;
+  const bytes = target === undefined ? new Uint8Array(size) : target.subarray(0, size);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, size);
   setUint64BE(view, 0, first);
   if (second !== undefined) setUint64BE(view, 8, second);
   return bytes;

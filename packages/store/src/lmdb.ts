@@ -78,7 +78,7 @@ import {
 import { folderProblem, makeFolder } from '@improv/core/runtime/folders';
 import { processAlive } from '@improv/core/runtime/pid';
 import { type Database, open as openEnvironment, type RootDatabase } from 'lmdb';
-import { checkDimension, checkShape, decodeValue, encodeShared } from './_codec.ts';
+import { checkDimension, checkShape, decodeValue, encodeShared, MAX_DIMENSIONS } from './_codec.ts';
 import { FollowedArrays } from './_follow.ts';
 import {
   DB,
@@ -410,18 +410,21 @@ const MAX_SCRATCH_BYTES = 32 * 1024 * 1024;
 let scratchBuffer: Bytes = new Uint8Array(0);
 
 /**
- * The record of a written typed array (its header, then its bytes), in the scratch buffer: valid
- * until the next call, so write it (LMDB copies it) or copy it first.
+ * The record of a value (its header, then its payload): in `target` (of exactly its length) when
+ * given, else in the scratch buffer, valid until the next call, so write it (LMDB copies it) or copy
+ * it first.
  */
-function arrayRecord(
+function valueRecord(
   code: number,
   shape: readonly number[],
-  array: TypedArray,
+  payload: Bytes,
+  target?: Bytes,
 ): { record: Bytes; header: ValueHeader } {
-  const record = scratch(headerBytes(shape.length) + array.byteLength);
-  const size = writeHeader(record, code, shape, array.byteLength, 0);
-  record.set(bytesOf(array), size);
-  return { record, header: { code, shape: [...shape], byteLength: array.byteLength, flags: 0, headerBytes: size } };
+  const size = headerBytes(shape.length);
+  const record = target ?? scratch(size + payload.byteLength);
+  writeHeader(record, code, shape, payload.byteLength, 0);
+  record.set(payload, size);
+  return { record, header: { code, shape: [...shape], byteLength: payload.byteLength, flags: 0, headerBytes: size } };
 }
 
 /**
@@ -437,6 +440,40 @@ function scratch(byteLength: number): Bytes {
   }
   return scratchBuffer.subarray(0, byteLength);
 }
+
+/**
+ * Memory for the records of a client's staged puts, taken one after another from a chunk, and from
+ * its start again once a commit has written every staged put (nothing else refers to their records).
+ * Cheaper than new memory per put, which also costs lmdb-js a look-up of its address when written.
+ */
+class StagingArena {
+  private chunk: Bytes = new Uint8Array(0);
+  private used = 0;
+
+  /** `byteLength` bytes, not zeroed, valid until {@link reset}. */
+  take(byteLength: number): Bytes {
+    if (this.used + byteLength > this.chunk.byteLength) {
+      // Staged puts left in the old chunk (the store was full) keep it alive until they are written.
+      this.chunk = uninitialized(Math.max(BATCH_MAX_BYTES, byteLength));
+      this.used = 0;
+    }
+    const bytes = this.chunk.subarray(this.used, this.used + byteLength);
+    this.used += (byteLength + 7) & ~7;
+    return bytes;
+  }
+
+  /** Every record taken was written: the chunk is taken from its start again. */
+  reset(): void {
+    this.used = 0;
+  }
+}
+
+/**
+ * Where insert() builds the object record and the order key it writes at once (LMDB copies them):
+ * new memory for each would cost an allocation, and lmdb-js a look-up of its address.
+ */
+const objectRecordScratch = new Uint8Array(OBJECT_RECORD_BYTES + headerBytes(MAX_DIMENSIONS));
+const sortKeyScratch = new Uint8Array(16);
 
 /**
  * A buffer of `byteLength` bytes that is not zeroed first: for a record or a copy the caller
@@ -968,6 +1005,8 @@ class LmdbClient implements LmdbStoreClient {
   private readonly batchPuts: boolean;
   /** Puts staged, not written yet, in the order they were made. */
   private stagedPuts = new Map<StoreKey, StagedPut>();
+  /** Where the records of staged puts are built. */
+  private readonly arena = new StagingArena();
   /** What the staged puts and allocations will take of the store's capacity. */
   private stagedPutBytes = 0;
   /** Puts and allocations staged since the last commit. */
@@ -1016,39 +1055,39 @@ class LmdbClient implements LmdbStoreClient {
     this.assertOpen();
     const ttlMs = checkTtl(options?.ttlMs, 'put()');
     const code = dtypeCodeOf(value);
-    let record: Bytes;
-    let header: ValueHeader;
+    let payload: Bytes;
+    let shape: number[];
     if (code === 0) {
       if (options?.shape !== undefined) {
         throw new TypeError(
           `lmdb store: put() got a shape for a value of type ${typeof value}; shapes describe typed arrays only. Drop the shape, or store a typed array`,
         );
       }
-      const payload = encodeShared(value, STORE);
+      payload = encodeShared(value, STORE);
       checkValueSize(payload.byteLength, 0);
-      record = scratch(headerBytes(0) + payload.byteLength);
-      const size = writeHeader(record, 0, [], payload.byteLength, 0);
-      record.set(payload, size);
-      header = { code: 0, shape: [], byteLength: payload.byteLength, flags: 0, headerBytes: size };
+      shape = [];
     } else {
       const array = value as TypedArray;
-      let shape = [array.length];
+      shape = [array.length];
       if (options?.shape !== undefined) {
         checkShape(options.shape, array.length, 'put()', STORE);
         shape = [...options.shape];
       }
       checkValueSize(array.byteLength, shape.length);
-      ({ record, header } = arrayRecord(code, shape, array));
+      payload = bytesOf(array);
     }
     const key = this.newKey();
     const keyBytes = utf8Bytes(key);
-    const charged = header.headerBytes + header.byteLength + INDEX_OVERHEAD_BYTES;
+    const recordBytes = headerBytes(shape.length) + payload.byteLength;
+    const charged = recordBytes + INDEX_OVERHEAD_BYTES;
     if (this.stages(charged)) {
-      // Staged: the record is the client's own copy, written with the next commit.
-      this.stagedPuts.set(key, { keyBytes, record: record.slice(), header, ttlMs, charged });
+      // Staged: the record is built in the client's own memory, written with the next commit.
+      const { record, header } = valueRecord(code, shape, payload, this.arena.take(recordBytes));
+      this.stagedPuts.set(key, { keyBytes, record, header, ttlMs, charged });
       this.staging(charged);
       return key;
     }
+    const { record, header } = valueRecord(code, shape, payload);
     const full = this.write('put()', () => this.insert(keyBytes, record, header, ttlMs, 0));
     if (full !== undefined) throw new StoreFullError(describeFull(full));
     return key;
@@ -1189,7 +1228,7 @@ class LmdbClient implements LmdbStoreClient {
         const keyBytes = utf8Bytes(key);
         if (staged !== undefined) {
           // Not in the store yet: inserted whole, written; when it does not fit, it stays pending.
-          const { record, header } = arrayRecord(code, shape, array);
+          const { record, header } = valueRecord(code, shape, bytesOf(array));
           const full = unwritten.size > 0 ? undefined : this.insert(keyBytes, record, header, staged.ttlMs, 0);
           if (full !== undefined || unwritten.size > 0) {
             fullReport ??= full;
@@ -1199,7 +1238,7 @@ class LmdbClient implements LmdbStoreClient {
         }
         const raw = copyOf(objects, keyBytes);
         if (raw === undefined) continue; // deleted (or expired after its hold lapsed) before the flush
-        values.putSync(keyBytes, arrayRecord(code, shape, array).record);
+        values.putSync(keyBytes, valueRecord(code, shape, bytesOf(array)).record);
         if (!first) continue;
         const view = new DataView(raw.buffer);
         view.setFloat64(32, view.getFloat64(32, true) & ~RECORD_UNWRITTEN, true);
@@ -1480,8 +1519,12 @@ class LmdbClient implements LmdbStoreClient {
       this.stagedBytes = 0;
     }
     if (written > 0) {
-      if (written === puts.size) this.stagedPuts = new Map();
-      else for (const key of [...puts.keys()].slice(0, written)) puts.delete(key);
+      if (written === puts.size) {
+        this.stagedPuts = new Map();
+        this.arena.reset();
+      } else {
+        for (const key of [...puts.keys()].slice(0, written)) puts.delete(key);
+      }
       this.recountStaged();
     }
     this.unwrittenFull = full;
@@ -1735,9 +1778,13 @@ class LmdbClient implements LmdbStoreClient {
     values.putSync(keyBytes, record);
     objects.putSync(
       keyBytes,
-      encodeObjectRecord({ sequence, charged, expiresAt, inFlight: 0, flags, created: now }, headerCopy),
+      encodeObjectRecord(
+        { sequence, charged, expiresAt, inFlight: 0, flags, created: now },
+        headerCopy,
+        objectRecordScratch,
+      ),
     );
-    order.putSync(sortKey(sequence), keyBytes);
+    order.putSync(sortKey(sequence, undefined, sortKeyScratch), keyBytes);
     if (expiresAt > 0) expiry.putSync(sortKey(expiresAt, sequence), keyBytes);
     counters.set(META.usedBytes, used + charged);
     counters.set(META.objects, counters.get(META.objects) + 1);

@@ -451,6 +451,38 @@ describe('lmdb store', () => {
     }
   });
 
+  it('batchPuts: every staged value lands bit-exact, across many commits and one the store had no room for', async () => {
+    const { other, client } = await batching({ sizeBytes: 4 * MiB });
+    try {
+      const filled = (length: number, seed: number) =>
+        Uint8Array.from({ length }, (_, index) => (index * 7 + seed) % 251);
+      const put = new Map<string, { length: number; seed: number }>();
+      for (let seed = 0; seed < 600; seed++) {
+        const value = filled(8 + (seed % 5) * 1000, seed);
+        put.set(await client.put(value), { length: value.length, seed });
+        value.fill(0); // the put took its own copy
+      }
+      await client.flush();
+      for (const [key, { length, seed }] of put) expect(await other.get(key)).toEqual(filled(length, seed));
+      for (const key of put.keys()) await other.delete(key);
+      // Staged while there was room; another client takes it before the commit: these wait, and more
+      // are staged behind them, until there is room again.
+      const free = (await other.usage()).capacityBytes - (await other.usage()).usedBytes;
+      const waiting = [await client.put(filled(300 * 1024, 1)), await client.put(filled(100, 2))];
+      const filler = await other.put(new Uint8Array(free - 200 * 1024));
+      await expect(client.flush()).rejects.toThrow(/lmdb store is full/);
+      await other.delete(filler);
+      const behind = [await client.put(filled(50 * 1024, 3)), await client.put(filled(100, 4))];
+      await client.flush();
+      expect(await other.get(waiting[0]!)).toEqual(filled(300 * 1024, 1));
+      expect(await other.get(waiting[1]!)).toEqual(filled(100, 2));
+      expect(await other.get(behind[0]!)).toEqual(filled(50 * 1024, 3));
+      expect(await other.get(behind[1]!)).toEqual(filled(100, 4));
+    } finally {
+      await client.close();
+    }
+  });
+
   it('batchPuts: anything but true or false is refused, naming the option', async () => {
     const store = await open(freshPath());
     await expect(connectStore(store.descriptor, { batchPuts: 1 as never })).rejects.toThrow(
