@@ -262,6 +262,11 @@ export function utf8Bytes(text: string): Uint8Array {
   return utf8.encode(text);
 }
 
+/** Writes the UTF-8 bytes of `text` at the start of `target` (room for them: 3 bytes a UTF-16 unit); returns their length. */
+export function utf8BytesInto(text: string, target: Uint8Array): number {
+  return utf8.encodeInto(text, target).written;
+}
+
 /** A string from UTF-8 bytes. */
 export function utf8Text(bytes: Uint8Array): string {
   return utf8Decoder.decode(bytes);

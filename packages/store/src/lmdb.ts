@@ -105,6 +105,7 @@ import {
   type StoreRecord,
   sortKey,
   utf8Bytes,
+  utf8BytesInto,
   utf8Text,
   type ValueHeader,
   writeHeader,
@@ -452,11 +453,26 @@ class StagingArena {
 
   /** `byteLength` bytes, not zeroed, valid until {@link reset}. */
   take(byteLength: number): Bytes {
-    if (this.used + byteLength > this.chunk.byteLength) {
-      // Staged puts left in the old chunk (the store was full) keep it alive until they are written.
-      this.chunk = uninitialized(Math.max(BATCH_MAX_BYTES, byteLength));
-      this.used = 0;
-    }
+    this.room(byteLength);
+    return this.taken(byteLength);
+  }
+
+  /** The UTF-8 bytes of `text` (a key), valid until {@link reset}. */
+  utf8(text: string): Bytes {
+    this.room(3 * text.length);
+    return this.taken(utf8BytesInto(text, this.chunk.subarray(this.used)));
+  }
+
+  /** Makes room for `byteLength` bytes after the ones taken. */
+  private room(byteLength: number): void {
+    if (this.used + byteLength <= this.chunk.byteLength) return;
+    // Staged puts left in the old chunk (the store was full) keep it alive until they are written.
+    this.chunk = uninitialized(Math.max(BATCH_MAX_BYTES, byteLength));
+    this.used = 0;
+  }
+
+  /** Takes the `byteLength` bytes after the ones taken, which the caller made room for. */
+  private taken(byteLength: number): Bytes {
     const bytes = this.chunk.subarray(this.used, this.used + byteLength);
     this.used += (byteLength + 7) & ~7;
     return bytes;
@@ -1077,16 +1093,18 @@ class LmdbClient implements LmdbStoreClient {
       payload = bytesOf(array);
     }
     const key = this.newKey();
-    const keyBytes = utf8Bytes(key);
     const recordBytes = headerBytes(shape.length) + payload.byteLength;
     const charged = recordBytes + INDEX_OVERHEAD_BYTES;
     if (this.stages(charged)) {
-      // Staged: the record is built in the client's own memory, written with the next commit.
+      // Staged: the key's bytes and the record are built in the client's own memory, written with
+      // the next commit.
+      const keyBytes = this.arena.utf8(key);
       const { record, header } = valueRecord(code, shape, payload, this.arena.take(recordBytes));
       this.stagedPuts.set(key, { keyBytes, record, header, ttlMs, charged });
       this.staging(charged);
       return key;
     }
+    const keyBytes = utf8Bytes(key);
     const { record, header } = valueRecord(code, shape, payload);
     const full = this.write('put()', () => this.insert(keyBytes, record, header, ttlMs, 0));
     if (full !== undefined) throw new StoreFullError(describeFull(full));
