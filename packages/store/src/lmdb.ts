@@ -206,6 +206,8 @@ const BATCH_MAX_PUTS = 256;
  * large value's put is written at once).
  */
 const BATCH_MAX_BYTES = 1024 * 1024;
+/** The first chunk of a client's {@link StagingArena}. */
+const ARENA_MIN_BYTES = 64 * 1024;
 const MAX_DBS = 16;
 /** Reads check that the store's files are still there at most this often (ms); writes, every time. */
 const READ_FILES_CHECK_MS = 2;
@@ -466,8 +468,10 @@ class StagingArena {
   /** Makes room for `byteLength` bytes after the ones taken. */
   private room(byteLength: number): void {
     if (this.used + byteLength <= this.chunk.byteLength) return;
-    // Staged puts left in the old chunk (the store was full) keep it alive until they are written.
-    this.chunk = uninitialized(Math.max(BATCH_MAX_BYTES, byteLength));
+    // Twice as large up to what a batch can stage (puts of small values need far less). The staged
+    // puts in the old chunk keep it alive until they are written.
+    const size = Math.min(BATCH_MAX_BYTES, Math.max(ARENA_MIN_BYTES, 2 * this.chunk.byteLength));
+    this.chunk = uninitialized(Math.max(size, byteLength));
     this.used = 0;
   }
 
@@ -1523,8 +1527,8 @@ class LmdbClient implements LmdbStoreClient {
           written += 1;
         }
         const value = body();
-        if (this.batchPuts) this.room = counters.get(META.capacityBytes) - counters.get(META.usedBytes);
         counters.writeBack();
+        if (this.batchPuts) this.room = counters.get(META.capacityBytes) - counters.get(META.usedBytes);
         return value;
       });
     } catch (error) {
