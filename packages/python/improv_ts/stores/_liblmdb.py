@@ -89,6 +89,8 @@ class GetContext(ctypes.Structure):
         ("path", ctypes.c_void_p),
         ("ino", ctypes.c_uint64),
         ("dev", ctypes.c_uint64),
+        ("checked_at", ctypes.c_uint64),
+        ("check_every", ctypes.c_uint64),
         ("seen", ctypes.c_uint64),
         ("session", ctypes.c_void_p),
         ("session_size", ctypes.c_size_t),

@@ -98,6 +98,9 @@ EVICTION_LOW_WATER = 0.85
 BATCH_MAX_DELETES = 64
 #: or when the staged values hold this many bytes in all (a large value's delete is not held back).
 BATCH_MAX_BYTES = 1 << 20
+#: The one-call reads (improv_get) check that the store's files are still there at most this often
+#: (ms), as the TypeScript client's reads; writes and the step-by-step reads, every time.
+READ_FILES_CHECK_MS = 2
 
 _F64 = struct.Struct("<d")
 _HEADER = struct.Struct("<IBBBBQ")
@@ -658,6 +661,8 @@ class LmdbStoreClient:
             path=ctypes.addressof(self._path_buffer),
             ino=self._inode,
             dev=self._device,
+            checked_at=0,
+            check_every=READ_FILES_CHECK_MS * 1_000_000,
             seen=_liblmdb.SEEN_NONE,
             session=None,
             session_size=0,
