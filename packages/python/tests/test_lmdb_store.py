@@ -779,6 +779,25 @@ def test_a_closed_client_and_a_closed_store_are_unavailable(open_store):
         lmdb_store.connect(ts.descriptor)
 
 
+def test_one_call_reads_check_the_files_as_often_as_typescript_reads_do(open_store):
+    """A read within READ_FILES_CHECK_MS of the last look at the files reads without another one (as a
+    TypeScript read does); the next one after that sees them gone."""
+    ts = open_store()
+    client = open_store.connect(ts)
+    key = client.put(np.arange(3, dtype=np.int32))
+    assert client.get(key).tolist() == [0, 1, 2]
+    data = os.path.join(ts.path, "data.mdb")
+    os.rename(data, data + ".away")
+    try:
+        client._get_context.check_every = 2**63  # the last look stands
+        assert client.get(key).tolist() == [0, 1, 2]
+        client._get_context.check_every = 0  # it is due
+        with pytest.raises(StoreUnavailableError, match="is gone"):
+            client.get(key)
+    finally:
+        os.rename(data + ".away", data)
+
+
 def test_a_reader_notices_the_end_of_the_run_of_a_kept_store(open_store):
     """Reads of one snapshot look at the session once; the run's end (its files stay) is a new one."""
     ts = open_store(keep=True)
