@@ -146,8 +146,9 @@ _SIGNATURES = (
     # improv_lmdb.c: the context (a `GetContext`), the key and its length.
     ("improv_get", _int, [ctypes.POINTER(GetContext), ctypes.c_char_p, ctypes.c_size_t]),
     ("improv_record", _int, [ctypes.POINTER(GetContext), ctypes.c_char_p, ctypes.c_size_t]),
-    # txn, objects, values, order, entries, count, found (a byte per entry)
-    ("improv_delete_read", _int, [_p, _uint, _uint, _uint, ctypes.c_char_p, ctypes.c_size_t, _p]),
+    # txn, objects, values, order, keys (joined), lengths (u32), sequences (u64), charged (f64), count,
+    # freed (two f64: values, bytes)
+    ("improv_delete_read", _int, [_p, _uint, _uint, _uint, ctypes.c_char_p, _p, _p, _p, ctypes.c_size_t, _p]),
 )
 
 _loaded = {}

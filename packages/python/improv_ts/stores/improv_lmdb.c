@@ -203,33 +203,28 @@ done:
 
 /*
  * The commit's share of deletes of values read just before (lmdb.py's _commit_staged): for each of
- * `count` entries, packed in `entries` as a u32 key length, the key, and the record's sequence (a
- * u64), both in the machine's byte order, removes the object record in `objects` and, when there
- * was one, the value in `values` and the order entry in `order` (key: the sequence, u64
- * big-endian). found[i] is 1 where there was a record, else 0. Returns MDB_SUCCESS or the first
- * LMDB error (the write transaction is then to be aborted).
+ * `count` keys, packed one after the other in `keys` with their lengths in `lengths`, removes the
+ * object record in `objects` and, when there was one, the value in `values` and the order entry in
+ * `order` (key: the record's sequence `sequences[i]`, u64 big-endian). Where there was a record,
+ * freed[0] counts one more value and freed[1] adds its `charged[i]` bytes. Returns MDB_SUCCESS or the
+ * first LMDB error (the write transaction is then to be aborted).
  */
-int improv_delete_read(MDB_txn *txn, MDB_dbi objects, MDB_dbi values, MDB_dbi order, const char *entries,
-                       size_t count, char *found) {
-  const char *at = entries;
+int improv_delete_read(MDB_txn *txn, MDB_dbi objects, MDB_dbi values, MDB_dbi order, const char *keys,
+                       const uint32_t *lengths, const uint64_t *sequences, const double *charged, size_t count,
+                       double *freed) {
+  const char *at = keys;
   for (size_t i = 0; i < count; i++) {
-    uint32_t key_size;
-    uint64_t sequence;
-    memcpy(&key_size, at, 4);
-    MDB_val k = {key_size, (void *)(at + 4)};
-    memcpy(&sequence, at + 4 + key_size, 8);
-    at += 4 + key_size + 8;
+    MDB_val k = {lengths[i], (void *)at};
+    at += lengths[i];
     int code = mdb_del(txn, objects, &k, NULL);
-    if (code == MDB_NOTFOUND) {
-      found[i] = 0;
-      continue;
-    }
+    if (code == MDB_NOTFOUND) continue;
     if (code != MDB_SUCCESS) return code;
-    found[i] = 1;
+    freed[0] += 1;
+    freed[1] += charged[i];
     code = mdb_del(txn, values, &k, NULL);
     if (code != MDB_SUCCESS && code != MDB_NOTFOUND) return code;
     unsigned char sort_key[8];
-    for (int b = 0; b < 8; b++) sort_key[b] = (unsigned char)(sequence >> (56 - 8 * b));
+    for (int b = 0; b < 8; b++) sort_key[b] = (unsigned char)(sequences[i] >> (56 - 8 * b));
     MDB_val s = {8, sort_key};
     code = mdb_del(txn, order, &s, NULL);
     if (code != MDB_SUCCESS && code != MDB_NOTFOUND) return code;

@@ -33,6 +33,7 @@ any message leaves the actor, and when it stops; the client commits at once when
 1 MiB of values are staged, in any write of its own, and in `usage()` and `close()`.
 """
 
+import array
 import contextlib
 import ctypes
 import json
@@ -122,18 +123,6 @@ _IMPROV_OK = _liblmdb.IMPROV_OK
 _RECORD_INFO = struct.Struct("=3q")
 #: _decode_fast: a read to leave to the step-by-step path.
 _SLOW = object()
-#: The entry of a key in improv_delete_read's list, by key length: u32 key length, the key, u64 sequence
-#: (the machine's byte order, unpadded).
-_ENTRIES = {}
-
-
-def _entry(key_length):
-    entry = _ENTRIES.get(key_length)
-    if entry is None:
-        entry = _ENTRIES[key_length] = struct.Struct(f"=I{key_length}sQ")
-    return entry
-
-
 def connect(descriptor, *, batch_deletes=False):
     """A client of the lmdb store `descriptor` describes (the descriptor of `createLmdbStore().open()`, unchanged)."""
     if not isinstance(batch_deletes, bool):
@@ -213,6 +202,9 @@ class LmdbStoreClient:
         self.batches_deletes = batch_deletes
         #: Deletes staged, not committed yet (`batch_deletes`): key → its bytes, in the order made.
         self._staged = {}
+        #: Of those, the ones whose record, value and order entry are all there is to remove (their
+        #: sequence known): their keys, sequences and charges, as improv_delete_read takes them.
+        self._staged_read = _StagedRead()
         #: The bytes the staged values hold, and when the oldest was staged (time.monotonic()).
         self._staged_bytes = 0
         self._staged_at = 0.0
@@ -553,6 +545,7 @@ class LmdbStoreClient:
             txn.commit()
             if staged:
                 self._staged = {}
+                self._staged_read = _StagedRead()
                 self._staged_bytes = 0
             return result
         except Exception as error:
@@ -856,6 +849,11 @@ class LmdbStoreClient:
         if not staged:
             self._staged_at = time.monotonic()
         staged[key] = (key_bytes, sequence, charged)
+        if sequence is not None:
+            read = self._staged_read
+            read.keys.append(key_bytes)
+            read.sequences.append(sequence)
+            read.charged.append(charged)
         self._staged_bytes += charged
         if len(staged) >= BATCH_MAX_DELETES or self._staged_bytes >= BATCH_MAX_BYTES:
             self._write("delete()", lambda txn: None)
@@ -874,30 +872,37 @@ class LmdbStoreClient:
         db = self._db
         objects = db["objects"]
         freed = [0, 0]
-        read = []
-        entries = []
-        for key, (key_bytes, sequence, charged) in self._staged.items():
-            if sequence is not None:
-                entries.append(_entry(len(key_bytes)).pack(len(key_bytes), key_bytes, sequence))
-                read.append(charged)
-                continue
-            raw = txn.get(objects, key_bytes)
-            if raw is not None:
-                self._free(txn, key_bytes, _decode_object_record(raw, f'key "{key}"'), 0, freed)
-        if read:
-            # All of them in one call (improv_lmdb.c): per key, the record, the value, the order entry.
-            found = ctypes.create_string_buffer(len(read))
+        read = self._staged_read
+        if len(read.keys) < len(self._staged):
+            for key, (key_bytes, sequence, _) in self._staged.items():
+                if sequence is not None:
+                    continue
+                raw = txn.get(objects, key_bytes)
+                if raw is not None:
+                    self._free(txn, key_bytes, _decode_object_record(raw, f'key "{key}"'), 0, freed)
+        if read.keys:
+            # All of them in one call (improv_lmdb.c): per key, the record, the value, the order entry;
+            # the keys, sequences and charges go as they were gathered at staging, no loop over them here.
+            lengths = array.array("I", map(len, read.keys))
+            found = (ctypes.c_double * 2)()
             lib = self._environment.lib
             _liblmdb.check(
                 lib,
                 lib.improv_delete_read(
-                    txn.handle, objects, db["values"], db["order"], b"".join(entries), len(read), found
+                    txn.handle,
+                    objects,
+                    db["values"],
+                    db["order"],
+                    b"".join(read.keys),
+                    lengths.buffer_info()[0],
+                    read.sequences.buffer_info()[0],
+                    read.charged.buffer_info()[0],
+                    len(read.keys),
+                    found,
                 ),
             )
-            for charged, there in zip(read, found.raw):
-                if there:
-                    freed[0] += 1
-                    freed[1] += charged
+            freed[0] += int(found[0])
+            freed[1] += int(found[1])
         if freed[0] > 0:
             self._count_freed(txn, *freed)
 
@@ -949,6 +954,17 @@ class LmdbStoreClient:
                 txn.delete(gone, key)
                 count -= 1
         _write_number(txn, meta, META_TOMBSTONES, count)
+
+
+class _StagedRead:
+    """Staged deletes whose record, value and order entry are all there is to remove (`_stage`)."""
+
+    __slots__ = ("keys", "sequences", "charged")
+
+    def __init__(self):
+        self.keys = []
+        self.sequences = array.array("Q")
+        self.charged = array.array("d")
 
 
 # ---- records and values ---------------------------------------------------------------------------
