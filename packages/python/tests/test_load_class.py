@@ -22,3 +22,23 @@ def test_an_actor_file_named_like_a_standard_module_hides_nothing(tmp_path):
     assert hasattr(importlib.import_module("random"), "random")
     assert hasattr(importlib.import_module("queue"), "Empty")
 
+
+
+def test_links_are_attributes_of_the_actor_unless_its_class_has_the_name():
+    from improv_ts import Actor
+
+    class Mine(Actor):
+        def q_out(self):
+            return "a method of the class"
+
+        def run_step(self):
+            pass
+
+    q_in, q_out, extra = object(), object(), object()
+    actor = Mine._improv_create({"name": "a", "options": {}, "links": {"q_in": q_in, "q_out": q_out, "store": extra}, "store": None})
+    assert actor.q_in is q_in and "q_in" in actor.__dict__
+    assert actor.q_out() == "a method of the class"  # the class's name wins, as before
+    assert actor.store is None  # so does an attribute of the actor's own
+    assert actor.links["store"] is extra
+    actor.links["late"] = extra  # a link added later is found as before (__getattr__)
+    assert actor.late is extra
