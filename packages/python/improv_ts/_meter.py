@@ -277,10 +277,11 @@ class _Watched:
         return getattr(self._link, name)
 
     def get(self, *args, **kwargs):
-        # Neither tapped nor measured (most runs): the link's own get, without looking at the clock.
-        if not self._watch.tapping and not self._meter.measuring:
+        # Not tapped, and not measured or not the time for a latency sample (most calls): the link's own get.
+        watch = self._watch
+        if not watch.tapping and (not self._meter.measuring or time.monotonic() < watch.next_sample):
             return self._link.get(*args, **kwargs)
-        due = self._meter.due(self._watch)
+        due = self._meter.due(watch)
         message = self._link.get(*args, **kwargs)
         if due:
             self._meter.seen(self._watch, message)
