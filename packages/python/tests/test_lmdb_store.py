@@ -536,6 +536,7 @@ def test_deletes_of_keys_read_and_not_read_commit_together(open_store):
     # Read or not, a value with nothing else to remove is staged with its record's sequence (one
     # call at the commit); the one with a TTL is looked up again then, its expiry entry and holds too.
     assert [sequence is None for _, sequence, _ in sink._staged.values()] == [False] * 8 + [True]
+    assert len(sink._staged_read.keys) == len(sink._staged_read.sequences) == len(sink._staged_read.charged) == 8
     sink.flush()
     assert writer.usage() == kept_usage
     assert [value for _, value in entries(writer, "order")] == [kept.encode()]

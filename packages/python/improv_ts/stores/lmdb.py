@@ -123,6 +123,8 @@ _IMPROV_OK = _liblmdb.IMPROV_OK
 _RECORD_INFO = struct.Struct("=3q")
 #: _decode_fast: a read to leave to the step-by-step path.
 _SLOW = object()
+
+
 def connect(descriptor, *, batch_deletes=False):
     """A client of the lmdb store `descriptor` describes (the descriptor of `createLmdbStore().open()`, unchanged)."""
     if not isinstance(batch_deletes, bool):
@@ -884,7 +886,8 @@ class LmdbStoreClient:
             # All of them in one call (improv_lmdb.c): per key, the record, the value, the order entry;
             # the keys, sequences and charges go as they were gathered at staging, no loop over them here.
             lengths = array.array("I", map(len, read.keys))
-            found = (ctypes.c_double * 2)()
+            # What it freed: values, bytes (f64 each, as the meta counters).
+            counted = (ctypes.c_double * 2)()
             lib = self._environment.lib
             _liblmdb.check(
                 lib,
@@ -898,11 +901,11 @@ class LmdbStoreClient:
                     read.sequences.buffer_info()[0],
                     read.charged.buffer_info()[0],
                     len(read.keys),
-                    found,
+                    counted,
                 ),
             )
-            freed[0] += int(found[0])
-            freed[1] += int(found[1])
+            freed[0] += int(counted[0])
+            freed[1] += int(counted[1])
         if freed[0] > 0:
             self._count_freed(txn, *freed)
 
