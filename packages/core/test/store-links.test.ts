@@ -208,6 +208,52 @@ describe('a flood of messages shares one flush of a copying store (group commit)
     expect(calls).toEqual(['flush()', 'put(4)', 'put(undefined)', 'put(5)']);
   });
 
+  it('on a link that encodes (encode, putEncoded) a waiting message is its encoding, not a copy; what it cannot encode fails at its put', async () => {
+    clock = 1000;
+    vi.spyOn(performance, 'now').mockImplementation(() => clock);
+    const calls: string[] = [];
+    const encode = (message: unknown): string => {
+      if (typeof message === 'object' && message !== null && 'bad' in message) {
+        throw new TypeError('link "P.q_out": the message cannot be sent');
+      }
+      return `bytes ${JSON.stringify(message)}`;
+    };
+    const store = { ...recordingStore(calls), hasUnflushed: () => true } as StoreClient;
+    const links = new StoreLinks(store, { flushBeforeSend: true, trackMessages: true });
+    const out = links.wrap({
+      ...output(calls, 2),
+      put: async (message: unknown) => {
+        calls.push(`put(${encode(message)})`);
+      },
+      room: () => Number.POSITIVE_INFINITY,
+      encode,
+      putEncoded: async (encoded: unknown) => {
+        calls.push(`putEncoded(${String(encoded)})`);
+      },
+    }) as OutputLink;
+    await out.put('first');
+    clock += 0.01;
+    const reused = { frame: 'k:1', d: new Uint8Array([1]) };
+    await out.put(reused);
+    reused.frame = 'k:2';
+    reused.d[0] = 2;
+    await out.put(3);
+    expect(calls).toEqual(['flush()', 'put(bytes "first")']);
+    await links.handOver();
+    // Sent as encoded when put, and counted in flight with the keys it had then.
+    expect(calls.slice(2)).toEqual([
+      'flush()',
+      'track(["k:1"], 2)',
+      'putEncoded(bytes {"frame":"k:1","d":{"0":1}})',
+      'putEncoded(bytes 3)',
+    ]);
+    calls.length = 0;
+    clock += 0.01;
+    await out.put(4);
+    await expect(out.put({ bad: true })).rejects.toThrow('link "P.q_out": the message cannot be sent');
+    expect(calls).toEqual(['flush()', 'putEncoded(bytes 4)', 'flush()']);
+  });
+
   it('no more messages wait than the link has room for: then the actor waits for the link, as without the store', async () => {
     const { calls, out } = setUp();
     await out.put(0);

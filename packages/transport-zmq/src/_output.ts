@@ -184,22 +184,43 @@ export class ZmqOutputLink implements OutputLink {
     if (this.#isClosed()) return Promise.reject(closedLinkError(this.#label, this.#closedHere));
     let bytes: Uint8Array;
     try {
+      bytes = this.encode(message);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#put(bytes);
+  }
+
+  /** The message's msgpack bytes, as `put` sends them (a copy of the encoder's buffer). */
+  encode(message: unknown): Uint8Array {
+    let bytes: Uint8Array;
+    try {
       bytes = this.#encoder.encode(message);
     } catch (error) {
-      return Promise.reject(
-        new TypeError(
-          `link "${this.#label}": the message cannot be sent: ${(error as Error).message}. Send plain data (numbers, strings, arrays, objects, typed arrays); put large data in the store and send its key`,
-        ),
+      throw new TypeError(
+        `link "${this.#label}": the message cannot be sent: ${(error as Error).message}. Send plain data (numbers, strings, arrays, objects, typed arrays); put large data in the store and send its key`,
       );
     }
     if (bytes.length > this.#maxMessageBytes) {
       this.#encoder = new MsgpackEncoder();
-      return Promise.reject(
-        new LinkMessageTooLargeError(
-          `link "${this.#label}": a message of ${bytes.length} bytes is larger than the ${this.#maxMessageBytes} bytes a zmq link takes (maxMessageBytes); put large data in the store and send its key`,
-        ),
+      throw new LinkMessageTooLargeError(
+        `link "${this.#label}": a message of ${bytes.length} bytes is larger than the ${this.#maxMessageBytes} bytes a zmq link takes (maxMessageBytes); put large data in the store and send its key`,
       );
     }
+    return bytes;
+  }
+
+  putEncoded(encoded: unknown): Promise<void> {
+    if (this.#isClosed()) return Promise.reject(closedLinkError(this.#label, this.#closedHere));
+    if (!(encoded instanceof Uint8Array)) {
+      return Promise.reject(
+        new TypeError(`link "${this.#label}": putEncoded() takes what this link's encode() returned (bytes)`),
+      );
+    }
+    return this.#put(encoded);
+  }
+
+  #put(bytes: Uint8Array): Promise<void> {
     if (this.#queue.length === 0 && this.#onHeld === undefined && this.#hasRoom()) {
       this.#send(bytes);
       return resolved;

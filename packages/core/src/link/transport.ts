@@ -166,6 +166,16 @@ export interface OutputLink<T = unknown> extends LinkBase {
    * message is flushed and sent on its own.
    */
   room?(): number;
+  /**
+   * Encodes `message` now, as `put` would, into what {@link putEncoded} sends later: the actor host
+   * holds a message this way while it waits for a store flush (the actor may change what it sent
+   * once its `put` resolved), which costs less than a copy when the link encodes messages anyway.
+   * Throws what `put` would reject with for a message it cannot send. Optional, with `putEncoded`:
+   * without them the host holds a `structuredClone` of the message.
+   */
+  encode?(message: T): unknown;
+  /** Sends what this link's {@link encode} returned, exactly as `put` sends the message it encoded. */
+  putEncoded?(encoded: unknown): Promise<void>;
 }
 
 /** Either side of a link. */

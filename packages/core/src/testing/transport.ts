@@ -695,6 +695,37 @@ export function describeTransportConformance(options: TransportConformanceOption
         await expect(q_in.get()).resolves.toEqual({ after: true });
       }));
 
+    it('encode() then putEncoded() sends the message as it was at encode(); encode() throws what put rejects with', () =>
+      withSetup(async (setup) => {
+        const plan = await setup.plan([edge('c', 'P.q_out', 'C.q_in', 4)]);
+        const q_out = await openOut(plan, 'P', 'q_out');
+        const q_in = await openIn(plan, 'C', 'q_in');
+        setup.onDispose(() => closeAll(q_in, q_out));
+        // Optional in the contract (both or neither); a transport that has them must get them right.
+        expect(q_out.encode === undefined).toBe(q_out.putEncoded === undefined);
+        if (q_out.encode === undefined || q_out.putEncoded === undefined) return;
+        const message = { n: 1, d: new Uint8Array([1, 2]) };
+        const encoded = q_out.encode(message);
+        // The actor may reuse what it sent: what goes is what it was at encode().
+        message.n = 2;
+        message.d[0] = 9;
+        await q_out.putEncoded(encoded);
+        await q_out.put(message);
+        await arrived(q_in, 2);
+        expect(await q_in.get()).toEqual({ n: 1, d: new Uint8Array([1, 2]) });
+        expect(await q_in.get()).toEqual({ n: 2, d: new Uint8Array([9, 2]) });
+        const refused = (() => {
+          try {
+            q_out.encode(new Uint8Array(tooLarge));
+          } catch (error) {
+            return error;
+          }
+          return undefined;
+        })();
+        await expectCode(Promise.reject(refused), 'LINK_MESSAGE_TOO_LARGE');
+        await expectCode(q_out.put(new Uint8Array(tooLarge)), 'LINK_MESSAGE_TOO_LARGE');
+      }));
+
     it('get({ timeoutMs }) rejects with LinkTimeoutError when nothing comes, taking nothing, also while held', () =>
       withSetup(async (setup) => {
         const plan = await setup.plan([edge('c', 'P.q_out', 'C.q_in')]);

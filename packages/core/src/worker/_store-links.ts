@@ -11,7 +11,8 @@
  *   deletes are committed, so its reader finds the keys the actor deleted gone.
  * - Group commit: a message sent within {@link FLOOD_GAP_MS} of the actor's last send, while the
  *   store has something to write (`hasUnflushed`), is part of a flood. Its `put` resolves at once
- *   and a copy of the message waits here, in order, for one flush with the others: until
+ *   and the message waits here, encoded by its link (`OutputLink.encode`: the bytes the link sends
+ *   anyway) or else as a copy, in order, for one flush with the others: until
  *   {@link BATCH_MAX_MESSAGES} wait, the first has waited {@link BATCH_MAX_WAIT_MS} (looked at on
  *   each send and step end), a step runs longer than the gap or throws, the event loop turns, or
  *   the actor parks. No more wait than their link has room for (`OutputLink.room()`), so a full
@@ -41,7 +42,11 @@ export const BATCH_MAX_WAIT_MS = 1;
 
 interface HeldMessage {
   link: OutputLink;
+  /** What goes to the link: its own encoding of the message (`encoded`), or a copy of the message. */
   message: unknown;
+  encoded: boolean;
+  /** The message's store keys, when messages are tracked (counted in flight as it leaves). */
+  keys: StoreKey[] | undefined;
 }
 
 /** The store side of one actor's links. */
@@ -97,7 +102,7 @@ export class StoreLinks {
     }
     this.#throwFailure();
     const now = performance.now();
-    let held: { copy: unknown } | undefined;
+    let held: { message: unknown; encoded: boolean } | undefined;
     if (
       this.#held.length === 0 &&
       this.#handing === undefined &&
@@ -108,9 +113,12 @@ export class StoreLinks {
       // No room for one more in the link: the actor waits for it as it would without the store.
       await this.handOver();
     } else {
-      // It waits: a copy, since the actor may reuse what it sent once its put resolved.
+      // It waits, encoded by its link or as a copy: the actor may reuse what it sent once its put resolved.
       try {
-        held = { copy: structuredClone(message) };
+        held =
+          link.encode !== undefined && link.putEncoded !== undefined
+            ? { message: link.encode(message), encoded: true }
+            : { message: structuredClone(message), encoded: false };
       } catch {
         await this.handOver(); // so that the link's own error names what cannot be sent
       }
@@ -127,7 +135,8 @@ export class StoreLinks {
       return;
     }
     if (this.#held.length === 0) this.#heldSince = now;
-    this.#held.push({ link, message: held.copy });
+    const keys = this.use.trackMessages ? storeKeysIn(message, this.store) : undefined;
+    this.#held.push({ link, message: held.message, encoded: held.encoded, keys });
     this.#heldOn.set(link, (this.#heldOn.get(link) ?? 0) + 1);
     this.#lastSent = now;
     if (this.#held.length >= BATCH_MAX_MESSAGES || now - this.#heldSince >= BATCH_MAX_WAIT_MS) {
@@ -164,14 +173,15 @@ export class StoreLinks {
       this.#heldOn.clear();
       try {
         await this.store.flush();
-        if (this.use.trackMessages) for (const { link, message } of batch) await this.#track(message, link.sinks);
+        for (const { link, keys } of batch)
+          if (keys !== undefined && keys.length > 0) await this.store.track(keys, link.sinks);
       } catch (error) {
         this.#held = batch.concat(this.#held);
         for (const { link } of this.#held) this.#heldOn.set(link, (this.#heldOn.get(link) ?? 0) + 1);
         this.#heldSince = performance.now();
         throw error;
       }
-      const puts = batch.map(({ link, message }) => link.put(message));
+      const puts = batch.map(({ link, message, encoded }) => (encoded ? link.putEncoded!(message) : link.put(message)));
       this.#inLinks = Promise.allSettled(puts).then((results) => {
         for (const result of results) {
           if (result.status === 'rejected') {
