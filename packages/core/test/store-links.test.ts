@@ -137,6 +137,34 @@ describe('a flood of messages shares one flush of a copying store (group commit)
     const out = links.wrap({ ...output(calls, 1), room: () => room }) as OutputLink;
     return { calls, links, out };
   };
+  /** A link of room `room.left` whose put of a message past it waits until `room.take()`. */
+  const setUpFull = () => {
+    clock = 1000;
+    vi.spyOn(performance, 'now').mockImplementation(() => clock);
+    const calls: string[] = [];
+    const waiting: (() => void)[] = [];
+    const room = {
+      left: Number.POSITIVE_INFINITY,
+      take: () => {
+        for (const resolve of waiting.splice(0)) resolve();
+      },
+    };
+    const store = { ...recordingStore(calls), hasUnflushed: () => true } as StoreClient;
+    const links = new StoreLinks(store, { flushBeforeSend: true, trackMessages: false });
+    const out = links.wrap({
+      ...output(calls, 1),
+      room: () => room.left,
+      put: (message: unknown) => {
+        calls.push(`put(${JSON.stringify(message)})`);
+        if (room.left > 0) {
+          room.left -= 1;
+          return Promise.resolve();
+        }
+        return new Promise<void>((resolve) => waiting.push(resolve));
+      },
+    }) as OutputLink;
+    return { calls, links, out, room };
+  };
   const puts = (from: number, to: number) => Array.from({ length: to - from }, (_, index) => `put(${from + index})`);
   /** A copying store whose flush fails while `failing.flush` is set. */
   const setUpFailing = () => {
@@ -255,16 +283,30 @@ describe('a flood of messages shares one flush of a copying store (group commit)
   });
 
   it('no more messages wait than the link has room for: then the actor waits for the link, as without the store', async () => {
-    const { calls, out } = setUp();
+    const { calls, links, out, room: space } = setUpFull();
     await out.put(0);
-    room = 2;
+    space.left = 2;
     clock += 0.01;
     await out.put(1);
     await out.put(2);
     expect(calls).toEqual(['flush()', 'put(0)']);
-    // A third would not fit: the two go, then it is sent as a lone message (its put waits while the link is full).
-    await out.put(3);
-    expect(calls.slice(2)).toEqual(['flush()', 'put(1)', 'put(2)', 'flush()', 'put(3)']);
+    // A third would not fit: it goes with the two, in the same flush, and its put waits until the link took it.
+    let resolved = false;
+    const third = out.put(3).then(() => {
+      resolved = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(calls.slice(2)).toEqual(['flush()', 'put(1)', 'put(2)', 'put(3)']);
+    expect(resolved).toBe(false);
+    space.take();
+    await third;
+    // The next message, right after the wait, is part of the same flood: it waits for the next flush.
+    space.left = 2;
+    clock += 0.01;
+    await out.put(4);
+    expect(calls.slice(6)).toEqual([]);
+    await links.handOver();
+    expect(calls.slice(6)).toEqual(['flush()', 'put(4)']);
     // A link without room(): every message on its own.
     const plain = setUp();
     const bare = new StoreLinks({ ...recordingStore(plain.calls), hasUnflushed: () => true } as StoreClient, {

@@ -15,9 +15,10 @@
  *   anyway) or else as a copy, in order, for one flush with the others: until
  *   {@link BATCH_MAX_MESSAGES} wait, the first has waited {@link BATCH_MAX_WAIT_MS} (looked at on
  *   each send and step end), a step runs longer than the gap or throws, the event loop turns, or
- *   the actor parks. No more wait than their link has room for (`OutputLink.room()`), so a full
- *   `block` link holds the actor back as before. A lone message is flushed and sent at once, as
- *   before. One commit of a copying store costs tens of µs: a flood of small messages pays it once
+ *   the actor parks. No more wait than their link has room for (`OutputLink.room()`): the message
+ *   that would not fit goes with them, in the same flush, and its `put` resolves once the link took
+ *   it, so a full `block` link holds the actor back as before. A lone message is flushed and sent at
+ *   once, as before. One commit of a copying store costs tens of µs: a flood of small messages pays it once
  *   a batch.
  * - `store_eviction` on: a message with keys is counted in flight once per sink when sent, and out
  *   when taken (at the end of the step that took it) or dropped, so eviction never frees a value
@@ -103,15 +104,14 @@ export class StoreLinks {
     this.#throwFailure();
     const now = performance.now();
     let held: { message: unknown; encoded: boolean } | undefined;
+    /** No room for one more in the link: the actor waits until the link took it, as it would without the store. */
+    let full = false;
     if (
       this.#held.length === 0 &&
       this.#handing === undefined &&
       (now - this.#lastSent >= FLOOD_GAP_MS || this.store.hasUnflushed?.() !== true)
     ) {
       held = undefined;
-    } else if ((this.#heldOn.get(link) ?? 0) >= (link.room?.() ?? 0)) {
-      // No room for one more in the link: the actor waits for it as it would without the store.
-      await this.handOver();
     } else {
       // It waits, encoded by its link or as a copy: the actor may reuse what it sent once its put resolved.
       try {
@@ -122,6 +122,7 @@ export class StoreLinks {
       } catch {
         await this.handOver(); // so that the link's own error names what cannot be sent
       }
+      full = (this.#heldOn.get(link) ?? 0) >= (link.room?.() ?? 0);
     }
     if (held === undefined) {
       // On its own: written and sent at once.
@@ -139,10 +140,15 @@ export class StoreLinks {
     this.#held.push({ link, message: held.message, encoded: held.encoded, keys });
     this.#heldOn.set(link, (this.#heldOn.get(link) ?? 0) + 1);
     this.#lastSent = now;
-    if (this.#held.length >= BATCH_MAX_MESSAGES || now - this.#heldSince >= BATCH_MAX_WAIT_MS) {
-      // The actor waits until its links took the batch: a full link holds the producer back.
-      await this.handOver();
-      await this.#inLinks;
+    if (full || this.#held.length >= BATCH_MAX_MESSAGES || now - this.#heldSince >= BATCH_MAX_WAIT_MS) {
+      // The actor waits until its links took the batch (this message with it, in the same flush): a
+      // full link holds the producer back. Its send ends then: the next is part of the same flood.
+      try {
+        await this.handOver();
+        await this.#inLinks;
+      } finally {
+        this.#lastSent = performance.now();
+      }
       this.#throwFailure();
     } else if (!this.#turnScheduled) {
       this.#turnScheduled = true;
