@@ -401,6 +401,22 @@ describe('a flood of messages shares one flush of a copying store (group commit)
     expect(calls.slice(4)).toEqual(['flush()', 'flush()', 'put(3)']);
   });
 
+  it('a message that finds its link full and a flush that fails: its put throws, it waits with the others for the next flush', async () => {
+    const { calls, failing, links } = setUpFailing();
+    let room = Number.POSITIVE_INFINITY;
+    const out = links.wrap({ ...output(calls, 1), room: () => room }) as OutputLink;
+    await out.put(0);
+    room = 1;
+    clock += 0.01;
+    await out.put(1);
+    failing.flush = true;
+    await expect(out.put(2)).rejects.toThrow('store is full');
+    expect(calls).toEqual(['flush()', 'put(0)']);
+    failing.flush = false;
+    await links.handOver();
+    expect(calls.slice(2)).toEqual(['flush()', 'put(1)', 'put(2)']);
+  });
+
   it('at quit, messages whose flush keeps failing are dropped and counted per link, never sent', async () => {
     const { calls, failing, links } = setUpFailing();
     const out = links.wrap({ ...output(calls, 1), room: () => Number.POSITIVE_INFINITY }) as OutputLink;
