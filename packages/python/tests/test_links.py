@@ -802,6 +802,42 @@ def test_a_peer_that_is_no_source_is_ignored_and_reported_once(plan, opened):
     assert "routing id 'nobody'" in hooks.warnings[0]
 
 
+def test_malformed_messages_of_a_source_are_skipped_without_losing_the_frames_of_the_next(plan, opened):
+    # The sink reads its ROUTER frame by frame, inline: a message without a body or of another kind is
+    # skipped whole (frames after the body are ignored), in a batch with well-formed ones before and after it.
+    graph = plan(("A.q_out", "B.q_in", 64, "block"))
+    hooks = Hooks()
+    sink = opened(graph["B.q_in"], hooks=hooks)
+    source_id = graph["A.q_out"]["edges"][0]["id"].encode()
+    dealer = context().socket(zmq.DEALER)
+    try:
+        dealer.setsockopt(zmq.ROUTING_ID, source_id)
+        dealer.connect(graph["B.q_in"]["address"])
+        good = [msgpack_body(n) for n in range(6)]
+        dealer.send_multipart([b"\x01", good[0]])
+        dealer.send_multipart([b"\x01", good[1]])
+        dealer.send(b"\x01")  # no body
+        dealer.send_multipart([b"\x01", good[2], b"extra", b"frames"])
+        dealer.send_multipart([b"\x01", good[3]])
+        dealer.send_multipart([b"\x03", b"\xc0"])
+        dealer.send_multipart([b"\x01", good[4]])
+        dealer.send_multipart([b"\x01", good[5]])
+        eventually(lambda: sink.qsize() >= 6, sink, what="the six messages")
+        assert [sink.get(timeout=PATIENCE)["n"] for _ in range(6)] == list(range(6))
+        assert sink.qsize() == 0
+    finally:
+        dealer.close(linger=0)
+    counters = graph.counters[("A.q_out", "B.q_in")]
+    assert [count(counters, i) for i in (RECEIVED, TAKEN)] == [6, 6]
+    assert len(hooks.warnings) == 1 and "ignored a message" in hooks.warnings[0]
+
+
+def msgpack_body(n):
+    from improv_ts import _codec
+
+    return _codec.packb({"n": n})
+
+
 def test_open_link_checks_its_descriptor(plan, opened):
     graph = plan(("A.q_out", "B.q_in", 4, "block"), protocol="tcp")
     with pytest.raises(TypeError, match="not made by the zmq transport"):
