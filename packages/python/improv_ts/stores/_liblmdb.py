@@ -40,7 +40,7 @@ HEADERS = ("lmdb.h", "midl.h", "chacha8.h")
 #: it (or from an older version of it) is never taken for one with it.
 OWN_SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "improv_lmdb.c")
 #: Functions of `OWN_SOURCE` a loaded library must have; one without them is built again.
-OWN_SYMBOLS = ("improv_get", "improv_record", "improv_delete_read")
+OWN_SYMBOLS = ("improv_get", "improv_record", "improv_delete_read", "improv_count_freed")
 #: What lmdb-js's binding.gyp compiles LMDB with on Linux, minus what only concerns its C++ glue.
 #: These defines decide the data and lock formats; the optimisation level does not.
 CFLAGS = ("-O2", "-fPIC", "-shared", "-DMDB_MAXKEYSIZE=0", "-DMDB_USE_ROBUST")
@@ -149,6 +149,8 @@ _SIGNATURES = (
     # txn, objects, values, order, keys (joined), lengths (u32), sequences (u64), charged (f64), count,
     # freed (two f64: values, bytes)
     ("improv_delete_read", _int, [_p, _uint, _uint, _uint, ctypes.c_char_p, _p, _p, _p, ctypes.c_size_t, _p]),
+    # txn, meta, values freed, bytes freed
+    ("improv_count_freed", _int, [_p, _uint, ctypes.c_double, ctypes.c_double]),
 )
 
 _loaded = {}

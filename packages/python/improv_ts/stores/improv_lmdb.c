@@ -231,3 +231,45 @@ int improv_delete_read(MDB_txn *txn, MDB_dbi objects, MDB_dbi values, MDB_dbi or
   }
   return MDB_SUCCESS;
 }
+
+/* An f64 of the meta database, little-endian as lmdb.py's _F64 (0 when absent or not 8 bytes). */
+static int read_counter(MDB_txn *txn, MDB_dbi meta, MDB_val *name, double *value) {
+  MDB_val v;
+  int code = mdb_get(txn, meta, name, &v);
+  *value = 0;
+  if (code == MDB_NOTFOUND) return MDB_SUCCESS;
+  if (code != MDB_SUCCESS) return code;
+  if (v.mv_size != 8) return MDB_SUCCESS;
+  const unsigned char *b = v.mv_data;
+  uint64_t bits = 0;
+  for (int i = 7; i >= 0; i--) bits = (bits << 8) | b[i];
+  memcpy(value, &bits, 8);
+  return MDB_SUCCESS;
+}
+
+/* Subtracts `amount` from the meta counter `name`, at least 0 (Python's max(0, value - amount)). */
+static int subtract_counter(MDB_txn *txn, MDB_dbi meta, const char *name, double amount) {
+  MDB_val k = {strlen(name), (void *)name};
+  double value;
+  int code = read_counter(txn, meta, &k, &value);
+  if (code != MDB_SUCCESS) return code;
+  value -= amount;
+  if (!(value > 0)) value = 0;
+  uint64_t bits;
+  memcpy(&bits, &value, 8);
+  unsigned char out[8];
+  for (int i = 0; i < 8; i++, bits >>= 8) out[i] = (unsigned char)bits;
+  MDB_val v = {8, out};
+  return mdb_put(txn, meta, &k, &v, 0);
+}
+
+/*
+ * lmdb.py's _count_freed: `values` values of `bytes` charged bytes were freed; the meta counters
+ * usedBytes and objects go down by as much (never below 0). Two reads and two writes that cost four
+ * ctypes calls and their packing in Python, at every commit of a batch of deletes.
+ */
+int improv_count_freed(MDB_txn *txn, MDB_dbi meta, double values, double bytes) {
+  int code = subtract_counter(txn, meta, "usedBytes", bytes);
+  if (code != MDB_SUCCESS) return code;
+  return subtract_counter(txn, meta, "objects", values);
+}

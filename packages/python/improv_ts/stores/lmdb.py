@@ -934,9 +934,11 @@ class LmdbStoreClient:
             self._tombstone(txn, key_bytes, reason)
 
     def _count_freed(self, txn, values, charged):
-        meta = self._db["meta"]
-        _write_number(txn, meta, META_USED_BYTES, max(0, _read_number(txn, meta, META_USED_BYTES) - charged))
-        _write_number(txn, meta, META_OBJECTS, max(0, _read_number(txn, meta, META_OBJECTS) - values))
+        """The meta counters usedBytes and objects go down by what was freed (never below 0), in one call
+        into C (improv_count_freed, improv_lmdb.c): four ctypes calls and their packing in Python cost a
+        seventh of a commit of 64 deletes."""
+        lib = self._environment.lib
+        _liblmdb.check(lib, lib.improv_count_freed(txn.handle, self._db["meta"], float(values), float(charged)))
 
     def _tombstone(self, txn, key_bytes, reason):
         gone, gone_order, meta = self._db["gone"], self._db["gone_order"], self._db["meta"]
