@@ -18,6 +18,7 @@ import hashlib
 import json
 import struct
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -418,6 +419,31 @@ def test_a_sink_that_reads_then_deletes_frees_everything_once(open_store):
     assert ts.ask("usage") == {"usedBytes": kept["used_bytes"], "capacityBytes": 64 * MiB, "objects": 1}
     for key in [*frames, scalar, big]:
         assert ts.ask("value", key)["error"] == "ObjectNotFoundError"
+
+
+def test_batched_deletes_of_keys_read_in_any_order_free_those_and_only_those(open_store):
+    """The commit deletes through one cursor per database, which finds a key on the page of the last one
+    without a search from the root: keys in store order, shuffled, and neighbours of kept ones."""
+    ts = open_store()
+    client = open_store.connect(ts)
+    sink = open_store.connect(ts, batch_deletes=True)
+    kept_usage = client.usage()
+    keys = [client.put(np.full(100, index % 256, np.uint8)) for index in range(600)]
+    kept = set(keys[::7])
+    gone = [key for key in keys if key not in kept]
+    order = gone[:200] + random.Random(7).sample(gone[200:], len(gone) - 200)
+    for key in order:
+        sink.get(key)
+        assert sink.delete(key) is True
+    sink.flush()
+    for index, key in enumerate(keys):
+        if key in kept:
+            assert int(client.get(key)[0]) == index % 256
+        else:
+            assert not client.has(key)
+    for key in kept:
+        client.delete(key)
+    assert client.usage() == kept_usage
 
 
 class StepByStep:

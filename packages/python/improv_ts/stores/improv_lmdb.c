@@ -209,27 +209,49 @@ done:
  * freed[0] counts one more value and freed[1] adds its `charged[i]` bytes. Returns MDB_SUCCESS or the
  * first LMDB error (the write transaction is then to be aborted).
  */
+/*
+ * Removes `key` through `cursor` (MDB_NOTFOUND when it is not there). A cursor left on the page where
+ * the key of the previous delete was finds the next one on that page without a search from the root
+ * (mdb_cursor_set), and a batch's keys come in the order they were stored, mostly neighbours.
+ */
+static int cursor_delete(MDB_cursor *cursor, MDB_val *key) {
+  MDB_val data;
+  int code = mdb_cursor_get(cursor, key, &data, MDB_SET);
+  if (code != MDB_SUCCESS) return code;
+  return mdb_cursor_del(cursor, 0);
+}
+
 int improv_delete_read(MDB_txn *txn, MDB_dbi objects, MDB_dbi values, MDB_dbi order, const char *keys,
                        const uint32_t *lengths, const uint64_t *sequences, const double *charged, size_t count,
                        double *freed) {
+  MDB_cursor *cursors[3] = {NULL, NULL, NULL};
+  MDB_dbi dbis[3] = {objects, values, order};
+  int code = MDB_SUCCESS;
+  for (int d = 0; d < 3 && code == MDB_SUCCESS; d++) code = mdb_cursor_open(txn, dbis[d], &cursors[d]);
   const char *at = keys;
-  for (size_t i = 0; i < count; i++) {
+  for (size_t i = 0; i < count && code == MDB_SUCCESS; i++) {
     MDB_val k = {lengths[i], (void *)at};
     at += lengths[i];
-    int code = mdb_del(txn, objects, &k, NULL);
-    if (code == MDB_NOTFOUND) continue;
-    if (code != MDB_SUCCESS) return code;
+    code = cursor_delete(cursors[0], &k);
+    if (code == MDB_NOTFOUND) {
+      code = MDB_SUCCESS;
+      continue;
+    }
+    if (code != MDB_SUCCESS) break;
     freed[0] += 1;
     freed[1] += charged[i];
-    code = mdb_del(txn, values, &k, NULL);
-    if (code != MDB_SUCCESS && code != MDB_NOTFOUND) return code;
+    code = cursor_delete(cursors[1], &k);
+    if (code == MDB_NOTFOUND) code = MDB_SUCCESS;
+    if (code != MDB_SUCCESS) break;
     unsigned char sort_key[8];
     for (int b = 0; b < 8; b++) sort_key[b] = (unsigned char)(sequences[i] >> (56 - 8 * b));
     MDB_val s = {8, sort_key};
-    code = mdb_del(txn, order, &s, NULL);
-    if (code != MDB_SUCCESS && code != MDB_NOTFOUND) return code;
+    code = cursor_delete(cursors[2], &s);
+    if (code == MDB_NOTFOUND) code = MDB_SUCCESS;
   }
-  return MDB_SUCCESS;
+  for (int d = 0; d < 3; d++)
+    if (cursors[d] != NULL) mdb_cursor_close(cursors[d]);
+  return code;
 }
 
 /* An f64 of the meta database, little-endian as lmdb.py's _F64 (0 when absent or not 8 bytes). */
