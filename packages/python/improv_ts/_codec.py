@@ -68,9 +68,13 @@ def array_bytes(array):
     return memoryview(np.ascontiguousarray(array).reshape(-1)).cast("B")
 
 
+#: numpy's dtype of each dtype code (None for code 0), built once.
+_NP_DTYPES = tuple(None if name is None else np.dtype(name) for name in DTYPES)
+
+
 def array_from_bytes(code, data, shape=None):
     """A numpy array of dtype `code` over a copy of `data` (owned, aligned), with `shape` if given."""
-    dtype = np.dtype(DTYPES[code])
+    dtype = _NP_DTYPES[code]
     if len(data) % dtype.itemsize != 0:
         raise ValueError(f"msgpack: corrupt {KINDS[code]} array ({len(data)} bytes is not a multiple of {dtype.itemsize})")
     array = np.frombuffer(bytearray(data), dtype)
@@ -109,7 +113,11 @@ def _hashable(value):
 
 def _ext_hook(code, data):
     if 0 <= code <= 10:
-        return array_from_bytes(code + 1, data)
+        # array_from_bytes inline (it words the error): every typed array of a message comes through here.
+        dtype = _NP_DTYPES[code + 1]
+        if len(data) % dtype.itemsize != 0:
+            return array_from_bytes(code + 1, data)
+        return np.frombuffer(bytearray(data), dtype)
     if code == EXT_MAP:
         return {_hashable(key): value for key, value in unpackb(data)}
     if code == EXT_SET:

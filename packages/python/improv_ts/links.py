@@ -162,6 +162,7 @@ _HANDSHAKE_FAILED = (
 _SOURCE_EVENTS = _HANDSHAKE_FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED | zmq.EVENT_CONNECT_RETRIED
 
 _NOTHING = object()
+_INF = math.inf
 
 
 # -- shared words
@@ -368,6 +369,8 @@ class _Endpoint:
         self._hooks = hooks
         self._warn_hook = _hook(hooks, "warn")
         self._control = _Words(_shared(descriptor.get("control"), CONTROL_BYTES, f'link "{self.label}": control'))
+        # Its int32 words, for the CONTROL_CLOSED look at every get without a call.
+        self._control_flags = self._control._i32
         self._max_message_bytes = int(descriptor.get("maxMessageBytes", 8 * 2**20))
         self._curve = descriptor.get("curve")
         self._closed_here = False
@@ -530,9 +533,9 @@ class InLink(_Endpoint):
             edge is not None
             and edge.queue
             and self._on_held is None
-            and (timeout is None or (type(timeout) is float and 0 <= timeout < math.inf))
+            and (timeout is None or (type(timeout) is float and 0 <= timeout < _INF))
             and not self._closed_here
-            and self._control.flag(CONTROL_CLOSED) == 0
+            and self._control_flags[CONTROL_CLOSED] == 0
         ):
             self._told = False
             return self._take_from(edge)

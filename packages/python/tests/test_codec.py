@@ -68,3 +68,13 @@ def test_an_empty_multidimensional_array_and_an_integer_past_64_bits():
     assert bytes(array_bytes(np.zeros((3, 0, 2), np.float32))) == b""
     with pytest.raises(OverflowError, match=r"does not fit in 64 bits"):
         packb(2**64)
+
+
+def test_a_typed_array_whose_bytes_are_no_whole_number_of_elements_is_a_clear_error():
+    # Extension type 8 is a float64 array (dtype code 9): 12 bytes are a corrupt message.
+    body = msgpack.packb({"d": msgpack.ExtType(8, b"\0" * 12)}, use_bin_type=True)
+    with pytest.raises(ValueError, match=r"corrupt float64 array \(12 bytes is not a multiple of 8\)"):
+        unpackb(body)
+    # A whole number of them is an array of its own memory, writable.
+    value = unpackb(msgpack.packb({"d": msgpack.ExtType(8, b"\0" * 16)}, use_bin_type=True))["d"]
+    assert value.dtype == np.float64 and value.tolist() == [0.0, 0.0] and value.flags.writeable
