@@ -202,14 +202,6 @@ done:
 }
 
 /*
- * The commit's share of deletes of values read just before (lmdb.py's _commit_staged): for each of
- * `count` keys, packed one after the other in `keys` with their lengths in `lengths`, removes the
- * object record in `objects` and, when there was one, the value in `values` and the order entry in
- * `order` (key: the record's sequence `sequences[i]`, u64 big-endian). Where there was a record,
- * freed[0] counts one more value and freed[1] adds its `charged[i]` bytes. Returns MDB_SUCCESS or the
- * first LMDB error (the write transaction is then to be aborted).
- */
-/*
  * Removes `key` through `cursor` (MDB_NOTFOUND when it is not there). A cursor left on the page where
  * the key of the previous delete was finds the next one on that page without a search from the root
  * (mdb_cursor_set), and a batch's keys come in the order they were stored, mostly neighbours.
@@ -221,6 +213,14 @@ static int cursor_delete(MDB_cursor *cursor, MDB_val *key) {
   return mdb_cursor_del(cursor, 0);
 }
 
+/*
+ * The commit's share of deletes of values read just before (lmdb.py's _commit_staged): for each of
+ * `count` keys, packed one after the other in `keys` with their lengths in `lengths`, removes the
+ * object record in `objects` and, when there was one, the value in `values` and the order entry in
+ * `order` (key: the record's sequence `sequences[i]`, u64 big-endian). Where there was a record,
+ * freed[0] counts one more value and freed[1] adds its `charged[i]` bytes. Returns MDB_SUCCESS or the
+ * first LMDB error (the write transaction is then to be aborted).
+ */
 int improv_delete_read(MDB_txn *txn, MDB_dbi objects, MDB_dbi values, MDB_dbi order, const char *keys,
                        const uint32_t *lengths, const uint64_t *sequences, const double *charged, size_t count,
                        double *freed) {
