@@ -122,6 +122,20 @@ describe('the actor host minds store keys in messages', () => {
 describe('a flood of messages shares one flush of a copying store (group commit)', () => {
   // The clock is the test's: what is a flood depends on time between sends only.
   let clock = 0;
+
+  /**
+   * Starts a flood (a first message, then one within the gap) whose second message the actor then changes,
+   * as an actor may once its put resolved: what waits must be the message as it was sent.
+   */
+  async function sendThenReuse(out: OutputLink): Promise<void> {
+    await out.put('first');
+    clock += 0.01;
+    const reused = { frame: 'k:1', d: new Uint8Array([1]) };
+    await out.put(reused);
+    reused.frame = 'k:2';
+    reused.d[0] = 2;
+  }
+
   /** What the link says it has room for. */
   let room = Number.POSITIVE_INFINITY;
   afterEach(() => {
@@ -203,12 +217,7 @@ describe('a flood of messages shares one flush of a copying store (group commit)
   it('a message that waits is a copy; one the store has nothing to write for, or that cannot be copied, goes at once', async () => {
     let unflushed = true;
     const { calls, links, out } = setUp(() => unflushed);
-    await out.put('first');
-    clock += 0.01;
-    const reused = { frame: 'k:1', d: new Uint8Array([1]) };
-    await out.put(reused);
-    reused.frame = 'k:2';
-    reused.d[0] = 2;
+    await sendThenReuse(out);
     await links.handOver();
     expect(calls.slice(2)).toEqual(['flush()', 'put({"frame":"k:1","d":{"0":1}})']);
     // Nothing to write: a flood of inline messages is sent as it comes, no copy, no wait.
@@ -259,12 +268,7 @@ describe('a flood of messages shares one flush of a copying store (group commit)
         calls.push(`putEncoded(${String(encoded)})`);
       },
     }) as OutputLink;
-    await out.put('first');
-    clock += 0.01;
-    const reused = { frame: 'k:1', d: new Uint8Array([1]) };
-    await out.put(reused);
-    reused.frame = 'k:2';
-    reused.d[0] = 2;
+    await sendThenReuse(out);
     await out.put(3);
     expect(calls).toEqual(['flush()', 'put(bytes "first")']);
     await links.handOver();

@@ -136,8 +136,7 @@ export class StoreLinks {
       return;
     }
     if (this.#held.length === 0) this.#heldSince = now;
-    const keys = this.use.trackMessages ? storeKeysIn(message, this.store) : undefined;
-    this.#held.push({ link, message: held.message, encoded: held.encoded, keys });
+    this.#held.push({ link, message: held.message, encoded: held.encoded, keys: this.#keysOf(message) });
     this.#heldOn.set(link, (this.#heldOn.get(link) ?? 0) + 1);
     this.#lastSent = now;
     if (full || this.#held.length >= BATCH_MAX_MESSAGES || now - this.#heldSince >= BATCH_MAX_WAIT_MS) {
@@ -179,8 +178,7 @@ export class StoreLinks {
       this.#heldOn.clear();
       try {
         await this.store.flush();
-        for (const { link, keys } of batch)
-          if (keys !== undefined && keys.length > 0) await this.store.track(keys, link.sinks);
+        for (const { link, keys } of batch) await this.#trackKeys(keys, link.sinks);
       } catch (error) {
         this.#held = batch.concat(this.#held);
         for (const { link } of this.#held) this.#heldOn.set(link, (this.#heldOn.get(link) ?? 0) + 1);
@@ -220,10 +218,19 @@ export class StoreLinks {
     throw failure.error;
   }
 
-  async #track(message: unknown, sinks: number): Promise<void> {
-    if (!this.use.trackMessages) return;
-    const keys = storeKeysIn(message, this.store);
-    if (keys.length > 0) await this.store.track(keys, sinks);
+  /** Counts the store keys of `message` in flight once per sink, when messages are tracked. */
+  #track(message: unknown, sinks: number): Promise<void> {
+    return this.#trackKeys(this.#keysOf(message), sinks);
+  }
+
+  /** The store keys `message` carries, when messages are tracked (undefined when they are not). */
+  #keysOf(message: unknown): StoreKey[] | undefined {
+    return this.use.trackMessages ? storeKeysIn(message, this.store) : undefined;
+  }
+
+  /** Counts `keys` in flight once per sink (nothing when there are none). */
+  async #trackKeys(keys: StoreKey[] | undefined, sinks: number): Promise<void> {
+    if (keys !== undefined && keys.length > 0) await this.store.track(keys, sinks);
   }
 
   /** A message was taken from an input link. */
