@@ -543,13 +543,11 @@ function metaKey(name: string): Bytes {
 function readNumber(db: Db, name: string): number {
   const view = peek(db, metaKey(name));
   if (view === undefined || view.byteLength !== 8) return 0;
-  return new DataView(view.buffer, view.byteOffset, 8).getFloat64(0, true);
+  return readFloat64(view);
 }
 
 function writeNumber(db: Db, name: string, value: number): void {
-  const bytes = new Uint8Array(8);
-  new DataView(bytes.buffer).setFloat64(0, value, true);
-  db.putSync(metaKey(name), bytes);
+  db.putSync(metaKey(name), float64Bytes(value));
 }
 
 /**
