@@ -79,7 +79,7 @@ import { folderProblem, makeFolder } from '@improv/core/runtime/folders';
 import { processAlive } from '@improv/core/runtime/pid';
 import { type Database, open as openEnvironment, type RootDatabase } from 'lmdb';
 import { checkDimension, checkShape, decodeValue, encodeShared, MAX_DIMENSIONS } from './_codec.ts';
-import { FollowedArrays } from './_follow.ts';
+import { FollowedArrays, MAX_FOLLOWED } from './_follow.ts';
 import {
   DB,
   decodeObjectRecord,
@@ -110,6 +110,7 @@ import {
   type ValueHeader,
   writeHeader,
 } from './_lmdb-format.ts';
+import { LocalArrays } from './_local-arrays.ts';
 
 /** Options of {@link createLmdbStore}. */
 export interface LmdbStoreOptions {
@@ -445,9 +446,10 @@ function scratch(byteLength: number): Bytes {
 }
 
 /**
- * Memory for the records of a client's staged puts, taken one after another from a chunk, and from
- * its start again once a commit has written every staged put (nothing else refers to their records).
- * Cheaper than new memory per put, which also costs lmdb-js a look-up of its address when written.
+ * Memory for the records of a client's staged puts, and for keys that a write or a look-up uses at
+ * once, taken one after another from a chunk, and from its start again after a write that left no
+ * put staged (nothing else refers to what was taken). Cheaper than new memory each time, which also
+ * costs lmdb-js a look-up of its address when written.
  */
 class StagingArena {
   private chunk: Bytes = new Uint8Array(0);
@@ -1025,6 +1027,8 @@ class LmdbClient implements LmdbStoreClient {
   private stagedPuts = new Map<StoreKey, StagedPut>();
   /** Where the records of staged puts are built. */
   private readonly arena = new StagingArena();
+  /** Where the arrays of allocate() come from. */
+  private readonly localArrays = new LocalArrays();
   /** What the staged puts and allocations will take of the store's capacity. */
   private stagedPutBytes = 0;
   /** Puts and allocations staged since the last commit. */
@@ -1142,18 +1146,18 @@ class LmdbClient implements LmdbStoreClient {
     }
     const byteLength = length * elementBytes(code);
     checkValueSize(byteLength, shape.length);
-    const record = new Uint8Array(headerBytes(shape.length));
-    writeHeader(record, code, shape, byteLength, FLAG_UNWRITTEN);
-    const header: ValueHeader = { code, shape, byteLength, flags: FLAG_UNWRITTEN, headerBytes: record.byteLength };
-    const array = ofDtype(code, new typedArrayConstructors[code - 1]!(length)) as TypedArrayKinds[K];
+    const array = ofDtype(code, this.localArrays.take(code, length)) as TypedArrayKinds[K];
     const key = this.newKey();
-    const charged = record.byteLength + byteLength + INDEX_OVERHEAD_BYTES;
+    const charged = headerBytes(shape.length) + byteLength + INDEX_OVERHEAD_BYTES;
     if (this.stages(charged)) {
       // Staged like a put: inserted, written, by the first flush (or the next write).
       this.pending.set(key, { array, code, shape, staged: { ttlMs, charged } });
       this.staging(charged);
       return { key, array, dtype: kind, shape: [...shape] };
     }
+    const record = new Uint8Array(headerBytes(shape.length));
+    writeHeader(record, code, shape, byteLength, FLAG_UNWRITTEN);
+    const header: ValueHeader = { code, shape, byteLength, flags: FLAG_UNWRITTEN, headerBytes: record.byteLength };
     const keyBytes = utf8Bytes(key);
     const full = this.write('allocate()', () => {
       const report = this.insert(keyBytes, record, header, ttlMs, RECORD_UNWRITTEN);
@@ -1229,7 +1233,7 @@ class LmdbClient implements LmdbStoreClient {
       const gone: StoreKey[] = [];
       this.snapshot(() => {
         for (const { key, array, entry } of this.followed.alive()) {
-          const view = peek(values, utf8Bytes(key));
+          const view = peek(values, this.arena.utf8(key));
           if (view === undefined) gone.push(key);
           else if (!sameBytes(view.subarray(headerBytes(entry.shape.length)), bytesOf(array))) {
             changes.push({ key, array, code: entry.code, shape: entry.shape, first: false });
@@ -1245,7 +1249,7 @@ class LmdbClient implements LmdbStoreClient {
       unwritten.clear();
       fullReport = undefined;
       for (const { key, array, code, shape, first, staged } of changes) {
-        const keyBytes = utf8Bytes(key);
+        const keyBytes = this.arena.utf8(key);
         if (staged !== undefined) {
           // Not in the store yet: inserted whole, written; when it does not fit, it stays pending.
           const { record, header } = valueRecord(code, shape, bytesOf(array));
@@ -1269,13 +1273,21 @@ class LmdbClient implements LmdbStoreClient {
       }
     });
     if (fullReport !== undefined) this.unwrittenFull = fullReport;
+    // Only the newest MAX_FOLLOWED written can still be followed after this: the older ones are not
+    // followed at all (a `WeakRef` each would cost more than the rest of their flush).
+    const followFrom = changes.length - unwritten.size - MAX_FOLLOWED;
+    let written = 0;
     for (const { key, array, code, shape, first } of changes) {
       if (unwritten.has(key)) continue;
       if (first) {
         this.pending.delete(key);
         this.held.delete(key);
       }
-      this.followed.follow(key, { ref: new WeakRef(array), code, shape, byteLength: array.byteLength });
+      if (written++ >= followFrom) {
+        this.followed.follow(key, { ref: new WeakRef(array), code, shape, byteLength: array.byteLength });
+      } else {
+        this.followed.forget(key);
+      }
     }
     this.recountStaged();
   }
@@ -1539,14 +1551,12 @@ class LmdbClient implements LmdbStoreClient {
       this.stagedBytes = 0;
     }
     if (written > 0) {
-      if (written === puts.size) {
-        this.stagedPuts = new Map();
-        this.arena.reset();
-      } else {
-        for (const key of [...puts.keys()].slice(0, written)) puts.delete(key);
-      }
+      if (written === puts.size) this.stagedPuts = new Map();
+      else for (const key of [...puts.keys()].slice(0, written)) puts.delete(key);
       this.recountStaged();
     }
+    // No staged put needs its bytes any more: what else was taken (keys to look up or write) was used at once.
+    if (this.stagedPuts.size === 0) this.arena.reset();
     this.unwrittenFull = full;
     if (this.staged.size === 0 && this.stagedPuts.size === 0) {
       clearTimeout(this.stagedTimer);

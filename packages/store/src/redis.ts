@@ -60,6 +60,7 @@ import {
   typedArrayKinds,
 } from '@improv/core';
 import { checkDimension, checkShape } from './_codec.ts';
+import { LocalArrays } from './_local-arrays.ts';
 import {
   arrayOf,
   bytesOf,
@@ -471,6 +472,8 @@ class RedisClient implements RedisStoreClient {
   private readonly evictingArg: string;
   private counter = 0;
   private closed = false;
+  /** Where the arrays of allocate() come from. */
+  private readonly localArrays = new LocalArrays();
   /** Allocations not yet written to Redis. */
   private readonly pending = new Map<StoreKey, Pending>();
   /** Whether this client took a hold (a read) since its last release(): else release() has nothing to do. */
@@ -569,7 +572,7 @@ class RedisClient implements RedisStoreClient {
     const key = this.newKey();
     // Redis gets an empty string until flush(): readers elsewhere see zeros.
     await this.store(key, EMPTY, header, dataBytes + header.byteLength, ttl, this.ownerArg);
-    const array = ofDtype(code, new ctor(length)) as TypedArrayKinds[K];
+    const array = ofDtype(code, this.localArrays.take(code, length)) as TypedArrayKinds[K];
     this.pending.set(key, { array, code, shape });
     return { key, array, dtype: kind, shape: [...shape] };
   }

@@ -25,6 +25,7 @@ import {
 } from '@improv/core';
 import { describeStoreConformance } from '@improv/core/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { MAX_FOLLOWED } from '../src/_follow.ts';
 import { connectStore, createLmdbStore, type LmdbOpenStore, lmdbStoreProblem } from '../src/lmdb.ts';
 import { spawnStoreProcess } from './_process.ts';
 
@@ -425,6 +426,25 @@ describe('lmdb store', () => {
       await client.flush();
       expect(await other.has(dropped.key)).toBe(false);
       expect((await other.usage()).objects).toBe(2);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it(`batchPuts: a flush of more arrays than it follows writes again only the newest ${MAX_FOLLOWED} when they change`, async () => {
+    const { other, client } = await batching();
+    try {
+      const count = MAX_FOLLOWED + 48;
+      const allocations = [];
+      for (let index = 0; index < count; index++) allocations.push(await client.allocate('uint16', 4));
+      for (const [index, { array }] of allocations.entries()) array[0] = index;
+      await client.flush(); // all written at once; only the newest are followed from here
+      for (const { array } of allocations) array[1] = 7;
+      await client.flush();
+      for (const [index, { key }] of allocations.entries()) {
+        const followed = index >= count - MAX_FOLLOWED;
+        expect(Array.from(await other.get<Uint16Array>(key))).toEqual([index, followed ? 7 : 0, 0, 0]);
+      }
     } finally {
       await client.close();
     }

@@ -167,7 +167,8 @@ export interface StoreClient {
    * (`has`, `info` and `usage` count it; it is held for this client until {@link flush}).
    * - A zero-copy driver (`memory`) hands out the store's own memory: every reader sees each write
    *   as it happens, no copy at all.
-   * - A copying driver (`lmdb`, `redis`) hands out an array of this process and writes it into the
+   * - A copying driver (`lmdb`, `redis`) hands out an array of this process (one of up to 8 KiB
+   *   shares a 64 KiB buffer with others, so one kept array keeps at most 64 KiB alive) and writes it into the
    *   store at {@link flush} — which the actor host calls before any message leaves the actor and
    *   after each `runStep` (a flood's messages and steps share one), so a key sent over a link
    *   always reaches its reader with the frame written. Until then other clients read zeros (or,
