@@ -105,6 +105,12 @@ __all__ = ["InLink", "LinkSourcesGoneError", "OutLink", "open_link"]
 
 FRAME_MESSAGE = b"\x01"
 FRAME_ACK = b"\x02"
+#: Several messages at once, one body per frame after this one (with the epoch as for FRAME_MESSAGE);
+#: a source sends it only to a sink that said FRAME_BATCHES_WELCOME.
+FRAME_BATCH = b"\x03"
+#: A sink's word, with 8 zero bytes, that it reads FRAME_BATCH: once to each source, at its first message.
+FRAME_BATCHES_WELCOME = b"\x04"
+_WELCOME_PAYLOAD = bytes(8)
 
 #: Bytes of one edge's counters.
 EDGE_BYTES = 88
@@ -429,7 +435,7 @@ class _Endpoint:
 
 class _InEdge:
     __slots__ = ("words", "counts", "connection", "peer", "capacity", "drop_oldest", "routing_id", "queue", "taken",
-                 "taken_bytes", "dropped", "ack_batch", "ack_batch_large", "gone_since", "arrived", "epoch")
+                 "taken_bytes", "dropped", "ack_batch", "ack_batch_large", "gone_since", "arrived", "epoch", "welcomed")
 
     def __init__(self, info, words):
         self.words = words
@@ -455,6 +461,8 @@ class _InEdge:
         self.gone_since = None
         # This sink's epoch on the edge (1: the first sink the edge had); see `_message_frame`.
         self.epoch = words.flag(SINK_EPOCH)
+        # This sink told the source that it reads several messages in one (FRAME_BATCHES_WELCOME).
+        self.welcomed = False
 
 
 class InLink(_Endpoint):
@@ -640,8 +648,9 @@ class InLink(_Endpoint):
         """Takes every message that has arrived into the edges' queues (dropping the oldest where the policy says).
 
         `_waiting` for a ROUTER, inline: a message of a known source, in the first sink's format
-        (`[routing id, b'\\x01', body]`) on an edge that drops nothing and within maxMessageBytes, goes
-        straight into its queue; anything else goes through `_on_message`. A generator, a frame list
+        (`[routing id, b'\\x01', body]`, or several: `[routing id, b'\\x03', body, body, ...]`) on an edge
+        that drops nothing, was welcomed and is within maxMessageBytes, goes straight into its queue;
+        anything else goes through `_on_message`. A generator, a frame list
         and a call per message were a fifth of the read."""
         socket = self._socket
         get, recv = socket.get, socket.recv
@@ -677,10 +686,23 @@ class InLink(_Endpoint):
                 and kind == FRAME_MESSAGE
                 and edge.epoch <= 1
                 and not edge.drop_oldest
+                and edge.welcomed
                 and len(body) <= largest
             ):
                 edge.arrived += 1
                 edge.queue.append(body)
+            elif (
+                more is not None
+                and edge is not None
+                and kind == FRAME_BATCH
+                and edge.epoch <= 1
+                and not edge.drop_oldest
+                and edge.welcomed
+                and max(map(len, more)) <= largest
+            ):
+                del more[:2]
+                edge.arrived += len(more)
+                edge.queue.extend(more)
             else:
                 self._on_message(more if more is not None else [routing, kind] if body is None else [routing, kind, body])
         # Several messages at once now: most likely so at the next read too.
@@ -695,16 +717,30 @@ class InLink(_Endpoint):
 
     def _on_message(self, frames):
         edge = self._by_id.get(frames[0])
-        if edge is None or len(frames) < 3 or frames[1][:1] != FRAME_MESSAGE:
+        kind = frames[1][:1] if len(frames) > 1 else b""
+        if edge is None or len(frames) < 3 or (kind != FRAME_MESSAGE and kind != FRAME_BATCH):
             self._stranger(frames)
             return
         # Sent for an earlier incarnation of this sink (an old connection of the source that came back on
         # its own): not taken, not acknowledged. The source sends it again on a fresh DEALER once it sees
         # this sink's epoch, as it does everything the earlier one did not acknowledge.
-        kind = frames[1]
-        if (len(kind) > 1 or edge.epoch > 1) and _message_epoch(kind) != edge.epoch:
+        if (len(frames[1]) > 1 or edge.epoch > 1) and _message_epoch(frames[1]) != edge.epoch:
             return
-        body = frames[2]
+        if not edge.welcomed:
+            # Once per source and incarnation of this sink: it may send several messages in one from now on.
+            edge.welcomed = True
+            try:
+                self._socket.send_multipart([edge.routing_id, FRAME_BATCHES_WELCOME, _WELCOME_PAYLOAD], _NOBLOCK)
+            except zmq.Again:
+                pass
+        if kind == FRAME_MESSAGE:
+            self._arrived(edge, frames[2])
+        else:
+            for body in frames[2:]:
+                self._arrived(edge, body)
+
+    def _arrived(self, edge, body):
+        """One message from `edge`'s source into its queue (or dropped: too large, or drop-oldest full)."""
         edge.arrived += 1
         if len(body) > self._max_message_bytes:
             edge.words.add(DROPPED_AT_SINK)

@@ -819,7 +819,7 @@ def test_malformed_messages_of_a_source_are_skipped_without_losing_the_frames_of
         dealer.send(b"\x01")  # no body
         dealer.send_multipart([b"\x01", good[2], b"extra", b"frames"])
         dealer.send_multipart([b"\x01", good[3]])
-        dealer.send_multipart([b"\x03", b"\xc0"])
+        dealer.send_multipart([b"\x07", b"\xc0"])
         dealer.send_multipart([b"\x01", good[4]])
         dealer.send_multipart([b"\x01", good[5]])
         eventually(lambda: sink.qsize() >= 6, sink, what="the six messages")
@@ -830,6 +830,42 @@ def test_malformed_messages_of_a_source_are_skipped_without_losing_the_frames_of
     counters = graph.counters[("A.q_out", "B.q_in")]
     assert [count(counters, i) for i in (RECEIVED, TAKEN)] == [6, 6]
     assert len(hooks.warnings) == 1 and "ignored a message" in hooks.warnings[0]
+
+
+def test_a_sink_welcomes_each_source_once_and_reads_several_messages_in_one(plan, opened):
+    # [0x03, body, body, ...] is several messages, in order; the sink says it reads them ([0x04] and 8
+    # zero bytes: zero credit to a source that takes it for an acknowledgement) once, at the first message.
+    graph = plan(("A.q_out", "B.q_in", 64, "block"), ("C.q_out", "B.q_in", 64, "block"))
+    sink = opened(graph["B.q_in"])
+    dealers = []
+    try:
+        for name in ("A.q_out", "C.q_out"):
+            dealer = context().socket(zmq.DEALER)
+            dealer.setsockopt(zmq.ROUTING_ID, graph[name]["edges"][0]["id"].encode())
+            dealer.connect(graph["B.q_in"]["address"])
+            dealers.append(dealer)
+        first, second = dealers
+        first.send_multipart([b"\x01", msgpack_body(0)])
+        first.send_multipart([b"\x03"] + [msgpack_body(n) for n in range(1, 5)])
+        second.send_multipart([b"\x03"] + [msgpack_body(n) for n in range(100, 103)])
+        first.send_multipart([b"\x01", msgpack_body(5)])
+        eventually(lambda: sink.qsize() >= 9, sink, what="the nine messages")
+        taken = [sink.get(timeout=PATIENCE)["n"] for _ in range(9)]
+        assert [n for n in taken if n < 100] == list(range(6))
+        assert [n for n in taken if n >= 100] == [100, 101, 102]
+        for dealer in dealers:
+            assert dealer.poll(PATIENCE * 1000)
+            assert dealer.recv_multipart() == [b"\x04", bytes(8)]
+            # Then only acknowledgements: each message read is acknowledged once.
+            acked = 0
+            while dealer.poll(200):
+                kind, counts = dealer.recv_multipart()
+                assert kind == b"\x02"
+                acked += sum(struct.unpack("<II", counts))
+            assert acked == (6 if dealer is first else 3)
+    finally:
+        for dealer in dealers:
+            dealer.close(linger=0)
 
 
 def msgpack_body(n):

@@ -9,7 +9,9 @@ The wire format (the package README has it in full):
 - the sink acknowledges with b'\\x02' and 8 bytes: u32le taken, u32le dropped, counted from the head
   of that edge's queue; a source has `capacity` messages of credit per edge, and each acknowledged
   message gives one back. A source never sends without credit: that is how `block` holds a producer
-  back end to end.
+  back end to end;
+- an improv sink also sends b'\\x04' and 8 zero bytes once, to say it reads several messages in one
+  (b'\\x03', then one body per frame); this peer ignores that and sends one message at a time.
 
 `Source` and `Sink` are the two ends. `python3 improv_zmq_peer.py relay '<json>'` runs a relay
 between a pipeline's link into this process and its link out of it (the tests of the TypeScript

@@ -18,10 +18,12 @@ import {
 import {
   ACK_FRAME,
   announce,
+  BATCHES_WELCOME_FRAMES,
   CONTROL_CLOSED,
   DROPPED_AT_SINK,
   type EdgeCounters,
   edgeCounters,
+  FRAME_BATCH,
   FRAME_MESSAGE,
   IN_FLIGHT_GRACE_MS,
   messageEpoch,
@@ -59,6 +61,8 @@ interface InEdge extends EdgeCounters {
   goneSince?: number;
   /** This sink's epoch on the edge (1: the first sink the edge had); see `messageFrame`. */
   epoch: number;
+  /** This sink told the source that it reads several messages in one (`FRAME_BATCHES_WELCOME`). */
+  welcomed: boolean;
 }
 
 interface Waiter {
@@ -122,6 +126,7 @@ export class ZmqInputLink implements InputLink {
         ackBatch: Math.max(1, Math.ceil(info.capacity / 2)),
         ackBatchLarge: Math.max(1, Math.ceil(info.capacity / 4)),
         epoch,
+        welcomed: false,
       };
       this.#byId.set(info.id, edge);
       return edge;
@@ -264,14 +269,27 @@ export class ZmqInputLink implements InputLink {
     const [id, type, body] = frames;
     if (id === undefined || this.#closedHere) return;
     const edge = this.#edgeOf(id);
-    if (edge === undefined || type?.[0] !== FRAME_MESSAGE || body === undefined) {
+    const kind = type?.[0];
+    if (edge === undefined || (kind !== FRAME_MESSAGE && kind !== FRAME_BATCH) || body === undefined) {
       this.#stranger(id, frames);
       return;
     }
     // Sent for an earlier incarnation of this sink (an old connection of the source that came back on
     // its own): not taken, not acknowledged. The source sends it again on a fresh connection once it
     // sees this sink's epoch, as it does everything the earlier one did not acknowledge.
-    if ((type.length > 1 || edge.epoch > 1) && messageEpoch(type) !== edge.epoch) return;
+    if ((type!.length > 1 || edge.epoch > 1) && messageEpoch(type!) !== edge.epoch) return;
+    if (!edge.welcomed) {
+      // Once per source and incarnation of this sink: it may send several messages in one from now on.
+      edge.welcomed = true;
+      this.#socket.send([edge.routingId, ...BATCHES_WELCOME_FRAMES]);
+    }
+    if (kind === FRAME_MESSAGE) this.#arrived(edge, body);
+    else for (let index = 2; index < frames.length; index++) this.#arrived(edge, frames[index]!);
+    if (this.#waiters.length > 0) this.#serve();
+  }
+
+  /** One message from `edge`'s source into its queue (or dropped: too large, or `drop-oldest` full). */
+  #arrived(edge: InEdge, body: Uint8Array): void {
     edge.counts[RECEIVED]! += 1;
     if (body.length > this.#maxMessageBytes) {
       edge.counts[DROPPED_AT_SINK]! += 1;
@@ -287,7 +305,6 @@ export class ZmqInputLink implements InputLink {
       edge.counts[DROPPED_AT_SINK]! += 1;
       this.#acknowledge(edge, false);
     }
-    if (this.#waiters.length > 0) this.#serve();
   }
 
   /** The edge whose source has routing id `id`; the last one found is checked first (a flood comes from one source). */

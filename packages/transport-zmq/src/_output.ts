@@ -29,6 +29,8 @@ import {
   type EdgeCounters,
   edgeCounters,
   FRAME_ACK,
+  FRAME_BATCH,
+  FRAME_BATCHES_WELCOME,
   messageFrame,
   Queue,
   SENT,
@@ -69,6 +71,12 @@ interface OutEdge extends EdgeCounters {
   epoch: number;
   /** The first frame of each message: `messageFrame(epoch)`, which this sink's incarnation takes. */
   header: Uint8Array;
+  /** The first frame of several messages at once, for the same epoch. */
+  batchHeader: Uint8Array;
+  /** The sink said it reads several messages in one (`FRAME_BATCHES_WELCOME`), on this socket. */
+  batches: boolean;
+  /** Messages sent in this turn, not yet given to the socket (only while `batches`): they go as one. */
+  outbox: Uint8Array[];
   /** What the socket last said about the connection, for reports. */
   state: string;
 }
@@ -116,6 +124,10 @@ export class ZmqOutputLink implements OutputLink {
   #lastAck = Date.now();
   #silenceTimer: ReturnType<typeof setTimeout> | undefined;
   #silenceReported = false;
+  /** Edges with messages in their outbox, sent by {@link uncork}. */
+  #outboxes: OutEdge[] = [];
+  /** Between `cork()` and `uncork()`. */
+  #corked = false;
 
   constructor(descriptor: ZmqOutDescriptor, sockets: SocketFactory, hooks: LinkHooks = {}) {
     this.#hooks = hooks;
@@ -150,6 +162,9 @@ export class ZmqOutputLink implements OutputLink {
         gone: Atomics.load(counters.flags, SINK_GONE) !== 0,
         epoch,
         header: messageFrame(epoch),
+        batchHeader: messageFrame(epoch, FRAME_BATCH),
+        batches: false,
+        outbox: [],
         state: 'connecting',
       };
       Atomics.store(counters.flags, WAITING, 0);
@@ -249,6 +264,7 @@ export class ZmqOutputLink implements OutputLink {
     if (this.#closedHere) return socketsReleased();
     this.#closedHere = true;
     clearTimeout(this.#silenceTimer);
+    this.uncork();
     for (const pending of this.#queue.splice(0)) {
       this.#report(pending.bytes, 'closed', true);
       pending.resolve();
@@ -347,10 +363,39 @@ export class ZmqOutputLink implements OutputLink {
   }
 
   #transmit(edge: OutEdge, bytes: Uint8Array): void {
-    edge.socket.send([edge.header, bytes]);
+    if (this.#corked && edge.batches) {
+      // Sent at `uncork` with the rest of the batch for the same sink (e.g. messages that waited for a
+      // store's group commit): one message of many frames costs its sink one read, not one each.
+      if (edge.outbox.length === 0) this.#outboxes.push(edge);
+      edge.outbox.push(bytes);
+    } else {
+      edge.socket.send([edge.header, bytes]);
+    }
     edge.unacked.push(bytes);
     edge.counts[SENT]! += 1;
     edge.counts[BYTES_SENT]! += bytes.length;
+  }
+
+  cork(): void {
+    this.#corked = true;
+  }
+
+  uncork(): void {
+    this.#corked = false;
+    this.#sendOutboxes();
+  }
+
+  /** Gives each outbox to its socket: one message as `[0x01]`, several as one `[0x03]`, in order. */
+  #sendOutboxes(): void {
+    if (this.#outboxes.length === 0) return;
+    const edges = this.#outboxes;
+    this.#outboxes = [];
+    for (const edge of edges) {
+      const outbox = edge.outbox;
+      if (outbox.length === 0) continue; // emptied meanwhile (its socket was replaced)
+      edge.outbox = [];
+      edge.socket.send(outbox.length === 1 ? [edge.header, outbox[0]!] : [edge.batchHeader, ...outbox]);
+    }
   }
 
   /**
@@ -366,6 +411,7 @@ export class ZmqOutputLink implements OutputLink {
     if (epoch !== edge.epoch) {
       edge.epoch = epoch;
       edge.header = messageFrame(epoch);
+      edge.batchHeader = messageFrame(epoch, FRAME_BATCH);
     }
     if (gone === edge.gone && !replaced) return;
     edge.gone = gone;
@@ -373,7 +419,11 @@ export class ZmqOutputLink implements OutputLink {
       // A fresh socket, and messages stamped with the new epoch: what the old socket still holds for
       // the old sink may reach the new one (the old socket reconnects by itself, and may have done so
       // before this source looked), and the new sink ignores it; it gets each message once, from here.
+      // What waited in the outbox is in `unacked` too: sent again or reported below, as the rest. The
+      // new sink says again whether it reads several messages in one.
       edge.socket.close();
+      edge.outbox = [];
+      edge.batches = false;
       edge.socket = this.#openDealer(edge);
       edge.state = 'connecting';
     }
@@ -396,6 +446,10 @@ export class ZmqOutputLink implements OutputLink {
 
   #onAck(edge: OutEdge, frames: Uint8Array[]): void {
     const [type, payload] = frames;
+    if (type?.[0] === FRAME_BATCHES_WELCOME) {
+      edge.batches = true;
+      return;
+    }
     if (type?.[0] !== FRAME_ACK || payload === undefined || payload.length < 8) return;
     const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
     const taken = view.getUint32(0, true);

@@ -11,6 +11,11 @@
  *   dropped` — first `taken` messages read by the actor, then `dropped` dropped by `drop-oldest`,
  *   both from the head of that edge's queue. A source has `capacity` messages of credit per edge,
  *   and each acknowledged message gives one back.
+ * - several messages at once: `[0x03]` (with the epoch as for `0x01`), then one body per frame, in
+ *   order. A source sends them only to a sink that said it reads them: a sink of this package (or a
+ *   Python actor) sends `[0x04]` and 8 zero bytes to each source once, at its first message (zero
+ *   credit to a source that reads it as an acknowledgement). A plain peer never says so, and gets
+ *   `[0x01]` messages only.
  * @module
  */
 import type { LinkDescriptor, LinkPolicy } from '@improv/core';
@@ -21,7 +26,11 @@ export const FRAME_MESSAGE = 0x01;
 /** First frame of an acknowledgement from a sink. */
 export const FRAME_ACK = 0x02;
 
-export const MESSAGE_FRAME = new Uint8Array([FRAME_MESSAGE]);
+/** First frame of several messages from a source, one body per frame after it. */
+export const FRAME_BATCH = 0x03;
+/** First frame of a sink's word that it reads {@link FRAME_BATCH} (8 zero bytes follow). */
+export const FRAME_BATCHES_WELCOME = 0x04;
+export const BATCHES_WELCOME_FRAMES = [new Uint8Array([FRAME_BATCHES_WELCOME]), new Uint8Array(8)] as const;
 
 /**
  * The first frame of a message a source sends for the sink of epoch `epoch` (its view of
@@ -34,10 +43,10 @@ export const MESSAGE_FRAME = new Uint8Array([FRAME_MESSAGE]);
  * on the control channel) and sent everything unacknowledged again on a fresh socket. The new sink
  * ignores what is stamped for another epoch, so each message reaches it once: from the fresh socket.
  */
-export function messageFrame(epoch: number): Uint8Array {
-  if (epoch <= 1) return MESSAGE_FRAME;
+export function messageFrame(epoch: number, type = FRAME_MESSAGE): Uint8Array {
+  if (epoch <= 1) return new Uint8Array([type]);
   const frame = new Uint8Array(5);
-  frame[0] = FRAME_MESSAGE;
+  frame[0] = type;
   new DataView(frame.buffer).setUint32(1, epoch, true);
   return frame;
 }

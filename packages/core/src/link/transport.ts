@@ -176,6 +176,15 @@ export interface OutputLink<T = unknown> extends LinkBase {
   encode?(message: T): unknown;
   /** Sends what this link's {@link encode} returned, exactly as `put` sends the message it encoded. */
   putEncoded?(encoded: unknown): Promise<void>;
+  /**
+   * Until {@link uncork}, what `put` and `putEncoded` send at once may be kept and sent together
+   * (the actor host corks a link while it hands over a batch of messages that waited for a store
+   * flush): a sink that reads several messages in one costs less per message. Order, credit and
+   * what each `put` promises stay as they are. Optional, with `uncork`.
+   */
+  cork?(): void;
+  /** Sends what was kept since {@link cork}. */
+  uncork?(): void;
 }
 
 /** Either side of a link. */

@@ -726,6 +726,32 @@ export function describeTransportConformance(options: TransportConformanceOption
         await expectCode(q_out.put(new Uint8Array(tooLarge)), 'LINK_MESSAGE_TOO_LARGE');
       }));
 
+    it('cork() and uncork(): what is put between arrives once and in order, also beyond the capacity', () =>
+      withSetup(async (setup) => {
+        const plan = await setup.plan([edge('c', 'P.q_out', 'C.q_in', 8)]);
+        const q_out = await openOut(plan, 'P', 'q_out');
+        const q_in = await openIn(plan, 'C', 'q_in');
+        setup.onDispose(() => closeAll(q_in, q_out));
+        // Optional in the contract (both or neither); a transport that has them must get them right.
+        expect(q_out.cork === undefined).toBe(q_out.uncork === undefined);
+        if (q_out.cork === undefined || q_out.uncork === undefined) return;
+        await q_out.put({ n: 0 });
+        expect(await q_in.get()).toEqual({ n: 0 });
+        let next = 1;
+        for (const count of [6, 1, 20]) {
+          q_out.cork();
+          const puts: Promise<void>[] = [];
+          for (let index = 0; index < count; index++) puts.push(q_out.put({ n: next++ }));
+          q_out.uncork();
+          const expected = Array.from({ length: count }, (_, index) => ({ n: next - count + index }));
+          const taken: unknown[] = [];
+          for (let index = 0; index < count; index++) taken.push(await q_in.get({ timeoutMs: 10_000 }));
+          await Promise.all(puts);
+          expect(taken).toEqual(expected);
+        }
+        expect(q_in.size()).toBe(0);
+      }));
+
     it('get({ timeoutMs }) rejects with LinkTimeoutError when nothing comes, taking nothing, also while held', () =>
       withSetup(async (setup) => {
         const plan = await setup.plan([edge('c', 'P.q_out', 'C.q_in')]);

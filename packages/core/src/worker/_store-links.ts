@@ -185,7 +185,16 @@ export class StoreLinks {
         this.#heldSince = performance.now();
         throw error;
       }
-      const puts = batch.map(({ link, message, encoded }) => (encoded ? link.putEncoded!(message) : link.put(message)));
+      // Corked: a link may send what it can send now of the batch as one (`OutputLink.cork`).
+      const links = new Set<OutputLink>();
+      for (const { link } of batch) links.add(link);
+      for (const link of links) link.cork?.();
+      let puts: Promise<void>[];
+      try {
+        puts = batch.map(({ link, message, encoded }) => (encoded ? link.putEncoded!(message) : link.put(message)));
+      } finally {
+        for (const link of links) link.uncork?.();
+      }
       this.#inLinks = Promise.allSettled(puts).then((results) => {
         for (const result of results) {
           if (result.status === 'rejected') {
