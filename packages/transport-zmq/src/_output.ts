@@ -75,7 +75,7 @@ interface OutEdge extends EdgeCounters {
   batchHeader: Uint8Array;
   /** The sink said it reads several messages in one (`FRAME_BATCHES_WELCOME`), on this socket. */
   batches: boolean;
-  /** Messages sent in this turn, not yet given to the socket (only while `batches`): they go as one. */
+  /** Messages sent while corked, not yet given to the socket (only while `batches`): they go as one at `uncork`. */
   outbox: Uint8Array[];
   /** What the socket last said about the connection, for reports. */
   state: string;
