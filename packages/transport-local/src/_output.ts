@@ -125,18 +125,50 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
     if (this.isClosed()) return Promise.reject(this.closedError());
     let bytes: Uint8Array;
     try {
-      // A view of an encoder's own buffer: no copy unless the put has to wait.
+      bytes = this.#encodeShared(message);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#put(bytes, false);
+  }
+
+  /** The message's msgpack bytes, as `put` writes them into the ring (a copy of its own). */
+  encode(message: unknown): Uint8Array {
+    return this.#encodeShared(message).slice();
+  }
+
+  putEncoded(encoded: unknown): Promise<void> {
+    if (this.isClosed()) return Promise.reject(this.closedError());
+    if (!(encoded instanceof Uint8Array)) {
+      return Promise.reject(
+        new TypeError(`link "${this.label}": putEncoded() takes what this link's encode() returned (bytes)`),
+      );
+    }
+    return this.#put(encoded, true);
+  }
+
+  /**
+   * The message encoded, as a view of an encoder's own buffer (valid until the next encoding); throws
+   * what `put` rejects with for a message it cannot send.
+   */
+  #encodeShared(message: unknown): Uint8Array {
+    let bytes: Uint8Array;
+    try {
       const length = this.#fast.encode(message);
       bytes = length >= 0 ? this.#fast.bytes.subarray(0, length) : this.#encoder.encodeSharedRef(message);
     } catch (error) {
-      return Promise.reject(unencodable(this.label, error));
+      throw unencodable(this.label, error);
     }
     if (bytes.length > this.#maxLength) {
-      const error = this.#tooLarge(bytes.length);
       // The encoder grew to hold the huge message; do not keep that memory for the link's lifetime.
       this.#encoder = new MsgpackEncoder();
-      return Promise.reject(error);
+      throw this.#tooLarge(bytes.length);
     }
+    return bytes;
+  }
+
+  /** Writes `bytes` (`owned`: ours to keep, else a view of an encoder's buffer) or waits for room. */
+  #put(bytes: Uint8Array, owned: boolean): Promise<void> {
     if (this.#queue.length === 0 && !this.held) {
       if (this.#tryWrite(bytes)) return resolved;
       // Spin briefly before sleeping: a consumer on another core frees room within microseconds,
@@ -147,7 +179,7 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
       }
     }
     // The encoder's buffer is reused by the next put: keep our own copy while waiting.
-    const copy = bytes.slice();
+    const copy = owned ? bytes : bytes.slice();
     return new Promise((resolve, reject) => {
       this.#queue.push({ bytes: copy, resolve, reject });
       if (this.#queue.length >= PILING_UP) this.#pilingUp();
