@@ -144,6 +144,8 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
         new TypeError(`link "${this.label}": putEncoded() takes what this link's encode() returned (bytes)`),
       );
     }
+    // Bytes from elsewhere that no ring can ever hold would wait for room for ever.
+    if (encoded.length > this.#maxLength) return Promise.reject(this.#tooLarge(encoded.length));
     return this.#put(encoded, true);
   }
 
