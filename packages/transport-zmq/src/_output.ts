@@ -218,11 +218,15 @@ export class ZmqOutputLink implements OutputLink {
     }
     if (bytes.length > this.#maxMessageBytes) {
       this.#encoder = new MsgpackEncoder();
-      throw new LinkMessageTooLargeError(
-        `link "${this.#label}": a message of ${bytes.length} bytes is larger than the ${this.#maxMessageBytes} bytes a zmq link takes (maxMessageBytes); put large data in the store and send its key`,
-      );
+      throw this.#tooLarge(bytes.length);
     }
     return bytes;
+  }
+
+  #tooLarge(length: number): LinkMessageTooLargeError {
+    return new LinkMessageTooLargeError(
+      `link "${this.#label}": a message of ${length} bytes is larger than the ${this.#maxMessageBytes} bytes a zmq link takes (maxMessageBytes); put large data in the store and send its key`,
+    );
   }
 
   putEncoded(encoded: unknown): Promise<void> {
@@ -232,6 +236,8 @@ export class ZmqOutputLink implements OutputLink {
         new TypeError(`link "${this.#label}": putEncoded() takes what this link's encode() returned (bytes)`),
       );
     }
+    // Bytes from elsewhere that its sinks would drop as too large.
+    if (encoded.length > this.#maxMessageBytes) return Promise.reject(this.#tooLarge(encoded.length));
     return this.#put(encoded);
   }
 

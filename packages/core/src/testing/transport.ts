@@ -724,6 +724,10 @@ export function describeTransportConformance(options: TransportConformanceOption
         })();
         await expectCode(Promise.reject(refused), 'LINK_MESSAGE_TOO_LARGE');
         await expectCode(q_out.put(new Uint8Array(tooLarge)), 'LINK_MESSAGE_TOO_LARGE');
+        // Bytes the link would never send (not from its encode()) are refused as too large, not sent or kept waiting.
+        await expectCode(q_out.putEncoded(new Uint8Array(tooLarge)), 'LINK_MESSAGE_TOO_LARGE');
+        await q_out.put({ after: true });
+        await expect(q_in.get()).resolves.toEqual({ after: true });
       }));
 
     it('cork() and uncork(): what is put between arrives once and in order, also beyond the capacity', () =>
