@@ -50,7 +50,7 @@ function answers(path: string): Promise<boolean> {
       probe.destroy();
       resolve(true);
     });
-    probe.once('error', () => resolve(false));
+    probe.on('error', () => resolve(false));
   });
 }
 

@@ -77,6 +77,10 @@ export class ZmtpRouter implements RouterSocket {
 
   #accept(socket: net.Socket, address: string): void {
     if (this.#closed) {
+      // A peer that keeps dialling (a DEALER retries on its own) may reset the connection meanwhile:
+      // Deno reports that as an 'error' even on a socket destroyed here, and one nobody listens for
+      // ends the process.
+      socket.on('error', () => undefined);
       socket.destroy();
       return;
     }
