@@ -7,7 +7,14 @@ import path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 import { type RuntimeName, runtimeNames, runUnder } from '@improv/cli';
-import { currentRuntimeName, detectRuntime, parseByteSize, type StoreName, storeNames } from '@improv/core';
+import {
+  currentRuntimeName,
+  DEFAULT_LINK_CAPACITY,
+  detectRuntime,
+  parseByteSize,
+  type StoreName,
+  storeNames,
+} from '@improv/core';
 import { CommanderError, InvalidArgumentError, Option, Command as Program } from 'commander';
 import { dashboardBenchProblem, renderDashboardOverhead, runDashboardOverhead } from './dashboard.ts';
 import { hostsUnavailable } from './hosts.ts';
@@ -16,7 +23,7 @@ import { findPython } from './python.ts';
 import { updateReadme, updateZmqReadmes } from './readme.ts';
 import { renderCsv, renderReport } from './report.ts';
 import { openBenchStore, StoreOpenError } from './stores.ts';
-import { runSuite } from './suite.ts';
+import { CAPACITY_SMALL, MAX_CAPACITY, runSuite } from './suite.ts';
 
 /** Where results go unless `--out` says otherwise. */
 export const defaultResultsDir = fileURLToPath(new URL('../results', import.meta.url));
@@ -31,6 +38,7 @@ interface RunOptions {
   throughputMs?: number;
   soak?: number;
   sizes?: number[];
+  capacity?: number;
   store: StoreName;
   transport: 'local' | 'zmq';
   zmqSockets: 'auto' | 'zeromq' | 'zmtp';
@@ -67,6 +75,11 @@ export async function main(argv: string[]): Promise<number> {
     .option('--throughput-ms <ms>', 'time per throughput row (default 1000, quick 150)', positiveInteger)
     .option('--soak <seconds>', 'length of the memory soak (default 60, quick 10)', positiveInteger)
     .option('--sizes <list>', 'payload sizes, e.g. 8,4KiB,4MiB (default 8 B … 40 MiB)', sizeList)
+    .option(
+      '--capacity <n>',
+      `messages each link holds in the pipelines of payloads under 1 MiB, and the raw MessagePort and pyzmq baselines' window (default ${CAPACITY_SMALL}; a link's own default in a YAML is ${DEFAULT_LINK_CAPACITY}); 4 from 1 MiB on either way`,
+      capacityOption,
+    )
     .addOption(
       new Option(
         '--store <driver>',
@@ -167,6 +180,13 @@ export async function main(argv: string[]): Promise<number> {
       if (options.placement === 'hosts' && given('zmqProtocol') && options.zmqProtocol !== 'tcp') {
         progress(
           'improv-bench: --placement hosts links the hosts over tcp (with CURVE), not --zmq-protocol ipc; drop it',
+        );
+        exitCode = 2;
+        return;
+      }
+      if (options.capacity !== undefined && (options.metricsOverhead === true || options.dashboard === true)) {
+        progress(
+          `improv-bench: --capacity sets the links of the pipeline rows, not those of --${options.dashboard === true ? 'dashboard' : 'metrics-overhead'}; drop --capacity`,
         );
         exitCode = 2;
         return;
@@ -272,6 +292,7 @@ async function runCommand(
       ...(options.throughputMs === undefined ? {} : { throughputMs: options.throughputMs }),
       ...(options.soak === undefined ? {} : { soakSeconds: options.soak }),
       ...(options.sizes === undefined ? {} : { sizes: options.sizes }),
+      ...(options.capacity === undefined ? {} : { capacity: options.capacity }),
       store: options.store,
       transport: options.transport,
       zmqSockets: options.zmqSockets,
@@ -458,6 +479,16 @@ export function pythonFlagsProblem(
 function positiveInteger(value: string): number {
   const number = Number(value);
   if (!Number.isSafeInteger(number) || number < 1) throw new InvalidArgumentError('give a whole number of at least 1.');
+  return number;
+}
+
+function capacityOption(value: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 1 || number > MAX_CAPACITY) {
+    throw new InvalidArgumentError(
+      `give a whole number of messages from 1 to ${MAX_CAPACITY} (the store is sized to hold every message in flight), e.g. --capacity ${DEFAULT_LINK_CAPACITY}.`,
+    );
+  }
   return number;
 }
 

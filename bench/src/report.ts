@@ -204,7 +204,7 @@ export function renderReport(results: BenchResults): string {
   out.push(
     `${results.date.slice(0, 16).replace('T', ' ')} UTC · ${results.platform.os} · ${results.platform.cpu} × ${results.platform.cores} · ` +
       `${results.settings.latencyMessages} paced messages per latency row at ${1e6 / results.settings.intervalUs} Hz · ` +
-      `${results.settings.throughputSeconds} s per throughput row · ${Math.round(results.elapsedSeconds)} s in all`,
+      `${results.settings.throughputSeconds} s per throughput row · links of ${results.settings.capacitySmall} messages (${results.settings.capacityLarge} from 1 MiB) · ${Math.round(results.elapsedSeconds)} s in all`,
   );
   out.push('');
   out.push(`Store: **${storeOf(results)}**${results.store ? ` — ${results.store.detail}` : ''}.`);

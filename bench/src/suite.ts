@@ -56,6 +56,8 @@ export interface SuiteOptions {
   soakSeconds?: number;
   /** Payload sizes (default: the full grid). */
   sizes?: readonly number[];
+  /** Messages each link of the small-payload pipelines holds, and the raw baselines' window (default {@link CAPACITY_SMALL}). */
+  capacity?: number;
   /** The store of every pipeline (default memory). */
   store?: StoreName;
   /** The links of every pipeline (default local); `zmq` adds the network baselines. */
@@ -79,8 +81,10 @@ export interface SuiteOptions {
 
 /** The local transport's default `spinIterations`, so the raw ring waits the same way. */
 const SPIN_ITERATIONS = 256;
-/** Links of pipelines carrying payloads up to 400 KiB hold this many messages. */
-const CAPACITY_SMALL = 256;
+/** Links of pipelines carrying payloads under {@link LARGE} hold this many messages, unless `--capacity` says otherwise. */
+export const CAPACITY_SMALL = 256;
+/** The most `--capacity` takes: the store is sized for every message in flight. */
+export const MAX_CAPACITY = 65_536;
 /** Links of pipelines carrying 4 MiB and up hold this many (the store holds every frame in flight). */
 const CAPACITY_LARGE = 4;
 /** Sizes from here on run in the large-capacity pipelines. */
@@ -174,6 +178,9 @@ interface Resolved extends SuiteOptions {
 }
 
 async function runWith(store: BenchStore, options: Resolved): Promise<BenchResults> {
+  const capacitySmall = options.capacity ?? CAPACITY_SMALL;
+  /** Messages in flight at `size`: each link's capacity, and the raw baselines' window. */
+  const windowFor = (size: number): number => (size >= LARGE ? CAPACITY_LARGE : capacitySmall);
   const { log, samples, throughputUs, soakSeconds, sizes, runtime, started } = options;
   const epochMs = newEpoch();
   const rate = (received: number, wallUs: number, cpuUs: number, size: number, peerCpuUs?: number): Rate => ({
@@ -287,7 +294,7 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
         count: countFor,
         intervalUs: INTERVAL_US,
         floodUs: throughputUs,
-        highWaterMark: (size) => (size >= LARGE ? CAPACITY_LARGE : CAPACITY_SMALL),
+        highWaterMark: windowFor,
         budgetUs: LATENCY_BUDGET_US,
         minMessages: MIN_PACED_MESSAGES,
       },
@@ -364,7 +371,7 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
       const putDelete = topology === 'pair' && groupIndex === 0;
       if (group.length === 0 && !putDelete) continue;
       const large = groupIndex === 1;
-      const capacity = large ? CAPACITY_LARGE : CAPACITY_SMALL;
+      const capacity = large ? CAPACITY_LARGE : capacitySmall;
       const scenario = await Scenario.open({
         topology,
         capacity,
@@ -442,7 +449,7 @@ async function runWith(store: BenchStore, options: Resolved): Promise<BenchResul
       intervalUs: INTERVAL_US,
       throughputSeconds: throughputUs / 1e6,
       spinIterations: SPIN_ITERATIONS,
-      capacitySmall: CAPACITY_SMALL,
+      capacitySmall,
       capacityLarge: CAPACITY_LARGE,
     },
     memcpy,
@@ -511,11 +518,6 @@ function storeBytesFor(topology: TopologyName, capacity: number, size: number): 
     fanin4: 4 * (capacity + 2),
   }[topology];
   return Math.max(64 * 1_048_576, Math.ceil((values * (size + 4096) * 1.25) / 1_048_576) * 1_048_576);
-}
-
-/** At most this many MessagePort messages unacknowledged (about the bytes a pipeline keeps in flight). */
-function windowFor(size: number): number {
-  return size >= LARGE ? CAPACITY_LARGE : CAPACITY_SMALL;
 }
 
 /** `rateHz` (1 kHz on the memory store) of 1 MiB frames through `store.put`, the sink deleting each: memory over time. */

@@ -91,6 +91,8 @@ describe('npm run bench', () => {
       expect(json.port.map((row) => row.size)).toEqual([8, 4_194_304]);
       expect(json.store?.name).toBe('memory');
       expect(stdout).toContain(`## improv bench: ${runtime} ${json.runtime.version}, memory store`);
+      expect(json.settings.capacitySmall).toBe(256);
+      expect(stdout).toContain('links of 256 messages (4 from 1 MiB)');
       expect(stdout).toContain('### Store allocator hot spot: 8 B put → key over a ring → delete on the other worker');
       expect(json.soak.frames).toBe(1000);
       expect(json.soak.storeEndObjects).toBe(0);
@@ -99,8 +101,8 @@ describe('npm run bench', () => {
     });
   }
 
-  /** A short run on another store: the pair at 8 B and 4 KiB (no topology runs at these sizes). */
-  const storeRun = ['--samples', '20', '--throughput-ms', '50', '--soak', '1', '--sizes', '8,4KiB'];
+  /** A short run on another store: the pair at 8 B and 4 KiB (no topology runs at these sizes), its links holding 64. */
+  const storeRun = ['--samples', '20', '--throughput-ms', '50', '--soak', '1', '--sizes', '8,4KiB', '--capacity', '64'];
 
   async function storeResults(store: string): Promise<{ json: BenchResults; csv: string }> {
     const names = (await readdir(out)).filter((name) => name.startsWith(`node-${store}-`));
@@ -126,6 +128,8 @@ describe('npm run bench', () => {
       expect(json.store?.zeroCopy).toBe(false);
       expect(stdout).toContain(`## improv bench: node ${json.runtime.version}, ${store} store`);
       expect(stdout).toContain(`### ${store} by itself (same run)`);
+      expect(json.settings.capacitySmall).toBe(64);
+      expect(stdout).toContain('links of 64 messages (4 from 1 MiB)');
       expect(stdout).toContain('### Store allocator hot spot');
       const rows = json.pipeline.map((row) => `${row.topology} ${row.path} ${row.size}`);
       expect(rows.sort()).toEqual(
@@ -293,6 +297,14 @@ describe('npm run bench', () => {
     const protocol = await bench(['--transport', 'zmq', '--zmq-protocol', 'udp']);
     expect(protocol.code).toBe(2);
     expect(protocol.stderr).toMatch(/'udp' is invalid\. Allowed choices are ipc, tcp/);
+    const capacity = await bench(['--capacity', '0']);
+    expect(capacity.code).toBe(2);
+    expect(capacity.stderr).toContain('give a whole number of messages from 1 to 65536');
+    const capacityDashboard = await bench(['--capacity', '1024', '--dashboard']);
+    expect(capacityDashboard.code).toBe(2);
+    expect(capacityDashboard.stderr).toContain(
+      '--capacity sets the links of the pipeline rows, not those of --dashboard; drop --capacity',
+    );
     const noZmq = await bench(['--zmq-protocol', 'tcp']);
     expect(noZmq.code).toBe(2);
     expect(noZmq.stderr).toContain('--zmq-protocol is for the zmq links; add --transport zmq, or drop --zmq-protocol');
