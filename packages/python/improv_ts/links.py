@@ -679,32 +679,18 @@ class InLink(_Endpoint):
             ask = not until_fails
             count += 1
             edge = by_id.get(routing)
-            if (
-                more is None
-                and body is not None
-                and edge is not None
-                and kind == FRAME_MESSAGE
-                and edge.epoch <= 1
-                and not edge.drop_oldest
-                and edge.welcomed
-                and len(body) <= largest
-            ):
-                edge.arrived += 1
-                edge.queue.append(body)
-            elif (
-                more is not None
-                and edge is not None
-                and kind == FRAME_BATCH
-                and edge.epoch <= 1
-                and not edge.drop_oldest
-                and edge.welcomed
-                and max(map(len, more)) <= largest
-            ):
-                del more[:2]
-                edge.arrived += len(more)
-                edge.queue.extend(more)
-            else:
-                self._on_message(more if more is not None else [routing, kind] if body is None else [routing, kind, body])
+            if edge is not None and edge.welcomed and edge.epoch <= 1 and not edge.drop_oldest:
+                if more is None:
+                    if kind == FRAME_MESSAGE and body is not None and len(body) <= largest:
+                        edge.arrived += 1
+                        edge.queue.append(body)
+                        continue
+                elif kind == FRAME_BATCH and max(map(len, more)) <= largest:
+                    del more[:2]
+                    edge.arrived += len(more)
+                    edge.queue.extend(more)
+                    continue
+            self._on_message(more if more is not None else [routing, kind] if body is None else [routing, kind, body])
         # Several messages at once now: most likely so at the next read too.
         self._batches = count > 1
         # Counted, and drops acknowledged, once per batch read (the TypeScript sink: once per turn).
