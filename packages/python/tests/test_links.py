@@ -24,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+import msgpack
 import numpy as np
 import pytest
 import zmq
@@ -833,8 +834,9 @@ def test_malformed_messages_of_a_source_are_skipped_without_losing_the_frames_of
 
 
 def test_a_sink_welcomes_each_source_once_and_reads_several_messages_in_one(plan, opened):
-    # [0x03, body, body, ...] is several messages, in order; the sink says it reads them ([0x04] and 8
-    # zero bytes: zero credit to a source that takes it for an acknowledgement) once, at the first message.
+    # [0x03, packed] is several messages, in order (packed: a msgpack array of bin, one body each); the
+    # sink says it reads them ([0x04] and 8 zero bytes: zero credit to a source that takes it for an
+    # acknowledgement) once, at the first message.
     graph = plan(("A.q_out", "B.q_in", 64, "block"), ("C.q_out", "B.q_in", 64, "block"))
     sink = opened(graph["B.q_in"])
     dealers = []
@@ -846,12 +848,15 @@ def test_a_sink_welcomes_each_source_once_and_reads_several_messages_in_one(plan
             dealers.append(dealer)
         first, second = dealers
         first.send_multipart([b"\x01", msgpack_body(0)])
-        first.send_multipart([b"\x03"] + [msgpack_body(n) for n in range(1, 5)])
-        second.send_multipart([b"\x03"] + [msgpack_body(n) for n in range(100, 103)])
+        first.send_multipart([b"\x03", packed(range(1, 5))])
+        second.send_multipart([b"\x03", packed(range(100, 103))])
         first.send_multipart([b"\x01", msgpack_body(5)])
-        eventually(lambda: sink.qsize() >= 9, sink, what="the nine messages")
-        taken = [sink.get(timeout=PATIENCE)["n"] for _ in range(9)]
-        assert [n for n in taken if n < 100] == list(range(6))
+        # After the welcome (the fast read): more than 15 (array 16), and a body of 300 bytes (bin 16).
+        first.send_multipart([b"\x03", packed(range(6, 26))])
+        first.send_multipart([b"\x03", msgpack.packb([msgpack_body(26, "x" * 300), msgpack_body(27)])])
+        eventually(lambda: sink.qsize() >= 31, sink, what="the 31 messages")
+        taken = [sink.get(timeout=PATIENCE)["n"] for _ in range(31)]
+        assert [n for n in taken if n < 100] == list(range(28))
         assert [n for n in taken if n >= 100] == [100, 101, 102]
         for dealer in dealers:
             assert dealer.poll(PATIENCE * 1000)
@@ -862,16 +867,46 @@ def test_a_sink_welcomes_each_source_once_and_reads_several_messages_in_one(plan
                 kind, counts = dealer.recv_multipart()
                 assert kind == b"\x02"
                 acked += sum(struct.unpack("<II", counts))
-            assert acked == (6 if dealer is first else 3)
+            assert acked == (28 if dealer is first else 3)
     finally:
         for dealer in dealers:
             dealer.close(linger=0)
 
 
-def msgpack_body(n):
+def test_a_sink_ignores_a_batch_it_cannot_read_says_so_once_and_reads_on(plan, opened):
+    graph = plan(("A.q_out", "B.q_in", 64, "block"))
+    hooks = Hooks()
+    sink = opened(graph["B.q_in"], hooks=hooks)
+    dealer = context().socket(zmq.DEALER)
+    dealer.setsockopt(zmq.ROUTING_ID, graph["A.q_out"]["edges"][0]["id"].encode())
+    dealer.connect(graph["B.q_in"]["address"])
+    try:
+        dealer.send_multipart([b"\x01", msgpack_body(0)])
+        eventually(lambda: sink.qsize() >= 1, sink, what="the first message")
+        # A body per frame (not packed), an array of something else than bin, a frame cut short, an empty array.
+        dealer.send_multipart([b"\x03", msgpack_body(1), msgpack_body(2)])
+        dealer.send_multipart([b"\x03", msgpack.packb([1, 2])])
+        dealer.send_multipart([b"\x03", packed([3])[:4]])
+        dealer.send_multipart([b"\x03", msgpack.packb([])])
+        dealer.send_multipart([b"\x03", packed([5, 6])])
+        eventually(lambda: sink.qsize() >= 3, sink, what="the three good messages")
+        assert [sink.get(timeout=PATIENCE)["n"] for _ in range(3)] == [0, 5, 6]
+    finally:
+        dealer.close(linger=0)
+    assert len(hooks.warnings) == 1
+    assert "ignored a [0x03] message from" in hooks.warnings[0]
+    assert "msgpack array of bin" in hooks.warnings[0]
+
+
+def msgpack_body(n, pad=None):
     from improv_ts import _codec
 
-    return _codec.packb({"n": n})
+    return _codec.packb({"n": n} if pad is None else {"n": n, "pad": pad})
+
+
+def packed(numbers):
+    """A FRAME_BATCH's frame of the messages {"n": n}, made with msgpack (not the package's code)."""
+    return msgpack.packb([msgpack_body(n) for n in numbers])
 
 
 def test_open_link_checks_its_descriptor(plan, opened):

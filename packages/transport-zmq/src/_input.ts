@@ -35,6 +35,7 @@ import {
   SOURCE_GONE,
   socketsReleased,
   TAKEN,
+  unpackBodies,
   watchControl,
   type ZmqInDescriptor,
 } from './_protocol.ts';
@@ -97,6 +98,8 @@ export class ZmqInputLink implements InputLink {
   #ackScheduled = false;
   readonly #refusals = new ThrottledReport(REFUSAL_REPEAT_MS);
   readonly #strangers = new Set<string>();
+  /** Sources that sent a `[0x03]` message this sink could not read (said once each). */
+  readonly #malformedFrom = new Set<InEdge>();
   /** Resolves when bound; rejects with the bind error (port in use, ...). */
   readonly ready: Promise<void>;
 
@@ -284,7 +287,14 @@ export class ZmqInputLink implements InputLink {
       this.#socket.send([edge.routingId, ...BATCHES_WELCOME_FRAMES]);
     }
     if (kind === FRAME_MESSAGE) this.#arrived(edge, body);
-    else for (let index = 2; index < frames.length; index++) this.#arrived(edge, frames[index]!);
+    else {
+      const bodies = frames.length === 3 ? unpackBodies(body) : undefined;
+      if (bodies === undefined) {
+        this.#malformed(edge, frames);
+        return;
+      }
+      for (const packed of bodies) this.#arrived(edge, packed);
+    }
     if (this.#waiters.length > 0) this.#serve();
   }
 
@@ -327,6 +337,14 @@ export class ZmqInputLink implements InputLink {
     this.#strangers.add(key);
     this.#hooks.warn?.(
       `link "${this.#label}": ignored a message from a peer that is no source of this link (routing id ${JSON.stringify(key)}, ${frames.length} frames); a source connects a DEALER with the routing id its descriptor gives and sends [0x01, msgpack body]`,
+    );
+  }
+
+  #malformed(edge: InEdge, frames: Uint8Array[]): void {
+    if (this.#malformedFrom.has(edge)) return;
+    this.#malformedFrom.add(edge);
+    this.#hooks.warn?.(
+      `link "${this.#label}": ignored a [0x03] message from ${edge.peer} that is not [0x03, one frame: a msgpack array of bin, each a message's body] (${frames.length - 1} frames); the source and this sink may be of different versions of @improv/transport-zmq`,
     );
   }
 

@@ -32,6 +32,8 @@ import {
   FRAME_BATCH,
   FRAME_BATCHES_WELCOME,
   messageFrame,
+  PACK_MAX_BODY_BYTES,
+  packBodies,
   Queue,
   SENT,
   SINK_EPOCH,
@@ -391,7 +393,10 @@ export class ZmqOutputLink implements OutputLink {
     this.#sendOutboxes();
   }
 
-  /** Gives each outbox to its socket: one message as `[0x01]`, several as one `[0x03]`, in order. */
+  /**
+   * Gives each outbox to its socket, in order: several small messages as one `[0x03]` (their bodies
+   * packed in one frame), a message on its own or larger than {@link PACK_MAX_BODY_BYTES} as `[0x01]`.
+   */
   #sendOutboxes(): void {
     if (this.#outboxes.length === 0) return;
     const edges = this.#outboxes;
@@ -400,7 +405,23 @@ export class ZmqOutputLink implements OutputLink {
       const outbox = edge.outbox;
       if (outbox.length === 0) continue; // emptied meanwhile (its socket was replaced)
       edge.outbox = [];
-      edge.socket.send(outbox.length === 1 ? [edge.header, outbox[0]!] : [edge.batchHeader, ...outbox]);
+      let from = 0;
+      for (let index = 0; index < outbox.length; index++) {
+        if (outbox[index]!.length <= PACK_MAX_BODY_BYTES) continue;
+        this.#sendRun(edge, outbox, from, index);
+        edge.socket.send([edge.header, outbox[index]!]);
+        from = index + 1;
+      }
+      this.#sendRun(edge, outbox, from, outbox.length);
+    }
+  }
+
+  /** Sends `bodies[from..to)`: none, one as `[0x01]`, several as one `[0x03]`. */
+  #sendRun(edge: OutEdge, bodies: Uint8Array[], from: number, to: number): void {
+    if (to - from === 1) edge.socket.send([edge.header, bodies[from]!]);
+    else if (to - from > 1) {
+      const run = from === 0 && to === bodies.length ? bodies : bodies.slice(from, to);
+      edge.socket.send([edge.batchHeader, packBodies(run)]);
     }
   }
 

@@ -11,8 +11,8 @@
  *   dropped` — first `taken` messages read by the actor, then `dropped` dropped by `drop-oldest`,
  *   both from the head of that edge's queue. A source has `capacity` messages of credit per edge,
  *   and each acknowledged message gives one back.
- * - several messages at once: `[0x03]` (with the epoch as for `0x01`), then one body per frame, in
- *   order. A source sends them only to a sink that said it reads them: a sink of this package (or a
+ * - several messages at once: `[0x03]` (with the epoch as for `0x01`), then one frame: a msgpack
+ *   array of `bin`, each one message's body, in order (see {@link packBodies}). A source sends them only to a sink that said it reads them: a sink of this package (or a
  *   Python actor) sends `[0x04]` and 8 zero bytes to each source once, at its first message (zero
  *   credit to a source that reads it as an acknowledgement). A plain peer never says so, and gets
  *   `[0x01]` messages only.
@@ -26,7 +26,7 @@ export const FRAME_MESSAGE = 0x01;
 /** First frame of an acknowledgement from a sink. */
 export const FRAME_ACK = 0x02;
 
-/** First frame of several messages from a source, one body per frame after it. */
+/** First frame of several messages from a source; the next frame packs their bodies ({@link packBodies}). */
 export const FRAME_BATCH = 0x03;
 /** First frame of a sink's word that it reads {@link FRAME_BATCH} (8 zero bytes follow). */
 export const FRAME_BATCHES_WELCOME = 0x04;
@@ -57,6 +57,101 @@ export function messageEpoch(frame: Uint8Array): number {
   return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(1, true);
 }
 export const ACK_FRAME = new Uint8Array([FRAME_ACK]);
+
+/**
+ * Bodies larger than this go as messages of their own, not into a {@link FRAME_BATCH}: packing copies
+ * a body, and for a large one that copy costs more than the frames it saves (the frame writer sends
+ * large bodies without a copy).
+ */
+export const PACK_MAX_BODY_BYTES = 16 * 1024;
+
+/**
+ * Several message bodies as one frame: a msgpack array (fixarray, array 16 or array 32) of `bin`
+ * (bin 8, 16 or 32), one per body, in order. A sink splits it with one call (Python's
+ * `msgpack.unpackb` gives the list of bodies) instead of reading a frame per message: in Python
+ * a frame costs ~0.7 µs to read (a `recv` and a "more frames?" call), an element of the array ~0.04 µs.
+ */
+export function packBodies(bodies: readonly Uint8Array[]): Uint8Array {
+  const count = bodies.length;
+  let size = count < 16 ? 1 : count < 0x10000 ? 3 : 5;
+  for (const body of bodies) size += body.length + (body.length < 0x100 ? 2 : body.length < 0x10000 ? 3 : 5);
+  const packed = new Uint8Array(size);
+  const view = new DataView(packed.buffer);
+  let at: number;
+  if (count < 16) {
+    packed[0] = 0x90 | count;
+    at = 1;
+  } else if (count < 0x10000) {
+    packed[0] = 0xdc;
+    view.setUint16(1, count);
+    at = 3;
+  } else {
+    packed[0] = 0xdd;
+    view.setUint32(1, count);
+    at = 5;
+  }
+  for (const body of bodies) {
+    const length = body.length;
+    if (length < 0x100) {
+      packed[at] = 0xc4;
+      packed[at + 1] = length;
+      at += 2;
+    } else if (length < 0x10000) {
+      packed[at] = 0xc5;
+      view.setUint16(at + 1, length);
+      at += 3;
+    } else {
+      packed[at] = 0xc6;
+      view.setUint32(at + 1, length);
+      at += 5;
+    }
+    if (length <= 32) for (let index = 0; index < length; index++) packed[at + index] = body[index]!;
+    else packed.set(body, at);
+    at += length;
+  }
+  return packed;
+}
+
+/** The bodies of a {@link packBodies} frame, as views of it; `undefined` when it is not one (or holds none). */
+export function unpackBodies(packed: Uint8Array): Uint8Array[] | undefined {
+  const end = packed.length;
+  if (end === 0) return undefined;
+  const view = new DataView(packed.buffer, packed.byteOffset, packed.byteLength);
+  const first = packed[0]!;
+  let count: number;
+  let at: number;
+  if ((first & 0xf0) === 0x90) {
+    count = first & 0x0f;
+    at = 1;
+  } else if (first === 0xdc && end >= 3) {
+    count = view.getUint16(1);
+    at = 3;
+  } else if (first === 0xdd && end >= 5) {
+    count = view.getUint32(1);
+    at = 5;
+  } else return undefined;
+  // Each element takes two bytes at least: a count the frame cannot hold is refused before anything is made.
+  if (count === 0 || count > (end - at) / 2) return undefined;
+  const bodies = new Array<Uint8Array>(count);
+  for (let index = 0; index < count; index++) {
+    const type = packed[at];
+    let length: number;
+    if (type === 0xc4 && at + 2 <= end) {
+      length = packed[at + 1]!;
+      at += 2;
+    } else if (type === 0xc5 && at + 3 <= end) {
+      length = view.getUint16(at + 1);
+      at += 3;
+    } else if (type === 0xc6 && at + 5 <= end) {
+      length = view.getUint32(at + 1);
+      at += 5;
+    } else return undefined;
+    if (at + length > end) return undefined;
+    bodies[index] = packed.subarray(at, at + length);
+    at += length;
+  }
+  return at === end ? bodies : undefined;
+}
 
 /** Which socket implementation a link opens: by runtime (`auto`), or one by name. */
 export type SocketChoice = 'auto' | 'zeromq' | 'zmtp';

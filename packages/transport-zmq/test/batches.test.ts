@@ -1,11 +1,14 @@
 /**
- * Several messages in one (`[0x03, body, body, ...]`): a source sends what it sends while corked as
- * one message, but only to a sink that said it reads them (`[0x04]` and 8 zero bytes, at its first
- * message); a plain peer gets `[0x01, body]` each, as documented. Raw sockets of this package play
- * the other end, on each socket implementation this runtime has.
+ * Several messages in one (`[0x03, packed]`, the bodies a msgpack array of bin): a source sends what it
+ * sends while corked as one message, but only to a sink that said it reads them (`[0x04]` and 8 zero
+ * bytes, at its first message); a plain peer gets `[0x01, body]` each, as documented. Raw sockets of
+ * this package play the other end, on each socket implementation this runtime has; the packed frames
+ * are made and read with @msgpack/msgpack, not with the package's own code.
  */
 import { type InputLink, type LinkDescriptor, MsgpackDecoder, MsgpackEncoder, type OutputLink } from '@improv/core';
+import { decode, encode } from '@msgpack/msgpack';
 import { afterEach, describe, expect, it } from 'vitest';
+import { packBodies, unpackBodies } from '../src/_protocol.ts';
 import type { SocketFactory } from '../src/_socket.ts';
 import { createZeromqSockets } from '../src/_zeromq.ts';
 import { createZmqTransport, openLink } from '../src/index.ts';
@@ -56,7 +59,40 @@ function socketsOf(name: 'zeromq' | 'zmtp'): SocketFactory {
 }
 
 const kind = (frames: Uint8Array[]) => frames[1]![0];
-const bodies = (frames: Uint8Array[]) => frames.slice(2).map((body) => (decoder.decode(body) as { n: number }).n);
+/** The bodies of a message a raw ROUTER received: `[id, 0x01, body]` or `[id, 0x03, packed]`. */
+const bodiesOf = (frames: Uint8Array[]) =>
+  kind(frames) === 0x03 ? (decode(frames[2]!) as Uint8Array[]) : frames.slice(2);
+const bodies = (frames: Uint8Array[]) => bodiesOf(frames).map((body) => (decoder.decode(body) as { n: number }).n);
+
+describe('packed bodies', () => {
+  it('packs bodies as a msgpack array of bin that @msgpack/msgpack reads, and reads back what it packs', () => {
+    const body = (length: number, fill: number) => new Uint8Array(length).fill(fill);
+    // Each header form: fixarray / array 16 / array 32, bin 8 / bin 16 / bin 32.
+    for (const lengths of [[0], [1, 255], [256, 65_535, 65_536], Array(16).fill(3), Array(65_536).fill(1)]) {
+      const bodies = lengths.map((length, index) => body(length, index & 255));
+      const packed = packBodies(bodies);
+      expect(decode(packed)).toEqual(bodies);
+      expect(unpackBodies(packed)).toEqual(bodies);
+      expect(unpackBodies(encode(bodies))).toEqual(bodies);
+    }
+  });
+
+  it('reads nothing from a frame that is not a non-empty array of bin, whole', () => {
+    const good = encode([new Uint8Array([1, 2]), new Uint8Array([3])]);
+    for (const bad of [
+      new Uint8Array(0),
+      encode([]),
+      encode([1, 2]),
+      encode({ a: new Uint8Array(1) }),
+      encode(new Uint8Array(4)),
+      good.slice(0, good.length - 1),
+      new Uint8Array([...good, 0]),
+      new Uint8Array([0xdd, 0xff, 0xff, 0xff, 0xff, 0xc4, 0]),
+    ]) {
+      expect(unpackBodies(bad)).toBeUndefined();
+    }
+  });
+});
 
 describe.each(implementations)('several messages in one (%s)', (implementation) => {
   it('a corked source sends one [0x03] message to a sink that welcomed it, and [0x01] messages to one that did not', async () => {
@@ -68,7 +104,7 @@ describe.each(implementations)('several messages in one (%s)', (implementation) 
     const output = (await openLink({ ...source, sockets: implementation } as LinkDescriptor)) as OutputLink;
     cleanup.push(async () => {
       // Everything acknowledged, so that the source closes at once.
-      const taken = received.reduce((sum, frames) => sum + frames.length - 2, 0);
+      const taken = received.reduce((sum, frames) => sum + bodiesOf(frames).length, 0);
       const counts = new Uint8Array(8);
       new DataView(counts.buffer).setUint32(0, taken, true);
       raw.send([id, new Uint8Array([0x02]), counts]);
@@ -93,7 +129,8 @@ describe.each(implementations)('several messages in one (%s)', (implementation) 
     await output.put({ n: 8 });
     await eventually(() => received.length === 5, 'the batch and the single message');
     expect(received.slice(3).map(kind)).toEqual([0x03, 0x01]);
-    expect(received[3]!.length).toBe(2 + 5);
+    expect(received[3]!.length).toBe(3);
+    expect(bodiesOf(received[3]!)).toHaveLength(5);
     expect(received.slice(3).flatMap(bodies)).toEqual([3, 4, 5, 6, 7, 8]);
     // The welcome gave no credit: 9 sent of 64, none acknowledged.
     await corked(9, 55);
@@ -112,6 +149,42 @@ describe.each(implementations)('several messages in one (%s)', (implementation) 
     await eventually(() => received.flatMap(bodies).length === 65, 'the 65th');
   });
 
+  it('a corked source sends a large message on its own, between the batches before and after it, in order', async () => {
+    const { source, sink, id } = await planPair(implementation);
+    const raw = socketsOf(implementation).router();
+    const received: Uint8Array[][] = [];
+    raw.onMessage((frames) => received.push(frames));
+    await raw.bind(sink.address);
+    const output = (await openLink({ ...source, sockets: implementation } as LinkDescriptor)) as OutputLink;
+    cleanup.push(async () => {
+      const counts = new Uint8Array(8);
+      new DataView(counts.buffer).setUint32(
+        0,
+        1 + received.reduce((sum, frames) => sum + bodiesOf(frames).length, 0),
+        true,
+      );
+      raw.send([id, new Uint8Array([0x02]), counts]);
+      await output.close();
+      raw.close();
+    });
+    // Connected (a ROUTER drops what it cannot route yet), then welcomed.
+    await output.put({ n: -1 });
+    await eventually(() => received.length === 1, 'the first message');
+    raw.send([id, new Uint8Array([0x04]), new Uint8Array(8)]);
+    await sleep(200);
+    received.length = 0;
+    // Bodies of 300 B and 70 KiB take the longer bin headers (bin 16) and go alone (above 16 KiB).
+    const messages = [{ n: 0 }, { n: 1, pad: 'x'.repeat(300) }, { n: 2, pad: 'y'.repeat(70_000) }, { n: 3 }, { n: 4 }];
+    output.cork!();
+    const puts = messages.map((message) => output.put(message));
+    output.uncork!();
+    await Promise.all(puts);
+    await eventually(() => received.length === 3, 'three messages');
+    expect(received.map(kind)).toEqual([0x03, 0x01, 0x03]);
+    expect(received.map((frames) => bodiesOf(frames).length)).toEqual([2, 1, 2]);
+    expect(received.flatMap((frames) => bodiesOf(frames).map((body) => decoder.decode(body)))).toEqual(messages);
+  });
+
   it('a sink welcomes its source once, at its first message, and reads a [0x03] message as its messages in order', async () => {
     const { sink, id } = await planPair(implementation);
     const input = (await openLink({ ...sink, sockets: implementation } as LinkDescriptor)) as InputLink;
@@ -126,15 +199,47 @@ describe.each(implementations)('several messages in one (%s)', (implementation) 
     const encoder = new MsgpackEncoder();
     const body = (n: number) => encoder.encode({ n }).slice();
     raw.send([new Uint8Array([0x01]), body(0)]);
-    raw.send([new Uint8Array([0x03]), body(1), body(2), body(3)]);
+    raw.send([new Uint8Array([0x03]), encode([body(1), body(2), body(3)])]);
     raw.send([new Uint8Array([0x01]), body(4)]);
+    // More than 15 bodies take an array 16 header.
+    raw.send([new Uint8Array([0x03]), encode(Array.from({ length: 20 }, (_, n) => body(5 + n)))]);
     const taken = [];
-    for (let n = 0; n < 5; n++) taken.push((await input.get({ timeoutMs: 10_000 })) as { n: number });
-    expect(taken.map((message) => message.n)).toEqual([0, 1, 2, 3, 4]);
+    for (let n = 0; n < 25; n++) taken.push((await input.get({ timeoutMs: 10_000 })) as { n: number });
+    expect(taken.map((message) => message.n)).toEqual(Array.from({ length: 25 }, (_, n) => n));
     await eventually(() => replies.some((frames) => frames[0]![0] === 0x02), 'an acknowledgement');
     const welcomes = replies.filter((frames) => frames[0]![0] === 0x04);
     expect(welcomes).toHaveLength(1);
     expect(Array.from(welcomes[0]![1]!)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
     expect(replies[0]![0]![0]).toBe(0x04);
+  });
+
+  it('a sink ignores a [0x03] message it cannot read, says so once, and reads on', async () => {
+    const { sink, id } = await planPair(implementation);
+    const warnings: string[] = [];
+    const input = (await openLink({ ...sink, sockets: implementation } as LinkDescriptor, {
+      warn: (message) => warnings.push(message),
+    })) as InputLink;
+    const raw = socketsOf(implementation).dealer({ routingId: id });
+    raw.connect((sink as { address: string }).address);
+    cleanup.push(async () => {
+      raw.close();
+      await input.close();
+    });
+    const encoder = new MsgpackEncoder();
+    const body = (n: number) => encoder.encode({ n }).slice();
+    raw.send([new Uint8Array([0x01]), body(0)]);
+    // A body per frame (not packed), a packed array of something else than bin, a bin cut short, an empty array.
+    raw.send([new Uint8Array([0x03]), body(1), body(2)]);
+    raw.send([new Uint8Array([0x03]), encode([1, 2])]);
+    raw.send([new Uint8Array([0x03]), encode([body(3)]).slice(0, 4)]);
+    raw.send([new Uint8Array([0x03]), encode([])]);
+    raw.send([new Uint8Array([0x03]), encode([body(5), body(6)])]);
+    const taken = [];
+    for (let n = 0; n < 3; n++) taken.push((await input.get({ timeoutMs: 10_000 })) as { n: number });
+    expect(taken.map((message) => message.n)).toEqual([0, 5, 6]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(
+      /ignored a \[0x03\] message from .* that is not \[0x03, one frame: a msgpack array of bin/,
+    );
   });
 });
