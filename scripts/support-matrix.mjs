@@ -16,6 +16,7 @@ const suites = {
   'redis.test': 'store (redis)',
   'local.test': 'links (local)',
   'zmq.test': 'links (zmq)',
+  'batches.test': 'zmq batches',
   'python.test': 'zmq with a Python peer',
   'faults.test': 'zmq faults',
   'zmtp.test': 'ZMTP',

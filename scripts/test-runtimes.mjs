@@ -31,6 +31,7 @@ const portable = [
   'packages/store/test/redis.test.ts',
   'packages/transport-local/test/local.test.ts',
   'packages/transport-zmq/test/zmq.test.ts',
+  'packages/transport-zmq/test/batches.test.ts',
   'packages/transport-zmq/test/python.test.ts',
   'packages/transport-zmq/test/faults.test.ts',
   'packages/transport-zmq/test/zmtp.test.ts',
