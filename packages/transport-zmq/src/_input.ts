@@ -293,7 +293,7 @@ export class ZmqInputLink implements InputLink {
         this.#malformed(edge, frames);
         return;
       }
-      for (const packed of bodies) this.#arrived(edge, packed);
+      for (const one of bodies) this.#arrived(edge, one);
     }
     if (this.#waiters.length > 0) this.#serve();
   }

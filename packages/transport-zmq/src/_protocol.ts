@@ -12,10 +12,11 @@
  *   both from the head of that edge's queue. A source has `capacity` messages of credit per edge,
  *   and each acknowledged message gives one back.
  * - several messages at once: `[0x03]` (with the epoch as for `0x01`), then one frame: a msgpack
- *   array of `bin`, each one message's body, in order (see {@link packBodies}). A source sends them only to a sink that said it reads them: a sink of this package (or a
- *   Python actor) sends `[0x04]` and 8 zero bytes to each source once, at its first message (zero
- *   credit to a source that reads it as an acknowledgement). A plain peer never says so, and gets
- *   `[0x01]` messages only.
+ *   array of `bin`, each one message's body, in order (see {@link packBodies}). A source sends them
+ *   only to a sink that said it reads them: a sink of this package (or a Python actor) sends
+ *   `[0x04]` and 8 zero bytes to each source once, at its first message (zero credit to a source
+ *   that reads it as an acknowledgement). A plain peer never says so, and gets `[0x01]` messages
+ *   only.
  * @module
  */
 import type { LinkDescriptor, LinkPolicy } from '@improv/core';
