@@ -114,6 +114,25 @@ async function sourceAndRawSink(implementation: 'zeromq' | 'zmtp') {
   return { output, raw, received, id };
 }
 
+/** A sink link whose source is a raw DEALER that records the replies; `body(n)` is the msgpack of `{ n }`. */
+async function sinkAndRawSource(implementation: 'zeromq' | 'zmtp', warnings: string[] = []) {
+  const { sink, id } = await planPair(implementation);
+  const input = (await openLink({ ...sink, sockets: implementation } as LinkDescriptor, {
+    warn: (message) => warnings.push(message),
+  })) as InputLink;
+  const raw = socketsOf(implementation).dealer({ routingId: id });
+  const replies: Uint8Array[][] = [];
+  raw.onMessage((frames) => replies.push(frames));
+  raw.connect(sink.address);
+  cleanup.push(async () => {
+    raw.close();
+    await input.close();
+  });
+  const encoder = new MsgpackEncoder();
+  const body = (n: number) => encoder.encode({ n }).slice();
+  return { input, raw, replies, body };
+}
+
 describe.each(implementations)('several messages in one (%s)', (implementation) => {
   it('a corked source sends one [0x03] message to a sink that welcomed it, and [0x01] messages to one that did not', async () => {
     const { output, raw, received, id } = await sourceAndRawSink(implementation);
@@ -176,18 +195,7 @@ describe.each(implementations)('several messages in one (%s)', (implementation) 
   });
 
   it('a sink welcomes its source once, at its first message, and reads a [0x03] message as its messages in order', async () => {
-    const { sink, id } = await planPair(implementation);
-    const input = (await openLink({ ...sink, sockets: implementation } as LinkDescriptor)) as InputLink;
-    const raw = socketsOf(implementation).dealer({ routingId: id });
-    const replies: Uint8Array[][] = [];
-    raw.onMessage((frames) => replies.push(frames));
-    raw.connect((sink as { address: string }).address);
-    cleanup.push(async () => {
-      raw.close();
-      await input.close();
-    });
-    const encoder = new MsgpackEncoder();
-    const body = (n: number) => encoder.encode({ n }).slice();
+    const { input, raw, replies, body } = await sinkAndRawSource(implementation);
     raw.send([new Uint8Array([0x01]), body(0)]);
     raw.send([new Uint8Array([0x03]), encode([body(1), body(2), body(3)])]);
     raw.send([new Uint8Array([0x01]), body(4)]);
@@ -204,19 +212,8 @@ describe.each(implementations)('several messages in one (%s)', (implementation) 
   });
 
   it('a sink ignores a [0x03] message it cannot read, says so once, and reads on', async () => {
-    const { sink, id } = await planPair(implementation);
     const warnings: string[] = [];
-    const input = (await openLink({ ...sink, sockets: implementation } as LinkDescriptor, {
-      warn: (message) => warnings.push(message),
-    })) as InputLink;
-    const raw = socketsOf(implementation).dealer({ routingId: id });
-    raw.connect((sink as { address: string }).address);
-    cleanup.push(async () => {
-      raw.close();
-      await input.close();
-    });
-    const encoder = new MsgpackEncoder();
-    const body = (n: number) => encoder.encode({ n }).slice();
+    const { input, raw, body } = await sinkAndRawSource(implementation, warnings);
     raw.send([new Uint8Array([0x01]), body(0)]);
     // A body per frame (not packed), a packed array of something else than bin, a bin cut short, an empty array.
     raw.send([new Uint8Array([0x03]), body(1), body(2)]);
