@@ -389,14 +389,18 @@ class SharedMemoryClient implements MemoryStoreClient {
     const ctor = typedArrayConstructors[code - 1]!;
     const byteLength = length * ctor.BYTES_PER_ELEMENT;
     const ndim = shape === undefined ? 1 : shape.length;
-    // Held from the start (the hold count starts at 1), so it is never seen unheld before flush().
-    const now = Date.now();
-    const until = now + this.leaseMs;
+    // Where TTL or eviction could free it, held from the start (the hold count starts at 1), so it is
+    // never seen unheld before flush(). Otherwise only a delete frees it, as a value put: a hold would
+    // change nothing but take the arena's lock (the lock-free reservation is for unheld values) and a
+    // map entry until the step ends, millions of them in a long step that allocates as it goes.
+    const held = expiresAt > 0 || this.arena.evictOldest;
+    const now = held ? Date.now() : 0;
+    const until = held ? now + this.leaseMs : 0;
     const slot = this.reserve(byteLength, ndim, expiresAt, until);
     const data = this.writeHeader(slot, code, byteLength, shape, length);
     const array = ofDtype(code, new ctor(this.buffer, data, length)) as TypedArrayKinds[K];
     const key = this.publish(slot);
-    this.keep(key, { slot, generation: this.generation, until, read: false, allocated: true }, now);
+    if (held) this.keep(key, { slot, generation: this.generation, until, read: false, allocated: true }, now);
     return { key, array, dtype: kind, shape: shape === undefined ? [length] : [...shape] };
   }
 

@@ -306,6 +306,27 @@ describe('memory store', () => {
     expect(client.isIdle()).toBe(true);
   });
 
+  it('holds an allocation only where TTL or eviction could free it: a step that allocates as it goes keeps nothing per value', async () => {
+    const store = await open(MiB);
+    const client = store.client as MemoryStoreClient;
+    // No eviction, no TTL: only a delete frees the value, so there is nothing to hold until flush().
+    for (let index = 0; index < 1000; index++) {
+      const { key, array } = await client.allocate('uint8', 8);
+      array[0] = index & 255;
+      expect(client.isIdle()).toBe(true);
+      expect(await client.delete(key)).toBe(true);
+    }
+    const { key, array } = await client.allocate('float32', [2, 2]);
+    array.set([1, 2, 3, 4]);
+    expect(await client.getArray(key)).toEqual({ array: new Float32Array([1, 2, 3, 4]), dtype: 'float32', shape: [2, 2] });
+    // With a TTL it is held until flush(): it cannot expire before the actor has sent it.
+    await client.allocate('uint8', 8, { ttlMs: 60_000 });
+    expect(client.isIdle()).toBe(false);
+    await client.flush();
+    expect(client.isIdle()).toBe(true);
+    expect(problems(store)).toEqual([]);
+  });
+
   it('rejects put() with a shape for a non-array and allocate() with bad shapes', async () => {
     const store = await open(MiB);
     await expect(store.client.put({ a: 1 }, { shape: [1] })).rejects.toThrow(TypeError);
