@@ -318,7 +318,11 @@ describe('memory store', () => {
     }
     const { key, array } = await client.allocate('float32', [2, 2]);
     array.set([1, 2, 3, 4]);
-    expect(await client.getArray(key)).toEqual({ array: new Float32Array([1, 2, 3, 4]), dtype: 'float32', shape: [2, 2] });
+    expect(await client.getArray(key)).toEqual({
+      array: new Float32Array([1, 2, 3, 4]),
+      dtype: 'float32',
+      shape: [2, 2],
+    });
     // With a TTL it is held until flush(): it cannot expire before the actor has sent it.
     await client.allocate('uint8', 8, { ttlMs: 60_000 });
     expect(client.isIdle()).toBe(false);
