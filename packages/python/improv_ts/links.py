@@ -755,11 +755,16 @@ class InLink(_Endpoint):
         for body in bodies:
             self._arrived(edge, body)
 
+    def _warn_once(self, said, key, text):
+        """`_warn(text)`, the first time only for `key` in the set `said`."""
+        if key not in said:
+            said.add(key)
+            self._warn(text)
+
     def _malformed(self, edge, frames):
-        if edge in self._malformed_from:
-            return
-        self._malformed_from.add(edge)
-        self._warn(
+        self._warn_once(
+            self._malformed_from,
+            edge,
             f'link "{self.label}": ignored a [0x03] message from {edge.peer} that is not [0x03, one frame: a '
             f"msgpack array of bin, each a message's body] ({len(frames) - 1} frames); the source and this sink may "
             "be of different versions of improv"
@@ -784,10 +789,9 @@ class InLink(_Endpoint):
 
     def _stranger(self, frames):
         key = frames[0].decode("latin-1")
-        if key in self._strangers:
-            return
-        self._strangers.add(key)
-        self._warn(
+        self._warn_once(
+            self._strangers,
+            key,
             f'link "{self.label}": ignored a message from a peer that is no source of this link (routing id '
             f"{key!r}, {len(frames) - 1} frames); a source connects a DEALER with the routing id its descriptor "
             "gives and sends [0x01, msgpack body]"
