@@ -77,7 +77,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--sizes <list>', 'payload sizes, e.g. 8,4KiB,4MiB (default 8 B … 40 MiB)', sizeList)
     .option(
       '--capacity <n>',
-      `messages each link holds in the pipelines of payloads under 1 MiB, and the raw MessagePort and pyzmq baselines' window (default ${CAPACITY_SMALL}; a link's own default in a YAML is ${DEFAULT_LINK_CAPACITY}); 4 from 1 MiB on either way`,
+      `messages each link holds in the pipelines of payloads under 1 MiB, and the raw MessagePort and pyzmq baselines' window (default ${CAPACITY_SMALL}; with --placement python ${DEFAULT_LINK_CAPACITY}, a link's own default in a YAML, as improv's figures come from its defaults); 4 from 1 MiB on either way`,
       capacityOption,
     )
     .addOption(

@@ -19,7 +19,7 @@
  */
 import os from 'node:os';
 import process from 'node:process';
-import { detectRuntime, type RuntimeAdapter, type StoreName } from '@improv/core';
+import { DEFAULT_LINK_CAPACITY, detectRuntime, type RuntimeAdapter, type StoreName } from '@improv/core';
 import { BaselinePair, measureMemcpy } from './baselines/index.ts';
 import { measureNetBaseline, type NetBaseline, type NetPeerPlacement } from './baselines/net.ts';
 import { measurePyzmqBaseline, type PyzmqBaseline } from './baselines/pyzmq.ts';
@@ -56,7 +56,10 @@ export interface SuiteOptions {
   soakSeconds?: number;
   /** Payload sizes (default: the full grid). */
   sizes?: readonly number[];
-  /** Messages each link of the small-payload pipelines holds, and the raw baselines' window (default {@link CAPACITY_SMALL}). */
+  /**
+   * Messages each link of the small-payload pipelines holds, and the raw baselines' window (default
+   * {@link CAPACITY_SMALL}; with placement `python`, {@link DEFAULT_LINK_CAPACITY}).
+   */
   capacity?: number;
   /** The store of every pipeline (default memory). */
   store?: StoreName;
@@ -81,7 +84,12 @@ export interface SuiteOptions {
 
 /** The local transport's default `spinIterations`, so the raw ring waits the same way. */
 const SPIN_ITERATIONS = 256;
-/** Links of pipelines carrying payloads under {@link LARGE} hold this many messages, unless `--capacity` says otherwise. */
+/**
+ * Links of pipelines carrying payloads under {@link LARGE} hold this many messages, unless `--capacity`
+ * says otherwise, or the placement is `python`: its rows are set beside improv (Python)'s figures,
+ * measured with improv's defaults (its ZeroMQ high-water mark of 1000), so they run with a link's
+ * default ({@link DEFAULT_LINK_CAPACITY}), as an improv user's pipeline here would.
+ */
 export const CAPACITY_SMALL = 256;
 /** The most `--capacity` takes: the store is sized for every message in flight. */
 export const MAX_CAPACITY = 65_536;
@@ -178,7 +186,7 @@ interface Resolved extends SuiteOptions {
 }
 
 async function runWith(store: BenchStore, options: Resolved): Promise<BenchResults> {
-  const capacitySmall = options.capacity ?? CAPACITY_SMALL;
+  const capacitySmall = options.capacity ?? (options.placement === 'python' ? DEFAULT_LINK_CAPACITY : CAPACITY_SMALL);
   /** Messages in flight at `size`: each link's capacity, and the raw baselines' window. */
   const windowFor = (size: number): number => (size >= LARGE ? CAPACITY_LARGE : capacitySmall);
   const { log, samples, throughputUs, soakSeconds, sizes, runtime, started } = options;

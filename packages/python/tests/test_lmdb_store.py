@@ -350,14 +350,14 @@ def test_batched_deletes_are_gone_here_at_once_and_for_typescript_once_committed
     assert ts.ask("usage")["objects"] == 0
 
 
-def test_batched_deletes_commit_at_64_at_1_mib_and_at_close(store, open_store):
+def test_batched_deletes_commit_at_a_full_batch_at_1_mib_and_at_close(store, open_store):
     ts, client = store
     batching = open_store.connect(ts, batch_deletes=True)
     keys = [client.put(index) for index in range(lmdb_store.BATCH_MAX_DELETES + 1)]
     for key in keys[:-2]:
         batching.delete(key)
     assert ts.ask("usage")["objects"] == len(keys)
-    batching.delete(keys[-2])  # the 64th: committed at once
+    batching.delete(keys[-2])  # the last of a batch (BATCH_MAX_DELETES): committed at once
     assert batching.staged_for() is None
     assert ts.ask("usage")["objects"] == 1
     # A large value's delete is not held back.

@@ -199,7 +199,7 @@ const DEFAULT_REAP_INTERVAL_MS = 100;
 /** A client that batches deletes or puts commits them at most this long after the first one, */
 const BATCH_WAIT_MS = 2;
 /** at once when this many deletes are staged, */
-const BATCH_MAX_DELETES = 64;
+const BATCH_MAX_DELETES = 256;
 /** or this many puts, */
 const BATCH_MAX_PUTS = 256;
 /**

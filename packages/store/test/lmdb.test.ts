@@ -335,22 +335,23 @@ describe('lmdb store', () => {
     );
   });
 
-  it('batchDeletes: 64 deletes or 1 MiB of values commit at once, and close() commits the rest', async () => {
+  it('batchDeletes: 256 deletes or 1 MiB of values commit at once, and close() commits the rest', async () => {
+    const batch = 256;
     const store = await open(freshPath());
     const other = store.client;
     const client = await connectStore(store.descriptor, { batchDeletes: true });
     const keys: string[] = [];
-    for (let index = 0; index < 66; index++) keys.push(await other.put(index));
-    for (const key of keys.slice(0, 63)) await client.delete(key);
-    expect((await other.usage()).objects).toBe(66);
-    await client.delete(keys[63]!); // the 64th
+    for (let index = 0; index < batch + 2; index++) keys.push(await other.put(index));
+    for (const key of keys.slice(0, batch - 1)) await client.delete(key);
+    expect((await other.usage()).objects).toBe(batch + 2);
+    await client.delete(keys[batch - 1]!); // the 256th
     expect((await other.usage()).objects).toBe(2);
     const large = await other.put(new Uint8Array(MiB));
     await client.delete(large);
     expect(await other.has(large)).toBe(false);
-    await client.delete(keys[64]!);
-    await other.delete(keys[65]!);
-    await client.delete(keys[65]!).catch(() => undefined);
+    await client.delete(keys[batch]!);
+    await other.delete(keys[batch + 1]!);
+    await client.delete(keys[batch + 1]!).catch(() => undefined);
     await client.close();
     expect((await other.usage()).objects).toBe(0);
   });

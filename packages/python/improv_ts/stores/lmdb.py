@@ -29,7 +29,7 @@ An actor host's client batches its deletes (`connect(descriptor, batch_deletes=T
 stages the key (this client sees it gone at once) and one write transaction later commits many. A
 write transaction is most of what a small value's delete costs, and the TypeScript writers wait for
 the same lock. The host commits what is staged ~2 ms after the oldest delete at the latest, before
-any message leaves the actor, and when it stops; the client commits at once when 64 deletes or
+any message leaves the actor, and when it stops; the client commits at once when 256 deletes or
 1 MiB of values are staged, in any write of its own, and in `usage()` and `close()`.
 """
 
@@ -96,7 +96,7 @@ MAX_VALUE_BYTES = 0xFFFFFFFF - 4096
 EVICTION_HIGH_WATER = 0.95
 EVICTION_LOW_WATER = 0.85
 #: A client that batches deletes commits them at once when this many are staged,
-BATCH_MAX_DELETES = 64
+BATCH_MAX_DELETES = 256
 #: or when the staged values hold this many bytes in all (a large value's delete is not held back).
 BATCH_MAX_BYTES = 1 << 20
 #: The one-call reads (improv_get) check that the store's files are still there at most this often
