@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DEFAULT_LINK_CAPACITY } from '@improv/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pythonProblem } from '../src/python.ts';
 import type { BenchResults } from '../src/results.ts';
@@ -271,6 +272,10 @@ describe('npm run bench', () => {
       expect(json.store?.name).toBe('lmdb');
       expect(json.transport?.python?.interpreter).toBe(python);
       expect(json.transport?.python?.baseline.rows.map((row) => row.size)).toEqual([8]);
+      // Without --capacity, a link's default (as improv's figures come from its defaults), raw pyzmq's window too.
+      expect(json.settings.capacitySmall).toBe(DEFAULT_LINK_CAPACITY);
+      expect(json.transport?.python?.baseline.rows[0]?.highWaterMark).toBe(DEFAULT_LINK_CAPACITY);
+      expect(stdout).toContain(`links of ${DEFAULT_LINK_CAPACITY} messages (4 from 1 MiB)`);
       expect(json.transport?.baselines).toEqual([]);
       const rows = json.pipeline.map((row) => `${row.topology} ${row.path} ${row.size}`);
       expect(rows.sort()).toEqual(['pair allocate 8', 'pair inline 8', 'pair put 8', 'pair put-delete 8'].sort());
