@@ -11,7 +11,7 @@ import {
   LinkTimeoutError,
   MsgpackDecoder,
 } from '@improv/core';
-import { DECLINED, FastDecoder } from './_codec.ts';
+import { DECLINED, FastDecoder } from '@improv/core/codec/fast';
 import {
   BELL_SEQ,
   BELL_SLEEPING,

@@ -11,7 +11,7 @@ import {
   MsgpackEncoder,
   type OutputLink,
 } from '@improv/core';
-import { FastEncoder } from './_codec.ts';
+import { FastEncoder } from '@improv/core/codec/fast';
 import {
   BELL_SEQ,
   BELL_SLEEPING,

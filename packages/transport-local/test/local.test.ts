@@ -8,9 +8,9 @@ import {
   MsgpackEncoder,
   type OutputLink,
 } from '@improv/core';
+import { DECLINED, FastDecoder, FastEncoder } from '@improv/core/codec/fast';
 import { describeTransportConformance } from '@improv/core/testing';
 import { describe, expect, it } from 'vitest';
-import { DECLINED, FastDecoder, FastEncoder } from '../src/_codec.ts';
 import { createLocalTransport, type LocalTransportOptions, openLink } from '../src/index.ts';
 
 // The adapter of the runtime this file runs in: the suite runs on Node, Bun and Deno.

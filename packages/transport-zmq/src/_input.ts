@@ -15,6 +15,7 @@ import {
   LinkTimeoutError,
   MsgpackDecoder,
 } from '@improv/core';
+import { DECLINED, FastDecoder } from '@improv/core/codec/fast';
 import {
   ACK_FRAME,
   announce,
@@ -87,6 +88,8 @@ export class ZmqInputLink implements InputLink {
   readonly #hooks: LinkHooks;
   readonly #control: Int32Array<SharedArrayBuffer>;
   readonly #maxMessageBytes: number;
+  /** Typical messages (as transport-local's links); the general {@link #decoder} takes what it declines. */
+  readonly #fast = new FastDecoder();
   readonly #decoder = new MsgpackDecoder();
   /** The edge the last message came in on. */
   #lastEdge: InEdge | undefined;
@@ -396,7 +399,13 @@ export class ZmqInputLink implements InputLink {
       this.#next = index + 1 === count ? 0 : index + 1;
       edge.counts[TAKEN]! += 1;
       this.#acknowledge(edge, true, bytes.length);
-      return this.#decoder.decode(bytes);
+      const fast = this.#fast.decode(
+        bytes,
+        new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+        0,
+        bytes.length,
+      );
+      return fast === DECLINED ? this.#decoder.decode(bytes) : fast;
     }
     return undefined;
   }

@@ -20,6 +20,7 @@ import {
   MsgpackEncoder,
   type OutputLink,
 } from '@improv/core';
+import { FastEncoder } from '@improv/core/codec/fast';
 import {
   ACKED_DROPPED,
   ACKED_TAKEN,
@@ -112,6 +113,8 @@ export class ZmqOutputLink implements OutputLink {
   readonly #openDealer: (edge: OutEdge) => DealerSocket;
   readonly #control: Int32Array<SharedArrayBuffer>;
   readonly #maxMessageBytes: number;
+  /** Typical messages (as transport-local's links); the general {@link #encoder} takes what it declines. */
+  readonly #fast = new FastEncoder();
   #encoder = new MsgpackEncoder();
   readonly #queue: PendingPut[] = [];
   #pumping = false;
@@ -212,7 +215,8 @@ export class ZmqOutputLink implements OutputLink {
   encode(message: unknown): Uint8Array {
     let bytes: Uint8Array;
     try {
-      bytes = this.#encoder.encode(message);
+      const length = this.#fast.encode(message);
+      bytes = length >= 0 ? this.#fast.bytes.slice(0, length) : this.#encoder.encode(message);
     } catch (error) {
       throw new TypeError(
         `link "${this.#label}": the message cannot be sent: ${(error as Error).message}. Send plain data (numbers, strings, arrays, objects, typed arrays); put large data in the store and send its key`,

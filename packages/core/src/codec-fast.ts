@@ -1,5 +1,6 @@
 /**
- * A fast path for the msgpack encoding of typical link messages (package-private): small plain
+ * A fast path for the msgpack encoding of typical link messages (for the transports:
+ * `@improv/core/codec/fast`, not part of the public API): small plain
  * objects and arrays of numbers, ASCII strings, booleans, `null` and typed arrays, such as
  * `{ k: storeKey, t, i }` or `{ t, v: Float32Array }`.
  *
@@ -11,7 +12,7 @@
  * @module
  */
 
-import { dtypeCodeOf, extensionTypeOf, typedArrayOfExtension } from '@improv/core';
+import { dtypeCodeOf, extensionTypeOf, typedArrayOfExtension } from './codec.ts';
 
 /** Returned by {@link FastDecoder.decode} for bytes it leaves to the general decoder. */
 export const DECLINED: unique symbol = Symbol('declined');
