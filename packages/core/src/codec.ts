@@ -235,6 +235,7 @@ interface EncoderInternals {
   writeU8(value: number): void;
   writeU64(value: number): void;
   writeI64(value: number): void;
+  encodeBigInt64(value: bigint): void;
 }
 
 /**
@@ -294,8 +295,12 @@ decoderRule.clone = function (this: DecoderInternals): Decoder<undefined> {
 
 const encoderBase = Encoder.prototype as unknown as EncoderInternals;
 const encoderRule = MsgpackEncoder.prototype as unknown as EncoderInternals;
-if (typeof encoderBase.encodeNumber !== 'function' || typeof encoderBase.writeU64 !== 'function') {
-  throw new Error('@improv/core: this @msgpack/msgpack has no encodeNumber/writeU64 to refine');
+if (
+  typeof encoderBase.encodeNumber !== 'function' ||
+  typeof encoderBase.writeU64 !== 'function' ||
+  typeof encoderBase.encodeBigInt64 !== 'function'
+) {
+  throw new Error('@improv/core: this @msgpack/msgpack has no encodeNumber/writeU64/encodeBigInt64 to refine');
 }
 encoderRule.encodeNumber = function (this: EncoderInternals, value: number): void {
   if ((value >= TWO_32 || value < -0x80000000) && Number.isSafeInteger(value) && !this.forceIntegerToFloat) {
@@ -309,6 +314,17 @@ encoderRule.encodeNumber = function (this: EncoderInternals, value: number): voi
     return;
   }
   encoderBase.encodeNumber.call(this, value);
+};
+// msgpack's integers have 64 bits: a bigint beyond them would be written wrapped (2n ** 70n as 0).
+const BIGINT_MIN = -(2n ** 63n);
+const BIGINT_MAX = 2n ** 64n - 1n;
+encoderRule.encodeBigInt64 = function (this: EncoderInternals, value: bigint): void {
+  if (value < BIGINT_MIN || value > BIGINT_MAX) {
+    throw new RangeError(
+      `the bigint ${value} does not fit in msgpack's 64-bit integers (-2⁶³ … 2⁶⁴ − 1); send it as a string (String(value)) and parse it back with BigInt()`,
+    );
+  }
+  encoderBase.encodeBigInt64.call(this, value);
 };
 encoderRule.clone = function (this: EncoderInternals): Encoder<undefined> {
   return Object.setPrototypeOf(encoderBase.clone.call(this), Object.getPrototypeOf(this)) as Encoder<undefined>;

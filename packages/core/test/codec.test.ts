@@ -64,6 +64,18 @@ describe('integers beyond 32 bits', () => {
     expect(roundTrip(new BigInt64Array([5n, -(2n ** 63n)]))).toEqual(new BigInt64Array([5n, -(2n ** 63n)]));
   });
 
+  it('refuses a bigint beyond 64 bits, naming it and the fix, instead of writing it wrapped', () => {
+    const encoder = new MsgpackEncoder();
+    for (const value of [2n ** 64n, 2n ** 70n, -(2n ** 63n) - 1n]) {
+      expect(() => encoder.encode(value)).toThrow(RangeError);
+      expect(() => encoder.encode({ nested: [1, value] })).toThrow(
+        `the bigint ${value} does not fit in msgpack's 64-bit integers (-2⁶³ … 2⁶⁴ − 1); send it as a string (String(value))`,
+      );
+    }
+    // The encoder is still usable afterwards.
+    expect(new MsgpackDecoder().decode(encoder.encode({ ok: 2n ** 64n - 1n }))).toEqual({ ok: 2n ** 64n - 1n });
+  });
+
   it('keeps the rule with options of its own, and msgpackOptions still serve a plain Decoder', () => {
     const withUndefined = new MsgpackEncoder({ ...msgpackOptions, ignoreUndefined: true });
     expect(
