@@ -12,7 +12,7 @@
  * @module
  */
 
-import { dtypeCodeOf, extensionTypeOf, typedArrayOfExtension } from './codec.ts';
+import { dtypeCodeOf, extensionTypeOf, MsgpackEncoder, typedArrayOfExtension } from './codec.ts';
 
 /** Returned by {@link FastDecoder.decode} for bytes it leaves to the general decoder. */
 export const DECLINED: unique symbol = Symbol('declined');
@@ -263,6 +263,9 @@ export class FastEncoder {
   }
 }
 
+const NO_BYTES = new Uint8Array(0);
+const NO_VIEW = new DataView(NO_BYTES.buffer);
+
 /**
  * Decodes what {@link FastEncoder} writes, straight from the bytes (shared memory included: it
  * builds every value, so nothing it returns aliases them). It declines anything else — other
@@ -271,8 +274,8 @@ export class FastEncoder {
  * (a record overwritten while read) yields some value or {@link DECLINED}, never a fault.
  */
 export class FastDecoder {
-  #bytes: Uint8Array = new Uint8Array(0);
-  #view: DataView = new DataView(this.#bytes.buffer);
+  #bytes: Uint8Array = NO_BYTES;
+  #view: DataView = NO_VIEW;
   #pos = 0;
   #end = 0;
   /** Recently decoded map keys by a hash of their bytes, so a key costs a compare, not a string. */
@@ -289,6 +292,9 @@ export class FastDecoder {
     this.#pos = start;
     this.#end = end;
     const value = this.#value(0);
+    // Not kept: the caller's memory is not held alive here until the next message.
+    this.#bytes = NO_BYTES;
+    this.#view = NO_VIEW;
     return this.#pos === end ? value : DECLINED;
   }
 
@@ -458,4 +464,38 @@ function sameBytes(cached: Uint8Array, bytes: Uint8Array, start: number): boolea
     if (cached[index] !== bytes[start + index]) return false;
   }
   return true;
+}
+
+/**
+ * A link's encoder of messages: the fast path for typical ones, the general codec for the rest
+ * (the same bytes either way). A message that no codec can carry (a function, a class instance, a
+ * bigint beyond 64 bits) throws a `TypeError` that names the link and says what to send instead.
+ */
+export class MessageEncoder {
+  readonly #fast = new FastEncoder();
+  #general = new MsgpackEncoder();
+  readonly #label: string;
+
+  /** @param label the link's name, for errors. */
+  constructor(label: string) {
+    this.#label = label;
+  }
+
+  /** The message's msgpack bytes, as a view of this encoder's own memory, valid until its next call. */
+  encode(message: unknown): Uint8Array {
+    try {
+      const length = this.#fast.encode(message);
+      return length >= 0 ? this.#fast.bytes.subarray(0, length) : this.#general.encodeSharedRef(message);
+    } catch (error) {
+      throw new TypeError(
+        `link "${this.#label}": the message cannot be sent: ${error instanceof Error ? error.message : String(error)}. Send plain data (numbers, strings, booleans, null, arrays, objects, typed arrays); put large data in the store and send its key`,
+        { cause: error },
+      );
+    }
+  }
+
+  /** Lets go of the memory the general codec grew to for a huge message (one the link refused). */
+  shrink(): void {
+    this.#general = new MsgpackEncoder();
+  }
 }

@@ -8,10 +8,9 @@ import {
   type LinkHooks,
   LinkMessageTooLargeError,
   MsgpackDecoder,
-  MsgpackEncoder,
   type OutputLink,
 } from '@improv/core';
-import { FastEncoder } from '@improv/core/codec/fast';
+import { MessageEncoder } from '@improv/core/codec/fast';
 import {
   BELL_SEQ,
   BELL_SLEEPING,
@@ -72,9 +71,7 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
   readonly #rings: OutRing[];
   /** Largest payload every ring can hold. */
   readonly #maxLength: number;
-  /** Typical messages; the general {@link #encoder} takes what it declines. */
-  readonly #fast = new FastEncoder();
-  #encoder = new MsgpackEncoder();
+  readonly #encoder: MessageEncoder;
   /** Puts waiting for room, in call order (FIFO also across concurrent puts). */
   readonly #queue: PendingPut[] = [];
   #pumping = false;
@@ -90,6 +87,7 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
 
   constructor(descriptor: LocalOutDescriptor, hooks: LinkHooks = {}) {
     super(descriptor, hooks);
+    this.#encoder = new MessageEncoder(this.label);
     this.#rings = descriptor.rings.map((info) => {
       const views = ringViews(info.buffer);
       // Continue where the ring stands: a revived actor reopens the descriptor of the one that died.
@@ -154,16 +152,10 @@ export class LocalOutputLink extends LinkSide implements OutputLink {
    * what `put` rejects with for a message it cannot send.
    */
   #encodeShared(message: unknown): Uint8Array {
-    let bytes: Uint8Array;
-    try {
-      const length = this.#fast.encode(message);
-      bytes = length >= 0 ? this.#fast.bytes.subarray(0, length) : this.#encoder.encodeSharedRef(message);
-    } catch (error) {
-      throw unencodable(this.label, error);
-    }
+    const bytes = this.#encoder.encode(message);
     if (bytes.length > this.#maxLength) {
       // The encoder grew to hold the huge message; do not keep that memory for the link's lifetime.
-      this.#encoder = new MsgpackEncoder();
+      this.#encoder.shrink();
       throw this.#tooLarge(bytes.length);
     }
     return bytes;
@@ -404,13 +396,4 @@ function writeRecord(ring: OutRing, bytes: Uint8Array, record: number): void {
   // record written while the flag stays up rings again (the consumer takes it down once it runs): a
   // wake-up is never left to a single notify (see the consumer's side, `_input.ts`).
   if (Atomics.load(ring.bell, BELL_SLEEPING) !== 0) wake(ring.bell, BELL_SEQ);
-}
-
-/** A message msgpack cannot carry, named with its link and the fix. */
-function unencodable(label: string, error: unknown): TypeError {
-  const what = error instanceof Error ? error.message : String(error);
-  return new TypeError(
-    `link "${label}": cannot send this message (${what}); send plain data — objects, arrays, strings, numbers, booleans, null, typed arrays — and put anything else in the store`,
-    { cause: error },
-  );
 }

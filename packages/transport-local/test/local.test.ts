@@ -124,7 +124,12 @@ describe('local transport specifics', () => {
     const error = await rejection(q_out.put({ callback: () => 1 }));
     expect(error).toBeInstanceOf(TypeError);
     expect((error as Error).message).toMatch(
-      /link "P\.out": cannot send this message .* put anything else in the store/,
+      /link "P\.out": the message cannot be sent: .*Send plain data .*put large data in the store and send its key/,
+    );
+    // A bigint msgpack cannot carry is refused too, never sent wrapped.
+    const tooBig = await rejection(q_out.put({ t: 2n ** 70n }));
+    expect((tooBig as Error).message).toMatch(
+      /link "P\.out": the message cannot be sent: the bigint 1180591620717411303424 does not fit/,
     );
     await q_out.put({ after: true });
     expect(q_in.tryGet()).toEqual({ after: true });

@@ -77,6 +77,8 @@ const LARGE_ACK_BYTES = 256 * 1024;
 const latin1 = new TextDecoder('latin1');
 /** How often a peer that keeps failing the handshake is reported again. */
 const REFUSAL_REPEAT_MS = 30_000;
+/** Largest memory a link keeps a view of between messages (see `ZmqInputLink.#frame`). */
+const FRAME_CACHE_BYTES = 64 * 1024;
 
 export class ZmqInputLink implements InputLink {
   readonly direction = 'in' as const;
@@ -91,6 +93,12 @@ export class ZmqInputLink implements InputLink {
   /** Typical messages (as transport-local's links); the general {@link #decoder} takes what it declines. */
   readonly #fast = new FastDecoder();
   readonly #decoder = new MsgpackDecoder();
+  /**
+   * The memory the last message came in (the messages of a batch share their frame's), whole as
+   * bytes and as a view, so that each message does not cost a `DataView` of its own. Only memory up
+   * to {@link FRAME_CACHE_BYTES}: a link does not keep a large frame alive while it waits.
+   */
+  #frame: { buffer: ArrayBufferLike; bytes: Uint8Array; view: DataView } | undefined;
   /** The edge the last message came in on. */
   #lastEdge: InEdge | undefined;
   readonly #waiters: Waiter[] = [];
@@ -399,12 +407,14 @@ export class ZmqInputLink implements InputLink {
       this.#next = index + 1 === count ? 0 : index + 1;
       edge.counts[TAKEN]! += 1;
       this.#acknowledge(edge, true, bytes.length);
-      const fast = this.#fast.decode(
-        bytes,
-        new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-        0,
-        bytes.length,
-      );
+      const buffer = bytes.buffer;
+      let frame = this.#frame;
+      if (frame?.buffer !== buffer) {
+        frame = { buffer, bytes: new Uint8Array(buffer), view: new DataView(buffer) };
+        this.#frame = buffer.byteLength <= FRAME_CACHE_BYTES ? frame : undefined;
+      }
+      const start = bytes.byteOffset;
+      const fast = this.#fast.decode(frame.bytes, frame.view, start, start + bytes.length);
       return fast === DECLINED ? this.#decoder.decode(bytes) : fast;
     }
     return undefined;

@@ -17,10 +17,9 @@ import {
   type LinkHooks,
   LinkMessageTooLargeError,
   MsgpackDecoder,
-  MsgpackEncoder,
   type OutputLink,
 } from '@improv/core';
-import { FastEncoder } from '@improv/core/codec/fast';
+import { MessageEncoder } from '@improv/core/codec/fast';
 import {
   ACKED_DROPPED,
   ACKED_TAKEN,
@@ -113,9 +112,7 @@ export class ZmqOutputLink implements OutputLink {
   readonly #openDealer: (edge: OutEdge) => DealerSocket;
   readonly #control: Int32Array<SharedArrayBuffer>;
   readonly #maxMessageBytes: number;
-  /** Typical messages (as transport-local's links); the general {@link #encoder} takes what it declines. */
-  readonly #fast = new FastEncoder();
-  #encoder = new MsgpackEncoder();
+  readonly #encoder: MessageEncoder;
   readonly #queue: PendingPut[] = [];
   #pumping = false;
   #closedHere = false;
@@ -138,6 +135,7 @@ export class ZmqOutputLink implements OutputLink {
     this.#hooks = hooks;
     this.name = descriptor.endpoint.link;
     this.#label = endpointLabel(descriptor.endpoint);
+    this.#encoder = new MessageEncoder(this.#label);
     this.#control = new Int32Array(descriptor.control);
     this.#maxMessageBytes = descriptor.maxMessageBytes;
     this.#openDealer = (edge) => {
@@ -213,20 +211,12 @@ export class ZmqOutputLink implements OutputLink {
 
   /** The message's msgpack bytes, as `put` sends them (a copy of the encoder's buffer). */
   encode(message: unknown): Uint8Array {
-    let bytes: Uint8Array;
-    try {
-      const length = this.#fast.encode(message);
-      bytes = length >= 0 ? this.#fast.bytes.slice(0, length) : this.#encoder.encode(message);
-    } catch (error) {
-      throw new TypeError(
-        `link "${this.#label}": the message cannot be sent: ${(error as Error).message}. Send plain data (numbers, strings, arrays, objects, typed arrays); put large data in the store and send its key`,
-      );
-    }
+    const bytes = this.#encoder.encode(message);
     if (bytes.length > this.#maxMessageBytes) {
-      this.#encoder = new MsgpackEncoder();
+      this.#encoder.shrink();
       throw this.#tooLarge(bytes.length);
     }
-    return bytes;
+    return bytes.slice();
   }
 
   #tooLarge(length: number): LinkMessageTooLargeError {
