@@ -394,6 +394,21 @@ export class ZmqInputLink implements InputLink {
     }
   }
 
+  /** The message in `bytes` by the fast path, or {@link DECLINED}. */
+  #decodeFast(bytes: Uint8Array): unknown {
+    const buffer = bytes.buffer;
+    let frame = this.#frame;
+    if (frame?.buffer !== buffer) {
+      if (buffer.byteLength > FRAME_CACHE_BYTES) {
+        return this.#fast.decode(bytes, new DataView(buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.length);
+      }
+      frame = { buffer, bytes: new Uint8Array(buffer), view: new DataView(buffer) };
+      this.#frame = frame;
+    }
+    const start = bytes.byteOffset;
+    return this.#fast.decode(frame.bytes, frame.view, start, start + bytes.length);
+  }
+
   /** The next message of the next non-empty edge (round-robin), or `undefined`. */
   #take(): unknown {
     const edges = this.#edges;
@@ -407,14 +422,7 @@ export class ZmqInputLink implements InputLink {
       this.#next = index + 1 === count ? 0 : index + 1;
       edge.counts[TAKEN]! += 1;
       this.#acknowledge(edge, true, bytes.length);
-      const buffer = bytes.buffer;
-      let frame = this.#frame;
-      if (frame?.buffer !== buffer) {
-        frame = { buffer, bytes: new Uint8Array(buffer), view: new DataView(buffer) };
-        this.#frame = buffer.byteLength <= FRAME_CACHE_BYTES ? frame : undefined;
-      }
-      const start = bytes.byteOffset;
-      const fast = this.#fast.decode(frame.bytes, frame.view, start, start + bytes.length);
+      const fast = this.#decodeFast(bytes);
       return fast === DECLINED ? this.#decoder.decode(bytes) : fast;
     }
     return undefined;
