@@ -477,6 +477,21 @@ describe('YAML and top-level errors', () => {
     ]);
   });
 
+  it('points an alias that names no anchor, and a merge of a non-mapping, at the alias or merge value', async () => {
+    const options = (lines: string) => `${twoActors}    options:\n${lines}`;
+    const unresolved = only(await check(options('      gain: *gain\n')));
+    expect(`${unresolved.line}:${unresolved.column} ${unresolved.message}`).toBe(
+      '9:13 invalid YAML: the alias *gain names no anchor',
+    );
+    expect(unresolved.fix).toContain('&gain');
+    const merge = only(await check(`base: &base 3\n${options('      <<: *base\n')}`));
+    expect(`${merge.line}:${merge.column} ${merge.message}`).toBe(
+      '10:11 invalid YAML: a merge key (<<) takes a mapping or a list of mappings (*base is the scalar "3")',
+    );
+    const inList = only(await check('base: &base { a: 1 }\nx:\n  <<: [*base, [1]]\n'));
+    expect(`${inList.line}:${inList.column}`).toBe('3:15');
+  });
+
   it('reports a NUL byte or another control character where it is, and a UTF-16 file as such', async () => {
     const nul = only(await check('actors:\n  A:\n    package: x\u0000.ts\n    class: A\n'));
     expect(`${nul.line}:${nul.column} ${nul.message}`).toBe(

@@ -14,6 +14,7 @@ import {
   type Node,
   type Pair,
   parseDocument,
+  visit,
   type YAMLError,
 } from 'yaml';
 import { type ConfigPath, formatPath, type Locator, type Position, Reporter } from './_report.ts';
@@ -91,16 +92,61 @@ export function readYaml(text: string, file: string | undefined): ParsedYaml {
       const position = positionOf(document.contents.range[0]);
       if (error instanceof RangeError) reporter.error([], tooDeep.message, tooDeep.fix, { position });
       else {
+        const culprit = aliasOrMergeError(document);
         reporter.error(
           [],
-          `invalid YAML: ${(error as Error).message}`,
-          'check the anchors (&name), aliases (*name) and merge keys (<<)',
-          { position },
+          culprit?.message ?? `invalid YAML: ${(error as Error).message}`,
+          culprit?.fix ?? 'check the anchors (&name), aliases (*name) and merge keys (<<)',
+          { position: culprit?.node.range ? positionOf(culprit.node.range[0]) : position },
         );
       }
     }
   }
   return { value, hasSyntaxErrors, reporter };
+}
+
+/**
+ * The first alias that names no anchor, or merge value (`<<: x`) that is not a mapping, in document
+ * order: `toJS` throws on them without a position, so the node is found here to point at it.
+ */
+function aliasOrMergeError(document: Document): { node: Node; message: string; fix: string } | undefined {
+  let found: { node: Node; message: string; fix: string } | undefined;
+  visit(document, {
+    Alias(_, alias) {
+      if (alias.resolve(document) !== undefined) return undefined;
+      found = {
+        node: alias,
+        message: `invalid YAML: the alias *${alias.source} names no anchor`,
+        fix: `define the anchor (&${alias.source}) on a node above this alias, or correct the alias's name`,
+      };
+      return visit.BREAK;
+    },
+    Pair(_, pair) {
+      if (!isScalar(pair.key) || pair.key.source !== '<<' || pair.key.type !== 'PLAIN') return undefined;
+      const sources = isSeq(pair.value) ? pair.value.items : [pair.value];
+      for (const source of sources) {
+        const target = isAlias(source) ? source.resolve(document) : source;
+        // An unresolved alias is the Alias visitor's, which sees it next (toJS throws on it first too).
+        if (isAlias(source) && target === undefined) return undefined;
+        if (isMap(target)) continue;
+        const alias = isAlias(source) ? ` (*${source.source} is ${describeNode(target)})` : '';
+        found = {
+          node: (source as Node | null) ?? (pair.key as Node),
+          message: `invalid YAML: a merge key (<<) takes a mapping or a list of mappings${alias}`,
+          fix: 'merge only mappings: anchor a mapping (base: &base { key: value }) and write <<: *base or <<: [*a, *b]',
+        };
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return found;
+}
+
+function describeNode(node: unknown): string {
+  if (isSeq(node)) return 'a list';
+  if (isScalar(node)) return node.value === null ? 'empty' : `the scalar ${JSON.stringify(node.source ?? node.value)}`;
+  return 'not a mapping';
 }
 
 /**
