@@ -543,6 +543,17 @@ describe('actor errors', () => {
     expect(result.diagnostics[1]?.fix).toBe('rename it, e.g. "Gen_2", and use the new name in connections');
   });
 
+  it('reports an actor name too long for its log file, at the name, with the limit', async () => {
+    const long = 'L'.repeat(300);
+    const result = await check(
+      `actors:\n  ${long}:\n    package: actors/generator.ts\n    class: Generator\n  ${'é'.repeat(100)}:\n    package: actors/generator.ts\n    class: Generator\n  ${'L'.repeat(200)}:\n    package: actors/generator.ts\n    class: Generator\n`,
+    );
+    expect(list(result)).toEqual([
+      `2:3 actor name "${'L'.repeat(24)}…" is too long: 300 bytes, at most 200 (UTF-8); its log file actors/<name>.log in the run folder needs a file name the file system can hold`,
+    ]);
+    expect(result.diagnostics[0]?.fix).toBe('shorten it to 200 bytes or fewer, and use the new name in connections');
+  });
+
   it('reports a missing or non-string package and class', async () => {
     const result = await check(yaml`
       actors:

@@ -383,6 +383,14 @@ function formatSize(bytes: number): string {
 
 // --- actors -----------------------------------------------------------------------------------
 
+/**
+ * The longest actor name, in UTF-8 bytes: the run folder holds `actors/<name>.log` (`-2`… on a
+ * clash), and file systems allow 255 bytes per file name; the rest is margin.
+ */
+export const MAX_ACTOR_NAME_BYTES = 200;
+
+const utf8 = new TextEncoder();
+
 /** Fills `out` with the actors; returns every declared name, or `undefined` when `actors:` is unusable. */
 function validateActors(
   top: Record<string, unknown>,
@@ -426,6 +434,15 @@ function validateActors(
         path,
         `actor name "${name}" cannot be used: names may not be empty or contain "." or whitespace`,
         `rename it, e.g. "${suggestion}", and use the new name in connections`,
+        { part: 'key' },
+      );
+    }
+    const bytes = utf8.encode(name).length;
+    if (bytes > MAX_ACTOR_NAME_BYTES) {
+      reporter.error(
+        path,
+        `actor name "${[...name].slice(0, 24).join('')}…" is too long: ${bytes} bytes, at most ${MAX_ACTOR_NAME_BYTES} (UTF-8); its log file actors/<name>.log in the run folder needs a file name the file system can hold`,
+        `shorten it to ${MAX_ACTOR_NAME_BYTES} bytes or fewer, and use the new name in connections`,
         { part: 'key' },
       );
     }
