@@ -806,6 +806,25 @@ describe('actor errors', () => {
     );
   });
 
+  it('refuses a CommonJS actor file as such, at its package, with the ES-module form as the fix', async () => {
+    const result = await check(yaml`
+      actors:
+        A:
+          package: actors/commonjs.cjs
+          class: Counter
+        B:
+          package: actors/commonjs-in-js.js
+          class: Counter
+    `);
+    expect(list(result)).toEqual([
+      `3:14 actor "A": ${fixture('actors/commonjs.cjs')} is a CommonJS module (require, exports); actors must be ES modules`,
+      `6:14 actor "B": ${fixture('actors/commonjs-in-js.js')} is a CommonJS module (require, exports); actors must be ES modules`,
+    ]);
+    expect(result.diagnostics[0]?.fix).toContain(
+      "import { Actor } from '@improv/core';  export class Counter extends Actor",
+    );
+  });
+
   it('reports a module that loops, never settles a top-level await, or exits at import, and checks the rest', async () => {
     const result = await parseConfig(
       yaml`

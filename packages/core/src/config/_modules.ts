@@ -42,7 +42,9 @@ export function moduleCandidates(
 }
 
 const extensions = ['.ts', '.mts', '.js', '.mjs'];
-const explicitExtension = /\.(?:ts|js|mjs|mts|cjs|py)$/;
+const explicitExtension = /\.(?:ts|js|mjs|mts|cjs|cts|py)$/;
+/** Files Node always loads as CommonJS. */
+const commonJsExtension = /\.c[jt]s$/;
 /** improv's `actors.sample_generator`: Python module path, one identifier per folder. */
 const dottedModule = /^[A-Za-z_]\w*(?:\.\w+)+$/;
 
@@ -71,10 +73,15 @@ export async function resolveActorModule(
     if (found === undefined) return undefined;
     if (!found) continue;
     const url = adapter.path.toFileUrl(candidate);
+    if (commonJsExtension.test(candidate)) {
+      reportCommonJs(actor, candidate, reporter);
+      return undefined;
+    }
     if (context.checkModules) {
       const outcome = await context.prober.import(url);
       if (!outcome.ok) {
-        reportImportError(actor, candidate, outcome.error, reporter);
+        if (await looksLikeCommonJs(candidate, adapter)) reportCommonJs(actor, candidate, reporter);
+        else reportImportError(actor, candidate, outcome.error, reporter);
         return undefined;
       }
       checkExport(actor, outcome.exports, reporter);
@@ -175,6 +182,26 @@ function reportImportError(actor: DraftActor, where: string, error: ImportError,
         ? `${where} was loaded as CommonJS because the package.json nearest to it does not say "type": "module" (or there is none); add "type": "module" to that package.json (or create one next to your pipeline with {"type": "module"}), or name the file .mts (.mjs for JavaScript)`
         : `fix the error in ${where} (importing it on its own shows the full stack)`,
   );
+}
+
+/**
+ * Actors are ES modules: a worker imports the module and takes the class from its named exports,
+ * and `require('@improv/core')` cannot load improv's ES-module source. Left to the import, the user
+ * sees a syntax error inside improv's own code.
+ */
+function reportCommonJs(actor: DraftActor, file: string, reporter: Reporter): void {
+  reporter.error(
+    ['actors', actor.name, 'package'],
+    `actor "${actor.name}": ${file} is a CommonJS module (require, exports); actors must be ES modules`,
+    `write it with import and export:  import { Actor } from '@improv/core';  export class ${actor.className || 'MyActor'} extends Actor { … }  in a .ts or .mts file (or .js/.mjs; a .ts or .js file needs "type": "module" in the nearest package.json)`,
+  );
+}
+
+/** A file that failed to import and uses require()/exports with no import or export statement. */
+async function looksLikeCommonJs(file: string, adapter: RuntimeAdapter): Promise<boolean> {
+  const text = await adapter.readTextFile(file).catch(() => '');
+  const commonJs = /\brequire\s*\(\s*['"`]|\bmodule\.exports\b|\bexports\.[\w$]+\s*=/.test(text);
+  return commonJs && !/^\s*(?:import|export)\b/m.test(text);
 }
 
 /**
