@@ -12,7 +12,7 @@
  * @module
  */
 
-import { dtypeCodeOf, extensionTypeOf, MsgpackEncoder, typedArrayOfExtension } from './codec.ts';
+import { dtypeCodeOf, encodeFailure, extensionTypeOf, MsgpackEncoder, typedArrayOfExtension } from './codec.ts';
 
 /** Returned by {@link FastDecoder.decode} for bytes it leaves to the general decoder. */
 export const DECLINED: unique symbol = Symbol('declined');
@@ -134,7 +134,8 @@ export class FastEncoder {
       const head = this.#pos++;
       let count = 0;
       for (const key in value) {
-        if (++count >= 16) return false;
+        // The general codec refuses an own "__proto__" key with its reason.
+        if (++count >= 16 || key === '__proto__') return false;
         if (!this.#string(key) || !this.#value((value as Record<string, unknown>)[key], depth)) return false;
       }
       this.bytes[head] = 0x80 | count;
@@ -195,7 +196,8 @@ export class FastEncoder {
     const bytes = this.bytes;
     const view = this.#view;
     let pos = this.#pos;
-    if (!Number.isSafeInteger(value)) {
+    // -0 too, as the general codec writes it: a float 64 keeps its sign.
+    if (!Number.isSafeInteger(value) || (value === 0 && 1 / value < 0)) {
       bytes[pos++] = 0xcb;
       view.setFloat64(pos, value);
       pos += 8;
@@ -487,10 +489,10 @@ export class MessageEncoder {
       const length = this.#fast.encode(message);
       return length >= 0 ? this.#fast.bytes.subarray(0, length) : this.#general.encodeSharedRef(message);
     } catch (error) {
-      throw new TypeError(
-        `link "${this.#label}": the message cannot be sent: ${error instanceof Error ? error.message : String(error)}. Send plain data (numbers, strings, booleans, null, arrays, objects, typed arrays); put large data in the store and send its key`,
-        { cause: error },
-      );
+      const reason =
+        encodeFailure(error) ??
+        `${error instanceof Error ? error.message : String(error)}. Send plain data (numbers, strings, booleans, null, arrays, objects, typed arrays, Map, Set, Date); put anything else in the store as such data and send its key`;
+      throw new TypeError(`link "${this.#label}": the message cannot be sent: ${reason}`, { cause: error });
     }
   }
 

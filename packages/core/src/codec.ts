@@ -143,6 +143,53 @@ const EXT_SET = 12;
 const EXT_ARRAY_BUFFER = 13;
 const EXT_BOOL = 14;
 
+/**
+ * A value the codec refuses because it would arrive changed or could not be read back (an invalid
+ * `Date`, an `Error`, a `RegExp`, a `__proto__` key, a string that is not valid UTF-8, a bigint
+ * beyond 64 bits): its message names the value and says what to send instead. Links and stores
+ * wrap it in their own error, with it as the `cause`.
+ */
+export class UnencodableValueError extends TypeError {
+  override readonly name = 'UnencodableValueError';
+}
+
+/**
+ * Why the codec could not encode a value, with the fix, for a link's or a store's error: the
+ * message of an {@link UnencodableValueError} or of msgpack's depth limit; `undefined` for anything
+ * else (msgpack's "Unrecognized object" of a function or a symbol), which the caller explains with
+ * what it takes.
+ */
+export function encodeFailure(error: unknown): string | undefined {
+  if (error instanceof UnencodableValueError) return error.message;
+  const message = error instanceof Error ? error.message : '';
+  if (/^Too deep objects in depth/.test(message)) {
+    return 'it nests deeper than 100 levels, the most msgpack encodes: flatten it, or send it as a JSON string';
+  }
+  return undefined;
+}
+
+/**
+ * Throws an {@link UnencodableValueError} for an object msgpack would write but not as it is: an
+ * invalid `Date`, an `Error`, a `RegExp` (the codec checks every object it encodes with this).
+ */
+export function checkArrivesUnchanged(object: unknown): void {
+  if (object instanceof Date) {
+    if (Number.isNaN(object.getTime())) {
+      throw new UnencodableValueError(
+        'an invalid Date (new Date(NaN), or a string it could not parse) would arrive as 1970-01-01: check the value, or send null',
+      );
+    }
+  } else if (object instanceof Error) {
+    throw new UnencodableValueError(
+      `the ${object.name || 'Error'} ${JSON.stringify(object.message)} would arrive as {} (its message and stack are not its own enumerable properties): send { name: error.name, message: error.message, stack: error.stack }`,
+    );
+  } else if (object instanceof RegExp) {
+    throw new UnencodableValueError(
+      `the RegExp ${String(object)} would arrive as {}: send { source: re.source, flags: re.flags } and build it again with new RegExp(source, flags)`,
+    );
+  }
+}
+
 /** msgpack's own extensions (Date as a timestamp) and its handling of unknown types. */
 const builtIn = new ExtensionCodec();
 
@@ -166,6 +213,7 @@ const extensionCodec: ExtensionCodecType<undefined> = {
     if (object instanceof Map) return new ExtData(EXT_MAP, encoder.encode(Array.from(object)));
     if (object instanceof Set) return new ExtData(EXT_SET, encoder.encode(Array.from(object)));
     if (object instanceof ArrayBuffer) return new ExtData(EXT_ARRAY_BUFFER, new Uint8Array(object));
+    checkArrivesUnchanged(object);
     return builtIn.tryToEncode(object, context);
   },
   decode(data, type, context) {
@@ -235,7 +283,10 @@ interface EncoderInternals {
   writeU8(value: number): void;
   writeU64(value: number): void;
   writeI64(value: number): void;
+  writeF64(value: number): void;
   encodeBigInt64(value: bigint): void;
+  encodeString(value: string): void;
+  encodeMap(value: Record<string, unknown>, depth: number): void;
 }
 
 /**
@@ -298,11 +349,22 @@ const encoderRule = MsgpackEncoder.prototype as unknown as EncoderInternals;
 if (
   typeof encoderBase.encodeNumber !== 'function' ||
   typeof encoderBase.writeU64 !== 'function' ||
-  typeof encoderBase.encodeBigInt64 !== 'function'
+  typeof encoderBase.writeF64 !== 'function' ||
+  typeof encoderBase.encodeBigInt64 !== 'function' ||
+  typeof encoderBase.encodeString !== 'function' ||
+  typeof encoderBase.encodeMap !== 'function'
 ) {
-  throw new Error('@improv/core: this @msgpack/msgpack has no encodeNumber/writeU64/encodeBigInt64 to refine');
+  throw new Error(
+    '@improv/core: this @msgpack/msgpack has no encodeNumber/writeU64/writeF64/encodeBigInt64/encodeString/encodeMap to refine',
+  );
 }
 encoderRule.encodeNumber = function (this: EncoderInternals, value: number): void {
+  if (value === 0 && 1 / value < 0 && !this.forceIntegerToFloat) {
+    // -0 is a safe integer to msgpack, which writes it as 0: a float 64 keeps its sign.
+    this.writeU8(0xcb);
+    this.writeF64(value);
+    return;
+  }
   if ((value >= TWO_32 || value < -0x80000000) && Number.isSafeInteger(value) && !this.forceIntegerToFloat) {
     if (value >= 0) {
       this.writeU8(0xcf); // uint 64
@@ -320,11 +382,31 @@ const BIGINT_MIN = -(2n ** 63n);
 const BIGINT_MAX = 2n ** 64n - 1n;
 encoderRule.encodeBigInt64 = function (this: EncoderInternals, value: bigint): void {
   if (value < BIGINT_MIN || value > BIGINT_MAX) {
-    throw new RangeError(
-      `the bigint ${value} does not fit in msgpack's 64-bit integers (-2⁶³ … 2⁶⁴ − 1); send it as a string (String(value)) and parse it back with BigInt()`,
+    throw new UnencodableValueError(
+      `the bigint ${value} does not fit in msgpack's 64-bit integers (-2⁶³ … 2⁶⁴ − 1): send it as a string (String(value)) and parse it back with BigInt()`,
     );
   }
   encoderBase.encodeBigInt64.call(this, value);
+};
+encoderRule.encodeString = function (this: EncoderInternals, value: string): void {
+  // A lone surrogate (half of an emoji, say) is no UTF-8: msgpack would write bytes that Python
+  // refuses to decode.
+  if (!value.isWellFormed()) {
+    const at = [...value].findIndex((char) => !char.isWellFormed());
+    throw new UnencodableValueError(
+      `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)} has a lone surrogate (character ${at}), which is not UTF-8 and which Python cannot read: mend it, or send string.toWellFormed() (it becomes U+FFFD)`,
+    );
+  }
+  encoderBase.encodeString.call(this, value);
+};
+encoderRule.encodeMap = function (this: EncoderInternals, value: Record<string, unknown>, depth: number): void {
+  // An own "__proto__" key (JSON.parse makes one): the decoders refuse it, so it would never arrive.
+  if (Object.hasOwn(value, '__proto__')) {
+    throw new UnencodableValueError(
+      'an object with an own "__proto__" key (JSON.parse of untrusted text makes one) cannot be decoded safely: rename the key, or send the JSON text itself',
+    );
+  }
+  encoderBase.encodeMap.call(this, value, depth);
 };
 encoderRule.clone = function (this: EncoderInternals): Encoder<undefined> {
   return Object.setPrototypeOf(encoderBase.clone.call(this), Object.getPrototypeOf(this)) as Encoder<undefined>;

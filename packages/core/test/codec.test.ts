@@ -3,11 +3,13 @@ import { describe, expect, it } from 'vitest';
 import {
   BOOL_DTYPE_CODE,
   dtypeCodeOf,
+  encodeFailure,
   MsgpackDecoder,
   MsgpackEncoder,
   msgpackOptions,
   typedArrayConstructors,
   typedArrayKinds,
+  UnencodableValueError,
 } from '../src/codec.ts';
 
 const encoder = new MsgpackEncoder();
@@ -64,12 +66,52 @@ describe('integers beyond 32 bits', () => {
     expect(roundTrip(new BigInt64Array([5n, -(2n ** 63n)]))).toEqual(new BigInt64Array([5n, -(2n ** 63n)]));
   });
 
+  it('refuses what would arrive changed or not at all (invalid Date, Error, RegExp, "__proto__" key, lone surrogate), saying what to send', () => {
+    const encoder = new MsgpackEncoder();
+    const refused: [unknown, string][] = [
+      [new Date('not a date'), 'would arrive as 1970-01-01'],
+      [{ at: new Date(Number.NaN) }, 'or send null'],
+      [new TypeError('boom'), 'the TypeError "boom" would arrive as {}'],
+      [[new Error('boom')], 'error.message'],
+      [/a+b/g, 'the RegExp /a+b/g would arrive as {}'],
+      [JSON.parse('{"__proto__": {"gain": 2}, "id": 1}'), 'own "__proto__" key'],
+      [{ nested: JSON.parse('{"__proto__": 1}') }, 'rename the key'],
+      ['half an emoji: \ud83d', 'lone surrogate (character 15)'],
+      [{ ['key \udc00']: 1 }, 'lone surrogate'],
+    ];
+    for (const [value, text] of refused) {
+      expect(() => encoder.encode(value)).toThrow(UnencodableValueError);
+      expect(() => encoder.encode(value)).toThrow(text);
+    }
+    // What is valid still goes: a whole emoji, a valid Date, a key that only looks alike.
+    expect(roundTrip(['😀', new Date(5), { proto: 1 }])).toEqual(['😀', new Date(5), { proto: 1 }]);
+  });
+
+  it('keeps the sign of -0 (a float 64), where msgpack alone writes 0', () => {
+    expect(hex(encoder.encode(-0))).toBe('cb8000000000000000');
+    expect(Object.is(roundTrip(-0), -0)).toBe(true);
+    expect(Object.is((roundTrip({ v: [-0] }) as { v: number[] }).v[0], -0)).toBe(true);
+    expect(hex(encoder.encode(0))).toBe('00');
+  });
+
+  it("names msgpack's depth limit and the fix", () => {
+    const deep = JSON.parse(`${'['.repeat(150)}${']'.repeat(150)}`);
+    let error: unknown;
+    try {
+      encoder.encode(deep);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(encodeFailure(error)).toContain('deeper than 100 levels');
+    expect(encodeFailure(new Error('Unrecognized object: [object Function]'))).toBeUndefined();
+  });
+
   it('refuses a bigint beyond 64 bits, naming it and the fix, instead of writing it wrapped', () => {
     const encoder = new MsgpackEncoder();
     for (const value of [2n ** 64n, 2n ** 70n, -(2n ** 63n) - 1n]) {
-      expect(() => encoder.encode(value)).toThrow(RangeError);
+      expect(() => encoder.encode(value)).toThrow(UnencodableValueError);
       expect(() => encoder.encode({ nested: [1, value] })).toThrow(
-        `the bigint ${value} does not fit in msgpack's 64-bit integers (-2⁶³ … 2⁶⁴ − 1); send it as a string (String(value))`,
+        `the bigint ${value} does not fit in msgpack's 64-bit integers (-2⁶³ … 2⁶⁴ − 1): send it as a string (String(value))`,
       );
     }
     // The encoder is still usable afterwards.

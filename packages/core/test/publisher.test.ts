@@ -87,6 +87,18 @@ it('refuses in the step an { array, shape } whose shape does not hold the array 
   expect(() => publisher.publish('frame', { array: new Uint8Array(10), shape: [100, 100] })).not.toThrow();
 });
 
+it('refuses in the step a value that would reach the page changed (an invalid Date, an Error, a RegExp)', () => {
+  const { publisher } = watched();
+  expect(() => publisher.publish('when', { at: new Date('soon') })).toThrow(
+    /^publish\("when", …\): an invalid Date .* would arrive as 1970-01-01/,
+  );
+  expect(() => publisher.publish('last error', new Error('boom'))).toThrow(
+    /publish\("last error", …\): the Error "boom"/,
+  );
+  expect(() => publisher.publish('pattern', [/a+/])).toThrow(/the RegExp \/a\+\/ would arrive as \{\}/);
+  expect(() => publisher.publish('when', { at: new Date(5) })).not.toThrow();
+});
+
 it('marks a field a series point lacked as null, and keeps a published NaN as NaN', async () => {
   const { publisher, sent } = watched();
   publisher.publish('stats', { a: 1 });

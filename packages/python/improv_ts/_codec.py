@@ -108,6 +108,8 @@ def _hashable(value):
         return tuple(_hashable(item) for item in value)
     if isinstance(value, dict):
         return tuple((key, _hashable(item)) for key, item in value.items())
+    if isinstance(value, set):
+        return frozenset(_hashable(item) for item in value)
     return value
 
 

@@ -829,7 +829,16 @@ class InLink(_Endpoint):
             or not edge.queue
         ):
             self._send_ack(edge)
-        return _codec.unpackb(body)
+        try:
+            return _codec.unpackb(body)
+        except (ValueError, TypeError, OverflowError) as error:
+            # Python cannot hold what TypeScript could (a Date past the year 9999, a Set of Sets):
+            # said with the link and the source, not as msgpack's bare error.
+            raise ValueError(
+                f'link "{self.label}": a message from {edge.peer} cannot be read in Python '
+                f"({type(error).__name__}: {error}); it is skipped. Send plain data that Python holds too: "
+                "dates within the years 1–9999, sets of numbers or strings"
+            ) from error
 
     def _flush_acks(self):
         for edge in self._edges:

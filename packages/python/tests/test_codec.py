@@ -59,6 +59,14 @@ def test_maps_sets_bytes_dates_and_64_bit_integers():
     assert unpackb(msgpack.packb(msgpack.ExtType(11, msgpack.packb([[1, "a"], [[2, 3], "b"]])))) == {1: "a", (2, 3): "b"}
 
 
+def test_a_set_of_sets_or_maps_from_typescript_comes_back_hashable():
+    # TypeScript's new Set([new Set([1]), new Map([[1, 2]])]): extension 12 holding extensions 12 and 11.
+    inner_set = msgpack.ExtType(12, msgpack.packb([1]))
+    inner_map = msgpack.ExtType(11, msgpack.packb([[1, 2]]))
+    back = unpackb(msgpack.packb(msgpack.ExtType(12, msgpack.packb([inner_set, inner_map]))))
+    assert back == {frozenset({1}), ((1, 2),)}
+
+
 def test_values_msgpack_cannot_carry_are_a_clear_error():
     with pytest.raises(TypeError, match=r"cannot send or store a value of type object"):
         packb(object())

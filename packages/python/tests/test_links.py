@@ -833,6 +833,26 @@ def test_malformed_messages_of_a_source_are_skipped_without_losing_the_frames_of
     assert len(hooks.warnings) == 1 and "ignored a message" in hooks.warnings[0]
 
 
+def test_a_message_python_cannot_hold_is_a_clear_error_naming_the_link_and_the_next_one_arrives(plan, opened):
+    # TypeScript's Date can lie past the year 9999 (new Date(8.64e15)): msgpack's timestamp 96.
+    graph = plan(("A.q_out", "B.q_in", 64, "block"))
+    sink = opened(graph["B.q_in"])
+    source_id = graph["A.q_out"]["edges"][0]["id"].encode()
+    dealer = context().socket(zmq.DEALER)
+    try:
+        dealer.setsockopt(zmq.ROUTING_ID, source_id)
+        dealer.connect(graph["B.q_in"]["address"])
+        far = b"\x81\xa1t\xc7\x0c\xff" + (0).to_bytes(4, "big") + (8_640_000_000_000).to_bytes(8, "big", signed=True)
+        dealer.send_multipart([b"\x01", far])
+        dealer.send_multipart([b"\x01", msgpack_body(1)])
+        eventually(lambda: sink.qsize() >= 2, sink, what="the two messages")
+        with pytest.raises(ValueError, match=r'link "B.q_in": a message from A.q_out cannot be read in Python \(OverflowError'):
+            sink.get(timeout=PATIENCE)
+        assert sink.get(timeout=PATIENCE)["n"] == 1
+    finally:
+        dealer.close(linger=0)
+
+
 def test_a_sink_welcomes_each_source_once_and_reads_several_messages_in_one(plan, opened):
     # [0x03, packed] is several messages, in order (packed: a msgpack array of bin, one body each); the
     # sink says it reads them ([0x04] and 8 zero bytes: zero credit to a source that takes it for an

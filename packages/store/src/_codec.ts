@@ -4,7 +4,7 @@
  * store's name (`memory store`, …) for its messages.
  * @module
  */
-import { MsgpackDecoder, MsgpackEncoder } from '@improv/core';
+import { encodeFailure, MsgpackDecoder, MsgpackEncoder } from '@improv/core';
 
 /** Most dimensions a stored array may have. */
 export const MAX_DIMENSIONS = 32;
@@ -41,11 +41,10 @@ export function decodeValue(bytes: Uint8Array): unknown {
 }
 
 function unstorable(value: unknown, error: unknown, store: string): TypeError {
-  const reason = error instanceof Error ? error.message : String(error);
-  return new TypeError(
-    `${store}: cannot store a value of type ${describeType(value)}: ${reason}. Store typed arrays, or plain data that msgpack can encode (objects, arrays, strings, numbers, bigints, booleans, null, Date, Map, Set, typed arrays); functions and symbols cannot be stored`,
-    { cause: error },
-  );
+  const reason =
+    encodeFailure(error) ??
+    `${error instanceof Error ? error.message : String(error)}. Store typed arrays, or plain data that msgpack can encode (objects, arrays, strings, numbers, bigints, booleans, null, Date, Map, Set, typed arrays); functions and symbols cannot be stored`;
+  return new TypeError(`${store}: cannot store a value of type ${describeType(value)}: ${reason}`, { cause: error });
 }
 
 function describeType(value: unknown): string {

@@ -124,7 +124,7 @@ describe('local transport specifics', () => {
     const error = await rejection(q_out.put({ callback: () => 1 }));
     expect(error).toBeInstanceOf(TypeError);
     expect((error as Error).message).toMatch(
-      /link "P\.out": the message cannot be sent: .*Send plain data .*put large data in the store and send its key/,
+      /link "P\.out": the message cannot be sent: Unrecognized object.*Send plain data \(numbers, strings/,
     );
     // A bigint msgpack cannot carry is refused too, never sent wrapped.
     const tooBig = await rejection(q_out.put({ t: 2n ** 70n }));
@@ -341,6 +341,9 @@ describe('fast msgpack path', () => {
     new Uint8Array(0),
     new Uint8Array(300).fill(7),
     new Float64Array([1, 2, 3, 4]).subarray(1, 3),
+    // -0 keeps its sign (a float 64), also in a container.
+    -0,
+    { z: -0, list: [0, -0] },
   ];
 
   it('writes the bytes the general codec writes and reads them back to its values', () => {
@@ -378,6 +381,8 @@ describe('fast msgpack path', () => {
       nested,
       cycle,
       [() => 1],
+      // The general codec refuses it, with its reason.
+      JSON.parse('{"__proto__": {"gain": 2}, "id": 1}'),
     ];
     const encoder = new FastEncoder();
     for (const value of declined) expect(encoder.encode(value)).toBe(-1);
@@ -405,7 +410,8 @@ describe('fast msgpack path', () => {
     const typical = general.encoder.encode({ k: 'key', t: 1.5 });
     expect(fastDecode(new Uint8Array([...typical, 0]))).toBe(DECLINED);
     expect(fastDecode(typical.subarray(0, typical.length - 1))).toBe(DECLINED);
-    expect(fastDecode(general.encoder.encode(JSON.parse('{"__proto__": 1}')))).toBe(DECLINED);
+    // { "__proto__": 1 }, as another msgpack writer may send it (improv's encoders refuse to).
+    expect(fastDecode(Uint8Array.of(0x81, 0xa9, ...new TextEncoder().encode('__proto__'), 1))).toBe(DECLINED);
   });
 
   it('reads 64-bit integers as the general decoder does: numbers when safe, else bigints', () => {

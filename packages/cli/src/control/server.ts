@@ -404,9 +404,25 @@ const plotEncoder = new MsgpackEncoder();
 /** Sends a client one `plots` message (its {@link PlotQueue} decides when). */
 function sendPlots(client: Client, streams: Published[]): void {
   if (client.ws.readyState !== 1) return;
-  const message: ServerMessage = { type: 'plots', streams };
+  let bytes: Uint8Array<ArrayBuffer>;
   try {
-    client.ws.send(plotEncoder.encode(message));
+    bytes = plotEncoder.encode({ type: 'plots', streams } satisfies ServerMessage);
+  } catch {
+    // A value msgpack refuses deeper than the actor's publish() looks (a "__proto__" key, a lone
+    // surrogate): that stream stays as it was on the page, the others go.
+    const sendable = streams.filter((stream) => {
+      try {
+        plotEncoder.encode(stream);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (sendable.length === 0) return;
+    bytes = plotEncoder.encode({ type: 'plots', streams: sendable } satisfies ServerMessage);
+  }
+  try {
+    client.ws.send(bytes);
   } catch {
     // A client gone mid-send is removed by its close event.
   }

@@ -190,6 +190,30 @@ export function describeStoreConformance(options: StoreConformanceOptions): void
       await expect(store.getArray(await store.put({ not: 'an array' }))).rejects.toThrow(TypeError);
     });
 
+    it('refuses values that would come back changed or not at all, saying what to store instead; keeps -0', async () => {
+      const refused: [unknown, string][] = [
+        [new Date(Number.NaN), 'invalid Date'],
+        [{ at: new Error('boom') }, 'error.message'],
+        [/a+/g, 're.source'],
+        [JSON.parse('{"__proto__": {"gain": 2}, "id": 1}'), '"__proto__" key'],
+        [['ok', 'half \ud83d'], 'lone surrogate'],
+        [2n ** 64n, 'String(value)'],
+        [JSON.parse(`${'['.repeat(120)}${']'.repeat(120)}`), 'deeper than 100 levels'],
+      ];
+      const before = (await store.usage()).objects;
+      for (const [value, fix] of refused) {
+        const error = await store.put(value).then(
+          () => undefined,
+          (reason: unknown) => reason,
+        );
+        expect(error).toBeInstanceOf(TypeError);
+        expect((error as Error).message).toContain(fix);
+      }
+      expect((await store.usage()).objects).toBe(before);
+      expect(Object.is(await store.get(await store.put(-0)), -0)).toBe(true);
+      expect(Object.is((await store.get<{ v: number[] }>(await store.put({ v: [1, -0] }))).v[1], -0)).toBe(true);
+    });
+
     it('answers has/delete/info/usage', async () => {
       const before = await store.usage();
       expect(before.capacityBytes).toBeGreaterThan(0);

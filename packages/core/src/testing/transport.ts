@@ -695,24 +695,35 @@ export function describeTransportConformance(options: TransportConformanceOption
         await expect(q_in.get()).resolves.toEqual({ after: true });
       }));
 
-    it('refuses a message msgpack cannot carry (a function, a bigint beyond 64 bits) with a TypeError naming the link, and goes on', () =>
+    it('refuses a message that msgpack cannot carry or that would arrive changed, naming the link and the fix, and goes on', () =>
       withSetup(async (setup) => {
         const plan = await setup.plan([edge('c', 'P.q_out', 'C.q_in', 4)]);
         const q_out = await openOut(plan, 'P', 'q_out');
         const q_in = await openIn(plan, 'C', 'q_in');
         setup.onDispose(() => closeAll(q_in, q_out));
-        for (const message of [{ f: () => 1 }, { t: 2n ** 70n }, [1, -(2n ** 63n) - 1n]]) {
+        const refused: [unknown, string][] = [
+          [{ f: () => 1 }, 'Send plain data'],
+          [{ t: 2n ** 70n }, 'String(value)'],
+          [[1, -(2n ** 63n) - 1n], 'String(value)'],
+          [{ at: new Date('not a date') }, 'invalid Date'],
+          [{ error: new Error('boom') }, 'error.message'],
+          [{ meta: JSON.parse('{"__proto__": {"gain": 2}, "id": 1}') }, '"__proto__" key'],
+          [{ label: 'half \ud83d' }, 'lone surrogate'],
+        ];
+        for (const [message, fix] of refused) {
           const error = await q_out.put(message).then(
             () => undefined,
             (reason: unknown) => reason,
           );
           expect(error).toBeInstanceOf(TypeError);
           expect((error as Error).message).toContain('P.q_out');
-          expect((error as Error).message).toContain('Send plain data');
+          expect((error as Error).message).toContain(fix);
         }
         expect(q_in.size()).toBe(0);
-        await q_out.put({ after: true, big: 2n ** 64n - 1n });
-        await expect(q_in.get()).resolves.toEqual({ after: true, big: 2n ** 64n - 1n });
+        await q_out.put({ after: true, big: 2n ** 64n - 1n, zero: -0 });
+        const after = (await q_in.get()) as { zero: number };
+        expect(after).toEqual({ after: true, big: 2n ** 64n - 1n, zero: -0 });
+        expect(Object.is(after.zero, -0)).toBe(true);
       }));
 
     it('encode() then putEncoded() sends the message as it was at encode(); encode() throws what put rejects with', () =>

@@ -5,7 +5,7 @@
  * was kept goes up the control channel at most every {@link PUBLISH_EVERY_MS} per actor.
  * @module
  */
-import { dtypeCodeOf, typedArrayConstructors } from '../codec.ts';
+import { checkArrivesUnchanged, dtypeCodeOf, typedArrayConstructors, UnencodableValueError } from '../codec.ts';
 import { PUBLISH_EVERY_MS, PUBLISH_SERIES_LIMIT, type PublishedLatest, type PublishedSeries } from '../nexus-api.ts';
 import type { PublishedMessage } from './protocol.ts';
 
@@ -44,7 +44,11 @@ export function ownCopy(value: unknown, owned: ArrayBuffer[] = [], depth = COPY_
   if (depth === 0 || typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) return value.map((item) => ownCopy(item, owned, depth - 1));
   const prototype = Object.getPrototypeOf(value);
-  if (prototype !== Object.prototype && prototype !== null) return value;
+  if (prototype !== Object.prototype && prototype !== null) {
+    // Told in the step: an invalid Date, an Error or a RegExp would reach the page changed.
+    checkArrivesUnchanged(value);
+    return value;
+  }
   const copy: Record<string, unknown> = {};
   for (const [key, field] of Object.entries(value)) copy[key] = ownCopy(field, owned, depth - 1);
   return copy;
@@ -124,10 +128,17 @@ export class Publisher {
     else {
       const previous = this.#latest.get(name);
       const transfer: ArrayBuffer[] = [];
+      let copy: unknown;
+      try {
+        copy = ownCopy(value, transfer);
+      } catch (error) {
+        if (!(error instanceof UnencodableValueError)) throw error;
+        throw new TypeError(`publish("${name}", …): ${error.message}`, { cause: error });
+      }
       const data: PublishedLatest = {
         kind: 'latest',
         time,
-        value: ownCopy(value, transfer),
+        value: copy,
         skipped: previous === undefined ? 0 : previous.data.skipped + 1,
       };
       this.#latest.set(name, { data, transfer });
