@@ -67,7 +67,7 @@ import {
   tapCommand,
 } from './remote.ts';
 import { denoPermissionProblem, type RuntimeName, runtimeNames, runUnder } from './runtime-switch.ts';
-import { parseScript, type ScriptStep } from './script.ts';
+import { parseScript, type ScriptStep, sleepUnless } from './script.ts';
 
 export { exitCodes };
 
@@ -1000,14 +1000,6 @@ function parsePort(value: string): number {
     throw new InvalidArgumentError('give a port number from 1 to 65535 (or 0 for a free one)');
   }
   return port;
-}
-
-/** Waits `ms`, or until `done` settles, whichever comes first; the timer never outlives the wait. */
-function sleepUnless(ms: number, done: Promise<unknown>): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))), done.then(() => {})]).finally(
-    () => clearTimeout(timer),
-  );
 }
 
 /**

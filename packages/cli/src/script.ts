@@ -63,3 +63,26 @@ export function parseDuration(text: string, where: string): number {
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as 'ms' | 's' | 'm' | 'h'];
   return Number(match[1]) * unit;
 }
+
+/** The longest single timer: setTimeout holds a 32-bit signed count of ms, and fires at once beyond it. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A script's `wait`: waits `ms`, or until `done` settles, whichever comes first; the timer never
+ * outlives the wait. A wait longer than one timer can hold (`wait 600h`, beyond ~24.8 days) is
+ * waited in parts, so it lasts as long as written instead of ending at once.
+ */
+export function sleepUnless(ms: number, done: Promise<unknown>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const slept = new Promise<void>((resolve) => {
+    let left = ms;
+    const next = () => {
+      if (left <= 0) return resolve();
+      const part = Math.min(left, MAX_TIMER_MS);
+      left -= part;
+      timer = setTimeout(next, part);
+    };
+    next();
+  });
+  return Promise.race([slept, done.then(() => {})]).finally(() => clearTimeout(timer));
+}

@@ -129,3 +129,20 @@ describe('the run folder', () => {
     }
   });
 });
+
+describe('createNexus options', () => {
+  it('refuses a quitTimeoutMs beyond the 32-bit timer (it would end every worker at once), before anything starts', async () => {
+    await expect(
+      createNexus({
+        config: { actors: { Generator: { package: join(template, 'generator.ts'), class: 'Generator' } } },
+        store: createMemoryStore(),
+        transport: createLocalTransport(),
+        runDir: false,
+        handleSignals: false,
+        quitTimeoutMs: 3e9,
+      }),
+    ).rejects.toThrow(
+      'createNexus: quitTimeoutMs must be a number of milliseconds from 0 to 2147483647 (about 24.8 days), not 3000000000',
+    );
+  });
+});

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { parseDuration, parseScript } from '../src/script.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { parseDuration, parseScript, sleepUnless } from '../src/script.ts';
 
 describe('--script', () => {
   it('parses commands and waits separated by ; or newlines', () => {
@@ -44,5 +44,32 @@ describe('--script reads steps as the prompt reads commands', () => {
       /step 1 \("setup run"\): setup takes nothing after it; separate steps with ";", e\.g\. "setup; run"/,
     );
     expect(() => parseScript('help')).toThrow(/help is for the prompt/);
+  });
+});
+
+describe('wait', () => {
+  it('waits as long as written beyond the 32-bit timer (wait 600h), and ends early when the run ends', async () => {
+    vi.useFakeTimers();
+    try {
+      let waited = false;
+      const wait = sleepUnless(parseDuration('600h', 'x'), new Promise(() => {})).then(() => {
+        waited = true;
+      });
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(waited).toBe(false);
+      await vi.advanceTimersByTimeAsync(600 * 3_600_000 - 1001);
+      expect(waited).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      await wait;
+      expect(waited).toBe(true);
+      expect(vi.getTimerCount()).toBe(0);
+      let quit!: () => void;
+      const early = sleepUnless(3_600_000, new Promise<void>((resolve) => (quit = resolve)));
+      quit();
+      await early;
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

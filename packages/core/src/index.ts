@@ -32,7 +32,15 @@ export * from './config/types.ts';
 export * from './errors.ts';
 export { formatBytes, formatUptime } from './format.ts';
 export { combineTransports, openPipelineTransport, type TransportChoice } from './link/combine.ts';
-export { checkLinkGraph, closedLinkError, copyEdge, copyEndpoint, endpointLabel } from './link/edges.ts';
+export {
+  checkLinkGraph,
+  closedLinkError,
+  copyEdge,
+  copyEndpoint,
+  endpointLabel,
+  getTimeoutError,
+  MAX_GET_TIMEOUT_MS,
+} from './link/edges.ts';
 export { HOST_ACTOR, type HostEndpoint, type HostLinkOptions } from './link/host.ts';
 export type { LinkStatus } from './link/monitor.ts';
 export type * from './link/transport.ts';

@@ -43,6 +43,7 @@ import { assertConfig, loadConfig, resolveConfig, toLinkGraph } from './config/l
 import { type ActorConfig, ConfigError, type PipelineConfig } from './config/types.ts';
 import { ActorFailedError, CommandRefusedError } from './errors.ts';
 import { openPipelineTransport } from './link/combine.ts';
+import { MAX_GET_TIMEOUT_MS } from './link/edges.ts';
 import { HOST_ACTOR, HostLinks, hostEdges } from './link/host.ts';
 import { LinkMonitor } from './link/monitor.ts';
 import { placeEdges } from './link/placement.ts';
@@ -74,6 +75,13 @@ export type { ActorStatus, Nexus, NexusEvent, NexusOptions, PipelineStatus } fro
 
 /** Loads and validates the pipeline, starts every actor's worker, and resolves once all are loaded. */
 export async function createNexus(options: NexusOptions): Promise<Nexus> {
+  const quitTimeout = options.quitTimeoutMs;
+  if (quitTimeout !== undefined && !(quitTimeout >= 0 && quitTimeout <= MAX_GET_TIMEOUT_MS)) {
+    // A timer beyond 2^31 − 1 ms fires at once: quit would end every worker without waiting.
+    throw new RangeError(
+      `createNexus: quitTimeoutMs must be a number of milliseconds from 0 to ${MAX_GET_TIMEOUT_MS} (about 24.8 days), not ${String(quitTimeout)}`,
+    );
+  }
   const runtime = options.runtime ?? (await detectRuntime());
   const storeSizeLimits = sizeLimitsOf(options.store);
   const loadStarted = performance.now();

@@ -208,6 +208,26 @@ describe('ActorMeter (the host side)', () => {
     expect(posted).toHaveLength(2);
   });
 
+  it('refuses a get timeout beyond the 32-bit timer before the link waits, naming the maximum and the way out', async () => {
+    const meter = new ActorMeter(() => {});
+    meter.start(undefined);
+    const asked: (GetOptions | undefined)[] = [];
+    const inner = fakeInput(['m']);
+    const get = (options?: GetOptions) => {
+      asked.push(options);
+      return inner.get(options);
+    };
+    const link = meter.wrap({ ...inner, get }) as InputLink;
+    await expect(link.get({ timeoutMs: 3e9 })).rejects.toThrow(
+      new RangeError(
+        'q_in.get({ timeoutMs }): 3000000000 ms is longer than the longest timeout, 2147483647 ms (about 24.8 days); give at most that, or omit timeoutMs to wait without a limit',
+      ),
+    );
+    await expect(link.get({ timeoutMs: -1 })).rejects.toThrow(RangeError);
+    expect(asked).toEqual([]);
+    expect(await link.get({ timeoutMs: 2 ** 31 - 1 })).toBe('m');
+  });
+
   it('leaves output links as they are', () => {
     const meter = new ActorMeter(() => {});
     const output = { direction: 'out', name: 'q_out' } as unknown as OutputLink;

@@ -22,6 +22,28 @@ export function closedLinkError(label: string, closedHere: boolean): LinkClosedE
 }
 
 /**
+ * The longest `get({ timeoutMs })`, 2^31 − 1 ms (about 24.8 days): timers hold a 32-bit signed count
+ * of milliseconds, and a longer one fires at once (Node warns `TimeoutOverflowWarning` and waits 1 ms).
+ */
+export const MAX_GET_TIMEOUT_MS = 2 ** 31 - 1;
+
+/**
+ * What is wrong with the `timeoutMs` of `<link>.get({ timeoutMs })`, or `undefined` when it can be
+ * used: every transport's `get` rejects with this error before it waits.
+ */
+export function getTimeoutError(link: string, timeoutMs: unknown): RangeError | undefined {
+  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0) || !Number.isFinite(timeoutMs)) {
+    return new RangeError(`${link}.get({ timeoutMs }): give a number of milliseconds ≥ 0, not ${String(timeoutMs)}`);
+  }
+  if (timeoutMs > MAX_GET_TIMEOUT_MS) {
+    return new RangeError(
+      `${link}.get({ timeoutMs }): ${timeoutMs} ms is longer than the longest timeout, ${MAX_GET_TIMEOUT_MS} ms (about 24.8 days); give at most that, or omit timeoutMs to wait without a limit`,
+    );
+  }
+  return undefined;
+}
+
+/**
  * Checks a graph before a transport plans it (a program may build one itself): every edge's
  * capacity and policy, and no endpoint both a source and a sink.
  */

@@ -20,6 +20,7 @@
  * @module
  */
 
+import { getTimeoutError } from '../link/edges.ts';
 import type { GetOptions, InputLink, Link } from '../link/transport.ts';
 import type { Percentiles } from '../nexus-api.ts';
 import { summarizeMessage } from './_summary.ts';
@@ -403,6 +404,12 @@ class WatchedInput implements InputLink {
   }
 
   get(options?: GetOptions): Promise<unknown> {
+    if (options?.timeoutMs !== undefined) {
+      // Checked here as well as by the transport: a transport that only checks ≥ 0 would pass a
+      // timeout beyond the timer's range, which fires at once.
+      const invalid = getTimeoutError(this.#link.name, options.timeoutMs);
+      if (invalid !== undefined) return Promise.reject(invalid);
+    }
     const message = this.#link.get(options);
     // Most calls: the link's own promise, untouched.
     return this.#meter.due(this.#watch) ? message.then(this.#seen) : message;
