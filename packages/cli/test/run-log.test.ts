@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CommandRefusedError, createNexus, detectRuntime, type Nexus } from '@improv/core';
+import { CommandRefusedError, ConfigError, createNexus, detectRuntime, type Nexus } from '@improv/core';
 import { createMemoryStore } from '@improv/store';
 import { createLocalTransport } from '@improv/transport-local';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -130,7 +130,34 @@ describe('the run folder', () => {
   });
 });
 
-describe('createNexus options', () => {
+describe('createNexus refusals', () => {
+  it('reports a bind address the links cannot listen on (EADDRNOTAVAIL at plan) at settings.zmq.bind, as a config error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'improv-bind-'));
+    const file = join(dir, 'p.yaml');
+    writeFileSync(
+      file,
+      `settings:\n  zmq: { protocol: tcp, bind: 127.0.0.1 }\nactors:\n  Generator: { package: ${join(template, 'generator.ts')}, class: Generator }\n  Processor: { package: ${join(template, 'processor.ts')}, class: Processor }\nconnections:\n  Generator.q_out: [Processor.q_in]\n`,
+    );
+    const local = createLocalTransport();
+    const failure = Object.assign(
+      new Error('zmq transport: cannot listen on 127.0.0.1 (the bind address): EADDRNOTAVAIL'),
+      {
+        code: 'EADDRNOTAVAIL',
+      },
+    );
+    const error = await createNexus({
+      config: file,
+      store: createMemoryStore(),
+      transport: { ...local, name: local.name, plan: () => Promise.reject(failure) },
+      runDir: false,
+      handleSignals: false,
+    }).catch((caught: unknown) => caught);
+    expect(ConfigError.isInstance(error), String(error)).toBe(true);
+    expect((error as ConfigError).diagnostics).toMatchObject([
+      { file, line: 2, column: 31, path: ['settings', 'zmq', 'bind'], message: failure.message },
+    ]);
+  });
+
   it('refuses a quitTimeoutMs beyond the 32-bit timer (it would end every worker at once), before anything starts', async () => {
     await expect(
       createNexus({

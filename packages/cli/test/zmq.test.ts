@@ -148,7 +148,10 @@ describe('zmq links through the CLI', () => {
       'nokeys.yaml': pipeline('  transport: zmq\n  zmq: { protocol: tcp, keys: keys/missing }\n'),
       'unknown.yaml': pipeline('  transport: zeromq\n'),
       'address.yaml': pipeline('  transport: zmq\n  zmq: { protocol: tcp, bind: 127.0.0.1:5555 }\n'),
+      // 192.0.2.0/24 is for documentation: no machine's address (nothing is sent there).
+      'elsewhere.yaml': pipeline('  transport: zmq\n  zmq: { protocol: tcp, bind: 192.0.2.10, keys: k1/pair }\n'),
     });
+    expect(improv(['keys', '--out', 'k1/pair'], dir).status).toBe(0);
     const cases: [string, string, string][] = [
       ['exposed.yaml', 'exposed.yaml:3:31', 'exposes the pipeline'],
       [
@@ -158,6 +161,11 @@ describe('zmq links through the CLI', () => {
       ],
       ['unknown.yaml', 'unknown.yaml:2:14', 'transport must be one of local, zmq, not "zeromq"'],
       ['address.yaml', 'address.yaml:3:31', 'has a port; ports are picked for each link'],
+      [
+        'elsewhere.yaml',
+        'elsewhere.yaml:3:31',
+        'zmq transport: bind 192.0.2.10 is not an address of this machine, so its links cannot listen there',
+      ],
     ];
     for (const [file, where, message] of cases) {
       for (const command of ['validate', 'run'] as const) {

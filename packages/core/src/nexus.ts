@@ -42,7 +42,7 @@ import { closest } from './config/_suggest.ts';
 import { assertConfig, loadConfig, resolveConfig, toLinkGraph } from './config/load.ts';
 import { type ActorConfig, ConfigError, type PipelineConfig } from './config/types.ts';
 import { ActorFailedError, CommandRefusedError } from './errors.ts';
-import { openPipelineTransport } from './link/combine.ts';
+import { openPipelineTransport, planError } from './link/combine.ts';
 import { MAX_GET_TIMEOUT_MS } from './link/edges.ts';
 import { HOST_ACTOR, HostLinks, hostEdges } from './link/host.ts';
 import { LinkMonitor } from './link/monitor.ts';
@@ -284,7 +284,9 @@ class NexusImpl implements Nexus {
       placeEdges(config, graph.edges);
       const placement = this.hosts.placement();
       if (placement) graph.placement = placement;
-      const plan = await transport.plan(graph);
+      const plan = await transport.plan(graph).catch((error: unknown) => {
+        throw planError(error, config);
+      });
       this.plan = plan;
       if (transport.name !== 'local' && graph.edges.length > 0) {
         this.log('info', `links: ${summarizeTransports(graph.edges, transport.name, config.settings.transport.name)}`);

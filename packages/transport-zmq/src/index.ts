@@ -45,7 +45,7 @@ import {
   type LinkStats,
   type Transport,
 } from '@improv/core';
-import { freePort } from './_free-port.ts';
+import { foreignBindProblem, freePort } from './_free-port.ts';
 import { ZmqInputLink } from './_input.ts';
 import { ZmqOutputLink } from './_output.ts';
 import {
@@ -128,6 +128,9 @@ export function createZmqTransport(options: ZmqTransportOptions = {}): Transport
       `createZmqTransport: binding ${bind} exposes the pipeline's links to the network; give the pipeline CURVE keys (make a pair with \`improv keys\`, then zmq.keys in the YAML or the curve option), or bind 127.0.0.1`,
     );
   }
+  // Before anything listens: an address of another machine would fail only when the first sink binds.
+  const foreign = protocol === 'tcp' ? foreignBindProblem(bind) : undefined;
+  if (foreign !== undefined) throw new Error(foreign);
 
   let runDir = options.runDir;
   let ownDir: string | undefined;

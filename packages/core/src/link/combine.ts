@@ -57,6 +57,16 @@ export async function openPipelineTransport(choice: TransportChoice, config: Pip
   return combineTransports(list, fallback, config);
 }
 
+/**
+ * A transport's `plan()` failed: an address this machine does not have (`EADDRNOTAVAIL` when a sink
+ * listens on `settings.zmq.bind`) becomes a config error at that setting; anything else is unchanged.
+ */
+export function planError(error: unknown, config: PipelineConfig): unknown {
+  if ((error as { code?: unknown } | null)?.code !== 'EADDRNOTAVAIL') return error;
+  const { origins } = config.settings.transport;
+  return settingError(error, origins['zmq.bind'] ?? origins.zmq);
+}
+
 function originOf(error: unknown, settings: TransportSettings): SettingOrigin | undefined {
   const text = error instanceof Error ? error.message : '';
   if (/\bkey/i.test(text)) return settings.origins['zmq.keys'] ?? settings.origins['zmq.bind'] ?? settings.origins.zmq;
