@@ -113,6 +113,12 @@ describe('zmq links through the CLI', () => {
       expect(nameless.status, nameless.output).toBe(2);
       expect(nameless.output).toContain(`improv keys: --out ${JSON.stringify(out)} names no file`);
     }
+    // A folder that cannot be written: the file and the fix, no bare system error.
+    const unwritable = improv(['keys', '--out', '/proc/improv-keys'], dir);
+    expect(unwritable.status, unwritable.output).toBe(2);
+    expect(unwritable.output).toContain(
+      'improv keys: cannot write /proc/improv-keys.key_secret (ENOENT): choose an --out in a folder you can write to',
+    );
     expect(readdirSync(join(dir, 'keys')).sort()).toEqual(['pipeline.key', 'pipeline.key_secret']);
     const run = improv(['run', 'pipeline.yaml', ...script], dir);
     expect(run.status, run.output).toBe(0);

@@ -115,6 +115,15 @@ export async function writeKeyPair(prefix: string, options: { force?: boolean } 
         `${(error as { path?: string }).path ?? prefix} already exists; pass --force to replace the pair (peers holding the old public key will be refused), or choose another --out`,
       );
     }
+    const { code, path } = error as { code?: string; path?: string };
+    if (code !== undefined && path !== undefined) {
+      throw new Error(
+        `cannot write ${path} (${code}): choose an --out in a folder you can write to, e.g. keys/pipeline`,
+        {
+          cause: error,
+        },
+      );
+    }
     throw error;
   }
   return pair;
