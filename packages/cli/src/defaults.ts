@@ -215,6 +215,13 @@ export async function checkStore(config: PipelineConfig): Promise<Diagnostic | u
       };
     }
   }
+  // As opening it would: a folder that cannot be made or written is refused first (its free space
+  // means nothing then: /proc has 0 B), at settings.lmdb.
+  if (settings.driver === 'lmdb' && (settings.lmdb.path !== undefined || settings.lmdb.keep)) {
+    const { lmdbStoreProblem } = await import('@improv/store/lmdb');
+    const problem = await lmdbStoreProblem(lmdbPath(settings, config), settings.lmdb.keep);
+    if (problem !== undefined) return at(problem, settings.origins.lmdb ?? settings.origins.store);
+  }
   if (settings.driver === 'lmdb') {
     // As opening it would: a store_size the disk cannot hold is refused at store_size.
     const { lmdbFreeSpaceProblem } = await import('@improv/store/lmdb');
@@ -229,11 +236,6 @@ export async function checkStore(config: PipelineConfig): Promise<Diagnostic | u
         ...(settings.origins.store_size ?? settings.origins.store),
       };
     }
-  }
-  if (settings.driver === 'lmdb' && (settings.lmdb.path !== undefined || settings.lmdb.keep)) {
-    const { lmdbStoreProblem } = await import('@improv/store/lmdb');
-    const problem = await lmdbStoreProblem(lmdbPath(settings, config), settings.lmdb.keep);
-    if (problem !== undefined) return at(problem, settings.origins.lmdb ?? settings.origins.store);
   }
   if (settings.driver === 'redis' && settings.redis.host === undefined && settings.redis.url === undefined) {
     // improv starts its own redis-server, which open() refuses to size beyond this machine's memory.

@@ -349,6 +349,24 @@ actors:
     expect(redisChecked.output).toContain(
       'redis.yaml:3:10: error: redis store: nothing answers at 127.0.0.1:1 (connection refused: no server listens there)',
     );
+    if (existsSync('/proc/self')) {
+      // A place no folder can be made (free space 0 B there): validate gives run's reason, not the size.
+      writeFileSync(
+        join(folder, 'proc.yaml'),
+        `settings:\n  store: lmdb\n  lmdb: { path: /proc/run.lmdb }\nactors:\n  G: { package: ${join(root, 'packages/cli/template/actors/generator.ts')}, class: Generator }\n`,
+      );
+      for (const command of [
+        ['validate', '--no-check-modules'],
+        ['run', '--no-log-files', '--script', 'quit'],
+      ]) {
+        const proc = improv([command[0]!, 'proc.yaml', ...command.slice(1)], folder);
+        expect(proc.status, proc.output).toBe(2);
+        expect(proc.output).toContain(
+          'proc.yaml:3:9: error: lmdb store: cannot create or write the store folder /proc/run.lmdb',
+        );
+        expect(proc.output).not.toContain('does not fit');
+      }
+    }
     const unknown = improv(['validate', 'unknown.yaml', '--no-check-modules'], folder);
     expect(unknown.status, unknown.output).toBe(2);
     expect(unknown.output).toMatch(/unknown\.yaml:2:10/);

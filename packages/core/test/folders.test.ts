@@ -53,4 +53,10 @@ it('folderProblem says what makeFolder would refuse, and creates nothing', () =>
   expect(folderProblem(deep)).toBeUndefined();
   expect(existsSync(join(base, 'a'))).toBe(false);
   expect(folderProblem(base)).toBeUndefined();
+  if (existsSync('/proc/self/status')) {
+    // As makeFolder says (root passes the access check there; only trying tells), leaving nothing.
+    expect(folderProblem('/proc/run.lmdb')).toMatch(
+      /^cannot use \/proc\/run\.lmdb as a folder: (it cannot be created there|no permission to write there)$/,
+    );
+  }
 });

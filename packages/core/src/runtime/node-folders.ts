@@ -12,7 +12,7 @@
  * ```
  * @module
  */
-import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, rmdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 /** Options of {@link makeFolder}. */
@@ -46,14 +46,26 @@ export function makeFolder(folder: string, options: MakeFolderOptions = {}): boo
 }
 
 /**
- * What {@link makeFolder} would refuse, found without creating anything (for `improv validate`): a
- * file in the way, or a nearest existing folder this process cannot write. `undefined` when it looks
- * fine — making it can still fail where only trying tells (a place such as /proc).
+ * What {@link makeFolder} would refuse, leaving nothing behind (for `improv validate`): a file in the
+ * way, a nearest existing folder this process cannot write, or a place where folders cannot be made
+ * (/proc, where root passes the access check): the first missing level is made and removed again.
+ * `undefined` when it can be made.
  */
 export function folderProblem(folder: string): string | undefined {
   try {
     const missing = missingLevels(folder);
-    accessSync(missing.length > 0 ? path.dirname(missing[0]!) : folder, constants.W_OK | constants.X_OK);
+    const first = missing[0];
+    accessSync(first === undefined ? folder : path.dirname(first), constants.W_OK | constants.X_OK);
+    if (first !== undefined) {
+      try {
+        mkdirSync(first);
+      } catch (error) {
+        // Another process made it meanwhile: then it is not ours to remove.
+        if ((error as { code?: string }).code === 'EEXIST') return undefined;
+        throw error;
+      }
+      rmdirSync(first);
+    }
     return undefined;
   } catch (error) {
     return folderError(folder, error).message;
