@@ -186,6 +186,25 @@ describe('improv run when things go wrong around it', () => {
     expect(run.output()).not.toMatch(/failed/);
   });
 
+  it('a second Ctrl-C while setup() is stuck ends the worker at once, and that is no failure (exit 0, as any quit)', {
+    timeout: 60_000,
+  }, async () => {
+    const folder = project({
+      'package.json': '{ "type": "module" }',
+      'stuck.ts': `import { Actor } from ${JSON.stringify(core)};\nexport class StuckSetup extends Actor { override async setup() { await new Promise((r) => setTimeout(r, 60_000)); } override async runStep() { await new Promise((r) => setTimeout(r, 5)); } }\n`,
+      'pipeline.yaml': 'actors:\n  A:\n    package: stuck.ts\n    class: StuckSetup\n',
+    });
+    const run = start(['run', join(folder, 'pipeline.yaml'), '--no-log-files', '--script', 'setup; quit'], folder);
+    await run.seen(/command setup/);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    process.kill(run.child.pid!, 'SIGINT');
+    await run.seen(/SIGINT received: quitting/);
+    process.kill(run.child.pid!, 'SIGINT');
+    expect(await withinMs(run.exited, 20_000, 'the forced quit')).toBe(0);
+    expect(run.output()).toMatch(/SIGINT received again: ending every actor now[\s\S]*pipeline exited/);
+    expect(run.output()).not.toMatch(/failed|exit code 1/);
+  });
+
   it('an error thrown outside runStep() (in a timer) ends the actor, and the log names its line', async () => {
     const folder = project({
       'package.json': '{ "type": "module" }',

@@ -184,6 +184,23 @@ export class ActorWorkers {
   }
 
   /**
+   * The second Ctrl-C or SIGTERM: every actor's worker or process is ended now. An actor ended so is
+   * exited, not failed: the user asked for it, as a quit that timed out (its store locks are
+   * recovered as for a death).
+   */
+  endNow(): void {
+    const { actors } = this.#options;
+    for (const entry of actors.values()) {
+      if (!entry.worker) continue; // still starting: start() ends it, as quitting
+      if (entry.state !== 'exited' && entry.state !== 'failed') {
+        actors.recoverStore(entry);
+        actors.setState(entry, 'exited');
+      }
+      void entry.worker.terminate();
+    }
+  }
+
+  /**
    * Quit: every actor's host is sent `quit` and given `timeoutMs` to end; then its worker or process
    * is ended. An actor still starting is ended by {@link start}. Resolves once every actor has ended.
    */

@@ -241,7 +241,7 @@ class NexusImpl implements Nexus {
           this.log('debug', 'SIGHUP received again: still quitting (a closed terminal sends several)');
         } else {
           this.log('warn', `${signal} received again: ending every actor now`);
-          for (const entry of this.actors.values()) void entry.worker?.terminate();
+          this.workers.endNow();
         }
       });
     }
