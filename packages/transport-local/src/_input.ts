@@ -5,6 +5,7 @@
  */
 import {
   type GetOptions,
+  getTimeoutError,
   type InputLink,
   type LinkHooks,
   LinkSourcesGoneError,
@@ -125,11 +126,8 @@ export class LocalInputLink extends LinkSide implements InputLink {
 
   /** `get()` that gives up after `ms` (kept apart so the common `get()` stays as lean as it is). */
   #getWithin(ms: number): Promise<unknown> {
-    if (typeof ms !== 'number' || !(ms >= 0) || !Number.isFinite(ms)) {
-      return Promise.reject(
-        new RangeError(`${this.name}.get({ timeoutMs }): give a number of milliseconds ≥ 0, not ${String(ms)}`),
-      );
-    }
+    const invalid = getTimeoutError(this.name, ms);
+    if (invalid !== undefined) return Promise.reject(invalid);
     if (this.isClosed()) return Promise.reject(this.closedError());
     if (!this.held && this.#waiters.length === 0) {
       try {

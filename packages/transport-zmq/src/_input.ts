@@ -9,6 +9,7 @@ import {
   closedLinkError,
   endpointLabel,
   type GetOptions,
+  getTimeoutError,
   type InputLink,
   type LinkHooks,
   LinkSourcesGoneError,
@@ -183,11 +184,8 @@ export class ZmqInputLink implements InputLink {
   }
 
   #getWithin(ms: number): Promise<unknown> {
-    if (typeof ms !== 'number' || !(ms >= 0) || !Number.isFinite(ms)) {
-      return Promise.reject(
-        new RangeError(`${this.name}.get({ timeoutMs }): give a number of milliseconds ≥ 0, not ${String(ms)}`),
-      );
-    }
+    const invalid = getTimeoutError(this.name, ms);
+    if (invalid !== undefined) return Promise.reject(invalid);
     if (this.#isClosed()) return Promise.reject(this.#closedError());
     if (this.#onHeld === undefined && this.#waiters.length === 0) {
       const value = this.#take();

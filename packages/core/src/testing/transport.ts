@@ -795,6 +795,11 @@ export function describeTransportConformance(options: TransportConformanceOption
         setup.onDispose(() => closeAll(q_in, q_out));
         const timedOut = await expectCode(q_in.get({ timeoutMs: 30 }), 'LINK_TIMEOUT');
         expect(timedOut.message).toBe('no message on q_in within 30 ms');
+        // Beyond a timer's 32-bit range (it would fire at once): refused, naming the longest.
+        await expect(q_in.get({ timeoutMs: 2 ** 31 })).rejects.toThrow(
+          /longer than the longest timeout, 2147483647 ms/,
+        );
+        await expect(q_in.get({ timeoutMs: -1 })).rejects.toThrow(RangeError);
         await q_out.put({ n: 1 });
         await arrived(q_in, 1);
         expect(await q_in.get({ timeoutMs: 0 })).toEqual({ n: 1 }); // already there: no wait at all
