@@ -346,17 +346,10 @@ decoderRule.clone = function (this: DecoderInternals): Decoder<undefined> {
 
 const encoderBase = Encoder.prototype as unknown as EncoderInternals;
 const encoderRule = MsgpackEncoder.prototype as unknown as EncoderInternals;
-if (
-  typeof encoderBase.encodeNumber !== 'function' ||
-  typeof encoderBase.writeU64 !== 'function' ||
-  typeof encoderBase.writeF64 !== 'function' ||
-  typeof encoderBase.encodeBigInt64 !== 'function' ||
-  typeof encoderBase.encodeString !== 'function' ||
-  typeof encoderBase.encodeMap !== 'function'
-) {
-  throw new Error(
-    '@improv/core: this @msgpack/msgpack has no encodeNumber/writeU64/writeF64/encodeBigInt64/encodeString/encodeMap to refine',
-  );
+const encoderMembers = ['encodeNumber', 'writeU64', 'writeF64', 'encodeBigInt64', 'encodeString', 'encodeMap'] as const;
+const missingMembers = encoderMembers.filter((name) => typeof encoderBase[name] !== 'function');
+if (missingMembers.length > 0) {
+  throw new Error(`@improv/core: this @msgpack/msgpack's Encoder has no ${missingMembers.join(', ')} to refine`);
 }
 encoderRule.encodeNumber = function (this: EncoderInternals, value: number): void {
   if (value === 0 && 1 / value < 0 && !this.forceIntegerToFloat) {
