@@ -470,8 +470,9 @@ function sameBytes(cached: Uint8Array, bytes: Uint8Array, start: number): boolea
 
 /**
  * A link's encoder of messages: the fast path for typical ones, the general codec for the rest
- * (the same bytes either way). A message that no codec can carry (a function, a class instance, a
- * bigint beyond 64 bits) throws a `TypeError` that names the link and says what to send instead.
+ * (the same bytes either way). A message that msgpack cannot carry (a function, a symbol) or that
+ * would arrive changed (core's `UnencodableValueError`: an invalid Date, a bigint beyond 64 bits, …)
+ * throws a `TypeError` that names the link and says what to send instead.
  */
 export class MessageEncoder {
   readonly #fast = new FastEncoder();

@@ -10,6 +10,10 @@
  * reads an int, not a float. Bigints are written as 64-bit integers as before, so a bigint within the
  * safe range comes back as a number. BigInt64Array and BigUint64Array are typed arrays and unaffected.
  *
+ * What would arrive changed, or that a reader could not decode, is refused with an
+ * {@link UnencodableValueError} that says what to send instead: an invalid Date, an Error, a RegExp,
+ * an own `__proto__` key, a string with a lone surrogate, a bigint beyond 64 bits. `-0` keeps its sign.
+ *
  * @example
  * ```ts
  * import { MsgpackDecoder, MsgpackEncoder } from '@improv/core';
