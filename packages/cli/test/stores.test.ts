@@ -333,6 +333,8 @@ actors:
     expect(lmdb.output).toMatch(/pipeline\.yaml:3:9/);
     expect(lmdb.output).toContain('store.lmdb');
     expect(lmdb.output).not.toMatch(/\n\s+at /); // no stack trace
+    // It never started: no "pipeline exited" before "not started".
+    expect(lmdb.output).not.toContain('pipeline exited');
     const redis = improv(['run', 'redis.yaml', '--no-log-files', '--script', 'quit'], folder);
     expect(redis.status, redis.output).toBe(2);
     expect(redis.output).toMatch(/redis\.yaml:3:10/);

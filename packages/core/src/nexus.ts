@@ -357,7 +357,8 @@ class NexusImpl implements Nexus {
       } else {
         this.log('error', 'the pipeline could not start', error);
       }
-      await this.shutdown();
+      // A config error: the caller says the pipeline was not started, so its end is no news.
+      await this.shutdown(ConfigError.isInstance(error) ? 'debug' : 'info');
       throw error;
     }
     await this.conditions.until(() => [...this.actors.values()].every((entry) => entry.state !== 'starting'));
@@ -599,7 +600,8 @@ class NexusImpl implements Nexus {
     return this.quitting;
   }
 
-  private async shutdown(): Promise<void> {
+  /** Ends everything; `exitedLevel` is the level of the closing "pipeline exited". */
+  private async shutdown(exitedLevel: 'info' | 'debug' = 'info'): Promise<void> {
     this.setPipelineState('quitting');
     this.log('info', 'quitting: stopping every actor');
     await this.workers.quit(this.quitTimeoutMs);
@@ -631,7 +633,7 @@ class NexusImpl implements Nexus {
     }
     this.removeSignalHandler?.();
     this.setPipelineState('exited');
-    this.log('info', 'pipeline exited');
+    this.log(exitedLevel, 'pipeline exited');
     await this.runLog?.close();
     this.resolveClosed();
     this.stream.end();
